@@ -1,1 +1,10 @@
-"""brook.env."""
+"""The only doors to the outside world: clock, randomness (and later network and disk).
+
+Production code reaches time and randomness through these objects so tests can swap in
+simulated ones. Knows nothing of Kafka.
+"""
+
+from brook.env.clock import SYSTEM_CLOCK, Clock, SystemClock
+from brook.env.rng import SYSTEM_RNG, Rng
+
+__all__ = ["SYSTEM_CLOCK", "SYSTEM_RNG", "Clock", "Rng", "SystemClock"]

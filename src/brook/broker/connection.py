@@ -1,0 +1,306 @@
+"""One client connection: framing, pipelining, in-order responses, back-pressure.
+
+Frames are read with a ``BufferedProtocol``: small frames are parsed out of one staging
+buffer (a few syscalls serve many pipelined requests) and copied into their own ``bytearray``;
+a frame larger than the staging buffer gets an exact-size ``bytearray`` that the kernel fills
+directly. Either way the request frame is writable, so produce can patch offsets in place, and
+the records inside it are never copied again before they reach the log.
+
+Responses leave in request order (clients match them by position, not only by correlation
+id): each request takes a slot in ``_slots``; a slot whose response is ready is written as soon
+as every earlier slot has been. Handlers that must wait (acks=all, long-poll fetch) return an
+awaitable and do not block later requests from being *processed*, only from being *answered*
+early. Reading pauses when too many responses are outstanding or the socket's write buffer is
+full, so a connection's memory is bounded by configuration, not by load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from brook.broker.context import RequestContext
+from brook.broker.dispatch import HANDLERS
+from brook.protocol.api_keys import ApiKey
+from brook.protocol.errors import ErrorCode, ProtocolDecodeError
+from brook.protocol.headers import (
+    decode_request_header,
+    encode_response_header,
+    response_header_version,
+)
+from brook.protocol.messages.api_versions import ApiVersionsResponse
+
+if TYPE_CHECKING:
+    from brook.broker.node import BrokerNode
+
+log = logging.getLogger(__name__)
+
+_STAGING_BYTES = 64 * 1024
+_MAX_INFLIGHT = 100
+
+
+class _Slot:
+    """A response position on the connection: filled once, written in order."""
+
+    __slots__ = ("chunks", "ready")
+
+    def __init__(self) -> None:
+        self.chunks: list[Any] | None = None
+        self.ready = False
+
+
+class KafkaConnection(asyncio.BufferedProtocol):
+    """Lifecycle: created by the listener per accepted socket; lives until either side closes
+    or a malformed frame arrives. Runs entirely on the broker's event loop."""
+
+    _ids = 0
+
+    def __init__(self, broker: BrokerNode, listener_name: str) -> None:
+        self.broker = broker
+        self.listener_name = listener_name
+        self.max_request_bytes = broker.config.socket_request_max_bytes
+        self.transport: asyncio.Transport | None = None
+        self._staging = bytearray(_STAGING_BYTES)
+        self._start = 0
+        self._end = 0
+        self._frame: bytearray | None = None
+        self._frame_got = 0
+        self._slots: deque[_Slot] = deque()
+        self._inflight_paused = False
+        self._write_paused = False
+        self._reading_paused = False
+        self._closed = False
+        self.client_host = "?"
+        KafkaConnection._ids += 1
+        self.connection_id = f"c{KafkaConnection._ids}"
+
+    # -- asyncio protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client_host = f"{peer[0]}:{peer[1]}"
+        self.broker.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.broker.connections.discard(self)
+        self._slots.clear()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._update_reading()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        frame = self._frame
+        if frame is not None:
+            return memoryview(frame)[self._frame_got :]
+        if _STAGING_BYTES - self._end < 4096:
+            self._compact()
+        return memoryview(self._staging)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        frame = self._frame
+        if frame is not None:
+            self._frame_got += nbytes
+            if self._frame_got == len(frame):
+                self._frame = None
+                self._on_frame(frame)
+                if not self._closed:
+                    self._parse()
+            return
+        self._end += nbytes
+        self._parse()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    # -- framing ---------------------------------------------------------------------------
+    def _compact(self) -> None:
+        live = self._end - self._start
+        if live and self._start:
+            self._staging[:live] = self._staging[self._start : self._end]
+        self._start = 0
+        self._end = live
+
+    def _parse(self) -> None:
+        buf = self._staging
+        while not self._closed and not self._inflight_paused and self._end - self._start >= 4:
+            start = self._start
+            size = int.from_bytes(buf[start : start + 4], "big", signed=True)
+            if size < 8 or size > self.max_request_bytes:
+                log.warning(
+                    "closing %s: request size %d outside [8, %d] (socket.request.max.bytes)",
+                    self.client_host, size, self.max_request_bytes,
+                )
+                self.close()
+                return
+            avail = self._end - start - 4
+            if avail >= size:
+                frame = buf[start + 4 : start + 4 + size]
+                self._start = start + 4 + size
+                self._on_frame(frame)
+                continue
+            if size + 4 > _STAGING_BYTES - start and size + 4 > _STAGING_BYTES // 2:
+                # Large frame: give it its own buffer and let the kernel fill it directly.
+                frame = bytearray(size)
+                frame[:avail] = buf[start + 4 : self._end]
+                self._frame = frame
+                self._frame_got = avail
+                self._start = self._end = 0
+            return
+        if self._start == self._end:
+            self._start = self._end = 0
+
+    # -- requests --------------------------------------------------------------------------
+    def _on_frame(self, frame: bytearray) -> None:
+        mv = memoryview(frame)
+        try:
+            header, pos = decode_request_header(mv, 0)
+        except ProtocolDecodeError as exc:
+            log.warning("closing %s: malformed request header: %s", self.client_host, exc)
+            self.close()
+            return
+        api_key = header.request_api_key
+        version = header.request_api_version
+        correlation_id = header.correlation_id
+        handler = HANDLERS.get(api_key)
+        if handler is None or not handler.min_version <= version <= handler.max_version:
+            if api_key == ApiKey.API_VERSIONS:
+                self._answer_unsupported_api_versions(correlation_id)
+                return
+            log.warning(
+                "closing %s: unsupported api key %d version %d", self.client_host, api_key, version
+            )
+            self.close()
+            return
+        try:
+            request, _ = handler.request_cls.decode(mv, pos, version)
+        except ProtocolDecodeError as exc:
+            log.warning(
+                "closing %s: malformed %s v%d request: %s",
+                self.client_host, handler.name, version, exc,
+            )
+            self.close()
+            return
+        ctx = RequestContext(
+            self.broker, api_key, version, correlation_id, header.client_id,
+            self.listener_name, self.client_host, self.connection_id, header,
+        )
+        try:
+            result = handler.handle(ctx, request)
+        except Exception:
+            log.exception("%s v%d handler failed; closing %s", handler.name, version, self.client_host)
+            self.close()
+            return
+        if result is None:
+            return  # no response (produce with acks=0)
+        hdr_version = response_header_version(api_key, version)
+        if inspect.isawaitable(result):
+            slot = _Slot()
+            self._slots.append(slot)
+            fut = asyncio.ensure_future(result)
+            fut.add_done_callback(
+                lambda f: self._complete(slot, f, correlation_id, version, hdr_version)
+            )
+            if len(self._slots) >= _MAX_INFLIGHT:
+                self._inflight_paused = True
+                self._update_reading()
+            return
+        chunks = self._frame_response(result, correlation_id, version, hdr_version)
+        if not self._slots:
+            self._write(chunks)
+            return
+        slot = _Slot()
+        slot.chunks = chunks
+        slot.ready = True
+        self._slots.append(slot)
+
+    def _frame_response(
+        self, response: Any, correlation_id: int, version: int, hdr_version: int
+    ) -> list[Any]:
+        body = response.encode(version)
+        header = encode_response_header(correlation_id, hdr_version)
+        size = len(header)
+        for chunk in body:
+            size += chunk.nbytes if type(chunk) is memoryview else len(chunk)
+        if len(body) == 1:
+            return [size.to_bytes(4, "big") + header + body[0]]
+        return [size.to_bytes(4, "big") + header, *body]
+
+    def _complete(
+        self, slot: _Slot, fut: Awaitable[Any], correlation_id: int, version: int, hdr_version: int
+    ) -> None:
+        if self._closed:
+            return
+        assert isinstance(fut, asyncio.Future)
+        if fut.cancelled():
+            self.close()
+            return
+        exc = fut.exception()
+        if exc is not None:
+            log.error("request failed; closing %s", self.client_host, exc_info=exc)
+            self.close()
+            return
+        slot.chunks = self._frame_response(fut.result(), correlation_id, version, hdr_version)
+        slot.ready = True
+        self._drain_slots()
+
+    def _drain_slots(self) -> None:
+        slots = self._slots
+        while slots and slots[0].ready:
+            chunks = slots.popleft().chunks
+            assert chunks is not None
+            self._write(chunks)
+        if self._inflight_paused and len(slots) < _MAX_INFLIGHT // 2:
+            self._inflight_paused = False
+            self._update_reading()
+            self._parse()
+
+    def _write(self, chunks: list[Any]) -> None:
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        if len(chunks) == 1:
+            transport.write(chunks[0])
+        else:
+            transport.writelines(chunks)
+
+    def _answer_unsupported_api_versions(self, correlation_id: int) -> None:
+        """A client newer than us asked ApiVersions at a version we don't know: answer v0 with
+        UNSUPPORTED_VERSION and our ranges, so it retries at a version we share."""
+        from brook.broker.handlers.api_versions import supported_api_keys
+
+        response = ApiVersionsResponse(
+            error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_api_keys()
+        )
+        self._write(self._frame_response(response, correlation_id, 0, 0))
+
+    # -- flow control ----------------------------------------------------------------------
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        want_pause = self._write_paused or self._inflight_paused
+        if want_pause and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not want_pause and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()

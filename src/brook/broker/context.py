@@ -1,0 +1,29 @@
+"""What a handler sees: the request's context and the broker's components.
+
+Handlers are plain functions ``handle(ctx, request) -> response`` (or an awaitable of one, or
+``None`` for a request that gets no response, such as a produce with acks=0). They hold no state
+of their own: everything lives in the components reachable from ``ctx.broker``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from brook.broker.node import BrokerNode
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request: who sent it, on which listener, at which API version."""
+
+    broker: BrokerNode
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    listener_name: str
+    client_host: str
+    connection_id: str
+    header: Any = None

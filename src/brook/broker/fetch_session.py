@@ -1,0 +1,81 @@
+"""Incremental fetch sessions (KIP-227): the broker remembers what a fetcher asked for.
+
+A consumer fetching hundreds of partitions need not repeat them all in every request: after a
+full fetch that opens a session (session id 0, epoch 0), each request names only partitions
+whose fetch position changed, and each response carries only partitions with something new
+(records, or a moved high watermark / log start offset, or an error). The cache is bounded
+(``max.incremental.fetch.session.cache.slots``); the least recently used session is evicted
+when it is full, and its client falls back to a full fetch after FETCH_SESSION_ID_NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from brook.env import Clock
+
+INITIAL_EPOCH = 0
+FINAL_EPOCH = -1
+
+PartitionKey = tuple[str, int]
+
+
+@dataclass(slots=True)
+class CachedPartition:
+    """What the session remembers of one partition: the fetcher's position and limits, and
+    what the last response told it (to decide what changed)."""
+
+    topic_id: bytes
+    fetch_offset: int
+    partition_max_bytes: int
+    log_start_offset: int = -1
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    sent_log_start_offset: int = -2
+
+
+@dataclass(slots=True)
+class FetchSession:
+    session_id: int
+    epoch: int
+    partitions: dict[PartitionKey, CachedPartition] = field(default_factory=dict)
+    last_used: float = 0.0
+
+    def next_epoch(self) -> int:
+        return 1 if self.epoch >= 0x7FFFFFFF else self.epoch + 1
+
+
+class FetchSessionCache:
+    """Event-loop thread only."""
+
+    def __init__(self, max_slots: int, clock: Clock) -> None:
+        self.max_slots = max_slots
+        self.clock = clock
+        self._sessions: OrderedDict[int, FetchSession] = OrderedDict()
+        self._next_id = 1
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def create(self, partitions: dict[PartitionKey, CachedPartition]) -> FetchSession | None:
+        """A new session for a full fetch, or None when sessions are disabled."""
+        if self.max_slots <= 0:
+            return None
+        while len(self._sessions) >= self.max_slots:
+            self._sessions.popitem(last=False)
+        session_id = self._next_id
+        self._next_id = 1 if self._next_id >= 0x7FFFFFFF else self._next_id + 1
+        session = FetchSession(session_id, 1, partitions, self.clock.monotonic())
+        self._sessions[session_id] = session
+        return session
+
+    def get(self, session_id: int) -> FetchSession | None:
+        session = self._sessions.get(session_id)
+        if session is not None:
+            self._sessions.move_to_end(session_id)
+            session.last_used = self.clock.monotonic()
+        return session
+
+    def remove(self, session_id: int) -> None:
+        self._sessions.pop(session_id, None)

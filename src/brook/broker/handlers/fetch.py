@@ -1,0 +1,244 @@
+"""Fetch: whole batches straight from segment memory to the socket, long-polled by futures.
+
+Each partition's records are a list of memoryviews over the segment files; the response
+encoder passes them through by reference and the connection hands them to ``writelines``, so
+the bytes are not copied in Python (DESIGN.md §5). When less than ``min_bytes`` is available,
+the request parks one future on the partitions it reads; the append that moves a high
+watermark resolves it, and the fetch re-reads. ``max_wait_ms`` bounds the wait. Incremental
+fetch sessions (KIP-227) live in ``brook.broker.fetch_session``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from brook.broker.context import RequestContext
+from brook.broker.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, CachedPartition, FetchSession
+from brook.broker.node import BrokerNode
+from brook.protocol.api_keys import ApiKey
+from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.fetch import FetchRequest, FetchResponse
+from brook.replication.partition import Partition
+from brook.storage.errors import OffsetOutOfRangeError
+
+API_KEY = ApiKey.FETCH
+MIN_VERSION = 4
+MAX_VERSION = 17
+REQUEST = FetchRequest
+
+_ZERO = b"\x00" * 16
+PartitionData = FetchResponse.PartitionData
+TopicResponse = FetchResponse.FetchableTopicResponse
+
+
+@dataclass(slots=True)
+class _Want:
+    """One partition the fetch reads."""
+
+    topic: str
+    topic_id: bytes
+    partition: int
+    fetch_offset: int
+    max_bytes: int
+    part: Partition | None
+    error: ErrorCode = ErrorCode.NONE
+    cached: CachedPartition | None = None
+
+
+def _resolve(node: BrokerNode, topic: str, topic_id: bytes, use_ids: bool) -> tuple[str, bytes, ErrorCode]:
+    if use_ids:
+        t = node.image.topics.by_id.get(topic_id)
+        if t is None:
+            return "", topic_id, ErrorCode.UNKNOWN_TOPIC_ID
+        return t.name, topic_id, ErrorCode.NONE
+    t = node.image.topics.by_name.get(topic)
+    if t is None:
+        return topic, _ZERO, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    return topic, t.topic_id, ErrorCode.NONE
+
+
+def _want(node: BrokerNode, name: str, topic_id: bytes, err: ErrorCode, partition: int,
+          fetch_offset: int, max_bytes: int) -> _Want:
+    part = None
+    if err == ErrorCode.NONE:
+        part = node.replica_manager.get_partition(name, partition)
+        if part is None:
+            err = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        elif not part.is_leader:
+            err = ErrorCode.NOT_LEADER_OR_FOLLOWER
+    return _Want(name, topic_id, partition, fetch_offset, max_bytes, part, err)
+
+
+class _Plan:
+    """The partitions a request reads and the session state it uses."""
+
+    def __init__(self) -> None:
+        self.wants: list[_Want] = []
+        self.session: FetchSession | None = None
+        self.incremental = False
+        self.error = ErrorCode.NONE
+        self.session_id = 0
+        self.updates: list[tuple[CachedPartition, int, int]] = []
+
+
+def _plan(node: BrokerNode, request: FetchRequest, version: int) -> _Plan:
+    plan = _Plan()
+    use_ids = version >= 13
+    cache = node.fetch_sessions
+    session_id, epoch = request.session_id, request.session_epoch
+    if version >= 7 and session_id != 0:
+        if epoch == FINAL_EPOCH:
+            cache.remove(session_id)
+        else:
+            session = cache.get(session_id)
+            if session is None:
+                plan.error = ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+                return plan
+            if session.epoch != epoch:
+                plan.error = ErrorCode.INVALID_FETCH_SESSION_EPOCH
+                return plan
+            _update_session(node, session, request, use_ids)
+            session.epoch = session.next_epoch()
+            plan.session, plan.incremental, plan.session_id = session, True, session_id
+            for (name, index), cp in session.partitions.items():
+                tname, tid, err = _resolve(node, name, cp.topic_id, use_ids)
+                w = _want(node, tname or name, tid, err, index, cp.fetch_offset,
+                          cp.partition_max_bytes)
+                w.cached = cp
+                plan.wants.append(w)
+            return plan
+    for topic in request.topics:
+        name, tid, err = _resolve(node, topic.topic, topic.topic_id, use_ids)
+        for p in topic.partitions:
+            plan.wants.append(
+                _want(node, name, tid, err, p.partition, p.fetch_offset, p.partition_max_bytes)
+            )
+    if version >= 7 and session_id == 0 and epoch == INITIAL_EPOCH:
+        cached = {}
+        for w in plan.wants:
+            key = (w.topic if not use_ids else w.topic_id.hex(), w.partition)
+            w.cached = cached[key] = CachedPartition(w.topic_id, w.fetch_offset, w.max_bytes)
+        session = cache.create(cached)
+        if session is not None:
+            plan.session, plan.session_id = session, session.session_id
+    return plan
+
+
+def _update_session(node: BrokerNode, session: FetchSession, request: FetchRequest,
+                    use_ids: bool) -> None:
+    for topic in request.topics:
+        for p in topic.partitions:
+            key = (topic.topic_id.hex() if use_ids else topic.topic, p.partition)
+            cp = session.partitions.get(key)
+            if cp is None:
+                tid = topic.topic_id if use_ids else _resolve(node, topic.topic, _ZERO, False)[1]
+                session.partitions[key] = CachedPartition(tid, p.fetch_offset, p.partition_max_bytes)
+            else:
+                cp.fetch_offset = p.fetch_offset
+                cp.partition_max_bytes = p.partition_max_bytes
+    for forgotten in request.forgotten_topics_data:
+        for index in forgotten.partitions:
+            key = (forgotten.topic_id.hex() if use_ids else forgotten.topic, index)
+            session.partitions.pop(key, None)
+
+
+def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) -> tuple[list[PartitionData], list[_Want], int]:
+    rm = node.replica_manager
+    plan.updates.clear()
+    out: list[PartitionData] = []
+    kept: list[_Want] = []
+    total = 0
+    for w in plan.wants:
+        part = w.part
+        if part is None or w.error != ErrorCode.NONE:
+            out.append(PartitionData(partition_index=w.partition, error_code=w.error,
+                                     high_watermark=-1, last_stable_offset=-1,
+                                     log_start_offset=-1, records=None))
+            kept.append(w)
+            continue
+        budget = min(w.max_bytes, max(max_bytes - total, 0))
+        try:
+            res = rm.read(part, w.fetch_offset, budget, total == 0, committed)
+        except OffsetOutOfRangeError:
+            out.append(PartitionData(partition_index=w.partition,
+                                     error_code=ErrorCode.OFFSET_OUT_OF_RANGE,
+                                     high_watermark=part.high_watermark,
+                                     last_stable_offset=part.high_watermark,
+                                     log_start_offset=part.log.log_start_offset, records=None))
+            kept.append(w)
+            continue
+        total += res.size
+        cp = w.cached
+        if plan.incremental and cp is not None and res.size == 0 and (
+            cp.high_watermark == res.high_watermark
+            and cp.log_start_offset == res.log_start_offset
+        ):
+            continue  # nothing new for this partition: an incremental response omits it
+        if cp is not None:
+            plan.updates.append((cp, res.high_watermark, res.log_start_offset))
+        out.append(PartitionData(partition_index=w.partition, error_code=ErrorCode.NONE,
+                                 high_watermark=res.high_watermark,
+                                 last_stable_offset=res.high_watermark,
+                                 log_start_offset=res.log_start_offset,
+                                 aborted_transactions=None if committed else [],
+                                 records=res.chunks if res.chunks else None))
+        kept.append(w)
+    return out, kept, total
+
+
+def _response(plan: _Plan, datas: list[PartitionData], wants: list[_Want]) -> FetchResponse:
+    for cp, hw, lso in plan.updates:
+        cp.high_watermark = hw
+        cp.log_start_offset = lso
+    topics: list[TopicResponse] = []
+    last_key: tuple[str, bytes] | None = None
+    for data, w in zip(datas, wants, strict=True):
+        key = (w.topic, w.topic_id)
+        if key != last_key:
+            topics.append(TopicResponse(topic=w.topic, topic_id=w.topic_id, partitions=[]))
+            last_key = key
+        topics[-1].partitions.append(data)
+    return FetchResponse(throttle_time_ms=0, error_code=ErrorCode.NONE,
+                         session_id=plan.session_id, responses=topics)
+
+
+def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitable[FetchResponse]:
+    node = ctx.broker
+    version = ctx.api_version
+    plan = _plan(node, request, version)
+    if plan.error != ErrorCode.NONE:
+        return FetchResponse(throttle_time_ms=0, error_code=plan.error, session_id=0,
+                             responses=[])
+    committed = True  # read up to the high watermark (no transactions yet: LSO == HW)
+    max_bytes = request.max_bytes if version >= 3 else 0x7FFFFFFF
+    datas, wants, total = _read_all(node, plan, max_bytes, committed)
+    has_error = any(d.error_code != ErrorCode.NONE for d in datas)
+    if request.max_wait_ms <= 0 or total >= request.min_bytes or has_error or not plan.wants:
+        return _response(plan, datas, wants)
+    return _long_poll(node, plan, request, max_bytes, committed)
+
+
+async def _long_poll(node: BrokerNode, plan: _Plan, request: FetchRequest, max_bytes: int,
+                     committed: bool) -> FetchResponse:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.max_wait_ms / 1000.0
+    parts = [w.part for w in plan.wants if w.part is not None]
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        fut = node.replica_manager.wait_for_data(parts)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, remaining)
+        finally:
+            for p in parts:
+                p.discard_waiter(fut)
+        datas, wants, total = _read_all(node, plan, max_bytes, committed)
+        if total >= request.min_bytes or any(d.error_code != ErrorCode.NONE for d in datas):
+            return _response(plan, datas, wants)
+    datas, wants, _ = _read_all(node, plan, max_bytes, committed)
+    return _response(plan, datas, wants)

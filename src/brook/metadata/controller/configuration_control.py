@@ -1,0 +1,88 @@
+"""Dynamic configuration changes (AlterConfigs, IncrementalAlterConfigs) as ConfigRecords."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from brook.metadata.controller.replication_control import ControllerError, check_configs
+from brook.metadata.image import RESOURCE_BROKER, RESOURCE_TOPIC, MetadataImage
+from brook.protocol.errors import ErrorCode
+from brook.protocol.metadata_records.config_record import ConfigRecord
+
+# IncrementalAlterConfigs operation types.
+OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
+_LIST_KEYS = frozenset({"cleanup.policy", "leader.replication.throttled.replicas",
+                        "follower.replication.throttled.replicas"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigOp:
+    name: str
+    value: str | None
+    op: int = OP_SET
+
+
+def plan_config_changes(
+    image: MetadataImage, resource_type: int, resource_name: str, ops: Sequence[ConfigOp],
+    incremental: bool,
+) -> list[Any]:
+    if resource_type == RESOURCE_BROKER:
+        raise ControllerError(
+            ErrorCode.INVALID_REQUEST,
+            "Dynamic broker configuration is not supported; set it in server.properties.",
+        )
+    if resource_type != RESOURCE_TOPIC:
+        raise ControllerError(
+            ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}."
+        )
+    if resource_name not in image.topics.by_name:
+        raise ControllerError(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            f"Topic {resource_name} does not exist.",
+        )
+    current = dict(image.configs.topic_config(resource_name))
+    new = dict(current) if incremental else {}
+    seen: set[str] = set()
+    for op in ops:
+        if op.name in seen:
+            raise ControllerError(
+                ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {op.name}"
+            )
+        seen.add(op.name)
+        if op.op == OP_SET:
+            if op.value is None:
+                raise ControllerError(
+                    ErrorCode.INVALID_REQUEST, f"Null value not supported for : {op.name}"
+                )
+            new[op.name] = op.value
+        elif op.op == OP_DELETE:
+            new.pop(op.name, None)
+        elif op.op in (OP_APPEND, OP_SUBTRACT):
+            if op.name not in _LIST_KEYS:
+                raise ControllerError(
+                    ErrorCode.INVALID_CONFIG,
+                    f"Config value append/subtract is not allowed for config key: {op.name}",
+                )
+            items = [v for v in new.get(op.name, "").split(",") if v]
+            values = [v.strip() for v in (op.value or "").split(",") if v.strip()]
+            if op.op == OP_APPEND:
+                items += [v for v in values if v not in items]
+            else:
+                items = [v for v in items if v not in values]
+            if items:
+                new[op.name] = ",".join(items)
+            else:
+                new.pop(op.name, None)
+        else:
+            raise ControllerError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op.op}")
+    check_configs(new)
+    records: list[Any] = []
+    for key in sorted(set(current) | set(new)):
+        if current.get(key) != new.get(key):
+            records.append(
+                ConfigRecord(resource_type=RESOURCE_TOPIC, resource_name=resource_name, name=key,
+                             value=new.get(key))
+            )
+    return records

@@ -1,0 +1,244 @@
+"""The controller's event loop: one operation at a time, records committed, then published.
+
+Operations run strictly one after another (an ``asyncio.Lock``), so each validates against the
+image that includes every earlier operation, with no locking inside the planning code. An
+operation's records are committed through the Raft client before they are replayed into the
+image; publishers (the broker's metadata cache, the replica manager) see a change only once it
+is durable, and see changes in log order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from brook.env import Clock, Rng
+from brook.metadata.controller.configuration_control import (
+    ConfigOp,
+    plan_config_changes,
+)
+from brook.metadata.controller.replication_control import (
+    ControllerError,
+    CreatedTopic,
+    TopicSpec,
+    plan_create_partitions,
+    plan_create_topic,
+    plan_delete_topic,
+)
+from brook.metadata.delta import MetadataDelta
+from brook.metadata.image import EMPTY_IMAGE, ZERO_UUID, MetadataImage
+from brook.metadata.serde import decode_record, encode_record
+from brook.protocol.errors import ErrorCode
+from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
+from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
+from brook.raft.local import LocalRaftClient
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[MetadataDelta, MetadataImage], None]
+PRODUCER_ID_BLOCK_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpointSpec:
+    name: str
+    host: str
+    port: int
+    security_protocol: int
+
+
+class QuorumController:
+    """Lifecycle: ``load`` replays the committed log into the first image; operations follow.
+    Event-loop thread only."""
+
+    def __init__(
+        self,
+        raft: LocalRaftClient,
+        clock: Clock,
+        rng: Rng,
+        default_partitions: int,
+        default_replication_factor: int,
+    ) -> None:
+        self.raft = raft
+        self.clock = clock
+        self.rng = rng
+        self.default_partitions = default_partitions
+        self.default_replication_factor = default_replication_factor
+        self.image: MetadataImage = EMPTY_IMAGE
+        self.publishers: list[Publisher] = []
+        self._lock = asyncio.Lock()
+
+    # -- loading and publishing ------------------------------------------------------------
+    def load(self) -> MetadataImage:
+        delta = MetadataDelta(self.image)
+        for offset, value in self.raft.read_committed():
+            record = decode_record(value)
+            if record is not None:
+                delta.replay(record, offset)
+        self._publish(delta)
+        return self.image
+
+    def _publish(self, delta: MetadataDelta) -> None:
+        self.image = delta.apply()
+        for publisher in self.publishers:
+            publisher(delta, self.image)
+
+    async def _commit(self, records: Sequence[Any]) -> None:
+        if not records:
+            return
+        values = [encode_record(r) for r in records]
+        last = await self.raft.append(values, self.clock.now_ms())
+        delta = MetadataDelta(self.image)
+        first = last - len(records) + 1
+        for i, record in enumerate(records):
+            delta.replay(record, first + i)
+        self._publish(delta)
+
+    def _new_topic_id(self) -> bytes:
+        while True:
+            topic_id = self.rng.uuid4_bytes()
+            if topic_id != ZERO_UUID and topic_id not in self.image.topics.by_id:
+                return topic_id
+
+    # -- operations ------------------------------------------------------------------------
+    async def register_broker(
+        self,
+        broker_id: int,
+        incarnation_id: bytes,
+        endpoints: Sequence[BrokerEndpointSpec],
+        rack: str | None,
+    ) -> None:
+        """Record this broker's endpoints and rack, unless the image already says the same."""
+        async with self._lock:
+            current = self.image.cluster.brokers.get(broker_id)
+            eps = tuple((e.name, e.host, e.port, e.security_protocol) for e in endpoints)
+            if (
+                current is not None
+                and not current.fenced
+                and current.rack == rack
+                and tuple(
+                    (e.name, e.host, e.port, e.security_protocol) for e in current.endpoints
+                ) == eps
+            ):
+                return
+            epoch = (current.broker_epoch + 1) if current is not None else 1
+            record = RegisterBrokerRecord(
+                broker_id=broker_id,
+                incarnation_id=incarnation_id,
+                broker_epoch=epoch,
+                end_points=[
+                    RegisterBrokerRecord.BrokerEndpoint(
+                        name=e.name, host=e.host, port=e.port, security_protocol=e.security_protocol
+                    )
+                    for e in endpoints
+                ],
+                rack=rack,
+                fenced=False,
+            )
+            await self._commit([record])
+
+    async def create_topics(
+        self, specs: Sequence[TopicSpec], validate_only: bool
+    ) -> list[CreatedTopic | ControllerError]:
+        async with self._lock:
+            results: list[CreatedTopic | ControllerError] = []
+            records: list[Any] = []
+            seen: list[str] = []
+            for spec in specs:
+                try:
+                    created = plan_create_topic(
+                        self.image, spec, self._new_topic_id(), self.default_partitions,
+                        self.default_replication_factor, seen,
+                    )
+                except ControllerError as exc:
+                    results.append(exc)
+                    continue
+                seen.append(spec.name)
+                records.extend(created.records)
+                results.append(created)
+            if not validate_only:
+                await self._commit(records)
+            return results
+
+    async def delete_topics(
+        self, targets: Sequence[tuple[str | None, bytes | None]]
+    ) -> list[tuple[str | None, bytes, ControllerError | None]]:
+        async with self._lock:
+            out: list[tuple[str | None, bytes, ControllerError | None]] = []
+            records: list[Any] = []
+            for name, topic_id in targets:
+                try:
+                    recs = plan_delete_topic(self.image, name, topic_id)
+                except ControllerError as exc:
+                    out.append((name, topic_id or ZERO_UUID, exc))
+                    continue
+                topic = self.image.topics.by_id[recs[0].topic_id]
+                if any(r.topic_id == topic.topic_id for r in records):
+                    out.append((topic.name, topic.topic_id, None))
+                    continue
+                records.extend(recs)
+                out.append((topic.name, topic.topic_id, None))
+            await self._commit(records)
+            return out
+
+    async def create_partitions(
+        self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
+    ) -> list[ControllerError | None]:
+        async with self._lock:
+            out: list[ControllerError | None] = []
+            records: list[Any] = []
+            for name, count, assignments in requests:
+                try:
+                    records.extend(plan_create_partitions(self.image, name, count, assignments))
+                    out.append(None)
+                except ControllerError as exc:
+                    out.append(exc)
+            if not validate_only:
+                await self._commit(records)
+            return out
+
+    async def alter_configs(
+        self, changes: Sequence[tuple[int, str, Sequence[ConfigOp]]], validate_only: bool,
+        incremental: bool,
+    ) -> list[ControllerError | None]:
+        """Apply config changes per resource; non-incremental replaces every override."""
+        async with self._lock:
+            out: list[ControllerError | None] = []
+            records: list[Any] = []
+            for resource_type, resource_name, ops in changes:
+                try:
+                    records.extend(
+                        plan_config_changes(self.image, resource_type, resource_name, ops,
+                                            incremental)
+                    )
+                    out.append(None)
+                except ControllerError as exc:
+                    out.append(exc)
+            if not validate_only:
+                await self._commit(records)
+            return out
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
+        """Reserve the next block of producer ids; the block survives restarts because the
+        reservation is a committed record."""
+        async with self._lock:
+            start = self.image.producer_ids.next_producer_id
+            record = ProducerIdsRecord(
+                broker_id=broker_id, broker_epoch=-1,
+                next_producer_id=start + PRODUCER_ID_BLOCK_SIZE,
+            )
+            await self._commit([record])
+            return start, PRODUCER_ID_BLOCK_SIZE
+
+
+__all__ = [
+    "BrokerEndpointSpec",
+    "ControllerError",
+    "CreatedTopic",
+    "ErrorCode",
+    "QuorumController",
+    "TopicSpec",
+]
