@@ -80,8 +80,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     # -- asyncio protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport's interface without subclassing it.
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         if peer:
             self.client_host = f"{peer[0]}:{peer[1]}"

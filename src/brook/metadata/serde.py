@@ -42,7 +42,7 @@ def encode_record(record: Any, version: int | None = None) -> bytes:
     cls = type(record)
     if version is None:
         version = cls.MAX_VERSION
-    body = record.to_bytes(version)
+    body: bytes = record.to_bytes(version)
     return _uvarint(FRAME_VERSION) + _uvarint(cls.RECORD_TYPE) + _uvarint(version) + body
 
 

@@ -1,1 +1,25 @@
-"""brook.records."""
+"""brook.records: the RecordBatch v2 format (header, CRC32C, compression, records).
+
+Pure: imports only the standard library, ``crc32c`` and ``cramjam``. The broker's hot path
+uses only ``batch`` (header parse, CRC check, in-place patching); ``record`` and
+``compression`` serve the places that look inside batches.
+"""
+
+from brook.records.batch import BatchHeader, iter_batches, read_batch_header, validate_batch
+from brook.records.compression import CompressionType
+from brook.records.errors import CorruptRecordError, InvalidRecordError
+from brook.records.record import Record, RecordInput, build_batch, decode_records
+
+__all__ = [
+    "BatchHeader",
+    "CompressionType",
+    "CorruptRecordError",
+    "InvalidRecordError",
+    "Record",
+    "RecordInput",
+    "build_batch",
+    "decode_records",
+    "iter_batches",
+    "read_batch_header",
+    "validate_batch",
+]

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from brook.metadata.image import MetadataImage
 from brook.replication.partition import Partition, TopicPartition
-from brook.storage.log import Log, LogAppendInfo
+from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
+from brook.storage.log_types import LogAppendInfo
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ class ReplicaManager:
                 if self.node_id not in reg.replicas:
                     continue
                 tp = TopicPartition(topic.name, index)
-                part = self.partitions.get(tp)
-                if part is None:
+                existing = self.partitions.get(tp)
+                if existing is None:
                     if config is None:
                         config = LogConfig.from_props(overrides, self.broker_defaults)
                     plog = self.log_manager.get_or_create_log(
@@ -75,6 +76,7 @@ class ReplicaManager:
                     self.partitions[tp] = part
                     self._by_topic.setdefault(topic.name, []).append(part)
                 else:
+                    part = existing
                     if (reg.leader, reg.leader_epoch, reg.replicas, reg.isr) != (
                         part.leader, part.leader_epoch, part.replicas, part.isr
                     ):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from brook.broker.context import RequestContext
 from brook.broker.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, CachedPartition, FetchSession
@@ -156,7 +157,7 @@ def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) ->
         if part is None or w.error != ErrorCode.NONE:
             out.append(PartitionData(partition_index=w.partition, error_code=w.error,
                                      high_watermark=-1, last_stable_offset=-1,
-                                     log_start_offset=-1, records=None))
+                                     log_start_offset=-1, records=b""))
             kept.append(w)
             continue
         budget = min(w.max_bytes, max(max_bytes - total, 0))
@@ -167,7 +168,7 @@ def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) ->
                                      error_code=ErrorCode.OFFSET_OUT_OF_RANGE,
                                      high_watermark=part.high_watermark,
                                      last_stable_offset=part.high_watermark,
-                                     log_start_offset=part.log.log_start_offset, records=None))
+                                     log_start_offset=part.log.log_start_offset, records=b""))
             kept.append(w)
             continue
         total += res.size
@@ -184,7 +185,7 @@ def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) ->
                                  last_stable_offset=res.high_watermark,
                                  log_start_offset=res.log_start_offset,
                                  aborted_transactions=None if committed else [],
-                                 records=res.chunks if res.chunks else None))
+                                 records=cast(Any, res.chunks) if res.chunks else b""))
         kept.append(w)
     return out, kept, total
 

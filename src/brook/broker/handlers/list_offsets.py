@@ -39,29 +39,22 @@ def _answer(ctx: RequestContext, topic: str, p: ListOffsetsRequest.ListOffsetsPa
     ts = p.timestamp
     offset, found_ts, epoch = -1, -1, -1
     if ts == LATEST:
-        offset = part.high_watermark
+        offset, epoch = part.high_watermark, part.leader_epoch
     elif ts in (EARLIEST, EARLIEST_LOCAL):
         offset = plog.log_start_offset
+        epoch = plog.leader_epoch_cache.epoch_for_offset(offset)
     elif ts == EARLIEST_TIERED:
-        offset = -1
+        pass
     elif ts == MAX_TIMESTAMP:
         found = plog.offset_of_max_timestamp()
-        if found is not None:
-            offset, found_ts, epoch = found
+        if found.offset >= 0:
+            offset, found_ts, epoch = found.offset, found.timestamp, found.leader_epoch
     elif ts < 0:
         return PartitionResponse(partition_index=index, error_code=ErrorCode.INVALID_REQUEST)
     else:
-        found = plog.fetch_offset_by_timestamp(ts)
-        if found is not None:
-            offset, found_ts, epoch = found
-            if offset >= part.high_watermark:
-                offset, found_ts, epoch = -1, -1, -1
-    if ts in (LATEST, EARLIEST, EARLIEST_LOCAL):
-        epoch = part.leader_epoch if ts == LATEST else -1
-        if ts != LATEST:
-            cache_epoch = plog.leader_epoch_cache.epoch_for_offset(offset) if hasattr(
-                plog.leader_epoch_cache, "epoch_for_offset") else None
-            epoch = cache_epoch if cache_epoch is not None else -1
+        hit = plog.fetch_offset_by_timestamp(ts)
+        if hit is not None and hit.offset < part.high_watermark:
+            offset, found_ts, epoch = hit.offset, hit.timestamp, hit.leader_epoch
     if ctx.api_version == 0:
         return PartitionResponse(partition_index=index, error_code=ErrorCode.NONE,
                                  old_style_offsets=[offset] if offset >= 0 else [])

@@ -61,8 +61,11 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
             if records is None or len(records) == 0:
                 parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
                 continue
-            if not isinstance(records, memoryview):
+            if isinstance(records, (bytes, bytearray)):
                 records = memoryview(bytearray(records))
+            elif not isinstance(records, memoryview):
+                parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE))
+                continue
             try:
                 info = replica_manager.append_to_leader(part, records, acks, now_ms)
             except _EXPECTED as exc:

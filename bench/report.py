@@ -1,0 +1,115 @@
+"""Medians over repeats and the brook/peer ratio table (markdown)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+HIGHER, LOWER, INFO = "higher", "lower", "info"
+
+# The metrics shown in the table, per scenario, with the direction that is better.
+# Everything else a scenario returns is kept in the JSON lines only.
+HEADLINE: dict[str, list[tuple[str, str]]] = {
+    "produce": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
+                ("broker_cpu_pct", INFO), ("client_cpu_pct", INFO),
+                ("broker_rss_peak_mib", LOWER)],
+    "consume": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
+                ("broker_cpu_pct", INFO), ("broker_rss_peak_mib", LOWER)],
+    "request_rate": [("req_s", HIGHER), ("broker_cpu_us_per_req", LOWER),
+                     ("rtt_p50_ms", LOWER), ("rtt_p99_ms", LOWER), ("broker_cpu_pct", INFO)],
+    "latency": [("p50_ms", LOWER), ("p99_ms", LOWER), ("max_ms", LOWER),
+                ("broker_cpu_pct", LOWER), ("broker_rss_peak_mib", LOWER)],
+    "partitions": [("mb_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
+                   ("broker_cpu_pct", INFO), ("broker_rss_peak_mib", LOWER)],
+    "group_join": [("join_to_first_ms", LOWER), ("join_to_assigned_ms", LOWER),
+                   ("group_initial_rebalance_delay_ms", INFO)],
+    "startup": [("restart_to_metadata_s", LOWER), ("shutdown_s", LOWER), ("create_s", LOWER),
+                ("idle_rss_mib", LOWER), ("idle_cpu_pct", LOWER)],
+}
+
+RATIO_NOTE = ("ratio = brook's advantage over the peer: **> 1 means brook is better**. "
+              "For higher-is-better metrics (MB/s, msgs/s, req/s) it is brook / peer; for "
+              "lower-is-better metrics (latency, time, CPU per unit, RSS) it is peer / brook. "
+              "`info` rows carry no ratio (e.g. CPU % at different throughputs).")
+
+
+def params_key(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _ratio(brook: float | None, peer: float | None, direction: str) -> str:
+    if direction == INFO or brook is None or peer is None:
+        return "—"
+    num, den = (brook, peer) if direction == HIGHER else (peer, brook)
+    if den == 0:
+        return "—" if num == 0 else "∞"
+    return f"{num / den:.2f}x"
+
+
+def table(records: Iterable[dict[str, Any]]) -> str:
+    """Markdown table of medians (successful repeats only) and ratios, then errors."""
+    cells: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    runs: dict[tuple[str, str, str], int] = {}
+    order: list[tuple[str, str]] = []
+    errors: list[str] = []
+    unavailable: list[str] = []
+    for r in records:
+        if r.get("type") == "broker" and r.get("available") is False:
+            unavailable.append(f"- {r['broker']} unavailable: {r.get('error', '')[:300]}")
+        if "scenario" not in r or "broker" not in r:
+            continue
+        scen, pk, broker = r["scenario"], params_key(r.get("params", {})), r["broker"]
+        if (scen, pk) not in order:
+            order.append((scen, pk))
+        if "error" in r:
+            errors.append(f"- {broker} {scen} [{pk}] repeat {r.get('repeat')}: "
+                          f"{str(r['error'])[:300]}")
+            continue
+        runs[(scen, pk, broker)] = runs.get((scen, pk, broker), 0) + 1
+        for metric, _ in HEADLINE.get(scen, []):
+            v = r.get(metric)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                cells.setdefault((scen, pk, metric), {}).setdefault(broker, []).append(v)
+
+    lines = [f"Medians over repeats; {RATIO_NOTE}", "",
+             "| scenario | params | metric | better | brook | peer | ratio (>1: brook better) "
+             "| runs brook/peer |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for scen, pk in order:
+        for metric, direction in HEADLINE.get(scen, []):
+            got = cells.get((scen, pk, metric), {})
+            b, p = _median(got.get("brook", [])), _median(got.get("peer", []))
+            if b is None and p is None:
+                continue
+            n = f"{runs.get((scen, pk, 'brook'), 0)}/{runs.get((scen, pk, 'peer'), 0)}"
+            lines.append(f"| {scen} | {pk} | {metric} | {direction} | {_fmt(b)} | {_fmt(p)} "
+                         f"| {_ratio(b, p, direction)} | {n} |")
+    if unavailable or errors:
+        lines += ["", "Not measured:", *unavailable, *errors]
+    return "\n".join(lines)
+
+
+def load_jsonl(path: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                out.append(json.loads(line))
+    return out

@@ -1,0 +1,270 @@
+"""Kafka's ``LogManager``: every partition log in a broker's log directories.
+
+It finds the partition directories at startup and opens them (with recovery after an
+unclean shutdown), creates and deletes logs, keeps the per-directory checkpoints
+(``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``) and the
+``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
+policy (``flush.ms``, ``flush.messages``, plus the flush Kafka schedules after each roll),
+retention and checkpointing for all partitions.
+
+Clean shutdown protocol (Kafka's): on shutdown every log is flushed and closed, the
+checkpoints are written, and the marker is written last. Startup reads the marker, opens
+the logs, then deletes the marker, so a crash at any later point is seen as unclean and the
+logs are recovered from their checkpointed recovery points.
+
+Lifecycle: ``startup()`` once, then ``run_background(stop)`` as one task in the broker's task
+group, then ``await shutdown()``. Concurrency: all methods run on the event-loop thread;
+fsyncs (flushes, checkpoint writes, removal of deleted logs) are sent to worker threads with
+``asyncio.to_thread`` and never overlap for one log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from brook.storage.checkpoint import (
+    LOG_START_OFFSET_CHECKPOINT_FILENAME,
+    RECOVERY_POINT_CHECKPOINT_FILENAME,
+    OffsetCheckpointFile,
+    atomic_write,
+    fsync_dir,
+)
+from brook.storage.log import Log
+from brook.storage.log_config import LogConfig
+
+__all__ = ["CLEAN_SHUTDOWN_FILE", "DELETE_DIR_SUFFIX", "LogManager", "parse_topic_partition"]
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+DELETE_DIR_SUFFIX = "-delete"
+TopicPartition = tuple[str, int]
+
+
+def parse_topic_partition(dir_name: str) -> TopicPartition:
+    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-')."""
+    topic, dash, partition = dir_name.rpartition("-")
+    if not dash or not topic or not partition.isdigit():
+        raise ValueError(f"{dir_name!r} is not a <topic>-<partition> directory name")
+    return topic, int(partition)
+
+
+def _interval(defaults: Mapping[str, str], key: str, default: int) -> int:
+    return int(defaults.get(key, default))
+
+
+class LogManager:
+    """All logs of one broker. See the module docstring for lifecycle and threading."""
+
+    def __init__(
+        self,
+        log_dirs: list[Path],
+        broker_defaults: Mapping[str, str],
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.log_dirs = [Path(d) for d in log_dirs]
+        self.broker_defaults = dict(broker_defaults)
+        self.now_ms = now_ms
+        self.default_config = LogConfig.from_props({}, self.broker_defaults)
+        self._logs: dict[TopicPartition, Log] = {}
+        self._pending_deletes: list[Path] = []
+        self.retention_check_interval_ms = _interval(
+            broker_defaults, "log.retention.check.interval.ms", 300_000
+        )
+        self.recovery_point_checkpoint_interval_ms = _interval(
+            broker_defaults, "log.flush.offset.checkpoint.interval.ms", 60_000
+        )
+        self.log_start_checkpoint_interval_ms = _interval(
+            broker_defaults, "log.flush.start.offset.checkpoint.interval.ms", 60_000
+        )
+        self.flush_check_interval_ms = min(
+            _interval(broker_defaults, "log.flush.scheduler.interval.ms", 1_000), 1_000
+        )
+        self.had_clean_shutdown: dict[Path, bool] = {}
+
+    # -- startup ------------------------------------------------------------------------------
+
+    def startup(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
+        """Open every partition directory (recovering after an unclean shutdown).
+
+        ``topic_configs`` gives per-topic settings known at startup; others get the broker
+        defaults until ``Log.update_config``.
+        """
+        configs = topic_configs or {}
+        now = self.now_ms()
+        for log_dir in self.log_dirs:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            marker = log_dir / CLEAN_SHUTDOWN_FILE
+            clean = marker.exists()
+            self.had_clean_shutdown[log_dir] = clean
+            recovery_points = OffsetCheckpointFile(
+                log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME
+            ).read()
+            start_offsets = OffsetCheckpointFile(
+                log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME
+            ).read()
+            for entry in os.scandir(log_dir):
+                if not entry.is_dir():
+                    continue
+                if entry.name.endswith(DELETE_DIR_SUFFIX):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    continue
+                try:
+                    tp = parse_topic_partition(entry.name)
+                except ValueError:
+                    continue
+                self._logs[tp] = Log.open(
+                    Path(entry.path),
+                    configs.get(tp[0], self.default_config),
+                    recovery_point=recovery_points.get(tp, 0),
+                    log_start_offset=start_offsets.get(tp, 0),
+                    clean_shutdown=clean,
+                    now_ms=now,
+                )
+            if clean:
+                marker.unlink()
+                fsync_dir(log_dir)
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    def get_log(self, topic: str, partition: int) -> Log | None:
+        return self._logs.get((topic, partition))
+
+    def all_logs(self) -> list[tuple[TopicPartition, Log]]:
+        return list(self._logs.items())
+
+    def get_or_create_log(
+        self,
+        topic: str,
+        partition: int,
+        config: LogConfig | None = None,
+        topic_id: bytes | None = None,
+    ) -> Log:
+        """The partition's log, created in the directory holding the fewest logs if new."""
+        existing = self._logs.get((topic, partition))
+        if existing is not None:
+            return existing
+        counts = {d: 0 for d in self.log_dirs}
+        for log in self._logs.values():
+            if log.dir.parent in counts:
+                counts[log.dir.parent] += 1
+        log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        log = Log.open(
+            log_dir / f"{topic}-{partition}",
+            config or self.default_config,
+            recovery_point=0,
+            log_start_offset=0,
+            clean_shutdown=True,
+            now_ms=self.now_ms(),
+            topic_id=topic_id,
+        )
+        fsync_dir(log_dir)
+        self._logs[(topic, partition)] = log
+        return log
+
+    def delete_log(self, topic: str, partition: int) -> bool:
+        """Close the log and rename its directory ``<topic>-<partition>.<hex>-delete``; the
+        files are removed in a worker thread by the background task (or at startup)."""
+        log = self._logs.pop((topic, partition), None)
+        if log is None:
+            return False
+        log.close()
+        target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.replace(log.dir, target)
+        fsync_dir(target.parent)
+        self._pending_deletes.append(target)
+        return True
+
+    async def purge_deleted_logs(self) -> None:
+        """Remove renamed ``-delete`` directories in a worker thread."""
+        pending, self._pending_deletes = self._pending_deletes, []
+        for path in pending:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _offsets_by_dir(self, pick: Callable[[Log], int]) -> dict[Path, dict[TopicPartition, int]]:
+        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self.log_dirs}
+        for tp, log in self._logs.items():
+            by_dir.setdefault(log.dir.parent, {})[tp] = pick(log)
+        return by_dir
+
+    def checkpoint_recovery_points(self) -> None:
+        """Write each directory's ``recovery-point-offset-checkpoint`` (blocking: fsyncs)."""
+        for log_dir, offsets in self._offsets_by_dir(lambda log: log.recovery_point).items():
+            OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
+
+    def checkpoint_log_start_offsets(self) -> None:
+        """Write each directory's ``log-start-offset-checkpoint`` (blocking: fsyncs)."""
+        for log_dir, offsets in self._offsets_by_dir(lambda log: log.log_start_offset).items():
+            OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
+
+    # -- background work ----------------------------------------------------------------------
+
+    def logs_to_flush(self, now_ms: int) -> list[tuple[Log, int]]:
+        """(log, up_to) pairs due for a flush: after a roll, by ``flush.messages``, by ``flush.ms``."""
+        due = []
+        for log in self._logs.values():
+            end = log.log_end_offset
+            if log.pending_flush_offset is not None:
+                due.append((log, log.pending_flush_offset))
+            elif log.unflushed_messages >= log.config.flush_messages or (
+                log.unflushed_messages > 0 and now_ms - log.last_flush_ms >= log.config.flush_ms
+            ):
+                due.append((log, end))
+        return due
+
+    @staticmethod
+    def _flush_all(due: list[tuple[Log, int]], now_ms: int) -> None:
+        for log, up_to in due:
+            try:
+                log.flush(up_to, now_ms)
+            except FileNotFoundError:
+                if not log.closed:  # deleted while this flush ran: nothing left to flush
+                    raise
+
+    async def run_background(self, stop: asyncio.Event) -> None:
+        """The one periodic task: flush policy, retention, checkpoints, deleted-log removal."""
+        now = self.now_ms()
+        next_retention = now + self.retention_check_interval_ms
+        next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
+        next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
+        while not stop.is_set():
+            now = self.now_ms()
+            due = self.logs_to_flush(now)
+            if due:
+                await asyncio.to_thread(self._flush_all, due, now)
+            if now >= next_retention:
+                next_retention = now + self.retention_check_interval_ms
+                for _, log in self.all_logs():
+                    log.delete_old_segments(now)
+            if now >= next_recovery_checkpoint:
+                next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
+                await asyncio.to_thread(self.checkpoint_recovery_points)
+            if now >= next_start_checkpoint:
+                next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
+                await asyncio.to_thread(self.checkpoint_log_start_offsets)
+            if self._pending_deletes:
+                await self.purge_deleted_logs()
+            try:
+                await asyncio.wait_for(stop.wait(), self.flush_check_interval_ms / 1000)
+            except TimeoutError:
+                pass
+
+    async def shutdown(self) -> None:
+        """Flush and close every log, write the checkpoints, then the clean-shutdown marker."""
+        await asyncio.to_thread(self._shutdown_sync)
+        await self.purge_deleted_logs()
+
+    def _shutdown_sync(self) -> None:
+        now = self.now_ms()
+        for log in self._logs.values():
+            log.flush(None, now)
+            log.close()
+        self.checkpoint_recovery_points()
+        self.checkpoint_log_start_offsets()
+        for log_dir in self.log_dirs:
+            atomic_write(log_dir / CLEAN_SHUTDOWN_FILE, b"")

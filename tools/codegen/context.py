@@ -1,0 +1,88 @@
+"""Shared state while emitting one module: a line builder and per-module name tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tools.codegen.model import FIXED_FORMATS, FieldDef, StructDef
+
+_FORMAT_NAMES = {"b": "b", "h": "h", "i": "i", "q": "q", "H": "H", "I": "I", "d": "d", "?": "o", "16s": "u"}
+
+
+class Code:
+    """Indented source lines; ``block`` opens a suite under a header line."""
+
+    def __init__(self, level: int = 1) -> None:
+        self.lines: list[str] = []
+        self.level = level
+        self._temp = 0
+
+    def __call__(self, text: str) -> None:
+        self.lines.append("    " * self.level + text)
+
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        self(header)
+        self.level += 1
+        try:
+            yield
+        finally:
+            self.level -= 1
+
+    def temp(self) -> str:
+        """A fresh local name, so that mypy sees one type per variable."""
+        self._temp += 1
+        return f"t{self._temp}"
+
+
+class ModuleContext:
+    """Names shared by all functions of one generated module.
+
+    Structs for groups of fixed-width fields are created once per module and named by their
+    format (``_S_hiq``); decode/encode functions are named per struct and layout variant.
+    """
+
+    def __init__(self) -> None:
+        self.formats: dict[str, str] = {}
+        self.decoders: dict[tuple[str, int], str] = {}
+        self.encoders: dict[tuple[str, int], str] = {}
+        self.default_instances: dict[str, StructDef] = {}
+
+    def struct_for(self, fields: list[FieldDef]) -> tuple[str, int]:
+        """The module-level Struct for a group of fixed-width fields, and its size."""
+        fmt = "".join(FIXED_FORMATS[f.elem][0] for f in fields)
+        size = sum(FIXED_FORMATS[f.elem][1] for f in fields)
+        name = self.formats.get(fmt)
+        if name is None:
+            suffix = "".join(_FORMAT_NAMES[FIXED_FORMATS[f.elem][0]] for f in fields)
+            name = f"_S_{suffix}"
+            self.formats[fmt] = name
+        return name, size
+
+    @staticmethod
+    def alias(struct: StructDef) -> str:
+        """Module-level alias of a (possibly nested) class, one global lookup at call time."""
+        return f"_K_{struct.ident}"
+
+    def default_instance(self, struct: StructDef) -> str:
+        """A module-level default-valued instance, compared against to skip tagged structs."""
+        self.default_instances[struct.ident] = struct
+        return f"_D_{struct.ident}"
+
+
+def fixed_groups(fields: list[FieldDef]) -> list[list[FieldDef]]:
+    """Split fields into runs: neighbouring fixed-width scalars share one run."""
+    runs: list[list[FieldDef]] = []
+    for f in fields:
+        fixed = not f.is_array and f.elem in FIXED_FORMATS
+        if fixed and runs and _is_fixed_run(runs[-1]):
+            runs[-1].append(f)
+        else:
+            runs.append([f])
+    return runs
+
+
+def _is_fixed_run(run: list[FieldDef]) -> bool:
+    first = run[0]
+    return not first.is_array and first.elem in FIXED_FORMATS

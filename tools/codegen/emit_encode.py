@@ -1,0 +1,202 @@
+"""Emit the body of one encode function: one struct at one version.
+
+Encoders append to a ``bytearray``. A struct from which a ``records`` field is reachable gets
+an extra ``chunks`` list: the record buffer is appended to it by reference, a fresh
+``bytearray`` continues the message, and the function returns whichever buffer is current.
+Fields absent at the version are skipped; tagged fields are written only when they differ
+from their default, ordered by tag.
+"""
+
+from __future__ import annotations
+
+from tools.codegen.context import Code, ModuleContext, fixed_groups
+from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
+from tools.codegen.pytypes import SINGLE_STRUCTS, differs_from_default
+
+_NULL = {2: r'b"\xff\xff"', 4: r'b"\xff\xff\xff\xff"'}
+_EMPTY = {2: r'b"\x00\x00"', 4: r'b"\x00\x00\x00\x00"'}
+
+
+def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: int) -> list[str]:
+    flex = schema.is_flexible(version)
+    c = Code()
+    present = [f for f in struct.fields if f.regular_at(version, flex)]
+    for run in fixed_groups(present):
+        first = run[0]
+        if not first.is_array and first.elem in FIXED_FORMATS:
+            name, _ = ctx.struct_for(run)
+            values = ", ".join(f"o.{f.py_name}" for f in run)
+            c(f"out += {name}.pack({values})")
+        else:
+            encode_field(ctx, c, first, version, flex, f"o.{first.py_name}", "out", tagged=False)
+    if flex:
+        _encode_tags(ctx, c, struct, version)
+    if struct.chunked:
+        c("return out")
+    if not c.lines:
+        c("pass")
+    return c.lines
+
+
+def _encode_tags(ctx: ModuleContext, c: Code, struct: StructDef, version: int) -> None:
+    tagged = sorted(
+        (f for f in struct.fields if f.tagged_at(version, True) and version in f.versions),
+        key=lambda f: f.tag or 0,
+    )
+    if not tagged:
+        c("out.append(0)")
+        return
+    flags = []
+    for f in tagged:
+        flag = c.temp()
+        c(f"{flag} = {differs_from_default(ctx, f, f'o.{f.py_name}')}")
+        flags.append(flag)
+    with c.block(f"if not ({' or '.join(flags)}):"):
+        c("out.append(0)")
+    with c.block("else:"):
+        c(f"write_uvarint(out, {' + '.join(f'int({x})' for x in flags)})")
+        for f, flag in zip(tagged, flags, strict=True):
+            with c.block(f"if {flag}:"):
+                tb = c.temp()
+                c(f"{tb} = bytearray()")
+                encode_field(ctx, c, f, version, True, f"o.{f.py_name}", tb, tagged=True)
+                c(f"write_uvarint(out, {f.tag})")
+                c(f"write_uvarint(out, len({tb}))")
+                c(f"out += {tb}")
+
+
+def _write_length(c: Code, buf: str, fl: bool, width: int, length: str) -> None:
+    if fl:
+        c(f"n = {length} + 1")
+        with c.block("if n < 128:"):
+            c(f"{buf}.append(n)")
+        with c.block("else:"):
+            c(f"write_uvarint({buf}, n)")
+    else:
+        c(f"{buf} += {'INT16' if width == 2 else 'INT32'}.pack({length})")
+
+
+def _write_null(c: Code, buf: str, fl: bool, width: int, nullable: bool) -> None:
+    """Write null, or an empty value when this version cannot express null."""
+    if fl:
+        c(f"{buf}.append({0 if nullable else 1})")
+    else:
+        c(f"{buf} += {(_NULL if nullable else _EMPTY)[width]}")
+
+
+def encode_field(
+    ctx: ModuleContext,
+    c: Code,
+    f: FieldDef,
+    version: int,
+    flex: bool,
+    src: str,
+    buf: str,
+    *,
+    tagged: bool,
+) -> None:
+    """Encode one field (not part of a fixed-width run) from expression ``src`` into ``buf``."""
+    fl = f.flexible_at(version, flex)
+    nullable = version in f.nullable
+    width = 2 if (f.elem == "string" and not f.is_array) else 4
+    if f.struct is not None and not f.is_array:
+        _encode_struct(ctx, c, f, version, src, buf, nullable=nullable, tagged=tagged)
+        return
+    if f.elem in FIXED_FORMATS and not f.is_array:
+        c(f"{buf} += {SINGLE_STRUCTS[f.elem]}.pack({src})")
+        return
+    may_be_none = f.optional or f.elem == "records"
+    value = src
+    if may_be_none:
+        value = c.temp()
+        c(f"{value} = {src}")
+        with c.block(f"if {value} is None:"):
+            _write_null(c, buf, fl, width, nullable)
+        with c.block("else:"):
+            _encode_value(ctx, c, f, version, fl, value, buf, width)
+    else:
+        _encode_value(ctx, c, f, version, fl, value, buf, width)
+
+
+def _encode_value(
+    ctx: ModuleContext, c: Code, f: FieldDef, version: int, fl: bool, src: str, buf: str, width: int
+) -> None:
+    if f.is_array:
+        _write_length(c, buf, fl, 4, f"len({src})")
+        _encode_elements(ctx, c, f, version, fl, src, buf)
+    elif f.elem == "records":
+        c(f"n = records_size({src})")
+        _write_length(c, buf, fl, 4, "n")
+        c(f"out = append_records(chunks, {src})")
+    else:
+        _encode_blob(c, f.elem, fl, src, buf)
+
+
+def _encode_blob(c: Code, elem: str, fl: bool, src: str, buf: str) -> None:
+    data = src
+    if elem == "string":
+        data = c.temp()
+        c(f"{data} = {src}.encode()")
+    _write_length(c, buf, fl, 2 if elem == "string" else 4, f"len({data})")
+    c(f"{buf} += {data}")
+
+
+def _encode_elements(
+    ctx: ModuleContext, c: Code, f: FieldDef, version: int, fl: bool, src: str, buf: str
+) -> None:
+    if f.elem in FIXED_FORMATS:
+        if f.elem == "uuid":
+            item = c.temp()
+            with c.block(f"for {item} in {src}:"):
+                c(f"{buf} += UUID.pack({item})")
+        else:
+            fmt = FIXED_FORMATS[f.elem][0]
+            c(f'{buf} += pack(f">{{len({src})}}{fmt}", *{src})')
+        return
+    item = c.temp()
+    with c.block(f"for {item} in {src}:"):
+        if f.struct is not None:
+            fn = ctx.encoders[(f.struct.ident, version)]
+            if f.struct.chunked:
+                c(f"out = {fn}({item}, out, chunks)")
+            else:
+                c(f"{fn}({item}, {buf})")
+        else:
+            _encode_blob(c, f.elem, fl, item, buf)
+
+
+def _encode_struct(
+    ctx: ModuleContext,
+    c: Code,
+    f: FieldDef,
+    version: int,
+    src: str,
+    buf: str,
+    *,
+    nullable: bool,
+    tagged: bool,
+) -> None:
+    assert f.struct is not None
+    fn = ctx.encoders[(f.struct.ident, version)]
+
+    def call(value: str) -> None:
+        if f.struct is not None and f.struct.chunked:
+            c(f"out = {fn}({value}, out, chunks)")
+        else:
+            c(f"{fn}({value}, {buf})")
+
+    if not f.optional:
+        call(src)
+        return
+    value = c.temp()
+    c(f"{value} = {src}")
+    if nullable and not tagged:
+        with c.block(f"if {value} is None:"):
+            c(f"{buf}.append(255)")
+        with c.block("else:"):
+            c(f"{buf}.append(1)")
+            call(value)
+        return
+    with c.block(f"if {value} is None:"):
+        c(f"{value} = {ctx.alias(f.struct)}()")
+    call(value)
