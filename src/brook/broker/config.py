@@ -161,7 +161,10 @@ class BrokerConfig:
         node_key = "node.id" if "node.id" in props else "broker.id"
         if node_key not in props:
             raise ConfigError("node.id is required")
-        node_id = _int(props, node_key) if node_key in BROKER_DEFAULTS else int(props[node_key])
+        try:
+            node_id = int(props[node_key])
+        except ValueError:
+            raise ConfigError(f"{node_key} must be an integer, got {props[node_key]!r}") from None
         protocol_map = {
             k.strip().upper(): v.strip().upper()
             for k, _, v in (

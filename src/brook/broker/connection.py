@@ -208,7 +208,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if inspect.isawaitable(result):
             slot = _Slot()
             self._slots.append(slot)
-            fut = asyncio.ensure_future(result)
+            fut = asyncio.ensure_future(result, loop=self.broker.loop)
             fut.add_done_callback(
                 lambda f: self._complete(slot, f, correlation_id, version, hdr_version)
             )

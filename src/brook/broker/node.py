@@ -71,6 +71,7 @@ class BrokerNode:
         self.image: MetadataImage = self.controller.image
         self._servers: list[asyncio.base_events.Server] = []
         self._stop_background = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._background: asyncio.Task[None] | None = None
         self.controller.publishers.append(self._on_metadata)
 
@@ -80,6 +81,7 @@ class BrokerNode:
         self.replica_manager.apply_image(image, deleted)
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.log_manager.startup()
         self.controller.load()
         await self.controller.register_broker(

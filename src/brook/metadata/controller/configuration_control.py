@@ -10,11 +10,20 @@ from brook.metadata.controller.replication_control import ControllerError, check
 from brook.metadata.image import RESOURCE_BROKER, RESOURCE_TOPIC, MetadataImage
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.config_record import ConfigRecord
+from brook.storage.log_config_defs import TOPIC_CONFIGS
 
 # IncrementalAlterConfigs operation types.
 OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
 _LIST_KEYS = frozenset({"cleanup.policy", "leader.replication.throttled.replicas",
                         "follower.replication.throttled.replicas"})
+
+
+def _default_list(name: str) -> str:
+    """APPEND/SUBTRACT start from the effective value: Kafka's default when not overridden."""
+    key = TOPIC_CONFIGS.get(name)
+    if key is None or not isinstance(key.default, tuple):
+        return ""
+    return ",".join(key.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,7 @@ def plan_config_changes(
                     ErrorCode.INVALID_CONFIG,
                     f"Config value append/subtract is not allowed for config key: {op.name}",
                 )
-            items = [v for v in new.get(op.name, "").split(",") if v]
+            items = [v for v in new.get(op.name, _default_list(op.name)).split(",") if v]
             values = [v.strip() for v in (op.value or "").split(",") if v.strip()]
             if op.op == OP_APPEND:
                 items += [v for v in values if v not in items]

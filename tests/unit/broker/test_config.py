@@ -1,0 +1,43 @@
+"""server.properties parsing and broker configuration errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from brook.broker.config import BrokerConfig, ConfigError, parse_properties
+
+
+def test_properties_syntax() -> None:
+    text = "# comment\n! also\nnode.id=3\nlisteners : PLAINTEXT://h:1\nlong.value=a,\\\n   b\n\n"
+    assert parse_properties(text) == {
+        "node.id": "3", "listeners": "PLAINTEXT://h:1", "long.value": "a,b"}
+
+
+def test_listeners_and_advertised_listeners() -> None:
+    c = BrokerConfig.from_props({
+        "node.id": "2",
+        "listeners": "PLAINTEXT://0.0.0.0:9092,INTERNAL://127.0.0.1:9093",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+        "advertised.listeners": "PLAINTEXT://broker2:9092,INTERNAL://127.0.0.1:9093",
+        "log.dirs": "/tmp/a,/tmp/b",
+    })
+    assert c.node_id == 2
+    assert [lsn.name for lsn in c.listeners] == ["PLAINTEXT", "INTERNAL"]
+    assert c.advertised_listeners[0].host == "broker2"
+    assert [str(d) for d in c.log_dirs] == ["/tmp/a", "/tmp/b"]
+    assert c.num_partitions == 1 and c.auto_create_topics_enable
+
+
+@pytest.mark.parametrize(
+    "props, message",
+    [
+        ({"listeners": "nonsense"}, "NAME://host:port"),
+        ({"listeners": "FOO://h:1"}, "unknown security protocol"),
+        ({"num.partitions": "0"}, "num.partitions"),
+        ({"auto.create.topics.enable": "maybe"}, "true or false"),
+        ({"socket.request.max.bytes": "lots"}, "integer"),
+    ],
+)
+def test_bad_configuration_is_one_clear_error(props: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        BrokerConfig.from_props({"node.id": "1", **props})
