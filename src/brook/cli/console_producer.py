@@ -228,6 +228,8 @@ def main(argv: list[str]) -> int:
     )
     if "message.timeout.ms" not in cfg.conf and "delivery.timeout.ms" not in cfg.conf:
         cfg.conf["message.timeout.ms"] = "120000"  # the Java producer's delivery.timeout.ms
+    # The Java producer's key hashing, so a keyed line lands where the Kafka script puts it.
+    cfg.conf.setdefault("partitioner", "murmur2_random")
     watch = common.ConnectionWatch(cfg.conf["bootstrap.servers"])
     producer = common.make_client(Producer, cfg, watch)
     deadline = time.monotonic() + max(args.max_block_ms, 100) / 1000.0

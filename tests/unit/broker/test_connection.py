@@ -6,7 +6,7 @@ import struct
 
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
-from brook.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from brook.protocol.messages.api_versions import ApiVersionsRequest
 from brook.protocol.messages.create_topics import CreateTopicsRequest
 from brook.protocol.messages.fetch import FetchRequest
 from brook.protocol.messages.metadata import MetadataRequest
