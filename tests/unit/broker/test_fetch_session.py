@@ -1,0 +1,120 @@
+"""Incremental fetch sessions (KIP-227) through the real Fetch handler."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from brook.protocol.api_keys import ApiKey
+from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.create_topics import CreateTopicsRequest
+from brook.protocol.messages.fetch import FetchRequest
+from brook.protocol.messages.produce import ProduceRequest
+from brook.records.record import build_batch
+
+from .conftest import FakeTransport, Harness, decode_response, encode_request, feed
+
+V = 12  # flexible, topic names (ids come with v13)
+
+
+def _wait(harness: Harness, tr: FakeTransport, n: int) -> None:
+    async def go() -> None:
+        for _ in range(400):
+            if len(tr.frames()) >= n:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("no response")
+
+    harness.run(go())
+
+
+def _fetch(
+    session_id: int, epoch: int, parts: dict[int, int], forgotten: tuple[int, ...] = ()
+) -> FetchRequest:
+    return FetchRequest(
+        max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, session_id=session_id,
+        session_epoch=epoch,
+        topics=[FetchRequest.FetchTopic(topic="s", partitions=[
+            FetchRequest.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=1 << 20)
+            for p, o in parts.items()])] if parts else [],
+        forgotten_topics_data=[FetchRequest.ForgottenTopic(topic="s", partitions=list(forgotten))]
+        if forgotten else [],
+    )
+
+
+def _produce(partition: int) -> ProduceRequest:
+    batch = build_batch([(b"k", b"v", (), 1_700_000_000_000)])
+    return ProduceRequest(acks=1, timeout_ms=1000, topic_data=[ProduceRequest.TopicProduceData(
+        name="s", partition_data=[ProduceRequest.PartitionProduceData(index=partition,
+                                                                      records=bytes(batch))])])
+
+
+def _parts(resp: Any) -> dict[int, Any]:
+    return {p.partition_index: p for t in resp.responses for p in t.partitions}
+
+
+def test_session_lifecycle(harness: Harness) -> None:
+    conn, tr = harness.connect()
+    cid = 0
+
+    def call(req: Any, version: int) -> Any:
+        nonlocal cid
+        cid += 1
+        before = len(tr.frames())
+        feed(conn, encode_request(req, version, cid))
+        _wait(harness, tr, before + 1)
+        return decode_response(tr.frames()[-1], type(req).API_KEY, version)[1]
+
+    call(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name="s", num_partitions=3, replication_factor=1)], timeout_ms=1000), 7)
+    call(_produce(0), 9)
+
+    full = call(_fetch(0, 0, {0: 0, 1: 0, 2: 0}), V)
+    assert full.error_code == ErrorCode.NONE and full.session_id > 0
+    sid = full.session_id
+    assert set(_parts(full)) == {0, 1, 2}
+    assert len(_parts(full)[0].records) > 0
+
+    # Nothing changed since: an incremental fetch (position of partition 0 moved) returns nothing
+    # new for 1 and 2 and no records for 0.
+    inc = call(_fetch(sid, 1, {0: 1}), V)
+    assert inc.error_code == ErrorCode.NONE and inc.session_id == sid
+    assert set(_parts(inc)) <= {0}
+
+    call(_produce(2), 9)
+    inc2 = call(_fetch(sid, 2, {}), V)
+    assert set(_parts(inc2)) == {2}
+    assert _parts(inc2)[2].high_watermark == 1
+
+    stale = call(_fetch(sid, 2, {}), V)
+    assert stale.error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH
+
+    # Forgetting partition 2, then producing to it, leaves it out of the session.
+    call(_fetch(sid, 3, {}, forgotten=(2,)), V)
+    call(_produce(2), 9)
+    inc3 = call(_fetch(sid, 4, {}), V)
+    assert 2 not in _parts(inc3)
+
+    unknown = call(_fetch(sid + 1000, 1, {}), V)
+    assert unknown.error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+
+    closed = call(_fetch(sid, -1, {0: 0}), V)  # close the session, do a sessionless fetch
+    assert closed.error_code == ErrorCode.NONE and closed.session_id == 0
+    assert harness.node.fetch_sessions.get(sid) is None
+
+
+def test_offset_out_of_range_and_unknown_topic(harness: Harness) -> None:
+    conn, tr = harness.connect()
+    feed(conn, encode_request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name="s", num_partitions=1, replication_factor=1)], timeout_ms=1000), 7, 1))
+    _wait(harness, tr, 1)
+    feed(conn, encode_request(_fetch(0, -1, {0: 5}), V, 2))
+    _wait(harness, tr, 2)
+    _, resp = decode_response(tr.frames()[1], ApiKey.FETCH, V)
+    assert _parts(resp)[0].error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+    req = _fetch(0, -1, {0: 0})
+    req.topics[0].topic = "nope"
+    feed(conn, encode_request(req, V, 3))
+    _wait(harness, tr, 3)
+    _, resp = decode_response(tr.frames()[2], ApiKey.FETCH, V)
+    assert _parts(resp)[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
