@@ -16,7 +16,9 @@ manager runs with ``asyncio.to_thread``. ``_lock`` (a ``threading.Lock``) covers
 list and the recovery point; it is held only for list changes and snapshots, never across an
 fsync, so an append never waits for a flush. Segments protect their own descriptors.
 
-Retention and truncation live in :mod:`brook.storage.log_retention` to keep this file small.
+Retention and truncation live in :mod:`brook.storage.log_retention` to keep this file small;
+compaction lives in :mod:`brook.storage.cleaner`, which swaps cleaned segments into
+``_segments`` under ``_lock`` on the event-loop thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zlib import crc32
 
 from brook.records.batch import LOG_APPEND_TIME, BatchHeader
@@ -42,6 +45,9 @@ from brook.storage.log_types import FetchDataInfo, LogAppendInfo, LogOffsetMetad
 from brook.storage.log_validator import analyze_and_validate_records, assign_offsets
 from brook.storage.producer_state import ProducerStateManager
 from brook.storage.segment import LogSegment, TimestampAndOffset
+
+if TYPE_CHECKING:
+    from brook.storage.cleaner import CleanerConfig, CleanerStats
 
 __all__ = ["EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP", "MAX_TIMESTAMP", "Log"]
 
@@ -85,6 +91,10 @@ class Log:
         self.closed = False
         self._clock_ms = now_ms
         """The latest time the log was told (for segments created by truncation)."""
+        self.truncations = 0
+        """How many times the log end moved back. A cleaning pass built in a worker thread
+        is swapped in only if this did not change meanwhile (Kafka aborts cleaning around
+        a truncation instead)."""
 
     @classmethod
     def open(
@@ -380,11 +390,39 @@ class Log:
 
     def truncate_to(self, offset: int) -> bool:
         """Remove offsets >= ``offset`` (a follower diverged). False if nothing to remove."""
-        return log_retention.truncate_to(self, offset)
+        truncated = log_retention.truncate_to(self, offset)
+        self.truncations += truncated
+        return truncated
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Empty the log and restart it at ``offset`` (a follower fell below the leader's start)."""
+        self.truncations += 1
         log_retention.truncate_fully_and_start_at(self, offset, self._clock_ms)
+
+    # -- compaction (see brook.storage.cleaner) ----------------------------------------------
+
+    def clean(
+        self,
+        now_ms: int,
+        *,
+        first_dirty_offset: int | None = None,
+        high_watermark: int | None = None,
+        cleaner_config: CleanerConfig | None = None,
+    ) -> CleanerStats | None:
+        """Compact the log now, in the calling thread, whatever its dirty ratio.
+
+        Kafka's rules apply (latest record per key below the active segment, the high
+        watermark and ``min.compaction.lag.ms``; tombstones until their delete horizon).
+        ``first_dirty_offset`` defaults to the log start: every record is deduplicated.
+        The log manager instead runs passes in a worker thread from its background task.
+        Returns None when there is nothing to clean.
+        """
+        from brook.storage.cleaner import Cleaner
+        from brook.storage.cleaner_manager import cleanable_offsets
+
+        self._clock_ms = now_ms
+        dirty, uncleanable, _ = cleanable_offsets(self, first_dirty_offset, now_ms, high_watermark)
+        return Cleaner(cleaner_config).clean(self, now_ms, dirty, uncleanable)
 
     # -- durability --------------------------------------------------------------------------
 

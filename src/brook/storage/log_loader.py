@@ -2,9 +2,11 @@
 
 Steps, in Kafka's order:
 
-1. Remove leftovers of interrupted operations: ``.deleted``, ``.cleaned``, ``.swap`` and
-   ``.trunc`` files (brook has no cleaner whose swap could be completed, so a ``.swap`` is
-   dropped), and index files whose ``.log`` is gone.
+1. Finish a log-cleaner swap a crash interrupted: a ``.log.swap`` file replaces the old
+   segments it covers and its indexes are rebuilt (see
+   :func:`brook.storage.cleaner_swap.complete_interrupted_swaps`). Then remove leftovers of
+   interrupted operations: ``.deleted``, ``.cleaned``, ``.swap`` and ``.trunc`` files, and
+   index files whose ``.log`` is gone.
 2. Make a segment object per ``.log`` file. Nothing is read yet: indexes load lazily.
 3. After an unclean shutdown, recover every segment from the one holding the recovery
    point: rebuild its indexes by scanning and CRC-checking each batch, truncate at the first
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 from brook.records.batch import BatchHeader
 from brook.storage.abstract_index import IndexCorruptError
 from brook.storage.checkpoint import LeaderEpochCheckpointFile, atomic_write
+from brook.storage.cleaner_swap import complete_interrupted_swaps
 from brook.storage.errors import StorageError
 from brook.storage.leader_epoch import LeaderEpochFileCache
 from brook.storage.log_config import LogConfig
@@ -62,6 +65,7 @@ def load_log(
     """Build a :class:`Log` for ``directory`` (see the module docstring for the steps)."""
     directory.mkdir(parents=True, exist_ok=True)
     stored_topic_id = _check_partition_metadata(directory, topic_id)
+    swapped = complete_interrupted_swaps(directory)
     bases = _clean_directory(directory)
     cache = LeaderEpochFileCache(LeaderEpochCheckpointFile.in_dir(directory))
     producer_state = ProducerStateManager(directory)
@@ -80,6 +84,11 @@ def load_log(
     segments = log._segments
     for base in bases:
         segments.add(log.new_segment(base, now_ms))
+    for base in swapped:
+        swapped_segment = segments.get(base)
+        if swapped_segment is not None:
+            swapped_segment.recover()
+            swapped_segment.flush()
     if segments and not clean_shutdown:
         _recover_unflushed(log, segments, recovery_point, cache)
     elif segments:

@@ -5,7 +5,9 @@ unclean shutdown), creates and deletes logs, keeps the per-directory checkpoints
 (``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``) and the
 ``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
 policy (``flush.ms``, ``flush.messages``, plus the flush Kafka schedules after each roll),
-retention and checkpointing for all partitions.
+retention and checkpointing for all partitions, and starts log-cleaner passes for compacted
+logs (every ``log.cleaner.backoff.ms``, one pass at a time, as a child task so that a long
+pass never delays flushes; see :mod:`brook.storage.cleaner_manager`).
 
 Clean shutdown protocol (Kafka's): on shutdown every log is flushed and closed, the
 checkpoints are written, and the marker is written last. Startup reads the marker, opens
@@ -34,6 +36,8 @@ from brook.storage.checkpoint import (
     atomic_write,
     fsync_dir,
 )
+from brook.storage.cleaner import CleanerConfig
+from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 
@@ -64,7 +68,11 @@ class LogManager:
         log_dirs: list[Path],
         broker_defaults: Mapping[str, str],
         now_ms: Callable[[], int],
+        *,
+        high_watermark: HighWatermarkSource | None = None,
     ) -> None:
+        """``high_watermark`` gives a partition's high watermark, past which the cleaner
+        must not compact; without it cleaning may reach the log end (one replica)."""
         self.log_dirs = [Path(d) for d in log_dirs]
         self.broker_defaults = dict(broker_defaults)
         self.now_ms = now_ms
@@ -84,6 +92,15 @@ class LogManager:
             _interval(broker_defaults, "log.flush.scheduler.interval.ms", 1_000), 1_000
         )
         self.had_clean_shutdown: dict[Path, bool] = {}
+        self.high_watermark = high_watermark
+        self.cleaner_config = CleanerConfig.from_props(self.broker_defaults)
+        self.cleaner_manager = LogCleanerManager()
+        self.cleaner = (
+            LogCleaner(self.cleaner_config, self.cleaner_manager)
+            if self.cleaner_config.enable
+            else None
+        )
+        self._cleaning: asyncio.Task[bool] | None = None
 
     # -- startup ------------------------------------------------------------------------------
 
@@ -106,6 +123,7 @@ class LogManager:
             start_offsets = OffsetCheckpointFile(
                 log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME
             ).read()
+            self.cleaner_manager.load_checkpoints(log_dir)
             for entry in os.scandir(log_dir):
                 if not entry.is_dir():
                     continue
@@ -226,14 +244,53 @@ class LogManager:
                 if not log.closed:  # deleted while this flush ran: nothing left to flush
                     raise
 
+    def maybe_start_cleaning(self, now_ms: int) -> None:
+        """Start a cleaner pass unless one is running (the background task calls this when
+        ``log.cleaner.backoff.ms`` has passed, or right after a pass that did work)."""
+        if self.cleaner is None or (self._cleaning is not None and not self._cleaning.done()):
+            return
+        self._cleaning = asyncio.create_task(
+            self.cleaner.clean_filthiest_log(self.all_logs(), now_ms, self.high_watermark),
+            name="log-cleaner",
+        )
+
+    async def _stop_cleaning(self) -> None:
+        """Abort a running pass (its thread stops at the next batch and removes its output);
+        its outcome no longer matters, so errors are not raised here."""
+        task, self._cleaning = self._cleaning, None
+        if self.cleaner is not None:
+            self.cleaner.shutdown()
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
     async def run_background(self, stop: asyncio.Event) -> None:
-        """The one periodic task: flush policy, retention, checkpoints, deleted-log removal."""
+        """The one periodic task: flush policy, retention, checkpoints, deleted-log removal,
+        and starting log-cleaner passes."""
+        try:
+            await self._run_background(stop)
+        finally:
+            await self._stop_cleaning()
+
+    async def _run_background(self, stop: asyncio.Event) -> None:
         now = self.now_ms()
         next_retention = now + self.retention_check_interval_ms
         next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
         next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
+        next_cleaning = now
         while not stop.is_set():
             now = self.now_ms()
+            cleaning = self._cleaning
+            if cleaning is not None and cleaning.done():
+                self._cleaning = None
+                did_work = not cleaning.cancelled() and cleaning.result()
+                next_cleaning = now if did_work else now + self.cleaner_config.backoff_ms
+            if now >= next_cleaning:
+                self.maybe_start_cleaning(now)
+                next_cleaning = now + self.cleaner_config.backoff_ms
             due = self.logs_to_flush(now)
             if due:
                 await asyncio.to_thread(self._flush_all, due, now)
@@ -256,6 +313,7 @@ class LogManager:
 
     async def shutdown(self) -> None:
         """Flush and close every log, write the checkpoints, then the clean-shutdown marker."""
+        await self._stop_cleaning()
         await asyncio.to_thread(self._shutdown_sync)
         await self.purge_deleted_logs()
 

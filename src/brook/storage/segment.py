@@ -43,7 +43,9 @@ from brook.storage.offset_index import OffsetIndex
 from brook.storage.time_index import NO_TIMESTAMP, TimeIndex
 
 __all__ = [
+    "INDEX_FILE_SUFFIX",
     "LOG_FILE_SUFFIX",
+    "TIME_INDEX_FILE_SUFFIX",
     "BatchCallback",
     "LogSegment",
     "SegmentRead",
@@ -93,16 +95,21 @@ class LogSegment:
         max_index_size: int,
         roll_jitter_ms: int,
         created_ms: int,
+        file_suffix: str = "",
     ) -> None:
+        """``file_suffix`` (Kafka's ``fileSuffix``) is appended to every file name: the log
+        cleaner writes its output as ``.cleaned`` segments before swapping them in."""
         self.base_offset = base_offset
-        self.log = FileRecords(directory / segment_file_name(base_offset, LOG_FILE_SUFFIX))
+        self.log = FileRecords(
+            directory / (segment_file_name(base_offset, LOG_FILE_SUFFIX) + file_suffix)
+        )
         self.offset_index = OffsetIndex(
-            directory / segment_file_name(base_offset, INDEX_FILE_SUFFIX),
+            directory / (segment_file_name(base_offset, INDEX_FILE_SUFFIX) + file_suffix),
             base_offset,
             max_index_size,
         )
         self.time_index = TimeIndex(
-            directory / segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX),
+            directory / (segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX) + file_suffix),
             base_offset,
             max_index_size,
         )
