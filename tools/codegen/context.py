@@ -47,7 +47,7 @@ class ModuleContext:
         self.formats: dict[str, str] = {}
         self.decoders: dict[tuple[str, int], str] = {}
         self.encoders: dict[tuple[str, int], str] = {}
-        self.default_instances: dict[str, StructDef] = {}
+        self.default_checks: dict[str, StructDef] = {}
 
     def struct_for(self, fields: list[FieldDef]) -> tuple[str, int]:
         """The module-level Struct for a group of fixed-width fields, and its size."""
@@ -65,10 +65,10 @@ class ModuleContext:
         """Module-level alias of a (possibly nested) class, one global lookup at call time."""
         return f"_K_{struct.ident}"
 
-    def default_instance(self, struct: StructDef) -> str:
-        """A module-level default-valued instance, compared against to skip tagged structs."""
-        self.default_instances[struct.ident] = struct
-        return f"_D_{struct.ident}"
+    def default_check(self, struct: StructDef) -> str:
+        """Name of a module-level "all fields at default?" function, used to skip tagged structs."""
+        self.default_checks[struct.ident] = struct
+        return f"_z_{struct.ident}"
 
 
 def fixed_groups(fields: list[FieldDef]) -> list[list[FieldDef]]:

@@ -85,8 +85,23 @@ def differs_from_default(ctx: ModuleContext, f: FieldDef, src: str) -> str:
     if f.struct is not None:
         if f.optional:
             return f"{src} is not None"
-        return f"{src} != {ctx.default_instance(f.struct)}"
+        return f"not {ctx.default_check(f.struct)}({src})"
     lit = literal_default(f)
     if lit == "None":
         return f"{src} is not None"
     return f"{src} != {lit}"
+
+
+def default_check_body(ctx: ModuleContext, fields: list[FieldDef]) -> str:
+    """Expression over ``v`` true when every field holds its default (cheaper than ``==``)."""
+    terms = []
+    for f in fields:
+        src = f"v.{f.py_name}"
+        if f.is_array:
+            terms.append(f"{src} is None" if f.optional else f"not {src}")
+        elif f.struct is not None:
+            terms.append(f"{src} is None" if f.optional else f"{ctx.default_check(f.struct)}({src})")
+        else:
+            lit = literal_default(f)
+            terms.append(f"{src} is None" if lit == "None" else f"{src} == {lit}")
+    return " and ".join(terms) if terms else "True"

@@ -16,7 +16,7 @@ being copied).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from struct import Struct
 from typing import Any, ClassVar, NamedTuple, Self, TypeAlias, cast
 
@@ -56,8 +56,9 @@ __all__ = [
 Buffer: TypeAlias = bytes | bytearray | memoryview
 """One chunk of an encoded message."""
 
-Records: TypeAlias = bytes | bytearray | memoryview | list[Buffer] | tuple[Buffer, ...] | None
-"""What a ``records`` field accepts: one buffer, several (sent back to back), or null."""
+Records: TypeAlias = bytes | bytearray | memoryview | Sequence[Buffer] | None
+"""What a ``records`` field accepts: one buffer, several (a list or tuple, sent back to back
+without being joined), or null. Decoding always yields a ``memoryview`` (or None)."""
 
 NO_VERSION = 32767
 """Upper bound of an open-ended version range ("3+"), and FLEXIBLE_MIN of never-flexible APIs."""
@@ -97,21 +98,21 @@ def skip_tags(buf: memoryview, pos: int, count: int) -> int:
     return pos
 
 
-def records_size(records: Buffer | list[Buffer] | tuple[Buffer, ...]) -> int:
+def records_size(records: Buffer | Sequence[Buffer]) -> int:
     """Total byte length of a records value (memoryviews measured in bytes, not items)."""
-    if isinstance(records, (list, tuple)):
-        return sum(b.nbytes if isinstance(b, memoryview) else len(b) for b in records)
-    return records.nbytes if isinstance(records, memoryview) else len(records)
+    if isinstance(records, memoryview):
+        return records.nbytes
+    if isinstance(records, (bytes, bytearray)):
+        return len(records)
+    return sum(b.nbytes if isinstance(b, memoryview) else len(b) for b in records)
 
 
-def append_records(
-    chunks: list[Buffer], records: Buffer | list[Buffer] | tuple[Buffer, ...]
-) -> bytearray:
+def append_records(chunks: list[Buffer], records: Buffer | Sequence[Buffer]) -> bytearray:
     """Add record buffers to the chunk list by reference; return a fresh tail buffer."""
-    if isinstance(records, (list, tuple)):
-        chunks.extend(records)
-    else:
+    if isinstance(records, (bytes, bytearray, memoryview)):
         chunks.append(records)
+    else:
+        chunks.extend(records)
     out = bytearray()
     chunks.append(out)
     return out
@@ -209,7 +210,8 @@ class FieldSpec(NamedTuple):
     struct: type[Message] | None
     """The class of a struct or struct-array field."""
     default: Any
-    """The value a field takes when absent (lists and structs: a fresh empty one)."""
+    """The value a field takes when absent. Non-nullable lists get a fresh ``[]`` and
+    non-nullable structs a fresh default instance; both are recorded here as ``[]``/None."""
 
 
 _DecodeFn: TypeAlias = Callable[[memoryview, int], tuple[Any, int]]

@@ -101,7 +101,7 @@ def field_strategy(spec: FieldSpec, version: int, depth: int) -> st.SearchStrate
 
 
 @functools.cache
-def message_strategy(cls: type[Message], version: int, depth: int = 0) -> st.SearchStrategy[Any]:
+def message_strategy(cls: Any, version: int, depth: int = 0) -> st.SearchStrategy[Any]:
     """Instances of ``cls`` whose fields present at ``version`` hold arbitrary valid values."""
     fields = {
         spec.name: field_strategy(spec, version, depth)

@@ -52,18 +52,19 @@ def test_records_are_neither_copied_on_decode_nor_on_encode() -> None:
     req = P(None, -1, 1000, [P.TopicProduceData("t", [P.PartitionProduceData(0, batch)])])
     frame = bytearray(req.to_bytes(9))
     decoded, _ = P.decode(memoryview(frame), 0, 9)
-    records = decoded.topic_data[0].partition_data[0].records
-    assert isinstance(records, memoryview) and records.obj is frame
+    view = decoded.topic_data[0].partition_data[0].records
+    assert isinstance(view, memoryview) and view.obj is frame
     R = FetchResponse
     segment = memoryview(bytearray(b"\x02" * 4096))
-    parts = [segment[:1000], segment[1000:3000]]
+    parts: list[bytes | bytearray | memoryview] = [segment[:1000], segment[1000:3000]]
     part = R.PartitionData(partition_index=0, records=parts)
     resp = R(0, 0, 0, [R.FetchableTopicResponse("t", bytes(16), [part])])
     chunks = resp.encode(12)
     assert any(c is parts[0] for c in chunks) and any(c is parts[1] for c in chunks)
     joined = b"".join(chunks)
     again, _ = R.decode(memoryview(joined), 0, 12)
-    assert bytes(again.responses[0].partitions[0].records) == bytes(segment[:3000])
+    records = again.responses[0].partitions[0].records
+    assert isinstance(records, memoryview) and records == segment[:3000]
 
 
 def test_error_codes() -> None:

@@ -123,7 +123,8 @@ def _convert(value: Any, kafka_type: str, struct: Any, kp_parent: Any, version: 
     if struct is not None:
         return to_kafka_python(value, getattr(kp_parent, struct.__name__), version)
     if elem == "uuid":
-        return uuid.UUID(bytes=bytes(value))
+        # kafka-python spells the all-zero uuid (Kafka's default) as None.
+        return None if value == bytes(16) else uuid.UUID(bytes=bytes(value))
     if elem == "records":
         return bytes(value)
     return value
@@ -143,9 +144,10 @@ def from_kafka_python(kp_obj: Any, cls: type[Message], version: int) -> Message:
 
 
 def _back(value: Any, kafka_type: str, struct: Any, version: int) -> Any:
-    if value is None:
-        return None
     elem = kafka_type.removeprefix("[]")
+    if value is None:
+        # kafka-python reads the all-zero uuid as None.
+        return bytes(16) if kafka_type == "uuid" else None
     if kafka_type.startswith("[]"):
         return [_back(v, elem, struct, version) for v in value]
     if struct is not None:

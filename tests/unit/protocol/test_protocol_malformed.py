@@ -101,7 +101,7 @@ def test_every_truncation_raises_decode_error(obj: Message, vers: list[int]) -> 
 
 
 _FUZZ = settings(
-    max_examples=3,
+    max_examples=5,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

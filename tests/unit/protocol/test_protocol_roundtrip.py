@@ -12,7 +12,7 @@ from brook.protocol._codec import Message
 CLASSES = top_level_classes()
 
 _SETTINGS = settings(
-    max_examples=8,
+    max_examples=15,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

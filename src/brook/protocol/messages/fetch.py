@@ -1308,7 +1308,7 @@ def _e_FetchRequest_9(o: FetchRequest, out: bytearray) -> None:
         write_uvarint(out, n)
     out += t3
     t4 = o.cluster_id is not None
-    t5 = o.replica_state != _D_FetchRequest_ReplicaState
+    t5 = not _z_FetchRequest_ReplicaState(o.replica_state)
     if not (t4 or t5):
         out.append(0)
     else:
@@ -1433,7 +1433,7 @@ def _e_FetchRequest_10(o: FetchRequest, out: bytearray) -> None:
         write_uvarint(out, n)
     out += t3
     t4 = o.cluster_id is not None
-    t5 = o.replica_state != _D_FetchRequest_ReplicaState
+    t5 = not _z_FetchRequest_ReplicaState(o.replica_state)
     if not (t4 or t5):
         out.append(0)
     else:
@@ -1823,9 +1823,9 @@ def _e_FetchResponse_PartitionData_4(o: FetchResponse.PartitionData, out: bytear
         else:
             write_uvarint(out, n)
         out = append_records(chunks, t3)
-    t4 = o.diverging_epoch != _D_FetchResponse_EpochEndOffset
-    t5 = o.current_leader != _D_FetchResponse_LeaderIdAndEpoch
-    t6 = o.snapshot_id != _D_FetchResponse_SnapshotId
+    t4 = not _z_FetchResponse_EpochEndOffset(o.diverging_epoch)
+    t5 = not _z_FetchResponse_LeaderIdAndEpoch(o.current_leader)
+    t6 = not _z_FetchResponse_SnapshotId(o.snapshot_id)
     if not (t4 or t5 or t6):
         out.append(0)
     else:
@@ -2441,10 +2441,22 @@ def _e_FetchResponse_8(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -
     return out
 
 
-_D_FetchRequest_ReplicaState = FetchRequest.ReplicaState()
-_D_FetchResponse_EpochEndOffset = FetchResponse.EpochEndOffset()
-_D_FetchResponse_LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch()
-_D_FetchResponse_SnapshotId = FetchResponse.SnapshotId()
+def _z_FetchRequest_ReplicaState(v: FetchRequest.ReplicaState) -> bool:
+    return v.replica_id == -1 and v.replica_epoch == -1
+
+
+def _z_FetchResponse_EpochEndOffset(v: FetchResponse.EpochEndOffset) -> bool:
+    return v.epoch == -1 and v.end_offset == -1
+
+
+def _z_FetchResponse_LeaderIdAndEpoch(v: FetchResponse.LeaderIdAndEpoch) -> bool:
+    return v.leader_id == -1 and v.leader_epoch == -1
+
+
+def _z_FetchResponse_SnapshotId(v: FetchResponse.SnapshotId) -> bool:
+    return v.end_offset == -1 and v.epoch == -1
+
+
 FetchRequest._FIELDS = (
     FieldSpec("cluster_id", "string", 12, 32767, 12, 32767, 0, 12, 32767, None, None),
     FieldSpec("replica_id", "int32", 0, 14, 32767, -1, None, 32767, -1, None, -1),

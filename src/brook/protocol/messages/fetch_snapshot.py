@@ -627,7 +627,7 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(o: FetchSnapshotResponse.Partit
         else:
             write_uvarint(out, n)
         out = append_records(chunks, t1)
-    t2 = o.current_leader != _D_FetchSnapshotResponse_LeaderIdAndEpoch
+    t2 = not _z_FetchSnapshotResponse_LeaderIdAndEpoch(o.current_leader)
     if not (t2):
         out.append(0)
     else:
@@ -844,7 +844,10 @@ def _e_FetchSnapshotResponse_1(o: FetchSnapshotResponse, out: bytearray, chunks:
     return out
 
 
-_D_FetchSnapshotResponse_LeaderIdAndEpoch = FetchSnapshotResponse.LeaderIdAndEpoch()
+def _z_FetchSnapshotResponse_LeaderIdAndEpoch(v: FetchSnapshotResponse.LeaderIdAndEpoch) -> bool:
+    return v.leader_id == 0 and v.leader_epoch == 0
+
+
 FetchSnapshotRequest._FIELDS = (
     FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
     FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),

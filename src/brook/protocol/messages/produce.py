@@ -767,7 +767,7 @@ def _e_ProduceResponse_PartitionProduceResponse_5(o: ProduceResponse.PartitionPr
         else:
             write_uvarint(out, n)
         out += t3
-    t4 = o.current_leader != _D_ProduceResponse_LeaderIdAndEpoch
+    t4 = not _z_ProduceResponse_LeaderIdAndEpoch(o.current_leader)
     if not (t4):
         out.append(0)
     else:
@@ -1293,7 +1293,10 @@ def _e_ProduceResponse_6(o: ProduceResponse, out: bytearray) -> None:
             out += t3
 
 
-_D_ProduceResponse_LeaderIdAndEpoch = ProduceResponse.LeaderIdAndEpoch()
+def _z_ProduceResponse_LeaderIdAndEpoch(v: ProduceResponse.LeaderIdAndEpoch) -> bool:
+    return v.leader_id == -1 and v.leader_epoch == -1
+
+
 ProduceRequest._FIELDS = (
     FieldSpec("transactional_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
     FieldSpec("acks", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),

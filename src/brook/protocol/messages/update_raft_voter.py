@@ -322,7 +322,7 @@ def _d_UpdateRaftVoterResponse_0(buf: memoryview, pos: int) -> tuple[UpdateRaftV
 
 def _e_UpdateRaftVoterResponse_0(o: UpdateRaftVoterResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.current_leader != _D_UpdateRaftVoterResponse_CurrentLeader
+    t1 = not _z_UpdateRaftVoterResponse_CurrentLeader(o.current_leader)
     if not (t1):
         out.append(0)
     else:
@@ -335,7 +335,10 @@ def _e_UpdateRaftVoterResponse_0(o: UpdateRaftVoterResponse, out: bytearray) -> 
             out += t2
 
 
-_D_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse.CurrentLeader()
+def _z_UpdateRaftVoterResponse_CurrentLeader(v: UpdateRaftVoterResponse.CurrentLeader) -> bool:
+    return v.leader_id == -1 and v.leader_epoch == -1 and v.host == "" and v.port == 0
+
+
 UpdateRaftVoterRequest._FIELDS = (
     FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
     FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
