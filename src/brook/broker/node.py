@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.broker.fetch_session import FetchSessionCache
+from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
 from brook.broker.producer_ids import ProducerIdManager
 from brook.env import SYSTEM_CLOCK, SYSTEM_RNG, Clock, Rng
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
@@ -74,16 +76,23 @@ class BrokerNode:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._background: asyncio.Task[None] | None = None
         self.controller.publishers.append(self._on_metadata)
+        # After the replica manager's publisher: shards follow the partitions it opened.
+        self.group_coordinator = BrokerGroupCoordinator(self)
 
-    def _on_metadata(self, delta: MetadataDelta, image: MetadataImage) -> None:
+    def _on_metadata(
+        self, delta: MetadataDelta, image: MetadataImage
+    ) -> Coroutine[Any, Any, None] | None:
         self.image = image
         deleted = [t.name for t in delta.deleted_topics.values()]
-        self.replica_manager.apply_image(image, deleted)
+        if self.loop is None:  # start-up replay, before any client is served
+            self.replica_manager.apply_image(image, deleted)
+            return None
+        return self.replica_manager.apply_image_async(image, deleted)
 
     async def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
         self.log_manager.startup()
         self.controller.load()
+        self.loop = asyncio.get_running_loop()
         await self.controller.register_broker(
             self.config.node_id,
             self.rng.uuid4_bytes(),
@@ -127,6 +136,7 @@ class BrokerNode:
         self._stop_background.set()
         if self._background is not None:
             await self._background
+        await self.group_coordinator.stop()
         await self.log_manager.shutdown()
         self.raft.close()
         log.info("broker %d stopped cleanly", self.config.node_id)

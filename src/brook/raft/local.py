@@ -30,7 +30,9 @@ class LocalRaftClient:
     def __init__(self, metadata_dir: Path, now_ms: int) -> None:
         self.dir = metadata_dir / f"{METADATA_TOPIC}-0"
         self.dir.mkdir(parents=True, exist_ok=True)
-        config = LogConfig.from_props({"segment.bytes": str(64 * 1024 * 1024)}, {})
+        config = LogConfig.from_props(
+            {"segment.bytes": str(64 * 1024 * 1024), "max.message.bytes": str(8 * 1024 * 1024)}, {}
+        )
         self.log = Log.open(
             self.dir,
             config,

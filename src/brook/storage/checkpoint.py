@@ -51,11 +51,13 @@ class CorruptCheckpointError(LogDirError):
     log directory (``KAFKA_STORAGE_ERROR``) rather than guessing at the contents."""
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so that a crash at any point leaves the old or the new file.
 
     Write a sibling temporary file, fsync it, rename it over the target (atomic on POSIX),
-    then fsync the directory so the rename itself is durable.
+    then fsync the directory so the rename itself is durable. ``durable=False`` skips both
+    fsyncs, for files that can be rebuilt from elsewhere (their readers must then accept an
+    empty or missing file after a crash).
     """
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
@@ -65,11 +67,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -355,13 +355,18 @@ class Log:
         return None
 
     def offset_of_max_timestamp(self) -> TimestampAndOffset:
-        """The (shallow) offset of the largest timestamp in the log, with its leader epoch."""
+        """The offset of the record with the largest timestamp (the first such record), with its
+        leader epoch. Segments track the batch holding it; that batch is decoded to find the
+        record, as Kafka does since ListOffsets v7 (MAX_TIMESTAMP) answers with the record."""
         best: LogSegment | None = None
         for segment in self._segments.values():
             if best is None or segment.max_timestamp_so_far > best.max_timestamp_so_far:
                 best = segment
         if best is None or best.max_timestamp_so_far < 0:
             return TimestampAndOffset(-1, -1, -1)
+        exact = best.find_offset_by_timestamp(best.max_timestamp_so_far, self._log_start_offset)
+        if exact is not None:
+            return exact
         offset = max(best.offset_of_max_timestamp_so_far, self._log_start_offset)
         return TimestampAndOffset(best.max_timestamp_so_far, offset, best.leader_epoch_at(offset))
 

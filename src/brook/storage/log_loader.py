@@ -26,6 +26,7 @@ partition, whatever the log's size.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,8 @@ __all__ = ["PARTITION_METADATA_FILE", "load_log", "read_partition_metadata"]
 PARTITION_METADATA_FILE = "partition.metadata"
 _STRAY_SUFFIXES = (".deleted", ".cleaned", ".swap", ".trunc")
 _INDEX_SUFFIXES = (".index", ".timeindex", ".txnindex")
+
+log = logging.getLogger(__name__)
 
 
 def load_log(
@@ -174,7 +177,10 @@ def read_partition_metadata(directory: Path) -> bytes | None:
         return None
     fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
     if fields.get("version") != "0" or "topic_id" not in fields:
-        raise StorageError(f"malformed {PARTITION_METADATA_FILE} in {directory}")
+        # Written without fsync (the metadata log holds the topic id), so a crash can leave it
+        # empty or partial: treat it as absent and let the caller write it again.
+        log.warning("ignoring malformed %s in %s", PARTITION_METADATA_FILE, directory)
+        return None
     encoded = fields["topic_id"].strip()
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
@@ -189,7 +195,7 @@ def _check_partition_metadata(directory: Path, topic_id: bytes | None) -> bytes 
         )
     if stored is None:
         text = f"version: 0\ntopic_id: {_encode(topic_id)}\n"
-        atomic_write(directory / PARTITION_METADATA_FILE, text.encode("utf-8"))
+        atomic_write(directory / PARTITION_METADATA_FILE, text.encode("utf-8"), durable=False)
     return topic_id
 
 

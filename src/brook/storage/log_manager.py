@@ -165,11 +165,22 @@ class LogManager:
         existing = self._logs.get((topic, partition))
         if existing is not None:
             return existing
-        counts = {d: 0 for d in self.log_dirs}
-        for log in self._logs.values():
-            if log.dir.parent in counts:
-                counts[log.dir.parent] += 1
-        log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        return self.register_log(topic, partition, self.open_new_log(topic, partition, config, topic_id))
+
+    def open_new_log(
+        self, topic: str, partition: int, config: LogConfig | None = None,
+        topic_id: bytes | None = None,
+    ) -> Log:
+        """Create (or open) a partition's log without registering it: safe on a worker thread,
+        as it touches only that partition's directory. ``register_log`` then publishes it on
+        the event-loop thread."""
+        log_dir = self.log_dirs[0]
+        if len(self.log_dirs) > 1:
+            counts = {d: 0 for d in self.log_dirs}
+            for existing in list(self._logs.values()):
+                if existing.dir.parent in counts:
+                    counts[existing.dir.parent] += 1
+            log_dir = min(self.log_dirs, key=lambda d: counts[d])
         log = Log.open(
             log_dir / f"{topic}-{partition}",
             config or self.default_config,
@@ -180,8 +191,14 @@ class LogManager:
             topic_id=topic_id,
         )
         fsync_dir(log_dir)
-        self._logs[(topic, partition)] = log
         return log
+
+    def register_log(self, topic: str, partition: int, log: Log) -> Log:
+        """Publish a log made by ``open_new_log``; the first registered wins."""
+        existing = self._logs.setdefault((topic, partition), log)
+        if existing is not log:
+            log.close()
+        return existing
 
     def delete_log(self, topic: str, partition: int) -> bool:
         """Close the log and rename its directory ``<topic>-<partition>.<hex>-delete``; the

@@ -56,6 +56,7 @@ def test_create_topic_then_replay_after_restart(tmp_path: Path) -> None:
         (TopicSpec("t", configs={"no.such.key": "1"}), ErrorCode.INVALID_CONFIG),
         (TopicSpec("t", 2, 1, assignments={0: [1]}), ErrorCode.INVALID_REQUEST),
         (TopicSpec("t", assignments={0: [5]}), ErrorCode.INVALID_REPLICA_ASSIGNMENT),
+        (TopicSpec("t", 2**31 - 1, 1), ErrorCode.POLICY_VIOLATION),
     ],
 )
 def test_invalid_creations_get_kafka_error_codes(tmp_path: Path, spec: TopicSpec, code: ErrorCode) -> None:

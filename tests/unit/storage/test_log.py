@@ -286,3 +286,20 @@ def test_partition_metadata(tmp_path: Path) -> None:
     ).read_text() == "version: 0\ntopic_id: AAECAwQFBgcICQoLDA0ODw\n"
     log.close()
     assert open_log(directory).topic_id == topic_id
+
+
+def test_offset_of_max_timestamp_is_the_record_not_its_batch(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append_as_leader(memoryview(make_batch(3, timestamps=[1_005, 1_050, 1_007])), 0, 2_000)
+    found = log.offset_of_max_timestamp()
+    assert (found.offset, found.timestamp) == (1, 1_050)
+
+
+def test_malformed_partition_metadata_is_rewritten_not_fatal(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.close()
+    (log.dir / "partition.metadata").write_text("")  # as a crash can leave it (no fsync)
+    topic_id = bytes(range(16))
+    reopened = Log.open(log.dir, LogConfig.default(), recovery_point=0, log_start_offset=0,
+                        clean_shutdown=False, now_ms=1_000, topic_id=topic_id)
+    assert "topic_id" in (reopened.dir / "partition.metadata").read_text()

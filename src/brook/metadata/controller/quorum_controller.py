@@ -10,8 +10,9 @@ is durable, and see changes in log order.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from brook.metadata.controller.configuration_control import (
     plan_config_changes,
 )
 from brook.metadata.controller.replication_control import (
+    MAX_RECORDS_PER_USER_OP,
     ControllerError,
     CreatedTopic,
     TopicSpec,
@@ -38,7 +40,7 @@ from brook.raft.local import LocalRaftClient
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[MetadataDelta, MetadataImage], None]
+Publisher = Callable[[MetadataDelta, MetadataImage], Awaitable[None] | None]
 PRODUCER_ID_BLOCK_SIZE = 1000
 
 
@@ -82,9 +84,21 @@ class QuorumController:
         return self.image
 
     def _publish(self, delta: MetadataDelta) -> None:
+        """Start-up publication: every publisher applies the image before serving begins."""
         self.image = delta.apply()
         for publisher in self.publishers:
-            publisher(delta, self.image)
+            result = publisher(delta, self.image)
+            if inspect.isawaitable(result):
+                raise RuntimeError("an asynchronous publisher during start-up replay")
+
+    async def _publish_async(self, delta: MetadataDelta) -> None:
+        """Publication while serving: an operation completes once every publisher has applied
+        its records (so a created topic's partitions are ready when CreateTopics answers)."""
+        self.image = delta.apply()
+        for publisher in self.publishers:
+            result = publisher(delta, self.image)
+            if inspect.isawaitable(result):
+                await result
 
     async def _commit(self, records: Sequence[Any]) -> None:
         if not records:
@@ -95,7 +109,7 @@ class QuorumController:
         first = last - len(records) + 1
         for i, record in enumerate(records):
             delta.replay(record, first + i)
-        self._publish(delta)
+        await self._publish_async(delta)
 
     def _new_topic_id(self) -> bytes:
         while True:
@@ -155,6 +169,13 @@ class QuorumController:
                     )
                 except ControllerError as exc:
                     results.append(exc)
+                    continue
+                if len(records) + len(created.records) > MAX_RECORDS_PER_USER_OP:
+                    results.append(ControllerError(
+                        ErrorCode.POLICY_VIOLATION,
+                        "Unable to perform excessively large batch operation: the request "
+                        f"creates more than {MAX_RECORDS_PER_USER_OP} records.",
+                    ))
                     continue
                 seen.append(spec.name)
                 records.extend(created.records)

@@ -26,6 +26,9 @@ from brook.storage.errors import InvalidConfigError
 from brook.storage.log_config import validate_topic_configs
 
 RESOURCE_TOPIC = 2
+MAX_RECORDS_PER_USER_OP = 10_000
+"""Kafka's controller bound on the records one request may create: a request for a million
+partitions is refused up front instead of building megabytes of records."""
 
 
 class ControllerError(Exception):
@@ -90,6 +93,15 @@ def place_replicas(
     ]
 
 
+def check_record_budget(new_partitions: int) -> None:
+    if new_partitions > MAX_RECORDS_PER_USER_OP:
+        raise ControllerError(
+            ErrorCode.POLICY_VIOLATION,
+            f"Unable to perform excessively large batch operation: {new_partitions} partitions "
+            f"requested, at most {MAX_RECORDS_PER_USER_OP} per request.",
+        )
+
+
 def check_configs(configs: Mapping[str, str]) -> None:
     try:
         validate_topic_configs(configs)
@@ -145,6 +157,7 @@ def plan_create_topic(
                 ErrorCode.INVALID_REPLICATION_FACTOR,
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             )
+        check_record_budget(partitions)
         start = sum(len(t.partitions) for t in image.topics.by_id.values())
         assignment = place_replicas(image, partitions, rf, start)
     check_configs(spec.configs)
@@ -238,6 +251,7 @@ def plan_create_partitions(
         )
     rf = len(next(iter(topic.partitions.values())).replicas)
     new = count - current
+    check_record_budget(new)
     if assignments:
         if len(assignments) != new:
             raise ControllerError(
