@@ -60,7 +60,7 @@ class BrokerProcess:
         for k, v in self.overrides.items():
             cmd += ["--override", f"{k}={v}"]
         self.log_path = self.data_dir.parent / f"broker-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")  # the child owns it
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         log.close()

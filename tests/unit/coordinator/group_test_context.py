@@ -1,0 +1,214 @@
+"""A group coordinator on fakes: an in-memory log, a manual clock and manual timers.
+
+Tests feed requests in and look at the responses and at the records the coordinator wrote,
+with time moving only when a test says so (Kafka's GroupMetadataManagerTestContext).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from brook.coordinator.group import GroupCoordinatorConfig, GroupCoordinatorService, RequestMeta
+from brook.coordinator.group.record_serde import (
+    decode_group_metadata_value,
+    decode_key,
+    decode_offset_commit_value,
+)
+from brook.coordinator.runtime import (
+    CoordinatorRecord,
+    CoordinatorResult,
+    CoordinatorWriteError,
+    ReplayFn,
+    TimerOperation,
+)
+from brook.env import Rng
+from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.consumer_protocol_subscription import ConsumerProtocolSubscription
+from brook.protocol.messages.heartbeat import HeartbeatRequest
+from brook.protocol.messages.join_group import JoinGroupRequest, JoinGroupResponse
+from brook.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
+
+T = TypeVar("T")
+
+
+class FakeClock:
+    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now / 1000.0
+
+
+class MockTimer:
+    """Timers that fire only in ``advance``, in deadline order, on the fake clock."""
+
+    def __init__(self, clock: FakeClock, sink: Callable[[CoordinatorResult[None]], object]):
+        self.clock = clock
+        self.sink = sink
+        self.timers: dict[str, tuple[int, int, TimerOperation]] = {}
+        self._seq = 0
+
+    def schedule(self, key: str, delay_ms: int, operation: TimerOperation) -> None:
+        self._seq += 1
+        self.timers[key] = (self.clock.now + delay_ms, self._seq, operation)
+
+    def cancel(self, key: str) -> None:
+        self.timers.pop(key, None)
+
+    def is_scheduled(self, key: str) -> bool:
+        return key in self.timers
+
+    def cancel_all(self) -> None:
+        self.timers.clear()
+
+    def deadline(self, key: str) -> int:
+        return self.timers[key][0] - self.clock.now
+
+    def advance(self, ms: int) -> None:
+        target = self.clock.now + ms
+        while True:
+            due = [(d, s, k) for k, (d, s, _) in self.timers.items() if d <= target]
+            if not due:
+                break
+            deadline, _, key = min(due)
+            _, _, op = self.timers.pop(key)
+            self.clock.now = max(self.clock.now, deadline)
+            result = op()
+            if result is not None and (result.records or result.on_written):
+                self.sink(result)
+        self.clock.now = target
+
+
+@dataclass
+class FakeLog:
+    """The partition: records with offsets, and an optional error for the next appends."""
+
+    records: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+    fail_with: ErrorCode | None = None
+
+    async def append(self, topic: str, partition: int,
+                     records: Sequence[CoordinatorRecord]) -> int:
+        if self.fail_with is not None:
+            raise CoordinatorWriteError(self.fail_with)
+        for key, value in records:
+            self.records.append((len(self.records), key, value))
+        return len(self.records) - 1
+
+    async def load(self, topic: str, partition: int, replay: ReplayFn) -> None:
+        for offset, key, value in self.records:
+            replay(offset, key, value)
+
+    def decoded(self) -> list[tuple[Any, Any]]:
+        out = []
+        for _, key, value in self.records:
+            k = decode_key(key)
+            if value is None:
+                out.append((k, None))
+            elif type(k).__name__ == "OffsetCommitKey":
+                out.append((k, decode_offset_commit_value(value)))
+            else:
+                out.append((k, decode_group_metadata_value(value)))
+        return out
+
+
+class GroupTestContext:
+    """One service leading every partition of a one-partition offsets topic."""
+
+    def __init__(self, log: FakeLog | None = None, clock: FakeClock | None = None,
+                 **config: Any) -> None:
+        self.clock = clock or FakeClock()
+        self.log = log or FakeLog()
+        defaults: dict[str, Any] = {"offsets_topic_num_partitions": 1,
+                                    "initial_rebalance_delay_ms": 0}
+        self.config = GroupCoordinatorConfig(**{**defaults, **config})
+        self.timers: list[MockTimer] = []
+
+        def timer_factory(sink: Callable[[CoordinatorResult[None]], object]) -> MockTimer:
+            timer = MockTimer(self.clock, sink)
+            self.timers.append(timer)
+            return timer
+
+        self.service = GroupCoordinatorService(self.config, self.log, self.log, self.clock,
+                                               Rng(seed=7), timer_factory)
+
+    async def start(self) -> None:
+        self.service.on_elected(0)
+        await settle()
+
+    @property
+    def timer(self) -> MockTimer:
+        return self.timers[-1]
+
+    @property
+    def shard(self) -> Any:
+        return self.service.shards[0]
+
+    async def advance(self, ms: int) -> None:
+        self.timer.advance(ms)
+        await settle()
+
+    # -- requests --------------------------------------------------------------------------
+    def join(self, group: str, member_id: str = "", version: int = 5, session_ms: int = 10000,
+             rebalance_ms: int = 30000, protocols: Sequence[tuple[str, bytes]] | None = None,
+             instance_id: str | None = None, protocol_type: str = "consumer",
+             client_id: str = "client") -> asyncio.Task[JoinGroupResponse]:
+        request = JoinGroupRequest(
+            group_id=group, session_timeout_ms=session_ms, rebalance_timeout_ms=rebalance_ms,
+            member_id=member_id, group_instance_id=instance_id, protocol_type=protocol_type,
+            protocols=[JoinGroupRequest.JoinGroupRequestProtocol(name=n, metadata=m)
+                       for n, m in (protocols or [("range", subscription("t"))])],
+        )
+        return asyncio.ensure_future(self.service.join_group(
+            RequestMeta(client_id, "/127.0.0.1", version), request))
+
+    async def join_dynamic(self, group: str, **kw: Any) -> asyncio.Task[JoinGroupResponse]:
+        """v4+ first join: collect the id from MEMBER_ID_REQUIRED and join with it."""
+        first = await self.join(group, **kw)
+        assert first.error_code == ErrorCode.MEMBER_ID_REQUIRED, first
+        task = self.join(group, member_id=first.member_id, **kw)
+        await settle()
+        return task
+
+    def sync(self, group: str, member_id: str, generation: int,
+             assignments: dict[str, bytes] | None = None, version: int = 5,
+             instance_id: str | None = None) -> asyncio.Task[SyncGroupResponse]:
+        request = SyncGroupRequest(
+            group_id=group, generation_id=generation, member_id=member_id,
+            group_instance_id=instance_id, protocol_type=None, protocol_name=None,
+            assignments=[SyncGroupRequest.SyncGroupRequestAssignment(member_id=m, assignment=a)
+                         for m, a in (assignments or {}).items()],
+        )
+        return asyncio.ensure_future(self.service.sync_group(
+            RequestMeta("client", "/127.0.0.1", version), request))
+
+    def heartbeat(self, group: str, member_id: str, generation: int,
+                  instance_id: str | None = None) -> int:
+        return self.service.heartbeat(
+            RequestMeta("client", "/127.0.0.1", 4),
+            HeartbeatRequest(group_id=group, generation_id=generation, member_id=member_id,
+                             group_instance_id=instance_id),
+        ).error_code
+
+    def group(self, group_id: str) -> Any:
+        return self.shard.groups.groups[group_id]
+
+
+async def settle() -> None:
+    """Let queued appends, replays and parked responses run to completion."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def subscription(*topics: str) -> bytes:
+    return b"\x00\x01" + ConsumerProtocolSubscription(topics=list(topics), user_data=None
+                                                      ).to_bytes(1)
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(body(), 10))
