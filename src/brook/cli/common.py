@@ -264,7 +264,7 @@ def wait_for(
             return
         watch.check()
         if time.monotonic() >= deadline:
-            raise CliError(f"timed out {what} (cluster at {watch.bootstrap})")
+            raise CliError(f"timed out waiting to {what} (cluster at {watch.bootstrap})")
 
 
 def result(future: Any, client: Any, watch: ConnectionWatch, deadline: float, what: str) -> Any:

@@ -239,7 +239,9 @@ def main(argv: list[str]) -> int:
     consumer = common.make_client(Consumer, cfg, watch)
     try:
         deadline = time.monotonic() + common.api_timeout(cfg)
-        if args.topic:
+        if not args.topic:
+            common.metadata(consumer, watch, deadline)  # fail early on an unreachable cluster
+        else:
             tm = common.wait_topic(consumer, watch, deadline, args.topic)
             if what.assignment is not None and what.assignment.partition not in tm.partitions:
                 raise CliError(

@@ -102,6 +102,10 @@ def topic_id_str(uuid: Any) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+class _Refused(CliError):
+    """The cluster answered with an error (as opposed to not answering at all)."""
+
+
 class _Ops:
     """The five actions, sharing one admin client, watch and deadline."""
 
@@ -110,8 +114,20 @@ class _Ops:
         self.watch = watch
         self.deadline = deadline
 
-    def _result(self, future: Any, what: str) -> Any:
-        return common.result(future, self.admin, self.watch, self.deadline, what)
+    def _outcome(self, future: Any, what: str) -> tuple[Any, Exception | None]:
+        """(result, None), or (None, the cluster's error) for the caller to judge."""
+        try:
+            return common.result(future, self.admin, self.watch, self.deadline, what), None
+        except CliError:
+            raise
+        except Exception as exc:
+            return None, exc
+
+    def _must(self, future: Any, what: str) -> Any:
+        value, exc = self._outcome(future, what)
+        if exc is not None:
+            raise _Refused(f"cannot {what}: {common.kafka_message(exc)}")
+        return value
 
     def _topics(self) -> dict[str, Any]:
         md = common.metadata(self.admin, self.watch, self.deadline)
@@ -175,16 +191,13 @@ class _Ops:
             rf = args.replication_factor
             kwargs["replication_factor"] = rf if rf is not None else -1
         future = self.admin.create_topics([NewTopic(name, **kwargs)])[name]
-        try:
-            self._result(future, f"creating topic '{name}'")
-        except CliError:
-            raise
-        except Exception as exc:
-            if common.kafka_code(exc) == KafkaError.TOPIC_ALREADY_EXISTS:
-                if args.if_not_exists:
-                    return
-                raise CliError(f"Topic '{name}' already exists.") from None
-            raise CliError(f"cannot create topic '{name}': {common.kafka_message(exc)}") from None
+        _, exc = self._outcome(future, f"create topic '{name}'")
+        if exc is not None:
+            if common.kafka_code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise CliError(f"cannot create topic '{name}': {common.kafka_message(exc)}")
+            if args.if_not_exists:
+                return
+            raise CliError(f"Topic '{name}' already exists.")
         print(f"Created topic {name}.")
 
     # --- list -------------------------------------------------------------------------------
@@ -238,7 +251,7 @@ class _Ops:
         try:
             futures = self.admin.describe_topics(TopicCollection(names))
             for name, fut in futures.items():
-                d = self._result(fut, f"describing topic '{name}'")
+                d = self._must(fut, f"describe topic '{name}'")
                 rows = [
                     (
                         p.id,
@@ -250,10 +263,8 @@ class _Ops:
                 ]
                 result[name] = (topic_id_str(d.topic_id), rows)
             return result
-        except CliError:
-            raise
-        except Exception as exc:
-            common.debug(f"DescribeTopics failed ({common.kafka_message(exc)}); using Metadata")
+        except _Refused as exc:
+            common.debug(f"DescribeTopics failed ({exc}); using Metadata")
         topics = self._topics()
         for name in names:
             tm = topics.get(name)
@@ -272,16 +283,14 @@ class _Ops:
         try:
             futures = self.admin.describe_configs([ConfigResource("topic", n) for n in names])
             for resource, fut in futures.items():
-                entries = self._result(fut, f"describing configs of '{resource.name}'")
+                entries = self._must(fut, f"describe configs of '{resource.name}'")
                 out[resource.name] = sorted(
                     (e.name, e.value, int(getattr(e.source, "value", e.source)))
                     for e in entries.values()
                     if not e.is_default and e.value is not None
                 )
-        except CliError:
-            raise
-        except Exception as exc:
-            common.debug(f"DescribeConfigs failed: {common.kafka_message(exc)}")
+        except _Refused as exc:
+            common.debug(f"DescribeConfigs failed: {exc}")
         return out
 
     # --- alter ------------------------------------------------------------------------------
@@ -316,14 +325,7 @@ class _Ops:
                 )
         futures = self.admin.create_partitions([NewPartitions(n, count) for n in names])
         for name, fut in futures.items():
-            try:
-                self._result(fut, f"adding partitions to '{name}'")
-            except CliError:
-                raise
-            except Exception as exc:
-                raise CliError(
-                    f"cannot add partitions to '{name}': {common.kafka_message(exc)}"
-                ) from None
+            self._must(fut, f"add partitions to '{name}'")
 
     def _alter_configs(self, names: list[str], sets: dict[str, str], deletes: list[str]) -> None:
         entries = [
@@ -331,17 +333,12 @@ class _Ops:
         ] + [ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE) for k in deletes]
         resources = [ConfigResource("topic", n, incremental_configs=entries) for n in names]
         for resource, fut in self.admin.incremental_alter_configs(resources).items():
-            try:
-                self._result(fut, f"altering configs of '{resource.name}'")
-            except CliError:
-                raise
-            except Exception as exc:
-                if common.kafka_code(exc) in _UNSUPPORTED:
-                    self._alter_configs_legacy(resource.name, sets, deletes)
-                    continue
-                raise CliError(
-                    f"cannot alter configs of '{resource.name}': {common.kafka_message(exc)}"
-                ) from None
+            what = f"alter configs of '{resource.name}'"
+            _, exc = self._outcome(fut, what)
+            if exc is not None and common.kafka_code(exc) in _UNSUPPORTED:
+                self._alter_configs_legacy(resource.name, sets, deletes)
+            elif exc is not None:
+                raise CliError(f"cannot {what}: {common.kafka_message(exc)}")
 
     def _alter_configs_legacy(self, name: str, sets: dict[str, str], deletes: list[str]) -> None:
         """AlterConfigs replaces every override, so merge with the current ones first."""
@@ -352,14 +349,7 @@ class _Ops:
             merged.pop(key, None)
         resource = ConfigResource("topic", name, set_config=merged)
         for fut in self.admin.alter_configs([resource]).values():
-            try:
-                self._result(fut, f"altering configs of '{name}'")
-            except CliError:
-                raise
-            except Exception as exc:
-                raise CliError(
-                    f"cannot alter configs of '{name}': {common.kafka_message(exc)}"
-                ) from None
+            self._must(fut, f"alter configs of '{name}'")
 
     # --- delete -----------------------------------------------------------------------------
 
@@ -374,16 +364,10 @@ class _Ops:
                 "deletion."
             )
         for name, fut in self.admin.delete_topics(names).items():
-            try:
-                self._result(fut, f"deleting topic '{name}'")
-            except CliError:
-                raise
-            except Exception as exc:
-                if common.kafka_code(exc) == KafkaError.UNKNOWN_TOPIC_OR_PART and args.if_exists:
-                    continue
-                raise CliError(
-                    f"cannot delete topic '{name}': {common.kafka_message(exc)}"
-                ) from None
+            _, exc = self._outcome(fut, f"delete topic '{name}'")
+            gone = common.kafka_code(exc) == KafkaError.UNKNOWN_TOPIC_OR_PART if exc else False
+            if exc is not None and not (gone and args.if_exists):
+                raise CliError(f"cannot delete topic '{name}': {common.kafka_message(exc)}")
 
 
 def _is_internal(name: str) -> bool:
