@@ -21,6 +21,8 @@ TOOLS: dict[str, tuple[str, str, str]] = {
     "topics": ("brook.cli.topics", "main", "create, list, describe, alter, delete topics"),
     "produce": ("brook.cli.console_producer", "main", "send lines from stdin to a topic"),
     "consume": ("brook.cli.console_consumer", "main", "print messages of a topic"),
+    "groups": ("brook.cli.groups", "main", "list, describe, delete groups; reset offsets"),
+    "connectors": ("brook.connect.cli", "main", "list, create, describe, pause, delete connectors"),
 }
 
 # Servers owned by other packages: handed the remaining argv untouched.
@@ -42,6 +44,8 @@ ALIASES: dict[str, str] = {
     "console-consumer": "consume",
     "kafka-console-consumer": "consume",
     "kafka-console-consumer.sh": "consume",
+    "kafka-consumer-groups": "groups",
+    "kafka-consumer-groups.sh": "groups",
 }
 
 

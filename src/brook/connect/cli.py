@@ -1,0 +1,106 @@
+"""``brook connectors``: manage connectors through a worker's Kafka Connect REST API.
+
+    brook connectors [--url http://localhost:8083] list
+    brook connectors create NAME --config FILE     (.properties or JSON: a map or {"name","config"})
+    brook connectors describe|status|pause|resume|delete NAME
+    brook connectors restart NAME [--include-tasks] [--only-failed]
+
+It speaks only HTTP, so it works against any Kafka Connect worker, not just brook's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from brook.cli.properties import load_properties
+
+
+class ConnectorsError(Exception):
+    pass
+
+
+def read_config(path: str) -> tuple[str | None, dict[str, str]]:
+    """A connector config file: JSON (``{"name","config"}`` or a flat map) or ``.properties``."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        doc = json.loads(text)
+        if isinstance(doc.get("config"), dict):
+            return doc.get("name"), {str(k): str(v) for k, v in doc["config"].items()}
+        return doc.get("name"), {str(k): str(v) for k, v in doc.items()}
+    props = load_properties(path)
+    return props.get("name"), props
+
+
+def call(url: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json",
+                                          "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            message = json.loads(raw)["message"]
+        except (ValueError, KeyError, TypeError):
+            message = raw.decode(errors="replace") or str(exc)
+        raise ConnectorsError(f"{exc.code}: {message}") from None
+    except urllib.error.URLError as exc:
+        raise ConnectorsError(f"cannot reach {url}: {exc.reason}") from None
+    return json.loads(raw) if raw else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="brook connectors", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", default="http://localhost:8083", help="Kafka Connect REST URL")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list")
+    create = sub.add_parser("create")
+    create.add_argument("name", nargs="?")
+    create.add_argument("--config", required=True)
+    for name in ("describe", "status", "pause", "resume", "delete"):
+        sub.add_parser(name).add_argument("name")
+    restart = sub.add_parser("restart")
+    restart.add_argument("name")
+    restart.add_argument("--include-tasks", action="store_true")
+    restart.add_argument("--only-failed", action="store_true")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    url, cmd = args.url, args.command
+    try:
+        if cmd == "list":
+            result: Any = call(url, "GET", "/connectors")
+        elif cmd == "create":
+            file_name, config = read_config(args.config)
+            name = args.name or file_name
+            if not name:
+                raise ConnectorsError("give the connector a name (argument or 'name' in the file)")
+            result = call(url, "POST", "/connectors", {"name": name, "config": config})
+        elif cmd == "describe":
+            result = call(url, "GET", f"/connectors/{args.name}")
+        elif cmd == "status":
+            result = call(url, "GET", f"/connectors/{args.name}/status")
+        elif cmd in ("pause", "resume"):
+            result = call(url, "PUT", f"/connectors/{args.name}/{cmd}")
+        elif cmd == "delete":
+            result = call(url, "DELETE", f"/connectors/{args.name}")
+        else:
+            query = (f"?includeTasks={str(args.include_tasks).lower()}"
+                     f"&onlyFailed={str(args.only_failed).lower()}")
+            result = call(url, "POST", f"/connectors/{args.name}/restart{query}")
+    except (ConnectorsError, OSError, ValueError) as exc:
+        sys.stderr.write(f"brook connectors: error: {exc}\n")
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,1 @@
+"""Kafka's FileStreamSource/FileStreamSink: the smallest useful connectors, handy for demos."""

@@ -1,0 +1,147 @@
+"""The S3 sink's configuration keys, defaults and validation (Confluent's names and defaults).
+
+Every rule that can be checked without touching the store is checked here, so ``POST
+/connectors`` and the validate endpoint name the key and the reason instead of a task failing
+later: unknown format or partitioner class, a ``path.format`` that does not compile, a time zone
+that does not exist, a TimeBasedPartitioner without ``partition.duration.ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from brook.connect.api import (
+    ConfigDef,
+    ConfigException,
+    ConfigKey,
+    Importance,
+    Type,
+    at_least,
+    non_empty_string,
+    one_of,
+)
+from brook.connect.connectors.s3.formats import FORMATS
+from brook.connect.connectors.s3.partitioner import EXTRACTORS, PARTITIONERS, short_name
+from brook.connect.connectors.s3.timefmt import compile_pattern
+
+MIB = 1024 * 1024
+
+
+def _class_in(known: dict[str, str], what: str) -> Any:
+    def check(name: str, value: Any) -> None:
+        v = str(value).strip()
+        if v not in known and v not in known.values():
+            raise ConfigException(name, value, f"Class {value} could not be found; {what} is "
+                                  f"one of {', '.join(known.values())}")
+    return check
+
+
+def _extractor(name: str, value: Any) -> None:
+    if short_name(str(value)).removesuffix("TimestampExtractor") not in EXTRACTORS:
+        raise ConfigException(name, value, f"Unknown timestamp extractor; use one of "
+                              f"{', '.join(EXTRACTORS)}")
+
+
+def _path_format(name: str, value: Any) -> None:
+    if value:
+        try:
+            compile_pattern(str(value))
+        except ValueError as exc:
+            raise ConfigException(name, value, f"Invalid Joda-Time pattern: {exc}") from exc
+
+
+def _timezone(name: str, value: Any) -> None:
+    if value:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigException(name, value, "Unknown time zone") from exc
+
+
+def _store_url(name: str, value: Any) -> None:
+    if value and not str(value).startswith(("http://", "https://", "file://")):
+        raise ConfigException(name, value, "Must be an http(s):// S3 endpoint or a file:// "
+                              "directory")
+
+
+def _time_based_checks(v: Mapping[str, Any]) -> list[ConfigException]:
+    errors: list[ConfigException] = []
+    partitioner = short_name(str(v.get("partitioner.class", "")))
+    if partitioner in ("TimeBasedPartitioner", "DailyPartitioner", "HourlyPartitioner"):
+        if not v.get("timezone"):
+            errors.append(ConfigException("timezone", "", f"{partitioner} requires a timezone, "
+                                          "e.g. UTC"))
+        if partitioner == "TimeBasedPartitioner":
+            if not v.get("path.format"):
+                errors.append(ConfigException("path.format", "", "TimeBasedPartitioner requires "
+                                              "path.format, e.g. 'year'=YYYY/'month'=MM"))
+            if int(v.get("partition.duration.ms", -1)) <= 0:
+                errors.append(ConfigException("partition.duration.ms",
+                                              v.get("partition.duration.ms"),
+                                              "TimeBasedPartitioner requires a positive duration"))
+    if partitioner == "FieldPartitioner" and not v.get("partition.field.name"):
+        errors.append(ConfigException("partition.field.name", "", "FieldPartitioner requires "
+                                      "at least one field name"))
+    if short_name(str(v.get("format.class", ""))) in ("AvroFormat", "ParquetFormat") and \
+            str(v.get("s3.compression.type", "none")).lower() == "gzip":
+        errors.append(ConfigException("s3.compression.type", "gzip", "gzip applies to JSON and "
+                                      "ByteArray formats; Avro and Parquet use their own codec"))
+    return errors
+
+
+S3_CONFIG = ConfigDef([
+    ConfigKey("s3.bucket.name", Type.STRING, importance=Importance.HIGH,
+              documentation="The bucket objects are written to.", validator=non_empty_string,
+              group="S3"),
+    ConfigKey("s3.region", Type.STRING, "us-west-2", Importance.MEDIUM, "", group="S3"),
+    ConfigKey("store.url", Type.STRING, None, Importance.HIGH,
+              "S3 endpoint (http://host:port for MinIO and the like), or file:///dir to write "
+              "objects under <dir>/<bucket>/ on the local disk.", _store_url, "S3"),
+    ConfigKey("s3.path.style.access.enabled", Type.BOOLEAN, True, Importance.LOW, "", group="S3"),
+    ConfigKey("aws.access.key.id", Type.STRING, None, Importance.HIGH, "", group="S3"),
+    ConfigKey("aws.secret.access.key", Type.PASSWORD, None, Importance.HIGH, "", group="S3"),
+    ConfigKey("s3.part.size", Type.INT, 25 * MIB, Importance.HIGH,
+              "Multipart upload part size in bytes.", at_least(5 * MIB), "S3"),
+    ConfigKey("s3.compression.type", Type.STRING, "none", Importance.LOW, "",
+              one_of("none", "gzip"), "S3"),
+    ConfigKey("s3.compression.level", Type.INT, -1, Importance.LOW, "", at_least(-1), "S3"),
+    ConfigKey("s3.part.retries", Type.INT, 3, Importance.LOW, "", at_least(0), "S3"),
+    ConfigKey("s3.retry.backoff.ms", Type.LONG, 200, Importance.LOW, "", at_least(0), "S3"),
+    ConfigKey("topics.dir", Type.STRING, "topics", Importance.HIGH, "Top-level prefix.",
+              group="Storage"),
+    ConfigKey("directory.delim", Type.STRING, "/", Importance.LOW, "", group="Storage"),
+    ConfigKey("file.delim", Type.STRING, "+", Importance.LOW, "", group="Storage"),
+    ConfigKey("filename.offset.zero.pad.width", Type.INT, 10, Importance.LOW, "", at_least(0),
+              "Storage"),
+    ConfigKey("format.class", Type.CLASS, importance=Importance.HIGH,
+              validator=_class_in(FORMATS, "format.class"), group="Connector"),
+    ConfigKey("flush.size", Type.INT, importance=Importance.HIGH,
+              documentation="Records per object.", validator=at_least(1), group="Connector"),
+    ConfigKey("rotate.interval.ms", Type.LONG, -1, Importance.HIGH, "", at_least(-1), "Connector"),
+    ConfigKey("rotate.schedule.interval.ms", Type.LONG, -1, Importance.MEDIUM, "", at_least(-1),
+              "Connector"),
+    ConfigKey("retry.backoff.ms", Type.LONG, 5000, Importance.LOW, "", at_least(0), "Connector"),
+    ConfigKey("behavior.on.null.values", Type.STRING, "fail", Importance.LOW, "",
+              one_of("ignore", "fail", "write"), "Connector"),
+    ConfigKey("format.bytearray.extension", Type.STRING, ".bin", Importance.LOW, "", group="Connector"),
+    ConfigKey("format.bytearray.separator", Type.STRING, None, Importance.LOW, "", group="Connector"),
+    ConfigKey("avro.codec", Type.STRING, "null", Importance.LOW, "", one_of("null", "deflate"),
+              "Connector"),
+    ConfigKey("parquet.codec", Type.STRING, "snappy", Importance.LOW, "",
+              one_of("none", "snappy", "gzip", "zstd", "lz4", "brotli"), "Connector"),
+    ConfigKey("partitioner.class", Type.CLASS, PARTITIONERS["DefaultPartitioner"],
+              Importance.HIGH, "", _class_in(PARTITIONERS, "partitioner.class"), "Partitioner"),
+    ConfigKey("partition.field.name", Type.LIST, [], Importance.MEDIUM, "", group="Partitioner"),
+    ConfigKey("partition.duration.ms", Type.LONG, -1, Importance.MEDIUM, "", group="Partitioner"),
+    ConfigKey("path.format", Type.STRING, "", Importance.MEDIUM,
+              "Joda-Time pattern of the time-based directory.", _path_format, "Partitioner"),
+    ConfigKey("locale", Type.STRING, "", Importance.MEDIUM, "", group="Partitioner"),
+    ConfigKey("timezone", Type.STRING, "", Importance.MEDIUM, "", _timezone, "Partitioner"),
+    ConfigKey("timestamp.extractor", Type.STRING, "Wallclock", Importance.MEDIUM, "",
+              _extractor, "Partitioner"),
+    ConfigKey("timestamp.field", Type.STRING, "timestamp", Importance.MEDIUM, "",
+              group="Partitioner"),
+])
+S3_CONFIG.cross_checks.append(_time_based_checks)

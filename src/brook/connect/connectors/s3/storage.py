@@ -1,0 +1,67 @@
+"""Object access through obstore: a real S3 API endpoint or a local directory.
+
+``store.url=http(s)://...`` (or none: AWS itself) gives an ``S3Store`` with path-style requests;
+credentials come from ``aws.access.key.id``/``aws.secret.access.key`` or the usual AWS
+environment variables. ``store.url=file:///dir`` writes ``<dir>/<bucket>/<key>``. Uploads larger
+than ``s3.part.size`` are multipart, so an object appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import obstore
+from obstore.store import LocalStore, S3Store
+
+from brook.connect.api import RetriableException
+
+
+def open_store(config: Mapping[str, Any]) -> Any:
+    url = str(config.get("store.url") or "")
+    bucket = str(config["s3.bucket.name"])
+    if url.startswith("file://"):
+        root = Path(url[len("file://"):]) / bucket
+        root.mkdir(parents=True, exist_ok=True)
+        return LocalStore(prefix=root, mkdir=True)
+    kwargs: dict[str, Any] = {"region": str(config.get("s3.region") or "us-west-2")}
+    key = config.get("aws.access.key.id") or os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = config.get("aws.secret.access.key") or os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        kwargs.update(access_key_id=str(key), secret_access_key=str(secret))
+        if os.environ.get("AWS_SESSION_TOKEN") and not config.get("aws.access.key.id"):
+            kwargs["session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    client_options: Any = {}
+    if url:
+        kwargs["endpoint"] = url.rstrip("/")
+        kwargs["virtual_hosted_style_request"] = not bool(
+            config.get("s3.path.style.access.enabled", True))
+        if url.startswith("http://"):
+            client_options["allow_http"] = True
+    return S3Store(bucket, client_options=client_options or None, **kwargs)
+
+
+class ObjectWriter:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.store = open_store(config)
+        self.part_size = int(config.get("s3.part.size", 25 * 1024 * 1024))
+        self.retries = int(config.get("s3.part.retries", 3))
+        self.backoff_ms = int(config.get("s3.retry.backoff.ms", 200))
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write one whole object; overwriting an identical object is harmless by design."""
+        for attempt in range(self.retries + 1):
+            try:
+                obstore.put(self.store, key, data, chunk_size=self.part_size,
+                            use_multipart=len(data) > self.part_size)
+                return
+            except Exception as exc:
+                if attempt >= self.retries:
+                    raise RetriableException(f"writing s3 object {key} failed: {exc}") from exc
+                time.sleep(self.backoff_ms * (2 ** attempt) / 1000)
+
+    def get(self, key: str) -> bytes:
+        return bytes(obstore.get(self.store, key).bytes())

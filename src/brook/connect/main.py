@@ -1,0 +1,93 @@
+"""``brook connect``: run one Kafka Connect-compatible worker.
+
+    brook connect --bootstrap-server HOST:PORT [--config worker.properties] [--override k=v]...
+
+The worker keeps connector configs, source offsets and statuses in the compacted topics named
+by ``config.storage.topic``/``offset.storage.topic``/``status.storage.topic`` (created when
+missing), so a restarted worker resumes every connector. This version runs all tasks of its
+``group.id`` in one process; it does not yet share them with other workers of the group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import uvicorn
+from confluent_kafka.admin import AdminClient
+
+from brook.cli.properties import PropertiesError, load_properties
+from brook.connect.runtime.herder import Herder
+from brook.connect.runtime.kafka_log import KafkaLog
+from brook.connect.runtime.rest import create_app
+from brook.connect.runtime.sink_offsets import KafkaSinkOffsets
+from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+from brook.connect.runtime.worker_config import WorkerConfig
+
+log = logging.getLogger("brook.connect")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="brook connect", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bootstrap-server", help="overrides bootstrap.servers")
+    p.add_argument("--config", help="worker .properties file (Kafka's connect-distributed.properties)")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--rest-port", type=int, help="overrides rest.port")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def load_worker_config(args: argparse.Namespace) -> WorkerConfig:
+    props: dict[str, str] = {}
+    if args.config:
+        props.update(load_properties(args.config))
+    for item in args.override:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"brook connect: --override expects KEY=VALUE, got {item!r}")
+        props[key.strip()] = value
+    if args.bootstrap_server:
+        props["bootstrap.servers"] = args.bootstrap_server
+    if args.rest_port is not None:
+        props["rest.port"] = str(args.rest_port)
+        props.pop("listeners", None)
+    return WorkerConfig(props)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        worker = load_worker_config(args)
+    except (PropertiesError, OSError, ValueError) as exc:
+        sys.stderr.write(f"brook connect: error: {exc}\n")
+        return 2
+    admin_conf = worker.client_conf("admin")
+    admin = AdminClient(admin_conf)  # must outlive its future
+    cluster_id = admin.describe_cluster(request_timeout=30).result(timeout=30).cluster_id or ""
+    base = worker.client_conf()
+
+    def topic_log(kind: str, partitions: int) -> KafkaLog:
+        return KafkaLog(base, worker.get(f"{kind}.storage.topic"), partitions,
+                        int(worker.get(f"{kind}.storage.replication.factor")))
+
+    configs = ConfigStore(topic_log("config", 1))
+    offsets = OffsetStore(topic_log("offset", int(worker.get("offset.storage.partitions"))))
+    status = StatusStore(topic_log("status", int(worker.get("status.storage.partitions"))),
+                         worker.worker_id(worker.rest_port))
+    herder = Herder(worker, configs, offsets, status, KafkaSinkOffsets(base))
+    app = create_app(herder, cluster_id)
+    server = uvicorn.Server(uvicorn.Config(app, host=worker.rest_host, port=worker.rest_port,
+                                           log_level="warning", lifespan="off"))
+    herder.start()
+    log.info("worker %s started; REST on %s:%d", status.worker_id, worker.rest_host,
+             worker.rest_port)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        herder.stop()
+    return 0

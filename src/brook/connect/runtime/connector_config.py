@@ -1,0 +1,82 @@
+"""Keys the framework handles for every connector (``name``, ``tasks.max``, ``errors.*`` ...).
+
+They are validated together with the connector's own ``ConfigDef`` so that a bad
+``errors.tolerance`` is refused at ``POST /connectors`` exactly like a bad plugin key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from brook.connect.api import (
+    ConfigDef,
+    ConfigException,
+    ConfigKey,
+    Importance,
+    Type,
+    at_least,
+    non_empty_string,
+    one_of,
+)
+from brook.connect.runtime.converters import CONVERTERS
+
+
+def _converter(name: str, value: Any) -> None:
+    if str(value).strip() not in CONVERTERS:
+        raise ConfigException(name, value, f"Class {value} could not be found.")
+
+
+def _regex(name: str, value: Any) -> None:
+    try:
+        re.compile(str(value))
+    except re.error as exc:
+        raise ConfigException(name, value, f"Must be a valid regular expression: {exc}") from exc
+
+
+COMMON = ConfigDef([
+    ConfigKey("name", Type.STRING, importance=Importance.HIGH, validator=non_empty_string,
+              documentation="Globally unique name of the connector."),
+    ConfigKey("connector.class", Type.STRING, importance=Importance.HIGH,
+              documentation="Class name or alias of the connector plugin."),
+    ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", at_least(1)),
+    ConfigKey("key.converter", Type.CLASS, None, Importance.LOW, "", _converter),
+    ConfigKey("value.converter", Type.CLASS, None, Importance.LOW, "", _converter),
+    ConfigKey("errors.retry.timeout", Type.LONG, 0, Importance.MEDIUM,
+              "How long (ms) to retry a failed operation; -1 retries forever.", at_least(-1)),
+    ConfigKey("errors.retry.delay.max.ms", Type.LONG, 60000, Importance.MEDIUM, "", at_least(1)),
+    ConfigKey("errors.tolerance", Type.STRING, "none", Importance.MEDIUM,
+              "none: the first error fails the task; all: skip records that fail.",
+              one_of("none", "all")),
+    ConfigKey("errors.log.enable", Type.BOOLEAN, False, Importance.LOW, ""),
+    ConfigKey("errors.log.include.messages", Type.BOOLEAN, False, Importance.LOW, ""),
+])
+
+SINK = COMMON.merge(ConfigDef([
+    ConfigKey("topics", Type.LIST, [], Importance.HIGH, "Topics to consume."),
+    ConfigKey("topics.regex", Type.STRING, "", Importance.HIGH, "Regex of topics to consume.",
+              _regex),
+    ConfigKey("errors.deadletterqueue.topic.name", Type.STRING, "", Importance.MEDIUM, ""),
+    ConfigKey("errors.deadletterqueue.topic.replication.factor", Type.INT, -1, Importance.LOW, ""),
+    ConfigKey("errors.deadletterqueue.context.headers.enable", Type.BOOLEAN, False,
+              Importance.LOW, "Add __connect.errors.* headers to records sent to the DLQ."),
+]))
+
+
+def _sink_topics_check(values: Mapping[str, Any]) -> list[ConfigException]:
+    topics, regex = values.get("topics") or [], values.get("topics.regex") or ""
+    if topics and regex:
+        return [ConfigException("topics", ",".join(topics),
+                                "topics and topics.regex are mutually exclusive")]
+    if not topics and not regex:
+        return [ConfigException("topics", "", "Must configure one of topics or topics.regex")]
+    dlq = values.get("errors.deadletterqueue.topic.name") or ""
+    if dlq and dlq in topics:
+        return [ConfigException("errors.deadletterqueue.topic.name", dlq,
+                                "The DLQ topic cannot be one of the topics the connector reads")]
+    return []
+
+
+SINK.cross_checks.append(_sink_topics_check)
+SOURCE = COMMON

@@ -1,0 +1,46 @@
+"""Configuration errors name the key and the reason."""
+
+from __future__ import annotations
+
+from brook.connect.connectors.s3.connector import S3SinkConnector
+from brook.connect.runtime.herder import Herder
+from brook.connect.runtime.kafka_log import MemoryLog
+from brook.connect.runtime.sink_offsets import MemorySinkOffsets
+from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+from brook.connect.runtime.worker_config import WorkerConfig
+
+GOOD = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t", "s3.bucket.name": "b",
+        "format.class": "io.confluent.connect.s3.format.json.JsonFormat", "flush.size": "3"}
+
+
+def errors(props: dict[str, str]) -> dict[str, list[str]]:
+    return {v.name: v.errors for v in S3SinkConnector().validate(props) if v.errors}
+
+
+def herder() -> Herder:
+    return Herder(WorkerConfig({}), ConfigStore(MemoryLog()), OffsetStore(MemoryLog()),
+                  StatusStore(MemoryLog(), "w:1"), MemorySinkOffsets())
+
+
+def test_s3_keys() -> None:
+    assert errors(GOOD) == {}
+    assert errors({**GOOD, "flush.size": "0"}) == {
+        "flush.size": ["Invalid value 0 for configuration flush.size: Value must be at least 1"]}
+    assert "s3.part.size" in errors({**GOOD, "s3.part.size": "1024"})
+    assert "flush.size" in errors({**GOOD, "flush.size": "many"})
+    bad_tz = errors({**GOOD, "partitioner.class": "HourlyPartitioner", "timezone": "Mars/Base"})
+    assert list(bad_tz) == ["timezone"] and "Unknown time zone" in bad_tz["timezone"][0]
+    missing = errors({**GOOD, "partitioner.class": "TimeBasedPartitioner", "timezone": "UTC"})
+    assert set(missing) == {"path.format", "partition.duration.ms"}
+
+
+def test_framework_keys_through_the_herder() -> None:
+    h = herder()
+    infos = h.validate({**GOOD, "errors.tolerance": "some", "topics.regex": "x.*"})
+    bad = {c["value"]["name"]: c["value"]["errors"] for c in infos["configs"] if c["value"]["errors"]}
+    assert list(bad) == ["errors.tolerance"]
+    infos = h.validate({**GOOD, "topics.regex": "x.*"})
+    bad = {c["value"]["name"]: c["value"]["errors"] for c in infos["configs"] if c["value"]["errors"]}
+    assert "topics" in bad and "mutually exclusive" in bad["topics"][0]
+    unknown = h.validate({**GOOD, "connector.class": "com.example.Nope"})
+    assert unknown["error_count"] == 1
