@@ -260,6 +260,10 @@ def main(argv: list[str]) -> int:
         finally:
             for sig, previous in handlers.items():
                 signal.signal(sig, previous)
+            try:
+                sys.stdout.flush()  # the records first, then the script's closing line
+            except (BrokenPipeError, ValueError):
+                pass
             sys.stderr.write(f"Processed a total of {counter[0]} messages\n")
     finally:
         _close(consumer)
