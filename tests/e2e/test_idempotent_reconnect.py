@@ -73,18 +73,19 @@ def run_stream(proxy: TcpProxy) -> None:
 
     deadline = time.monotonic() + 90
     for chunk in range(N // CHUNK):
+        # Arm a cut before producing the chunk, so the chunk's own requests and responses are
+        # there to be cut even if everything earlier has already been acknowledged.
+        direction = CUTS.get(chunk)
+        target = proxy.arm_cut(direction) if direction is not None else None
         for seq in range(chunk * CHUNK, (chunk + 1) * CHUNK):
             p.produce(topic, value=b"%08d" % seq, on_delivery=delivered)
         # Keep the stream flowing with about two chunks outstanding, so cuts land mid-stream.
         while len(offsets) + len(failed) < (chunk - 1) * CHUNK:
             p.poll(0.01)
             assert time.monotonic() < deadline, f"stalled at {len(offsets)} delivered"
-        if chunk in CUTS:
-            direction = CUTS[chunk]
-            if direction is None:
-                proxy.cut_all()
-                continue
-            target = proxy.arm_cut(direction)
+        if chunk in CUTS and direction is None:
+            proxy.cut_all()
+        elif target is not None:
             while not proxy.wait_cut(target, 0.05):
                 p.poll(0)
                 assert time.monotonic() < deadline, f"no traffic {direction} to cut"
