@@ -187,7 +187,8 @@ class Log:
         config = self._config
         self._clock_ms = now_ms
         batches = analyze_and_validate_records(
-            records, max_message_bytes=config.max_message_bytes, origin_client=origin_client
+            records, max_message_bytes=config.max_message_bytes, origin_client=origin_client,
+            compacted=config.compact,
         )
         if not batches:
             return LogAppendInfo(-1, -1, -1, self._log_start_offset, -1, -1, 0, 0)

@@ -32,16 +32,22 @@ from brook.records.batch import (
     validate_batch,
     validate_produce_batch,
 )
-from brook.records.errors import CorruptRecordError
+from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.storage.errors import InvalidTimestampError, RecordTooLargeError
 
 __all__ = ["AssignedOffsets", "analyze_and_validate_records", "assign_offsets"]
 
 
 def analyze_and_validate_records(
-    records: memoryview, *, max_message_bytes: int, origin_client: bool
+    records: memoryview, *, max_message_bytes: int, origin_client: bool, compacted: bool = False
 ) -> list[tuple[int, BatchHeader]]:
-    """Every complete batch's ``(position, header)``, each validated; raises on the first bad one."""
+    """Every complete batch's ``(position, header)``, each validated; raises on the first bad one.
+
+    For a compacted topic every record must have a key (compaction keeps the latest value per
+    key, so a keyless record could never be cleaned): as Kafka does, such batches are decoded
+    to check, the one place the produce path looks at individual records, and only for
+    ``cleanup.policy=compact`` topics.
+    """
     batches: list[tuple[int, BatchHeader]] = []
     validate = validate_produce_batch if origin_client else validate_batch
     for pos, header in iter_batches(records):
@@ -50,10 +56,22 @@ def analyze_and_validate_records(
                 f"batch of {header.size} bytes exceeds max.message.bytes {max_message_bytes}"
             )
         validate(records, pos, header)
+        if compacted and origin_client and not header.is_control:
+            _check_keys(records, pos)
         batches.append((pos, header))
     if not batches and len(records):
         raise CorruptRecordError("the request holds no complete record batch")
     return batches
+
+
+def _check_keys(records: memoryview, pos: int) -> None:
+    from brook.records.record import decode_records
+
+    for record in decode_records(records, pos, verify=False):
+        if record.key is None:
+            raise InvalidRecordError(
+                "Compacted topic cannot accept message without key in topic partition"
+            )
 
 
 @dataclass(slots=True)

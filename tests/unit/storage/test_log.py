@@ -303,3 +303,16 @@ def test_malformed_partition_metadata_is_rewritten_not_fatal(tmp_path: Path) -> 
     reopened = Log.open(log.dir, LogConfig.default(), recovery_point=0, log_start_offset=0,
                         clean_shutdown=False, now_ms=1_000, topic_id=topic_id)
     assert "topic_id" in (reopened.dir / "partition.metadata").read_text()
+
+
+def test_compacted_topic_refuses_keyless_records(tmp_path: Path) -> None:
+    from brook.records.errors import InvalidRecordError
+    from brook.records.record import build_batch
+
+    log = open_log(tmp_path, LogConfig.from_props({"cleanup.policy": "compact"}))
+    keyless = build_batch([(None, b"v", (), 1_000)])
+    with pytest.raises(InvalidRecordError, match="without key"):
+        log.append_as_leader(memoryview(keyless), 0, 1_000)
+    assert log.log_end_offset == 0
+    keyed = build_batch([(b"k", b"v", (), 1_000), (b"k", None, (), 1_000)])
+    assert log.append_as_leader(memoryview(keyed), 0, 1_000).first_offset == 0
