@@ -57,17 +57,24 @@ def call(url: str, method: str, path: str, body: Any = None) -> Any:
     return json.loads(raw) if raw else None
 
 
+_DEFAULT_URL = "http://localhost:8083"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="brook connectors", description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default="http://localhost:8083", help="Kafka Connect REST URL")
+    # --url is accepted before or after the action, as users type it both ways.
+    url = argparse.ArgumentParser(add_help=False)
+    url.add_argument("--url", default=argparse.SUPPRESS, help=f"REST URL (default {_DEFAULT_URL})")
+    p = argparse.ArgumentParser(prog="brook connectors", description=__doc__.split("\n\n")[0],
+                                parents=[url])
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list")
-    create = sub.add_parser("create")
-    create.add_argument("name", nargs="?")
-    create.add_argument("--config", required=True)
+    sub.add_parser("list", parents=[url])
+    create = sub.add_parser("create", parents=[url])
+    create.add_argument("config_file", nargs="?", help=".properties or JSON connector config")
+    create.add_argument("--config", help="same as the positional config file")
+    create.add_argument("--name", help="connector name (default: 'name' in the file)")
     for name in ("describe", "status", "pause", "resume", "delete"):
-        sub.add_parser(name).add_argument("name")
-    restart = sub.add_parser("restart")
+        sub.add_parser(name, parents=[url]).add_argument("name")
+    restart = sub.add_parser("restart", parents=[url])
     restart.add_argument("name")
     restart.add_argument("--include-tasks", action="store_true")
     restart.add_argument("--only-failed", action="store_true")
@@ -76,12 +83,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    url, cmd = args.url, args.command
+    url, cmd = getattr(args, "url", _DEFAULT_URL), args.command
     try:
         if cmd == "list":
             result: Any = call(url, "GET", "/connectors")
         elif cmd == "create":
-            file_name, config = read_config(args.config)
+            path = args.config_file or args.config
+            if not path:
+                raise ConnectorsError("give a connector config file (.properties or JSON)")
+            file_name, config = read_config(path)
             name = args.name or file_name
             if not name:
                 raise ConnectorsError("give the connector a name (argument or 'name' in the file)")

@@ -19,9 +19,14 @@ from obstore.store import LocalStore, S3Store
 
 from brook.connect.api import RetriableException
 
+DEFAULT_STORE_URL_ENV = "BROOK_S3_DEFAULT_STORE_URL"
+"""Where objects go when a connector names no ``store.url``: set by ``brook up`` to a local
+directory (the embedded default); unset, the sink talks to AWS S3 itself, as Confluent's
+does."""
+
 
 def open_store(config: Mapping[str, Any]) -> Any:
-    url = str(config.get("store.url") or "")
+    url = str(config.get("store.url") or os.environ.get(DEFAULT_STORE_URL_ENV) or "")
     bucket = str(config["s3.bucket.name"])
     if url.startswith("file://"):
         root = Path(url[len("file://"):]) / bucket
