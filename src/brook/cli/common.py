@@ -75,6 +75,21 @@ def debug(message: str) -> None:
         sys.stderr.write(f"{PROG}: note: {message}\n")
 
 
+def chosen_action(args: argparse.Namespace, actions: Iterable[str]) -> str:
+    """The one action given as ``--ACTION`` flags (stored as ``do_<action>``) or as the
+    positional ``action`` word, as the Kafka scripts take their ``--create``/``--list``/..."""
+    options = list(actions)
+    chosen = [a for a in options if getattr(args, f"do_{a.replace('-', '_')}")]
+    if args.action and args.action not in chosen:
+        chosen.append(args.action)
+    if len(chosen) != 1:
+        flags = [f"--{a}" for a in options]
+        raise CliError(
+            f"exactly one of {', '.join(flags[:-1])} or {flags[-1]} is required", code=2
+        )
+    return chosen[0]
+
+
 def parse_kv(items: Iterable[str] | None, flag: str) -> dict[str, str]:
     """Parse repeated ``key=value`` flags; a missing ``=`` is a usage error."""
     result: dict[str, str] = {}

@@ -50,21 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _action(args: argparse.Namespace) -> str:
-    chosen = [a for a in ACTIONS if getattr(args, f"do_{a.replace('-', '_')}")]
-    if args.action and args.action not in chosen:
-        chosen.append(args.action)
-    if len(chosen) != 1:
-        raise CliError(
-            "exactly one of --list, --describe, --delete or --reset-offsets is required", code=2
-        )
-    return chosen[0]
-
-
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     common.set_verbose(args.verbose)
-    action = _action(args)
+    action = common.chosen_action(args, ACTIONS)
     cfg = common.client_config(args.command_config, bootstrap=args.bootstrap_server)
     watch = common.ConnectionWatch(cfg.conf["bootstrap.servers"])
     admin = common.make_client(AdminClient, cfg, watch)

@@ -61,18 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _action(args: argparse.Namespace) -> str:
-    chosen = [a for a in ACTIONS if getattr(args, f"do_{a}")]
-    if args.action and args.action not in chosen:
-        chosen.append(args.action)
-    if len(chosen) != 1:
-        raise CliError(
-            "exactly one of --create, --list, --describe, --alter or --delete is required", code=2
-        )
+    action = common.chosen_action(args, ACTIONS)
     if args.name:
         if args.topic and args.topic != args.name:
             raise CliError(f"topic given twice: {args.name!r} and --topic {args.topic!r}", code=2)
         args.topic = args.name
-    return chosen[0]
+    return action
 
 
 def main(argv: list[str]) -> int:
