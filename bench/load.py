@@ -153,13 +153,17 @@ def consume(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
         w = Window(args["broker_pid"])
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(args["partitions"])])
         got = nbytes = errors = 0
+        # consume() returns when it has `per_call` messages or at its timeout: ask for no more
+        # than librdkafka's local queue holds (64 MiB by default), or every call of a large-
+        # message run would sit out the timeout.
+        per_call = max(1, min(10_000, (16 << 20) // max(size, 1)))
         deadline = w.t0 + args["timeout"]
         last_progress = time.perf_counter()
         while got < expected:
             now = time.perf_counter()
             if now > deadline or now - last_progress > args.get("idle_timeout", 15.0):
                 break
-            batch = c.consume(10_000, 0.5)
+            batch = c.consume(per_call, 0.5)
             if batch:
                 last_progress = time.perf_counter()
             for m in batch:
