@@ -4,8 +4,9 @@
 
 The worker keeps connector configs, source offsets and statuses in the compacted topics named
 by ``config.storage.topic``/``offset.storage.topic``/``status.storage.topic`` (created when
-missing), so a restarted worker resumes every connector. This version runs all tasks of its
-``group.id`` in one process; it does not yet share them with other workers of the group.
+missing), so a restarted worker resumes every connector. Workers started with the same
+``group.id`` (and storage topics) share the connectors and tasks, and take over those of a
+worker that leaves or dies (``runtime/group_member.py``, ``runtime/herder.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uvicorn
 from confluent_kafka.admin import AdminClient
 
 from brook.cli.properties import PropertiesError, load_properties
+from brook.connect.runtime.group_member import WorkerGroupMember
 from brook.connect.runtime.herder import Herder
 from brook.connect.runtime.kafka_log import KafkaLog
 from brook.connect.runtime.rest import create_app
@@ -78,10 +80,15 @@ def main(argv: list[str]) -> int:
     offsets = OffsetStore(topic_log("offset", int(worker.get("offset.storage.partitions"))))
     status = StatusStore(topic_log("status", int(worker.get("status.storage.partitions"))),
                          worker.worker_id(worker.rest_port))
-    herder = Herder(worker, configs, offsets, status, KafkaSinkOffsets(base))
+    member = WorkerGroupMember(base, worker.get("group.id"), status.worker_id,
+                               worker.get("config.storage.topic"),
+                               worker.get("session.timeout.ms"), worker.get("heartbeat.interval.ms"))
+    herder = Herder(worker, configs, offsets, status, KafkaSinkOffsets(base), member.members)
+    member.on_change = herder.wake
     app = create_app(herder, cluster_id)
     server = uvicorn.Server(uvicorn.Config(app, host=worker.rest_host, port=worker.rest_port,
                                            log_level="warning", lifespan="off"))
+    member.start()
     herder.start()
     log.info("worker %s started; REST on %s:%d", status.worker_id, worker.rest_host,
              worker.rest_port)
@@ -89,5 +96,8 @@ def main(argv: list[str]) -> int:
     try:
         server.run()
     finally:
-        herder.stop()
+        herder.stop()  # tasks commit what they wrote before the group hands them on
+        member.close()
+        for store_log in (configs.log, offsets.log, status.log):
+            store_log.close()
     return 0

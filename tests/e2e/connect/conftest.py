@@ -134,9 +134,11 @@ def fixture_worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
     def make(bootstrap: str, **overrides: str) -> Worker:
         settings = {"offset.flush.interval.ms": "300", "offset.storage.partitions": "2",
-                    "status.storage.partitions": "1",
+                    "status.storage.partitions": "1", "session.timeout.ms": "6000",
+                    "heartbeat.interval.ms": "1000",
                     "config.storage.topic": f"cfg-{len(started)}-{os.getpid()}-{time.monotonic_ns()}",
                     **overrides}
+        settings.setdefault("group.id", settings["config.storage.topic"] + "-group")
         settings.setdefault("offset.storage.topic", settings["config.storage.topic"] + "-offsets")
         settings.setdefault("status.storage.topic", settings["config.storage.topic"] + "-status")
         w = Worker(bootstrap, tmp_path, settings)

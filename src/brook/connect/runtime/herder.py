@@ -1,52 +1,66 @@
-"""The herder: owns connectors' lifecycle and answers every question the REST API asks.
+"""The herder: runs this worker's share of the connectors and tasks, and answers the REST API.
 
-Configuration and target state are written to the config store first and acted on second, so
-what a restarted worker finds in Kafka is what the user last asked for. All mutations hold one
-lock: REST calls arrive on a thread pool and must not interleave a create with a delete.
+Distributed mode. The config topic is the only shared state a REST call changes: every worker
+writes the user's requests (configs, target states, KIP-745 restart requests) to it directly,
+and every worker tails it. Kafka Connect instead forwards writes to the group leader and
+answers 409 while a rebalance runs; with no leader here (``assignor``) there is nothing to
+forward to, the topic serialises concurrent writes, and the last write of a key wins.
+
+``tick`` reconciles, whenever the config topic or the worker group changes and twice a second
+anyway: it computes the round-robin assignment over the live workers, stops what this worker
+no longer owns (or whose config changed), and starts what it newly owns. A task moves only
+once its previous owner let it go - its status in the status topic is UNASSIGNED, FAILED, ours,
+or written by a worker no longer in the group - or after a grace period, so two workers rarely
+run one task at once; if they do, the S3 sink's deterministic object names and commit-after-
+write keep the store exactly-once. The worker that owns a connector runs the ``Connector`` and
+writes its task configs; any worker can run the tasks from the committed configs.
+
+Without a worker group (unit tests) the worker is alone and owns everything; REST calls tick
+synchronously, so their effect is visible when they return.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from brook.connect.api import (
-    ConfigValue,
-    Connector,
-    SinkConnector,
-    SinkTask,
-    SourceTask,
-)
-from brook.connect.runtime import connector_config, plugins
+from brook.connect.api import Connector, SinkConnector, SinkTask, SourceTask
+from brook.connect.runtime import connector_config, plugins, validation
+from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
+from brook.connect.runtime.herder_views import HerderViews
 from brook.connect.runtime.sink_offsets import SinkOffsets
 from brook.connect.runtime.sink_task import WorkerSinkTask
 from brook.connect.runtime.source_task import WorkerSourceTask
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+from brook.connect.runtime.validation import RestError as RestError
 from brook.connect.runtime.worker_config import WorkerConfig
 from brook.connect.runtime.worker_task import WorkerTask
 
 log = logging.getLogger(__name__)
 STARTED, PAUSED, STOPPED = "STARTED", "PAUSED", "STOPPED"
-
-
-class RestError(Exception):
-    """An error the REST layer turns into ``{"error_code": status, "message": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+TICK_S = 0.5
+REBALANCING = "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
 
 
 @dataclass
 class _Running:
-    connector: Connector | None = None
-    tasks: list[WorkerTask] = field(default_factory=list)
-    task_configs: list[dict[str, str]] = field(default_factory=list)
+    connector: Connector | None  # None: it failed to start; retried on a config change/restart
+    props: dict[str, str]
+    state: str
+
+
+@dataclass
+class _TaskRun:
+    task: WorkerTask
+    fingerprint: str
 
 
 class _Context:
@@ -61,146 +75,211 @@ class _Context:
         self.herder.status.put_connector(self.name, "FAILED", "".join(traceback.format_exception(exc)))
 
 
-class Herder:
+def _load(props: Mapping[str, str]) -> tuple[type[Connector], dict[str, Any]]:
+    cls = plugins.resolve(props["connector.class"]).load()
+    base = connector_config.SINK if issubclass(cls, SinkConnector) else connector_config.SOURCE
+    return cls, base.parse(props)
+
+
+class Herder(HerderViews):
     def __init__(self, worker: WorkerConfig, configs: ConfigStore, offsets: OffsetStore,
-                 status: StatusStore, sink_offsets: SinkOffsets) -> None:
+                 status: StatusStore, sink_offsets: SinkOffsets,
+                 members: Callable[[], list[str]] | None = None) -> None:
         self.worker, self.configs, self.offsets = worker, configs, offsets
         self.status, self.sink_offsets = status, sink_offsets
-        self.running: dict[str, _Running] = {}
+        self.worker_id = status.worker_id
+        self.members = members
+        self.connectors: dict[str, _Running] = {}
+        self.tasks: dict[TaskId, _TaskRun] = {}
+        self.assignment: dict[str, WorkerAssignment] = {}
         self.lock = threading.RLock()
+        self._deferred: dict[TaskId, float] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="herder", daemon=True)
+        configs.on_change = self._wake.set
+        self.grace_s = float(worker.get("task.shutdown.graceful.timeout.ms")) / 1000
 
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         with self.lock:
-            for name in list(self.configs.connectors):
-                self._start_connector(name)
+            self.tick()
+        if self.members is not None:
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                with self.lock:
+                    self.tick()
+            except Exception:
+                log.exception("rebalance step failed; retrying")
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
         with self.lock:
-            for name in list(self.running):
+            self._stop_tasks(list(self.tasks))
+            for name in list(self.connectors):
                 self._stop_connector(name)
 
-    def _start_connector(self, name: str) -> None:
-        props = self.configs.connectors[name]
-        target = self.configs.target_states.get(name, STARTED)
-        run = self.running.setdefault(name, _Running())
-        if target == STOPPED:
-            self.status.put_connector(name, "STOPPED")
-            return
+    def live_workers(self) -> list[str]:
+        return [self.worker_id] if self.members is None else self.members()
+
+    def tick(self) -> None:
+        """Bring what runs here in line with the config topic and the live workers."""
+        for _ in range(5):  # a connector that writes new task configs calls for another pass
+            if not self._tick_once():
+                return
+
+    def _tick_once(self) -> bool:
+        props, targets, task_cfgs = self.configs.snapshot()
+        counts = {n: 0 if targets.get(n) == STOPPED else len(task_cfgs.get(n, [])) for n in props}
+        live = self.live_workers()
+        self.assignment = assign(live, counts) if self.worker_id in live else {}
+        mine = self.assignment.get(self.worker_id, WorkerAssignment())
+        for name, include_tasks, only_failed in self.configs.take_restarts():
+            self._serve_restart(name, include_tasks, only_failed)
+
+        def fingerprint(tid: TaskId) -> str:
+            return json.dumps([props.get(tid[0]), task_cfgs.get(tid[0], [])[tid[1]]],
+                              sort_keys=True)
+
+        wanted = set(mine.tasks)
+        self._stop_tasks([t for t, run in self.tasks.items()
+                          if t not in wanted or run.fingerprint != fingerprint(t)])
+        for name in [n for n, r in self.connectors.items() if n not in mine.connectors
+                     or r.props != props.get(n) or targets.get(n) == STOPPED]:
+            self._stop_connector(name)
+        rewritten = False
+        for name in mine.connectors:
+            target = targets.get(name, STARTED)
+            if target == STOPPED:
+                if task_cfgs.get(name):
+                    self.configs.put_task_configs(name, [])
+                    rewritten = True
+                if self.status.connectors.get(name, {}).get("state") != "STOPPED":
+                    self.status.put_connector(name, "STOPPED")
+                continue
+            if name not in self.connectors:
+                rewritten |= self._start_connector(name, props[name], target, task_cfgs.get(name))
+            run = self.connectors[name]
+            state = "PAUSED" if target == PAUSED else "RUNNING"
+            if run.connector is not None and run.state != state:
+                run.state = state
+                self.status.put_connector(name, state)
+        if rewritten:
+            return True
+        for tid in mine.tasks:
+            paused = targets.get(tid[0]) == PAUSED
+            if tid in self.tasks:
+                task = self.tasks[tid].task
+                if task.paused.is_set() != paused:
+                    (task.pause if paused else task.resume)()
+            elif self._may_start(tid, live):
+                self._start_task(tid, props[tid[0]], task_cfgs[tid[0]], paused, fingerprint(tid))
+        return False
+
+    def _may_start(self, tid: TaskId, live: list[str]) -> bool:
+        """Has the task's previous owner let it go (or died, or had its grace period)?"""
+        doc = self.status.tasks.get(tid)
+        if (doc is None or doc.get("worker_id") in (self.worker_id, None)
+                or doc.get("worker_id") not in live or doc.get("state") in ("UNASSIGNED", "FAILED")):
+            self._deferred.pop(tid, None)
+            return True
+        first = self._deferred.setdefault(tid, time.monotonic())
+        return time.monotonic() - first > self.grace_s + TICK_S * 4
+
+    def _start_connector(self, name: str, props: dict[str, str], target: str,
+                         stored: list[dict[str, str]] | None) -> bool:
+        """Start the connector; True if it wrote task configs different from the stored ones."""
         try:
-            cls = plugins.resolve(props["connector.class"]).load()
-            base = connector_config.SINK if issubclass(cls, SinkConnector) else connector_config.SOURCE
-            parsed = base.parse(props)
+            cls, parsed = _load(props)
             connector = cls()
             connector.initialize(_Context(self, name))
             connector.start(props)
-            run.connector = connector
-            run.task_configs = connector.task_configs(int(parsed["tasks.max"]))
-            self.configs.put_task_configs(name, run.task_configs)
+            task_configs = connector.task_configs(int(parsed["tasks.max"]))
         except Exception as exc:
             log.error("connector %s failed to start: %s", name, exc)
+            self.connectors[name] = _Running(None, dict(props), "FAILED")
             self.status.put_connector(name, "FAILED", "".join(traceback.format_exception(exc)))
-            return
-        self.status.put_connector(name, "PAUSED" if target == PAUSED else "RUNNING")
-        for task_id in range(len(run.task_configs)):
-            self._start_task(name, task_id, parsed, cls)
+            return False
+        state = "PAUSED" if target == PAUSED else "RUNNING"
+        self.connectors[name] = _Running(connector, dict(props), state)
+        self.status.put_connector(name, state)
+        if task_configs != (stored or []):
+            self.configs.put_task_configs(name, task_configs)
+            return True
+        return False
 
-    def _start_task(self, name: str, task_id: int, parsed: Mapping[str, Any],
-                    cls: type[Connector]) -> None:
-        run = self.running[name]
-        paused = self.configs.target_states.get(name, STARTED) == PAUSED
-        connector = run.connector
-        assert connector is not None
-        task_cls = connector.task_class()
-        common = (name, task_id, parsed, run.task_configs[task_id], self.worker, self.status, paused)
+    def _start_task(self, tid: TaskId, props: dict[str, str], configs: list[dict[str, str]],
+                    paused: bool, fingerprint: str) -> None:
+        name, task_id = tid
+        try:
+            cls, parsed = _load(props)
+            task_cls = cls().task_class()
+        except Exception as exc:
+            log.error("task %s-%d cannot start: %s", name, task_id, exc)
+            self.status.put_task(name, task_id, "FAILED", "".join(traceback.format_exception(exc)))
+            return
+        common = (name, task_id, parsed, configs[task_id], self.worker, self.status, paused)
         task: WorkerTask
         if issubclass(cls, SinkConnector):
             assert issubclass(task_cls, SinkTask)
-            task = WorkerSinkTask(*common, task_class=task_cls, num_tasks=len(run.task_configs))
+            task = WorkerSinkTask(*common, task_class=task_cls, num_tasks=len(configs))
         else:
             assert issubclass(task_cls, SourceTask)
             task = WorkerSourceTask(*common, task_class=task_cls, offsets=self.offsets)
-        while len(run.tasks) <= task_id:
-            run.tasks.append(task)
-        run.tasks[task_id] = task
+        self.tasks[tid] = _TaskRun(task, fingerprint)
         task.start()
 
-    def _stop_tasks(self, name: str, only: set[int] | None = None) -> None:
-        run = self.running.get(name)
-        if run is None:
-            return
-        chosen = [t for t in run.tasks if only is None or t.task_id in only]
-        for t in chosen:
-            t.stop()
-        timeout = float(self.worker.get("task.shutdown.graceful.timeout.ms")) / 1000
-        for t in chosen:
-            t.join(timeout)
-            if t.is_alive():
-                log.warning("%s did not stop within %.1fs", t.name, timeout)
+    def _stop_tasks(self, tids: list[TaskId]) -> None:
+        runs = [self.tasks.pop(t) for t in tids if t in self.tasks]
+        for run in runs:
+            run.task.stop()
+        for run in runs:
+            run.task.join(self.grace_s)
+            if run.task.is_alive():
+                log.warning("%s did not stop within %.1fs", run.task.name, self.grace_s)
 
     def _stop_connector(self, name: str) -> None:
-        self._stop_tasks(name)
-        run = self.running.pop(name, None)
+        run = self.connectors.pop(name, None)
         if run is not None and run.connector is not None:
             try:
                 run.connector.stop()
             except Exception:
                 log.exception("connector %s failed to stop", name)
 
+    def _serve_restart(self, name: str, include_tasks: bool, only_failed: bool) -> None:
+        """Stop what the request restarts and this worker owns; the tick starts it again."""
+        run = self.connectors.get(name)
+        if run is not None and (not only_failed or run.connector is None
+                                or self.status.connectors.get(name, {}).get("state") == "FAILED"):
+            self._stop_connector(name)
+        if include_tasks:
+            self._stop_tasks([t for t in self.tasks if t[0] == name and (
+                not only_failed or self.status.tasks.get(t, {}).get("state") == "FAILED")])
+
     def restart_connector_and_tasks(self, name: str) -> None:
         with self.lock:
             if name in self.configs.connectors:
-                self._stop_connector(name)
-                self._start_connector(name)
-
-    # validation --------------------------------------------------------------------------
-
-    def validate(self, props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
-        """Kafka Connect's ``ConfigInfos``: every key of the framework and the plugin, with errors."""
-        raw = {str(k): (None if v is None else str(v)) for k, v in props.items()}
-        class_name = plugin_name or raw.get("connector.class") or ""
-        if not class_name:
-            raise RestError(400, "Connector config is missing connector.class")
-        try:
-            plugin = plugins.resolve(class_name)
-            cls = plugin.load()
-        except plugins.UnknownPlugin as exc:
-            values = connector_config.COMMON.validate(raw)
-            for v in values:
-                if v.name == "connector.class":
-                    v.errors.append(f"Invalid value {class_name} for configuration "
-                                    f"connector.class: {exc}")
-            return self._config_infos(class_name, values, {})
-        raw.setdefault("connector.class", plugin.class_name)
-        base = connector_config.SINK if issubclass(cls, SinkConnector) else connector_config.SOURCE
-        values = base.validate(raw)
-        plugin_def = cls().config()
-        plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
-        keys = {**base.keys, **plugin_def.keys}
-        return self._config_infos(plugin.class_name, values + plugin_values, keys)
-
-    @staticmethod
-    def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any]) -> dict[str, Any]:
-        configs = []
-        for order, v in enumerate(values):
-            key = keys.get(v.name)
-            configs.append({"definition": key.definition(order) if key is not None else None,
-                            "value": v.to_json()})
-        groups = sorted({k.group or "Common" for k in keys.values()})
-        return {"name": name, "error_count": sum(len(v.errors) for v in values),
-                "groups": groups, "configs": configs}
-
-    def _check(self, props: Mapping[str, Any]) -> None:
-        infos = self.validate(props)
-        errors = [e for c in infos["configs"] for e in c["value"]["errors"]]
-        if errors:
-            raise RestError(400, f"Connector configuration is invalid and contains the following "
-                                 f"{len(errors)} error(s):\n" + "\n".join(errors) +
-                            "\nYou can also find the above list of errors at the endpoint "
-                            "`/connector-plugins/{connectorType}/config/validate`")
+                self.configs.put_restart_request(name, True, False)
+                self.tick()
 
     # mutations ---------------------------------------------------------------------------
+
+    def validate(self, props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
+        return validation.validate(props, plugin_name)
 
     def create(self, name: str, config: Mapping[str, Any], initial_state: str | None = None,
                allow_update: bool = False) -> bool:
@@ -214,156 +293,70 @@ class Herder:
         state = (initial_state or "RUNNING").upper()
         if state not in ("RUNNING", "PAUSED", "STOPPED"):
             raise RestError(400, f"Invalid initial state {initial_state}")
-        self._check(props)
+        validation.check(props)
         with self.lock:
             exists = name in self.configs.connectors
             if exists and not allow_update:
                 raise RestError(409, f"Connector {name} already exists")
-            if exists:
-                self._stop_connector(name)
-            else:
+            if not exists:
                 self.configs.put_target_state(name, STARTED if state == "RUNNING" else state)
             self.configs.put_connector_config(name, props)
-            self._start_connector(name)
+            self.tick()
             return not exists
-
-    def _require(self, name: str) -> dict[str, str]:
-        props = self.configs.connectors.get(name)
-        if props is None:
-            raise RestError(404, f"Connector {name} not found")
-        return props
 
     def delete(self, name: str) -> None:
         with self.lock:
             self._require(name)
-            self._stop_connector(name)
             self.configs.remove_connector(name)
+            self.tick()
             self.status.remove(name)
+
+    def _set_target(self, name: str, state: str) -> None:
+        with self.lock:
+            self._require(name)
+            self.configs.put_target_state(name, state)
+            self.tick()
 
     def pause(self, name: str) -> None:
-        with self.lock:
-            self._require(name)
-            if self.configs.target_states.get(name) == STOPPED:
-                self.configs.put_target_state(name, PAUSED)
-                self._start_connector(name)
-                return
-            self.configs.put_target_state(name, PAUSED)
-            self.status.put_connector(name, "PAUSED")
-            for t in self.running.get(name, _Running()).tasks:
-                t.pause()
+        self._set_target(name, PAUSED)
 
     def resume(self, name: str) -> None:
-        with self.lock:
-            self._require(name)
-            previous = self.configs.target_states.get(name, STARTED)
-            self.configs.put_target_state(name, STARTED)
-            if previous == STOPPED:
-                self._start_connector(name)
-                return
-            self.status.put_connector(name, "RUNNING")
-            for t in self.running.get(name, _Running()).tasks:
-                t.resume()
+        self._set_target(name, STARTED)
 
     def stop_connector(self, name: str) -> None:
-        with self.lock:
-            self._require(name)
-            self.configs.put_target_state(name, STOPPED)
-            self._stop_connector(name)
-            self.configs.put_task_configs(name, [])
-            self.status.remove(name)
-            self.status.put_connector(name, "STOPPED")
-            self.running[name] = _Running()
+        self._set_target(name, STOPPED)
 
     def restart(self, name: str, include_tasks: bool = False,
                 only_failed: bool = False) -> dict[str, Any] | None:
         """KIP-745 restart; returns the planned state (202) unless it is a plain restart (204)."""
         with self.lock:
             self._require(name)
-            if not include_tasks and not only_failed:
-                self.restart_connector_and_tasks(name)
-                return None
             status = self.connector_status(name)
-            restart_connector = not only_failed or status["connector"]["state"] == "FAILED"
-            tasks = {t["id"] for t in status["tasks"]
-                     if include_tasks and (not only_failed or t["state"] == "FAILED")}
-            if restart_connector:
+            self.configs.put_restart_request(name, include_tasks, only_failed)
+            self.tick()
+            if not include_tasks and not only_failed:
+                return None
+            if not only_failed or status["connector"]["state"] == "FAILED":
                 status["connector"]["state"] = "RESTARTING"
             for t in status["tasks"]:
-                if t["id"] in tasks:
+                if include_tasks and (not only_failed or t["state"] == "FAILED"):
                     t["state"] = "RESTARTING"
-            if restart_connector:
-                self._stop_connector(name)
-                self._start_connector(name)
-            elif tasks:
-                self._restart_tasks(name, tasks)
             return status
 
     def restart_task(self, name: str, task_id: int) -> None:
+        """Restart one task where it runs: here, or forwarded to its owner's REST API."""
         with self.lock:
-            self._require(name)
-            run = self.running.get(name)
-            if run is None or task_id >= len(run.tasks):
-                raise RestError(404, f"Task {name}-{task_id} not found")
-            self._restart_tasks(name, {task_id})
-
-    def _restart_tasks(self, name: str, ids: set[int]) -> None:
-        self._stop_tasks(name, ids)
-        props = self.configs.connectors[name]
-        cls = plugins.resolve(props["connector.class"]).load()
-        base = connector_config.SINK if issubclass(cls, SinkConnector) else connector_config.SOURCE
-        parsed = base.parse(props)
-        for task_id in sorted(ids):
-            self._start_task(name, task_id, parsed, cls)
-
-    # views -------------------------------------------------------------------------------
-
-    def connector_names(self) -> list[str]:
-        return sorted(self.configs.connectors)
-
-    def connector_config(self, name: str) -> dict[str, str]:
-        return dict(self._require(name))
-
-    def connector_type(self, name: str) -> str:
-        props = self._require(name)
+            self.task_status(name, task_id)
+            owner = owners(self.assignment).get((name, task_id))
+            if owner == self.worker_id:
+                self._stop_tasks([(name, task_id)])
+                self.tick()
+                return
+        if owner is None:
+            raise RestError(409, REBALANCING)
+        url = f"http://{owner}/connectors/{name}/tasks/{task_id}/restart"
         try:
-            cls = plugins.resolve(props["connector.class"]).load()
-        except (plugins.UnknownPlugin, ImportError):
-            return "unknown"
-        return "sink" if issubclass(cls, SinkConnector) else "source"
-
-    def connector_info(self, name: str) -> dict[str, Any]:
-        props = self._require(name)
-        run = self.running.get(name, _Running())
-        return {"name": name, "config": dict(props), "type": self.connector_type(name),
-                "tasks": [{"connector": name, "task": i} for i in range(len(run.task_configs))]}
-
-    def task_configs(self, name: str) -> list[dict[str, Any]]:
-        self._require(name)
-        run = self.running.get(name, _Running())
-        return [{"id": {"connector": name, "task": i}, "config": dict(cfg)}
-                for i, cfg in enumerate(run.task_configs)]
-
-    def _task_state(self, name: str, task_id: int) -> dict[str, Any]:
-        doc = self.status.tasks.get((name, task_id), {"state": "UNASSIGNED", "trace": None,
-                                                      "worker_id": self.status.worker_id})
-        out = {"id": task_id, "state": doc["state"], "worker_id": doc["worker_id"]}
-        if doc.get("trace"):
-            out["trace"] = doc["trace"]
-        return out
-
-    def connector_status(self, name: str) -> dict[str, Any]:
-        self._require(name)
-        doc = self.status.connectors.get(name, {"state": "UNASSIGNED", "trace": None,
-                                                "worker_id": self.status.worker_id})
-        connector: dict[str, Any] = {"state": doc["state"], "worker_id": doc["worker_id"]}
-        if doc.get("trace"):
-            connector["trace"] = doc["trace"]
-        run = self.running.get(name, _Running())
-        return {"name": name, "connector": connector, "type": self.connector_type(name),
-                "tasks": [self._task_state(name, i) for i in range(len(run.task_configs))]}
-
-    def task_status(self, name: str, task_id: int) -> dict[str, Any]:
-        self._require(name)
-        if task_id >= len(self.running.get(name, _Running()).task_configs):
-            raise RestError(404, f"Task {name}-{task_id} not found")
-        return self._task_state(name, task_id)
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise RestError(409, f"{REBALANCING}: {exc}") from exc

@@ -1,9 +1,10 @@
 """A compacted Kafka topic used as a key-value log (Kafka Connect's ``KafkaBasedLog``).
 
 The worker's configs, source offsets and statuses live in three such topics so that a
-restarted worker (or, later, another worker of the group) finds them again. The topic is created
+restarted worker, and every other worker of the group, finds them. The topic is created
 compacted when missing; ``replay`` reads it from the beginning up to the high watermark seen at
-the start, so the caller gets every write acknowledged before it started.
+the start, so the caller gets every write acknowledged before it started; ``tail`` then
+follows, from exactly there, what other workers write (and this worker's own writes again).
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -28,6 +36,8 @@ class BackingLog(Protocol):
     def replay(self) -> Iterator[tuple[bytes, bytes | None]]: ...
 
     def send(self, key: bytes, value: bytes | None) -> None: ...
+
+    def tail(self, handler: Callable[[bytes, bytes | None], None]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -43,6 +53,9 @@ class MemoryLog:
 
     def send(self, key: bytes, value: bytes | None) -> None:
         self.entries.append((key, value))
+
+    def tail(self, handler: Callable[[bytes, bytes | None], None]) -> None:
+        pass  # one process: every write was already applied by its writer
 
     def close(self) -> None:
         pass
@@ -78,6 +91,9 @@ class KafkaLog:
         self.producer = Producer({**self.client_conf, "acks": "all", "enable.idempotence": True,
                                   "linger.ms": 0})
         self._lock = threading.Lock()
+        self._replayed_to: dict[int, int] = {}
+        self._stopping = threading.Event()
+        self._tail: threading.Thread | None = None
 
     def replay(self) -> Iterator[tuple[bytes, bytes | None]]:
         consumer = Consumer({**self.client_conf, "group.id": f"connect-log-{self.topic}",
@@ -89,6 +105,7 @@ class KafkaLog:
                                                            timeout=TIMEOUT)
                 if high > low:
                     ends[p] = high
+            self._replayed_to = dict(ends)
             if not ends:
                 return
             consumer.assign([TopicPartition(self.topic, p, 0) for p in ends])
@@ -125,5 +142,33 @@ class KafkaLog:
         if errors:
             raise ConnectException(f"write to {self.topic} failed: {errors[0]}")
 
+    def tail(self, handler: Callable[[bytes, bytes | None], None]) -> None:
+        """Call ``handler`` on a thread for every record after the replayed ones, until closed."""
+        start = [TopicPartition(self.topic, p, self._replayed_to.get(p, OFFSET_BEGINNING))
+                 for p in range(self.partitions)]
+        self._tail = threading.Thread(target=self._follow, args=(start, handler),
+                                      name=f"tail-{self.topic}", daemon=True)
+        self._tail.start()
+
+    def _follow(self, start: list[TopicPartition],
+                handler: Callable[[bytes, bytes | None], None]) -> None:
+        consumer = Consumer({**self.client_conf, "group.id": f"connect-log-{self.topic}",
+                             "enable.auto.commit": False, "enable.partition.eof": False,
+                             "auto.offset.reset": "earliest"})
+        try:
+            consumer.assign(start)
+            while not self._stopping.is_set():
+                for msg in consumer.consume(num_messages=500, timeout=0.2):
+                    if msg.error() is None:
+                        try:
+                            handler(msg.key() or b"", msg.value())
+                        except Exception:
+                            log.exception("could not apply a record of %s", self.topic)
+        finally:
+            consumer.close()
+
     def close(self) -> None:
+        self._stopping.set()
+        if self._tail is not None:
+            self._tail.join(5)
         self.producer.flush(TIMEOUT)

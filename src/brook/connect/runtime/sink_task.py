@@ -2,9 +2,10 @@
 
 Offsets are committed to the consumer group ``connect-<connector>`` as Kafka Connect does, but
 the task's consumer takes its partitions with ``assign`` (the sorted partitions of its topics,
-dealt round-robin over ``tasks.max``) rather than joining the group: a single worker owns every
-task, and assignment stays deterministic. Committed offsets are what the sink returns from
-``pre_commit`` - for the S3 sink, the end of the last object written - so after a crash the task
+dealt round-robin over ``tasks.max``) rather than joining the group: which worker runs a task is
+decided by the worker group (``herder``), and a task's partitions stay the same wherever it runs.
+Committed offsets are what the sink returns from ``pre_commit`` - for the S3 sink, the end of
+the last object written - so after a crash, or when the task moves to another worker, it
 resumes where the store's contents end.
 """
 

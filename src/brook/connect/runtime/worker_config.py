@@ -20,6 +20,10 @@ WORKER_CONFIG = ConfigDef([
               "Kafka brokers the worker connects to."),
     ConfigKey("group.id", Type.STRING, "connect-cluster", Importance.HIGH,
               "The Connect cluster this worker belongs to."),
+    ConfigKey("session.timeout.ms", Type.INT, 10000, Importance.HIGH,
+              "A worker that does not heartbeat for this long leaves the group; its connectors "
+              "and tasks move to the others.", at_least(1)),
+    ConfigKey("heartbeat.interval.ms", Type.INT, 3000, Importance.HIGH, "", at_least(1)),
     ConfigKey("config.storage.topic", Type.STRING, "connect-configs", Importance.HIGH, ""),
     ConfigKey("offset.storage.topic", Type.STRING, "connect-offsets", Importance.HIGH, ""),
     ConfigKey("status.storage.topic", Type.STRING, "connect-status", Importance.HIGH, ""),

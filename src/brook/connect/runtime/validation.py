@@ -1,0 +1,65 @@
+"""Connector config validation: Kafka Connect's ``ConfigInfos`` for the validate endpoint.
+
+Kept apart from the herder because it needs no worker state: any worker answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from brook.connect.api import ConfigValue, SinkConnector
+from brook.connect.runtime import connector_config, plugins
+
+
+class RestError(Exception):
+    """An error the REST layer turns into ``{"error_code": status, "message": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
+    """Kafka Connect's ``ConfigInfos``: every key of the framework and the plugin, with errors."""
+    raw = {str(k): (None if v is None else str(v)) for k, v in props.items()}
+    class_name = plugin_name or raw.get("connector.class") or ""
+    if not class_name:
+        raise RestError(400, "Connector config is missing connector.class")
+    try:
+        plugin = plugins.resolve(class_name)
+        cls = plugin.load()
+    except plugins.UnknownPlugin as exc:
+        values = connector_config.COMMON.validate(raw)
+        for v in values:
+            if v.name == "connector.class":
+                v.errors.append(f"Invalid value {class_name} for configuration "
+                                f"connector.class: {exc}")
+        return _config_infos(class_name, values, {})
+    raw.setdefault("connector.class", plugin.class_name)
+    base = connector_config.SINK if issubclass(cls, SinkConnector) else connector_config.SOURCE
+    values = base.validate(raw)
+    plugin_def = cls().config()
+    plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
+    keys = {**base.keys, **plugin_def.keys}
+    return _config_infos(plugin.class_name, values + plugin_values, keys)
+
+def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any]) -> dict[str, Any]:
+    configs = []
+    for order, v in enumerate(values):
+        key = keys.get(v.name)
+        configs.append({"definition": key.definition(order) if key is not None else None,
+                        "value": v.to_json()})
+    groups = sorted({k.group or "Common" for k in keys.values()})
+    return {"name": name, "error_count": sum(len(v.errors) for v in values),
+            "groups": groups, "configs": configs}
+
+def check(props: Mapping[str, Any]) -> None:
+    """Raise a 400 listing every error of ``props``, as Kafka Connect's create does."""
+    infos = validate(props)
+    errors = [e for c in infos["configs"] for e in c["value"]["errors"]]
+    if errors:
+        raise RestError(400, f"Connector configuration is invalid and contains the following "
+                             f"{len(errors)} error(s):\n" + "\n".join(errors) +
+                        "\nYou can also find the above list of errors at the endpoint "
+                        "`/connector-plugins/{connectorType}/config/validate`")
