@@ -36,6 +36,9 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+_READY = "brook broker 1 ready"
+
+
 @dataclass
 class BrokerProcess:
     """A ``brook broker`` child process; restartable on the same port and data directory."""
@@ -45,12 +48,29 @@ class BrokerProcess:
     overrides: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    started_once: bool = False
+    _ready_seen: int = 0
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the broker; on a first start whose port was taken meanwhile (another process
+        bound it between ``free_port`` and the broker's bind), retry on a fresh port."""
+        for attempt in range(3):
+            self._spawn()
+            try:
+                self._wait_ready()
+                self.started_once = True
+                return
+            except RuntimeError:
+                taken = "address already in use" in self.output().lower()
+                if self.started_once or not taken or attempt == 2:
+                    raise
+                self.port = free_port()
+
+    def _spawn(self) -> None:
         listener = f"PLAINTEXT://127.0.0.1:{self.port}"
         cmd = [
             sys.executable, "-m", "brook", "broker", "--node-id", "1",
@@ -60,11 +80,24 @@ class BrokerProcess:
         for k, v in self.overrides.items():
             cmd += ["--override", f"{k}={v}"]
         self.log_path = self.data_dir.parent / f"broker-{self.port}.log"
+        self._ready_seen = self.output().count(_READY)
         log = open(self.log_path, "ab")  # the child owns it
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
         log.close()
-        wait_for_port(self.port, proc=self.proc)
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        """Ready is the broker's own line, not merely an open port: a port can be answered by
+        some other process that took it."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.output().count(_READY) > self._ready_seen:
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.output()[-2000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"broker not ready after {timeout}s:\n{self.output()[-2000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         proc = self.proc
@@ -84,7 +117,9 @@ class BrokerProcess:
         self.stop(signal.SIGKILL)
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(name="broker_factory")
