@@ -87,7 +87,9 @@ class BrokerNode:
         if self.loop is None:  # start-up replay, before any client is served
             self.replica_manager.apply_image(image, deleted)
             return None
-        return self.replica_manager.apply_image_async(image, deleted)
+        return self.replica_manager.apply_image_async(
+            image, deleted, delta.changed_topic_names(image)
+        )
 
     async def start(self) -> None:
         self.log_manager.startup()

@@ -45,6 +45,7 @@ class MetadataDelta:
         self._brokers: dict[int, BrokerRegistration] | None = None
         self._next_producer_id: int | None = None
         self.changed_topic_ids: set[bytes] = set()
+        self.changed_topic_configs: set[str] = set()
         self.deleted_topics: dict[bytes, TopicImage] = {}
         self.last_offset = base.offset
 
@@ -131,6 +132,8 @@ class MetadataDelta:
         if self._configs is None:
             self._configs = {k: dict(v) for k, v in self.base.configs.resources.items()}
         key = (record.resource_type, record.resource_name)
+        if record.resource_type == 2:
+            self.changed_topic_configs.add(record.resource_name)
         entries = self._configs.setdefault(key, {})
         if record.value is None:
             entries.pop(record.name, None)
@@ -166,3 +169,12 @@ class MetadataDelta:
         if self._next_producer_id is not None:
             producer_ids = ProducerIdsImage(self._next_producer_id)
         return MetadataImage(self.last_offset, topics, cluster, configs, producer_ids)
+
+    def changed_topic_names(self, image: MetadataImage) -> set[str]:
+        """Names of the topics whose partitions or configuration this delta changed."""
+        names = set(self.changed_topic_configs)
+        for topic_id in self.changed_topic_ids:
+            topic = image.topics.by_id.get(topic_id)
+            if topic is not None:
+                names.add(topic.name)
+        return names

@@ -56,12 +56,13 @@ class ReplicaManager:
             self._install(spec, self.log_manager.get_or_create_log(*spec[:4]))
 
     async def apply_image_async(
-        self, image: MetadataImage, deleted_topics: Iterable[str] = ()
+        self, image: MetadataImage, deleted_topics: Iterable[str] = (),
+        changed_topics: Iterable[str] | None = None,
     ) -> None:
         """Like ``apply_image``, but new logs are created in a worker thread, a chunk at a time:
         creating a partition costs a few filesystem calls (~1 ms), and a CreateTopics for
         thousands of partitions must not stall every other connection."""
-        specs = self._reconcile(image, deleted_topics)
+        specs = self._reconcile(image, deleted_topics, changed_topics)
         for i in range(0, len(specs), _OPEN_CHUNK):
             chunk = specs[i : i + _OPEN_CHUNK]
             logs = await asyncio.to_thread(
@@ -83,9 +84,14 @@ class ReplicaManager:
         self._by_topic.setdefault(topic, []).append(part)
 
     def _reconcile(
-        self, image: MetadataImage, deleted_topics: Iterable[str]
+        self, image: MetadataImage, deleted_topics: Iterable[str],
+        changed_topics: Iterable[str] | None = None,
     ) -> list[_NewPartition]:
-        """Apply deletions and registration changes; return the partitions that need a log."""
+        """Apply deletions and registration changes; return the partitions that need a log.
+
+        ``changed_topics`` (from the metadata delta) limits the work to the topics a change
+        touched, so creating one topic on a broker with thousands does not re-parse every
+        topic's configuration; ``None`` (start-up) reconciles every topic."""
         for name in deleted_topics:
             for part in self._by_topic.pop(name, []):
                 self.partitions.pop(part.tp, None)
@@ -93,7 +99,11 @@ class ReplicaManager:
                 self.log_manager.delete_log(part.tp.topic, part.tp.partition)
         configs = image.configs
         new: list[_NewPartition] = []
-        for topic in image.topics.by_name.values():
+        if changed_topics is None:
+            topics = list(image.topics.by_name.values())
+        else:
+            topics = [t for n in changed_topics if (t := image.topics.by_name.get(n)) is not None]
+        for topic in topics:
             overrides = configs.topic_config(topic.name)
             config = LogConfig.from_props(overrides, self.broker_defaults)
             for index, reg in topic.partitions.items():

@@ -165,3 +165,21 @@ def test_produce_wakes_waiting_fetch(harness: Harness) -> None:
     records = resp.responses[0].partitions[0].records
     assert bytes(records) == bytes(batch[:8]) + bytes(records)[8:]  # offset 0 patched in place
     assert len(records) == len(batch)
+
+
+def test_config_change_reaches_only_the_changed_topic_log(harness: Harness) -> None:
+    import asyncio
+
+    from brook.metadata.controller.configuration_control import ConfigOp
+    from brook.metadata.controller.replication_control import TopicSpec
+
+    node = harness.node
+    harness.run(node.controller.create_topics([TopicSpec("a", 1, 1), TopicSpec("b", 1, 1)], False))
+    harness.run(node.controller.alter_configs(
+        [(2, "a", [ConfigOp("retention.ms", "12345")])], False, True))
+    harness.run(asyncio.sleep(0))
+    part_a = node.replica_manager.get_partition("a", 0)
+    part_b = node.replica_manager.get_partition("b", 0)
+    assert part_a is not None and part_b is not None
+    assert part_a.log.config.retention_ms == 12345
+    assert part_b.log.config.retention_ms != 12345
