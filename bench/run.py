@@ -26,7 +26,7 @@ from bench import report
 from bench.procs import Broker, BrokerUnavailable, tansu_binary
 from bench.scenarios import SCENARIOS, Settings
 
-BROKERS = ("brook", "peer")
+BROKERS = ("brook", "peer", "floor")
 
 
 def _now() -> str:
@@ -171,7 +171,7 @@ def run_case(kind: str, scen_name: str, params: dict[str, Any], repeat: int,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--brokers", default=",".join(BROKERS), help="comma list of brook,peer")
+    ap.add_argument("--brokers", default=",".join(BROKERS), help="comma list of brook,peer,floor")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS),
                     help=f"comma list of {','.join(SCENARIOS)}")
     ap.add_argument("--duration", type=float, help="seconds of load per measurement (10)")

@@ -183,7 +183,7 @@ def _registry() -> dict[str, Scenario]:
                  about="produce throughput by value size and acks"),
         Scenario("consume", consume_grid, consume_throughput,
                  about="consume from the start of a pre-filled topic"),
-        Scenario("request_rate", request_grid, request_rate,
+        Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "floor"),
                  about="one message per request, one request in flight"),
         Scenario("latency", latency_grid, e2e_latency,
                  about="end-to-end latency at a fixed rate, acks=all"),

@@ -17,21 +17,17 @@ full, so a connection's memory is bounded by configuration, not by load.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable
+from struct import Struct
 from typing import TYPE_CHECKING, Any
 
 from brook.broker.context import RequestContext
 from brook.broker.dispatch import HANDLERS
+from brook.protocol._codec import LOW_LEVEL_DECODE_ERRORS, Message
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode, ProtocolDecodeError
-from brook.protocol.headers import (
-    decode_request_header,
-    encode_response_header,
-    response_header_version,
-)
 from brook.protocol.messages.api_versions import ApiVersionsResponse
 
 if TYPE_CHECKING:
@@ -41,6 +37,29 @@ log = logging.getLogger(__name__)
 
 _STAGING_BYTES = 64 * 1024
 _MAX_INFLIGHT = 100
+
+
+_SIZE = Struct(">i")
+_KEY_VERSION_CORRELATION = Struct(">hhi")
+_SIZE_CORRELATION = Struct(">ii")
+_SIZE_CORRELATION_NO_TAGS = Struct(">iiB")
+
+
+def _frame_response(
+    response: Message, correlation_id: int, version: int, flexible_header: bool
+) -> list[Any]:
+    """Size prefix, response header (v1 adds an empty tagged-field section), body chunks."""
+    body = response.encode(version)
+    size = 5 if flexible_header else 4
+    for chunk in body:
+        size += chunk.nbytes if type(chunk) is memoryview else len(chunk)
+    if flexible_header:
+        head = _SIZE_CORRELATION_NO_TAGS.pack(size, correlation_id, 0)
+    else:
+        head = _SIZE_CORRELATION.pack(size, correlation_id)
+    if len(body) == 1:
+        return [head + body[0]]
+    return [head, *body]
 
 
 class _Slot:
@@ -65,6 +84,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.max_request_bytes = broker.config.socket_request_max_bytes
         self.transport: asyncio.Transport | None = None
         self._staging = bytearray(_STAGING_BYTES)
+        self._staging_view = memoryview(self._staging)
         self._start = 0
         self._end = 0
         self._frame: bytearray | None = None
@@ -106,7 +126,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return memoryview(frame)[self._frame_got :]
         if _STAGING_BYTES - self._end < 4096:
             self._compact()
-        return memoryview(self._staging)[self._end :]
+        return self._staging_view[self._end :]
 
     def buffer_updated(self, nbytes: int) -> None:
         frame = self._frame
@@ -136,7 +156,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         buf = self._staging
         while not self._closed and not self._inflight_paused and self._end - self._start >= 4:
             start = self._start
-            size = int.from_bytes(buf[start : start + 4], "big", signed=True)
+            (size,) = _SIZE.unpack_from(buf, start)
             if size < 8 or size > self.max_request_bytes:
                 log.warning(
                     "closing %s: request size %d outside [8, %d] (socket.request.max.bytes)",
@@ -163,16 +183,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     # -- requests --------------------------------------------------------------------------
     def _on_frame(self, frame: bytearray) -> None:
-        mv = memoryview(frame)
-        try:
-            header, pos = decode_request_header(mv, 0)
-        except ProtocolDecodeError as exc:
-            log.warning("closing %s: malformed request header: %s", self.client_host, exc)
-            self.close()
-            return
-        api_key = header.request_api_key
-        version = header.request_api_version
-        correlation_id = header.correlation_id
+        # _parse refuses frames under 8 bytes: api key, version and correlation id are there.
+        api_key, version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame, 0)
         handler = HANDLERS.get(api_key)
         if handler is None or not handler.min_version <= version <= handler.max_version:
             if api_key == ApiKey.API_VERSIONS:
@@ -183,9 +195,11 @@ class KafkaConnection(asyncio.BufferedProtocol):
             )
             self.close()
             return
+        mv = memoryview(frame)
         try:
-            request, _ = handler.request_cls.decode(mv, pos, version)
-        except ProtocolDecodeError as exc:
+            header, pos = handler.header_decoders[version](mv, 0)
+            request, _ = handler.request_decoders[version](mv, pos)
+        except (ProtocolDecodeError, *LOW_LEVEL_DECODE_ERRORS) as exc:
             log.warning(
                 "closing %s: malformed %s v%d request: %s",
                 self.client_host, handler.name, version, exc,
@@ -194,7 +208,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         ctx = RequestContext(
             self.broker, api_key, version, correlation_id, header.client_id,
-            self.listener_name, self.client_host, self.connection_id, header,
+            self.listener_name, self.client_host, self.connection_id,
         )
         try:
             result = handler.handle(ctx, request)
@@ -204,19 +218,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         if result is None:
             return  # no response (produce with acks=0)
-        hdr_version = response_header_version(api_key, version)
-        if inspect.isawaitable(result):
+        flexible_header = handler.flexible_response_header[version]
+        if not isinstance(result, Message):  # an awaitable: acks=all, long-poll fetch, groups
             slot = _Slot()
             self._slots.append(slot)
             fut = asyncio.ensure_future(result, loop=self.broker.loop)
             fut.add_done_callback(
-                lambda f: self._complete(slot, f, correlation_id, version, hdr_version)
+                lambda f: self._complete(slot, f, correlation_id, version, flexible_header)
             )
             if len(self._slots) >= _MAX_INFLIGHT:
                 self._inflight_paused = True
                 self._update_reading()
             return
-        chunks = self._frame_response(result, correlation_id, version, hdr_version)
+        chunks = _frame_response(result, correlation_id, version, flexible_header)
         if not self._slots:
             self._write(chunks)
             return
@@ -225,20 +239,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
         slot.ready = True
         self._slots.append(slot)
 
-    def _frame_response(
-        self, response: Any, correlation_id: int, version: int, hdr_version: int
-    ) -> list[Any]:
-        body = response.encode(version)
-        header = encode_response_header(correlation_id, hdr_version)
-        size = len(header)
-        for chunk in body:
-            size += chunk.nbytes if type(chunk) is memoryview else len(chunk)
-        if len(body) == 1:
-            return [size.to_bytes(4, "big") + header + body[0]]
-        return [size.to_bytes(4, "big") + header, *body]
-
     def _complete(
-        self, slot: _Slot, fut: Awaitable[Any], correlation_id: int, version: int, hdr_version: int
+        self, slot: _Slot, fut: Awaitable[Any], correlation_id: int, version: int,
+        flexible_header: bool,
     ) -> None:
         if self._closed:
             return
@@ -251,7 +254,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.error("request failed; closing %s", self.client_host, exc_info=exc)
             self.close()
             return
-        slot.chunks = self._frame_response(fut.result(), correlation_id, version, hdr_version)
+        slot.chunks = _frame_response(fut.result(), correlation_id, version, flexible_header)
         slot.ready = True
         self._drain_slots()
 
@@ -283,7 +286,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         response = ApiVersionsResponse(
             error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_api_keys()
         )
-        self._write(self._frame_response(response, correlation_id, 0, 0))
+        self._write(_frame_response(response, correlation_id, 0, False))
 
     # -- flow control ----------------------------------------------------------------------
     def _update_reading(self) -> None:

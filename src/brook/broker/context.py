@@ -8,7 +8,7 @@ of their own: everything lives in the components reachable from ``ctx.broker``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from brook.broker.node import BrokerNode
@@ -26,4 +26,3 @@ class RequestContext:
     listener_name: str
     client_host: str
     connection_id: str
-    header: Any = None

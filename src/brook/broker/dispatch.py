@@ -14,18 +14,48 @@ from dataclasses import dataclass
 from typing import Any
 
 from brook.broker import handlers as _handlers_pkg
+from brook.protocol.headers import (
+    RequestHeader,
+    request_header_version,
+    response_header_version,
+)
 
 HandlerResult = Any | Awaitable[Any] | None
 
 
 @dataclass(frozen=True, slots=True)
 class ApiHandler:
+    """One API as served, with what the connection needs per version looked up once.
+
+    ``header_decoders[v]``/``request_decoders[v]`` are the codec's raw decode functions and
+    ``flexible_response_header[v]`` whether the response header carries tagged fields, for
+    every version ``v`` in ``[min_version, max_version]`` (indexed by ``v``; ``None`` below
+    ``min_version``): the request path does two list indexings instead of a chain of lookups.
+    """
+
     api_key: int
     name: str
     min_version: int
     max_version: int
     request_cls: Any
     handle: Callable[..., HandlerResult]
+    header_decoders: tuple[Any, ...]
+    request_decoders: tuple[Any, ...]
+    flexible_response_header: tuple[bool, ...]
+
+
+def _handler(key: int, name: str, lo: int, hi: int, req_cls: Any, handle: Any) -> ApiHandler:
+    header_decoders: list[Any] = [None] * (hi + 1)
+    request_decoders: list[Any] = [None] * (hi + 1)
+    flexible: list[bool] = [False] * (hi + 1)
+    for v in range(lo, hi + 1):
+        header_decoders[v] = RequestHeader.raw_decoder(request_header_version(key, v))
+        request_decoders[v] = req_cls.raw_decoder(v)
+        flexible[v] = response_header_version(key, v) == 1
+    return ApiHandler(
+        key, name, lo, hi, req_cls, handle,
+        tuple(header_decoders), tuple(request_decoders), tuple(flexible),
+    )
 
 
 def _load() -> dict[int, ApiHandler]:
@@ -40,7 +70,7 @@ def _load() -> dict[int, ApiHandler]:
         req_cls = module.REQUEST
         lo = max(int(module.MIN_VERSION), req_cls.MIN_VERSION)
         hi = min(int(module.MAX_VERSION), req_cls.MAX_VERSION)
-        table[key] = ApiHandler(key, info.name, lo, hi, req_cls, module.handle)
+        table[key] = _handler(key, info.name, lo, hi, req_cls, module.handle)
     return table
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "INT16",
     "INT32",
     "INT64",
+    "LOW_LEVEL_DECODE_ERRORS",
     "NO_VERSION",
     "UINT16",
     "UINT32",
@@ -214,6 +215,10 @@ class FieldSpec(NamedTuple):
     non-nullable structs a fresh default instance; both are recorded here as ``[]``/None."""
 
 
+#: What a generated decoder can raise on a short or malformed buffer besides
+#: ``ProtocolDecodeError``; :meth:`Message.decode` converts them.
+LOW_LEVEL_DECODE_ERRORS = (struct.error, IndexError, UnicodeDecodeError, OverflowError)
+
 _DecodeFn: TypeAlias = Callable[[memoryview, int], tuple[Any, int]]
 _EncodeFn: TypeAlias = Callable[..., Any]
 
@@ -258,8 +263,22 @@ class Message:
             raise ProtocolDecodeError("negative position")
         try:
             return fn(buf, pos)
-        except (struct.error, IndexError, UnicodeDecodeError, OverflowError) as exc:
+        except LOW_LEVEL_DECODE_ERRORS as exc:
             raise ProtocolDecodeError(f"malformed {cls.__qualname__} v{version}: {exc}") from exc
+
+    @classmethod
+    def raw_decoder(cls, version: int) -> _DecodeFn:
+        """The generated decode function for ``version``, without :meth:`decode`'s checks.
+
+        For a caller that decodes the same message type many times (the broker's request
+        path): it looks the function up once, passes a ``memoryview`` and a position ``>= 0``
+        itself, and converts :data:`LOW_LEVEL_DECODE_ERRORS` to ``ProtocolDecodeError`` as
+        :meth:`decode` does.
+        """
+        fn = cls._DECODERS.get(version)
+        if fn is None:
+            raise UnsupportedVersionError(f"{cls.__qualname__} has no version {version}")
+        return fn
 
     def encode(self, version: int) -> list[Buffer]:
         """Encode as a list of chunks; record buffers are chunks of their own, never copied."""

@@ -97,6 +97,9 @@ class LeaderEpochFileCache:
         """
         if epoch < 0 or start_offset < 0:
             raise ValueError(f"epoch {epoch} and start offset {start_offset} must be >= 0")
+        entries = self._entries
+        if entries and entries[-1].epoch == epoch and start_offset >= entries[-1].start_offset:
+            return False  # every append as leader: checked before building an entry
         if not self._assign(EpochEntry(epoch, start_offset)):
             return False
         self._flush()

@@ -303,7 +303,7 @@ class Log:
                 f"offset {fetch_offset} is outside [{self._log_start_offset}, {end}] of {self.dir.name}"
             )
         if fetch_offset >= end or fetch_offset >= max_offset:
-            return FetchDataInfo(LogOffsetMetadata(fetch_offset))
+            return FetchDataInfo(LogOffsetMetadata(fetch_offset), [], 0)
         chunks: list[memoryview] = []
         total = 0
         metadata: LogOffsetMetadata | None = None

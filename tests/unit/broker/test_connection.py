@@ -75,6 +75,15 @@ def test_negative_size_and_garbage_header_close_connection(harness: Harness) -> 
     assert tr2.closed
 
 
+def test_truncated_request_body_closes_connection_without_raising(harness: Harness) -> None:
+    conn, tr = harness.connect()
+    whole = encode_request(MetadataRequest(topics=None), 12, 3)
+    body = whole[4:-3]  # header intact, body cut short inside the tagged fields
+    feed(conn, struct.pack(">i", len(body)) + body)
+    assert tr.closed
+    assert tr.frames() == []
+
+
 def test_unknown_api_key_closes_connection(harness: Harness) -> None:
     conn, tr = harness.connect()
     body = struct.pack(">hhih", 999, 0, 1, 1) + b"t"

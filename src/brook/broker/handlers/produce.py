@@ -28,12 +28,14 @@ log = logging.getLogger(__name__)
 
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
+# Shared by every response: encoders only read it, and building one per partition costs more
+# than the rest of the response's fields together.
+_NO_LEADER_CHANGE = ProduceResponse.LeaderIdAndEpoch()
 _EXPECTED = (StorageError, CorruptRecordError, InvalidRecordError, NotEnoughReplicasError)
 
 
 def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResponse:
-    return PartitionResponse(index=index, error_code=code, base_offset=-1,
-                             log_append_time_ms=-1, log_start_offset=-1, error_message=message)
+    return PartitionResponse(index, code, -1, -1, -1, None, message, _NO_LEADER_CHANGE)
 
 
 def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
@@ -58,13 +60,13 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
                 parts.append(_error(index, ErrorCode.NOT_LEADER_OR_FOLLOWER))
                 continue
             records = pdata.records
-            if records is None or len(records) == 0:
-                parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
-                continue
-            if isinstance(records, (bytes, bytearray)):
+            if type(records) is not memoryview:  # decoded requests always hold a view
+                if not isinstance(records, (bytes, bytearray)):
+                    parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "no record set"))
+                    continue
                 records = memoryview(bytearray(records))
-            elif not isinstance(records, memoryview):
-                parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE))
+            if len(records) == 0:
+                parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
                 continue
             try:
                 info = replica_manager.append_to_leader(part, records, acks, now_ms)
@@ -76,11 +78,8 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
                 continue
             parts.append(
                 PartitionResponse(
-                    index=index,
-                    error_code=ErrorCode.NONE,
-                    base_offset=info.first_offset,
-                    log_append_time_ms=info.log_append_time,
-                    log_start_offset=info.log_start_offset,
+                    index, ErrorCode.NONE, info.first_offset, info.log_append_time,
+                    info.log_start_offset, None, None, _NO_LEADER_CHANGE,
                 )
             )
         responses.append(TopicResponse(name=name, partition_responses=parts))
