@@ -77,6 +77,7 @@ __all__ = [
     "increment_sequence",
     "iter_batches",
     "patch_base_offset",
+    "patch_base_offset_and_leader_epoch",
     "patch_partition_leader_epoch",
     "read_batch_header",
     "set_log_append_time",
@@ -131,6 +132,7 @@ _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
 _INT64_INT32 = struct.Struct(">qi")
+_INT64_INT32_INT32 = struct.Struct(">qii")
 
 
 class BatchHeader(NamedTuple):
@@ -329,6 +331,14 @@ def validate_produce_batch(buf: ReadableBuffer, pos: int, header: BatchHeader) -
 def patch_base_offset(buf: WriteableBuffer, pos: int, base_offset: int) -> None:
     """Overwrite the base offset in place. Outside the CRC's coverage: no recomputation."""
     _INT64.pack_into(buf, pos + BASE_OFFSET_OFFSET, base_offset)
+
+
+def patch_base_offset_and_leader_epoch(
+    buf: WriteableBuffer, pos: int, header: BatchHeader, base_offset: int, epoch: int
+) -> None:
+    """Both of the leader's patches in one call (the batch length between them is rewritten
+    unchanged from ``header``). Outside the CRC's coverage."""
+    _INT64_INT32_INT32.pack_into(buf, pos, base_offset, header.batch_length, epoch)
 
 
 def patch_partition_leader_epoch(buf: WriteableBuffer, pos: int, epoch: int) -> None:

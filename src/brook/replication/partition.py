@@ -12,13 +12,15 @@ resolves them (Kafka's DelayedFetch woken by ``checkAndComplete``), so nothing p
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from brook.storage.log import Log
 
 
-@dataclass(frozen=True, slots=True)
-class TopicPartition:
+class TopicPartition(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: it is built and hashed for every partition of
+    every produce and fetch, and a tuple's constructor and hash run in C."""
+
     topic: str
     partition: int
 

@@ -45,7 +45,8 @@ class ReplicaManager:
         self.node_id = node_id
         self.log_manager = log_manager
         self.broker_defaults = broker_defaults
-        self.partitions: dict[TopicPartition, Partition] = {}
+        # Keyed by TopicPartition, typed by its tuple shape so lookups can pass a plain tuple.
+        self.partitions: dict[tuple[str, int], Partition] = {}
         self._by_topic: dict[str, list[Partition]] = {}
 
     # -- metadata --------------------------------------------------------------------------
@@ -124,7 +125,9 @@ class ReplicaManager:
         return new
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:
-        return self.partitions.get(TopicPartition(topic, partition))
+        # A plain tuple hashes and compares equal to the TopicPartition key, without building
+        # one (this runs for every partition of every produce and fetch).
+        return self.partitions.get((topic, partition))
 
     # -- append ----------------------------------------------------------------------------
     def append_to_leader(

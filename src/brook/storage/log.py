@@ -208,15 +208,17 @@ class Log:
                 f"{assigned.valid_bytes} bytes exceed segment.bytes {config.segment_bytes}"
             )
         append_time = now_ms if log_append_time else -1
-        try:
-            pending = self._producer_state.check_and_prepare(
-                _producer_headers(batches, assigned.first_offset, append_time)
-            )
-        except DuplicateSequenceError as dup:
-            return LogAppendInfo(
-                dup.first_offset, dup.last_offset, append_time, self._log_start_offset,
-                dup.timestamp, dup.last_offset, 0, 0, duplicate=True,
-            )  # fmt: skip
+        pending = None
+        if any(header.producer_id >= 0 for _, header in batches):  # idempotent producer
+            try:
+                pending = self._producer_state.check_and_prepare(
+                    _producer_headers(batches, assigned.first_offset, append_time)
+                )
+            except DuplicateSequenceError as dup:
+                return LogAppendInfo(
+                    dup.first_offset, dup.last_offset, append_time, self._log_start_offset,
+                    dup.timestamp, dup.last_offset, 0, 0, duplicate=True,
+                )  # fmt: skip
         segment = self._maybe_roll(
             assigned.valid_bytes, assigned.max_timestamp, assigned.last_offset, now_ms
         )

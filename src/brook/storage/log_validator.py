@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from brook.records.batch import (
     BatchHeader,
     iter_batches,
-    patch_base_offset,
-    patch_partition_leader_epoch,
+    patch_base_offset_and_leader_epoch,
     set_log_append_time,
     validate_batch,
     validate_produce_batch,
@@ -113,8 +112,7 @@ def assign_offsets(
     offset_of_max_timestamp = -1
     num_messages = 0
     for pos, header in batches:
-        patch_base_offset(records, pos, offset)
-        patch_partition_leader_epoch(records, pos, leader_epoch)
+        patch_base_offset_and_leader_epoch(records, pos, header, offset, leader_epoch)
         batch_max = header.max_timestamp
         if log_append_time:
             set_log_append_time(records, pos, now_ms)

@@ -194,6 +194,17 @@ def test_patching_offset_and_epoch_keeps_the_crc_valid() -> None:
     assert {r.leader_epoch for r in decode_records(buf, 5)} == {17}
 
 
+def test_patching_offset_and_epoch_together_leaves_the_length_and_crc_alone() -> None:
+    buf = bytearray(b"\x00" * 5) + _batch()
+    before = b.read_batch_header(buf, 5)
+    b.patch_base_offset_and_leader_epoch(memoryview(buf), 5, before, 42, 3)
+    after = b.read_batch_header(buf, 5)
+    assert after == before._replace(base_offset=42, partition_leader_epoch=3)
+    b.validate_batch(buf, 5, after)
+    assert buf[:5] == b"\x00" * 5
+    assert [r.offset for r in decode_records(buf, 5)] == [42, 43, 44]
+
+
 def test_patching_through_a_memoryview() -> None:
     buf = _batch()
     b.patch_base_offset(memoryview(buf), 0, 9)
