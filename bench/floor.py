@@ -7,7 +7,8 @@ decoding, no validation, no log append. Its requests/s in the ``request_rate`` s
 on a Python event loop on this machine; the gap between it and brook is brook's request work,
 and the gap between it and the peer is what the loop, the system calls and the wake-ups leave.
 
-Not a broker: nothing is stored, offsets are made up, every topic has one partition, and
+Not a broker: nothing is stored, offsets are made up, every topic has one partition (the
+scenarios it serves use one), and
 produce responses are cached by API version and request size (the scenario's requests all
 have the same size and topic), so a different topic of the same size would get a wrong answer.
 """
@@ -41,8 +42,11 @@ def _frame(response: Any, correlation_id: int, api_key: int, version: int) -> by
 
 
 class FloorConnection(asyncio.Protocol):
-    def __init__(self, port: int, produce_cache: dict[tuple[int, int], bytes]) -> None:
+    def __init__(
+        self, port: int, produce_cache: dict[tuple[int, int], bytes], topics: set[str]
+    ) -> None:
         self.port = port
+        self.topics = topics  # created so far, shared by all connections
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.produce_cache = produce_cache
@@ -100,7 +104,7 @@ class FloorConnection(asyncio.Protocol):
         request, _ = REQUESTS[api_key].decode(memoryview(frame), pos, version)
         if api_key == ApiKey.METADATA:
             assert isinstance(request, MetadataRequest)
-            names = ["bench-requests"] if request.topics is None else [
+            names = sorted(self.topics) if request.topics is None else [
                 t.name or "" for t in request.topics]
             topics = [MetadataResponse.MetadataResponseTopic(
                 name=n, topic_id=_TOPIC_ID, partitions=[MetadataResponse.MetadataResponsePartition(
@@ -111,6 +115,7 @@ class FloorConnection(asyncio.Protocol):
                 cluster_id="floor", controller_id=1, topics=topics)
         elif api_key == ApiKey.CREATE_TOPICS:
             assert isinstance(request, CreateTopicsRequest)
+            self.topics.update(t.name for t in request.topics)
             response = CreateTopicsResponse(topics=[CreateTopicsResponse.CreatableTopicResult(
                 name=t.name, topic_id=_TOPIC_ID, error_message=None, num_partitions=1,
                 replication_factor=1) for t in request.topics])
@@ -122,7 +127,10 @@ class FloorConnection(asyncio.Protocol):
 async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     cache: dict[tuple[int, int], bytes] = {}
-    server = await loop.create_server(lambda: FloorConnection(port, cache), "127.0.0.1", port)
+    topics: set[str] = set()
+    server = await loop.create_server(
+        lambda: FloorConnection(port, cache, topics), "127.0.0.1", port
+    )
     async with server:
         await server.serve_forever()
 
