@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,9 @@ def stream_until_killed(broker: Any, topic: str) -> tuple[dict[int, int], int]:
     acked: dict[int, int] = {}
     failed: list[KafkaError] = []
 
-    reached = threading.Event()
-
     def delivered(err: KafkaError | None, msg: Message) -> None:
         if err is None:
             acked[msg.offset()] = int(msg.value())
-            if len(acked) >= KILL_AFTER:
-                reached.set()
         else:
             failed.append(err)
 
@@ -48,21 +43,18 @@ def stream_until_killed(broker: Any, topic: str) -> tuple[dict[int, int], int]:
             p.produce(topic, value=b"%d" % sent, on_delivery=delivered)
             sent += 1
 
-    def kill_when_reached() -> None:
-        if reached.wait(60):
-            broker.kill()
-
-    # The producer keeps MAX_AHEAD records outstanding until the broker is gone: the kill
-    # (from another thread) lands in the middle of a stream of produce requests.
-    killer = threading.Thread(target=kill_when_reached, daemon=True)
-    killer.start()
+    # Keep MAX_AHEAD records outstanding; once KILL_AFTER are acknowledged, top up once more
+    # and kill -9 the broker straight away from this thread, so the kill lands while
+    # librdkafka is still sending (a kill from another thread waits for the GIL, and a fast
+    # broker can acknowledge everything outstanding meanwhile).
     deadline = time.monotonic() + 60
-    while killer.is_alive():
+    while len(acked) < KILL_AFTER:
         assert time.monotonic() < deadline, f"only {len(acked)} acknowledged"
-        assert not failed or reached.is_set(), failed[:3]
+        assert not failed, failed[:3]
         send(MAX_AHEAD - (sent - len(acked)))
         p.poll(0.001)
-    assert reached.is_set()
+    send(MAX_AHEAD - (sent - len(acked)))
+    broker.kill()
     p.purge(in_queue=True, in_flight=False)
     assert p.flush(TIMEOUT) == 0
     assert len(acked) < sent, "every record was acknowledged before the kill"
