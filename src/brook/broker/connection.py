@@ -219,7 +219,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if result is None:
             return  # no response (produce with acks=0)
         flexible_header = handler.flexible_response_header[version]
-        if not isinstance(result, Message):  # an awaitable: acks=all, long-poll fetch, groups
+        if not isinstance(result, Message):  # an awaitable: controller, long-poll fetch, groups
             slot = _Slot()
             self._slots.append(slot)
             fut = asyncio.ensure_future(result, loop=self.broker.loop)
