@@ -21,7 +21,11 @@ import struct
 from typing import Any
 
 from brook.protocol.api_keys import ApiKey
-from brook.protocol.headers import decode_request_header, response_header_version
+from brook.protocol.headers import (
+    decode_request_header,
+    response_frame_head,
+    response_header_version,
+)
 from brook.protocol.messages import REQUESTS
 from brook.protocol.messages.api_versions import ApiVersionsResponse
 from brook.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
@@ -37,8 +41,8 @@ _TOPIC_ID = bytes(range(1, 17))
 
 def _frame(response: Any, correlation_id: int, api_key: int, version: int) -> bytes:
     body = b"".join(bytes(c) for c in response.encode(version))
-    tags = b"\x00" if response_header_version(api_key, version) == 1 else b""
-    return _SIZE.pack(4 + len(tags) + len(body)) + _SIZE.pack(correlation_id) + tags + body
+    flexible = response_header_version(api_key, version) == 1
+    return response_frame_head(correlation_id, flexible, len(body)) + body
 
 
 class FloorConnection(asyncio.Protocol):

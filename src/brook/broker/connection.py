@@ -28,6 +28,7 @@ from brook.broker.dispatch import HANDLERS
 from brook.protocol._codec import LOW_LEVEL_DECODE_ERRORS, Message
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode, ProtocolDecodeError
+from brook.protocol.headers import response_frame_head
 from brook.protocol.messages.api_versions import ApiVersionsResponse
 
 if TYPE_CHECKING:
@@ -41,22 +42,17 @@ _MAX_INFLIGHT = 100
 
 _SIZE = Struct(">i")
 _KEY_VERSION_CORRELATION = Struct(">hhi")
-_SIZE_CORRELATION = Struct(">ii")
-_SIZE_CORRELATION_NO_TAGS = Struct(">iiB")
 
 
 def _frame_response(
     response: Message, correlation_id: int, version: int, flexible_header: bool
 ) -> list[Any]:
-    """Size prefix, response header (v1 adds an empty tagged-field section), body chunks."""
+    """Size prefix and response header, then the body's chunks (one ``bytes`` when it fits)."""
     body = response.encode(version)
-    size = 5 if flexible_header else 4
+    size = 0
     for chunk in body:
         size += chunk.nbytes if type(chunk) is memoryview else len(chunk)
-    if flexible_header:
-        head = _SIZE_CORRELATION_NO_TAGS.pack(size, correlation_id, 0)
-    else:
-        head = _SIZE_CORRELATION.pack(size, correlation_id)
+    head = response_frame_head(correlation_id, flexible_header, size)
     if len(body) == 1:
         return [head + body[0]]
     return [head, *body]

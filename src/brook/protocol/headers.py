@@ -22,13 +22,14 @@ __all__ = [
     "RequestHeader",
     "ResponseHeader",
     "decode_request_header",
-    "encode_response_header",
     "request_header_version",
+    "response_frame_head",
     "response_header_version",
 ]
 
 _KEY_VERSION = Struct(">hh")
-_CORRELATION = Struct(">i")
+_SIZE_CORRELATION = Struct(">ii")
+_SIZE_CORRELATION_NO_TAGS = Struct(">iiB")
 
 
 def _is_flexible(api_key: int, api_version: int) -> bool | None:
@@ -74,10 +75,9 @@ def decode_request_header(buf: memoryview, pos: int) -> tuple[RequestHeader, int
     return RequestHeader.decode(buf, pos, request_header_version(api_key, api_version))
 
 
-def encode_response_header(correlation_id: int, header_version: int) -> bytes:
-    """The response header: the correlation id, plus an empty tagged-field section in v1."""
-    if header_version == 0:
-        return _CORRELATION.pack(correlation_id)
-    if header_version == 1:
-        return _CORRELATION.pack(correlation_id) + b"\x00"
-    raise ValueError(f"no response header version {header_version}")
+def response_frame_head(correlation_id: int, flexible: bool, body_size: int) -> bytes:
+    """Size prefix plus response header, packed at once: the correlation id, and in header v1
+    (``flexible``) an empty tagged-field section. ``body_size`` is the encoded body's length."""
+    if flexible:
+        return _SIZE_CORRELATION_NO_TAGS.pack(body_size + 5, correlation_id, 0)
+    return _SIZE_CORRELATION.pack(body_size + 4, correlation_id)

@@ -76,9 +76,7 @@ __all__ = [
     "decrement_sequence",
     "increment_sequence",
     "iter_batches",
-    "patch_base_offset",
     "patch_base_offset_and_leader_epoch",
-    "patch_partition_leader_epoch",
     "read_batch_header",
     "set_log_append_time",
     "validate_batch",
@@ -328,22 +326,13 @@ def validate_produce_batch(buf: ReadableBuffer, pos: int, header: BatchHeader) -
         raise InvalidRecordError("clients are not allowed to write control records")
 
 
-def patch_base_offset(buf: WriteableBuffer, pos: int, base_offset: int) -> None:
-    """Overwrite the base offset in place. Outside the CRC's coverage: no recomputation."""
-    _INT64.pack_into(buf, pos + BASE_OFFSET_OFFSET, base_offset)
-
-
 def patch_base_offset_and_leader_epoch(
     buf: WriteableBuffer, pos: int, header: BatchHeader, base_offset: int, epoch: int
 ) -> None:
-    """Both of the leader's patches in one call (the batch length between them is rewritten
-    unchanged from ``header``). Outside the CRC's coverage."""
+    """The leader's two patches in one pack: base offset and partition leader epoch (the batch
+    length between them is rewritten unchanged from ``header``). Both lie outside the CRC's
+    coverage, so nothing is recomputed."""
     _INT64_INT32_INT32.pack_into(buf, pos, base_offset, header.batch_length, epoch)
-
-
-def patch_partition_leader_epoch(buf: WriteableBuffer, pos: int, epoch: int) -> None:
-    """Overwrite the partition leader epoch in place. Outside the CRC's coverage."""
-    _INT32.pack_into(buf, pos + PARTITION_LEADER_EPOCH_OFFSET, epoch)
 
 
 def write_crc(buf: WriteableBuffer, pos: int, size: int) -> int:

@@ -47,3 +47,20 @@ def test_the_apis_current_clients_need_are_served() -> None:
         ApiKey.OFFSET_FOR_LEADER_EPOCH,
     }
     assert needed <= set(HANDLERS)
+
+
+def test_per_version_tables_match_the_header_rules() -> None:
+    from brook.protocol.headers import (
+        RequestHeader,
+        request_header_version,
+        response_header_version,
+    )
+
+    for key, handler in HANDLERS.items():
+        for v in range(handler.min_version, handler.max_version + 1):
+            assert handler.header_decoders[v] is RequestHeader.raw_decoder(
+                request_header_version(key, v))
+            assert handler.request_decoders[v] is handler.request_cls.raw_decoder(v)
+            assert handler.flexible_response_header[v] == (response_header_version(key, v) == 1)
+    # ApiVersions answers with header v0 even at flexible versions (clients must read it).
+    assert not any(HANDLERS[ApiKey.API_VERSIONS].flexible_response_header)

@@ -11,8 +11,8 @@ from brook.protocol.errors import ProtocolDecodeError
 from brook.protocol.headers import (
     RequestHeader,
     decode_request_header,
-    encode_response_header,
     request_header_version,
+    response_frame_head,
     response_header_version,
 )
 from brook.protocol.messages import API_NAMES, REQUESTS, RESPONSES
@@ -86,11 +86,10 @@ def test_short_header() -> None:
             decode_request_header(memoryview(raw), 0)
 
 
-def test_encode_response_header() -> None:
-    assert encode_response_header(7, 0) == b"\x00\x00\x00\x07"
-    assert encode_response_header(7, 1) == b"\x00\x00\x00\x07\x00"
-    with pytest.raises(ValueError):
-        encode_response_header(7, 2)
+def test_response_frame_head() -> None:
+    # Size counts the header and the body, not the size field itself.
+    assert response_frame_head(7, False, 10) == b"\x00\x00\x00\x0e\x00\x00\x00\x07"
+    assert response_frame_head(7, True, 10) == b"\x00\x00\x00\x0f\x00\x00\x00\x07\x00"
 
 
 def test_api_versions_fallback_response_is_v0() -> None:

@@ -185,8 +185,7 @@ def test_validate_produce_batch() -> None:
 
 def test_patching_offset_and_epoch_keeps_the_crc_valid() -> None:
     buf = bytearray(b"\x00" * 5) + _batch()
-    b.patch_base_offset(buf, 5, 1_234_567)
-    b.patch_partition_leader_epoch(buf, 5, 17)
+    b.patch_base_offset_and_leader_epoch(buf, 5, b.read_batch_header(buf, 5), 1_234_567, 17)
     header = b.read_batch_header(buf, 5)
     assert (header.base_offset, header.partition_leader_epoch) == (1_234_567, 17)
     b.validate_batch(buf, 5, header)
@@ -207,7 +206,7 @@ def test_patching_offset_and_epoch_together_leaves_the_length_and_crc_alone() ->
 
 def test_patching_through_a_memoryview() -> None:
     buf = _batch()
-    b.patch_base_offset(memoryview(buf), 0, 9)
+    b.patch_base_offset_and_leader_epoch(memoryview(buf), 0, b.read_batch_header(buf), 9, 0)
     assert b.read_batch_header(buf).base_offset == 9
 
 
