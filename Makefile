@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-installed
 SHARED ?= ../shared
 
-.PHONY: up test lint typecheck imports unit e2e codegen bench venv debs clean fmt
+.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt
 
 venv: $(STAMP)
 
@@ -30,7 +30,11 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv debs lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+# Long soak, fault-cycle and fuzz runs: not part of `make test`.
+test-slow: venv debs
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow tests
 
 codegen: venv
 	$(BIN)/python -m tools.codegen --schemas $(SHARED)/kafka-protocol --out src/brook/protocol
