@@ -159,8 +159,8 @@ def fixture_worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
         settings.setdefault("offset.storage.topic", settings["config.storage.topic"] + "-offsets")
         settings.setdefault("status.storage.topic", settings["config.storage.topic"] + "-status")
         w = Worker(bootstrap, tmp_path, settings, scheme=scheme, auth=auth, ca_file=ca_file)
+        started.append(w)  # stopped at the end even if it never came up
         w.start()
-        started.append(w)
         return w
 
     yield make

@@ -257,6 +257,7 @@ def test_oversized_bodies_are_refused_unread(bootstrap: str, worker_factory: Any
     answer = _raw_request(worker.port, chunked, (framed for _ in range(BIG // MIB)))
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     peak = max(peak, rss_kib(worker.pid))
+    print(f"worker RSS: {baseline} KiB before, {peak} KiB at most after two 300 MiB bodies")
     assert peak - baseline < RSS_GROWTH_BOUND_KIB, (baseline, peak)
     assert worker.request("GET", "/connectors") == (200, [])
     bystander(worker)
