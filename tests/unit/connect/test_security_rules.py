@@ -240,3 +240,36 @@ def test_names_through_rest() -> None:
     assert r.status_code == 201 and r.headers["location"] == "/connectors/%E5%90%8D%E5%89%8D"
     assert c.get("/connectors").json() == ["名前"]
     assert c.delete("/connectors/%2e%2e").status_code == 404
+
+
+BAD_BODIES = [None, b"", b"null", b"1", b'"s"', b"[]", b"{}", b'{"config": 1}',
+              b'{"name": [], "config": {}}', b'{"name": "x", "config": {"connector.class": 5}}',
+              b'{"name": "x", "config": {"connector.class": "test.Idle", "tasks.max": "x"}}',
+              b'{"offsets": 1}', b'{"offsets": [1]}', b'{"offsets": [{"partition": 1}]}',
+              b'{"offsets": [{"partition": {}, "offset": []}]}',
+              b'{"offsets": [{"partition": {"kafka_topic": "t", "kafka_partition": "x"}, '
+              b'"offset": {"kafka_offset": 1}}]}', b'{"connector.class": {"a": 1}}', b"\xff",
+              b'{"name": "x", "config": {"connector.class": "test.Idle"}, "initial_state": []}']
+PATHS = ["/connectors", "/connectors/a", "/connectors/a/config", "/connectors/a/offsets",
+         "/connectors/a/restart?includeTasks=maybe", "/connectors/a/tasks/99999999999999999999/restart",
+         "/connectors/a/tasks/-1/status", "/connector-plugins/test.Idle/config/validate",
+         "/connector-plugins/os.system/config", "/connectors/a/pause", "/connectors/zz/offsets",
+         "/connectors/a/stop", "/connectors?expand=zz", "/connectors/%00/status"]
+
+
+def test_bad_input_never_answers_500() -> None:
+    plugins.register("test.Idle", IdleConnector)
+    c = _client(1 << 20)
+    idle = {"name": "a", "config": {"connector.class": "test.Idle", "topics": "t"}}
+    failures = []
+    for path in PATHS:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            for body in BAD_BODIES:
+                if "a" not in c.get("/connectors").json():
+                    c.post("/connectors", json=idle)
+                    c.put("/connectors/a/stop")
+                r = c.request(method, path, content=body,
+                              headers={"content-type": "application/json"})
+                if r.status_code >= 500:
+                    failures.append((method, path, body, r.status_code, r.text[:100]))
+    assert failures == []
