@@ -273,3 +273,41 @@ def test_bad_input_never_answers_500() -> None:
                 if r.status_code >= 500:
                     failures.append((method, path, body, r.status_code, r.text[:100]))
     assert failures == []
+
+
+def test_tls_options_from_pem(tmp_path: Path) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from brook.connect.runtime.rest_security import tls_options
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    both = tmp_path / "both.pem"
+    both.write_text(cert_pem + key_pem)
+    https = {"listeners": "https://127.0.0.1:8443"}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    options = tls_options(WorkerConfig({**https, "listeners.https.ssl.keystore.location":
+                                        str(both)}), tmp_path)
+    assert options["ssl_certfile"] == str(both) and options["ssl_keyfile"] is None
+    inline = tls_options(WorkerConfig({**https, "listeners.https.ssl.keystore.certificate.chain":
+                                       cert_pem, "listeners.https.ssl.keystore.key": key_pem}),
+                         scratch)
+    assert Path(inline["ssl_keyfile"]).stat().st_mode & 0o077 == 0  # private to the worker
+    for bad in ({"listeners.https.ssl.keystore.type": "JKS"}, {},
+                {"listeners.https.ssl.keystore.location": str(both),
+                 "listeners.https.ssl.client.auth": "required"}):
+        with pytest.raises(ValueError):
+            tls_options(WorkerConfig({**https, **bad}), tmp_path)
