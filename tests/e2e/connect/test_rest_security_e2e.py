@@ -131,3 +131,31 @@ def test_unsafe_worker_settings_stop_the_start(bootstrap: str, tmp_path: Path,
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2, done.stderr
     assert "brook connect: error:" in done.stderr
+
+
+def test_forwarded_task_restart_carries_the_callers_credentials(
+        bootstrap: str, s3: Any, worker_factory: Any, tmp_path: Path) -> None:
+    """A restart of a task another worker runs is forwarded with the caller's Authorization."""
+    from conftest import wait_until
+    from test_distributed_e2e import shared_settings, task_owners
+    from test_s3_sink_e2e import create_topic, sink_config
+
+    credentials = tmp_path / "credentials.properties"
+    credentials.write_text("admin: s3cret\n")
+    settings = {**shared_settings(), "rest.basic.auth.credentials.file": str(credentials),
+                "rest.extension.classes": "org.apache.kafka.connect.rest.basic.auth.extension."
+                                          "BasicAuthSecurityRestExtension"}
+    a = worker_factory(bootstrap, auth=("admin", "s3cret"), **settings)
+    b = worker_factory(bootstrap, auth=("admin", "s3cret"), **settings)
+    topic = f"fwd-{os.getpid()}-{a.port}"
+    s3.client.create_bucket(Bucket="fwd")
+    create_topic(bootstrap, topic, 2)
+    status, body = a.request("PUT", "/connectors/fwd/config",
+                             sink_config(topic, s3, "fwd", **{"tasks.max": "2"}))
+    assert status == 201, body
+    owners = wait_until(lambda: (o := task_owners(a, "fwd")) and len(set(o.values())) == 2 and o,
+                        60, f"tasks on both workers\n{a.output()}\n{b.output()}")
+    remote = next(t for t, w in owners.items() if w != f"127.0.0.1:{a.port}")
+    assert a.request("POST", f"/connectors/fwd/tasks/{remote}/restart")[0] == 204
+    assert a.request("POST", f"/connectors/fwd/tasks/{remote}/restart",
+                     auth=("admin", "bad"))[0] == 401
