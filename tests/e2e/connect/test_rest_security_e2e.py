@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Worker
+from conftest import REPO, Worker, wait_until
+from test_distributed_e2e import shared_settings, task_owners
+from test_s3_sink_e2e import create_topic, sink_config
 
 BIG = 300 * 1024 * 1024
 
@@ -136,10 +138,6 @@ def test_unsafe_worker_settings_stop_the_start(bootstrap: str, tmp_path: Path,
 def test_forwarded_task_restart_carries_the_callers_credentials(
         bootstrap: str, s3: Any, worker_factory: Any, tmp_path: Path) -> None:
     """A restart of a task another worker runs is forwarded with the caller's Authorization."""
-    from conftest import wait_until
-    from test_distributed_e2e import shared_settings, task_owners
-    from test_s3_sink_e2e import create_topic, sink_config
-
     credentials = tmp_path / "credentials.properties"
     credentials.write_text("admin: s3cret\n")
     settings = {**shared_settings(), "rest.basic.auth.credentials.file": str(credentials),
