@@ -7,14 +7,20 @@ by ``config.storage.topic``/``offset.storage.topic``/``status.storage.topic`` (c
 missing), so a restarted worker resumes every connector. Workers started with the same
 ``group.id`` (and storage topics) share the connectors and tasks, and take over those of a
 worker that leaves or dies (``runtime/group_member.py``, ``runtime/herder.py``).
+
+The REST API listens on 127.0.0.1:8083 unless ``listeners``/``rest.host.name`` say otherwise;
+``rest_security`` adds the body limit, basic authentication and TLS the worker config asks for.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
+import ssl
 import sys
+from pathlib import Path
 
 import uvicorn
 from confluent_kafka.admin import AdminClient
@@ -24,6 +30,12 @@ from brook.connect.runtime.group_member import WorkerGroupMember
 from brook.connect.runtime.herder import Herder
 from brook.connect.runtime.kafka_log import KafkaLog
 from brook.connect.runtime.rest import create_app
+from brook.connect.runtime.rest_security import (
+    load_credentials,
+    scratch_dir,
+    secure,
+    tls_options,
+)
 from brook.connect.runtime.sink_offsets import KafkaSinkOffsets
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
 from brook.connect.runtime.worker_config import WorkerConfig
@@ -36,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-server", help="overrides bootstrap.servers")
     p.add_argument("--config", help="worker .properties file (Kafka's connect-distributed.properties)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--rest-port", type=int, help="overrides rest.port")
+    p.add_argument("--rest-port", type=int,
+                   help="overrides rest.port (and the port of the first of listeners)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -54,7 +67,10 @@ def load_worker_config(args: argparse.Namespace) -> WorkerConfig:
         props["bootstrap.servers"] = args.bootstrap_server
     if args.rest_port is not None:
         props["rest.port"] = str(args.rest_port)
-        props.pop("listeners", None)
+        listeners = [x.strip() for x in props.get("listeners", "").split(",") if x.strip()]
+        if listeners:
+            head, _, _ = listeners[0].rpartition(":")
+            props["listeners"] = ",".join([f"{head}:{args.rest_port}", *listeners[1:]])
     return WorkerConfig(props)
 
 
@@ -62,9 +78,20 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scratch = scratch_dir()
+    try:
+        return _run(args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
     try:
         worker = load_worker_config(args)
-    except (PropertiesError, OSError, ValueError) as exc:
+        tls = tls_options(worker, scratch) if worker.listener.scheme == "https" else {}
+        if worker.basic_auth:
+            load_credentials(worker)  # refuse bad auth settings before joining the group
+    except (PropertiesError, OSError, ValueError, ssl.SSLError) as exc:
         sys.stderr.write(f"brook connect: error: {exc}\n")
         return 2
     admin_conf = worker.client_conf("admin")
@@ -85,13 +112,13 @@ def main(argv: list[str]) -> int:
                                worker.get("session.timeout.ms"), worker.get("heartbeat.interval.ms"))
     herder = Herder(worker, configs, offsets, status, KafkaSinkOffsets(base), member.members)
     member.on_change = herder.wake
-    app = create_app(herder, cluster_id)
+    app = secure(create_app(herder, cluster_id), worker)
     server = uvicorn.Server(uvicorn.Config(app, host=worker.rest_host, port=worker.rest_port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off", **tls))
     member.start()
     herder.start()
-    log.info("worker %s started; REST on %s:%d", status.worker_id, worker.rest_host,
-             worker.rest_port)
+    log.info("worker %s started; REST on %s://%s:%d%s", status.worker_id, worker.listener.scheme,
+             worker.rest_host, worker.rest_port, " (basic auth)" if worker.basic_auth else "")
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     try:
         server.run()

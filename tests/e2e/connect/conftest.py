@@ -7,10 +7,12 @@ HTTP to it exactly as it would to S3.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -74,10 +76,18 @@ class Worker:
     overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
+    auth: tuple[str, str] | None = None
+    ca_file: str | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "brook", "connect", "--bootstrap-server", self.bootstrap,
@@ -115,12 +125,18 @@ class Worker:
         path = self.log_dir / f"worker-{self.port}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None,
+                auth: tuple[str, str] | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        user_password = auth or self.auth
+        if user_password is not None:
+            token = base64.b64encode(":".join(user_password).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        context = ssl.create_default_context(cafile=self.ca_file) if self.scheme == "https" else None
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=60, context=context) as resp:
                 raw = resp.read()
                 return resp.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -132,7 +148,8 @@ class Worker:
 def fixture_worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def make(bootstrap: str, **overrides: str) -> Worker:
+    def make(bootstrap: str, *, scheme: str = "http", auth: tuple[str, str] | None = None,
+             ca_file: str | None = None, **overrides: str) -> Worker:
         settings = {"offset.flush.interval.ms": "300", "offset.storage.partitions": "2",
                     "status.storage.partitions": "1", "session.timeout.ms": "6000",
                     "heartbeat.interval.ms": "1000",
@@ -141,9 +158,9 @@ def fixture_worker_factory(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
         settings.setdefault("group.id", settings["config.storage.topic"] + "-group")
         settings.setdefault("offset.storage.topic", settings["config.storage.topic"] + "-offsets")
         settings.setdefault("status.storage.topic", settings["config.storage.topic"] + "-status")
-        w = Worker(bootstrap, tmp_path, settings)
+        w = Worker(bootstrap, tmp_path, settings, scheme=scheme, auth=auth, ca_file=ca_file)
+        started.append(w)  # stopped at the end even if it never came up
         w.start()
-        started.append(w)
         return w
 
     yield make

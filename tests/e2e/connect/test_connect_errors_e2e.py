@@ -21,7 +21,7 @@ def errors_by_key(validation: dict[str, Any]) -> dict[str, list[str]]:
 def test_bad_configs_are_refused_with_key_and_reason(
         bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
     worker = worker_factory(bootstrap)
-    good = sink_config("t", s3, "b")
+    good = sink_config("t", s3, "bkt")
     cases = {
         "s3.bucket.name": {k: v for k, v in good.items() if k != "s3.bucket.name"},
         "format.class": {**good, "format.class": "io.confluent.connect.s3.format.csv.CsvFormat"},

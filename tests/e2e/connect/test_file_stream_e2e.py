@@ -17,7 +17,9 @@ def _lines(path: Path) -> list[str]:
 def test_file_source_to_topic_to_file_sink(broker: Any, worker_factory: Any, tmp_path: Path) -> None:
     source_file, sink_file = tmp_path / "in.txt", tmp_path / "out.txt"
     source_file.write_text("".join(f"line {i}\n" for i in range(50)))
-    worker = worker_factory(broker.bootstrap)
+    # The FileStream connectors are examples: enabled, and confined to the test's directory.
+    worker = worker_factory(broker.bootstrap, **{"file.connectors.enable": "true",
+                                                 "file.connectors.allowed.dirs": str(tmp_path)})
     topic = f"file-stream-{worker.port}"
 
     status, _ = worker.request("POST", "/connectors", {"name": "file-source", "config": {

@@ -9,7 +9,7 @@ from brook.connect.runtime.sink_offsets import MemorySinkOffsets
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
 from brook.connect.runtime.worker_config import WorkerConfig
 
-GOOD = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t", "s3.bucket.name": "b",
+GOOD = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t", "s3.bucket.name": "bkt",
         "format.class": "io.confluent.connect.s3.format.json.JsonFormat", "flush.size": "3"}
 
 

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 
 from brook.connect.api import ConfigDef, ConfigKey, SinkConnector, SinkTask, Task, Type
+from brook.connect.runtime import plugins
 from brook.connect.runtime.herder import Herder
 from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.rest import create_app
@@ -37,13 +38,14 @@ class IdleConnector(SinkConnector):
         pass
 
 
-CLS = f"{__name__}:IdleConnector"
+CLS = "test.IdleConnector"
+plugins.register(CLS, IdleConnector)
 CONFIG = {"connector.class": CLS, "topics": "t"}
 
 
-def client() -> tuple[TestClient, ConfigStore]:
+def client(**worker: str) -> tuple[TestClient, ConfigStore]:
     configs = ConfigStore(MemoryLog())
-    herder = Herder(WorkerConfig({}), configs, OffsetStore(MemoryLog()),
+    herder = Herder(WorkerConfig(worker), configs, OffsetStore(MemoryLog()),
                     StatusStore(MemoryLog(), "127.0.0.1:8083"), MemorySinkOffsets())
     return TestClient(create_app(herder, "cluster-1")), configs
 
@@ -90,7 +92,7 @@ def test_offsets_need_a_stopped_connector() -> None:
 
 
 def test_bad_requests_and_plugins() -> None:
-    c, _ = client()
+    c, _ = client(**{"file.connectors.enable": "true"})
     r = c.post("/connectors", json={"name": "x", "config": {**CONFIG, "tasks.max": "0"}})
     assert r.status_code == 400 and "tasks.max" in r.json()["message"]
     r = c.post("/connectors", content=b"{not json", headers={"content-type": "application/json"})

@@ -35,6 +35,7 @@ from brook.connect.api.errors import (
     DataException,
     RetriableException,
 )
+from brook.connect.api.policy import WorkerPolicy, confine, has_control_chars
 from brook.connect.api.records import (
     ConnectRecord,
     Header,
@@ -52,5 +53,6 @@ __all__ = [
     "ErrantRecordReporter", "Header", "Headers", "Importance", "OffsetStorageReader",
     "RetriableException", "SinkConnector", "SinkRecord", "SinkTask", "SinkTaskContext",
     "SourceConnector", "SourceRecord", "SourceTask", "SourceTaskContext", "Task", "TopicPartition",
-    "Type", "at_least", "non_empty_string", "one_of",
+    "Type", "WorkerPolicy", "at_least", "confine", "has_control_chars", "non_empty_string",
+    "one_of",
 ]

@@ -2,6 +2,11 @@
 
 They are validated together with the connector's own ``ConfigDef`` so that a bad
 ``errors.tolerance`` is refused at ``POST /connectors`` exactly like a bad plugin key.
+
+Every class-valued key resolves only among the classes the worker ships (converters by their
+Kafka names; brook has no transformations or predicates yet, so any named one is refused
+with Kafka's "could not be found" message rather than silently ignored); no value is ever
+imported as a module path.
 """
 
 from __future__ import annotations
@@ -28,6 +33,38 @@ def _converter(name: str, value: Any) -> None:
         raise ConfigException(name, value, f"Class {value} could not be found.")
 
 
+HEADER_CONVERTERS = ("org.apache.kafka.connect.storage.SimpleHeaderConverter",
+                     "SimpleHeaderConverter")
+
+
+def _header_converter(name: str, value: Any) -> None:
+    if str(value).strip() not in HEADER_CONVERTERS + tuple(CONVERTERS):
+        raise ConfigException(name, value, f"Class {value} could not be found.")
+
+
+TRANSFORMATIONS: dict[str, type[Any]] = {}
+PREDICATES: dict[str, type[Any]] = {}
+
+
+def alias_class_problems(values: Mapping[str, Any]) -> list[ConfigException]:
+    """``transforms``/``predicates``: each alias's ``type`` must name a known class.
+
+    ``values`` are the raw props: the per-alias keys are not part of any ``ConfigDef``.
+    """
+    problems: list[ConfigException] = []
+    for kind, known in (("transforms", TRANSFORMATIONS), ("predicates", PREDICATES)):
+        raw = str(values.get(kind) or "")
+        for alias in [a.strip() for a in raw.split(",") if a.strip()]:
+            key = f"{kind}.{alias}.type"
+            cls = str(values.get(key) or "").strip()
+            if not cls:
+                problems.append(ConfigException(key, None, "Missing required configuration "
+                                                f'"{key}" which has no default value.'))
+            elif cls not in known:
+                problems.append(ConfigException(key, cls, f"Class {cls} could not be found."))
+    return problems
+
+
 def _regex(name: str, value: Any) -> None:
     try:
         re.compile(str(value))
@@ -43,6 +80,9 @@ COMMON = ConfigDef([
     ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", at_least(1)),
     ConfigKey("key.converter", Type.CLASS, None, Importance.LOW, "", _converter),
     ConfigKey("value.converter", Type.CLASS, None, Importance.LOW, "", _converter),
+    ConfigKey("header.converter", Type.CLASS, None, Importance.LOW, "", _header_converter),
+    ConfigKey("transforms", Type.LIST, [], Importance.LOW, "Aliases of transformations."),
+    ConfigKey("predicates", Type.LIST, [], Importance.LOW, "Aliases of predicates."),
     ConfigKey("errors.retry.timeout", Type.LONG, 0, Importance.MEDIUM,
               "How long (ms) to retry a failed operation; -1 retries forever.", at_least(-1)),
     ConfigKey("errors.retry.delay.max.ms", Type.LONG, 60000, Importance.MEDIUM, "", at_least(1)),

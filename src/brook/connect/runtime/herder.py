@@ -27,15 +27,17 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brook.connect.api import Connector, SinkConnector, SinkTask, SourceTask
+from brook.connect.api import Connector, SinkConnector, SinkTask, SourceTask, policy
 from brook.connect.runtime import connector_config, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
 from brook.connect.runtime.herder_views import HerderViews
+from brook.connect.runtime.rest_security import client_context
 from brook.connect.runtime.sink_offsets import SinkOffsets
 from brook.connect.runtime.sink_task import WorkerSinkTask
 from brook.connect.runtime.source_task import WorkerSourceTask
@@ -86,6 +88,8 @@ class Herder(HerderViews):
                  status: StatusStore, sink_offsets: SinkOffsets,
                  members: Callable[[], list[str]] | None = None) -> None:
         self.worker, self.configs, self.offsets = worker, configs, offsets
+        policy.install(worker.policy())
+        plugins.enable_examples(bool(worker.get("file.connectors.enable")))
         self.status, self.sink_offsets = status, sink_offsets
         self.worker_id = status.worker_id
         self.members = members
@@ -284,14 +288,14 @@ class Herder(HerderViews):
     def create(self, name: str, config: Mapping[str, Any], initial_state: str | None = None,
                allow_update: bool = False) -> bool:
         """Create (or with ``allow_update`` replace) a connector; returns True if it was new."""
+        validation.check_connector_name(name)
         props = {str(k): str(v) for k, v in config.items() if v is not None}
         if props.setdefault("name", name) != name:
             raise RestError(400, f"Connector name configuration ({props['name']}) doesn't match "
                                  f"connector name in the URL ({name})")
-        if not name.strip() or "/" in name:
-            raise RestError(400, f"Connector name {name!r} is invalid")
-        state = (initial_state or "RUNNING").upper()
-        if state not in ("RUNNING", "PAUSED", "STOPPED"):
+        state = (initial_state if isinstance(initial_state, str) else "RUNNING").upper()
+        if (initial_state is not None and not isinstance(initial_state, str)) or \
+                state not in ("RUNNING", "PAUSED", "STOPPED"):
             raise RestError(400, f"Invalid initial state {initial_state}")
         validation.check(props)
         with self.lock:
@@ -343,8 +347,11 @@ class Herder(HerderViews):
                     t["state"] = "RESTARTING"
             return status
 
-    def restart_task(self, name: str, task_id: int) -> None:
-        """Restart one task where it runs: here, or forwarded to its owner's REST API."""
+    def restart_task(self, name: str, task_id: int, authorization: str | None = None) -> None:
+        """Restart one task where it runs: here, or forwarded to its owner's REST API.
+
+        The caller's ``Authorization`` goes along, as Kafka forwards the user's headers.
+        """
         with self.lock:
             self.task_status(name, task_id)
             owner = owners(self.assignment).get((name, task_id))
@@ -354,9 +361,12 @@ class Herder(HerderViews):
                 return
         if owner is None:
             raise RestError(409, REBALANCING)
-        url = f"http://{owner}/connectors/{name}/tasks/{task_id}/restart"
+        url = (f"{self.worker.listener.scheme}://{owner}/connectors/"
+               f"{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
+        headers = {"Authorization": authorization} if authorization else {}
+        request = urllib.request.Request(url, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30):
+            with urllib.request.urlopen(request, timeout=30, context=client_context(self.worker)):
                 pass
         except (urllib.error.URLError, OSError) as exc:
             raise RestError(409, f"{REBALANCING}: {exc}") from exc

@@ -41,13 +41,23 @@ def _sink_key(partition: Mapping[str, Any]) -> tuple[str, int]:
                              "kafka_partition in the partition") from None
 
 
+def _entries(offsets: list[Any]) -> list[dict[str, Any]]:
+    """Each entry a JSON object whose ``partition`` is an object and ``offset`` one or null."""
+    for entry in offsets:
+        if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(k), dict | None) for k in ("partition", "offset")):
+            raise RestError(400, "Each offset must be {\"partition\": {...}, \"offset\": "
+                                 "{...} or null}")
+    return offsets
+
+
 def alter_offsets(herder: Herder, name: str, body: Any) -> dict[str, str]:
     _require_stopped(herder, name)
     if not isinstance(body, dict) or not isinstance(body.get("offsets"), list):
         raise RestError(400, "Offsets must be specified as {\"offsets\": [...]}")
     if herder.connector_type(name) == "sink":
         changes: dict[tuple[str, int], int | None] = {}
-        for entry in body["offsets"]:
+        for entry in _entries(body["offsets"]):
             offset = entry.get("offset")
             if offset is not None and not isinstance(offset.get("kafka_offset"), int):
                 raise RestError(400, "Sink connector offsets must have the key kafka_offset")
@@ -55,7 +65,7 @@ def alter_offsets(herder: Herder, name: str, body: Any) -> dict[str, str]:
                 None if offset is None else int(offset["kafka_offset"]))
         herder.sink_offsets.alter(name, changes)
     else:
-        for entry in body["offsets"]:
+        for entry in _entries(body["offsets"]):
             herder.offsets.put(name, entry.get("partition") or {}, entry.get("offset"))
     return {"message": "The offsets for this connector have been altered successfully"}
 

@@ -1,14 +1,22 @@
 """Connector plugins: the built-ins under their Kafka/Confluent class names, plus entry points.
 
 ``connector.class`` may be the full Java class name users paste from Kafka or Confluent
-configurations, its short alias (``S3SinkConnector``, ``FileStreamSink``), a third-party entry
-point name in the ``brook.connectors`` group, or ``package.module:Class``/``package.module.Class``.
+configurations, its short alias (``S3SinkConnector``, ``FileStreamSink``), or the name of an
+installed plugin (an entry point in the ``brook.connectors`` group). Nothing else: a class
+name is never turned into an import of whatever module it names, because connector configs
+come from the REST API and an import runs code (a ``.py`` file a connector managed to write
+would otherwise run inside the worker). Kafka Connect likewise only instantiates classes found
+on its plugin path.
+
+The FileStream connectors are examples, as in Kafka since 3.2 (off the default plugin path):
+they are offered only when the worker sets ``file.connectors.enable=true``. Code running in the
+worker process (tests, embedding applications) may add plugins with ``register``.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from brook.connect.api import ENTRY_POINT_GROUP, Connector, SinkConnector
@@ -18,8 +26,11 @@ from brook.connect.api import ENTRY_POINT_GROUP, Connector, SinkConnector
 class Plugin:
     class_name: str
     target: str
+    cls: type[Connector] | None = field(default=None, compare=False)
 
     def load(self) -> type[Connector]:
+        if self.cls is not None:
+            return self.cls
         module, _, attr = self.target.partition(":")
         cls = getattr(importlib.import_module(module), attr)
         if not (isinstance(cls, type) and issubclass(cls, Connector)):
@@ -30,37 +41,58 @@ class Plugin:
 _S3 = "brook.connect.connectors.s3.connector:S3SinkConnector"
 _FILE_SOURCE = "brook.connect.connectors.file.source:FileStreamSourceConnector"
 _FILE_SINK = "brook.connect.connectors.file.sink:FileStreamSinkConnector"
+FILE_SOURCE_CLASS = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+FILE_SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 
 BUILTIN: dict[str, Plugin] = {
     "io.confluent.connect.s3.S3SinkConnector": Plugin("io.confluent.connect.s3.S3SinkConnector", _S3),
-    "org.apache.kafka.connect.file.FileStreamSourceConnector":
-        Plugin("org.apache.kafka.connect.file.FileStreamSourceConnector", _FILE_SOURCE),
-    "org.apache.kafka.connect.file.FileStreamSinkConnector":
-        Plugin("org.apache.kafka.connect.file.FileStreamSinkConnector", _FILE_SINK),
+}
+EXAMPLES: dict[str, Plugin] = {
+    FILE_SOURCE_CLASS: Plugin(FILE_SOURCE_CLASS, _FILE_SOURCE),
+    FILE_SINK_CLASS: Plugin(FILE_SINK_CLASS, _FILE_SINK),
 }
 ALIASES = {
     "S3SinkConnector": "io.confluent.connect.s3.S3SinkConnector",
     "S3Sink": "io.confluent.connect.s3.S3SinkConnector",
-    "FileStreamSource": "org.apache.kafka.connect.file.FileStreamSourceConnector",
-    "FileStreamSourceConnector": "org.apache.kafka.connect.file.FileStreamSourceConnector",
-    "FileStreamSink": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-    "FileStreamSinkConnector": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+    "FileStreamSource": FILE_SOURCE_CLASS,
+    "FileStreamSourceConnector": FILE_SOURCE_CLASS,
+    "FileStreamSink": FILE_SINK_CLASS,
+    "FileStreamSinkConnector": FILE_SINK_CLASS,
 }
+_registered: dict[str, Plugin] = {}
+_examples_enabled = False
 
 
 class UnknownPlugin(LookupError):
     pass
 
 
+def enable_examples(enabled: bool) -> None:
+    """Offer (or withdraw) the FileStream example connectors; the worker calls it at start."""
+    global _examples_enabled
+    _examples_enabled = enabled
+
+
+def register(class_name: str, cls: type[Connector]) -> None:
+    """Add a plugin from code running in the worker process (never from a request)."""
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise TypeError(f"{cls!r} is not a Connector")
+    _registered[class_name] = Plugin(class_name, f"{cls.__module__}:{cls.__qualname__}", cls)
+
+
 def installed() -> dict[str, Plugin]:
     """Every plugin by canonical class name: built-ins first, then entry points."""
     found = dict(BUILTIN)
+    if _examples_enabled:
+        found.update(EXAMPLES)
+    found.update(_registered)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, Plugin(ep.name, ep.value))
     return found
 
 
 def resolve(class_name: str) -> Plugin:
+    """The installed plugin a ``connector.class`` value names; ``UnknownPlugin`` otherwise."""
     name = class_name.strip()
     name = ALIASES.get(name, name)
     plugins = installed()
@@ -69,16 +101,12 @@ def resolve(class_name: str) -> Plugin:
     for plugin in plugins.values():
         if plugin.class_name.rsplit(".", 1)[-1] == name:
             return plugin
-    if ":" in name or "." in name:
-        target = name if ":" in name else ":".join(name.rsplit(".", 1))
-        try:
-            Plugin(name, target).load()
-        except (ImportError, AttributeError, TypeError, ValueError):
-            pass
-        else:
-            return Plugin(name, target)
+    hint = ""
+    if name in EXAMPLES:
+        hint = " (the FileStream example connectors need file.connectors.enable=true on the worker)"
+    available = ", ".join(sorted(plugins))
     raise UnknownPlugin(f"Failed to find any class that implements Connector and which name "
-                        f"matches {class_name}")
+                        f"matches {class_name}, available connectors are: {available}{hint}")
 
 
 def describe(plugin: Plugin) -> dict[str, str]:

@@ -2,12 +2,18 @@
 
 Handlers are plain ``def``s: the herder blocks (it talks to Kafka and joins task threads), so
 Starlette runs them on its thread pool and the event loop stays responsive.
+
+Bad input never answers 500: bodies are bounded (``rest_security.BodyLimit``) and parsed
+defensively, connector names are checked once where a connector is created
+(``validation.check_connector_name``), path segments are decoded once by the server and used
+as they are, and the ``Location`` header carries the name percent-encoded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 from fastapi import FastAPI, Query, Request, Response
@@ -18,6 +24,7 @@ from starlette.exceptions import HTTPException
 from brook import __version__
 from brook.connect.runtime import offsets_api, plugins
 from brook.connect.runtime.herder import Herder, RestError
+from brook.connect.runtime.rest_security import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +39,12 @@ async def _json_body(request: Request) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError as exc:
-        raise RestError(400, f"Cannot deserialize JSON body: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise RestError(400, f"Cannot deserialize JSON body: {type(exc).__name__}") from None
+
+
+def _location(name: str) -> str:
+    return "/connectors/" + urllib.parse.quote(name, safe="")
 
 
 def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
@@ -42,6 +53,10 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
     @app.exception_handler(RestError)
     async def rest_error(_: Request, exc: RestError) -> JSONResponse:
         return _error(exc.status, exc.message)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _error(413, str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -81,10 +96,11 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
         if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
             raise RestError(400, "Request body must contain \"name\" and \"config\"")
         name = body.get("name") or body["config"].get("name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name.strip():
             raise RestError(400, "Connector name must be provided")
+        name = name.strip()  # as Kafka's ConnectorsResource does
         await _threaded(request, herder.create, name, body["config"], body.get("initial_state"))
-        response.headers["Location"] = f"/connectors/{name}"
+        response.headers["Location"] = _location(name)
         return herder.connector_info(name)
 
     @app.get("/connectors/{name}")
@@ -103,7 +119,7 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
         created = await _threaded(request, herder.create, name, body, None, True)
         response.status_code = 201 if created else 200
         if created:
-            response.headers["Location"] = f"/connectors/{name}"
+            response.headers["Location"] = _location(name)
         return herder.connector_info(name)
 
     @app.get("/connectors/{name}/status")
@@ -119,8 +135,8 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
         return herder.task_status(name, task_id)
 
     @app.post("/connectors/{name}/tasks/{task_id}/restart", status_code=204)
-    def restart_task(name: str, task_id: int) -> Response:
-        herder.restart_task(name, task_id)
+    def restart_task(name: str, task_id: int, request: Request) -> Response:
+        herder.restart_task(name, task_id, request.headers.get("authorization"))
         return Response(status_code=204)
 
     @app.post("/connectors/{name}/restart", response_model=None)

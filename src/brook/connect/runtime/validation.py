@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from brook.connect.api import ConfigValue, SinkConnector
+from brook.connect.api import ConfigValue, SinkConnector, has_control_chars
 from brook.connect.runtime import connector_config, plugins
 
 
@@ -19,6 +19,28 @@ class RestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+def check_connector_name(name: Any) -> str:
+    """A connector name as Kafka Connect accepts it, plus what keeps REST paths unambiguous.
+
+    Kafka refuses empty names and ISO control characters (``ConnectorConfig``'s
+    ``NonEmptyStringWithoutControlChars``). Names also become one segment of
+    ``/connectors/{name}``: ``/`` would split it, and ``.``/``..`` are dot segments that clients
+    and proxies collapse, so ``DELETE /connectors/..`` could not mean that connector.
+    Names are checked once, where a connector is created; the other endpoints simply find no
+    connector of an invalid name (404).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise RestError(400, "Connector name must not be empty")
+    if has_control_chars(name):
+        codes = ", ".join(str(ord(c)) for c in name if has_control_chars(c))
+        raise RestError(400, f"Invalid value {name!r} for configuration name: String may not "
+                             f"contain control sequences but had the following ASCII chars: {codes}")
+    if "/" in name or name in (".", ".."):
+        raise RestError(400, f"Invalid value {name} for configuration name: a connector name "
+                             f"must not contain '/' or be '.' or '..'")
+    return name
+
 
 def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
     """Kafka Connect's ``ConfigInfos``: every key of the framework and the plugin, with errors."""
@@ -41,6 +63,8 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     values = base.validate(raw)
     plugin_def = cls().config()
     plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
+    for problem in connector_config.alias_class_problems(raw):
+        values.append(ConfigValue(problem.name, problem.value, [problem.message]))
     keys = {**base.keys, **plugin_def.keys}
     return _config_infos(plugin.class_name, values + plugin_values, keys)
 

@@ -1,4 +1,9 @@
-"""``FileStreamSinkConnector``: append each record's value as one line to ``file``."""
+"""``FileStreamSinkConnector``: append each record's value as one line to ``file``.
+
+Like Kafka's, an example connector: the worker offers it only when ``file.connectors.enable``
+is set, and ``file`` must lie inside ``file.connectors.allowed.dirs`` (checked when the
+connector is validated and again, symlinks resolved, when the task opens the file).
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,17 @@ from brook.connect.api import (
     Task,
     TopicPartition,
     Type,
+    confine,
+    policy,
 )
 
+
+def _allowed_file(name: str, value: Any) -> None:
+    confine(name, str(value), policy.current().file_dirs)
+
+
 CONFIG = ConfigDef([ConfigKey("file", Type.STRING, None, Importance.HIGH,
-                              "Destination file; standard output when unset.")])
+                              "Destination file; standard output when unset.", _allowed_file)])
 
 
 def _line(value: Any) -> str:
@@ -34,7 +46,10 @@ def _line(value: Any) -> str:
 class FileStreamSinkTask(SinkTask):
     def start(self, props: Mapping[str, str]) -> None:
         self.path = props.get("file")
-        self.out: IO[str] | None = open(self.path, "a", encoding="utf-8") if self.path else None
+        self.out: IO[str] | None = None
+        if self.path:
+            real = confine("file", self.path, policy.current().file_dirs)
+            self.out = open(real, "a", encoding="utf-8")
 
     def put(self, records: Sequence[SinkRecord]) -> None:
         for r in records:

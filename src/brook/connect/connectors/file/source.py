@@ -1,5 +1,8 @@
 """``FileStreamSourceConnector``: each new line of ``file`` becomes a record of ``topic``.
 
+An example connector, offered only with ``file.connectors.enable``; ``file`` must lie inside
+``file.connectors.allowed.dirs`` (see ``file/sink.py``).
+
 The source offset is Kafka's: partition ``{"filename": <file>}``, offset ``{"position": <byte
 position after the line>}``, so a restarted task continues after the last delivered line.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import IO
+from typing import IO, Any
 
 from brook.connect.api import (
     ConfigDef,
@@ -20,11 +23,18 @@ from brook.connect.api import (
     Task,
     Type,
     at_least,
+    confine,
     non_empty_string,
+    policy,
 )
 
+
+def _allowed_file(name: str, value: Any) -> None:
+    confine(name, str(value), policy.current().file_dirs)
+
+
 CONFIG = ConfigDef([
-    ConfigKey("file", Type.STRING, importance=Importance.HIGH, validator=non_empty_string,
+    ConfigKey("file", Type.STRING, importance=Importance.HIGH, validator=_allowed_file,
               documentation="Source file."),
     ConfigKey("topic", Type.STRING, importance=Importance.HIGH, validator=non_empty_string,
               documentation="Topic to write lines to."),
@@ -45,7 +55,7 @@ class FileStreamSourceTask(SourceTask):
     def poll(self) -> list[SourceRecord] | None:
         if self.stream is None:
             try:
-                self.stream = open(self.path, "rb")
+                self.stream = open(confine("file", self.path, policy.current().file_dirs), "rb")
             except FileNotFoundError:
                 time.sleep(0.5)
                 return None

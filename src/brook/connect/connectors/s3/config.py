@@ -19,10 +19,15 @@ from brook.connect.api import (
     Importance,
     Type,
     at_least,
-    non_empty_string,
     one_of,
 )
 from brook.connect.connectors.s3.formats import FORMATS
+from brook.connect.connectors.s3.names import (
+    check_bucket,
+    check_delimiter,
+    check_prefix,
+    check_store_url,
+)
 from brook.connect.connectors.s3.partitioner import EXTRACTORS, PARTITIONERS, short_name
 from brook.connect.connectors.s3.timefmt import compile_pattern
 
@@ -60,12 +65,6 @@ def _timezone(name: str, value: Any) -> None:
             raise ConfigException(name, value, "Unknown time zone") from exc
 
 
-def _store_url(name: str, value: Any) -> None:
-    if value and not str(value).startswith(("http://", "https://", "file://")):
-        raise ConfigException(name, value, "Must be an http(s):// S3 endpoint or a file:// "
-                              "directory")
-
-
 def _time_based_checks(v: Mapping[str, Any]) -> list[ConfigException]:
     errors: list[ConfigException] = []
     partitioner = short_name(str(v.get("partitioner.class", "")))
@@ -93,12 +92,13 @@ def _time_based_checks(v: Mapping[str, Any]) -> list[ConfigException]:
 
 S3_CONFIG = ConfigDef([
     ConfigKey("s3.bucket.name", Type.STRING, importance=Importance.HIGH,
-              documentation="The bucket objects are written to.", validator=non_empty_string,
-              group="S3"),
+              documentation="The bucket objects are written to (S3's bucket naming rules).",
+              validator=check_bucket, group="S3"),
     ConfigKey("s3.region", Type.STRING, "us-west-2", Importance.MEDIUM, "", group="S3"),
     ConfigKey("store.url", Type.STRING, None, Importance.HIGH,
               "S3 endpoint (http://host:port for MinIO and the like), or file:///dir to write "
-              "objects under <dir>/<bucket>/ on the local disk.", _store_url, "S3"),
+              "objects under <dir>/<bucket>/ on the local disk (only under a directory the "
+              "worker allows in s3.file.store.root).", check_store_url, "S3"),
     ConfigKey("s3.path.style.access.enabled", Type.BOOLEAN, True, Importance.LOW, "", group="S3"),
     ConfigKey("aws.access.key.id", Type.STRING, None, Importance.HIGH, "", group="S3"),
     ConfigKey("aws.secret.access.key", Type.PASSWORD, None, Importance.HIGH, "", group="S3"),
@@ -107,12 +107,18 @@ S3_CONFIG = ConfigDef([
     ConfigKey("s3.compression.type", Type.STRING, "none", Importance.LOW, "",
               one_of("none", "gzip"), "S3"),
     ConfigKey("s3.compression.level", Type.INT, -1, Importance.LOW, "", at_least(-1), "S3"),
-    ConfigKey("s3.part.retries", Type.INT, 3, Importance.LOW, "", at_least(0), "S3"),
-    ConfigKey("s3.retry.backoff.ms", Type.LONG, 200, Importance.LOW, "", at_least(0), "S3"),
-    ConfigKey("topics.dir", Type.STRING, "topics", Importance.HIGH, "Top-level prefix.",
-              group="Storage"),
-    ConfigKey("directory.delim", Type.STRING, "/", Importance.LOW, "", group="Storage"),
-    ConfigKey("file.delim", Type.STRING, "+", Importance.LOW, "", group="Storage"),
+    ConfigKey("s3.part.retries", Type.INT, 3, Importance.LOW,
+              "Retries of a failed write; once they are spent the task fails with the reason.",
+              at_least(0), "S3"),
+    ConfigKey("s3.retry.backoff.ms", Type.LONG, 200, Importance.LOW,
+              "Wait before the first retry; each further retry waits twice as long.",
+              at_least(0), "S3"),
+    ConfigKey("topics.dir", Type.STRING, "topics", Importance.HIGH,
+              "Top-level prefix (a relative key: no '..' segments, no leading '/').",
+              check_prefix, "Storage"),
+    ConfigKey("directory.delim", Type.STRING, "/", Importance.LOW, "", check_delimiter,
+              "Storage"),
+    ConfigKey("file.delim", Type.STRING, "+", Importance.LOW, "", check_delimiter, "Storage"),
     ConfigKey("filename.offset.zero.pad.width", Type.INT, 10, Importance.LOW, "", at_least(0),
               "Storage"),
     ConfigKey("format.class", Type.CLASS, importance=Importance.HIGH,

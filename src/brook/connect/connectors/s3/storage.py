@@ -2,22 +2,30 @@
 
 ``store.url=http(s)://...`` (or none: AWS itself) gives an ``S3Store`` with path-style requests;
 credentials come from ``aws.access.key.id``/``aws.secret.access.key`` or the usual AWS
-environment variables. ``store.url=file:///dir`` writes ``<dir>/<bucket>/<key>``. Uploads larger
-than ``s3.part.size`` are multipart, so an object appears whole or not at all.
+environment variables. ``store.url=file:///dir`` writes ``<dir>/<bucket>/<key>``, only where
+the worker allows (``names.local_root``). Uploads larger than ``s3.part.size`` are multipart,
+so an object appears whole or not at all.
+
+A failed write is retried ``s3.part.retries`` times, the first after ``s3.retry.backoff.ms``
+and each next one after twice the previous wait (Confluent's semantics). When the store still
+refuses, the write fails for good with the store's reason: the task is FAILED with that reason
+as its trace, instead of RUNNING while it retries forever; ``POST
+/connectors/<name>/restart?includeTasks=true&onlyFailed=true`` resumes it once the store is
+fixed, from the last committed offset.
 """
 
 from __future__ import annotations
 
 import os
-import time
+import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import obstore
 from obstore.store import LocalStore, S3Store
 
-from brook.connect.api import RetriableException
+from brook.connect.api import ConfigException, ConnectException
+from brook.connect.connectors.s3.names import bucket_problem, checked_key, local_root
 
 DEFAULT_STORE_URL_ENV = "BROOK_S3_DEFAULT_STORE_URL"
 """Where objects go when a connector names no ``store.url``: set by ``brook up`` to a local
@@ -28,8 +36,11 @@ does."""
 def open_store(config: Mapping[str, Any]) -> Any:
     url = str(config.get("store.url") or os.environ.get(DEFAULT_STORE_URL_ENV) or "")
     bucket = str(config["s3.bucket.name"])
+    problem = bucket_problem(bucket)
+    if problem:
+        raise ConfigException("s3.bucket.name", bucket, problem)
     if url.startswith("file://"):
-        root = Path(url[len("file://"):]) / bucket
+        root = local_root(url) / bucket
         root.mkdir(parents=True, exist_ok=True)
         return LocalStore(prefix=root, mkdir=True)
     kwargs: dict[str, Any] = {"region": str(config.get("s3.region") or "us-west-2")}
@@ -55,18 +66,21 @@ class ObjectWriter:
         self.part_size = int(config.get("s3.part.size", 25 * 1024 * 1024))
         self.retries = int(config.get("s3.part.retries", 3))
         self.backoff_ms = int(config.get("s3.retry.backoff.ms", 200))
+        self.stopping = threading.Event()
 
     def put(self, key: str, data: bytes) -> None:
         """Write one whole object; overwriting an identical object is harmless by design."""
+        checked_key(key)
         for attempt in range(self.retries + 1):
             try:
                 obstore.put(self.store, key, data, chunk_size=self.part_size,
                             use_multipart=len(data) > self.part_size)
                 return
             except Exception as exc:
-                if attempt >= self.retries:
-                    raise RetriableException(f"writing s3 object {key} failed: {exc}") from exc
-                time.sleep(self.backoff_ms * (2 ** attempt) / 1000)
+                if attempt >= self.retries or self.stopping.wait(
+                        self.backoff_ms * (2 ** attempt) / 1000):
+                    raise ConnectException(f"writing s3 object {key} failed after "
+                                           f"{attempt + 1} attempt(s): {exc}") from exc
 
     def get(self, key: str) -> bytes:
         return bytes(obstore.get(self.store, key).bytes())
