@@ -23,12 +23,14 @@ fsyncs (flushes, checkpoint writes, removal of deleted logs) are sent to worker 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
-import uuid
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from brook.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT_FILENAME,
@@ -41,24 +43,48 @@ from brook.storage.cleaner import CleanerConfig
 from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from brook.storage.log_dirs import (
+    DELETE_DIR_SUFFIX,
+    STRAY_DIR_SUFFIX,
+    DirKind,
+    classify,
+    has_records,
+    parse_topic_partition,
+    set_aside,
+)
+from brook.storage.log_loader import PARTITION_METADATA_FILE, read_partition_metadata
 
-__all__ = ["CLEAN_SHUTDOWN_FILE", "DELETE_DIR_SUFFIX", "LogManager", "parse_topic_partition"]
+__all__ = [
+    "CLEAN_SHUTDOWN_FILE",
+    "DELETE_DIR_SUFFIX",
+    "HostedLog",
+    "LogManager",
+    "parse_topic_partition",
+]
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
-DELETE_DIR_SUFFIX = "-delete"
 TopicPartition = tuple[str, int]
 
+log = logging.getLogger(__name__)
 
-def parse_topic_partition(dir_name: str) -> TopicPartition:
-    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-')."""
-    topic, dash, partition = dir_name.rpartition("-")
-    if not dash or not topic or not partition.isdigit():
-        raise ValueError(f"{dir_name!r} is not a <topic>-<partition> directory name")
-    return topic, int(partition)
+
+class HostedLog(NamedTuple):
+    """What the metadata says about a partition this broker hosts: the topic's effective
+    configuration and its topic id."""
+
+    config: LogConfig
+    topic_id: bytes
 
 
 def _interval(defaults: Mapping[str, str], key: str, default: int) -> int:
     return int(defaults.get(key, default))
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 class LogManager:
@@ -102,50 +128,132 @@ class LogManager:
             else None
         )
         self._cleaning: asyncio.Task[bool] | None = None
+        self._checkpoint_lock = threading.Lock()
+        """Serialises checkpoint writes: a background write that took its snapshot before a
+        deletion must not land after the deletion's own rewrite."""
 
     # -- startup ------------------------------------------------------------------------------
 
-    def startup(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
+    def startup(
+        self,
+        hosted: Mapping[TopicPartition, HostedLog] | None = None,
+        *,
+        set_aside_unknown: bool = True,
+    ) -> None:
         """Open every partition directory (recovering after an unclean shutdown).
 
-        ``topic_configs`` gives per-topic settings known at startup; others get the broker
-        defaults until ``Log.update_config``.
+        ``hosted`` is what the metadata says this broker hosts: each log opens with its
+        topic's configuration from the start (before any retention or cleaner pass), and a
+        directory the metadata does not know, or knows under another topic id, is renamed for
+        deletion and never served. Without ``hosted`` (storage used on its own) every
+        directory opens with the broker defaults. ``set_aside_unknown=False`` leaves unknown
+        directories where they are, unopened. The metadata log's directory is never
+        opened here: the Raft client owns it (as in Kafka).
         """
-        configs = topic_configs or {}
         now = self.now_ms()
         for log_dir in self.log_dirs:
             log_dir.mkdir(parents=True, exist_ok=True)
             marker = log_dir / CLEAN_SHUTDOWN_FILE
             clean = marker.exists()
             self.had_clean_shutdown[log_dir] = clean
-            recovery_points = OffsetCheckpointFile(
-                log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME
-            ).read()
-            start_offsets = OffsetCheckpointFile(
-                log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME
-            ).read()
+            recovery_file = OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME)
+            start_file = OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME)
+            recovery_points = recovery_file.read()
+            start_offsets = start_file.read()
+            checkpoint_mtimes = (_mtime_ns(recovery_file.path), _mtime_ns(start_file.path))
             self.cleaner_manager.load_checkpoints(log_dir)
-            for entry in os.scandir(log_dir):
+            for entry in sorted(os.scandir(log_dir), key=lambda e: e.name):
                 if not entry.is_dir():
                     continue
-                if entry.name.endswith(DELETE_DIR_SUFFIX):
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                kind, tp = classify(entry.name)
+                if kind is DirKind.DELETED:
+                    self._pending_deletes.append(Path(entry.path))
                     continue
-                try:
-                    tp = parse_topic_partition(entry.name)
-                except ValueError:
+                if kind is not DirKind.PARTITION or tp is None:
                     continue
+                path = Path(entry.path)
+                config = self.default_config
+                topic_id = None
+                if hosted is not None:
+                    expected = hosted.get(tp)
+                    if expected is None and not set_aside_unknown:
+                        continue
+                    if not self._keep_at_startup(path, tp, expected):
+                        continue
+                    assert expected is not None
+                    config, topic_id = expected
+                recovery, start = self._trusted_checkpoints(
+                    path, tp, recovery_points, start_offsets, checkpoint_mtimes
+                )
                 self._logs[tp] = Log.open(
-                    Path(entry.path),
-                    configs.get(tp[0], self.default_config),
-                    recovery_point=recovery_points.get(tp, 0),
-                    log_start_offset=start_offsets.get(tp, 0),
+                    path,
+                    config,
+                    recovery_point=recovery,
+                    log_start_offset=start,
                     clean_shutdown=clean,
                     now_ms=now,
+                    topic_id=topic_id,
                 )
             if clean:
                 marker.unlink()
                 fsync_dir(log_dir)
+        # Entries of logs that no longer exist go now, not at the first periodic write: a
+        # topic re-created later must never inherit its predecessor's offsets.
+        self.checkpoint_recovery_points()
+        self.checkpoint_log_start_offsets()
+        live = list(self._logs)
+        for log_dir in self.log_dirs:
+            self.cleaner_manager.write_checkpoint(log_dir, live)
+
+    def _keep_at_startup(
+        self, path: Path, tp: TopicPartition, expected: HostedLog | None
+    ) -> bool:
+        """Whether a partition directory is the log the metadata expects; if not, set it
+        aside (renamed for deletion, or kept as a ``-stray`` when its owner is unknown)."""
+        stored = read_partition_metadata(path)
+        if expected is not None and stored == expected.topic_id:
+            return True
+        if expected is None:
+            reason = "its topic is not in the metadata (deleted)"
+        elif stored is None:
+            reason = "it has no topic id"
+        else:
+            reason = "its topic id is not the topic's (a deleted topic of the same name)"
+        if stored is None and has_records(path):
+            # Kafka writes partition.metadata durably before the first append, so a directory
+            # with records and no id comes from a storage fault: keep it aside, never serve it.
+            target = set_aside(path, tp[0], tp[1], STRAY_DIR_SUFFIX)
+            log.error("partition directory %s set aside as %s: %s", path, target.name, reason)
+            return False
+        target = set_aside(path, tp[0], tp[1])
+        self._pending_deletes.append(target)
+        log.warning("partition directory %s renamed for deletion: %s", path, reason)
+        return False
+
+    @staticmethod
+    def _trusted_checkpoints(
+        path: Path,
+        tp: TopicPartition,
+        recovery_points: Mapping[TopicPartition, int],
+        start_offsets: Mapping[TopicPartition, int],
+        checkpoint_mtimes: tuple[int | None, int | None],
+    ) -> tuple[int, int]:
+        """The checkpointed recovery point and log start offset of ``tp``, or 0 for an entry
+        written before this directory's ``partition.metadata``: such an entry belongs to an
+        earlier topic of the same name, and a stale log start above this log's end would
+        delete every one of its segments."""
+        created = _mtime_ns(path / PARTITION_METADATA_FILE)
+        recovery_mtime, start_mtime = checkpoint_mtimes
+        recovery = recovery_points.get(tp, 0)
+        start = start_offsets.get(tp, 0)
+        if created is not None:
+            if recovery and recovery_mtime is not None and recovery_mtime < created:
+                log.warning("ignoring a recovery point of %s older than its log", path.name)
+                recovery = 0
+            if start and start_mtime is not None and start_mtime < created:
+                log.warning("ignoring a log start offset of %s older than its log", path.name)
+                start = 0
+        return recovery, start
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -182,8 +290,11 @@ class LogManager:
                 if existing.dir.parent in counts:
                     counts[existing.dir.parent] += 1
             log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        directory = log_dir / f"{topic}-{partition}"
+        if topic_id is not None and directory.exists():
+            self._set_aside_leftover(directory, topic, partition, topic_id)
         log = Log.open(
-            log_dir / f"{topic}-{partition}",
+            directory,
             config or self.default_config,
             recovery_point=0,
             log_start_offset=0,
@@ -194,6 +305,21 @@ class LogManager:
         fsync_dir(log_dir)
         return log
 
+    def _set_aside_leftover(
+        self, directory: Path, topic: str, partition: int, topic_id: bytes
+    ) -> None:
+        """A new log's directory already exists: unless it is this topic's (a log created by
+        an earlier attempt), it is a deleted topic's left behind by a crash, and its records
+        must not be served under the new topic."""
+        stored = read_partition_metadata(directory)
+        if stored == topic_id:
+            return
+        suffix = STRAY_DIR_SUFFIX if stored is None and has_records(directory) else None
+        target = set_aside(directory, topic, partition, suffix or DELETE_DIR_SUFFIX)
+        if suffix is None:
+            self._pending_deletes.append(target)
+        log.warning("leftover directory %s set aside as %s", directory, target.name)
+
     def register_log(self, topic: str, partition: int, log: Log) -> Log:
         """Publish a log made by ``open_new_log``; the first registered wins."""
         existing = self._logs.setdefault((topic, partition), log)
@@ -202,17 +328,29 @@ class LogManager:
         return existing
 
     def delete_log(self, topic: str, partition: int) -> bool:
-        """Close the log and rename its directory ``<topic>-<partition>.<hex>-delete``; the
-        files are removed in a worker thread by the background task (or at startup)."""
-        log = self._logs.pop((topic, partition), None)
-        if log is None:
-            return False
-        log.close()
-        target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        os.replace(log.dir, target)
-        fsync_dir(target.parent)
-        self._pending_deletes.append(target)
-        return True
+        """Delete one log (see ``delete_logs``)."""
+        return bool(self.delete_logs([(topic, partition)]))
+
+    def delete_logs(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        """Close the logs and rename their directories ``<topic prefix>-<partition>.<uuid>-delete``
+        (Kafka's name, cut to fit a file name); the files are removed in a worker thread by the
+        background task (or at startup). The checkpoints of the affected log directories are
+        rewritten at once, so a topic re-created under the same name never inherits the
+        deleted one's recovery point or log start offset, even after a crash."""
+        deleted = []
+        dirs: set[Path] = set()
+        for tp in partitions:
+            plog = self._logs.pop(tp, None)
+            if plog is None:
+                continue
+            plog.close()
+            target = set_aside(plog.dir, tp[0], tp[1])
+            self._pending_deletes.append(target)
+            dirs.add(target.parent)
+            deleted.append(tp)
+        if dirs:
+            self._write_checkpoints(dirs)
+        return deleted
 
     async def purge_deleted_logs(self) -> None:
         """Remove renamed ``-delete`` directories in a worker thread."""
@@ -222,21 +360,38 @@ class LogManager:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def _offsets_by_dir(self, pick: Callable[[Log], int]) -> dict[Path, dict[TopicPartition, int]]:
-        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self.log_dirs}
-        for tp, log in self._logs.items():
-            by_dir.setdefault(log.dir.parent, {})[tp] = pick(log)
+    def _offsets_by_dir(
+        self, pick: Callable[[Log], int], only: Iterable[Path] | None = None
+    ) -> dict[Path, dict[TopicPartition, int]]:
+        wanted = set(self.log_dirs if only is None else only)
+        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in wanted}
+        for tp, plog in list(self._logs.items()):
+            if plog.dir.parent in wanted:
+                by_dir[plog.dir.parent][tp] = pick(plog)
         return by_dir
 
-    def checkpoint_recovery_points(self) -> None:
+    def checkpoint_recovery_points(self, only: Iterable[Path] | None = None) -> None:
         """Write each directory's ``recovery-point-offset-checkpoint`` (blocking: fsyncs)."""
-        for log_dir, offsets in self._offsets_by_dir(lambda log: log.recovery_point).items():
-            OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
+        with self._checkpoint_lock:
+            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.recovery_point, only)
+            for log_dir, offsets in offsets_by_dir.items():
+                OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
 
-    def checkpoint_log_start_offsets(self) -> None:
+    def checkpoint_log_start_offsets(self, only: Iterable[Path] | None = None) -> None:
         """Write each directory's ``log-start-offset-checkpoint`` (blocking: fsyncs)."""
-        for log_dir, offsets in self._offsets_by_dir(lambda log: log.log_start_offset).items():
-            OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
+        with self._checkpoint_lock:
+            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.log_start_offset, only)
+            for log_dir, offsets in offsets_by_dir.items():
+                OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
+
+    def _write_checkpoints(self, dirs: Iterable[Path]) -> None:
+        """Rewrite every checkpoint of ``dirs`` from the live logs (after a deletion)."""
+        dirs = list(dirs)
+        self.checkpoint_recovery_points(dirs)
+        self.checkpoint_log_start_offsets(dirs)
+        live = list(self._logs)
+        for log_dir in dirs:
+            self.cleaner_manager.write_checkpoint(log_dir, live)
 
     # -- background work ----------------------------------------------------------------------
 
