@@ -30,7 +30,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 from brook.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT_FILENAME,
@@ -45,14 +44,16 @@ from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import (
     DELETE_DIR_SUFFIX,
-    STRAY_DIR_SUFFIX,
     DirKind,
+    HostedLog,
     classify,
-    has_records,
+    mtime_ns,
     parse_topic_partition,
     set_aside,
+    set_aside_leftover,
+    trusted_checkpoint_offsets,
+    vet_partition_dir,
 )
-from brook.storage.log_loader import PARTITION_METADATA_FILE, read_partition_metadata
 
 __all__ = [
     "CLEAN_SHUTDOWN_FILE",
@@ -68,23 +69,8 @@ TopicPartition = tuple[str, int]
 log = logging.getLogger(__name__)
 
 
-class HostedLog(NamedTuple):
-    """What the metadata says about a partition this broker hosts: the topic's effective
-    configuration and its topic id."""
-
-    config: LogConfig
-    topic_id: bytes
-
-
 def _interval(defaults: Mapping[str, str], key: str, default: int) -> int:
     return int(defaults.get(key, default))
-
-
-def _mtime_ns(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
 
 
 class LogManager:
@@ -160,7 +146,7 @@ class LogManager:
             start_file = OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME)
             recovery_points = recovery_file.read()
             start_offsets = start_file.read()
-            checkpoint_mtimes = (_mtime_ns(recovery_file.path), _mtime_ns(start_file.path))
+            checkpoint_mtimes = (mtime_ns(recovery_file.path), mtime_ns(start_file.path))
             self.cleaner_manager.load_checkpoints(log_dir)
             for entry in sorted(os.scandir(log_dir), key=lambda e: e.name):
                 if not entry.is_dir():
@@ -178,11 +164,14 @@ class LogManager:
                     expected = hosted.get(tp)
                     if expected is None and not set_aside_unknown:
                         continue
-                    if not self._keep_at_startup(path, tp, expected):
+                    kept, target = vet_partition_dir(path, tp, expected)
+                    if target is not None:
+                        self._pending_deletes.append(target)
+                    if not kept:
                         continue
                     assert expected is not None
                     config, topic_id = expected
-                recovery, start = self._trusted_checkpoints(
+                recovery, start = trusted_checkpoint_offsets(
                     path, tp, recovery_points, start_offsets, checkpoint_mtimes
                 )
                 self._logs[tp] = Log.open(
@@ -204,56 +193,6 @@ class LogManager:
         live = list(self._logs)
         for log_dir in self.log_dirs:
             self.cleaner_manager.write_checkpoint(log_dir, live)
-
-    def _keep_at_startup(
-        self, path: Path, tp: TopicPartition, expected: HostedLog | None
-    ) -> bool:
-        """Whether a partition directory is the log the metadata expects; if not, set it
-        aside (renamed for deletion, or kept as a ``-stray`` when its owner is unknown)."""
-        stored = read_partition_metadata(path)
-        if expected is not None and stored == expected.topic_id:
-            return True
-        if expected is None:
-            reason = "its topic is not in the metadata (deleted)"
-        elif stored is None:
-            reason = "it has no topic id"
-        else:
-            reason = "its topic id is not the topic's (a deleted topic of the same name)"
-        if stored is None and has_records(path):
-            # Kafka writes partition.metadata durably before the first append, so a directory
-            # with records and no id comes from a storage fault: keep it aside, never serve it.
-            target = set_aside(path, tp[0], tp[1], STRAY_DIR_SUFFIX)
-            log.error("partition directory %s set aside as %s: %s", path, target.name, reason)
-            return False
-        target = set_aside(path, tp[0], tp[1])
-        self._pending_deletes.append(target)
-        log.warning("partition directory %s renamed for deletion: %s", path, reason)
-        return False
-
-    @staticmethod
-    def _trusted_checkpoints(
-        path: Path,
-        tp: TopicPartition,
-        recovery_points: Mapping[TopicPartition, int],
-        start_offsets: Mapping[TopicPartition, int],
-        checkpoint_mtimes: tuple[int | None, int | None],
-    ) -> tuple[int, int]:
-        """The checkpointed recovery point and log start offset of ``tp``, or 0 for an entry
-        written before this directory's ``partition.metadata``: such an entry belongs to an
-        earlier topic of the same name, and a stale log start above this log's end would
-        delete every one of its segments."""
-        created = _mtime_ns(path / PARTITION_METADATA_FILE)
-        recovery_mtime, start_mtime = checkpoint_mtimes
-        recovery = recovery_points.get(tp, 0)
-        start = start_offsets.get(tp, 0)
-        if created is not None:
-            if recovery and recovery_mtime is not None and recovery_mtime < created:
-                log.warning("ignoring a recovery point of %s older than its log", path.name)
-                recovery = 0
-            if start and start_mtime is not None and start_mtime < created:
-                log.warning("ignoring a log start offset of %s older than its log", path.name)
-                start = 0
-        return recovery, start
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -292,7 +231,9 @@ class LogManager:
             log_dir = min(self.log_dirs, key=lambda d: counts[d])
         directory = log_dir / f"{topic}-{partition}"
         if topic_id is not None and directory.exists():
-            self._set_aside_leftover(directory, topic, partition, topic_id)
+            target = set_aside_leftover(directory, topic, partition, topic_id)
+            if target is not None:
+                self._pending_deletes.append(target)
         log = Log.open(
             directory,
             config or self.default_config,
@@ -304,21 +245,6 @@ class LogManager:
         )
         fsync_dir(log_dir)
         return log
-
-    def _set_aside_leftover(
-        self, directory: Path, topic: str, partition: int, topic_id: bytes
-    ) -> None:
-        """A new log's directory already exists: unless it is this topic's (a log created by
-        an earlier attempt), it is a deleted topic's left behind by a crash, and its records
-        must not be served under the new topic."""
-        stored = read_partition_metadata(directory)
-        if stored == topic_id:
-            return
-        suffix = STRAY_DIR_SUFFIX if stored is None and has_records(directory) else None
-        target = set_aside(directory, topic, partition, suffix or DELETE_DIR_SUFFIX)
-        if suffix is None:
-            self._pending_deletes.append(target)
-        log.warning("leftover directory %s set aside as %s", directory, target.name)
 
     def register_log(self, topic: str, partition: int, log: Log) -> Log:
         """Publish a log made by ``open_new_log``; the first registered wins."""
@@ -344,10 +270,16 @@ class LogManager:
             if plog is None:
                 continue
             plog.close()
-            target = set_aside(plog.dir, tp[0], tp[1])
-            self._pending_deletes.append(target)
-            dirs.add(target.parent)
             deleted.append(tp)
+            dirs.add(plog.dir.parent)
+            try:
+                self._pending_deletes.append(set_aside(plog.dir, tp[0], tp[1], durable=False))
+            except OSError as exc:
+                # The deletion is committed; the next start-up removes the directory (its
+                # topic is gone from the metadata) and a re-created topic never adopts it.
+                log.error("could not rename %s for deletion: %s", plog.dir, exc)
+        for log_dir in dirs:
+            fsync_dir(log_dir)
         if dirs:
             self._write_checkpoints(dirs)
         return deleted

@@ -165,3 +165,22 @@ def test_a_new_log_never_adopts_a_leftover_directory(tmp_path: Path) -> None:
     assert (tmp_path / "t-0").exists() and restarted.get_log("t", 0) is None
     log = restarted.get_or_create_log("t", 0, LogConfig.default(), ID_B)
     assert log.log_end_offset == 0 and log.topic_id == ID_B
+
+
+def test_a_name_with_a_line_break_does_not_brick_startup(tmp_path: Path) -> None:
+    """A topic whose name reached the metadata under a looser check ("odd\\n") must not make
+    the offset checkpoints unreadable: the broker keeps starting, the log recovers."""
+    config = LogConfig.default()
+    manager = LogManager([tmp_path], {}, Clock())
+    manager.startup({})
+    append(manager, "odd\n", 3, ID_A)
+    append(manager, "plain", 2, ID_B)
+    asyncio.run(manager.shutdown())
+    hosted = {("odd\n", 0): HostedLog(config, ID_A), ("plain", 0): HostedLog(config, ID_B)}
+    for _ in range(2):
+        restarted = LogManager([tmp_path], {}, Clock())
+        restarted.startup(hosted)
+        odd, plain = restarted.get_log("odd\n", 0), restarted.get_log("plain", 0)
+        assert odd is not None and odd.log_end_offset == 3
+        assert plain is not None and plain.log_end_offset == 2
+        asyncio.run(restarted.shutdown())
