@@ -86,6 +86,11 @@ def test_metadata_names_and_internal_topics_across_restarts(broker_factory: Any)
     assert codes == {"bad\n": ErrorCode.INVALID_TOPIC_EXCEPTION,
                      "also-bad\r\n": ErrorCode.INVALID_TOPIC_EXCEPTION, "fine": 0}
     assert metadata_raw(port, ["auto\n"]) == {"auto\n": ErrorCode.INVALID_TOPIC_EXCEPTION}
+    # The metadata log's name is not a topic name a client may take.
+    assert create_raw(port, ["__cluster_metadata"]) == {
+        "__cluster_metadata": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+    assert metadata_raw(port, ["__cluster_metadata"]) == {
+        "__cluster_metadata": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION}
     topics = admin(broker.bootstrap).list_topics(timeout=TIMEOUT).topics
     assert not [t for t in topics if "\n" in t or "\r" in t]
 
