@@ -93,3 +93,11 @@ def test_controller_treats_a_failed_metadata_write_as_fatal(tmp_path: Path) -> N
                              Rng(1), 1, 1, fatal_fault_handler=faults.append)
     image = again.load()
     assert "before" in image.topics.by_name and "lost" not in image.topics.by_name
+
+
+def test_cli_refuses_a_name_with_a_trailing_newline(capsys: pytest.CaptureFixture[str]) -> None:
+    from brook.cli import main
+
+    code = main.main(["topics", "--create", "--topic", "trailing\n",
+                      "--bootstrap-server", "127.0.0.1:1"])
+    assert code == 2 and "is illegal" in capsys.readouterr().err
