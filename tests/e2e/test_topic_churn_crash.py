@@ -59,6 +59,7 @@ class Churn:
         self.rng = rng
         self.existing = dict(existing)
         self.stop = threading.Event()
+        self.first_done = threading.Event()
         self.ops = 0
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                                   "message.timeout.ms": 4000})
@@ -68,6 +69,7 @@ class Churn:
         try:
             if first_burst:
                 self.create(first_burst)
+            self.first_done.set()
             while not self.stop.is_set():
                 absent = [n for n in NAMES if n not in self.existing]
                 if absent and (not self.existing or self.rng.random() < 0.55):
@@ -77,7 +79,7 @@ class Churn:
                     self.delete(self.rng.sample(names, min(len(names), self.rng.randint(5, 80))))
                 self.ops += 1
         except Exception:  # the broker went away under an operation: the round is over
-            pass
+            self.first_done.set()
 
     def create(self, names: list[str]) -> None:
         futures = self.admin.create_topics([NewTopic(n, 1, 1) for n in names],
@@ -173,7 +175,11 @@ def run_churn(broker_factory: Any, rounds: int, seed: int) -> dict[str, int]:
         churn = Churn(broker.bootstrap, random.Random(rng.random()), ids)
         worker = threading.Thread(target=churn.run, args=(NAMES if round_no == 0 else None,))
         worker.start()
-        time.sleep(rng.uniform(0.5, 4.0) + (3.0 if round_no == 0 else 0.0))
+        if round_no == 0:
+            # Let the burst of every name length complete, so that later kills land in
+            # deletions (and re-creations) of the longest names too.
+            churn.first_done.wait(120)
+        time.sleep(rng.uniform(0.5, 4.0))
         broker.kill()
         churn.stop.set()
         worker.join(30)
