@@ -1,8 +1,11 @@
 """A broker process: its components, their start order, and a clean stop.
 
-Start: recover the partition logs, replay the metadata log into the first image, register this
-broker's endpoints, let the replica manager open every partition the image assigns here, then
-open the listeners. Stop (SIGTERM): close listeners, close connections, flush and checkpoint
+Start: replay the metadata log into the first image; open (recovering after a crash) the
+partition logs the image assigns here, each with its topic's configuration, setting aside any
+directory the image does not know; let the replica manager serve them; register this broker's
+endpoints; then open the listeners. The logs open after the replay, not before, so that no log
+ever runs with the broker defaults instead of its topic's settings (a ``retention.ms=-1``
+topic, a compacted ``__consumer_offsets``). Stop (SIGTERM): close listeners, close connections, flush and checkpoint
 every log, write the clean-shutdown marker, close the metadata log. A restart after a clean
 stop skips log recovery; after a crash it scans from the last recovery point.
 """
@@ -26,6 +29,7 @@ from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import MetadataImage
 from brook.raft.local import LocalRaftClient
 from brook.replication.replica_manager import ReplicaManager
+from brook.storage.log_dirs import DirKind, classify
 from brook.storage.log_manager import LogManager
 
 if TYPE_CHECKING:
@@ -91,9 +95,28 @@ class BrokerNode:
             image, deleted, delta.changed_topic_names(image)
         )
 
+    def _open_logs(self, image: MetadataImage) -> None:
+        """Open the partition logs the first image assigns here, before any publisher runs.
+        An empty metadata log with partition directories present means the metadata was lost,
+        not that every topic was deleted: the directories are then left untouched."""
+        hosted = self.replica_manager.hosted_logs(image)
+        lost = image.offset < 0 and self._has_partition_dirs()
+        self.log_manager.startup(hosted, set_aside_unknown=not lost)
+
+    def _has_partition_dirs(self) -> bool:
+        for log_dir in self.log_manager.log_dirs:
+            if not log_dir.is_dir():
+                continue
+            for entry in log_dir.iterdir():
+                kind, _ = classify(entry.name)
+                if kind is DirKind.PARTITION and entry.is_dir():
+                    log.error("the metadata log is empty but %s holds partition %s; leaving "
+                              "it untouched", log_dir, entry.name)
+                    return True
+        return False
+
     async def start(self) -> None:
-        self.log_manager.startup()
-        self.controller.load()
+        self.controller.load(before_publish=self._open_logs)
         self.loop = asyncio.get_running_loop()
         await self.controller.register_broker(
             self.config.node_id,

@@ -31,7 +31,7 @@ from brook.cli.common import CliError
 
 ACTIONS = ("create", "list", "describe", "alter", "delete")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__cluster_metadata"})
-_LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+_LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _UNSUPPORTED = (KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION)
 
 
@@ -153,7 +153,7 @@ class _Ops:
         if not args.topic:
             raise CliError("--topic is required to create a topic", code=2)
         name = args.topic
-        if not _LEGAL_NAME.match(name) or name in (".", ".."):
+        if _LEGAL_NAME.fullmatch(name) is None or name in (".", ".."):
             raise CliError(
                 f"Topic name '{name}' is illegal: use up to 249 of the characters "
                 "[a-zA-Z0-9._-], and not '.' or '..'",

@@ -3,24 +3,46 @@
 With one voter, the leader's own durable log is a majority: a record is committed once it is
 fsynced. This class is the ``RaftClient`` surface the controller and the metadata loader use
 (``append`` returns once committed, ``read_committed`` replays from the start), so the
-multi-voter Raft replaces it without changing its callers. The log is an ordinary partition log
+multi-voter Raft replaces it without changing its callers. The log is a partition log
 (``__cluster_metadata-0``) of RecordBatches, as in KRaft; each record value is one framed
-metadata record.
+metadata record. It is owned here alone: the log manager never opens it, and it has no time or
+size retention (the image is rebuilt by replaying it from the start).
+
+A failed write or fsync leaves the log in an unknown state: the append is cut back off the log
+(best effort), the client refuses every later append, and ``MetadataLogError`` tells the
+controller, whose fault handler stops the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from brook.records.batch import iter_batches
 from brook.records.record import build_batch, decode_records
+from brook.storage.errors import StorageError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from brook.storage.log_dirs import CLUSTER_METADATA_TOPIC
+from brook.storage.log_retention import truncate_to
 
-METADATA_TOPIC = "__cluster_metadata"
+METADATA_TOPIC = CLUSTER_METADATA_TOPIC
 _EPOCH = 1
+_CONFIG = {
+    "segment.bytes": str(64 * 1024 * 1024),
+    "max.message.bytes": str(8 * 1024 * 1024),
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+}
+
+log = logging.getLogger(__name__)
+
+
+class MetadataLogError(Exception):
+    """An append to the metadata log failed in a way that leaves its durability unknown."""
 
 
 class LocalRaftClient:
@@ -30,9 +52,7 @@ class LocalRaftClient:
     def __init__(self, metadata_dir: Path, now_ms: int) -> None:
         self.dir = metadata_dir / f"{METADATA_TOPIC}-0"
         self.dir.mkdir(parents=True, exist_ok=True)
-        config = LogConfig.from_props(
-            {"segment.bytes": str(64 * 1024 * 1024), "max.message.bytes": str(8 * 1024 * 1024)}, {}
-        )
+        config = LogConfig.from_props(_CONFIG, {})
         self.log = Log.open(
             self.dir,
             config,
@@ -42,6 +62,7 @@ class LocalRaftClient:
             now_ms=now_ms,
         )
         self._lock = asyncio.Lock()
+        self._failed: BaseException | None = None
 
     @property
     def end_offset(self) -> int:
@@ -63,15 +84,45 @@ class LocalRaftClient:
                     offset = header.last_offset + 1
 
     async def append(self, values: Sequence[bytes], now_ms: int) -> int:
-        """Append ``values`` as one batch and return the offset of the last once it is durable."""
+        """Append ``values`` as one batch and return the offset of the last once it is durable.
+
+        Raises ``MetadataLogError`` when the write or the fsync failed (the log is unusable
+        from then on); a batch refused before anything was written (too large) raises its
+        storage error and leaves the log as it was."""
         async with self._lock:
+            if self._failed is not None:
+                raise MetadataLogError("the metadata log failed earlier") from self._failed
             batch = build_batch(
                 [(None, v, (), now_ms) for v in values], partition_leader_epoch=_EPOCH
             )
-            info = self.log.append_as_leader(memoryview(batch), _EPOCH, now_ms)
-            await asyncio.to_thread(self.log.flush, None)
+            end = self.log.log_end_offset
+            try:
+                info = self.log.append_as_leader(memoryview(batch), _EPOCH, now_ms)
+            except StorageError:
+                if self.log.log_end_offset == end:
+                    raise
+                self._fail(end, RuntimeError("the metadata log moved on a failed append"))
+                raise
+            except OSError as exc:
+                self._fail(end, exc)
+                raise MetadataLogError(f"metadata log write failed: {exc}") from exc
+            try:
+                await asyncio.to_thread(self.log.flush, None)
+            except OSError as exc:
+                self._fail(end, exc)
+                raise MetadataLogError(f"metadata log fsync failed: {exc}") from exc
             return int(info.last_offset)
 
+    def _fail(self, end: int, exc: BaseException) -> None:
+        """Refuse every later append and cut the failed one off the log, so that even a
+        process that is not stopped at once never replays it."""
+        self._failed = exc
+        try:
+            truncate_to(self.log, end)
+        except Exception:  # the disk is failing: the process is about to stop anyway
+            log.exception("could not cut the failed append off the metadata log")
+
     def close(self) -> None:
-        self.log.flush(None)
+        if self._failed is None:
+            self.log.flush(None)
         self.log.close()

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.replication.partition import Partition, TopicPartition
+from brook.storage.errors import InvalidConfigError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
-from brook.storage.log_manager import LogManager
+from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_types import LogAppendInfo
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,34 @@ class ReplicaManager:
         self._by_topic: dict[str, list[Partition]] = {}
 
     # -- metadata --------------------------------------------------------------------------
+    def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
+        """A topic's effective configuration. An override this version cannot parse (written
+        by another version) is dropped with an error rather than failing every other key."""
+        props = dict(overrides)
+        while True:
+            try:
+                return LogConfig.from_props(props, self.broker_defaults)
+            except InvalidConfigError as exc:
+                if exc.key not in props:
+                    raise
+                log.error("topic %s: ignoring config %s=%r: %s", name, exc.key,
+                          props.pop(exc.key), exc)
+
+    def hosted_logs(self, image: MetadataImage) -> dict[tuple[str, int], HostedLog]:
+        """Every partition the image places on this broker, with its topic's configuration
+        and id: what the log manager opens at start-up (before any retention pass)."""
+        hosted: dict[tuple[str, int], HostedLog] = {}
+        for topic in image.topics.by_name.values():
+            config: LogConfig | None = None
+            for index, reg in topic.partitions.items():
+                if self.node_id in reg.replicas:
+                    if config is None:
+                        config = self.topic_config(
+                            topic.name, image.configs.topic_config(topic.name)
+                        )
+                    hosted[(topic.name, index)] = HostedLog(config, topic.topic_id)
+        return hosted
+
     def apply_image(self, image: MetadataImage, deleted_topics: Iterable[str] = ()) -> None:
         """Bring hosted partitions in line with the image, opening new logs on this thread
         (start-up, before any client is served)."""
@@ -73,9 +102,11 @@ class ReplicaManager:
                 self._install(spec, self.log_manager.register_log(spec[0], spec[1], plog))
 
     def _install(self, spec: _NewPartition, plog: Log) -> None:
-        topic, index, _, topic_id, reg = spec
+        topic, index, config, topic_id, reg = spec
         if TopicPartition(topic, index) in self.partitions:
             return
+        if plog.config != config:  # a log opened before this image: the topic's settings win
+            plog.update_config(config)
         tp = TopicPartition(topic, index)
         part = Partition(
             tp, topic_id, plog, self.node_id, reg.leader, reg.leader_epoch, reg.replicas, reg.isr
@@ -93,11 +124,14 @@ class ReplicaManager:
         ``changed_topics`` (from the metadata delta) limits the work to the topics a change
         touched, so creating one topic on a broker with thousands does not re-parse every
         topic's configuration; ``None`` (start-up) reconciles every topic."""
+        gone: list[tuple[str, int]] = []
         for name in deleted_topics:
             for part in self._by_topic.pop(name, []):
                 self.partitions.pop(part.tp, None)
                 part.wake_waiters()
-                self.log_manager.delete_log(part.tp.topic, part.tp.partition)
+                gone.append((part.tp.topic, part.tp.partition))
+        if gone:
+            self.log_manager.delete_logs(gone)
         configs = image.configs
         new: list[_NewPartition] = []
         if changed_topics is None:
@@ -105,8 +139,7 @@ class ReplicaManager:
         else:
             topics = [t for n in changed_topics if (t := image.topics.by_name.get(n)) is not None]
         for topic in topics:
-            overrides = configs.topic_config(topic.name)
-            config = LogConfig.from_props(overrides, self.broker_defaults)
+            config = self.topic_config(topic.name, configs.topic_config(topic.name))
             for index, reg in topic.partitions.items():
                 if self.node_id not in reg.replicas:
                     continue

@@ -12,10 +12,17 @@ use Kafka's format so an operator who knows Kafka can read them::
 
 A crash must leave either the old file or the new one, never a mix, so every write goes
 through :func:`atomic_write` (DESIGN.md §6).
+
+The offset checkpoints name topics, and a name is one whitespace-free token. Legal topic
+names always are, but a name that reached the metadata by another way (an older version's
+looser check) must not make the file unreadable, and an unreadable offset checkpoint must not
+stop the broker: the writer leaves out an entry it cannot write as one line, and the reader
+skips a line it cannot parse (the log then recovers from its start: slower, never wrong).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -44,6 +51,8 @@ LEADER_EPOCH_CHECKPOINT_FILENAME = "leader-epoch-checkpoint"
 _VERSION = 0
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class CorruptCheckpointError(LogDirError):
@@ -98,11 +107,16 @@ class CheckpointFile(Generic[T]):
         format_entry: Callable[[T], str],
         parse_entry: Callable[[list[str]], T],
         version: int = _VERSION,
+        *,
+        lenient: bool = False,
     ) -> None:
+        """``lenient``: skip (with a warning) lines that do not parse, and accept a count that
+        does not match, instead of raising ``CorruptCheckpointError``."""
         self.path = Path(path)
         self._format_entry = format_entry
         self._parse_entry = parse_entry
         self._version = version
+        self._lenient = lenient
 
     def write(self, entries: Iterable[T]) -> None:
         lines = [self._format_entry(entry) for entry in entries]
@@ -116,10 +130,22 @@ class CheckpointFile(Generic[T]):
         except FileNotFoundError:
             return []
         except UnicodeDecodeError as exc:
-            raise self._malformed("not UTF-8 text") from exc
+            if not self._lenient:
+                raise self._malformed("not UTF-8 text") from exc
+            log.warning("%s; its entries are ignored", self._malformed("not UTF-8 text"))
+            return []
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        try:
+            return self._parse_lines(lines)
+        except CorruptCheckpointError as exc:
+            if not self._lenient:
+                raise
+            log.warning("%s; its entries are ignored", exc)
+            return []
+
+    def _parse_lines(self, lines: list[str]) -> list[T]:
         if len(lines) < 2:
             raise self._malformed("missing version or entry count")
         if lines[0].strip() != str(self._version):
@@ -130,13 +156,17 @@ class CheckpointFile(Generic[T]):
             raise self._malformed(f"entry count {lines[1]!r} is not a number") from None
         entries = lines[2:]
         if count != len(entries):
-            raise self._malformed(f"expected {count} entries but found {len(entries)}")
+            if not self._lenient:
+                raise self._malformed(f"expected {count} entries but found {len(entries)}")
+            log.warning("%s", self._malformed(f"expected {count} entries, found {len(entries)}"))
         result = []
         for line in entries:
             try:
                 result.append(self._parse_entry(line.split()))
             except (ValueError, IndexError):
-                raise self._malformed(f"malformed line {line!r}") from None
+                if not self._lenient:
+                    raise self._malformed(f"malformed line {line!r}") from None
+                log.warning("%s", self._malformed(f"skipping malformed line {line!r}"))
         return result
 
     def _malformed(self, reason: str) -> CorruptCheckpointError:
@@ -154,13 +184,18 @@ def _parse_offset_entry(fields: list[str]) -> tuple[tuple[str, int], int]:
     return (fields[0], int(fields[1])), int(fields[2])
 
 
+def writable_topic(topic: str) -> bool:
+    """Whether ``topic`` reads back as the same single field of a checkpoint line."""
+    return topic.split() == [topic]
+
+
 class OffsetCheckpointFile:
     """(topic, partition) -> offset, for the per-log-directory offset checkpoints
     (recovery point, log start offset, replication high watermark)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._file: CheckpointFile[tuple[tuple[str, int], int]] = CheckpointFile(
-            path, _format_offset_entry, _parse_offset_entry
+            path, _format_offset_entry, _parse_offset_entry, lenient=True
         )
 
     @property
@@ -168,7 +203,16 @@ class OffsetCheckpointFile:
         return self._file.path
 
     def write(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        self._file.write(sorted(offsets.items()))
+        """Write the entries; one whose topic cannot be written as one field is left out
+        (its log recovers from the start instead)."""
+        entries = []
+        for (topic, partition), offset in sorted(offsets.items()):
+            if writable_topic(topic):
+                entries.append(((topic, partition), offset))
+            else:
+                log.warning("%s: leaving out partition %d of topic %r, whose name cannot be "
+                            "written as one field", self.path.name, partition, topic)
+        self._file.write(entries)
 
     def read(self) -> dict[tuple[str, int], int]:
         return dict(self._file.read())

@@ -172,17 +172,24 @@ def _clean_directory(directory: Path) -> list[int]:
 def read_partition_metadata(directory: Path) -> bytes | None:
     """The topic id stored in ``partition.metadata``, or None if the file is absent."""
     try:
-        text = (directory / PARTITION_METADATA_FILE).read_text("utf-8")
+        text = (directory / PARTITION_METADATA_FILE).read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return None
     fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
     if fields.get("version") != "0" or "topic_id" not in fields:
-        # Written without fsync (the metadata log holds the topic id), so a crash can leave it
-        # empty or partial: treat it as absent and let the caller write it again.
+        # A file from a version that wrote it without fsync can be empty or partial after a
+        # crash: treat it as absent.
         log.warning("ignoring malformed %s in %s", PARTITION_METADATA_FILE, directory)
         return None
     encoded = fields["topic_id"].strip()
-    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    try:
+        topic_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        topic_id = b""
+    if len(topic_id) != 16:
+        log.warning("ignoring malformed %s in %s", PARTITION_METADATA_FILE, directory)
+        return None
+    return topic_id
 
 
 def _check_partition_metadata(directory: Path, topic_id: bytes | None) -> bytes | None:
@@ -194,8 +201,10 @@ def _check_partition_metadata(directory: Path, topic_id: bytes | None) -> bytes 
             f"topic id {_encode(topic_id)} does not match {_encode(stored)} in {directory}"
         )
     if stored is None:
+        # Durable before the log takes its first record (as Kafka flushes it): at start-up a
+        # directory is matched to its topic by this id, and one without it is not served.
         text = f"version: 0\ntopic_id: {_encode(topic_id)}\n"
-        atomic_write(directory / PARTITION_METADATA_FILE, text.encode("utf-8"), durable=False)
+        atomic_write(directory / PARTITION_METADATA_FILE, text.encode("utf-8"))
     return topic_id
 
 

@@ -23,10 +23,11 @@ fsyncs (flushes, checkpoint writes, removal of deleted logs) are sent to worker 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
-import uuid
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,20 +42,31 @@ from brook.storage.cleaner import CleanerConfig
 from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from brook.storage.log_dirs import (
+    DELETE_DIR_SUFFIX,
+    DirKind,
+    HostedLog,
+    classify,
+    mtime_ns,
+    parse_topic_partition,
+    set_aside,
+    set_aside_leftover,
+    trusted_checkpoint_offsets,
+    vet_partition_dir,
+)
 
-__all__ = ["CLEAN_SHUTDOWN_FILE", "DELETE_DIR_SUFFIX", "LogManager", "parse_topic_partition"]
+__all__ = [
+    "CLEAN_SHUTDOWN_FILE",
+    "DELETE_DIR_SUFFIX",
+    "HostedLog",
+    "LogManager",
+    "parse_topic_partition",
+]
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
-DELETE_DIR_SUFFIX = "-delete"
 TopicPartition = tuple[str, int]
 
-
-def parse_topic_partition(dir_name: str) -> TopicPartition:
-    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-')."""
-    topic, dash, partition = dir_name.rpartition("-")
-    if not dash or not topic or not partition.isdigit():
-        raise ValueError(f"{dir_name!r} is not a <topic>-<partition> directory name")
-    return topic, int(partition)
+log = logging.getLogger(__name__)
 
 
 def _interval(defaults: Mapping[str, str], key: str, default: int) -> int:
@@ -102,50 +114,85 @@ class LogManager:
             else None
         )
         self._cleaning: asyncio.Task[bool] | None = None
+        self._checkpoint_lock = threading.Lock()
+        """Serialises checkpoint writes: a background write that took its snapshot before a
+        deletion must not land after the deletion's own rewrite."""
 
     # -- startup ------------------------------------------------------------------------------
 
-    def startup(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
+    def startup(
+        self,
+        hosted: Mapping[TopicPartition, HostedLog] | None = None,
+        *,
+        set_aside_unknown: bool = True,
+    ) -> None:
         """Open every partition directory (recovering after an unclean shutdown).
 
-        ``topic_configs`` gives per-topic settings known at startup; others get the broker
-        defaults until ``Log.update_config``.
+        ``hosted`` is what the metadata says this broker hosts: each log opens with its
+        topic's configuration from the start (before any retention or cleaner pass), and a
+        directory the metadata does not know, or knows under another topic id, is renamed for
+        deletion and never served. Without ``hosted`` (storage used on its own) every
+        directory opens with the broker defaults. ``set_aside_unknown=False`` leaves unknown
+        directories where they are, unopened. The metadata log's directory is never
+        opened here: the Raft client owns it (as in Kafka).
         """
-        configs = topic_configs or {}
         now = self.now_ms()
         for log_dir in self.log_dirs:
             log_dir.mkdir(parents=True, exist_ok=True)
             marker = log_dir / CLEAN_SHUTDOWN_FILE
             clean = marker.exists()
             self.had_clean_shutdown[log_dir] = clean
-            recovery_points = OffsetCheckpointFile(
-                log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME
-            ).read()
-            start_offsets = OffsetCheckpointFile(
-                log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME
-            ).read()
+            recovery_file = OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME)
+            start_file = OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME)
+            recovery_points = recovery_file.read()
+            start_offsets = start_file.read()
+            checkpoint_mtimes = (mtime_ns(recovery_file.path), mtime_ns(start_file.path))
             self.cleaner_manager.load_checkpoints(log_dir)
-            for entry in os.scandir(log_dir):
+            for entry in sorted(os.scandir(log_dir), key=lambda e: e.name):
                 if not entry.is_dir():
                     continue
-                if entry.name.endswith(DELETE_DIR_SUFFIX):
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                kind, tp = classify(entry.name)
+                if kind is DirKind.DELETED:
+                    self._pending_deletes.append(Path(entry.path))
                     continue
-                try:
-                    tp = parse_topic_partition(entry.name)
-                except ValueError:
+                if kind is not DirKind.PARTITION or tp is None:
                     continue
+                path = Path(entry.path)
+                config = self.default_config
+                topic_id = None
+                if hosted is not None:
+                    expected = hosted.get(tp)
+                    if expected is None and not set_aside_unknown:
+                        continue
+                    kept, target = vet_partition_dir(path, tp, expected)
+                    if target is not None:
+                        self._pending_deletes.append(target)
+                    if not kept:
+                        continue
+                    assert expected is not None
+                    config, topic_id = expected
+                recovery, start = trusted_checkpoint_offsets(
+                    path, tp, recovery_points, start_offsets, checkpoint_mtimes
+                )
                 self._logs[tp] = Log.open(
-                    Path(entry.path),
-                    configs.get(tp[0], self.default_config),
-                    recovery_point=recovery_points.get(tp, 0),
-                    log_start_offset=start_offsets.get(tp, 0),
+                    path,
+                    config,
+                    recovery_point=recovery,
+                    log_start_offset=start,
                     clean_shutdown=clean,
                     now_ms=now,
+                    topic_id=topic_id,
                 )
             if clean:
                 marker.unlink()
                 fsync_dir(log_dir)
+        # Entries of logs that no longer exist go now, not at the first periodic write: a
+        # topic re-created later must never inherit its predecessor's offsets.
+        self.checkpoint_recovery_points()
+        self.checkpoint_log_start_offsets()
+        live = list(self._logs)
+        for log_dir in self.log_dirs:
+            self.cleaner_manager.write_checkpoint(log_dir, live)
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -182,8 +229,13 @@ class LogManager:
                 if existing.dir.parent in counts:
                     counts[existing.dir.parent] += 1
             log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        directory = log_dir / f"{topic}-{partition}"
+        if topic_id is not None and directory.exists():
+            target = set_aside_leftover(directory, topic, partition, topic_id)
+            if target is not None:
+                self._pending_deletes.append(target)
         log = Log.open(
-            log_dir / f"{topic}-{partition}",
+            directory,
             config or self.default_config,
             recovery_point=0,
             log_start_offset=0,
@@ -202,17 +254,35 @@ class LogManager:
         return existing
 
     def delete_log(self, topic: str, partition: int) -> bool:
-        """Close the log and rename its directory ``<topic>-<partition>.<hex>-delete``; the
-        files are removed in a worker thread by the background task (or at startup)."""
-        log = self._logs.pop((topic, partition), None)
-        if log is None:
-            return False
-        log.close()
-        target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        os.replace(log.dir, target)
-        fsync_dir(target.parent)
-        self._pending_deletes.append(target)
-        return True
+        """Delete one log (see ``delete_logs``)."""
+        return bool(self.delete_logs([(topic, partition)]))
+
+    def delete_logs(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        """Close the logs and rename their directories ``<topic prefix>-<partition>.<uuid>-delete``
+        (Kafka's name, cut to fit a file name); the files are removed in a worker thread by the
+        background task (or at startup). The checkpoints of the affected log directories are
+        rewritten at once, so a topic re-created under the same name never inherits the
+        deleted one's recovery point or log start offset, even after a crash."""
+        deleted = []
+        dirs: set[Path] = set()
+        for tp in partitions:
+            plog = self._logs.pop(tp, None)
+            if plog is None:
+                continue
+            plog.close()
+            deleted.append(tp)
+            dirs.add(plog.dir.parent)
+            try:
+                self._pending_deletes.append(set_aside(plog.dir, tp[0], tp[1], durable=False))
+            except OSError as exc:
+                # The deletion is committed; the next start-up removes the directory (its
+                # topic is gone from the metadata) and a re-created topic never adopts it.
+                log.error("could not rename %s for deletion: %s", plog.dir, exc)
+        for log_dir in dirs:
+            fsync_dir(log_dir)
+        if dirs:
+            self._write_checkpoints(dirs)
+        return deleted
 
     async def purge_deleted_logs(self) -> None:
         """Remove renamed ``-delete`` directories in a worker thread."""
@@ -222,21 +292,38 @@ class LogManager:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def _offsets_by_dir(self, pick: Callable[[Log], int]) -> dict[Path, dict[TopicPartition, int]]:
-        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in self.log_dirs}
-        for tp, log in self._logs.items():
-            by_dir.setdefault(log.dir.parent, {})[tp] = pick(log)
+    def _offsets_by_dir(
+        self, pick: Callable[[Log], int], only: Iterable[Path] | None = None
+    ) -> dict[Path, dict[TopicPartition, int]]:
+        wanted = set(self.log_dirs if only is None else only)
+        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in wanted}
+        for tp, plog in list(self._logs.items()):
+            if plog.dir.parent in wanted:
+                by_dir[plog.dir.parent][tp] = pick(plog)
         return by_dir
 
-    def checkpoint_recovery_points(self) -> None:
+    def checkpoint_recovery_points(self, only: Iterable[Path] | None = None) -> None:
         """Write each directory's ``recovery-point-offset-checkpoint`` (blocking: fsyncs)."""
-        for log_dir, offsets in self._offsets_by_dir(lambda log: log.recovery_point).items():
-            OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
+        with self._checkpoint_lock:
+            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.recovery_point, only)
+            for log_dir, offsets in offsets_by_dir.items():
+                OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
 
-    def checkpoint_log_start_offsets(self) -> None:
+    def checkpoint_log_start_offsets(self, only: Iterable[Path] | None = None) -> None:
         """Write each directory's ``log-start-offset-checkpoint`` (blocking: fsyncs)."""
-        for log_dir, offsets in self._offsets_by_dir(lambda log: log.log_start_offset).items():
-            OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
+        with self._checkpoint_lock:
+            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.log_start_offset, only)
+            for log_dir, offsets in offsets_by_dir.items():
+                OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
+
+    def _write_checkpoints(self, dirs: Iterable[Path]) -> None:
+        """Rewrite every checkpoint of ``dirs`` from the live logs (after a deletion)."""
+        dirs = list(dirs)
+        self.checkpoint_recovery_points(dirs)
+        self.checkpoint_log_start_offsets(dirs)
+        live = list(self._logs)
+        for log_dir in dirs:
+            self.cleaner_manager.write_checkpoint(log_dir, live)
 
     # -- background work ----------------------------------------------------------------------
 

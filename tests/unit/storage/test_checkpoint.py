@@ -57,18 +57,38 @@ def test_empty_checkpoint(tmp_path: Path) -> None:
         "0\n1\ntopic 0 5 extra\n",
     ],
 )
-def test_malformed_offset_checkpoint_raises_clear_error(tmp_path: Path, text: str) -> None:
+def test_malformed_offset_checkpoint_is_skipped_not_fatal(tmp_path: Path, text: str) -> None:
+    """An offset checkpoint that does not parse must not stop the broker: whatever parses is
+    kept, the rest ignored (those logs recover from their start)."""
     path = tmp_path / "replication-offset-checkpoint"
     path.write_text(text)
-    with pytest.raises(CorruptCheckpointError, match="replication-offset-checkpoint"):
-        OffsetCheckpointFile(path).read()
+    entries = OffsetCheckpointFile(path).read()
+    assert set(entries) <= {("topic", 0)}
+
+
+def test_malformed_offset_line_keeps_the_other_entries(tmp_path: Path) -> None:
+    path = tmp_path / "recovery-point-offset-checkpoint"
+    path.write_text("0\n3\ngood 0 7\nbad\n-0 5\nother 1 9\n")
+    assert OffsetCheckpointFile(path).read() == {("good", 0): 7, ("other", 1): 9}
+
+
+@pytest.mark.parametrize("name", ["trailing\n", "in side", "tab\tbed", "cr\r", "nl\u2028x", ""])
+def test_offset_checkpoint_never_writes_an_unreadable_line(tmp_path: Path, name: str) -> None:
+    """A topic name that cannot be one field (it reached the metadata under a looser name
+    check) is left out, and the file stays readable with every other entry."""
+    path = tmp_path / "recovery-point-offset-checkpoint"
+    checkpoint = OffsetCheckpointFile(path)
+    checkpoint.write({(name, 0): 4, ("ok", 0): 3, ("ok", 1): 8})
+    assert checkpoint.read() == {("ok", 0): 3, ("ok", 1): 8}
+    assert path.read_text() == "0\n2\nok 0 3\nok 1 8\n"
 
 
 def test_corrupt_checkpoint_is_a_log_dir_error(tmp_path: Path) -> None:
     path = tmp_path / "c"
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(LogDirError):
-        OffsetCheckpointFile(path).read()
+        LeaderEpochCheckpointFile(path).read()
+    assert OffsetCheckpointFile(path).read() == {}
 
 
 def test_leader_epoch_checkpoint(tmp_path: Path) -> None:

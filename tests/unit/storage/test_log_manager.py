@@ -100,10 +100,13 @@ def test_delete_log(tmp_path: Path) -> None:
     assert len(renamed) == 1 and renamed[0].startswith("gone-0.")
     asyncio.run(manager.purge_deleted_logs())
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["kept-0"]
-    # A crash before the purge: startup removes leftover -delete directories.
+    # A crash before the purge: leftover -delete directories are never opened, and the
+    # background task's first purge removes them.
     (tmp_path / "x-1.abc-delete").mkdir()
     restarted = LogManager([tmp_path], {}, Clock())
     restarted.startup()
+    assert restarted.all_logs() and all(tp != ("x", 1) for tp, _ in restarted.all_logs())
+    asyncio.run(restarted.purge_deleted_logs())
     assert not (tmp_path / "x-1.abc-delete").exists()
     assert [tp for tp, _ in restarted.all_logs()] == [("kept", 0)]
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 from brook.broker.context import RequestContext
 from brook.broker.node import BrokerNode
 from brook.metadata.controller.replication_control import ControllerError, TopicSpec
-from brook.metadata.controller.topic_names import INTERNAL_TOPICS, validate_topic_name
+from brook.metadata.controller.topic_names import (
+    CLUSTER_METADATA_TOPIC,
+    INTERNAL_TOPICS,
+    validate_topic_name,
+)
 from brook.metadata.image import TopicImage
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
@@ -97,7 +101,7 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
             elif validate_topic_name(name) is not None:
                 topics_out.append(Topic(error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name,
                                         topic_id=_ZERO, partitions=[]))
-            elif allow_create and name not in INTERNAL_TOPICS:
+            elif allow_create and name not in INTERNAL_TOPICS and name != CLUSTER_METADATA_TOPIC:
                 to_create.append(name)
                 topics_out.append(Topic(error_code=-1, name=name, topic_id=_ZERO, partitions=[]))
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,12 +37,22 @@ from brook.metadata.serde import decode_record, encode_record
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
 from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
-from brook.raft.local import LocalRaftClient
+from brook.raft.local import LocalRaftClient, MetadataLogError
 
 log = logging.getLogger(__name__)
 
 Publisher = Callable[[MetadataDelta, MetadataImage], Awaitable[None] | None]
 PRODUCER_ID_BLOCK_SIZE = 1000
+FATAL_EXIT_CODE = 1
+
+
+def halt_process(exc: BaseException) -> None:
+    """Kafka's process-terminating fault handler: log, then stop at once with a non-zero exit
+    status, without the clean-shutdown path (which would flush the metadata log)."""
+    log.critical("metadata log write failed; halting so a restart replays only what is "
+                 "durable: %s", exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(FATAL_EXIT_CODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +74,10 @@ class QuorumController:
         rng: Rng,
         default_partitions: int,
         default_replication_factor: int,
+        fatal_fault_handler: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.raft = raft
+        self.fatal_fault_handler = fatal_fault_handler or halt_process
         self.clock = clock
         self.rng = rng
         self.default_partitions = default_partitions
@@ -74,22 +87,26 @@ class QuorumController:
         self._lock = asyncio.Lock()
 
     # -- loading and publishing ------------------------------------------------------------
-    def load(self) -> MetadataImage:
+    def load(
+        self, before_publish: Callable[[MetadataImage], None] | None = None
+    ) -> MetadataImage:
+        """Replay the committed log into the first image. ``before_publish`` sees the image
+        before any publisher does (the broker opens its logs there, with each topic's
+        configuration, before anything reads or cleans them)."""
         delta = MetadataDelta(self.image)
         for offset, value in self.raft.read_committed():
             record = decode_record(value)
             if record is not None:
                 delta.replay(record, offset)
-        self._publish(delta)
-        return self.image
-
-    def _publish(self, delta: MetadataDelta) -> None:
-        """Start-up publication: every publisher applies the image before serving begins."""
-        self.image = delta.apply()
+        image = delta.apply()
+        if before_publish is not None:
+            before_publish(image)
+        self.image = image
         for publisher in self.publishers:
             result = publisher(delta, self.image)
             if inspect.isawaitable(result):
                 raise RuntimeError("an asynchronous publisher during start-up replay")
+        return self.image
 
     async def _publish_async(self, delta: MetadataDelta) -> None:
         """Publication while serving: an operation completes once every publisher has applied
@@ -101,10 +118,19 @@ class QuorumController:
                 await result
 
     async def _commit(self, records: Sequence[Any]) -> None:
+        """Append ``records`` to the metadata log, then replay and publish them.
+
+        A failed append is fatal (Kafka's fault handler for the metadata log halts the
+        process): whether the records reached the disk is unknown, so neither the client nor
+        the image may be told either way; a restart replays exactly what is durable."""
         if not records:
             return
         values = [encode_record(r) for r in records]
-        last = await self.raft.append(values, self.clock.now_ms())
+        try:
+            last = await self.raft.append(values, self.clock.now_ms())
+        except MetadataLogError as exc:
+            self.fatal_fault_handler(exc)
+            raise
         delta = MetadataDelta(self.image)
         first = last - len(records) + 1
         for i, record in enumerate(records):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brook.metadata.controller.topic_names import (
+    CLUSTER_METADATA_TOPIC,
+    INTERNAL_TOPICS,
     unify_collision_chars,
     validate_topic_name,
 )
@@ -121,6 +123,9 @@ def plan_create_topic(
     reason = validate_topic_name(spec.name)
     if reason is not None:
         raise ControllerError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
+    if spec.name == CLUSTER_METADATA_TOPIC:
+        # Kafka's controller drops this name from a CreateTopics and answers as if denied.
+        raise ControllerError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.")
     if spec.name in image.topics.by_name or spec.name in pending_names:
         raise ControllerError(
             ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{spec.name}' already exists."
@@ -225,6 +230,13 @@ def plan_delete_topic(image: MetadataImage, name: str | None, topic_id: bytes | 
         raise ControllerError(
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
             "This server does not host this topic-partition.",
+        )
+    if topic.name in INTERNAL_TOPICS:
+        # Deleting __consumer_offsets loses every committed offset (and __transaction_state
+        # every transaction). Kafka's own tools refuse it; here the controller does, with the
+        # error Kafka gives for deleting records of an internal topic.
+        raise ControllerError(
+            ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot delete internal topic {topic.name}."
         )
     return [RemoveTopicRecord(topic_id=topic.topic_id)]
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 
 MAX_NAME_LENGTH = 249
-_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+# Matched with ``fullmatch``: ``$`` alone would also accept a name ending in a newline, which
+# breaks every line-based file that names topics (the offset checkpoints).
+_LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+CLUSTER_METADATA_TOPIC = "__cluster_metadata"
+"""The metadata log's own name: its directory sits beside the partition logs, so no topic may
+take it (Kafka refuses to create it as a regular topic)."""
 
 
 def validate_topic_name(name: str) -> str | None:
@@ -20,7 +25,7 @@ def validate_topic_name(name: str) -> str | None:
             f"Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters, "
             f"topic name: {name}"
         )
-    if not _LEGAL.match(name):
+    if _LEGAL.fullmatch(name) is None:
         return (
             f"Topic name \"{name}\" is illegal, it contains a character other than ASCII "
             "alphanumerics, '.', '_' and '-'"
