@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MIN_RESERVED_FDS = 256
 """Descriptors kept out of reach of clients: log segments and their indexes, the metadata log,
-checkpoints, worker threads' files. A quarter of the limit, at least this many."""
+checkpoints, worker threads' files: a quarter of the limit, at least this many, at most half."""
 _NOFILE_CEILING = 1 << 20
 
 
@@ -61,7 +61,7 @@ def nofile_limit() -> int:
 
 def derived_max_connections(nofile: int) -> int:
     """The largest ``max.connections`` the descriptor limit can carry with the reserve kept."""
-    return max(1, nofile - max(MIN_RESERVED_FDS, nofile // 4))
+    return max(1, nofile - min(max(MIN_RESERVED_FDS, nofile // 4), nofile // 2))
 
 
 def _resolve(host: str) -> str:
