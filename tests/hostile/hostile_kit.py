@@ -31,6 +31,10 @@ def encode_request(request: Any, version: int, correlation_id: int, client_id: s
     return struct.pack(">i", len(header) + len(body)) + header + body
 
 
+def open_many(port: int, n: int, timeout: float = 10.0) -> list[socket.socket]:
+    return [connect(port, timeout) for _ in range(n)]
+
+
 def connect(port: int, timeout: float = 10.0) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
