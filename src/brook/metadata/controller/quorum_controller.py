@@ -234,14 +234,14 @@ class QuorumController:
                     out.append(None)
                 except ControllerError as exc:
                     out.append(exc)
-            if len(records) > MAX_RECORDS_PER_USER_OP:
-                # Kafka bounds the records of the whole request, not of each topic: the
-                # request fails as one.
-                error = excessive_batch(
-                    f"{len(records)} partitions requested, at most "
-                    f"{MAX_RECORDS_PER_USER_OP} per request."
-                )
-                return [error for _ in requests]
+                if len(records) > MAX_RECORDS_PER_USER_OP:
+                    # Kafka bounds the records of the whole request, not of each topic: the
+                    # request fails as one.
+                    error = excessive_batch(
+                        f"More than {MAX_RECORDS_PER_USER_OP} partitions requested; that is "
+                        "the bound per request."
+                    )
+                    return [error for _ in requests]
             if not validate_only:
                 try:
                     await self._commit(records)
