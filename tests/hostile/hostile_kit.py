@@ -132,7 +132,7 @@ class Bystander:
                 resp = call(sock, ApiVersionsRequest(client_software_name="bystander",
                                                       client_software_version="1"), 3, corr)
                 corr += 1
-                meta = call(sock, MetadataRequest(topics=None), 12, corr)
+                meta = call(sock, MetadataRequest(topics=[]), 12, corr)  # brokers only
                 elapsed = time.monotonic() - t0
                 if resp is None or meta is None or resp.error_code != 0:
                     self.failures.append(f"bad answer after {elapsed:.2f}s")

@@ -136,6 +136,8 @@ def clip_for_message(text: str) -> str:
 
 
 def check_configs(configs: Mapping[str, str]) -> None:
+    if not configs:
+        return
     for name, value in configs.items():
         size = len(value) if len(value) * 4 <= MAX_CONFIG_VALUE_BYTES else len(value.encode())
         if size > MAX_CONFIG_VALUE_BYTES:
