@@ -63,3 +63,15 @@ def test_unused_secure_protocol_map_entries_are_harmless() -> None:
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
     })
     assert [lsn.security_protocol for lsn in c.listeners] == ["PLAINTEXT"]
+
+
+def test_sample_server_properties_parses_with_the_documented_limits() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "config" / "server.properties").read_text()
+    c = BrokerConfig.from_props(parse_properties(text))
+    assert c.queued_max_request_bytes == 256 * 1024 * 1024
+    assert c.connections_max_idle_ms == 600_000
+    assert c.max_connections is None and c.max_connections_per_ip == 2147483647
+    assert dict(c.max_connections_per_ip_overrides) == {}
+    assert [lsn.security_protocol for lsn in c.listeners] == ["PLAINTEXT"]
