@@ -4,9 +4,9 @@ Frames are read with a ``BufferedProtocol``: small frames are parsed out of one 
 buffer (a few syscalls serve many pipelined requests) and copied into their own ``bytearray``.
 A frame larger than half the staging buffer first reserves its claimed size from the broker's
 request memory pool (``queued.max.request.bytes``; the connection is muted while the pool
-cannot cover it), then gets its own ``bytearray`` that the kernel fills directly: exact-size up
-to ``_EAGER_FRAME_BYTES``, above that grown geometrically as the bytes arrive, so a header that
-claims 100 MB costs only what the client really sends. Either way the request frame is
+cannot cover it), then gets its own ``bytearray`` that the kernel fills directly, sized by what
+the client has really sent (see ``_EAGER_FRAME_BYTES``), so a header that claims 100 MB costs
+about what the client really sends. Either way the request frame is
 writable, so produce can patch offsets in place, and the records inside it are never copied
 again before they reach the log.
 
@@ -48,9 +48,11 @@ log = logging.getLogger(__name__)
 
 _STAGING_BYTES = 64 * 1024
 _MAX_INFLIGHT = 100
-_EAGER_FRAME_BYTES = 4 * 1024 * 1024
-"""Frames up to this size get their whole buffer at once (the fast path for large produce);
-larger ones grow by doubling from here as their bytes arrive."""
+_FIRST_FRAME_BYTES = 1024 * 1024
+_EAGER_FRAME_BYTES = 16 * 1024 * 1024
+"""A large frame's buffer starts at its size, or ``_FIRST_FRAME_BYTES`` if it claims more; once
+the client has filled that, a frame up to ``_EAGER_FRAME_BYTES`` gets its whole buffer (one
+copy of at most 1 MiB: large produce stays fast) and a larger one doubles as bytes arrive."""
 
 
 _SIZE = Struct(">i")
@@ -252,7 +254,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         size = self._frame_size
         begin = self._start + 4
         avail = self._end - begin
-        frame = bytearray(size if size <= _EAGER_FRAME_BYTES else max(avail, _EAGER_FRAME_BYTES))
+        frame = bytearray(size if size <= _FIRST_FRAME_BYTES else max(avail, _FIRST_FRAME_BYTES))
         frame[:avail] = self._staging[begin : self._end]
         self._frame = frame
         self._frame_got = avail
@@ -261,7 +263,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def _grow_frame(self, frame: bytearray) -> bytearray:
         """A fresh, larger buffer (the kernel may still hold a view of the old one, so it is
         never resized in place); doubling keeps the total copying under the frame's size."""
-        grown = bytearray(min(self._frame_size, 2 * len(frame)))
+        size = self._frame_size
+        grown = bytearray(size if size <= _EAGER_FRAME_BYTES else min(size, 2 * len(frame)))
         grown[: len(frame)] = frame
         self._frame = grown
         return grown

@@ -53,7 +53,7 @@ def test_listeners_that_cannot_be_secured_are_refused(listeners: str, protocol_m
     props = {"node.id": "1", "listeners": listeners}
     if protocol_map:
         props["listener.security.protocol.map"] = protocol_map
-    with pytest.raises(ConfigError, match="not supported.*refusing to serve it as"):
+    with pytest.raises(ConfigError, match=r"not supported.*refusing to serve it as"):
         BrokerConfig.from_props(props)
 
 

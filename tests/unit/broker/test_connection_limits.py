@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from brook.broker.config import BrokerConfig, ConfigError
-from brook.broker.connection import _EAGER_FRAME_BYTES, KafkaConnection
+from brook.broker.connection import _EAGER_FRAME_BYTES, _FIRST_FRAME_BYTES, KafkaConnection
 from brook.broker.connection_limits import (
     ConnectionLimits,
     MemoryPool,
@@ -127,13 +127,13 @@ def test_claimed_size_is_not_allocated_up_front(harness: Harness) -> None:
     claimed = harness.node.config.socket_request_max_bytes - 1  # 1 MiB in the harness
     feed(conn, struct.pack(">i", claimed) + b"\x00\x03")
     assert conn._frame is not None
-    assert len(conn._frame) <= _EAGER_FRAME_BYTES
+    assert len(conn._frame) <= _FIRST_FRAME_BYTES
     assert harness.node.connection_limits.pool.reserved == claimed
     conn.connection_lost(None)
     assert harness.node.connection_limits.pool.reserved == 0
 
 
-def test_frame_larger_than_eager_size_grows_as_bytes_arrive(tmp_path: Path) -> None:
+def test_frame_buffer_grows_as_bytes_arrive(tmp_path: Path) -> None:
     loop = asyncio.new_event_loop()
     node = BrokerNode(_config(tmp_path, **{"socket.request.max.bytes": str(64 << 20)}))
     try:
@@ -142,16 +142,29 @@ def test_frame_larger_than_eager_size_grows_as_bytes_arrive(tmp_path: Path) -> N
         conn.connection_made(tr)
         size = 3 * _EAGER_FRAME_BYTES
         feed(conn, struct.pack(">i", size) + b"\x00" * 100)
-        assert conn._frame is not None and len(conn._frame) == _EAGER_FRAME_BYTES
-        feed(conn, b"\x00" * _EAGER_FRAME_BYTES, chunk=1 << 20)
-        assert conn._frame is not None and len(conn._frame) == 2 * _EAGER_FRAME_BYTES
+        # Claimed 48 MiB, sent 100 bytes: the buffer is the first step only.
+        assert conn._frame is not None and len(conn._frame) == _FIRST_FRAME_BYTES
+        feed(conn, b"\x00" * _FIRST_FRAME_BYTES, chunk=1 << 20)
+        assert conn._frame is not None and len(conn._frame) == 2 * _FIRST_FRAME_BYTES
+        feed(conn, b"\x00" * (4 * _FIRST_FRAME_BYTES), chunk=1 << 20)
+        assert conn._frame is not None and len(conn._frame) == 8 * _FIRST_FRAME_BYTES
         # The rest: the frame completes (api key 0 v0 with zeros: refused and closed).
-        feed(conn, b"\x00" * (size - _EAGER_FRAME_BYTES - 100), chunk=1 << 20)
+        feed(conn, b"\x00" * (size - 5 * _FIRST_FRAME_BYTES - 100), chunk=1 << 20)
         assert conn._frame is None and tr.closed
         conn.connection_lost(None)
         assert node.connection_limits.pool.reserved == 0
     finally:
         loop.close()
+
+
+def test_frame_up_to_eager_size_gets_whole_buffer_after_first_step(tmp_path: Path) -> None:
+    node = BrokerNode(_config(tmp_path, **{"socket.request.max.bytes": str(64 << 20)}))
+    conn = KafkaConnection(node, "PLAINTEXT")
+    conn.connection_made(FakeTransport())
+    size = 4 * _FIRST_FRAME_BYTES + 4096  # a produce of four 1 MiB values
+    feed(conn, struct.pack(">i", size) + b"\x00" * (_FIRST_FRAME_BYTES + 10), chunk=1 << 16)
+    assert conn._frame is not None and len(conn._frame) == size
+    conn.connection_lost(None)
 
 
 def test_connection_muted_while_pool_is_exhausted(tmp_path: Path) -> None:
