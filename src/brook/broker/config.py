@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+SERVED_SECURITY_PROTOCOLS = frozenset({"PLAINTEXT"})
+"""What the listeners can actually secure today. A listener declared SSL or SASL_* but served
+as plaintext without authentication would hand clients a false promise, so it is refused."""
 
 _LISTENER_RE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)://(?P<host>\[[^\]]*\]|[^:]*):(?P<port>\d+)$")
 
@@ -59,6 +62,9 @@ BROKER_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "group.initial.rebalance.delay.ms": "3000",
         "connections.max.idle.ms": "600000",
         "queued.max.requests": "500",
+        "queued.max.request.bytes": "268435456",
+        "max.connections.per.ip": "2147483647",
+        "max.connections.per.ip.overrides": "",
         "producer.id.expiration.ms": "86400000",
         "transactional.id.expiration.ms": "604800000",
         "unclean.leader.election.enable": "false",
@@ -92,6 +98,8 @@ def parse_properties(text: str) -> dict[str, str]:
 
 
 def parse_listeners(value: str, protocol_map: Mapping[str, str]) -> tuple[Listener, ...]:
+    """Parse ``listeners``/``advertised.listeners``; refuses security protocols brook cannot
+    serve yet (TLS, SASL) rather than serving them as unauthenticated plaintext."""
     listeners = []
     for item in (v.strip() for v in value.split(",")):
         if not item:
@@ -106,6 +114,11 @@ def parse_listeners(value: str, protocol_map: Mapping[str, str]) -> tuple[Listen
                 f"listener {name}: unknown security protocol {protocol!r} "
                 "(set listener.security.protocol.map)"
             )
+        if protocol not in SERVED_SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"listener {name}: security protocol {protocol} is not supported by this broker "
+                "(only PLAINTEXT); refusing to serve it as unencrypted, unauthenticated plaintext"
+            )
         host = m.group("host").strip("[]")
         listeners.append(Listener(name, host, int(m.group("port")), protocol))
     if not listeners:
@@ -118,6 +131,40 @@ def _int(props: Mapping[str, str], key: str) -> int:
         return int(props.get(key) or BROKER_DEFAULTS[key])
     except ValueError:
         raise ConfigError(f"{key} must be an integer, got {props.get(key)!r}") from None
+
+
+def _positive(props: Mapping[str, str], key: str) -> int:
+    value = _int(props, key)
+    if value < 1:
+        raise ConfigError(f"{key} must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(props: Mapping[str, str], key: str) -> int:
+    value = _int(props, key)
+    if value < 0:
+        raise ConfigError(f"{key} must be at least 0, got {value}")
+    return value
+
+
+def parse_ip_overrides(value: str) -> dict[str, int]:
+    """``max.connections.per.ip.overrides``: ``host:count`` pairs, comma-separated (Kafka's
+    format; an IPv6 address is split at its last colon)."""
+    out: dict[str, int] = {}
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        host, sep, count = item.rpartition(":")
+        try:
+            n = int(count)
+        except ValueError:
+            n = -1
+        if not sep or not host.strip() or n < 0:
+            raise ConfigError(
+                f"max.connections.per.ip.overrides: {item!r} is not host:count (count >= 0)"
+            )
+        out[host.strip().strip("[]")] = n
+    return out
 
 
 def _bool(props: Mapping[str, str], key: str) -> bool:
@@ -144,6 +191,14 @@ class BrokerConfig:
     cluster_id: str | None
     fetch_session_cache_slots: int
     producer_id_expiration_ms: int
+    queued_max_request_bytes: int = 268435456
+    connections_max_idle_ms: int = 600000
+    max_connections: int | None = None
+    """None: derived from the descriptor limit at start-up (see ``connection_limits``)."""
+    max_connections_per_ip: int = 2147483647
+    max_connections_per_ip_overrides: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def metadata_log_dir(self) -> Path:
@@ -203,4 +258,13 @@ class BrokerConfig:
             cluster_id=props.get("cluster.id"),
             fetch_session_cache_slots=_int(props, "max.incremental.fetch.session.cache.slots"),
             producer_id_expiration_ms=_int(props, "producer.id.expiration.ms"),
+            queued_max_request_bytes=_positive(props, "queued.max.request.bytes"),
+            connections_max_idle_ms=_positive(props, "connections.max.idle.ms"),
+            max_connections=(
+                _positive(props, "max.connections") if props.get("max.connections") else None
+            ),
+            max_connections_per_ip=_non_negative(props, "max.connections.per.ip"),
+            max_connections_per_ip_overrides=MappingProxyType(
+                parse_ip_overrides(props.get("max.connections.per.ip.overrides", ""))
+            ),
         )

@@ -81,6 +81,10 @@ async def serve(config: BrokerConfig, ready_message: str | None = None) -> None:
 
 
 def run(config: BrokerConfig, ready_message: str | None = None) -> int:
+    from brook.broker.connection_limits import raise_nofile_limit
+
+    nofile = raise_nofile_limit()
+    log.debug("descriptor limit %d", nofile)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.broker.connection_limits import ConnectionLimits
 from brook.broker.fetch_session import FetchSessionCache
 from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
 from brook.broker.producer_ids import ProducerIdManager
@@ -64,6 +65,7 @@ class BrokerNode:
         self.clock = clock
         self.rng = rng
         self.connections: set[KafkaConnection] = set()
+        self.connection_limits = ConnectionLimits(config, clock)
         self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id)
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)

@@ -138,8 +138,12 @@ class ReplicaManager:
             topics = list(image.topics.by_name.values())
         else:
             topics = [t for n in changed_topics if (t := image.topics.by_name.get(n)) is not None]
+        parsed: dict[frozenset[tuple[str, str]], LogConfig] = {}  # most topics share one
         for topic in topics:
-            config = self.topic_config(topic.name, configs.topic_config(topic.name))
+            overrides = configs.topic_config(topic.name)
+            key = frozenset(overrides.items())
+            config = parsed.get(key) or parsed.setdefault(
+                key, self.topic_config(topic.name, overrides))
             for index, reg in topic.partitions.items():
                 if self.node_id not in reg.replicas:
                     continue

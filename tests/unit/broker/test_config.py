@@ -41,3 +41,37 @@ def test_listeners_and_advertised_listeners() -> None:
 def test_bad_configuration_is_one_clear_error(props: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         BrokerConfig.from_props({"node.id": "1", **props})
+
+
+@pytest.mark.parametrize("listeners, protocol_map", [
+    ("SSL://127.0.0.1:9093", ""),
+    ("SASL_PLAINTEXT://127.0.0.1:9094", ""),
+    ("SASL_SSL://127.0.0.1:9095", ""),
+    ("PLAINTEXT://127.0.0.1:9092,CLIENT://127.0.0.1:9096", "CLIENT:SSL,PLAINTEXT:PLAINTEXT"),
+])
+def test_listeners_that_cannot_be_secured_are_refused(listeners: str, protocol_map: str) -> None:
+    props = {"node.id": "1", "listeners": listeners}
+    if protocol_map:
+        props["listener.security.protocol.map"] = protocol_map
+    with pytest.raises(ConfigError, match=r"not supported.*refusing to serve it as"):
+        BrokerConfig.from_props(props)
+
+
+def test_unused_secure_protocol_map_entries_are_harmless() -> None:
+    c = BrokerConfig.from_props({
+        "node.id": "1", "listeners": "PLAINTEXT://127.0.0.1:9092",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL",
+    })
+    assert [lsn.security_protocol for lsn in c.listeners] == ["PLAINTEXT"]
+
+
+def test_sample_server_properties_parses_with_the_documented_limits() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "config" / "server.properties").read_text()
+    c = BrokerConfig.from_props(parse_properties(text))
+    assert c.queued_max_request_bytes == 256 * 1024 * 1024
+    assert c.connections_max_idle_ms == 600_000
+    assert c.max_connections is None and c.max_connections_per_ip == 2147483647
+    assert dict(c.max_connections_per_ip_overrides) == {}
+    assert [lsn.security_protocol for lsn in c.listeners] == ["PLAINTEXT"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from brook.broker.context import RequestContext
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
@@ -19,8 +21,7 @@ Result = CreatePartitionsResponse.CreatePartitionsTopicResult
 
 
 async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
-    names = [t.name for t in request.topics]
-    dupes = {n for n in names if names.count(n) > 1}
+    dupes = {n for n, k in Counter(t.name for t in request.topics).items() if k > 1}
     asks = [
         (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments else None)
         for t in request.topics if t.name not in dupes

@@ -6,6 +6,9 @@ From v5 the answer carries the new topic's effective configuration, which is how
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 from brook.broker.configs import describe_topic_configs
 from brook.broker.context import RequestContext
 from brook.metadata.controller.replication_control import ControllerError, TopicSpec
@@ -21,10 +24,25 @@ REQUEST = CreateTopicsRequest
 Result = CreateTopicsResponse.CreatableTopicResult
 
 
+def _described(
+    node: Any, configs: dict[str, str], cache: dict[frozenset[tuple[str, str]], list[Any]]
+) -> list[Any]:
+    key = frozenset(configs.items())
+    rows = cache.get(key)
+    if rows is None:
+        rows = cache[key] = [
+            CreateTopicsResponse.CreatableTopicConfigs(
+                name=e.name, value=e.value, read_only=e.read_only,
+                config_source=e.source, is_sensitive=e.sensitive,
+            )
+            for e in describe_topic_configs(node, configs)
+        ]
+    return rows
+
+
 async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
     node = ctx.broker
-    names = [t.name for t in request.topics]
-    duplicates = {n for n in names if names.count(n) > 1}
+    duplicates = {n for n, k in Counter(t.name for t in request.topics).items() if k > 1}
     results: dict[str, Result] = {}
     specs: list[TopicSpec] = []
     for topic in request.topics:
@@ -57,6 +75,9 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
             )
         )
     outcomes = await node.controller.create_topics(specs, request.validate_only)
+    # Topics with the same overrides (usually none) share their described configs: a batch of
+    # thousands must not describe every key thousands of times while others wait.
+    described: dict[frozenset[tuple[str, str]], list[Any]] = {}
     for spec, outcome in zip(specs, outcomes, strict=True):
         if isinstance(outcome, ControllerError):
             results[spec.name] = Result(
@@ -71,13 +92,7 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
             error_message=None,
             num_partitions=outcome.num_partitions,
             replication_factor=outcome.replication_factor,
-            configs=[
-                CreateTopicsResponse.CreatableTopicConfigs(
-                    name=e.name, value=e.value, read_only=e.read_only,
-                    config_source=e.source, is_sensitive=e.sensitive,
-                )
-                for e in describe_topic_configs(node, spec.configs)
-            ],
+            configs=_described(node, spec.configs, described),
         )
     seen: set[str] = set()
     ordered = []

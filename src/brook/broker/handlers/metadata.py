@@ -27,6 +27,11 @@ MAX_VERSION = 12
 REQUEST = MetadataRequest
 
 _ZERO = b"\x00" * 16
+MAX_AUTO_CREATE_PER_REQUEST = 100
+"""Topics one Metadata request may auto-create (Kafka has no bound). Creating a topic costs a
+few filesystem calls and holds the controller, so a request naming thousands of unknown topics
+would keep every other topic operation waiting; the rest are answered LEADER_NOT_AVAILABLE,
+which clients retry, and are created by the following requests."""
 _NO_OPS = -2147483648
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: all allowed
 # while no authorizer is configured.
@@ -109,7 +114,9 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
                                         name=name, topic_id=_ZERO, partitions=[]))
         if to_create:
             results = await node.controller.create_topics(
-                [TopicSpec(name) for name in dict.fromkeys(to_create)], validate_only=False
+                [TopicSpec(name) for name in list(dict.fromkeys(to_create))[
+                    :MAX_AUTO_CREATE_PER_REQUEST]],
+                validate_only=False,
             )
             errors = {
                 r.name if not isinstance(r, ControllerError) else "": r for r in results

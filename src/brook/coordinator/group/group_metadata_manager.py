@@ -25,6 +25,7 @@ from brook.coordinator.group.rebalance import (
     join_error,
     sync_error,
 )
+from brook.coordinator.group.record_serde import MAX_RECORD_STRING_BYTES, fits_record_string
 from brook.coordinator.group.request_meta import RequestMeta
 from brook.coordinator.runtime import CoordinatorResult, CoordinatorTimer, group_error_for
 from brook.env import Clock, Rng
@@ -34,6 +35,8 @@ from brook.protocol.messages.heartbeat import HeartbeatRequest, HeartbeatRespons
 from brook.protocol.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from brook.protocol.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
 from brook.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
+
+_MEMBER_ID_PREFIX_CHARS = (MAX_RECORD_STRING_BYTES - 64) // 4
 
 JoinFuture = asyncio.Future[JoinGroupResponse]
 SyncFuture = asyncio.Future[SyncGroupResponse]
@@ -49,7 +52,8 @@ class GroupMetadataManager(ClassicGroupRebalancer):
         self.rng = rng
 
     def _new_member_id(self, prefix: str) -> str:
-        return f"{prefix}-{uuid.UUID(bytes=self.rng.uuid4_bytes())}"
+        # Bounded so the id always fits the group's metadata record (a client id may be long).
+        return f"{prefix[:_MEMBER_ID_PREFIX_CHARS]}-{uuid.UUID(bytes=self.rng.uuid4_bytes())}"
 
     def get_or_create_simple_group(self, group_id: str) -> ClassicGroup:
         """The group of a consumer that only stores offsets here (no membership)."""
@@ -73,8 +77,12 @@ class GroupMetadataManager(ClassicGroupRebalancer):
         group_id, member_id = request.group_id, request.member_id
         instance_id = request.group_instance_id if version >= 5 else None
         session = request.session_timeout_ms
-        if not group_id:
+        if not group_id or not fits_record_string(group_id):
             return ErrorCode.INVALID_GROUP_ID
+        if not all(fits_record_string(s) for s in (
+            instance_id, request.protocol_type, *(p.name for p in request.protocols)
+        )):
+            return ErrorCode.INVALID_REQUEST
         if not self.config.min_session_timeout_ms <= session <= self.config.max_session_timeout_ms:
             return ErrorCode.INVALID_SESSION_TIMEOUT
         group = self.groups.get(group_id)

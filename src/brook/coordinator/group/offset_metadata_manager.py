@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from brook.coordinator.group.classic_group import ClassicGroup, ClassicGroupState
 from brook.coordinator.group.config import GroupCoordinatorConfig
 from brook.coordinator.group.group_metadata_manager import GroupMetadataManager
-from brook.coordinator.group.record_serde import offset_commit_record
+from brook.coordinator.group.record_serde import fits_record_string, offset_commit_record
 from brook.coordinator.group.request_meta import RequestMeta
 from brook.coordinator.runtime import CoordinatorRecord, CoordinatorResult
 from brook.env import Clock
@@ -102,7 +102,7 @@ class OffsetMetadataManager:
 
     def _validate_commit(self, group_id: str, member_id: str, instance_id: str | None,
                          generation: int) -> ErrorCode:
-        if not group_id:
+        if not group_id or not fits_record_string(group_id):
             return ErrorCode.INVALID_GROUP_ID
         group = self.groups.groups.get(group_id)
         if group is None:

@@ -32,6 +32,18 @@ OFFSET_COMMIT_VALUE_WITH_EXPIRY_VERSION = 1
 GROUP_METADATA_VALUE_VERSION = 3
 
 
+MAX_RECORD_STRING_BYTES = 32767
+"""Group ids, member ids and protocol names are written into ``__consumer_offsets`` records as
+int16-length strings; flexible requests can carry longer ones, which are refused up front."""
+
+
+def fits_record_string(value: str | None) -> bool:
+    """Whether ``value`` can be written as a record string (UTF-8 at most 32,767 bytes)."""
+    if value is None or len(value) <= MAX_RECORD_STRING_BYTES // 4:
+        return True
+    return len(value.encode()) <= MAX_RECORD_STRING_BYTES
+
+
 class RecordSerdeError(Exception):
     """A key or value that is not a well-formed group coordinator record."""
 

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from brook.metadata.controller.replication_control import ControllerError, check_configs
+from brook.metadata.controller.replication_control import (
+    ControllerError,
+    check_configs,
+    clip_for_message,
+)
 from brook.metadata.image import RESOURCE_BROKER, RESOURCE_TOPIC, MetadataImage
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.config_record import ConfigRecord
@@ -49,7 +53,7 @@ def plan_config_changes(
     if resource_name not in image.topics.by_name:
         raise ControllerError(
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-            f"Topic {resource_name} does not exist.",
+            f"Topic {clip_for_message(resource_name)} does not exist.",
         )
     current = dict(image.configs.topic_config(resource_name))
     new = dict(current) if incremental else {}
@@ -57,13 +61,13 @@ def plan_config_changes(
     for op in ops:
         if op.name in seen:
             raise ControllerError(
-                ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {op.name}"
+                ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {clip_for_message(op.name)}"
             )
         seen.add(op.name)
         if op.op == OP_SET:
             if op.value is None:
                 raise ControllerError(
-                    ErrorCode.INVALID_REQUEST, f"Null value not supported for : {op.name}"
+                    ErrorCode.INVALID_REQUEST, f"Null value not supported for : {clip_for_message(op.name)}"
                 )
             new[op.name] = op.value
         elif op.op == OP_DELETE:
@@ -72,7 +76,8 @@ def plan_config_changes(
             if op.name not in _LIST_KEYS:
                 raise ControllerError(
                     ErrorCode.INVALID_CONFIG,
-                    f"Config value append/subtract is not allowed for config key: {op.name}",
+                    "Config value append/subtract is not allowed for config key: "
+                    f"{clip_for_message(op.name)}",
                 )
             items = [v for v in new.get(op.name, _default_list(op.name)).split(",") if v]
             values = [v.strip() for v in (op.value or "").split(",") if v.strip()]

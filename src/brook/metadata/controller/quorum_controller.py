@@ -27,10 +27,14 @@ from brook.metadata.controller.replication_control import (
     ControllerError,
     CreatedTopic,
     TopicSpec,
+    collision_index,
+    excessive_batch,
     plan_create_partitions,
     plan_create_topic,
     plan_delete_topic,
+    total_partitions,
 )
+from brook.metadata.controller.topic_names import unify_collision_chars
 from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import EMPTY_IMAGE, ZERO_UUID, MetadataImage
 from brook.metadata.serde import decode_record, encode_record
@@ -53,6 +57,11 @@ def halt_process(exc: BaseException) -> None:
                  "durable: %s", exc, exc_info=exc)
     logging.shutdown()
     os._exit(FATAL_EXIT_CODE)
+
+
+MAX_BATCH_BYTES = 7 * 1024 * 1024
+"""An operation's records are committed as one metadata log batch, which the log bounds at
+8 MiB; an operation whose records would not fit is refused before anything is written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,11 @@ class QuorumController:
         if not records:
             return
         values = [encode_record(r) for r in records]
+        size = sum(len(v) for v in values)
+        if size > MAX_BATCH_BYTES:
+            raise excessive_batch(
+                f"The request's metadata records take {size} bytes, at most {MAX_BATCH_BYTES}."
+            )
         try:
             last = await self.raft.append(values, self.clock.now_ms())
         except MetadataLogError as exc:
@@ -186,28 +200,33 @@ class QuorumController:
         async with self._lock:
             results: list[CreatedTopic | ControllerError] = []
             records: list[Any] = []
-            seen: list[str] = []
+            seen: set[str] = set()
+            # Computed once per request: per topic they made a batch quadratic in topics.
+            collisions = collision_index(self.image.topics.by_name)
+            start = total_partitions(self.image)
             for spec in specs:
                 try:
                     created = plan_create_topic(
                         self.image, spec, self._new_topic_id(), self.default_partitions,
-                        self.default_replication_factor, seen,
+                        self.default_replication_factor, seen, collisions, start,
                     )
                 except ControllerError as exc:
                     results.append(exc)
                     continue
                 if len(records) + len(created.records) > MAX_RECORDS_PER_USER_OP:
-                    results.append(ControllerError(
-                        ErrorCode.POLICY_VIOLATION,
-                        "Unable to perform excessively large batch operation: the request "
-                        f"creates more than {MAX_RECORDS_PER_USER_OP} records.",
+                    results.append(excessive_batch(
+                        f"The request creates more than {MAX_RECORDS_PER_USER_OP} records."
                     ))
                     continue
-                seen.append(spec.name)
+                seen.add(spec.name)
+                collisions[unify_collision_chars(spec.name)] = spec.name
                 records.extend(created.records)
                 results.append(created)
             if not validate_only:
-                await self._commit(records)
+                try:
+                    await self._commit(records)
+                except ControllerError as exc:
+                    return [exc for _ in specs]
             return results
 
     async def delete_topics(
@@ -243,8 +262,19 @@ class QuorumController:
                     out.append(None)
                 except ControllerError as exc:
                     out.append(exc)
+                if len(records) > MAX_RECORDS_PER_USER_OP:
+                    # Kafka bounds the records of the whole request, not of each topic: the
+                    # request fails as one.
+                    error = excessive_batch(
+                        f"More than {MAX_RECORDS_PER_USER_OP} partitions requested; that is "
+                        "the bound per request."
+                    )
+                    return [error for _ in requests]
             if not validate_only:
-                await self._commit(records)
+                try:
+                    await self._commit(records)
+                except ControllerError as exc:
+                    return [exc for _ in requests]
             return out
 
     async def alter_configs(
@@ -265,7 +295,10 @@ class QuorumController:
                 except ControllerError as exc:
                     out.append(exc)
             if not validate_only:
-                await self._commit(records)
+                try:
+                    await self._commit(records)
+                except ControllerError as exc:
+                    return [exc for _ in changes]
             return out
 
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:

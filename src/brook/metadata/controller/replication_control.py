@@ -8,7 +8,7 @@ idea, simplified), and rotates the first replica so leaders spread over brokers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +95,25 @@ def place_replicas(
     ]
 
 
+EXCESSIVE_BATCH_MESSAGE = "Unable to perform excessively large batch operation."
+
+
+def excessive_batch(detail: str) -> ControllerError:
+    """Kafka's answer when one request would emit more than ``MAX_RECORDS_PER_USER_OP``
+    records (its BoundedList overflow becomes a PolicyViolationException)."""
+    return ControllerError(ErrorCode.POLICY_VIOLATION, f"{EXCESSIVE_BATCH_MESSAGE} {detail}")
+
+
+def collision_index(names: Collection[str]) -> dict[str, str]:
+    """Unified name -> topic name, so a new topic's collision check is one lookup instead of
+    a scan of every topic (which made creating N topics cost O(N * topics))."""
+    return {unify_collision_chars(n): n for n in names}
+
+
+def total_partitions(image: MetadataImage) -> int:
+    return sum(len(t.partitions) for t in image.topics.by_id.values())
+
+
 def check_record_budget(new_partitions: int) -> None:
     if new_partitions > MAX_RECORDS_PER_USER_OP:
         raise ControllerError(
@@ -104,11 +123,35 @@ def check_record_budget(new_partitions: int) -> None:
         )
 
 
+MAX_CONFIG_VALUE_BYTES = 1024 * 1024
+"""The largest topic config value accepted (Kafka has no explicit bound; its metadata log's
+8 MiB batches are one). The longest legitimate values are throttled-replica lists, about 11
+bytes per partition being moved; a megabyte covers ~90,000 of them."""
+_MAX_MESSAGE_CHARS = 512
+
+
+def clip_for_message(text: str) -> str:
+    """Error messages echo names and values; a client's huge value is not echoed whole."""
+    if len(text) <= _MAX_MESSAGE_CHARS:
+        return text
+    return f"{text[:_MAX_MESSAGE_CHARS]}... ({len(text)} characters)"
+
+
 def check_configs(configs: Mapping[str, str]) -> None:
+    if not configs:
+        return
+    for name, value in configs.items():
+        size = len(value) if len(value) * 4 <= MAX_CONFIG_VALUE_BYTES else len(value.encode())
+        if size > MAX_CONFIG_VALUE_BYTES:
+            raise ControllerError(
+                ErrorCode.INVALID_CONFIG,
+                f"Invalid value for configuration {clip_for_message(name)}: {size} bytes, at most "
+                f"{MAX_CONFIG_VALUE_BYTES} bytes are accepted.",
+            )
     try:
         validate_topic_configs(configs)
     except InvalidConfigError as exc:
-        raise ControllerError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+        raise ControllerError(ErrorCode.INVALID_CONFIG, clip_for_message(str(exc))) from None
 
 
 def plan_create_topic(
@@ -117,9 +160,15 @@ def plan_create_topic(
     topic_id: bytes,
     default_partitions: int,
     default_replication_factor: int,
-    pending_names: Sequence[str] = (),
+    pending_names: Collection[str] = (),
+    collisions: Mapping[str, str] | None = None,
+    placement_start: int | None = None,
 ) -> CreatedTopic:
-    """Validate one topic creation and return the records that create it."""
+    """Validate one topic creation and return the records that create it.
+
+    ``collisions`` (from ``collision_index``, covering the image and ``pending_names``) and
+    ``placement_start`` (from ``total_partitions``) let a caller creating many topics compute
+    them once; without them they are derived from the image here."""
     reason = validate_topic_name(spec.name)
     if reason is not None:
         raise ControllerError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
@@ -130,13 +179,14 @@ def plan_create_topic(
         raise ControllerError(
             ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{spec.name}' already exists."
         )
-    unified = unify_collision_chars(spec.name)
-    for existing in list(image.topics.by_name) + list(pending_names):
-        if unify_collision_chars(existing) == unified:
-            raise ControllerError(
-                ErrorCode.INVALID_TOPIC_EXCEPTION,
-                f"Topic '{spec.name}' collides with existing topic: {existing}",
-            )
+    if collisions is None:
+        collisions = collision_index([*image.topics.by_name, *pending_names])
+    existing = collisions.get(unify_collision_chars(spec.name))
+    if existing is not None:
+        raise ControllerError(
+            ErrorCode.INVALID_TOPIC_EXCEPTION,
+            f"Topic '{spec.name}' collides with existing topic: {existing}",
+        )
     if spec.assignments:
         if spec.num_partitions != -1 or spec.replication_factor != -1:
             raise ControllerError(
@@ -163,7 +213,7 @@ def plan_create_topic(
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             )
         check_record_budget(partitions)
-        start = sum(len(t.partitions) for t in image.topics.by_id.values())
+        start = total_partitions(image) if placement_start is None else placement_start
         assignment = place_replicas(image, partitions, rf, start)
     check_configs(spec.configs)
     records: list[Any] = [TopicRecord(name=spec.name, topic_id=topic_id)]
