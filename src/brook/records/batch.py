@@ -79,6 +79,7 @@ __all__ = [
     "patch_base_offset_and_leader_epoch",
     "read_batch_header",
     "set_log_append_time",
+    "set_max_timestamp",
     "validate_batch",
     "validate_produce_batch",
     "write_crc",
@@ -358,5 +359,21 @@ def set_log_append_time(buf: WriteableBuffer, pos: int, timestamp_ms: int) -> No
         return
     (batch_length,) = _INT32.unpack_from(view, pos + LENGTH_OFFSET)
     _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, new_attributes)
+    _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
+    write_crc(view, pos, batch_length + LOG_OVERHEAD)
+
+
+def set_max_timestamp(buf: WriteableBuffer, pos: int, timestamp_ms: int) -> None:
+    """Make the batch a CreateTime batch whose ``maxTimestamp`` is ``timestamp_ms``.
+
+    Kafka's ``DefaultRecordBatch.setMaxTimestamp(CREATE_TIME, ...)``: the leader stores the
+    largest record timestamp it computed, not the producer's claim, and clears a
+    LogAppendTime bit a producer has no business setting. Both fields are CRC-covered, so the
+    CRC is recomputed; only batches whose header was wrong pay for it.
+    """
+    view = memoryview(buf)
+    (attributes,) = _INT16.unpack_from(view, pos + ATTRIBUTES_OFFSET)
+    (batch_length,) = _INT32.unpack_from(view, pos + LENGTH_OFFSET)
+    _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, attributes & ~TIMESTAMP_TYPE_MASK)
     _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
     write_crc(view, pos, batch_length + LOG_OVERHEAD)

@@ -186,23 +186,14 @@ class Log:
         """
         config = self._config
         self._clock_ms = now_ms
-        batches = analyze_and_validate_records(
-            records, max_message_bytes=config.max_message_bytes, origin_client=origin_client,
-            compacted=config.compact,
-        )
+        batches = analyze_and_validate_records(records, config, origin_client=origin_client)
         if not batches:
             return LogAppendInfo(-1, -1, -1, self._log_start_offset, -1, -1, 0, 0)
         log_append_time = config.message_timestamp_type == "LogAppendTime"
         assigned = assign_offsets(
-            records,
-            batches,
-            next_offset=self._next_offset,
-            leader_epoch=leader_epoch,
-            now_ms=now_ms,
-            log_append_time=log_append_time,
-            timestamp_before_max_ms=config.message_timestamp_before_max_ms,
-            timestamp_after_max_ms=config.message_timestamp_after_max_ms,
-        )
+            records, batches, config,
+            next_offset=self._next_offset, leader_epoch=leader_epoch, now_ms=now_ms,
+        )  # fmt: skip
         if assigned.valid_bytes > config.segment_bytes:
             raise RecordBatchTooLargeError(
                 f"{assigned.valid_bytes} bytes exceed segment.bytes {config.segment_bytes}"

@@ -12,12 +12,19 @@ import logging
 
 from brook.broker.context import RequestContext
 from brook.broker.errors import error_code_for
+from brook.metadata.controller.topic_names import INTERNAL_TOPICS
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
 from brook.records.errors import CorruptRecordError, InvalidRecordError
+from brook.records.validate import RecordError
 from brook.replication.partition import NotEnoughReplicasError
 from brook.storage.errors import StorageError
+from brook.storage.log_validator import (
+    InvalidTxnStateError,
+    RecordTimestampError,
+    UnsupportedCompressionTypeError,
+)
 
 API_KEY = ApiKey.PRODUCE
 MIN_VERSION = 3  # RecordBatch v2 (magic 2) only
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
+BatchError = ProduceResponse.BatchIndexAndErrorMessage
 # Shared by every response: encoders only read it, and building one per partition costs more
 # than the rest of the response's fields together.
 _NO_LEADER_CHANGE = ProduceResponse.LeaderIdAndEpoch()
@@ -36,6 +44,25 @@ _EXPECTED = (StorageError, CorruptRecordError, InvalidRecordError, NotEnoughRepl
 
 def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionResponse:
     return PartitionResponse(index, code, -1, -1, -1, None, message, _NO_LEADER_CHANGE)
+
+
+def _validation_error(index: int, exc: Exception) -> PartitionResponse:
+    """A refused append as Kafka answers it: the code, ``error_message`` and, for errors tied
+    to records, ``record_errors`` (Produce v8+; older versions drop both when encoding)."""
+    if isinstance(exc, UnsupportedCompressionTypeError):
+        code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+    elif isinstance(exc, InvalidTxnStateError):
+        code = ErrorCode.INVALID_TXN_STATE
+    else:
+        code = error_code_for(exc)
+    record_errors = None
+    if isinstance(exc, RecordTimestampError):
+        record_errors = [BatchError(i, message) for i, message in exc.record_errors]
+    elif isinstance(exc, RecordError):
+        record_errors = [BatchError(exc.index, exc.reason)]
+    return PartitionResponse(
+        index, code, -1, -1, -1, record_errors, str(exc) or None, _NO_LEADER_CHANGE
+    )
 
 
 def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
@@ -51,6 +78,10 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
             index = pdata.index
             if acks not in (-1, 0, 1):
                 parts.append(_error(index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if name in INTERNAL_TOPICS:  # written only by their coordinators, never by clients
+                parts.append(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                    f"Cannot append to internal topic {name}"))  # fmt: skip
                 continue
             part = replica_manager.get_partition(name, index)
             if part is None:
@@ -71,10 +102,10 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
             try:
                 info = replica_manager.append_to_leader(part, records, acks, now_ms)
             except _EXPECTED as exc:
-                code = error_code_for(exc)
-                if code == ErrorCode.KAFKA_STORAGE_ERROR:
+                response = _validation_error(index, exc)
+                if response.error_code == ErrorCode.KAFKA_STORAGE_ERROR:
                     log.error("append to %s failed", part.tp, exc_info=exc)
-                parts.append(_error(index, code, str(exc) or None))
+                parts.append(response)
                 continue
             parts.append(
                 PartitionResponse(
