@@ -187,6 +187,7 @@ class Log:
         config = self._config
         self._clock_ms = now_ms
         batches = analyze_and_validate_records(records, config, origin_client=origin_client)
+        records = batches.records  # a new buffer if compression.type rewrote batches
         if not batches:
             return LogAppendInfo(-1, -1, -1, self._log_start_offset, -1, -1, 0, 0)
         log_append_time = config.message_timestamp_type == "LogAppendTime"

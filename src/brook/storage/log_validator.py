@@ -36,6 +36,7 @@ from brook.records.batch import (
     BatchHeader,
     iter_batches,
     patch_base_offset_and_leader_epoch,
+    read_batch_header,
     set_log_append_time,
     set_max_timestamp,
     validate_batch,
@@ -43,6 +44,7 @@ from brook.records.batch import (
 )
 from brook.records.compression import CompressionType, decompress
 from brook.records.errors import CorruptRecordError, InvalidRecordError
+from brook.records.recompress import recompress_batch
 from brook.records.validate import (
     MIN_RECORD_SIZE,
     record_timestamp_deltas,
@@ -113,12 +115,16 @@ def timestamp_bounds(config: LogConfig, now_ms: int) -> tuple[int, int]:
 
 class ValidatedBatches(list[tuple[int, BatchHeader]]):
     """``(position, header)`` of each validated batch, plus each one's smallest and largest
-    record timestamp delta (``timestamp_deltas``, same order) from the record walk."""
+    record timestamp delta (``timestamp_deltas``, same order) from the record walk.
 
-    __slots__ = ("timestamp_deltas",)
+    ``records`` is the buffer the positions refer to and the caller writes: the request's
+    own, or a new one when ``compression.type`` made the leader rewrite batches."""
 
-    def __init__(self) -> None:
+    __slots__ = ("records", "timestamp_deltas")
+
+    def __init__(self, records: memoryview) -> None:
         super().__init__()
+        self.records = records
         self.timestamp_deltas: list[tuple[int, int]] = []
 
     def add(self, pos: int, header: BatchHeader, deltas: tuple[int, int]) -> None:
@@ -134,9 +140,11 @@ def analyze_and_validate_records(
     For a compacted topic every record must have a key (compaction keeps the latest value per
     key, so a keyless record could never be cleaned): ``INVALID_RECORD``, as in Kafka.
     """
-    batches = ValidatedBatches()
+    batches = ValidatedBatches(records)
     max_message_bytes = config.max_message_bytes
     require_keys = config.compact and origin_client
+    target = config.compression_codec if origin_client else None
+    rewritten: list[tuple[int, BatchHeader, bytearray]] = []
     for pos, header in iter_batches(records):
         if header.size > max_message_bytes:
             raise RecordTooLargeError(
@@ -152,18 +160,53 @@ def analyze_and_validate_records(
         start = pos + HEADER_SIZE
         end = pos + header.size
         if codec == CompressionType.NONE:
-            lo, hi = scan_records(
+            data: bytes | memoryview = records[start:end]
+            deltas = scan_records(
                 records, start, end, header.records_count, require_keys=require_keys
             )
         else:
             data = _decompress(header, records[start:end], decompressed_limit(max_message_bytes))
-            lo, hi = scan_records(
+            deltas = scan_records(
                 data, 0, len(data), header.records_count, require_keys=require_keys
             )
-        batches.add(pos, header, (lo, hi))
+        batches.add(pos, header, deltas)
+        if target is not None and codec != target:
+            rewritten.append((pos, header, recompress_batch(records, pos, header, data, target)))
     if not batches and len(records):
         raise CorruptRecordError("the request holds no complete record batch")
+    if rewritten:
+        return _with_rewritten(batches, rewritten, max_message_bytes)
     return batches
+
+
+def _with_rewritten(
+    batches: ValidatedBatches,
+    rewritten: list[tuple[int, BatchHeader, bytearray]],
+    max_message_bytes: int,
+) -> ValidatedBatches:
+    """The batches laid out in a new buffer, the rewritten ones in their new codec (Kafka
+    checks the rewritten size against ``max.message.bytes`` again)."""
+    new_bytes = {pos: data for pos, _, data in rewritten}
+    out = bytearray()
+    result = ValidatedBatches(memoryview(b""))
+    for (pos, header), deltas in zip(batches, batches.timestamp_deltas, strict=True):
+        rebuilt = new_bytes.get(pos)
+        data: bytearray | memoryview
+        if rebuilt is None:
+            new_header = header
+            data = batches.records[pos : pos + header.size]
+        else:
+            data = rebuilt
+            new_header = read_batch_header(data)
+            if new_header.size > max_message_bytes:
+                raise RecordTooLargeError(
+                    f"batch of {new_header.size} bytes after recompression exceeds "
+                    f"max.message.bytes {max_message_bytes}"
+                )
+        result.add(len(out), new_header, deltas)
+        out += data
+    result.records = memoryview(out)
+    return result
 
 
 def _check_producer_fields(header: BatchHeader) -> None:

@@ -21,6 +21,7 @@ from brook.records.batch import (
     MAX_TIMESTAMP_OFFSET,
     RECORDS_COUNT_OFFSET,
     TIMESTAMP_TYPE_MASK,
+    iter_batches,
     read_batch_header,
     write_crc,
 )
@@ -244,3 +245,35 @@ def test_mutated_batches_are_refused_or_still_valid(
     records = stored(log)
     assert [o for o, _ in records] == list(range(len(records)))
     assert len(records) == log.log_end_offset
+
+
+@pytest.mark.parametrize("source", CODECS)
+@pytest.mark.parametrize("target", ["uncompressed", "gzip", "snappy", "lz4", "zstd", "producer"])
+def test_topic_compression_type_is_applied(tmp_path: Path, source: int, target: str) -> None:
+    log = open_log(tmp_path, config(compression_type=target))
+    append(log, batch(2))  # another batch in the same log first: offsets keep counting
+    first = log.append_as_leader(
+        memoryview(batch(40, compression=source) + batch(5)), 0, NOW
+    ).first_offset
+    assert first == 2
+    chunks = log.read(0, 1 << 20, log.log_end_offset, True).chunks
+    codecs = {read_batch_header(c, p).compression for c in chunks for p, _ in iter_batches(c)}
+    if target == "producer":
+        assert codecs == {source, 0}
+    else:
+        assert {CompressionType(c).config_name for c in codecs} == {target}
+    values = stored(log)
+    assert [o for o, _ in values] == list(range(47))
+    assert values[2][1] == b"value-0"
+
+
+def test_recompressed_batch_larger_than_max_message_bytes(tmp_path: Path) -> None:
+    import os
+
+    records = [(b"k", os.urandom(900), (), NOW)]
+    compressed = build_batch(records, compression=CompressionType.GZIP)
+    log = open_log(tmp_path, config(compression_type="gzip", max_message_bytes=len(compressed) - 1))
+    from brook.storage.errors import RecordTooLargeError
+
+    with pytest.raises(RecordTooLargeError, match="after recompression"):
+        append(log, build_batch(records))
