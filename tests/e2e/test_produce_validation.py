@@ -148,3 +148,29 @@ def test_clients_cannot_produce_to_internal_topics(broker: Any) -> None:
         code, _, message = _produce(sock, 1, "__consumer_offsets", bytes(batch))
     assert code == INVALID_TOPIC_EXCEPTION
     assert message and "internal topic" in message
+
+
+def test_large_compressed_batches_validated_off_loop_keep_their_order(broker: Any) -> None:
+    """Batches of thousands of records (validated in a worker thread) and small ones (on the
+    loop) from one idempotent producer, pipelined: every record stored once, in order."""
+    from confluent_kafka import Producer
+
+    topic = "validation-order"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": "zstd",
+                  "enable.idempotence": True, "linger.ms": 20, "batch.num.messages": 5000,
+                  "max.in.flight.requests.per.connection": 5})
+    errors: list[Any] = []
+    sent = []
+    for i in range(40_000):
+        value = f"{i:08d}".encode()
+        sent.append(value)
+        p.produce(topic, value, on_delivery=lambda e, m: errors.append(e) if e else None)
+        if i % 9_000 == 0:
+            p.flush(20)  # a few small batches in between
+        if i % 500 == 0:
+            p.poll(0)
+    assert p.flush(60) == 0
+    assert errors == []
+    assert [m.value() for m in _consume(broker.bootstrap, topic)] == sent

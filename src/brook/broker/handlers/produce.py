@@ -8,6 +8,7 @@ both satisfied when the append returns; acks=0 gets no response at all.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from brook.broker.context import RequestContext
@@ -16,6 +17,7 @@ from brook.metadata.controller.topic_names import INTERNAL_TOPICS
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
+from brook.records.batch import iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.validate import RecordError
 from brook.replication.partition import NotEnoughReplicasError
@@ -24,6 +26,8 @@ from brook.storage.log_validator import (
     InvalidTxnStateError,
     RecordTimestampError,
     UnsupportedCompressionTypeError,
+    ValidatedBatches,
+    analyze_and_validate_records,
 )
 
 API_KEY = ApiKey.PRODUCE
@@ -65,7 +69,85 @@ def _validation_error(index: int, exc: Exception) -> PartitionResponse:
     )
 
 
-def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+_OFF_LOOP_RECORDS = 1_000
+"""A request holding a compressed batch of this many records (or of ``_OFF_LOOP_BYTES``) is
+decompressed and validated in a worker thread: that walk costs about a millisecond per
+thousand records, which would freeze every other client if done on the event loop."""
+_OFF_LOOP_BYTES = 64 * 1024
+
+Validated = dict[tuple[str, int], ValidatedBatches | Exception]
+_tails: dict[str, asyncio.Future[None]] = {}
+"""Per connection, the last produce request still being validated off the loop: later ones
+from that connection wait behind it so their batches are appended in the order sent (an
+idempotent producer pipelines requests to the same partition)."""
+
+
+def handle(
+    ctx: RequestContext, request: ProduceRequest
+) -> ProduceResponse | asyncio.Future[ProduceResponse | None] | None:
+    if ctx.connection_id in _tails or _has_large_compressed_batch(request):
+        fut = asyncio.ensure_future(_validate_off_loop(ctx, request))
+        return None if request.acks == 0 else fut
+    return _append(ctx, request, None)
+
+
+def _has_large_compressed_batch(request: ProduceRequest) -> bool:
+    for topic_data in request.topic_data:
+        for pdata in topic_data.partition_data:
+            records = pdata.records
+            if type(records) is not memoryview:
+                continue
+            try:
+                for _, header in iter_batches(records):
+                    if header.attributes & 0x07 and (
+                        header.records_count >= _OFF_LOOP_RECORDS or header.size >= _OFF_LOOP_BYTES
+                    ):
+                        return True
+            except CorruptRecordError:
+                continue  # answered by the append
+    return False
+
+
+async def _validate_off_loop(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    key = ctx.connection_id
+    before = _tails.get(key)
+    mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _tails[key] = mine
+    try:
+        if before is not None:
+            await asyncio.shield(before)
+        loop = asyncio.get_running_loop()
+        validated = await loop.run_in_executor(None, _prevalidate, ctx, request)
+        return _append(ctx, request, validated)
+    finally:
+        mine.set_result(None)
+        if _tails.get(key) is mine:
+            del _tails[key]
+
+
+def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
+    """In a worker thread: each partition's batches validated (it reads only the request's
+    own buffer and the log's config), or the error the append will answer with."""
+    out: Validated = {}
+    replica_manager = ctx.broker.replica_manager
+    for topic_data in request.topic_data:
+        for pdata in topic_data.partition_data:
+            part = replica_manager.get_partition(topic_data.name, pdata.index)
+            records = pdata.records
+            if part is None or type(records) is not memoryview or not len(records):
+                continue
+            try:
+                out[topic_data.name, pdata.index] = analyze_and_validate_records(
+                    records, part.log.config
+                )
+            except (StorageError, CorruptRecordError, InvalidRecordError) as exc:
+                out[topic_data.name, pdata.index] = exc
+    return out
+
+
+def _append(
+    ctx: RequestContext, request: ProduceRequest, validated: Validated | None
+) -> ProduceResponse | None:
     node = ctx.broker
     acks = request.acks
     replica_manager = node.replica_manager
@@ -100,7 +182,10 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
                 parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
                 continue
             try:
-                info = replica_manager.append_to_leader(part, records, acks, now_ms)
+                pre = validated.get((name, index)) if validated else None
+                if isinstance(pre, Exception):
+                    raise pre
+                info = replica_manager.append_to_leader(part, records, acks, now_ms, pre)
             except _EXPECTED as exc:
                 response = _validation_error(index, exc)
                 if response.error_code == ErrorCode.KAFKA_STORAGE_ERROR:
