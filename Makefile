@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-installed
 SHARED ?= ../shared
 
-.PHONY: up test lint typecheck imports unit e2e codegen bench venv debs clean fmt
+.PHONY: up test lint typecheck imports unit e2e codegen bench venv debs clean fmt accel
 
 venv: $(STAMP)
 
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	-$(BIN)/python -m tools.build_accel
 	touch $(STAMP)
+
+# The compiled records walk (optional: without it the same code runs interpreted).
+accel: venv
+	$(BIN)/python -m tools.build_accel
 
 # Debian packages the tests drive (kcat is a real client under test).
 debs:
@@ -44,3 +49,4 @@ fmt: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	find src -name '*.so' -delete

@@ -24,12 +24,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from brook.records.errors import InvalidRecordError
+from brook.records.errors import InvalidRecordError, RecordError
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-__all__ = ["MIN_RECORD_SIZE", "RecordsScan", "record_timestamp_deltas", "scan_records"]
+__all__ = [
+    "MIN_RECORD_SIZE",
+    "RecordError",
+    "RecordsScan",
+    "record_timestamp_deltas",
+    "scan_records",
+]
 
 MIN_RECORD_SIZE = 7
 """The smallest encoded record: length, attributes, timestamp delta, offset delta, key length,
@@ -39,22 +45,13 @@ value length and header count, one byte each. A batch claiming more records than
 _MAX_VARINT_BYTES = 10
 
 
-class RecordError(InvalidRecordError):
-    """An :class:`InvalidRecordError` that names the record (its index in the batch)."""
-
-    def __init__(self, index: int, message: str) -> None:
-        super().__init__(f"record {index}: {message}")
-        self.index = index
-        self.reason = message
-
-
 RecordsScan = tuple[int, int]
 """``(min_timestamp_delta, max_timestamp_delta)`` of the scanned records."""
 
 
-def _varint(buf: ReadableBuffer, pos: int, end: int, index: int) -> tuple[int, int]:
+def _varint(buf: bytes, pos: int, end: int, index: int) -> tuple[int, int]:
     """A zigzag varint at ``pos`` of any length; ``(value, next_pos)``."""
-    view = memoryview(buf)
+    view = buf
     result = 0
     shift = 0
     for _ in range(_MAX_VARINT_BYTES):
@@ -74,11 +71,17 @@ def scan_records(
 ) -> RecordsScan:
     """Check the framing of ``count`` records in ``buf[pos:end]``; see the module docstring.
 
-    ``buf`` is indexed byte by byte, so it must be ``bytes``, a ``bytearray`` or a memoryview
-    of format ``B``. ``require_keys`` refuses a null key (a compacted topic). Raises
-    :class:`RecordError` (an ``InvalidRecordError``) naming the first bad record. For
-    ``count == 0`` the section must be empty and ``(0, 0)`` is returned.
+    ``require_keys`` refuses a null key (a compacted topic). Raises :class:`RecordError` (an
+    ``InvalidRecordError``) naming the first bad record. For ``count == 0`` the section must
+    be empty and ``(0, 0)`` is returned. A buffer other than ``bytes`` is copied once (the
+    section only): the walk indexes ``bytes``, which the compiled build reads natively.
     """
+    if isinstance(buf, bytes):
+        return _scan(buf, pos, end, count, require_keys)
+    return _scan(bytes(memoryview(buf)[pos:end]), 0, end - pos, count, require_keys)
+
+
+def _scan(buf: bytes, pos: int, end: int, count: int, require_keys: bool) -> RecordsScan:
     if count < 0:
         raise InvalidRecordError(f"invalid record count {count}")
     if count * MIN_RECORD_SIZE > end - pos:
@@ -92,7 +95,7 @@ def scan_records(
     try:
         while index < count:
             # length
-            b = buf[pos]  # type: ignore[index]
+            b = buf[pos]
             if b < 0x80:
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
@@ -102,7 +105,7 @@ def scan_records(
             if length < 6 or rend > end:
                 raise RecordError(index, f"invalid record length {length}")
             # attributes (unused in v2), then the timestamp delta
-            b = buf[pos + 1]  # type: ignore[index]
+            b = buf[pos + 1]
             if b < 0x80:
                 delta = (b >> 1) ^ -(b & 1)
                 pos += 2
@@ -115,7 +118,7 @@ def scan_records(
             elif delta < min_delta:
                 min_delta = delta
             # offset delta: must be the record's index
-            b = buf[pos]  # type: ignore[index]
+            b = buf[pos]
             if b < 0x80:
                 offset_delta = (b >> 1) ^ -(b & 1)
                 pos += 1
@@ -124,7 +127,7 @@ def scan_records(
             if offset_delta != index:
                 raise RecordError(index, f"offset delta {offset_delta} where {index} was expected")
             # key
-            b = buf[pos]  # type: ignore[index]
+            b = buf[pos]
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
@@ -139,7 +142,7 @@ def scan_records(
                     index, "Compacted topic cannot accept message without key in topic partition"
                 )
             # value
-            b = buf[pos]  # type: ignore[index]
+            b = buf[pos]
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
@@ -150,7 +153,7 @@ def scan_records(
             elif n != -1:
                 raise RecordError(index, f"invalid value length {n}")
             # headers
-            b = buf[pos]  # type: ignore[index]
+            b = buf[pos]
             if b < 0x80:
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
@@ -168,7 +171,7 @@ def scan_records(
     return min_delta, max_delta
 
 
-def _scan_headers(buf: ReadableBuffer, pos: int, rend: int, count: int, index: int) -> int:
+def _scan_headers(buf: bytes, pos: int, rend: int, count: int, index: int) -> int:
     """Skip ``count`` headers (key, value) that must end by ``rend``; the position after."""
     if count < 0 or 2 * count > rend - pos:
         raise RecordError(index, f"invalid header count {count}")
@@ -193,9 +196,10 @@ def record_timestamp_deltas(buf: ReadableBuffer, pos: int, end: int, count: int)
     Only for error reporting (which records are out of the timestamp range): it builds a list.
     """
     deltas: list[int] = []
+    data = bytes(memoryview(buf)[:end])
     for index in range(count):
-        length, pos = _varint(buf, pos, end, index)
-        delta, _ = _varint(buf, pos + 1, pos + length, index)
+        length, pos = _varint(data, pos, end, index)
+        delta, _ = _varint(data, pos + 1, pos + length, index)
         deltas.append(delta)
         pos += length
     return deltas

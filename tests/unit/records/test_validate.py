@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brook.records.batch import HEADER_SIZE
 from brook.records.errors import InvalidRecordError
@@ -141,3 +147,56 @@ def test_record_running_past_the_buffer_is_refused_not_indexerror() -> None:
     for cut in range(1, len(data)):
         with pytest.raises(InvalidRecordError):
             scan_records(data[:cut], 0, cut, 1)
+
+
+def _interpreted() -> ModuleType:
+    """``brook.records.validate`` loaded from its source, whether or not the compiled
+    extension (``tools/build_accel``) is what ``import`` gives."""
+    import importlib.util
+
+    import brook.records
+
+    path = Path(brook.records.__file__).with_name("validate.py")
+    spec = importlib.util.spec_from_file_location("brook_records_validate_source", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SOURCE = _interpreted()
+
+
+def _outcome(scan: Callable[..., tuple[int, int]], data: bytes, count: int) -> object:
+    try:
+        return scan(data, 0, len(data), count)
+    except RecordError as exc:
+        return ("record", exc.index, exc.reason)
+    except InvalidRecordError as exc:
+        return ("batch", str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    count=st.integers(0, 12),
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+    claimed=st.integers(-1, 14),
+)
+def test_loaded_module_agrees_with_the_source(
+    count: int, flips: list[tuple[int, int]], claimed: int
+) -> None:
+    """The compiled build (if present) and the interpreted source give the same answer on
+    valid and mutated record sections alike, and never raise anything but record errors."""
+    data = bytearray(
+        b"".join(
+            _record(offset_delta=i, ts_delta=(i * 997) % 300 - 150, key=b"k" * (i * 13 % 90),
+                    headers=[(b"h", b"v" * i)] if i % 3 == 0 else None)
+            for i in range(count)
+        )
+    )
+    for where, byte in flips:
+        if data:
+            data[where % len(data)] = byte
+    assert _outcome(scan_records, bytes(data), claimed) == _outcome(
+        _SOURCE.scan_records, bytes(data), claimed
+    )
