@@ -34,16 +34,20 @@ UNSUPPORTED_COMPRESSION_TYPE = 76
 INVALID_RECORD = 87
 
 
-def _produce(sock: socket.socket, cid: int, topic: str, records: bytes) -> tuple[int, list[int], str | None]:
-    """Produce v8 of one batch to partition 0: ``(error_code, record_error_indexes, message)``."""
+def _produce(sock: socket.socket, cid: int, topic: str, records: bytes,
+             version: int = VERSION) -> tuple[int, list[int], str | None]:
+    """Produce of one batch to partition 0: ``(error_code, record_error_indexes, message)``
+    (only the code below v8)."""
     body = (string(None) + struct.pack(">hi", -1, 10_000) + struct.pack(">i", 1) + string(topic)
             + struct.pack(">ii", 1, 0) + struct.pack(">i", len(records)) + records)
-    sock.sendall(request(PRODUCE, VERSION, cid, body))
+    sock.sendall(request(PRODUCE, version, cid, body))
     resp = read_frame(sock, 15)
     assert resp is not None
     pos = 4 + 4 + 4  # size, correlation id, topic count
     (name_len,) = struct.unpack_from(">h", resp, pos)
     pos += 2 + name_len + 4  # name, partition count
+    if version < 8:
+        return struct.unpack_from(">ih", resp, pos)[1], [], None
     _, code, _, _, _, n_errors = struct.unpack_from(">ihqqqi", resp, pos)
     pos += 4 + 2 + 24 + 4
     indexes = []
@@ -174,3 +178,14 @@ def test_large_compressed_batches_validated_off_loop_keep_their_order(broker: An
     assert p.flush(60) == 0
     assert errors == []
     assert [m.value() for m in _consume(broker.bootstrap, topic)] == sent
+
+
+def test_zstd_before_produce_v7_is_refused(broker: Any) -> None:
+    topic = "validation-zstd"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+    now = int(time.time() * 1000)
+    zstd = build_batch([(b"k", b"v", (), now)], compression=CompressionType.ZSTD)
+    with connect(broker.port) as sock:
+        assert _produce(sock, 1, topic, bytes(zstd), version=6)[0] == UNSUPPORTED_COMPRESSION_TYPE
+        assert _produce(sock, 2, topic, bytes(zstd), version=7)[0] == NONE

@@ -1,10 +1,11 @@
 """The RecordBatch v2 (magic 2) header: layout, parsing, validation and in-place patching.
 
-This module is the whole of the broker's hot path through record data. Produce and fetch
-never look at individual records (DESIGN.md §5): a batch is parsed by one
+This module is the broker's hot path through batch headers. A batch is parsed by one
 ``struct.unpack_from`` of its 61-byte header, checked with one C-implemented CRC32C over a
 memoryview, has its base offset and partition leader epoch patched in place, and is stored
-exactly as the producer sent it.
+as the producer sent it (DESIGN.md §5). Fetch never looks inside a batch; produce walks the
+records once to check their framing (``validate.py``, compiled when a C compiler is present),
+because a sound header and CRC do not make the records parseable.
 
 Layout (big-endian; offsets from the start of the batch)::
 

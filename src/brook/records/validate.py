@@ -13,10 +13,12 @@ whose records do not frame exactly:
   offsets is ``INVALID_RECORD``);
 * header keys are not null; lengths are ``-1`` (null) or non-negative.
 
-This is the one per-record loop on the produce path, so it is written for CPython: it reads
-one-byte varints (the overwhelmingly common case for deltas, small keys and header counts)
-inline and falls back to :func:`_varint` only for longer ones; it builds no objects per
-record. It returns the smallest and largest timestamp delta so the caller can check every
+This is the one per-record loop on the produce path. ``tools/build_accel`` compiles this
+module with mypyc (``make venv`` does it when a C compiler is present): about 100 ns per
+record instead of 1.5 µs interpreted, which is why the walk indexes ``bytes`` with plainly
+typed ``int`` locals. It reads one-byte varints (the common case for deltas, small keys and
+header counts) inline and falls back to :func:`_varint` only for longer ones; it builds no
+objects per record. It returns the smallest and largest timestamp delta so the caller can check every
 record's timestamp and the batch's ``maxTimestamp`` without a second pass.
 """
 

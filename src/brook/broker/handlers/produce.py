@@ -1,9 +1,11 @@
-"""Produce: batches go from the request frame to the log without a per-record Python loop.
+"""Produce: batches go from the request frame to the log, validated, patched in place.
 
 The request frame is a private, writable ``bytearray``; ``records`` is a memoryview into it, so
-the log validates each batch by its header and CRC, patches offsets in place and writes it as
-sent (DESIGN.md §5). With every replica in the ISR being this broker, acks=1 and acks=all are
-both satisfied when the append returns; acks=0 gets no response at all.
+the log validates each batch (header, CRC, record framing: ``storage.log_validator``), patches
+offsets in place and writes it as sent (DESIGN.md §5). A request holding a large compressed
+batch is decompressed and validated in a worker thread first. With every replica in the ISR
+being this broker, acks=1 and acks=all are both satisfied when the append returns; acks=0
+gets no response at all. Internal topics are written by their coordinators only.
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def _has_large_compressed_batch(request: ProduceRequest) -> bool:
     return False
 
 
+def _uses_zstd(records: memoryview) -> bool:
+    """Kafka refuses zstd batches in Produce before v7 (clients that old cannot read them)."""
+    try:
+        return any(header.attributes & 0x07 == 4 for _, header in iter_batches(records))
+    except CorruptRecordError:
+        return False  # answered by the append
+
+
 async def _validate_off_loop(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     key = ctx.connection_id
     before = _tails.get(key)
@@ -180,6 +190,11 @@ def _append(
                 records = memoryview(bytearray(records))
             if len(records) == 0:
                 parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
+                continue
+            if ctx.api_version < 7 and _uses_zstd(records):
+                parts.append(_error(index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                                    f"Produce requests with version {ctx.api_version} are not "
+                                    "allowed to use ZStandard compression"))  # fmt: skip
                 continue
             try:
                 pre = validated.get((name, index)) if validated else None
