@@ -11,7 +11,7 @@ whose records do not frame exactly:
   key, value, header count and headers, none of them running past the record;
 * offset deltas are ``0..n-1`` in order (Kafka: a v2 producer batch with non-consecutive
   offsets is ``INVALID_RECORD``);
-* header keys are not null; lengths are ``-1`` (null) or non-negative.
+* header keys are not null and are UTF-8; lengths are ``-1`` (null) or non-negative.
 
 This is the one per-record loop on the produce path. ``tools/build_accel`` compiles this
 module with mypyc (``make venv`` does it when a C compiler is present): about 100 ns per
@@ -181,6 +181,12 @@ def _scan_headers(buf: bytes, pos: int, rend: int, count: int, index: int) -> in
         key_length, pos = _varint(buf, pos, rend, index)
         if key_length < 0:
             raise RecordError(index, "null or negative header key length")
+        try:
+            buf[pos : pos + key_length].decode("utf-8")
+        except UnicodeDecodeError:
+            # Kafka's Java reader would substitute U+FFFD; brook's readers treat such a key
+            # as corrupt, so it is not let in.
+            raise RecordError(index, "header key is not valid UTF-8") from None
         pos += key_length
         value_length, pos = _varint(buf, pos, rend, index)
         if value_length >= 0:

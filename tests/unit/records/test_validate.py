@@ -200,3 +200,8 @@ def test_loaded_module_agrees_with_the_source(
     assert _outcome(scan_records, bytes(data), claimed) == _outcome(
         _SOURCE.scan_records, bytes(data), claimed
     )
+
+
+def test_header_key_must_be_utf8() -> None:
+    with pytest.raises(RecordError, match="UTF-8"):
+        _scan(_record(headers=[(b"\xff\x80", b"v")]), 1)

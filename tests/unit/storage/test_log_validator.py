@@ -215,28 +215,20 @@ def test_valid_batches_of_every_codec_are_stored(tmp_path: Path, codec: int) -> 
     assert len(stored(log)) == 50
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    codec=st.sampled_from([0, 0, 0, 1, 4]),
-    count=st.integers(1, 6),
-    mutations=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
-    fix_crc=st.booleans(),
-)
-def test_mutated_batches_are_refused_or_still_valid(
-    tmp_path_factory: pytest.TempPathFactory,
-    codec: int,
-    count: int,
-    mutations: list[tuple[int, int]],
-    fix_crc: bool,
-) -> None:
+_codecs = st.sampled_from([0, 0, 0, 1, 2, 3, 4])
+_flips = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4)
+
+
+def _check_mutated(directory: Path, codec: int, count: int, flips: list[tuple[int, int]],
+                   fix_crc: bool) -> None:
     """Flip bytes anywhere past the base offset: the append either refuses with a storage or
     record error, or stores a batch a consumer can decode in full, with dense offsets."""
     data = batch(count, compression=codec)
-    for where, byte in mutations:
+    for where, byte in flips:
         data[8 + where % (len(data) - 8)] = byte
     if fix_crc:
         write_crc(data, 0, len(data))
-    log = open_log(tmp_path_factory.mktemp("m"))
+    log = open_log(directory)
     try:
         append(log, data)
     except (StorageError, CorruptRecordError, InvalidRecordError):
@@ -245,6 +237,27 @@ def test_mutated_batches_are_refused_or_still_valid(
     records = stored(log)
     assert [o for o, _ in records] == list(range(len(records)))
     assert len(records) == log.log_end_offset
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(codec=_codecs, count=st.integers(1, 6), flips=_flips, fix_crc=st.booleans())
+def test_mutated_batches_are_refused_or_still_valid(
+    tmp_path_factory: pytest.TempPathFactory, codec: int, count: int,
+    flips: list[tuple[int, int]], fix_crc: bool,
+) -> None:  # fmt: skip
+    _check_mutated(tmp_path_factory.mktemp("m"), codec, count, flips, fix_crc)
+
+
+@pytest.mark.slow
+@settings(max_examples=5_000, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(codec=_codecs, count=st.integers(1, 30), flips=_flips, fix_crc=st.booleans())
+def test_mutated_batches_are_refused_or_still_valid_long(
+    tmp_path_factory: pytest.TempPathFactory, codec: int, count: int,
+    flips: list[tuple[int, int]], fix_crc: bool,
+) -> None:  # fmt: skip
+    _check_mutated(tmp_path_factory.mktemp("m"), codec, count, flips, fix_crc)
 
 
 @pytest.mark.parametrize("source", CODECS)
