@@ -189,3 +189,35 @@ def test_zstd_before_produce_v7_is_refused(broker: Any) -> None:
     with connect(broker.port) as sock:
         assert _produce(sock, 1, topic, bytes(zstd), version=6)[0] == UNSUPPORTED_COMPRESSION_TYPE
         assert _produce(sock, 2, topic, bytes(zstd), version=7)[0] == NONE
+
+
+def test_pipelined_request_after_an_off_loop_one_is_appended_after_it(broker: Any) -> None:
+    """A large zstd batch (validated in a worker thread) then, without waiting, a small
+    uncompressed one on the same connection: the second gets the offsets after the first."""
+    topic = "validation-pipelined"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(15)
+    now = int(time.time() * 1000)
+    large = build_batch([(b"k", b"%d" % i, (), now) for i in range(5_000)],
+                        compression=CompressionType.ZSTD)
+    small = build_batch([(b"k", b"small", (), now)])
+
+    def body(records: bytes) -> bytes:
+        return (string(None) + struct.pack(">hi", -1, 10_000) + struct.pack(">i", 1)
+                + string(topic) + struct.pack(">ii", 1, 0) + struct.pack(">i", len(records))
+                + records)
+
+    with connect(broker.port) as sock:
+        sock.sendall(request(PRODUCE, 7, 1, body(bytes(large)))
+                     + request(PRODUCE, 7, 2, body(bytes(small))))
+        offsets = []
+        for _ in range(2):
+            resp = read_frame(sock, 15)
+            assert resp is not None
+            pos = 4 + 4 + 4
+            (name_len,) = struct.unpack_from(">h", resp, pos)
+            pos += 2 + name_len + 4
+            _, code, base_offset = struct.unpack_from(">ihq", resp, pos)
+            assert code == NONE
+            offsets.append(base_offset)
+    assert offsets == [0, 5_000]

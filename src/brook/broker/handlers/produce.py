@@ -87,8 +87,13 @@ idempotent producer pipelines requests to the same partition)."""
 def handle(
     ctx: RequestContext, request: ProduceRequest
 ) -> ProduceResponse | asyncio.Future[ProduceResponse | None] | None:
-    if ctx.connection_id in _tails or _has_large_compressed_batch(request):
-        fut = asyncio.ensure_future(_validate_off_loop(ctx, request))
+    key = ctx.connection_id
+    if key in _tails or _has_large_compressed_batch(request):
+        # Take the connection's place in line now, before any later request is handled.
+        before = _tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        _tails[key] = mine
+        fut = asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
         return None if request.acks == 0 else fut
     return _append(ctx, request, None)
 
@@ -118,11 +123,15 @@ def _uses_zstd(records: memoryview) -> bool:
         return False  # answered by the append
 
 
-async def _validate_off_loop(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+async def _validate_off_loop(
+    ctx: RequestContext,
+    request: ProduceRequest,
+    before: asyncio.Future[None] | None,
+    mine: asyncio.Future[None],
+) -> ProduceResponse | None:
+    """Validate in a worker thread once the connection's previous off-loop request has been
+    appended, then append on the loop (appends never leave the loop)."""
     key = ctx.connection_id
-    before = _tails.get(key)
-    mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    _tails[key] = mine
     try:
         if before is not None:
             await asyncio.shield(before)
