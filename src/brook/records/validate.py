@@ -96,23 +96,36 @@ def _scan(buf: bytes, pos: int, end: int, count: int, require_keys: bool) -> Rec
     index = 0
     try:
         while index < count:
-            # length
+            # length (one- and two-byte varints are read inline: the common cases)
             b = buf[pos]
             if b < 0x80:
                 length = (b >> 1) ^ -(b & 1)
                 pos += 1
             else:
-                length, pos = _varint(buf, pos, end, index)
+                c = buf[pos + 1]
+                if c < 0x80:
+                    z = (b & 0x7F) | (c << 7)
+                    length = (z >> 1) ^ -(z & 1)
+                    pos += 2
+                else:
+                    length, pos = _varint(buf, pos, end, index)
             rend = pos + length
             if length < 6 or rend > end:
                 raise RecordError(index, f"invalid record length {length}")
-            # attributes (unused in v2), then the timestamp delta
-            b = buf[pos + 1]
+            pos += 1  # attributes: unused in v2
+            # timestamp delta
+            b = buf[pos]
             if b < 0x80:
                 delta = (b >> 1) ^ -(b & 1)
-                pos += 2
+                pos += 1
             else:
-                delta, pos = _varint(buf, pos + 1, rend, index)
+                c = buf[pos + 1]
+                if c < 0x80:
+                    z = (b & 0x7F) | (c << 7)
+                    delta = (z >> 1) ^ -(z & 1)
+                    pos += 2
+                else:
+                    delta, pos = _varint(buf, pos, rend, index)
             if index == 0:
                 min_delta = max_delta = delta
             elif delta > max_delta:
@@ -125,7 +138,13 @@ def _scan(buf: bytes, pos: int, end: int, count: int, require_keys: bool) -> Rec
                 offset_delta = (b >> 1) ^ -(b & 1)
                 pos += 1
             else:
-                offset_delta, pos = _varint(buf, pos, rend, index)
+                c = buf[pos + 1]
+                if c < 0x80:
+                    z = (b & 0x7F) | (c << 7)
+                    offset_delta = (z >> 1) ^ -(z & 1)
+                    pos += 2
+                else:
+                    offset_delta, pos = _varint(buf, pos, rend, index)
             if offset_delta != index:
                 raise RecordError(index, f"offset delta {offset_delta} where {index} was expected")
             # key
@@ -134,7 +153,13 @@ def _scan(buf: bytes, pos: int, end: int, count: int, require_keys: bool) -> Rec
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
             else:
-                n, pos = _varint(buf, pos, rend, index)
+                c = buf[pos + 1]
+                if c < 0x80:
+                    z = (b & 0x7F) | (c << 7)
+                    n = (z >> 1) ^ -(z & 1)
+                    pos += 2
+                else:
+                    n, pos = _varint(buf, pos, rend, index)
             if n >= 0:
                 pos += n
             elif n != -1:
@@ -149,20 +174,24 @@ def _scan(buf: bytes, pos: int, end: int, count: int, require_keys: bool) -> Rec
                 n = (b >> 1) ^ -(b & 1)
                 pos += 1
             else:
-                n, pos = _varint(buf, pos, rend, index)
+                c = buf[pos + 1]
+                if c < 0x80:
+                    z = (b & 0x7F) | (c << 7)
+                    n = (z >> 1) ^ -(z & 1)
+                    pos += 2
+                else:
+                    n, pos = _varint(buf, pos, rend, index)
             if n >= 0:
                 pos += n
             elif n != -1:
                 raise RecordError(index, f"invalid value length {n}")
             # headers
             b = buf[pos]
-            if b < 0x80:
-                n = (b >> 1) ^ -(b & 1)
-                pos += 1
-            else:
+            if b:
                 n, pos = _varint(buf, pos, rend, index)
-            if n:
                 pos = _scan_headers(buf, pos, rend, n, index)
+            else:
+                pos += 1
             if pos != rend:
                 raise RecordError(index, f"record length {length} does not match its contents")
             index += 1
