@@ -10,7 +10,9 @@ Two steps, as in ``UnifiedLog.append``:
    (:func:`brook.records.validate.scan_records`): a batch whose CRC is right but whose
    records do not parse would be stored and poison every consumer. Compressed batches are
    decompressed for that walk, with the output bounded (:func:`decompressed_limit`). A
-   trailing partial batch is dropped, as Kafka trims invalid bytes.
+   trailing partial batch is dropped, as Kafka trims invalid bytes. When the topic's
+   ``compression.type`` names a codec (not ``producer``), batches in another codec are
+   rewritten in it, as Kafka does, into a new buffer (``ValidatedBatches.records``).
 2. :func:`assign_offsets` checks every CreateTime record's timestamp against
    ``message.timestamp.before.max.ms`` / ``after.max.ms`` (the record walk yields the
    smallest and largest timestamp delta, which bound them all), then patches each batch's
