@@ -249,27 +249,36 @@ class BatchFilter:
         if header.is_control:
             stats.batches_written += 1
             return original
-        # One record at a time: only the retained ones are held, never the whole batch.
-        read = 0
-        kept: list[Record] = []
-        for record in iter_batch_records(view, pos, max_decompressed_size=MAX_CLEANED_BATCH_BYTES):
+        # One record at a time, twice if needed: the first pass only counts, so a batch kept
+        # whole (the common case) is never held as objects; the second collects the
+        # survivors of a batch that must be rewritten.
+        read = retained = 0
+        tombstones = False
+        for record in self._records(view, pos):
             read += 1
             if self._should_retain(header, record):
-                kept.append(record)
+                retained += 1
+                tombstones = tombstones or record.value is None
         stats.records_read += read
-        stats.records_retained += len(kept)
-        if kept:
+        stats.records_retained += retained
+        if retained:
             stats.batches_written += 1
-            tombstones = any(r.value is None for r in kept)
             set_horizon = tombstones and not header.has_delete_horizon
-            if len(kept) == read and not set_horizon:
+            if retained == read and not set_horizon:
                 return original
+            counted = (stats.invalid_records, stats.tombstones_removed)
+            kept = [r for r in self._records(view, pos) if self._should_retain(header, r)]
+            stats.invalid_records, stats.tombstones_removed = counted  # counted in pass one
             return self._rebuild(header, kept, set_horizon)
         if header.producer_id >= 0 and self._is_last_batch_of_producer(header):
             stats.batches_written += 1
             stats.empty_batches_written += 1
             return empty_batch(header)
         return None
+
+    @staticmethod
+    def _records(view: memoryview, pos: int) -> Iterator[Record]:
+        return iter_batch_records(view, pos, max_decompressed_size=MAX_CLEANED_BATCH_BYTES)
 
     def _should_retain(self, header: BatchHeader, record: Record) -> bool:
         """Kafka's ``Cleaner.shouldRetainRecord`` for v2 batches."""
