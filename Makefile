@@ -3,17 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-installed
+ACCEL  := $(VENV)/.stamp-accel
 SHARED ?= ../shared
 
-.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt
+.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt accel
 
-venv: $(STAMP)
+venv: $(STAMP) $(ACCEL)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# The compiled records walk (optional: without it the same code runs interpreted). Rebuilt
+# whenever its source changes, so a stale extension never shadows the module it came from.
+$(ACCEL): $(STAMP) src/brook/records/validate.py tools/build_accel.py
+	-$(BIN)/python -m tools.build_accel
+	touch $(ACCEL)
+
+accel: $(STAMP)
+	$(BIN)/python -m tools.build_accel
 
 # Debian packages the tests drive (kcat is a real client under test).
 debs:
@@ -48,3 +58,4 @@ fmt: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	find src -name '*.so' -delete

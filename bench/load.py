@@ -107,6 +107,8 @@ def produce(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     topic: str = args["topic"]
     p.list_topics(topic, timeout=10)  # connect and learn leaders before the clock starts
     value = os.urandom(size)
+    if args.get("half_zero"):  # compressible to about half, like typical payloads
+        value = value[: size // 2] + bytes(size - size // 2)
     nparts: int = args.get("partitions", 0)
     limit_msgs: int = args.get("count") or max(1, args["max_bytes"] // size)
     state = _Delivery()

@@ -201,7 +201,10 @@ class Broker:
         cmd = self.command()
         env = {k: v for k, v in os.environ.items()
                if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "src"), str(REPO_ROOT),
+        # BENCH_BROOK_SRC: measure another build's src/ (e.g. an earlier commit's, exported
+        # with `git archive`) with this tree's runner, for before/after comparisons.
+        src = os.environ.get("BENCH_BROOK_SRC") or str(REPO_ROOT / "src")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(REPO_ROOT),
                                                           env.get("PYTHONPATH")]))
         log = open(self.log_path, "ab")
         t0 = time.perf_counter()

@@ -70,6 +70,24 @@ def produce_throughput(b: Broker, p: Params, s: Settings) -> Result:
     return out
 
 
+def produce_codec_grid(s: Settings) -> list[Params]:
+    return [{"value_size": v, "compression": c, "acks": "1", "partitions": 1}
+            for v in (100, KIB) for c in ("none", "lz4", "zstd")]
+
+
+def produce_codec_throughput(b: Broker, p: Params, s: Settings) -> Result:
+    """Produce throughput and broker CPU per MB by codec: what the leader's record validation
+    (a walk of every record, after decompression for compressed batches) costs. Values are
+    half random, half zeros, so compressed batches are smaller than the records, as in use."""
+    admin.create_topics(b.bootstrap, {"bench-codec": p["partitions"]}, {})
+    with RssPeak(b.pid) as rss:
+        out = child.run(load.produce, _produce_args(
+            b, "bench-codec", p, s, conf={"compression.type": p["compression"]},
+            half_zero=True), s.worker_timeout())
+    out["broker_rss_peak_mib"] = rss.peak_mib
+    return out
+
+
 # ----------------------------------------------------------------------------------- consume
 
 def consume_grid(s: Settings) -> list[Params]:
@@ -181,6 +199,8 @@ def _registry() -> dict[str, Scenario]:
     items = [
         Scenario("produce", produce_grid, produce_throughput,
                  about="produce throughput by value size and acks"),
+        Scenario("produce_codec", produce_codec_grid, produce_codec_throughput,
+                 about="produce throughput by value size and compression codec, acks=1"),
         Scenario("consume", consume_grid, consume_throughput,
                  about="consume from the start of a pre-filled topic"),
         Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "floor"),

@@ -1,8 +1,10 @@
 """brook.records: the RecordBatch v2 format (header, CRC32C, compression, records).
 
-Pure: imports only the standard library, ``crc32c`` and ``cramjam``. The broker's hot path
-uses only ``batch`` (header parse, CRC check, in-place patching); ``record`` and
-``compression`` serve the places that look inside batches.
+Pure: imports only the standard library, ``crc32c`` and ``cramjam``. The broker's produce
+path uses ``batch`` (header parse, CRC check, in-place patching), ``validate`` (one walk over
+the records to check their framing; compiled by mypyc when available), ``compression`` for
+compressed batches and ``recompress`` for a topic's ``compression.type``; ``record`` serves
+the places that need keys and values (log cleaner, CLI, connectors, tests).
 """
 
 from brook.records.batch import BatchHeader, iter_batches, read_batch_header, validate_batch

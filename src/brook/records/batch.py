@@ -1,10 +1,11 @@
 """The RecordBatch v2 (magic 2) header: layout, parsing, validation and in-place patching.
 
-This module is the whole of the broker's hot path through record data. Produce and fetch
-never look at individual records (DESIGN.md §5): a batch is parsed by one
+This module is the broker's hot path through batch headers. A batch is parsed by one
 ``struct.unpack_from`` of its 61-byte header, checked with one C-implemented CRC32C over a
 memoryview, has its base offset and partition leader epoch patched in place, and is stored
-exactly as the producer sent it.
+as the producer sent it (DESIGN.md §5). Fetch never looks inside a batch; produce walks the
+records once to check their framing (``validate.py``, compiled when a C compiler is present),
+because a sound header and CRC do not make the records parseable.
 
 Layout (big-endian; offsets from the start of the batch)::
 
@@ -79,6 +80,7 @@ __all__ = [
     "patch_base_offset_and_leader_epoch",
     "read_batch_header",
     "set_log_append_time",
+    "set_max_timestamp",
     "validate_batch",
     "validate_produce_batch",
     "write_crc",
@@ -358,5 +360,21 @@ def set_log_append_time(buf: WriteableBuffer, pos: int, timestamp_ms: int) -> No
         return
     (batch_length,) = _INT32.unpack_from(view, pos + LENGTH_OFFSET)
     _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, new_attributes)
+    _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
+    write_crc(view, pos, batch_length + LOG_OVERHEAD)
+
+
+def set_max_timestamp(buf: WriteableBuffer, pos: int, timestamp_ms: int) -> None:
+    """Make the batch a CreateTime batch whose ``maxTimestamp`` is ``timestamp_ms``.
+
+    Kafka's ``DefaultRecordBatch.setMaxTimestamp(CREATE_TIME, ...)``: the leader stores the
+    largest record timestamp it computed, not the producer's claim, and clears a
+    LogAppendTime bit a producer has no business setting. Both fields are CRC-covered, so the
+    CRC is recomputed; only batches whose header was wrong pay for it.
+    """
+    view = memoryview(buf)
+    (attributes,) = _INT16.unpack_from(view, pos + ATTRIBUTES_OFFSET)
+    (batch_length,) = _INT32.unpack_from(view, pos + LENGTH_OFFSET)
+    _INT16.pack_into(view, pos + ATTRIBUTES_OFFSET, attributes & ~TIMESTAMP_TYPE_MASK)
     _INT64.pack_into(view, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
     write_crc(view, pos, batch_length + LOG_OVERHEAD)

@@ -1,8 +1,8 @@
 """Batch compression codecs, byte-compatible with what Kafka clients write and read.
 
-The broker stores compressed batches as it received them and never calls this module on
-produce or fetch; it is for the few places that look inside a batch (the log cleaner, the
-CLI, connectors, tests), so clarity beats speed here.
+Produce decompresses a compressed batch once, to check its records (and recompresses it when
+the topic's ``compression.type`` names another codec); fetch never calls this module. The
+log cleaner, the CLI, connectors and tests use it to look inside batches.
 
 Codec formats, as the Java client (the reference every other client follows) uses them:
 

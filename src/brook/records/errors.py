@@ -19,3 +19,13 @@ class InvalidRecordError(Exception):
     record count disagrees with its offset range, a decompressed size over the limit, an
     unknown compression codec. Kafka's ``InvalidRecordException``; the broker answers
     ``INVALID_RECORD`` (87)."""
+
+
+class RecordError(InvalidRecordError):
+    """An :class:`InvalidRecordError` that names the record (its index in the batch), for
+    Produce v8+'s ``record_errors``."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(f"record {index}: {message}")
+        self.index = index
+        self.reason = message

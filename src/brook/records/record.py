@@ -50,6 +50,7 @@ from brook.records.compression import (
     decompress,
 )
 from brook.records.errors import CorruptRecordError
+from brook.records.validate import MIN_RECORD_SIZE
 from brook.records.varint import read_varint, write_varint
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ __all__ = [
     "RecordInput",
     "build_batch",
     "decode_records",
+    "iter_batch_records",
     "iter_records_in_batches",
 ]
 
@@ -109,6 +111,22 @@ def decode_records(
     lengths, CRC). Malformed record data raises ``CorruptRecordError``; a decompressed size
     over ``max_decompressed_size`` raises ``InvalidRecordError``.
     """
+    return list(
+        iter_batch_records(buf, pos, verify=verify, max_decompressed_size=max_decompressed_size)
+    )
+
+
+def iter_batch_records(
+    buf: ReadableBuffer,
+    pos: int = 0,
+    *,
+    verify: bool = True,
+    max_decompressed_size: int = DEFAULT_MAX_DECOMPRESSED_SIZE,
+) -> Iterator[Record]:
+    """:func:`decode_records` one record at a time, for readers that must stay in bounded
+    memory (the log cleaner): a batch holding millions of tiny records is never turned into
+    millions of objects at once. The checks are made before the first record is yielded,
+    except the per-record framing, which is checked as each record is reached."""
     view = memoryview(buf).cast("B")
     header = read_batch_header(view, pos)
     if verify:
@@ -118,12 +136,18 @@ def decode_records(
     end = pos + header.size
     if end > len(view) or header.size < HEADER_SIZE:
         raise CorruptRecordError(f"batch at position {pos} is truncated")
+    count = header.records_count
+    if count < 0:
+        raise CorruptRecordError(f"invalid record count {count}")
     body = view[pos + HEADER_SIZE : end]
-    data = (
-        bytes(body)
-        if header.compression == CompressionType.NONE
-        else decompress(header.compression, body, max_decompressed_size)
-    )
+    if header.compression == CompressionType.NONE:
+        data = bytes(body)
+    else:
+        if count * MIN_RECORD_SIZE > max_decompressed_size:
+            raise CorruptRecordError(
+                f"record count {count} cannot fit in {max_decompressed_size} decompressed bytes"
+            )
+        data = decompress(header.compression, body, max_decompressed_size)
     return _decode_body(header, data)
 
 
@@ -144,13 +168,13 @@ def iter_records_in_batches(
         )
 
 
-def _decode_body(header: BatchHeader, data: bytes) -> list[Record]:
+def _decode_body(header: BatchHeader, data: bytes) -> Iterator[Record]:
     count = header.records_count
-    if count < 0:
-        raise CorruptRecordError(f"invalid record count {count}")
-    # Every record takes at least 7 bytes; reject absurd counts before allocating anything.
-    if count > len(data):
-        raise CorruptRecordError(f"record count {count} exceeds the {len(data)} bytes of data")
+    # Every record takes at least 7 bytes; reject absurd counts before decoding anything.
+    if count * MIN_RECORD_SIZE > len(data):
+        raise CorruptRecordError(
+            f"record count {count} cannot fit in the {len(data)} bytes of record data"
+        )
     log_append_time = header.timestamp_type == LOG_APPEND_TIME
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
@@ -161,7 +185,6 @@ def _decode_body(header: BatchHeader, data: bytes) -> list[Record]:
         header.is_transactional,
         header.is_control,
     )
-    records: list[Record] = []
     end = len(data)
     pos = 0
     for _ in range(count):
@@ -191,12 +214,11 @@ def _decode_body(header: BatchHeader, data: bytes) -> list[Record]:
         if pos != record_end:
             raise CorruptRecordError("record length does not match its contents")
         timestamp = header.max_timestamp if log_append_time else base_timestamp + timestamp_delta
-        records.append(
-            Record(base_offset + offset_delta, timestamp, key, value, tuple(headers), *batch_facts)
+        yield Record(
+            base_offset + offset_delta, timestamp, key, value, tuple(headers), *batch_facts
         )
     if pos != end:
         raise CorruptRecordError(f"{end - pos} bytes remain after the last record")
-    return records
 
 
 def _read_bytes(data: bytes, pos: int, end: int) -> tuple[bytes | None, int]:

@@ -20,6 +20,7 @@ from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_types import LogAppendInfo
+from brook.storage.log_validator import ValidatedBatches
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +169,14 @@ class ReplicaManager:
 
     # -- append ----------------------------------------------------------------------------
     def append_to_leader(
-        self, part: Partition, records: memoryview, required_acks: int, now_ms: int
+        self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
+        validated: ValidatedBatches | None = None,
     ) -> LogAppendInfo:
         """Validate and append one partition's batches; raises storage errors for the caller to
         map. With a single-replica ISR the high watermark moves at once, so acks=all is
         satisfied when this returns."""
         part.check_enough_replicas(required_acks)
-        info = part.log.append_as_leader(records, part.leader_epoch, now_ms)
+        info = part.log.append_as_leader(records, part.leader_epoch, now_ms, validated=validated)
         part.advance_high_watermark()
         return info
 

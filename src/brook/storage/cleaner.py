@@ -51,8 +51,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from brook.records.batch import read_batch_header
-from brook.records.record import decode_records
+from brook.records.record import iter_batch_records
 from brook.storage.cleaner_filter import (
+    MAX_CLEANED_BATCH_BYTES,
     BatchFilter,
     CleaningAbortedError,
     FilterStats,
@@ -288,7 +289,12 @@ class Cleaner:
                 if not offset_map.can_take(header.records_count):
                     return header.base_offset
                 if not header.is_control:
-                    offset_map.add_batch(decode_records(view, pos), start)
+                    offset_map.add_batch(
+                        iter_batch_records(
+                            view, pos, max_decompressed_size=MAX_CLEANED_BATCH_BYTES
+                        ),
+                        start,
+                    )
         return end
 
     @staticmethod

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -51,9 +51,10 @@ from brook.records.batch import (
     iter_batches,
     write_crc,
 )
-from brook.records.record import Record, build_batch, decode_records
+from brook.records.record import Record, build_batch, iter_batch_records
 
 __all__ = [
+    "MAX_CLEANED_BATCH_BYTES",
     "BatchFilter",
     "CleaningAbortedError",
     "FilterStats",
@@ -62,6 +63,13 @@ __all__ = [
     "empty_batch",
     "read_segment_batches",
 ]
+
+MAX_CLEANED_BATCH_BYTES = 32 * 1024 * 1024
+"""Most bytes the cleaner lets one compressed batch inflate to, what the leader accepts for the
+default ``max.message.bytes`` (``log_validator.decompressed_limit``). A batch past it, or one
+claiming more records than its size can hold, fails the pass (``CorruptRecordError``) rather
+than being expanded: such a batch, written before the leader checked records, could
+otherwise hold millions of records in a few kilobytes."""
 
 OFFSET_MAP_ENTRY_OVERHEAD_BYTES = 100
 """Estimated memory of one map entry besides its key: the key's ``bytes`` header, the offset
@@ -116,7 +124,7 @@ class OffsetMap:
         estimate = records * (OFFSET_MAP_ENTRY_OVERHEAD_BYTES + 16)
         return self.bytes_used + estimate <= self.memory_bytes
 
-    def add_batch(self, records: list[Record], start_offset: int) -> None:
+    def add_batch(self, records: Iterable[Record], start_offset: int) -> None:
         """Map the keyed records of one batch at or after ``start_offset``."""
         for record in records:
             key = record.key
@@ -241,22 +249,36 @@ class BatchFilter:
         if header.is_control:
             stats.batches_written += 1
             return original
-        records = decode_records(view, pos)
-        stats.records_read += len(records)
-        kept = [r for r in records if self._should_retain(header, r)]
-        stats.records_retained += len(kept)
-        if kept:
+        # One record at a time, twice if needed: the first pass only counts, so a batch kept
+        # whole (the common case) is never held as objects; the second collects the
+        # survivors of a batch that must be rewritten.
+        read = retained = 0
+        tombstones = False
+        for record in self._records(view, pos):
+            read += 1
+            if self._should_retain(header, record):
+                retained += 1
+                tombstones = tombstones or record.value is None
+        stats.records_read += read
+        stats.records_retained += retained
+        if retained:
             stats.batches_written += 1
-            tombstones = any(r.value is None for r in kept)
             set_horizon = tombstones and not header.has_delete_horizon
-            if len(kept) == len(records) and not set_horizon:
+            if retained == read and not set_horizon:
                 return original
+            counted = (stats.invalid_records, stats.tombstones_removed)
+            kept = [r for r in self._records(view, pos) if self._should_retain(header, r)]
+            stats.invalid_records, stats.tombstones_removed = counted  # counted in pass one
             return self._rebuild(header, kept, set_horizon)
         if header.producer_id >= 0 and self._is_last_batch_of_producer(header):
             stats.batches_written += 1
             stats.empty_batches_written += 1
             return empty_batch(header)
         return None
+
+    @staticmethod
+    def _records(view: memoryview, pos: int) -> Iterator[Record]:
+        return iter_batch_records(view, pos, max_decompressed_size=MAX_CLEANED_BATCH_BYTES)
 
     def _should_retain(self, header: BatchHeader, record: Record) -> bool:
         """Kafka's ``Cleaner.shouldRetainRecord`` for v2 batches."""

@@ -42,7 +42,11 @@ from brook.storage.leader_epoch import LeaderEpochFileCache
 from brook.storage.log_config import LogConfig
 from brook.storage.log_segments import LogSegments
 from brook.storage.log_types import FetchDataInfo, LogAppendInfo, LogOffsetMetadata
-from brook.storage.log_validator import analyze_and_validate_records, assign_offsets
+from brook.storage.log_validator import (
+    ValidatedBatches,
+    analyze_and_validate_records,
+    assign_offsets,
+)
 from brook.storage.producer_state import ProducerStateManager
 from brook.storage.segment import LogSegment, TimestampAndOffset
 
@@ -175,7 +179,8 @@ class Log:
     # -- appends -----------------------------------------------------------------------------
 
     def append_as_leader(
-        self, records: memoryview, leader_epoch: int, now_ms: int, *, origin_client: bool = True
+        self, records: memoryview, leader_epoch: int, now_ms: int, *, origin_client: bool = True,
+        validated: ValidatedBatches | None = None,
     ) -> LogAppendInfo:
         """Validate and append a produce request's batches for this partition.
 
@@ -186,23 +191,18 @@ class Log:
         """
         config = self._config
         self._clock_ms = now_ms
-        batches = analyze_and_validate_records(
-            records, max_message_bytes=config.max_message_bytes, origin_client=origin_client,
-            compacted=config.compact,
-        )
+        batches = (  # ``validated``: the same check, already made off the event loop
+            analyze_and_validate_records(records, config, origin_client=origin_client)
+            if validated is None else validated
+        )  # fmt: skip
+        records = batches.records  # a new buffer if compression.type rewrote batches
         if not batches:
             return LogAppendInfo(-1, -1, -1, self._log_start_offset, -1, -1, 0, 0)
         log_append_time = config.message_timestamp_type == "LogAppendTime"
         assigned = assign_offsets(
-            records,
-            batches,
-            next_offset=self._next_offset,
-            leader_epoch=leader_epoch,
-            now_ms=now_ms,
-            log_append_time=log_append_time,
-            timestamp_before_max_ms=config.message_timestamp_before_max_ms,
-            timestamp_after_max_ms=config.message_timestamp_after_max_ms,
-        )
+            records, batches, config,
+            next_offset=self._next_offset, leader_epoch=leader_epoch, now_ms=now_ms,
+        )  # fmt: skip
         if assigned.valid_bytes > config.segment_bytes:
             raise RecordBatchTooLargeError(
                 f"{assigned.valid_bytes} bytes exceed segment.bytes {config.segment_bytes}"

@@ -438,3 +438,42 @@ def test_committed_swap_file_is_completed_on_reopen(tmp_path: Path) -> None:
     assert len({r.key for r in first}) == len(first)
     assert (directory / f"{cleaned.base_offset:020d}.index").exists()
     reopened.segments[0].sanity_check()
+
+
+def _record_bomb(count: int) -> bytearray:
+    """A zstd batch of ``count`` minimal (7-byte, null key and value) records: a few KB on
+    disk that a reader expanding one object per record would turn into gigabytes."""
+    import struct
+
+    import cramjam
+
+    from brook.records.batch import BATCH_HEADER, HEADER_SIZE, write_crc
+
+    body = bytes(cramjam.zstd.compress(bytes([12, 0, 0, 0, 1, 1, 0]) * count))
+    out = bytearray(HEADER_SIZE) + body
+    BATCH_HEADER.pack_into(out, 0, 0, len(out) - 12, 0, 2, 0, CompressionType.ZSTD,
+                           count - 1, 1_000, 1_000, -1, -1, -1, count)  # fmt: skip
+    write_crc(out, 0, len(out))
+    assert struct.unpack_from(">i", out, 57)[0] == count
+    return out
+
+
+def test_compressed_batch_with_millions_of_records_fails_the_pass_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    import resource
+
+    from brook.records.errors import CorruptRecordError, InvalidRecordError
+
+    log = open_log(tmp_path, compact(segment_bytes=1 << 20))
+    bomb = _record_bomb(9_000_000)  # 63 MB of records: under the old 64 MiB bound
+    assert len(bomb) < 20_000
+    # Stored as a follower would (the leader now refuses it), then more data after it.
+    log.append_as_leader(memoryview(bomb), 0, 1_000, origin_client=False)
+    produce(log, [(b"k", b"v")] * 3)
+    log.roll(2_000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises((CorruptRecordError, InvalidRecordError)):
+        Cleaner().clean(log, 10_000, 0, log.log_end_offset)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200

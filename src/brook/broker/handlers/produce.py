@@ -1,23 +1,36 @@
-"""Produce: batches go from the request frame to the log without a per-record Python loop.
+"""Produce: batches go from the request frame to the log, validated, patched in place.
 
 The request frame is a private, writable ``bytearray``; ``records`` is a memoryview into it, so
-the log validates each batch by its header and CRC, patches offsets in place and writes it as
-sent (DESIGN.md §5). With every replica in the ISR being this broker, acks=1 and acks=all are
-both satisfied when the append returns; acks=0 gets no response at all.
+the log validates each batch (header, CRC, record framing: ``storage.log_validator``), patches
+offsets in place and writes it as sent (DESIGN.md §5). A request holding a large compressed
+batch is decompressed and validated in a worker thread first. With every replica in the ISR
+being this broker, acks=1 and acks=all are both satisfied when the append returns; acks=0
+gets no response at all. Internal topics are written by their coordinators only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from brook.broker.context import RequestContext
 from brook.broker.errors import error_code_for
+from brook.metadata.controller.topic_names import INTERNAL_TOPICS
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
+from brook.records.batch import iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
+from brook.records.validate import RecordError
 from brook.replication.partition import NotEnoughReplicasError
 from brook.storage.errors import StorageError
+from brook.storage.log_validator import (
+    InvalidTxnStateError,
+    RecordTimestampError,
+    UnsupportedCompressionTypeError,
+    ValidatedBatches,
+    analyze_and_validate_records,
+)
 
 API_KEY = ApiKey.PRODUCE
 MIN_VERSION = 3  # RecordBatch v2 (magic 2) only
@@ -28,6 +41,7 @@ log = logging.getLogger(__name__)
 
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
+BatchError = ProduceResponse.BatchIndexAndErrorMessage
 # Shared by every response: encoders only read it, and building one per partition costs more
 # than the rest of the response's fields together.
 _NO_LEADER_CHANGE = ProduceResponse.LeaderIdAndEpoch()
@@ -38,7 +52,121 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
     return PartitionResponse(index, code, -1, -1, -1, None, message, _NO_LEADER_CHANGE)
 
 
-def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+def _validation_error(index: int, exc: Exception) -> PartitionResponse:
+    """A refused append as Kafka answers it: the code, ``error_message`` and, for errors tied
+    to records, ``record_errors`` (Produce v8+; older versions drop both when encoding)."""
+    if isinstance(exc, UnsupportedCompressionTypeError):
+        code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+    elif isinstance(exc, InvalidTxnStateError):
+        code = ErrorCode.INVALID_TXN_STATE
+    else:
+        code = error_code_for(exc)
+    record_errors = None
+    if isinstance(exc, RecordTimestampError):
+        record_errors = [BatchError(i, message) for i, message in exc.record_errors]
+    elif isinstance(exc, RecordError):
+        record_errors = [BatchError(exc.index, exc.reason)]
+    return PartitionResponse(
+        index, code, -1, -1, -1, record_errors, str(exc) or None, _NO_LEADER_CHANGE
+    )
+
+
+_OFF_LOOP_RECORDS = 1_000
+"""A request holding a compressed batch of this many records (or of ``_OFF_LOOP_BYTES``) is
+decompressed and validated in a worker thread: that walk costs about a millisecond per
+thousand records, which would freeze every other client if done on the event loop."""
+_OFF_LOOP_BYTES = 64 * 1024
+
+Validated = dict[tuple[str, int], ValidatedBatches | Exception]
+_tails: dict[str, asyncio.Future[None]] = {}
+"""Per connection, the last produce request still being validated off the loop: later ones
+from that connection wait behind it so their batches are appended in the order sent (an
+idempotent producer pipelines requests to the same partition)."""
+
+
+def handle(
+    ctx: RequestContext, request: ProduceRequest
+) -> ProduceResponse | asyncio.Future[ProduceResponse | None] | None:
+    key = ctx.connection_id
+    if key in _tails or _has_large_compressed_batch(request):
+        # Take the connection's place in line now, before any later request is handled.
+        before = _tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        _tails[key] = mine
+        fut = asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
+        return None if request.acks == 0 else fut
+    return _append(ctx, request, None)
+
+
+def _has_large_compressed_batch(request: ProduceRequest) -> bool:
+    for topic_data in request.topic_data:
+        for pdata in topic_data.partition_data:
+            records = pdata.records
+            if type(records) is not memoryview:
+                continue
+            try:
+                for _, header in iter_batches(records):
+                    if header.attributes & 0x07 and (
+                        header.records_count >= _OFF_LOOP_RECORDS or header.size >= _OFF_LOOP_BYTES
+                    ):
+                        return True
+            except CorruptRecordError:
+                continue  # answered by the append
+    return False
+
+
+def _uses_zstd(records: memoryview) -> bool:
+    """Kafka refuses zstd batches in Produce before v7 (clients that old cannot read them)."""
+    try:
+        return any(header.attributes & 0x07 == 4 for _, header in iter_batches(records))
+    except CorruptRecordError:
+        return False  # answered by the append
+
+
+async def _validate_off_loop(
+    ctx: RequestContext,
+    request: ProduceRequest,
+    before: asyncio.Future[None] | None,
+    mine: asyncio.Future[None],
+) -> ProduceResponse | None:
+    """Validate in a worker thread once the connection's previous off-loop request has been
+    appended, then append on the loop (appends never leave the loop)."""
+    key = ctx.connection_id
+    try:
+        if before is not None:
+            await asyncio.shield(before)
+        loop = asyncio.get_running_loop()
+        validated = await loop.run_in_executor(None, _prevalidate, ctx, request)
+        return _append(ctx, request, validated)
+    finally:
+        mine.set_result(None)
+        if _tails.get(key) is mine:
+            del _tails[key]
+
+
+def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
+    """In a worker thread: each partition's batches validated (it reads only the request's
+    own buffer and the log's config), or the error the append will answer with."""
+    out: Validated = {}
+    replica_manager = ctx.broker.replica_manager
+    for topic_data in request.topic_data:
+        for pdata in topic_data.partition_data:
+            part = replica_manager.get_partition(topic_data.name, pdata.index)
+            records = pdata.records
+            if part is None or type(records) is not memoryview or not len(records):
+                continue
+            try:
+                out[topic_data.name, pdata.index] = analyze_and_validate_records(
+                    records, part.log.config
+                )
+            except (StorageError, CorruptRecordError, InvalidRecordError) as exc:
+                out[topic_data.name, pdata.index] = exc
+    return out
+
+
+def _append(
+    ctx: RequestContext, request: ProduceRequest, validated: Validated | None
+) -> ProduceResponse | None:
     node = ctx.broker
     acks = request.acks
     replica_manager = node.replica_manager
@@ -51,6 +179,10 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
             index = pdata.index
             if acks not in (-1, 0, 1):
                 parts.append(_error(index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if name in INTERNAL_TOPICS:  # written only by their coordinators, never by clients
+                parts.append(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                    f"Cannot append to internal topic {name}"))  # fmt: skip
                 continue
             part = replica_manager.get_partition(name, index)
             if part is None:
@@ -68,13 +200,21 @@ def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | No
             if len(records) == 0:
                 parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
                 continue
+            if ctx.api_version < 7 and _uses_zstd(records):
+                parts.append(_error(index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                                    f"Produce requests with version {ctx.api_version} are not "
+                                    "allowed to use ZStandard compression"))  # fmt: skip
+                continue
             try:
-                info = replica_manager.append_to_leader(part, records, acks, now_ms)
+                pre = validated.get((name, index)) if validated else None
+                if isinstance(pre, Exception):
+                    raise pre
+                info = replica_manager.append_to_leader(part, records, acks, now_ms, pre)
             except _EXPECTED as exc:
-                code = error_code_for(exc)
-                if code == ErrorCode.KAFKA_STORAGE_ERROR:
+                response = _validation_error(index, exc)
+                if response.error_code == ErrorCode.KAFKA_STORAGE_ERROR:
                     log.error("append to %s failed", part.tp, exc_info=exc)
-                parts.append(_error(index, code, str(exc) or None))
+                parts.append(response)
                 continue
             parts.append(
                 PartitionResponse(
