@@ -70,7 +70,7 @@ class LogFlusher:
         plog = self._log
         try:
             while self._waiters:
-                target = plog.log_end_offset
+                target = min(max(up_to for up_to, _ in self._waiters), plog.log_end_offset)
                 try:
                     await asyncio.to_thread(plog.flush, target, self._now_ms)
                 except Exception as exc:  # the log directory failed (or the log was deleted)

@@ -51,6 +51,7 @@ from brook.records.batch import (
     NO_SEQUENCE,
     BatchHeader,
 )
+from brook.storage.checkpoint import atomic_write
 from brook.storage.errors import (
     DuplicateSequenceError,
     InvalidProducerEpochError,
@@ -68,7 +69,6 @@ from brook.storage.producer_state_entry import (
     snapshot_path,
     write_snapshot,
 )
-from brook.storage.checkpoint import atomic_write
 
 __all__ = [
     "NUM_BATCHES_TO_RETAIN",
