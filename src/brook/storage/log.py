@@ -531,6 +531,13 @@ class Log:
             segment.close()
         self.closed = True
 
+    def close_handlers(self) -> None:
+        """Release descriptors and write nothing (the log is being deleted). Event loop;
+        views already handed out keep their maps."""
+        self.closed = True
+        for segment in self._segments.values():
+            segment.close_handlers()
+
     def delete(self) -> None:
         """Close and remove every file of the partition, and the directory."""
         with self._lock:

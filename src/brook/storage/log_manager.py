@@ -221,23 +221,25 @@ class LogManager:
         return existing
 
     def delete_log(self, topic: str, partition: int) -> bool:
-        """Close the log and rename its directory ``<topic>-<partition>.<hex>-delete``; the
-        files are removed in a worker thread by the background task (or at startup)."""
+        """Release the log's descriptors and rename its directory
+        ``<topic>-<partition>.<hex>-delete``; the rename is made durable and the files are
+        removed in a worker thread by the background task (or at startup). Nothing is
+        written or synced on the event loop: a log about to be removed needs no indexes or
+        snapshot."""
         log = self._logs.pop((topic, partition), None)
         if log is None:
             return False
-        log.close()
+        log.close_handlers()
         target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
         os.replace(log.dir, target)
-        fsync_dir(target.parent)
         self._pending_deletes.append(target)
         return True
 
     async def purge_deleted_logs(self) -> None:
-        """Remove renamed ``-delete`` directories in a worker thread."""
+        """Make the renames durable, then remove ``-delete`` directories, in a worker thread."""
         pending, self._pending_deletes = self._pending_deletes, []
         for path in pending:
-            await asyncio.to_thread(shutil.rmtree, path, True)
+            await asyncio.to_thread(_remove_deleted_dir, path)
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -413,3 +415,9 @@ class LogManager:
         self.checkpoint_log_start_offsets()
         for log_dir in self.log_dirs:
             atomic_write(log_dir / CLEAN_SHUTDOWN_FILE, b"")
+
+
+def _remove_deleted_dir(path: Path) -> None:
+    """fsync the parent (so a crash cannot undo the rename and resurrect the log), then rmtree."""
+    fsync_dir(path.parent)
+    shutil.rmtree(path, True)
