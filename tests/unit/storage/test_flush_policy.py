@@ -86,7 +86,7 @@ def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
     async def scenario() -> None:
         futures = []
         for _ in range(50):
-            info, durable = append(rm, part)
+            _, durable = append(rm, part)
             assert durable is not None
             futures.append((info, durable))
         for info, durable in futures:
@@ -106,7 +106,7 @@ def test_flush_messages_n_waits_only_when_reached(tmp_path: Path) -> None:
         assert append(rm, part)[1] is None
         assert append(rm, part)[1] is None
         assert part.high_watermark == 2  # below flush.messages: visible at once, as in Kafka
-        info, durable = append(rm, part)
+        _, durable = append(rm, part)
         assert durable is not None
         await durable
         assert log.recovery_point == 3 and part.high_watermark == 3
@@ -124,7 +124,7 @@ def test_default_flush_messages_never_waits_or_fsyncs(
 
     async def scenario() -> None:
         for _ in range(20):
-            info, durable = append(rm, part)
+            _, durable = append(rm, part)
             assert durable is None
         assert part.high_watermark == 20 and log.recovery_point == 0
 
