@@ -86,7 +86,7 @@ def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
     async def scenario() -> None:
         futures = []
         for _ in range(50):
-            _, durable = append(rm, part)
+            info, durable = append(rm, part)
             assert durable is not None
             futures.append((info, durable))
         for info, durable in futures:
