@@ -372,6 +372,21 @@ class Log:
             segment = self._segments.get(next_base)
         return FetchDataInfo(metadata or LogOffsetMetadata(fetch_offset), chunks, total)
 
+    def cold_segments(self, fetch_offset: int) -> list[LogSegment]:
+        """Segments a read at ``fetch_offset`` would open whose indexes are not in memory
+        (the one holding the offset and the next, into which a read may continue): an old
+        segment's index is read whole on first use, so callers on the event loop have
+        ``LogSegment.load_indexes`` run in a worker thread first."""
+        segment = self._segments.floor(fetch_offset)
+        if segment is None or segment is self._segments.last:
+            return []
+        cold = [segment] if not segment.indexes_loaded else []
+        next_base = self._segments.next_base_after(segment)
+        following = None if next_base is None else self._segments.get(next_base)
+        if following is not None and not following.indexes_loaded:
+            cold.append(following)
+        return cold
+
     def fetch_offset_by_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
         """ListOffsets: the first offset whose record timestamp is >= ``timestamp``.
 

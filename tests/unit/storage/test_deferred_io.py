@@ -160,3 +160,33 @@ def test_topic_deletion_does_no_file_io_on_the_loop(tmp_path: Path, io_spy: IoSp
     assert io_spy.on_loop() == []
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []
     assert [r.offset for r in iter_records_in_batches(view)][:2] == [0, 1]
+
+
+def test_old_segment_indexes_load_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "t-0"
+    cfg = config(segment_bytes=BATCH * 4, index_interval_bytes=1)
+    log = open_log(directory, cfg)
+    fill(log, 12)
+    log.close()
+    reopened = open_log(directory, cfg)
+    old = reopened.segments[0]
+    assert not old.indexes_loaded
+    index_reads: list[str] = []
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.suffix in (".index", ".timeindex"):
+            index_reads.append(threading.current_thread().name)
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    # Retention's question (largest timestamp) reads one entry, not the file.
+    assert old.largest_timestamp >= 1_000 and not old.indexes_loaded
+    cold = reopened.cold_segments(1)
+    assert cold == reopened.segments[:2]
+    asyncio.run(asyncio.to_thread(lambda: [s.load_indexes() for s in cold]))
+    assert reopened.cold_segments(1) == []
+    assert offsets(reopened, 2)[:3] == [2, 3, 4]
+    assert index_reads and "MainThread" not in index_reads
