@@ -337,3 +337,55 @@ def produce_each_partition(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     left = p.flush(120)
     return {"messages": n, "undelivered": left, "errors": len(failed),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def produce_latency(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """Idempotent produce at a steady rate; latency of each message from produce() to its
+    delivery report (the broker's acknowledgement), with p50/p99/p999/max."""
+    conf = client_conf(args["bootstrap"], acks=args.get("acks", "1"), linger_ms=0,
+                       enable_idempotence=True)
+    p = Producer(conf)
+    topic: str = args["topic"]
+    p.list_topics(topic, timeout=10)
+    value = b"x" * args["value_size"]
+    lat: list[float] = []
+    errors: list[str] = []
+
+    def delivered(err: Any, _msg: Any, sent: float) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            lat.append(time.perf_counter() - sent)
+
+    interval = 1.0 / args["rate"]
+    w = Window(args["broker_pid"])
+    total = int(args["rate"] * args["duration"])
+    behind = 0
+    for i in range(total):
+        delay = w.t0 + i * interval - time.perf_counter()
+        if delay > 0:
+            p.poll(delay)
+        elif delay < -interval:
+            behind += 1
+        sent = time.perf_counter()
+        p.produce(topic, value, partition=0,
+                  on_delivery=lambda err, msg, sent=sent: delivered(err, msg, sent))
+        p.poll(0)
+    left = p.flush(30)
+    w.stop()
+    n = len(lat)
+    out: dict[str, Any] = {"produced": total, "delivered": n, "undelivered": left,
+                           "errors": len(errors), "late_sends": behind}
+    out.update(w.metrics())
+    if n:
+        lat.sort()
+
+        def pct(q: float) -> float:
+            return round(1e3 * lat[min(n - 1, int(n * q))], 3)
+
+        out.update(p50_ms=pct(0.50), p99_ms=pct(0.99), p999_ms=pct(0.999),
+                   max_ms=round(1e3 * lat[-1], 3),
+                   over_10ms=sum(1 for x in lat if x > 0.010))
+    if errors:
+        out["first_error"] = errors[0]
+    return out
