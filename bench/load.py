@@ -342,8 +342,10 @@ def produce_each_partition(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
 def produce_latency(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Idempotent produce at a steady rate; latency of each message from produce() to its
     delivery report (the broker's acknowledgement), with p50/p99/p999/max."""
-    conf = client_conf(args["bootstrap"], acks=args.get("acks", "1"), linger_ms=0,
-                       enable_idempotence=True)
+    # batch.size well below the small segment.bytes, so a burst never makes one batch larger
+    # than a segment (RECORD_LIST_TOO_LARGE).
+    conf = client_conf(args["bootstrap"], acks=args.get("acks", "all"), linger_ms=0,
+                       enable_idempotence=True, batch_size=16384)
     p = Producer(conf)
     topic: str = args["topic"]
     p.list_topics(topic, timeout=10)

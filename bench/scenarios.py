@@ -142,7 +142,7 @@ def e2e_latency(b: Broker, p: Params, s: Settings) -> Result:
 
 def roll_latency_grid(s: Settings) -> list[Params]:
     # 1 MB/s: 128 KiB segments roll about 8 times a second; 1 GiB ones never do here.
-    return [{"segment_bytes": seg, "rate": 1000, "value_size": KIB, "acks": "1"}
+    return [{"segment_bytes": seg, "rate": 1000, "value_size": KIB, "acks": "all"}
             for seg in (128 * KIB, 1024 * MIB)]
 
 
