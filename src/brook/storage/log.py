@@ -377,8 +377,10 @@ class Log:
         (the one holding the offset and the next, into which a read may continue): an old
         segment's index is read whole on first use, so callers on the event loop have
         ``LogSegment.load_indexes`` run in a worker thread first."""
+        if fetch_offset >= self._segments.last.base_offset:
+            return []  # the active segment (caught-up readers): its indexes are in memory
         segment = self._segments.floor(fetch_offset)
-        if segment is None or segment is self._segments.last:
+        if segment is None:
             return []
         cold = [segment] if not segment.indexes_loaded else []
         next_base = self._segments.next_base_after(segment)
