@@ -217,3 +217,20 @@ def test_background_task_honours_flush_ms_100(tmp_path: Path) -> None:
     took = asyncio.run(scenario())
     # flush.ms=100 (+ one 100 ms tick at worst); the old 1 s tick took up to a second.
     assert took < 0.6
+
+
+def test_append_after_flush_ms_elapsed_starts_a_flush_without_waiting(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_ms=50))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        log.last_flush_ms = 0
+        _, durable = rm.append_to_leader_durable(part, memoryview(make_batch(2)), -1, 1_000)
+        assert durable is None and part.high_watermark == 2  # flush.ms never delays the ack
+        assert log.flusher.busy
+        while log.flusher.busy:
+            await asyncio.sleep(0.005)
+        assert log.recovery_point == 2 and log.last_flush_ms == 1_000
+
+    asyncio.run(scenario())
