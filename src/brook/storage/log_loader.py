@@ -104,6 +104,7 @@ def load_log(
             active.recover(_epoch_recorder(cache))
     if not segments:
         segments.add(log.new_segment(max(0, log_start_offset), now_ms))
+        log._dir_dirty = True  # the first append creates its file: the next flush syncs the dir
     next_offset = segments.last.read_next_offset()
     if next_offset < log_start_offset:
         # The checkpointed start is past everything on disk (records deleted, then a crash

@@ -234,3 +234,20 @@ def test_append_after_flush_ms_elapsed_starts_a_flush_without_waiting(tmp_path: 
         assert log.recovery_point == 2 and log.last_flush_ms == 1_000
 
     asyncio.run(scenario())
+
+
+def test_first_flush_of_a_new_log_syncs_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    log.append_as_leader(memoryview(make_batch(1)), 0, 1_000)
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    log.flush()
+    assert str(tmp_path / "t-0") in synced  # the new segment file's directory entry
