@@ -60,6 +60,7 @@ BROKER_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "connections.max.idle.ms": "600000",
         "queued.max.requests": "500",
         "producer.id.expiration.ms": "86400000",
+        "producer.id.expiration.check.interval.ms": "600000",
         "transactional.id.expiration.ms": "604800000",
         "unclean.leader.election.enable": "false",
         "max.incremental.fetch.session.cache.slots": "1000",
