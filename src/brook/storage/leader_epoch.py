@@ -6,10 +6,10 @@ follower uses after a leader change to find where its log diverges from the new 
 and truncate there, instead of trusting its high watermark (KIP-101/KIP-279).
 
 Invariant: epochs and start offsets both strictly increase along the list. Every change is
-written to ``leader-epoch-checkpoint`` before the method returns, except a
-``truncate_from_start(..., flush=False)`` (retention, DeleteRecords): as in Kafka, that one
-is written by a later ``flush`` from a worker thread, since losing it in a crash only leaves
-entries below the log start, which loading trims again.
+written to ``leader-epoch-checkpoint`` before the method returns, except with ``flush=False``:
+``truncate_from_start`` (retention, DeleteRecords; as in Kafka, losing it in a crash only
+leaves entries below the log start, which loading trims again) and a leader append's
+``assign`` (see there); those are written by a later ``flush`` from a worker thread.
 
 Not thread-safe except ``flush``: it belongs to one partition's ``Log`` and is changed on
 the event loop; every checkpoint write copies the entries and writes them under
@@ -93,7 +93,7 @@ class LeaderEpochFileCache:
 
     # -- changing --------------------------------------------------------------------------
 
-    def assign(self, epoch: int, start_offset: int) -> bool:
+    def assign(self, epoch: int, start_offset: int, *, flush: bool = True) -> bool:
         """Record that ``epoch`` starts at ``start_offset``; return whether anything changed.
 
         As in Kafka: assigning the latest epoch again at a later offset changes nothing
@@ -101,6 +101,10 @@ class LeaderEpochFileCache:
         Anything else that breaks monotonicity wins over the entries it conflicts with: those
         with an epoch or start offset at or above the new one are removed first. That happens
         when a replica's log was truncated below what the cache still remembers.
+
+        ``flush=False`` (a leader's append) leaves the checkpoint to the log's next flush,
+        which writes it before the recovery point passes the new entry; a crash before then
+        rebuilds the entry from the batches recovery scans, which carry their epoch.
         """
         if epoch < 0 or start_offset < 0:
             raise ValueError(f"epoch {epoch} and start offset {start_offset} must be >= 0")
@@ -109,7 +113,8 @@ class LeaderEpochFileCache:
             return False  # every append as leader: checked before building an entry
         if not self._assign(EpochEntry(epoch, start_offset)):
             return False
-        self._flush()
+        if flush:
+            self._flush()
         return True
 
     def truncate_from_end(self, end_offset: int) -> None:

@@ -99,6 +99,8 @@ class Log:
         self._deferred_io: list[Callable[[], None]] = []
         self.flusher = LogFlusher(self)
         self._dir_dirty = False
+        self._epoch_dirty = False
+        """A leader append added a leader-epoch entry the checkpoint does not have yet."""
         self.last_flush_ms = now_ms
         self.pending_flush_offset: int | None = None
         """Set by a roll: the new segment's base offset, to flush up to in the background
@@ -178,6 +180,7 @@ class Log:
         """A roll left a snapshot, a directory entry or a segment to sync."""
         return (
             self._dir_dirty
+            or self._epoch_dirty
             or self.pending_flush_offset is not None
             or self._producer_state.has_pending_snapshots
         )
@@ -263,8 +266,10 @@ class Log:
             assigned.offset_of_max_timestamp,
         )
         self._next_offset = assigned.last_offset + 1
-        if leader_epoch >= 0:
-            self._leader_epoch_cache.assign(leader_epoch, assigned.first_offset)
+        if leader_epoch >= 0 and self._leader_epoch_cache.assign(
+            leader_epoch, assigned.first_offset, flush=False
+        ):
+            self._epoch_dirty = True  # checkpointed by the next flush, off the event loop
         if pending:
             self._producer_state.update(pending)
         self._producer_state.update_map_end_offset(self._next_offset)
@@ -499,6 +504,9 @@ class Log:
         while the loop appends; whole flushes of one log run one at a time."""
         with self._flush_lock:
             self._producer_state.write_pending_snapshots()
+            if self._epoch_dirty:  # before the recovery point passes the entry's offset
+                self._epoch_dirty = False
+                self._leader_epoch_cache.flush()
             with self._lock:
                 target = self._next_offset if up_to is None else min(up_to, self._next_offset)
                 segments = self._segments.values_from(self._recovery_point, target)
@@ -542,6 +550,9 @@ class Log:
         if self.closed:
             return
         self.run_deferred_io()
+        if self._epoch_dirty:
+            self._epoch_dirty = False
+            self._leader_epoch_cache.flush()
         self._producer_state.update_map_end_offset(self._next_offset)
         self._producer_state.take_snapshot()
         for segment in self._segments.values():

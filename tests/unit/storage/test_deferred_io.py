@@ -190,3 +190,23 @@ def test_old_segment_indexes_load_off_the_loop(
     assert reopened.cold_segments(1) == []
     assert offsets(reopened, 2)[:3] == [2, 3, 4]
     assert index_reads and "MainThread" not in index_reads
+
+
+def test_new_leader_epoch_is_checkpointed_by_the_flush_not_the_append(
+    tmp_path: Path, io_spy: IoSpy
+) -> None:
+    directory = tmp_path / "t-0"
+    log = open_log(directory, config())
+    io_spy.clear()
+    for epoch in (1, 1, 2):
+        log.append_as_leader(memoryview(make_batch(1)), epoch, 1_000)
+    assert io_spy.on_loop() == []
+    assert [tuple(e) for e in log.leader_epoch_cache.entries] == [(1, 0), (2, 2)]
+    asyncio.run(asyncio.to_thread(log.flush))
+    assert (directory / "leader-epoch-checkpoint").read_text().split("\n")[2:4] == ["1 0", "2 2"]
+    log.append_as_leader(memoryview(make_batch(1)), 5, 1_000)
+    for segment in log.segments:
+        segment.close_handlers()  # kill -9 before any flush: the batch carries its epoch
+    reopened = Log.open(directory, config(), recovery_point=3, log_start_offset=0,
+                        clean_shutdown=False, now_ms=0)
+    assert [tuple(e) for e in reopened.leader_epoch_cache.entries] == [(1, 0), (2, 2), (5, 3)]
