@@ -12,8 +12,9 @@ threads, and finally :meth:`close` (indexes and a producer snapshot written) or
 :meth:`delete`.
 
 Concurrency: one event-loop thread does everything except :meth:`flush` and
-:meth:`run_deferred_io`, which run in worker threads (``asyncio.to_thread``): the loop never
-fsyncs, unlinks or writes a snapshot. ``_lock`` (a ``threading.Lock``) covers the segment
+:meth:`run_deferred_io`, which run in worker threads (``asyncio.to_thread``): appends, rolls
+and data removal never fsync, unlink or write a snapshot on the loop (truncation, a
+follower's rare path, still does its file work inline). ``_lock`` (a ``threading.Lock``) covers the segment
 list, the recovery point and the deferred work; it is held only for list changes and
 snapshots, never across an fsync, so an append never waits for a flush. ``_flush_lock``
 serialises whole flushes of this log. Segments protect their own descriptors.
@@ -177,7 +178,8 @@ class Log:
 
     @property
     def has_unflushed_files(self) -> bool:
-        """A roll left a snapshot, a directory entry or a segment to sync."""
+        """A roll or a new leader epoch left a snapshot, a checkpoint, a directory entry or a
+        segment to sync."""
         return (
             self._dir_dirty
             or self._epoch_dirty
