@@ -339,3 +339,68 @@ def produce_each_partition(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     left = p.flush(120)
     return {"messages": n, "undelivered": left, "errors": len(failed),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def produce_latency(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """Idempotent produce at a steady rate; latency of each message from produce() to its
+    delivery report (the broker's acknowledgement), with p50/p99/p999/max."""
+    # batch.size well below the small segment.bytes, so a burst never makes one batch larger
+    # than a segment (RECORD_LIST_TOO_LARGE).
+    conf = client_conf(args["bootstrap"], acks=args.get("acks", "all"), linger_ms=0,
+                       enable_idempotence=True, batch_size=16384)
+    p = Producer(conf)
+    topic: str = args["topic"]
+    p.list_topics(topic, timeout=10)
+    value = b"x" * args["value_size"]
+    lat: list[float] = []
+    worst = (0.0, 0.0)  # (latency, seconds into the window it was sent)
+    errors: list[str] = []
+    warmup = args.get("warmup_s", 1.0)
+
+    def delivered(err: Any, _msg: Any, sent: float) -> None:
+        nonlocal worst
+        if err is not None:
+            errors.append(str(err))
+        elif sent >= w.t0:
+            took = time.perf_counter() - sent
+            lat.append(took)
+            worst = max(worst, (took, sent - w.t0))
+
+    # Warm-up (not measured): producer id, metadata, first connections.
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        p.produce(topic, value, partition=0)
+        p.poll(1.0 / args["rate"])
+    p.flush(30)
+    interval = 1.0 / args["rate"]
+    w = Window(args["broker_pid"])
+    total = int(args["rate"] * args["duration"])
+    behind = 0
+    for i in range(total):
+        delay = w.t0 + i * interval - time.perf_counter()
+        if delay > 0:
+            p.poll(delay)
+        elif delay < -interval:
+            behind += 1
+        sent = time.perf_counter()
+        p.produce(topic, value, partition=0,
+                  on_delivery=lambda err, msg, sent=sent: delivered(err, msg, sent))
+        p.poll(0)
+    left = p.flush(30)
+    w.stop()
+    n = len(lat)
+    out: dict[str, Any] = {"produced": total, "delivered": n, "undelivered": left,
+                           "errors": len(errors), "late_sends": behind}
+    out.update(w.metrics())
+    if n:
+        lat.sort()
+
+        def pct(q: float) -> float:
+            return round(1e3 * lat[min(n - 1, int(n * q))], 3)
+
+        out.update(p50_ms=pct(0.50), p99_ms=pct(0.99), p999_ms=pct(0.999),
+                   max_ms=round(1e3 * lat[-1], 3), max_sent_at_s=round(worst[1], 3),
+                   over_10ms=sum(1 for x in lat if x > 0.010))
+    if errors:
+        out["first_error"] = errors[0]
+    return out

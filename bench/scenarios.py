@@ -156,6 +156,29 @@ def e2e_latency(b: Broker, p: Params, s: Settings) -> Result:
     return out
 
 
+# --------------------------------------------------------------------- latency across rolls
+
+def roll_latency_grid(s: Settings) -> list[Params]:
+    # 1 MB/s: 128 KiB segments roll about 8 times a second; 1 GiB ones never do here.
+    return [{"segment_bytes": seg, "rate": 1000, "value_size": KIB, "acks": "all"}
+            for seg in (128 * KIB, 1024 * MIB)]
+
+
+def roll_latency(b: Broker, p: Params, s: Settings) -> Result:
+    """Produce latency (send to acknowledgement) at a steady rate with an idempotent producer,
+    with segments small enough to roll several times a second, against segments that never
+    roll: whatever a roll does on the broker's event loop (producer snapshot, fsyncs) shows
+    as the difference in p99 and max."""
+    topic = "bench-roll"
+    admin.create_topics(b.bootstrap, {topic: 1}, {"segment.bytes": str(p["segment_bytes"])})
+    args = {"bootstrap": b.bootstrap, "broker_pid": b.pid, "topic": topic,
+            "value_size": p["value_size"], "rate": p["rate"], "acks": p["acks"],
+            "duration": s.duration}
+    out = child.run(load.produce_latency, args, s.worker_timeout())
+    out["segments"] = len(list((b.data_dir / f"{topic}-0").glob("*.log")))
+    return out
+
+
 # -------------------------------------------------------------------------------- partitions
 
 def partitions_grid(s: Settings) -> list[Params]:
@@ -207,6 +230,8 @@ def _registry() -> dict[str, Scenario]:
                  about="one message per request, one request in flight"),
         Scenario("latency", latency_grid, e2e_latency,
                  about="end-to-end latency at a fixed rate, acks=all"),
+        Scenario("roll_latency", roll_latency_grid, roll_latency, brokers=("brook",),
+                 about="produce latency at a steady rate while segments roll"),
         Scenario("partitions", partitions_grid, partitions_scaling,
                  about="same produce load over 1, 10 and 100 partitions"),
         Scenario("group_join", group_grid, group_join,

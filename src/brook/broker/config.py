@@ -66,6 +66,7 @@ BROKER_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "max.connections.per.ip": "2147483647",
         "max.connections.per.ip.overrides": "",
         "producer.id.expiration.ms": "86400000",
+        "producer.id.expiration.check.interval.ms": "600000",
         "transactional.id.expiration.ms": "604800000",
         "unclean.leader.election.enable": "false",
         "max.incremental.fetch.session.cache.slots": "1000",

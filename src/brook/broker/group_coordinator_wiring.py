@@ -77,7 +77,9 @@ class ReplicaManagerPartitionWriter:
         now_ms = self._node.clock.now_ms()
         batch = build_batch([(key, value, (), now_ms) for key, value in records])
         try:
-            info = rm.append_to_leader(part, memoryview(batch), -1, now_ms)
+            info, durable = rm.append_to_leader_durable(part, memoryview(batch), -1, now_ms)
+            if durable is not None:  # flush.messages reached: fsynced before it counts as written
+                await durable
         except _APPEND_ERRORS as exc:
             raise CoordinatorWriteError(error_code_for(exc), str(exc)) from exc
         return info.last_offset

@@ -94,10 +94,18 @@ class Partition:
                 f"min.insync.replicas={self.log.config.min_insync_replicas}"
             )
 
-    def advance_high_watermark(self) -> None:
-        """Single-replica ISR: everything in the leader's log is replicated everywhere needed."""
+    def advance_high_watermark(self, limit: int | None = None) -> None:
+        """Single-replica ISR: everything in the leader's log is replicated everywhere needed.
+
+        ``limit`` (the recovery point, when ``flush.messages`` made an append wait for its
+        fsync) keeps consumers from seeing records before they are on disk, as in Kafka,
+        whose flush runs inside the append; then the high watermark only moves forward."""
         if len(self.isr) <= 1:
             new_hw = self.log.log_end_offset
+            if limit is not None:
+                new_hw = min(new_hw, limit)
+                if new_hw <= self.high_watermark:
+                    return
             if new_hw != self.high_watermark:
                 self.high_watermark = new_hw
                 self.wake_waiters()

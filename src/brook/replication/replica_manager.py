@@ -174,11 +174,38 @@ class ReplicaManager:
     ) -> LogAppendInfo:
         """Validate and append one partition's batches; raises storage errors for the caller to
         map. With a single-replica ISR the high watermark moves at once, so acks=all is
-        satisfied when this returns."""
+        satisfied when this returns, unless ``flush.messages`` was reached: then see
+        ``append_to_leader_durable``."""
+        return self.append_to_leader_durable(part, records, required_acks, now_ms, validated)[0]
+
+    def append_to_leader_durable(
+        self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
+        validated: ValidatedBatches | None = None,
+    ) -> tuple[LogAppendInfo, asyncio.Future[None] | None]:
+        """``append_to_leader``, plus the fsync to await before answering, if any.
+
+        When the append leaves ``flush.messages`` or more records unflushed (Kafka flushes in
+        its append path then), the fsync runs in a worker thread and the future resolves once
+        it covers the appended records; the high watermark follows the fsync, so consumers
+        never read them earlier. Otherwise the future is None and nothing waits; a flush that
+        a roll or an elapsed ``flush.ms`` calls for is started without waiting for it. With
+        the default ``flush.messages`` this costs two integer comparisons per append."""
         part.check_enough_replicas(required_acks)
-        info = part.log.append_as_leader(records, part.leader_epoch, now_ms, validated=validated)
+        plog = part.log
+        info = plog.append_as_leader(records, part.leader_epoch, now_ms, validated=validated)
+        flusher = plog.flusher
+        if plog.flush_due:
+            durable = flusher.request(plog.log_end_offset, now_ms)
+            durable.add_done_callback(lambda _: part.advance_high_watermark(plog.recovery_point))
+            return info, durable
         part.advance_high_watermark()
-        return info
+        if flusher.busy:
+            pass
+        elif plog.pending_flush_offset is not None:  # a roll: Kafka schedules this flush at once
+            flusher.request_background(plog.pending_flush_offset, now_ms)
+        elif now_ms - plog.last_flush_ms >= plog.config.flush_ms and plog.unflushed_messages:
+            flusher.request_background(plog.log_end_offset, now_ms)
+        return info, None
 
     # -- read ------------------------------------------------------------------------------
     @staticmethod

@@ -99,6 +99,15 @@ class AbstractIndex:
             self._file_length = len(data)
             self._loaded = True
 
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        """Read the entries now (a worker thread does this for a segment a read is about to
+        open, so that the event loop never reads a whole index file)."""
+        self._ensure_loaded()
+
     # -- state ---------------------------------------------------------------------------
 
     @property

@@ -6,14 +6,20 @@ follower uses after a leader change to find where its log diverges from the new 
 and truncate there, instead of trusting its high watermark (KIP-101/KIP-279).
 
 Invariant: epochs and start offsets both strictly increase along the list. Every change is
-written to ``leader-epoch-checkpoint`` before the method returns.
+written to ``leader-epoch-checkpoint`` before the method returns, except with ``flush=False``:
+``truncate_from_start`` (retention, DeleteRecords; as in Kafka, losing it in a crash only
+leaves entries below the log start, which loading trims again) and a leader append's
+``assign`` (see there); those are written by a later ``flush`` from a worker thread.
 
-Not thread-safe: it belongs to one partition's ``Log`` and is used from the event loop.
+Not thread-safe except ``flush``: it belongs to one partition's ``Log`` and is changed on
+the event loop; every checkpoint write copies the entries and writes them under
+``_write_lock``, so writes land in the order their copies were taken.
 """
 
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Callable
 
 from brook.storage.checkpoint import EpochEntry, LeaderEpochCheckpointFile
@@ -30,6 +36,7 @@ class LeaderEpochFileCache:
     def __init__(self, checkpoint: LeaderEpochCheckpointFile | None = None) -> None:
         """Load the entries from ``checkpoint`` (``None`` keeps the cache in memory only)."""
         self._checkpoint = checkpoint
+        self._write_lock = threading.Lock()
         self._entries: list[EpochEntry] = []
         for entry in checkpoint.read() if checkpoint is not None else []:
             self._assign(entry)
@@ -86,7 +93,7 @@ class LeaderEpochFileCache:
 
     # -- changing --------------------------------------------------------------------------
 
-    def assign(self, epoch: int, start_offset: int) -> bool:
+    def assign(self, epoch: int, start_offset: int, *, flush: bool = True) -> bool:
         """Record that ``epoch`` starts at ``start_offset``; return whether anything changed.
 
         As in Kafka: assigning the latest epoch again at a later offset changes nothing
@@ -94,6 +101,10 @@ class LeaderEpochFileCache:
         Anything else that breaks monotonicity wins over the entries it conflicts with: those
         with an epoch or start offset at or above the new one are removed first. That happens
         when a replica's log was truncated below what the cache still remembers.
+
+        ``flush=False`` (a leader's append) leaves the checkpoint to the log's next flush,
+        which writes it before the recovery point passes the new entry; a crash before then
+        rebuilds the entry from the batches recovery scans, which carry their epoch.
         """
         if epoch < 0 or start_offset < 0:
             raise ValueError(f"epoch {epoch} and start offset {start_offset} must be >= 0")
@@ -102,7 +113,8 @@ class LeaderEpochFileCache:
             return False  # every append as leader: checked before building an entry
         if not self._assign(EpochEntry(epoch, start_offset)):
             return False
-        self._flush()
+        if flush:
+            self._flush()
         return True
 
     def truncate_from_end(self, end_offset: int) -> None:
@@ -111,7 +123,7 @@ class LeaderEpochFileCache:
             self._remove_from_end(lambda e: e.start_offset >= end_offset)
             self._flush()
 
-    def truncate_from_start(self, start_offset: int) -> None:
+    def truncate_from_start(self, start_offset: int, *, flush: bool = True) -> None:
         """Forget epochs wholly below the new log start offset.
 
         The last epoch that started at or before ``start_offset`` is kept but moved to start
@@ -122,7 +134,8 @@ class LeaderEpochFileCache:
         index = bisect.bisect_right(self._entries, start_offset, key=lambda e: e.start_offset)
         kept_epoch = self._entries[index - 1].epoch
         self._entries[:index] = [EpochEntry(kept_epoch, start_offset)]
-        self._flush()
+        if flush:
+            self._flush()
 
     def clear(self) -> None:
         """Forget everything (the replica is rebuilding its log from scratch)."""
@@ -149,6 +162,11 @@ class LeaderEpochFileCache:
         while self._entries and predicate(self._entries[-1]):
             self._entries.pop()
 
+    def flush(self) -> None:
+        """Write the checkpoint as the entries are now. Safe from a worker thread."""
+        self._flush()
+
     def _flush(self) -> None:
         if self._checkpoint is not None:
-            self._checkpoint.write(self._entries)
+            with self._write_lock:
+                self._checkpoint.write(tuple(self._entries))

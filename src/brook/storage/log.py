@@ -11,10 +11,22 @@ Lifecycle: :meth:`Log.open` (loading and, after an unclean shutdown, recovery: s
 threads, and finally :meth:`close` (indexes and a producer snapshot written) or
 :meth:`delete`.
 
-Concurrency: one event-loop thread does everything except :meth:`flush`, which the log
-manager runs with ``asyncio.to_thread``. ``_lock`` (a ``threading.Lock``) covers the segment
-list and the recovery point; it is held only for list changes and snapshots, never across an
-fsync, so an append never waits for a flush. Segments protect their own descriptors.
+Concurrency: one event-loop thread does everything except :meth:`flush` and
+:meth:`run_deferred_io`, which run in worker threads (``asyncio.to_thread``): appends, rolls
+and data removal never fsync, unlink or write a snapshot on the loop (truncation, a
+follower's rare path, still does its file work inline). ``_lock`` (a ``threading.Lock``) covers the segment
+list, the recovery point and the deferred work; it is held only for list changes and
+snapshots, never across an fsync, so an append never waits for a flush. ``_flush_lock``
+serialises whole flushes of this log. Segments protect their own descriptors.
+
+Flushing: the background task of the log manager flushes after a roll and by ``flush.ms``;
+the append path asks :attr:`flusher` (:mod:`brook.storage.log_flush`) for a flush when
+``flush.messages`` is reached, and the produce is answered only once it completes.
+
+Removing data (retention, DeleteRecords) changes the segment list on the loop and leaves the
+files (unlinks, the leader-epoch checkpoint, old producer snapshots) to
+:meth:`run_deferred_io`; a removed segment is no longer reachable by new reads, and views
+already handed to sockets keep their maps (an unlinked file stays readable through them).
 
 Retention and truncation live in :mod:`brook.storage.log_retention` to keep this file small;
 compaction lives in :mod:`brook.storage.cleaner`, which swaps cleaned segments into
@@ -25,7 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zlib import crc32
@@ -40,6 +52,7 @@ from brook.storage.errors import (
 )
 from brook.storage.leader_epoch import LeaderEpochFileCache
 from brook.storage.log_config import LogConfig
+from brook.storage.log_flush import LogFlusher
 from brook.storage.log_segments import LogSegments
 from brook.storage.log_types import FetchDataInfo, LogAppendInfo, LogOffsetMetadata
 from brook.storage.log_validator import (
@@ -87,7 +100,12 @@ class Log:
         self._producer_state = producer_state
         self.topic_id = topic_id
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._deferred_io: list[Callable[[], None]] = []
+        self.flusher = LogFlusher(self)
         self._dir_dirty = False
+        self._epoch_dirty = False
+        """A leader append added a leader-epoch entry the checkpoint does not have yet."""
         self.last_flush_ms = now_ms
         self.pending_flush_offset: int | None = None
         """Set by a roll: the new segment's base offset, to flush up to in the background
@@ -111,8 +129,12 @@ class Log:
         clean_shutdown: bool,
         now_ms: int,
         topic_id: bytes | None = None,
+        producer_id_expiration_ms: int | None = None,
     ) -> Log:
-        """Load (and if needed recover) the partition directory; create it if missing."""
+        """Load (and if needed recover) the partition directory; create it if missing.
+
+        ``producer_id_expiration_ms``: producers idle that long are dropped from the loaded
+        producer-state snapshot (Kafka's ``producer.id.expiration.ms``)."""
         from brook.storage.log_loader import load_log
 
         return load_log(
@@ -124,6 +146,7 @@ class Log:
             clean_shutdown=clean_shutdown,
             now_ms=now_ms,
             topic_id=topic_id,
+            producer_id_expiration_ms=producer_id_expiration_ms,
         )
 
     # -- state -------------------------------------------------------------------------------
@@ -151,6 +174,22 @@ class Log:
     @property
     def unflushed_messages(self) -> int:
         return self._next_offset - self._recovery_point
+
+    @property
+    def flush_due(self) -> bool:
+        """``flush.messages`` reached: Kafka flushes in the append path before answering."""
+        return self._next_offset - self._recovery_point >= self._config.flush_messages
+
+    @property
+    def has_unflushed_files(self) -> bool:
+        """A roll or a new leader epoch left a snapshot, a checkpoint, a directory entry or a
+        segment to sync."""
+        return (
+            self._dir_dirty
+            or self._epoch_dirty
+            or self.pending_flush_offset is not None
+            or self._producer_state.has_pending_snapshots
+        )
 
     @property
     def size_bytes(self) -> int:
@@ -229,8 +268,10 @@ class Log:
             assigned.offset_of_max_timestamp,
         )
         self._next_offset = assigned.last_offset + 1
-        if leader_epoch >= 0:
-            self._leader_epoch_cache.assign(leader_epoch, assigned.first_offset)
+        if leader_epoch >= 0 and self._leader_epoch_cache.assign(
+            leader_epoch, assigned.first_offset, flush=False
+        ):
+            self._epoch_dirty = True  # checkpointed by the next flush, off the event loop
         if pending:
             self._producer_state.update(pending)
         self._producer_state.update_map_end_offset(self._next_offset)
@@ -264,7 +305,8 @@ class Log:
             return active
         active.on_become_inactive()
         self._producer_state.update_map_end_offset(new_offset)
-        self._producer_state.take_snapshot()
+        # Encoded here, written (with its fsyncs) by the flush the roll schedules.
+        self._producer_state.take_snapshot(sync=False)
         segment = self.new_segment(new_offset, now_ms)
         with self._lock:
             self._segments.add(segment)
@@ -337,6 +379,23 @@ class Log:
             segment = self._segments.get(next_base)
         return FetchDataInfo(metadata or LogOffsetMetadata(fetch_offset), chunks, total)
 
+    def cold_segments(self, fetch_offset: int) -> list[LogSegment]:
+        """Segments a read at ``fetch_offset`` would open whose indexes are not in memory
+        (the one holding the offset and the next, into which a read may continue): an old
+        segment's index is read whole on first use, so callers on the event loop have
+        ``LogSegment.load_indexes`` run in a worker thread first."""
+        if fetch_offset >= self._segments.last.base_offset:
+            return []  # the active segment (caught-up readers): its indexes are in memory
+        segment = self._segments.floor(fetch_offset)
+        if segment is None:
+            return []
+        cold = [segment] if not segment.indexes_loaded else []
+        next_base = self._segments.next_base_after(segment)
+        following = None if next_base is None else self._segments.get(next_base)
+        if following is not None and not following.indexes_loaded:
+            cold.append(following)
+        return cold
+
     def fetch_offset_by_timestamp(self, timestamp: int) -> TimestampAndOffset | None:
         """ListOffsets: the first offset whose record timestamp is >= ``timestamp``.
 
@@ -383,18 +442,24 @@ class Log:
 
     # -- removing data (see brook.storage.log_retention) -------------------------------------
 
-    def delete_old_segments(self, now_ms: int, *, high_watermark: int | None = None) -> int:
+    def delete_old_segments(
+        self, now_ms: int, *, high_watermark: int | None = None, defer_io: bool = False
+    ) -> int:
         """Retention by ``retention.ms``, ``retention.bytes`` and the log start offset, only
-        below ``high_watermark`` (default: the log end). Returns segments deleted."""
+        below ``high_watermark`` (default: the log end). Returns segments deleted.
+        ``defer_io`` leaves the file removal to :meth:`run_deferred_io` (event-loop callers)."""
         self._clock_ms = now_ms
-        return log_retention.delete_old_segments(self, now_ms, high_watermark)
+        return log_retention.delete_old_segments(self, now_ms, high_watermark, defer_io)
 
     def maybe_increment_log_start_offset(
-        self, new_start: int, *, high_watermark: int | None = None
+        self, new_start: int, *, high_watermark: int | None = None, defer_io: bool = False
     ) -> bool:
         """DeleteRecords: raise the log start offset (it may land mid-segment) and delete the
-        segments wholly below it. ``OffsetOutOfRangeError`` past ``high_watermark``/log end."""
-        return log_retention.maybe_increment_log_start_offset(self, new_start, high_watermark)
+        segments wholly below it. ``OffsetOutOfRangeError`` past ``high_watermark``/log end.
+        ``defer_io`` as for :meth:`delete_old_segments`."""
+        return log_retention.maybe_increment_log_start_offset(
+            self, new_start, high_watermark, defer_io
+        )
 
     def truncate_to(self, offset: int) -> bool:
         """Remove offsets >= ``offset`` (a follower diverged). False if nothing to remove."""
@@ -436,32 +501,72 @@ class Log:
 
     def flush(self, up_to: int | None = None, now_ms: int | None = None) -> None:
         """fsync segments holding offsets below ``up_to`` (default: everything) and advance
-        the recovery point. Safe to call from a worker thread while the loop appends."""
+        the recovery point. Pending producer snapshots are written first (Kafka's order
+        after a roll: the snapshot, then the segments). Safe to call from a worker thread
+        while the loop appends; whole flushes of one log run one at a time."""
+        with self._flush_lock:
+            self._producer_state.write_pending_snapshots()
+            if self._epoch_dirty:  # before the recovery point passes the entry's offset
+                self._epoch_dirty = False
+                self._leader_epoch_cache.flush()
+            with self._lock:
+                target = self._next_offset if up_to is None else min(up_to, self._next_offset)
+                segments = self._segments.values_from(self._recovery_point, target)
+                dir_dirty, self._dir_dirty = self._dir_dirty, False
+            if target > self._recovery_point or dir_dirty:
+                for segment in segments:
+                    segment.flush()
+                if dir_dirty:
+                    fsync_dir(self.dir)
+            with self._lock:
+                self._recovery_point = max(self._recovery_point, min(target, self._next_offset))
+                if self.pending_flush_offset is not None and self.pending_flush_offset <= target:
+                    self.pending_flush_offset = None
+            if now_ms is not None:
+                self.last_flush_ms = now_ms
+
+    def defer_io(self, work: Callable[[], None]) -> None:
+        """Queue file work for :meth:`run_deferred_io` (event-loop thread)."""
         with self._lock:
-            target = self._next_offset if up_to is None else min(up_to, self._next_offset)
-            segments = self._segments.values_from(self._recovery_point, target)
-            dir_dirty, self._dir_dirty = self._dir_dirty, False
-        if target > self._recovery_point or dir_dirty:
-            for segment in segments:
-                segment.flush()
-            if dir_dirty:
-                fsync_dir(self.dir)
-        with self._lock:
-            self._recovery_point = max(self._recovery_point, min(target, self._next_offset))
-            if self.pending_flush_offset is not None and self.pending_flush_offset <= target:
-                self.pending_flush_offset = None
-        if now_ms is not None:
-            self.last_flush_ms = now_ms
+            self._deferred_io.append(work)
+
+    @property
+    def has_deferred_io(self) -> bool:
+        return bool(self._deferred_io)
+
+    def run_deferred_io(self) -> None:
+        """Do the file work queued by data removal, in order. Safe from a worker thread."""
+        with self._flush_lock:
+            with self._lock:
+                work, self._deferred_io = self._deferred_io, []
+            for item in work:
+                item()
+
+    def remove_expired_producers(self, now_ms: int, producer_id_expiration_ms: int) -> list[int]:
+        """Forget idempotent producers idle for ``producer.id.expiration.ms`` (Kafka's
+        periodic ``removeExpiredProducers``); return their ids. Event-loop thread."""
+        return self._producer_state.remove_expired_producers(now_ms, producer_id_expiration_ms)
 
     def close(self) -> None:
         """Write indexes and a producer-state snapshot, release descriptors."""
         if self.closed:
             return
+        self.run_deferred_io()
+        if self._epoch_dirty:
+            self._epoch_dirty = False
+            self._leader_epoch_cache.flush()
         self._producer_state.update_map_end_offset(self._next_offset)
         self._producer_state.take_snapshot()
         for segment in self._segments.values():
             segment.close()
         self.closed = True
+
+    def close_handlers(self) -> None:
+        """Release descriptors and write nothing (the log is being deleted). Event loop;
+        views already handed out keep their maps."""
+        self.closed = True
+        for segment in self._segments.values():
+            segment.close_handlers()
 
     def delete(self) -> None:
         """Close and remove every file of the partition, and the directory."""

@@ -15,8 +15,9 @@ Steps, in Kafka's order:
    clean shutdown only the active segment's indexes are sanity-checked (and rebuilt if
    they fail); the other segments were flushed before the shutdown marker was written.
 4. Find the log end offset: the active segment's last index entry plus a short scan.
-5. Producer state: the newest snapshot at or below the log end, then replay of the batch
-   headers after it (none after a clean shutdown, which snapshots at the end).
+5. Producer state: the newest snapshot at or below the log end, without the producers that
+   expired (``producer.id.expiration.ms``) meanwhile, then replay of the batch headers after
+   it (none after a clean shutdown, which snapshots at the end).
 6. Trim the leader epoch cache to [log start, log end) and check ``partition.metadata``.
 
 So a clean start costs a directory listing, a few small file reads and one short scan per
@@ -64,6 +65,7 @@ def load_log(
     clean_shutdown: bool,
     now_ms: int,
     topic_id: bytes | None,
+    producer_id_expiration_ms: int | None = None,
 ) -> Log:
     """Build a :class:`Log` for ``directory`` (see the module docstring for the steps)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,7 @@ def load_log(
             active.recover(_epoch_recorder(cache))
     if not segments:
         segments.add(log.new_segment(max(0, log_start_offset), now_ms))
+        log._dir_dirty = True  # the first append creates its file: the next flush syncs the dir
     next_offset = segments.last.read_next_offset()
     if next_offset < log_start_offset:
         # The checkpointed start is past everything on disk (records deleted, then a crash
@@ -119,7 +122,7 @@ def load_log(
     )
     cache.truncate_from_end(next_offset)
     cache.truncate_from_start(log._log_start_offset)
-    _rebuild_producer_state(log, producer_state, now_ms)
+    _rebuild_producer_state(log, producer_state, now_ms, producer_id_expiration_ms)
     return log
 
 
@@ -144,9 +147,11 @@ def _recover_unflushed(
             break
 
 
-def _rebuild_producer_state(log: Log, producer_state: ProducerStateManager, now_ms: int) -> None:
+def _rebuild_producer_state(
+    log: Log, producer_state: ProducerStateManager, now_ms: int, expiration_ms: int | None
+) -> None:
     end = log.log_end_offset
-    producer_state.truncate_and_reload(log.log_start_offset, end, now_ms)
+    producer_state.truncate_and_reload(log.log_start_offset, end, now_ms, expiration_ms)
     if producer_state.map_end_offset < end:
         start = max(producer_state.map_end_offset, log.log_start_offset)
         producer_state.rebuild_from(log.iter_batch_headers(start))

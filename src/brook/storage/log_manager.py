@@ -5,9 +5,16 @@ unclean shutdown), creates and deletes logs, keeps the per-directory checkpoints
 (``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``) and the
 ``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
 policy (``flush.ms``, ``flush.messages``, plus the flush Kafka schedules after each roll),
-retention and checkpointing for all partitions, and starts log-cleaner passes for compacted
-logs (every ``log.cleaner.backoff.ms``, one pass at a time, as a child task so that a long
-pass never delays flushes; see :mod:`brook.storage.cleaner_manager`).
+retention, producer-id expiry and checkpointing for all partitions, and starts log-cleaner
+passes for compacted logs (every ``log.cleaner.backoff.ms``, one pass at a time, as a child
+task so that a long pass never delays flushes; see :mod:`brook.storage.cleaner_manager`).
+
+Flush timing: the task wakes at least every ``log.flush.scheduler.interval.ms`` (at most 1 s),
+sooner when a log's ``flush.ms`` is shorter (never more often than every
+``MIN_FLUSH_CHECK_MS``), and sleeps until the earliest moment a dirty log's ``flush.ms``
+runs out. The append path flushes too (see :mod:`brook.storage.log_flush`): before answering
+when ``flush.messages`` is reached, at once after a roll, and when ``flush.ms`` has already
+passed; the task skips a log whose flush is running.
 
 Clean shutdown protocol (Kafka's): on shutdown every log is flushed and closed, the
 checkpoints are written, and the marker is written last. Startup reads the marker, opens
@@ -64,6 +71,8 @@ __all__ = [
 ]
 
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+MIN_FLUSH_CHECK_MS = 10
+"""The background task's shortest sleep, whatever ``flush.ms`` a log asks for."""
 TopicPartition = tuple[str, int]
 
 log = logging.getLogger(__name__)
@@ -101,9 +110,17 @@ class LogManager:
         self.log_start_checkpoint_interval_ms = _interval(
             broker_defaults, "log.flush.start.offset.checkpoint.interval.ms", 60_000
         )
-        self.flush_check_interval_ms = min(
-            _interval(broker_defaults, "log.flush.scheduler.interval.ms", 1_000), 1_000
+        self.flush_check_interval_ms = max(
+            min(_interval(broker_defaults, "log.flush.scheduler.interval.ms", 1_000), 1_000),
+            MIN_FLUSH_CHECK_MS,
         )
+        self.producer_id_expiration_ms = _interval(
+            broker_defaults, "producer.id.expiration.ms", 86_400_000
+        )
+        self.producer_id_expiration_check_interval_ms = _interval(
+            broker_defaults, "producer.id.expiration.check.interval.ms", 600_000
+        )
+        self._next_flush_wait_ms = self.flush_check_interval_ms
         self.had_clean_shutdown: dict[Path, bool] = {}
         self.high_watermark = high_watermark
         self.cleaner_config = CleanerConfig.from_props(self.broker_defaults)
@@ -182,6 +199,7 @@ class LogManager:
                     clean_shutdown=clean,
                     now_ms=now,
                     topic_id=topic_id,
+                    producer_id_expiration_ms=self.producer_id_expiration_ms,
                 )
             if clean:
                 marker.unlink()
@@ -242,6 +260,7 @@ class LogManager:
             clean_shutdown=True,
             now_ms=self.now_ms(),
             topic_id=topic_id,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
         )
         fsync_dir(log_dir)
         return log
@@ -269,7 +288,7 @@ class LogManager:
             plog = self._logs.pop(tp, None)
             if plog is None:
                 continue
-            plog.close()
+            plog.close_handlers()  # a log about to be removed needs no indexes or snapshot
             deleted.append(tp)
             dirs.add(plog.dir.parent)
             try:
@@ -285,10 +304,10 @@ class LogManager:
         return deleted
 
     async def purge_deleted_logs(self) -> None:
-        """Remove renamed ``-delete`` directories in a worker thread."""
+        """Make the renames durable, then remove ``-delete`` directories, in a worker thread."""
         pending, self._pending_deletes = self._pending_deletes, []
         for path in pending:
-            await asyncio.to_thread(shutil.rmtree, path, True)
+            await asyncio.to_thread(_remove_deleted_dir, path)
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -328,17 +347,51 @@ class LogManager:
     # -- background work ----------------------------------------------------------------------
 
     def logs_to_flush(self, now_ms: int) -> list[tuple[Log, int]]:
-        """(log, up_to) pairs due for a flush: after a roll, by ``flush.messages``, by ``flush.ms``."""
+        """(log, up_to) pairs due for a flush: after a roll, by ``flush.messages``, by
+        ``flush.ms``; logs whose own flush is running are left to it. Also sets how long
+        the background task may sleep before a ``flush.ms`` runs out."""
         due = []
+        tick = self.flush_check_interval_ms
+        wait = tick
         for log in self._logs.values():
-            end = log.log_end_offset
+            if log.flusher.busy:
+                continue
+            flush_ms = log.config.flush_ms
+            if flush_ms < tick:
+                tick = max(flush_ms, MIN_FLUSH_CHECK_MS)
+            unflushed = log.unflushed_messages
             if log.pending_flush_offset is not None:
                 due.append((log, log.pending_flush_offset))
-            elif log.unflushed_messages >= log.config.flush_messages or (
-                log.unflushed_messages > 0 and now_ms - log.last_flush_ms >= log.config.flush_ms
+            elif unflushed >= log.config.flush_messages or (
+                unflushed > 0 and now_ms - log.last_flush_ms >= flush_ms
             ):
-                due.append((log, end))
+                due.append((log, log.log_end_offset))
+            elif unflushed > 0 and flush_ms < wait:
+                wait = min(wait, log.last_flush_ms + flush_ms - now_ms)
+        self._next_flush_wait_ms = max(min(tick, wait), MIN_FLUSH_CHECK_MS)
         return due
+
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Kafka's periodic producer expiry over every log; returns producers removed."""
+        removed = 0
+        for log in self._logs.values():
+            removed += len(log.remove_expired_producers(now_ms, self.producer_id_expiration_ms))
+        return removed
+
+    async def apply_retention(self, now_ms: int) -> int:
+        """One retention pass: segment lists change here, files go in a worker thread."""
+        deleted = 0
+        for _, log in self.all_logs():
+            deleted += log.delete_old_segments(now_ms, defer_io=True)
+        dirty = [log for _, log in self.all_logs() if log.has_deferred_io]
+        if dirty:
+            await asyncio.to_thread(self._run_deferred_io, dirty)
+        return deleted
+
+    @staticmethod
+    def _run_deferred_io(logs: list[Log]) -> None:
+        for log in logs:
+            log.run_deferred_io()
 
     @staticmethod
     def _flush_all(due: list[tuple[Log, int]], now_ms: int) -> None:
@@ -385,6 +438,7 @@ class LogManager:
         next_retention = now + self.retention_check_interval_ms
         next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
         next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
+        next_producer_expiry = now + self.producer_id_expiration_check_interval_ms
         next_cleaning = now
         while not stop.is_set():
             now = self.now_ms()
@@ -401,8 +455,10 @@ class LogManager:
                 await asyncio.to_thread(self._flush_all, due, now)
             if now >= next_retention:
                 next_retention = now + self.retention_check_interval_ms
-                for _, log in self.all_logs():
-                    log.delete_old_segments(now)
+                await self.apply_retention(now)
+            if now >= next_producer_expiry:
+                next_producer_expiry = now + self.producer_id_expiration_check_interval_ms
+                self.remove_expired_producers(now)
             if now >= next_recovery_checkpoint:
                 next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
                 await asyncio.to_thread(self.checkpoint_recovery_points)
@@ -412,7 +468,7 @@ class LogManager:
             if self._pending_deletes:
                 await self.purge_deleted_logs()
             try:
-                await asyncio.wait_for(stop.wait(), self.flush_check_interval_ms / 1000)
+                await asyncio.wait_for(stop.wait(), self._next_flush_wait_ms / 1000)
             except TimeoutError:
                 pass
 
@@ -444,3 +500,9 @@ class LogManager:
         self.checkpoint_log_start_offsets()
         for log_dir in self.log_dirs:
             atomic_write(log_dir / CLEAN_SHUTDOWN_FILE, b"")
+
+
+def _remove_deleted_dir(path: Path) -> None:
+    """fsync the parent (so a crash cannot undo the rename and resurrect the log), then rmtree."""
+    fsync_dir(path.parent)
+    shutil.rmtree(path, True)

@@ -11,11 +11,20 @@ Retention follows Kafka's ``UnifiedLog.deleteOldSegments``:
 * only segments wholly below the high watermark, walking from the oldest and stopping at the
   first one that must stay; the active segment goes only if it has data, after a roll.
 
-Deleted segment files are removed at once rather than renamed ``.deleted`` and removed after
-``file.delete.delay.ms``: Kafka delays so that in-flight reads of the old file finish, but
-here a reader holds an ``mmap`` (or the descriptor), and on POSIX an unlinked file stays
-readable through both until they are released. Segments are removed oldest first, so a crash
-mid-way leaves a log without holes, and the loader deletes any orphaned index files.
+Deleted segment files are not renamed ``.deleted`` and removed after ``file.delete.delay.ms``:
+Kafka delays so that in-flight reads of the old file finish, but here a reader holds an
+``mmap`` (or the descriptor), and on POSIX an unlinked file stays readable through both until
+they are released. The segment list, the log start offset and the leader-epoch cache change
+at once, on the event loop; the files (unlinks, the epoch checkpoint, producer snapshots below
+the new start) are queued with ``Log.defer_io`` and removed by ``Log.run_deferred_io`` in a
+worker thread, or before returning when the caller does not pass ``defer_io=True``. A
+removed segment is unreachable by new reads, and reads are synchronous on the loop, so no
+read can be using it when its file goes. Segments are removed oldest first, so a crash
+mid-way leaves a log without holes, and the loader deletes any orphaned index files; a crash
+before the work ran leaves the old segments, which the next retention pass removes again.
+
+Truncation (a follower diverged) keeps its file work inline: it first runs any queued work,
+so a queued unlink never hits a file a truncation recreated under the same name.
 """
 
 from __future__ import annotations
@@ -39,8 +48,17 @@ __all__ = [
 Predicate = Callable[[LogSegment, "LogSegment | None"], bool]
 
 
-def delete_old_segments(log: Log, now_ms: int, high_watermark: int | None) -> int:
+def delete_old_segments(
+    log: Log, now_ms: int, high_watermark: int | None, defer_io: bool = False
+) -> int:
     """Apply retention; return how many segments were deleted."""
+    deleted = _delete_old_segments(log, now_ms, high_watermark)
+    if not defer_io:
+        log.run_deferred_io()
+    return deleted
+
+
+def _delete_old_segments(log: Log, now_ms: int, high_watermark: int | None) -> int:
     config = log.config
     deleted = _delete_matching(log, _below_log_start(log), high_watermark, now_ms)
     if not config.delete:
@@ -102,17 +120,27 @@ def _remove_segments(log: Log, segments: list[LogSegment]) -> None:
         for segment in segments:
             log._segments.remove(segment.base_offset)
         log._dir_dirty = True
-    for segment in segments:
-        segment.delete()
-    log.producer_state.delete_snapshots_below(log.segments[0].base_offset)
+    first_kept = log.segments[0].base_offset
+    state = log.producer_state
+
+    def remove_files() -> None:
+        for segment in segments:
+            segment.delete()
+        state.delete_snapshots_below(first_kept)
+
+    log.defer_io(remove_files)
 
 
 def _advance_log_start(log: Log, new_start: int) -> None:
     log._log_start_offset = new_start
-    log.leader_epoch_cache.truncate_from_start(new_start)
+    cache = log.leader_epoch_cache
+    cache.truncate_from_start(new_start, flush=False)
+    log.defer_io(cache.flush)
 
 
-def maybe_increment_log_start_offset(log: Log, new_start: int, high_watermark: int | None) -> bool:
+def maybe_increment_log_start_offset(
+    log: Log, new_start: int, high_watermark: int | None, defer_io: bool = False
+) -> bool:
     """DeleteRecords: move the log start offset up (possibly mid-segment) and delete the
     segments wholly below it. Returns False if it was already at or past ``new_start``."""
     bound = log.log_end_offset if high_watermark is None else high_watermark
@@ -124,6 +152,8 @@ def maybe_increment_log_start_offset(log: Log, new_start: int, high_watermark: i
         return False
     _advance_log_start(log, new_start)
     _delete_matching(log, _below_log_start(log), high_watermark, log._clock_ms)
+    if not defer_io:
+        log.run_deferred_io()
     return True
 
 
@@ -136,6 +166,7 @@ def truncate_to(log: Log, target: int) -> bool:
         raise ValueError(f"cannot truncate to negative offset {target}")
     if target >= log.log_end_offset:
         return False
+    log.run_deferred_io()
     if log.segments[0].base_offset > target:
         truncate_fully_and_start_at(log, target, log._clock_ms)
         return True
@@ -164,6 +195,7 @@ def truncate_to(log: Log, target: int) -> bool:
 
 def truncate_fully_and_start_at(log: Log, offset: int, now_ms: int) -> None:
     """Delete everything and restart the log, empty, at ``offset``."""
+    log.run_deferred_io()
     with log._lock:
         removed = log.segments
         for segment in removed:

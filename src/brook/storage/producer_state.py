@@ -15,8 +15,12 @@ Lifecycle, driven by the partition's ``Log``:
    the log writes them, then ``update(pending)`` and ``update_map_end_offset(next_offset)``
    commit. A follower appends with ``append_batch(header)`` (no sequence checks: the leader
    did them).
-3. On segment roll: ``take_snapshot()``; on retention: ``delete_snapshots_below(offset)``;
-   periodically: ``remove_expired_producers(now_ms, producer_id_expiration_ms)``.
+3. On segment roll: ``take_snapshot(sync=False)`` encodes the state on the event loop and
+   leaves the file to ``write_pending_snapshots`` in a worker thread (the log's next flush,
+   which the roll schedules at once, as Kafka's roll does); on close ``take_snapshot()``
+   writes at once. On retention: ``delete_snapshots_below(offset)`` (in a worker thread).
+   Every ``producer.id.expiration.check.interval.ms``, and when a snapshot is loaded:
+   ``remove_expired_producers(now_ms, producer_id_expiration_ms)``.
 
 Unknown producers. Since Kafka 2.5 (KIP-360) a producer the partition has no state for is
 accepted at any sequence number: its state may have been removed by retention, by
@@ -27,13 +31,17 @@ Transactions are not implemented yet. The places they will use already exist: ea
 entry's ``current_txn_first_offset`` and the manager's ``ongoing_txns``; control batches
 are accepted and only update the producer's epoch.
 
-Not thread-safe: owned by one ``Log`` and used from the event loop.
+Not thread-safe, except the snapshot *files*: owned by one ``Log`` and used from the event
+loop, but ``write_pending_snapshots`` and ``delete_snapshots_below`` may run in a worker
+thread. Every operation on snapshot files holds ``_io_lock``, so a truncation on the loop
+never races a pending write of a snapshot it has just made invalid.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +51,7 @@ from brook.records.batch import (
     NO_SEQUENCE,
     BatchHeader,
 )
+from brook.storage.checkpoint import atomic_write
 from brook.storage.errors import (
     DuplicateSequenceError,
     InvalidProducerEpochError,
@@ -54,6 +63,7 @@ from brook.storage.producer_state_entry import (
     BatchMetadata,
     CorruptSnapshotError,
     ProducerStateEntry,
+    encode_snapshot,
     list_snapshot_offsets,
     read_snapshot,
     snapshot_path,
@@ -182,6 +192,12 @@ class ProducerStateManager:
         self.map_end_offset = 0
         """Every batch below this offset is reflected in the state."""
         self.last_snapshot_offset = 0
+        self._pending_snapshots: dict[int, bytes] = {}
+        """Encoded snapshots by offset, not yet written (``take_snapshot(sync=False)``)."""
+        self._pending_lock = threading.Lock()
+        """Guards ``_pending_snapshots`` only (held for dict operations, never for I/O)."""
+        self._io_lock = threading.Lock()
+        """Held by every operation on snapshot files (see the module docstring)."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -274,18 +290,53 @@ class ProducerStateManager:
 
     # -- snapshots and truncation ------------------------------------------------------------
 
-    def take_snapshot(self) -> Path | None:
-        """Write the state as of ``map_end_offset``, unless a snapshot there already exists.
+    def take_snapshot(self, *, sync: bool = True) -> Path | None:
+        """Snapshot the state as of ``map_end_offset``, unless one there already exists.
 
         State only changes when batches are appended, and appends move ``map_end_offset``,
-        so an existing snapshot at that offset is already up to date.
+        so an existing snapshot at that offset is already up to date. ``sync=False`` only
+        encodes it (no I/O): ``write_pending_snapshots`` writes it later, from any thread.
+        A crash before then costs a longer replay at the next start, never wrong state: the
+        loader replays the log from the newest snapshot that did reach the disk.
         """
-        path = snapshot_path(self.log_dir, self.map_end_offset)
-        if path.exists():
+        offset = self.map_end_offset
+        path = snapshot_path(self.log_dir, offset)
+        with self._pending_lock:
+            pending = offset in self._pending_snapshots
+        if pending or path.exists():
             return None
-        write_snapshot(path, self._producers.values())
-        self.last_snapshot_offset = self.map_end_offset
+        data = encode_snapshot(self._producers.values())
+        self.last_snapshot_offset = offset
+        with self._pending_lock:
+            self._pending_snapshots[offset] = data
+        if sync:
+            self.write_pending_snapshots()
         return path
+
+    @property
+    def has_pending_snapshots(self) -> bool:
+        return bool(self._pending_snapshots)
+
+    def write_pending_snapshots(self) -> None:
+        """Write the snapshots ``take_snapshot(sync=False)`` encoded, oldest first, each
+        write-temp, fsync, rename, fsync the directory. Safe from a worker thread."""
+        with self._io_lock:
+            self._write_pending_locked()
+
+    def _write_pending_locked(self) -> None:
+        while True:
+            with self._pending_lock:
+                if not self._pending_snapshots:
+                    return
+                offset = min(self._pending_snapshots)
+                data = self._pending_snapshots.pop(offset)
+            atomic_write(snapshot_path(self.log_dir, offset), data)
+
+    def _drop_pending(self, keep_from: int, keep_to: int) -> None:
+        with self._pending_lock:
+            for offset in list(self._pending_snapshots):
+                if offset < keep_from or offset > keep_to:
+                    del self._pending_snapshots[offset]
 
     def load_latest_snapshot(self, max_offset: int) -> int | None:
         """Replace the state with the newest valid snapshot at or below ``max_offset``.
@@ -321,9 +372,12 @@ class ProducerStateManager:
         end, reloads the newest remaining snapshot (or starts empty at ``log_start_offset``).
         The caller then replays ``[map_end_offset, log_end_offset)`` with ``rebuild_from``.
         """
-        for offset in list_snapshot_offsets(self.log_dir):
-            if offset > log_end_offset or offset < log_start_offset:
-                snapshot_path(self.log_dir, offset).unlink(missing_ok=True)
+        with self._io_lock:
+            self._drop_pending(log_start_offset, log_end_offset)
+            self._write_pending_locked()
+            for offset in list_snapshot_offsets(self.log_dir):
+                if offset > log_end_offset or offset < log_start_offset:
+                    snapshot_path(self.log_dir, offset).unlink(missing_ok=True)
         if log_end_offset != self.map_end_offset:
             self.ongoing_txns.clear()
             if self.load_latest_snapshot(log_end_offset) is None:
@@ -339,15 +393,20 @@ class ProducerStateManager:
         """Forget everything: the log was emptied and restarts at ``offset``."""
         self._producers.clear()
         self.ongoing_txns.clear()
-        for snapshot_offset in list_snapshot_offsets(self.log_dir):
-            snapshot_path(self.log_dir, snapshot_offset).unlink(missing_ok=True)
+        with self._io_lock:
+            self._drop_pending(offset + 1, -1)
+            for snapshot_offset in list_snapshot_offsets(self.log_dir):
+                snapshot_path(self.log_dir, snapshot_offset).unlink(missing_ok=True)
         self.map_end_offset = self.last_snapshot_offset = offset
 
     def delete_snapshots_below(self, offset: int) -> None:
-        """Delete snapshots older than ``offset`` (their segments were deleted)."""
-        for snapshot_offset in list_snapshot_offsets(self.log_dir):
-            if snapshot_offset < offset:
-                snapshot_path(self.log_dir, snapshot_offset).unlink(missing_ok=True)
+        """Delete snapshots older than ``offset`` (their segments were deleted). Safe from a
+        worker thread."""
+        with self._io_lock:
+            self._drop_pending(offset, 1 << 63)
+            for snapshot_offset in list_snapshot_offsets(self.log_dir):
+                if snapshot_offset < offset:
+                    snapshot_path(self.log_dir, snapshot_offset).unlink(missing_ok=True)
 
     def snapshot_offsets(self) -> list[int]:
         return list_snapshot_offsets(self.log_dir)

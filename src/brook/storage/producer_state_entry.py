@@ -25,6 +25,7 @@ __all__ = [
     "BatchMetadata",
     "CorruptSnapshotError",
     "ProducerStateEntry",
+    "encode_snapshot",
     "list_snapshot_offsets",
     "read_snapshot",
     "snapshot_path",
@@ -151,6 +152,12 @@ def list_snapshot_offsets(log_dir: str | os.PathLike[str]) -> list[int]:
 
 
 def write_snapshot(path: str | os.PathLike[str], entries: Iterable[ProducerStateEntry]) -> None:
+    atomic_write(path, encode_snapshot(entries))
+
+
+def encode_snapshot(entries: Iterable[ProducerStateEntry]) -> bytes:
+    """The snapshot file's bytes. Cheap (no I/O): the log encodes on the event loop, where the
+    state lives, and writes the bytes from a worker thread."""
     body = bytearray()
     count = 0
     for entry in entries:
@@ -167,7 +174,7 @@ def write_snapshot(path: str | os.PathLike[str], entries: Iterable[ProducerState
         for m in entry.batch_metadata:
             body += _BATCH.pack(m.last_seq, m.last_offset, m.offset_delta, m.timestamp)
     payload = _COUNT.pack(count) + body
-    atomic_write(path, _PREFIX.pack(_SNAPSHOT_VERSION, crc32c(payload)) + payload)
+    return _PREFIX.pack(_SNAPSHOT_VERSION, crc32c(payload)) + payload
 
 
 def read_snapshot(path: str | os.PathLike[str]) -> list[ProducerStateEntry]:

@@ -431,6 +431,18 @@ class LogSegment:
             self._rolling_based_timestamp = None
         return before - position
 
+    # -- index loading ---------------------------------------------------------------------
+
+    @property
+    def indexes_loaded(self) -> bool:
+        return self.offset_index.is_loaded and self.time_index.is_loaded
+
+    def load_indexes(self) -> None:
+        """Read both index files now. Safe from a worker thread (the indexes lock their
+        loading), so the loop can have it done before a read opens this segment."""
+        self.offset_index.load()
+        self.time_index.load()
+
     # -- durability and teardown ---------------------------------------------------------------
 
     def flush(self) -> None:

@@ -16,6 +16,7 @@ threading rules.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, bisect_right
 from typing import NamedTuple
 
@@ -42,11 +43,38 @@ class TimeIndex(AbstractIndex):
 
     @property
     def last_entry(self) -> TimestampOffset:
-        """The last entry, or ``(-1, base_offset)`` when empty."""
+        """The last entry, or ``(-1, base_offset)`` when empty.
+
+        Unloaded, only the file's last entry is read: retention asks every old segment for
+        its largest timestamp, and must not read whole index files on the event loop."""
+        if not self._loaded:
+            tail = self._read_last_entry()
+            if tail is not None:
+                return tail
         self._ensure_loaded()
         if not self._keys:
             return TimestampOffset(NO_TIMESTAMP, self.base_offset)
         return TimestampOffset(self._keys[-1], self.base_offset + self._values[-1])
+
+    def _read_last_entry(self) -> TimestampOffset | None:
+        """The last whole entry in the file, or None (missing, empty or not entry-aligned:
+        the full load decides what that means)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            length = os.fstat(fd).st_size
+            count = min(length // self.entry_size, self.max_entries)
+            if count == 0 or length % self.entry_size:
+                return None
+            data = os.pread(fd, self.entry_size, (count - 1) * self.entry_size)
+        finally:
+            os.close(fd)
+        if len(data) != self.entry_size:
+            return None
+        timestamp = int.from_bytes(data[:8], "big", signed=True)
+        return TimestampOffset(timestamp, self.base_offset + int.from_bytes(data[8:], "big"))
 
     def entry(self, n: int) -> TimestampOffset:
         self._ensure_loaded()

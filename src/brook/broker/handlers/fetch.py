@@ -24,6 +24,7 @@ from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.replication.partition import Partition
 from brook.storage.errors import OffsetOutOfRangeError
+from brook.storage.segment import LogSegment
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4
@@ -213,6 +214,30 @@ def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaita
     if plan.error != ErrorCode.NONE:
         return FetchResponse(throttle_time_ms=0, error_code=plan.error, session_id=0,
                              responses=[])
+    cold = [s for w in plan.wants if w.part is not None
+            for s in w.part.log.cold_segments(w.fetch_offset)]
+    if cold:  # old segments' indexes are read in a worker thread, not on the loop
+        return _after_loading(node, plan, request, version, cold)
+    return _respond(node, plan, request, version)
+
+
+async def _after_loading(node: BrokerNode, plan: _Plan, request: FetchRequest, version: int,
+                         cold: list[LogSegment]) -> FetchResponse:
+    await asyncio.to_thread(_load_indexes, cold)
+    return await _as_awaitable(_respond(node, plan, request, version))
+
+
+def _load_indexes(segments: list[LogSegment]) -> None:
+    for segment in segments:
+        segment.load_indexes()
+
+
+async def _as_awaitable(result: FetchResponse | Awaitable[FetchResponse]) -> FetchResponse:
+    return await result if not isinstance(result, FetchResponse) else result
+
+
+def _respond(node: BrokerNode, plan: _Plan, request: FetchRequest,
+             version: int) -> FetchResponse | Awaitable[FetchResponse]:
     committed = True  # read up to the high watermark (no transactions yet: LSO == HW)
     max_bytes = request.max_bytes if version >= 3 else 0x7FFFFFFF
     datas, wants, total = _read_all(node, plan, max_bytes, committed)

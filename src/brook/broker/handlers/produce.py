@@ -5,13 +5,18 @@ the log validates each batch (header, CRC, record framing: ``storage.log_validat
 offsets in place and writes it as sent (DESIGN.md §5). A request holding a large compressed
 batch is decompressed and validated in a worker thread first. With every replica in the ISR
 being this broker, acks=1 and acks=all are both satisfied when the append returns; acks=0
-gets no response at all. Internal topics are written by their coordinators only.
+gets no response at all. The exception is a partition whose append reached
+``flush.messages``: its fsync runs in a worker thread and the response is sent only once it
+covers the records (the handler then answers with an awaitable, and the connection keeps
+processing later requests meanwhile). Internal topics are written by their coordinators only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from brook.broker.context import RequestContext
 from brook.broker.errors import error_code_for
@@ -86,7 +91,10 @@ idempotent producer pipelines requests to the same partition)."""
 
 def handle(
     ctx: RequestContext, request: ProduceRequest
-) -> ProduceResponse | asyncio.Future[ProduceResponse | None] | None:
+) -> (
+    ProduceResponse | asyncio.Future[ProduceResponse | None]
+    | Coroutine[Any, Any, ProduceResponse] | None
+):
     key = ctx.connection_id
     if key in _tails or _has_large_compressed_batch(request):
         # Take the connection's place in line now, before any later request is handled.
@@ -137,11 +145,16 @@ async def _validate_off_loop(
             await asyncio.shield(before)
         loop = asyncio.get_running_loop()
         validated = await loop.run_in_executor(None, _prevalidate, ctx, request)
-        return _append(ctx, request, validated)
+        result = _append(ctx, request, validated)
     finally:
         mine.set_result(None)
         if _tails.get(key) is mine:
             del _tails[key]
+    # The append is done, so the next request in line may go; an fsync it asked for
+    # (flush.messages) is awaited after that.
+    if asyncio.iscoroutine(result):
+        return await result
+    return result
 
 
 def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
@@ -166,12 +179,13 @@ def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
 
 def _append(
     ctx: RequestContext, request: ProduceRequest, validated: Validated | None
-) -> ProduceResponse | None:
+) -> ProduceResponse | Coroutine[Any, Any, ProduceResponse] | None:
     node = ctx.broker
     acks = request.acks
     replica_manager = node.replica_manager
     now_ms = node.clock.now_ms()
     responses = []
+    flushes: list[tuple[list[PartitionResponse], int, asyncio.Future[None]]] = []
     for topic_data in request.topic_data:
         name = topic_data.name
         parts = []
@@ -209,13 +223,20 @@ def _append(
                 pre = validated.get((name, index)) if validated else None
                 if isinstance(pre, Exception):
                     raise pre
-                info = replica_manager.append_to_leader(part, records, acks, now_ms, pre)
+                info, durable = replica_manager.append_to_leader_durable(
+                    part, records, acks, now_ms, pre
+                )
             except _EXPECTED as exc:
-                response = _validation_error(index, exc)
-                if response.error_code == ErrorCode.KAFKA_STORAGE_ERROR:
+                refused = _validation_error(index, exc)
+                if refused.error_code == ErrorCode.KAFKA_STORAGE_ERROR:
                     log.error("append to %s failed", part.tp, exc_info=exc)
-                parts.append(response)
+                parts.append(refused)
                 continue
+            if durable is not None:
+                if acks == 0:
+                    durable.add_done_callback(_consume_failure)
+                else:
+                    flushes.append((parts, len(parts), durable))
             parts.append(
                 PartitionResponse(
                     index, ErrorCode.NONE, info.first_offset, info.log_append_time,
@@ -225,4 +246,25 @@ def _append(
         responses.append(TopicResponse(name=name, partition_responses=parts))
     if acks == 0:
         return None
-    return ProduceResponse(responses=responses, throttle_time_ms=0)
+    response = ProduceResponse(responses=responses, throttle_time_ms=0)
+    if flushes:
+        return _after_flushes(response, flushes)
+    return response
+
+
+async def _after_flushes(
+    response: ProduceResponse, flushes: list[tuple[list[PartitionResponse], int, asyncio.Future[None]]]
+) -> ProduceResponse:
+    """Answer once every partition's fsync is done; a failed one answers KAFKA_STORAGE_ERROR."""
+    for parts, i, durable in flushes:
+        try:
+            await durable
+        except Exception as exc:
+            log.error("flush of produced records failed", exc_info=exc)
+            parts[i] = _error(parts[i].index, ErrorCode.KAFKA_STORAGE_ERROR, str(exc) or None)
+    return response
+
+
+def _consume_failure(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and (exc := fut.exception()) is not None:
+        log.error("flush of produced records failed", exc_info=exc)

@@ -1,0 +1,99 @@
+"""Flushing one log from the event loop without blocking it: Kafka's flush in the append path.
+
+Kafka's ``UnifiedLog.append`` calls ``flush`` itself once the unflushed message count reaches
+``flush.messages``, on the request thread, before the produce is answered. brook's appends run
+on the event loop, where an fsync would stall every connection, so the fsync runs in a worker
+thread and the append's caller awaits a future that resolves once the log's recovery point
+(everything below it fsynced) covers what was appended.
+
+:class:`LogFlusher` is one log's group commit. Requests made while an fsync is running are
+collected and served by the next one, which flushes up to the log end as it is when that fsync
+starts; so concurrent producers to a partition with ``flush.messages=1`` share fsyncs instead
+of queueing one each, and at most one fsync per log runs at a time.
+
+The same flusher serves the flushes that need no waiter (after a roll, when ``flush.ms`` has
+passed): ``request`` starts them at once, and the caller may drop the future.
+
+Event-loop thread only (``Log.flush`` itself runs in the worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brook.storage.log import Log
+
+__all__ = ["LogFlusher"]
+
+log = logging.getLogger(__name__)
+
+
+class LogFlusher:
+    """Group commit of one log's fsyncs. ``request(up_to)`` -> a future set once
+    ``recovery_point >= up_to`` (or with the flush's exception)."""
+
+    __slots__ = ("_log", "_now_ms", "_task", "_waiters")
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._now_ms = 0
+
+    @property
+    def busy(self) -> bool:
+        """A flush is running or about to run (the background scheduler skips this log)."""
+        return self._task is not None
+
+    def request(self, up_to: int, now_ms: int) -> asyncio.Future[None]:
+        """Flush at least up to ``up_to`` (exclusive) as soon as possible."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        plog = self._log
+        if plog.recovery_point >= up_to and not plog.has_unflushed_files:
+            fut.set_result(None)
+            return fut
+        self._waiters.append((up_to, fut))
+        self._now_ms = max(self._now_ms, now_ms)
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name=f"flush-{plog.dir.name}")
+        return fut
+
+    def request_background(self, up_to: int, now_ms: int) -> None:
+        """Like ``request`` for a flush nobody waits for: failures are logged, not raised."""
+        self.request(up_to, now_ms).add_done_callback(_log_failure)
+
+    async def _run(self) -> None:
+        plog = self._log
+        try:
+            while self._waiters:
+                target = min(max(up_to for up_to, _ in self._waiters), plog.log_end_offset)
+                try:
+                    await asyncio.to_thread(plog.flush, target, self._now_ms)
+                except Exception as exc:  # the log directory failed (or the log was deleted)
+                    waiters, self._waiters = self._waiters, []
+                    for _, fut in waiters:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                flushed, end = plog.recovery_point, plog.log_end_offset
+                remaining = []
+                for up_to, fut in self._waiters:
+                    if fut.done():
+                        continue
+                    if up_to <= flushed or up_to > end:
+                        # Covered; or truncated away meanwhile, so nothing is left to flush.
+                        fut.set_result(None)
+                    else:
+                        remaining.append((up_to, fut))
+                self._waiters = remaining
+        finally:
+            self._task = None
+
+
+def _log_failure(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and (exc := fut.exception()) is not None:
+        log.error("background flush failed", exc_info=exc)

@@ -1,0 +1,253 @@
+"""flush.messages before the acknowledgement, group commit, and the flush.ms schedule.
+
+The partition-level tests go through ``ReplicaManager.append_to_leader_durable``, the call the
+produce handler makes: the future it returns is what the response waits for, so when it
+completes the records must already be below the log's recovery point (fsynced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from _storage_batches import config, make_batch
+
+from brook.env.clock import SYSTEM_CLOCK
+from brook.replication.partition import Partition, TopicPartition
+from brook.replication.replica_manager import ReplicaManager
+from brook.storage.log import Log
+from brook.storage.log_config import LogConfig
+from brook.storage.log_manager import LogManager
+
+
+def open_log(directory: Path, cfg: LogConfig) -> Log:
+    return Log.open(directory, cfg, recovery_point=0, log_start_offset=0,
+                    clean_shutdown=True, now_ms=0)
+
+
+def leader(log: Log) -> Partition:
+    # The first epoch entry is checkpointed when leadership starts (not part of these tests).
+    log.leader_epoch_cache.assign(0, 0)
+    return Partition(TopicPartition("t", 0), b"\x01" * 16, log, 1, 1, 0, (1,), (1,))
+
+
+def append(rm: ReplicaManager, part: Partition, count: int = 1):  # type: ignore[no-untyped-def]
+    return rm.append_to_leader_durable(part, memoryview(make_batch(count)), -1, 1_000)
+
+
+@pytest.fixture
+def fsync_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the threads that called fsync/fdatasync (the real calls still happen)."""
+    seen: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def fsync(fd: int) -> None:
+        seen.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    def fdatasync(fd: int) -> None:
+        seen.append(threading.current_thread().name)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    return seen
+
+
+def test_flush_messages_1_fsyncs_before_the_append_completes(
+    tmp_path: Path, fsync_threads: list[str]
+) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+    fsync_threads.clear()
+
+    async def scenario() -> None:
+        info, durable = append(rm, part, 3)
+        assert durable is not None
+        # Appended but not yet on disk: neither acknowledged nor visible to consumers.
+        assert log.recovery_point == 0 and part.high_watermark == 0
+        await durable
+        assert log.recovery_point > info.last_offset
+        assert part.high_watermark == log.log_end_offset == 3
+
+    asyncio.run(scenario())
+    assert fsync_threads and "MainThread" not in fsync_threads
+
+
+def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        futures = []
+        for _ in range(50):
+            info, durable = append(rm, part)
+            assert durable is not None
+            futures.append((info, durable))
+        for info, durable in futures:
+            await durable
+            assert log.recovery_point > info.last_offset
+        assert part.high_watermark == 50
+
+    asyncio.run(scenario())
+
+
+def test_flush_messages_n_waits_only_when_reached(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=3))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        assert append(rm, part)[1] is None
+        assert append(rm, part)[1] is None
+        assert part.high_watermark == 2  # below flush.messages: visible at once, as in Kafka
+        _, durable = append(rm, part)
+        assert durable is not None
+        await durable
+        assert log.recovery_point == 3 and part.high_watermark == 3
+
+    asyncio.run(scenario())
+
+
+def test_default_flush_messages_never_waits_or_fsyncs(
+    tmp_path: Path, fsync_threads: list[str]
+) -> None:
+    log = open_log(tmp_path / "t-0", config())
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+    fsync_threads.clear()
+
+    async def scenario() -> None:
+        for _ in range(20):
+            _, durable = append(rm, part)
+            assert durable is None
+        assert part.high_watermark == 20 and log.recovery_point == 0
+
+    asyncio.run(scenario())
+    assert fsync_threads == []
+
+
+def test_duplicate_waits_for_the_original_to_be_flushed(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+    batch = make_batch(2, producer_id=7, producer_epoch=0, base_sequence=0)
+
+    async def scenario() -> None:
+        _, first = rm.append_to_leader_durable(part, memoryview(bytearray(batch)), -1, 1_000)
+        retry, again = rm.append_to_leader_durable(part, memoryview(bytearray(batch)), -1, 1_000)
+        assert retry.duplicate and again is not None
+        await again
+        assert log.recovery_point >= 2
+        assert first is not None and first.done()
+
+    asyncio.run(scenario())
+
+
+def test_roll_flush_starts_at_once_and_writes_the_snapshot_off_the_loop(
+    tmp_path: Path, fsync_threads: list[str]
+) -> None:
+    log = open_log(tmp_path / "t-0", config(segment_bytes=1_000))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+    fsync_threads.clear()
+
+    async def scenario() -> None:
+        while log.num_segments < 2:
+            batch = make_batch(1, producer_id=3, producer_epoch=0,
+                               base_sequence=log.log_end_offset, value_size=200)
+            rm.append_to_leader_durable(part, memoryview(batch), -1, 1_000)
+        rolled_at = log.active_segment.base_offset
+        assert log.pending_flush_offset == rolled_at
+        # The roll encoded the snapshot; its file is written by the flush that started.
+        while log.flusher.busy:
+            await asyncio.sleep(0.005)
+        assert log.recovery_point >= rolled_at
+        assert log.producer_state.snapshot_offsets() == [rolled_at]
+
+    asyncio.run(scenario())
+    assert fsync_threads and "MainThread" not in fsync_threads
+
+
+def test_scheduler_wakes_for_short_flush_ms(tmp_path: Path) -> None:
+    now = [10_000]
+    manager = LogManager([tmp_path], {}, lambda: now[0])
+    manager.startup()
+    slow = manager.get_or_create_log("slow", 0)
+    fast = manager.get_or_create_log("fast", 0, config(flush_ms=100))
+    assert manager.logs_to_flush(now[0]) == []
+    assert manager._next_flush_wait_ms == 100  # not the 1 s default tick
+    slow.append_as_leader(memoryview(make_batch(1)), 0, now[0])
+    fast.append_as_leader(memoryview(make_batch(1)), 0, now[0])
+    fast.last_flush_ms = now[0] - 70
+    assert manager.logs_to_flush(now[0]) == []
+    assert manager._next_flush_wait_ms == 30  # sleeps until fast's flush.ms runs out
+    now[0] += 30
+    assert manager.logs_to_flush(now[0]) == [(fast, 1)]
+    tiny = manager.get_or_create_log("tiny", 0, config(flush_ms=1))
+    assert tiny is not None
+    manager.logs_to_flush(now[0])
+    assert manager._next_flush_wait_ms == 10  # bounded below
+
+
+def test_background_task_honours_flush_ms_100(tmp_path: Path) -> None:
+    manager = LogManager([tmp_path], {}, SYSTEM_CLOCK.now_ms)
+    manager.startup()
+    log = manager.get_or_create_log("t", 0, config(flush_ms=100))
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        task = asyncio.create_task(manager.run_background(stop))
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        log.append_as_leader(memoryview(make_batch(1)), 0, 1_000)
+        start = loop.time()
+        while log.recovery_point < 1:
+            await asyncio.sleep(0.005)
+        took = loop.time() - start
+        stop.set()
+        await task
+        return took
+
+    took = asyncio.run(scenario())
+    # flush.ms=100 (+ one 100 ms tick at worst); the old 1 s tick took up to a second.
+    assert took < 0.6
+
+
+def test_append_after_flush_ms_elapsed_starts_a_flush_without_waiting(tmp_path: Path) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_ms=50))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        log.last_flush_ms = 0
+        _, durable = rm.append_to_leader_durable(part, memoryview(make_batch(2)), -1, 1_000)
+        assert durable is None and part.high_watermark == 2  # flush.ms never delays the ack
+        assert log.flusher.busy
+        while log.flusher.busy:
+            await asyncio.sleep(0.005)
+        assert log.recovery_point == 2 and log.last_flush_ms == 1_000
+
+    asyncio.run(scenario())
+
+
+def test_first_flush_of_a_new_log_syncs_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    log.append_as_leader(memoryview(make_batch(1)), -1, 1_000)  # no epoch checkpoint to write
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    log.flush()
+    assert str(tmp_path / "t-0") in synced  # the new segment file's directory entry
