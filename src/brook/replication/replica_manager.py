@@ -93,7 +93,10 @@ class ReplicaManager:
         """Like ``apply_image``, but new logs are created in a worker thread, a chunk at a time:
         creating a partition costs a few filesystem calls (~1 ms), and a CreateTopics for
         thousands of partitions must not stall every other connection."""
-        specs = self._reconcile(image, deleted_topics, changed_topics)
+        gone = self._detach_deleted(deleted_topics)
+        if gone:
+            await self.log_manager.delete_logs_async(gone)
+        specs = self._reconcile(image, (), changed_topics)
         for i in range(0, len(specs), _OPEN_CHUNK):
             chunk = specs[i : i + _OPEN_CHUNK]
             logs = await asyncio.to_thread(
@@ -116,6 +119,17 @@ class ReplicaManager:
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
 
+    def _detach_deleted(self, deleted_topics: Iterable[str]) -> list[tuple[str, int]]:
+        """Forget the partitions of deleted topics (waking their waiting fetches); return
+        them for the log manager to delete."""
+        gone: list[tuple[str, int]] = []
+        for name in deleted_topics:
+            for part in self._by_topic.pop(name, []):
+                self.partitions.pop(part.tp, None)
+                part.wake_waiters()
+                gone.append((part.tp.topic, part.tp.partition))
+        return gone
+
     def _reconcile(
         self, image: MetadataImage, deleted_topics: Iterable[str],
         changed_topics: Iterable[str] | None = None,
@@ -125,12 +139,7 @@ class ReplicaManager:
         ``changed_topics`` (from the metadata delta) limits the work to the topics a change
         touched, so creating one topic on a broker with thousands does not re-parse every
         topic's configuration; ``None`` (start-up) reconciles every topic."""
-        gone: list[tuple[str, int]] = []
-        for name in deleted_topics:
-            for part in self._by_topic.pop(name, []):
-                self.partitions.pop(part.tp, None)
-                part.wake_waiters()
-                gone.append((part.tp.topic, part.tp.partition))
+        gone = self._detach_deleted(deleted_topics)
         if gone:
             self.log_manager.delete_logs(gone)
         configs = image.configs

@@ -277,22 +277,43 @@ class LogManager:
         return bool(self.delete_logs([(topic, partition)]))
 
     def delete_logs(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
-        """Close the logs and rename their directories ``<topic prefix>-<partition>.<uuid>-delete``
-        (Kafka's name, cut to fit a file name); the files are removed in a worker thread by the
-        background task (or at startup). The checkpoints of the affected log directories are
-        rewritten at once, so a topic re-created under the same name never inherits the
-        deleted one's recovery point or log start offset, even after a crash."""
-        deleted = []
-        dirs: set[Path] = set()
+        """Delete logs now, on the calling thread: ``detach_logs`` then ``finish_deletion``."""
+        detached = self.detach_logs(partitions)
+        self.finish_deletion(detached)
+        return [tp for tp, _ in detached]
+
+    async def delete_logs_async(self, partitions: Iterable[TopicPartition]) -> None:
+        """``delete_logs`` for a serving broker: the logs leave the registry on the loop (no
+        new reader can find them), and the file work (renames, directory fsyncs, checkpoint
+        rewrites) runs in a worker thread. The caller awaits it before the metadata change
+        counts as applied, so a topic re-created under the same name cannot race it."""
+        detached = self.detach_logs(partitions)
+        if detached:
+            await asyncio.to_thread(self.finish_deletion, detached)
+
+    def detach_logs(self, partitions: Iterable[TopicPartition]) -> list[tuple[TopicPartition, Log]]:
+        """Take logs out of the registry (event-loop thread; no file I/O)."""
+        detached = []
         for tp in partitions:
             plog = self._logs.pop(tp, None)
-            if plog is None:
-                continue
+            if plog is not None:
+                detached.append((tp, plog))
+        return detached
+
+    def finish_deletion(self, detached: list[tuple[TopicPartition, Log]]) -> None:
+        """Close detached logs and rename their directories
+        ``<topic prefix>-<partition>.<uuid>-delete`` (Kafka's name, cut to fit a file name);
+        the files are removed later by the background task (or at startup). The checkpoints
+        of the affected log directories are rewritten before this returns, so a topic
+        re-created under the same name never inherits the deleted one's recovery point or log
+        start offset, even after a crash. Blocking: fsyncs."""
+        dirs: set[Path] = set()
+        renamed: list[Path] = []
+        for tp, plog in detached:
             plog.close_handlers()  # a log about to be removed needs no indexes or snapshot
-            deleted.append(tp)
             dirs.add(plog.dir.parent)
             try:
-                self._pending_deletes.append(set_aside(plog.dir, tp[0], tp[1], durable=False))
+                renamed.append(set_aside(plog.dir, tp[0], tp[1], durable=False))
             except OSError as exc:
                 # The deletion is committed; the next start-up removes the directory (its
                 # topic is gone from the metadata) and a re-created topic never adopts it.
@@ -301,7 +322,7 @@ class LogManager:
             fsync_dir(log_dir)
         if dirs:
             self._write_checkpoints(dirs)
-        return deleted
+        self._pending_deletes.extend(renamed)  # list.append is atomic: safe from a thread
 
     async def purge_deleted_logs(self) -> None:
         """Make the renames durable, then remove ``-delete`` directories, in a worker thread."""

@@ -154,7 +154,8 @@ def test_topic_deletion_does_no_file_io_on_the_loop(tmp_path: Path, io_spy: IoSp
     fill(log, 5, producer_id=3)
     view = log.read(0, 1 << 20, log.log_end_offset, True).chunks[0]
     io_spy.clear()
-    assert manager.delete_log("gone", 0)
+    asyncio.run(manager.delete_logs_async([("gone", 0)]))
+    assert manager.get_log("gone", 0) is None
     assert io_spy.on_loop() == []
     asyncio.run(manager.purge_deleted_logs())
     assert io_spy.on_loop() == []
