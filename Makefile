@@ -25,11 +25,14 @@ $(ACCEL): $(STAMP) src/brook/records/validate.py tools/build_accel.py
 accel: $(STAMP)
 	$(BIN)/python -m tools.build_accel
 
-# Debian packages the tests drive (kcat is a real client under test).
+# Debian packages the tests drive (kcat is a real client under test; strace watches the
+# order of fsync and response; a C compiler and Python's headers build the compiled walk).
+DEBS := kcat strace gcc python3-dev
 debs:
-	@command -v kcat >/dev/null 2>&1 || { \
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 
 up: venv
 	$(BIN)/brook up --data-dir ./data
@@ -39,7 +42,7 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: venv debs lint
+test: debs venv lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 # Long soak, fault-cycle and fuzz runs: not part of `make test`.
