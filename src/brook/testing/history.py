@@ -46,6 +46,8 @@ class History:
     commit_problems: list[str] = field(default_factory=list)
     final: dict[Partition, list[tuple[int, bytes]]] = field(default_factory=dict)
     observations: int = 0
+    unacknowledged: int = 0
+    """Records the producers gave up on (their outcome is unknown: they may be in the log)."""
 
     # -- events ------------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class History:
 
     def summary(self) -> str:
         records = sum(len(r) for r in self.final.values())
-        return (f"{len(self.acked)} acknowledged, {records} in the final read, "
+        return (f"{len(self.acked)} acknowledged, {self.unacknowledged} not, "
+                f"{records} in the final read, "
                 f"{self.observations} observations, {len(self.commits_acked)} partitions with "
                 f"acknowledged commits (highest {sorted(self.commits_acked.values())})")

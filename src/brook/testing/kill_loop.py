@@ -32,6 +32,8 @@ class KillLoopConfig:
     max_run_s: float = 1.0
     batch: int = 20
     """Records each producer queues per round."""
+    max_outstanding: int = 1_000
+    """A producer queues no more while this many of its records await acknowledgement."""
     topic: str = "kill-loop"
     group: str = "kill-loop-group"
 
@@ -77,6 +79,9 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
 
     def produce_round() -> None:
         for i, producer in enumerate(producers):
+            if len(producer) >= config.max_outstanding:
+                producer.poll(0)
+                continue
             for _ in range(config.batch):
                 partition = rng.randint(0, config.partitions - 1)
                 producer.produce(topic, value=record_value(i, sequences[i]), partition=partition,
@@ -150,6 +155,7 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
         records = [(o, v) for o, _, v in read_partition(broker.bootstrap, topic, p, timeout=60)
                    if v is not None]
         history.final_read((topic, p), records)
+    history.unacknowledged = len(failed)
     if failed:
         log(f"{len(failed)} records not acknowledged, e.g. {failed[:3]}")
     return history
