@@ -362,6 +362,23 @@ def test_flushed_segment_survives_crash_then_power_failure() -> None:
         machine.teardown()
 
 
+def test_segment_created_after_a_roll_survives_power_failure() -> None:
+    """Found by the model: a roll marks the directory for a sync and the next flush syncs it,
+    but the new segment's file is only created by the first append after that flush; its
+    directory entry is never synced, so a power failure loses flushed records."""
+    machine = LogMachine()
+    try:
+        machine.append_idempotent(count=1)
+        machine.roll()
+        machine.flush()
+        machine.append_idempotent(count=1)
+        machine.flush()
+        machine.power_failure(torn=0.0)
+        machine.matches_model()
+    finally:
+        machine.teardown()
+
+
 def test_log_matches_model() -> None:
     run_state_machine_as_test(LogMachine, settings=FAST)
 
