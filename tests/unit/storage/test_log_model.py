@@ -379,6 +379,26 @@ def test_segment_created_after_a_roll_survives_power_failure() -> None:
         machine.teardown()
 
 
+def test_retention_after_truncation_keeps_recent_records() -> None:
+    """Found by the model: after a truncation a segment's largest timestamp is taken from its
+    time index alone, which lacks the batches appended since its last entry, so retention
+    deletes a segment holding records well within retention.ms."""
+    machine = LogMachine()
+    try:
+        for _ in range(3):
+            machine.append_idempotent(count=1)
+        machine.append(count=1, age_ms=0)
+        machine.advance_time(RETENTION_MS * 2)
+        machine.append(count=5, age_ms=313)
+        machine.append_idempotent(count=1)
+        machine.delete_records(k=5)
+        machine.truncate(k=2)
+        machine.retention()
+        machine.matches_model()
+    finally:
+        machine.teardown()
+
+
 def test_log_matches_model() -> None:
     run_state_machine_as_test(LogMachine, settings=FAST)
 
