@@ -48,6 +48,10 @@ class History:
     observations: int = 0
     unacknowledged: int = 0
     """Records the producers gave up on (their outcome is unknown: they may be in the log)."""
+    stalled_cycles: int = 0
+    """Broker incarnations in which the producers got no acknowledgement within 30 s."""
+    fatal_errors: list[str] = field(default_factory=list)
+    """Fatal producer errors: an idempotent producer must never need one after a restart."""
 
     # -- events ------------------------------------------------------------------------------
 
@@ -84,7 +88,7 @@ class History:
     # -- checking ----------------------------------------------------------------------------
 
     def violations(self) -> list[str]:
-        out = list(self.conflicts) + list(self.commit_problems)
+        out = list(self.conflicts) + list(self.commit_problems) + list(self.fatal_errors)
         where: dict[bytes, tuple[Partition, int]] = {}
         for partition, records in self.final.items():
             offsets = [o for o, _ in records]
@@ -111,6 +115,7 @@ class History:
     def summary(self) -> str:
         records = sum(len(r) for r in self.final.values())
         return (f"{len(self.acked)} acknowledged, {self.unacknowledged} not, "
+                f"{self.stalled_cycles} stalled cycles, "
                 f"{records} in the final read, "
                 f"{self.observations} observations, {len(self.commits_acked)} partitions with "
                 f"acknowledged commits (highest {sorted(self.commits_acked.values())})")

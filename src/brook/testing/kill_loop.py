@@ -38,8 +38,13 @@ class KillLoopConfig:
     group: str = "kill-loop-group"
 
 
-def _producer(bootstrap: str) -> Any:
+def _producer(bootstrap: str, errors: list[str]) -> Any:
+    def on_error(err: Any) -> None:
+        if err.fatal():
+            errors.append(f"fatal producer error: {err}")
+
     return Producer({
+        "error_cb": on_error,
         "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
         "linger.ms": 2, "max.in.flight.requests.per.connection": 5,
         "message.timeout.ms": 60_000, "retry.backoff.ms": 50, "reconnect.backoff.ms": 50,
@@ -63,9 +68,10 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
     history = History()
     topic, group = config.topic, config.group
     create_topic(broker.bootstrap, topic, config.partitions, {"retention.ms": "-1"})
-    producers = [_producer(broker.bootstrap) for _ in range(config.producers)]
-    sequences = [0] * config.producers
     failed: list[str] = []
+    fatal: list[str] = []
+    producers = [_producer(broker.bootstrap, fatal) for _ in range(config.producers)]
+    sequences = [0] * config.producers
 
     def on_delivery(err: Any, msg: Any) -> None:
         if err is None:
@@ -133,14 +139,25 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
     for cycle in range(config.cycles):
         when = f"cycle {cycle}"
         run_s = config.min_run_s + rng.random() * (config.max_run_s - config.min_run_s)
-        until = time.monotonic() + run_s
-        while time.monotonic() < until:
+        started = time.monotonic()
+        until = started + run_s
+        acked_before = len(history.acked)
+        # Kill only once this incarnation has acknowledged something (or after a long
+        # wait): a loop whose kills always land before the producers recover tests nothing.
+        while time.monotonic() < until or (
+                len(history.acked) == acked_before and time.monotonic() < started + 30):
             produce_round()
             consume_round(when)
+        waited = time.monotonic() - started
+        if len(history.acked) == acked_before:
+            history.stalled_cycles += 1
+            log(f"cycle {cycle}: nothing acknowledged within {waited:.1f}s")
         produce_round()  # in flight at the kill
         broker.kill()
         broker.start()
         check_committed(f"after restart {cycle}")
+        log(f"cycle {cycle}: {len(history.acked)} acknowledged, {len(failed)} given up, "
+            f"{sum(len(p) for p in producers)} outstanding")
 
     deadline = time.monotonic() + 90
     for producer in producers:
@@ -156,6 +173,7 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
                    if v is not None]
         history.final_read((topic, p), records)
     history.unacknowledged = len(failed)
+    history.fatal_errors = fatal
     if failed:
         log(f"{len(failed)} records not acknowledged, e.g. {failed[:3]}")
     return history
