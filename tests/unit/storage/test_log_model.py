@@ -399,6 +399,22 @@ def test_retention_after_truncation_keeps_recent_records() -> None:
         machine.teardown()
 
 
+def test_failed_flush_keeps_the_directory_sync_pending() -> None:
+    """Found by the model: a flush whose fsync fails must leave the pending directory sync
+    pending, or the next successful flush advances the recovery point over a segment file
+    whose directory entry was never synced."""
+    machine = LogMachine()
+    try:
+        machine.append_idempotent(count=1)
+        machine.flush_fails()
+        machine.flush_fails()
+        machine.flush()
+        machine.power_failure(torn=0.0)
+        machine.matches_model()
+    finally:
+        machine.teardown()
+
+
 def test_log_matches_model() -> None:
     run_state_machine_as_test(LogMachine, settings=FAST)
 
