@@ -37,7 +37,7 @@ def _run(warp_broker: WarpFactory, cycles: int) -> None:
     assert history.commits_acked, "no commit was acknowledged"
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)
 def test_kill9_loop_10_cycles(warp_broker: WarpFactory) -> None:
     _run(warp_broker, 10)
 
