@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from brook.broker.config import BrokerConfig, ConfigError, parse_properties
+from brook.env import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("brook.broker")
 
@@ -60,10 +61,12 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     return BrokerConfig.from_props(props)
 
 
-async def serve(config: BrokerConfig, ready_message: str | None = None) -> None:
+async def serve(
+    config: BrokerConfig, ready_message: str | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
     from brook.broker.node import BrokerNode
 
-    node = BrokerNode(config)
+    node = BrokerNode(config, clock)
     await node.start()
     if ready_message:
         print(ready_message, flush=True)
@@ -80,7 +83,9 @@ async def serve(config: BrokerConfig, ready_message: str | None = None) -> None:
         await node.stop()
 
 
-def run(config: BrokerConfig, ready_message: str | None = None) -> int:
+def run(
+    config: BrokerConfig, ready_message: str | None = None, clock: Clock = SYSTEM_CLOCK
+) -> int:
     from brook.broker.connection_limits import raise_nofile_limit
 
     nofile = raise_nofile_limit()
@@ -88,14 +93,18 @@ def run(config: BrokerConfig, ready_message: str | None = None) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency
-        asyncio.run(serve(config, ready_message))
+        asyncio.run(serve(config, ready_message, clock))
     else:
-        uvloop.run(serve(config, ready_message))
+        uvloop.run(serve(config, ready_message, clock))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(
+    argv: list[str] | None = None, *, prog: str = "brook broker", clock: Clock = SYSTEM_CLOCK
+) -> int:
+    """``clock`` is the one time source of the whole broker; only test launchers pass
+    another one."""
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 2
     try:
-        return run(config, f"brook broker {config.node_id} ready")
+        return run(config, f"brook broker {config.node_id} ready", clock)
     except OSError as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
-"""The only doors to the outside world: clock, randomness (and later network and disk).
+"""The only doors to the outside world: clock, randomness, durability (and later network).
 
-Production code reaches time and randomness through these objects so tests can swap in
-simulated ones. Knows nothing of Kafka.
+Production code reaches time and randomness through these objects, and makes files durable
+through ``brook.env.fs``, so tests can swap in simulated or recording ones. Knows nothing of
+Kafka.
 """
 
 from brook.env.clock import SYSTEM_CLOCK, Clock, SystemClock

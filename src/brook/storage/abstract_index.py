@@ -30,6 +30,8 @@ import threading
 from array import array
 from pathlib import Path
 
+from brook.env import fs
+
 __all__ = ["AbstractIndex", "IndexCorruptError"]
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
@@ -175,7 +177,7 @@ class AbstractIndex:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 os.pwrite(fd, entry_bytes, self._written * self.entry_size)
-                os.fsync(fd)
+                fs.fsync(fd)
             finally:
                 os.close(fd)
             self._written = count

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
+from brook.env import fs
 from brook.storage.errors import LogDirError
 
 __all__ = [
@@ -77,7 +78,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, durable: bool = T
             written = os.write(fd, view)
             view = view[written:]
         if durable:
-            os.fsync(fd)
+            fs.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, target)
@@ -89,7 +90,7 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make renames and unlinks inside ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fs.fsync(fd)
     finally:
         os.close(fd)
 

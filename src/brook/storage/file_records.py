@@ -38,6 +38,7 @@ from collections.abc import Generator
 from pathlib import Path
 from threading import Lock
 
+from brook.env import fs
 from brook.records.batch import LOG_OVERHEAD, BatchHeader, iter_batches
 from brook.storage.errors import LogDirError
 
@@ -99,7 +100,7 @@ class FileRecords:
         written = 0
         try:
             while written < len(data):
-                written += os.pwrite(fd, data[written:], start + written)
+                written += fs.pwrite(fd, data[written:], start + written)
         except OSError as exc:
             try:
                 os.ftruncate(fd, start)
@@ -210,7 +211,7 @@ class FileRecords:
             fd = os.dup(self._fd) if self._fd >= 0 else -1
         if fd >= 0:
             try:
-                os.fdatasync(fd)
+                fs.fdatasync(fd)
             finally:
                 os.close(fd)
 

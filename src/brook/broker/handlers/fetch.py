@@ -249,11 +249,11 @@ def _respond(node: BrokerNode, plan: _Plan, request: FetchRequest,
 
 async def _long_poll(node: BrokerNode, plan: _Plan, request: FetchRequest, max_bytes: int,
                      committed: bool) -> FetchResponse:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + request.max_wait_ms / 1000.0
+    clock = node.clock  # the broker's clock: a time jump ends the wait, as elapsed time would
+    deadline = clock.monotonic() + request.max_wait_ms / 1000.0
     parts = [w.part for w in plan.wants if w.part is not None]
     while True:
-        remaining = deadline - loop.time()
+        remaining = deadline - clock.monotonic()
         if remaining <= 0:
             break
         fut = node.replica_manager.wait_for_data(parts)
