@@ -261,12 +261,16 @@ class Log:
         segment = self._maybe_roll(
             assigned.valid_bytes, assigned.max_timestamp, assigned.last_offset, now_ms
         )
+        created = segment.size_bytes == 0
         segment.append(
             records[: assigned.valid_bytes],
             assigned.last_offset,
             assigned.max_timestamp,
             assigned.offset_of_max_timestamp,
         )
+        if created:  # the append made the segment's file: its directory entry needs a sync
+            with self._lock:
+                self._dir_dirty = True
         self._next_offset = assigned.last_offset + 1
         if leader_epoch >= 0 and self._leader_epoch_cache.assign(
             leader_epoch, assigned.first_offset, flush=False
@@ -508,16 +512,27 @@ class Log:
             self._producer_state.write_pending_snapshots()
             if self._epoch_dirty:  # before the recovery point passes the entry's offset
                 self._epoch_dirty = False
-                self._leader_epoch_cache.flush()
+                try:
+                    self._leader_epoch_cache.flush()
+                except BaseException:
+                    self._epoch_dirty = True
+                    raise
             with self._lock:
                 target = self._next_offset if up_to is None else min(up_to, self._next_offset)
                 segments = self._segments.values_from(self._recovery_point, target)
                 dir_dirty, self._dir_dirty = self._dir_dirty, False
-            if target > self._recovery_point or dir_dirty:
-                for segment in segments:
-                    segment.flush()
+            try:
+                if target > self._recovery_point or dir_dirty:
+                    for segment in segments:
+                        segment.flush()
+                    if dir_dirty:
+                        fsync_dir(self.dir)
+            except BaseException:
+                # A failed sync proves nothing: the directory entry stays owed to the next flush.
                 if dir_dirty:
-                    fsync_dir(self.dir)
+                    with self._lock:
+                        self._dir_dirty = True
+                raise
             with self._lock:
                 self._recovery_point = max(self._recovery_point, min(target, self._next_offset))
                 if self.pending_flush_offset is not None and self.pending_flush_offset <= target:

@@ -96,6 +96,9 @@ def load_log(
             swapped_segment.flush()
     if segments and not clean_shutdown:
         _recover_unflushed(log, segments, recovery_point, cache)
+        # Segments made or rewritten before the crash may have directory entries that were
+        # never synced: the first flush after recovery syncs the directory too.
+        log._dir_dirty = True
     elif segments:
         active = segments.last
         try:

@@ -180,6 +180,17 @@ class LogSegment:
             self._max_timestamp = entry.timestamp
             self._offset_of_max_timestamp = entry.offset
 
+    def _scan_max_timestamp_after_index(self) -> None:
+        """Batches appended after the time index's last entry are not in it (an entry is
+        written every ``index.interval.bytes``): read their headers so the largest timestamp
+        (which retention goes by) covers them too."""
+        assert self._max_timestamp is not None
+        start = self.offset_index.lookup(self._offset_of_max_timestamp).position
+        for _, header in self.log.batches_from(start):
+            if header.max_timestamp > self._max_timestamp:
+                self._max_timestamp = header.max_timestamp
+                self._offset_of_max_timestamp = header.last_offset
+
     @property
     def max_timestamp_so_far(self) -> int:
         self._load_max_timestamp()
@@ -427,6 +438,7 @@ class LogSegment:
         self._bytes_since_last_index_entry = 0
         self._max_timestamp = None
         self._load_max_timestamp()
+        self._scan_max_timestamp_after_index()
         if position == 0:
             self._rolling_based_timestamp = None
         return before - position
