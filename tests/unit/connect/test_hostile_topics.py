@@ -1,0 +1,71 @@
+"""Records in the worker's own topics come from any Kafka client that may write them.
+
+The config, offset and status topics are ordinary topics: a client with write access can
+append anything. A worker must skip what it cannot read (as Kafka's backing stores log and
+skip), never fail to start because of it, and never allocate what a record merely claims.
+"""
+
+from __future__ import annotations
+
+from brook.connect.runtime.kafka_log import MemoryLog
+from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+
+GARBAGE: list[tuple[bytes, bytes | None]] = [
+    (b"connector-a", b"not json"),
+    (b"connector-b", b"[1, 2]"),
+    (b"connector-c", b'{"properties": 5}'),
+    (b"connector-d", b'{"no": "properties"}'),
+    (b"target-state-a", b'"STARTED"'),
+    (b"task-a-0", b'{"properties": []}'),
+    (b"commit-a", b'{"tasks": "many"}'),
+    (b"commit-a", b'{"tasks": -3}'),
+    (b"restart-connector-a", b"[]"),
+    (b"\xff\xfe", b"{}"),
+    (b"connector-e", b"\xff"),
+    (b"status-connector-x", b"[]"),
+    (b"status-task-x-0", b'"RUNNING"'),
+    (b'["n", {"p": 1}]', b"{oops"),
+    (b'["n", {"p": 1}]', b"[1]"),
+]
+GOOD = (b"connector-ok", b'{"properties": {"name": "ok", "connector.class": "S3Sink"}}')
+
+
+def _log(*entries: tuple[bytes, bytes | None]) -> MemoryLog:
+    log = MemoryLog()
+    log.entries.extend(entries)
+    return log
+
+
+def test_stores_skip_records_they_cannot_read() -> None:
+    configs = ConfigStore(_log(*GARBAGE, GOOD))
+    assert configs.connectors == {"ok": {"name": "ok", "connector.class": "S3Sink"}}
+    assert configs.task_configs == {} and configs.restarts == []
+    status = StatusStore(_log(*GARBAGE, (b"status-task-x-0", b'{"state": "RUNNING"}')), "w:1")
+    assert status.tasks == {("x", 0): {"state": "RUNNING"}} and status.connectors == {}
+    offsets = OffsetStore(_log(*GARBAGE, (b'["n", {"p": 1}]', b'{"position": 7}')))
+    assert offsets.get("n", {"p": 1}) == {"position": 7}
+
+
+def test_tailed_garbage_is_skipped() -> None:
+    configs = ConfigStore(MemoryLog())
+    status = StatusStore(MemoryLog(), "w:1")
+    for key, value in GARBAGE:
+        configs._tailed(key, value)
+        status._tailed(key, value)
+    configs._tailed(*GOOD)
+    assert list(configs.connectors) == ["ok"]
+
+
+def test_commit_claims_only_the_task_configs_that_were_written() -> None:
+    """A forged ``commit-<name>`` claiming a million tasks must not make a million configs."""
+    configs = ConfigStore(_log(GOOD, (b"commit-ok", b'{"tasks": 1000000000}')))
+    assert configs.task_configs.get("ok", []) == []
+    configs = ConfigStore(_log(GOOD, (b"task-ok-0", b'{"properties": {"a": "1"}}'),
+                               (b"task-ok-1", b'{"properties": {"a": "2"}}'),
+                               (b"commit-ok", b'{"tasks": 2}')))
+    assert configs.task_configs["ok"] == [{"a": "1"}, {"a": "2"}]
+    configs = ConfigStore(_log(GOOD, (b"task-ok-0", b'{"properties": {"a": "1"}}'),
+                               (b"commit-ok", b'{"tasks": 2}')))
+    assert "ok" not in configs.task_configs  # inconsistent: as Kafka, not applied
+    configs = ConfigStore(_log(GOOD, (b"commit-ok", b'{"tasks": 0}')))
+    assert configs.task_configs["ok"] == []
