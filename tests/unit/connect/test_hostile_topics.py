@@ -7,6 +7,9 @@ skip), never fail to start because of it, and never allocate what a record merel
 
 from __future__ import annotations
 
+import pytest
+
+from brook.connect.runtime.herder import RestError, peer_url
 from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
 
@@ -69,3 +72,19 @@ def test_commit_claims_only_the_task_configs_that_were_written() -> None:
     assert "ok" not in configs.task_configs  # inconsistent: as Kafka, not applied
     configs = ConfigStore(_log(GOOD, (b"commit-ok", b'{"tasks": 0}')))
     assert configs.task_configs["ok"] == []
+
+
+@pytest.mark.parametrize("worker_id", [
+    "evil.example@127.0.0.1:8083", "127.0.0.1:8083/x?", "127.0.0.1:8083#", "127.0.0.1",
+    "127.0.0.1:0", "127.0.0.1:99999", "host:80 x", "", ":8083", "a" * 300 + ":1", "[::1]:8083\n",
+])
+def test_forwarding_only_to_plain_host_port_worker_ids(worker_id: str) -> None:
+    """Worker ids come from the group's member list: any Kafka client can join the group."""
+    with pytest.raises(RestError) as err:
+        peer_url("http", worker_id, "/connectors/c/tasks/0/restart")
+    assert err.value.status == 409
+
+
+def test_forwarding_to_worker_ids_the_workers_use() -> None:
+    for worker_id in ("127.0.0.1:8083", "connect-1.internal:8083", "[::1]:8443"):
+        assert peer_url("https", worker_id, "/x") == f"https://{worker_id}/x"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import traceback
@@ -75,6 +76,23 @@ class _Context:
 
     def raise_error(self, exc: BaseException) -> None:
         self.herder.status.put_connector(self.name, "FAILED", "".join(traceback.format_exception(exc)))
+
+
+_PEER = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
+                   r":(?:[1-9][0-9]{0,4})")
+
+
+def peer_url(scheme: str, worker_id: str, path: str) -> str:
+    """The URL of ``path`` on the worker ``worker_id`` (``host:port``), for a forwarded request.
+
+    Worker ids come from the group's member list, which any Kafka client allowed to join the
+    group can add to; so an id is used only when it is a plain ``host:port``, never one that
+    carries credentials, a path or a query into the URL (``evil@host``, ``host/x?``).
+    """
+    if not _PEER.fullmatch(worker_id) or int(worker_id.rsplit(":", 1)[1]) > 65535:
+        raise RestError(409, f"{REBALANCING}: the task's worker id {worker_id[:100]!r} is not "
+                             "a host:port")
+    return f"{scheme}://{worker_id}{path}"
 
 
 def _load(props: Mapping[str, str]) -> tuple[type[Connector], dict[str, Any]]:
@@ -361,8 +379,8 @@ class Herder(HerderViews):
                 return
         if owner is None:
             raise RestError(409, REBALANCING)
-        url = (f"{self.worker.listener.scheme}://{owner}/connectors/"
-               f"{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
+        url = peer_url(self.worker.listener.scheme, owner,
+                       f"/connectors/{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
         headers = {"Authorization": authorization} if authorization else {}
         request = urllib.request.Request(url, method="POST", headers=headers)
         try:
