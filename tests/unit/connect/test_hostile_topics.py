@@ -7,11 +7,16 @@ skip), never fail to start because of it, and never allocate what a record merel
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
 
 from brook.connect.runtime.herder import RestError, peer_url
 from brook.connect.runtime.kafka_log import MemoryLog
+from brook.connect.runtime.rest_security import BasicAuth, load_credentials
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+from brook.connect.runtime.worker_config import WorkerConfig
 
 GARBAGE: list[tuple[bytes, bytes | None]] = [
     (b"connector-a", b"not json"),
@@ -88,3 +93,23 @@ def test_forwarding_only_to_plain_host_port_worker_ids(worker_id: str) -> None:
 def test_forwarding_to_worker_ids_the_workers_use() -> None:
     for worker_id in ("127.0.0.1:8083", "connect-1.internal:8083", "[::1]:8443"):
         assert peer_url("https", worker_id, "/x") == f"https://{worker_id}/x"
+
+
+def test_credentials_with_an_empty_password_are_refused(tmp_path: Path) -> None:
+    """``admin`` alone on a line is the user admin with the empty password: anyone's login."""
+    creds = tmp_path / "creds.properties"
+    creds.write_text("bob: pw\nadmin\n")
+    with pytest.raises(ValueError, match="admin"):
+        load_credentials(WorkerConfig({"rest.basic.auth.credentials.file": str(creds)}))
+
+
+def test_basic_auth_passwords_with_colons_and_unicode() -> None:
+    gate = BasicAuth(lambda *a: None, {"admin": "a:b:ç"})  # type: ignore[arg-type,return-value]
+
+    def header(user_pass: str) -> bytes:
+        return b"Basic " + base64.b64encode(user_pass.encode())
+
+    assert gate.allowed(header("admin:a:b:ç"))
+    for wrong in ("admin:a:b", "admin:a:b:ç ", "admin", "admin:", ":a:b:ç", "Admin:a:b:ç"):
+        assert not gate.allowed(header(wrong)), wrong
+    assert not gate.allowed(b"Basic !!!!") and not gate.allowed(b"Bearer x")
