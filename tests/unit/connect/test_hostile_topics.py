@@ -8,14 +8,20 @@ skip), never fail to start because of it, and never allocate what a record merel
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from brook.connect.runtime.herder import RestError, peer_url
+from brook.connect.api import ConfigDef, SinkConnector, SinkTask, Task
+from brook.connect.runtime import plugins
+from brook.connect.runtime.connector_config import MAX_TASKS
+from brook.connect.runtime.herder import Herder, RestError, peer_url
 from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.rest_security import BasicAuth, load_credentials
+from brook.connect.runtime.sink_offsets import MemorySinkOffsets
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
+from brook.connect.runtime.validation import check
 from brook.connect.runtime.worker_config import WorkerConfig
 
 GARBAGE: list[tuple[bytes, bytes | None]] = [
@@ -113,3 +119,43 @@ def test_basic_auth_passwords_with_colons_and_unicode() -> None:
     for wrong in ("admin:a:b", "admin:a:b:ç ", "admin", "admin:", ":a:b:ç", "Admin:a:b:ç"):
         assert not gate.allowed(header(wrong)), wrong
     assert not gate.allowed(b"Basic !!!!") and not gate.allowed(b"Bearer x")
+
+
+def test_tasks_max_is_bounded() -> None:
+    """``tasks.max=1000000`` would be a million task configs, threads and consumers."""
+    props = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t",
+             "s3.bucket.name": "bkt", "format.class": "JsonFormat", "flush.size": "3"}
+    check({**props, "tasks.max": str(MAX_TASKS)})
+    with pytest.raises(RestError) as err:
+        check({**props, "tasks.max": "1000000"})
+    assert err.value.status == 400 and "tasks.max" in err.value.message
+
+
+class GreedyConnector(SinkConnector):
+    """Returns more task configs than ``tasks.max`` allows (a buggy third-party plugin)."""
+
+    def config(self) -> ConfigDef:
+        return ConfigDef()
+
+    def start(self, props: Mapping[str, str]) -> None:
+        pass
+
+    def task_class(self) -> type[Task]:
+        return SinkTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [{} for _ in range(max_tasks + 5)]
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_connector_that_makes_more_tasks_than_tasks_max_fails() -> None:
+    plugins.register("test.GreedyConnector", GreedyConnector)
+    herder = Herder(WorkerConfig({}), ConfigStore(MemoryLog()), OffsetStore(MemoryLog()),
+                    StatusStore(MemoryLog(), "w:1"), MemorySinkOffsets())
+    herder.create("greedy", {"connector.class": "test.GreedyConnector", "topics": "t",
+                             "tasks.max": "2"})
+    status = herder.connector_status("greedy")
+    assert status["connector"]["state"] == "FAILED" and status["tasks"] == []
+    assert "tasks.max" in status["connector"]["trace"]

@@ -65,6 +65,17 @@ def alias_class_problems(values: Mapping[str, Any]) -> list[ConfigException]:
     return problems
 
 
+MAX_TASKS = 1024
+"""Upper bound of ``tasks.max``. Each task is a thread with its own Kafka client, and its config
+a record in the config topic; an unbounded value (Kafka's) lets one request claim a million of
+them."""
+
+
+def _tasks_max(name: str, value: Any) -> None:
+    if not 1 <= int(value) <= MAX_TASKS:
+        raise ConfigException(name, value, f"Value must be between 1 and {MAX_TASKS}")
+
+
 def _regex(name: str, value: Any) -> None:
     try:
         re.compile(str(value))
@@ -77,7 +88,7 @@ COMMON = ConfigDef([
               documentation="Globally unique name of the connector."),
     ConfigKey("connector.class", Type.STRING, importance=Importance.HIGH,
               documentation="Class name or alias of the connector plugin."),
-    ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", at_least(1)),
+    ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", _tasks_max),
     ConfigKey("key.converter", Type.CLASS, None, Importance.LOW, "", _converter),
     ConfigKey("value.converter", Type.CLASS, None, Importance.LOW, "", _converter),
     ConfigKey("header.converter", Type.CLASS, None, Importance.LOW, "", _header_converter),

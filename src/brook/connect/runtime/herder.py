@@ -34,7 +34,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brook.connect.api import Connector, SinkConnector, SinkTask, SourceTask, policy
+from brook.connect.api import (
+    ConnectException,
+    Connector,
+    SinkConnector,
+    SinkTask,
+    SourceTask,
+    policy,
+)
 from brook.connect.runtime import connector_config, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
 from brook.connect.runtime.herder_views import HerderViews
@@ -230,7 +237,14 @@ class Herder(HerderViews):
             connector = cls()
             connector.initialize(_Context(self, name))
             connector.start(props)
-            task_configs = connector.task_configs(int(parsed["tasks.max"]))
+            tasks_max = int(parsed["tasks.max"])
+            task_configs = connector.task_configs(tasks_max)
+            if len(task_configs) > tasks_max:  # Kafka's TooManyTasksException (KIP-1004)
+                connector.stop()
+                raise ConnectException(
+                    f"The connector {name} has generated {len(task_configs)} tasks, which is "
+                    f"greater than {tasks_max}, the maximum number of tasks it is configured to "
+                    f"create (tasks.max)")
         except Exception as exc:
             log.error("connector %s failed to start: %s", name, exc)
             self.connectors[name] = _Running(None, dict(props), "FAILED")
