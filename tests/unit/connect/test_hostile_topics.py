@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from brook.connect.api import ConfigDef, SinkConnector, SinkTask, Task
+from brook.connect.api import ConfigDef, ConfigException, SinkConnector, SinkTask, Task
 from brook.connect.runtime import plugins
-from brook.connect.runtime.connector_config import MAX_TASKS
+from brook.connect.runtime.connector_config import MAX_TASKS, client_overrides
 from brook.connect.runtime.herder import Herder, RestError, peer_url
 from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.rest_security import BasicAuth, load_credentials
@@ -159,3 +159,33 @@ def test_a_connector_that_makes_more_tasks_than_tasks_max_fails() -> None:
     status = herder.connector_status("greedy")
     assert status["connector"]["state"] == "FAILED" and status["tasks"] == []
     assert "tasks.max" in status["connector"]["trace"]
+
+
+@pytest.mark.parametrize("key", [
+    "consumer.override.plugin.library.paths", "producer.override.plugin.library.paths",
+    "admin.override.plugin.library.paths", "consumer.override.ssl.engine.location",
+    "consumer.override.sasl.kerberos.kinit.cmd", "producer.override.ssl.ca.location",
+    "consumer.override.sasl.oauthbearer.token.endpoint.url", "consumer.override.PLUGIN.library.paths ",
+    "consumer.override.error_cb",
+])
+def test_client_overrides_that_load_code_run_commands_or_read_files_are_refused(key: str) -> None:
+    """librdkafka's ``plugin.library.paths`` dlopen()s a file: a connector config naming one
+    (an object the S3 sink itself wrote, say) would run code inside the worker."""
+    props = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t",
+             "s3.bucket.name": "bkt", "format.class": "JsonFormat", "flush.size": "3",
+             key: "/tmp/x.so"}
+    with pytest.raises(RestError) as err:
+        check(props)
+    assert key in err.value.message
+    with pytest.raises(ConfigException):
+        client_overrides(props, key[:key.index(".override.") + len(".override.")])
+
+
+def test_harmless_client_overrides_pass() -> None:
+    props = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t",
+             "s3.bucket.name": "bkt", "format.class": "JsonFormat", "flush.size": "3",
+             "consumer.override.max.poll.interval.ms": "60000",
+             "consumer.override.sasl.username": "u", "producer.override.linger.ms": "5"}
+    check(props)
+    assert client_overrides(props, "consumer.override.") == {
+        "max.poll.interval.ms": "60000", "sasl.username": "u"}

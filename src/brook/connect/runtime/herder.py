@@ -233,6 +233,9 @@ class Herder(HerderViews):
                          stored: list[dict[str, str]] | None) -> bool:
         """Start the connector; True if it wrote task configs different from the stored ones."""
         try:
+            # A stored config meets the checks a REST request meets: the config topic is
+            # writable by any Kafka client, and a config may predate the worker's policy.
+            validation.check(props)
             cls, parsed = _load(props)
             connector = cls()
             connector.initialize(_Context(self, name))
@@ -262,6 +265,7 @@ class Herder(HerderViews):
                     paused: bool, fingerprint: str) -> None:
         name, task_id = tid
         try:
+            validation.check(props)  # as in _start_connector: this worker may not own it
             cls, parsed = _load(props)
             task_cls = cls().task_class()
         except Exception as exc:

@@ -63,7 +63,8 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     values = base.validate(raw)
     plugin_def = cls().config()
     plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
-    for problem in connector_config.alias_class_problems(raw):
+    for problem in (connector_config.alias_class_problems(raw)
+                    + connector_config.client_override_problems(raw)):
         values.append(ConfigValue(problem.name, problem.value, [problem.message]))
     keys = {**base.keys, **plugin_def.keys}
     return _config_infos(plugin.class_name, values + plugin_values, keys)
