@@ -75,3 +75,23 @@ def test_final_symlink_is_refused_at_open(allowed: Path, tmp_path: Path) -> None
     with pytest.raises((ConfigException, OSError)):
         task.start({"file": str(allowed / "out.txt")})
     assert target.read_text() == "keep\n"
+
+
+def test_path_spellings(allowed: Path, tmp_path: Path) -> None:
+    """Spellings that name a place outside (or nothing definite) are refused; harmless
+    spellings of an inside path resolve inside."""
+    from brook.connect.api import confine
+
+    roots = (allowed,)
+    outside = [
+        str(allowed / ".." / "x"), str(allowed) + "/%2e%2e/../x", str(allowed / "a\x00b"),
+        str(allowed).replace("allowed", "allowed\u2024\u2024/..") + "/x", "relative/x", "",
+        str(allowed) + "x/y",  # a sibling that shares the prefix
+    ]
+    for path in outside:
+        with pytest.raises(ConfigException):
+            confine("file", path, roots)
+    assert confine("file", str(allowed) + "//a/./b", roots) == allowed / "a" / "b"
+    assert confine("file", "/" + str(allowed / "a"), roots) == allowed / "a"  # Linux: '//' is '/'
+    assert confine("file", str(allowed / "%2e%2e" / "x"), roots) == allowed / "%2e%2e" / "x"
+    assert confine("file", str(allowed / "\uff0e\uff0e" / "x"), roots).is_relative_to(allowed)
