@@ -8,15 +8,19 @@ skip), never fail to start because of it, and never allocate what a record merel
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 from brook.connect.api import ConfigDef, ConfigException, SinkConnector, SinkTask, Task
 from brook.connect.runtime import plugins
 from brook.connect.runtime.connector_config import MAX_TASKS, client_overrides
-from brook.connect.runtime.herder import Herder, RestError, peer_url
+from brook.connect.runtime.forwarding import forward_post, peer_url
+from brook.connect.runtime.herder import Herder, RestError
 from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.rest_security import BasicAuth, load_credentials
 from brook.connect.runtime.sink_offsets import MemorySinkOffsets
@@ -189,3 +193,42 @@ def test_harmless_client_overrides_pass() -> None:
     check(props)
     assert client_overrides(props, "consumer.override.") == {
         "max.poll.interval.ms": "60000", "sasl.username": "u"}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+    redirect_to: ClassVar[str] = ""
+
+    def _any(self) -> None:
+        type(self).seen.append((self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/connectors/"):
+            self.send_response(302)
+            self.send_header("Location", self.redirect_to)
+        else:
+            self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _any
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_forwarded_request_never_follows_a_redirect() -> None:
+    """A peer (any group member) answering 302 must not get the caller's credentials, or the
+    worker itself, sent on to another address."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    port = server.server_address[1]
+    _Recorder.redirect_to = f"http://127.0.0.1:{port}/stolen"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(RestError) as err:
+            forward_post(peer_url("http", f"127.0.0.1:{port}", "/connectors/c/tasks/0/restart"),
+                         "Basic YWRtaW46czNjcmV0", None, timeout_s=10)
+        assert err.value.status == 409 and "redirect" in err.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, _ in _Recorder.seen] == ["/connectors/c/tasks/0/restart"]

@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +41,7 @@ from brook.connect.api import (
 )
 from brook.connect.runtime import connector_config, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
+from brook.connect.runtime.forwarding import REBALANCING, forward_post, peer_url
 from brook.connect.runtime.herder_views import HerderViews
 from brook.connect.runtime.rest_security import client_context
 from brook.connect.runtime.sink_offsets import SinkOffsets
@@ -57,7 +55,6 @@ from brook.connect.runtime.worker_task import WorkerTask
 log = logging.getLogger(__name__)
 STARTED, PAUSED, STOPPED = "STARTED", "PAUSED", "STOPPED"
 TICK_S = 0.5
-REBALANCING = "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
 
 
 @dataclass
@@ -83,23 +80,6 @@ class _Context:
 
     def raise_error(self, exc: BaseException) -> None:
         self.herder.status.put_connector(self.name, "FAILED", "".join(traceback.format_exception(exc)))
-
-
-_PEER = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])"
-                   r":(?:[1-9][0-9]{0,4})")
-
-
-def peer_url(scheme: str, worker_id: str, path: str) -> str:
-    """The URL of ``path`` on the worker ``worker_id`` (``host:port``), for a forwarded request.
-
-    Worker ids come from the group's member list, which any Kafka client allowed to join the
-    group can add to; so an id is used only when it is a plain ``host:port``, never one that
-    carries credentials, a path or a query into the URL (``evil@host``, ``host/x?``).
-    """
-    if not _PEER.fullmatch(worker_id) or int(worker_id.rsplit(":", 1)[1]) > 65535:
-        raise RestError(409, f"{REBALANCING}: the task's worker id {worker_id[:100]!r} is not "
-                             "a host:port")
-    return f"{scheme}://{worker_id}{path}"
 
 
 def _load(props: Mapping[str, str]) -> tuple[type[Connector], dict[str, Any]]:
@@ -399,10 +379,4 @@ class Herder(HerderViews):
             raise RestError(409, REBALANCING)
         url = peer_url(self.worker.listener.scheme, owner,
                        f"/connectors/{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
-        headers = {"Authorization": authorization} if authorization else {}
-        request = urllib.request.Request(url, method="POST", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=client_context(self.worker)):
-                pass
-        except (urllib.error.URLError, OSError) as exc:
-            raise RestError(409, f"{REBALANCING}: {exc}") from exc
+        forward_post(url, authorization, client_context(self.worker))
