@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     app = secure(create_app(herder, cluster_id), worker)
     server = uvicorn.Server(uvicorn.Config(
         app, host=worker.rest_host, port=worker.rest_port, log_level="warning", lifespan="off",
-        http=rest_server.protocol(int(worker.get("rest.request.header.timeout.ms"))), **tls))
+        http=rest_server.protocol(int(worker.get("rest.request.read.timeout.ms"))), **tls))
     member.start()
     herder.start()
     log.info("worker %s started; REST on %s://%s:%d%s", status.worker_id, worker.listener.scheme,

@@ -1,5 +1,5 @@
 """Clients that hold REST connections open without finishing a request, against a real worker
-process on loopback: slow-loris heads are cut off, oversized headers refused."""
+process on loopback: trickled heads and bodies are cut off, oversized headers refused."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _closed(sock: socket.socket, timeout: float) -> bool:
 
 def test_connections_that_never_finish_a_request_head_are_closed(
         bootstrap: str, worker_factory: Any) -> None:
-    worker = worker_factory(bootstrap, **{"rest.request.header.timeout.ms": "1500"})
+    worker = worker_factory(bootstrap, **{"rest.request.read.timeout.ms": "1500"})
     held: list[socket.socket] = []
     try:
         for i in range(50):
@@ -67,4 +67,20 @@ def test_oversized_request_headers_are_refused(bootstrap: str, worker_factory: A
         except ConnectionResetError:
             reply = b""
     assert not reply.startswith(b"HTTP/1.1 200"), reply[:100]
+    assert worker.request("GET", "/")[0] == 200
+
+
+def test_a_trickled_body_is_cut_off(bootstrap: str, worker_factory: Any) -> None:
+    worker = worker_factory(bootstrap, **{"rest.request.read.timeout.ms": "1500"})
+    with socket.create_connection(("127.0.0.1", worker.port)) as s:
+        s.sendall(b"POST /connectors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n{")
+        start = time.monotonic()
+        while time.monotonic() - start < 5:
+            try:
+                s.sendall(b" ")
+            except OSError:
+                break
+            time.sleep(0.3)
+        assert time.monotonic() - start < 5, "a trickled body kept its connection"
     assert worker.request("GET", "/")[0] == 200
