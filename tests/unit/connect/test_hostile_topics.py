@@ -232,3 +232,16 @@ def test_a_forwarded_request_never_follows_a_redirect() -> None:
         server.shutdown()
         server.server_close()
     assert [path for path, _ in _Recorder.seen] == ["/connectors/c/tasks/0/restart"]
+
+
+@pytest.mark.parametrize("path_format", ["'..'/YYYY", "YYYY/'..'", "'/'YYYY", "YYYY//MM",
+                                         "'.'/YYYY", "YYYY/'a\u0001'"])
+def test_path_formats_that_spell_dot_segments_are_refused(path_format: str) -> None:
+    props = {"name": "s", "connector.class": "S3SinkConnector", "topics": "t",
+             "s3.bucket.name": "bkt", "format.class": "JsonFormat", "flush.size": "3",
+             "partitioner.class": "TimeBasedPartitioner", "timezone": "UTC",
+             "partition.duration.ms": "3600000", "path.format": path_format}
+    with pytest.raises(RestError) as err:
+        check(props)
+    assert "path.format" in err.value.message
+    check({**props, "path.format": "'year'=YYYY/'month'=MM/'..x'"})
