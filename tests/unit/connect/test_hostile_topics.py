@@ -25,7 +25,7 @@ from brook.connect.runtime.kafka_log import MemoryLog
 from brook.connect.runtime.rest_security import BasicAuth, load_credentials
 from brook.connect.runtime.sink_offsets import MemorySinkOffsets
 from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
-from brook.connect.runtime.validation import check
+from brook.connect.runtime.validation import MAX_NAME_BYTES, check, check_connector_name
 from brook.connect.runtime.worker_config import WorkerConfig
 
 GARBAGE: list[tuple[bytes, bytes | None]] = [
@@ -245,3 +245,12 @@ def test_path_formats_that_spell_dot_segments_are_refused(path_format: str) -> N
         check(props)
     assert "path.format" in err.value.message
     check({**props, "path.format": "'year'=YYYY/'month'=MM/'..x'"})
+
+
+def test_connector_names_stay_addressable() -> None:
+    """A 300 KB name could be created but never again be named in a request line."""
+    assert check_connector_name("n" * MAX_NAME_BYTES)
+    for name in ("n" * (MAX_NAME_BYTES + 1), "\U0001f600" * (MAX_NAME_BYTES // 4 + 1)):
+        with pytest.raises(RestError) as err:
+            check_connector_name(name)
+        assert err.value.status == 400
