@@ -8,6 +8,7 @@ skip), never fail to start because of it, and never allocate what a record merel
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -254,3 +255,24 @@ def test_connector_names_stay_addressable() -> None:
         with pytest.raises(RestError) as err:
             check_connector_name(name)
         assert err.value.status == 400
+
+
+class QuietConnector(GreedyConnector):
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return []
+
+
+def test_a_stored_connector_with_a_name_rest_would_refuse_does_not_run() -> None:
+    plugins.register("test.QuietConnector", QuietConnector)
+    props = {"connector.class": "test.QuietConnector", "topics": "t"}
+    log = _log(*[(f"connector-{name}".encode(), json.dumps({"properties": {
+        **props, "name": name}}).encode()) for name in ("a/b", "..", "ok")])
+    herder = Herder(WorkerConfig({}), ConfigStore(log), OffsetStore(MemoryLog()),
+                    StatusStore(MemoryLog(), "w:1"), MemorySinkOffsets())
+    herder.start()
+    try:
+        assert herder.connector_status("ok")["connector"]["state"] == "RUNNING"
+        for name in ("a/b", ".."):
+            assert herder.connector_status(name)["connector"]["state"] == "FAILED"
+    finally:
+        herder.stop()

@@ -215,6 +215,7 @@ class Herder(HerderViews):
         try:
             # A stored config meets the checks a REST request meets: the config topic is
             # writable by any Kafka client, and a config may predate the worker's policy.
+            validation.check_connector_name(name)
             validation.check(props)
             cls, parsed = _load(props)
             connector = cls()
