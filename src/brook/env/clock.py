@@ -1,7 +1,7 @@
 """Time, behind one door.
 
 Every component that needs the time asks a ``Clock`` instead of calling ``time`` directly, so
-that a simulated clock can replace the real one in deterministic tests (DESIGN.md §6).
+that a simulated clock can replace the real one in deterministic tests (docs/architecture.md, Rules).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 This module is the broker's hot path through batch headers. A batch is parsed by one
 ``struct.unpack_from`` of its 61-byte header, checked with one C-implemented CRC32C over a
 memoryview, has its base offset and partition leader epoch patched in place, and is stored
-as the producer sent it (DESIGN.md §5). Fetch never looks inside a batch; produce walks the
+as the producer sent it (docs/architecture.md, Rules). Fetch never looks inside a batch; produce walks the
 records once to check their framing (``validate.py``, compiled when a C compiler is present),
 because a sound header and CRC do not make the records parseable.
 

@@ -11,7 +11,7 @@ use Kafka's format so an operator who knows Kafka can read them::
     orders 1 1320
 
 A crash must leave either the old file or the new one, never a mix, so every write goes
-through :func:`atomic_write` (DESIGN.md §6).
+through :func:`atomic_write` (docs/architecture.md, Rules).
 
 The offset checkpoints name topics, and a name is one whitespace-free token. Legal topic
 names always are, but a name that reached the metadata by another way (an older version's

@@ -2,7 +2,7 @@
 ``RecordFilter`` (``MemoryRecords.filterTo`` with ``LogCleaner``'s retention rules).
 
 This is the only storage code that looks inside batches, and it runs only in the cleaner's
-worker thread, never on the produce or fetch path (DESIGN.md §5). Everything here is pure
+worker thread, never on the produce or fetch path (docs/architecture.md, Rules). Everything here is pure
 computation over bytes read from segment files; it touches no ``Log`` or segment object.
 
 Rules, as Kafka's cleaner applies them to each batch of the segments being rewritten:

@@ -2,7 +2,7 @@
 
 Kafka config keys stay strings at the edges (CreateTopics, AlterConfigs, DescribeConfigs,
 the metadata log) and are parsed once, here, into a frozen ``LogConfig`` with typed fields
-(STYLE.md naming rules). A value comes from, in order:
+(Kafka's names for Kafka's settings). A value comes from, in order:
 
 1. the topic's own override (``TOPIC_CONFIG``);
 2. the broker configurations that are its synonyms, in Kafka's order (``retention.ms`` <-

@@ -2,7 +2,7 @@
 
 Each partition's records are a list of memoryviews over the segment files; the response
 encoder passes them through by reference and the connection hands them to ``writelines``, so
-the bytes are not copied in Python (DESIGN.md §5). When less than ``min_bytes`` is available,
+the bytes are not copied in Python (docs/architecture.md, Rules). When less than ``min_bytes`` is available,
 the request parks one future on the partitions it reads; the append that moves a high
 watermark resolves it, and the fetch re-reads. ``max_wait_ms`` bounds the wait. Incremental
 fetch sessions (KIP-227) live in ``brook.broker.fetch_session``.

@@ -2,7 +2,7 @@
 
 The request frame is a private, writable ``bytearray``; ``records`` is a memoryview into it, so
 the log validates each batch (header, CRC, record framing: ``storage.log_validator``), patches
-offsets in place and writes it as sent (DESIGN.md §5). A request holding a large compressed
+offsets in place and writes it as sent (docs/architecture.md, Rules). A request holding a large compressed
 batch is decompressed and validated in a worker thread first. With every replica in the ISR
 being this broker, acks=1 and acks=all are both satisfied when the append returns; acks=0
 gets no response at all. The exception is a partition whose append reached
