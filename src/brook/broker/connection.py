@@ -331,7 +331,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return None
         ctx = RequestContext(
             self.broker, api_key, version, correlation_id, header.client_id,
-            self.listener_name, self.client_host, self.connection_id,
+            self.listener_name, self.client_host, self.connection_id, self.close,
         )
         try:
             result = handler.handle(ctx, request)
