@@ -111,6 +111,25 @@ def test_a_stale_checkpoint_entry_never_deletes_a_newer_log(tmp_path: Path) -> N
     assert log is not None and (log.log_start_offset, log.log_end_offset) == (0, 5)
 
 
+def test_a_log_start_within_the_log_is_kept_though_its_checkpoint_looks_older(
+    tmp_path: Path,
+) -> None:
+    """A copied directory (or a clock stepped back) makes the checkpoints older than
+    ``partition.metadata``; a log start offset inside the log is still this log's, and the
+    records DeleteRecords removed below it stay removed."""
+    manager = LogManager([tmp_path], {}, Clock())
+    manager.startup({})
+    append(manager, "t", 5, ID_B)
+    OffsetCheckpointFile(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME).write({("t", 0): 3})
+    os.utime(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME, ns=(1_000_000_000, 1_000_000_000))
+    restarted = LogManager([tmp_path], {}, Clock())
+    restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
+    log = restarted.get_log("t", 0)
+    assert log is not None and (log.log_start_offset, log.log_end_offset) == (3, 5)
+    assert OffsetCheckpointFile(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME).read() == {
+        ("t", 0): 3}
+
+
 def test_delete_works_for_the_longest_legal_name(tmp_path: Path) -> None:
     name = "n" * 249
     manager = LogManager([tmp_path], {}, Clock())
