@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from brook.broker.config import BrokerConfig, ConfigError, parse_properties
+from brook.storage.errors import LogDirError
 
 log = logging.getLogger("brook.broker")
 
@@ -108,6 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(config, f"brook broker {config.node_id} ready")
-    except OSError as exc:
+    except (OSError, LogDirError) as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1

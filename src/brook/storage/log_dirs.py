@@ -72,9 +72,14 @@ class DirKind(Enum):
 
 
 def parse_topic_partition(dir_name: str) -> TopicPartition:
-    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-')."""
+    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-'). Only the
+    canonical spelling brook writes counts (ASCII digits, no leading zero): ``t-03`` or a
+    partition in other scripts' digits would name the same partition as ``t-3``."""
     topic, dash, partition = dir_name.rpartition("-")
-    if not dash or not topic or not partition.isdigit():
+    if (
+        not dash or not topic or not (partition.isascii() and partition.isdigit())
+        or str(int(partition)) != partition
+    ):
         raise ValueError(f"{dir_name!r} is not a <topic>-<partition> directory name")
     return topic, int(partition)
 

@@ -40,6 +40,7 @@ from brook.storage.checkpoint import (
 )
 from brook.storage.cleaner import CleanerConfig
 from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
+from brook.storage.errors import LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import (
@@ -171,6 +172,13 @@ class LogManager:
                         continue
                     assert expected is not None
                     config, topic_id = expected
+                if tp in self._logs:
+                    # Kafka refuses to start too: which copy holds the acknowledged records is
+                    # for the operator to decide, not for the order of a directory scan.
+                    raise LogDirError(
+                        f"duplicate log directories for {tp[0]}-{tp[1]}: {self._logs[tp].dir} "
+                        f"and {path}; move one out of the log directories"
+                    )
                 recovery, start, suspect = trusted_checkpoint_offsets(
                     path, tp, recovery_points, start_offsets, checkpoint_mtimes
                 )
