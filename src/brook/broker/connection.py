@@ -379,7 +379,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.error("request failed; closing %s", self.client_host, exc_info=exc)
             self.close()
             return
-        slot.chunks = _frame_response(fut.result(), correlation_id, version, flexible_header)
+        result = fut.result()
+        # None: a request answered by no response (produce with acks=0) that held its place.
+        slot.chunks = (
+            [] if result is None
+            else _frame_response(result, correlation_id, version, flexible_header)
+        )
         slot.ready = True
         self._drain_slots()
 
@@ -388,7 +393,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         while slots and slots[0].ready:
             chunks = slots.popleft().chunks
             assert chunks is not None
-            self._write(chunks)
+            if chunks:
+                self._write(chunks)
         if self._inflight_paused and len(slots) < _MAX_INFLIGHT // 2:
             self._inflight_paused = False
             self._update_reading()

@@ -96,8 +96,11 @@ def handle(
         before = _tails.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         _tails[key] = mine
-        fut = asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
-        return None if request.acks == 0 else fut
+        # Returned even for acks=0 (it resolves to no response): the connection keeps the
+        # request's place, its pool bytes and its in-flight count until it has been appended,
+        # so a client pipelining acks=0 requests faster than they validate is slowed down
+        # instead of queueing frames in memory without bound.
+        return asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
     return _append(ctx, request, None)
 
 
