@@ -4,7 +4,7 @@ Frames are read with a ``BufferedProtocol``: small frames are parsed out of one 
 buffer (a few syscalls serve many pipelined requests) and copied into their own ``bytearray``.
 A frame larger than half the staging buffer first reserves its claimed size from the broker's
 request memory pool (``queued.max.request.bytes``; the connection is muted while the pool
-cannot cover it), then gets its own ``bytearray`` that the kernel fills directly, sized by what
+cannot cover it or an earlier frame waits for it), then gets its own ``bytearray`` that the kernel fills directly, sized by what
 the client has really sent (see ``_EAGER_FRAME_BYTES``), so a header that claims 100 MB costs
 about what the client really sends. Either way the request frame is
 writable, so produce can patch offsets in place, and the records inside it are never copied
@@ -150,7 +150,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._slots.clear()
         self._frame = None
         if self._pool_paused:
-            self._limits.pool.cancel_wait(self._retry_reserve)
+            self._limits.pool.cancel_wait(self._reserve_granted)
         self._release_reservation()
         if self._admitted:
             self._admitted = False
@@ -244,7 +244,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 else:
                     self._pool_paused = True
                     self._update_reading()
-                    self._limits.pool.wait(self._retry_reserve)
+                    self._limits.pool.wait(size, self._reserve_granted)
             return
         if self._start == self._end:
             self._start = self._end = 0
@@ -269,12 +269,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._frame = grown
         return grown
 
-    def _retry_reserve(self) -> None:
-        """Woken by the pool: take the reservation if it fits now, else keep waiting."""
+    def _reserve_granted(self) -> None:
+        """Called by the pool once the large frame's bytes are reserved for it (its turn)."""
         if self._closed:
-            return
-        if not self._limits.pool.try_reserve(self._frame_size):
-            self._limits.pool.wait(self._retry_reserve)
+            self._limits.pool.release(self._frame_size)
             return
         self._reserved = self._frame_size
         self._pool_paused = False
@@ -331,7 +329,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return None
         ctx = RequestContext(
             self.broker, api_key, version, correlation_id, header.client_id,
-            self.listener_name, self.client_host, self.connection_id,
+            self.listener_name, self.client_host, self.connection_id, self.close,
         )
         try:
             result = handler.handle(ctx, request)
@@ -381,7 +379,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
             log.error("request failed; closing %s", self.client_host, exc_info=exc)
             self.close()
             return
-        slot.chunks = _frame_response(fut.result(), correlation_id, version, flexible_header)
+        result = fut.result()
+        # None: a request answered by no response (produce with acks=0) that held its place.
+        slot.chunks = (
+            [] if result is None
+            else _frame_response(result, correlation_id, version, flexible_header)
+        )
         slot.ready = True
         self._drain_slots()
 
@@ -390,7 +393,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         while slots and slots[0].ready:
             chunks = slots.popleft().chunks
             assert chunks is not None
-            self._write(chunks)
+            if chunks:
+                self._write(chunks)
         if self._inflight_paused and len(slots) < _MAX_INFLIGHT // 2:
             self._inflight_paused = False
             self._update_reading()

@@ -11,8 +11,8 @@ Kafka's answers, with brook's defaults where Kafka's are unbounded:
   is closed. A request that trickles in a byte at a time completes nothing, so a slow-loris
   client is closed by the same timer.
 * ``queued.max.request.bytes``: a memory pool for the requests being read. A large frame
-  reserves its claimed size before its body is read; while the pool cannot cover it the
-  connection stops reading (is muted) until another request releases its bytes. The buffer
+  reserves its claimed size before its body is read; while the pool cannot cover it, or an
+  earlier request is waiting, the connection stops reading (is muted) until its turn comes. The buffer
   itself grows as the bytes arrive, so a header that merely claims 100 MB costs nothing real.
 """
 
@@ -78,48 +78,55 @@ def _resolve(host: str) -> str:
 
 
 class MemoryPool:
-    """Bytes reserved by requests being read (Kafka's ``SimpleMemoryPool``).
+    """Bytes reserved by requests being read (Kafka's ``SimpleMemoryPool``, kept strict).
 
-    ``try_reserve`` grants a reservation when it fits in what is free, or when nothing at all
-    is reserved (so one request larger than the pool still makes progress): the memory held by
-    requests in flight never exceeds ``max(capacity, largest request)``. A refused caller
-    registers a waiter and is woken, in order, as bytes come back.
+    A reservation is granted when it fits in what is free, or when nothing at all is reserved
+    (so one request larger than the pool still makes progress): the memory held by requests in
+    flight never exceeds ``max(capacity, largest request)``. Callers are served first come,
+    first served: while anyone waits, ``try_reserve`` refuses and the caller queues behind, and
+    a release grants waiters in order for as long as the first one fits. Letting smaller
+    requests pass a waiting larger one would starve it: two connections whose smaller frames
+    overlap keep the pool from ever having room for it.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.available = capacity
-        self._waiters: deque[Callable[[], None]] = deque()
+        self._waiters: deque[tuple[int, Callable[[], None]]] = deque()
 
     @property
     def reserved(self) -> int:
         return self.capacity - self.available
 
+    def _fits(self, nbytes: int) -> bool:
+        return nbytes <= self.available or self.available == self.capacity
+
     def try_reserve(self, nbytes: int) -> bool:
-        if nbytes <= self.available or self.available == self.capacity:
-            self.available -= nbytes
-            return True
-        return False
+        """Reserve ``nbytes`` now if nobody is waiting and they fit; else the caller should
+        ``wait``."""
+        if self._waiters or not self._fits(nbytes):
+            return False
+        self.available -= nbytes
+        return True
 
     def release(self, nbytes: int) -> None:
         self.available += nbytes
         waiters = self._waiters
-        # Each waiter present now gets one try; one that still does not fit waits again, at
-        # the back, without blocking smaller requests behind it.
-        for _ in range(len(waiters)):
-            if self.available <= 0 or not waiters:
-                break
-            waiters.popleft()()
+        while waiters and self._fits(waiters[0][0]):
+            size, granted = waiters.popleft()
+            self.available -= size
+            granted()
 
-    def wait(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once bytes are released (it should retry its reservation)."""
-        self._waiters.append(callback)
+    def wait(self, nbytes: int, granted: Callable[[], None]) -> None:
+        """Queue for ``nbytes``; ``granted`` is called once they are reserved for the caller."""
+        self._waiters.append((nbytes, granted))
 
-    def cancel_wait(self, callback: Callable[[], None]) -> None:
-        try:
-            self._waiters.remove(callback)
-        except ValueError:
-            pass
+    def cancel_wait(self, granted: Callable[[], None]) -> None:
+        """Leave the queue (a closed connection); the next waiters may now fit."""
+        before = len(self._waiters)
+        self._waiters = deque(w for w in self._waiters if w[1] != granted)
+        if len(self._waiters) != before:
+            self.release(0)
 
 
 class IdleCheckable(Protocol):

@@ -7,6 +7,7 @@ of their own: everything lives in the components reachable from ``ctx.broker``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,3 +27,6 @@ class RequestContext:
     listener_name: str
     client_host: str
     connection_id: str
+    close_connection: Callable[[], None] | None = None
+    """Closes the client's connection: how a request with no response (produce with
+    acks=0) reports that it failed, as Kafka does."""

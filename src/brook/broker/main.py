@@ -17,6 +17,7 @@ from pathlib import Path
 
 from brook.broker.config import BrokerConfig, ConfigError, parse_properties
 from brook.env import SYSTEM_CLOCK, Clock
+from brook.storage.errors import LogDirError
 
 log = logging.getLogger("brook.broker")
 
@@ -117,6 +118,6 @@ def main(
         return 2
     try:
         return run(config, f"brook broker {config.node_id} ready", clock)
-    except OSError as exc:
+    except (OSError, LogDirError) as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1

@@ -179,10 +179,26 @@ def _format_offset_entry(entry: tuple[tuple[str, int], int]) -> str:
     return f"{topic} {partition} {offset}"
 
 
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+
+def _parse_number(text: str, high: int) -> int:
+    """A non-negative decimal of ASCII digits up to ``high`` (Java's ``parseLong`` range).
+    Python's ``int`` also takes ``1_0`` and non-ASCII digits, and has no bound: an edited or
+    foreign file could then hand the log an offset no protocol field can carry."""
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{text!r} is not a non-negative decimal number")
+    value = int(text)
+    if value > high:
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _parse_offset_entry(fields: list[str]) -> tuple[tuple[str, int], int]:
     if len(fields) != 3:
         raise ValueError("expected: topic partition offset")
-    return (fields[0], int(fields[1])), int(fields[2])
+    return (fields[0], _parse_number(fields[1], _INT32_MAX)), _parse_number(fields[2], _INT64_MAX)
 
 
 def writable_topic(topic: str) -> bool:
@@ -229,7 +245,7 @@ class EpochEntry(NamedTuple):
 def _parse_epoch_entry(fields: list[str]) -> EpochEntry:
     if len(fields) != 2:
         raise ValueError("expected: epoch start_offset")
-    return EpochEntry(int(fields[0]), int(fields[1]))
+    return EpochEntry(_parse_number(fields[0], _INT32_MAX), _parse_number(fields[1], _INT64_MAX))
 
 
 class LeaderEpochCheckpointFile:

@@ -72,9 +72,14 @@ class DirKind(Enum):
 
 
 def parse_topic_partition(dir_name: str) -> TopicPartition:
-    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-')."""
+    """Kafka's rule: the partition is after the LAST '-' (topics may contain '-'). Only the
+    canonical spelling brook writes counts (ASCII digits, no leading zero): ``t-03`` or a
+    partition in other scripts' digits would name the same partition as ``t-3``."""
     topic, dash, partition = dir_name.rpartition("-")
-    if not dash or not topic or not partition.isdigit():
+    if (
+        not dash or not topic or not (partition.isascii() and partition.isdigit())
+        or str(int(partition)) != partition
+    ):
         raise ValueError(f"{dir_name!r} is not a <topic>-<partition> directory name")
     return topic, int(partition)
 
@@ -187,20 +192,25 @@ def trusted_checkpoint_offsets(
     recovery_points: Mapping[TopicPartition, int],
     start_offsets: Mapping[TopicPartition, int],
     checkpoint_mtimes: tuple[int | None, int | None],
-) -> tuple[int, int]:
-    """The checkpointed recovery point and log start offset of ``tp``, or 0 for an entry
-    written before this directory's ``partition.metadata``: such an entry belongs to an
-    earlier topic of the same name, and a stale log start above this log's end would make
-    recovery delete every one of its segments."""
+) -> tuple[int, int, int]:
+    """``(recovery point, log start offset, suspect log start offset)`` of ``tp`` to open it
+    with. A checkpoint file older than this directory's ``partition.metadata`` may hold an
+    entry of an earlier topic of the same name: its recovery point is dropped (that only
+    costs a longer recovery), and its log start offset is returned as *suspect* (0 if none):
+    the caller opens the log from 0 and then applies it only if it lies within the log. A
+    stale log start above this log's end would make recovery delete every one of its
+    segments; but a file's time is not proof of staleness (a directory copied with
+    ``cp -r``, or a clock stepped back, makes the checkpoints look older), and dropping a true
+    log start would serve records DeleteRecords removed."""
     created = mtime_ns(path / PARTITION_METADATA_FILE)
     recovery_mtime, start_mtime = checkpoint_mtimes
     recovery = recovery_points.get(tp, 0)
     start = start_offsets.get(tp, 0)
+    suspect = 0
     if created is not None:
         if recovery and recovery_mtime is not None and recovery_mtime < created:
             log.warning("ignoring a recovery point of %s older than its log", path.name)
             recovery = 0
         if start and start_mtime is not None and start_mtime < created:
-            log.warning("ignoring a log start offset of %s older than its log", path.name)
-            start = 0
-    return recovery, start
+            start, suspect = 0, start
+    return recovery, start, suspect

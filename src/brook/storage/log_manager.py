@@ -47,6 +47,7 @@ from brook.storage.checkpoint import (
 )
 from brook.storage.cleaner import CleanerConfig
 from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
+from brook.storage.errors import LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import (
@@ -188,10 +189,17 @@ class LogManager:
                         continue
                     assert expected is not None
                     config, topic_id = expected
-                recovery, start = trusted_checkpoint_offsets(
+                if tp in self._logs:
+                    # Kafka refuses to start too: which copy holds the acknowledged records is
+                    # for the operator to decide, not for the order of a directory scan.
+                    raise LogDirError(
+                        f"duplicate log directories for {tp[0]}-{tp[1]}: {self._logs[tp].dir} "
+                        f"and {path}; move one out of the log directories"
+                    )
+                recovery, start, suspect = trusted_checkpoint_offsets(
                     path, tp, recovery_points, start_offsets, checkpoint_mtimes
                 )
-                self._logs[tp] = Log.open(
+                plog = self._logs[tp] = Log.open(
                     path,
                     config,
                     recovery_point=recovery,
@@ -201,6 +209,8 @@ class LogManager:
                     topic_id=topic_id,
                     producer_id_expiration_ms=self.producer_id_expiration_ms,
                 )
+                if suspect:
+                    self._apply_suspect_log_start(plog, suspect)
             if clean:
                 marker.unlink()
                 fsync_dir(log_dir)
@@ -211,6 +221,19 @@ class LogManager:
         live = list(self._logs)
         for log_dir in self.log_dirs:
             self.cleaner_manager.write_checkpoint(log_dir, live)
+
+    @staticmethod
+    def _apply_suspect_log_start(plog: Log, start: int) -> None:
+        """A checkpointed log start offset older than the log's ``partition.metadata``: kept
+        when it lies within the log (records below it were deleted and must stay so), ignored
+        when it lies past the log's end (an earlier topic's, which would empty this log)."""
+        if start > plog.log_end_offset:
+            log.warning("ignoring a log start offset %d of %s past its end %d (an earlier "
+                        "topic's)", start, plog.dir.name, plog.log_end_offset)
+            return
+        log.warning("keeping the log start offset %d of %s although its checkpoint is older "
+                    "than the log (copied or clock stepped back?)", start, plog.dir.name)
+        plog.maybe_increment_log_start_offset(start)
 
     # -- logs ---------------------------------------------------------------------------------
 

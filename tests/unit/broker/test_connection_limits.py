@@ -79,27 +79,54 @@ def test_bad_limit_values_are_refused_at_start(tmp_path: Path) -> None:
 
 
 # -- memory pool ---------------------------------------------------------------------------
-def test_pool_grants_what_fits_and_wakes_waiters_in_order() -> None:
+def test_pool_grants_what_fits_and_serves_waiters_in_order() -> None:
     pool = MemoryPool(100)
     assert pool.try_reserve(60) and not pool.try_reserve(50)
     woken: list[str] = []
+    pool.wait(50, lambda: woken.append("big"))
+    assert not pool.try_reserve(10)  # fits, but someone is waiting: queue behind
+    pool.wait(10, lambda: woken.append("small"))
+    pool.release(0)
+    assert woken == []
+    pool.release(20)  # 60 free: both fit, granted in order
+    assert woken == ["big", "small"] and pool.available == 0
+    pool.release(60)
+    assert pool.try_reserve(60)
 
-    def big() -> None:
-        if pool.try_reserve(90):
-            woken.append("big")
-        else:
-            pool.wait(big)
 
-    def small() -> None:
-        assert pool.try_reserve(30)
-        woken.append("small")
+def test_pool_cancelled_waiter_lets_the_next_one_in() -> None:
+    pool = MemoryPool(100)
+    assert pool.try_reserve(60)
+    woken: list[str] = []
 
-    pool.wait(big)
-    pool.wait(small)
-    pool.release(10)  # 50 free: big still does not fit, small does; big waits again
-    assert woken == ["small"] and pool.available == 20
-    pool.release(80)
-    assert woken == ["small", "big"] and pool.available == 10
+    def gone() -> None:
+        woken.append("gone")
+
+    pool.wait(90, gone)
+    pool.wait(30, lambda: woken.append("next"))
+    pool.cancel_wait(gone)
+    assert woken == ["next"] and pool.available == 10
+
+
+@pytest.mark.parametrize("size", [90, 150])
+def test_pool_waiter_is_not_starved_by_overlapping_smaller_requests(size: int) -> None:
+    """Two connections keep reading frames of 60 and 40 bytes that overlap (each starts its
+    next frame as soon as its last is released), so the pool is never empty and never has 90
+    bytes free; a waiting request of 90 bytes, or larger than the whole pool, still gets its
+    turn."""
+    pool = MemoryPool(100)
+    assert pool.try_reserve(60) and pool.try_reserve(40)
+    granted: list[int] = []
+    pool.wait(size, lambda: granted.append(size))
+    for _ in range(100):
+        for frame in (60, 40):
+            pool.release(frame)
+            if not granted and pool.try_reserve(frame):  # the stream's next frame
+                continue
+            # Refused: that stream now waits behind the large request.
+        if granted:
+            break
+    assert granted == [size]
 
 
 def test_pool_lets_one_oversized_request_through_when_empty() -> None:

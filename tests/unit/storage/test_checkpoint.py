@@ -100,3 +100,12 @@ def test_leader_epoch_checkpoint(tmp_path: Path) -> None:
     checkpoint.path.write_text("0\n1\n3\n")
     with pytest.raises(CorruptCheckpointError):
         checkpoint.read()
+
+
+@pytest.mark.parametrize("value", ["1_0", "\u0663", "+5", "-5", str(2**63)])
+def test_offset_outside_javas_long_syntax_or_range_is_skipped(tmp_path: Path, value: str) -> None:
+    """An edited file with a value that is not a plain decimal within Java's long range
+    must not reach a log: its line is skipped, the others are kept."""
+    path = tmp_path / "recovery-point-offset-checkpoint"
+    path.write_text(f"0\n3\nt 0 {value}\nt {value} 1\nu 0 7\n")
+    assert OffsetCheckpointFile(path).read() == {("u", 0): 7}

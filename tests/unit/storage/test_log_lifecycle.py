@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
+import pytest
 from _storage_batches import make_batch
 
 from brook.raft.local import LocalRaftClient
@@ -18,6 +20,7 @@ from brook.storage.checkpoint import (
     RECOVERY_POINT_CHECKPOINT_FILENAME,
     OffsetCheckpointFile,
 )
+from brook.storage.errors import LogDirError
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import MAX_FILE_NAME_LENGTH
 from brook.storage.log_manager import HostedLog, LogManager
@@ -111,6 +114,25 @@ def test_a_stale_checkpoint_entry_never_deletes_a_newer_log(tmp_path: Path) -> N
     assert log is not None and (log.log_start_offset, log.log_end_offset) == (0, 5)
 
 
+def test_a_log_start_within_the_log_is_kept_though_its_checkpoint_looks_older(
+    tmp_path: Path,
+) -> None:
+    """A copied directory (or a clock stepped back) makes the checkpoints older than
+    ``partition.metadata``; a log start offset inside the log is still this log's, and the
+    records DeleteRecords removed below it stay removed."""
+    manager = LogManager([tmp_path], {}, Clock())
+    manager.startup({})
+    append(manager, "t", 5, ID_B)
+    OffsetCheckpointFile(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME).write({("t", 0): 3})
+    os.utime(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME, ns=(1_000_000_000, 1_000_000_000))
+    restarted = LogManager([tmp_path], {}, Clock())
+    restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
+    log = restarted.get_log("t", 0)
+    assert log is not None and (log.log_start_offset, log.log_end_offset) == (3, 5)
+    assert OffsetCheckpointFile(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME).read() == {
+        ("t", 0): 3}
+
+
 def test_delete_works_for_the_longest_legal_name(tmp_path: Path) -> None:
     name = "n" * 249
     manager = LogManager([tmp_path], {}, Clock())
@@ -184,3 +206,28 @@ def test_a_name_with_a_line_break_does_not_brick_startup(tmp_path: Path) -> None
         assert odd is not None and odd.log_end_offset == 3
         assert plain is not None and plain.log_end_offset == 2
         asyncio.run(restarted.shutdown())
+
+
+def test_the_same_partition_in_two_log_directories_refuses_to_start(tmp_path: Path) -> None:
+    """A partition directory copied into a second log directory (a hand-made disk move): which
+    copy holds the acknowledged records is the operator's call, as in Kafka, not the scan's."""
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    manager = LogManager([first], {}, Clock())
+    manager.startup({})
+    append(manager, "t", 5, ID_B)
+    manager.get_log("t", 0).close()  # type: ignore[union-attr]
+    shutil.copytree(first / "t-0", second / "t-0")
+    restarted = LogManager([first, second], {}, Clock())
+    with pytest.raises(LogDirError, match="duplicate log directories for t-0"):
+        restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
+
+
+@pytest.mark.parametrize("name", ["t-03", "t-\u0663", "t-+3"])
+def test_a_non_canonical_partition_number_is_not_a_partition_directory(
+    tmp_path: Path, name: str
+) -> None:
+    (tmp_path / name).mkdir()
+    manager = LogManager([tmp_path], {}, Clock())
+    manager.startup({("t", 3): HostedLog(LogConfig.default(), ID_B)})
+    assert manager.get_log("t", 3) is None
+    assert (tmp_path / name).is_dir()  # not ours: left where it is

@@ -2,19 +2,22 @@
 
 The request frame is a private, writable ``bytearray``; ``records`` is a memoryview into it, so
 the log validates each batch (header, CRC, record framing: ``storage.log_validator``), patches
-offsets in place and writes it as sent (docs/architecture.md, Rules). A request holding a large compressed
-batch is decompressed and validated in a worker thread first. With every replica in the ISR
-being this broker, acks=1 and acks=all are both satisfied when the append returns; acks=0
-gets no response at all. The exception is a partition whose append reached
-``flush.messages``: its fsync runs in a worker thread and the response is sent only once it
-covers the records (the handler then answers with an awaitable, and the connection keeps
-processing later requests meanwhile). Internal topics are written by their coordinators only.
+offsets in place and writes it as sent (docs/architecture.md, Rules). A request holding a
+large compressed batch is decompressed and validated in a worker thread first. With every
+replica in the ISR being this broker, acks=1 and acks=all are both satisfied when the append
+returns, except for a partition whose append reached ``flush.messages``: its fsync runs in a
+worker thread and the response is sent only once it covers the records (the handler then
+answers with an awaitable, and the connection keeps processing later requests meanwhile).
+acks=0 gets no response at all, and when it fails the connection is closed (Kafka's way of
+telling such a producer to refresh its metadata). Produce v3+ carries exactly one record batch
+per partition, as Kafka requires. Internal topics are written by their coordinators only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Coroutine
 from typing import Any
 
@@ -24,7 +27,7 @@ from brook.metadata.controller.topic_names import INTERNAL_TOPICS
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
-from brook.records.batch import iter_batches
+from brook.records.batch import HEADER_SIZE, LENGTH_OFFSET, LOG_OVERHEAD, iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.validate import RecordError
 from brook.replication.partition import NotEnoughReplicasError
@@ -101,8 +104,11 @@ def handle(
         before = _tails.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         _tails[key] = mine
-        fut = asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
-        return None if request.acks == 0 else fut
+        # Returned even for acks=0 (it resolves to no response): the connection keeps the
+        # request's place, its pool bytes and its in-flight count until it has been appended,
+        # so a client pipelining acks=0 requests faster than they validate is slowed down
+        # instead of queueing frames in memory without bound.
+        return asyncio.ensure_future(_validate_off_loop(ctx, request, before, mine))
     return _append(ctx, request, None)
 
 
@@ -121,6 +127,23 @@ def _has_large_compressed_batch(request: ProduceRequest) -> bool:
             except CorruptRecordError:
                 continue  # answered by the append
     return False
+
+
+_LENGTH = struct.Struct(">i")
+
+
+def _more_than_one_batch(records: memoryview) -> bool:
+    """Kafka's ``ProduceRequest.validateRecords``: a second complete batch after the first is
+    refused (a partial tail is not a batch; the append trims it). Only lengths are read."""
+    end = len(records)
+    if end < LOG_OVERHEAD:
+        return False
+    second = LOG_OVERHEAD + _LENGTH.unpack_from(records, LENGTH_OFFSET)[0]
+    if second <= LOG_OVERHEAD or second + LOG_OVERHEAD > end:
+        return False
+    length: int = _LENGTH.unpack_from(records, second + LENGTH_OFFSET)[0]
+    # A length too small for a batch is garbage, answered CORRUPT_MESSAGE by the append.
+    return length >= HEADER_SIZE - LOG_OVERHEAD and second + LOG_OVERHEAD + length <= end
 
 
 def _uses_zstd(records: memoryview) -> bool:
@@ -214,6 +237,11 @@ def _append(
             if len(records) == 0:
                 parts.append(_error(index, ErrorCode.CORRUPT_MESSAGE, "empty record set"))
                 continue
+            if _more_than_one_batch(records):
+                parts.append(_error(index, ErrorCode.INVALID_RECORD,
+                                    f"Produce requests with version {ctx.api_version} are only "
+                                    "allowed to contain exactly one record batch per partition"))  # fmt: skip
+                continue
             if ctx.api_version < 7 and _uses_zstd(records):
                 parts.append(_error(index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
                                     f"Produce requests with version {ctx.api_version} are not "
@@ -245,6 +273,11 @@ def _append(
             )
         responses.append(TopicResponse(name=name, partition_responses=parts))
     if acks == 0:
+        if ctx.close_connection is not None and any(
+            p.error_code for t in responses for p in t.partition_responses
+        ):
+            log.info("closing %s: a produce with acks=0 failed", ctx.client_host)
+            ctx.close_connection()
         return None
     response = ProduceResponse(responses=responses, throttle_time_ms=0)
     if flushes:
