@@ -26,6 +26,7 @@ import uvicorn
 from confluent_kafka.admin import AdminClient
 
 from brook.cli.properties import PropertiesError, load_properties
+from brook.connect.runtime import rest_server
 from brook.connect.runtime.group_member import WorkerGroupMember
 from brook.connect.runtime.herder import Herder
 from brook.connect.runtime.kafka_log import KafkaLog
@@ -113,8 +114,9 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     herder = Herder(worker, configs, offsets, status, KafkaSinkOffsets(base), member.members)
     member.on_change = herder.wake
     app = secure(create_app(herder, cluster_id), worker)
-    server = uvicorn.Server(uvicorn.Config(app, host=worker.rest_host, port=worker.rest_port,
-                                           log_level="warning", lifespan="off", **tls))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=worker.rest_host, port=worker.rest_port, log_level="warning", lifespan="off",
+        http=rest_server.protocol(int(worker.get("rest.request.read.timeout.ms"))), **tls))
     member.start()
     herder.start()
     log.info("worker %s started; REST on %s://%s:%d%s", status.worker_id, worker.listener.scheme,

@@ -35,7 +35,7 @@ from brook.connect.api.errors import (
     DataException,
     RetriableException,
 )
-from brook.connect.api.policy import WorkerPolicy, confine, has_control_chars
+from brook.connect.api.policy import WorkerPolicy, confine, has_control_chars, open_confined
 from brook.connect.api.records import (
     ConnectRecord,
     Header,
@@ -54,5 +54,5 @@ __all__ = [
     "RetriableException", "SinkConnector", "SinkRecord", "SinkTask", "SinkTaskContext",
     "SourceConnector", "SourceRecord", "SourceTask", "SourceTaskContext", "Task", "TopicPartition",
     "Type", "WorkerPolicy", "at_least", "confine", "has_control_chars", "non_empty_string",
-    "one_of",
+    "one_of", "open_confined",
 ]

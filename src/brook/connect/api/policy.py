@@ -68,3 +68,31 @@ def confine(key: str, path: str, roots: Sequence[Path]) -> Path:
             return resolved
     allowed = ", ".join(str(r) for r in roots)
     raise ConfigException(key, path, f"Must be inside a directory the worker allows ({allowed})")
+
+
+def _opened_dir(key: str, fd: int) -> str:
+    """The path of the directory ``fd`` refers to, as the kernel sees it (Linux ``/proc``)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        raise ConfigException(key, None, "Cannot confirm where the opened directory lies "
+                                         "(local files need /proc)") from None
+
+
+def open_confined(key: str, path: str, roots: Sequence[Path], flags: int,
+                  mode: int = 0o644) -> int:
+    """A descriptor of ``path`` opened only where ``confine`` allows, for a task to use.
+
+    Checking a path and then opening it by name leaves a window in which a directory on the
+    way, or the file itself, can be replaced by a symlink that leads out of the allowed
+    directories. So the parent directory is opened first and the place the kernel actually
+    opened is checked; the file is then opened relative to that descriptor, refusing a symlink
+    as its last component. What is opened is therefore what was checked.
+    """
+    resolved = confine(key, path, roots)
+    parent = os.open(resolved.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        confine(key, _opened_dir(key, parent), roots)
+        return os.open(resolved.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
+    finally:
+        os.close(parent)

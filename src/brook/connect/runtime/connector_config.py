@@ -65,6 +65,56 @@ def alias_class_problems(values: Mapping[str, Any]) -> list[ConfigException]:
     return problems
 
 
+MAX_TASKS = 1024
+"""Upper bound of ``tasks.max``. Each task is a thread with its own Kafka client, and its config
+a record in the config topic; an unbounded value (Kafka's) lets one request claim a million of
+them."""
+
+
+def _tasks_max(name: str, value: Any) -> None:
+    if not 1 <= int(value) <= MAX_TASKS:
+        raise ConfigException(name, value, f"Value must be between 1 and {MAX_TASKS}")
+
+
+CLIENT_OVERRIDE_PREFIXES = ("consumer.override.", "producer.override.", "admin.override.")
+_FORBIDDEN_CLIENT_KEY = re.compile(
+    r"plugin\.library\.paths|ssl\.engine\..*|ssl_engine_.*|ssl\.providers|"
+    r"sasl\.kerberos\..*|sasl\.oauthbearer\..*|.*\.location|ssl\.ca\.certificate\.stores|"
+    r".*_cb|opaque")
+
+
+def client_override_problems(values: Mapping[str, Any]) -> list[ConfigException]:
+    """``*.override.<key>`` settings a connector may not pass to its Kafka clients.
+
+    Kafka Connect lets a connector config override its clients' settings (policy ``All``),
+    but the clients here are librdkafka, where some settings load a shared library
+    (``plugin.library.paths``, ``ssl.engine.location``), run a command
+    (``sasl.kerberos.kinit.cmd``), fetch tokens from a URL or read the worker's own files
+    (``ssl.*.location``). A config from the REST API must not reach any of them; the worker's
+    own ``consumer.``/``producer.`` settings still can.
+    """
+    problems: list[ConfigException] = []
+    for key, value in values.items():
+        for prefix in CLIENT_OVERRIDE_PREFIXES:
+            if key.startswith(prefix) and _FORBIDDEN_CLIENT_KEY.fullmatch(
+                    key[len(prefix):].strip().lower()):
+                problems.append(ConfigException(
+                    key, value, "This client setting cannot be overridden by a connector: it "
+                                "would make the worker load code, run a command or read its "
+                                "own files"))
+    return problems
+
+
+def client_overrides(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The ``<prefix>`` settings of a connector config, for a task's client; refuses the
+    forbidden ones again in case the config did not come through the REST API."""
+    problems = client_override_problems({k: v for k, v in config.items()
+                                         if k.startswith(prefix)})
+    if problems:
+        raise problems[0]
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+
+
 def _regex(name: str, value: Any) -> None:
     try:
         re.compile(str(value))
@@ -77,7 +127,7 @@ COMMON = ConfigDef([
               documentation="Globally unique name of the connector."),
     ConfigKey("connector.class", Type.STRING, importance=Importance.HIGH,
               documentation="Class name or alias of the connector plugin."),
-    ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", at_least(1)),
+    ConfigKey("tasks.max", Type.INT, 1, Importance.HIGH, "Maximum number of tasks.", _tasks_max),
     ConfigKey("key.converter", Type.CLASS, None, Importance.LOW, "", _converter),
     ConfigKey("value.converter", Type.CLASS, None, Importance.LOW, "", _converter),
     ConfigKey("header.converter", Type.CLASS, None, Importance.LOW, "", _header_converter),

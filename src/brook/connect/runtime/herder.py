@@ -26,16 +26,22 @@ import logging
 import threading
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from brook.connect.api import Connector, SinkConnector, SinkTask, SourceTask, policy
+from brook.connect.api import (
+    ConnectException,
+    Connector,
+    SinkConnector,
+    SinkTask,
+    SourceTask,
+    policy,
+)
 from brook.connect.runtime import connector_config, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
+from brook.connect.runtime.forwarding import REBALANCING, forward_post, peer_url
 from brook.connect.runtime.herder_views import HerderViews
 from brook.connect.runtime.rest_security import client_context
 from brook.connect.runtime.sink_offsets import SinkOffsets
@@ -49,7 +55,6 @@ from brook.connect.runtime.worker_task import WorkerTask
 log = logging.getLogger(__name__)
 STARTED, PAUSED, STOPPED = "STARTED", "PAUSED", "STOPPED"
 TICK_S = 0.5
-REBALANCING = "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
 
 
 @dataclass
@@ -208,11 +213,22 @@ class Herder(HerderViews):
                          stored: list[dict[str, str]] | None) -> bool:
         """Start the connector; True if it wrote task configs different from the stored ones."""
         try:
+            # A stored config meets the checks a REST request meets: the config topic is
+            # writable by any Kafka client, and a config may predate the worker's policy.
+            validation.check_connector_name(name)
+            validation.check(props)
             cls, parsed = _load(props)
             connector = cls()
             connector.initialize(_Context(self, name))
             connector.start(props)
-            task_configs = connector.task_configs(int(parsed["tasks.max"]))
+            tasks_max = int(parsed["tasks.max"])
+            task_configs = connector.task_configs(tasks_max)
+            if len(task_configs) > tasks_max:  # Kafka's TooManyTasksException (KIP-1004)
+                connector.stop()
+                raise ConnectException(
+                    f"The connector {name} has generated {len(task_configs)} tasks, which is "
+                    f"greater than {tasks_max}, the maximum number of tasks it is configured to "
+                    f"create (tasks.max)")
         except Exception as exc:
             log.error("connector %s failed to start: %s", name, exc)
             self.connectors[name] = _Running(None, dict(props), "FAILED")
@@ -230,6 +246,7 @@ class Herder(HerderViews):
                     paused: bool, fingerprint: str) -> None:
         name, task_id = tid
         try:
+            validation.check(props)  # as in _start_connector: this worker may not own it
             cls, parsed = _load(props)
             task_cls = cls().task_class()
         except Exception as exc:
@@ -361,12 +378,6 @@ class Herder(HerderViews):
                 return
         if owner is None:
             raise RestError(409, REBALANCING)
-        url = (f"{self.worker.listener.scheme}://{owner}/connectors/"
-               f"{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
-        headers = {"Authorization": authorization} if authorization else {}
-        request = urllib.request.Request(url, method="POST", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=client_context(self.worker)):
-                pass
-        except (urllib.error.URLError, OSError) as exc:
-            raise RestError(409, f"{REBALANCING}: {exc}") from exc
+        url = peer_url(self.worker.listener.scheme, owner,
+                       f"/connectors/{urllib.parse.quote(name, safe='')}/tasks/{task_id}/restart")
+        forward_post(url, authorization, client_context(self.worker))

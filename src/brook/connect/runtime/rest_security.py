@@ -10,7 +10,8 @@ machine, so whoever reaches the port must be someone the operator meant to let i
   ``PropertyFileLoginModule``: a credentials file of ``user: password`` (or ``user=password``)
   lines, named by ``rest.basic.auth.credentials.file`` or, as in Kafka, by the ``file``
   option of the ``KafkaConnect`` entry of the JAAS file in ``java.security.auth.login.config``.
-  Unlike Kafka, an empty credentials file is refused at start rather than letting everyone in.
+  Unlike Kafka, an empty credentials file, or a user with an empty password, is refused at
+  start rather than letting everyone in.
 * ``tls_options`` turns an ``https://`` listener's ``listeners.https.ssl.*`` keys (PEM
   keystores: a location, or the chain and key inline) into uvicorn's TLS settings.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import os
@@ -123,6 +125,10 @@ def load_credentials(worker: WorkerConfig) -> dict[str, str]:
     if not credentials:
         raise ValueError(f"credentials file {path} has no users; refusing to serve without "
                          "authentication")
+    empty = sorted(user for user, password in credentials.items() if not password)
+    if empty:  # a line with a user alone means "this user, no password": anyone's login
+        raise ValueError(f"credentials file {path}: user(s) {', '.join(empty)} have an empty "
+                         "password")
     return credentials
 
 
@@ -157,8 +163,10 @@ class BasicAuth:
             return False
         user, sep, password = decoded.partition(b":")
         expected = self.credentials.get(user)
-        # Compare against something even for unknown users, so timing does not tell them apart.
-        ok = hmac.compare_digest(password, expected if expected is not None else b"\0" * 32)
+        # Compare digests, and against something even for unknown users, so that the time taken
+        # tells neither the password's length nor whether the user exists.
+        ok = hmac.compare_digest(hashlib.sha256(password).digest(),
+                                 hashlib.sha256(expected if expected is not None else b"").digest())
         return bool(sep) and expected is not None and ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

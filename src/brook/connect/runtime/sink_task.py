@@ -29,6 +29,7 @@ from brook.connect.api import (
     SinkTask,
     TopicPartition,
 )
+from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, Stage
 from brook.connect.runtime.worker_task import WorkerTask
 
@@ -83,8 +84,7 @@ class WorkerSinkTask(WorkerTask):
 
     def _consumer_conf(self) -> dict[str, Any]:
         conf: dict[str, Any] = dict(self.worker.client_conf("consumer"))
-        conf.update({k[len("consumer.override."):]: v for k, v in self.connector_config.items()
-                     if k.startswith("consumer.override.")})
+        conf.update(client_overrides(self.connector_config, "consumer.override."))
         conf.update({"group.id": f"connect-{self.connector}", "enable.auto.commit": False,
                      "enable.auto.offset.store": False, "enable.partition.eof": False})
         conf.setdefault("auto.offset.reset", "earliest")

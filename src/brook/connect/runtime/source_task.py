@@ -21,6 +21,7 @@ from brook.connect.api import (
     SourceRecord,
     SourceTask,
 )
+from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.runtime.stores import OffsetStore
 from brook.connect.runtime.worker_task import WorkerTask
@@ -60,8 +61,7 @@ class WorkerSourceTask(WorkerTask):
         key_conv, value_conv = self.converters()
         handler = ErrorHandler(self.connector_config, self.stopping)
         conf: dict[str, Any] = dict(self.worker.client_conf("producer"))
-        conf.update({k[len("producer.override."):]: v for k, v in self.connector_config.items()
-                     if k.startswith("producer.override.")})
+        conf.update(client_overrides(self.connector_config, "producer.override."))
         conf.update({"acks": "all", "enable.idempotence": True})
         producer = Producer(conf)
         task = self.task_class()

@@ -21,11 +21,37 @@ its own effect without waiting for the round trip.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from brook.connect.runtime.kafka_log import BackingLog
+
+log = logging.getLogger(__name__)
+
+
+def _read(topic: str, key: bytes, value: bytes | None,
+          apply: Callable[[str, Any], object]) -> None:
+    """Decode one record and apply it; skip (and log) a record this worker cannot read.
+
+    The storage topics are writable by any Kafka client with access to them, so a record may be
+    anything; as Kafka's backing stores do, a worker logs it and goes on rather than failing
+    to start (replay) or to follow the topic (tail).
+    """
+    try:
+        doc = None if value is None else json.loads(value)
+        apply(key.decode(), doc)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.error("skipping a record of the %s topic that cannot be read (key %r): %s: %s",
+                  topic, key[:200], type(exc).__name__, exc)
+
+
+def _props(doc: Any) -> dict[str, str]:
+    properties = doc["properties"]
+    if not isinstance(properties, dict):
+        raise TypeError("properties must be an object")
+    return {str(k): str(v) for k, v in properties.items()}
 
 
 def _dump(obj: Any) -> bytes:
@@ -49,13 +75,13 @@ class ConfigStore:
         self.on_change: Callable[[], None] = lambda: None
         self.lock = threading.RLock()
         for key, value in log.replay():
-            self._apply(key.decode(), None if value is None else json.loads(value))
+            _read("config", key, value, self._apply)
         self.restarts.clear()  # requests older than this worker were served by their owners
         log.tail(self._tailed)
 
     def _tailed(self, key: bytes, value: bytes | None) -> None:
         with self.lock:
-            self._apply(key.decode(), None if value is None else json.loads(value))
+            _read("config", key, value, self._apply)
         self.on_change()
 
     def _apply(self, key: str, doc: Any) -> None:
@@ -66,20 +92,28 @@ class ConfigStore:
                               self.task_configs, self._pending):
                     table.pop(name, None)
             else:
-                self.connectors[name] = {str(k): str(v) for k, v in doc["properties"].items()}
+                self.connectors[name] = _props(doc)
         elif key.startswith("target-state-") and doc is not None:
-            self.target_states[key[len("target-state-"):]] = str(doc["state"])
+            state = doc["state"]
+            if state not in ("STARTED", "PAUSED", "STOPPED"):
+                raise ValueError(f"unknown target state {state!r}")
+            self.target_states[key[len("target-state-"):]] = state
         elif key.startswith("task-") and doc is not None:
             task = _task_key(key[len("task-"):])
             if task is not None:
-                self._pending.setdefault(task[0], {})[task[1]] = {
-                    str(k): str(v) for k, v in doc["properties"].items()}
+                self._pending.setdefault(task[0], {})[task[1]] = _props(doc)
         elif key.startswith("commit-") and doc is not None:
-            name, count = key[len("commit-"):], int(doc["tasks"])
+            name, count = key[len("commit-"):], doc["tasks"]
             pending = self._pending.get(name, {})
+            if not isinstance(count, int) or count < 0 or \
+                    any(i not in pending for i in range(min(count, len(pending) + 1))):
+                # Kafka's "inconsistent" task configs: a commit is applied only with every task
+                # config it counts already written, so it cannot claim more than exists.
+                raise ValueError(f"commit of {count!r} tasks, but task configs "
+                                 f"{sorted(pending)[:10]} were written")
             self.task_counts[name] = count
-            self.task_configs[name] = [dict(pending.get(i, {})) for i in range(count)]
-        elif key.startswith("restart-connector-") and doc is not None:
+            self.task_configs[name] = [dict(pending[i]) for i in range(count)]
+        elif key.startswith("restart-connector-") and isinstance(doc, dict):
             self.restarts.append((key[len("restart-connector-"):],
                                   bool(doc.get("include-tasks")), bool(doc.get("only-failed"))))
 
@@ -129,18 +163,17 @@ class OffsetStore:
         self.offsets: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         for key, value in log.replay():
-            self._apply(key, None if value is None else json.loads(value))
+            _read("offset", key, value, self._apply)
         log.tail(self._tailed)  # a source task that moves here resumes from its last offsets
 
     def _tailed(self, key: bytes, value: bytes | None) -> None:
         with self._lock:
-            self._apply(key, None if value is None else json.loads(value))
+            _read("offset", key, value, self._apply)
 
-    def _apply(self, key: bytes, offset: Any) -> None:
-        try:
-            name, partition = json.loads(key)
-        except (ValueError, TypeError):
-            return
+    def _apply(self, key: str | bytes, offset: Any) -> None:
+        name, partition = json.loads(key)
+        if not isinstance(partition, dict) or not (offset is None or isinstance(offset, dict)):
+            raise TypeError("an offset record is [name, {partition}] -> {offset}")
         per = self.offsets.setdefault(str(name), {})
         pkey = json.dumps(partition, sort_keys=True)
         if offset is None:
@@ -177,13 +210,15 @@ class StatusStore:
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
         for key, value in log.replay():
-            self._apply(key.decode(), None if value is None else json.loads(value))
+            _read("status", key, value, self._apply)
         log.tail(self._tailed)
 
     def _tailed(self, key: bytes, value: bytes | None) -> None:
-        self._apply(key.decode(), None if value is None else json.loads(value))
+        _read("status", key, value, self._apply)
 
     def _apply(self, key: str, doc: Any) -> bool:
+        if doc is not None and not isinstance(doc, dict):
+            raise TypeError("a status record is an object")
         table: dict[Any, dict[str, Any]]
         entry: Any
         if key.startswith("status-connector-"):

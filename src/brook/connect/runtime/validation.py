@@ -20,6 +20,12 @@ class RestError(Exception):
         self.status = status
         self.message = message
 
+MAX_NAME_BYTES = 1024
+"""A name is one segment of every ``/connectors/{name}/...`` request line: one much longer than
+this could be created but then not be addressed (HTTP servers and clients cap request lines and
+headers at 8-64 KiB), leaving a connector nobody can stop or delete over REST."""
+
+
 def check_connector_name(name: Any) -> str:
     """A connector name as Kafka Connect accepts it, plus what keeps REST paths unambiguous.
 
@@ -27,8 +33,8 @@ def check_connector_name(name: Any) -> str:
     ``NonEmptyStringWithoutControlChars``). Names also become one segment of
     ``/connectors/{name}``: ``/`` would split it, and ``.``/``..`` are dot segments that clients
     and proxies collapse, so ``DELETE /connectors/..`` could not mean that connector.
-    Names are checked once, where a connector is created; the other endpoints simply find no
-    connector of an invalid name (404).
+    Names are at most ``MAX_NAME_BYTES`` long. Names are checked once, where a connector is
+    created; the other endpoints simply find no connector of an invalid name (404).
     """
     if not isinstance(name, str) or not name.strip():
         raise RestError(400, "Connector name must not be empty")
@@ -36,6 +42,9 @@ def check_connector_name(name: Any) -> str:
         codes = ", ".join(str(ord(c)) for c in name if has_control_chars(c))
         raise RestError(400, f"Invalid value {name!r} for configuration name: String may not "
                              f"contain control sequences but had the following ASCII chars: {codes}")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise RestError(400, f"Invalid value for configuration name: a connector name must be at "
+                             f"most {MAX_NAME_BYTES} bytes in UTF-8, not {len(name.encode())}")
     if "/" in name or name in (".", ".."):
         raise RestError(400, f"Invalid value {name} for configuration name: a connector name "
                              f"must not contain '/' or be '.' or '..'")
@@ -63,7 +72,8 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     values = base.validate(raw)
     plugin_def = cls().config()
     plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
-    for problem in connector_config.alias_class_problems(raw):
+    for problem in (connector_config.alias_class_problems(raw)
+                    + connector_config.client_override_problems(raw)):
         values.append(ConfigValue(problem.name, problem.value, [problem.message]))
     keys = {**base.keys, **plugin_def.keys}
     return _config_infos(plugin.class_name, values + plugin_values, keys)

@@ -56,6 +56,9 @@ WORKER_CONFIG = ConfigDef([
     ConfigKey("rest.request.max.bytes", Type.INT, 1024 * 1024, Importance.LOW,
               "Largest REST request body; larger ones are answered 413 without being read.",
               at_least(1)),
+    ConfigKey("rest.request.read.timeout.ms", Type.INT, 10000, Importance.LOW,
+              "Time a client has to send a whole request (line, headers, body); a connection "
+              "that takes longer is closed (slow-loris).", at_least(1)),
     ConfigKey("rest.extension.classes", Type.LIST, [], Importance.LOW,
               "Only Kafka's BasicAuthSecurityRestExtension is known."),
     ConfigKey("rest.basic.auth.credentials.file", Type.STRING, None, Importance.LOW,

@@ -2,7 +2,7 @@
 
 Like Kafka's, an example connector: the worker offers it only when ``file.connectors.enable``
 is set, and ``file`` must lie inside ``file.connectors.allowed.dirs`` (checked when the
-connector is validated and again, symlinks resolved, when the task opens the file).
+connector is validated, and again as the task opens the file: ``open_confined``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from brook.connect.api import (
     TopicPartition,
     Type,
     confine,
+    open_confined,
     policy,
 )
 
@@ -48,8 +49,9 @@ class FileStreamSinkTask(SinkTask):
         self.path = props.get("file")
         self.out: IO[str] | None = None
         if self.path:
-            real = confine("file", self.path, policy.current().file_dirs)
-            self.out = open(real, "a", encoding="utf-8")
+            fd = open_confined("file", self.path, policy.current().file_dirs,
+                               os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self.out = open(fd, "a", encoding="utf-8")
 
     def put(self, records: Sequence[SinkRecord]) -> None:
         for r in records:

@@ -9,6 +9,7 @@ position after the line>}``, so a restarted task continues after the last delive
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import IO, Any
@@ -25,6 +26,7 @@ from brook.connect.api import (
     at_least,
     confine,
     non_empty_string,
+    open_confined,
     policy,
 )
 
@@ -55,7 +57,8 @@ class FileStreamSourceTask(SourceTask):
     def poll(self) -> list[SourceRecord] | None:
         if self.stream is None:
             try:
-                self.stream = open(confine("file", self.path, policy.current().file_dirs), "rb")
+                fd = open_confined("file", self.path, policy.current().file_dirs, os.O_RDONLY)
+                self.stream = open(fd, "rb")
             except FileNotFoundError:
                 time.sleep(0.5)
                 return None

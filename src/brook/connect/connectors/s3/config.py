@@ -9,6 +9,7 @@ that does not exist, a TimeBasedPartitioner without ``partition.duration.ms``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,7 @@ from brook.connect.connectors.s3.names import (
     check_delimiter,
     check_prefix,
     check_store_url,
+    key_problem,
 )
 from brook.connect.connectors.s3.partitioner import EXTRACTORS, PARTITIONERS, short_name
 from brook.connect.connectors.s3.timefmt import compile_pattern
@@ -52,9 +54,13 @@ def _extractor(name: str, value: Any) -> None:
 def _path_format(name: str, value: Any) -> None:
     if value:
         try:
-            compile_pattern(str(value))
+            render = compile_pattern(str(value))
         except ValueError as exc:
             raise ConfigException(name, value, f"Invalid Joda-Time pattern: {exc}") from exc
+        # Quoted literals can spell '..' or '/': refuse here what every object would break.
+        problem = key_problem(render(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+        if problem:
+            raise ConfigException(name, value, problem.replace("an object key", "path.format"))
 
 
 def _timezone(name: str, value: Any) -> None:
