@@ -4,7 +4,9 @@ Idempotent acks=all producers write to several partitions while a consumer reads
 offsets; the broker is killed with SIGKILL and restarted every cycle. The run's ``History``
 must show every acknowledged record exactly once at its acknowledged offset, in order per
 producer, no offset holding two records, and committed offsets that never go back. The seed
-is printed; set ``BROOK_FAULT_SEED`` to replay a run's decisions.
+is printed; set ``BROOK_FAULT_SEED`` to replay a run's decisions. Each incarnation lives
+until every producer has been acknowledged by it (``ready_to_kill``), so no producer may go
+a whole incarnation (30 s at most) without an acknowledgement.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def _run(warp_broker: WarpFactory, cycles: int) -> None:
     assert not problems, f"seed {seed}: {len(problems)} violations:\n" + "\n".join(problems[:40])
     assert history.acked, "nothing was acknowledged"
     assert history.commits_acked, "no commit was acknowledged"
+    assert history.stalled_cycles == 0, f"seed {seed}: a producer got no acknowledgement " \
+        "from a whole broker incarnation"
 
 
 @pytest.mark.timeout(300)

@@ -4,12 +4,23 @@ that is killed and restarted ``cycles`` times; the result is a :class:`History` 
 All choices (how long each cycle runs, which partition each record goes to, when the
 consumer commits) come from one seeded generator, printed by the caller, so a failing run can
 be replayed with the same decisions (timing on a real machine still varies).
+
+Each incarnation lives until *every* producer has had an acknowledgement from it (see
+:func:`ready_to_kill`). librdkafka (2.10 and later) answers "all brokers down" with a
+re-bootstrap that forgets the partition leaders; after reconnecting to the bootstrap address
+it asks for Metadata only on its partition-leader query tick, up to ``retry.backoff.max.ms``
+(1 s by default) later, and until then sends nothing but ApiVersions. A loop that killed the
+broker as soon as *any* producer was acknowledged could therefore starve one producer for
+minutes: the other producer's acknowledgements kept the kills coming before the first one's
+next tick, through no answer of the broker (a Kafka broker killed as often does the same).
+Waiting for each producer keeps every producer in play every cycle; an incarnation in which
+some producer gets nothing within ``stall_s`` still counts as a stalled cycle.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +31,7 @@ from brook.testing.clients import create_topic, read_partition
 from brook.testing.history import History, record_value
 from brook.testing.process import BrokerProcess
 
-__all__ = ["KillLoopConfig", "run_kill_loop"]
+__all__ = ["KillLoopConfig", "ready_to_kill", "run_kill_loop"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,21 @@ class KillLoopConfig:
     """A producer queues no more while this many of its records await acknowledgement."""
     topic: str = "kill-loop"
     group: str = "kill-loop-group"
+    stall_s: float = 30.0
+    """How long an incarnation waits for every producer's first acknowledgement."""
+
+
+def ready_to_kill(elapsed_s: float, run_s: float, acked_this_incarnation: Sequence[int],
+                  stall_s: float) -> bool:
+    """Whether the loop may kill the broker ``elapsed_s`` into an incarnation.
+
+    Not before ``run_s``; then only once each producer has had an acknowledgement from this
+    incarnation (a kill that lands before a producer recovers tests nothing for it), or once
+    ``stall_s`` has passed, which the caller reports as a stalled cycle.
+    """
+    if elapsed_s < run_s:
+        return False
+    return all(n > 0 for n in acked_this_incarnation) or elapsed_s >= stall_s
 
 
 def _producer(bootstrap: str, errors: list[str]) -> Any:
@@ -72,10 +98,12 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
     fatal: list[str] = []
     producers = [_producer(broker.bootstrap, fatal) for _ in range(config.producers)]
     sequences = [0] * config.producers
+    acks = [0] * config.producers  # acknowledgements per producer so far
 
     def on_delivery(err: Any, msg: Any) -> None:
         if err is None:
             history.ack(msg.value(), (msg.topic(), msg.partition()), msg.offset())
+            acks[int(msg.value().partition(b":")[0])] += 1
         else:
             failed.append(str(err))
 
@@ -140,18 +168,17 @@ def run_kill_loop(broker: BrokerProcess, seed: int, config: KillLoopConfig = Kil
         when = f"cycle {cycle}"
         run_s = config.min_run_s + rng.random() * (config.max_run_s - config.min_run_s)
         started = time.monotonic()
-        until = started + run_s
-        acked_before = len(history.acked)
-        # Kill only once this incarnation has acknowledged something (or after a long
-        # wait): a loop whose kills always land before the producers recover tests nothing.
-        while time.monotonic() < until or (
-                len(history.acked) == acked_before and time.monotonic() < started + 30):
+        acks_before = list(acks)
+        while not ready_to_kill(time.monotonic() - started, run_s,
+                                [a - b for a, b in zip(acks, acks_before, strict=True)],
+                                config.stall_s):
             produce_round()
             consume_round(when)
         waited = time.monotonic() - started
-        if len(history.acked) == acked_before:
+        idle = [i for i, (a, b) in enumerate(zip(acks, acks_before, strict=True)) if a == b]
+        if idle:
             history.stalled_cycles += 1
-            log(f"cycle {cycle}: nothing acknowledged within {waited:.1f}s")
+            log(f"cycle {cycle}: producers {idle} got no acknowledgement within {waited:.1f}s")
         produce_round()  # in flight at the kill
         broker.kill()
         broker.start()
