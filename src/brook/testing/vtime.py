@@ -23,7 +23,7 @@ import asyncio
 import concurrent.futures
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple
 
 from brook.testing.clock import VirtualClock
 
@@ -86,7 +86,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.virtual_clock.monotonic()
 
     def run_in_executor(self, executor: concurrent.futures.Executor | None,
-                        func: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> asyncio.Future[T]:
+                        func: Callable[[*Ts], T], *args: *Ts) -> asyncio.Future[T]:
         fut = super().run_in_executor(executor, func, *args)
         self._in_flight += 1
         fut.add_done_callback(self._executor_done)
