@@ -46,7 +46,7 @@ OFFSETS_RETENTION_MS = 3 * DAY
 OFFSETS_CHECK_MS = 10 * MIN
 SESSION_MS = 30 * S
 HEARTBEAT_MS = 3 * S
-HEARTBEATS_FOR_MS = HOUR
+HEARTBEATS_FOR_MS = 10 * MIN
 META = RequestMeta("client", "/127.0.0.1", 5)
 
 
@@ -118,7 +118,7 @@ def test_a_week_of_retention_session_timeout_and_offset_expiry(tmp_path: Path) -
 
         tasks = [asyncio.create_task(retention()), asyncio.create_task(produce_daily())]
 
-        # One consumer joins, syncs, commits, heartbeats for an hour, then goes silent.
+        # One consumer joins, syncs, commits, heartbeats for ten minutes, then goes silent.
         join = JoinGroupRequest(
             group_id="g", session_timeout_ms=SESSION_MS, rebalance_timeout_ms=SESSION_MS,
             member_id="", group_instance_id=None, protocol_type="consumer",
