@@ -2,7 +2,8 @@
 
 Both satisfy :class:`brook.env.Clock`, so anything built on the broker's clock door (retention,
 segment roll by time, cleaner lag, producer-id expiry, group offset retention, fetch waits,
-the log manager's background intervals) follows them.
+the log manager's background intervals, the group coordinator's timers) follows them. A
+``VirtualClock`` also drives a virtual-time event loop (:mod:`brook.testing.vtime`).
 
 ``WarpClock`` is the real clock plus an offset that a test controls from outside the process
 through a small control file (``write_warp``): the test can move a running broker eight days
