@@ -6,16 +6,17 @@ runtime appends the records through a ``PartitionWriter`` (implemented by the br
 replica manager), replays them into the shard once the append is acknowledged, and only then
 lets the response go out. On leadership, the runtime rebuilds a shard by replaying its partition
 from the log start through a ``CoordinatorLoader``. Timers (session and rebalance deadlines) go
-through ``CoordinatorTimer`` so tests can drive them with a fake clock instead of real time.
+through ``CoordinatorTimer``, whose event-loop implementation schedules on the broker's
+``Clock``, so a virtual clock (and a virtual-time loop) drives them in tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from brook.env.clock import Clock, TimerHandle
 from brook.protocol.errors import ErrorCode
 
 T = TypeVar("T")
@@ -108,22 +109,22 @@ class CoordinatorTimer(Protocol):
 
 
 class EventLoopTimer:
-    """``CoordinatorTimer`` on the event loop: one ``call_later`` handle per key.
+    """``CoordinatorTimer`` on the clock's timers: one ``call_later`` handle per key.
 
     Whatever records an expired operation emits go to ``sink`` (the shard's write queue), in
     the order the timers fire. Lifecycle: created with its shard; ``cancel_all`` when the shard
     is unloaded. Event-loop thread only.
     """
 
-    def __init__(self, sink: Callable[[CoordinatorResult[None]], object]) -> None:
+    def __init__(self, sink: Callable[[CoordinatorResult[None]], object], clock: Clock) -> None:
         self._sink = sink
-        self._handles: dict[str, asyncio.TimerHandle] = {}
+        self._clock = clock
+        self._handles: dict[str, TimerHandle] = {}
 
     def schedule(self, key: str, delay_ms: int, operation: TimerOperation) -> None:
         self.cancel(key)
-        loop = asyncio.get_running_loop()
-        self._handles[key] = loop.call_later(max(delay_ms, 0) / 1000.0, self._fire, key,
-                                             operation)
+        self._handles[key] = self._clock.call_later(max(delay_ms, 0) / 1000.0, self._fire, key,
+                                                    operation)
 
     def _fire(self, key: str, operation: TimerOperation) -> None:
         self._handles.pop(key, None)

@@ -5,7 +5,8 @@ through ``brook.env.fs``, so tests can swap in simulated or recording ones. Know
 Kafka.
 """
 
-from brook.env.clock import SYSTEM_CLOCK, Clock, SystemClock
+from brook.env.clock import SYSTEM_CLOCK, Clock, LoopTimers, SystemClock, TimerHandle
 from brook.env.rng import SYSTEM_RNG, Rng
 
-__all__ = ["SYSTEM_CLOCK", "SYSTEM_RNG", "Clock", "Rng", "SystemClock"]
+__all__ = ["SYSTEM_CLOCK", "SYSTEM_RNG", "Clock", "LoopTimers", "Rng", "SystemClock",
+           "TimerHandle"]

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from brook.env.clock import SYSTEM_CLOCK, Clock
 from brook.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT_FILENAME,
     RECOVERY_POINT_CHECKPOINT_FILENAME,
@@ -93,9 +94,12 @@ class LogManager:
         now_ms: Callable[[], int],
         *,
         high_watermark: HighWatermarkSource | None = None,
+        timers: Clock = SYSTEM_CLOCK,
     ) -> None:
         """``high_watermark`` gives a partition's high watermark, past which the cleaner
-        must not compact; without it cleaning may reach the log end (one replica)."""
+        must not compact; without it cleaning may reach the log end (one replica).
+        ``timers`` is the clock the background task waits on between rounds."""
+        self.timers = timers
         self.log_dirs = [Path(d) for d in log_dirs]
         self.broker_defaults = dict(broker_defaults)
         self.now_ms = now_ms
@@ -512,7 +516,7 @@ class LogManager:
             if self._pending_deletes:
                 await self.purge_deleted_logs()
             try:
-                await asyncio.wait_for(stop.wait(), self._next_flush_wait_ms / 1000)
+                await self.timers.wait_for(stop.wait(), self._next_flush_wait_ms / 1000)
             except TimeoutError:
                 pass
 

@@ -21,6 +21,7 @@ from brook.env import SYSTEM_CLOCK
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.messages.api_versions import ApiVersionsRequest
 from brook.protocol.messages.metadata import MetadataRequest
+from brook.testing.clock import VirtualClock
 
 from .conftest import FakeTransport, Harness, decode_response, encode_request, feed
 
@@ -28,17 +29,6 @@ from .conftest import FakeTransport, Harness, decode_response, encode_request, f
 def _config(tmp_path: Path, **props: str) -> BrokerConfig:
     base = {"node.id": "1", "listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": str(tmp_path)}
     return BrokerConfig.from_props({**base, **props})
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now_ms(self) -> int:
-        return int(self.t * 1000)
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 # -- admission -----------------------------------------------------------------------------
@@ -238,7 +228,7 @@ def test_over_limit_connection_closed_right_after_accept(tmp_path: Path) -> None
 
 
 def test_idle_timer_counts_complete_requests_only(tmp_path: Path) -> None:
-    clock = _Clock()
+    clock = VirtualClock()
     loop = asyncio.new_event_loop()
     node = BrokerNode(_config(tmp_path, **{"connections.max.idle.ms": "1000"}), clock=clock)
     node.loop = loop  # set by start(); the idle check runs on it
@@ -249,7 +239,7 @@ def test_idle_timer_counts_complete_requests_only(tmp_path: Path) -> None:
         slow.connection_made(trs)
         request = _api_versions(1)
         for step in range(8):
-            clock.t += 0.25
+            clock.advance(250)
             feed(active, _api_versions(step + 2))
             feed(slow, request[step : step + 1])  # a byte at a time: never a whole request
             node.connection_limits._check_idle()

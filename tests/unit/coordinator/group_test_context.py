@@ -1,7 +1,8 @@
-"""A group coordinator on fakes: an in-memory log, a manual clock and manual timers.
+"""A group coordinator on an in-memory log and a ``VirtualClock``.
 
 Tests feed requests in and look at the responses and at the records the coordinator wrote,
-with time moving only when a test says so (Kafka's GroupMetadataManagerTestContext).
+with time moving only when a test says so (Kafka's GroupMetadataManagerTestContext): the
+coordinator's timers run on the clock, which fires them in deadline order as it advances.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from brook.coordinator.group.record_serde import (
 )
 from brook.coordinator.runtime import (
     CoordinatorRecord,
-    CoordinatorResult,
     CoordinatorWriteError,
     ReplayFn,
-    TimerOperation,
 )
 from brook.env import Rng
 from brook.protocol.errors import ErrorCode
@@ -30,59 +29,9 @@ from brook.protocol.messages.consumer_protocol_subscription import ConsumerProto
 from brook.protocol.messages.heartbeat import HeartbeatRequest
 from brook.protocol.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from brook.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
+from brook.testing.clock import VirtualClock
 
 T = TypeVar("T")
-
-
-class FakeClock:
-    def __init__(self, now_ms: int = 1_700_000_000_000) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000.0
-
-
-class MockTimer:
-    """Timers that fire only in ``advance``, in deadline order, on the fake clock."""
-
-    def __init__(self, clock: FakeClock, sink: Callable[[CoordinatorResult[None]], object]):
-        self.clock = clock
-        self.sink = sink
-        self.timers: dict[str, tuple[int, int, TimerOperation]] = {}
-        self._seq = 0
-
-    def schedule(self, key: str, delay_ms: int, operation: TimerOperation) -> None:
-        self._seq += 1
-        self.timers[key] = (self.clock.now + delay_ms, self._seq, operation)
-
-    def cancel(self, key: str) -> None:
-        self.timers.pop(key, None)
-
-    def is_scheduled(self, key: str) -> bool:
-        return key in self.timers
-
-    def cancel_all(self) -> None:
-        self.timers.clear()
-
-    def deadline(self, key: str) -> int:
-        return self.timers[key][0] - self.clock.now
-
-    def advance(self, ms: int) -> None:
-        target = self.clock.now + ms
-        while True:
-            due = [(d, s, k) for k, (d, s, _) in self.timers.items() if d <= target]
-            if not due:
-                break
-            deadline, _, key = min(due)
-            _, _, op = self.timers.pop(key)
-            self.clock.now = max(self.clock.now, deadline)
-            result = op()
-            if result is not None and (result.records or result.on_written):
-                self.sink(result)
-        self.clock.now = target
 
 
 @dataclass
@@ -120,37 +69,26 @@ class FakeLog:
 class GroupTestContext:
     """One service leading every partition of a one-partition offsets topic."""
 
-    def __init__(self, log: FakeLog | None = None, clock: FakeClock | None = None,
+    def __init__(self, log: FakeLog | None = None, clock: VirtualClock | None = None,
                  **config: Any) -> None:
-        self.clock = clock or FakeClock()
+        self.clock = clock or VirtualClock()
         self.log = log or FakeLog()
         defaults: dict[str, Any] = {"offsets_topic_num_partitions": 1,
                                     "initial_rebalance_delay_ms": 0}
         self.config = GroupCoordinatorConfig(**{**defaults, **config})
-        self.timers: list[MockTimer] = []
-
-        def timer_factory(sink: Callable[[CoordinatorResult[None]], object]) -> MockTimer:
-            timer = MockTimer(self.clock, sink)
-            self.timers.append(timer)
-            return timer
-
         self.service = GroupCoordinatorService(self.config, self.log, self.log, self.clock,
-                                               Rng(seed=7), timer_factory)
+                                               Rng(seed=7))
 
     async def start(self) -> None:
         self.service.on_elected(0)
         await settle()
 
     @property
-    def timer(self) -> MockTimer:
-        return self.timers[-1]
-
-    @property
     def shard(self) -> Any:
         return self.service.shards[0]
 
     async def advance(self, ms: int) -> None:
-        self.timer.advance(ms)
+        self.clock.advance(ms)
         await settle()
 
     # -- requests --------------------------------------------------------------------------

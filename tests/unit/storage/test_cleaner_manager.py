@@ -22,14 +22,7 @@ from brook.storage.cleaner_manager import (
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000
-
-    def __call__(self) -> int:
-        return self.now
+from brook.testing.clock import VirtualClock
 
 
 def compact(**overrides: str | int) -> LogConfig:
@@ -50,9 +43,9 @@ def record_count(log: Log) -> int:
     return sum(1 for chunk in data.chunks for _ in iter_records_in_batches(chunk))
 
 
-def make_manager(tmp_path: Path, **props: str) -> tuple[LogManager, Clock]:
-    clock = Clock()
-    manager = LogManager([tmp_path], props, clock)
+def make_manager(tmp_path: Path, **props: str) -> tuple[LogManager, VirtualClock]:
+    clock = VirtualClock(1_000)
+    manager = LogManager([tmp_path], props, clock.now_ms)
     manager.startup()
     return manager, clock
 
@@ -71,11 +64,11 @@ def test_dirty_ratio_decides_and_checkpoint_records_progress(tmp_path: Path) -> 
         memoryview(build_batch([(b"k", b"v", [], 1_000)] * 40)), 0, 1_000
     )
     update(log, keys=4, rounds=30)
-    chosen = manager.cleaner_manager.grab_filthiest_compacted_log(manager.all_logs(), clock.now)
+    chosen = manager.cleaner_manager.grab_filthiest_compacted_log(manager.all_logs(), clock.now_ms())
     assert chosen is not None and chosen.topic_partition == ("c", 0)
     assert chosen.first_dirty_offset == 0 and chosen.cleanable_ratio == 1.0
     before = record_count(log)
-    assert asyncio.run(run_pass(manager, clock.now))
+    assert asyncio.run(run_pass(manager, clock.now_ms()))
     assert record_count(log) < before
     checkpoint = OffsetCheckpointFile(tmp_path / CLEANER_OFFSET_CHECKPOINT_FILENAME).read()
     assert checkpoint == {("c", 0): log.active_segment.base_offset}
@@ -96,7 +89,7 @@ def test_checkpoint_is_reloaded_and_reset_when_outside_the_log(tmp_path: Path) -
     manager, clock = make_manager(tmp_path)
     log = manager.get_or_create_log("c", 0, compact())
     update(log, keys=4, rounds=30)
-    asyncio.run(run_pass(manager, clock.now))
+    asyncio.run(run_pass(manager, clock.now_ms()))
     end = log.active_segment.base_offset
     asyncio.run(manager.shutdown())
     restarted, _ = make_manager(tmp_path)
@@ -135,8 +128,8 @@ def test_min_compaction_lag_bounds_the_cleanable_range(tmp_path: Path) -> None:
 
 
 def test_high_watermark_source_bounds_passes(tmp_path: Path) -> None:
-    clock = Clock()
-    manager = LogManager([tmp_path], {}, clock, high_watermark=lambda tp: 0)
+    clock = VirtualClock(1_000)
+    manager = LogManager([tmp_path], {}, clock.now_ms, high_watermark=lambda tp: 0)
     manager.startup()
     log = manager.get_or_create_log("c", 0, compact())
     update(log, keys=4, rounds=30)
@@ -155,7 +148,7 @@ def test_corrupt_log_is_marked_uncleanable(tmp_path: Path) -> None:
         byte = f.read(1)
         f.seek(70)
         f.write(bytes([byte[0] ^ 0xFF]))
-    assert not asyncio.run(run_pass(manager, clock.now))
+    assert not asyncio.run(run_pass(manager, clock.now_ms()))
     assert ("c", 0) in manager.cleaner_manager.uncleanable
     assert manager.cleaner_manager.grab_filthiest_compacted_log(manager.all_logs(), 1_000) is None
 
@@ -225,7 +218,7 @@ def test_cancelled_pass_stops_its_thread_and_leaves_nothing(tmp_path: Path) -> N
     cleaner.build = slow_build  # type: ignore[method-assign]
 
     async def scenario() -> None:
-        manager.maybe_start_cleaning(clock.now)
+        manager.maybe_start_cleaning(clock.now_ms())
         task = manager._cleaning
         assert task is not None
         while not started.is_set():

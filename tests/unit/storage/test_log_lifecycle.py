@@ -25,17 +25,10 @@ from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import MAX_FILE_NAME_LENGTH
 from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_retention import maybe_increment_log_start_offset
+from brook.testing.clock import VirtualClock
 
 ID_A = b"\x01" * 16
 ID_B = b"\x02" * 16
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def append(manager: LogManager, topic: str, count: int, topic_id: bytes | None = None) -> None:
@@ -50,12 +43,12 @@ def test_metadata_log_is_never_opened_as_a_partition(tmp_path: Path) -> None:
     asyncio.run(raft.append([b"record"], 1_000))
     assert raft.log.config.retention_ms == -1 and raft.log.config.retention_bytes == -1
     raft.close()
-    clock = Clock()
-    manager = LogManager([tmp_path], {"log.retention.ms": "1", "log.segment.bytes": "1024"}, clock)
+    clock = VirtualClock(1_000_000)
+    manager = LogManager([tmp_path], {"log.retention.ms": "1", "log.segment.bytes": "1024"}, clock.now_ms)
     manager.startup()
     assert manager.get_log("__cluster_metadata", 0) is None
     for _, log in manager.all_logs():
-        log.delete_old_segments(clock.now + 10_000_000)
+        log.delete_old_segments(clock.now_ms() + 10_000_000)
     asyncio.run(manager.shutdown())
     reopened = LocalRaftClient(tmp_path, 2_000)
     assert [v for _, v in reopened.read_committed()] == [b"record"]
@@ -63,12 +56,12 @@ def test_metadata_log_is_never_opened_as_a_partition(tmp_path: Path) -> None:
 
 
 def test_startup_opens_each_log_with_its_topic_config(tmp_path: Path) -> None:
-    manager = LogManager([tmp_path], {"log.retention.ms": "1"}, Clock())
+    manager = LogManager([tmp_path], {"log.retention.ms": "1"}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "keep", 3, ID_A)
     asyncio.run(manager.shutdown())
     forever = LogConfig.from_props({"retention.ms": "-1"}, {"log.retention.ms": "1"})
-    restarted = LogManager([tmp_path], {"log.retention.ms": "1"}, Clock())
+    restarted = LogManager([tmp_path], {"log.retention.ms": "1"}, VirtualClock(1_000_000).now_ms)
     restarted.startup({("keep", 0): HostedLog(forever, ID_A)})
     log = restarted.get_log("keep", 0)
     assert log is not None and log.config.retention_ms == -1
@@ -81,7 +74,7 @@ def test_deletion_rewrites_checkpoints_so_a_recreated_topic_survives_a_crash(
 ) -> None:
     """A deleted topic's log start offset (8) above the re-created topic's log end (5) would
     make recovery delete every segment of the new topic."""
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup()
     append(manager, "t", 10)
     old = manager.get_log("t", 0)
@@ -91,7 +84,7 @@ def test_deletion_rewrites_checkpoints_so_a_recreated_topic_survives_a_crash(
     assert manager.delete_log("t", 0)
     append(manager, "t", 5)
     # kill -9: no shutdown, no periodic checkpoint.
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     restarted.startup()
     log = restarted.get_log("t", 0)
     assert log is not None and (log.log_start_offset, log.log_end_offset) == (0, 5)
@@ -100,7 +93,7 @@ def test_deletion_rewrites_checkpoints_so_a_recreated_topic_survives_a_crash(
 def test_a_stale_checkpoint_entry_never_deletes_a_newer_log(tmp_path: Path) -> None:
     """An entry written before the log's ``partition.metadata`` belongs to an earlier topic
     of the same name; it is ignored instead of deleting the log's acknowledged records."""
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "t", 5, ID_B)
     manager.checkpoint_recovery_points()
@@ -108,7 +101,7 @@ def test_a_stale_checkpoint_entry_never_deletes_a_newer_log(tmp_path: Path) -> N
     for name in (LOG_START_OFFSET_CHECKPOINT_FILENAME, RECOVERY_POINT_CHECKPOINT_FILENAME):
         OffsetCheckpointFile(tmp_path / name).write(stale)
         os.utime(tmp_path / name, ns=(1_000_000_000, 1_000_000_000))
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
     log = restarted.get_log("t", 0)
     assert log is not None and (log.log_start_offset, log.log_end_offset) == (0, 5)
@@ -135,7 +128,7 @@ def test_a_log_start_within_the_log_is_kept_though_its_checkpoint_looks_older(
 
 def test_delete_works_for_the_longest_legal_name(tmp_path: Path) -> None:
     name = "n" * 249
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, name, 2, ID_A)
     assert manager.delete_log(name, 0)
@@ -147,7 +140,7 @@ def test_delete_works_for_the_longest_legal_name(tmp_path: Path) -> None:
 
 
 def test_startup_sets_aside_every_directory_the_metadata_does_not_know(tmp_path: Path) -> None:
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "deleted", 3, ID_A)  # topic no longer in the metadata
     append(manager, "recreated", 4, ID_A)  # name now belongs to topic id B
@@ -163,7 +156,7 @@ def test_startup_sets_aside_every_directory_the_metadata_does_not_know(tmp_path:
         ("noid", 0): HostedLog(config, ID_B),
         ("empty", 0): HostedLog(config, ID_B),
     }
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     restarted.startup(hosted)
     assert sorted(tp for tp, _ in restarted.all_logs()) == [("kept", 0)]
     asyncio.run(restarted.purge_deleted_logs())
@@ -178,11 +171,11 @@ def test_startup_sets_aside_every_directory_the_metadata_does_not_know(tmp_path:
 def test_a_new_log_never_adopts_a_leftover_directory(tmp_path: Path) -> None:
     """A directory left by a deleted topic (crash before its rename) is set aside when a new
     topic of the same name is created, instead of failing the creation or serving it."""
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "t", 4, ID_A)
     asyncio.run(manager.shutdown())
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     restarted.startup({}, set_aside_unknown=False)
     assert (tmp_path / "t-0").exists() and restarted.get_log("t", 0) is None
     log = restarted.get_or_create_log("t", 0, LogConfig.default(), ID_B)
@@ -193,14 +186,14 @@ def test_a_name_with_a_line_break_does_not_brick_startup(tmp_path: Path) -> None
     """A topic whose name reached the metadata under a looser check ("odd\\n") must not make
     the offset checkpoints unreadable: the broker keeps starting, the log recovers."""
     config = LogConfig.default()
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "odd\n", 3, ID_A)
     append(manager, "plain", 2, ID_B)
     asyncio.run(manager.shutdown())
     hosted = {("odd\n", 0): HostedLog(config, ID_A), ("plain", 0): HostedLog(config, ID_B)}
     for _ in range(2):
-        restarted = LogManager([tmp_path], {}, Clock())
+        restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
         restarted.startup(hosted)
         odd, plain = restarted.get_log("odd\n", 0), restarted.get_log("plain", 0)
         assert odd is not None and odd.log_end_offset == 3

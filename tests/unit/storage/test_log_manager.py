@@ -10,14 +10,7 @@ from _storage_batches import make_batch
 
 from brook.storage.checkpoint import OffsetCheckpointFile
 from brook.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager, parse_topic_partition
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000
-
-    def __call__(self) -> int:
-        return self.now
+from brook.testing.clock import VirtualClock
 
 
 def produce(manager: LogManager, topic: str, partition: int, count: int = 1) -> None:
@@ -35,7 +28,7 @@ def test_parse_topic_partition() -> None:
 
 def test_clean_shutdown_and_restart(tmp_path: Path) -> None:
     dirs = [tmp_path / "a", tmp_path / "b"]
-    manager = LogManager(dirs, {}, Clock())
+    manager = LogManager(dirs, {}, VirtualClock(1_000).now_ms)
     manager.startup()
     for p in range(4):
         produce(manager, "orders-eu", p, count=p + 1)
@@ -45,7 +38,7 @@ def test_clean_shutdown_and_restart(tmp_path: Path) -> None:
         assert (d / CLEAN_SHUTDOWN_FILE).exists()
         points = OffsetCheckpointFile(d / "recovery-point-offset-checkpoint").read()
         assert all(offset == tp[1] + 1 for tp, offset in points.items())
-    restarted = LogManager(dirs, {}, Clock())
+    restarted = LogManager(dirs, {}, VirtualClock(1_000).now_ms)
     restarted.startup()
     assert all(restarted.had_clean_shutdown.values())
     assert not any((d / CLEAN_SHUTDOWN_FILE).exists() for d in dirs)
@@ -55,7 +48,7 @@ def test_clean_shutdown_and_restart(tmp_path: Path) -> None:
 
 
 def test_unclean_restart_recovers(tmp_path: Path) -> None:
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     manager.startup()
     produce(manager, "t", 0, 3)
     log = manager.get_log("t", 0)
@@ -65,7 +58,7 @@ def test_unclean_restart_recovers(tmp_path: Path) -> None:
         segment.close_handlers()
     with open(log.active_segment.log_path, "ab") as f:
         f.write(b"\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x01\x00torn")
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     restarted.startup()
     assert restarted.had_clean_shutdown == {tmp_path: False}
     recovered = restarted.get_log("t", 0)
@@ -74,7 +67,7 @@ def test_unclean_restart_recovers(tmp_path: Path) -> None:
 
 
 def test_log_start_offset_checkpoint(tmp_path: Path) -> None:
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     manager.startup()
     for _ in range(5):
         produce(manager, "t", 0, 2)
@@ -82,14 +75,14 @@ def test_log_start_offset_checkpoint(tmp_path: Path) -> None:
     log.maybe_increment_log_start_offset(3)
     asyncio.run(manager.shutdown())
     assert OffsetCheckpointFile(tmp_path / "log-start-offset-checkpoint").read() == {("t", 0): 3}
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     restarted.startup()
     reopened = restarted.get_log("t", 0)
     assert reopened is not None and reopened.log_start_offset == 3
 
 
 def test_delete_log(tmp_path: Path) -> None:
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     manager.startup()
     produce(manager, "gone", 0)
     produce(manager, "kept", 0)
@@ -103,7 +96,7 @@ def test_delete_log(tmp_path: Path) -> None:
     # A crash before the purge: leftover -delete directories are never opened, and the
     # background task's first purge removes them.
     (tmp_path / "x-1.abc-delete").mkdir()
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000).now_ms)
     restarted.startup()
     assert restarted.all_logs() and all(tp != ("x", 1) for tp, _ in restarted.all_logs())
     asyncio.run(restarted.purge_deleted_logs())
@@ -112,8 +105,8 @@ def test_delete_log(tmp_path: Path) -> None:
 
 
 def test_flush_policy(tmp_path: Path) -> None:
-    clock = Clock()
-    manager = LogManager([tmp_path], {"log.flush.interval.messages": "3"}, clock)
+    clock = VirtualClock(1_000)
+    manager = LogManager([tmp_path], {"log.flush.interval.messages": "3"}, clock.now_ms)
     manager.startup()
     by_count = manager.get_or_create_log("count", 0)
     by_time = manager.get_or_create_log(
@@ -121,28 +114,28 @@ def test_flush_policy(tmp_path: Path) -> None:
     )
     for log in (by_count, by_time):
         log.append_as_leader(memoryview(make_batch(2)), 0, 1_000)
-    assert manager.logs_to_flush(clock.now) == []
+    assert manager.logs_to_flush(clock.now_ms()) == []
     by_count.append_as_leader(memoryview(make_batch(1)), 0, 1_000)
-    clock.now += 50
-    due = manager.logs_to_flush(clock.now)
+    clock.advance(50)
+    due = manager.logs_to_flush(clock.now_ms())
     assert due == [(by_count, 3), (by_time, 2)]
-    by_count.roll(clock.now)
-    assert manager.logs_to_flush(clock.now)[0] == (by_count, 3)
-    manager._flush_all(due, clock.now)
+    by_count.roll(clock.now_ms())
+    assert manager.logs_to_flush(clock.now_ms())[0] == (by_count, 3)
+    manager._flush_all(due, clock.now_ms())
     assert (by_count.recovery_point, by_time.recovery_point) == (3, 2)
-    assert by_time.last_flush_ms == clock.now
-    assert manager.logs_to_flush(clock.now) == []
+    assert by_time.last_flush_ms == clock.now_ms()
+    assert manager.logs_to_flush(clock.now_ms()) == []
 
 
 def test_background_task_flushes_rolled_segments_and_checkpoints(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = VirtualClock(1_000)
     defaults = {
         "log.segment.bytes": str(len(make_batch(1)) * 2),
         "log.flush.scheduler.interval.ms": "5",
         "log.retention.check.interval.ms": "5",
         "log.flush.offset.checkpoint.interval.ms": "5",
     }
-    manager = LogManager([tmp_path], defaults, clock)
+    manager = LogManager([tmp_path], defaults, clock.now_ms)
     manager.startup()
     log = manager.get_or_create_log("t", 0)
     for _ in range(5):
@@ -154,7 +147,7 @@ def test_background_task_flushes_rolled_segments_and_checkpoints(tmp_path: Path)
         task = asyncio.create_task(manager.run_background(stop))
         points: dict[tuple[str, int], int] = {}
         for _ in range(400):
-            clock.now += 10
+            clock.advance(10)
             await asyncio.sleep(0.005)
             points = OffsetCheckpointFile(tmp_path / "recovery-point-offset-checkpoint").read()
             if points.get(("t", 0)) == 5:

@@ -14,25 +14,10 @@ from _storage_batches import make_batch
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
+from brook.testing.clock import VirtualClock
 
 DAY_MS = 86_400_000
 START_MS = 1_700_000_000_000
-
-
-class ManualClock:
-    """A ``brook.env.clock.Clock`` that moves only when told."""
-
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 def produce_as(log: Log, producer_id: int, now_ms: int, sequence: int = 0) -> None:
@@ -42,12 +27,12 @@ def produce_as(log: Log, producer_id: int, now_ms: int, sequence: int = 0) -> No
 
 
 def test_background_task_expires_idle_producers(tmp_path: Path) -> None:
-    clock = ManualClock(START_MS)
+    clock = VirtualClock(START_MS)
     manager = LogManager([tmp_path], {"log.flush.scheduler.interval.ms": "10"}, clock.now_ms)
     manager.startup()
     log = manager.get_or_create_log("t", 0)
     for pid in range(1_000):  # many short-lived producers
-        produce_as(log, pid, clock.now)
+        produce_as(log, pid, clock.now_ms())
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -59,7 +44,7 @@ def test_background_task_expires_idle_producers(tmp_path: Path) -> None:
                 await asyncio.sleep(0.03)
 
         clock.advance(DAY_MS // 2)
-        produce_as(log, 5_000, clock.now)  # one producer stays active
+        produce_as(log, 5_000, clock.now_ms())  # one producer stays active
         await ticks()
         assert len(log.producer_state.active_producers) == 1_001  # nobody idle for a day yet
         clock.advance(DAY_MS // 2 + 600_000)  # a day and one check interval since the first
@@ -75,7 +60,7 @@ def test_background_task_expires_idle_producers(tmp_path: Path) -> None:
 
 
 def test_expiry_check_interval_is_respected(tmp_path: Path) -> None:
-    clock = ManualClock(START_MS)
+    clock = VirtualClock(START_MS)
     manager = LogManager(
         [tmp_path],
         {"producer.id.expiration.ms": "1000", "producer.id.expiration.check.interval.ms": "60000",
@@ -84,7 +69,7 @@ def test_expiry_check_interval_is_respected(tmp_path: Path) -> None:
     )
     manager.startup()
     log = manager.get_or_create_log("t", 0)
-    produce_as(log, 1, clock.now)
+    produce_as(log, 1, clock.now_ms())
 
     async def scenario() -> None:
         stop = asyncio.Event()
@@ -106,18 +91,18 @@ def test_expiry_check_interval_is_respected(tmp_path: Path) -> None:
 
 
 def test_snapshots_shrink_once_producers_expire(tmp_path: Path) -> None:
-    clock = ManualClock(START_MS)
+    clock = VirtualClock(START_MS)
     log = Log.open(tmp_path / "t-0", LogConfig.default(), recovery_point=0, log_start_offset=0,
-                   clean_shutdown=True, now_ms=clock.now)
+                   clean_shutdown=True, now_ms=clock.now_ms())
     for pid in range(500):
-        produce_as(log, pid, clock.now)
-    log.roll(clock.now)
+        produce_as(log, pid, clock.now_ms())
+    log.roll(clock.now_ms())
     log.flush()
     first = log.producer_state.snapshot_offsets()[-1]
     clock.advance(2 * DAY_MS)
-    produce_as(log, 9_999, clock.now)
-    assert log.remove_expired_producers(clock.now, DAY_MS) == list(range(500))
-    log.roll(clock.now)
+    produce_as(log, 9_999, clock.now_ms())
+    assert log.remove_expired_producers(clock.now_ms(), DAY_MS) == list(range(500))
+    log.roll(clock.now_ms())
     log.flush()
     second = log.producer_state.snapshot_offsets()[-1]
     size = (tmp_path / "t-0" / f"{second:020d}.snapshot").stat().st_size
@@ -125,13 +110,13 @@ def test_snapshots_shrink_once_producers_expire(tmp_path: Path) -> None:
 
 
 def test_expired_producers_are_dropped_when_a_snapshot_is_loaded(tmp_path: Path) -> None:
-    clock = ManualClock(START_MS)
+    clock = VirtualClock(START_MS)
     manager = LogManager([tmp_path], {}, clock.now_ms)
     manager.startup()
     log = manager.get_or_create_log("t", 0)
-    produce_as(log, 1, clock.now)
+    produce_as(log, 1, clock.now_ms())
     clock.advance(DAY_MS)
-    produce_as(log, 2, clock.now)
+    produce_as(log, 2, clock.now_ms())
     asyncio.run(manager.shutdown())  # clean: a snapshot at the log end holds both producers
 
     clock.advance(DAY_MS // 2)

@@ -259,7 +259,7 @@ async def _long_poll(node: BrokerNode, plan: _Plan, request: FetchRequest, max_b
         fut = node.replica_manager.wait_for_data(parts)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, remaining)
+                await clock.wait_for(fut, remaining)
         finally:
             for p in parts:
                 p.discard_waiter(fut)

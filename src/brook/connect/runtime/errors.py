@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -28,6 +27,7 @@ from brook.connect.api import (
     RetriableException,
 )
 from brook.connect.runtime.kafka_log import ensure_topic
+from brook.env.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +98,9 @@ class DeadLetterQueueReporter:
 class ErrorHandler:
     SKIP: Any = object()
 
+    clock: Clock = SYSTEM_CLOCK
+    """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+
     def __init__(self, config: Mapping[str, Any], stopping: threading.Event,
                  reporter: DeadLetterQueueReporter | None = None) -> None:
         self.retry_timeout_ms = int(config.get("errors.retry.timeout", 0))
@@ -110,13 +113,13 @@ class ErrorHandler:
 
     def retry(self, op: Callable[[], T]) -> T:
         """Run ``op``, retrying ``RetriableException`` within the retry timeout; re-raise the rest."""
-        start = time.monotonic()
+        start = self.clock.monotonic()
         attempt = 0
         while True:
             try:
                 return op()
             except RetriableException:
-                elapsed_ms = (time.monotonic() - start) * 1000
+                elapsed_ms = (self.clock.monotonic() - start) * 1000
                 if self.retry_timeout_ms >= 0 and elapsed_ms >= self.retry_timeout_ms:
                     raise
                 delay = min(RETRY_DELAY_MIN_MS << min(attempt, 16), self.retry_delay_max_ms)

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from brook.env.clock import SYSTEM_CLOCK, Clock
+
 log = logging.getLogger(__name__)
 DESCRIBE_INTERVAL_S = 0.5
 
 
 class WorkerGroupMember:
+    clock: Clock = SYSTEM_CLOCK
+    """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+
     def __init__(self, client_conf: Mapping[str, Any], group_id: str, worker_id: str,
                  topic: str, session_timeout_ms: int, heartbeat_interval_ms: int,
                  on_change: Callable[[], None] = lambda: None) -> None:
@@ -66,9 +70,9 @@ class WorkerGroupMember:
         next_describe = 0.0
         while not self._stopping.is_set():
             self.consumer.poll(0.1)  # serves rebalances; the records themselves are not used
-            if time.monotonic() < next_describe:
+            if self.clock.monotonic() < next_describe:
                 continue
-            next_describe = time.monotonic() + DESCRIBE_INTERVAL_S
+            next_describe = self.clock.monotonic() + DESCRIBE_INTERVAL_S
             try:
                 members = self._describe()
             except (KafkaException, TimeoutError) as exc:

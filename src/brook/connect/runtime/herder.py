@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import traceback
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -51,6 +50,7 @@ from brook.connect.runtime.stores import ConfigStore, OffsetStore, StatusStore
 from brook.connect.runtime.validation import RestError as RestError
 from brook.connect.runtime.worker_config import WorkerConfig
 from brook.connect.runtime.worker_task import WorkerTask
+from brook.env.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 STARTED, PAUSED, STOPPED = "STARTED", "PAUSED", "STOPPED"
@@ -89,6 +89,9 @@ def _load(props: Mapping[str, str]) -> tuple[type[Connector], dict[str, Any]]:
 
 
 class Herder(HerderViews):
+    clock: Clock = SYSTEM_CLOCK
+    """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+
     def __init__(self, worker: WorkerConfig, configs: ConfigStore, offsets: OffsetStore,
                  status: StatusStore, sink_offsets: SinkOffsets,
                  members: Callable[[], list[str]] | None = None) -> None:
@@ -206,8 +209,8 @@ class Herder(HerderViews):
                 or doc.get("worker_id") not in live or doc.get("state") in ("UNASSIGNED", "FAILED")):
             self._deferred.pop(tid, None)
             return True
-        first = self._deferred.setdefault(tid, time.monotonic())
-        return time.monotonic() - first > self.grace_s + TICK_S * 4
+        first = self._deferred.setdefault(tid, self.clock.monotonic())
+        return self.clock.monotonic() - first > self.grace_s + TICK_S * 4
 
     def _start_connector(self, name: str, props: dict[str, str], target: str,
                          stored: list[dict[str, str]] | None) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from brook.connect.api import ConnectException
+from brook.env.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
@@ -81,6 +81,9 @@ def ensure_topic(admin: AdminClient, name: str, partitions: int, replication: in
 class KafkaLog:
     """Key-value log over one compacted topic; writes are synchronous (acks=all, flushed)."""
 
+    clock: Clock = SYSTEM_CLOCK
+    """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+
     def __init__(self, client_conf: Mapping[str, Any], topic: str, partitions: int,
                  replication: int) -> None:
         self.topic = topic
@@ -109,10 +112,10 @@ class KafkaLog:
             if not ends:
                 return
             consumer.assign([TopicPartition(self.topic, p, 0) for p in ends])
-            deadline = time.monotonic() + TIMEOUT
+            deadline = self.clock.monotonic() + TIMEOUT
             positions = {p: 0 for p in ends}
             while any(positions[p] < ends[p] for p in ends):
-                if time.monotonic() > deadline:
+                if self.clock.monotonic() > deadline:
                     raise ConnectException(f"timed out reading {self.topic} to its end")
                 for msg in consumer.consume(num_messages=1000, timeout=0.2):
                     if msg.error() is not None:

@@ -17,17 +17,21 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from brook.env.clock import SYSTEM_CLOCK, Clock, TimerHandle
+
 
 class ReadDeadlineProtocol(H11Protocol):
     read_timeout_s = 10.0
+    clock: Clock = SYSTEM_CLOCK
+    """The deadline's timer (the running loop's, through the clock door)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_timer: TimerHandle | None = None
 
     def _arm(self) -> None:
         self._disarm()
-        self._read_timer = self.loop.call_later(self.read_timeout_s, self._read_expired)
+        self._read_timer = self.clock.call_later(self.read_timeout_s, self._read_expired)
 
     def _disarm(self) -> None:
         if self._read_timer is not None:

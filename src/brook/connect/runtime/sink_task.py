@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, cast
@@ -128,12 +127,12 @@ class WorkerSinkTask(WorkerTask):
         task.start(self.task_props)
         self.consumer = Consumer(self._consumer_conf())
         interval = int(self.worker.get("offset.flush.interval.ms")) / 1000
-        next_commit = time.monotonic() + interval
+        next_commit = self.clock.monotonic() + interval
         next_refresh = 0.0
         was_paused = False
         try:
             while not self.stopping.is_set():
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if now >= next_refresh:
                     self._refresh_assignment(task)
                     next_refresh = now + METADATA_REFRESH_S
@@ -146,10 +145,10 @@ class WorkerSinkTask(WorkerTask):
                 records = self._convert(batch, key_conv, value_conv, handler)
                 if records:
                     self._put(task, records, handler)
-                if self.commit_requested or time.monotonic() >= next_commit:
+                if self.commit_requested or self.clock.monotonic() >= next_commit:
                     self.commit_requested = False
                     self._commit(task)
-                    next_commit = time.monotonic() + interval
+                    next_commit = self.clock.monotonic() + interval
             self._commit(task)
         finally:
             try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,7 +67,7 @@ class WorkerSourceTask(WorkerTask):
         task.initialize(_Context(self))
         task.start(self.task_props)
         interval = int(self.worker.get("offset.flush.interval.ms")) / 1000
-        next_flush = time.monotonic() + interval
+        next_flush = self.clock.monotonic() + interval
         try:
             while not self.stopping.is_set():
                 if self.paused.is_set():
@@ -78,9 +77,9 @@ class WorkerSourceTask(WorkerTask):
                 for record in records:
                     self._send(producer, record, key_conv, value_conv, handler, task)
                 producer.poll(0)
-                if time.monotonic() >= next_flush:
+                if self.clock.monotonic() >= next_flush:
                     self._flush_offsets(producer, task)
-                    next_flush = time.monotonic() + interval
+                    next_flush = self.clock.monotonic() + interval
             self._flush_offsets(producer, task)
         finally:
             task.stop()

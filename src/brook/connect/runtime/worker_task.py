@@ -16,11 +16,15 @@ from typing import Any
 from brook.connect.runtime.converters import Converter, converter_configs, make_converter
 from brook.connect.runtime.stores import StatusStore
 from brook.connect.runtime.worker_config import WorkerConfig
+from brook.env.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
 
 class WorkerTask(threading.Thread):
+    clock: Clock = SYSTEM_CLOCK
+    """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+
     def __init__(self, connector: str, task_id: int, connector_config: Mapping[str, Any],
                  task_props: Mapping[str, str], worker: WorkerConfig, status: StatusStore,
                  paused: bool) -> None:

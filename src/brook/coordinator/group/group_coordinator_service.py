@@ -71,7 +71,8 @@ class GroupCoordinatorService:
 
     def __init__(self, config: GroupCoordinatorConfig, writer: PartitionWriter,
                  loader: CoordinatorLoader, clock: Clock, rng: Rng,
-                 timer_factory: TimerFactory = EventLoopTimer) -> None:
+                 timer_factory: TimerFactory | None = None) -> None:
+        """``timer_factory`` makes each shard's timers; by default they run on ``clock``."""
         self.config = config
         self.num_partitions = config.offsets_topic_num_partitions
         self.shards: dict[int, GroupCoordinatorShard] = {}
@@ -79,7 +80,9 @@ class GroupCoordinatorService:
         self._loader = loader
         self._clock = clock
         self._rng = rng
-        self._timer_factory = timer_factory
+        self._timer_factory: TimerFactory = (
+            timer_factory if timer_factory is not None
+            else lambda sink: EventLoopTimer(sink, clock))
         self._loads: dict[int, asyncio.Task[None]] = {}
 
     def partition_for(self, group_id: str) -> int:
