@@ -113,12 +113,12 @@ def test_a_log_start_within_the_log_is_kept_though_its_checkpoint_looks_older(
     """A copied directory (or a clock stepped back) makes the checkpoints older than
     ``partition.metadata``; a log start offset inside the log is still this log's, and the
     records DeleteRecords removed below it stay removed."""
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "t", 5, ID_B)
     OffsetCheckpointFile(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME).write({("t", 0): 3})
     os.utime(tmp_path / LOG_START_OFFSET_CHECKPOINT_FILENAME, ns=(1_000_000_000, 1_000_000_000))
-    restarted = LogManager([tmp_path], {}, Clock())
+    restarted = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
     log = restarted.get_log("t", 0)
     assert log is not None and (log.log_start_offset, log.log_end_offset) == (3, 5)
@@ -205,12 +205,12 @@ def test_the_same_partition_in_two_log_directories_refuses_to_start(tmp_path: Pa
     """A partition directory copied into a second log directory (a hand-made disk move): which
     copy holds the acknowledged records is the operator's call, as in Kafka, not the scan's."""
     first, second = tmp_path / "d1", tmp_path / "d2"
-    manager = LogManager([first], {}, Clock())
+    manager = LogManager([first], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({})
     append(manager, "t", 5, ID_B)
     manager.get_log("t", 0).close()  # type: ignore[union-attr]
     shutil.copytree(first / "t-0", second / "t-0")
-    restarted = LogManager([first, second], {}, Clock())
+    restarted = LogManager([first, second], {}, VirtualClock(1_000_000).now_ms)
     with pytest.raises(LogDirError, match="duplicate log directories for t-0"):
         restarted.startup({("t", 0): HostedLog(LogConfig.default(), ID_B)})
 
@@ -220,7 +220,7 @@ def test_a_non_canonical_partition_number_is_not_a_partition_directory(
     tmp_path: Path, name: str
 ) -> None:
     (tmp_path / name).mkdir()
-    manager = LogManager([tmp_path], {}, Clock())
+    manager = LogManager([tmp_path], {}, VirtualClock(1_000_000).now_ms)
     manager.startup({("t", 3): HostedLog(LogConfig.default(), ID_B)})
     assert manager.get_log("t", 3) is None
     assert (tmp_path / name).is_dir()  # not ours: left where it is
