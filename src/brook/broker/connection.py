@@ -32,7 +32,7 @@ from struct import Struct
 from typing import TYPE_CHECKING, Any
 
 from brook.broker.context import RequestContext
-from brook.broker.dispatch import HANDLERS
+from brook.broker.dispatch import HANDLERS, supported_api_keys
 from brook.protocol._codec import LOW_LEVEL_DECODE_ERRORS, Message
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode, ProtocolDecodeError
@@ -92,6 +92,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     def __init__(self, broker: BrokerNode, listener_name: str) -> None:
         self.broker = broker
+        self._services = broker.services
         self.listener_name = listener_name
         self.max_request_bytes = broker.config.socket_request_max_bytes
         self.transport: asyncio.Transport | None = None
@@ -330,7 +331,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.close()
             return None
         ctx = RequestContext(
-            self.broker, api_key, version, correlation_id, header.client_id,
+            self._services, api_key, version, correlation_id, header.client_id,
             self.listener_name, self.client_host, self.connection_id,
         )
         try:
@@ -409,8 +410,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def _answer_unsupported_api_versions(self, correlation_id: int) -> None:
         """A client newer than us asked ApiVersions at a version we don't know: answer v0 with
         UNSUPPORTED_VERSION and our ranges, so it retries at a version we share."""
-        from brook.broker.handlers.api_versions import supported_api_keys
-
         response = ApiVersionsResponse(
             error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_api_keys()
         )

@@ -14,4 +14,4 @@ REQUEST = HeartbeatRequest
 
 
 def handle(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
-    return ctx.broker.group_coordinator.service.heartbeat(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.heartbeat(request_meta(ctx), request)

@@ -16,4 +16,4 @@ REQUEST = JoinGroupRequest
 
 
 def handle(ctx: RequestContext, request: JoinGroupRequest) -> Awaitable[JoinGroupResponse]:
-    return ctx.broker.group_coordinator.service.join_group(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.join_group(request_meta(ctx), request)

@@ -16,4 +16,4 @@ REQUEST = LeaveGroupRequest
 
 
 def handle(ctx: RequestContext, request: LeaveGroupRequest) -> Awaitable[LeaveGroupResponse]:
-    return ctx.broker.group_coordinator.service.leave_group(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.leave_group(request_meta(ctx), request)

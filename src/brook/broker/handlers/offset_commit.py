@@ -23,7 +23,7 @@ ResponsePartition = OffsetCommitResponse.OffsetCommitResponsePartition
 
 
 async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
-    topics = ctx.broker.image.topics.by_name
+    topics = ctx.services.image.topics.by_name
     known: list[RequestTopic] = []
     unknown: dict[tuple[str, int], ErrorCode] = {}
     for topic in request.topics:
@@ -40,7 +40,7 @@ async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCom
     request.topics = known
     answered: dict[tuple[str, int], int] = {}
     if known or not unknown:
-        response = await ctx.broker.group_coordinator.service.commit_offsets(
+        response = await ctx.services.group_coordinator.service.commit_offsets(
             request_meta(ctx), request)
         for t in response.topics:
             for rp in t.partitions:

@@ -16,4 +16,4 @@ REQUEST = SyncGroupRequest
 
 
 def handle(ctx: RequestContext, request: SyncGroupRequest) -> Awaitable[SyncGroupResponse]:
-    return ctx.broker.group_coordinator.service.sync_group(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.sync_group(request_meta(ctx), request)
