@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from brook.coordinator.group import RequestMeta
+
 if TYPE_CHECKING:
     from brook.broker.services import BrokerServices
 
@@ -26,3 +28,10 @@ class RequestContext:
     listener_name: str
     client_host: str
     connection_id: str
+
+
+def request_meta(ctx: RequestContext) -> RequestMeta:
+    """The group coordinator's view of a request's sender; hosts are shown as Kafka shows
+    them."""
+    host = ctx.client_host.rsplit(":", 1)[0] if ":" in ctx.client_host else ctx.client_host
+    return RequestMeta(ctx.client_id or "", f"/{host}", ctx.api_version)

@@ -20,14 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from brook.broker.config import BrokerConfig
-from brook.broker.context import RequestContext
 from brook.broker.controller_channel import ControllerChannel
 from brook.broker.errors import error_code_for
 from brook.coordinator.group import (
     OFFSETS_TOPIC,
     GroupCoordinatorConfig,
     GroupCoordinatorService,
-    RequestMeta,
 )
 from brook.coordinator.group.config import GROUP_CONFIG_DEFAULTS
 from brook.coordinator.runtime import (
@@ -215,9 +213,3 @@ class BrokerGroupCoordinator:
                                            message=result.message)
             log.info("created %s with %d partitions", OFFSETS_TOPIC, spec.num_partitions)
             return None
-
-
-def request_meta(ctx: RequestContext) -> RequestMeta:
-    """The coordinator's view of a request's sender; hosts are shown as Kafka shows them."""
-    host = ctx.client_host.rsplit(":", 1)[0] if ":" in ctx.client_host else ctx.client_host
-    return RequestMeta(ctx.client_id or "", f"/{host}", ctx.api_version)

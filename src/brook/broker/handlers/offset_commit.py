@@ -6,8 +6,7 @@ UNKNOWN_TOPIC_OR_PARTITION, as Kafka's request layer does; the rest go to the co
 
 from __future__ import annotations
 
-from brook.broker.context import RequestContext
-from brook.broker.group_coordinator_wiring import request_meta
+from brook.broker.context import RequestContext, request_meta
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
