@@ -186,3 +186,23 @@ def test_describe_cluster_reports_the_channels_controller(tmp_path: Path) -> Non
         assert r.controller_id == CONTROLLER_ID
         assert [b.broker_id for b in r.brokers] == [1]
     _run(tmp_path, body)
+
+
+def test_an_append_completes_when_the_high_watermark_passes_it(tmp_path: Path) -> None:
+    """With ``flush.messages=1`` the high watermark follows the fsync: the append's result is
+    pending (and consumers see nothing) until the records are on disk, then both move."""
+    async def body(s: Setup) -> None:
+        await s.start()
+        await s.services.controller.create_topics(
+            [TopicSpec("durable", configs={"flush.messages": "1"})], False)
+        rm = s.services.replica_manager
+        part = rm.leader_partition("durable", 0)
+        assert not isinstance(part, ErrorCode)
+        batch = build_batch([(b"k", b"v", [], 1_000), (b"k", b"w", [], 1_001)])
+        result = rm.append(part, memoryview(batch), -1, 1_000)
+        assert result.info.first_offset == 0
+        assert result.high_watermark_reached is not None
+        assert not result.high_watermark_reached.done() and part.high_watermark == 0
+        await result.high_watermark_reached
+        assert part.high_watermark == 2
+    _run(tmp_path, body)
