@@ -77,7 +77,7 @@ class ReplicaManagerPartitionWriter:
         now_ms = self._clock.now_ms()
         batch = build_batch([(key, value, (), now_ms) for key, value in records])
         try:
-            info, durable = rm.append_to_leader_durable(part, memoryview(batch), -1, now_ms)
+            info, durable = rm.append(part, memoryview(batch), -1, now_ms)
             if durable is not None:  # flush.messages reached: fsynced before it counts as written
                 await durable
         except _APPEND_ERRORS as exc:
