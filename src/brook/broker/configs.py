@@ -14,7 +14,7 @@ from brook.broker.config import BROKER_DEFAULTS
 from brook.storage.log_config import ConfigEntry, ConfigSource, ConfigSynonymEntry, describe
 
 if TYPE_CHECKING:
-    from brook.broker.node import BrokerNode
+    from brook.broker.services import BrokerServices
 
 # DescribeConfigs v3+ ConfigType ids.
 CONFIG_TYPE_IDS = {
@@ -35,7 +35,7 @@ class Row(NamedTuple):
     documentation: str | None
 
 
-def describe_topic_configs(node: BrokerNode, overrides: Mapping[str, str]) -> list[Row]:
+def describe_topic_configs(node: BrokerServices, overrides: Mapping[str, str]) -> list[Row]:
     entries: list[ConfigEntry] = describe(overrides, node.config.props)
     return [
         Row(e.name, None if e.sensitive else e.value, int(e.source), e.read_only, e.sensitive,
@@ -44,7 +44,7 @@ def describe_topic_configs(node: BrokerNode, overrides: Mapping[str, str]) -> li
     ]
 
 
-def describe_broker_configs(node: BrokerNode) -> list[Row]:
+def describe_broker_configs(node: BrokerServices) -> list[Row]:
     props = node.config.props
     rows = []
     for name in sorted(set(BROKER_DEFAULTS) | set(props)):

@@ -29,10 +29,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable
 from struct import Struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from brook.broker.context import RequestContext
-from brook.broker.dispatch import HANDLERS
+from brook.broker.dispatch import HANDLERS, supported_api_keys
 from brook.protocol._codec import LOW_LEVEL_DECODE_ERRORS, Message
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode, ProtocolDecodeError
@@ -40,7 +40,21 @@ from brook.protocol.headers import response_frame_head
 from brook.protocol.messages.api_versions import ApiVersionsResponse
 
 if TYPE_CHECKING:
-    from brook.broker.node import BrokerNode
+    from brook.broker.services import BrokerServices
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from the broker that accepted it (``BrokerNode``): its
+    services, and the set of open connections it closes at shutdown."""
+
+    @property
+    def services(self) -> BrokerServices: ...
+
+    @property
+    def connections(self) -> set[KafkaConnection]: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None: ...
 
 _NO_STAGING = bytearray()
 
@@ -90,13 +104,14 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     _ids = 0
 
-    def __init__(self, broker: BrokerNode, listener_name: str) -> None:
+    def __init__(self, broker: ConnectionOwner, listener_name: str) -> None:
         self.broker = broker
+        self._services = broker.services
         self.listener_name = listener_name
-        self.max_request_bytes = broker.config.socket_request_max_bytes
+        self.max_request_bytes = broker.services.config.socket_request_max_bytes
         self.transport: asyncio.Transport | None = None
-        self._limits = broker.connection_limits
-        self._clock = broker.clock
+        self._limits = broker.services.connection_limits
+        self._clock = broker.services.clock
         # Allocated once the connection is admitted: refused connections cost nothing.
         self._staging = _NO_STAGING
         self._staging_view = memoryview(self._staging)
@@ -328,7 +343,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.close()
             return None
         ctx = RequestContext(
-            self.broker, api_key, version, correlation_id, header.client_id,
+            self._services, api_key, version, correlation_id, header.client_id,
             self.listener_name, self.client_host, self.connection_id, self.close,
         )
         try:
@@ -413,8 +428,6 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def _answer_unsupported_api_versions(self, correlation_id: int) -> None:
         """A client newer than us asked ApiVersions at a version we don't know: answer v0 with
         UNSUPPORTED_VERSION and our ranges, so it retries at a version we share."""
-        from brook.broker.handlers.api_versions import supported_api_keys
-
         response = ApiVersionsResponse(
             error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_api_keys()
         )

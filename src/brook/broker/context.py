@@ -1,8 +1,8 @@
-"""What a handler sees: the request's context and the broker's components.
+"""What a handler sees: the request's context and the broker's services.
 
 Handlers are plain functions ``handle(ctx, request) -> response`` (or an awaitable of one, or
 ``None`` for a request that gets no response, such as a produce with acks=0). They hold no state
-of their own: everything lives in the components reachable from ``ctx.broker``.
+of their own: everything lives in the services reachable from ``ctx.services``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from brook.coordinator.group import RequestMeta
+
 if TYPE_CHECKING:
-    from brook.broker.node import BrokerNode
+    from brook.broker.services import BrokerServices
 
 
 @dataclass(slots=True)
 class RequestContext:
     """One request: who sent it, on which listener, at which API version."""
 
-    broker: BrokerNode
+    services: BrokerServices
     api_key: int
     api_version: int
     correlation_id: int
@@ -30,3 +32,10 @@ class RequestContext:
     close_connection: Callable[[], None] | None = None
     """Closes the client's connection: how a request with no response (produce with
     acks=0) reports that it failed, as Kafka does."""
+
+
+def request_meta(ctx: RequestContext) -> RequestMeta:
+    """The group coordinator's view of a request's sender; hosts are shown as Kafka shows
+    them."""
+    host = ctx.client_host.rsplit(":", 1)[0] if ":" in ctx.client_host else ctx.client_host
+    return RequestMeta(ctx.client_id or "", f"/{host}", ctx.api_version)

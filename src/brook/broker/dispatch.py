@@ -1,26 +1,106 @@
 """The table of Kafka APIs this broker serves: one handler module per API.
 
 Each module in ``brook.broker.handlers`` defines ``API_KEY``, ``MIN_VERSION``, ``MAX_VERSION``,
-``REQUEST`` (the generated request class) and ``handle``. ApiVersions advertises exactly this
-table, so what we claim and what we serve cannot drift apart.
+``REQUEST`` (the generated request class) and ``handle`` (a ``HandlerModule``). The modules are
+listed here by name, not discovered at run time, so the import graph is the one the code
+states (and mypy checks each module against ``HandlerModule``); a test checks that every
+module in the package is listed. ApiVersions advertises exactly this table, so what we claim
+and what we serve cannot drift apart.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 
-from brook.broker import handlers as _handlers_pkg
+from brook.broker.handlers import (
+    alter_configs,
+    api_versions,
+    create_partitions,
+    create_topics,
+    delete_groups,
+    delete_records,
+    delete_topics,
+    describe_cluster,
+    describe_configs,
+    describe_groups,
+    fetch,
+    find_coordinator,
+    heartbeat,
+    incremental_alter_configs,
+    init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
+    list_offsets,
+    metadata,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
+    offset_for_leader_epoch,
+    produce,
+    sync_group,
+)
 from brook.protocol.headers import (
     RequestHeader,
     request_header_version,
     response_header_version,
 )
+from brook.protocol.messages.api_versions import ApiVersionsResponse
 
 HandlerResult = Any | Awaitable[Any] | None
+
+
+class HandlerModule(Protocol):
+    """What a handler module defines."""
+
+    @property
+    def API_KEY(self) -> int: ...
+    @property
+    def MIN_VERSION(self) -> int: ...
+    @property
+    def MAX_VERSION(self) -> int: ...
+    @property
+    def REQUEST(self) -> Any: ...
+
+    @property
+    def handle(self) -> Callable[..., HandlerResult]: ...
+
+
+def _entry(name: str, module: HandlerModule) -> tuple[str, HandlerModule]:
+    return name, module
+
+
+_MODULES: tuple[tuple[str, HandlerModule], ...] = (
+    _entry("alter_configs", alter_configs),
+    _entry("api_versions", api_versions),
+    _entry("create_partitions", create_partitions),
+    _entry("create_topics", create_topics),
+    _entry("delete_groups", delete_groups),
+    _entry("delete_records", delete_records),
+    _entry("delete_topics", delete_topics),
+    _entry("describe_cluster", describe_cluster),
+    _entry("describe_configs", describe_configs),
+    _entry("describe_groups", describe_groups),
+    _entry("fetch", fetch),
+    _entry("find_coordinator", find_coordinator),
+    _entry("heartbeat", heartbeat),
+    _entry("incremental_alter_configs", incremental_alter_configs),
+    _entry("init_producer_id", init_producer_id),
+    _entry("join_group", join_group),
+    _entry("leave_group", leave_group),
+    _entry("list_groups", list_groups),
+    _entry("list_offsets", list_offsets),
+    _entry("metadata", metadata),
+    _entry("offset_commit", offset_commit),
+    _entry("offset_delete", offset_delete),
+    _entry("offset_fetch", offset_fetch),
+    _entry("offset_for_leader_epoch", offset_for_leader_epoch),
+    _entry("produce", produce),
+    _entry("sync_group", sync_group),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +140,25 @@ def _handler(key: int, name: str, lo: int, hi: int, req_cls: Any, handle: Any) -
 
 def _load() -> dict[int, ApiHandler]:
     table: dict[int, ApiHandler] = {}
-    for info in sorted(pkgutil.iter_modules(_handlers_pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{_handlers_pkg.__name__}.{info.name}")
+    for name, module in _MODULES:
         key = int(module.API_KEY)
         if key in table:
-            raise RuntimeError(f"two handler modules for api key {key}: {info.name}")
+            raise RuntimeError(f"two handler modules for api key {key}: {name}")
         req_cls = module.REQUEST
         lo = max(int(module.MIN_VERSION), req_cls.MIN_VERSION)
         hi = min(int(module.MAX_VERSION), req_cls.MAX_VERSION)
-        table[key] = _handler(key, info.name, lo, hi, req_cls, module.handle)
+        table[key] = _handler(key, name, lo, hi, req_cls, module.handle)
     return table
 
 
 HANDLERS: dict[int, ApiHandler] = _load()
+
+
+@cache
+def supported_api_keys() -> list[ApiVersionsResponse.ApiVersion]:
+    """The ApiVersions answer's ranges, from the table above."""
+    return [
+        ApiVersionsResponse.ApiVersion(api_key=h.api_key, min_version=h.min_version,
+                                       max_version=h.max_version)
+        for h in sorted(HANDLERS.values(), key=lambda h: h.api_key)
+    ]

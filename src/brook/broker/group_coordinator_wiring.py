@@ -18,15 +18,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from brook.broker.context import RequestContext
+from brook.broker.config import BrokerConfig
+from brook.broker.controller_channel import ControllerChannel
 from brook.broker.errors import error_code_for
 from brook.coordinator.group import (
     OFFSETS_TOPIC,
     GroupCoordinatorConfig,
     GroupCoordinatorService,
-    RequestMeta,
 )
 from brook.coordinator.group.config import GROUP_CONFIG_DEFAULTS
 from brook.coordinator.runtime import (
@@ -35,18 +34,18 @@ from brook.coordinator.runtime import (
     CoordinatorWriteError,
     ReplayFn,
 )
+from brook.env import Clock, Rng
 from brook.metadata.controller.replication_control import ControllerError, TopicSpec
 from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import MetadataImage
+from brook.metadata.loader import MetadataLoader
 from brook.protocol.errors import ErrorCode
 from brook.records.batch import iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.record import build_batch, decode_records
 from brook.replication.partition import NotEnoughReplicasError
+from brook.replication.replica_manager import ReplicaManager
 from brook.storage.errors import StorageError
-
-if TYPE_CHECKING:
-    from brook.broker.node import BrokerNode
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +62,22 @@ KEY_TYPE_SHARE = 2
 class ReplicaManagerPartitionWriter:
     """``PartitionWriter`` over the replica manager: one batch per call, acks=all."""
 
-    def __init__(self, node: BrokerNode) -> None:
-        self._node = node
+    def __init__(self, replica_manager: ReplicaManager, clock: Clock) -> None:
+        self._replica_manager = replica_manager
+        self._clock = clock
 
     async def append(self, topic: str, partition: int,
                      records: Sequence[CoordinatorRecord]) -> int:
-        rm = self._node.replica_manager
+        rm = self._replica_manager
         part = rm.get_partition(topic, partition)
         if part is None:
             raise CoordinatorWriteError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         if not part.is_leader:
             raise CoordinatorWriteError(ErrorCode.NOT_LEADER_OR_FOLLOWER)
-        now_ms = self._node.clock.now_ms()
+        now_ms = self._clock.now_ms()
         batch = build_batch([(key, value, (), now_ms) for key, value in records])
         try:
-            info, durable = rm.append_to_leader_durable(part, memoryview(batch), -1, now_ms)
+            info, durable = rm.append(part, memoryview(batch), -1, now_ms)
             if durable is not None:  # flush.messages reached: fsynced before it counts as written
                 await durable
         except _APPEND_ERRORS as exc:
@@ -89,11 +89,11 @@ class ReplicaManagerCoordinatorLoader:
     """``CoordinatorLoader`` over the replica manager: everything up to the log end offset,
     since as leader this broker's log is the partition's truth."""
 
-    def __init__(self, node: BrokerNode) -> None:
-        self._node = node
+    def __init__(self, replica_manager: ReplicaManager) -> None:
+        self._replica_manager = replica_manager
 
     async def load(self, topic: str, partition: int, replay: ReplayFn) -> None:
-        rm = self._node.replica_manager
+        rm = self._replica_manager
         part = rm.get_partition(topic, partition)
         if part is None:
             raise CoordinatorLoadError(f"{topic}-{partition} is not hosted here")
@@ -127,23 +127,28 @@ class BrokerGroupCoordinator:
     """Lifecycle: built by ``BrokerNode`` before its first metadata image is published, so it
     sees every leadership change; ``stop`` closes every shard. Event-loop thread only."""
 
-    def __init__(self, node: BrokerNode) -> None:
-        self._node = node
+    def __init__(
+        self, config: BrokerConfig, replica_manager: ReplicaManager, loader: MetadataLoader,
+        controller: ControllerChannel, clock: Clock, rng: Rng,
+    ) -> None:
+        self._node_id = config.node_id
+        self._loader = loader
+        self._controller = controller
         # Keys the broker's own defaults table knows (shown by DescribeConfigs) take their
         # value from there, so what is shown is what is used.
         props = {key: value for key in GROUP_CONFIG_DEFAULTS
-                 if (value := node.config.value(key)) is not None}
+                 if (value := config.value(key)) is not None}
         self.config = GroupCoordinatorConfig.from_props(props)
         self.service = GroupCoordinatorService(
-            self.config, ReplicaManagerPartitionWriter(node),
-            ReplicaManagerCoordinatorLoader(node), node.clock, node.rng,
+            self.config, ReplicaManagerPartitionWriter(replica_manager, clock),
+            ReplicaManagerCoordinatorLoader(replica_manager), clock, rng,
         )
         self._create_lock = asyncio.Lock()
-        node.controller.publishers.append(self._on_metadata)
+        loader.publishers.append(self._on_metadata)
 
     def _on_metadata(self, delta: MetadataDelta, image: MetadataImage) -> None:
         topic = image.topics.by_name.get(OFFSETS_TOPIC)
-        node_id = self._node.config.node_id
+        node_id = self._node_id
         led: set[int] = set()
         if topic is not None:
             # An existing topic's partition count wins over the configured one, as in Kafka.
@@ -165,12 +170,12 @@ class BrokerGroupCoordinator:
         if key_type != KEY_TYPE_GROUP:
             return CoordinatorNode(ErrorCode.INVALID_REQUEST,
                                    message=f"unknown coordinator key type {key_type}")
-        image = self._node.image
+        image = self._loader.image
         if OFFSETS_TOPIC not in image.topics.by_name:
             error = await self._create_offsets_topic()
             if error is not None:
                 return error
-            image = self._node.image
+            image = self._loader.image
         topic = image.topics.by_name.get(OFFSETS_TOPIC)
         reg = topic.partitions.get(self.service.partition_for(key)) if topic else None
         if reg is None or reg.leader < 0:
@@ -183,7 +188,7 @@ class BrokerGroupCoordinator:
 
     async def _create_offsets_topic(self) -> CoordinatorNode | None:
         async with self._create_lock:
-            image = self._node.image
+            image = self._loader.image
             if OFFSETS_TOPIC in image.topics.by_name:
                 return None
             alive = sum(1 for b in image.cluster.brokers.values() if not b.fenced)
@@ -198,7 +203,7 @@ class BrokerGroupCoordinator:
                     "segment.bytes": str(self.config.offsets_topic_segment_bytes),
                 },
             )
-            results = await self._node.controller.create_topics([spec], validate_only=False)
+            results = await self._controller.create_topics([spec], validate_only=False)
             for result in results:
                 if isinstance(result, ControllerError) and (
                     result.code != ErrorCode.TOPIC_ALREADY_EXISTS
@@ -208,9 +213,3 @@ class BrokerGroupCoordinator:
                                            message=result.message)
             log.info("created %s with %d partitions", OFFSETS_TOPIC, spec.num_partitions)
             return None
-
-
-def request_meta(ctx: RequestContext) -> RequestMeta:
-    """The coordinator's view of a request's sender; hosts are shown as Kafka shows them."""
-    host = ctx.client_host.rsplit(":", 1)[0] if ":" in ctx.client_host else ctx.client_host
-    return RequestMeta(ctx.client_id or "", f"/{host}", ctx.api_version)

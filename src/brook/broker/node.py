@@ -21,13 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.broker.connection_limits import ConnectionLimits
+from brook.broker.controller_channel import LocalControllerChannel
+from brook.broker.dispatch import supported_api_keys
 from brook.broker.fetch_session import FetchSessionCache
 from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
 from brook.broker.producer_ids import ProducerIdManager
+from brook.broker.services import BrokerServices
 from brook.env import SYSTEM_CLOCK, SYSTEM_RNG, Clock, Rng
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
 from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import MetadataImage
+from brook.metadata.loader import MetadataLoader
 from brook.raft.local import LocalRaftClient
 from brook.replication.replica_manager import ReplicaManager
 from brook.storage.log_dirs import DirKind, classify
@@ -70,25 +74,46 @@ class BrokerNode:
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)
         self.raft = LocalRaftClient(config.metadata_log_dir, clock.now_ms())
+        # The loader owns the publishers; the controller (in this process, combined mode)
+        # publishes through it, and handlers reach it through the channel alone.
+        self.loader = MetadataLoader(self.raft)
         self.controller = QuorumController(
-            self.raft, clock, rng, config.num_partitions, config.default_replication_factor
+            self.raft, clock, rng, config.num_partitions, config.default_replication_factor,
+            loader=self.loader,
         )
+        self.controller_channel = LocalControllerChannel(self.controller, config.node_id)
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock)
-        self.producer_ids = ProducerIdManager(self.controller, config.node_id)
-        self.image: MetadataImage = self.controller.image
+        self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
+        self.image: MetadataImage = self.loader.image
         self._servers: list[asyncio.base_events.Server] = []
         self._stop_background = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._background: asyncio.Task[None] | None = None
-        self.controller.publishers.append(self._on_metadata)
+        self.loader.publishers.append(self._on_metadata)
         # After the replica manager's publisher: shards follow the partitions it opened.
-        self.group_coordinator = BrokerGroupCoordinator(self)
+        self.group_coordinator = BrokerGroupCoordinator(
+            config, self.replica_manager, self.loader, self.controller_channel, clock, rng
+        )
+        self.services = BrokerServices(
+            config=config,
+            cluster_id=self.cluster_id,
+            clock=clock,
+            image=self.image,
+            replica_manager=self.replica_manager,
+            controller=self.controller_channel,
+            fetch_sessions=self.fetch_sessions,
+            producer_ids=self.producer_ids,
+            connection_limits=self.connection_limits,
+            group_coordinator=self.group_coordinator,
+            api_versions=supported_api_keys(),
+        )
 
     def _on_metadata(
         self, delta: MetadataDelta, image: MetadataImage
     ) -> Coroutine[Any, Any, None] | None:
         self.image = image
+        self.services.image = image
         deleted = [t.name for t in delta.deleted_topics.values()]
         if self.loop is None:  # start-up replay, before any client is served
             self.replica_manager.apply_image(image, deleted)
@@ -118,7 +143,7 @@ class BrokerNode:
         return False
 
     async def start(self) -> None:
-        self.controller.load(before_publish=self._open_logs)
+        self.controller.activate(self.loader.load(before_publish=self._open_logs))
         self.loop = asyncio.get_running_loop()
         await self.controller.register_broker(
             self.config.node_id,

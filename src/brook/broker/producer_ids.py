@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
-from brook.metadata.controller.quorum_controller import QuorumController
+from brook.broker.controller_channel import ControllerChannel
 
 
 class ProducerIdManager:
-    def __init__(self, controller: QuorumController, broker_id: int) -> None:
+    def __init__(self, controller: ControllerChannel, broker_id: int) -> None:
         self.controller = controller
         self.broker_id = broker_id
         self._next = 0

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from brook.raft.client import MetadataLogError
 from brook.records.batch import iter_batches
 from brook.records.record import build_batch, decode_records
 from brook.storage.errors import StorageError
@@ -27,6 +28,8 @@ from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import CLUSTER_METADATA_TOPIC
 from brook.storage.log_retention import truncate_to
+
+__all__ = ["METADATA_TOPIC", "LocalRaftClient", "MetadataLogError"]
 
 METADATA_TOPIC = CLUSTER_METADATA_TOPIC
 _EPOCH = 1
@@ -39,10 +42,6 @@ _CONFIG = {
 }
 
 log = logging.getLogger(__name__)
-
-
-class MetadataLogError(Exception):
-    """An append to the metadata log failed in a way that leaves its durability unknown."""
 
 
 class LocalRaftClient:

@@ -14,7 +14,16 @@ from __future__ import annotations
 import asyncio
 from typing import NamedTuple
 
+from brook.protocol.errors import ErrorCode
 from brook.storage.log import Log
+from brook.storage.log_validator import ValidatedBatches, analyze_and_validate_records
+
+# ListOffsets' special timestamps.
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
+EARLIEST_TIERED_TIMESTAMP = -5
 
 
 class TopicPartition(NamedTuple):
@@ -26,6 +35,17 @@ class TopicPartition(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition}"
+
+
+class OffsetAndEpoch(NamedTuple):
+    """An answer to ListOffsets or OffsetForLeaderEpoch (-1 where there is none)."""
+
+    offset: int
+    timestamp: int
+    leader_epoch: int
+
+
+_NO_OFFSET = OffsetAndEpoch(-1, -1, -1)
 
 
 class NotEnoughReplicasError(Exception):
@@ -86,6 +106,71 @@ class Partition:
             # An empty log gets its first epoch entry from its first append, which saves a
             # checkpoint fsync per partition when thousands of partitions are created at once.
             self.log.leader_epoch_cache.assign(leader_epoch, self.log.log_end_offset)
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
+    def validate_records(self, records: memoryview) -> ValidatedBatches:
+        """Validate batches for a later append (``ReplicaManager.append(validated=...)``).
+        Reads only ``records`` and the log's config, so it may run in a worker thread; raises
+        what the append would."""
+        return analyze_and_validate_records(records, self.log.config)
+
+    def check_leader_epoch(self, current_leader_epoch: int) -> ErrorCode:
+        """Kafka's check of a request's ``current_leader_epoch`` (-1: the client sent none):
+        an older epoch is fenced, a newer one is not known here yet."""
+        if current_leader_epoch < 0 or current_leader_epoch == self.leader_epoch:
+            return ErrorCode.NONE
+        if current_leader_epoch < self.leader_epoch:
+            return ErrorCode.FENCED_LEADER_EPOCH
+        return ErrorCode.UNKNOWN_LEADER_EPOCH
+
+    # -- offsets ---------------------------------------------------------------------------
+    def fetch_offset_for_timestamp(self, timestamp: int) -> OffsetAndEpoch | ErrorCode:
+        """ListOffsets for one partition: -2 earliest (log start), -1 latest (the high
+        watermark, also the last stable offset while there are no transactions), -3 the
+        record with the largest timestamp, -4 earliest local (= earliest without tiered
+        storage), -5 earliest tiered (none); otherwise the first record at or after
+        ``timestamp`` below the high watermark."""
+        plog = self.log
+        if timestamp == LATEST_TIMESTAMP:
+            return OffsetAndEpoch(self.high_watermark, -1, self.leader_epoch)
+        if timestamp == EARLIEST_TIMESTAMP or timestamp == EARLIEST_LOCAL_TIMESTAMP:
+            offset = plog.log_start_offset
+            return OffsetAndEpoch(offset, -1, plog.leader_epoch_cache.epoch_for_offset(offset))
+        if timestamp == EARLIEST_TIERED_TIMESTAMP:
+            return _NO_OFFSET
+        if timestamp == MAX_TIMESTAMP:
+            found = plog.offset_of_max_timestamp()
+            if found.offset < 0:
+                return _NO_OFFSET
+            return OffsetAndEpoch(found.offset, found.timestamp, found.leader_epoch)
+        if timestamp < 0:
+            return ErrorCode.INVALID_REQUEST
+        hit = plog.fetch_offset_by_timestamp(timestamp)
+        if hit is None or hit.offset >= self.high_watermark:
+            return _NO_OFFSET
+        return OffsetAndEpoch(hit.offset, hit.timestamp, hit.leader_epoch)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: ``(epoch, end offset)`` of the largest epoch at most
+        ``leader_epoch``, from the leader-epoch cache."""
+        return self.log.leader_epoch_cache.end_offset_for(leader_epoch, self.log.log_end_offset)
+
+    def delete_records_before(self, offset: int) -> tuple[int, bool] | ErrorCode:
+        """DeleteRecords: move the log start offset to ``offset`` (-1: the high watermark).
+        Returns the new low watermark and whether file work is owed (segment files removed
+        later by ``run_deferred_io``, in a worker thread), or OFFSET_OUT_OF_RANGE."""
+        target = self.high_watermark if offset == -1 else offset
+        if target < 0 or target > self.high_watermark:
+            return ErrorCode.OFFSET_OUT_OF_RANGE
+        owed = self.log.maybe_increment_log_start_offset(target, defer_io=True)
+        return self.log.log_start_offset, owed
+
+    def run_deferred_io(self) -> None:
+        """In a worker thread: the file work a ``delete_records_before`` left owed."""
+        self.log.run_deferred_io()
 
     def check_enough_replicas(self, required_acks: int) -> None:
         if required_acks == -1 and len(self.isr) < self.log.config.min_insync_replicas:

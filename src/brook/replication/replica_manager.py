@@ -12,20 +12,34 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from brook.metadata.image import MetadataImage, PartitionRegistration
-from brook.replication.partition import Partition, TopicPartition
+from brook.protocol.errors import ErrorCode
+from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
 from brook.storage.errors import InvalidConfigError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_types import LogAppendInfo
-from brook.storage.log_validator import ValidatedBatches
+from brook.storage.log_validator import ValidatedBatches as ValidatedBatches
+from brook.storage.segment import LogSegment as LogSegment
 
 log = logging.getLogger(__name__)
 
 _OPEN_CHUNK = 100
 _NewPartition = tuple[str, int, LogConfig, bytes, PartitionRegistration]
+
+
+class AppendResult(NamedTuple):
+    """One partition's append: what the log assigned, and when the high watermark passes it.
+
+    ``high_watermark_reached`` is None when it already has (acks=all may answer at once),
+    else a future resolved once it does, or failed (the fsync it waited on failed). A tuple:
+    built for every partition of every produce."""
+
+    info: LogAppendInfo
+    high_watermark_reached: asyncio.Future[None] | None
 
 
 @dataclass(slots=True)
@@ -176,37 +190,99 @@ class ReplicaManager:
         # one (this runs for every partition of every produce and fetch).
         return self.partitions.get((topic, partition))
 
+    def leader_partition(
+        self, topic: str, partition: int, current_leader_epoch: int = -1
+    ) -> Partition | ErrorCode:
+        """The partition if this broker leads it at the client's ``current_leader_epoch``
+        (-1: unchecked), else the error Kafka answers: UNKNOWN_TOPIC_OR_PARTITION,
+        NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH."""
+        part = self.partitions.get((topic, partition))
+        if part is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if part.leader != self.node_id:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        if current_leader_epoch >= 0 and current_leader_epoch != part.leader_epoch:
+            return part.check_leader_epoch(current_leader_epoch)
+        return part
+
+    # -- offsets ---------------------------------------------------------------------------
+    def fetch_offset_for_timestamp(
+        self, topic: str, partition: int, current_leader_epoch: int, timestamp: int
+    ) -> OffsetAndEpoch | ErrorCode:
+        """ListOffsets for one partition (see ``Partition.fetch_offset_for_timestamp``)."""
+        part = self.leader_partition(topic, partition, current_leader_epoch)
+        if isinstance(part, ErrorCode):
+            return part
+        return part.fetch_offset_for_timestamp(timestamp)
+
+    def end_offset_for_epoch(
+        self, topic: str, partition: int, current_leader_epoch: int, leader_epoch: int
+    ) -> tuple[int, int] | ErrorCode:
+        """OffsetForLeaderEpoch for one partition: ``(epoch, end offset)``."""
+        part = self.leader_partition(topic, partition, current_leader_epoch)
+        if isinstance(part, ErrorCode):
+            return part
+        return part.end_offset_for_epoch(leader_epoch)
+
+    def delete_records(
+        self, topic: str, partition: int, offset: int, owed: list[Partition]
+    ) -> int | ErrorCode:
+        """DeleteRecords for one partition: the new low watermark. A partition whose segment
+        files are to be removed is added to ``owed``, for ``run_deferred_io``."""
+        part = self.leader_partition(topic, partition)
+        if isinstance(part, ErrorCode):
+            return part
+        result = part.delete_records_before(offset)
+        if isinstance(result, ErrorCode):
+            return result
+        low_watermark, io_owed = result
+        if io_owed:
+            owed.append(part)
+        return low_watermark
+
+    @staticmethod
+    async def run_deferred_io(owed: Iterable[Partition]) -> None:
+        """The file work DeleteRecords left owed, in a worker thread."""
+        parts = list(owed)
+        if parts:
+            await asyncio.to_thread(_run_deferred_io, parts)
+
     # -- append ----------------------------------------------------------------------------
-    def append_to_leader(
+    def append(
         self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
         validated: ValidatedBatches | None = None,
-    ) -> LogAppendInfo:
-        """Validate and append one partition's batches; raises storage errors for the caller to
-        map. With a single-replica ISR the high watermark moves at once, so acks=all is
-        satisfied when this returns, unless ``flush.messages`` was reached: then see
-        ``append_to_leader_durable``."""
-        return self.append_to_leader_durable(part, records, required_acks, now_ms, validated)[0]
+    ) -> AppendResult:
+        """Validate and append one partition's batches as its leader; raises storage errors
+        (and ``NotEnoughReplicasError``) for the caller to map.
 
-    def append_to_leader_durable(
-        self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
-        validated: ValidatedBatches | None = None,
-    ) -> tuple[LogAppendInfo, asyncio.Future[None] | None]:
-        """``append_to_leader``, plus the fsync to await before answering, if any.
-
-        When the append leaves ``flush.messages`` or more records unflushed (Kafka flushes in
-        its append path then), the fsync runs in a worker thread and the future resolves once
-        it covers the appended records; the high watermark follows the fsync, so consumers
-        never read them earlier. Otherwise the future is None and nothing waits; a flush that
-        a roll or an elapsed ``flush.ms`` calls for is started without waiting for it. With
-        the default ``flush.messages`` this costs two integer comparisons per append."""
+        The result completes when the high watermark passes the records. When the append
+        leaves ``flush.messages`` or more records unflushed (Kafka flushes in its append path
+        then), the fsync runs in a worker thread and the high watermark follows it, so
+        consumers never read the records earlier and acks=all answers after it. Otherwise the
+        high watermark moves at once; a flush that a roll or an elapsed ``flush.ms`` calls for
+        is started without waiting for it. With the default ``flush.messages`` this costs two
+        integer comparisons per append."""
         part.check_enough_replicas(required_acks)
         plog = part.log
         info = plog.append_as_leader(records, part.leader_epoch, now_ms, validated=validated)
         flusher = plog.flusher
         if plog.flush_due:
             durable = flusher.request(plog.log_end_offset, now_ms)
-            durable.add_done_callback(lambda _: part.advance_high_watermark(plog.recovery_point))
-            return info, durable
+            reached: asyncio.Future[None] = durable.get_loop().create_future()
+
+            def _on_durable(fut: asyncio.Future[None]) -> None:
+                part.advance_high_watermark(plog.recovery_point)
+                if reached.done():
+                    return
+                if fut.cancelled():
+                    reached.cancel()
+                elif (exc := fut.exception()) is not None:
+                    reached.set_exception(exc)
+                else:
+                    reached.set_result(None)
+
+            durable.add_done_callback(_on_durable)
+            return AppendResult(info, reached)
         part.advance_high_watermark()
         if flusher.busy:
             pass
@@ -214,7 +290,17 @@ class ReplicaManager:
             flusher.request_background(plog.pending_flush_offset, now_ms)
         elif now_ms - plog.last_flush_ms >= plog.config.flush_ms and plog.unflushed_messages:
             flusher.request_background(plog.log_end_offset, now_ms)
-        return info, None
+        return AppendResult(info, None)
+
+    append_to_leader_durable = append
+    """The former name of ``append`` (an ``AppendResult`` unpacks as ``(info, future)``)."""
+
+    def append_to_leader(
+        self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
+        validated: ValidatedBatches | None = None,
+    ) -> LogAppendInfo:
+        """``append`` when only what the log assigned matters."""
+        return self.append(part, records, required_acks, now_ms, validated).info
 
     # -- read ------------------------------------------------------------------------------
     @staticmethod
@@ -234,6 +320,16 @@ class ReplicaManager:
         )
 
     @staticmethod
+    def cold_segments(part: Partition, fetch_offset: int) -> list[LogSegment]:
+        """Segments a read from ``fetch_offset`` would touch whose indexes are not loaded."""
+        return part.log.cold_segments(fetch_offset)
+
+    @staticmethod
+    async def load_indexes(segments: Iterable[LogSegment]) -> None:
+        """Load cold segments' indexes in a worker thread, not on the event loop."""
+        await asyncio.to_thread(_load_indexes, list(segments))
+
+    @staticmethod
     def wait_for_data(parts: Iterable[Partition]) -> asyncio.Future[None]:
         """A future resolved by the next append that moves the high watermark of any of
         ``parts`` (the caller applies its own timeout and re-reads)."""
@@ -241,3 +337,13 @@ class ReplicaManager:
         for part in parts:
             part.add_waiter(fut)
         return fut
+
+
+def _run_deferred_io(parts: list[Partition]) -> None:
+    for part in parts:
+        part.run_deferred_io()
+
+
+def _load_indexes(segments: list[LogSegment]) -> None:
+    for segment in segments:
+        segment.load_indexes()

@@ -19,7 +19,7 @@ async def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConf
         (r.resource_type, r.resource_name, [ConfigOp(c.name, c.value) for c in r.configs])
         for r in request.resources
     ]
-    errors = await ctx.broker.controller.alter_configs(
+    errors = await ctx.services.controller.alter_configs(
         changes, request.validate_only, incremental=False
     )
     return AlterConfigsResponse(

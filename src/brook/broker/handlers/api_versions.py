@@ -7,8 +7,6 @@ brook has no finalized features to report.
 
 from __future__ import annotations
 
-from functools import cache
-
 from brook.broker.context import RequestContext
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
@@ -20,16 +18,5 @@ MAX_VERSION = 4
 REQUEST = ApiVersionsRequest
 
 
-@cache
-def supported_api_keys() -> list[ApiVersionsResponse.ApiVersion]:
-    from brook.broker.dispatch import HANDLERS
-
-    return [
-        ApiVersionsResponse.ApiVersion(api_key=h.api_key, min_version=h.min_version,
-                                       max_version=h.max_version)
-        for h in sorted(HANDLERS.values(), key=lambda h: h.api_key)
-    ]
-
-
 def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse:
-    return ApiVersionsResponse(error_code=ErrorCode.NONE, api_keys=supported_api_keys())
+    return ApiVersionsResponse(error_code=ErrorCode.NONE, api_keys=ctx.services.api_versions)

@@ -26,7 +26,7 @@ async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> Creat
         (t.name, t.count, [list(a.broker_ids) for a in t.assignments] if t.assignments else None)
         for t in request.topics if t.name not in dupes
     ]
-    outcomes = iter(await ctx.broker.controller.create_partitions(asks, request.validate_only))
+    outcomes = iter(await ctx.services.controller.create_partitions(asks, request.validate_only))
     results = []
     seen: set[str] = set()
     for t in request.topics:

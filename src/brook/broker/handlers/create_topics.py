@@ -41,7 +41,7 @@ def _described(
 
 
 async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
-    node = ctx.broker
+    node = ctx.services
     duplicates = {n for n, k in Counter(t.name for t in request.topics).items() if k > 1}
     results: dict[str, Result] = {}
     specs: list[TopicSpec] = []

@@ -13,5 +13,5 @@ REQUEST = DeleteGroupsRequest
 
 
 async def handle(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
-    results = await ctx.broker.group_coordinator.service.delete_groups(request.groups_names)
+    results = await ctx.services.group_coordinator.service.delete_groups(request.groups_names)
     return DeleteGroupsResponse(throttle_time_ms=0, results=results)

@@ -17,7 +17,7 @@ Result = DeleteTopicsResponse.DeletableTopicResult
 
 
 async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
-    node = ctx.broker
+    node = ctx.services
     if ctx.api_version >= 6:
         targets = [
             (t.name, None) if t.name is not None else (None, t.topic_id) for t in request.topics

@@ -23,7 +23,7 @@ _ALL_CLUSTER_OPS = sum(1 << op for op in (4, 7, 8, 9, 10, 11, 12, 13, 14))
 
 
 def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
-    node = ctx.broker
+    node = ctx.services
     if ctx.api_version >= 1 and request.endpoint_type != _ENDPOINT_BROKERS:
         return DescribeClusterResponse(
             error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE,
@@ -42,7 +42,7 @@ def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClus
         error_code=ErrorCode.NONE,
         endpoint_type=_ENDPOINT_BROKERS,
         cluster_id=node.cluster_id,
-        controller_id=node.config.node_id,
+        controller_id=node.controller.controller_id,
         brokers=brokers,
         cluster_authorized_operations=(
             _ALL_CLUSTER_OPS if request.include_cluster_authorized_operations else _NO_OPS

@@ -43,7 +43,7 @@ def _render(rows: list[Row], keys: list[str] | None, synonyms: bool, docs: bool)
 
 
 def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
-    node = ctx.broker
+    node = ctx.services
     synonyms = ctx.api_version >= 1 and request.include_synonyms
     docs = ctx.api_version >= 3 and request.include_documentation
     results = []

@@ -14,5 +14,5 @@ REQUEST = DescribeGroupsRequest
 
 def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     include = ctx.api_version >= 3 and request.include_authorized_operations
-    groups = ctx.broker.group_coordinator.service.describe_groups(request.groups, include)
+    groups = ctx.services.group_coordinator.service.describe_groups(request.groups, include)
     return DescribeGroupsResponse(throttle_time_ms=0, groups=groups)

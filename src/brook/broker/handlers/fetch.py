@@ -10,7 +10,6 @@ fetch sessions (KIP-227) live in ``brook.broker.fetch_session``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -18,13 +17,13 @@ from typing import Any, cast
 
 from brook.broker.context import RequestContext
 from brook.broker.fetch_session import FINAL_EPOCH, INITIAL_EPOCH, CachedPartition, FetchSession
-from brook.broker.node import BrokerNode
+from brook.broker.services import BrokerServices
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
+from brook.replication.errors import OffsetOutOfRangeError
 from brook.replication.partition import Partition
-from brook.storage.errors import OffsetOutOfRangeError
-from brook.storage.segment import LogSegment
+from brook.replication.replica_manager import LogSegment
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4
@@ -50,7 +49,7 @@ class _Want:
     cached: CachedPartition | None = None
 
 
-def _resolve(node: BrokerNode, topic: str, topic_id: bytes, use_ids: bool) -> tuple[str, bytes, ErrorCode]:
+def _resolve(node: BrokerServices, topic: str, topic_id: bytes, use_ids: bool) -> tuple[str, bytes, ErrorCode]:
     if use_ids:
         t = node.image.topics.by_id.get(topic_id)
         if t is None:
@@ -62,15 +61,15 @@ def _resolve(node: BrokerNode, topic: str, topic_id: bytes, use_ids: bool) -> tu
     return topic, t.topic_id, ErrorCode.NONE
 
 
-def _want(node: BrokerNode, name: str, topic_id: bytes, err: ErrorCode, partition: int,
+def _want(node: BrokerServices, name: str, topic_id: bytes, err: ErrorCode, partition: int,
           fetch_offset: int, max_bytes: int) -> _Want:
     part = None
     if err == ErrorCode.NONE:
-        part = node.replica_manager.get_partition(name, partition)
-        if part is None:
-            err = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        elif not part.is_leader:
-            err = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        found = node.replica_manager.leader_partition(name, partition)
+        if isinstance(found, ErrorCode):
+            err = found
+        else:
+            part = found
     return _Want(name, topic_id, partition, fetch_offset, max_bytes, part, err)
 
 
@@ -86,7 +85,7 @@ class _Plan:
         self.updates: list[tuple[CachedPartition, int, int]] = []
 
 
-def _plan(node: BrokerNode, request: FetchRequest, version: int) -> _Plan:
+def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
     plan = _Plan()
     use_ids = version >= 13
     cache = node.fetch_sessions
@@ -129,7 +128,7 @@ def _plan(node: BrokerNode, request: FetchRequest, version: int) -> _Plan:
     return plan
 
 
-def _update_session(node: BrokerNode, session: FetchSession, request: FetchRequest,
+def _update_session(node: BrokerServices, session: FetchSession, request: FetchRequest,
                     use_ids: bool) -> None:
     for topic in request.topics:
         for p in topic.partitions:
@@ -147,7 +146,7 @@ def _update_session(node: BrokerNode, session: FetchSession, request: FetchReque
             session.partitions.pop(key, None)
 
 
-def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) -> tuple[list[PartitionData], list[_Want], int]:
+def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool) -> tuple[list[PartitionData], list[_Want], int]:
     rm = node.replica_manager
     plan.updates.clear()
     out: list[PartitionData] = []
@@ -169,7 +168,7 @@ def _read_all(node: BrokerNode, plan: _Plan, max_bytes: int, committed: bool) ->
                                      error_code=ErrorCode.OFFSET_OUT_OF_RANGE,
                                      high_watermark=part.high_watermark,
                                      last_stable_offset=part.high_watermark,
-                                     log_start_offset=part.log.log_start_offset, records=b""))
+                                     log_start_offset=part.log_start_offset, records=b""))
             kept.append(w)
             continue
         total += res.size
@@ -208,35 +207,31 @@ def _response(plan: _Plan, datas: list[PartitionData], wants: list[_Want]) -> Fe
 
 
 def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitable[FetchResponse]:
-    node = ctx.broker
+    node = ctx.services
     version = ctx.api_version
     plan = _plan(node, request, version)
     if plan.error != ErrorCode.NONE:
         return FetchResponse(throttle_time_ms=0, error_code=plan.error, session_id=0,
                              responses=[])
+    rm = node.replica_manager
     cold = [s for w in plan.wants if w.part is not None
-            for s in w.part.log.cold_segments(w.fetch_offset)]
+            for s in rm.cold_segments(w.part, w.fetch_offset)]
     if cold:  # old segments' indexes are read in a worker thread, not on the loop
         return _after_loading(node, plan, request, version, cold)
     return _respond(node, plan, request, version)
 
 
-async def _after_loading(node: BrokerNode, plan: _Plan, request: FetchRequest, version: int,
+async def _after_loading(node: BrokerServices, plan: _Plan, request: FetchRequest, version: int,
                          cold: list[LogSegment]) -> FetchResponse:
-    await asyncio.to_thread(_load_indexes, cold)
+    await node.replica_manager.load_indexes(cold)
     return await _as_awaitable(_respond(node, plan, request, version))
-
-
-def _load_indexes(segments: list[LogSegment]) -> None:
-    for segment in segments:
-        segment.load_indexes()
 
 
 async def _as_awaitable(result: FetchResponse | Awaitable[FetchResponse]) -> FetchResponse:
     return await result if not isinstance(result, FetchResponse) else result
 
 
-def _respond(node: BrokerNode, plan: _Plan, request: FetchRequest,
+def _respond(node: BrokerServices, plan: _Plan, request: FetchRequest,
              version: int) -> FetchResponse | Awaitable[FetchResponse]:
     committed = True  # read up to the high watermark (no transactions yet: LSO == HW)
     max_bytes = request.max_bytes if version >= 3 else 0x7FFFFFFF
@@ -247,7 +242,7 @@ def _respond(node: BrokerNode, plan: _Plan, request: FetchRequest,
     return _long_poll(node, plan, request, max_bytes, committed)
 
 
-async def _long_poll(node: BrokerNode, plan: _Plan, request: FetchRequest, max_bytes: int,
+async def _long_poll(node: BrokerServices, plan: _Plan, request: FetchRequest, max_bytes: int,
                      committed: bool) -> FetchResponse:
     clock = node.clock  # the broker's clock: a time jump ends the wait, as elapsed time would
     deadline = clock.monotonic() + request.max_wait_ms / 1000.0

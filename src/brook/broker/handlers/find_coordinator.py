@@ -21,7 +21,7 @@ REQUEST = FindCoordinatorRequest
 
 
 async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
-    coordinator = ctx.broker.group_coordinator
+    coordinator = ctx.services.group_coordinator
     version = ctx.api_version
     key_type = request.key_type if version >= 1 else 0
     if version >= 4:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from brook.broker.context import RequestContext
-from brook.broker.group_coordinator_wiring import request_meta
+from brook.broker.context import RequestContext, request_meta
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
 
@@ -14,4 +13,4 @@ REQUEST = HeartbeatRequest
 
 
 def handle(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
-    return ctx.broker.group_coordinator.service.heartbeat(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.heartbeat(request_meta(ctx), request)

@@ -28,7 +28,7 @@ async def handle(
         )
         for r in request.resources
     ]
-    errors = await ctx.broker.controller.alter_configs(
+    errors = await ctx.services.controller.alter_configs(
         changes, request.validate_only, incremental=True
     )
     return IncrementalAlterConfigsResponse(

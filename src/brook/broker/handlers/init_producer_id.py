@@ -27,7 +27,7 @@ async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitPro
             throttle_time_ms=0, error_code=ErrorCode.INVALID_REQUEST,
             producer_id=-1, producer_epoch=-1,
         )
-    pid = await ctx.broker.producer_ids.generate()
+    pid = await ctx.services.producer_ids.generate()
     return InitProducerIdResponse(
         throttle_time_ms=0, error_code=ErrorCode.NONE, producer_id=pid, producer_epoch=0
     )

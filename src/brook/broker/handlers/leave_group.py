@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from brook.broker.context import RequestContext
-from brook.broker.group_coordinator_wiring import request_meta
+from brook.broker.context import RequestContext, request_meta
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
 
@@ -16,4 +15,4 @@ REQUEST = LeaveGroupRequest
 
 
 def handle(ctx: RequestContext, request: LeaveGroupRequest) -> Awaitable[LeaveGroupResponse]:
-    return ctx.broker.group_coordinator.service.leave_group(request_meta(ctx), request)
+    return ctx.services.group_coordinator.service.leave_group(request_meta(ctx), request)

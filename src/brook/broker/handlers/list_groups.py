@@ -16,5 +16,5 @@ def handle(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsRespons
     version = ctx.api_version
     states = {s.lower() for s in request.states_filter} if version >= 4 else set()
     types = {t.lower() for t in request.types_filter} if version >= 5 else set()
-    error, groups = ctx.broker.group_coordinator.service.list_groups(states, types)
+    error, groups = ctx.services.group_coordinator.service.list_groups(states, types)
     return ListGroupsResponse(throttle_time_ms=0, error_code=error, groups=groups)

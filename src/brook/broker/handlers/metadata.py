@@ -9,7 +9,7 @@ committed before the answer, so the client sees the new topic's leader at once.
 from __future__ import annotations
 
 from brook.broker.context import RequestContext
-from brook.broker.node import BrokerNode
+from brook.broker.services import BrokerServices
 from brook.metadata.controller.replication_control import ControllerError, TopicSpec
 from brook.metadata.controller.topic_names import (
     CLUSTER_METADATA_TOPIC,
@@ -63,7 +63,7 @@ def _topic(topic: TopicImage, include_ops: bool) -> Topic:
     )
 
 
-def _brokers(node: BrokerNode, listener: str) -> list[MetadataResponse.MetadataResponseBroker]:
+def _brokers(node: BrokerServices, listener: str) -> list[MetadataResponse.MetadataResponseBroker]:
     out = []
     for broker in sorted(node.image.cluster.brokers.values(), key=lambda b: b.broker_id):
         if broker.fenced:
@@ -77,7 +77,7 @@ def _brokers(node: BrokerNode, listener: str) -> list[MetadataResponse.MetadataR
 
 
 async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
-    node = ctx.broker
+    node = ctx.services
     version = ctx.api_version
     include_ops = version >= 8 and request.include_topic_authorized_operations
     topics_out: list[Topic] = []
@@ -137,6 +137,6 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
         throttle_time_ms=0,
         brokers=_brokers(node, ctx.listener_name),
         cluster_id=node.cluster_id,
-        controller_id=node.config.node_id,
+        controller_id=node.controller.controller_id,
         topics=topics_out,
     )

@@ -6,8 +6,7 @@ UNKNOWN_TOPIC_OR_PARTITION, as Kafka's request layer does; the rest go to the co
 
 from __future__ import annotations
 
-from brook.broker.context import RequestContext
-from brook.broker.group_coordinator_wiring import request_meta
+from brook.broker.context import RequestContext, request_meta
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
@@ -23,7 +22,7 @@ ResponsePartition = OffsetCommitResponse.OffsetCommitResponsePartition
 
 
 async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
-    topics = ctx.broker.image.topics.by_name
+    topics = ctx.services.image.topics.by_name
     known: list[RequestTopic] = []
     unknown: dict[tuple[str, int], ErrorCode] = {}
     for topic in request.topics:
@@ -40,7 +39,7 @@ async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCom
     request.topics = known
     answered: dict[tuple[str, int], int] = {}
     if known or not unknown:
-        response = await ctx.broker.group_coordinator.service.commit_offsets(
+        response = await ctx.services.group_coordinator.service.commit_offsets(
             request_meta(ctx), request)
         for t in response.topics:
             for rp in t.partitions:

@@ -15,4 +15,4 @@ REQUEST = OffsetDeleteRequest
 
 
 def handle(ctx: RequestContext, request: OffsetDeleteRequest) -> Awaitable[OffsetDeleteResponse]:
-    return ctx.broker.group_coordinator.service.delete_offsets(request)
+    return ctx.services.group_coordinator.service.delete_offsets(request)

@@ -17,7 +17,7 @@ Partition = OffsetFetchResponse.OffsetFetchResponsePartition
 
 
 def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
-    service = ctx.broker.group_coordinator.service
+    service = ctx.services.group_coordinator.service
     version = ctx.api_version
     if version >= 8:
         groups = []

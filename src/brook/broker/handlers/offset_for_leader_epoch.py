@@ -23,29 +23,18 @@ EpochEndOffset = OffsetForLeaderEpochResponse.EpochEndOffset
 
 
 def handle(ctx: RequestContext, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse:
-    rm = ctx.broker.replica_manager
+    rm = ctx.services.replica_manager
     topics = []
     for t in request.topics:
         parts = []
         for p in t.partitions:
-            part = rm.get_partition(t.topic, p.partition)
-            if part is None:
-                parts.append(EpochEndOffset(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                                            partition=p.partition))
-                continue
-            if not part.is_leader:
-                parts.append(EpochEndOffset(error_code=ErrorCode.NOT_LEADER_OR_FOLLOWER,
-                                            partition=p.partition))
-                continue
-            if p.current_leader_epoch >= 0 and p.current_leader_epoch != part.leader_epoch:
-                code = (ErrorCode.FENCED_LEADER_EPOCH
-                        if p.current_leader_epoch < part.leader_epoch
-                        else ErrorCode.UNKNOWN_LEADER_EPOCH)
-                parts.append(EpochEndOffset(error_code=code, partition=p.partition))
-                continue
-            epoch, end_offset = part.log.leader_epoch_cache.end_offset_for(
-                p.leader_epoch, part.log.log_end_offset
+            found = rm.end_offset_for_epoch(
+                t.topic, p.partition, p.current_leader_epoch, p.leader_epoch
             )
+            if isinstance(found, ErrorCode):
+                parts.append(EpochEndOffset(error_code=found, partition=p.partition))
+                continue
+            epoch, end_offset = found
             parts.append(EpochEndOffset(error_code=ErrorCode.NONE, partition=p.partition,
                                         leader_epoch=epoch, end_offset=end_offset))
         topics.append(OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(

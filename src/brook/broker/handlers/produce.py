@@ -30,15 +30,14 @@ from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
 from brook.records.batch import HEADER_SIZE, LENGTH_OFFSET, LOG_OVERHEAD, iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.validate import RecordError
-from brook.replication.partition import NotEnoughReplicasError
-from brook.storage.errors import StorageError
-from brook.storage.log_validator import (
+from brook.replication.errors import (
     InvalidTxnStateError,
+    NotEnoughReplicasError,
     RecordTimestampError,
+    StorageError,
     UnsupportedCompressionTypeError,
-    ValidatedBatches,
-    analyze_and_validate_records,
 )
+from brook.replication.replica_manager import ValidatedBatches
 
 API_KEY = ApiKey.PRODUCE
 MIN_VERSION = 3  # RecordBatch v2 (magic 2) only
@@ -184,7 +183,7 @@ def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
     """In a worker thread: each partition's batches validated (it reads only the request's
     own buffer and the log's config), or the error the append will answer with."""
     out: Validated = {}
-    replica_manager = ctx.broker.replica_manager
+    replica_manager = ctx.services.replica_manager
     for topic_data in request.topic_data:
         for pdata in topic_data.partition_data:
             part = replica_manager.get_partition(topic_data.name, pdata.index)
@@ -192,9 +191,7 @@ def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
             if part is None or type(records) is not memoryview or not len(records):
                 continue
             try:
-                out[topic_data.name, pdata.index] = analyze_and_validate_records(
-                    records, part.log.config
-                )
+                out[topic_data.name, pdata.index] = part.validate_records(records)
             except (StorageError, CorruptRecordError, InvalidRecordError) as exc:
                 out[topic_data.name, pdata.index] = exc
     return out
@@ -203,7 +200,7 @@ def _prevalidate(ctx: RequestContext, request: ProduceRequest) -> Validated:
 def _append(
     ctx: RequestContext, request: ProduceRequest, validated: Validated | None
 ) -> ProduceResponse | Coroutine[Any, Any, ProduceResponse] | None:
-    node = ctx.broker
+    node = ctx.services
     acks = request.acks
     replica_manager = node.replica_manager
     now_ms = node.clock.now_ms()
@@ -221,12 +218,9 @@ def _append(
                 parts.append(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION,
                                     f"Cannot append to internal topic {name}"))  # fmt: skip
                 continue
-            part = replica_manager.get_partition(name, index)
-            if part is None:
-                parts.append(_error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                continue
-            if not part.is_leader:
-                parts.append(_error(index, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+            part = replica_manager.leader_partition(name, index)
+            if isinstance(part, ErrorCode):
+                parts.append(_error(index, part))
                 continue
             records = pdata.records
             if type(records) is not memoryview:  # decoded requests always hold a view
@@ -251,9 +245,7 @@ def _append(
                 pre = validated.get((name, index)) if validated else None
                 if isinstance(pre, Exception):
                     raise pre
-                info, durable = replica_manager.append_to_leader_durable(
-                    part, records, acks, now_ms, pre
-                )
+                info, durable = replica_manager.append(part, records, acks, now_ms, pre)
             except _EXPECTED as exc:
                 refused = _validation_error(index, exc)
                 if refused.error_code == ErrorCode.KAFKA_STORAGE_ERROR:

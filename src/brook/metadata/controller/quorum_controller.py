@@ -1,5 +1,9 @@
 """The controller's event loop: one operation at a time, records committed, then published.
 
+It writes through a ``RaftClient`` (any metadata quorum) and publishes through a
+``MetadataLoader`` (which owns the publishers, so a broker without a controller still loads and
+publishes images).
+
 Operations run strictly one after another (an ``asyncio.Lock``), so each validates against the
 image that includes every earlier operation, with no locking inside the planning code. An
 operation's records are committed through the Raft client before they are replayed into the
@@ -10,10 +14,9 @@ is durable, and see changes in log order.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +40,15 @@ from brook.metadata.controller.replication_control import (
 from brook.metadata.controller.topic_names import unify_collision_chars
 from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import EMPTY_IMAGE, ZERO_UUID, MetadataImage
-from brook.metadata.serde import decode_record, encode_record
+from brook.metadata.loader import MetadataLoader, Publisher
+from brook.metadata.serde import encode_record
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
 from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
-from brook.raft.local import LocalRaftClient, MetadataLogError
+from brook.raft.client import MetadataLogError, RaftClient
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[MetadataDelta, MetadataImage], Awaitable[None] | None]
 PRODUCER_ID_BLOCK_SIZE = 1000
 FATAL_EXIT_CODE = 1
 
@@ -78,53 +81,45 @@ class QuorumController:
 
     def __init__(
         self,
-        raft: LocalRaftClient,
+        raft: RaftClient,
         clock: Clock,
         rng: Rng,
         default_partitions: int,
         default_replication_factor: int,
         fatal_fault_handler: Callable[[BaseException], None] | None = None,
+        loader: MetadataLoader | None = None,
     ) -> None:
         self.raft = raft
+        self.loader = loader if loader is not None else MetadataLoader(raft)
         self.fatal_fault_handler = fatal_fault_handler or halt_process
         self.clock = clock
         self.rng = rng
         self.default_partitions = default_partitions
         self.default_replication_factor = default_replication_factor
         self.image: MetadataImage = EMPTY_IMAGE
-        self.publishers: list[Publisher] = []
         self._lock = asyncio.Lock()
 
     # -- loading and publishing ------------------------------------------------------------
+    @property
+    def publishers(self) -> list[Publisher]:
+        """The loader's publishers (kept here for callers that wire a controller alone)."""
+        return self.loader.publishers
+
     def load(
         self, before_publish: Callable[[MetadataImage], None] | None = None
     ) -> MetadataImage:
-        """Replay the committed log into the first image. ``before_publish`` sees the image
-        before any publisher does (the broker opens its logs there, with each topic's
-        configuration, before anything reads or cleans them)."""
-        delta = MetadataDelta(self.image)
-        for offset, value in self.raft.read_committed():
-            record = decode_record(value)
-            if record is not None:
-                delta.replay(record, offset)
-        image = delta.apply()
-        if before_publish is not None:
-            before_publish(image)
-        self.image = image
-        for publisher in self.publishers:
-            result = publisher(delta, self.image)
-            if inspect.isawaitable(result):
-                raise RuntimeError("an asynchronous publisher during start-up replay")
+        """Replay the committed log through the loader; the controller validates against the
+        image it publishes."""
+        self.image = self.loader.load(before_publish)
         return self.image
 
+    def activate(self, image: MetadataImage) -> None:
+        """Take over from an image the loader has already replayed (the broker loads first)."""
+        self.image = image
+
     async def _publish_async(self, delta: MetadataDelta) -> None:
-        """Publication while serving: an operation completes once every publisher has applied
-        its records (so a created topic's partitions are ready when CreateTopics answers)."""
         self.image = delta.apply()
-        for publisher in self.publishers:
-            result = publisher(delta, self.image)
-            if inspect.isawaitable(result):
-                await result
+        await self.loader.publish(delta, self.image)
 
     async def _commit(self, records: Sequence[Any]) -> None:
         """Append ``records`` to the metadata log, then replay and publish them.

@@ -1,0 +1,84 @@
+"""How a broker's request handlers reach the controller.
+
+Admin requests (CreateTopics, DeleteTopics, CreatePartitions, the config alterations) and
+producer-id blocks go through a ``ControllerChannel``: today ``LocalControllerChannel`` calls
+the controller in this process; a channel that forwards over the network (Kafka's
+``BrokerToControllerChannelManager``) implements the same calls when the controller lives
+elsewhere. ``controller_id`` is what Metadata and DescribeCluster report, so it comes from the
+channel, never from this broker's own id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from brook.metadata.controller.configuration_control import ConfigOp
+from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
+
+
+class ControllerChannel(Protocol):
+    """The controller operations a broker forwards; results as the controller returns them."""
+
+    @property
+    def controller_id(self) -> int:
+        """The active controller's node id, or -1 when none is known."""
+        ...
+
+    async def create_topics(
+        self, specs: Sequence[TopicSpec], validate_only: bool
+    ) -> list[CreatedTopic | ControllerError]: ...
+
+    async def delete_topics(
+        self, targets: Sequence[tuple[str | None, bytes | None]]
+    ) -> list[tuple[str | None, bytes, ControllerError | None]]: ...
+
+    async def create_partitions(
+        self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
+    ) -> list[ControllerError | None]: ...
+
+    async def alter_configs(
+        self, changes: Sequence[tuple[int, str, Sequence[ConfigOp]]], validate_only: bool,
+        incremental: bool,
+    ) -> list[ControllerError | None]: ...
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]: ...
+
+
+class LocalControllerChannel:
+    """The controller runs in this process (combined mode): calls go straight to it."""
+
+    __slots__ = ("_controller", "_controller_id")
+
+    def __init__(self, controller: QuorumController, controller_id: int) -> None:
+        self._controller = controller
+        self._controller_id = controller_id
+
+    @property
+    def controller_id(self) -> int:
+        return self._controller_id
+
+    async def create_topics(
+        self, specs: Sequence[TopicSpec], validate_only: bool
+    ) -> list[CreatedTopic | ControllerError]:
+        return await self._controller.create_topics(specs, validate_only)
+
+    async def delete_topics(
+        self, targets: Sequence[tuple[str | None, bytes | None]]
+    ) -> list[tuple[str | None, bytes, ControllerError | None]]:
+        return await self._controller.delete_topics(targets)
+
+    async def create_partitions(
+        self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
+    ) -> list[ControllerError | None]:
+        return await self._controller.create_partitions(requests, validate_only)
+
+    async def alter_configs(
+        self, changes: Sequence[tuple[int, str, Sequence[ConfigOp]]], validate_only: bool,
+        incremental: bool,
+    ) -> list[ControllerError | None]:
+        return await self._controller.alter_configs(changes, validate_only, incremental)
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
+        return await self._controller.allocate_producer_ids(broker_id)
