@@ -21,7 +21,6 @@ from brook.storage.checkpoint import (
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import MAX_FILE_NAME_LENGTH
 from brook.storage.log_manager import HostedLog, LogManager
-from brook.storage.log_retention import maybe_increment_log_start_offset
 
 ID_A = b"\x01" * 16
 ID_B = b"\x02" * 16
@@ -82,7 +81,7 @@ def test_deletion_rewrites_checkpoints_so_a_recreated_topic_survives_a_crash(
     manager.startup()
     append(manager, "t", 10)
     old = manager.get_log("t", 0)
-    assert old is not None and maybe_increment_log_start_offset(old, 8, None)
+    assert old is not None and old.maybe_increment_log_start_offset(8)
     manager.checkpoint_log_start_offsets()
     manager.checkpoint_recovery_points()
     assert manager.delete_log("t", 0)
