@@ -1,43 +1,32 @@
 """One partition's log: Kafka's ``UnifiedLog`` over a :class:`~brook.storage.local_log.LocalLog`.
 
-A ``Log`` owns the directory ``<topic>-<partition>``. Its :class:`LocalLog` holds the segments,
-the log end offset, the recovery point and the directory's fsync debt; the ``Log`` adds what
-Kafka's ``UnifiedLog`` adds: the log start offset, producer state, the leader epoch cache,
-``partition.metadata``, and the policy of appends (validate, assign offsets by patching the
-request buffer, one write), retention, DeleteRecords and truncation.
+The :class:`LocalLog` holds the segments of ``<topic>-<partition>``, the log end offset, the
+recovery point and the directory's fsync debt. A ``Log`` adds what ``UnifiedLog`` adds: the
+log start offset, producer state, the leader epoch cache, ``partition.metadata``, and the
+policy of appends (validate, assign offsets by patching the request buffer, one write),
+retention, DeleteRecords (:mod:`brook.storage.log_retention`) and truncation.
 
-Lifecycle: :meth:`Log.open` (loading and, after an unclean shutdown, recovery: see
-:mod:`brook.storage.log_loader`, which returns what it found and builds no log), then
-appends/reads on the event loop, flushes from worker threads, and finally :meth:`close`
-(indexes and a producer snapshot written) or :meth:`delete`.
+Lifecycle: :meth:`Log.open` (loading, and recovery after an unclean shutdown, by
+:mod:`brook.storage.log_loader`), appends/reads on the event loop, flushes from worker
+threads, then :meth:`close` (indexes and a producer snapshot written) or :meth:`delete`.
 
-Concurrency: one event-loop thread does everything except :meth:`flush` and
-:meth:`run_deferred_io`, which run in worker threads (``asyncio.to_thread``): appends, rolls
-and data removal never fsync, unlink or write a snapshot on the loop (truncation, a
-follower's rare path, still does its file work inline). The local log's lock covers its
-segment list and recovery point; ``_io_lock`` the queued file work; both are held only for
-list changes, never across an fsync, so an append never waits for a flush. ``_flush_lock``
-serialises whole flushes of this log and the queued file work.
-
-Flushing: the background task of the log manager flushes after a roll and by ``flush.ms``;
-the append path asks :attr:`flusher` (:mod:`brook.storage.log_flush`) for a flush when
-``flush.messages`` is reached, and the produce is answered only once it completes.
-
-Removing data (retention, DeleteRecords; :mod:`brook.storage.log_retention`) changes the
-segment list on the loop and leaves the files (unlinks, the leader-epoch checkpoint, old
-producer snapshots) to :meth:`run_deferred_io`; a removed segment is no longer reachable by
-new reads, and views already handed to sockets keep their maps (an unlinked file stays
-readable through them). Compaction (:mod:`brook.storage.cleaner`) swaps cleaned segments in
-through :meth:`LocalLog.replace_segments` on the event-loop thread.
+Concurrency: the event-loop thread does everything except :meth:`flush` and
+:meth:`run_deferred_io` (worker threads): appends, rolls and data removal never fsync, unlink
+or write a snapshot on the loop (truncation, a follower's rare path, still does its file
+work inline). Locks are held only for list changes, never across an fsync, so an append never
+waits for a flush; ``_flush_lock`` serialises whole flushes and the queued file work.
+Flushes come from the log manager (after a roll, by ``flush.ms``) and, once ``flush.messages``
+is reached, from the append path through :attr:`flusher` (:mod:`brook.storage.log_flush`).
+Data removal changes the segment list on the loop and queues the files' removal for
+:meth:`run_deferred_io`; views already handed to sockets keep their maps.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-from brook.records.batch import LOG_APPEND_TIME, BatchHeader
 from brook.storage import log_retention
 from brook.storage.errors import (
     DuplicateSequenceError,
@@ -54,6 +43,7 @@ from brook.storage.log_validator import (
     ValidatedBatches,
     analyze_and_validate_records,
     assign_offsets,
+    producer_headers_as_written,
 )
 from brook.storage.producer_state import ProducerStateManager
 from brook.storage.segment import LogSegment, TimestampAndOffset
@@ -120,32 +110,19 @@ class Log:
         producer-state snapshot (Kafka's ``producer.id.expiration.ms``)."""
         directory = Path(directory)
         loaded = load_log(
-            directory,
-            config,
-            recovery_point=recovery_point,
-            log_start_offset=log_start_offset,
-            clean_shutdown=clean_shutdown,
-            now_ms=now_ms,
-            topic_id=topic_id,
+            directory, config, recovery_point=recovery_point, log_start_offset=log_start_offset,
+            clean_shutdown=clean_shutdown, now_ms=now_ms, topic_id=topic_id,
             producer_id_expiration_ms=producer_id_expiration_ms,
-        )
+        )  # fmt: skip
         local = LocalLog(
-            directory,
-            config,
-            loaded.segments,
-            recovery_point=loaded.recovery_point,
-            next_offset=loaded.next_offset,
-            dir_dirty=loaded.dir_dirty,
-        )
+            directory, config, loaded.segments, recovery_point=loaded.recovery_point,
+            next_offset=loaded.next_offset, dir_dirty=loaded.dir_dirty,
+        )  # fmt: skip
         return cls(
-            local,
-            config,
-            log_start_offset=loaded.log_start_offset,
-            leader_epoch_cache=loaded.leader_epoch_cache,
-            producer_state=loaded.producer_state,
-            topic_id=loaded.topic_id,
-            now_ms=now_ms,
-        )
+            local, config, log_start_offset=loaded.log_start_offset,
+            leader_epoch_cache=loaded.leader_epoch_cache, producer_state=loaded.producer_state,
+            topic_id=loaded.topic_id, now_ms=now_ms,
+        )  # fmt: skip
 
     # -- state -------------------------------------------------------------------------------
 
@@ -261,7 +238,7 @@ class Log:
         if any(header.producer_id >= 0 for _, header in batches):  # idempotent producer
             try:
                 pending = self._producer_state.check_and_prepare(
-                    _producer_headers(batches, assigned.first_offset, append_time)
+                    producer_headers_as_written(batches, assigned.first_offset, append_time)
                 )
             except DuplicateSequenceError as dup:
                 return LogAppendInfo(
@@ -479,19 +456,3 @@ class Log:
         """Close and remove every file of the partition, and the directory."""
         self._local.delete()
         self.closed = True
-
-
-def _producer_headers(
-    batches: list[tuple[int, BatchHeader]], first_offset: int, append_time: int
-) -> Iterator[BatchHeader]:
-    """Idempotent batches' headers as written: assigned base offset (and append time)."""
-    offset = first_offset
-    for _, header in batches:
-        if header.producer_id >= 0:
-            patched = header._replace(base_offset=offset)
-            if append_time >= 0:
-                patched = patched._replace(
-                    max_timestamp=append_time, attributes=header.attributes | (LOG_APPEND_TIME << 3)
-                )
-            yield patched
-        offset += header.last_offset_delta + 1
