@@ -147,6 +147,20 @@ class LocalLog:
                 self._dir_dirty = True
         self._next_offset = last_offset + 1
 
+    def should_roll(
+        self, messages_size: int, max_timestamp: int, max_offset: int, now_ms: int
+    ) -> bool:
+        """The next append must go to a new segment (size, age or index limits)."""
+        config = self._config
+        return self._segments.last.should_roll(
+            messages_size=messages_size,
+            max_timestamp_in_messages=max_timestamp,
+            max_offset_in_messages=max_offset,
+            now_ms=now_ms,
+            segment_bytes=config.segment_bytes,
+            segment_ms=config.segment_ms,
+        )
+
     def roll(self, now_ms: int) -> LogSegment:
         """Start a new active segment at the log end and schedule a flush up to it. The
         caller checked that the active segment is not an empty one at the log end."""

@@ -246,13 +246,8 @@ class Log:
                     dup.timestamp, dup.last_offset, 0, 0, duplicate=True,
                 )  # fmt: skip
         segment = local.active_segment
-        if segment.should_roll(
-            messages_size=assigned.valid_bytes,
-            max_timestamp_in_messages=assigned.max_timestamp,
-            max_offset_in_messages=assigned.last_offset,
-            now_ms=now_ms,
-            segment_bytes=config.segment_bytes,
-            segment_ms=config.segment_ms,
+        if local.should_roll(
+            assigned.valid_bytes, assigned.max_timestamp, assigned.last_offset, now_ms
         ):
             segment = self.roll(now_ms)
         local.append(
