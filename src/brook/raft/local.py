@@ -27,7 +27,6 @@ from brook.storage.errors import StorageError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import CLUSTER_METADATA_TOPIC
-from brook.storage.log_retention import truncate_to
 
 __all__ = ["METADATA_TOPIC", "LocalRaftClient", "MetadataLogError"]
 
@@ -117,7 +116,7 @@ class LocalRaftClient:
         process that is not stopped at once never replays it."""
         self._failed = exc
         try:
-            truncate_to(self.log, end)
+            self.log.truncate_to(end)
         except Exception:  # the disk is failing: the process is about to stop anyway
             log.exception("could not cut the failed append off the metadata log")
 

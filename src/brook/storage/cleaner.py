@@ -371,8 +371,8 @@ class Cleaner:
         plan = result.plan
         usable = not log.closed and log.config.compact and log.truncations == plan.truncations
         for cleaned in result.cleaned:
-            if usable and still_in_log(log, cleaned.sources):
-                result.deleted_files += replace_segments(log, cleaned, plan.now_ms)
+            if usable and still_in_log(log.local_log, cleaned.sources):
+                result.deleted_files += replace_segments(log.local_log, cleaned, plan.now_ms)
                 stats.groups_cleaned += 1
             else:
                 cleaned.delete_files()

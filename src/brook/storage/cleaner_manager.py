@@ -57,6 +57,7 @@ __all__ = [
     "LogCleaner",
     "LogCleanerManager",
     "LogToClean",
+    "clean_now",
     "cleanable_offsets",
     "max_compaction_delay",
 ]
@@ -99,6 +100,26 @@ def cleanable_offsets(
                 bounds.append(segment.base_offset)
                 break
     return CleanableOffsets(first_dirty, min(bounds), force_update)
+
+
+def clean_now(
+    log: Log,
+    now_ms: int,
+    *,
+    first_dirty_offset: int | None = None,
+    high_watermark: int | None = None,
+    cleaner_config: CleanerConfig | None = None,
+) -> CleanerStats | None:
+    """Compact ``log`` now, in the calling thread, whatever its dirty ratio (tools, tests).
+
+    Kafka's rules apply (latest record per key below the active segment, the high
+    watermark and ``min.compaction.lag.ms``; tombstones until their delete horizon).
+    ``first_dirty_offset`` defaults to the log start: every record is deduplicated. The log
+    manager instead runs passes in a worker thread from its background task. Returns None
+    when there is nothing to clean.
+    """
+    dirty, uncleanable, _ = cleanable_offsets(log, first_dirty_offset, now_ms, high_watermark)
+    return Cleaner(cleaner_config).clean(log, now_ms, dirty, uncleanable)
 
 
 def max_compaction_delay(log: Log, first_dirty_offset: int, now_ms: int) -> int:

@@ -9,7 +9,7 @@ renamed ``.deleted`` (unlinked later off the event loop, or by the loader), then
 names. Every prefix of that sequence loads as a valid log.
 
 Concurrency: :func:`still_in_log` and :func:`replace_segments` run on the event-loop thread
-(they change the log's segment list under its lock); :func:`complete_interrupted_swaps`
+(the latter changes the segment list through ``LocalLog.replace_segments``); :func:`complete_interrupted_swaps`
 runs in the loader before the log exists.
 """
 
@@ -19,11 +19,11 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from brook.records.batch import validate_batch
 from brook.records.errors import CorruptRecordError
 from brook.storage.cleaner_filter import read_segment_batches
+from brook.storage.local_log import LocalLog
 from brook.storage.segment import (
     INDEX_FILE_SUFFIX,
     LOG_FILE_SUFFIX,
@@ -31,9 +31,6 @@ from brook.storage.segment import (
     LogSegment,
     segment_file_name,
 )
-
-if TYPE_CHECKING:
-    from brook.storage.log import Log
 
 __all__ = [
     "CLEANED_FILE_SUFFIX",
@@ -81,19 +78,18 @@ class CleanedSegment:
                 self.path(suffix, state).unlink(missing_ok=True)
 
 
-def still_in_log(log: Log, sources: list[SourceSegment]) -> bool:
+def still_in_log(local: LocalLog, sources: list[SourceSegment]) -> bool:
     """The group's segments, and the one after it, are the very objects planned on."""
-    segments = log._segments
     for source in sources:
-        if segments.get(source.segment.base_offset) is not source.segment:
+        if local.segment(source.segment.base_offset) is not source.segment:
             return False
         if source.segment.size_bytes != source.size:
             return False
     following = sources[-1].following
-    return segments.get(following.base_offset) is following
+    return local.segment(following.base_offset) is following
 
 
-def replace_segments(log: Log, cleaned: CleanedSegment, now_ms: int) -> list[Path]:
+def replace_segments(local: LocalLog, cleaned: CleanedSegment, now_ms: int) -> list[Path]:
     """Kafka's ``LocalLog.replaceSegments``, in the order the loader can finish from:
     ``.cleaned`` to ``.swap`` (log file last: the commit), old files to ``.deleted``, then
     ``.swap`` to the final names. Returns the ``.deleted`` files, to unlink off the loop."""
@@ -101,13 +97,8 @@ def replace_segments(log: Log, cleaned: CleanedSegment, now_ms: int) -> list[Pat
         os.replace(
             cleaned.path(suffix, CLEANED_FILE_SUFFIX), cleaned.path(suffix, SWAP_FILE_SUFFIX)
         )
-    new_segment = log.new_segment(cleaned.base_offset, now_ms)
     old_segments = [source.segment for source in cleaned.sources]
-    with log._lock:
-        for old in old_segments:
-            log._segments.remove(old.base_offset)
-        log._segments.add(new_segment)
-        log._dir_dirty = True
+    local.replace_segments(local.new_segment(cleaned.base_offset, now_ms), old_segments)
     deleted: list[Path] = []
     for old in old_segments:
         for path in (old.log_path, old.offset_index.path, old.time_index.path):

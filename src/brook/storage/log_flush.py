@@ -21,14 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from brook.storage.log import Log
-
-__all__ = ["LogFlusher"]
+__all__ = ["FlushedLog", "LogFlusher"]
 
 log = logging.getLogger(__name__)
+
+
+class FlushedLog(Protocol):
+    """What the flusher needs of a log (``Log`` is one)."""
+
+    @property
+    def dir(self) -> Path: ...
+    @property
+    def recovery_point(self) -> int: ...
+    @property
+    def log_end_offset(self) -> int: ...
+    @property
+    def has_unflushed_files(self) -> bool: ...
+    def flush(self, up_to: int | None = None, now_ms: int | None = None) -> None: ...
 
 
 class LogFlusher:
@@ -37,7 +49,7 @@ class LogFlusher:
 
     __slots__ = ("_log", "_now_ms", "_task", "_waiters")
 
-    def __init__(self, log: Log) -> None:
+    def __init__(self, log: FlushedLog) -> None:
         self._log = log
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []

@@ -1,4 +1,5 @@
-"""Kafka's ``LogLoader``: turn a partition directory into a :class:`Log`.
+"""Kafka's ``LogLoader``: read a partition directory into a :class:`LoadedLog`, from which
+:meth:`brook.storage.log.Log.open` builds the log.
 
 Steps, in Kafka's order:
 
@@ -29,8 +30,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from brook.records.batch import BatchHeader
 from brook.storage.abstract_index import IndexCorruptError
@@ -38,15 +39,13 @@ from brook.storage.checkpoint import LeaderEpochCheckpointFile, atomic_write
 from brook.storage.cleaner_swap import complete_interrupted_swaps
 from brook.storage.errors import StorageError
 from brook.storage.leader_epoch import LeaderEpochFileCache
+from brook.storage.local_log import iter_batch_headers, new_segment
 from brook.storage.log_config import LogConfig
 from brook.storage.log_segments import LogSegments
 from brook.storage.producer_state import ProducerStateManager
 from brook.storage.segment import LOG_FILE_SUFFIX, BatchCallback
 
-if TYPE_CHECKING:
-    from brook.storage.log import Log
-
-__all__ = ["PARTITION_METADATA_FILE", "load_log", "read_partition_metadata"]
+__all__ = ["PARTITION_METADATA_FILE", "LoadedLog", "load_log", "read_partition_metadata"]
 
 PARTITION_METADATA_FILE = "partition.metadata"
 _STRAY_SUFFIXES = (".deleted", ".cleaned", ".swap", ".trunc")
@@ -55,8 +54,27 @@ _INDEX_SUFFIXES = (".index", ".timeindex", ".txnindex")
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedLog:
+    """What loading found (Kafka's ``LoadedLogOffsets`` with the state loaded beside it):
+    the log is built from this, and nothing else of it exists yet."""
+
+    segments: LogSegments
+    log_start_offset: int
+    recovery_point: int
+    next_offset: int
+    dir_dirty: bool
+    """Segments were recovered or created whose directory entries may never have been
+    synced: the first flush syncs the directory too."""
+    recovered_segments: int
+    """Segments whose indexes were rebuilt from their batches (unclean shutdown, a
+    corrupt active index, or a completed swap)."""
+    leader_epoch_cache: LeaderEpochFileCache
+    producer_state: ProducerStateManager
+    topic_id: bytes | None
+
+
 def load_log(
-    cls: type[Log],
     directory: Path,
     config: LogConfig,
     *,
@@ -66,67 +84,69 @@ def load_log(
     now_ms: int,
     topic_id: bytes | None,
     producer_id_expiration_ms: int | None = None,
-) -> Log:
-    """Build a :class:`Log` for ``directory`` (see the module docstring for the steps)."""
+) -> LoadedLog:
+    """Load ``directory`` (see the module docstring for the steps)."""
     directory.mkdir(parents=True, exist_ok=True)
     stored_topic_id = _check_partition_metadata(directory, topic_id)
     swapped = complete_interrupted_swaps(directory)
     bases = _clean_directory(directory)
     cache = LeaderEpochFileCache(LeaderEpochCheckpointFile.in_dir(directory))
     producer_state = ProducerStateManager(directory)
-    log = cls(
-        directory,
-        config,
-        segments=LogSegments(),
-        log_start_offset=log_start_offset,
-        recovery_point=recovery_point,
-        next_offset=0,
-        leader_epoch_cache=cache,
-        producer_state=producer_state,
-        topic_id=stored_topic_id,
-        now_ms=now_ms,
-    )
-    segments = log._segments
+    segments = LogSegments()
+    dir_dirty = False
+    recovered = 0
     for base in bases:
-        segments.add(log.new_segment(base, now_ms))
+        segments.add(new_segment(directory, config, base, now_ms))
     for base in swapped:
         swapped_segment = segments.get(base)
         if swapped_segment is not None:
             swapped_segment.recover()
             swapped_segment.flush()
+            recovered += 1
     if segments and not clean_shutdown:
-        _recover_unflushed(log, segments, recovery_point, cache)
+        recovered += _recover_unflushed(segments, recovery_point, cache)
         # Segments made or rewritten before the crash may have directory entries that were
         # never synced: the first flush after recovery syncs the directory too.
-        log._dir_dirty = True
+        dir_dirty = True
     elif segments:
         active = segments.last
         try:
             active.sanity_check()
         except IndexCorruptError:
             active.recover(_epoch_recorder(cache))
+            recovered += 1
     if not segments:
-        segments.add(log.new_segment(max(0, log_start_offset), now_ms))
-        log._dir_dirty = True  # the first append creates its file: the next flush syncs the dir
+        segments.add(new_segment(directory, config, max(0, log_start_offset), now_ms))
+        dir_dirty = True  # the first append creates its file: the next flush syncs the dir
     next_offset = segments.last.read_next_offset()
     if next_offset < log_start_offset:
         # The checkpointed start is past everything on disk (records deleted, then a crash
         # before the segments went): start empty there, as Kafka does.
         for segment in segments.values():
             segments.remove(segment.base_offset).delete()
-        segments.add(log.new_segment(log_start_offset, now_ms))
+        segments.add(new_segment(directory, config, log_start_offset, now_ms))
         next_offset = log_start_offset
         producer_state.truncate_fully_and_start_at(log_start_offset)
         cache.clear()
-    log._log_start_offset = max(log_start_offset, segments.first.base_offset)
-    log._next_offset = next_offset
-    log._recovery_point = (
-        next_offset if clean_shutdown else min(max(recovery_point, 0), next_offset)
-    )
+    start = max(log_start_offset, segments.first.base_offset)
     cache.truncate_from_end(next_offset)
-    cache.truncate_from_start(log._log_start_offset)
-    _rebuild_producer_state(log, producer_state, now_ms, producer_id_expiration_ms)
-    return log
+    cache.truncate_from_start(start)
+    _rebuild_producer_state(
+        segments, producer_state, start, next_offset, now_ms, producer_id_expiration_ms
+    )
+    return LoadedLog(
+        segments=segments,
+        log_start_offset=start,
+        recovery_point=(
+            next_offset if clean_shutdown else min(max(recovery_point, 0), next_offset)
+        ),
+        next_offset=next_offset,
+        dir_dirty=dir_dirty,
+        recovered_segments=recovered,
+        leader_epoch_cache=cache,
+        producer_state=producer_state,
+        topic_id=stored_topic_id,
+    )
 
 
 def _epoch_recorder(cache: LeaderEpochFileCache) -> BatchCallback:
@@ -138,8 +158,9 @@ def _epoch_recorder(cache: LeaderEpochFileCache) -> BatchCallback:
 
 
 def _recover_unflushed(
-    log: Log, segments: LogSegments, recovery_point: int, cache: LeaderEpochFileCache
-) -> None:
+    segments: LogSegments, recovery_point: int, cache: LeaderEpochFileCache
+) -> int:
+    """Recover from the segment holding the recovery point; return segments recovered."""
     unflushed = segments.values_from(max(recovery_point, segments.first.base_offset))
     on_batch = _epoch_recorder(cache)
     for i, segment in enumerate(unflushed):
@@ -147,17 +168,22 @@ def _recover_unflushed(
         if truncated > 0:
             for later in unflushed[i + 1 :]:
                 segments.remove(later.base_offset).delete()
-            break
+            return i + 1
+    return len(unflushed)
 
 
 def _rebuild_producer_state(
-    log: Log, producer_state: ProducerStateManager, now_ms: int, expiration_ms: int | None
+    segments: LogSegments,
+    producer_state: ProducerStateManager,
+    log_start_offset: int,
+    end: int,
+    now_ms: int,
+    expiration_ms: int | None,
 ) -> None:
-    end = log.log_end_offset
-    producer_state.truncate_and_reload(log.log_start_offset, end, now_ms, expiration_ms)
+    producer_state.truncate_and_reload(log_start_offset, end, now_ms, expiration_ms)
     if producer_state.map_end_offset < end:
-        start = max(producer_state.map_end_offset, log.log_start_offset)
-        producer_state.rebuild_from(log.iter_batch_headers(start))
+        start = max(producer_state.map_end_offset, log_start_offset)
+        producer_state.rebuild_from(iter_batch_headers(segments, start))
     producer_state.update_map_end_offset(end)
 
 

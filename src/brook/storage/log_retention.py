@@ -1,6 +1,7 @@
 """The parts of :class:`brook.storage.log.Log` that remove data: retention, DeleteRecords and
-truncation. They are functions over a ``Log`` (and touch its private state) only to keep
-``log.py`` readable; ``Log`` exposes each one as a method and nothing else calls them.
+truncation. They are functions over a log's public face (:class:`RetainedLog`) that change
+its segments through :class:`~brook.storage.local_log.LocalLog` and return the new log start
+offset for the log to take; ``Log`` exposes each one as a method and nothing else calls them.
 
 Retention follows Kafka's ``UnifiedLog.deleteOldSegments``:
 
@@ -30,48 +31,62 @@ so a queued unlink never hits a file a truncation recreated under the same name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from brook.storage.errors import OffsetOutOfRangeError
+from brook.storage.leader_epoch import LeaderEpochFileCache
+from brook.storage.local_log import LocalLog
+from brook.storage.log_config import LogConfig
+from brook.storage.producer_state import ProducerStateManager
 from brook.storage.segment import LogSegment
 
-if TYPE_CHECKING:
-    from brook.storage.log import Log
-
 __all__ = [
+    "RetainedLog",
     "delete_old_segments",
-    "maybe_increment_log_start_offset",
-    "truncate_fully_and_start_at",
+    "increment_log_start_offset",
     "truncate_to",
 ]
 
 Predicate = Callable[[LogSegment, "LogSegment | None"], bool]
 
 
+class RetainedLog(Protocol):
+    """What removing data needs of a log: its public face (``Log`` is one)."""
+
+    @property
+    def config(self) -> LogConfig: ...
+    @property
+    def local_log(self) -> LocalLog: ...
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def leader_epoch_cache(self) -> LeaderEpochFileCache: ...
+    @property
+    def producer_state(self) -> ProducerStateManager: ...
+    def roll(self, now_ms: int) -> LogSegment: ...
+    def defer_io(self, work: Callable[[], None]) -> None: ...
+
+
 def delete_old_segments(
-    log: Log, now_ms: int, high_watermark: int | None, defer_io: bool = False
-) -> int:
-    """Apply retention; return how many segments were deleted."""
-    deleted = _delete_old_segments(log, now_ms, high_watermark)
-    if not defer_io:
-        log.run_deferred_io()
-    return deleted
-
-
-def _delete_old_segments(log: Log, now_ms: int, high_watermark: int | None) -> int:
+    log: RetainedLog, now_ms: int, high_watermark: int | None
+) -> tuple[int, int]:
+    """Apply retention, leaving the file work queued with ``log.defer_io``; return how many
+    segments were deleted and the new log start offset (for the log to take)."""
     config = log.config
-    deleted = _delete_matching(log, _below_log_start(log), high_watermark, now_ms)
+    start = log.log_start_offset
+    deleted, start = _delete_matching(log, start, _below(start), high_watermark, now_ms)
     if not config.delete:
-        return deleted
+        return deleted, start
     if config.retention_ms >= 0:
         retention_ms = config.retention_ms
 
         def expired(segment: LogSegment, _next: LogSegment | None) -> bool:
             return now_ms - segment.largest_timestamp > retention_ms
 
-        deleted += _delete_matching(log, expired, high_watermark, now_ms)
+        more, start = _delete_matching(log, start, expired, high_watermark, now_ms)
+        deleted += more
     if config.retention_bytes >= 0:
-        excess = [log.size_bytes - config.retention_bytes]
+        excess = [log.local_log.size_bytes - config.retention_bytes]
 
         def over_size(segment: LogSegment, _next: LogSegment | None) -> bool:
             if excess[0] - segment.size_bytes >= 0:
@@ -80,47 +95,50 @@ def _delete_old_segments(log: Log, now_ms: int, high_watermark: int | None) -> i
             return False
 
         if excess[0] > 0:
-            deleted += _delete_matching(log, over_size, high_watermark, now_ms)
-    return deleted
+            more, start = _delete_matching(log, start, over_size, high_watermark, now_ms)
+            deleted += more
+    return deleted, start
 
 
-def _below_log_start(log: Log) -> Predicate:
+def _below(log_start_offset: int) -> Predicate:
     def below(_segment: LogSegment, following: LogSegment | None) -> bool:
-        return following is not None and following.base_offset <= log.log_start_offset
+        return following is not None and following.base_offset <= log_start_offset
 
     return below
 
 
 def _delete_matching(
-    log: Log, predicate: Predicate, high_watermark: int | None, now_ms: int
-) -> int:
-    upper_bound = log.log_end_offset if high_watermark is None else high_watermark
-    segments = log.segments
+    log: RetainedLog, start: int, predicate: Predicate, high_watermark: int | None, now_ms: int
+) -> tuple[int, int]:
+    """Delete the oldest segments while ``predicate`` holds; return how many went and the
+    log start offset (``start``, or the new first segment's base if that is higher)."""
+    local = log.local_log
+    end = local.log_end_offset
+    upper_bound = end if high_watermark is None else high_watermark
+    segments = local.segments
     deletable: list[LogSegment] = []
     for i, segment in enumerate(segments):
         following = segments[i + 1] if i + 1 < len(segments) else None
-        end = following.base_offset if following is not None else log.log_end_offset
+        segment_end = following.base_offset if following is not None else end
         last_and_empty = following is None and segment.size_bytes == 0
-        if upper_bound < end or last_and_empty or not predicate(segment, following):
+        if upper_bound < segment_end or last_and_empty or not predicate(segment, following):
             break
         deletable.append(segment)
     if not deletable:
-        return 0
+        return 0, start
     if len(deletable) == len(segments):
         log.roll(now_ms)  # keep an active segment, as Kafka does
     _remove_segments(log, deletable)
-    new_start = log.segments[0].base_offset
-    if new_start > log.log_start_offset:
-        _advance_log_start(log, new_start)
-    return len(deletable)
+    new_start = local.segments[0].base_offset
+    if new_start > start:
+        start = _advance_log_start(log, new_start)
+    return len(deletable), start
 
 
-def _remove_segments(log: Log, segments: list[LogSegment]) -> None:
-    with log._lock:
-        for segment in segments:
-            log._segments.remove(segment.base_offset)
-        log._dir_dirty = True
-    first_kept = log.segments[0].base_offset
+def _remove_segments(log: RetainedLog, segments: list[LogSegment]) -> None:
+    local = log.local_log
+    local.remove_segments(segments)
+    first_kept = local.segments[0].base_offset
     state = log.producer_state
 
     def remove_files() -> None:
@@ -131,83 +149,42 @@ def _remove_segments(log: Log, segments: list[LogSegment]) -> None:
     log.defer_io(remove_files)
 
 
-def _advance_log_start(log: Log, new_start: int) -> None:
-    log._log_start_offset = new_start
+def _advance_log_start(log: RetainedLog, new_start: int) -> int:
     cache = log.leader_epoch_cache
     cache.truncate_from_start(new_start, flush=False)
     log.defer_io(cache.flush)
+    return new_start
 
 
-def maybe_increment_log_start_offset(
-    log: Log, new_start: int, high_watermark: int | None, defer_io: bool = False
-) -> bool:
-    """DeleteRecords: move the log start offset up (possibly mid-segment) and delete the
-    segments wholly below it. Returns False if it was already at or past ``new_start``."""
-    bound = log.log_end_offset if high_watermark is None else high_watermark
+def increment_log_start_offset(
+    log: RetainedLog, new_start: int, high_watermark: int | None, now_ms: int
+) -> int | None:
+    """DeleteRecords: the log start offset moves up to ``new_start`` (possibly mid-segment)
+    and the segments wholly below it are deleted (file work queued). Returns the new log
+    start offset, or None if it was already at or past ``new_start``."""
+    bound = log.local_log.log_end_offset if high_watermark is None else high_watermark
     if new_start > bound:
         raise OffsetOutOfRangeError(
-            f"cannot move the log start offset of {log.dir.name} to {new_start}, past {bound}"
+            f"cannot move the log start offset of {log.local_log.dir.name} to {new_start}, "
+            f"past {bound}"
         )
     if new_start <= log.log_start_offset:
-        return False
+        return None
     _advance_log_start(log, new_start)
-    _delete_matching(log, _below_log_start(log), high_watermark, log._clock_ms)
-    if not defer_io:
-        log.run_deferred_io()
-    return True
+    _, start = _delete_matching(log, new_start, _below(new_start), high_watermark, now_ms)
+    return start
 
 
-def truncate_to(log: Log, target: int) -> bool:
-    """Remove every offset >= ``target`` (Kafka's ``UnifiedLog.truncateTo``).
-
-    Returns False when the log already ends at or before ``target``.
-    """
-    if target < 0:
-        raise ValueError(f"cannot truncate to negative offset {target}")
-    if target >= log.log_end_offset:
-        return False
-    log.run_deferred_io()
-    if log.segments[0].base_offset > target:
-        truncate_fully_and_start_at(log, target, log._clock_ms)
-        return True
-    with log._lock:
-        removed = [
-            log._segments.remove(s.base_offset) for s in log.segments if s.base_offset > target
-        ]
-        log._dir_dirty = True
-    for segment in reversed(removed):
-        segment.delete()
-    active = log.active_segment
-    active.truncate_to(target)
-    next_offset = active.read_next_offset()
-    with log._lock:
-        log._next_offset = next_offset
-        log._recovery_point = min(log._recovery_point, next_offset)
-    log._log_start_offset = min(log._log_start_offset, next_offset)
+def truncate_to(log: RetainedLog, target: int, now_ms: int) -> int:
+    """Remove every offset >= ``target`` (Kafka's ``UnifiedLog.truncateTo``) when ``target``
+    is below the log end and in or after the first segment; return the new log start."""
+    local = log.local_log
+    next_offset = local.truncate_to(target)
+    start = min(log.log_start_offset, next_offset)
     log.leader_epoch_cache.truncate_from_end(next_offset)
     state = log.producer_state
-    state.truncate_and_reload(log.log_start_offset, next_offset, log._clock_ms)
+    state.truncate_and_reload(start, next_offset, now_ms)
     if state.map_end_offset < next_offset:
-        state.rebuild_from(log.iter_batch_headers(max(state.map_end_offset, log.log_start_offset)))
+        state.rebuild_from(local.iter_batch_headers(max(state.map_end_offset, start)))
     state.update_map_end_offset(next_offset)
-    return True
-
-
-def truncate_fully_and_start_at(log: Log, offset: int, now_ms: int) -> None:
-    """Delete everything and restart the log, empty, at ``offset``."""
-    log.run_deferred_io()
-    with log._lock:
-        removed = log.segments
-        for segment in removed:
-            log._segments.remove(segment.base_offset)
-    for segment in removed:
-        segment.delete()
-    with log._lock:
-        log._segments.add(log.new_segment(offset, now_ms))
-        log._next_offset = offset
-        log._recovery_point = offset
-        log._dir_dirty = True
-    log._log_start_offset = offset
-    log.pending_flush_offset = None
-    log.leader_epoch_cache.clear()
-    log.producer_state.truncate_fully_and_start_at(offset)
+    return start

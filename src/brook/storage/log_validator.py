@@ -27,6 +27,7 @@ but it is the request's and is discarded).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,7 @@ __all__ = [
     "analyze_and_validate_records",
     "assign_offsets",
     "decompressed_limit",
+    "producer_headers_as_written",
     "timestamp_bounds",
 ]
 
@@ -312,6 +314,24 @@ def assign_offsets(
         num_messages=num_messages,
         valid_bytes=last_pos + last_header.size,
     )
+
+
+def producer_headers_as_written(
+    batches: ValidatedBatches, first_offset: int, append_time: int
+) -> Iterator[BatchHeader]:
+    """Idempotent batches' headers as written after :func:`assign_offsets`: the assigned
+    base offset (and, with ``append_time`` >= 0, the LogAppendTime timestamp), for the
+    producer state to check and record."""
+    offset = first_offset
+    for _, header in batches:
+        if header.producer_id >= 0:
+            patched = header._replace(base_offset=offset)
+            if append_time >= 0:
+                patched = patched._replace(
+                    max_timestamp=append_time, attributes=header.attributes | (LOG_APPEND_TIME << 3)
+                )
+            yield patched
+        offset += header.last_offset_delta + 1
 
 
 def _check_timestamps(

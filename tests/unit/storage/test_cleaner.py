@@ -17,8 +17,10 @@ from brook.records.compression import CompressionType
 from brook.records.record import Record, build_batch, iter_records_in_batches
 from brook.storage import cleaner as cleaner_module
 from brook.storage.cleaner import CLEANED_FILE_SUFFIX, SWAP_FILE_SUFFIX, Cleaner
+from brook.storage.cleaner_manager import clean_now
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from brook.storage.log_validator import ValidatedBatches, analyze_and_validate_records
 from brook.storage.producer_state import list_snapshot_offsets, snapshot_path
 from brook.storage.segment import LogSegment
 
@@ -32,6 +34,12 @@ def open_log(
         directory, cfg, recovery_point=recovery_point, log_start_offset=0,
         clean_shutdown=clean, now_ms=0,
     )  # fmt: skip
+
+
+def as_replica(batch: bytes | bytearray, log: Log) -> ValidatedBatches:
+    """Validation as for a batch that came from another replica, not a client: keyless
+    records may enter a compacted log (as they can through replication)."""
+    return analyze_and_validate_records(memoryview(batch), log.config, origin_client=False)
 
 
 def compact(**overrides: str | int) -> LogConfig:
@@ -89,7 +97,7 @@ def test_keeps_latest_value_per_key_at_original_offsets(tmp_path: Path) -> None:
     segments_before, size_before = log.num_segments, log.size_bytes
     active = log.active_segment
     before = read_records(log)
-    stats = log.clean(now_ms=2_000)
+    stats = clean_now(log, 2_000)
     assert stats is not None and stats.complete and stats.groups_cleaned >= 1
     after = read_records(log)
     assert log.log_end_offset == end and log.active_segment is active
@@ -101,7 +109,7 @@ def test_keeps_latest_value_per_key_at_original_offsets(tmp_path: Path) -> None:
     assert len({r.key for r in below_active}) == len(below_active)
     assert [r.offset for r in after] == sorted(r.offset for r in after)
     assert stats.records_retained < stats.records_read
-    log.clean(now_ms=2_000)  # the small cleaned segments are now merged
+    clean_now(log, 2_000)  # the small cleaned segments are now merged
     assert log.num_segments < segments_before
     assert read_records(log) == after
 
@@ -110,9 +118,9 @@ def test_cleaned_log_survives_reopen_and_cleaning_is_idempotent(tmp_path: Path) 
     directory = tmp_path / "t-0"
     log = open_log(directory, compact())
     fill_updates(log, keys=5, rounds=20)
-    log.clean(now_ms=2_000)
+    clean_now(log, 2_000)
     after = read_records(log)
-    stats = log.clean(now_ms=2_000)
+    stats = clean_now(log, 2_000)
     assert stats is not None and stats.records_retained == stats.records_read
     assert read_records(log) == after
     log.close()
@@ -126,7 +134,7 @@ def test_tombstones_kept_until_delete_retention_passes(tmp_path: Path) -> None:
     produce(log, [(b"a", b"1"), (b"b", b"1")])
     tombstone, _ = produce(log, [(b"a", None)])
     fill_updates(log, keys=3, rounds=4)  # pushes the tombstone out of the active segment
-    log.clean(now_ms=10_000)
+    clean_now(log, 10_000)
     records = read_records(log)
     assert [(r.offset, r.value) for r in records if r.key == b"a"] == [(tombstone, None)]
     batch = next(
@@ -135,9 +143,9 @@ def test_tombstones_kept_until_delete_retention_passes(tmp_path: Path) -> None:
         for pos, _ in iter_batches(chunk)
     )
     assert batch.has_delete_horizon and batch.base_timestamp == 11_000
-    log.clean(now_ms=10_999)
+    clean_now(log, 10_999)
     assert [r.offset for r in read_records(log) if r.key == b"a"] == [tombstone]
-    stats = log.clean(now_ms=11_000)
+    stats = clean_now(log, 11_000)
     assert stats is not None and stats.tombstones_removed == 1
     assert [r for r in read_records(log) if r.key == b"a"] == []
     assert latest(read_records(log))[b"b"] == b"1"
@@ -147,9 +155,9 @@ def test_min_compaction_lag_protects_young_segments(tmp_path: Path) -> None:
     log = open_log(tmp_path / "t-0", compact(min_compaction_lag_ms=5_000))
     fill_updates(log, keys=4, rounds=20, now_ms=1_000)
     count = len(read_records(log))
-    assert log.clean(now_ms=5_999) is None  # every segment holds records younger than the lag
+    assert clean_now(log, 5_999) is None  # every segment holds records younger than the lag
     assert len(read_records(log)) == count
-    stats = log.clean(now_ms=6_000)
+    stats = clean_now(log, 6_000)
     assert stats is not None and len(read_records(log)) < count
 
 
@@ -158,7 +166,7 @@ def test_min_compaction_lag_splits_old_and_young(tmp_path: Path) -> None:
     old = fill_updates(log, keys=4, rounds=20, now_ms=1_000)
     log.roll(1_000)
     young = fill_updates(log, keys=4, rounds=20, now_ms=9_000)
-    log.clean(now_ms=10_000)
+    clean_now(log, 10_000)
     offsets = {r.offset for r in read_records(log)}
     assert len(offsets & set(old)) == 4  # old segments compacted among themselves
     assert set(young) - {o for o in young if o >= log.active_segment.base_offset} <= offsets
@@ -173,7 +181,7 @@ def test_compressed_batches_keep_their_codec(tmp_path: Path, codec: CompressionT
         first, _ = produce(log, entries, compression=codec)
         written.update({first + i: e for i, e in enumerate(entries)})
     before = latest(read_records(log))
-    stats = log.clean(now_ms=2_000)
+    stats = clean_now(log, 2_000)
     assert stats is not None and stats.records_retained < stats.records_read
     data = log.read(0, 1 << 30, log.log_end_offset, True)
     headers = [read_batch_header(c, p) for c in data.chunks for p, _ in iter_batches(c)]
@@ -189,9 +197,9 @@ def test_null_keys_are_dropped_as_invalid(tmp_path: Path) -> None:
     # Clients cannot write keyless records to a compacted topic; records written before the
     # topic became compacted (here: appended as a non-client origin) can still be there.
     keyless = build_batch([(None, b"x", (), 1_000), (b"k", b"1", (), 1_000)])
-    log.append_as_leader(memoryview(keyless), 0, 1_000, origin_client=False)
+    log.append_as_leader(memoryview(keyless), 0, 1_000, validated=as_replica(keyless, log))
     fill_updates(log, keys=2, rounds=5)
-    stats = log.clean(now_ms=2_000)
+    stats = clean_now(log, 2_000)
     assert stats is not None and stats.invalid_records == 1
     assert None not in latest(read_records(log))
 
@@ -279,10 +287,10 @@ def test_high_watermark_bounds_the_offset_map(tmp_path: Path) -> None:
     fill_updates(log, keys=2, rounds=5)
     newer, _ = produce(log, [(b"a", b"new")])
     fill_updates(log, keys=2, rounds=5)
-    log.clean(now_ms=2_000, high_watermark=newer)
+    clean_now(log, 2_000, high_watermark=newer)
     values = [r.value for r in read_records(log) if r.key == b"a"]
     assert values == [b"old", b"new"]  # "new" is above the high watermark: decides nothing
-    log.clean(now_ms=2_000)
+    clean_now(log, 2_000)
     assert [r.value for r in read_records(log) if r.key == b"a"] == [b"new"]
 
 
@@ -293,7 +301,7 @@ def test_compact_delete_also_applies_retention(tmp_path: Path) -> None:
         produce(log, [(b"old-%d" % n, b"x" * 50)], now_ms=1_000)
     log.roll(1_000)
     fill_updates(log, keys=3, rounds=10, now_ms=50_000)
-    log.clean(now_ms=50_000)
+    clean_now(log, 50_000)
     assert {r.key for r in read_records(log)} >= {b"old-%d" % n for n in range(20)}
     assert log.delete_old_segments(now_ms=50_000) > 0
     records = read_records(log)
@@ -313,7 +321,7 @@ def test_idempotent_producer_state_survives_cleaning(tmp_path: Path) -> None:
     )
     produce(log, [(b"p", b"overwritten")])
     fill_updates(log, keys=3, rounds=6)
-    stats = log.clean(now_ms=2_000)
+    stats = clean_now(log, 2_000)
     assert stats is not None and stats.empty_batches_written == 1
     assert all(r.producer_id != pid for r in read_records(log))  # only the empty batch remains
     log.close()
@@ -378,7 +386,7 @@ def test_crash_during_swap_leaves_a_valid_log(
     else:
         monkeypatch.setattr(LogSegment, "delete", _crash_on(calls, n, LogSegment.delete))
     with pytest.raises(_Crash):
-        log.clean(now_ms=2_000, cleaner_config=cleaner_module.CleanerConfig(io_buffer_size=4096))
+        clean_now(log, 2_000, cleaner_config=cleaner_module.CleanerConfig(io_buffer_size=4096))
     monkeypatch.undo()
     _abandon(log)
     reopened = open_log(directory, cfg, clean=False, recovery_point=end)
@@ -392,7 +400,7 @@ def test_crash_during_swap_leaves_a_valid_log(
     ]
     for segment in reopened.segments:
         segment.sanity_check()
-    reopened.clean(now_ms=2_000)
+    clean_now(reopened, 2_000)
     assert latest(read_records(reopened)) == latest(before)
 
 
@@ -469,7 +477,7 @@ def test_compressed_batch_with_millions_of_records_fails_the_pass_in_bounded_mem
     bomb = _record_bomb(9_000_000)  # 63 MB of records: under the old 64 MiB bound
     assert len(bomb) < 20_000
     # Stored as a follower would (the leader now refuses it), then more data after it.
-    log.append_as_leader(memoryview(bomb), 0, 1_000, origin_client=False)
+    log.append_as_leader(memoryview(bomb), 0, 1_000, validated=as_replica(bomb, log))
     produce(log, [(b"k", b"v")] * 3)
     log.roll(2_000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -24,7 +24,6 @@ from brook.storage.errors import LogDirError
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import MAX_FILE_NAME_LENGTH
 from brook.storage.log_manager import HostedLog, LogManager
-from brook.storage.log_retention import maybe_increment_log_start_offset
 from brook.testing.clock import VirtualClock
 
 ID_A = b"\x01" * 16
@@ -78,7 +77,7 @@ def test_deletion_rewrites_checkpoints_so_a_recreated_topic_survives_a_crash(
     manager.startup()
     append(manager, "t", 10)
     old = manager.get_log("t", 0)
-    assert old is not None and maybe_increment_log_start_offset(old, 8, None)
+    assert old is not None and old.maybe_increment_log_start_offset(8)
     manager.checkpoint_log_start_offsets()
     manager.checkpoint_recovery_points()
     assert manager.delete_log("t", 0)
