@@ -111,3 +111,14 @@ def test_defaults_print_as_kafka_prints_them() -> None:
     assert format_value(("compact", "delete")) == "compact,delete"
     assert format_value(True) == "true"
     assert BROKER_DEFAULTS["log.cleanup.policy"] == "delete"
+
+
+def test_sample_server_properties_uses_only_defined_keys() -> None:
+    from pathlib import Path
+
+    from brook.config.properties import load_properties
+
+    path = Path(__file__).resolve().parents[3] / "config" / "server.properties"
+    props = load_properties(str(path))
+    assert set(props) <= set(BROKER_CONFIGS), set(props) - set(BROKER_CONFIGS)
+    BrokerConfig.from_props(props)
