@@ -62,6 +62,9 @@ def _key(
 
 _OWN = [
     _key("node.id", _INT, None, _HIGH, "This broker's id in the cluster (broker.id is accepted too)."),
+    _key("broker.id", _INT, None, _LOW, "Kafka's older name for node.id, read when node.id is absent."),
+    _key("cluster.id", _STR, None, _LOW, "Cluster id a fresh data directory is formatted with; an existing meta.properties keeps its own."),
+    _key("log.dir", _STR, None, _LOW, "A single log directory, read when log.dirs is absent."),
     _key("listeners", _STR, "PLAINTEXT://:9092", _HIGH, "Comma-separated NAME://host:port addresses the broker listens on."),
     _key("advertised.listeners", _STR, None, _HIGH, "Addresses given to clients, if not those of listeners."),
     _key("listener.security.protocol.map", _STR, None, _LOW, "NAME:PROTOCOL pairs mapping listener names to security protocols."),
