@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from brook.config.broker import BROKER_CONFIGS
 from brook.config.properties import PropertiesError
+from brook.config.properties import load_properties as _load_properties
 from brook.config.properties import parse_properties as _parse_properties
 
 SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
@@ -46,6 +47,15 @@ def parse_properties(text: str) -> dict[str, str]:
     """``server.properties`` text, read by Java's ``.properties`` rules (``brook.config``)."""
     try:
         return _parse_properties(text, "server.properties")
+    except PropertiesError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_properties(path: str) -> dict[str, str]:
+    """A ``server.properties`` file, read as every other properties file is (a UTF-8 BOM
+    skipped, ISO-8859-1 when not UTF-8); any problem is one ``ConfigError`` line."""
+    try:
+        return _load_properties(path)
     except PropertiesError as exc:
         raise ConfigError(str(exc)) from None
 

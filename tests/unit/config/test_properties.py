@@ -114,3 +114,33 @@ def test_latin1_file_falls_back(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PropertiesError, match="does not exist"):
         load_properties(str(tmp_path / "nope.properties"))
+
+
+def _broker_config(tmp_path: Path, data: bytes) -> dict[str, str]:
+    from brook.broker.main import build_parser, config_from_args
+
+    path = tmp_path / "server.properties"
+    path.write_bytes(data)
+    args = build_parser().parse_args(["--config", str(path)])
+    return dict(config_from_args(args).props)
+
+
+def test_broker_config_file_with_a_bom_keeps_its_first_key(tmp_path: Path) -> None:
+    """The first key of a server.properties saved with a UTF-8 BOM used to be read as
+    ``\\ufeffnode.id``, so node.id was silently ignored."""
+    props = _broker_config(tmp_path, "\ufeffnode.id=7\nlog.dirs=/tmp/x\n".encode())
+    assert props["node.id"] == "7"
+
+
+def test_broker_config_file_in_latin1_is_read(tmp_path: Path) -> None:
+    """A non-UTF-8 server.properties used to crash start-up with a UnicodeDecodeError."""
+    props = _broker_config(tmp_path, "node.id=2\nbroker.rack=s\xfcd\n".encode("iso-8859-1"))
+    assert props["broker.rack"] == "süd"
+
+
+def test_broker_config_file_missing_is_one_config_error(tmp_path: Path) -> None:
+    from brook.broker.main import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--config", str(tmp_path / "none.properties")])
+    with pytest.raises(ConfigError, match="does not exist"):
+        config_from_args(args)
