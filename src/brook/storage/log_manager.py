@@ -103,15 +103,23 @@ class LogManager:
         self.default_config = LogConfig.from_props({}, self.broker_defaults)
         self._logs: dict[TopicPartition, Log] = {}
         self._pending_deletes: list[Path] = []
-        self.retention_check_interval_ms = _interval(broker_defaults, "log.retention.check.interval.ms")
-        self.recovery_point_checkpoint_interval_ms = _interval(broker_defaults, "log.flush.offset.checkpoint.interval.ms")
-        self.log_start_checkpoint_interval_ms = _interval(broker_defaults, "log.flush.start.offset.checkpoint.interval.ms")
+        self.retention_check_interval_ms = _interval(
+            broker_defaults, "log.retention.check.interval.ms"
+        )
+        self.recovery_point_checkpoint_interval_ms = _interval(
+            broker_defaults, "log.flush.offset.checkpoint.interval.ms"
+        )
+        self.log_start_checkpoint_interval_ms = _interval(
+            broker_defaults, "log.flush.start.offset.checkpoint.interval.ms"
+        )
         self.flush_check_interval_ms = max(
             min(_interval(broker_defaults, "log.flush.scheduler.interval.ms"), 1_000),
             MIN_FLUSH_CHECK_MS,
         )
         self.producer_id_expiration_ms = _interval(broker_defaults, "producer.id.expiration.ms")
-        self.producer_id_expiration_check_interval_ms = _interval(broker_defaults, "producer.id.expiration.check.interval.ms")
+        self.producer_id_expiration_check_interval_ms = _interval(
+            broker_defaults, "producer.id.expiration.check.interval.ms"
+        )
         self._next_flush_wait_ms = self.flush_check_interval_ms
         self.had_clean_shutdown: dict[Path, bool] = {}
         self.high_watermark = high_watermark
