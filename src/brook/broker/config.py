@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from brook.config.broker import BROKER_CONFIGS
+from brook.config.properties import PropertiesError
+from brook.config.properties import load_properties as _load_properties
+from brook.config.properties import parse_properties as _parse_properties
+
 SECURITY_PROTOCOLS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
 SERVED_SECURITY_PROTOCOLS = frozenset({"PLAINTEXT"})
 """What the listeners can actually secure today. A listener declared SSL or SASL_* but served
@@ -34,68 +39,25 @@ class Listener:
     security_protocol: str
 
 
-# Broker-level keys brook reads, with Kafka's defaults. Shown by DescribeConfigs (BROKER).
-BROKER_DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {
-        "auto.create.topics.enable": "true",
-        "num.partitions": "1",
-        "default.replication.factor": "1",
-        "socket.request.max.bytes": "104857600",
-        "message.max.bytes": "1048588",
-        "delete.topic.enable": "true",
-        "log.dirs": "/tmp/kafka-logs",
-        "log.segment.bytes": "1073741824",
-        "log.roll.hours": "168",
-        "log.retention.hours": "168",
-        "log.retention.bytes": "-1",
-        "log.retention.check.interval.ms": "300000",
-        "log.flush.offset.checkpoint.interval.ms": "60000",
-        "log.cleanup.policy": "delete",
-        "log.message.timestamp.type": "CreateTime",
-        "log.index.interval.bytes": "4096",
-        "log.index.size.max.bytes": "10485760",
-        "min.insync.replicas": "1",
-        "compression.type": "producer",
-        "offsets.topic.num.partitions": "50",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.num.partitions": "50",
-        "group.initial.rebalance.delay.ms": "3000",
-        "connections.max.idle.ms": "600000",
-        "queued.max.requests": "500",
-        "queued.max.request.bytes": "268435456",
-        "max.connections.per.ip": "2147483647",
-        "max.connections.per.ip.overrides": "",
-        "producer.id.expiration.ms": "86400000",
-        "producer.id.expiration.check.interval.ms": "600000",
-        "transactional.id.expiration.ms": "604800000",
-        "unclean.leader.election.enable": "false",
-        "max.incremental.fetch.session.cache.slots": "1000",
-        "fetch.max.bytes": "57671680",
-        "broker.rack": "",
-    }
-)
+BROKER_DEFAULTS: Mapping[str, str] = MappingProxyType(BROKER_CONFIGS.defaults())
+"""Kafka's default of every broker key brook reads (defined in ``brook.config.broker``)."""
 
 
 def parse_properties(text: str) -> dict[str, str]:
-    """Java ``.properties`` syntax: ``#``/``!`` comments, ``=``/``:`` separators, ``\\``
-    continuations."""
-    props: dict[str, str] = {}
-    logical = ""
-    for raw in text.splitlines():
-        line = raw.strip() if not logical else raw.lstrip()
-        if not logical and (not line or line[0] in "#!"):
-            continue
-        if line.endswith("\\") and not line.endswith("\\\\"):
-            logical += line[:-1]
-            continue
-        logical += line
-        m = re.match(r"^((?:[^=:\s\\]|\\.)+)\s*[=:\s]\s*(.*)$", logical)
-        if m:
-            props[m.group(1).replace("\\", "")] = m.group(2)
-        elif logical:
-            props[logical] = ""
-        logical = ""
-    return props
+    """``server.properties`` text, read by Java's ``.properties`` rules (``brook.config``)."""
+    try:
+        return _parse_properties(text, "server.properties")
+    except PropertiesError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_properties(path: str) -> dict[str, str]:
+    """A ``server.properties`` file, read as every other properties file is (a UTF-8 BOM
+    skipped, ISO-8859-1 when not UTF-8); any problem is one ``ConfigError`` line."""
+    try:
+        return _load_properties(path)
+    except PropertiesError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_listeners(value: str, protocol_map: Mapping[str, str]) -> tuple[Listener, ...]:
@@ -127,24 +89,17 @@ def parse_listeners(value: str, protocol_map: Mapping[str, str]) -> tuple[Listen
     return tuple(listeners)
 
 
-def _int(props: Mapping[str, str], key: str) -> int:
+def _value(props: Mapping[str, str], key: str) -> object:
+    """``key`` parsed and validated by its definition (blank means unset: its default)."""
     try:
-        return int(props.get(key) or BROKER_DEFAULTS[key])
-    except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {props.get(key)!r}") from None
+        return BROKER_CONFIGS.value(props, key)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _positive(props: Mapping[str, str], key: str) -> int:
-    value = _int(props, key)
-    if value < 1:
-        raise ConfigError(f"{key} must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(props: Mapping[str, str], key: str) -> int:
-    value = _int(props, key)
-    if value < 0:
-        raise ConfigError(f"{key} must be at least 0, got {value}")
+def _int(props: Mapping[str, str], key: str) -> int:
+    value = _value(props, key)
+    assert isinstance(value, int) and not isinstance(value, bool), key
     return value
 
 
@@ -169,10 +124,9 @@ def parse_ip_overrides(value: str) -> dict[str, int]:
 
 
 def _bool(props: Mapping[str, str], key: str) -> bool:
-    value = (props.get(key) or BROKER_DEFAULTS[key]).strip().lower()
-    if value not in ("true", "false"):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value == "true"
+    value = _value(props, key)
+    assert isinstance(value, bool), key
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +163,7 @@ class BrokerConfig:
         """The effective value of a broker-level key (explicit, else Kafka's default)."""
         if key in self.props:
             return self.props[key]
-        return BROKER_DEFAULTS.get(key)
+        return BROKER_CONFIGS[key].default_text if key in BROKER_CONFIGS else None
 
     @classmethod
     def from_props(cls, props: Mapping[str, str]) -> BrokerConfig:
@@ -240,9 +194,6 @@ class BrokerConfig:
         )
         dirs = props.get("log.dirs") or props.get("log.dir") or BROKER_DEFAULTS["log.dirs"]
         log_dirs = tuple(Path(d.strip()) for d in dirs.split(",") if d.strip())
-        for key in ("num.partitions", "default.replication.factor"):
-            if _int(props, key) < 1:
-                raise ConfigError(f"{key} must be at least 1")
         return cls(
             node_id=node_id,
             listeners=listeners,
@@ -259,12 +210,12 @@ class BrokerConfig:
             cluster_id=props.get("cluster.id"),
             fetch_session_cache_slots=_int(props, "max.incremental.fetch.session.cache.slots"),
             producer_id_expiration_ms=_int(props, "producer.id.expiration.ms"),
-            queued_max_request_bytes=_positive(props, "queued.max.request.bytes"),
-            connections_max_idle_ms=_positive(props, "connections.max.idle.ms"),
+            queued_max_request_bytes=_int(props, "queued.max.request.bytes"),
+            connections_max_idle_ms=_int(props, "connections.max.idle.ms"),
             max_connections=(
-                _positive(props, "max.connections") if props.get("max.connections") else None
+                _int(props, "max.connections") if props.get("max.connections") else None
             ),
-            max_connections_per_ip=_non_negative(props, "max.connections.per.ip"),
+            max_connections_per_ip=_int(props, "max.connections.per.ip"),
             max_connections_per_ip_overrides=MappingProxyType(
                 parse_ip_overrides(props.get("max.connections.per.ip.overrides", ""))
             ),

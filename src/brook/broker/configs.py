@@ -1,8 +1,10 @@
 """Configuration rows for DescribeConfigs and CreateTopics, topic and broker alike.
 
-Topic rows come from ``storage.log_config.describe`` (which knows every topic key, its default
-and its broker-level synonyms); broker rows come from the broker's own properties over Kafka's
-defaults. This module only adapts them to what handlers render.
+Both come from the definitions in ``brook.config``: topic rows from ``storage.log_config.describe``
+(every topic key, its default and its broker-level synonyms, from ``brook.config.log``), broker
+rows from ``brook.config.broker`` over the broker's own properties. A key that is not defined
+there is not listed: every listed key is one brook honours. This module only adapts them to
+what handlers render.
 """
 
 from __future__ import annotations
@@ -10,18 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from brook.broker.config import BROKER_DEFAULTS
+from brook.config.broker import BROKER_CONFIGS
+from brook.config.defs import ConfigType
 from brook.storage.log_config import ConfigEntry, ConfigSource, ConfigSynonymEntry, describe
 
 if TYPE_CHECKING:
     from brook.broker.services import BrokerServices
 
 # DescribeConfigs v3+ ConfigType ids.
-CONFIG_TYPE_IDS = {
-    "BOOLEAN": 1, "STRING": 2, "INT": 3, "SHORT": 4, "LONG": 5, "DOUBLE": 6, "LIST": 7,
-    "CLASS": 8, "PASSWORD": 9,
-}
-_SENSITIVE_MARKERS = ("password", "secret", "sasl.jaas.config")
+CONFIG_TYPE_IDS = {t.value: t.wire_id for t in ConfigType}
 
 
 class Row(NamedTuple):
@@ -45,14 +44,24 @@ def describe_topic_configs(node: BrokerServices, overrides: Mapping[str, str]) -
 
 
 def describe_broker_configs(node: BrokerServices) -> list[Row]:
-    props = node.config.props
+    """Every defined broker key that is set or has a default, sorted by name.
+
+    Broker keys are static (``server.properties``): every row is read-only, and its source is
+    ``STATIC_BROKER_CONFIG`` when the file (or a flag) sets it, ``DEFAULT_CONFIG`` otherwise.
+    """
+    return broker_rows(node.config.props)
+
+
+def broker_rows(props: Mapping[str, str]) -> list[Row]:
     rows = []
-    for name in sorted(set(BROKER_DEFAULTS) | set(props)):
-        sensitive = any(m in name for m in _SENSITIVE_MARKERS)
-        static = name in props
-        value = props[name] if static else BROKER_DEFAULTS[name]
+    for key in BROKER_CONFIGS.values():
+        static = key.name in props
+        value = props[key.name] if static else key.default_text
+        if value is None:
+            continue
+        sensitive = key.sensitive or key.type is ConfigType.PASSWORD
         source = ConfigSource.STATIC_BROKER_CONFIG if static else ConfigSource.DEFAULT_CONFIG
-        synonyms = (ConfigSynonymEntry(name, value, source),)
-        rows.append(Row(name, None if sensitive else value, int(source), True, sensitive,
-                        synonyms, CONFIG_TYPE_IDS["STRING"], None))
+        synonyms = (ConfigSynonymEntry(key.name, value, source),)
+        rows.append(Row(key.name, None if sensitive else value, int(source), key.read_only,
+                        sensitive, synonyms, key.type.wire_id, key.documentation))
     return rows

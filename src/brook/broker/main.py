@@ -13,9 +13,8 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
-from brook.broker.config import BrokerConfig, ConfigError, parse_properties
+from brook.broker.config import BrokerConfig, ConfigError, load_properties
 from brook.env import SYSTEM_CLOCK, Clock
 from brook.storage.errors import LogDirError
 
@@ -39,10 +38,7 @@ def build_parser(prog: str = "brook broker") -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     props: dict[str, str] = {}
     if args.config:
-        try:
-            props.update(parse_properties(Path(args.config).read_text()))
-        except OSError as exc:
-            raise ConfigError(f"cannot read {args.config}: {exc.strerror}") from None
+        props.update(load_properties(args.config))
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep:

@@ -12,7 +12,8 @@ the metadata log) and are parsed once, here, into a frozen ``LogConfig`` with ty
    ``STATIC_BROKER_CONFIG``);
 3. Kafka's default (``DEFAULT_CONFIG``).
 
-``describe`` reports the same walk in the shape DescribeConfigs returns.
+``describe`` reports the same walk in the shape DescribeConfigs returns. The keys, defaults,
+validators and synonyms are defined once, in ``brook.config.log``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
+from brook.config.defs import ConfigKey, ConfigValue, format_value, parse_value
+from brook.config.log import TOPIC_CONFIGS
 from brook.records.compression import CompressionType
 from brook.storage.errors import InvalidConfigError
-from brook.storage.log_config_defs import TOPIC_CONFIGS, ConfigKey, ConfigValue, parse_value
 
 __all__ = [
     "TOPIC_CONFIGS",
@@ -248,13 +250,13 @@ def describe(
         entries.append(
             ConfigEntry(
                 key.name,
-                raw if source is not ConfigSource.DEFAULT_CONFIG else _format(key.default),
+                raw if source is not ConfigSource.DEFAULT_CONFIG else _default(key),
                 source,
                 False,
                 key.sensitive,
                 synonyms,
                 key.type.value,
-                key.doc,
+                key.documentation,
             )
         )
     return entries
@@ -282,7 +284,8 @@ def _resolve(
                 raw = layer[synonym.name]
                 value = _parse(key, raw, synonym.name, synonym.multiplier)
                 chain.append((synonym.name, raw, source, value))
-    chain.append((key.name, _format(key.default), ConfigSource.DEFAULT_CONFIG, key.default))
+    assert key.default is not None, key.name
+    chain.append((key.name, _default(key), ConfigSource.DEFAULT_CONFIG, key.default))
     return chain
 
 
@@ -304,11 +307,11 @@ def _parse(key: ConfigKey, raw: str, name: str | None = None, multiplier: int = 
 
 
 def _format(value: ConfigValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
+    return format_value(value)
+
+
+def _default(key: ConfigKey) -> str:
+    return key.default_text or ""
 
 
 assert {f.name for f in fields(LogConfig)} == {k.field_name for k in TOPIC_CONFIGS.values()}, (

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from brook.config.broker import BROKER_CONFIGS
 from brook.env.clock import SYSTEM_CLOCK, Clock
 from brook.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT_FILENAME,
@@ -80,8 +81,9 @@ TopicPartition = tuple[str, int]
 log = logging.getLogger(__name__)
 
 
-def _interval(defaults: Mapping[str, str], key: str, default: int) -> int:
-    return int(defaults.get(key, default))
+def _interval(defaults: Mapping[str, str], key: str) -> int:
+    """A broker-level interval, with the default defined in ``brook.config.broker``."""
+    return BROKER_CONFIGS.get_int(defaults, key)
 
 
 class LogManager:
@@ -107,23 +109,21 @@ class LogManager:
         self._logs: dict[TopicPartition, Log] = {}
         self._pending_deletes: list[Path] = []
         self.retention_check_interval_ms = _interval(
-            broker_defaults, "log.retention.check.interval.ms", 300_000
+            broker_defaults, "log.retention.check.interval.ms"
         )
         self.recovery_point_checkpoint_interval_ms = _interval(
-            broker_defaults, "log.flush.offset.checkpoint.interval.ms", 60_000
+            broker_defaults, "log.flush.offset.checkpoint.interval.ms"
         )
         self.log_start_checkpoint_interval_ms = _interval(
-            broker_defaults, "log.flush.start.offset.checkpoint.interval.ms", 60_000
+            broker_defaults, "log.flush.start.offset.checkpoint.interval.ms"
         )
         self.flush_check_interval_ms = max(
-            min(_interval(broker_defaults, "log.flush.scheduler.interval.ms", 1_000), 1_000),
+            min(_interval(broker_defaults, "log.flush.scheduler.interval.ms"), 1_000),
             MIN_FLUSH_CHECK_MS,
         )
-        self.producer_id_expiration_ms = _interval(
-            broker_defaults, "producer.id.expiration.ms", 86_400_000
-        )
+        self.producer_id_expiration_ms = _interval(broker_defaults, "producer.id.expiration.ms")
         self.producer_id_expiration_check_interval_ms = _interval(
-            broker_defaults, "producer.id.expiration.check.interval.ms", 600_000
+            broker_defaults, "producer.id.expiration.check.interval.ms"
         )
         self._next_flush_wait_ms = self.flush_check_interval_ms
         self.had_clean_shutdown: dict[Path, bool] = {}

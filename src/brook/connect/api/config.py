@@ -5,33 +5,23 @@ A connector declares its keys once; the same definition parses a task's properti
 ``POST /connectors`` with the key and the reason. Validators are plain callables that raise
 ``ConfigException`` so a connector can express any rule, including ones across keys
 (``ConfigDef.cross_checks``).
+
+``Type`` and ``Importance`` are the enums of ``brook.config.defs``, shared with the broker's
+definitions; connectors keep importing them from ``brook.connect.api``.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from brook.config.defs import ConfigType
+from brook.config.defs import Importance as Importance
 from brook.connect.api.errors import ConfigException
 
-
-class Type(enum.Enum):
-    STRING = "STRING"
-    INT = "INT"
-    LONG = "LONG"
-    DOUBLE = "DOUBLE"
-    BOOLEAN = "BOOLEAN"
-    LIST = "LIST"
-    CLASS = "CLASS"
-    PASSWORD = "PASSWORD"
-
-
-class Importance(enum.Enum):
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
+Type = ConfigType
+"""The same ``ConfigDef.Type`` the broker's definitions use (``brook.config.defs``)."""
 
 
 class _NoDefault:

@@ -1,7 +1,7 @@
 """The group coordinator's settings, parsed once from the broker's properties.
 
 Key names are Kafka's and defaults are Kafka's, so a ``server.properties`` written for Kafka
-means the same here.
+means the same here. The keys and their defaults are defined once, in ``brook.config.group``.
 """
 
 from __future__ import annotations
@@ -9,20 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from brook.config.group import GROUP_CONFIGS
+
 OFFSETS_TOPIC = "__consumer_offsets"
 
 GROUP_CONFIG_DEFAULTS: dict[str, int] = {
-    "offsets.topic.num.partitions": 50,
-    "offsets.topic.replication.factor": 3,
-    "offsets.topic.segment.bytes": 104857600,
-    "group.initial.rebalance.delay.ms": 3000,
-    "group.min.session.timeout.ms": 6000,
-    "group.max.session.timeout.ms": 1800000,
-    "group.max.size": 2147483647,
-    "offset.metadata.max.bytes": 4096,
-    "offsets.retention.minutes": 10080,
-    "offsets.retention.check.interval.ms": 600000,
+    name: int(key.default) for name, key in GROUP_CONFIGS.items() if isinstance(key.default, int)
 }
+
+
+def _default(key: str) -> int:
+    return GROUP_CONFIG_DEFAULTS[key]
 
 
 class GroupConfigError(ValueError):
@@ -31,16 +28,16 @@ class GroupConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GroupCoordinatorConfig:
-    offsets_topic_num_partitions: int = 50
-    offsets_topic_replication_factor: int = 3
-    offsets_topic_segment_bytes: int = 104857600
-    initial_rebalance_delay_ms: int = 3000
-    min_session_timeout_ms: int = 6000
-    max_session_timeout_ms: int = 1800000
-    max_group_size: int = 2147483647
-    offset_metadata_max_bytes: int = 4096
-    offsets_retention_ms: int = 10080 * 60_000
-    offsets_retention_check_interval_ms: int = 600000
+    offsets_topic_num_partitions: int = _default("offsets.topic.num.partitions")
+    offsets_topic_replication_factor: int = _default("offsets.topic.replication.factor")
+    offsets_topic_segment_bytes: int = _default("offsets.topic.segment.bytes")
+    initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms")
+    min_session_timeout_ms: int = _default("group.min.session.timeout.ms")
+    max_session_timeout_ms: int = _default("group.max.session.timeout.ms")
+    max_group_size: int = _default("group.max.size")
+    offset_metadata_max_bytes: int = _default("offset.metadata.max.bytes")
+    offsets_retention_ms: int = _default("offsets.retention.minutes") * 60_000
+    offsets_retention_check_interval_ms: int = _default("offsets.retention.check.interval.ms")
 
     @classmethod
     def from_props(cls, props: Mapping[str, str]) -> GroupCoordinatorConfig:

@@ -1,0 +1,157 @@
+"""The broker's own configuration keys (Kafka's ``KafkaConfig``), as brook honours them.
+
+Every key here is read by the module named in its ``consumers`` (a test checks that each of
+them really reads it), so DescribeConfigs never advertises a setting that changes nothing.
+Kafka keys brook does not implement (``queued.max.requests``, ``fetch.max.bytes``,
+``transaction.state.log.num.partitions``, ``transactional.id.expiration.ms``...) are absent:
+they may appear in a ``server.properties`` copied from Kafka and are ignored there, as Kafka
+ignores keys it does not know. Group coordinator keys come from ``brook.config.group`` and the
+broker-wide defaults of topic configurations from ``brook.config.log``.
+"""
+
+from __future__ import annotations
+
+from brook.config.defs import (
+    INT_MAX,
+    LONG_MAX,
+    ConfigDef,
+    ConfigKey,
+    ConfigType,
+    ConfigValue,
+    Importance,
+    Validator,
+    at_least,
+)
+from brook.config.group import GROUP_CONFIGS
+from brook.config.log import TOPIC_CONFIGS
+
+__all__ = ["BROKER_CONFIGS", "LOG_CONFIG_CONSUMER"]
+
+BROKER_CONFIG_MODULE = "brook.broker.config"
+LOG_MANAGER = "brook.storage.log_manager"
+CLEANER = "brook.storage.cleaner"
+LOG_CONFIG_CONSUMER = "brook.storage.log_config"
+"""Topic-config synonyms are read by ``LogConfig`` through ``brook.config.log``'s synonyms."""
+
+_HIGH, _MEDIUM, _LOW = Importance.HIGH, Importance.MEDIUM, Importance.LOW
+_INT, _LONG, _STR, _BOOL, _LIST, _DOUBLE = (
+    ConfigType.INT,
+    ConfigType.LONG,
+    ConfigType.STRING,
+    ConfigType.BOOLEAN,
+    ConfigType.LIST,
+    ConfigType.DOUBLE,
+)
+
+
+def _key(
+    name: str,
+    config_type: ConfigType,
+    default: ConfigValue | None,
+    importance: Importance,
+    doc: str,
+    consumer: str = BROKER_CONFIG_MODULE,
+    validator: Validator | None = None,
+    valid_values: str = "",
+) -> ConfigKey:
+    return ConfigKey(
+        name, config_type, default, doc, validator, valid_values, importance,
+        consumers=(consumer,),
+    )  # fmt: skip
+
+
+_OWN = [
+    _key("node.id", _INT, None, _HIGH, "This broker's id in the cluster (broker.id is accepted too)."),
+    _key("broker.id", _INT, None, _LOW, "Kafka's older name for node.id, read when node.id is absent."),
+    _key("cluster.id", _STR, None, _LOW, "Cluster id a fresh data directory is formatted with; an existing meta.properties keeps its own."),
+    _key("log.dir", _STR, None, _LOW, "A single log directory, read when log.dirs is absent."),
+    _key("listeners", _STR, "PLAINTEXT://:9092", _HIGH, "Comma-separated NAME://host:port addresses the broker listens on."),
+    _key("advertised.listeners", _STR, None, _HIGH, "Addresses given to clients, if not those of listeners."),
+    _key("listener.security.protocol.map", _STR, None, _LOW, "NAME:PROTOCOL pairs mapping listener names to security protocols."),
+    _key("log.dirs", _STR, "/tmp/kafka-logs", _HIGH, "Directories the partitions' logs are kept in (log.dir is accepted too)."),
+    _key("broker.rack", _STR, "", _MEDIUM, "Rack of the broker, given to clients for rack-aware fetching."),
+    _key("auto.create.topics.enable", _BOOL, True, _HIGH, "Create a topic a client asks metadata for or produces to when it does not exist."),
+    _key("num.partitions", _INT, 1, _MEDIUM, "Partitions of a topic created without a partition count.", validator=at_least(1), valid_values="[1,...]"),
+    _key("default.replication.factor", _INT, 1, _MEDIUM, "Replication factor of a topic created without one.", validator=at_least(1), valid_values="[1,...]"),
+    _key("delete.topic.enable", _BOOL, True, _HIGH, "Whether DeleteTopics may delete topics."),
+    _key("socket.request.max.bytes", _INT, 104_857_600, _HIGH, "Largest request a client may send; a larger size prefix closes the connection.", validator=at_least(1), valid_values="[1,...]"),
+    _key("queued.max.request.bytes", _LONG, 268_435_456, _MEDIUM, "Bytes of requests being read at once across connections; a connection waits while the pool is exhausted.", validator=at_least(1), valid_values="[1,...]"),
+    _key("connections.max.idle.ms", _LONG, 600_000, _MEDIUM, "A connection with no complete request or response for this long is closed.", validator=at_least(1), valid_values="[1,...]"),
+    _key("max.connections", _INT, None, _MEDIUM, "Most connections the broker accepts; by default derived from the descriptor limit.", validator=at_least(1), valid_values="[1,...]"),
+    _key("max.connections.per.ip", _INT, INT_MAX, _MEDIUM, "Most connections accepted from one address.", validator=at_least(0), valid_values="[0,...]"),
+    _key("max.connections.per.ip.overrides", _STR, "", _MEDIUM, "host:count pairs overriding max.connections.per.ip for those hosts."),
+    _key("max.incremental.fetch.session.cache.slots", _INT, 1000, _MEDIUM, "Incremental fetch sessions the broker keeps.", validator=at_least(0), valid_values="[0,...]"),
+    _key("producer.id.expiration.ms", _INT, 86_400_000, _LOW, "How long a producer id's state is kept after its last write.", LOG_MANAGER, at_least(1), "[1,...]"),
+    _key("producer.id.expiration.check.interval.ms", _INT, 600_000, _LOW, "How often expired producer ids are removed.", LOG_MANAGER, at_least(1), "[1,...]"),
+    _key("log.retention.check.interval.ms", _LONG, 300_000, _MEDIUM, "How often segments past retention are looked for.", LOG_MANAGER, at_least(1), "[1,...]"),
+    _key("log.flush.offset.checkpoint.interval.ms", _INT, 60_000, _HIGH, "How often the recovery points are checkpointed.", LOG_MANAGER, at_least(0), "[0,...]"),
+    _key("log.flush.start.offset.checkpoint.interval.ms", _INT, 60_000, _HIGH, "How often the log start offsets are checkpointed.", LOG_MANAGER, at_least(0), "[0,...]"),
+    _key("log.cleaner.enable", _BOOL, True, _MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy=compact.", CLEANER),
+    _key("log.cleaner.backoff.ms", _LONG, 15_000, _MEDIUM, "Sleep of the cleaner when there is nothing to clean.", CLEANER, at_least(0), "[0,...]"),
+    _key("log.cleaner.dedupe.buffer.size", _LONG, 134_217_728, _MEDIUM, "Memory for the cleaner's offset map.", CLEANER),
+    _key("log.cleaner.io.buffer.load.factor", _DOUBLE, 0.9, _MEDIUM, "How full the cleaner's offset map may get.", CLEANER),
+    _key("log.cleaner.io.buffer.size", _INT, 524_288, _MEDIUM, "I/O buffer of the cleaner.", CLEANER, at_least(0), "[0,...]"),
+]  # fmt: skip
+
+# Broker-wide defaults of topic configurations that Kafka gives a default of their own (the
+# rest, e.g. log.retention.ms, default to nothing and defer to the next synonym).
+_LOG_DEFAULTS: dict[str, tuple[ConfigType, ConfigValue]] = {
+    "log.segment.bytes": (_INT, 1_073_741_824),
+    "log.roll.hours": (_INT, 168),
+    "log.retention.hours": (_INT, 168),
+    "log.retention.bytes": (_LONG, -1),
+    "log.cleanup.policy": (_LIST, ("delete",)),
+    "log.message.timestamp.type": (_STR, "CreateTime"),
+    "log.index.interval.bytes": (_INT, 4096),
+    "log.index.size.max.bytes": (_INT, 10_485_760),
+    "min.insync.replicas": (_INT, 1),
+    "compression.type": (_STR, "producer"),
+    "message.max.bytes": (_INT, 1_048_588),
+    "unclean.leader.election.enable": (_BOOL, False),
+    "log.flush.scheduler.interval.ms": (_LONG, LONG_MAX),
+}
+
+
+_ALSO_READ_BY: dict[str, tuple[str, ...]] = {
+    "log.flush.scheduler.interval.ms": (LOG_MANAGER,),
+    "message.max.bytes": (BROKER_CONFIG_MODULE,),
+}
+
+
+def _log_synonyms() -> list[ConfigKey]:
+    """One broker key per synonym of a topic config, typed and documented from the topic key."""
+    keys: list[ConfigKey] = []
+    seen: set[str] = set()
+    for topic_key in TOPIC_CONFIGS.values():
+        for synonym in topic_key.synonyms:
+            if synonym.name in seen:
+                continue
+            seen.add(synonym.name)
+            config_type, default = _LOG_DEFAULTS.get(
+                synonym.name,
+                (_INT if synonym.multiplier != 1 else topic_key.type, None),
+            )
+            keys.append(
+                ConfigKey(
+                    synonym.name,
+                    config_type,
+                    default,
+                    f"Broker-wide default of the topic configuration {topic_key.name}: "
+                    + topic_key.documentation,
+                    # A multiplied synonym is checked after conversion, by LogConfig.
+                    topic_key.validator if synonym.multiplier == 1 else None,
+                    topic_key.valid_values if synonym.multiplier == 1 else "",
+                    Importance.MEDIUM,
+                    consumers=(LOG_CONFIG_CONSUMER, *_ALSO_READ_BY.get(synonym.name, ())),
+                )
+            )
+    return keys
+
+
+def _group_keys() -> list[ConfigKey]:
+    return list(GROUP_CONFIGS.values())
+
+
+BROKER_CONFIGS = ConfigDef(sorted([*_OWN, *_log_synonyms(), *_group_keys()], key=lambda k: k.name))
+"""Every broker-level key brook reads, sorted by name as DescribeConfigs lists them."""
+
