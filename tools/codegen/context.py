@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tools.codegen.model import FIXED_FORMATS, FieldDef, StructDef
@@ -71,18 +71,31 @@ class ModuleContext:
         return f"_z_{struct.ident}"
 
 
-def fixed_groups(fields: list[FieldDef]) -> list[list[FieldDef]]:
-    """Split fields into runs: neighbouring fixed-width scalars share one run."""
+def fixed_groups(fields: list[FieldDef], unguarded: Callable[[FieldDef], bool]) -> list[list[FieldDef]]:
+    """Split fields into runs: neighbouring fixed-width scalars without a guard share one run."""
     runs: list[list[FieldDef]] = []
     for f in fields:
-        fixed = not f.is_array and f.elem in FIXED_FORMATS
-        if fixed and runs and _is_fixed_run(runs[-1]):
+        fixed = not f.is_array and f.elem in FIXED_FORMATS and unguarded(f)
+        if fixed and runs and _is_fixed_run(runs[-1], unguarded):
             runs[-1].append(f)
         else:
             runs.append([f])
     return runs
 
 
-def _is_fixed_run(run: list[FieldDef]) -> bool:
+def _is_fixed_run(run: list[FieldDef], unguarded: Callable[[FieldDef], bool]) -> bool:
     first = run[0]
-    return not first.is_array and first.elem in FIXED_FORMATS
+    return not first.is_array and first.elem in FIXED_FORMATS and unguarded(first)
+
+
+def version_guard(f: FieldDef, versions: list[int]) -> str | None:
+    """The condition on ``v`` under which ``f`` is present, or None if every version has it."""
+    lo = f.versions.lo > versions[0]
+    hi = f.versions.hi < versions[-1]
+    if lo and hi:
+        return f"{f.versions.lo} <= v <= {f.versions.hi}"
+    if lo:
+        return f"v >= {f.versions.lo}"
+    if hi:
+        return f"v <= {f.versions.hi}"
+    return None

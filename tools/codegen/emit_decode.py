@@ -9,19 +9,28 @@ get their defaults; unknown tagged fields are skipped.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups
+from tools.codegen.context import Code, ModuleContext, fixed_groups, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, default_expr, py_type
 
 
-def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: int) -> list[str]:
+def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions: list[int]) -> list[str]:
+    """One function for ``versions``: fields some of them lack are read under a version guard."""
+    version = versions[0]
     flex = schema.is_flexible(version)
     c = Code()
     c(f"self = _new({ctx.alias(struct)})")
-    present = [f for f in struct.fields if f.regular_at(version, flex)]
-    for run in fixed_groups(present):
+    present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    for run in fixed_groups(present, lambda f: version_guard(f, versions) is None):
         first = run[0]
-        if not first.is_array and first.elem in FIXED_FORMATS:
+        guard = version_guard(first, versions)
+        if guard is not None:
+            at = next(v for v in versions if v in first.versions)
+            with c.block(f"if {guard}:"):
+                decode_field(ctx, c, first, at, flex, f"self.{first.py_name}", tagged=False)
+            with c.block("else:"):
+                c(f"self.{first.py_name} = {default_expr(ctx, first)}")
+        elif not first.is_array and first.elem in FIXED_FORMATS:
             name, size = ctx.struct_for(run)
             targets = ", ".join(f"self.{f.py_name}" for f in run)
             c(f"({targets},) = {name}.unpack_from(buf, pos)" if len(run) == 1 else f"{targets} = {name}.unpack_from(buf, pos)")
@@ -100,9 +109,9 @@ def decode_field(
                 c(f"{target} = None")
                 c("pos += 1")
             with c.block("else:"):
-                c(f"{target}, pos = {fn}(buf, pos + 1)")
+                c(f"{target}, pos = {fn}(v, buf, pos + 1)")
         else:
-            c(f"{target}, pos = {fn}(buf, pos)")
+            c(f"{target}, pos = {fn}(v, buf, pos)")
     else:
         size = FIXED_FORMATS[f.elem][1]
         c(f"({target},) = {SINGLE_STRUCTS[f.elem]}.unpack_from(buf, pos)")
@@ -180,7 +189,7 @@ def _decode_elements(
     c(f"{items}: list[{py_type(f, element=True)}] = []")
     with c.block("for _ in range(n):"):
         if f.struct is not None:
-            c(f"{item}, pos = {ctx.decoders[(f.struct.ident, version)]}(buf, pos)")
+            c(f"{item}, pos = {ctx.decoders[(f.struct.ident, version)]}(v, buf, pos)")
         else:
             _decode_blob(c, f.elem, f.name, fl, False, item)
         c(f"{items}.append({item})")

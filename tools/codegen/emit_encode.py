@@ -9,7 +9,7 @@ from their default, ordered by tag.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups
+from tools.codegen.context import Code, ModuleContext, fixed_groups, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, differs_from_default
 
@@ -17,18 +17,34 @@ _NULL = {2: r'b"\xff\xff"', 4: r'b"\xff\xff\xff\xff"'}
 _EMPTY = {2: r'b"\x00\x00"', 4: r'b"\x00\x00\x00\x00"'}
 
 
-def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: int) -> list[str]:
+def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions: list[int]) -> list[str]:
+    """One function for ``versions``: fields some of them lack are written under a version guard.
+
+    A field a version lacks may be left out silently only if it is ``ignorable`` or holds its
+    default; otherwise the encoder refuses, as Kafka's generated writers do.
+    """
+    version = versions[0]
     flex = schema.is_flexible(version)
     c = Code()
-    present = [f for f in struct.fields if f.regular_at(version, flex)]
-    for run in fixed_groups(present):
+    present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    for run in fixed_groups(present, lambda f: version_guard(f, versions) is None):
         first = run[0]
-        if not first.is_array and first.elem in FIXED_FORMATS:
+        guard = version_guard(first, versions)
+        if guard is not None:
+            at = next(v for v in versions if v in first.versions)
+            with c.block(f"if {guard}:"):
+                encode_field(ctx, c, first, at, flex, f"o.{first.py_name}", "out", tagged=False)
+            if not first.ignorable:
+                _refuse_non_default(ctx, c, first, "elif")
+        elif not first.is_array and first.elem in FIXED_FORMATS:
             name, _ = ctx.struct_for(run)
             values = ", ".join(f"o.{f.py_name}" for f in run)
             c(f"out += {name}.pack({values})")
         else:
             encode_field(ctx, c, first, version, flex, f"o.{first.py_name}", "out", tagged=False)
+    for f in struct.fields:
+        if f not in present and not f.ignorable and not any(v in f.versions for v in versions):
+            _refuse_non_default(ctx, c, f, "if")
     if flex:
         _encode_tags(ctx, c, struct, version)
     if struct.chunked:
@@ -36,6 +52,11 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: 
     if not c.lines:
         c("pass")
     return c.lines
+
+
+def _refuse_non_default(ctx: ModuleContext, c: Code, f: FieldDef, keyword: str) -> None:
+    with c.block(f"{keyword} {differs_from_default(ctx, f, f'o.{f.py_name}')}:"):
+        c(f'raise unsupported_field("{f.name}", v)')
 
 
 def _encode_tags(ctx: ModuleContext, c: Code, struct: StructDef, version: int) -> None:
@@ -158,9 +179,9 @@ def _encode_elements(
         if f.struct is not None:
             fn = ctx.encoders[(f.struct.ident, version)]
             if f.struct.chunked:
-                c(f"out = {fn}({item}, out, chunks)")
+                c(f"out = {fn}(v, {item}, out, chunks)")
             else:
-                c(f"{fn}({item}, {buf})")
+                c(f"{fn}(v, {item}, {buf})")
         else:
             _encode_blob(c, f.elem, fl, item, buf)
 
@@ -181,9 +202,9 @@ def _encode_struct(
 
     def call(value: str) -> None:
         if f.struct is not None and f.struct.chunked:
-            c(f"out = {fn}({value}, out, chunks)")
+            c(f"out = {fn}(v, {value}, out, chunks)")
         else:
-            c(f"{fn}({value}, {buf})")
+            c(f"{fn}(v, {value}, {buf})")
 
     if not f.optional:
         call(src)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class ConsumerGroupCurrentMemberAssignmentKey(Message):
 _K_ConsumerGroupCurrentMemberAssignmentKey = ConsumerGroupCurrentMemberAssignmentKey
 
 
-def _d_ConsumerGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentKey, int]:
+def _d_ConsumerGroupCurrentMemberAssignmentKey_8(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentKey, int]:
     self = _new(_K_ConsumerGroupCurrentMemberAssignmentKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +72,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ConsumerGroupCurrentMemberAssignmentKey_0(o: ConsumerGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
+def _e_ConsumerGroupCurrentMemberAssignmentKey_8(v: int, o: ConsumerGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +85,5 @@ ConsumerGroupCurrentMemberAssignmentKey._FIELDS = (
     FieldSpec("group_id", "string", 8, 8, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 8, 8, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupCurrentMemberAssignmentKey._DECODERS = {8: _d_ConsumerGroupCurrentMemberAssignmentKey_0}
-ConsumerGroupCurrentMemberAssignmentKey._ENCODERS = {8: _e_ConsumerGroupCurrentMemberAssignmentKey_0}
+ConsumerGroupCurrentMemberAssignmentKey._DECODERS = {8: partial(_d_ConsumerGroupCurrentMemberAssignmentKey_8, 8)}
+ConsumerGroupCurrentMemberAssignmentKey._ENCODERS = {8: partial(_e_ConsumerGroupCurrentMemberAssignmentKey_8, 8)}

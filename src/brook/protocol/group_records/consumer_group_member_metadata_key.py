@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class ConsumerGroupMemberMetadataKey(Message):
 _K_ConsumerGroupMemberMetadataKey = ConsumerGroupMemberMetadataKey
 
 
-def _d_ConsumerGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataKey, int]:
+def _d_ConsumerGroupMemberMetadataKey_5(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataKey, int]:
     self = _new(_K_ConsumerGroupMemberMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +72,7 @@ def _d_ConsumerGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[Cons
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataKey_0(o: ConsumerGroupMemberMetadataKey, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataKey_5(v: int, o: ConsumerGroupMemberMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +85,5 @@ ConsumerGroupMemberMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 5, 5, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 5, 5, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupMemberMetadataKey._DECODERS = {5: _d_ConsumerGroupMemberMetadataKey_0}
-ConsumerGroupMemberMetadataKey._ENCODERS = {5: _e_ConsumerGroupMemberMetadataKey_0}
+ConsumerGroupMemberMetadataKey._DECODERS = {5: partial(_d_ConsumerGroupMemberMetadataKey_5, 5)}
+ConsumerGroupMemberMetadataKey._ENCODERS = {5: partial(_e_ConsumerGroupMemberMetadataKey_5, 5)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -90,7 +92,7 @@ _K_ConsumerGroupMemberMetadataValue_ClassicProtocol = ConsumerGroupMemberMetadat
 _K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata = ConsumerGroupMemberMetadataValue.ClassicMemberMetadata
 
 
-def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicProtocol, int]:
+def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicProtocol, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue_ClassicProtocol)
     n = buf[pos]
     pos += 1
@@ -121,7 +123,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf: memoryview, pos: 
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(o: ConsumerGroupMemberMetadataValue.ClassicProtocol, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v: int, o: ConsumerGroupMemberMetadataValue.ClassicProtocol, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -138,7 +140,7 @@ def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(o: ConsumerGroupMember
     out.append(0)
 
 
-def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, int]:
+def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata)
     (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -151,7 +153,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview,
         raise bad_length("SupportedProtocols", n)
     t1: list[ConsumerGroupMemberMetadataValue.ClassicProtocol] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf, pos)
+        t2, pos = _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v, buf, pos)
         t1.append(t2)
     self.supported_protocols = t1
     n = buf[pos]
@@ -163,7 +165,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview,
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(o: ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v: int, o: ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, out: bytearray) -> None:
     out += _S_i.pack(o.session_timeout_ms)
     n = len(o.supported_protocols) + 1
     if n < 128:
@@ -171,11 +173,11 @@ def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(o: ConsumerGroup
     else:
         write_uvarint(out, n)
     for t1 in o.supported_protocols:
-        _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(t1, out)
+        _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v, t1, out)
     out.append(0)
 
 
-def _d_ConsumerGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue, int]:
+def _d_ConsumerGroupMemberMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue)
     n = buf[pos]
     pos += 1
@@ -285,12 +287,12 @@ def _d_ConsumerGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[Co
             if tend > len(buf):
                 raise short("tagged field")
             if tag == 0:
-                self.classic_member_metadata, pos = _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf, pos)
+                self.classic_member_metadata, pos = _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v, buf, pos)
             pos = tend
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_0(o: ConsumerGroupMemberMetadataValue, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_0(v: int, o: ConsumerGroupMemberMetadataValue, out: bytearray) -> None:
     t1 = o.instance_id
     if t1 is None:
         out.append(0)
@@ -373,7 +375,7 @@ def _e_ConsumerGroupMemberMetadataValue_0(o: ConsumerGroupMemberMetadataValue, o
             t15 = o.classic_member_metadata
             if t15 is None:
                 t15 = _K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata()
-            _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(t15, t14)
+            _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v, t15, t14)
             write_uvarint(out, 0)
             write_uvarint(out, len(t14))
             out += t14
@@ -398,9 +400,9 @@ ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._FIELDS = (
     FieldSpec("session_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("supported_protocols", "[]ClassicProtocol", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupMemberMetadataValue.ClassicProtocol, []),
 )
-ConsumerGroupMemberMetadataValue.ClassicProtocol._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0}
-ConsumerGroupMemberMetadataValue.ClassicProtocol._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0}
-ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0}
-ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0}
-ConsumerGroupMemberMetadataValue._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_0}
-ConsumerGroupMemberMetadataValue._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_0}
+ConsumerGroupMemberMetadataValue.ClassicProtocol._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicProtocol._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0, 0)}
+ConsumerGroupMemberMetadataValue._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_0, 0)}
+ConsumerGroupMemberMetadataValue._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_0, 0)}

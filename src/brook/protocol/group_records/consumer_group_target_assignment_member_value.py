@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -62,7 +64,7 @@ _K_ConsumerGroupTargetAssignmentMemberValue = ConsumerGroupTargetAssignmentMembe
 _K_ConsumerGroupTargetAssignmentMemberValue_TopicPartition = ConsumerGroupTargetAssignmentMemberValue.TopicPartition
 
 
-def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue.TopicPartition, int]:
+def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue.TopicPartition, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMemberValue_TopicPartition)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -87,7 +89,7 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf: memoryview
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(o: ConsumerGroupTargetAssignmentMemberValue.TopicPartition, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v: int, o: ConsumerGroupTargetAssignmentMemberValue.TopicPartition, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -98,7 +100,7 @@ def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(o: ConsumerGrou
     out.append(0)
 
 
-def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue, int]:
+def _d_ConsumerGroupTargetAssignmentMemberValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMemberValue)
     n = buf[pos]
     pos += 1
@@ -109,7 +111,7 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> 
         raise bad_length("TopicPartitions", n)
     t1: list[ConsumerGroupTargetAssignmentMemberValue.TopicPartition] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf, pos)
+        t2, pos = _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v, buf, pos)
         t1.append(t2)
     self.topic_partitions = t1
     n = buf[pos]
@@ -121,14 +123,14 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMemberValue_0(o: ConsumerGroupTargetAssignmentMemberValue, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMemberValue_0(v: int, o: ConsumerGroupTargetAssignmentMemberValue, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(t1, out)
+        _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v, t1, out)
     out.append(0)
 
 
@@ -139,7 +141,7 @@ ConsumerGroupTargetAssignmentMemberValue.TopicPartition._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ConsumerGroupTargetAssignmentMemberValue.TopicPartition._DECODERS = {0: _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0}
-ConsumerGroupTargetAssignmentMemberValue.TopicPartition._ENCODERS = {0: _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0}
-ConsumerGroupTargetAssignmentMemberValue._DECODERS = {0: _d_ConsumerGroupTargetAssignmentMemberValue_0}
-ConsumerGroupTargetAssignmentMemberValue._ENCODERS = {0: _e_ConsumerGroupTargetAssignmentMemberValue_0}
+ConsumerGroupTargetAssignmentMemberValue.TopicPartition._DECODERS = {0: partial(_d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue.TopicPartition._ENCODERS = {0: partial(_e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue._DECODERS = {0: partial(_d_ConsumerGroupTargetAssignmentMemberValue_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue._ENCODERS = {0: partial(_e_ConsumerGroupTargetAssignmentMemberValue_0, 0)}

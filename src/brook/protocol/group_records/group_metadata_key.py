@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class GroupMetadataKey(Message):
 _K_GroupMetadataKey = GroupMetadataKey
 
 
-def _d_GroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[GroupMetadataKey, int]:
+def _d_GroupMetadataKey_2(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataKey, int]:
     self = _new(_K_GroupMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +63,7 @@ def _d_GroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[GroupMetadataKey, 
     return self, pos
 
 
-def _e_GroupMetadataKey_0(o: GroupMetadataKey, out: bytearray) -> None:
+def _e_GroupMetadataKey_2(v: int, o: GroupMetadataKey, out: bytearray) -> None:
     t1 = o.group.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +72,5 @@ def _e_GroupMetadataKey_0(o: GroupMetadataKey, out: bytearray) -> None:
 GroupMetadataKey._FIELDS = (
     FieldSpec("group", "string", 2, 2, 32767, -1, None, 32767, -1, None, ""),
 )
-GroupMetadataKey._DECODERS = {2: _d_GroupMetadataKey_0}
-GroupMetadataKey._ENCODERS = {2: _e_GroupMetadataKey_0}
+GroupMetadataKey._DECODERS = {2: partial(_d_GroupMetadataKey_2, 2)}
+GroupMetadataKey._ENCODERS = {2: partial(_e_GroupMetadataKey_2, 2)}

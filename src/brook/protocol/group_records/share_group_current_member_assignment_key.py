@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class ShareGroupCurrentMemberAssignmentKey(Message):
 _K_ShareGroupCurrentMemberAssignmentKey = ShareGroupCurrentMemberAssignmentKey
 
 
-def _d_ShareGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentKey, int]:
+def _d_ShareGroupCurrentMemberAssignmentKey_14(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentKey, int]:
     self = _new(_K_ShareGroupCurrentMemberAssignmentKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +72,7 @@ def _d_ShareGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_ShareGroupCurrentMemberAssignmentKey_0(o: ShareGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
+def _e_ShareGroupCurrentMemberAssignmentKey_14(v: int, o: ShareGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +85,5 @@ ShareGroupCurrentMemberAssignmentKey._FIELDS = (
     FieldSpec("group_id", "string", 14, 14, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 14, 14, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupCurrentMemberAssignmentKey._DECODERS = {14: _d_ShareGroupCurrentMemberAssignmentKey_0}
-ShareGroupCurrentMemberAssignmentKey._ENCODERS = {14: _e_ShareGroupCurrentMemberAssignmentKey_0}
+ShareGroupCurrentMemberAssignmentKey._DECODERS = {14: partial(_d_ShareGroupCurrentMemberAssignmentKey_14, 14)}
+ShareGroupCurrentMemberAssignmentKey._ENCODERS = {14: partial(_e_ShareGroupCurrentMemberAssignmentKey_14, 14)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -55,7 +57,7 @@ class ShareGroupMemberMetadataValue(Message):
 _K_ShareGroupMemberMetadataValue = ShareGroupMemberMetadataValue
 
 
-def _d_ShareGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataValue, int]:
+def _d_ShareGroupMemberMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataValue, int]:
     self = _new(_K_ShareGroupMemberMetadataValue)
     n = buf[pos]
     pos += 1
@@ -120,7 +122,7 @@ def _d_ShareGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[Share
     return self, pos
 
 
-def _e_ShareGroupMemberMetadataValue_0(o: ShareGroupMemberMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupMemberMetadataValue_0(v: int, o: ShareGroupMemberMetadataValue, out: bytearray) -> None:
     t1 = o.rack_id
     if t1 is None:
         out.append(0)
@@ -168,5 +170,5 @@ ShareGroupMemberMetadataValue._FIELDS = (
     FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ShareGroupMemberMetadataValue._DECODERS = {0: _d_ShareGroupMemberMetadataValue_0}
-ShareGroupMemberMetadataValue._ENCODERS = {0: _e_ShareGroupMemberMetadataValue_0}
+ShareGroupMemberMetadataValue._DECODERS = {0: partial(_d_ShareGroupMemberMetadataValue_0, 0)}
+ShareGroupMemberMetadataValue._ENCODERS = {0: partial(_e_ShareGroupMemberMetadataValue_0, 0)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class ShareGroupMetadataKey(Message):
 _K_ShareGroupMetadataKey = ShareGroupMetadataKey
 
 
-def _d_ShareGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupMetadataKey, int]:
+def _d_ShareGroupMetadataKey_11(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMetadataKey, int]:
     self = _new(_K_ShareGroupMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +63,7 @@ def _d_ShareGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupMet
     return self, pos
 
 
-def _e_ShareGroupMetadataKey_0(o: ShareGroupMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupMetadataKey_11(v: int, o: ShareGroupMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +72,5 @@ def _e_ShareGroupMetadataKey_0(o: ShareGroupMetadataKey, out: bytearray) -> None
 ShareGroupMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 11, 11, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupMetadataKey._DECODERS = {11: _d_ShareGroupMetadataKey_0}
-ShareGroupMetadataKey._ENCODERS = {11: _e_ShareGroupMetadataKey_0}
+ShareGroupMetadataKey._DECODERS = {11: partial(_d_ShareGroupMetadataKey_11, 11)}
+ShareGroupMetadataKey._ENCODERS = {11: partial(_e_ShareGroupMetadataKey_11, 11)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class ShareGroupStatePartitionMetadataKey(Message):
 _K_ShareGroupStatePartitionMetadataKey = ShareGroupStatePartitionMetadataKey
 
 
-def _d_ShareGroupStatePartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataKey, int]:
+def _d_ShareGroupStatePartitionMetadataKey_15(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataKey, int]:
     self = _new(_K_ShareGroupStatePartitionMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +63,7 @@ def _d_ShareGroupStatePartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ShareGroupStatePartitionMetadataKey_0(o: ShareGroupStatePartitionMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupStatePartitionMetadataKey_15(v: int, o: ShareGroupStatePartitionMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +72,5 @@ def _e_ShareGroupStatePartitionMetadataKey_0(o: ShareGroupStatePartitionMetadata
 ShareGroupStatePartitionMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 15, 15, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupStatePartitionMetadataKey._DECODERS = {15: _d_ShareGroupStatePartitionMetadataKey_0}
-ShareGroupStatePartitionMetadataKey._ENCODERS = {15: _e_ShareGroupStatePartitionMetadataKey_0}
+ShareGroupStatePartitionMetadataKey._DECODERS = {15: partial(_d_ShareGroupStatePartitionMetadataKey_15, 15)}
+ShareGroupStatePartitionMetadataKey._ENCODERS = {15: partial(_e_ShareGroupStatePartitionMetadataKey_15, 15)}

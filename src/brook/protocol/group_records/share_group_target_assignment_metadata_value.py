@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -50,7 +52,7 @@ class ShareGroupTargetAssignmentMetadataValue(Message):
 _K_ShareGroupTargetAssignmentMetadataValue = ShareGroupTargetAssignmentMetadataValue
 
 
-def _d_ShareGroupTargetAssignmentMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataValue, int]:
+def _d_ShareGroupTargetAssignmentMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataValue, int]:
     self = _new(_K_ShareGroupTargetAssignmentMetadataValue)
     (self.assignment_epoch,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -63,7 +65,7 @@ def _d_ShareGroupTargetAssignmentMetadataValue_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ShareGroupTargetAssignmentMetadataValue_0(o: ShareGroupTargetAssignmentMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupTargetAssignmentMetadataValue_0(v: int, o: ShareGroupTargetAssignmentMetadataValue, out: bytearray) -> None:
     out += _S_i.pack(o.assignment_epoch)
     out.append(0)
 
@@ -71,5 +73,5 @@ def _e_ShareGroupTargetAssignmentMetadataValue_0(o: ShareGroupTargetAssignmentMe
 ShareGroupTargetAssignmentMetadataValue._FIELDS = (
     FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ShareGroupTargetAssignmentMetadataValue._DECODERS = {0: _d_ShareGroupTargetAssignmentMetadataValue_0}
-ShareGroupTargetAssignmentMetadataValue._ENCODERS = {0: _e_ShareGroupTargetAssignmentMetadataValue_0}
+ShareGroupTargetAssignmentMetadataValue._DECODERS = {0: partial(_d_ShareGroupTargetAssignmentMetadataValue_0, 0)}
+ShareGroupTargetAssignmentMetadataValue._ENCODERS = {0: partial(_e_ShareGroupTargetAssignmentMetadataValue_0, 0)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -75,7 +77,7 @@ _K_AllocateProducerIdsRequest = AllocateProducerIdsRequest
 _K_AllocateProducerIdsResponse = AllocateProducerIdsResponse
 
 
-def _d_AllocateProducerIdsRequest_0(buf: memoryview, pos: int) -> tuple[AllocateProducerIdsRequest, int]:
+def _d_AllocateProducerIdsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AllocateProducerIdsRequest, int]:
     self = _new(_K_AllocateProducerIdsRequest)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -88,25 +90,7 @@ def _d_AllocateProducerIdsRequest_0(buf: memoryview, pos: int) -> tuple[Allocate
     return self, pos
 
 
-def _e_AllocateProducerIdsRequest_0(o: AllocateProducerIdsRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    out.append(0)
-
-
-def _d_AllocateProducerIdsResponse_0(buf: memoryview, pos: int) -> tuple[AllocateProducerIdsResponse, int]:
-    self = _new(_K_AllocateProducerIdsResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len = _S_ihqi.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AllocateProducerIdsResponse_0(o: AllocateProducerIdsResponse, out: bytearray) -> None:
+def _e_AllocateProducerIdsResponse_0(v: int, o: AllocateProducerIdsResponse, out: bytearray) -> None:
     out += _S_ihqi.pack(o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len)
     out.append(0)
 
@@ -121,7 +105,5 @@ AllocateProducerIdsResponse._FIELDS = (
     FieldSpec("producer_id_start", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("producer_id_len", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-AllocateProducerIdsRequest._DECODERS = {0: _d_AllocateProducerIdsRequest_0}
-AllocateProducerIdsRequest._ENCODERS = {0: _e_AllocateProducerIdsRequest_0}
-AllocateProducerIdsResponse._DECODERS = {0: _d_AllocateProducerIdsResponse_0}
-AllocateProducerIdsResponse._ENCODERS = {0: _e_AllocateProducerIdsResponse_0}
+AllocateProducerIdsRequest._DECODERS = {0: partial(_d_AllocateProducerIdsRequest_0, 0)}
+AllocateProducerIdsResponse._ENCODERS = {0: partial(_e_AllocateProducerIdsResponse_0, 0)}

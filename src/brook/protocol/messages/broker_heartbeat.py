@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -85,7 +87,7 @@ _K_BrokerHeartbeatRequest = BrokerHeartbeatRequest
 _K_BrokerHeartbeatResponse = BrokerHeartbeatResponse
 
 
-def _d_BrokerHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
+def _d_BrokerHeartbeatRequest_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
     self = _new(_K_BrokerHeartbeatRequest)
     self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down = _S_iqqoo.unpack_from(buf, pos)
     pos += 22
@@ -99,12 +101,7 @@ def _d_BrokerHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[BrokerHeartb
     return self, pos
 
 
-def _e_BrokerHeartbeatRequest_0(o: BrokerHeartbeatRequest, out: bytearray) -> None:
-    out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
-    out.append(0)
-
-
-def _d_BrokerHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
+def _d_BrokerHeartbeatRequest_1(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
     self = _new(_K_BrokerHeartbeatRequest)
     self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down = _S_iqqoo.unpack_from(buf, pos)
     pos += 22
@@ -137,7 +134,14 @@ def _d_BrokerHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[BrokerHeartb
     return self, pos
 
 
-def _e_BrokerHeartbeatRequest_1(o: BrokerHeartbeatRequest, out: bytearray) -> None:
+def _e_BrokerHeartbeatRequest_0(v: int, o: BrokerHeartbeatRequest, out: bytearray) -> None:
+    out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
+    if len(o.offline_log_dirs) > 0:
+        raise unsupported_field("OfflineLogDirs", v)
+    out.append(0)
+
+
+def _e_BrokerHeartbeatRequest_1(v: int, o: BrokerHeartbeatRequest, out: bytearray) -> None:
     out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
     t1 = len(o.offline_log_dirs) > 0
     if not (t1):
@@ -158,7 +162,7 @@ def _e_BrokerHeartbeatRequest_1(o: BrokerHeartbeatRequest, out: bytearray) -> No
             out += t2
 
 
-def _d_BrokerHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatResponse, int]:
+def _d_BrokerHeartbeatResponse_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatResponse, int]:
     self = _new(_K_BrokerHeartbeatResponse)
     self.throttle_time_ms, self.error_code, self.is_caught_up, self.is_fenced, self.should_shut_down = _S_ihooo.unpack_from(buf, pos)
     pos += 9
@@ -171,7 +175,7 @@ def _d_BrokerHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[BrokerHeart
     return self, pos
 
 
-def _e_BrokerHeartbeatResponse_0(o: BrokerHeartbeatResponse, out: bytearray) -> None:
+def _e_BrokerHeartbeatResponse_0(v: int, o: BrokerHeartbeatResponse, out: bytearray) -> None:
     out += _S_ihooo.pack(o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down)
     out.append(0)
 
@@ -191,7 +195,7 @@ BrokerHeartbeatResponse._FIELDS = (
     FieldSpec("is_fenced", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, True),
     FieldSpec("should_shut_down", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
 )
-BrokerHeartbeatRequest._DECODERS = {0: _d_BrokerHeartbeatRequest_0, 1: _d_BrokerHeartbeatRequest_1}
-BrokerHeartbeatRequest._ENCODERS = {0: _e_BrokerHeartbeatRequest_0, 1: _e_BrokerHeartbeatRequest_1}
-BrokerHeartbeatResponse._DECODERS = {0: _d_BrokerHeartbeatResponse_0, 1: _d_BrokerHeartbeatResponse_0}
-BrokerHeartbeatResponse._ENCODERS = {0: _e_BrokerHeartbeatResponse_0, 1: _e_BrokerHeartbeatResponse_0}
+BrokerHeartbeatRequest._DECODERS = {0: partial(_d_BrokerHeartbeatRequest_0, 0), 1: partial(_d_BrokerHeartbeatRequest_1, 1)}
+BrokerHeartbeatRequest._ENCODERS = {0: partial(_e_BrokerHeartbeatRequest_0, 0), 1: partial(_e_BrokerHeartbeatRequest_1, 1)}
+BrokerHeartbeatResponse._DECODERS = {0: partial(_d_BrokerHeartbeatResponse_0, 0), 1: partial(_d_BrokerHeartbeatResponse_0, 1)}
+BrokerHeartbeatResponse._ENCODERS = {0: partial(_e_BrokerHeartbeatResponse_0, 0), 1: partial(_e_BrokerHeartbeatResponse_0, 1)}

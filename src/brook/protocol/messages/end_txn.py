@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,13 +28,13 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
 _S_qho = Struct(">qh?")
 _S_ih = Struct(">ih")
-_S_ihqh = Struct(">ihqh")
 
 
 class EndTxnRequest(Message):
@@ -80,7 +81,7 @@ _K_EndTxnRequest = EndTxnRequest
 _K_EndTxnResponse = EndTxnResponse
 
 
-def _d_EndTxnRequest_0(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+def _d_EndTxnRequest_0(v: int, buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     self = _new(_K_EndTxnRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -94,14 +95,7 @@ def _d_EndTxnRequest_0(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     return self, pos
 
 
-def _e_EndTxnRequest_0(o: EndTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
-
-
-def _d_EndTxnRequest_1(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+def _d_EndTxnRequest_3(v: int, buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     self = _new(_K_EndTxnRequest)
     n = buf[pos]
     pos += 1
@@ -124,66 +118,16 @@ def _d_EndTxnRequest_1(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     return self, pos
 
 
-def _e_EndTxnRequest_1(o: EndTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
-    out.append(0)
-
-
-def _d_EndTxnResponse_0(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.producer_id = -1
-    self.producer_epoch = -1
-    return self, pos
-
-
-def _e_EndTxnResponse_0(o: EndTxnResponse, out: bytearray) -> None:
+def _e_EndTxnResponse_0(v: int, o: EndTxnResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
 
 
-def _d_EndTxnResponse_1(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.producer_id = -1
-    self.producer_epoch = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndTxnResponse_1(o: EndTxnResponse, out: bytearray) -> None:
+def _e_EndTxnResponse_3(v: int, o: EndTxnResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out.append(0)
-
-
-def _d_EndTxnResponse_2(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch = _S_ihqh.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndTxnResponse_2(o: EndTxnResponse, out: bytearray) -> None:
-    out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
+    if v >= 5:
+        out += INT64.pack(o.producer_id)
+    if v >= 5:
+        out += INT16.pack(o.producer_epoch)
     out.append(0)
 
 
@@ -199,7 +143,5 @@ EndTxnResponse._FIELDS = (
     FieldSpec("producer_id", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
     FieldSpec("producer_epoch", "int16", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
 )
-EndTxnRequest._DECODERS = {0: _d_EndTxnRequest_0, 1: _d_EndTxnRequest_0, 2: _d_EndTxnRequest_0, 3: _d_EndTxnRequest_1, 4: _d_EndTxnRequest_1, 5: _d_EndTxnRequest_1}
-EndTxnRequest._ENCODERS = {0: _e_EndTxnRequest_0, 1: _e_EndTxnRequest_0, 2: _e_EndTxnRequest_0, 3: _e_EndTxnRequest_1, 4: _e_EndTxnRequest_1, 5: _e_EndTxnRequest_1}
-EndTxnResponse._DECODERS = {0: _d_EndTxnResponse_0, 1: _d_EndTxnResponse_0, 2: _d_EndTxnResponse_0, 3: _d_EndTxnResponse_1, 4: _d_EndTxnResponse_1, 5: _d_EndTxnResponse_2}
-EndTxnResponse._ENCODERS = {0: _e_EndTxnResponse_0, 1: _e_EndTxnResponse_0, 2: _e_EndTxnResponse_0, 3: _e_EndTxnResponse_1, 4: _e_EndTxnResponse_1, 5: _e_EndTxnResponse_2}
+EndTxnRequest._DECODERS = {0: partial(_d_EndTxnRequest_0, 0), 1: partial(_d_EndTxnRequest_0, 1), 2: partial(_d_EndTxnRequest_0, 2), 3: partial(_d_EndTxnRequest_3, 3), 4: partial(_d_EndTxnRequest_3, 4), 5: partial(_d_EndTxnRequest_3, 5)}
+EndTxnResponse._ENCODERS = {0: partial(_e_EndTxnResponse_0, 0), 1: partial(_e_EndTxnResponse_0, 1), 2: partial(_e_EndTxnResponse_0, 2), 3: partial(_e_EndTxnResponse_3, 3), 4: partial(_e_EndTxnResponse_3, 4), 5: partial(_e_EndTxnResponse_3, 5)}

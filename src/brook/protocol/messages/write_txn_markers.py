@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -135,7 +137,7 @@ _K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult = WriteTxnMarkersRespons
 _K_WriteTxnMarkersResponse_WritableTxnMarkerResult = WriteTxnMarkersResponse.WritableTxnMarkerResult
 
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -156,15 +158,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(o: WriteTxnMarkersRequest.WritableTxnMarkerTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_indexes))
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
     n = buf[pos]
     pos += 1
@@ -197,24 +191,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(o: WriteTxnMarkersRequest.WritableTxnMarkerTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarker)
     self.producer_id, self.producer_epoch, self.transaction_result = _S_qho.unpack_from(buf, pos)
     pos += 11
@@ -224,7 +201,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> 
         raise bad_length("Topics", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.coordinator_epoch,) = _S_i.unpack_from(buf, pos)
@@ -232,15 +209,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(o: WriteTxnMarkersRequest.WritableTxnMarker, out: bytearray) -> None:
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(t1, out)
-    out += _S_i.pack(o.coordinator_epoch)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarker)
     self.producer_id, self.producer_epoch, self.transaction_result = _S_qho.unpack_from(buf, pos)
     pos += 11
@@ -253,7 +222,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> 
         raise bad_length("Topics", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.coordinator_epoch,) = _S_i.unpack_from(buf, pos)
@@ -267,20 +236,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(o: WriteTxnMarkersRequest.WritableTxnMarker, out: bytearray) -> None:
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(t1, out)
-    out += _S_i.pack(o.coordinator_epoch)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersRequest_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+def _d_WriteTxnMarkersRequest_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
     self = _new(_K_WriteTxnMarkersRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -288,19 +244,13 @@ def _d_WriteTxnMarkersRequest_0(buf: memoryview, pos: int) -> tuple[WriteTxnMark
         raise bad_length("Markers", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarker] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_0(v, buf, pos)
         t1.append(t2)
     self.markers = t1
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_0(o: WriteTxnMarkersRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.markers))
-    for t1 in o.markers:
-        _e_WriteTxnMarkersRequest_WritableTxnMarker_0(t1, out)
-
-
-def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+def _d_WriteTxnMarkersRequest_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
     self = _new(_K_WriteTxnMarkersRequest)
     n = buf[pos]
     pos += 1
@@ -311,7 +261,7 @@ def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMark
         raise bad_length("Markers", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarker] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_1(v, buf, pos)
         t1.append(t2)
     self.markers = t1
     n = buf[pos]
@@ -323,110 +273,25 @@ def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMark
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_1(o: WriteTxnMarkersRequest, out: bytearray) -> None:
-    n = len(o.markers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.markers:
-        _e_WriteTxnMarkersRequest_WritableTxnMarker_1(t1, out)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(t2, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(v, t2, out)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -440,59 +305,18 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(o: WriteTxnMarkers
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(t2, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(v, t2, out)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerResult)
-    (self.producer_id,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
     out += _S_q.pack(o.producer_id)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(v, t1, out)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerResult)
-    (self.producer_id,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
     out += _S_q.pack(o.producer_id)
     n = len(o.topics) + 1
     if n < 128:
@@ -500,61 +324,24 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(o: WriteTxnMarkersRespo
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(v, t1, out)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse, int]:
-    self = _new(_K_WriteTxnMarkersResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Markers", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(buf, pos)
-        t1.append(t2)
-    self.markers = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_0(o: WriteTxnMarkersResponse, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_0(v: int, o: WriteTxnMarkersResponse, out: bytearray) -> None:
     out += INT32.pack(len(o.markers))
     for t1 in o.markers:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(v, t1, out)
 
 
-def _d_WriteTxnMarkersResponse_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse, int]:
-    self = _new(_K_WriteTxnMarkersResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Markers", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(buf, pos)
-        t1.append(t2)
-    self.markers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_1(o: WriteTxnMarkersResponse, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_1(v: int, o: WriteTxnMarkersResponse, out: bytearray) -> None:
     n = len(o.markers) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.markers:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(v, t1, out)
     out.append(0)
 
 
@@ -587,17 +374,10 @@ WriteTxnMarkersResponse.WritableTxnMarkerResult._FIELDS = (
     FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("topics", "[]WritableTxnMarkerTopicResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, []),
 )
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._DECODERS = {0: _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 1: _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1}
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._ENCODERS = {0: _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 1: _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1}
-WriteTxnMarkersRequest.WritableTxnMarker._DECODERS = {0: _d_WriteTxnMarkersRequest_WritableTxnMarker_0, 1: _d_WriteTxnMarkersRequest_WritableTxnMarker_1}
-WriteTxnMarkersRequest.WritableTxnMarker._ENCODERS = {0: _e_WriteTxnMarkersRequest_WritableTxnMarker_0, 1: _e_WriteTxnMarkersRequest_WritableTxnMarker_1}
-WriteTxnMarkersRequest._DECODERS = {0: _d_WriteTxnMarkersRequest_0, 1: _d_WriteTxnMarkersRequest_1}
-WriteTxnMarkersRequest._ENCODERS = {0: _e_WriteTxnMarkersRequest_0, 1: _e_WriteTxnMarkersRequest_1}
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1}
-WriteTxnMarkersResponse._DECODERS = {0: _d_WriteTxnMarkersResponse_0, 1: _d_WriteTxnMarkersResponse_1}
-WriteTxnMarkersResponse._ENCODERS = {0: _e_WriteTxnMarkersResponse_0, 1: _e_WriteTxnMarkersResponse_1}
+WriteTxnMarkersRequest.WritableTxnMarkerTopic._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1, 1)}
+WriteTxnMarkersRequest.WritableTxnMarker._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_1, 1)}
+WriteTxnMarkersRequest._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_0, 0), 1: partial(_d_WriteTxnMarkersRequest_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1, 1)}
+WriteTxnMarkersResponse._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_0, 0), 1: partial(_e_WriteTxnMarkersResponse_1, 1)}

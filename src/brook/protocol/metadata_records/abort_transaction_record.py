@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -50,7 +52,7 @@ class AbortTransactionRecord(Message):
 _K_AbortTransactionRecord = AbortTransactionRecord
 
 
-def _d_AbortTransactionRecord_0(buf: memoryview, pos: int) -> tuple[AbortTransactionRecord, int]:
+def _d_AbortTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[AbortTransactionRecord, int]:
     self = _new(_K_AbortTransactionRecord)
     self.reason = None
     n = buf[pos]
@@ -82,7 +84,7 @@ def _d_AbortTransactionRecord_0(buf: memoryview, pos: int) -> tuple[AbortTransac
     return self, pos
 
 
-def _e_AbortTransactionRecord_0(o: AbortTransactionRecord, out: bytearray) -> None:
+def _e_AbortTransactionRecord_0(v: int, o: AbortTransactionRecord, out: bytearray) -> None:
     t1 = o.reason is not None
     if not (t1):
         out.append(0)
@@ -109,5 +111,5 @@ def _e_AbortTransactionRecord_0(o: AbortTransactionRecord, out: bytearray) -> No
 AbortTransactionRecord._FIELDS = (
     FieldSpec("reason", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
 )
-AbortTransactionRecord._DECODERS = {0: _d_AbortTransactionRecord_0}
-AbortTransactionRecord._ENCODERS = {0: _e_AbortTransactionRecord_0}
+AbortTransactionRecord._DECODERS = {0: partial(_d_AbortTransactionRecord_0, 0)}
+AbortTransactionRecord._ENCODERS = {0: partial(_e_AbortTransactionRecord_0, 0)}

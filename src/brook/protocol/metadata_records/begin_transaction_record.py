@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -50,7 +52,7 @@ class BeginTransactionRecord(Message):
 _K_BeginTransactionRecord = BeginTransactionRecord
 
 
-def _d_BeginTransactionRecord_0(buf: memoryview, pos: int) -> tuple[BeginTransactionRecord, int]:
+def _d_BeginTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[BeginTransactionRecord, int]:
     self = _new(_K_BeginTransactionRecord)
     self.name = None
     n = buf[pos]
@@ -82,7 +84,7 @@ def _d_BeginTransactionRecord_0(buf: memoryview, pos: int) -> tuple[BeginTransac
     return self, pos
 
 
-def _e_BeginTransactionRecord_0(o: BeginTransactionRecord, out: bytearray) -> None:
+def _e_BeginTransactionRecord_0(v: int, o: BeginTransactionRecord, out: bytearray) -> None:
     t1 = o.name is not None
     if not (t1):
         out.append(0)
@@ -109,5 +111,5 @@ def _e_BeginTransactionRecord_0(o: BeginTransactionRecord, out: bytearray) -> No
 BeginTransactionRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
 )
-BeginTransactionRecord._DECODERS = {0: _d_BeginTransactionRecord_0}
-BeginTransactionRecord._ENCODERS = {0: _e_BeginTransactionRecord_0}
+BeginTransactionRecord._DECODERS = {0: partial(_d_BeginTransactionRecord_0, 0)}
+BeginTransactionRecord._ENCODERS = {0: partial(_e_BeginTransactionRecord_0, 0)}

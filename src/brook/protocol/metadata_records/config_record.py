@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -57,7 +59,7 @@ class ConfigRecord(Message):
 _K_ConfigRecord = ConfigRecord
 
 
-def _d_ConfigRecord_0(buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
+def _d_ConfigRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
     self = _new(_K_ConfigRecord)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -103,7 +105,7 @@ def _d_ConfigRecord_0(buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
     return self, pos
 
 
-def _e_ConfigRecord_0(o: ConfigRecord, out: bytearray) -> None:
+def _e_ConfigRecord_0(v: int, o: ConfigRecord, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -139,5 +141,5 @@ ConfigRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
 )
-ConfigRecord._DECODERS = {0: _d_ConfigRecord_0}
-ConfigRecord._ENCODERS = {0: _e_ConfigRecord_0}
+ConfigRecord._DECODERS = {0: partial(_d_ConfigRecord_0, 0)}
+ConfigRecord._ENCODERS = {0: partial(_e_ConfigRecord_0, 0)}

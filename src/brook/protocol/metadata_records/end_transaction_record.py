@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class EndTransactionRecord(Message):
 _K_EndTransactionRecord = EndTransactionRecord
 
 
-def _d_EndTransactionRecord_0(buf: memoryview, pos: int) -> tuple[EndTransactionRecord, int]:
+def _d_EndTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[EndTransactionRecord, int]:
     self = _new(_K_EndTransactionRecord)
     n = buf[pos]
     pos += 1
@@ -60,10 +62,10 @@ def _d_EndTransactionRecord_0(buf: memoryview, pos: int) -> tuple[EndTransaction
     return self, pos
 
 
-def _e_EndTransactionRecord_0(o: EndTransactionRecord, out: bytearray) -> None:
+def _e_EndTransactionRecord_0(v: int, o: EndTransactionRecord, out: bytearray) -> None:
     out.append(0)
 
 
 EndTransactionRecord._FIELDS = ()
-EndTransactionRecord._DECODERS = {0: _d_EndTransactionRecord_0}
-EndTransactionRecord._ENCODERS = {0: _e_EndTransactionRecord_0}
+EndTransactionRecord._DECODERS = {0: partial(_d_EndTransactionRecord_0, 0)}
+EndTransactionRecord._ENCODERS = {0: partial(_e_EndTransactionRecord_0, 0)}

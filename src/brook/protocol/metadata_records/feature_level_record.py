@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -53,7 +55,7 @@ class FeatureLevelRecord(Message):
 _K_FeatureLevelRecord = FeatureLevelRecord
 
 
-def _d_FeatureLevelRecord_0(buf: memoryview, pos: int) -> tuple[FeatureLevelRecord, int]:
+def _d_FeatureLevelRecord_0(v: int, buf: memoryview, pos: int) -> tuple[FeatureLevelRecord, int]:
     self = _new(_K_FeatureLevelRecord)
     n = buf[pos]
     pos += 1
@@ -76,7 +78,7 @@ def _d_FeatureLevelRecord_0(buf: memoryview, pos: int) -> tuple[FeatureLevelReco
     return self, pos
 
 
-def _e_FeatureLevelRecord_0(o: FeatureLevelRecord, out: bytearray) -> None:
+def _e_FeatureLevelRecord_0(v: int, o: FeatureLevelRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -92,5 +94,5 @@ FeatureLevelRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("feature_level", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-FeatureLevelRecord._DECODERS = {0: _d_FeatureLevelRecord_0}
-FeatureLevelRecord._ENCODERS = {0: _e_FeatureLevelRecord_0}
+FeatureLevelRecord._DECODERS = {0: partial(_d_FeatureLevelRecord_0, 0)}
+FeatureLevelRecord._ENCODERS = {0: partial(_e_FeatureLevelRecord_0, 0)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class NoOpRecord(Message):
 _K_NoOpRecord = NoOpRecord
 
 
-def _d_NoOpRecord_0(buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
+def _d_NoOpRecord_0(v: int, buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
     self = _new(_K_NoOpRecord)
     n = buf[pos]
     pos += 1
@@ -60,10 +62,10 @@ def _d_NoOpRecord_0(buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
     return self, pos
 
 
-def _e_NoOpRecord_0(o: NoOpRecord, out: bytearray) -> None:
+def _e_NoOpRecord_0(v: int, o: NoOpRecord, out: bytearray) -> None:
     out.append(0)
 
 
 NoOpRecord._FIELDS = ()
-NoOpRecord._DECODERS = {0: _d_NoOpRecord_0}
-NoOpRecord._ENCODERS = {0: _e_NoOpRecord_0}
+NoOpRecord._DECODERS = {0: partial(_d_NoOpRecord_0, 0)}
+NoOpRecord._ENCODERS = {0: partial(_e_NoOpRecord_0, 0)}

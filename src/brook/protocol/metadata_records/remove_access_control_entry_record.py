@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class RemoveAccessControlEntryRecord(Message):
 _K_RemoveAccessControlEntryRecord = RemoveAccessControlEntryRecord
 
 
-def _d_RemoveAccessControlEntryRecord_0(buf: memoryview, pos: int) -> tuple[RemoveAccessControlEntryRecord, int]:
+def _d_RemoveAccessControlEntryRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveAccessControlEntryRecord, int]:
     self = _new(_K_RemoveAccessControlEntryRecord)
     (self.id_,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -64,7 +66,7 @@ def _d_RemoveAccessControlEntryRecord_0(buf: memoryview, pos: int) -> tuple[Remo
     return self, pos
 
 
-def _e_RemoveAccessControlEntryRecord_0(o: RemoveAccessControlEntryRecord, out: bytearray) -> None:
+def _e_RemoveAccessControlEntryRecord_0(v: int, o: RemoveAccessControlEntryRecord, out: bytearray) -> None:
     out += _S_u.pack(o.id_)
     out.append(0)
 
@@ -72,5 +74,5 @@ def _e_RemoveAccessControlEntryRecord_0(o: RemoveAccessControlEntryRecord, out: 
 RemoveAccessControlEntryRecord._FIELDS = (
     FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
 )
-RemoveAccessControlEntryRecord._DECODERS = {0: _d_RemoveAccessControlEntryRecord_0}
-RemoveAccessControlEntryRecord._ENCODERS = {0: _e_RemoveAccessControlEntryRecord_0}
+RemoveAccessControlEntryRecord._DECODERS = {0: partial(_d_RemoveAccessControlEntryRecord_0, 0)}
+RemoveAccessControlEntryRecord._ENCODERS = {0: partial(_e_RemoveAccessControlEntryRecord_0, 0)}

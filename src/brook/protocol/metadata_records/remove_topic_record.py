@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class RemoveTopicRecord(Message):
 _K_RemoveTopicRecord = RemoveTopicRecord
 
 
-def _d_RemoveTopicRecord_0(buf: memoryview, pos: int) -> tuple[RemoveTopicRecord, int]:
+def _d_RemoveTopicRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveTopicRecord, int]:
     self = _new(_K_RemoveTopicRecord)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -64,7 +66,7 @@ def _d_RemoveTopicRecord_0(buf: memoryview, pos: int) -> tuple[RemoveTopicRecord
     return self, pos
 
 
-def _e_RemoveTopicRecord_0(o: RemoveTopicRecord, out: bytearray) -> None:
+def _e_RemoveTopicRecord_0(v: int, o: RemoveTopicRecord, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     out.append(0)
 
@@ -72,5 +74,5 @@ def _e_RemoveTopicRecord_0(o: RemoveTopicRecord, out: bytearray) -> None:
 RemoveTopicRecord._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
 )
-RemoveTopicRecord._DECODERS = {0: _d_RemoveTopicRecord_0}
-RemoveTopicRecord._ENCODERS = {0: _e_RemoveTopicRecord_0}
+RemoveTopicRecord._DECODERS = {0: partial(_d_RemoveTopicRecord_0, 0)}
+RemoveTopicRecord._ENCODERS = {0: partial(_e_RemoveTopicRecord_0, 0)}

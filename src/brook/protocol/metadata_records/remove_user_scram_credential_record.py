@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -53,7 +55,7 @@ class RemoveUserScramCredentialRecord(Message):
 _K_RemoveUserScramCredentialRecord = RemoveUserScramCredentialRecord
 
 
-def _d_RemoveUserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[RemoveUserScramCredentialRecord, int]:
+def _d_RemoveUserScramCredentialRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveUserScramCredentialRecord, int]:
     self = _new(_K_RemoveUserScramCredentialRecord)
     n = buf[pos]
     pos += 1
@@ -76,7 +78,7 @@ def _d_RemoveUserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[Rem
     return self, pos
 
 
-def _e_RemoveUserScramCredentialRecord_0(o: RemoveUserScramCredentialRecord, out: bytearray) -> None:
+def _e_RemoveUserScramCredentialRecord_0(v: int, o: RemoveUserScramCredentialRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -92,5 +94,5 @@ RemoveUserScramCredentialRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-RemoveUserScramCredentialRecord._DECODERS = {0: _d_RemoveUserScramCredentialRecord_0}
-RemoveUserScramCredentialRecord._ENCODERS = {0: _e_RemoveUserScramCredentialRecord_0}
+RemoveUserScramCredentialRecord._DECODERS = {0: partial(_d_RemoveUserScramCredentialRecord_0, 0)}
+RemoveUserScramCredentialRecord._ENCODERS = {0: partial(_e_RemoveUserScramCredentialRecord_0, 0)}

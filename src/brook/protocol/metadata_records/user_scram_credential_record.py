@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -62,7 +64,7 @@ class UserScramCredentialRecord(Message):
 _K_UserScramCredentialRecord = UserScramCredentialRecord
 
 
-def _d_UserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[UserScramCredentialRecord, int]:
+def _d_UserScramCredentialRecord_0(v: int, buf: memoryview, pos: int) -> tuple[UserScramCredentialRecord, int]:
     self = _new(_K_UserScramCredentialRecord)
     n = buf[pos]
     pos += 1
@@ -117,7 +119,7 @@ def _d_UserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[UserScram
     return self, pos
 
 
-def _e_UserScramCredentialRecord_0(o: UserScramCredentialRecord, out: bytearray) -> None:
+def _e_UserScramCredentialRecord_0(v: int, o: UserScramCredentialRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -156,5 +158,5 @@ UserScramCredentialRecord._FIELDS = (
     FieldSpec("server_key", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
     FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-UserScramCredentialRecord._DECODERS = {0: _d_UserScramCredentialRecord_0}
-UserScramCredentialRecord._ENCODERS = {0: _e_UserScramCredentialRecord_0}
+UserScramCredentialRecord._DECODERS = {0: partial(_d_UserScramCredentialRecord_0, 0)}
+UserScramCredentialRecord._ENCODERS = {0: partial(_e_UserScramCredentialRecord_0, 0)}

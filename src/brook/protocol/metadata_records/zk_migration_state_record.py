@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class ZkMigrationStateRecord(Message):
 _K_ZkMigrationStateRecord = ZkMigrationStateRecord
 
 
-def _d_ZkMigrationStateRecord_0(buf: memoryview, pos: int) -> tuple[ZkMigrationStateRecord, int]:
+def _d_ZkMigrationStateRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ZkMigrationStateRecord, int]:
     self = _new(_K_ZkMigrationStateRecord)
     (self.zk_migration_state,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -64,7 +66,7 @@ def _d_ZkMigrationStateRecord_0(buf: memoryview, pos: int) -> tuple[ZkMigrationS
     return self, pos
 
 
-def _e_ZkMigrationStateRecord_0(o: ZkMigrationStateRecord, out: bytearray) -> None:
+def _e_ZkMigrationStateRecord_0(v: int, o: ZkMigrationStateRecord, out: bytearray) -> None:
     out += _S_b.pack(o.zk_migration_state)
     out.append(0)
 
@@ -72,5 +74,5 @@ def _e_ZkMigrationStateRecord_0(o: ZkMigrationStateRecord, out: bytearray) -> No
 ZkMigrationStateRecord._FIELDS = (
     FieldSpec("zk_migration_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ZkMigrationStateRecord._DECODERS = {0: _d_ZkMigrationStateRecord_0}
-ZkMigrationStateRecord._ENCODERS = {0: _e_ZkMigrationStateRecord_0}
+ZkMigrationStateRecord._DECODERS = {0: partial(_d_ZkMigrationStateRecord_0, 0)}
+ZkMigrationStateRecord._ENCODERS = {0: partial(_e_ZkMigrationStateRecord_0, 0)}

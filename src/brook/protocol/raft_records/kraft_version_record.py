@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -53,7 +55,7 @@ class KRaftVersionRecord(Message):
 _K_KRaftVersionRecord = KRaftVersionRecord
 
 
-def _d_KRaftVersionRecord_0(buf: memoryview, pos: int) -> tuple[KRaftVersionRecord, int]:
+def _d_KRaftVersionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[KRaftVersionRecord, int]:
     self = _new(_K_KRaftVersionRecord)
     self.version, self.kraft_version = _S_hh.unpack_from(buf, pos)
     pos += 4
@@ -66,7 +68,7 @@ def _d_KRaftVersionRecord_0(buf: memoryview, pos: int) -> tuple[KRaftVersionReco
     return self, pos
 
 
-def _e_KRaftVersionRecord_0(o: KRaftVersionRecord, out: bytearray) -> None:
+def _e_KRaftVersionRecord_0(v: int, o: KRaftVersionRecord, out: bytearray) -> None:
     out += _S_hh.pack(o.version, o.kraft_version)
     out.append(0)
 
@@ -75,5 +77,5 @@ KRaftVersionRecord._FIELDS = (
     FieldSpec("version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("kraft_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-KRaftVersionRecord._DECODERS = {0: _d_KRaftVersionRecord_0}
-KRaftVersionRecord._ENCODERS = {0: _e_KRaftVersionRecord_0}
+KRaftVersionRecord._DECODERS = {0: partial(_d_KRaftVersionRecord_0, 0)}
+KRaftVersionRecord._ENCODERS = {0: partial(_e_KRaftVersionRecord_0, 0)}

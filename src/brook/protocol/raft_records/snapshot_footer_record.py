@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -51,7 +53,7 @@ class SnapshotFooterRecord(Message):
 _K_SnapshotFooterRecord = SnapshotFooterRecord
 
 
-def _d_SnapshotFooterRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotFooterRecord, int]:
+def _d_SnapshotFooterRecord_0(v: int, buf: memoryview, pos: int) -> tuple[SnapshotFooterRecord, int]:
     self = _new(_K_SnapshotFooterRecord)
     (self.version,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -64,7 +66,7 @@ def _d_SnapshotFooterRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotFooter
     return self, pos
 
 
-def _e_SnapshotFooterRecord_0(o: SnapshotFooterRecord, out: bytearray) -> None:
+def _e_SnapshotFooterRecord_0(v: int, o: SnapshotFooterRecord, out: bytearray) -> None:
     out += _S_h.pack(o.version)
     out.append(0)
 
@@ -72,5 +74,5 @@ def _e_SnapshotFooterRecord_0(o: SnapshotFooterRecord, out: bytearray) -> None:
 SnapshotFooterRecord._FIELDS = (
     FieldSpec("version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-SnapshotFooterRecord._DECODERS = {0: _d_SnapshotFooterRecord_0}
-SnapshotFooterRecord._ENCODERS = {0: _e_SnapshotFooterRecord_0}
+SnapshotFooterRecord._DECODERS = {0: partial(_d_SnapshotFooterRecord_0, 0)}
+SnapshotFooterRecord._ENCODERS = {0: partial(_e_SnapshotFooterRecord_0, 0)}

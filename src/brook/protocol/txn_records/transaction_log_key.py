@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
@@ -27,6 +28,7 @@ from brook.protocol._codec import (
     records_size,
     short,
     skip_tags,
+    unsupported_field,
     write_uvarint,
 )
 
@@ -49,7 +51,7 @@ class TransactionLogKey(Message):
 _K_TransactionLogKey = TransactionLogKey
 
 
-def _d_TransactionLogKey_0(buf: memoryview, pos: int) -> tuple[TransactionLogKey, int]:
+def _d_TransactionLogKey_0(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogKey, int]:
     self = _new(_K_TransactionLogKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +63,7 @@ def _d_TransactionLogKey_0(buf: memoryview, pos: int) -> tuple[TransactionLogKey
     return self, pos
 
 
-def _e_TransactionLogKey_0(o: TransactionLogKey, out: bytearray) -> None:
+def _e_TransactionLogKey_0(v: int, o: TransactionLogKey, out: bytearray) -> None:
     t1 = o.transactional_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +72,5 @@ def _e_TransactionLogKey_0(o: TransactionLogKey, out: bytearray) -> None:
 TransactionLogKey._FIELDS = (
     FieldSpec("transactional_id", "string", 0, 0, 32767, -1, None, 32767, -1, None, ""),
 )
-TransactionLogKey._DECODERS = {0: _d_TransactionLogKey_0}
-TransactionLogKey._ENCODERS = {0: _e_TransactionLogKey_0}
+TransactionLogKey._DECODERS = {0: partial(_d_TransactionLogKey_0, 0)}
+TransactionLogKey._ENCODERS = {0: partial(_e_TransactionLogKey_0, 0)}
