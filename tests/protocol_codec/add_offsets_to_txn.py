@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, FieldSpec, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.add_offsets_to_txn import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
 
 _S_qh = Struct(">qh")
@@ -89,4 +71,14 @@ def _d_AddOffsetsToTxnResponse_3(v: int, buf: memoryview, pos: int) -> tuple[Add
 
 
 AddOffsetsToTxnRequest._ENCODERS = {0: partial(_e_AddOffsetsToTxnRequest_0, 0), 1: partial(_e_AddOffsetsToTxnRequest_0, 1), 2: partial(_e_AddOffsetsToTxnRequest_0, 2), 3: partial(_e_AddOffsetsToTxnRequest_3, 3), 4: partial(_e_AddOffsetsToTxnRequest_3, 4)}
+AddOffsetsToTxnRequest._FIELDS = (
+    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)
 AddOffsetsToTxnResponse._DECODERS = {0: partial(_d_AddOffsetsToTxnResponse_0, 0), 1: partial(_d_AddOffsetsToTxnResponse_0, 1), 2: partial(_d_AddOffsetsToTxnResponse_0, 2), 3: partial(_d_AddOffsetsToTxnResponse_3, 3), 4: partial(_d_AddOffsetsToTxnResponse_3, 4)}
+AddOffsetsToTxnResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.add_partitions_to_txn import AddPartitionsToTxnRequest, AddPartitionsToTxnResponse
 
 _S_qho = Struct(">qh?")
@@ -320,7 +303,43 @@ def _d_AddPartitionsToTxnResponse_3(v: int, buf: memoryview, pos: int) -> tuple[
 AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._ENCODERS = {0: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 0), 1: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 1), 2: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 2), 3: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 3), 4: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 4), 5: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 5)}
 AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._ENCODERS = {4: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 4), 5: partial(_e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 5)}
 AddPartitionsToTxnRequest._ENCODERS = {0: partial(_e_AddPartitionsToTxnRequest_0, 0), 1: partial(_e_AddPartitionsToTxnRequest_0, 1), 2: partial(_e_AddPartitionsToTxnRequest_0, 2), 3: partial(_e_AddPartitionsToTxnRequest_3, 3), 4: partial(_e_AddPartitionsToTxnRequest_3, 4), 5: partial(_e_AddPartitionsToTxnRequest_3, 5)}
+AddPartitionsToTxnRequest._FIELDS = (
+    FieldSpec("transactions", "[]AddPartitionsToTxnTransaction", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, []),
+    FieldSpec("v3_and_below_transactional_id", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("v3_and_below_producer_id", "int64", 0, 3, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("v3_and_below_producer_epoch", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("v3_and_below_topics", "[]AddPartitionsToTxnTopic", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
+)
+AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._FIELDS = (
+    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("producer_id", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("verify_only", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("topics", "[]AddPartitionsToTxnTopic", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
+)
+AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._DECODERS = {0: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 0), 1: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 1), 2: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 2), 3: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 3), 4: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 4), 5: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 5)}
 AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._DECODERS = {0: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 0), 1: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 1), 2: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 2), 3: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 3), 4: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 4), 5: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 5)}
 AddPartitionsToTxnResponse.AddPartitionsToTxnResult._DECODERS = {4: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4, 4), 5: partial(_d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4, 5)}
 AddPartitionsToTxnResponse._DECODERS = {0: partial(_d_AddPartitionsToTxnResponse_0, 0), 1: partial(_d_AddPartitionsToTxnResponse_0, 1), 2: partial(_d_AddPartitionsToTxnResponse_0, 2), 3: partial(_d_AddPartitionsToTxnResponse_3, 3), 4: partial(_d_AddPartitionsToTxnResponse_3, 4), 5: partial(_d_AddPartitionsToTxnResponse_3, 5)}
+AddPartitionsToTxnResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("results_by_transaction", "[]AddPartitionsToTxnResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnResult, []),
+    FieldSpec("results_by_topic_v3_and_below", "[]AddPartitionsToTxnTopicResult", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
+)
+AddPartitionsToTxnResponse.AddPartitionsToTxnResult._FIELDS = (
+    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topic_results", "[]AddPartitionsToTxnTopicResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
+)
+AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("results_by_partition", "[]AddPartitionsToTxnPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, []),
+)
+AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("partition_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.add_raft_voter import AddRaftVoterRequest, AddRaftVoterResponse
 
 _S_H = Struct(">H")
@@ -111,4 +93,21 @@ def _d_AddRaftVoterResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AddRaf
 
 AddRaftVoterRequest.Listener._ENCODERS = {0: partial(_e_AddRaftVoterRequest_Listener_0, 0)}
 AddRaftVoterRequest._ENCODERS = {0: partial(_e_AddRaftVoterRequest_0, 0)}
+AddRaftVoterRequest._FIELDS = (
+    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, AddRaftVoterRequest.Listener, []),
+)
+AddRaftVoterRequest.Listener._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 AddRaftVoterResponse._DECODERS = {0: partial(_d_AddRaftVoterResponse_0, 0)}
+AddRaftVoterResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)

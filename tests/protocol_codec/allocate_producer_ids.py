@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.allocate_producer_ids import AllocateProducerIdsRequest, AllocateProducerIdsResponse
 
 _S_iq = Struct(">iq")
@@ -58,4 +40,14 @@ def _d_AllocateProducerIdsResponse_0(v: int, buf: memoryview, pos: int) -> tuple
 
 
 AllocateProducerIdsRequest._ENCODERS = {0: partial(_e_AllocateProducerIdsRequest_0, 0)}
+AllocateProducerIdsRequest._FIELDS = (
+    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
 AllocateProducerIdsResponse._DECODERS = {0: partial(_d_AllocateProducerIdsResponse_0, 0)}
+AllocateProducerIdsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_id_start", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_id_len", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

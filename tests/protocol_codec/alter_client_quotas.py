@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.alter_client_quotas import AlterClientQuotasRequest, AlterClientQuotasResponse
 
 _S_do = Struct(">d?")
@@ -311,6 +293,36 @@ AlterClientQuotasRequest.EntityData._ENCODERS = {0: partial(_e_AlterClientQuotas
 AlterClientQuotasRequest.OpData._ENCODERS = {0: partial(_e_AlterClientQuotasRequest_OpData_0, 0), 1: partial(_e_AlterClientQuotasRequest_OpData_1, 1)}
 AlterClientQuotasRequest.EntryData._ENCODERS = {0: partial(_e_AlterClientQuotasRequest_EntryData_0, 0), 1: partial(_e_AlterClientQuotasRequest_EntryData_1, 1)}
 AlterClientQuotasRequest._ENCODERS = {0: partial(_e_AlterClientQuotasRequest_0, 0), 1: partial(_e_AlterClientQuotasRequest_1, 1)}
+AlterClientQuotasRequest._FIELDS = (
+    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntryData, []),
+    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+AlterClientQuotasRequest.EntityData._FIELDS = (
+    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)
+AlterClientQuotasRequest.OpData._FIELDS = (
+    FieldSpec("key", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("value", "float64", 0, 32767, 32767, -1, None, 32767, -1, None, 0.0),
+    FieldSpec("remove", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+AlterClientQuotasRequest.EntryData._FIELDS = (
+    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntityData, []),
+    FieldSpec("ops", "[]OpData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.OpData, []),
+)
 AlterClientQuotasResponse.EntityData._DECODERS = {0: partial(_d_AlterClientQuotasResponse_EntityData_0, 0), 1: partial(_d_AlterClientQuotasResponse_EntityData_1, 1)}
 AlterClientQuotasResponse.EntryData._DECODERS = {0: partial(_d_AlterClientQuotasResponse_EntryData_0, 0), 1: partial(_d_AlterClientQuotasResponse_EntryData_1, 1)}
 AlterClientQuotasResponse._DECODERS = {0: partial(_d_AlterClientQuotasResponse_0, 0), 1: partial(_d_AlterClientQuotasResponse_1, 1)}
+AlterClientQuotasResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntryData, []),
+)
+AlterClientQuotasResponse.EntityData._FIELDS = (
+    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)
+AlterClientQuotasResponse.EntryData._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntityData, []),
+)

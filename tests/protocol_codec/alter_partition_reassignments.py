@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.alter_partition_reassignments import AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse
 
 _S_i = Struct(">i")
@@ -188,6 +170,33 @@ def _d_AlterPartitionReassignmentsResponse_0(v: int, buf: memoryview, pos: int) 
 AlterPartitionReassignmentsRequest.ReassignablePartition._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignablePartition_0, 0)}
 AlterPartitionReassignmentsRequest.ReassignableTopic._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignableTopic_0, 0)}
 AlterPartitionReassignmentsRequest._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_0, 0)}
+AlterPartitionReassignmentsRequest._FIELDS = (
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
+    FieldSpec("topics", "[]ReassignableTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignableTopic, []),
+)
+AlterPartitionReassignmentsRequest.ReassignablePartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("replicas", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)
+AlterPartitionReassignmentsRequest.ReassignableTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]ReassignablePartition", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignablePartition, []),
+)
 AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0, 0)}
 AlterPartitionReassignmentsResponse.ReassignableTopicResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0, 0)}
 AlterPartitionReassignmentsResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_0, 0)}
+AlterPartitionReassignmentsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("responses", "[]ReassignableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsResponse.ReassignableTopicResponse, []),
+)
+AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)
+AlterPartitionReassignmentsResponse.ReassignableTopicResponse._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]ReassignablePartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.alter_replica_log_dirs import AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse
 
 _S_ih = Struct(">ih")
@@ -230,6 +212,29 @@ def _d_AlterReplicaLogDirsResponse_2(v: int, buf: memoryview, pos: int) -> tuple
 AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._ENCODERS = {0: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 0), 1: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 1), 2: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2, 2)}
 AlterReplicaLogDirsRequest.AlterReplicaLogDir._ENCODERS = {0: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 0), 1: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 1), 2: partial(_e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2, 2)}
 AlterReplicaLogDirsRequest._ENCODERS = {0: partial(_e_AlterReplicaLogDirsRequest_0, 0), 1: partial(_e_AlterReplicaLogDirsRequest_0, 1), 2: partial(_e_AlterReplicaLogDirsRequest_2, 2)}
+AlterReplicaLogDirsRequest._FIELDS = (
+    FieldSpec("dirs", "[]AlterReplicaLogDir", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDir, []),
+)
+AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+AlterReplicaLogDirsRequest.AlterReplicaLogDir._FIELDS = (
+    FieldSpec("path", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]AlterReplicaLogDirTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, []),
+)
 AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._DECODERS = {0: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 0), 1: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 1), 2: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2, 2)}
 AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._DECODERS = {0: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 0), 1: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 1), 2: partial(_d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2, 2)}
 AlterReplicaLogDirsResponse._DECODERS = {0: partial(_d_AlterReplicaLogDirsResponse_0, 0), 1: partial(_d_AlterReplicaLogDirsResponse_0, 1), 2: partial(_d_AlterReplicaLogDirsResponse_2, 2)}
+AlterReplicaLogDirsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("results", "[]AlterReplicaLogDirTopicResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, []),
+)
+AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]AlterReplicaLogDirPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, []),
+)

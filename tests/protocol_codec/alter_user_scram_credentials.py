@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.alter_user_scram_credentials import AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse
 
 _S_b = Struct(">b")
@@ -162,5 +144,29 @@ def _d_AlterUserScramCredentialsResponse_0(v: int, buf: memoryview, pos: int) ->
 AlterUserScramCredentialsRequest.ScramCredentialDeletion._ENCODERS = {0: partial(_e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0, 0)}
 AlterUserScramCredentialsRequest.ScramCredentialUpsertion._ENCODERS = {0: partial(_e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0, 0)}
 AlterUserScramCredentialsRequest._ENCODERS = {0: partial(_e_AlterUserScramCredentialsRequest_0, 0)}
+AlterUserScramCredentialsRequest._FIELDS = (
+    FieldSpec("deletions", "[]ScramCredentialDeletion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialDeletion, []),
+    FieldSpec("upsertions", "[]ScramCredentialUpsertion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialUpsertion, []),
+)
+AlterUserScramCredentialsRequest.ScramCredentialDeletion._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+AlterUserScramCredentialsRequest.ScramCredentialUpsertion._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("salt", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+    FieldSpec("salted_password", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)
 AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._DECODERS = {0: partial(_d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0, 0)}
 AlterUserScramCredentialsResponse._DECODERS = {0: partial(_d_AlterUserScramCredentialsResponse_0, 0)}
+AlterUserScramCredentialsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("results", "[]AlterUserScramCredentialsResult", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, []),
+)
+AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._FIELDS = (
+    FieldSpec("user", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)

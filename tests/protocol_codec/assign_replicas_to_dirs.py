@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.assign_replicas_to_dirs import AssignReplicasToDirsRequest, AssignReplicasToDirsResponse
 
 _S_i = Struct(">i")
@@ -180,7 +162,40 @@ AssignReplicasToDirsRequest.PartitionData._ENCODERS = {0: partial(_e_AssignRepli
 AssignReplicasToDirsRequest.TopicData._ENCODERS = {0: partial(_e_AssignReplicasToDirsRequest_TopicData_0, 0)}
 AssignReplicasToDirsRequest.DirectoryData._ENCODERS = {0: partial(_e_AssignReplicasToDirsRequest_DirectoryData_0, 0)}
 AssignReplicasToDirsRequest._ENCODERS = {0: partial(_e_AssignReplicasToDirsRequest_0, 0)}
+AssignReplicasToDirsRequest._FIELDS = (
+    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.DirectoryData, []),
+)
+AssignReplicasToDirsRequest.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+AssignReplicasToDirsRequest.TopicData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.PartitionData, []),
+)
+AssignReplicasToDirsRequest.DirectoryData._FIELDS = (
+    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.TopicData, []),
+)
 AssignReplicasToDirsResponse.PartitionData._DECODERS = {0: partial(_d_AssignReplicasToDirsResponse_PartitionData_0, 0)}
 AssignReplicasToDirsResponse.TopicData._DECODERS = {0: partial(_d_AssignReplicasToDirsResponse_TopicData_0, 0)}
 AssignReplicasToDirsResponse.DirectoryData._DECODERS = {0: partial(_d_AssignReplicasToDirsResponse_DirectoryData_0, 0)}
 AssignReplicasToDirsResponse._DECODERS = {0: partial(_d_AssignReplicasToDirsResponse_0, 0)}
+AssignReplicasToDirsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.DirectoryData, []),
+)
+AssignReplicasToDirsResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+AssignReplicasToDirsResponse.TopicData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.PartitionData, []),
+)
+AssignReplicasToDirsResponse.DirectoryData._FIELDS = (
+    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.TopicData, []),
+)

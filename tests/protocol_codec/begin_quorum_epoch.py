@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.begin_quorum_epoch import BeginQuorumEpochRequest, BeginQuorumEpochResponse
 
 _S_iii = Struct(">iii")
@@ -312,7 +295,48 @@ BeginQuorumEpochRequest.PartitionData._ENCODERS = {0: partial(_e_BeginQuorumEpoc
 BeginQuorumEpochRequest.TopicData._ENCODERS = {0: partial(_e_BeginQuorumEpochRequest_TopicData_0, 0), 1: partial(_e_BeginQuorumEpochRequest_TopicData_1, 1)}
 BeginQuorumEpochRequest.LeaderEndpoint._ENCODERS = {1: partial(_e_BeginQuorumEpochRequest_LeaderEndpoint_1, 1)}
 BeginQuorumEpochRequest._ENCODERS = {0: partial(_e_BeginQuorumEpochRequest_0, 0), 1: partial(_e_BeginQuorumEpochRequest_1, 1)}
+BeginQuorumEpochRequest._FIELDS = (
+    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("voter_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.TopicData, []),
+    FieldSpec("leader_endpoints", "[]LeaderEndpoint", 1, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.LeaderEndpoint, []),
+)
+BeginQuorumEpochRequest.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("voter_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+BeginQuorumEpochRequest.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.PartitionData, []),
+)
+BeginQuorumEpochRequest.LeaderEndpoint._FIELDS = (
+    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 BeginQuorumEpochResponse.PartitionData._DECODERS = {0: partial(_d_BeginQuorumEpochResponse_PartitionData_0, 0), 1: partial(_d_BeginQuorumEpochResponse_PartitionData_1, 1)}
 BeginQuorumEpochResponse.TopicData._DECODERS = {0: partial(_d_BeginQuorumEpochResponse_TopicData_0, 0), 1: partial(_d_BeginQuorumEpochResponse_TopicData_1, 1)}
 BeginQuorumEpochResponse.NodeEndpoint._DECODERS = {1: partial(_d_BeginQuorumEpochResponse_NodeEndpoint_1, 1)}
 BeginQuorumEpochResponse._DECODERS = {0: partial(_d_BeginQuorumEpochResponse_0, 0), 1: partial(_d_BeginQuorumEpochResponse_1, 1)}
+BeginQuorumEpochResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochResponse.TopicData, []),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, BeginQuorumEpochResponse.NodeEndpoint, []),
+)
+BeginQuorumEpochResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+BeginQuorumEpochResponse.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochResponse.PartitionData, []),
+)
+BeginQuorumEpochResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.delete_groups import DeleteGroupsRequest, DeleteGroupsResponse
 
 _S_h = Struct(">h")
@@ -144,5 +126,16 @@ def _d_DeleteGroupsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[Delete
 
 
 DeleteGroupsRequest._ENCODERS = {0: partial(_e_DeleteGroupsRequest_0, 0), 1: partial(_e_DeleteGroupsRequest_0, 1), 2: partial(_e_DeleteGroupsRequest_2, 2)}
+DeleteGroupsRequest._FIELDS = (
+    FieldSpec("groups_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 DeleteGroupsResponse.DeletableGroupResult._DECODERS = {0: partial(_d_DeleteGroupsResponse_DeletableGroupResult_0, 0), 1: partial(_d_DeleteGroupsResponse_DeletableGroupResult_0, 1), 2: partial(_d_DeleteGroupsResponse_DeletableGroupResult_2, 2)}
 DeleteGroupsResponse._DECODERS = {0: partial(_d_DeleteGroupsResponse_0, 0), 1: partial(_d_DeleteGroupsResponse_0, 1), 2: partial(_d_DeleteGroupsResponse_2, 2)}
+DeleteGroupsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("results", "[]DeletableGroupResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteGroupsResponse.DeletableGroupResult, []),
+)
+DeleteGroupsResponse.DeletableGroupResult._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

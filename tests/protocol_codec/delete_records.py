@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
 
 _S_iq = Struct(">iq")
@@ -217,6 +199,31 @@ def _d_DeleteRecordsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[Delet
 DeleteRecordsRequest.DeleteRecordsPartition._ENCODERS = {0: partial(_e_DeleteRecordsRequest_DeleteRecordsPartition_0, 0), 1: partial(_e_DeleteRecordsRequest_DeleteRecordsPartition_0, 1), 2: partial(_e_DeleteRecordsRequest_DeleteRecordsPartition_2, 2)}
 DeleteRecordsRequest.DeleteRecordsTopic._ENCODERS = {0: partial(_e_DeleteRecordsRequest_DeleteRecordsTopic_0, 0), 1: partial(_e_DeleteRecordsRequest_DeleteRecordsTopic_0, 1), 2: partial(_e_DeleteRecordsRequest_DeleteRecordsTopic_2, 2)}
 DeleteRecordsRequest._ENCODERS = {0: partial(_e_DeleteRecordsRequest_0, 0), 1: partial(_e_DeleteRecordsRequest_0, 1), 2: partial(_e_DeleteRecordsRequest_2, 2)}
+DeleteRecordsRequest._FIELDS = (
+    FieldSpec("topics", "[]DeleteRecordsTopic", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsTopic, []),
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DeleteRecordsRequest.DeleteRecordsPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DeleteRecordsRequest.DeleteRecordsTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]DeleteRecordsPartition", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsPartition, []),
+)
 DeleteRecordsResponse.DeleteRecordsPartitionResult._DECODERS = {0: partial(_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 0), 1: partial(_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 1), 2: partial(_d_DeleteRecordsResponse_DeleteRecordsPartitionResult_2, 2)}
 DeleteRecordsResponse.DeleteRecordsTopicResult._DECODERS = {0: partial(_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 0), 1: partial(_d_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 1), 2: partial(_d_DeleteRecordsResponse_DeleteRecordsTopicResult_2, 2)}
 DeleteRecordsResponse._DECODERS = {0: partial(_d_DeleteRecordsResponse_0, 0), 1: partial(_d_DeleteRecordsResponse_0, 1), 2: partial(_d_DeleteRecordsResponse_2, 2)}
+DeleteRecordsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]DeleteRecordsTopicResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsTopicResult, []),
+)
+DeleteRecordsResponse.DeleteRecordsPartitionResult._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("low_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DeleteRecordsResponse.DeleteRecordsTopicResult._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]DeleteRecordsPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsPartitionResult, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.delete_share_group_state import DeleteShareGroupStateRequest, DeleteShareGroupStateResponse
 
 _S_i = Struct(">i")
@@ -156,6 +138,29 @@ def _d_DeleteShareGroupStateResponse_0(v: int, buf: memoryview, pos: int) -> tup
 DeleteShareGroupStateRequest.PartitionData._ENCODERS = {0: partial(_e_DeleteShareGroupStateRequest_PartitionData_0, 0)}
 DeleteShareGroupStateRequest.DeleteStateData._ENCODERS = {0: partial(_e_DeleteShareGroupStateRequest_DeleteStateData_0, 0)}
 DeleteShareGroupStateRequest._ENCODERS = {0: partial(_e_DeleteShareGroupStateRequest_0, 0)}
+DeleteShareGroupStateRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]DeleteStateData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.DeleteStateData, []),
+)
+DeleteShareGroupStateRequest.PartitionData._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DeleteShareGroupStateRequest.DeleteStateData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.PartitionData, []),
+)
 DeleteShareGroupStateResponse.PartitionResult._DECODERS = {0: partial(_d_DeleteShareGroupStateResponse_PartitionResult_0, 0)}
 DeleteShareGroupStateResponse.DeleteStateResult._DECODERS = {0: partial(_d_DeleteShareGroupStateResponse_DeleteStateResult_0, 0)}
 DeleteShareGroupStateResponse._DECODERS = {0: partial(_d_DeleteShareGroupStateResponse_0, 0)}
+DeleteShareGroupStateResponse._FIELDS = (
+    FieldSpec("results", "[]DeleteStateResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.DeleteStateResult, []),
+)
+DeleteShareGroupStateResponse.PartitionResult._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)
+DeleteShareGroupStateResponse.DeleteStateResult._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.PartitionResult, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_delegation_token import DescribeDelegationTokenRequest, DescribeDelegationTokenResponse
 
 _S_qqq = Struct(">qqq")
@@ -329,6 +311,34 @@ def _d_DescribeDelegationTokenResponse_2(v: int, buf: memoryview, pos: int) -> t
 
 DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._ENCODERS = {0: partial(_e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 0), 1: partial(_e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 1), 2: partial(_e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 2), 3: partial(_e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 3)}
 DescribeDelegationTokenRequest._ENCODERS = {0: partial(_e_DescribeDelegationTokenRequest_0, 0), 1: partial(_e_DescribeDelegationTokenRequest_0, 1), 2: partial(_e_DescribeDelegationTokenRequest_2, 2), 3: partial(_e_DescribeDelegationTokenRequest_2, 3)}
+DescribeDelegationTokenRequest._FIELDS = (
+    FieldSpec("owners", "[]DescribeDelegationTokenOwner", 0, 32767, 0, 32767, None, 32767, -1, DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, None),
+)
+DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._FIELDS = (
+    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)
 DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._DECODERS = {0: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 0), 1: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 1), 2: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 2), 3: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 3)}
 DescribeDelegationTokenResponse.DescribedDelegationToken._DECODERS = {0: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 0), 1: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 1), 2: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2, 2), 3: partial(_d_DescribeDelegationTokenResponse_DescribedDelegationToken_2, 3)}
 DescribeDelegationTokenResponse._DECODERS = {0: partial(_d_DescribeDelegationTokenResponse_0, 0), 1: partial(_d_DescribeDelegationTokenResponse_0, 1), 2: partial(_d_DescribeDelegationTokenResponse_2, 2), 3: partial(_d_DescribeDelegationTokenResponse_2, 3)}
+DescribeDelegationTokenResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("tokens", "[]DescribedDelegationToken", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationToken, []),
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._FIELDS = (
+    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)
+DescribeDelegationTokenResponse.DescribedDelegationToken._FIELDS = (
+    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("token_requester_principal_type", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("token_requester_principal_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("issue_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("expiry_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("max_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+    FieldSpec("renewers", "[]DescribedDelegationTokenRenewer", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, []),
+)

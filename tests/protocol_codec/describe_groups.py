@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_groups import DescribeGroupsRequest, DescribeGroupsResponse
 
 _S_o = Struct(">?")
@@ -360,6 +343,31 @@ def _d_DescribeGroupsResponse_5(v: int, buf: memoryview, pos: int) -> tuple[Desc
 
 
 DescribeGroupsRequest._ENCODERS = {0: partial(_e_DescribeGroupsRequest_0, 0), 1: partial(_e_DescribeGroupsRequest_0, 1), 2: partial(_e_DescribeGroupsRequest_0, 2), 3: partial(_e_DescribeGroupsRequest_0, 3), 4: partial(_e_DescribeGroupsRequest_0, 4), 5: partial(_e_DescribeGroupsRequest_5, 5)}
+DescribeGroupsRequest._FIELDS = (
+    FieldSpec("groups", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("include_authorized_operations", "bool", 3, 32767, 32767, -1, None, 32767, -1, None, False),
+)
 DescribeGroupsResponse.DescribedGroupMember._DECODERS = {0: partial(_d_DescribeGroupsResponse_DescribedGroupMember_0, 0), 1: partial(_d_DescribeGroupsResponse_DescribedGroupMember_0, 1), 2: partial(_d_DescribeGroupsResponse_DescribedGroupMember_0, 2), 3: partial(_d_DescribeGroupsResponse_DescribedGroupMember_0, 3), 4: partial(_d_DescribeGroupsResponse_DescribedGroupMember_0, 4), 5: partial(_d_DescribeGroupsResponse_DescribedGroupMember_5, 5)}
 DescribeGroupsResponse.DescribedGroup._DECODERS = {0: partial(_d_DescribeGroupsResponse_DescribedGroup_0, 0), 1: partial(_d_DescribeGroupsResponse_DescribedGroup_0, 1), 2: partial(_d_DescribeGroupsResponse_DescribedGroup_0, 2), 3: partial(_d_DescribeGroupsResponse_DescribedGroup_0, 3), 4: partial(_d_DescribeGroupsResponse_DescribedGroup_0, 4), 5: partial(_d_DescribeGroupsResponse_DescribedGroup_5, 5)}
 DescribeGroupsResponse._DECODERS = {0: partial(_d_DescribeGroupsResponse_0, 0), 1: partial(_d_DescribeGroupsResponse_0, 1), 2: partial(_d_DescribeGroupsResponse_0, 2), 3: partial(_d_DescribeGroupsResponse_0, 3), 4: partial(_d_DescribeGroupsResponse_0, 4), 5: partial(_d_DescribeGroupsResponse_5, 5)}
+DescribeGroupsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, DescribeGroupsResponse.DescribedGroup, []),
+)
+DescribeGroupsResponse.DescribedGroupMember._FIELDS = (
+    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_instance_id", "string", 4, 32767, 4, 32767, None, 32767, -1, None, None),
+    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("member_metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+    FieldSpec("member_assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)
+DescribeGroupsResponse.DescribedGroup._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("protocol_data", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("members", "[]DescribedGroupMember", 0, 32767, 32767, -1, None, 32767, -1, DescribeGroupsResponse.DescribedGroupMember, []),
+    FieldSpec("authorized_operations", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_log_dirs import DescribeLogDirsRequest, DescribeLogDirsResponse
 
 _S_iqqo = Struct(">iqq?")
@@ -287,7 +269,36 @@ def _d_DescribeLogDirsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[Des
 
 DescribeLogDirsRequest.DescribableLogDirTopic._ENCODERS = {0: partial(_e_DescribeLogDirsRequest_DescribableLogDirTopic_0, 0), 1: partial(_e_DescribeLogDirsRequest_DescribableLogDirTopic_0, 1), 2: partial(_e_DescribeLogDirsRequest_DescribableLogDirTopic_2, 2), 3: partial(_e_DescribeLogDirsRequest_DescribableLogDirTopic_2, 3), 4: partial(_e_DescribeLogDirsRequest_DescribableLogDirTopic_2, 4)}
 DescribeLogDirsRequest._ENCODERS = {0: partial(_e_DescribeLogDirsRequest_0, 0), 1: partial(_e_DescribeLogDirsRequest_0, 1), 2: partial(_e_DescribeLogDirsRequest_2, 2), 3: partial(_e_DescribeLogDirsRequest_2, 3), 4: partial(_e_DescribeLogDirsRequest_2, 4)}
+DescribeLogDirsRequest._FIELDS = (
+    FieldSpec("topics", "[]DescribableLogDirTopic", 0, 32767, 0, 32767, None, 32767, -1, DescribeLogDirsRequest.DescribableLogDirTopic, None),
+)
+DescribeLogDirsRequest.DescribableLogDirTopic._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 DescribeLogDirsResponse.DescribeLogDirsPartition._DECODERS = {0: partial(_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 0), 1: partial(_d_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 1), 2: partial(_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 2), 3: partial(_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 3), 4: partial(_d_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 4)}
 DescribeLogDirsResponse.DescribeLogDirsTopic._DECODERS = {0: partial(_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 0), 1: partial(_d_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 1), 2: partial(_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 2), 3: partial(_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 3), 4: partial(_d_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 4)}
 DescribeLogDirsResponse.DescribeLogDirsResult._DECODERS = {0: partial(_d_DescribeLogDirsResponse_DescribeLogDirsResult_0, 0), 1: partial(_d_DescribeLogDirsResponse_DescribeLogDirsResult_0, 1), 2: partial(_d_DescribeLogDirsResponse_DescribeLogDirsResult_2, 2), 3: partial(_d_DescribeLogDirsResponse_DescribeLogDirsResult_2, 3), 4: partial(_d_DescribeLogDirsResponse_DescribeLogDirsResult_2, 4)}
 DescribeLogDirsResponse._DECODERS = {0: partial(_d_DescribeLogDirsResponse_0, 0), 1: partial(_d_DescribeLogDirsResponse_0, 1), 2: partial(_d_DescribeLogDirsResponse_2, 2), 3: partial(_d_DescribeLogDirsResponse_2, 3), 4: partial(_d_DescribeLogDirsResponse_2, 4)}
+DescribeLogDirsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("results", "[]DescribeLogDirsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsResult, []),
+)
+DescribeLogDirsResponse.DescribeLogDirsPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("partition_size", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("offset_lag", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("is_future_key", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+DescribeLogDirsResponse.DescribeLogDirsTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]DescribeLogDirsPartition", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsPartition, []),
+)
+DescribeLogDirsResponse.DescribeLogDirsResult._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("log_dir", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]DescribeLogDirsTopic", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsTopic, []),
+    FieldSpec("total_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("usable_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_producers import DescribeProducersRequest, DescribeProducersResponse
 
 _S_qiiqiq = Struct(">qiiqiq")
@@ -183,7 +165,36 @@ def _d_DescribeProducersResponse_0(v: int, buf: memoryview, pos: int) -> tuple[D
 
 DescribeProducersRequest.TopicRequest._ENCODERS = {0: partial(_e_DescribeProducersRequest_TopicRequest_0, 0)}
 DescribeProducersRequest._ENCODERS = {0: partial(_e_DescribeProducersRequest_0, 0)}
+DescribeProducersRequest._FIELDS = (
+    FieldSpec("topics", "[]TopicRequest", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersRequest.TopicRequest, []),
+)
+DescribeProducersRequest.TopicRequest._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 DescribeProducersResponse.ProducerState._DECODERS = {0: partial(_d_DescribeProducersResponse_ProducerState_0, 0)}
 DescribeProducersResponse.PartitionResponse._DECODERS = {0: partial(_d_DescribeProducersResponse_PartitionResponse_0, 0)}
 DescribeProducersResponse.TopicResponse._DECODERS = {0: partial(_d_DescribeProducersResponse_TopicResponse_0, 0)}
 DescribeProducersResponse._DECODERS = {0: partial(_d_DescribeProducersResponse_0, 0)}
+DescribeProducersResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TopicResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.TopicResponse, []),
+)
+DescribeProducersResponse.ProducerState._FIELDS = (
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_sequence", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("last_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("current_txn_start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
+DescribeProducersResponse.PartitionResponse._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("active_producers", "[]ProducerState", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.ProducerState, []),
+)
+DescribeProducersResponse.TopicResponse._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.PartitionResponse, []),
+)

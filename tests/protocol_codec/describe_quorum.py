@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT64, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_quorum import DescribeQuorumRequest, DescribeQuorumResponse
 
 _S_i = Struct(">i")
@@ -319,9 +301,55 @@ def _d_DescribeQuorumResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Desc
 DescribeQuorumRequest.PartitionData._ENCODERS = {0: partial(_e_DescribeQuorumRequest_PartitionData_0, 0), 1: partial(_e_DescribeQuorumRequest_PartitionData_0, 1), 2: partial(_e_DescribeQuorumRequest_PartitionData_0, 2)}
 DescribeQuorumRequest.TopicData._ENCODERS = {0: partial(_e_DescribeQuorumRequest_TopicData_0, 0), 1: partial(_e_DescribeQuorumRequest_TopicData_0, 1), 2: partial(_e_DescribeQuorumRequest_TopicData_0, 2)}
 DescribeQuorumRequest._ENCODERS = {0: partial(_e_DescribeQuorumRequest_0, 0), 1: partial(_e_DescribeQuorumRequest_0, 1), 2: partial(_e_DescribeQuorumRequest_0, 2)}
+DescribeQuorumRequest._FIELDS = (
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.TopicData, []),
+)
+DescribeQuorumRequest.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DescribeQuorumRequest.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.PartitionData, []),
+)
 DescribeQuorumResponse.ReplicaState._DECODERS = {0: partial(_d_DescribeQuorumResponse_ReplicaState_0, 0), 1: partial(_d_DescribeQuorumResponse_ReplicaState_0, 1), 2: partial(_d_DescribeQuorumResponse_ReplicaState_0, 2)}
 DescribeQuorumResponse.PartitionData._DECODERS = {0: partial(_d_DescribeQuorumResponse_PartitionData_0, 0), 1: partial(_d_DescribeQuorumResponse_PartitionData_0, 1), 2: partial(_d_DescribeQuorumResponse_PartitionData_0, 2)}
 DescribeQuorumResponse.TopicData._DECODERS = {0: partial(_d_DescribeQuorumResponse_TopicData_0, 0), 1: partial(_d_DescribeQuorumResponse_TopicData_0, 1), 2: partial(_d_DescribeQuorumResponse_TopicData_0, 2)}
 DescribeQuorumResponse.Listener._DECODERS = {2: partial(_d_DescribeQuorumResponse_Listener_2, 2)}
 DescribeQuorumResponse.Node._DECODERS = {2: partial(_d_DescribeQuorumResponse_Node_2, 2)}
 DescribeQuorumResponse._DECODERS = {0: partial(_d_DescribeQuorumResponse_0, 0), 1: partial(_d_DescribeQuorumResponse_0, 1), 2: partial(_d_DescribeQuorumResponse_0, 2)}
+DescribeQuorumResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.TopicData, []),
+    FieldSpec("nodes", "[]Node", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Node, []),
+)
+DescribeQuorumResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("high_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("current_voters", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
+    FieldSpec("observers", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
+)
+DescribeQuorumResponse.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.PartitionData, []),
+)
+DescribeQuorumResponse.Listener._FIELDS = (
+    FieldSpec("name", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("host", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DescribeQuorumResponse.Node._FIELDS = (
+    FieldSpec("node_id", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("listeners", "[]Listener", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Listener, []),
+)
+DescribeQuorumResponse.ReplicaState._FIELDS = (
+    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("replica_directory_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("log_end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_fetch_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("last_caught_up_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+)

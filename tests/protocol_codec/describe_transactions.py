@@ -4,32 +4,14 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_transactions import DescribeTransactionsRequest, DescribeTransactionsResponse
 
 _S_h = Struct(">h")
@@ -165,6 +147,27 @@ def _d_DescribeTransactionsResponse_0(v: int, buf: memoryview, pos: int) -> tupl
 
 
 DescribeTransactionsRequest._ENCODERS = {0: partial(_e_DescribeTransactionsRequest_0, 0)}
+DescribeTransactionsRequest._FIELDS = (
+    FieldSpec("transactional_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 DescribeTransactionsResponse.TopicData._DECODERS = {0: partial(_d_DescribeTransactionsResponse_TopicData_0, 0)}
 DescribeTransactionsResponse.TransactionState._DECODERS = {0: partial(_d_DescribeTransactionsResponse_TransactionState_0, 0)}
 DescribeTransactionsResponse._DECODERS = {0: partial(_d_DescribeTransactionsResponse_0, 0)}
+DescribeTransactionsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("transaction_states", "[]TransactionState", 0, 32767, 32767, -1, None, 32767, -1, DescribeTransactionsResponse.TransactionState, []),
+)
+DescribeTransactionsResponse.TopicData._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+DescribeTransactionsResponse.TransactionState._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("transaction_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("transaction_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("transaction_start_time_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeTransactionsResponse.TopicData, []),
+)

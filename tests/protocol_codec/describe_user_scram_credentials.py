@@ -4,32 +4,14 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.describe_user_scram_credentials import DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse
 
 _S_bi = Struct(">bi")
@@ -170,6 +152,28 @@ def _d_DescribeUserScramCredentialsResponse_0(v: int, buf: memoryview, pos: int)
 
 DescribeUserScramCredentialsRequest.UserName._ENCODERS = {0: partial(_e_DescribeUserScramCredentialsRequest_UserName_0, 0)}
 DescribeUserScramCredentialsRequest._ENCODERS = {0: partial(_e_DescribeUserScramCredentialsRequest_0, 0)}
+DescribeUserScramCredentialsRequest._FIELDS = (
+    FieldSpec("users", "[]UserName", 0, 32767, 0, 32767, None, 32767, -1, DescribeUserScramCredentialsRequest.UserName, None),
+)
+DescribeUserScramCredentialsRequest.UserName._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)
 DescribeUserScramCredentialsResponse.CredentialInfo._DECODERS = {0: partial(_d_DescribeUserScramCredentialsResponse_CredentialInfo_0, 0)}
 DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._DECODERS = {0: partial(_d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0, 0)}
 DescribeUserScramCredentialsResponse._DECODERS = {0: partial(_d_DescribeUserScramCredentialsResponse_0, 0)}
+DescribeUserScramCredentialsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("results", "[]DescribeUserScramCredentialsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, []),
+)
+DescribeUserScramCredentialsResponse.CredentialInfo._FIELDS = (
+    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._FIELDS = (
+    FieldSpec("user", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("credential_infos", "[]CredentialInfo", 0, 32767, 32767, -1, None, 32767, -1, DescribeUserScramCredentialsResponse.CredentialInfo, []),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLeadersResponse
 
 _S_i = Struct(">i")
@@ -245,6 +228,29 @@ def _d_ElectLeadersResponse_2(v: int, buf: memoryview, pos: int) -> tuple[ElectL
 
 ElectLeadersRequest.TopicPartitions._ENCODERS = {0: partial(_e_ElectLeadersRequest_TopicPartitions_0, 0), 1: partial(_e_ElectLeadersRequest_TopicPartitions_0, 1), 2: partial(_e_ElectLeadersRequest_TopicPartitions_2, 2)}
 ElectLeadersRequest._ENCODERS = {0: partial(_e_ElectLeadersRequest_0, 0), 1: partial(_e_ElectLeadersRequest_0, 1), 2: partial(_e_ElectLeadersRequest_2, 2)}
+ElectLeadersRequest._FIELDS = (
+    FieldSpec("election_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 0, 32767, None, 32767, -1, ElectLeadersRequest.TopicPartitions, None),
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
+)
+ElectLeadersRequest.TopicPartitions._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 ElectLeadersResponse.PartitionResult._DECODERS = {0: partial(_d_ElectLeadersResponse_PartitionResult_0, 0), 1: partial(_d_ElectLeadersResponse_PartitionResult_0, 1), 2: partial(_d_ElectLeadersResponse_PartitionResult_2, 2)}
 ElectLeadersResponse.ReplicaElectionResult._DECODERS = {0: partial(_d_ElectLeadersResponse_ReplicaElectionResult_0, 0), 1: partial(_d_ElectLeadersResponse_ReplicaElectionResult_0, 1), 2: partial(_d_ElectLeadersResponse_ReplicaElectionResult_2, 2)}
 ElectLeadersResponse._DECODERS = {0: partial(_d_ElectLeadersResponse_0, 0), 1: partial(_d_ElectLeadersResponse_0, 1), 2: partial(_d_ElectLeadersResponse_2, 2)}
+ElectLeadersResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("replica_election_results", "[]ReplicaElectionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.ReplicaElectionResult, []),
+)
+ElectLeadersResponse.PartitionResult._FIELDS = (
+    FieldSpec("partition_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)
+ElectLeadersResponse.ReplicaElectionResult._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_result", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.PartitionResult, []),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.end_quorum_epoch import EndQuorumEpochRequest, EndQuorumEpochResponse
 
 _S_iu = Struct(">i16s")
@@ -327,7 +310,52 @@ EndQuorumEpochRequest.PartitionData._ENCODERS = {0: partial(_e_EndQuorumEpochReq
 EndQuorumEpochRequest.TopicData._ENCODERS = {0: partial(_e_EndQuorumEpochRequest_TopicData_0, 0), 1: partial(_e_EndQuorumEpochRequest_TopicData_1, 1)}
 EndQuorumEpochRequest.LeaderEndpoint._ENCODERS = {1: partial(_e_EndQuorumEpochRequest_LeaderEndpoint_1, 1)}
 EndQuorumEpochRequest._ENCODERS = {0: partial(_e_EndQuorumEpochRequest_0, 0), 1: partial(_e_EndQuorumEpochRequest_1, 1)}
+EndQuorumEpochRequest._FIELDS = (
+    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.TopicData, []),
+    FieldSpec("leader_endpoints", "[]LeaderEndpoint", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.LeaderEndpoint, []),
+)
+EndQuorumEpochRequest.ReplicaInfo._FIELDS = (
+    FieldSpec("candidate_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("candidate_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+)
+EndQuorumEpochRequest.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("preferred_successors", "[]int32", 0, 0, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("preferred_candidates", "[]ReplicaInfo", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.ReplicaInfo, []),
+)
+EndQuorumEpochRequest.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.PartitionData, []),
+)
+EndQuorumEpochRequest.LeaderEndpoint._FIELDS = (
+    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 EndQuorumEpochResponse.PartitionData._DECODERS = {0: partial(_d_EndQuorumEpochResponse_PartitionData_0, 0), 1: partial(_d_EndQuorumEpochResponse_PartitionData_1, 1)}
 EndQuorumEpochResponse.TopicData._DECODERS = {0: partial(_d_EndQuorumEpochResponse_TopicData_0, 0), 1: partial(_d_EndQuorumEpochResponse_TopicData_1, 1)}
 EndQuorumEpochResponse.NodeEndpoint._DECODERS = {1: partial(_d_EndQuorumEpochResponse_NodeEndpoint_1, 1)}
 EndQuorumEpochResponse._DECODERS = {0: partial(_d_EndQuorumEpochResponse_0, 0), 1: partial(_d_EndQuorumEpochResponse_1, 1)}
+EndQuorumEpochResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.TopicData, []),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, EndQuorumEpochResponse.NodeEndpoint, []),
+)
+EndQuorumEpochResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+EndQuorumEpochResponse.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.PartitionData, []),
+)
+EndQuorumEpochResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

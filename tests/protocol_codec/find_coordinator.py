@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
 
 _S_b = Struct(">b")
@@ -243,5 +226,27 @@ def _d_FindCoordinatorResponse_3(v: int, buf: memoryview, pos: int) -> tuple[Fin
 
 
 FindCoordinatorRequest._ENCODERS = {0: partial(_e_FindCoordinatorRequest_0, 0), 1: partial(_e_FindCoordinatorRequest_0, 1), 2: partial(_e_FindCoordinatorRequest_0, 2), 3: partial(_e_FindCoordinatorRequest_3, 3), 4: partial(_e_FindCoordinatorRequest_3, 4), 5: partial(_e_FindCoordinatorRequest_3, 5), 6: partial(_e_FindCoordinatorRequest_3, 6)}
+FindCoordinatorRequest._FIELDS = (
+    FieldSpec("key", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("key_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("coordinator_keys", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 FindCoordinatorResponse.Coordinator._DECODERS = {4: partial(_d_FindCoordinatorResponse_Coordinator_4, 4), 5: partial(_d_FindCoordinatorResponse_Coordinator_4, 5), 6: partial(_d_FindCoordinatorResponse_Coordinator_4, 6)}
 FindCoordinatorResponse._DECODERS = {0: partial(_d_FindCoordinatorResponse_0, 0), 1: partial(_d_FindCoordinatorResponse_0, 1), 2: partial(_d_FindCoordinatorResponse_0, 2), 3: partial(_d_FindCoordinatorResponse_3, 3), 4: partial(_d_FindCoordinatorResponse_3, 4), 5: partial(_d_FindCoordinatorResponse_3, 5), 6: partial(_d_FindCoordinatorResponse_3, 6)}
+FindCoordinatorResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 1, 3, 1, 3, None, 32767, -1, None, ""),
+    FieldSpec("node_id", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("coordinators", "[]Coordinator", 4, 32767, 32767, -1, None, 32767, -1, FindCoordinatorResponse.Coordinator, []),
+)
+FindCoordinatorResponse.Coordinator._FIELDS = (
+    FieldSpec("key", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("node_id", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 4, 32767, 4, 32767, None, 32767, -1, None, ""),
+)

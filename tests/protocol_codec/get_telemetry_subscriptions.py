@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.get_telemetry_subscriptions import GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse
 
 _S_u = Struct(">16s")
@@ -94,4 +76,18 @@ def _d_GetTelemetrySubscriptionsResponse_0(v: int, buf: memoryview, pos: int) ->
 
 
 GetTelemetrySubscriptionsRequest._ENCODERS = {0: partial(_e_GetTelemetrySubscriptionsRequest_0, 0)}
+GetTelemetrySubscriptionsRequest._FIELDS = (
+    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+)
 GetTelemetrySubscriptionsResponse._DECODERS = {0: partial(_d_GetTelemetrySubscriptionsResponse_0, 0)}
+GetTelemetrySubscriptionsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("accepted_compression_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("push_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("telemetry_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("delta_temporality", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("requested_metrics", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)

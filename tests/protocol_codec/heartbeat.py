@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
 
 _S_i = Struct(">i")
@@ -116,4 +98,14 @@ def _d_HeartbeatResponse_4(v: int, buf: memoryview, pos: int) -> tuple[Heartbeat
 
 
 HeartbeatRequest._ENCODERS = {0: partial(_e_HeartbeatRequest_0, 0), 1: partial(_e_HeartbeatRequest_0, 1), 2: partial(_e_HeartbeatRequest_0, 2), 3: partial(_e_HeartbeatRequest_0, 3), 4: partial(_e_HeartbeatRequest_4, 4)}
+HeartbeatRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
+)
 HeartbeatResponse._DECODERS = {0: partial(_d_HeartbeatResponse_0, 0), 1: partial(_d_HeartbeatResponse_0, 1), 2: partial(_d_HeartbeatResponse_0, 2), 3: partial(_d_HeartbeatResponse_0, 3), 4: partial(_d_HeartbeatResponse_4, 4)}
+HeartbeatResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT64, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
 _S_i = Struct(">i")
@@ -99,4 +81,16 @@ def _d_InitProducerIdResponse_2(v: int, buf: memoryview, pos: int) -> tuple[Init
 
 
 InitProducerIdRequest._ENCODERS = {0: partial(_e_InitProducerIdRequest_0, 0), 1: partial(_e_InitProducerIdRequest_0, 1), 2: partial(_e_InitProducerIdRequest_2, 2), 3: partial(_e_InitProducerIdRequest_2, 3), 4: partial(_e_InitProducerIdRequest_2, 4), 5: partial(_e_InitProducerIdRequest_2, 5)}
+InitProducerIdRequest._FIELDS = (
+    FieldSpec("transactional_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("transaction_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_id", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("producer_epoch", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
 InitProducerIdResponse._DECODERS = {0: partial(_d_InitProducerIdResponse_0, 0), 1: partial(_d_InitProducerIdResponse_0, 1), 2: partial(_d_InitProducerIdResponse_2, 2), 3: partial(_d_InitProducerIdResponse_2, 3), 4: partial(_d_InitProducerIdResponse_2, 4), 5: partial(_d_InitProducerIdResponse_2, 5)}
+InitProducerIdResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.initialize_share_group_state import InitializeShareGroupStateRequest, InitializeShareGroupStateResponse
 
 _S_iiq = Struct(">iiq")
@@ -156,6 +138,31 @@ def _d_InitializeShareGroupStateResponse_0(v: int, buf: memoryview, pos: int) ->
 InitializeShareGroupStateRequest.PartitionData._ENCODERS = {0: partial(_e_InitializeShareGroupStateRequest_PartitionData_0, 0)}
 InitializeShareGroupStateRequest.InitializeStateData._ENCODERS = {0: partial(_e_InitializeShareGroupStateRequest_InitializeStateData_0, 0)}
 InitializeShareGroupStateRequest._ENCODERS = {0: partial(_e_InitializeShareGroupStateRequest_0, 0)}
+InitializeShareGroupStateRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]InitializeStateData", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateRequest.InitializeStateData, []),
+)
+InitializeShareGroupStateRequest.PartitionData._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+InitializeShareGroupStateRequest.InitializeStateData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateRequest.PartitionData, []),
+)
 InitializeShareGroupStateResponse.PartitionResult._DECODERS = {0: partial(_d_InitializeShareGroupStateResponse_PartitionResult_0, 0)}
 InitializeShareGroupStateResponse.InitializeStateResult._DECODERS = {0: partial(_d_InitializeShareGroupStateResponse_InitializeStateResult_0, 0)}
 InitializeShareGroupStateResponse._DECODERS = {0: partial(_d_InitializeShareGroupStateResponse_0, 0)}
+InitializeShareGroupStateResponse._FIELDS = (
+    FieldSpec("results", "[]InitializeStateResult", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateResponse.InitializeStateResult, []),
+)
+InitializeShareGroupStateResponse.PartitionResult._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)
+InitializeShareGroupStateResponse.InitializeStateResult._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateResponse.PartitionResult, []),
+)

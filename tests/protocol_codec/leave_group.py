@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
 
 _S_h = Struct(">h")
@@ -237,5 +220,25 @@ def _d_LeaveGroupResponse_4(v: int, buf: memoryview, pos: int) -> tuple[LeaveGro
 
 LeaveGroupRequest.MemberIdentity._ENCODERS = {3: partial(_e_LeaveGroupRequest_MemberIdentity_3, 3), 4: partial(_e_LeaveGroupRequest_MemberIdentity_4, 4), 5: partial(_e_LeaveGroupRequest_MemberIdentity_4, 5)}
 LeaveGroupRequest._ENCODERS = {0: partial(_e_LeaveGroupRequest_0, 0), 1: partial(_e_LeaveGroupRequest_0, 1), 2: partial(_e_LeaveGroupRequest_0, 2), 3: partial(_e_LeaveGroupRequest_0, 3), 4: partial(_e_LeaveGroupRequest_4, 4), 5: partial(_e_LeaveGroupRequest_4, 5)}
+LeaveGroupRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("member_id", "string", 0, 2, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("members", "[]MemberIdentity", 3, 32767, 32767, -1, None, 32767, -1, LeaveGroupRequest.MemberIdentity, []),
+)
+LeaveGroupRequest.MemberIdentity._FIELDS = (
+    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
+    FieldSpec("reason", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
+)
 LeaveGroupResponse.MemberResponse._DECODERS = {3: partial(_d_LeaveGroupResponse_MemberResponse_3, 3), 4: partial(_d_LeaveGroupResponse_MemberResponse_4, 4), 5: partial(_d_LeaveGroupResponse_MemberResponse_4, 5)}
 LeaveGroupResponse._DECODERS = {0: partial(_d_LeaveGroupResponse_0, 0), 1: partial(_d_LeaveGroupResponse_0, 1), 2: partial(_d_LeaveGroupResponse_0, 2), 3: partial(_d_LeaveGroupResponse_0, 3), 4: partial(_d_LeaveGroupResponse_4, 4), 5: partial(_d_LeaveGroupResponse_4, 5)}
+LeaveGroupResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("members", "[]MemberResponse", 3, 32767, 32767, -1, None, 32767, -1, LeaveGroupResponse.MemberResponse, []),
+)
+LeaveGroupResponse.MemberResponse._FIELDS = (
+    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

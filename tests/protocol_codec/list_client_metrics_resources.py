@@ -4,32 +4,14 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.list_client_metrics_resources import ListClientMetricsResourcesRequest, ListClientMetricsResourcesResponse
 
 _S_ih = Struct(">ih")
@@ -90,5 +72,14 @@ def _d_ListClientMetricsResourcesResponse_0(v: int, buf: memoryview, pos: int) -
 
 
 ListClientMetricsResourcesRequest._ENCODERS = {0: partial(_e_ListClientMetricsResourcesRequest_0, 0)}
+ListClientMetricsResourcesRequest._FIELDS = ()
 ListClientMetricsResourcesResponse.ClientMetricsResource._DECODERS = {0: partial(_d_ListClientMetricsResourcesResponse_ClientMetricsResource_0, 0)}
 ListClientMetricsResourcesResponse._DECODERS = {0: partial(_d_ListClientMetricsResourcesResponse_0, 0)}
+ListClientMetricsResourcesResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("client_metrics_resources", "[]ClientMetricsResource", 0, 32767, 32767, -1, None, 32767, -1, ListClientMetricsResourcesResponse.ClientMetricsResource, []),
+)
+ListClientMetricsResourcesResponse.ClientMetricsResource._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)

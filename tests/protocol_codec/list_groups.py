@@ -4,32 +4,15 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse
 
 _S_h = Struct(">h")
@@ -208,5 +191,20 @@ def _d_ListGroupsResponse_3(v: int, buf: memoryview, pos: int) -> tuple[ListGrou
 
 
 ListGroupsRequest._ENCODERS = {0: partial(_e_ListGroupsRequest_0, 0), 1: partial(_e_ListGroupsRequest_0, 1), 2: partial(_e_ListGroupsRequest_0, 2), 3: partial(_e_ListGroupsRequest_3, 3), 4: partial(_e_ListGroupsRequest_3, 4), 5: partial(_e_ListGroupsRequest_3, 5)}
+ListGroupsRequest._FIELDS = (
+    FieldSpec("states_filter", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("types_filter", "[]string", 5, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 ListGroupsResponse.ListedGroup._DECODERS = {0: partial(_d_ListGroupsResponse_ListedGroup_0, 0), 1: partial(_d_ListGroupsResponse_ListedGroup_0, 1), 2: partial(_d_ListGroupsResponse_ListedGroup_0, 2), 3: partial(_d_ListGroupsResponse_ListedGroup_3, 3), 4: partial(_d_ListGroupsResponse_ListedGroup_3, 4), 5: partial(_d_ListGroupsResponse_ListedGroup_3, 5)}
 ListGroupsResponse._DECODERS = {0: partial(_d_ListGroupsResponse_0, 0), 1: partial(_d_ListGroupsResponse_0, 1), 2: partial(_d_ListGroupsResponse_0, 2), 3: partial(_d_ListGroupsResponse_3, 3), 4: partial(_d_ListGroupsResponse_3, 4), 5: partial(_d_ListGroupsResponse_3, 5)}
+ListGroupsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("groups", "[]ListedGroup", 0, 32767, 32767, -1, None, 32767, -1, ListGroupsResponse.ListedGroup, []),
+)
+ListGroupsResponse.ListedGroup._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_state", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_type", "string", 5, 32767, 32767, -1, None, 32767, -1, None, ""),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT8, INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
 
 _S_i = Struct(">i")
@@ -266,6 +249,38 @@ def _d_ListOffsetsResponse_6(v: int, buf: memoryview, pos: int) -> tuple[ListOff
 ListOffsetsRequest.ListOffsetsPartition._ENCODERS = {0: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 0), 1: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 1), 2: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 2), 3: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 3), 4: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 4), 5: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 5), 6: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 6), 7: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 7), 8: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 8), 9: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 9), 10: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 10)}
 ListOffsetsRequest.ListOffsetsTopic._ENCODERS = {0: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 0), 1: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 1), 2: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 2), 3: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 3), 4: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 4), 5: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 5), 6: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 6), 7: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 7), 8: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 8), 9: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 9), 10: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 10)}
 ListOffsetsRequest._ENCODERS = {0: partial(_e_ListOffsetsRequest_0, 0), 1: partial(_e_ListOffsetsRequest_0, 1), 2: partial(_e_ListOffsetsRequest_0, 2), 3: partial(_e_ListOffsetsRequest_0, 3), 4: partial(_e_ListOffsetsRequest_0, 4), 5: partial(_e_ListOffsetsRequest_0, 5), 6: partial(_e_ListOffsetsRequest_6, 6), 7: partial(_e_ListOffsetsRequest_6, 7), 8: partial(_e_ListOffsetsRequest_6, 8), 9: partial(_e_ListOffsetsRequest_6, 9), 10: partial(_e_ListOffsetsRequest_6, 10)}
+ListOffsetsRequest._FIELDS = (
+    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("isolation_level", "int8", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]ListOffsetsTopic", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsTopic, []),
+    FieldSpec("timeout_ms", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ListOffsetsRequest.ListOffsetsPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("current_leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("max_num_offsets", "int32", 0, 0, 32767, -1, None, 32767, -1, None, 1),
+)
+ListOffsetsRequest.ListOffsetsTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]ListOffsetsPartition", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsPartition, []),
+)
 ListOffsetsResponse.ListOffsetsPartitionResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 0), 1: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1), 2: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 2), 3: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 3), 4: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 4), 5: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 5), 6: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 6), 7: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 7), 8: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 8), 9: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 9), 10: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 10)}
 ListOffsetsResponse.ListOffsetsTopicResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 0), 1: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1), 2: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 2), 3: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 3), 4: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 4), 5: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 5), 6: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 6), 7: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 7), 8: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 8), 9: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 9), 10: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 10)}
 ListOffsetsResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_0, 0), 1: partial(_d_ListOffsetsResponse_0, 1), 2: partial(_d_ListOffsetsResponse_0, 2), 3: partial(_d_ListOffsetsResponse_0, 3), 4: partial(_d_ListOffsetsResponse_0, 4), 5: partial(_d_ListOffsetsResponse_0, 5), 6: partial(_d_ListOffsetsResponse_6, 6), 7: partial(_d_ListOffsetsResponse_6, 7), 8: partial(_d_ListOffsetsResponse_6, 8), 9: partial(_d_ListOffsetsResponse_6, 9), 10: partial(_d_ListOffsetsResponse_6, 10)}
+ListOffsetsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]ListOffsetsTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsTopicResponse, []),
+)
+ListOffsetsResponse.ListOffsetsPartitionResponse._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("old_style_offsets", "[]int64", 0, 0, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("offset", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
+ListOffsetsResponse.ListOffsetsTopicResponse._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]ListOffsetsPartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsPartitionResponse, []),
+)

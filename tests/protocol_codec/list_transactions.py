@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT64, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.list_transactions import ListTransactionsRequest, ListTransactionsResponse
 
 _S_q = Struct(">q")
@@ -147,5 +129,21 @@ def _d_ListTransactionsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Li
 
 
 ListTransactionsRequest._ENCODERS = {0: partial(_e_ListTransactionsRequest_0, 0), 1: partial(_e_ListTransactionsRequest_0, 1)}
+ListTransactionsRequest._FIELDS = (
+    FieldSpec("state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("producer_id_filters", "[]int64", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("duration_filter", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
 ListTransactionsResponse.TransactionState._DECODERS = {0: partial(_d_ListTransactionsResponse_TransactionState_0, 0), 1: partial(_d_ListTransactionsResponse_TransactionState_0, 1)}
 ListTransactionsResponse._DECODERS = {0: partial(_d_ListTransactionsResponse_0, 0), 1: partial(_d_ListTransactionsResponse_0, 1)}
+ListTransactionsResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("unknown_state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("transaction_states", "[]TransactionState", 0, 32767, 32767, -1, None, 32767, -1, ListTransactionsResponse.TransactionState, []),
+)
+ListTransactionsResponse.TransactionState._FIELDS = (
+    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("transaction_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)

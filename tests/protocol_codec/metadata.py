@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT16, INT32, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
 _S_u = Struct(">16s")
@@ -606,7 +589,48 @@ def _d_MetadataResponse_12(v: int, buf: memoryview, pos: int) -> tuple[MetadataR
 
 MetadataRequest.MetadataRequestTopic._ENCODERS = {0: partial(_e_MetadataRequest_MetadataRequestTopic_0, 0), 1: partial(_e_MetadataRequest_MetadataRequestTopic_0, 1), 2: partial(_e_MetadataRequest_MetadataRequestTopic_0, 2), 3: partial(_e_MetadataRequest_MetadataRequestTopic_0, 3), 4: partial(_e_MetadataRequest_MetadataRequestTopic_0, 4), 5: partial(_e_MetadataRequest_MetadataRequestTopic_0, 5), 6: partial(_e_MetadataRequest_MetadataRequestTopic_0, 6), 7: partial(_e_MetadataRequest_MetadataRequestTopic_0, 7), 8: partial(_e_MetadataRequest_MetadataRequestTopic_0, 8), 9: partial(_e_MetadataRequest_MetadataRequestTopic_9, 9), 10: partial(_e_MetadataRequest_MetadataRequestTopic_10, 10), 11: partial(_e_MetadataRequest_MetadataRequestTopic_10, 11), 12: partial(_e_MetadataRequest_MetadataRequestTopic_10, 12)}
 MetadataRequest._ENCODERS = {0: partial(_e_MetadataRequest_0, 0), 1: partial(_e_MetadataRequest_1, 1), 2: partial(_e_MetadataRequest_1, 2), 3: partial(_e_MetadataRequest_1, 3), 4: partial(_e_MetadataRequest_1, 4), 5: partial(_e_MetadataRequest_1, 5), 6: partial(_e_MetadataRequest_1, 6), 7: partial(_e_MetadataRequest_1, 7), 8: partial(_e_MetadataRequest_1, 8), 9: partial(_e_MetadataRequest_9, 9), 10: partial(_e_MetadataRequest_10, 10), 11: partial(_e_MetadataRequest_10, 11), 12: partial(_e_MetadataRequest_10, 12)}
+MetadataRequest._FIELDS = (
+    FieldSpec("topics", "[]MetadataRequestTopic", 0, 32767, 1, 32767, None, 32767, -1, MetadataRequest.MetadataRequestTopic, None),
+    FieldSpec("allow_auto_topic_creation", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, True),
+    FieldSpec("include_cluster_authorized_operations", "bool", 8, 10, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("include_topic_authorized_operations", "bool", 8, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+MetadataRequest.MetadataRequestTopic._FIELDS = (
+    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("name", "string", 0, 32767, 10, 32767, None, 32767, -1, None, ""),
+)
 MetadataResponse.MetadataResponseBroker._DECODERS = {0: partial(_d_MetadataResponse_MetadataResponseBroker_0, 0), 1: partial(_d_MetadataResponse_MetadataResponseBroker_0, 1), 2: partial(_d_MetadataResponse_MetadataResponseBroker_0, 2), 3: partial(_d_MetadataResponse_MetadataResponseBroker_0, 3), 4: partial(_d_MetadataResponse_MetadataResponseBroker_0, 4), 5: partial(_d_MetadataResponse_MetadataResponseBroker_0, 5), 6: partial(_d_MetadataResponse_MetadataResponseBroker_0, 6), 7: partial(_d_MetadataResponse_MetadataResponseBroker_0, 7), 8: partial(_d_MetadataResponse_MetadataResponseBroker_0, 8), 9: partial(_d_MetadataResponse_MetadataResponseBroker_9, 9), 10: partial(_d_MetadataResponse_MetadataResponseBroker_9, 10), 11: partial(_d_MetadataResponse_MetadataResponseBroker_9, 11), 12: partial(_d_MetadataResponse_MetadataResponseBroker_9, 12)}
 MetadataResponse.MetadataResponsePartition._DECODERS = {0: partial(_d_MetadataResponse_MetadataResponsePartition_0, 0), 1: partial(_d_MetadataResponse_MetadataResponsePartition_0, 1), 2: partial(_d_MetadataResponse_MetadataResponsePartition_0, 2), 3: partial(_d_MetadataResponse_MetadataResponsePartition_0, 3), 4: partial(_d_MetadataResponse_MetadataResponsePartition_0, 4), 5: partial(_d_MetadataResponse_MetadataResponsePartition_0, 5), 6: partial(_d_MetadataResponse_MetadataResponsePartition_0, 6), 7: partial(_d_MetadataResponse_MetadataResponsePartition_0, 7), 8: partial(_d_MetadataResponse_MetadataResponsePartition_0, 8), 9: partial(_d_MetadataResponse_MetadataResponsePartition_9, 9), 10: partial(_d_MetadataResponse_MetadataResponsePartition_9, 10), 11: partial(_d_MetadataResponse_MetadataResponsePartition_9, 11), 12: partial(_d_MetadataResponse_MetadataResponsePartition_9, 12)}
 MetadataResponse.MetadataResponseTopic._DECODERS = {0: partial(_d_MetadataResponse_MetadataResponseTopic_0, 0), 1: partial(_d_MetadataResponse_MetadataResponseTopic_0, 1), 2: partial(_d_MetadataResponse_MetadataResponseTopic_0, 2), 3: partial(_d_MetadataResponse_MetadataResponseTopic_0, 3), 4: partial(_d_MetadataResponse_MetadataResponseTopic_0, 4), 5: partial(_d_MetadataResponse_MetadataResponseTopic_0, 5), 6: partial(_d_MetadataResponse_MetadataResponseTopic_0, 6), 7: partial(_d_MetadataResponse_MetadataResponseTopic_0, 7), 8: partial(_d_MetadataResponse_MetadataResponseTopic_0, 8), 9: partial(_d_MetadataResponse_MetadataResponseTopic_9, 9), 10: partial(_d_MetadataResponse_MetadataResponseTopic_9, 10), 11: partial(_d_MetadataResponse_MetadataResponseTopic_9, 11), 12: partial(_d_MetadataResponse_MetadataResponseTopic_12, 12)}
 MetadataResponse._DECODERS = {0: partial(_d_MetadataResponse_0, 0), 1: partial(_d_MetadataResponse_0, 1), 2: partial(_d_MetadataResponse_0, 2), 3: partial(_d_MetadataResponse_0, 3), 4: partial(_d_MetadataResponse_0, 4), 5: partial(_d_MetadataResponse_0, 5), 6: partial(_d_MetadataResponse_0, 6), 7: partial(_d_MetadataResponse_0, 7), 8: partial(_d_MetadataResponse_0, 8), 9: partial(_d_MetadataResponse_9, 9), 10: partial(_d_MetadataResponse_9, 10), 11: partial(_d_MetadataResponse_9, 11), 12: partial(_d_MetadataResponse_12, 12)}
+MetadataResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("brokers", "[]MetadataResponseBroker", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseBroker, []),
+    FieldSpec("cluster_id", "string", 2, 32767, 2, 32767, None, 32767, -1, None, None),
+    FieldSpec("controller_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("topics", "[]MetadataResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseTopic, []),
+    FieldSpec("cluster_authorized_operations", "int32", 8, 10, 32767, -1, None, 32767, -1, None, -2147483648),
+)
+MetadataResponse.MetadataResponseBroker._FIELDS = (
+    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("rack", "string", 1, 32767, 1, 32767, None, 32767, -1, None, None),
+)
+MetadataResponse.MetadataResponsePartition._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("replica_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("isr_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+    FieldSpec("offline_replicas", "[]int32", 5, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+MetadataResponse.MetadataResponseTopic._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("name", "string", 0, 32767, 12, 32767, None, 32767, -1, None, ""),
+    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("is_internal", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("partitions", "[]MetadataResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponsePartition, []),
+    FieldSpec("topic_authorized_operations", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
 
 _S_i = Struct(">i")
@@ -113,6 +95,30 @@ def _d_OffsetDeleteResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Offset
 OffsetDeleteRequest.OffsetDeleteRequestPartition._ENCODERS = {0: partial(_e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0, 0)}
 OffsetDeleteRequest.OffsetDeleteRequestTopic._ENCODERS = {0: partial(_e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0, 0)}
 OffsetDeleteRequest._ENCODERS = {0: partial(_e_OffsetDeleteRequest_0, 0)}
+OffsetDeleteRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]OffsetDeleteRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestTopic, []),
+)
+OffsetDeleteRequest.OffsetDeleteRequestPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+OffsetDeleteRequest.OffsetDeleteRequestTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]OffsetDeleteRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestPartition, []),
+)
 OffsetDeleteResponse.OffsetDeleteResponsePartition._DECODERS = {0: partial(_d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0, 0)}
 OffsetDeleteResponse.OffsetDeleteResponseTopic._DECODERS = {0: partial(_d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0, 0)}
 OffsetDeleteResponse._DECODERS = {0: partial(_d_OffsetDeleteResponse_0, 0)}
+OffsetDeleteResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]OffsetDeleteResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponseTopic, []),
+)
+OffsetDeleteResponse.OffsetDeleteResponsePartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+OffsetDeleteResponse.OffsetDeleteResponseTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]OffsetDeleteResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponsePartition, []),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 
 _S_iq = Struct(">iq")
@@ -482,9 +465,62 @@ OffsetFetchRequest.OffsetFetchRequestTopic._ENCODERS = {0: partial(_e_OffsetFetc
 OffsetFetchRequest.OffsetFetchRequestTopics._ENCODERS = {8: partial(_e_OffsetFetchRequest_OffsetFetchRequestTopics_8, 8), 9: partial(_e_OffsetFetchRequest_OffsetFetchRequestTopics_8, 9)}
 OffsetFetchRequest.OffsetFetchRequestGroup._ENCODERS = {8: partial(_e_OffsetFetchRequest_OffsetFetchRequestGroup_8, 8), 9: partial(_e_OffsetFetchRequest_OffsetFetchRequestGroup_8, 9)}
 OffsetFetchRequest._ENCODERS = {0: partial(_e_OffsetFetchRequest_0, 0), 1: partial(_e_OffsetFetchRequest_0, 1), 2: partial(_e_OffsetFetchRequest_2, 2), 3: partial(_e_OffsetFetchRequest_2, 3), 4: partial(_e_OffsetFetchRequest_2, 4), 5: partial(_e_OffsetFetchRequest_2, 5), 6: partial(_e_OffsetFetchRequest_6, 6), 7: partial(_e_OffsetFetchRequest_6, 7), 8: partial(_e_OffsetFetchRequest_6, 8), 9: partial(_e_OffsetFetchRequest_6, 9)}
+OffsetFetchRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]OffsetFetchRequestTopic", 0, 7, 2, 7, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopic, None),
+    FieldSpec("groups", "[]OffsetFetchRequestGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestGroup, []),
+    FieldSpec("require_stable", "bool", 7, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+OffsetFetchRequest.OffsetFetchRequestTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_indexes", "[]int32", 0, 7, 32767, -1, None, 32767, -1, None, []),
+)
+OffsetFetchRequest.OffsetFetchRequestTopics._FIELDS = (
+    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_indexes", "[]int32", 8, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+OffsetFetchRequest.OffsetFetchRequestGroup._FIELDS = (
+    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("member_id", "string", 9, 32767, 9, 32767, None, 32767, -1, None, None),
+    FieldSpec("member_epoch", "int32", 9, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("topics", "[]OffsetFetchRequestTopics", 8, 32767, 8, 32767, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopics, None),
+)
 OffsetFetchResponse.OffsetFetchResponsePartition._DECODERS = {0: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 0), 1: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 1), 2: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 2), 3: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 3), 4: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 4), 5: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 5), 6: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_6, 6), 7: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartition_6, 7)}
 OffsetFetchResponse.OffsetFetchResponseTopic._DECODERS = {0: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 0), 1: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 1), 2: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 2), 3: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 3), 4: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 4), 5: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 5), 6: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_6, 6), 7: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopic_6, 7)}
 OffsetFetchResponse.OffsetFetchResponsePartitions._DECODERS = {8: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8, 8), 9: partial(_d_OffsetFetchResponse_OffsetFetchResponsePartitions_8, 9)}
 OffsetFetchResponse.OffsetFetchResponseTopics._DECODERS = {8: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopics_8, 8), 9: partial(_d_OffsetFetchResponse_OffsetFetchResponseTopics_8, 9)}
 OffsetFetchResponse.OffsetFetchResponseGroup._DECODERS = {8: partial(_d_OffsetFetchResponse_OffsetFetchResponseGroup_8, 8), 9: partial(_d_OffsetFetchResponse_OffsetFetchResponseGroup_8, 9)}
 OffsetFetchResponse._DECODERS = {0: partial(_d_OffsetFetchResponse_0, 0), 1: partial(_d_OffsetFetchResponse_0, 1), 2: partial(_d_OffsetFetchResponse_0, 2), 3: partial(_d_OffsetFetchResponse_0, 3), 4: partial(_d_OffsetFetchResponse_0, 4), 5: partial(_d_OffsetFetchResponse_0, 5), 6: partial(_d_OffsetFetchResponse_6, 6), 7: partial(_d_OffsetFetchResponse_6, 7), 8: partial(_d_OffsetFetchResponse_6, 8), 9: partial(_d_OffsetFetchResponse_6, 9)}
+OffsetFetchResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]OffsetFetchResponseTopic", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopic, []),
+    FieldSpec("error_code", "int16", 2, 7, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("groups", "[]OffsetFetchResponseGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseGroup, []),
+)
+OffsetFetchResponse.OffsetFetchResponsePartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 7, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_offset", "int64", 0, 7, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_leader_epoch", "int32", 5, 7, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("metadata", "string", 0, 7, 0, 7, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 0, 7, 32767, -1, None, 32767, -1, None, 0),
+)
+OffsetFetchResponse.OffsetFetchResponseTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]OffsetFetchResponsePartition", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartition, []),
+)
+OffsetFetchResponse.OffsetFetchResponsePartitions._FIELDS = (
+    FieldSpec("partition_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_offset", "int64", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_leader_epoch", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("metadata", "string", 8, 32767, 8, 32767, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+OffsetFetchResponse.OffsetFetchResponseTopics._FIELDS = (
+    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]OffsetFetchResponsePartitions", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartitions, []),
+)
+OffsetFetchResponse.OffsetFetchResponseGroup._FIELDS = (
+    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]OffsetFetchResponseTopics", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopics, []),
+    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse
 
 _S_i = Struct(">i")
@@ -233,6 +215,33 @@ def _d_OffsetForLeaderEpochResponse_4(v: int, buf: memoryview, pos: int) -> tupl
 OffsetForLeaderEpochRequest.OffsetForLeaderPartition._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
 OffsetForLeaderEpochRequest.OffsetForLeaderTopic._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
 OffsetForLeaderEpochRequest._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_4, 4)}
+OffsetForLeaderEpochRequest._FIELDS = (
+    FieldSpec("replica_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2),
+    FieldSpec("topics", "[]OffsetForLeaderTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderTopic, []),
+)
+OffsetForLeaderEpochRequest.OffsetForLeaderPartition._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("current_leader_epoch", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+OffsetForLeaderEpochRequest.OffsetForLeaderTopic._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]OffsetForLeaderPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderPartition, []),
+)
 OffsetForLeaderEpochResponse.EpochEndOffset._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_4, 4)}
 OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4, 4)}
 OffsetForLeaderEpochResponse._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_4, 4)}
+OffsetForLeaderEpochResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]OffsetForLeaderTopicResult", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, []),
+)
+OffsetForLeaderEpochResponse.EpochEndOffset._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
+OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._FIELDS = (
+    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]EpochEndOffset", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.EpochEndOffset, []),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, Buffer, FieldSpec, append_records, bad_length, read_uvarint,
+    records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
 
 _S_i = Struct(">i")
@@ -556,9 +539,56 @@ ProduceRequest.TopicProduceData._ENCODERS = {0: partial(_e_ProduceRequest_TopicP
 ProduceRequest.TopicProduceData._CHUNKED = True
 ProduceRequest._ENCODERS = {0: partial(_e_ProduceRequest_0, 0), 1: partial(_e_ProduceRequest_0, 1), 2: partial(_e_ProduceRequest_0, 2), 3: partial(_e_ProduceRequest_0, 3), 4: partial(_e_ProduceRequest_0, 4), 5: partial(_e_ProduceRequest_0, 5), 6: partial(_e_ProduceRequest_0, 6), 7: partial(_e_ProduceRequest_0, 7), 8: partial(_e_ProduceRequest_0, 8), 9: partial(_e_ProduceRequest_9, 9), 10: partial(_e_ProduceRequest_9, 10), 11: partial(_e_ProduceRequest_9, 11)}
 ProduceRequest._CHUNKED = True
+ProduceRequest._FIELDS = (
+    FieldSpec("transactional_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
+    FieldSpec("acks", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topic_data", "[]TopicProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.TopicProduceData, []),
+)
+ProduceRequest.PartitionProduceData._FIELDS = (
+    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)
+ProduceRequest.TopicProduceData._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_data", "[]PartitionProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.PartitionProduceData, []),
+)
 ProduceResponse.BatchIndexAndErrorMessage._DECODERS = {8: partial(_d_ProduceResponse_BatchIndexAndErrorMessage_8, 8), 9: partial(_d_ProduceResponse_BatchIndexAndErrorMessage_9, 9), 10: partial(_d_ProduceResponse_BatchIndexAndErrorMessage_9, 10), 11: partial(_d_ProduceResponse_BatchIndexAndErrorMessage_9, 11)}
 ProduceResponse.LeaderIdAndEpoch._DECODERS = {10: partial(_d_ProduceResponse_LeaderIdAndEpoch_10, 10), 11: partial(_d_ProduceResponse_LeaderIdAndEpoch_10, 11)}
 ProduceResponse.PartitionProduceResponse._DECODERS = {0: partial(_d_ProduceResponse_PartitionProduceResponse_0, 0), 1: partial(_d_ProduceResponse_PartitionProduceResponse_0, 1), 2: partial(_d_ProduceResponse_PartitionProduceResponse_0, 2), 3: partial(_d_ProduceResponse_PartitionProduceResponse_0, 3), 4: partial(_d_ProduceResponse_PartitionProduceResponse_0, 4), 5: partial(_d_ProduceResponse_PartitionProduceResponse_0, 5), 6: partial(_d_ProduceResponse_PartitionProduceResponse_0, 6), 7: partial(_d_ProduceResponse_PartitionProduceResponse_0, 7), 8: partial(_d_ProduceResponse_PartitionProduceResponse_0, 8), 9: partial(_d_ProduceResponse_PartitionProduceResponse_9, 9), 10: partial(_d_ProduceResponse_PartitionProduceResponse_10, 10), 11: partial(_d_ProduceResponse_PartitionProduceResponse_10, 11)}
 ProduceResponse.TopicProduceResponse._DECODERS = {0: partial(_d_ProduceResponse_TopicProduceResponse_0, 0), 1: partial(_d_ProduceResponse_TopicProduceResponse_0, 1), 2: partial(_d_ProduceResponse_TopicProduceResponse_0, 2), 3: partial(_d_ProduceResponse_TopicProduceResponse_0, 3), 4: partial(_d_ProduceResponse_TopicProduceResponse_0, 4), 5: partial(_d_ProduceResponse_TopicProduceResponse_0, 5), 6: partial(_d_ProduceResponse_TopicProduceResponse_0, 6), 7: partial(_d_ProduceResponse_TopicProduceResponse_0, 7), 8: partial(_d_ProduceResponse_TopicProduceResponse_0, 8), 9: partial(_d_ProduceResponse_TopicProduceResponse_9, 9), 10: partial(_d_ProduceResponse_TopicProduceResponse_10, 10), 11: partial(_d_ProduceResponse_TopicProduceResponse_10, 11)}
 ProduceResponse.NodeEndpoint._DECODERS = {10: partial(_d_ProduceResponse_NodeEndpoint_10, 10), 11: partial(_d_ProduceResponse_NodeEndpoint_10, 11)}
 ProduceResponse._DECODERS = {0: partial(_d_ProduceResponse_0, 0), 1: partial(_d_ProduceResponse_0, 1), 2: partial(_d_ProduceResponse_0, 2), 3: partial(_d_ProduceResponse_0, 3), 4: partial(_d_ProduceResponse_0, 4), 5: partial(_d_ProduceResponse_0, 5), 6: partial(_d_ProduceResponse_0, 6), 7: partial(_d_ProduceResponse_0, 7), 8: partial(_d_ProduceResponse_0, 8), 9: partial(_d_ProduceResponse_9, 9), 10: partial(_d_ProduceResponse_10, 10), 11: partial(_d_ProduceResponse_10, 11)}
+ProduceResponse._FIELDS = (
+    FieldSpec("responses", "[]TopicProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.TopicProduceResponse, []),
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.NodeEndpoint, []),
+)
+ProduceResponse.BatchIndexAndErrorMessage._FIELDS = (
+    FieldSpec("batch_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("batch_index_error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
+)
+ProduceResponse.LeaderIdAndEpoch._FIELDS = (
+    FieldSpec("leader_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("leader_epoch", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
+)
+ProduceResponse.PartitionProduceResponse._FIELDS = (
+    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("base_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("log_append_time_ms", "int64", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("record_errors", "[]BatchIndexAndErrorMessage", 8, 32767, 32767, -1, None, 32767, -1, ProduceResponse.BatchIndexAndErrorMessage, []),
+    FieldSpec("error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
+    FieldSpec("current_leader", "LeaderIdAndEpoch", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.LeaderIdAndEpoch, None),
+)
+ProduceResponse.TopicProduceResponse._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_responses", "[]PartitionProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.PartitionProduceResponse, []),
+)
+ProduceResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 10, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("rack", "string", 10, 32767, 10, 32767, None, 32767, -1, None, None),
+)

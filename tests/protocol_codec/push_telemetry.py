@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.push_telemetry import PushTelemetryRequest, PushTelemetryResponse
 
 _S_uiob = Struct(">16si?b")
@@ -64,4 +46,15 @@ def _d_PushTelemetryResponse_0(v: int, buf: memoryview, pos: int) -> tuple[PushT
 
 
 PushTelemetryRequest._ENCODERS = {0: partial(_e_PushTelemetryRequest_0, 0)}
+PushTelemetryRequest._FIELDS = (
+    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("terminating", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("compression_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("metrics", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)
 PushTelemetryResponse._DECODERS = {0: partial(_d_PushTelemetryResponse_0, 0)}
+PushTelemetryResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.read_share_group_state import ReadShareGroupStateRequest, ReadShareGroupStateResponse
 
 _S_ii = Struct(">ii")
@@ -186,7 +168,40 @@ def _d_ReadShareGroupStateResponse_0(v: int, buf: memoryview, pos: int) -> tuple
 ReadShareGroupStateRequest.PartitionData._ENCODERS = {0: partial(_e_ReadShareGroupStateRequest_PartitionData_0, 0)}
 ReadShareGroupStateRequest.ReadStateData._ENCODERS = {0: partial(_e_ReadShareGroupStateRequest_ReadStateData_0, 0)}
 ReadShareGroupStateRequest._ENCODERS = {0: partial(_e_ReadShareGroupStateRequest_0, 0)}
+ReadShareGroupStateRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]ReadStateData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.ReadStateData, []),
+)
+ReadShareGroupStateRequest.PartitionData._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ReadShareGroupStateRequest.ReadStateData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.PartitionData, []),
+)
 ReadShareGroupStateResponse.StateBatch._DECODERS = {0: partial(_d_ReadShareGroupStateResponse_StateBatch_0, 0)}
 ReadShareGroupStateResponse.PartitionResult._DECODERS = {0: partial(_d_ReadShareGroupStateResponse_PartitionResult_0, 0)}
 ReadShareGroupStateResponse.ReadStateResult._DECODERS = {0: partial(_d_ReadShareGroupStateResponse_ReadStateResult_0, 0)}
 ReadShareGroupStateResponse._DECODERS = {0: partial(_d_ReadShareGroupStateResponse_0, 0)}
+ReadShareGroupStateResponse._FIELDS = (
+    FieldSpec("results", "[]ReadStateResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.ReadStateResult, []),
+)
+ReadShareGroupStateResponse.StateBatch._FIELDS = (
+    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("delivery_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ReadShareGroupStateResponse.PartitionResult._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("state_batches", "[]StateBatch", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.StateBatch, []),
+)
+ReadShareGroupStateResponse.ReadStateResult._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.PartitionResult, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.read_share_group_state_summary import ReadShareGroupStateSummaryRequest, ReadShareGroupStateSummaryResponse
 
 _S_ii = Struct(">ii")
@@ -159,6 +141,32 @@ def _d_ReadShareGroupStateSummaryResponse_0(v: int, buf: memoryview, pos: int) -
 ReadShareGroupStateSummaryRequest.PartitionData._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryRequest_PartitionData_0, 0)}
 ReadShareGroupStateSummaryRequest.ReadStateSummaryData._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0, 0)}
 ReadShareGroupStateSummaryRequest._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryRequest_0, 0)}
+ReadShareGroupStateSummaryRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("topics", "[]ReadStateSummaryData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryRequest.ReadStateSummaryData, []),
+)
+ReadShareGroupStateSummaryRequest.PartitionData._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ReadShareGroupStateSummaryRequest.ReadStateSummaryData._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryRequest.PartitionData, []),
+)
 ReadShareGroupStateSummaryResponse.PartitionResult._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryResponse_PartitionResult_0, 0)}
 ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0, 0)}
 ReadShareGroupStateSummaryResponse._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryResponse_0, 0)}
+ReadShareGroupStateSummaryResponse._FIELDS = (
+    FieldSpec("results", "[]ReadStateSummaryResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, []),
+)
+ReadShareGroupStateSummaryResponse.PartitionResult._FIELDS = (
+    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryResponse.PartitionResult, []),
+)

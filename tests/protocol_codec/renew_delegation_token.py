@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT32, FieldSpec, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.renew_delegation_token import RenewDelegationTokenRequest, RenewDelegationTokenResponse
 
 _S_q = Struct(">q")
@@ -77,4 +59,13 @@ def _d_RenewDelegationTokenResponse_2(v: int, buf: memoryview, pos: int) -> tupl
 
 
 RenewDelegationTokenRequest._ENCODERS = {0: partial(_e_RenewDelegationTokenRequest_0, 0), 1: partial(_e_RenewDelegationTokenRequest_0, 1), 2: partial(_e_RenewDelegationTokenRequest_2, 2)}
+RenewDelegationTokenRequest._FIELDS = (
+    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+    FieldSpec("renew_period_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 RenewDelegationTokenResponse._DECODERS = {0: partial(_d_RenewDelegationTokenResponse_0, 0), 1: partial(_d_RenewDelegationTokenResponse_0, 1), 2: partial(_d_RenewDelegationTokenResponse_2, 2)}
+RenewDelegationTokenResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("expiry_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.sasl_authenticate import SaslAuthenticateRequest, SaslAuthenticateResponse
 
 _S_h = Struct(">h")
@@ -122,4 +104,13 @@ def _d_SaslAuthenticateResponse_2(v: int, buf: memoryview, pos: int) -> tuple[Sa
 
 
 SaslAuthenticateRequest._ENCODERS = {0: partial(_e_SaslAuthenticateRequest_0, 0), 1: partial(_e_SaslAuthenticateRequest_0, 1), 2: partial(_e_SaslAuthenticateRequest_2, 2)}
+SaslAuthenticateRequest._FIELDS = (
+    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)
 SaslAuthenticateResponse._DECODERS = {0: partial(_d_SaslAuthenticateResponse_0, 0), 1: partial(_d_SaslAuthenticateResponse_0, 1), 2: partial(_d_SaslAuthenticateResponse_2, 2)}
+SaslAuthenticateResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+    FieldSpec("session_lifetime_ms", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

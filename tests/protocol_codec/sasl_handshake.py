@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.sasl_handshake import SaslHandshakeRequest, SaslHandshakeResponse
 
 _S_h = Struct(">h")
@@ -67,4 +49,11 @@ def _d_SaslHandshakeResponse_0(v: int, buf: memoryview, pos: int) -> tuple[SaslH
 
 
 SaslHandshakeRequest._ENCODERS = {0: partial(_e_SaslHandshakeRequest_0, 0), 1: partial(_e_SaslHandshakeRequest_0, 1)}
+SaslHandshakeRequest._FIELDS = (
+    FieldSpec("mechanism", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+)
 SaslHandshakeResponse._DECODERS = {0: partial(_d_SaslHandshakeResponse_0, 0), 1: partial(_d_SaslHandshakeResponse_0, 1)}
+SaslHandshakeResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("mechanisms", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.share_acknowledge import ShareAcknowledgeRequest, ShareAcknowledgeResponse
 
 _S_qq = Struct(">qq")
@@ -275,8 +257,54 @@ ShareAcknowledgeRequest.AcknowledgementBatch._ENCODERS = {0: partial(_e_ShareAck
 ShareAcknowledgeRequest.AcknowledgePartition._ENCODERS = {0: partial(_e_ShareAcknowledgeRequest_AcknowledgePartition_0, 0)}
 ShareAcknowledgeRequest.AcknowledgeTopic._ENCODERS = {0: partial(_e_ShareAcknowledgeRequest_AcknowledgeTopic_0, 0)}
 ShareAcknowledgeRequest._ENCODERS = {0: partial(_e_ShareAcknowledgeRequest_0, 0)}
+ShareAcknowledgeRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("share_session_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]AcknowledgeTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgeTopic, []),
+)
+ShareAcknowledgeRequest.AcknowledgementBatch._FIELDS = (
+    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("acknowledge_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+ShareAcknowledgeRequest.AcknowledgePartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("acknowledgement_batches", "[]AcknowledgementBatch", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgementBatch, []),
+)
+ShareAcknowledgeRequest.AcknowledgeTopic._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]AcknowledgePartition", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgePartition, []),
+)
 ShareAcknowledgeResponse.LeaderIdAndEpoch._DECODERS = {0: partial(_d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0, 0)}
 ShareAcknowledgeResponse.PartitionData._DECODERS = {0: partial(_d_ShareAcknowledgeResponse_PartitionData_0, 0)}
 ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._DECODERS = {0: partial(_d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0, 0)}
 ShareAcknowledgeResponse.NodeEndpoint._DECODERS = {0: partial(_d_ShareAcknowledgeResponse_NodeEndpoint_0, 0)}
 ShareAcknowledgeResponse._DECODERS = {0: partial(_d_ShareAcknowledgeResponse_0, 0)}
+ShareAcknowledgeResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("responses", "[]ShareAcknowledgeTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, []),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.NodeEndpoint, []),
+)
+ShareAcknowledgeResponse.LeaderIdAndEpoch._FIELDS = (
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ShareAcknowledgeResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.LeaderIdAndEpoch, None),
+)
+ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.PartitionData, []),
+)
+ShareAcknowledgeResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Records, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.share_fetch import ShareFetchRequest, ShareFetchResponse
 
 _S_qq = Struct(">qq")
@@ -352,9 +334,73 @@ ShareFetchRequest.FetchPartition._ENCODERS = {0: partial(_e_ShareFetchRequest_Fe
 ShareFetchRequest.FetchTopic._ENCODERS = {0: partial(_e_ShareFetchRequest_FetchTopic_0, 0)}
 ShareFetchRequest.ForgottenTopic._ENCODERS = {0: partial(_e_ShareFetchRequest_ForgottenTopic_0, 0)}
 ShareFetchRequest._ENCODERS = {0: partial(_e_ShareFetchRequest_0, 0)}
+ShareFetchRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("share_session_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("max_wait_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("min_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
+    FieldSpec("topics", "[]FetchTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchTopic, []),
+    FieldSpec("forgotten_topics_data", "[]ForgottenTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.ForgottenTopic, []),
+)
+ShareFetchRequest.AcknowledgementBatch._FIELDS = (
+    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("acknowledge_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+ShareFetchRequest.FetchPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("partition_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("acknowledgement_batches", "[]AcknowledgementBatch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.AcknowledgementBatch, []),
+)
+ShareFetchRequest.FetchTopic._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]FetchPartition", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchPartition, []),
+)
+ShareFetchRequest.ForgottenTopic._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
 ShareFetchResponse.LeaderIdAndEpoch._DECODERS = {0: partial(_d_ShareFetchResponse_LeaderIdAndEpoch_0, 0)}
 ShareFetchResponse.AcquiredRecords._DECODERS = {0: partial(_d_ShareFetchResponse_AcquiredRecords_0, 0)}
 ShareFetchResponse.PartitionData._DECODERS = {0: partial(_d_ShareFetchResponse_PartitionData_0, 0)}
 ShareFetchResponse.ShareFetchableTopicResponse._DECODERS = {0: partial(_d_ShareFetchResponse_ShareFetchableTopicResponse_0, 0)}
 ShareFetchResponse.NodeEndpoint._DECODERS = {0: partial(_d_ShareFetchResponse_NodeEndpoint_0, 0)}
 ShareFetchResponse._DECODERS = {0: partial(_d_ShareFetchResponse_0, 0)}
+ShareFetchResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("responses", "[]ShareFetchableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.ShareFetchableTopicResponse, []),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.NodeEndpoint, []),
+)
+ShareFetchResponse.LeaderIdAndEpoch._FIELDS = (
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ShareFetchResponse.AcquiredRecords._FIELDS = (
+    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+ShareFetchResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("acknowledge_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("acknowledge_error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.LeaderIdAndEpoch, None),
+    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("acquired_records", "[]AcquiredRecords", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.AcquiredRecords, []),
+)
+ShareFetchResponse.ShareFetchableTopicResponse._FIELDS = (
+    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.PartitionData, []),
+)
+ShareFetchResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+)

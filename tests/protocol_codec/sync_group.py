@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 
 _S_i = Struct(">i")
@@ -228,4 +211,24 @@ def _d_SyncGroupResponse_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroup
 
 SyncGroupRequest.SyncGroupRequestAssignment._ENCODERS = {0: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_0, 0), 1: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_0, 1), 2: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_0, 2), 3: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_0, 3), 4: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_4, 4), 5: partial(_e_SyncGroupRequest_SyncGroupRequestAssignment_4, 5)}
 SyncGroupRequest._ENCODERS = {0: partial(_e_SyncGroupRequest_0, 0), 1: partial(_e_SyncGroupRequest_0, 1), 2: partial(_e_SyncGroupRequest_0, 2), 3: partial(_e_SyncGroupRequest_0, 3), 4: partial(_e_SyncGroupRequest_4, 4), 5: partial(_e_SyncGroupRequest_4, 5)}
+SyncGroupRequest._FIELDS = (
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
+    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
+    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
+    FieldSpec("assignments", "[]SyncGroupRequestAssignment", 0, 32767, 32767, -1, None, 32767, -1, SyncGroupRequest.SyncGroupRequestAssignment, []),
+)
+SyncGroupRequest.SyncGroupRequestAssignment._FIELDS = (
+    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)
 SyncGroupResponse._DECODERS = {0: partial(_d_SyncGroupResponse_0, 0), 1: partial(_d_SyncGroupResponse_0, 1), 2: partial(_d_SyncGroupResponse_0, 2), 3: partial(_d_SyncGroupResponse_0, 3), 4: partial(_d_SyncGroupResponse_4, 4), 5: partial(_d_SyncGroupResponse_4, 5)}
+SyncGroupResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
+    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
+    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
+)

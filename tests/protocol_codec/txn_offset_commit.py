@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.txn_offset_commit import TxnOffsetCommitRequest, TxnOffsetCommitResponse
 
 _S_iq = Struct(">iq")
@@ -284,6 +267,38 @@ def _d_TxnOffsetCommitResponse_3(v: int, buf: memoryview, pos: int) -> tuple[Txn
 TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._ENCODERS = {0: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 0), 1: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1), 2: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2), 3: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 3), 4: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4)}
 TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._ENCODERS = {0: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 0), 1: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1), 2: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2), 3: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 3), 4: partial(_e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4)}
 TxnOffsetCommitRequest._ENCODERS = {0: partial(_e_TxnOffsetCommitRequest_0, 0), 1: partial(_e_TxnOffsetCommitRequest_0, 1), 2: partial(_e_TxnOffsetCommitRequest_0, 2), 3: partial(_e_TxnOffsetCommitRequest_3, 3), 4: partial(_e_TxnOffsetCommitRequest_3, 4)}
+TxnOffsetCommitRequest._FIELDS = (
+    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("generation_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ''),
+    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
+    FieldSpec("topics", "[]TxnOffsetCommitRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, []),
+)
+TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("committed_leader_epoch", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("committed_metadata", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)
+TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]TxnOffsetCommitRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, []),
+)
 TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._DECODERS = {0: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 0), 1: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1), 2: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2), 3: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 3), 4: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4)}
 TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._DECODERS = {0: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 0), 1: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1), 2: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2), 3: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 3), 4: partial(_d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4)}
 TxnOffsetCommitResponse._DECODERS = {0: partial(_d_TxnOffsetCommitResponse_0, 0), 1: partial(_d_TxnOffsetCommitResponse_0, 1), 2: partial(_d_TxnOffsetCommitResponse_0, 2), 3: partial(_d_TxnOffsetCommitResponse_3, 3), 4: partial(_d_TxnOffsetCommitResponse_3, 4)}
+TxnOffsetCommitResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TxnOffsetCommitResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, []),
+)
+TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]TxnOffsetCommitResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, []),
+)

@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.unregister_broker import UnregisterBrokerRequest, UnregisterBrokerResponse
 
 _S_i = Struct(">i")
@@ -71,4 +53,12 @@ def _d_UnregisterBrokerResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Un
 
 
 UnregisterBrokerRequest._ENCODERS = {0: partial(_e_UnregisterBrokerRequest_0, 0)}
+UnregisterBrokerRequest._FIELDS = (
+    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 UnregisterBrokerResponse._DECODERS = {0: partial(_d_UnregisterBrokerResponse_0, 0)}
+UnregisterBrokerResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT8, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.update_features import UpdateFeaturesRequest, UpdateFeaturesResponse
 
 _S_h = Struct(">h")
@@ -157,5 +140,27 @@ def _d_UpdateFeaturesResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Upda
 
 UpdateFeaturesRequest.FeatureUpdateKey._ENCODERS = {0: partial(_e_UpdateFeaturesRequest_FeatureUpdateKey_0, 0), 1: partial(_e_UpdateFeaturesRequest_FeatureUpdateKey_0, 1), 2: partial(_e_UpdateFeaturesRequest_FeatureUpdateKey_0, 2)}
 UpdateFeaturesRequest._ENCODERS = {0: partial(_e_UpdateFeaturesRequest_0, 0), 1: partial(_e_UpdateFeaturesRequest_0, 1), 2: partial(_e_UpdateFeaturesRequest_0, 2)}
+UpdateFeaturesRequest._FIELDS = (
+    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
+    FieldSpec("feature_updates", "[]FeatureUpdateKey", 0, 32767, 32767, -1, None, 32767, -1, UpdateFeaturesRequest.FeatureUpdateKey, []),
+    FieldSpec("validate_only", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+UpdateFeaturesRequest.FeatureUpdateKey._FIELDS = (
+    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("max_version_level", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("allow_downgrade", "bool", 0, 0, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("upgrade_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
+)
 UpdateFeaturesResponse.UpdatableFeatureResult._DECODERS = {0: partial(_d_UpdateFeaturesResponse_UpdatableFeatureResult_0, 0), 1: partial(_d_UpdateFeaturesResponse_UpdatableFeatureResult_0, 1)}
 UpdateFeaturesResponse._DECODERS = {0: partial(_d_UpdateFeaturesResponse_0, 0), 1: partial(_d_UpdateFeaturesResponse_0, 1), 2: partial(_d_UpdateFeaturesResponse_0, 2)}
+UpdateFeaturesResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("results", "[]UpdatableFeatureResult", 0, 1, 32767, -1, None, 32767, -1, UpdateFeaturesResponse.UpdatableFeatureResult, []),
+)
+UpdateFeaturesResponse.UpdatableFeatureResult._FIELDS = (
+    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+)

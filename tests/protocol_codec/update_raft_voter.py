@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.update_raft_voter import UpdateRaftVoterRequest, UpdateRaftVoterResponse
 
 _S_H = Struct(">H")
@@ -144,5 +126,33 @@ def _d_UpdateRaftVoterResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Upd
 UpdateRaftVoterRequest.Listener._ENCODERS = {0: partial(_e_UpdateRaftVoterRequest_Listener_0, 0)}
 UpdateRaftVoterRequest.KRaftVersionFeature._ENCODERS = {0: partial(_e_UpdateRaftVoterRequest_KRaftVersionFeature_0, 0)}
 UpdateRaftVoterRequest._ENCODERS = {0: partial(_e_UpdateRaftVoterRequest_0, 0)}
+UpdateRaftVoterRequest._FIELDS = (
+    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
+    FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.Listener, []),
+    FieldSpec("kraft_version_feature", "KRaftVersionFeature", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.KRaftVersionFeature, None),
+)
+UpdateRaftVoterRequest.Listener._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+UpdateRaftVoterRequest.KRaftVersionFeature._FIELDS = (
+    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 UpdateRaftVoterResponse.CurrentLeader._DECODERS = {0: partial(_d_UpdateRaftVoterResponse_CurrentLeader_0, 0)}
 UpdateRaftVoterResponse._DECODERS = {0: partial(_d_UpdateRaftVoterResponse_0, 0)}
+UpdateRaftVoterResponse._FIELDS = (
+    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("current_leader", "CurrentLeader", 0, 32767, 32767, -1, 0, 0, 32767, UpdateRaftVoterResponse.CurrentLeader, None),
+)
+UpdateRaftVoterResponse.CurrentLeader._FIELDS = (
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

@@ -7,29 +7,12 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT32, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags,
     write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.vote import VoteRequest, VoteResponse
 
 _S_iii = Struct(">iii")
@@ -245,7 +228,46 @@ def _d_VoteResponse_1(v: int, buf: memoryview, pos: int) -> tuple[VoteResponse, 
 VoteRequest.PartitionData._ENCODERS = {0: partial(_e_VoteRequest_PartitionData_0, 0), 1: partial(_e_VoteRequest_PartitionData_0, 1)}
 VoteRequest.TopicData._ENCODERS = {0: partial(_e_VoteRequest_TopicData_0, 0), 1: partial(_e_VoteRequest_TopicData_0, 1)}
 VoteRequest._ENCODERS = {0: partial(_e_VoteRequest_0, 0), 1: partial(_e_VoteRequest_0, 1)}
+VoteRequest._FIELDS = (
+    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
+    FieldSpec("voter_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, VoteRequest.TopicData, []),
+)
+VoteRequest.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("candidate_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("candidate_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("candidate_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("voter_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
+    FieldSpec("last_offset_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+VoteRequest.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, VoteRequest.PartitionData, []),
+)
 VoteResponse.PartitionData._DECODERS = {0: partial(_d_VoteResponse_PartitionData_0, 0), 1: partial(_d_VoteResponse_PartitionData_0, 1)}
 VoteResponse.TopicData._DECODERS = {0: partial(_d_VoteResponse_TopicData_0, 0), 1: partial(_d_VoteResponse_TopicData_0, 1)}
 VoteResponse.NodeEndpoint._DECODERS = {1: partial(_d_VoteResponse_NodeEndpoint_1, 1)}
 VoteResponse._DECODERS = {0: partial(_d_VoteResponse_0, 0), 1: partial(_d_VoteResponse_1, 1)}
+VoteResponse._FIELDS = (
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, VoteResponse.TopicData, []),
+    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, VoteResponse.NodeEndpoint, []),
+)
+VoteResponse.PartitionData._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("vote_granted", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+)
+VoteResponse.TopicData._FIELDS = (
+    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, VoteResponse.PartitionData, []),
+)
+VoteResponse.NodeEndpoint._FIELDS = (
+    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
+)

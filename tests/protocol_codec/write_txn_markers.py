@@ -7,29 +7,11 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
+
 from brook.protocol.messages.write_txn_markers import WriteTxnMarkersRequest, WriteTxnMarkersResponse
 
 _S_qho = Struct(">qh?")
@@ -264,7 +246,36 @@ def _d_WriteTxnMarkersResponse_1(v: int, buf: memoryview, pos: int) -> tuple[Wri
 WriteTxnMarkersRequest.WritableTxnMarkerTopic._ENCODERS = {0: partial(_e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 0), 1: partial(_e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1, 1)}
 WriteTxnMarkersRequest.WritableTxnMarker._ENCODERS = {0: partial(_e_WriteTxnMarkersRequest_WritableTxnMarker_0, 0), 1: partial(_e_WriteTxnMarkersRequest_WritableTxnMarker_1, 1)}
 WriteTxnMarkersRequest._ENCODERS = {0: partial(_e_WriteTxnMarkersRequest_0, 0), 1: partial(_e_WriteTxnMarkersRequest_1, 1)}
+WriteTxnMarkersRequest._FIELDS = (
+    FieldSpec("markers", "[]WritableTxnMarker", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarker, []),
+)
+WriteTxnMarkersRequest.WritableTxnMarkerTopic._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
+)
+WriteTxnMarkersRequest.WritableTxnMarker._FIELDS = (
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("transaction_result", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
+    FieldSpec("topics", "[]WritableTxnMarkerTopic", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarkerTopic, []),
+    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
 WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._DECODERS = {0: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 0), 1: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1, 1)}
 WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._DECODERS = {0: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 0), 1: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1, 1)}
 WriteTxnMarkersResponse.WritableTxnMarkerResult._DECODERS = {0: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 0), 1: partial(_d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1, 1)}
 WriteTxnMarkersResponse._DECODERS = {0: partial(_d_WriteTxnMarkersResponse_0, 0), 1: partial(_d_WriteTxnMarkersResponse_1, 1)}
+WriteTxnMarkersResponse._FIELDS = (
+    FieldSpec("markers", "[]WritableTxnMarkerResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerResult, []),
+)
+WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._FIELDS = (
+    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+)
+WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._FIELDS = (
+    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
+    FieldSpec("partitions", "[]WritableTxnMarkerPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, []),
+)
+WriteTxnMarkersResponse.WritableTxnMarkerResult._FIELDS = (
+    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
+    FieldSpec("topics", "[]WritableTxnMarkerTopicResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, []),
+)

@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -418,42 +398,6 @@ def _e_AddPartitionsToTxnResponse_3(v: int, o: AddPartitionsToTxnResponse, out: 
     out.append(0)
 
 
-AddPartitionsToTxnRequest._FIELDS = (
-    FieldSpec("transactions", "[]AddPartitionsToTxnTransaction", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, []),
-    FieldSpec("v3_and_below_transactional_id", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("v3_and_below_producer_id", "int64", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("v3_and_below_producer_epoch", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("v3_and_below_topics", "[]AddPartitionsToTxnTopic", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
-)
-AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._FIELDS = (
-    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("verify_only", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("topics", "[]AddPartitionsToTxnTopic", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
-)
-AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-AddPartitionsToTxnResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results_by_transaction", "[]AddPartitionsToTxnResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnResult, []),
-    FieldSpec("results_by_topic_v3_and_below", "[]AddPartitionsToTxnTopicResult", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnResult._FIELDS = (
-    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_results", "[]AddPartitionsToTxnTopicResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("results_by_partition", "[]AddPartitionsToTxnPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._DECODERS = {0: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 0), 1: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 1), 2: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 2), 3: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 3), 4: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 4), 5: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 5)}
 AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._DECODERS = {4: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 4), 5: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 5)}
 AddPartitionsToTxnRequest._DECODERS = {0: partial(_d_AddPartitionsToTxnRequest_0, 0), 1: partial(_d_AddPartitionsToTxnRequest_0, 1), 2: partial(_d_AddPartitionsToTxnRequest_0, 2), 3: partial(_d_AddPartitionsToTxnRequest_3, 3), 4: partial(_d_AddPartitionsToTxnRequest_3, 4), 5: partial(_d_AddPartitionsToTxnRequest_3, 5)}

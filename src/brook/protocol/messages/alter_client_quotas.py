@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -422,36 +401,6 @@ def _e_AlterClientQuotasResponse_1(v: int, o: AlterClientQuotasResponse, out: by
     out.append(0)
 
 
-AlterClientQuotasRequest._FIELDS = (
-    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntryData, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterClientQuotasRequest.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterClientQuotasRequest.OpData._FIELDS = (
-    FieldSpec("key", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "float64", 0, 32767, 32767, -1, None, 32767, -1, None, 0.0),
-    FieldSpec("remove", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterClientQuotasRequest.EntryData._FIELDS = (
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntityData, []),
-    FieldSpec("ops", "[]OpData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.OpData, []),
-)
-AlterClientQuotasResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntryData, []),
-)
-AlterClientQuotasResponse.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterClientQuotasResponse.EntryData._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntityData, []),
-)
 AlterClientQuotasRequest.EntityData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_EntityData_0, 0), 1: partial(_d_AlterClientQuotasRequest_EntityData_1, 1)}
 AlterClientQuotasRequest.OpData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_OpData_0, 0), 1: partial(_d_AlterClientQuotasRequest_OpData_1, 1)}
 AlterClientQuotasRequest.EntryData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_EntryData_0, 0), 1: partial(_d_AlterClientQuotasRequest_EntryData_1, 1)}

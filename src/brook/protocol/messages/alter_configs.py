@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -518,29 +497,6 @@ def _e_AlterConfigsResponse_2(v: int, o: AlterConfigsResponse, out: bytearray) -
     out.append(0)
 
 
-AlterConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]AlterConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsRequest.AlterConfigsResource, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterConfigsRequest.AlterableConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterConfigsRequest.AlterConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]AlterableConfig", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsRequest.AlterableConfig, []),
-)
-AlterConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]AlterConfigsResourceResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsResponse.AlterConfigsResourceResponse, []),
-)
-AlterConfigsResponse.AlterConfigsResourceResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
 AlterConfigsRequest.AlterableConfig._DECODERS = {0: partial(_d_AlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_d_AlterConfigsRequest_AlterableConfig_0, 1), 2: partial(_d_AlterConfigsRequest_AlterableConfig_2, 2)}
 AlterConfigsRequest.AlterableConfig._ENCODERS = {0: partial(_e_AlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_e_AlterConfigsRequest_AlterableConfig_0, 1), 2: partial(_e_AlterConfigsRequest_AlterableConfig_2, 2)}
 AlterConfigsRequest.AlterConfigsResource._DECODERS = {0: partial(_d_AlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_d_AlterConfigsRequest_AlterConfigsResource_0, 1), 2: partial(_d_AlterConfigsRequest_AlterConfigsResource_2, 2)}

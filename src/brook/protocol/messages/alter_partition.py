@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -503,47 +483,6 @@ def _e_AlterPartitionResponse_0(v: int, o: AlterPartitionResponse, out: bytearra
     out.append(0)
 
 
-AlterPartitionRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.TopicData, []),
-)
-AlterPartitionRequest.BrokerState._FIELDS = (
-    FieldSpec("broker_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-AlterPartitionRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("new_isr", "[]int32", 0, 2, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("new_isr_with_epochs", "[]BrokerState", 3, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.BrokerState, []),
-    FieldSpec("leader_recovery_state", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterPartitionRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 1, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.PartitionData, []),
-)
-AlterPartitionResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionResponse.TopicData, []),
-)
-AlterPartitionResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("isr", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("leader_recovery_state", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterPartitionResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 1, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionResponse.PartitionData, []),
-)
 AlterPartitionRequest.BrokerState._DECODERS = {3: partial(_d_AlterPartitionRequest_BrokerState_3, 3)}
 AlterPartitionRequest.BrokerState._ENCODERS = {3: partial(_e_AlterPartitionRequest_BrokerState_3, 3)}
 AlterPartitionRequest.PartitionData._DECODERS = {0: partial(_d_AlterPartitionRequest_PartitionData_0, 0), 1: partial(_d_AlterPartitionRequest_PartitionData_0, 1), 2: partial(_d_AlterPartitionRequest_PartitionData_0, 2), 3: partial(_d_AlterPartitionRequest_PartitionData_0, 3)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -319,29 +298,6 @@ def _e_AlterReplicaLogDirsResponse_2(v: int, o: AlterReplicaLogDirsResponse, out
     out.append(0)
 
 
-AlterReplicaLogDirsRequest._FIELDS = (
-    FieldSpec("dirs", "[]AlterReplicaLogDir", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDir, []),
-)
-AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-AlterReplicaLogDirsRequest.AlterReplicaLogDir._FIELDS = (
-    FieldSpec("path", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]AlterReplicaLogDirTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, []),
-)
-AlterReplicaLogDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AlterReplicaLogDirTopicResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, []),
-)
-AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]AlterReplicaLogDirPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, []),
-)
 AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2, 2)}
 AlterReplicaLogDirsRequest.AlterReplicaLogDir._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2, 2)}
 AlterReplicaLogDirsRequest._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_2, 2)}

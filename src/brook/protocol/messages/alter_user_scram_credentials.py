@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -255,30 +234,6 @@ def _e_AlterUserScramCredentialsResponse_0(v: int, o: AlterUserScramCredentialsR
     out.append(0)
 
 
-AlterUserScramCredentialsRequest._FIELDS = (
-    FieldSpec("deletions", "[]ScramCredentialDeletion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialDeletion, []),
-    FieldSpec("upsertions", "[]ScramCredentialUpsertion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialUpsertion, []),
-)
-AlterUserScramCredentialsRequest.ScramCredentialDeletion._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterUserScramCredentialsRequest.ScramCredentialUpsertion._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("salt", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("salted_password", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-AlterUserScramCredentialsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AlterUserScramCredentialsResult", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, []),
-)
-AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._FIELDS = (
-    FieldSpec("user", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
 AlterUserScramCredentialsRequest.ScramCredentialDeletion._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0, 0)}
 AlterUserScramCredentialsRequest.ScramCredentialUpsertion._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0, 0)}
 AlterUserScramCredentialsRequest._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_0, 0)}

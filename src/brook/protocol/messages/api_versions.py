@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT32, INT64, Message, bad_length, read_uvarint, short, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -445,34 +424,6 @@ def _e_ApiVersionsResponse_3(v: int, o: ApiVersionsResponse, out: bytearray) -> 
             out += t11
 
 
-ApiVersionsRequest._FIELDS = (
-    FieldSpec("client_software_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_software_version", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-ApiVersionsResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("api_keys", "[]ApiVersion", 0, 32767, 32767, -1, None, 32767, -1, ApiVersionsResponse.ApiVersion, []),
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("supported_features", "[]SupportedFeatureKey", 3, 32767, 32767, -1, 0, 3, 32767, ApiVersionsResponse.SupportedFeatureKey, []),
-    FieldSpec("finalized_features_epoch", "int64", 3, 32767, 32767, -1, 1, 3, 32767, None, -1),
-    FieldSpec("finalized_features", "[]FinalizedFeatureKey", 3, 32767, 32767, -1, 2, 3, 32767, ApiVersionsResponse.FinalizedFeatureKey, []),
-    FieldSpec("zk_migration_ready", "bool", 3, 32767, 32767, -1, 3, 3, 32767, None, False),
-)
-ApiVersionsResponse.ApiVersion._FIELDS = (
-    FieldSpec("api_key", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ApiVersionsResponse.SupportedFeatureKey._FIELDS = (
-    FieldSpec("name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_version", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_version", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ApiVersionsResponse.FinalizedFeatureKey._FIELDS = (
-    FieldSpec("name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("max_version_level", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_version_level", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 ApiVersionsRequest._DECODERS = {0: partial(_d_ApiVersionsRequest_0, 0), 1: partial(_d_ApiVersionsRequest_0, 1), 2: partial(_d_ApiVersionsRequest_0, 2), 3: partial(_d_ApiVersionsRequest_3, 3), 4: partial(_d_ApiVersionsRequest_3, 4)}
 ApiVersionsRequest._ENCODERS = {0: partial(_e_ApiVersionsRequest_0, 0), 1: partial(_e_ApiVersionsRequest_0, 1), 2: partial(_e_ApiVersionsRequest_0, 2), 3: partial(_e_ApiVersionsRequest_3, 3), 4: partial(_e_ApiVersionsRequest_3, 4)}
 ApiVersionsResponse.ApiVersion._DECODERS = {0: partial(_d_ApiVersionsResponse_ApiVersion_0, 0), 1: partial(_d_ApiVersionsResponse_ApiVersion_0, 1), 2: partial(_d_ApiVersionsResponse_ApiVersion_0, 2), 3: partial(_d_ApiVersionsResponse_ApiVersion_3, 3), 4: partial(_d_ApiVersionsResponse_ApiVersion_3, 4)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -278,39 +257,6 @@ def _e_AssignReplicasToDirsResponse_0(v: int, o: AssignReplicasToDirsResponse, o
     out.append(0)
 
 
-AssignReplicasToDirsRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.DirectoryData, []),
-)
-AssignReplicasToDirsRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AssignReplicasToDirsRequest.TopicData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.PartitionData, []),
-)
-AssignReplicasToDirsRequest.DirectoryData._FIELDS = (
-    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.TopicData, []),
-)
-AssignReplicasToDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.DirectoryData, []),
-)
-AssignReplicasToDirsResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AssignReplicasToDirsResponse.TopicData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.PartitionData, []),
-)
-AssignReplicasToDirsResponse.DirectoryData._FIELDS = (
-    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.TopicData, []),
-)
 AssignReplicasToDirsRequest.PartitionData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_PartitionData_0, 0)}
 AssignReplicasToDirsRequest.TopicData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_TopicData_0, 0)}
 AssignReplicasToDirsRequest.DirectoryData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_DirectoryData_0, 0)}

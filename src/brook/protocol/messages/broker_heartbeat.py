@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    UUID, Message, bad_length, read_uvarint, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -180,21 +159,6 @@ def _e_BrokerHeartbeatResponse_0(v: int, o: BrokerHeartbeatResponse, out: bytear
     out.append(0)
 
 
-BrokerHeartbeatRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("current_metadata_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("want_fence", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("want_shut_down", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("offline_log_dirs", "[]uuid", 1, 32767, 32767, -1, 0, 1, 32767, None, []),
-)
-BrokerHeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("is_caught_up", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("is_fenced", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, True),
-    FieldSpec("should_shut_down", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
 BrokerHeartbeatRequest._DECODERS = {0: partial(_d_BrokerHeartbeatRequest_0, 0), 1: partial(_d_BrokerHeartbeatRequest_1, 1)}
 BrokerHeartbeatRequest._ENCODERS = {0: partial(_e_BrokerHeartbeatRequest_0, 0), 1: partial(_e_BrokerHeartbeatRequest_1, 1)}
 BrokerHeartbeatResponse._DECODERS = {0: partial(_d_BrokerHeartbeatResponse_0, 0), 1: partial(_d_BrokerHeartbeatResponse_0, 1)}

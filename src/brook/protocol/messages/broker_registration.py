@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT64, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -366,33 +346,6 @@ def _e_BrokerRegistrationResponse_0(v: int, o: BrokerRegistrationResponse, out: 
     out.append(0)
 
 
-BrokerRegistrationRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("cluster_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("incarnation_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, BrokerRegistrationRequest.Listener, []),
-    FieldSpec("features", "[]Feature", 0, 32767, 32767, -1, None, 32767, -1, BrokerRegistrationRequest.Feature, []),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("is_migrating_zk_broker", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("log_dirs", "[]uuid", 2, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("previous_broker_epoch", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-BrokerRegistrationRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("security_protocol", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BrokerRegistrationRequest.Feature._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BrokerRegistrationResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
 BrokerRegistrationRequest.Listener._DECODERS = {0: partial(_d_BrokerRegistrationRequest_Listener_0, 0), 1: partial(_d_BrokerRegistrationRequest_Listener_0, 1), 2: partial(_d_BrokerRegistrationRequest_Listener_0, 2), 3: partial(_d_BrokerRegistrationRequest_Listener_0, 3), 4: partial(_d_BrokerRegistrationRequest_Listener_0, 4)}
 BrokerRegistrationRequest.Listener._ENCODERS = {0: partial(_e_BrokerRegistrationRequest_Listener_0, 0), 1: partial(_e_BrokerRegistrationRequest_Listener_0, 1), 2: partial(_e_BrokerRegistrationRequest_Listener_0, 2), 3: partial(_e_BrokerRegistrationRequest_Listener_0, 3), 4: partial(_e_BrokerRegistrationRequest_Listener_0, 4)}
 BrokerRegistrationRequest.Feature._DECODERS = {0: partial(_d_BrokerRegistrationRequest_Feature_0, 0), 1: partial(_d_BrokerRegistrationRequest_Feature_0, 1), 2: partial(_d_BrokerRegistrationRequest_Feature_0, 2), 3: partial(_d_BrokerRegistrationRequest_Feature_0, 3), 4: partial(_d_BrokerRegistrationRequest_Feature_0, 4)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -349,45 +328,6 @@ def _e_ConsumerGroupDescribeResponse_0(v: int, o: ConsumerGroupDescribeResponse,
     out.append(0)
 
 
-ConsumerGroupDescribeRequest._FIELDS = (
-    FieldSpec("group_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("include_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-ConsumerGroupDescribeResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.DescribedGroup, []),
-)
-ConsumerGroupDescribeResponse.Member._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("instance_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("subscribed_topic_regex", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Assignment, None),
-    FieldSpec("target_assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Assignment, None),
-)
-ConsumerGroupDescribeResponse.DescribedGroup._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignor_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]Member", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Member, []),
-    FieldSpec("authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-ConsumerGroupDescribeResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ConsumerGroupDescribeResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.TopicPartitions, []),
-)
 ConsumerGroupDescribeRequest._DECODERS = {0: partial(_d_ConsumerGroupDescribeRequest_0, 0)}
 ConsumerGroupDescribeResponse.TopicPartitions._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_TopicPartitions_0, 0)}
 ConsumerGroupDescribeResponse.Assignment._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_Assignment_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -222,29 +201,6 @@ def _e_ControllerRegistrationResponse_0(v: int, o: ControllerRegistrationRespons
     out.append(0)
 
 
-ControllerRegistrationRequest._FIELDS = (
-    FieldSpec("controller_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("incarnation_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("zk_migration_ready", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, ControllerRegistrationRequest.Listener, []),
-    FieldSpec("features", "[]Feature", 0, 32767, 32767, -1, None, 32767, -1, ControllerRegistrationRequest.Feature, []),
-)
-ControllerRegistrationRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("security_protocol", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ControllerRegistrationRequest.Feature._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ControllerRegistrationResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
 ControllerRegistrationRequest.Listener._DECODERS = {0: partial(_d_ControllerRegistrationRequest_Listener_0, 0)}
 ControllerRegistrationRequest.Feature._DECODERS = {0: partial(_d_ControllerRegistrationRequest_Feature_0, 0)}
 ControllerRegistrationRequest._DECODERS = {0: partial(_d_ControllerRegistrationRequest_0, 0)}

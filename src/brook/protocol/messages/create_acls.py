@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -419,26 +399,6 @@ def _e_CreateAclsResponse_2(v: int, o: CreateAclsResponse, out: bytearray) -> No
     out.append(0)
 
 
-CreateAclsRequest._FIELDS = (
-    FieldSpec("creations", "[]AclCreation", 0, 32767, 32767, -1, None, 32767, -1, CreateAclsRequest.AclCreation, []),
-)
-CreateAclsRequest.AclCreation._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("resource_pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-CreateAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AclCreationResult", 0, 32767, 32767, -1, None, 32767, -1, CreateAclsResponse.AclCreationResult, []),
-)
-CreateAclsResponse.AclCreationResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
 CreateAclsRequest.AclCreation._DECODERS = {0: partial(_d_CreateAclsRequest_AclCreation_0, 0), 1: partial(_d_CreateAclsRequest_AclCreation_0, 1), 2: partial(_d_CreateAclsRequest_AclCreation_2, 2), 3: partial(_d_CreateAclsRequest_AclCreation_2, 3)}
 CreateAclsRequest.AclCreation._ENCODERS = {0: partial(_e_CreateAclsRequest_AclCreation_0, 0), 1: partial(_e_CreateAclsRequest_AclCreation_0, 1), 2: partial(_e_CreateAclsRequest_AclCreation_2, 2), 3: partial(_e_CreateAclsRequest_AclCreation_2, 3)}
 CreateAclsRequest._DECODERS = {0: partial(_d_CreateAclsRequest_0, 0), 1: partial(_d_CreateAclsRequest_0, 1), 2: partial(_d_CreateAclsRequest_2, 2), 3: partial(_d_CreateAclsRequest_2, 3)}

@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -309,29 +289,6 @@ def _e_CreateDelegationTokenResponse_2(v: int, o: CreateDelegationTokenResponse,
     out.append(0)
 
 
-CreateDelegationTokenRequest._FIELDS = (
-    FieldSpec("owner_principal_type", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
-    FieldSpec("owner_principal_name", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
-    FieldSpec("renewers", "[]CreatableRenewers", 0, 32767, 32767, -1, None, 32767, -1, CreateDelegationTokenRequest.CreatableRenewers, []),
-    FieldSpec("max_lifetime_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-CreateDelegationTokenRequest.CreatableRenewers._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-CreateDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_type", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("issue_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 CreateDelegationTokenRequest.CreatableRenewers._DECODERS = {0: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_0, 0), 1: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_0, 1), 2: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_2, 2), 3: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_2, 3)}
 CreateDelegationTokenRequest._DECODERS = {0: partial(_d_CreateDelegationTokenRequest_0, 0), 1: partial(_d_CreateDelegationTokenRequest_0, 1), 2: partial(_d_CreateDelegationTokenRequest_2, 2), 3: partial(_d_CreateDelegationTokenRequest_2, 3)}
 CreateDelegationTokenResponse._ENCODERS = {0: partial(_e_CreateDelegationTokenResponse_0, 0), 1: partial(_e_CreateDelegationTokenResponse_0, 1), 2: partial(_e_CreateDelegationTokenResponse_2, 2), 3: partial(_e_CreateDelegationTokenResponse_2, 3)}

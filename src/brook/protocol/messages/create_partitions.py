@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -484,28 +463,6 @@ def _e_CreatePartitionsResponse_2(v: int, o: CreatePartitionsResponse, out: byte
     out.append(0)
 
 
-CreatePartitionsRequest._FIELDS = (
-    FieldSpec("topics", "[]CreatePartitionsTopic", 0, 32767, 32767, -1, None, 32767, -1, CreatePartitionsRequest.CreatePartitionsTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreatePartitionsRequest.CreatePartitionsAssignment._FIELDS = (
-    FieldSpec("broker_ids", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-CreatePartitionsRequest.CreatePartitionsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("count", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignments", "[]CreatePartitionsAssignment", 0, 32767, 0, 32767, None, 32767, -1, CreatePartitionsRequest.CreatePartitionsAssignment, None),
-)
-CreatePartitionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]CreatePartitionsTopicResult", 0, 32767, 32767, -1, None, 32767, -1, CreatePartitionsResponse.CreatePartitionsTopicResult, []),
-)
-CreatePartitionsResponse.CreatePartitionsTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
 CreatePartitionsRequest.CreatePartitionsAssignment._DECODERS = {0: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 0), 1: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1), 2: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_2, 2), 3: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_2, 3)}
 CreatePartitionsRequest.CreatePartitionsAssignment._ENCODERS = {0: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 0), 1: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1), 2: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_2, 2), 3: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_2, 3)}
 CreatePartitionsRequest.CreatePartitionsTopic._DECODERS = {0: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_0, 0), 1: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_0, 1), 2: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_2, 2), 3: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_2, 3)}

@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT16, INT32, UUID, ZERO_UUID, Message, bad_length, read_uvarint, short, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -783,47 +763,6 @@ def _e_CreateTopicsResponse_5(v: int, o: CreateTopicsResponse, out: bytearray) -
     out.append(0)
 
 
-CreateTopicsRequest._FIELDS = (
-    FieldSpec("topics", "[]CreatableTopic", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("validate_only", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreateTopicsRequest.CreatableReplicaAssignment._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_ids", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-CreateTopicsRequest.CreatableTopicConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-CreateTopicsRequest.CreatableTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("num_partitions", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replication_factor", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignments", "[]CreatableReplicaAssignment", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableReplicaAssignment, []),
-    FieldSpec("configs", "[]CreatableTopicConfig", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableTopicConfig, []),
-)
-CreateTopicsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]CreatableTopicResult", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsResponse.CreatableTopicResult, []),
-)
-CreateTopicsResponse.CreatableTopicConfigs._FIELDS = (
-    FieldSpec("name", "string", 5, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 5, 32767, 5, 32767, None, 32767, -1, None, ""),
-    FieldSpec("read_only", "bool", 5, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("config_source", "int8", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("is_sensitive", "bool", 5, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreateTopicsResponse.CreatableTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 7, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 1, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_config_error_code", "int16", 5, 32767, 32767, -1, 0, 5, 32767, None, 0),
-    FieldSpec("num_partitions", "int32", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replication_factor", "int16", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("configs", "[]CreatableTopicConfigs", 5, 32767, 5, 32767, None, 32767, -1, CreateTopicsResponse.CreatableTopicConfigs, None),
-)
 CreateTopicsRequest.CreatableReplicaAssignment._DECODERS = {0: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 0), 1: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 1), 2: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 2), 3: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 3), 4: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 4), 5: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 5), 6: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 6), 7: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 7)}
 CreateTopicsRequest.CreatableReplicaAssignment._ENCODERS = {0: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 0), 1: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 1), 2: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 2), 3: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 3), 4: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 4), 5: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 5), 6: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 6), 7: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 7)}
 CreateTopicsRequest.CreatableTopicConfig._DECODERS = {0: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 0), 1: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 1), 2: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 2), 3: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 3), 4: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 4), 5: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 5), 6: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 6), 7: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 7)}

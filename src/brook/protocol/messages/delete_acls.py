@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -695,38 +675,6 @@ def _e_DeleteAclsResponse_2(v: int, o: DeleteAclsResponse, out: bytearray) -> No
     out.append(0)
 
 
-DeleteAclsRequest._FIELDS = (
-    FieldSpec("filters", "[]DeleteAclsFilter", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsRequest.DeleteAclsFilter, []),
-)
-DeleteAclsRequest.DeleteAclsFilter._FIELDS = (
-    FieldSpec("resource_type_filter", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type_filter", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("host_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("filter_results", "[]DeleteAclsFilterResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsResponse.DeleteAclsFilterResult, []),
-)
-DeleteAclsResponse.DeleteAclsMatchingAcl._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteAclsResponse.DeleteAclsFilterResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("matching_acls", "[]DeleteAclsMatchingAcl", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsResponse.DeleteAclsMatchingAcl, []),
-)
 DeleteAclsRequest.DeleteAclsFilter._DECODERS = {0: partial(_d_DeleteAclsRequest_DeleteAclsFilter_0, 0), 1: partial(_d_DeleteAclsRequest_DeleteAclsFilter_0, 1), 2: partial(_d_DeleteAclsRequest_DeleteAclsFilter_2, 2), 3: partial(_d_DeleteAclsRequest_DeleteAclsFilter_2, 3)}
 DeleteAclsRequest.DeleteAclsFilter._ENCODERS = {0: partial(_e_DeleteAclsRequest_DeleteAclsFilter_0, 0), 1: partial(_e_DeleteAclsRequest_DeleteAclsFilter_0, 1), 2: partial(_e_DeleteAclsRequest_DeleteAclsFilter_2, 2), 3: partial(_e_DeleteAclsRequest_DeleteAclsFilter_2, 3)}
 DeleteAclsRequest._DECODERS = {0: partial(_d_DeleteAclsRequest_0, 0), 1: partial(_d_DeleteAclsRequest_0, 1), 2: partial(_d_DeleteAclsRequest_2, 2), 3: partial(_d_DeleteAclsRequest_2, 3)}

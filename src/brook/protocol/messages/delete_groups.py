@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -173,17 +152,6 @@ def _e_DeleteGroupsResponse_2(v: int, o: DeleteGroupsResponse, out: bytearray) -
     out.append(0)
 
 
-DeleteGroupsRequest._FIELDS = (
-    FieldSpec("groups_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DeleteGroupsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DeletableGroupResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteGroupsResponse.DeletableGroupResult, []),
-)
-DeleteGroupsResponse.DeletableGroupResult._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 DeleteGroupsRequest._DECODERS = {0: partial(_d_DeleteGroupsRequest_0, 0), 1: partial(_d_DeleteGroupsRequest_0, 1), 2: partial(_d_DeleteGroupsRequest_2, 2)}
 DeleteGroupsResponse.DeletableGroupResult._ENCODERS = {0: partial(_e_DeleteGroupsResponse_DeletableGroupResult_0, 0), 1: partial(_e_DeleteGroupsResponse_DeletableGroupResult_0, 1), 2: partial(_e_DeleteGroupsResponse_DeletableGroupResult_2, 2)}
 DeleteGroupsResponse._ENCODERS = {0: partial(_e_DeleteGroupsResponse_0, 0), 1: partial(_e_DeleteGroupsResponse_0, 1), 2: partial(_e_DeleteGroupsResponse_2, 2)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -294,31 +273,6 @@ def _e_DeleteRecordsResponse_2(v: int, o: DeleteRecordsResponse, out: bytearray)
     out.append(0)
 
 
-DeleteRecordsRequest._FIELDS = (
-    FieldSpec("topics", "[]DeleteRecordsTopic", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsRequest.DeleteRecordsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsRequest.DeleteRecordsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DeleteRecordsPartition", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsPartition, []),
-)
-DeleteRecordsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]DeleteRecordsTopicResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsTopicResult, []),
-)
-DeleteRecordsResponse.DeleteRecordsPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("low_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsResponse.DeleteRecordsTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DeleteRecordsPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsPartitionResult, []),
-)
 DeleteRecordsRequest.DeleteRecordsPartition._DECODERS = {0: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_0, 0), 1: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_0, 1), 2: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_2, 2)}
 DeleteRecordsRequest.DeleteRecordsTopic._DECODERS = {0: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_0, 0), 1: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_0, 1), 2: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_2, 2)}
 DeleteRecordsRequest._DECODERS = {0: partial(_d_DeleteRecordsRequest_0, 0), 1: partial(_d_DeleteRecordsRequest_0, 1), 2: partial(_d_DeleteRecordsRequest_2, 2)}

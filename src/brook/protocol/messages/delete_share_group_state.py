@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -230,29 +209,6 @@ def _e_DeleteShareGroupStateResponse_0(v: int, o: DeleteShareGroupStateResponse,
     out.append(0)
 
 
-DeleteShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]DeleteStateData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.DeleteStateData, []),
-)
-DeleteShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteShareGroupStateRequest.DeleteStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.PartitionData, []),
-)
-DeleteShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]DeleteStateResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.DeleteStateResult, []),
-)
-DeleteShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-DeleteShareGroupStateResponse.DeleteStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.PartitionResult, []),
-)
 DeleteShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_PartitionData_0, 0)}
 DeleteShareGroupStateRequest.DeleteStateData._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_DeleteStateData_0, 0)}
 DeleteShareGroupStateRequest._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_0, 0)}

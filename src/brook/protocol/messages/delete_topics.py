@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -524,25 +504,6 @@ def _e_DeleteTopicsResponse_6(v: int, o: DeleteTopicsResponse, out: bytearray) -
     out.append(0)
 
 
-DeleteTopicsRequest._FIELDS = (
-    FieldSpec("topics", "[]DeleteTopicState", 6, 32767, 32767, -1, None, 32767, -1, DeleteTopicsRequest.DeleteTopicState, []),
-    FieldSpec("topic_names", "[]string", 0, 5, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteTopicsRequest.DeleteTopicState._FIELDS = (
-    FieldSpec("name", "string", 6, 32767, 6, 32767, None, 32767, -1, None, None),
-    FieldSpec("topic_id", "uuid", 6, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-DeleteTopicsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]DeletableTopicResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteTopicsResponse.DeletableTopicResult, []),
-)
-DeleteTopicsResponse.DeletableTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 6, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 6, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-)
 DeleteTopicsRequest.DeleteTopicState._DECODERS = {6: partial(_d_DeleteTopicsRequest_DeleteTopicState_6, 6)}
 DeleteTopicsRequest.DeleteTopicState._ENCODERS = {6: partial(_e_DeleteTopicsRequest_DeleteTopicState_6, 6)}
 DeleteTopicsRequest._DECODERS = {0: partial(_d_DeleteTopicsRequest_0, 0), 1: partial(_d_DeleteTopicsRequest_0, 1), 2: partial(_d_DeleteTopicsRequest_0, 2), 3: partial(_d_DeleteTopicsRequest_0, 3), 4: partial(_d_DeleteTopicsRequest_4, 4), 5: partial(_d_DeleteTopicsRequest_4, 5), 6: partial(_d_DeleteTopicsRequest_4, 6)}

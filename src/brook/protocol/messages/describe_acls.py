@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -320,33 +300,6 @@ def _e_DescribeAclsResponse_2(v: int, o: DescribeAclsResponse, out: bytearray) -
     out.append(0)
 
 
-DescribeAclsRequest._FIELDS = (
-    FieldSpec("resource_type_filter", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type_filter", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("host_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resources", "[]DescribeAclsResource", 0, 32767, 32767, -1, None, 32767, -1, DescribeAclsResponse.DescribeAclsResource, []),
-)
-DescribeAclsResponse.AclDescription._FIELDS = (
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeAclsResponse.DescribeAclsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("acls", "[]AclDescription", 0, 32767, 32767, -1, None, 32767, -1, DescribeAclsResponse.AclDescription, []),
-)
 DescribeAclsRequest._DECODERS = {0: partial(_d_DescribeAclsRequest_0, 0), 1: partial(_d_DescribeAclsRequest_0, 1), 2: partial(_d_DescribeAclsRequest_2, 2), 3: partial(_d_DescribeAclsRequest_2, 3)}
 DescribeAclsResponse.AclDescription._ENCODERS = {0: partial(_e_DescribeAclsResponse_AclDescription_0, 0), 1: partial(_e_DescribeAclsResponse_AclDescription_0, 1), 2: partial(_e_DescribeAclsResponse_AclDescription_2, 2), 3: partial(_e_DescribeAclsResponse_AclDescription_2, 3)}
 DescribeAclsResponse.DescribeAclsResource._ENCODERS = {0: partial(_e_DescribeAclsResponse_DescribeAclsResource_0, 0), 1: partial(_e_DescribeAclsResponse_DescribeAclsResource_0, 1), 2: partial(_e_DescribeAclsResponse_DescribeAclsResource_2, 2), 3: partial(_e_DescribeAclsResponse_DescribeAclsResource_2, 3)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -356,33 +335,6 @@ def _e_DescribeClientQuotasResponse_1(v: int, o: DescribeClientQuotasResponse, o
     out.append(0)
 
 
-DescribeClientQuotasRequest._FIELDS = (
-    FieldSpec("components", "[]ComponentData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasRequest.ComponentData, []),
-    FieldSpec("strict", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeClientQuotasRequest.ComponentData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("match_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("match", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeClientQuotasResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("entries", "[]EntryData", 0, 32767, 0, 32767, None, 32767, -1, DescribeClientQuotasResponse.EntryData, None),
-)
-DescribeClientQuotasResponse.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeClientQuotasResponse.ValueData._FIELDS = (
-    FieldSpec("key", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "float64", 0, 32767, 32767, -1, None, 32767, -1, None, 0.0),
-)
-DescribeClientQuotasResponse.EntryData._FIELDS = (
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasResponse.EntityData, []),
-    FieldSpec("values", "[]ValueData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasResponse.ValueData, []),
-)
 DescribeClientQuotasRequest.ComponentData._DECODERS = {0: partial(_d_DescribeClientQuotasRequest_ComponentData_0, 0), 1: partial(_d_DescribeClientQuotasRequest_ComponentData_1, 1)}
 DescribeClientQuotasRequest._DECODERS = {0: partial(_d_DescribeClientQuotasRequest_0, 0), 1: partial(_d_DescribeClientQuotasRequest_1, 1)}
 DescribeClientQuotasResponse.EntityData._ENCODERS = {0: partial(_e_DescribeClientQuotasResponse_EntityData_0, 0), 1: partial(_e_DescribeClientQuotasResponse_EntityData_1, 1)}

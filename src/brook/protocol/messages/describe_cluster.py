@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT8, Message, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -180,26 +159,6 @@ def _e_DescribeClusterResponse_0(v: int, o: DescribeClusterResponse, out: bytear
     out.append(0)
 
 
-DescribeClusterRequest._FIELDS = (
-    FieldSpec("include_cluster_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("endpoint_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-)
-DescribeClusterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("endpoint_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-    FieldSpec("cluster_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("controller_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("brokers", "[]DescribeClusterBroker", 0, 32767, 32767, -1, None, 32767, -1, DescribeClusterResponse.DescribeClusterBroker, []),
-    FieldSpec("cluster_authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-DescribeClusterResponse.DescribeClusterBroker._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
 DescribeClusterRequest._DECODERS = {0: partial(_d_DescribeClusterRequest_0, 0), 1: partial(_d_DescribeClusterRequest_0, 1)}
 DescribeClusterResponse.DescribeClusterBroker._ENCODERS = {0: partial(_e_DescribeClusterResponse_DescribeClusterBroker_0, 0), 1: partial(_e_DescribeClusterResponse_DescribeClusterBroker_0, 1)}
 DescribeClusterResponse._ENCODERS = {0: partial(_e_DescribeClusterResponse_0, 0), 1: partial(_e_DescribeClusterResponse_0, 1)}

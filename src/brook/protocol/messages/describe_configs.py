@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -463,43 +443,6 @@ def _e_DescribeConfigsResponse_4(v: int, o: DescribeConfigsResponse, out: bytear
     out.append(0)
 
 
-DescribeConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]DescribeConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsRequest.DescribeConfigsResource, []),
-    FieldSpec("include_synonyms", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("include_documentation", "bool", 3, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeConfigsRequest.DescribeConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configuration_keys", "[]string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-DescribeConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DescribeConfigsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsResult, []),
-)
-DescribeConfigsResponse.DescribeConfigsSynonym._FIELDS = (
-    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 1, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("source", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeConfigsResponse.DescribeConfigsResourceResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("read_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("is_default", "bool", 0, 0, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("config_source", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("is_sensitive", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("synonyms", "[]DescribeConfigsSynonym", 1, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsSynonym, []),
-    FieldSpec("config_type", "int8", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("documentation", "string", 3, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeConfigsResponse.DescribeConfigsResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]DescribeConfigsResourceResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsResourceResult, []),
-)
 DescribeConfigsRequest.DescribeConfigsResource._DECODERS = {0: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 0), 1: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 1), 2: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 2), 3: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 3), 4: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_4, 4)}
 DescribeConfigsRequest._DECODERS = {0: partial(_d_DescribeConfigsRequest_0, 0), 1: partial(_d_DescribeConfigsRequest_0, 1), 2: partial(_d_DescribeConfigsRequest_0, 2), 3: partial(_d_DescribeConfigsRequest_0, 3), 4: partial(_d_DescribeConfigsRequest_4, 4)}
 DescribeConfigsResponse.DescribeConfigsSynonym._ENCODERS = {1: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 1), 2: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 2), 3: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 3), 4: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_4, 4)}

@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -348,34 +328,6 @@ def _e_DescribeDelegationTokenResponse_2(v: int, o: DescribeDelegationTokenRespo
     out.append(0)
 
 
-DescribeDelegationTokenRequest._FIELDS = (
-    FieldSpec("owners", "[]DescribeDelegationTokenOwner", 0, 32767, 0, 32767, None, 32767, -1, DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, None),
-)
-DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("tokens", "[]DescribedDelegationToken", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationToken, []),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeDelegationTokenResponse.DescribedDelegationToken._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_type", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("issue_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("renewers", "[]DescribedDelegationTokenRenewer", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, []),
-)
 DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._DECODERS = {0: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 0), 1: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 1), 2: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 2), 3: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 3)}
 DescribeDelegationTokenRequest._DECODERS = {0: partial(_d_DescribeDelegationTokenRequest_0, 0), 1: partial(_d_DescribeDelegationTokenRequest_0, 1), 2: partial(_d_DescribeDelegationTokenRequest_2, 2), 3: partial(_d_DescribeDelegationTokenRequest_2, 3)}
 DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._ENCODERS = {0: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 0), 1: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 1), 2: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 2), 3: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 3)}

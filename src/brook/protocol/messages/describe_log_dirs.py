@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -319,35 +298,6 @@ def _e_DescribeLogDirsResponse_2(v: int, o: DescribeLogDirsResponse, out: bytear
     out.append(0)
 
 
-DescribeLogDirsRequest._FIELDS = (
-    FieldSpec("topics", "[]DescribableLogDirTopic", 0, 32767, 0, 32767, None, 32767, -1, DescribeLogDirsRequest.DescribableLogDirTopic, None),
-)
-DescribeLogDirsRequest.DescribableLogDirTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeLogDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DescribeLogDirsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsResult, []),
-)
-DescribeLogDirsResponse.DescribeLogDirsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_size", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("offset_lag", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("is_future_key", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeLogDirsResponse.DescribeLogDirsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DescribeLogDirsPartition", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsPartition, []),
-)
-DescribeLogDirsResponse.DescribeLogDirsResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("log_dir", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]DescribeLogDirsTopic", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsTopic, []),
-    FieldSpec("total_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("usable_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
 DescribeLogDirsRequest.DescribableLogDirTopic._DECODERS = {0: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 0), 1: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 1), 2: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 2), 3: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 3), 4: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 4)}
 DescribeLogDirsRequest._DECODERS = {0: partial(_d_DescribeLogDirsRequest_0, 0), 1: partial(_d_DescribeLogDirsRequest_0, 1), 2: partial(_d_DescribeLogDirsRequest_2, 2), 3: partial(_d_DescribeLogDirsRequest_2, 3), 4: partial(_d_DescribeLogDirsRequest_2, 4)}
 DescribeLogDirsResponse.DescribeLogDirsPartition._ENCODERS = {0: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 0), 1: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 1), 2: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 2), 3: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 3), 4: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 4)}

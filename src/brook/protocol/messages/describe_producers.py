@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -246,35 +225,6 @@ def _e_DescribeProducersResponse_0(v: int, o: DescribeProducersResponse, out: by
     out.append(0)
 
 
-DescribeProducersRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicRequest", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersRequest.TopicRequest, []),
-)
-DescribeProducersRequest.TopicRequest._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeProducersResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.TopicResponse, []),
-)
-DescribeProducersResponse.ProducerState._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_sequence", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("last_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_txn_start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-DescribeProducersResponse.PartitionResponse._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("active_producers", "[]ProducerState", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.ProducerState, []),
-)
-DescribeProducersResponse.TopicResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.PartitionResponse, []),
-)
 DescribeProducersRequest.TopicRequest._DECODERS = {0: partial(_d_DescribeProducersRequest_TopicRequest_0, 0)}
 DescribeProducersRequest._DECODERS = {0: partial(_d_DescribeProducersRequest_0, 0)}
 DescribeProducersResponse.ProducerState._ENCODERS = {0: partial(_e_DescribeProducersResponse_ProducerState_0, 0)}

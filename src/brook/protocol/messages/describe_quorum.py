@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT64, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -379,52 +359,6 @@ def _e_DescribeQuorumResponse_0(v: int, o: DescribeQuorumResponse, out: bytearra
     out.append(0)
 
 
-DescribeQuorumRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.TopicData, []),
-)
-DescribeQuorumRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeQuorumRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.PartitionData, []),
-)
-DescribeQuorumResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.TopicData, []),
-    FieldSpec("nodes", "[]Node", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Node, []),
-)
-DescribeQuorumResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("high_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_voters", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
-    FieldSpec("observers", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
-)
-DescribeQuorumResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.PartitionData, []),
-)
-DescribeQuorumResponse.Listener._FIELDS = (
-    FieldSpec("name", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeQuorumResponse.Node._FIELDS = (
-    FieldSpec("node_id", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("listeners", "[]Listener", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Listener, []),
-)
-DescribeQuorumResponse.ReplicaState._FIELDS = (
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("log_end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_fetch_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("last_caught_up_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
 DescribeQuorumRequest.PartitionData._DECODERS = {0: partial(_d_DescribeQuorumRequest_PartitionData_0, 0), 1: partial(_d_DescribeQuorumRequest_PartitionData_0, 1), 2: partial(_d_DescribeQuorumRequest_PartitionData_0, 2)}
 DescribeQuorumRequest.TopicData._DECODERS = {0: partial(_d_DescribeQuorumRequest_TopicData_0, 0), 1: partial(_d_DescribeQuorumRequest_TopicData_0, 1), 2: partial(_d_DescribeQuorumRequest_TopicData_0, 2)}
 DescribeQuorumRequest._DECODERS = {0: partial(_d_DescribeQuorumRequest_0, 0), 1: partial(_d_DescribeQuorumRequest_0, 1), 2: partial(_d_DescribeQuorumRequest_0, 2)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -331,46 +310,6 @@ def _e_DescribeTopicPartitionsResponse_0(v: int, o: DescribeTopicPartitionsRespo
     out.append(0)
 
 
-DescribeTopicPartitionsRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicRequest", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsRequest.TopicRequest, []),
-    FieldSpec("response_partition_limit", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2000),
-    FieldSpec("cursor", "Cursor", 0, 32767, 0, 32767, None, 32767, -1, DescribeTopicPartitionsRequest.Cursor, None),
-)
-DescribeTopicPartitionsRequest.TopicRequest._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeTopicPartitionsRequest.Cursor._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeTopicPartitionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]DescribeTopicPartitionsResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, []),
-    FieldSpec("next_cursor", "Cursor", 0, 32767, 0, 32767, None, 32767, -1, DescribeTopicPartitionsResponse.Cursor, None),
-)
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("isr_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("eligible_leader_replicas", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("last_known_elr", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("offline_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("is_internal", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("partitions", "[]DescribeTopicPartitionsResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, []),
-    FieldSpec("topic_authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-DescribeTopicPartitionsResponse.Cursor._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 DescribeTopicPartitionsRequest.TopicRequest._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_TopicRequest_0, 0)}
 DescribeTopicPartitionsRequest.Cursor._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_Cursor_0, 0)}
 DescribeTopicPartitionsRequest._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_0, 0)}

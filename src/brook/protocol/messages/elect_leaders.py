@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -301,29 +281,6 @@ def _e_ElectLeadersResponse_2(v: int, o: ElectLeadersResponse, out: bytearray) -
     out.append(0)
 
 
-ElectLeadersRequest._FIELDS = (
-    FieldSpec("election_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 0, 32767, None, 32767, -1, ElectLeadersRequest.TopicPartitions, None),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-)
-ElectLeadersRequest.TopicPartitions._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ElectLeadersResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_election_results", "[]ReplicaElectionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.ReplicaElectionResult, []),
-)
-ElectLeadersResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-ElectLeadersResponse.ReplicaElectionResult._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_result", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.PartitionResult, []),
-)
 ElectLeadersRequest.TopicPartitions._DECODERS = {0: partial(_d_ElectLeadersRequest_TopicPartitions_0, 0), 1: partial(_d_ElectLeadersRequest_TopicPartitions_0, 1), 2: partial(_d_ElectLeadersRequest_TopicPartitions_2, 2)}
 ElectLeadersRequest._DECODERS = {0: partial(_d_ElectLeadersRequest_0, 0), 1: partial(_d_ElectLeadersRequest_0, 1), 2: partial(_d_ElectLeadersRequest_2, 2)}
 ElectLeadersResponse.PartitionResult._ENCODERS = {0: partial(_e_ElectLeadersResponse_PartitionResult_0, 0), 1: partial(_e_ElectLeadersResponse_PartitionResult_0, 1), 2: partial(_e_ElectLeadersResponse_PartitionResult_2, 2)}

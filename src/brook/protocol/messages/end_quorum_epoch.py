@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -481,51 +461,6 @@ def _e_EndQuorumEpochResponse_1(v: int, o: EndQuorumEpochResponse, out: bytearra
             out += t3
 
 
-EndQuorumEpochRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.TopicData, []),
-    FieldSpec("leader_endpoints", "[]LeaderEndpoint", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.LeaderEndpoint, []),
-)
-EndQuorumEpochRequest.ReplicaInfo._FIELDS = (
-    FieldSpec("candidate_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("candidate_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-EndQuorumEpochRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("preferred_successors", "[]int32", 0, 0, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("preferred_candidates", "[]ReplicaInfo", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.ReplicaInfo, []),
-)
-EndQuorumEpochRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.PartitionData, []),
-)
-EndQuorumEpochRequest.LeaderEndpoint._FIELDS = (
-    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EndQuorumEpochResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.TopicData, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, EndQuorumEpochResponse.NodeEndpoint, []),
-)
-EndQuorumEpochResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EndQuorumEpochResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.PartitionData, []),
-)
-EndQuorumEpochResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 EndQuorumEpochRequest.ReplicaInfo._DECODERS = {1: partial(_d_EndQuorumEpochRequest_ReplicaInfo_1, 1)}
 EndQuorumEpochRequest.PartitionData._DECODERS = {0: partial(_d_EndQuorumEpochRequest_PartitionData_0, 0), 1: partial(_d_EndQuorumEpochRequest_PartitionData_1, 1)}
 EndQuorumEpochRequest.TopicData._DECODERS = {0: partial(_d_EndQuorumEpochRequest_TopicData_0, 0), 1: partial(_d_EndQuorumEpochRequest_TopicData_1, 1)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT64, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -131,17 +110,5 @@ def _e_EndTxnResponse_3(v: int, o: EndTxnResponse, out: bytearray) -> None:
     out.append(0)
 
 
-EndTxnRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-EndTxnResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
 EndTxnRequest._DECODERS = {0: partial(_d_EndTxnRequest_0, 0), 1: partial(_d_EndTxnRequest_0, 1), 2: partial(_d_EndTxnRequest_0, 2), 3: partial(_d_EndTxnRequest_3, 3), 4: partial(_d_EndTxnRequest_3, 4), 5: partial(_d_EndTxnRequest_3, 5)}
 EndTxnResponse._ENCODERS = {0: partial(_e_EndTxnResponse_0, 0), 1: partial(_e_EndTxnResponse_0, 1), 2: partial(_e_EndTxnResponse_0, 2), 3: partial(_e_EndTxnResponse_3, 3), 4: partial(_e_EndTxnResponse_3, 4), 5: partial(_e_EndTxnResponse_3, 5)}

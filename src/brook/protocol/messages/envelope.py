@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -185,15 +164,6 @@ def _e_EnvelopeResponse_0(v: int, o: EnvelopeResponse, out: bytearray) -> None:
     out.append(0)
 
 
-EnvelopeRequest._FIELDS = (
-    FieldSpec("request_data", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("request_principal", "bytes", 0, 32767, 0, 32767, None, 32767, -1, None, b""),
-    FieldSpec("client_host_address", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-EnvelopeResponse._FIELDS = (
-    FieldSpec("response_data", "bytes", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 EnvelopeRequest._DECODERS = {0: partial(_d_EnvelopeRequest_0, 0)}
 EnvelopeRequest._ENCODERS = {0: partial(_e_EnvelopeRequest_0, 0)}
 EnvelopeResponse._DECODERS = {0: partial(_d_EnvelopeResponse_0, 0)}

@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT8, INT16, INT32, INT64, UUID, ZERO_UUID, Buffer, Message, Records, append_records,
+    bad_length, read_uvarint, records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -1684,90 +1664,6 @@ def _z_FetchResponse_SnapshotId(v: FetchResponse.SnapshotId) -> bool:
     return v.end_offset == -1 and v.epoch == -1
 
 
-FetchRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 12, 32767, 12, 32767, 0, 12, 32767, None, None),
-    FieldSpec("replica_id", "int32", 0, 14, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_state", "ReplicaState", 15, 32767, 32767, -1, 1, 15, 32767, FetchRequest.ReplicaState, None),
-    FieldSpec("max_wait_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_bytes", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("isolation_level", "int8", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_id", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_epoch", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]FetchTopic", 0, 32767, 32767, -1, None, 32767, -1, FetchRequest.FetchTopic, []),
-    FieldSpec("forgotten_topics_data", "[]ForgottenTopic", 7, 32767, 32767, -1, None, 32767, -1, FetchRequest.ForgottenTopic, []),
-    FieldSpec("rack_id", "string", 11, 32767, 32767, -1, None, 32767, -1, None, ''),
-)
-FetchRequest.ReplicaState._FIELDS = (
-    FieldSpec("replica_id", "int32", 15, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_epoch", "int64", 15, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchRequest.FetchPartition._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 9, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("fetch_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_fetched_epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("partition_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 17, 32767, 32767, -1, 0, 17, 32767, None, ZERO_UUID),
-)
-FetchRequest.FetchTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]FetchPartition", 0, 32767, 32767, -1, None, 32767, -1, FetchRequest.FetchPartition, []),
-)
-FetchRequest.ForgottenTopic._FIELDS = (
-    FieldSpec("topic", "string", 7, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 7, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-FetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_id", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]FetchableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, FetchResponse.FetchableTopicResponse, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 16, 32767, 32767, -1, 0, 16, 32767, FetchResponse.NodeEndpoint, []),
-)
-FetchResponse.EpochEndOffset._FIELDS = (
-    FieldSpec("epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("end_offset", "int64", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.AbortedTransaction._FIELDS = (
-    FieldSpec("producer_id", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("first_offset", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("high_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_stable_offset", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("diverging_epoch", "EpochEndOffset", 12, 32767, 32767, -1, 0, 12, 32767, FetchResponse.EpochEndOffset, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 12, 32767, 32767, -1, 1, 12, 32767, FetchResponse.LeaderIdAndEpoch, None),
-    FieldSpec("snapshot_id", "SnapshotId", 12, 32767, 32767, -1, 2, 12, 32767, FetchResponse.SnapshotId, None),
-    FieldSpec("aborted_transactions", "[]AbortedTransaction", 4, 32767, 4, 32767, None, 32767, -1, FetchResponse.AbortedTransaction, None),
-    FieldSpec("preferred_read_replica", "int32", 11, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-FetchResponse.FetchableTopicResponse._FIELDS = (
-    FieldSpec("topic", "string", 0, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, FetchResponse.PartitionData, []),
-)
-FetchResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 16, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 16, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 16, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 16, 32767, 16, 32767, None, 32767, -1, None, None),
-)
 FetchRequest.ReplicaState._DECODERS = {15: partial(_d_FetchRequest_ReplicaState_15, 15), 16: partial(_d_FetchRequest_ReplicaState_15, 16), 17: partial(_d_FetchRequest_ReplicaState_15, 17)}
 FetchRequest.ReplicaState._ENCODERS = {15: partial(_e_FetchRequest_ReplicaState_15, 15), 16: partial(_e_FetchRequest_ReplicaState_15, 16), 17: partial(_e_FetchRequest_ReplicaState_15, 17)}
 FetchRequest.FetchPartition._DECODERS = {0: partial(_d_FetchRequest_FetchPartition_0, 0), 1: partial(_d_FetchRequest_FetchPartition_0, 1), 2: partial(_d_FetchRequest_FetchPartition_0, 2), 3: partial(_d_FetchRequest_FetchPartition_0, 3), 4: partial(_d_FetchRequest_FetchPartition_0, 4), 5: partial(_d_FetchRequest_FetchPartition_0, 5), 6: partial(_d_FetchRequest_FetchPartition_0, 6), 7: partial(_d_FetchRequest_FetchPartition_0, 7), 8: partial(_d_FetchRequest_FetchPartition_0, 8), 9: partial(_d_FetchRequest_FetchPartition_0, 9), 10: partial(_d_FetchRequest_FetchPartition_0, 10), 11: partial(_d_FetchRequest_FetchPartition_0, 11), 12: partial(_d_FetchRequest_FetchPartition_12, 12), 13: partial(_d_FetchRequest_FetchPartition_12, 13), 14: partial(_d_FetchRequest_FetchPartition_12, 14), 15: partial(_d_FetchRequest_FetchPartition_12, 15), 16: partial(_d_FetchRequest_FetchPartition_12, 16), 17: partial(_d_FetchRequest_FetchPartition_17, 17)}

@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    UUID, ZERO_UUID, Buffer, Message, Records, append_records, bad_length, read_uvarint,
+    records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -533,59 +513,6 @@ def _z_FetchSnapshotResponse_LeaderIdAndEpoch(v: FetchSnapshotResponse.LeaderIdA
     return v.leader_id == 0 and v.leader_epoch == 0
 
 
-FetchSnapshotRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("topics", "[]TopicSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.TopicSnapshot, []),
-)
-FetchSnapshotRequest.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotRequest.PartitionSnapshot._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("snapshot_id", "SnapshotId", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.SnapshotId, None),
-    FieldSpec("position", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 1, 32767, 32767, -1, 0, 1, 32767, None, ZERO_UUID),
-)
-FetchSnapshotRequest.TopicSnapshot._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.PartitionSnapshot, []),
-)
-FetchSnapshotResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.TopicSnapshot, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, FetchSnapshotResponse.NodeEndpoint, []),
-)
-FetchSnapshotResponse.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotResponse.PartitionSnapshot._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("snapshot_id", "SnapshotId", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.SnapshotId, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, 0, 0, 32767, FetchSnapshotResponse.LeaderIdAndEpoch, None),
-    FieldSpec("size", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("position", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("unaligned_records", "records", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-FetchSnapshotResponse.TopicSnapshot._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.PartitionSnapshot, []),
-)
-FetchSnapshotResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 FetchSnapshotRequest.SnapshotId._DECODERS = {0: partial(_d_FetchSnapshotRequest_SnapshotId_0, 0), 1: partial(_d_FetchSnapshotRequest_SnapshotId_0, 1)}
 FetchSnapshotRequest.PartitionSnapshot._DECODERS = {0: partial(_d_FetchSnapshotRequest_PartitionSnapshot_0, 0), 1: partial(_d_FetchSnapshotRequest_PartitionSnapshot_1, 1)}
 FetchSnapshotRequest.TopicSnapshot._DECODERS = {0: partial(_d_FetchSnapshotRequest_TopicSnapshot_0, 0), 1: partial(_d_FetchSnapshotRequest_TopicSnapshot_1, 1)}

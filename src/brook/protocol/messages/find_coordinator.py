@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -276,28 +256,6 @@ def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytear
     out.append(0)
 
 
-FindCoordinatorRequest._FIELDS = (
-    FieldSpec("key", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("key_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("coordinator_keys", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-FindCoordinatorResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 1, 3, 1, 3, None, 32767, -1, None, ""),
-    FieldSpec("node_id", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("coordinators", "[]Coordinator", 4, 32767, 32767, -1, None, 32767, -1, FindCoordinatorResponse.Coordinator, []),
-)
-FindCoordinatorResponse.Coordinator._FIELDS = (
-    FieldSpec("key", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("node_id", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 4, 32767, 4, 32767, None, 32767, -1, None, ""),
-)
 FindCoordinatorRequest._DECODERS = {0: partial(_d_FindCoordinatorRequest_0, 0), 1: partial(_d_FindCoordinatorRequest_0, 1), 2: partial(_d_FindCoordinatorRequest_0, 2), 3: partial(_d_FindCoordinatorRequest_3, 3), 4: partial(_d_FindCoordinatorRequest_3, 4), 5: partial(_d_FindCoordinatorRequest_3, 5), 6: partial(_d_FindCoordinatorRequest_3, 6)}
 FindCoordinatorResponse.Coordinator._ENCODERS = {4: partial(_e_FindCoordinatorResponse_Coordinator_4, 4), 5: partial(_e_FindCoordinatorResponse_Coordinator_4, 5), 6: partial(_e_FindCoordinatorResponse_Coordinator_4, 6)}
 FindCoordinatorResponse._ENCODERS = {0: partial(_e_FindCoordinatorResponse_0, 0), 1: partial(_e_FindCoordinatorResponse_0, 1), 2: partial(_e_FindCoordinatorResponse_0, 2), 3: partial(_e_FindCoordinatorResponse_3, 3), 4: partial(_e_FindCoordinatorResponse_3, 4), 5: partial(_e_FindCoordinatorResponse_3, 5), 6: partial(_e_FindCoordinatorResponse_3, 6)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -124,19 +103,5 @@ def _e_GetTelemetrySubscriptionsResponse_0(v: int, o: GetTelemetrySubscriptionsR
     out.append(0)
 
 
-GetTelemetrySubscriptionsRequest._FIELDS = (
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-GetTelemetrySubscriptionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("accepted_compression_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("push_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("telemetry_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delta_temporality", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("requested_metrics", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
 GetTelemetrySubscriptionsRequest._DECODERS = {0: partial(_d_GetTelemetrySubscriptionsRequest_0, 0)}
 GetTelemetrySubscriptionsResponse._ENCODERS = {0: partial(_e_GetTelemetrySubscriptionsResponse_0, 0)}

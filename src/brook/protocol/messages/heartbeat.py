@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -169,15 +148,5 @@ def _e_HeartbeatResponse_4(v: int, o: HeartbeatResponse, out: bytearray) -> None
     out.append(0)
 
 
-HeartbeatRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-)
-HeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 HeartbeatRequest._DECODERS = {0: partial(_d_HeartbeatRequest_0, 0), 1: partial(_d_HeartbeatRequest_0, 1), 2: partial(_d_HeartbeatRequest_0, 2), 3: partial(_d_HeartbeatRequest_0, 3), 4: partial(_d_HeartbeatRequest_4, 4)}
 HeartbeatResponse._ENCODERS = {0: partial(_e_HeartbeatResponse_0, 0), 1: partial(_e_HeartbeatResponse_0, 1), 2: partial(_e_HeartbeatResponse_0, 2), 3: partial(_e_HeartbeatResponse_0, 3), 4: partial(_e_HeartbeatResponse_4, 4)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -526,30 +505,6 @@ def _e_IncrementalAlterConfigsResponse_1(v: int, o: IncrementalAlterConfigsRespo
     out.append(0)
 
 
-IncrementalAlterConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]AlterConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsRequest.AlterConfigsResource, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-IncrementalAlterConfigsRequest.AlterableConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("config_operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-IncrementalAlterConfigsRequest.AlterConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]AlterableConfig", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsRequest.AlterableConfig, []),
-)
-IncrementalAlterConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]AlterConfigsResourceResponse", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, []),
-)
-IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
 IncrementalAlterConfigsRequest.AlterableConfig._DECODERS = {0: partial(_d_IncrementalAlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_d_IncrementalAlterConfigsRequest_AlterableConfig_1, 1)}
 IncrementalAlterConfigsRequest.AlterableConfig._ENCODERS = {0: partial(_e_IncrementalAlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_e_IncrementalAlterConfigsRequest_AlterableConfig_1, 1)}
 IncrementalAlterConfigsRequest.AlterConfigsResource._DECODERS = {0: partial(_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1, 1)}

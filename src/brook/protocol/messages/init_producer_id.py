@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT64, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -145,17 +124,5 @@ def _e_InitProducerIdResponse_2(v: int, o: InitProducerIdResponse, out: bytearra
     out.append(0)
 
 
-InitProducerIdRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("transaction_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-InitProducerIdResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 InitProducerIdRequest._DECODERS = {0: partial(_d_InitProducerIdRequest_0, 0), 1: partial(_d_InitProducerIdRequest_0, 1), 2: partial(_d_InitProducerIdRequest_2, 2), 3: partial(_d_InitProducerIdRequest_2, 3), 4: partial(_d_InitProducerIdRequest_2, 4), 5: partial(_d_InitProducerIdRequest_2, 5)}
 InitProducerIdResponse._ENCODERS = {0: partial(_e_InitProducerIdResponse_0, 0), 1: partial(_e_InitProducerIdResponse_0, 1), 2: partial(_e_InitProducerIdResponse_2, 2), 3: partial(_e_InitProducerIdResponse_2, 3), 4: partial(_e_InitProducerIdResponse_2, 4), 5: partial(_e_InitProducerIdResponse_2, 5)}

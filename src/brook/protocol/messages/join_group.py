@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -476,36 +456,6 @@ def _e_JoinGroupResponse_7(v: int, o: JoinGroupResponse, out: bytearray) -> None
     out.append(0)
 
 
-JoinGroupRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("session_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rebalance_timeout_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocols", "[]JoinGroupRequestProtocol", 0, 32767, 32767, -1, None, 32767, -1, JoinGroupRequest.JoinGroupRequestProtocol, []),
-    FieldSpec("reason", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-)
-JoinGroupRequest.JoinGroupRequestProtocol._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-JoinGroupResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("protocol_type", "string", 7, 32767, 7, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 0, 32767, 7, 32767, None, 32767, -1, None, ""),
-    FieldSpec("leader", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("skip_assignment", "bool", 9, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]JoinGroupResponseMember", 0, 32767, 32767, -1, None, 32767, -1, JoinGroupResponse.JoinGroupResponseMember, []),
-)
-JoinGroupResponse.JoinGroupResponseMember._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
 JoinGroupRequest.JoinGroupRequestProtocol._DECODERS = {0: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 0), 1: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 1), 2: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 2), 3: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 3), 4: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 4), 5: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 5), 6: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 6), 7: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 7), 8: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 8), 9: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 9)}
 JoinGroupRequest._DECODERS = {0: partial(_d_JoinGroupRequest_0, 0), 1: partial(_d_JoinGroupRequest_0, 1), 2: partial(_d_JoinGroupRequest_0, 2), 3: partial(_d_JoinGroupRequest_0, 3), 4: partial(_d_JoinGroupRequest_0, 4), 5: partial(_d_JoinGroupRequest_0, 5), 6: partial(_d_JoinGroupRequest_6, 6), 7: partial(_d_JoinGroupRequest_6, 7), 8: partial(_d_JoinGroupRequest_6, 8), 9: partial(_d_JoinGroupRequest_6, 9)}
 JoinGroupResponse.JoinGroupResponseMember._ENCODERS = {0: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 0), 1: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 1), 2: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 2), 3: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 3), 4: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 4), 5: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 5), 6: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 6), 7: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 7), 8: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 8), 9: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 9)}

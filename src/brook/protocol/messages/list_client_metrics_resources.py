@@ -4,32 +4,11 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -115,15 +94,6 @@ def _e_ListClientMetricsResourcesResponse_0(v: int, o: ListClientMetricsResource
     out.append(0)
 
 
-ListClientMetricsResourcesRequest._FIELDS = ()
-ListClientMetricsResourcesResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_metrics_resources", "[]ClientMetricsResource", 0, 32767, 32767, -1, None, 32767, -1, ListClientMetricsResourcesResponse.ClientMetricsResource, []),
-)
-ListClientMetricsResourcesResponse.ClientMetricsResource._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
 ListClientMetricsResourcesRequest._DECODERS = {0: partial(_d_ListClientMetricsResourcesRequest_0, 0)}
 ListClientMetricsResourcesResponse.ClientMetricsResource._ENCODERS = {0: partial(_e_ListClientMetricsResourcesResponse_ClientMetricsResource_0, 0)}
 ListClientMetricsResourcesResponse._ENCODERS = {0: partial(_e_ListClientMetricsResourcesResponse_0, 0)}

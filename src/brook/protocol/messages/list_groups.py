@@ -4,32 +4,11 @@
 from __future__ import annotations
 
 from functools import partial
-from struct import Struct, pack, unpack_from
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -221,21 +200,6 @@ def _e_ListGroupsResponse_3(v: int, o: ListGroupsResponse, out: bytearray) -> No
     out.append(0)
 
 
-ListGroupsRequest._FIELDS = (
-    FieldSpec("states_filter", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("types_filter", "[]string", 5, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListGroupsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]ListedGroup", 0, 32767, 32767, -1, None, 32767, -1, ListGroupsResponse.ListedGroup, []),
-)
-ListGroupsResponse.ListedGroup._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_type", "string", 5, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
 ListGroupsRequest._DECODERS = {0: partial(_d_ListGroupsRequest_0, 0), 1: partial(_d_ListGroupsRequest_0, 1), 2: partial(_d_ListGroupsRequest_0, 2), 3: partial(_d_ListGroupsRequest_3, 3), 4: partial(_d_ListGroupsRequest_3, 4), 5: partial(_d_ListGroupsRequest_3, 5)}
 ListGroupsResponse.ListedGroup._ENCODERS = {0: partial(_e_ListGroupsResponse_ListedGroup_0, 0), 1: partial(_e_ListGroupsResponse_ListedGroup_0, 1), 2: partial(_e_ListGroupsResponse_ListedGroup_0, 2), 3: partial(_e_ListGroupsResponse_ListedGroup_3, 3), 4: partial(_e_ListGroupsResponse_ListedGroup_3, 4), 5: partial(_e_ListGroupsResponse_ListedGroup_3, 5)}
 ListGroupsResponse._ENCODERS = {0: partial(_e_ListGroupsResponse_0, 0), 1: partial(_e_ListGroupsResponse_0, 1), 2: partial(_e_ListGroupsResponse_0, 2), 3: partial(_e_ListGroupsResponse_3, 3), 4: partial(_e_ListGroupsResponse_3, 4), 5: partial(_e_ListGroupsResponse_3, 5)}

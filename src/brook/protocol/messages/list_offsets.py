@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    INT8, INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -355,38 +335,6 @@ def _e_ListOffsetsResponse_6(v: int, o: ListOffsetsResponse, out: bytearray) -> 
     out.append(0)
 
 
-ListOffsetsRequest._FIELDS = (
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("isolation_level", "int8", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]ListOffsetsTopic", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsTopic, []),
-    FieldSpec("timeout_ms", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ListOffsetsRequest.ListOffsetsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_num_offsets", "int32", 0, 0, 32767, -1, None, 32767, -1, None, 1),
-)
-ListOffsetsRequest.ListOffsetsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ListOffsetsPartition", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsPartition, []),
-)
-ListOffsetsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]ListOffsetsTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsTopicResponse, []),
-)
-ListOffsetsResponse.ListOffsetsPartitionResponse._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("old_style_offsets", "[]int64", 0, 0, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("offset", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ListOffsetsResponse.ListOffsetsTopicResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ListOffsetsPartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsPartitionResponse, []),
-)
 ListOffsetsRequest.ListOffsetsPartition._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 10)}
 ListOffsetsRequest.ListOffsetsTopic._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 10)}
 ListOffsetsRequest._DECODERS = {0: partial(_d_ListOffsetsRequest_0, 0), 1: partial(_d_ListOffsetsRequest_0, 1), 2: partial(_d_ListOffsetsRequest_0, 2), 3: partial(_d_ListOffsetsRequest_0, 3), 4: partial(_d_ListOffsetsRequest_0, 4), 5: partial(_d_ListOffsetsRequest_0, 5), 6: partial(_d_ListOffsetsRequest_6, 6), 7: partial(_d_ListOffsetsRequest_6, 7), 8: partial(_d_ListOffsetsRequest_6, 8), 9: partial(_d_ListOffsetsRequest_6, 9), 10: partial(_d_ListOffsetsRequest_6, 10)}

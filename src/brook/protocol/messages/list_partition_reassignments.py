@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -242,30 +221,6 @@ def _e_ListPartitionReassignmentsResponse_0(v: int, o: ListPartitionReassignment
     out.append(0)
 
 
-ListPartitionReassignmentsRequest._FIELDS = (
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("topics", "[]ListPartitionReassignmentsTopics", 0, 32767, 0, 32767, None, 32767, -1, ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, None),
-)
-ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListPartitionReassignmentsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OngoingTopicReassignment", 0, 32767, 32767, -1, None, 32767, -1, ListPartitionReassignmentsResponse.OngoingTopicReassignment, []),
-)
-ListPartitionReassignmentsResponse.OngoingPartitionReassignment._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("adding_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("removing_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListPartitionReassignmentsResponse.OngoingTopicReassignment._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OngoingPartitionReassignment", 0, 32767, 32767, -1, None, 32767, -1, ListPartitionReassignmentsResponse.OngoingPartitionReassignment, []),
-)
 ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._DECODERS = {0: partial(_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0, 0)}
 ListPartitionReassignmentsRequest._DECODERS = {0: partial(_d_ListPartitionReassignmentsRequest_0, 0)}
 ListPartitionReassignmentsResponse.OngoingPartitionReassignment._ENCODERS = {0: partial(_e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0, 0)}

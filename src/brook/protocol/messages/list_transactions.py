@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -186,22 +165,6 @@ def _e_ListTransactionsResponse_0(v: int, o: ListTransactionsResponse, out: byte
     out.append(0)
 
 
-ListTransactionsRequest._FIELDS = (
-    FieldSpec("state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("producer_id_filters", "[]int64", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("duration_filter", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ListTransactionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("unknown_state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("transaction_states", "[]TransactionState", 0, 32767, 32767, -1, None, 32767, -1, ListTransactionsResponse.TransactionState, []),
-)
-ListTransactionsResponse.TransactionState._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
 ListTransactionsRequest._DECODERS = {0: partial(_d_ListTransactionsRequest_0, 0), 1: partial(_d_ListTransactionsRequest_0, 1)}
 ListTransactionsResponse.TransactionState._ENCODERS = {0: partial(_e_ListTransactionsResponse_TransactionState_0, 0), 1: partial(_e_ListTransactionsResponse_TransactionState_0, 1)}
 ListTransactionsResponse._ENCODERS = {0: partial(_e_ListTransactionsResponse_0, 0), 1: partial(_e_ListTransactionsResponse_0, 1)}

@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT16, INT32, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -575,47 +555,6 @@ def _e_MetadataResponse_12(v: int, o: MetadataResponse, out: bytearray) -> None:
     out.append(0)
 
 
-MetadataRequest._FIELDS = (
-    FieldSpec("topics", "[]MetadataRequestTopic", 0, 32767, 1, 32767, None, 32767, -1, MetadataRequest.MetadataRequestTopic, None),
-    FieldSpec("allow_auto_topic_creation", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, True),
-    FieldSpec("include_cluster_authorized_operations", "bool", 8, 10, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("include_topic_authorized_operations", "bool", 8, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-MetadataRequest.MetadataRequestTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("name", "string", 0, 32767, 10, 32767, None, 32767, -1, None, ""),
-)
-MetadataResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("brokers", "[]MetadataResponseBroker", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseBroker, []),
-    FieldSpec("cluster_id", "string", 2, 32767, 2, 32767, None, 32767, -1, None, None),
-    FieldSpec("controller_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]MetadataResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseTopic, []),
-    FieldSpec("cluster_authorized_operations", "int32", 8, 10, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-MetadataResponse.MetadataResponseBroker._FIELDS = (
-    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 1, 32767, 1, 32767, None, 32767, -1, None, None),
-)
-MetadataResponse.MetadataResponsePartition._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("isr_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("offline_replicas", "[]int32", 5, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-MetadataResponse.MetadataResponseTopic._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("name", "string", 0, 32767, 12, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("is_internal", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("partitions", "[]MetadataResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponsePartition, []),
-    FieldSpec("topic_authorized_operations", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
 MetadataRequest.MetadataRequestTopic._DECODERS = {0: partial(_d_MetadataRequest_MetadataRequestTopic_0, 0), 1: partial(_d_MetadataRequest_MetadataRequestTopic_0, 1), 2: partial(_d_MetadataRequest_MetadataRequestTopic_0, 2), 3: partial(_d_MetadataRequest_MetadataRequestTopic_0, 3), 4: partial(_d_MetadataRequest_MetadataRequestTopic_0, 4), 5: partial(_d_MetadataRequest_MetadataRequestTopic_0, 5), 6: partial(_d_MetadataRequest_MetadataRequestTopic_0, 6), 7: partial(_d_MetadataRequest_MetadataRequestTopic_0, 7), 8: partial(_d_MetadataRequest_MetadataRequestTopic_0, 8), 9: partial(_d_MetadataRequest_MetadataRequestTopic_9, 9), 10: partial(_d_MetadataRequest_MetadataRequestTopic_10, 10), 11: partial(_d_MetadataRequest_MetadataRequestTopic_10, 11), 12: partial(_d_MetadataRequest_MetadataRequestTopic_10, 12)}
 MetadataRequest._DECODERS = {0: partial(_d_MetadataRequest_0, 0), 1: partial(_d_MetadataRequest_1, 1), 2: partial(_d_MetadataRequest_1, 2), 3: partial(_d_MetadataRequest_1, 3), 4: partial(_d_MetadataRequest_1, 4), 5: partial(_d_MetadataRequest_1, 5), 6: partial(_d_MetadataRequest_1, 6), 7: partial(_d_MetadataRequest_1, 7), 8: partial(_d_MetadataRequest_1, 8), 9: partial(_d_MetadataRequest_9, 9), 10: partial(_d_MetadataRequest_10, 10), 11: partial(_d_MetadataRequest_10, 11), 12: partial(_d_MetadataRequest_10, 12)}
 MetadataResponse.MetadataResponseBroker._ENCODERS = {0: partial(_e_MetadataResponse_MetadataResponseBroker_0, 0), 1: partial(_e_MetadataResponse_MetadataResponseBroker_0, 1), 2: partial(_e_MetadataResponse_MetadataResponseBroker_0, 2), 3: partial(_e_MetadataResponse_MetadataResponseBroker_0, 3), 4: partial(_e_MetadataResponse_MetadataResponseBroker_0, 4), 5: partial(_e_MetadataResponse_MetadataResponseBroker_0, 5), 6: partial(_e_MetadataResponse_MetadataResponseBroker_0, 6), 7: partial(_e_MetadataResponse_MetadataResponseBroker_0, 7), 8: partial(_e_MetadataResponse_MetadataResponseBroker_0, 8), 9: partial(_e_MetadataResponse_MetadataResponseBroker_9, 9), 10: partial(_e_MetadataResponse_MetadataResponseBroker_9, 10), 11: partial(_e_MetadataResponse_MetadataResponseBroker_9, 11), 12: partial(_e_MetadataResponse_MetadataResponseBroker_9, 12)}

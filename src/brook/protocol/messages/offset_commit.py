@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -414,37 +393,6 @@ def _e_OffsetCommitResponse_8(v: int, o: OffsetCommitResponse, out: bytearray) -
     out.append(0)
 
 
-OffsetCommitRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id_or_member_epoch", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("member_id", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 7, 32767, 7, 32767, None, 32767, -1, None, None),
-    FieldSpec("retention_time_ms", "int64", 2, 4, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]OffsetCommitRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitRequest.OffsetCommitRequestTopic, []),
-)
-OffsetCommitRequest.OffsetCommitRequestPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 6, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("commit_timestamp", "int64", 1, 1, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("committed_metadata", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-OffsetCommitRequest.OffsetCommitRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetCommitRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitRequest.OffsetCommitRequestPartition, []),
-)
-OffsetCommitResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetCommitResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitResponse.OffsetCommitResponseTopic, []),
-)
-OffsetCommitResponse.OffsetCommitResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetCommitResponse.OffsetCommitResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetCommitResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitResponse.OffsetCommitResponsePartition, []),
-)
 OffsetCommitRequest.OffsetCommitRequestPartition._DECODERS = {0: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 0), 1: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 1), 2: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 2), 3: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 3), 4: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 4), 5: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 5), 6: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 6), 7: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 7), 8: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_8, 8), 9: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_8, 9)}
 OffsetCommitRequest.OffsetCommitRequestTopic._DECODERS = {0: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 0), 1: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 1), 2: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 2), 3: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 3), 4: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 4), 5: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 5), 6: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 6), 7: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 7), 8: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_8, 8), 9: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_8, 9)}
 OffsetCommitRequest._DECODERS = {0: partial(_d_OffsetCommitRequest_0, 0), 1: partial(_d_OffsetCommitRequest_0, 1), 2: partial(_d_OffsetCommitRequest_0, 2), 3: partial(_d_OffsetCommitRequest_0, 3), 4: partial(_d_OffsetCommitRequest_0, 4), 5: partial(_d_OffsetCommitRequest_0, 5), 6: partial(_d_OffsetCommitRequest_0, 6), 7: partial(_d_OffsetCommitRequest_0, 7), 8: partial(_d_OffsetCommitRequest_8, 8), 9: partial(_d_OffsetCommitRequest_8, 9)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length,
 )
 
 _new = object.__new__
@@ -191,30 +170,6 @@ def _e_OffsetDeleteResponse_0(v: int, o: OffsetDeleteResponse, out: bytearray) -
         _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(v, t1, out)
 
 
-OffsetDeleteRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetDeleteRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestTopic, []),
-)
-OffsetDeleteRequest.OffsetDeleteRequestPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetDeleteRequest.OffsetDeleteRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetDeleteRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestPartition, []),
-)
-OffsetDeleteResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetDeleteResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponseTopic, []),
-)
-OffsetDeleteResponse.OffsetDeleteResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetDeleteResponse.OffsetDeleteResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetDeleteResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponsePartition, []),
-)
 OffsetDeleteRequest.OffsetDeleteRequestPartition._DECODERS = {0: partial(_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0, 0)}
 OffsetDeleteRequest.OffsetDeleteRequestTopic._DECODERS = {0: partial(_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0, 0)}
 OffsetDeleteRequest._DECODERS = {0: partial(_d_OffsetDeleteRequest_0, 0)}

@@ -8,27 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
+    BOOL, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -603,59 +583,6 @@ def _e_OffsetFetchResponse_6(v: int, o: OffsetFetchResponse, out: bytearray) -> 
     out.append(0)
 
 
-OffsetFetchRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetFetchRequestTopic", 0, 7, 2, 7, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopic, None),
-    FieldSpec("groups", "[]OffsetFetchRequestGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestGroup, []),
-    FieldSpec("require_stable", "bool", 7, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-OffsetFetchRequest.OffsetFetchRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 7, 32767, -1, None, 32767, -1, None, []),
-)
-OffsetFetchRequest.OffsetFetchRequestTopics._FIELDS = (
-    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 8, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-OffsetFetchRequest.OffsetFetchRequestGroup._FIELDS = (
-    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 9, 32767, 9, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 9, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]OffsetFetchRequestTopics", 8, 32767, 8, 32767, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopics, None),
-)
-OffsetFetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetFetchResponseTopic", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopic, []),
-    FieldSpec("error_code", "int16", 2, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]OffsetFetchResponseGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseGroup, []),
-)
-OffsetFetchResponse.OffsetFetchResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 5, 7, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("metadata", "string", 0, 7, 0, 7, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetFetchResponse.OffsetFetchResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetFetchResponsePartition", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartition, []),
-)
-OffsetFetchResponse.OffsetFetchResponsePartitions._FIELDS = (
-    FieldSpec("partition_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("metadata", "string", 8, 32767, 8, 32767, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetFetchResponse.OffsetFetchResponseTopics._FIELDS = (
-    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetFetchResponsePartitions", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartitions, []),
-)
-OffsetFetchResponse.OffsetFetchResponseGroup._FIELDS = (
-    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetFetchResponseTopics", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopics, []),
-    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 OffsetFetchRequest.OffsetFetchRequestTopic._DECODERS = {0: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 0), 1: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 1), 2: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 2), 3: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 3), 4: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 4), 5: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 5), 6: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_6, 6), 7: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_6, 7)}
 OffsetFetchRequest.OffsetFetchRequestTopics._DECODERS = {8: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopics_8, 8), 9: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopics_8, 9)}
 OffsetFetchRequest.OffsetFetchRequestGroup._DECODERS = {8: partial(_d_OffsetFetchRequest_OffsetFetchRequestGroup_8, 8), 9: partial(_d_OffsetFetchRequest_OffsetFetchRequestGroup_8, 9)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -314,33 +293,6 @@ def _e_OffsetForLeaderEpochResponse_4(v: int, o: OffsetForLeaderEpochResponse, o
     out.append(0)
 
 
-OffsetForLeaderEpochRequest._FIELDS = (
-    FieldSpec("replica_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2),
-    FieldSpec("topics", "[]OffsetForLeaderTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderTopic, []),
-)
-OffsetForLeaderEpochRequest.OffsetForLeaderPartition._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetForLeaderEpochRequest.OffsetForLeaderTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetForLeaderPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderPartition, []),
-)
-OffsetForLeaderEpochResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetForLeaderTopicResult", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, []),
-)
-OffsetForLeaderEpochResponse.EpochEndOffset._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]EpochEndOffset", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.EpochEndOffset, []),
-)
 OffsetForLeaderEpochRequest.OffsetForLeaderPartition._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
 OffsetForLeaderEpochRequest.OffsetForLeaderTopic._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
 OffsetForLeaderEpochRequest._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_4, 4)}

@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, Message, Records, bad_length, read_uvarint, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -583,53 +563,6 @@ def _z_ProduceResponse_LeaderIdAndEpoch(v: ProduceResponse.LeaderIdAndEpoch) -> 
     return v.leader_id == -1 and v.leader_epoch == -1
 
 
-ProduceRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("acks", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topic_data", "[]TopicProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.TopicProduceData, []),
-)
-ProduceRequest.PartitionProduceData._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ProduceRequest.TopicProduceData._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_data", "[]PartitionProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.PartitionProduceData, []),
-)
-ProduceResponse._FIELDS = (
-    FieldSpec("responses", "[]TopicProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.TopicProduceResponse, []),
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.NodeEndpoint, []),
-)
-ProduceResponse.BatchIndexAndErrorMessage._FIELDS = (
-    FieldSpec("batch_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("batch_index_error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-)
-ProduceResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ProduceResponse.PartitionProduceResponse._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("base_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("log_append_time_ms", "int64", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("record_errors", "[]BatchIndexAndErrorMessage", 8, 32767, 32767, -1, None, 32767, -1, ProduceResponse.BatchIndexAndErrorMessage, []),
-    FieldSpec("error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.LeaderIdAndEpoch, None),
-)
-ProduceResponse.TopicProduceResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_responses", "[]PartitionProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.PartitionProduceResponse, []),
-)
-ProduceResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 10, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 10, 32767, 10, 32767, None, 32767, -1, None, None),
-)
 ProduceRequest.PartitionProduceData._DECODERS = {0: partial(_d_ProduceRequest_PartitionProduceData_0, 0), 1: partial(_d_ProduceRequest_PartitionProduceData_0, 1), 2: partial(_d_ProduceRequest_PartitionProduceData_0, 2), 3: partial(_d_ProduceRequest_PartitionProduceData_0, 3), 4: partial(_d_ProduceRequest_PartitionProduceData_0, 4), 5: partial(_d_ProduceRequest_PartitionProduceData_0, 5), 6: partial(_d_ProduceRequest_PartitionProduceData_0, 6), 7: partial(_d_ProduceRequest_PartitionProduceData_0, 7), 8: partial(_d_ProduceRequest_PartitionProduceData_0, 8), 9: partial(_d_ProduceRequest_PartitionProduceData_9, 9), 10: partial(_d_ProduceRequest_PartitionProduceData_9, 10), 11: partial(_d_ProduceRequest_PartitionProduceData_9, 11)}
 ProduceRequest.TopicProduceData._DECODERS = {0: partial(_d_ProduceRequest_TopicProduceData_0, 0), 1: partial(_d_ProduceRequest_TopicProduceData_0, 1), 2: partial(_d_ProduceRequest_TopicProduceData_0, 2), 3: partial(_d_ProduceRequest_TopicProduceData_0, 3), 4: partial(_d_ProduceRequest_TopicProduceData_0, 4), 5: partial(_d_ProduceRequest_TopicProduceData_0, 5), 6: partial(_d_ProduceRequest_TopicProduceData_0, 6), 7: partial(_d_ProduceRequest_TopicProduceData_0, 7), 8: partial(_d_ProduceRequest_TopicProduceData_0, 8), 9: partial(_d_ProduceRequest_TopicProduceData_9, 9), 10: partial(_d_ProduceRequest_TopicProduceData_9, 10), 11: partial(_d_ProduceRequest_TopicProduceData_9, 11)}
 ProduceRequest._DECODERS = {0: partial(_d_ProduceRequest_0, 0), 1: partial(_d_ProduceRequest_0, 1), 2: partial(_d_ProduceRequest_0, 2), 3: partial(_d_ProduceRequest_0, 3), 4: partial(_d_ProduceRequest_0, 4), 5: partial(_d_ProduceRequest_0, 5), 6: partial(_d_ProduceRequest_0, 6), 7: partial(_d_ProduceRequest_0, 7), 8: partial(_d_ProduceRequest_0, 8), 9: partial(_d_ProduceRequest_9, 9), 10: partial(_d_ProduceRequest_9, 10), 11: partial(_d_ProduceRequest_9, 11)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -107,16 +86,5 @@ def _e_PushTelemetryResponse_0(v: int, o: PushTelemetryResponse, out: bytearray)
     out.append(0)
 
 
-PushTelemetryRequest._FIELDS = (
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("terminating", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("compression_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("metrics", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-PushTelemetryResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 PushTelemetryRequest._DECODERS = {0: partial(_d_PushTelemetryRequest_0, 0)}
 PushTelemetryResponse._ENCODERS = {0: partial(_e_PushTelemetryResponse_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -269,39 +248,6 @@ def _e_ReadShareGroupStateResponse_0(v: int, o: ReadShareGroupStateResponse, out
     out.append(0)
 
 
-ReadShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]ReadStateData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.ReadStateData, []),
-)
-ReadShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateRequest.ReadStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.PartitionData, []),
-)
-ReadShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]ReadStateResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.ReadStateResult, []),
-)
-ReadShareGroupStateResponse.StateBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_batches", "[]StateBatch", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.StateBatch, []),
-)
-ReadShareGroupStateResponse.ReadStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.PartitionResult, []),
-)
 ReadShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_PartitionData_0, 0)}
 ReadShareGroupStateRequest.ReadStateData._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_ReadStateData_0, 0)}
 ReadShareGroupStateRequest._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT32, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -121,14 +100,5 @@ def _e_RenewDelegationTokenResponse_2(v: int, o: RenewDelegationTokenResponse, o
     out.append(0)
 
 
-RenewDelegationTokenRequest._FIELDS = (
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("renew_period_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-RenewDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 RenewDelegationTokenRequest._DECODERS = {0: partial(_d_RenewDelegationTokenRequest_0, 0), 1: partial(_d_RenewDelegationTokenRequest_0, 1), 2: partial(_d_RenewDelegationTokenRequest_2, 2)}
 RenewDelegationTokenResponse._ENCODERS = {0: partial(_e_RenewDelegationTokenResponse_0, 0), 1: partial(_e_RenewDelegationTokenResponse_0, 1), 2: partial(_e_RenewDelegationTokenResponse_2, 2)}

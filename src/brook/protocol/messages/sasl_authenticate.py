@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -146,14 +125,5 @@ def _e_SaslAuthenticateResponse_2(v: int, o: SaslAuthenticateResponse, out: byte
     out.append(0)
 
 
-SaslAuthenticateRequest._FIELDS = (
-    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-SaslAuthenticateResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("session_lifetime_ms", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 SaslAuthenticateRequest._DECODERS = {0: partial(_d_SaslAuthenticateRequest_0, 0), 1: partial(_d_SaslAuthenticateRequest_0, 1), 2: partial(_d_SaslAuthenticateRequest_2, 2)}
 SaslAuthenticateResponse._ENCODERS = {0: partial(_e_SaslAuthenticateResponse_0, 0), 1: partial(_e_SaslAuthenticateResponse_0, 1), 2: partial(_e_SaslAuthenticateResponse_2, 2)}

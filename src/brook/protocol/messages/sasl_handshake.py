@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length,
 )
 
 _new = object.__new__
@@ -91,12 +70,5 @@ def _e_SaslHandshakeResponse_0(v: int, o: SaslHandshakeResponse, out: bytearray)
         out += t2
 
 
-SaslHandshakeRequest._FIELDS = (
-    FieldSpec("mechanism", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-SaslHandshakeResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("mechanisms", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
 SaslHandshakeRequest._DECODERS = {0: partial(_d_SaslHandshakeRequest_0, 0), 1: partial(_d_SaslHandshakeRequest_0, 1)}
 SaslHandshakeResponse._ENCODERS = {0: partial(_e_SaslHandshakeResponse_0, 0), 1: partial(_e_SaslHandshakeResponse_0, 1)}

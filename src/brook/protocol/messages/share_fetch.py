@@ -8,28 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Buffer, Message, Records, append_records, bad_length, read_uvarint, records_size,
+    skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -516,70 +496,6 @@ def _e_ShareFetchResponse_0(v: int, o: ShareFetchResponse, out: bytearray, chunk
     return out
 
 
-ShareFetchRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("share_session_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_wait_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("topics", "[]FetchTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchTopic, []),
-    FieldSpec("forgotten_topics_data", "[]ForgottenTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.ForgottenTopic, []),
-)
-ShareFetchRequest.AcknowledgementBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledge_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareFetchRequest.FetchPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledgement_batches", "[]AcknowledgementBatch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.AcknowledgementBatch, []),
-)
-ShareFetchRequest.FetchTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]FetchPartition", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchPartition, []),
-)
-ShareFetchRequest.ForgottenTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareFetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("responses", "[]ShareFetchableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.ShareFetchableTopicResponse, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.NodeEndpoint, []),
-)
-ShareFetchResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ShareFetchResponse.AcquiredRecords._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ShareFetchResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("acknowledge_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledge_error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.LeaderIdAndEpoch, None),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("acquired_records", "[]AcquiredRecords", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.AcquiredRecords, []),
-)
-ShareFetchResponse.ShareFetchableTopicResponse._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.PartitionData, []),
-)
-ShareFetchResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
 ShareFetchRequest.AcknowledgementBatch._DECODERS = {0: partial(_d_ShareFetchRequest_AcknowledgementBatch_0, 0)}
 ShareFetchRequest.FetchPartition._DECODERS = {0: partial(_d_ShareFetchRequest_FetchPartition_0, 0)}
 ShareFetchRequest.FetchTopic._DECODERS = {0: partial(_d_ShareFetchRequest_FetchTopic_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -320,42 +299,6 @@ def _e_ShareGroupDescribeResponse_0(v: int, o: ShareGroupDescribeResponse, out: 
     out.append(0)
 
 
-ShareGroupDescribeRequest._FIELDS = (
-    FieldSpec("group_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("include_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-ShareGroupDescribeResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.DescribedGroup, []),
-)
-ShareGroupDescribeResponse.Member._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.Assignment, None),
-)
-ShareGroupDescribeResponse.DescribedGroup._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignor_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]Member", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.Member, []),
-    FieldSpec("authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-ShareGroupDescribeResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareGroupDescribeResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.TopicPartitions, []),
-)
 ShareGroupDescribeRequest._DECODERS = {0: partial(_d_ShareGroupDescribeRequest_0, 0)}
 ShareGroupDescribeResponse.TopicPartitions._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_TopicPartitions_0, 0)}
 ShareGroupDescribeResponse.Assignment._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_Assignment_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -239,29 +218,6 @@ def _e_ShareGroupHeartbeatResponse_0(v: int, o: ShareGroupHeartbeatResponse, out
     out.append(0)
 
 
-ShareGroupHeartbeatRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ShareGroupHeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("heartbeat_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment", "Assignment", 0, 32767, 0, 32767, None, 32767, -1, ShareGroupHeartbeatResponse.Assignment, None),
-)
-ShareGroupHeartbeatResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupHeartbeatResponse.TopicPartitions, []),
-)
-ShareGroupHeartbeatResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
 ShareGroupHeartbeatRequest._DECODERS = {0: partial(_d_ShareGroupHeartbeatRequest_0, 0)}
 ShareGroupHeartbeatResponse.TopicPartitions._ENCODERS = {0: partial(_e_ShareGroupHeartbeatResponse_TopicPartitions_0, 0)}
 ShareGroupHeartbeatResponse.Assignment._ENCODERS = {0: partial(_e_ShareGroupHeartbeatResponse_Assignment_0, 0)}

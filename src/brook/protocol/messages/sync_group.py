@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -330,26 +309,6 @@ def _e_SyncGroupResponse_4(v: int, o: SyncGroupResponse, out: bytearray) -> None
     out.append(0)
 
 
-SyncGroupRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignments", "[]SyncGroupRequestAssignment", 0, 32767, 32767, -1, None, 32767, -1, SyncGroupRequest.SyncGroupRequestAssignment, []),
-)
-SyncGroupRequest.SyncGroupRequestAssignment._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-SyncGroupResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
 SyncGroupRequest.SyncGroupRequestAssignment._DECODERS = {0: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 0), 1: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 1), 2: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 2), 3: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 3), 4: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_4, 4), 5: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_4, 5)}
 SyncGroupRequest._DECODERS = {0: partial(_d_SyncGroupRequest_0, 0), 1: partial(_d_SyncGroupRequest_0, 1), 2: partial(_d_SyncGroupRequest_0, 2), 3: partial(_d_SyncGroupRequest_0, 3), 4: partial(_d_SyncGroupRequest_4, 4), 5: partial(_d_SyncGroupRequest_4, 5)}
 SyncGroupResponse._ENCODERS = {0: partial(_e_SyncGroupResponse_0, 0), 1: partial(_e_SyncGroupResponse_0, 1), 2: partial(_e_SyncGroupResponse_0, 2), 3: partial(_e_SyncGroupResponse_0, 3), 4: partial(_e_SyncGroupResponse_4, 4), 5: partial(_e_SyncGroupResponse_4, 5)}

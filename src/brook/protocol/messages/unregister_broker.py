@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -102,13 +81,5 @@ def _e_UnregisterBrokerResponse_0(v: int, o: UnregisterBrokerResponse, out: byte
     out.append(0)
 
 
-UnregisterBrokerRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UnregisterBrokerResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
 UnregisterBrokerRequest._DECODERS = {0: partial(_d_UnregisterBrokerRequest_0, 0)}
 UnregisterBrokerResponse._ENCODERS = {0: partial(_e_UnregisterBrokerResponse_0, 0)}

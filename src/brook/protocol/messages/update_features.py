@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    BOOL, INT8, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -220,28 +199,6 @@ def _e_UpdateFeaturesResponse_0(v: int, o: UpdateFeaturesResponse, out: bytearra
     out.append(0)
 
 
-UpdateFeaturesRequest._FIELDS = (
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("feature_updates", "[]FeatureUpdateKey", 0, 32767, 32767, -1, None, 32767, -1, UpdateFeaturesRequest.FeatureUpdateKey, []),
-    FieldSpec("validate_only", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-UpdateFeaturesRequest.FeatureUpdateKey._FIELDS = (
-    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("max_version_level", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("allow_downgrade", "bool", 0, 0, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("upgrade_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-)
-UpdateFeaturesResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("results", "[]UpdatableFeatureResult", 0, 1, 32767, -1, None, 32767, -1, UpdateFeaturesResponse.UpdatableFeatureResult, []),
-)
-UpdateFeaturesResponse.UpdatableFeatureResult._FIELDS = (
-    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
 UpdateFeaturesRequest.FeatureUpdateKey._DECODERS = {0: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 0), 1: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 1), 2: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 2)}
 UpdateFeaturesRequest._DECODERS = {0: partial(_d_UpdateFeaturesRequest_0, 0), 1: partial(_d_UpdateFeaturesRequest_0, 1), 2: partial(_d_UpdateFeaturesRequest_0, 2)}
 UpdateFeaturesResponse.UpdatableFeatureResult._ENCODERS = {0: partial(_e_UpdateFeaturesResponse_UpdatableFeatureResult_0, 0), 1: partial(_e_UpdateFeaturesResponse_UpdatableFeatureResult_0, 1)}

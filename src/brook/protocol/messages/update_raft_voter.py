@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -246,34 +225,6 @@ def _z_UpdateRaftVoterResponse_CurrentLeader(v: UpdateRaftVoterResponse.CurrentL
     return v.leader_id == -1 and v.leader_epoch == -1 and v.host == "" and v.port == 0
 
 
-UpdateRaftVoterRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.Listener, []),
-    FieldSpec("kraft_version_feature", "KRaftVersionFeature", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.KRaftVersionFeature, None),
-)
-UpdateRaftVoterRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UpdateRaftVoterRequest.KRaftVersionFeature._FIELDS = (
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UpdateRaftVoterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader", "CurrentLeader", 0, 32767, 32767, -1, 0, 0, 32767, UpdateRaftVoterResponse.CurrentLeader, None),
-)
-UpdateRaftVoterResponse.CurrentLeader._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
 UpdateRaftVoterRequest.Listener._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_Listener_0, 0)}
 UpdateRaftVoterRequest.KRaftVersionFeature._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_KRaftVersionFeature_0, 0)}
 UpdateRaftVoterRequest._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_0, 0)}

@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -280,39 +259,6 @@ def _e_WriteShareGroupStateResponse_0(v: int, o: WriteShareGroupStateResponse, o
     out.append(0)
 
 
-WriteShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]WriteStateData", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.WriteStateData, []),
-)
-WriteShareGroupStateRequest.StateBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_batches", "[]StateBatch", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.StateBatch, []),
-)
-WriteShareGroupStateRequest.WriteStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.PartitionData, []),
-)
-WriteShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]WriteStateResult", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateResponse.WriteStateResult, []),
-)
-WriteShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-WriteShareGroupStateResponse.WriteStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateResponse.PartitionResult, []),
-)
 WriteShareGroupStateRequest.StateBatch._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_StateBatch_0, 0)}
 WriteShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_PartitionData_0, 0)}
 WriteShareGroupStateRequest.WriteStateData._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_WriteStateData_0, 0)}

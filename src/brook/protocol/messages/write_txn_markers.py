@@ -8,28 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    unsupported_field,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -345,35 +324,6 @@ def _e_WriteTxnMarkersResponse_1(v: int, o: WriteTxnMarkersResponse, out: bytear
     out.append(0)
 
 
-WriteTxnMarkersRequest._FIELDS = (
-    FieldSpec("markers", "[]WritableTxnMarker", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarker, []),
-)
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-WriteTxnMarkersRequest.WritableTxnMarker._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_result", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("topics", "[]WritableTxnMarkerTopic", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarkerTopic, []),
-    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteTxnMarkersResponse._FIELDS = (
-    FieldSpec("markers", "[]WritableTxnMarkerResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerResult, []),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]WritableTxnMarkerPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, []),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerResult._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]WritableTxnMarkerTopicResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, []),
-)
 WriteTxnMarkersRequest.WritableTxnMarkerTopic._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1, 1)}
 WriteTxnMarkersRequest.WritableTxnMarker._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_1, 1)}
 WriteTxnMarkersRequest._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_0, 0), 1: partial(_d_WriteTxnMarkersRequest_1, 1)}
