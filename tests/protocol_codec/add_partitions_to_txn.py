@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -107,13 +107,12 @@ def _e_AddPartitionsToTxnRequest_3(v: int, o: AddPartitionsToTxnRequest, out: by
     elif o.v3_and_below_transactional_id != "":
         raise unsupported_field("V3AndBelowTransactionalId", v)
     if v <= 3:
-        out += INT64.pack(o.v3_and_below_producer_id)
-    elif o.v3_and_below_producer_id != 0:
-        raise unsupported_field("V3AndBelowProducerId", v)
-    if v <= 3:
-        out += INT16.pack(o.v3_and_below_producer_epoch)
-    elif o.v3_and_below_producer_epoch != 0:
-        raise unsupported_field("V3AndBelowProducerEpoch", v)
+        out += _S_qh.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
+    else:
+        if o.v3_and_below_producer_id != 0:
+            raise unsupported_field("V3AndBelowProducerId", v)
+        if o.v3_and_below_producer_epoch != 0:
+            raise unsupported_field("V3AndBelowProducerEpoch", v)
     if v <= 3:
         n = len(o.v3_and_below_topics) + 1
         if n < 128:
@@ -254,13 +253,13 @@ def _d_AddPartitionsToTxnResponse_0(v: int, buf: memoryview, pos: int) -> tuple[
 
 def _d_AddPartitionsToTxnResponse_3(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse, int]:
     self = _new(_K_AddPartitionsToTxnResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 4:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
+    if v <= 3:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.error_code = 0
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     if v >= 4:
         n = buf[pos]
         pos += 1

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -34,10 +34,11 @@ def _e_DescribeAclsRequest_0(v: int, o: DescribeAclsRequest, out: bytearray) -> 
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
-    if v >= 1:
-        out += INT8.pack(o.pattern_type_filter)
-    elif o.pattern_type_filter != 3:
-        raise unsupported_field("PatternTypeFilter", v)
+    if v <= 0:
+        if o.pattern_type_filter != 3:
+            raise unsupported_field("PatternTypeFilter", v)
+    else:
+        out += _S_b.pack(o.pattern_type_filter)
     t3 = o.principal_filter
     if t3 is None:
         out += b"\xff\xff"
@@ -160,11 +161,11 @@ def _d_DescribeAclsResponse_DescribeAclsResource_0(v: int, buf: memoryview, pos:
         raise bad_length("ResourceName", n)
     self.resource_name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.pattern_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.pattern_type = 3
+    else:
+        (self.pattern_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

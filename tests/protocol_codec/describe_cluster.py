@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT8, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
 )
 
 _new = object.__new__
@@ -15,8 +15,10 @@ _new = object.__new__
 from brook.protocol.messages.describe_cluster import DescribeClusterRequest, DescribeClusterResponse
 
 _S_o = Struct(">?")
+_S_ob = Struct(">?b")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_b = Struct(">b")
 
 _K_DescribeClusterRequest = DescribeClusterRequest
 _K_DescribeClusterResponse = DescribeClusterResponse
@@ -24,11 +26,12 @@ _K_DescribeClusterResponse_DescribeClusterBroker = DescribeClusterResponse.Descr
 
 
 def _e_DescribeClusterRequest_0(v: int, o: DescribeClusterRequest, out: bytearray) -> None:
-    out += _S_o.pack(o.include_cluster_authorized_operations)
-    if v >= 1:
-        out += INT8.pack(o.endpoint_type)
-    elif o.endpoint_type != 1:
-        raise unsupported_field("EndpointType", v)
+    if v <= 0:
+        out += _S_o.pack(o.include_cluster_authorized_operations)
+        if o.endpoint_type != 1:
+            raise unsupported_field("EndpointType", v)
+    else:
+        out += _S_ob.pack(o.include_cluster_authorized_operations, o.endpoint_type)
     out.append(0)
 
 
@@ -87,11 +90,11 @@ def _d_DescribeClusterResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Des
             raise bad_length("ErrorMessage", n)
         self.error_message = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 1:
-        (self.endpoint_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.endpoint_type = 1
+    else:
+        (self.endpoint_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -16,8 +16,9 @@ _new = object.__new__
 from brook.protocol.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResponse
 
 _S_b = Struct(">b")
-_S_oo = Struct(">??")
 _S_o = Struct(">?")
+_S_oo = Struct(">??")
+_S_ooo = Struct(">???")
 _S_obo = Struct(">?b?")
 _S_h = Struct(">h")
 _S_i = Struct(">i")
@@ -79,14 +80,17 @@ def _e_DescribeConfigsRequest_0(v: int, o: DescribeConfigsRequest, out: bytearra
     out += INT32.pack(len(o.resources))
     for t1 in o.resources:
         _e_DescribeConfigsRequest_DescribeConfigsResource_0(v, t1, out)
-    if v >= 1:
-        out += BOOL.pack(o.include_synonyms)
-    elif o.include_synonyms != False:
-        raise unsupported_field("IncludeSynonyms", v)
-    if v >= 3:
-        out += BOOL.pack(o.include_documentation)
-    elif o.include_documentation != False:
-        raise unsupported_field("IncludeDocumentation", v)
+    if v <= 0:
+        if o.include_synonyms != False:
+            raise unsupported_field("IncludeSynonyms", v)
+        if o.include_documentation != False:
+            raise unsupported_field("IncludeDocumentation", v)
+    elif 1 <= v <= 2:
+        out += _S_o.pack(o.include_synonyms)
+        if o.include_documentation != False:
+            raise unsupported_field("IncludeDocumentation", v)
+    else:
+        out += _S_oo.pack(o.include_synonyms, o.include_documentation)
 
 
 def _e_DescribeConfigsRequest_4(v: int, o: DescribeConfigsRequest, out: bytearray) -> None:
@@ -180,20 +184,14 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(v: int, buf: memo
             raise bad_length("Value", n)
         self.value = str(buf[pos:end], "utf-8")
         pos = end
-    (self.read_only,) = _S_o.unpack_from(buf, pos)
-    pos += 1
     if v <= 0:
-        (self.is_default,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
-        self.is_default = False
-    if v >= 1:
-        (self.config_source,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+        self.read_only, self.is_default, self.is_sensitive = _S_ooo.unpack_from(buf, pos)
+        pos += 3
         self.config_source = -1
-    (self.is_sensitive,) = _S_o.unpack_from(buf, pos)
-    pos += 1
+    else:
+        self.read_only, self.config_source, self.is_sensitive = _S_obo.unpack_from(buf, pos)
+        pos += 3
+        self.is_default = False
     if v >= 1:
         (n,) = INT32.unpack_from(buf, pos)
         pos += 4
@@ -206,11 +204,11 @@ def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(v: int, buf: memo
         self.synonyms = t1
     else:
         self.synonyms = []
-    if v >= 3:
-        (self.config_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 2:
         self.config_type = 0
+    else:
+        (self.config_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     if v >= 3:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2

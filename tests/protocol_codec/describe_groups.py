@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -31,10 +31,11 @@ def _e_DescribeGroupsRequest_0(v: int, o: DescribeGroupsRequest, out: bytearray)
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
-    if v >= 3:
-        out += BOOL.pack(o.include_authorized_operations)
-    elif o.include_authorized_operations != False:
-        raise unsupported_field("IncludeAuthorizedOperations", v)
+    if v <= 2:
+        if o.include_authorized_operations != False:
+            raise unsupported_field("IncludeAuthorizedOperations", v)
+    else:
+        out += _S_o.pack(o.include_authorized_operations)
 
 
 def _e_DescribeGroupsRequest_5(v: int, o: DescribeGroupsRequest, out: bytearray) -> None:
@@ -223,11 +224,11 @@ def _d_DescribeGroupsResponse_DescribedGroup_0(v: int, buf: memoryview, pos: int
         t2, pos = _d_DescribeGroupsResponse_DescribedGroupMember_0(v, buf, pos)
         t1.append(t2)
     self.members = t1
-    if v >= 3:
-        (self.authorized_operations,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
         self.authorized_operations = -2147483648
+    else:
+        (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     return self, pos
 
 
@@ -300,11 +301,11 @@ def _d_DescribeGroupsResponse_DescribedGroup_5(v: int, buf: memoryview, pos: int
 
 def _d_DescribeGroupsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
     self = _new(_K_DescribeGroupsResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

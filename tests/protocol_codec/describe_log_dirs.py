@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -16,7 +16,9 @@ from brook.protocol.messages.describe_log_dirs import DescribeLogDirsRequest, De
 
 _S_iqqo = Struct(">iqq?")
 _S_h = Struct(">h")
+_S_qq = Struct(">qq")
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
 
 _K_DescribeLogDirsRequest = DescribeLogDirsRequest
 _K_DescribeLogDirsRequest_DescribableLogDirTopic = DescribeLogDirsRequest.DescribableLogDirTopic
@@ -201,16 +203,12 @@ def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(v: int, buf: memoryview, 
         t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsTopic_2(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    if v >= 4:
-        (self.total_bytes,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 3:
         self.total_bytes = -1
-    if v >= 4:
-        (self.usable_bytes,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.usable_bytes = -1
+    else:
+        self.total_bytes, self.usable_bytes = _S_qq.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -239,13 +237,13 @@ def _d_DescribeLogDirsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Des
 
 def _d_DescribeLogDirsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse, int]:
     self = _new(_K_DescribeLogDirsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 3:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
+    if v <= 2:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.error_code = 0
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     n = buf[pos]
     pos += 1
     if n > 127:

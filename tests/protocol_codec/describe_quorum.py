@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT64, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -15,7 +15,9 @@ _new = object.__new__
 from brook.protocol.messages.describe_quorum import DescribeQuorumRequest, DescribeQuorumResponse
 
 _S_i = Struct(">i")
-_S_q = Struct(">q")
+_S_iq = Struct(">iq")
+_S_iqqq = Struct(">iqqq")
+_S_iuqqq = Struct(">i16sqqq")
 _S_ih = Struct(">ih")
 _S_iiq = Struct(">iiq")
 _S_H = Struct(">H")
@@ -68,25 +70,19 @@ def _e_DescribeQuorumRequest_0(v: int, o: DescribeQuorumRequest, out: bytearray)
 
 def _d_DescribeQuorumResponse_ReplicaState_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.ReplicaState, int]:
     self = _new(_K_DescribeQuorumResponse_ReplicaState)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 2:
-        (self.replica_directory_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 0:
+        self.replica_id, self.log_end_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
         self.replica_directory_id = ZERO_UUID
-    (self.log_end_offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    if v >= 1:
-        (self.last_fetch_timestamp,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.last_fetch_timestamp = -1
-    if v >= 1:
-        (self.last_caught_up_timestamp,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.last_caught_up_timestamp = -1
+    elif 1 <= v <= 1:
+        self.replica_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp = _S_iqqq.unpack_from(buf, pos)
+        pos += 28
+        self.replica_directory_id = ZERO_UUID
+    else:
+        self.replica_id, self.replica_directory_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp = _S_iuqqq.unpack_from(buf, pos)
+        pos += 44
     n = buf[pos]
     pos += 1
     if n > 127:

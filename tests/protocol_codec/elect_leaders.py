@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -15,8 +15,8 @@ _new = object.__new__
 
 from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLeadersResponse
 
-_S_i = Struct(">i")
 _S_b = Struct(">b")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 
 _K_ElectLeadersRequest = ElectLeadersRequest
@@ -52,10 +52,11 @@ def _e_ElectLeadersRequest_TopicPartitions_2(v: int, o: ElectLeadersRequest.Topi
 
 
 def _e_ElectLeadersRequest_0(v: int, o: ElectLeadersRequest, out: bytearray) -> None:
-    if v >= 1:
-        out += INT8.pack(o.election_type)
-    elif o.election_type != 0:
-        raise unsupported_field("ElectionType", v)
+    if v <= 0:
+        if o.election_type != 0:
+            raise unsupported_field("ElectionType", v)
+    else:
+        out += _S_b.pack(o.election_type)
     t1 = o.topic_partitions
     if t1 is None:
         out += b"\xff\xff\xff\xff"
@@ -182,13 +183,13 @@ def _d_ElectLeadersResponse_ReplicaElectionResult_2(v: int, buf: memoryview, pos
 
 def _d_ElectLeadersResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
     self = _new(_K_ElectLeadersResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 1:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
+    if v <= 0:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.error_code = 0
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

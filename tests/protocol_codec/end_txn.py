@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT64, FieldSpec, read_uvarint, skip_tags, write_uvarint,
+    INT16, FieldSpec, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -16,6 +16,7 @@ from brook.protocol.messages.end_txn import EndTxnRequest, EndTxnResponse
 
 _S_qho = Struct(">qh?")
 _S_ih = Struct(">ih")
+_S_ihqh = Struct(">ihqh")
 
 _K_EndTxnRequest = EndTxnRequest
 _K_EndTxnResponse = EndTxnResponse
@@ -51,18 +52,14 @@ def _d_EndTxnResponse_0(v: int, buf: memoryview, pos: int) -> tuple[EndTxnRespon
 
 def _d_EndTxnResponse_3(v: int, buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
     self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    if v >= 5:
-        (self.producer_id,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 4:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
         self.producer_id = -1
-    if v >= 5:
-        (self.producer_epoch,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
         self.producer_epoch = -1
+    else:
+        self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch = _S_ihqh.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:

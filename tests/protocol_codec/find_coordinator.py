@@ -7,8 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    INT16, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -29,10 +28,11 @@ def _e_FindCoordinatorRequest_0(v: int, o: FindCoordinatorRequest, out: bytearra
     t1 = o.key.encode()
     out += INT16.pack(len(t1))
     out += t1
-    if v >= 1:
-        out += INT8.pack(o.key_type)
-    elif o.key_type != 0:
-        raise unsupported_field("KeyType", v)
+    if v <= 0:
+        if o.key_type != 0:
+            raise unsupported_field("KeyType", v)
+    else:
+        out += _S_b.pack(o.key_type)
     if len(o.coordinator_keys) > 0:
         raise unsupported_field("CoordinatorKeys", v)
 
@@ -118,13 +118,13 @@ def _d_FindCoordinatorResponse_Coordinator_4(v: int, buf: memoryview, pos: int) 
 
 def _d_FindCoordinatorResponse_0(v: int, buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
     self = _new(_K_FindCoordinatorResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.throttle_time_ms = 0
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     if v >= 1:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2
@@ -155,12 +155,12 @@ def _d_FindCoordinatorResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Fin
 
 def _d_FindCoordinatorResponse_3(v: int, buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
     self = _new(_K_FindCoordinatorResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
     if v <= 3:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.error_code = 0
     if v <= 3:
         n = buf[pos]
@@ -179,7 +179,7 @@ def _d_FindCoordinatorResponse_3(v: int, buf: memoryview, pos: int) -> tuple[Fin
     else:
         self.error_message = ""
     if v <= 3:
-        (self.node_id,) = INT32.unpack_from(buf, pos)
+        (self.node_id,) = _S_i.unpack_from(buf, pos)
         pos += 4
     else:
         self.node_id = 0
@@ -197,7 +197,7 @@ def _d_FindCoordinatorResponse_3(v: int, buf: memoryview, pos: int) -> tuple[Fin
     else:
         self.host = ""
     if v <= 3:
-        (self.port,) = INT32.unpack_from(buf, pos)
+        (self.port,) = _S_i.unpack_from(buf, pos)
         pos += 4
     else:
         self.port = 0

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
+    INT16, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -74,13 +74,13 @@ def _e_HeartbeatRequest_4(v: int, o: HeartbeatRequest, out: bytearray) -> None:
 
 def _d_HeartbeatResponse_0(v: int, buf: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
     self = _new(_K_HeartbeatResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.throttle_time_ms = 0
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     return self, pos
 
 

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT64, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
+    INT16, FieldSpec, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -15,6 +15,7 @@ _new = object.__new__
 from brook.protocol.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
 _S_i = Struct(">i")
+_S_iqh = Struct(">iqh")
 _S_ihqh = Struct(">ihqh")
 
 _K_InitProducerIdRequest = InitProducerIdRequest
@@ -48,15 +49,14 @@ def _e_InitProducerIdRequest_2(v: int, o: InitProducerIdRequest, out: bytearray)
         else:
             write_uvarint(out, n)
         out += t2
-    out += _S_i.pack(o.transaction_timeout_ms)
-    if v >= 3:
-        out += INT64.pack(o.producer_id)
-    elif o.producer_id != -1:
-        raise unsupported_field("ProducerId", v)
-    if v >= 3:
-        out += INT16.pack(o.producer_epoch)
-    elif o.producer_epoch != -1:
-        raise unsupported_field("ProducerEpoch", v)
+    if v <= 2:
+        out += _S_i.pack(o.transaction_timeout_ms)
+        if o.producer_id != -1:
+            raise unsupported_field("ProducerId", v)
+        if o.producer_epoch != -1:
+            raise unsupported_field("ProducerEpoch", v)
+    else:
+        out += _S_iqh.pack(o.transaction_timeout_ms, o.producer_id, o.producer_epoch)
     out.append(0)
 
 

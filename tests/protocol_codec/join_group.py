@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -19,6 +19,7 @@ _S_i = Struct(">i")
 _S_ii = Struct(">ii")
 _S_hi = Struct(">hi")
 _S_ihi = Struct(">ihi")
+_S_o = Struct(">?")
 
 _K_JoinGroupRequest = JoinGroupRequest
 _K_JoinGroupRequest_JoinGroupRequestProtocol = JoinGroupRequest.JoinGroupRequestProtocol
@@ -55,9 +56,10 @@ def _e_JoinGroupRequest_0(v: int, o: JoinGroupRequest, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
-    out += _S_i.pack(o.session_timeout_ms)
-    if v >= 1:
-        out += INT32.pack(o.rebalance_timeout_ms)
+    if v <= 0:
+        out += _S_i.pack(o.session_timeout_ms)
+    else:
+        out += _S_ii.pack(o.session_timeout_ms, o.rebalance_timeout_ms)
     t2 = o.member_id.encode()
     out += INT16.pack(len(t2))
     out += t2
@@ -213,13 +215,13 @@ def _d_JoinGroupResponse_JoinGroupResponseMember_6(v: int, buf: memoryview, pos:
 
 def _d_JoinGroupResponse_0(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
     self = _new(_K_JoinGroupResponse)
-    if v >= 2:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
+        self.error_code, self.generation_id = _S_hi.unpack_from(buf, pos)
+        pos += 6
         self.throttle_time_ms = 0
-    self.error_code, self.generation_id = _S_hi.unpack_from(buf, pos)
-    pos += 6
+    else:
+        self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
+        pos += 10
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -352,11 +354,11 @@ def _d_JoinGroupResponse_7(v: int, buf: memoryview, pos: int) -> tuple[JoinGroup
         raise bad_length("Leader", n)
     self.leader = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 9:
-        (self.skip_assignment,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 8:
         self.skip_assignment = False
+    else:
+        (self.skip_assignment,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:

@@ -171,13 +171,13 @@ def _d_LeaveGroupResponse_MemberResponse_4(v: int, buf: memoryview, pos: int) ->
 
 def _d_LeaveGroupResponse_0(v: int, buf: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
     self = _new(_K_LeaveGroupResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.throttle_time_ms = 0
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     if v >= 3:
         (n,) = INT32.unpack_from(buf, pos)
         pos += 4

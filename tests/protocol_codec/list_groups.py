@@ -146,13 +146,13 @@ def _d_ListGroupsResponse_ListedGroup_3(v: int, buf: memoryview, pos: int) -> tu
 
 def _d_ListGroupsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
     self = _new(_K_ListGroupsResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.throttle_time_ms = 0
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

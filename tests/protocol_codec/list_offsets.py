@@ -7,19 +7,22 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
 
 from brook.protocol.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
 
-_S_i = Struct(">i")
-_S_q = Struct(">q")
+_S_iqi = Struct(">iqi")
+_S_iq = Struct(">iq")
 _S_iiq = Struct(">iiq")
+_S_i = Struct(">i")
 _S_ib = Struct(">ib")
 _S_ih = Struct(">ih")
+_S_qq = Struct(">qq")
+_S_qqi = Struct(">qqi")
 _S_ihqqi = Struct(">ihqqi")
 
 _K_ListOffsetsRequest = ListOffsetsRequest
@@ -31,14 +34,16 @@ _K_ListOffsetsResponse_ListOffsetsTopicResponse = ListOffsetsResponse.ListOffset
 
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_0(v: int, o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    if v >= 4:
-        out += INT32.pack(o.current_leader_epoch)
-    out += _S_q.pack(o.timestamp)
     if v <= 0:
-        out += INT32.pack(o.max_num_offsets)
-    elif o.max_num_offsets != 1:
-        raise unsupported_field("MaxNumOffsets", v)
+        out += _S_iqi.pack(o.partition_index, o.timestamp, o.max_num_offsets)
+    elif 1 <= v <= 3:
+        out += _S_iq.pack(o.partition_index, o.timestamp)
+        if o.max_num_offsets != 1:
+            raise unsupported_field("MaxNumOffsets", v)
+    else:
+        out += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
+        if o.max_num_offsets != 1:
+            raise unsupported_field("MaxNumOffsets", v)
 
 
 def _e_ListOffsetsRequest_ListOffsetsPartition_6(v: int, o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
@@ -76,11 +81,12 @@ def _e_ListOffsetsRequest_ListOffsetsTopic_6(v: int, o: ListOffsetsRequest.ListO
 
 
 def _e_ListOffsetsRequest_0(v: int, o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    if v >= 2:
-        out += INT8.pack(o.isolation_level)
-    elif o.isolation_level != 0:
-        raise unsupported_field("IsolationLevel", v)
+    if v <= 1:
+        out += _S_i.pack(o.replica_id)
+        if o.isolation_level != 0:
+            raise unsupported_field("IsolationLevel", v)
+    else:
+        out += _S_ib.pack(o.replica_id, o.isolation_level)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_0(v, t1, out)
@@ -95,8 +101,10 @@ def _e_ListOffsetsRequest_6(v: int, o: ListOffsetsRequest, out: bytearray) -> No
         write_uvarint(out, n)
     for t1 in o.topics:
         _e_ListOffsetsRequest_ListOffsetsTopic_6(v, t1, out)
-    if v >= 10:
-        out += INT32.pack(o.timeout_ms)
+    if v <= 9:
+        pass
+    else:
+        out += _S_i.pack(o.timeout_ms)
     out.append(0)
 
 
@@ -116,21 +124,17 @@ def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, buf: memoryvie
         pos = end
     else:
         self.old_style_offsets = []
-    if v >= 1:
-        (self.timestamp,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 0:
         self.timestamp = -1
-    if v >= 1:
-        (self.offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.offset = -1
-    if v >= 4:
-        (self.leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
         self.leader_epoch = -1
+    elif 1 <= v <= 3:
+        self.timestamp, self.offset = _S_qq.unpack_from(buf, pos)
+        pos += 16
+        self.leader_epoch = -1
+    else:
+        self.timestamp, self.offset, self.leader_epoch = _S_qqi.unpack_from(buf, pos)
+        pos += 20
     return self, pos
 
 
@@ -204,11 +208,11 @@ def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(v: int, buf: memoryview, p
 
 def _d_ListOffsetsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
     self = _new(_K_ListOffsetsResponse)
-    if v >= 2:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT64, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -42,10 +42,11 @@ def _e_ListTransactionsRequest_0(v: int, o: ListTransactionsRequest, out: bytear
     else:
         write_uvarint(out, n)
     out += pack(f">{len(o.producer_id_filters)}q", *o.producer_id_filters)
-    if v >= 1:
-        out += INT64.pack(o.duration_filter)
-    elif o.duration_filter != -1:
-        raise unsupported_field("DurationFilter", v)
+    if v <= 0:
+        if o.duration_filter != -1:
+            raise unsupported_field("DurationFilter", v)
+    else:
+        out += _S_q.pack(o.duration_filter)
     out.append(0)
 
 

@@ -7,8 +7,8 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    INT16, INT32, ZERO_UUID, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
@@ -16,8 +16,9 @@ _new = object.__new__
 from brook.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
 _S_u = Struct(">16s")
-_S_ooo = Struct(">???")
 _S_o = Struct(">?")
+_S_ooo = Struct(">???")
+_S_oo = Struct(">??")
 _S_i = Struct(">i")
 _S_hii = Struct(">hii")
 _S_hiii = Struct(">hiii")
@@ -97,18 +98,21 @@ def _e_MetadataRequest_1(v: int, o: MetadataRequest, out: bytearray) -> None:
         out += INT32.pack(len(t1))
         for t2 in t1:
             _e_MetadataRequest_MetadataRequestTopic_0(v, t2, out)
-    if v >= 4:
-        out += BOOL.pack(o.allow_auto_topic_creation)
-    elif o.allow_auto_topic_creation != True:
-        raise unsupported_field("AllowAutoTopicCreation", v)
-    if v >= 8:
-        out += BOOL.pack(o.include_cluster_authorized_operations)
-    elif o.include_cluster_authorized_operations != False:
-        raise unsupported_field("IncludeClusterAuthorizedOperations", v)
-    if v >= 8:
-        out += BOOL.pack(o.include_topic_authorized_operations)
-    elif o.include_topic_authorized_operations != False:
-        raise unsupported_field("IncludeTopicAuthorizedOperations", v)
+    if v <= 3:
+        if o.allow_auto_topic_creation != True:
+            raise unsupported_field("AllowAutoTopicCreation", v)
+        if o.include_cluster_authorized_operations != False:
+            raise unsupported_field("IncludeClusterAuthorizedOperations", v)
+        if o.include_topic_authorized_operations != False:
+            raise unsupported_field("IncludeTopicAuthorizedOperations", v)
+    elif 4 <= v <= 7:
+        out += _S_o.pack(o.allow_auto_topic_creation)
+        if o.include_cluster_authorized_operations != False:
+            raise unsupported_field("IncludeClusterAuthorizedOperations", v)
+        if o.include_topic_authorized_operations != False:
+            raise unsupported_field("IncludeTopicAuthorizedOperations", v)
+    else:
+        out += _S_ooo.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
 
 
 def _e_MetadataRequest_9(v: int, o: MetadataRequest, out: bytearray) -> None:
@@ -139,12 +143,12 @@ def _e_MetadataRequest_10(v: int, o: MetadataRequest, out: bytearray) -> None:
             write_uvarint(out, n)
         for t2 in t1:
             _e_MetadataRequest_MetadataRequestTopic_10(v, t2, out)
-    out += _S_o.pack(o.allow_auto_topic_creation)
     if v <= 10:
-        out += BOOL.pack(o.include_cluster_authorized_operations)
-    elif o.include_cluster_authorized_operations != False:
-        raise unsupported_field("IncludeClusterAuthorizedOperations", v)
-    out += _S_o.pack(o.include_topic_authorized_operations)
+        out += _S_ooo.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
+    else:
+        out += _S_oo.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations)
+        if o.include_cluster_authorized_operations != False:
+            raise unsupported_field("IncludeClusterAuthorizedOperations", v)
     out.append(0)
 
 
@@ -217,13 +221,13 @@ def _d_MetadataResponse_MetadataResponseBroker_9(v: int, buf: memoryview, pos: i
 
 def _d_MetadataResponse_MetadataResponsePartition_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponsePartition, int]:
     self = _new(_K_MetadataResponse_MetadataResponsePartition)
-    self.error_code, self.partition_index, self.leader_id = _S_hii.unpack_from(buf, pos)
-    pos += 10
-    if v >= 7:
-        (self.leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 6:
+        self.error_code, self.partition_index, self.leader_id = _S_hii.unpack_from(buf, pos)
+        pos += 10
         self.leader_epoch = -1
+    else:
+        self.error_code, self.partition_index, self.leader_id, self.leader_epoch = _S_hiii.unpack_from(buf, pos)
+        pos += 14
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -317,11 +321,11 @@ def _d_MetadataResponse_MetadataResponseTopic_0(v: int, buf: memoryview, pos: in
         raise bad_length("Name", n)
     self.name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.is_internal,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.is_internal = False
+    else:
+        (self.is_internal,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -331,11 +335,11 @@ def _d_MetadataResponse_MetadataResponseTopic_0(v: int, buf: memoryview, pos: in
         t2, pos = _d_MetadataResponse_MetadataResponsePartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
-    if v >= 8:
-        (self.topic_authorized_operations,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 7:
         self.topic_authorized_operations = -2147483648
+    else:
+        (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     self.topic_id = ZERO_UUID
     return self, pos
 
@@ -354,13 +358,13 @@ def _d_MetadataResponse_MetadataResponseTopic_9(v: int, buf: memoryview, pos: in
         raise bad_length("Name", n)
     self.name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 10:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 9:
+        (self.is_internal,) = _S_o.unpack_from(buf, pos)
+        pos += 1
         self.topic_id = ZERO_UUID
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
+    else:
+        self.topic_id, self.is_internal = _S_uo.unpack_from(buf, pos)
+        pos += 17
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -428,11 +432,11 @@ def _d_MetadataResponse_MetadataResponseTopic_12(v: int, buf: memoryview, pos: i
 
 def _d_MetadataResponse_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
     self = _new(_K_MetadataResponse)
-    if v >= 3:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -455,11 +459,11 @@ def _d_MetadataResponse_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataRe
             pos = end
     else:
         self.cluster_id = None
-    if v >= 1:
-        (self.controller_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.controller_id = -1
+    else:
+        (self.controller_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -469,11 +473,11 @@ def _d_MetadataResponse_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataRe
         t4, pos = _d_MetadataResponse_MetadataResponseTopic_0(v, buf, pos)
         t3.append(t4)
     self.topics = t3
-    if v >= 8:
-        (self.cluster_authorized_operations,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 7:
         self.cluster_authorized_operations = -2147483648
+    else:
+        (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     return self, pos
 
 
@@ -521,7 +525,7 @@ def _d_MetadataResponse_9(v: int, buf: memoryview, pos: int) -> tuple[MetadataRe
         t3.append(t4)
     self.topics = t3
     if v <= 10:
-        (self.cluster_authorized_operations,) = INT32.unpack_from(buf, pos)
+        (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
         pos += 4
     else:
         self.cluster_authorized_operations = -2147483648

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -16,8 +16,10 @@ _new = object.__new__
 from brook.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
 
 _S_iq = Struct(">iq")
+_S_iqq = Struct(">iqq")
 _S_iqi = Struct(">iqi")
 _S_i = Struct(">i")
+_S_q = Struct(">q")
 _S_ih = Struct(">ih")
 
 _K_OffsetCommitRequest = OffsetCommitRequest
@@ -29,13 +31,16 @@ _K_OffsetCommitResponse_OffsetCommitResponseTopic = OffsetCommitResponse.OffsetC
 
 
 def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(v: int, o: OffsetCommitRequest.OffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
-    if v >= 6:
-        out += INT32.pack(o.committed_leader_epoch)
-    if 1 <= v <= 1:
-        out += INT64.pack(o.commit_timestamp)
-    elif o.commit_timestamp != -1:
-        raise unsupported_field("CommitTimestamp", v)
+    if v in {0, 2, 3, 4, 5}:
+        out += _S_iq.pack(o.partition_index, o.committed_offset)
+        if o.commit_timestamp != -1:
+            raise unsupported_field("CommitTimestamp", v)
+    elif 1 <= v <= 1:
+        out += _S_iqq.pack(o.partition_index, o.committed_offset, o.commit_timestamp)
+    else:
+        out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
+        if o.commit_timestamp != -1:
+            raise unsupported_field("CommitTimestamp", v)
     t1 = o.committed_metadata
     if t1 is None:
         out += b"\xff\xff"
@@ -94,8 +99,10 @@ def _e_OffsetCommitRequest_0(v: int, o: OffsetCommitRequest, out: bytearray) -> 
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
-    if v >= 1:
-        out += INT32.pack(o.generation_id_or_member_epoch)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.generation_id_or_member_epoch)
     if v >= 1:
         t2 = o.member_id.encode()
         out += INT16.pack(len(t2))
@@ -110,8 +117,10 @@ def _e_OffsetCommitRequest_0(v: int, o: OffsetCommitRequest, out: bytearray) -> 
             out += t4
     elif o.group_instance_id is not None:
         raise unsupported_field("GroupInstanceId", v)
-    if 2 <= v <= 4:
-        out += INT64.pack(o.retention_time_ms)
+    if v in {0, 1, 5, 6, 7}:
+        pass
+    else:
+        out += _S_q.pack(o.retention_time_ms)
     out += INT32.pack(len(o.topics))
     for t5 in o.topics:
         _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(v, t5, out)
@@ -230,11 +239,11 @@ def _d_OffsetCommitResponse_OffsetCommitResponseTopic_8(v: int, buf: memoryview,
 
 def _d_OffsetCommitResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
     self = _new(_K_OffsetCommitResponse)
-    if v >= 3:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

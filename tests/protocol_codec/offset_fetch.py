@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -15,10 +15,11 @@ _new = object.__new__
 
 from brook.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 
-_S_iq = Struct(">iq")
-_S_h = Struct(">h")
-_S_iqi = Struct(">iqi")
 _S_i = Struct(">i")
+_S_o = Struct(">?")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")
+_S_h = Struct(">h")
 
 _K_OffsetFetchRequest = OffsetFetchRequest
 _K_OffsetFetchRequest_OffsetFetchRequestTopic = OffsetFetchRequest.OffsetFetchRequestTopic
@@ -94,8 +95,10 @@ def _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(v: int, o: OffsetFetchReques
             else:
                 write_uvarint(out, n)
             out += t3
-    if v >= 9:
-        out += INT32.pack(o.member_epoch)
+    if v <= 8:
+        pass
+    else:
+        out += _S_i.pack(o.member_epoch)
     t4 = o.topics
     if t4 is None:
         out.append(0)
@@ -179,22 +182,23 @@ def _e_OffsetFetchRequest_6(v: int, o: OffsetFetchRequest, out: bytearray) -> No
             _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(v, t4, out)
     elif len(o.groups) > 0:
         raise unsupported_field("Groups", v)
-    if v >= 7:
-        out += BOOL.pack(o.require_stable)
-    elif o.require_stable != False:
-        raise unsupported_field("RequireStable", v)
+    if v <= 6:
+        if o.require_stable != False:
+            raise unsupported_field("RequireStable", v)
+    else:
+        out += _S_o.pack(o.require_stable)
     out.append(0)
 
 
 def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponsePartition, int]:
     self = _new(_K_OffsetFetchResponse_OffsetFetchResponsePartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    if v >= 5:
-        (self.committed_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 4:
+        self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
         self.committed_leader_epoch = -1
+    else:
+        self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
+        pos += 16
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -390,11 +394,11 @@ def _d_OffsetFetchResponse_OffsetFetchResponseGroup_8(v: int, buf: memoryview, p
 
 def _d_OffsetFetchResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
     self = _new(_K_OffsetFetchResponse)
-    if v >= 3:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -404,11 +408,11 @@ def _d_OffsetFetchResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetF
         t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    if v >= 2:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
+    if v <= 1:
         self.error_code = 0
+    else:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
     self.groups = []
     return self, pos
 
@@ -433,7 +437,7 @@ def _d_OffsetFetchResponse_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetF
     else:
         self.topics = []
     if v <= 7:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
         pos += 2
     else:
         self.error_code = 0

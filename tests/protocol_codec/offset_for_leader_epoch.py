@@ -14,10 +14,10 @@ _new = object.__new__
 
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse
 
-_S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_iii = Struct(">iii")
-_S_hi = Struct(">hi")
-_S_q = Struct(">q")
+_S_i = Struct(">i")
+_S_hiq = Struct(">hiq")
 _S_hiiq = Struct(">hiiq")
 
 _K_OffsetForLeaderEpochRequest = OffsetForLeaderEpochRequest
@@ -29,10 +29,10 @@ _K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult = OffsetForLeaderEpoc
 
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition)
-    if v >= 2:
-        out += INT32.pack(o.current_leader_epoch)
-    out += _S_i.pack(o.leader_epoch)
+    if v <= 1:
+        out += _S_ii.pack(o.partition, o.leader_epoch)
+    else:
+        out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
 
 
 def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
@@ -68,8 +68,10 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, o: OffsetForLe
 
 
 def _e_OffsetForLeaderEpochRequest_0(v: int, o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    if v >= 3:
-        out += INT32.pack(o.replica_id)
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.replica_id)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v, t1, out)
@@ -89,15 +91,13 @@ def _e_OffsetForLeaderEpochRequest_4(v: int, o: OffsetForLeaderEpochRequest, out
 
 def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
     self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    self.error_code, self.partition = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    if v >= 1:
-        (self.leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        self.error_code, self.partition, self.end_offset = _S_hiq.unpack_from(buf, pos)
+        pos += 14
         self.leader_epoch = -1
-    (self.end_offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
+    else:
+        self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
+        pos += 18
     return self, pos
 
 
@@ -170,11 +170,11 @@ def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, buf: me
 
 def _d_OffsetForLeaderEpochResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
     self = _new(_K_OffsetForLeaderEpochResponse)
-    if v >= 2:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:

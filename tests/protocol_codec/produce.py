@@ -7,8 +7,8 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Buffer, FieldSpec, append_records, bad_length, read_uvarint,
-    records_size, short, skip_tags, unsupported_field, write_uvarint,
+    INT16, INT32, Buffer, FieldSpec, append_records, bad_length, read_uvarint, records_size,
+    short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -19,6 +19,7 @@ _S_i = Struct(">i")
 _S_hi = Struct(">hi")
 _S_ii = Struct(">ii")
 _S_ihq = Struct(">ihq")
+_S_ihqq = Struct(">ihqq")
 _S_ihqqq = Struct(">ihqqq")
 
 _K_ProduceRequest = ProduceRequest
@@ -190,18 +191,18 @@ def _d_ProduceResponse_LeaderIdAndEpoch_10(v: int, buf: memoryview, pos: int) ->
 
 def _d_ProduceResponse_PartitionProduceResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
     self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset = _S_ihq.unpack_from(buf, pos)
-    pos += 14
-    if v >= 2:
-        (self.log_append_time_ms,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 1:
+        self.index, self.error_code, self.base_offset = _S_ihq.unpack_from(buf, pos)
+        pos += 14
         self.log_append_time_ms = -1
-    if v >= 5:
-        (self.log_start_offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.log_start_offset = -1
+    elif 2 <= v <= 4:
+        self.index, self.error_code, self.base_offset, self.log_append_time_ms = _S_ihqq.unpack_from(buf, pos)
+        pos += 22
+        self.log_start_offset = -1
+    else:
+        self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
+        pos += 30
     if v >= 8:
         (n,) = INT32.unpack_from(buf, pos)
         pos += 4
@@ -453,11 +454,11 @@ def _d_ProduceResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ProduceResp
         t2, pos = _d_ProduceResponse_TopicProduceResponse_0(v, buf, pos)
         t1.append(t2)
     self.responses = t1
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     self.node_endpoints = []
     return self, pos
 

@@ -7,7 +7,7 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -57,11 +57,11 @@ def _d_SaslAuthenticateResponse_0(v: int, buf: memoryview, pos: int) -> tuple[Sa
         raise bad_length("AuthBytes", n)
     self.auth_bytes = bytes(buf[pos:end])
     pos = end
-    if v >= 1:
-        (self.session_lifetime_ms,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 0:
         self.session_lifetime_ms = 0
+    else:
+        (self.session_lifetime_ms,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     return self, pos
 
 

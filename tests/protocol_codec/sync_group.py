@@ -135,13 +135,13 @@ def _e_SyncGroupRequest_4(v: int, o: SyncGroupRequest, out: bytearray) -> None:
 
 def _d_SyncGroupResponse_0(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
     self = _new(_K_SyncGroupResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.throttle_time_ms = 0
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+        pos += 6
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     end = pos + n

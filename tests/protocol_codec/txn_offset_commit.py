@@ -31,9 +31,10 @@ _K_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic = TxnOffsetCommitRespons
 
 
 def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(v: int, o: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
-    if v >= 2:
-        out += INT32.pack(o.committed_leader_epoch)
+    if v <= 1:
+        out += _S_iq.pack(o.partition_index, o.committed_offset)
+    else:
+        out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
     t1 = o.committed_metadata
     if t1 is None:
         out += b"\xff\xff"

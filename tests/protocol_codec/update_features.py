@@ -7,16 +7,18 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    BOOL, INT8, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 
 from brook.protocol.messages.update_features import UpdateFeaturesRequest, UpdateFeaturesResponse
 
-_S_h = Struct(">h")
+_S_ho = Struct(">h?")
+_S_hb = Struct(">hb")
 _S_i = Struct(">i")
+_S_o = Struct(">?")
+_S_h = Struct(">h")
 _S_ih = Struct(">ih")
 
 _K_UpdateFeaturesRequest = UpdateFeaturesRequest
@@ -33,15 +35,14 @@ def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(v: int, o: UpdateFeaturesRequest
     else:
         write_uvarint(out, n)
     out += t1
-    out += _S_h.pack(o.max_version_level)
     if v <= 0:
-        out += BOOL.pack(o.allow_downgrade)
-    elif o.allow_downgrade != False:
-        raise unsupported_field("AllowDowngrade", v)
-    if v >= 1:
-        out += INT8.pack(o.upgrade_type)
-    elif o.upgrade_type != 1:
-        raise unsupported_field("UpgradeType", v)
+        out += _S_ho.pack(o.max_version_level, o.allow_downgrade)
+        if o.upgrade_type != 1:
+            raise unsupported_field("UpgradeType", v)
+    else:
+        out += _S_hb.pack(o.max_version_level, o.upgrade_type)
+        if o.allow_downgrade != False:
+            raise unsupported_field("AllowDowngrade", v)
     out.append(0)
 
 
@@ -54,10 +55,11 @@ def _e_UpdateFeaturesRequest_0(v: int, o: UpdateFeaturesRequest, out: bytearray)
         write_uvarint(out, n)
     for t1 in o.feature_updates:
         _e_UpdateFeaturesRequest_FeatureUpdateKey_0(v, t1, out)
-    if v >= 1:
-        out += BOOL.pack(o.validate_only)
-    elif o.validate_only != False:
-        raise unsupported_field("ValidateOnly", v)
+    if v <= 0:
+        if o.validate_only != False:
+            raise unsupported_field("ValidateOnly", v)
+    else:
+        out += _S_o.pack(o.validate_only)
     out.append(0)
 
 

@@ -7,18 +7,17 @@ from functools import partial
 from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT32, UUID, ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, bad_length, read_uvarint, short, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
 
 from brook.protocol.messages.vote import VoteRequest, VoteResponse
 
-_S_iii = Struct(">iii")
-_S_iq = Struct(">iq")
-_S_ihiio = Struct(">ihii?")
+_S_iiiiq = Struct(">iiiiq")
+_S_iiiuuiq = Struct(">iii16s16siq")
 _S_i = Struct(">i")
+_S_ihiio = Struct(">ihii?")
 _S_H = Struct(">H")
 _S_h = Struct(">h")
 
@@ -32,12 +31,10 @@ _K_VoteResponse_NodeEndpoint = VoteResponse.NodeEndpoint
 
 
 def _e_VoteRequest_PartitionData_0(v: int, o: VoteRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition_index, o.candidate_epoch, o.candidate_id)
-    if v >= 1:
-        out += UUID.pack(o.candidate_directory_id)
-    if v >= 1:
-        out += UUID.pack(o.voter_directory_id)
-    out += _S_iq.pack(o.last_offset_epoch, o.last_offset)
+    if v <= 0:
+        out += _S_iiiiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset)
+    else:
+        out += _S_iiiuuiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.candidate_directory_id, o.voter_directory_id, o.last_offset_epoch, o.last_offset)
     out.append(0)
 
 
@@ -71,8 +68,10 @@ def _e_VoteRequest_0(v: int, o: VoteRequest, out: bytearray) -> None:
         else:
             write_uvarint(out, n)
         out += t2
-    if v >= 1:
-        out += INT32.pack(o.voter_id)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.voter_id)
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)

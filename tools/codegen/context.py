@@ -99,3 +99,32 @@ def version_guard(f: FieldDef, versions: list[int]) -> str | None:
     if hi:
         return f"v <= {f.versions.hi}"
     return None
+
+
+def run_patterns(run: list[FieldDef], versions: list[int]) -> list[tuple[str | None, list[FieldDef]]]:
+    """The fields of a fixed-width run each version has, as (condition on ``v``, fields) pairs.
+
+    Neighbouring fixed-width fields are read with one ``unpack_from`` even when some versions
+    lack some of them: a short if/elif chain picks the Struct for the version, which costs a
+    guard or two instead of one ``unpack_from`` per guarded field. The last pair's condition
+    is None (the ``else``).
+    """
+    by_pattern: dict[tuple[str, ...], list[int]] = {}
+    for v in versions:
+        key = tuple(f.py_name for f in run if v in f.versions)
+        by_pattern.setdefault(key, []).append(v)
+    out: list[tuple[str | None, list[FieldDef]]] = []
+    items = list(by_pattern.items())
+    for i, (key, vs) in enumerate(items):
+        fields = [f for f in run if f.py_name in key]
+        if i == len(items) - 1:
+            out.append((None, fields))
+        elif vs == list(range(vs[0], vs[-1] + 1)):
+            lo, hi = vs[0] > versions[0], vs[-1] < versions[-1]
+            cond = (
+                f"{vs[0]} <= v <= {vs[-1]}" if lo and hi else f"v >= {vs[0]}" if lo else f"v <= {vs[-1]}"
+            )
+            out.append((cond, fields))
+        else:
+            out.append((f"v in {{{', '.join(map(str, vs))}}}", fields))
+    return out

@@ -9,7 +9,7 @@ get their defaults; unknown tagged fields are skipped.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups, version_guard
+from tools.codegen.context import Code, ModuleContext, fixed_groups, run_patterns, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, default_expr, py_type
 
@@ -21,20 +21,23 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     c = Code()
     c(f"self = _new({ctx.alias(struct)})")
     present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
-    for run in fixed_groups(present, lambda f: version_guard(f, versions) is None):
+    for run in fixed_groups(present, lambda f: True):
         first = run[0]
         guard = version_guard(first, versions)
-        if guard is not None:
+        if not first.is_array and first.elem in FIXED_FORMATS:
+            patterns = run_patterns(run, versions)
+            for i, (cond, fields) in enumerate(patterns):
+                if len(patterns) == 1:
+                    _unpack_run(ctx, c, fields, run)
+                    continue
+                with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
+                    _unpack_run(ctx, c, fields, run)
+        elif guard is not None:
             at = next(v for v in versions if v in first.versions)
             with c.block(f"if {guard}:"):
                 decode_field(ctx, c, first, at, flex, f"self.{first.py_name}", tagged=False)
             with c.block("else:"):
                 c(f"self.{first.py_name} = {default_expr(ctx, first)}")
-        elif not first.is_array and first.elem in FIXED_FORMATS:
-            name, size = ctx.struct_for(run)
-            targets = ", ".join(f"self.{f.py_name}" for f in run)
-            c(f"({targets},) = {name}.unpack_from(buf, pos)" if len(run) == 1 else f"{targets} = {name}.unpack_from(buf, pos)")
-            c(f"pos += {size}")
         else:
             decode_field(ctx, c, first, version, flex, f"self.{first.py_name}", tagged=False)
     for f in struct.fields:
@@ -44,6 +47,18 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
         _decode_tags(ctx, c, struct, version)
     c("return self, pos")
     return c.lines
+
+
+def _unpack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:
+    """Read ``fields`` with one Struct; the rest of the run takes its defaults."""
+    if fields:
+        name, size = ctx.struct_for(fields)
+        targets = ", ".join(f"self.{f.py_name}" for f in fields)
+        c(f"({targets},) = {name}.unpack_from(buf, pos)" if len(fields) == 1 else f"{targets} = {name}.unpack_from(buf, pos)")
+        c(f"pos += {size}")
+    for f in run:
+        if f not in fields:
+            c(f"self.{f.py_name} = {default_expr(ctx, f)}")
 
 
 def _decode_tags(ctx: ModuleContext, c: Code, struct: StructDef, version: int) -> None:

@@ -9,7 +9,7 @@ from their default, ordered by tag.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups, version_guard
+from tools.codegen.context import Code, ModuleContext, fixed_groups, run_patterns, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, differs_from_default
 
@@ -27,19 +27,23 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     flex = schema.is_flexible(version)
     c = Code()
     present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
-    for run in fixed_groups(present, lambda f: version_guard(f, versions) is None):
+    for run in fixed_groups(present, lambda f: True):
         first = run[0]
         guard = version_guard(first, versions)
-        if guard is not None:
+        if not first.is_array and first.elem in FIXED_FORMATS:
+            patterns = run_patterns(run, versions)
+            for i, (cond, fields) in enumerate(patterns):
+                if len(patterns) == 1:
+                    _pack_run(ctx, c, fields, run)
+                    continue
+                with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
+                    _pack_run(ctx, c, fields, run)
+        elif guard is not None:
             at = next(v for v in versions if v in first.versions)
             with c.block(f"if {guard}:"):
                 encode_field(ctx, c, first, at, flex, f"o.{first.py_name}", "out", tagged=False)
             if not first.ignorable:
                 _refuse_non_default(ctx, c, first, "elif")
-        elif not first.is_array and first.elem in FIXED_FORMATS:
-            name, _ = ctx.struct_for(run)
-            values = ", ".join(f"o.{f.py_name}" for f in run)
-            c(f"out += {name}.pack({values})")
         else:
             encode_field(ctx, c, first, version, flex, f"o.{first.py_name}", "out", tagged=False)
     for f in struct.fields:
@@ -52,6 +56,18 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     if not c.lines:
         c("pass")
     return c.lines
+
+
+def _pack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:
+    """Write ``fields`` with one Struct; refuse a set, non-ignorable field of the run left out."""
+    if fields:
+        name, _ = ctx.struct_for(fields)
+        c(f"out += {name}.pack({', '.join(f'o.{f.py_name}' for f in fields)})")
+    for f in run:
+        if f not in fields and not f.ignorable:
+            _refuse_non_default(ctx, c, f, "if")
+    if not fields and all(f.ignorable for f in run):
+        c("pass")
 
 
 def _refuse_non_default(ctx: ModuleContext, c: Code, f: FieldDef, keyword: str) -> None:

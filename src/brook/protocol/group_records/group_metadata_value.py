@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -103,13 +103,13 @@ def _d_GroupMetadataValue_MemberMetadata_0(v: int, buf: memoryview, pos: int) ->
         raise bad_length("clientHost", n)
     self.client_host = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.rebalance_timeout,) = INT32.unpack_from(buf, pos)
+    if v <= 0:
+        (self.session_timeout,) = _S_i.unpack_from(buf, pos)
         pos += 4
-    else:
         self.rebalance_timeout = -1
-    (self.session_timeout,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    else:
+        self.rebalance_timeout, self.session_timeout = _S_ii.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     end = pos + n
@@ -221,9 +221,10 @@ def _e_GroupMetadataValue_MemberMetadata_0(v: int, o: GroupMetadataValue.MemberM
     t5 = o.client_host.encode()
     out += INT16.pack(len(t5))
     out += t5
-    if v >= 1:
-        out += INT32.pack(o.rebalance_timeout)
-    out += _S_i.pack(o.session_timeout)
+    if v <= 0:
+        out += _S_i.pack(o.session_timeout)
+    else:
+        out += _S_ii.pack(o.rebalance_timeout, o.session_timeout)
     out += INT32.pack(len(o.subscription))
     out += o.subscription
     out += INT32.pack(len(o.assignment))
@@ -310,11 +311,11 @@ def _d_GroupMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[GroupMet
             raise bad_length("leader", n)
         self.leader = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 2:
-        (self.current_state_timestamp,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 1:
         self.current_state_timestamp = -1
+    else:
+        (self.current_state_timestamp,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -409,8 +410,10 @@ def _e_GroupMetadataValue_0(v: int, o: GroupMetadataValue, out: bytearray) -> No
         t5 = t4.encode()
         out += INT16.pack(len(t5))
         out += t5
-    if v >= 2:
-        out += INT64.pack(o.current_state_timestamp)
+    if v <= 1:
+        pass
+    else:
+        out += _S_q.pack(o.current_state_timestamp)
     out += INT32.pack(len(o.members))
     for t6 in o.members:
         _e_GroupMetadataValue_MemberMetadata_0(v, t6, out)

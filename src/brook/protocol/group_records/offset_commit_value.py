@@ -8,12 +8,13 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
 _S_q = Struct(">q")
 _S_qi = Struct(">qi")
+_S_qq = Struct(">qq")
 
 
 class OffsetCommitValue(Message):
@@ -42,13 +43,13 @@ _K_OffsetCommitValue = OffsetCommitValue
 
 def _d_OffsetCommitValue_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
     self = _new(_K_OffsetCommitValue)
-    (self.offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    if v >= 3:
-        (self.leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
+        (self.offset,) = _S_q.unpack_from(buf, pos)
+        pos += 8
         self.leader_epoch = -1
+    else:
+        self.offset, self.leader_epoch = _S_qi.unpack_from(buf, pos)
+        pos += 12
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -56,13 +57,13 @@ def _d_OffsetCommitValue_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCom
         raise bad_length("metadata", n)
     self.metadata = str(buf[pos:end], "utf-8")
     pos = end
-    (self.commit_timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    if 1 <= v <= 1:
-        (self.expire_timestamp,) = INT64.unpack_from(buf, pos)
+    if v in {0, 2, 3}:
+        (self.commit_timestamp,) = _S_q.unpack_from(buf, pos)
         pos += 8
-    else:
         self.expire_timestamp = -1
+    else:
+        self.commit_timestamp, self.expire_timestamp = _S_qq.unpack_from(buf, pos)
+        pos += 16
     return self, pos
 
 
@@ -93,15 +94,17 @@ def _d_OffsetCommitValue_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetCom
 
 
 def _e_OffsetCommitValue_0(v: int, o: OffsetCommitValue, out: bytearray) -> None:
-    out += _S_q.pack(o.offset)
-    if v >= 3:
-        out += INT32.pack(o.leader_epoch)
+    if v <= 2:
+        out += _S_q.pack(o.offset)
+    else:
+        out += _S_qi.pack(o.offset, o.leader_epoch)
     t1 = o.metadata.encode()
     out += INT16.pack(len(t1))
     out += t1
-    out += _S_q.pack(o.commit_timestamp)
-    if 1 <= v <= 1:
-        out += INT64.pack(o.expire_timestamp)
+    if v in {0, 2, 3}:
+        out += _S_q.pack(o.commit_timestamp)
+    else:
+        out += _S_qq.pack(o.commit_timestamp, o.expire_timestamp)
 
 
 def _e_OffsetCommitValue_4(v: int, o: OffsetCommitValue, out: bytearray) -> None:

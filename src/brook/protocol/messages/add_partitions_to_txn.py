@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -275,14 +275,10 @@ def _d_AddPartitionsToTxnRequest_3(v: int, buf: memoryview, pos: int) -> tuple[A
     else:
         self.v3_and_below_transactional_id = ""
     if v <= 3:
-        (self.v3_and_below_producer_id,) = INT64.unpack_from(buf, pos)
-        pos += 8
+        self.v3_and_below_producer_id, self.v3_and_below_producer_epoch = _S_qh.unpack_from(buf, pos)
+        pos += 10
     else:
         self.v3_and_below_producer_id = 0
-    if v <= 3:
-        (self.v3_and_below_producer_epoch,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
         self.v3_and_below_producer_epoch = 0
     if v <= 3:
         n = buf[pos]
@@ -372,9 +368,10 @@ def _e_AddPartitionsToTxnResponse_0(v: int, o: AddPartitionsToTxnResponse, out: 
 
 
 def _e_AddPartitionsToTxnResponse_3(v: int, o: AddPartitionsToTxnResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    if v >= 4:
-        out += INT16.pack(o.error_code)
+    if v <= 3:
+        out += _S_i.pack(o.throttle_time_ms)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     if v >= 4:
         n = len(o.results_by_transaction) + 1
         if n < 128:

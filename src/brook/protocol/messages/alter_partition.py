@@ -8,14 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_iq = Struct(">iq")
 _S_ii = Struct(">ii")
 _S_i = Struct(">i")
+_S_bi = Struct(">bi")
+_S_u = Struct(">16s")
 _S_ihii = Struct(">ihii")
 _S_ih = Struct(">ih")
 
@@ -194,13 +195,13 @@ def _d_AlterPartitionRequest_PartitionData_0(v: int, buf: memoryview, pos: int) 
         self.new_isr_with_epochs = t1
     else:
         self.new_isr_with_epochs = []
-    if v >= 1:
-        (self.leader_recovery_state,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
+        (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.leader_recovery_state = 0
-    (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    else:
+        self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
+        pos += 5
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -231,11 +232,12 @@ def _e_AlterPartitionRequest_PartitionData_0(v: int, o: AlterPartitionRequest.Pa
             _e_AlterPartitionRequest_BrokerState_3(v, t1, out)
     elif len(o.new_isr_with_epochs) > 0:
         raise unsupported_field("NewIsrWithEpochs", v)
-    if v >= 1:
-        out += INT8.pack(o.leader_recovery_state)
-    elif o.leader_recovery_state != 0:
-        raise unsupported_field("LeaderRecoveryState", v)
-    out += _S_i.pack(o.partition_epoch)
+    if v <= 0:
+        out += _S_i.pack(o.partition_epoch)
+        if o.leader_recovery_state != 0:
+            raise unsupported_field("LeaderRecoveryState", v)
+    else:
+        out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
     out.append(0)
 
 
@@ -254,11 +256,11 @@ def _d_AlterPartitionRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> t
         pos = end
     else:
         self.topic_name = ""
-    if v >= 2:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 1:
         self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -289,8 +291,10 @@ def _e_AlterPartitionRequest_TopicData_0(v: int, o: AlterPartitionRequest.TopicD
         else:
             write_uvarint(out, n)
         out += t1
-    if v >= 2:
-        out += UUID.pack(o.topic_id)
+    if v <= 1:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -354,13 +358,13 @@ def _d_AlterPartitionResponse_PartitionData_0(v: int, buf: memoryview, pos: int)
         raise bad_length("Isr", n)
     self.isr = list(unpack_from(f">{n}i", buf, pos))
     pos = end
-    if v >= 1:
-        (self.leader_recovery_state,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
+        (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.leader_recovery_state = 0
-    (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    else:
+        self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
+        pos += 5
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -378,9 +382,10 @@ def _e_AlterPartitionResponse_PartitionData_0(v: int, o: AlterPartitionResponse.
     else:
         write_uvarint(out, n)
     out += pack(f">{len(o.isr)}i", *o.isr)
-    if v >= 1:
-        out += INT8.pack(o.leader_recovery_state)
-    out += _S_i.pack(o.partition_epoch)
+    if v <= 0:
+        out += _S_i.pack(o.partition_epoch)
+    else:
+        out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
     out.append(0)
 
 
@@ -399,11 +404,11 @@ def _d_AlterPartitionResponse_TopicData_0(v: int, buf: memoryview, pos: int) -> 
         pos = end
     else:
         self.topic_name = ""
-    if v >= 2:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 1:
         self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -434,8 +439,10 @@ def _e_AlterPartitionResponse_TopicData_0(v: int, o: AlterPartitionResponse.Topi
         else:
             write_uvarint(out, n)
         out += t1
-    if v >= 2:
-        out += UUID.pack(o.topic_id)
+    if v <= 1:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)

@@ -278,11 +278,11 @@ def _d_ApiVersionsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ApiVers
         t2, pos = _d_ApiVersionsResponse_ApiVersion_0(v, buf, pos)
         t1.append(t2)
     self.api_keys = t1
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     self.supported_features = []
     self.finalized_features_epoch = -1
     self.finalized_features = []
@@ -364,8 +364,10 @@ def _e_ApiVersionsResponse_0(v: int, o: ApiVersionsResponse, out: bytearray) -> 
     out += INT32.pack(len(o.api_keys))
     for t1 in o.api_keys:
         _e_ApiVersionsResponse_ApiVersion_0(v, t1, out)
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
 
 
 def _e_ApiVersionsResponse_3(v: int, o: ApiVersionsResponse, out: bytearray) -> None:

@@ -8,8 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT64, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
@@ -17,6 +17,8 @@ _S_Hh = Struct(">Hh")
 _S_hh = Struct(">hh")
 _S_i = Struct(">i")
 _S_u = Struct(">16s")
+_S_o = Struct(">?")
+_S_q = Struct(">q")
 _S_ihq = Struct(">ihq")
 
 
@@ -242,11 +244,11 @@ def _d_BrokerRegistrationRequest_0(v: int, buf: memoryview, pos: int) -> tuple[B
             raise bad_length("Rack", n)
         self.rack = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 1:
-        (self.is_migrating_zk_broker,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.is_migrating_zk_broker = False
+    else:
+        (self.is_migrating_zk_broker,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     if v >= 2:
         n = buf[pos]
         pos += 1
@@ -262,11 +264,11 @@ def _d_BrokerRegistrationRequest_0(v: int, buf: memoryview, pos: int) -> tuple[B
         pos = end
     else:
         self.log_dirs = []
-    if v >= 3:
-        (self.previous_broker_epoch,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 2:
         self.previous_broker_epoch = -1
+    else:
+        (self.previous_broker_epoch,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -311,10 +313,11 @@ def _e_BrokerRegistrationRequest_0(v: int, o: BrokerRegistrationRequest, out: by
         else:
             write_uvarint(out, n)
         out += t5
-    if v >= 1:
-        out += BOOL.pack(o.is_migrating_zk_broker)
-    elif o.is_migrating_zk_broker != False:
-        raise unsupported_field("IsMigratingZkBroker", v)
+    if v <= 0:
+        if o.is_migrating_zk_broker != False:
+            raise unsupported_field("IsMigratingZkBroker", v)
+    else:
+        out += _S_o.pack(o.is_migrating_zk_broker)
     if v >= 2:
         n = len(o.log_dirs) + 1
         if n < 128:
@@ -323,8 +326,10 @@ def _e_BrokerRegistrationRequest_0(v: int, o: BrokerRegistrationRequest, out: by
             write_uvarint(out, n)
         for t6 in o.log_dirs:
             out += UUID.pack(t6)
-    if v >= 3:
-        out += INT64.pack(o.previous_broker_epoch)
+    if v <= 2:
+        pass
+    else:
+        out += _S_q.pack(o.previous_broker_epoch)
     out.append(0)
 
 

@@ -12,6 +12,7 @@ from brook.protocol._codec import (
 )
 
 _new = object.__new__
+_S_i = Struct(">i")
 
 
 class ConsumerProtocolSubscription(Message):
@@ -118,11 +119,11 @@ def _d_ConsumerProtocolSubscription_0(v: int, buf: memoryview, pos: int) -> tupl
         self.owned_partitions = t3
     else:
         self.owned_partitions = []
-    if v >= 2:
-        (self.generation_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
         self.generation_id = -1
+    else:
+        (self.generation_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     if v >= 3:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2
@@ -155,8 +156,10 @@ def _e_ConsumerProtocolSubscription_0(v: int, o: ConsumerProtocolSubscription, o
         out += INT32.pack(len(o.owned_partitions))
         for t4 in o.owned_partitions:
             _e_ConsumerProtocolSubscription_TopicPartition_1(v, t4, out)
-    if v >= 2:
-        out += INT32.pack(o.generation_id)
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.generation_id)
     if v >= 3:
         t5 = o.rack_id
         if t5 is None:

@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -98,11 +98,11 @@ def _d_CreateAclsRequest_AclCreation_0(v: int, buf: memoryview, pos: int) -> tup
         raise bad_length("ResourceName", n)
     self.resource_name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.resource_pattern_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.resource_pattern_type = 3
+    else:
+        (self.resource_pattern_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -174,10 +174,11 @@ def _e_CreateAclsRequest_AclCreation_0(v: int, o: CreateAclsRequest.AclCreation,
     t1 = o.resource_name.encode()
     out += INT16.pack(len(t1))
     out += t1
-    if v >= 1:
-        out += INT8.pack(o.resource_pattern_type)
-    elif o.resource_pattern_type != 3:
-        raise unsupported_field("ResourcePatternType", v)
+    if v <= 0:
+        if o.resource_pattern_type != 3:
+            raise unsupported_field("ResourcePatternType", v)
+    else:
+        out += _S_b.pack(o.resource_pattern_type)
     t2 = o.principal.encode()
     out += INT16.pack(len(t2))
     out += t2

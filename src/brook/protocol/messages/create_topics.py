@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, UUID, ZERO_UUID, Message, bad_length, read_uvarint, short, skip_tags,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, short, skip_tags,
     unsupported_field, write_uvarint,
 )
 
@@ -18,6 +18,7 @@ _S_ih = Struct(">ih")
 _S_io = Struct(">i?")
 _S_obo = Struct(">?b?")
 _S_h = Struct(">h")
+_S_uh = Struct(">16sh")
 
 
 class CreateTopicsRequest(Message):
@@ -420,13 +421,13 @@ def _d_CreateTopicsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[CreateT
         t2, pos = _d_CreateTopicsRequest_CreatableTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 1:
-        (self.validate_only,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
+        (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.validate_only = False
+    else:
+        self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
+        pos += 5
     return self, pos
 
 
@@ -459,11 +460,12 @@ def _e_CreateTopicsRequest_0(v: int, o: CreateTopicsRequest, out: bytearray) -> 
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_CreateTopicsRequest_CreatableTopic_0(v, t1, out)
-    out += _S_i.pack(o.timeout_ms)
-    if v >= 1:
-        out += BOOL.pack(o.validate_only)
-    elif o.validate_only != False:
-        raise unsupported_field("validateOnly", v)
+    if v <= 0:
+        out += _S_i.pack(o.timeout_ms)
+        if o.validate_only != False:
+            raise unsupported_field("validateOnly", v)
+    else:
+        out += _S_io.pack(o.timeout_ms, o.validate_only)
 
 
 def _e_CreateTopicsRequest_5(v: int, o: CreateTopicsRequest, out: bytearray) -> None:
@@ -581,13 +583,13 @@ def _d_CreateTopicsResponse_CreatableTopicResult_5(v: int, buf: memoryview, pos:
         raise bad_length("Name", n)
     self.name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 7:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 6:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
         self.topic_id = ZERO_UUID
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    else:
+        self.topic_id, self.error_code = _S_uh.unpack_from(buf, pos)
+        pos += 18
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -660,9 +662,10 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(v: int, o: CreateTopicsRespon
     else:
         write_uvarint(out, n)
     out += t1
-    if v >= 7:
-        out += UUID.pack(o.topic_id)
-    out += _S_h.pack(o.error_code)
+    if v <= 6:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_uh.pack(o.topic_id, o.error_code)
     t2 = o.error_message
     if t2 is None:
         out.append(0)
@@ -701,11 +704,11 @@ def _e_CreateTopicsResponse_CreatableTopicResult_5(v: int, o: CreateTopicsRespon
 
 def _d_CreateTopicsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
     self = _new(_K_CreateTopicsResponse)
-    if v >= 2:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -744,8 +747,10 @@ def _d_CreateTopicsResponse_5(v: int, buf: memoryview, pos: int) -> tuple[Create
 
 
 def _e_CreateTopicsResponse_0(v: int, o: CreateTopicsResponse, out: bytearray) -> None:
-    if v >= 2:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_CreateTopicsResponse_CreatableTopicResult_0(v, t1, out)

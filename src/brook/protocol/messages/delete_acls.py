@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -129,11 +129,11 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_0(v: int, buf: memoryview, pos: int) -
             raise bad_length("ResourceNameFilter", n)
         self.resource_name_filter = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 1:
-        (self.pattern_type_filter,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.pattern_type_filter = 3
+    else:
+        (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -224,10 +224,11 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_0(v: int, o: DeleteAclsRequest.DeleteA
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
-    if v >= 1:
-        out += INT8.pack(o.pattern_type_filter)
-    elif o.pattern_type_filter != 3:
-        raise unsupported_field("PatternTypeFilter", v)
+    if v <= 0:
+        if o.pattern_type_filter != 3:
+            raise unsupported_field("PatternTypeFilter", v)
+    else:
+        out += _S_b.pack(o.pattern_type_filter)
     t3 = o.principal_filter
     if t3 is None:
         out += b"\xff\xff"
@@ -362,11 +363,11 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v: int, buf: memoryview, pos: 
         raise bad_length("ResourceName", n)
     self.resource_name = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.pattern_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.pattern_type = 3
+    else:
+        (self.pattern_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -461,10 +462,11 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v: int, o: DeleteAclsResponse.
     t3 = o.resource_name.encode()
     out += INT16.pack(len(t3))
     out += t3
-    if v >= 1:
-        out += INT8.pack(o.pattern_type)
-    elif o.pattern_type != 3:
-        raise unsupported_field("PatternType", v)
+    if v <= 0:
+        if o.pattern_type != 3:
+            raise unsupported_field("PatternType", v)
+    else:
+        out += _S_b.pack(o.pattern_type)
     t4 = o.principal.encode()
     out += INT16.pack(len(t4))
     out += t4

@@ -405,11 +405,11 @@ def _e_DeleteTopicsResponse_DeletableTopicResult_6(v: int, o: DeleteTopicsRespon
 
 def _d_DeleteTopicsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
     self = _new(_K_DeleteTopicsResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -473,8 +473,10 @@ def _d_DeleteTopicsResponse_6(v: int, buf: memoryview, pos: int) -> tuple[Delete
 
 
 def _e_DeleteTopicsResponse_0(v: int, o: DeleteTopicsResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.responses))
     for t1 in o.responses:
         _e_DeleteTopicsResponse_DeletableTopicResult_0(v, t1, out)

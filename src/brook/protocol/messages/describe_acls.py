@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -114,11 +114,11 @@ def _d_DescribeAclsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Describ
             raise bad_length("ResourceNameFilter", n)
         self.resource_name_filter = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 1:
-        (self.pattern_type_filter,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.pattern_type_filter = 3
+    else:
+        (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -234,10 +234,11 @@ def _e_DescribeAclsResponse_DescribeAclsResource_0(v: int, o: DescribeAclsRespon
     t1 = o.resource_name.encode()
     out += INT16.pack(len(t1))
     out += t1
-    if v >= 1:
-        out += INT8.pack(o.pattern_type)
-    elif o.pattern_type != 3:
-        raise unsupported_field("PatternType", v)
+    if v <= 0:
+        if o.pattern_type != 3:
+            raise unsupported_field("PatternType", v)
+    else:
+        out += _S_b.pack(o.pattern_type)
     out += INT32.pack(len(o.acls))
     for t2 in o.acls:
         _e_DescribeAclsResponse_AclDescription_0(v, t2, out)

@@ -8,13 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, Message, read_uvarint, skip_tags, unsupported_field, write_uvarint,
+    Message, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_o = Struct(">?")
+_S_ob = Struct(">?b")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
+_S_b = Struct(">b")
 
 
 class DescribeClusterRequest(Message):
@@ -83,13 +85,13 @@ _K_DescribeClusterResponse_DescribeClusterBroker = DescribeClusterResponse.Descr
 
 def _d_DescribeClusterRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
     self = _new(_K_DescribeClusterRequest)
-    (self.include_cluster_authorized_operations,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    if v >= 1:
-        (self.endpoint_type,) = INT8.unpack_from(buf, pos)
+    if v <= 0:
+        (self.include_cluster_authorized_operations,) = _S_o.unpack_from(buf, pos)
         pos += 1
-    else:
         self.endpoint_type = 1
+    else:
+        self.include_cluster_authorized_operations, self.endpoint_type = _S_ob.unpack_from(buf, pos)
+        pos += 2
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -136,10 +138,11 @@ def _e_DescribeClusterResponse_0(v: int, o: DescribeClusterResponse, out: bytear
         else:
             write_uvarint(out, n)
         out += t2
-    if v >= 1:
-        out += INT8.pack(o.endpoint_type)
-    elif o.endpoint_type != 1:
-        raise unsupported_field("EndpointType", v)
+    if v <= 0:
+        if o.endpoint_type != 1:
+            raise unsupported_field("EndpointType", v)
+    else:
+        out += _S_b.pack(o.endpoint_type)
     t3 = o.cluster_id.encode()
     n = len(t3) + 1
     if n < 128:

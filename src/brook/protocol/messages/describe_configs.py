@@ -8,14 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
 _S_b = Struct(">b")
-_S_oo = Struct(">??")
 _S_o = Struct(">?")
+_S_oo = Struct(">??")
+_S_ooo = Struct(">???")
 _S_obo = Struct(">?b?")
 _S_h = Struct(">h")
 _S_i = Struct(">i")
@@ -221,16 +222,16 @@ def _d_DescribeConfigsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Desc
         t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_0(v, buf, pos)
         t1.append(t2)
     self.resources = t1
-    if v >= 1:
-        (self.include_synonyms,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.include_synonyms = False
-    if v >= 3:
-        (self.include_documentation,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
         self.include_documentation = False
+    elif 1 <= v <= 2:
+        (self.include_synonyms,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.include_documentation = False
+    else:
+        self.include_synonyms, self.include_documentation = _S_oo.unpack_from(buf, pos)
+        pos += 2
     return self, pos
 
 
@@ -307,20 +308,20 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(v: int, o: Descri
         t3 = t2.encode()
         out += INT16.pack(len(t3))
         out += t3
-    out += _S_o.pack(o.read_only)
     if v <= 0:
-        out += BOOL.pack(o.is_default)
-    elif o.is_default != False:
-        raise unsupported_field("IsDefault", v)
-    if v >= 1:
-        out += INT8.pack(o.config_source)
-    out += _S_o.pack(o.is_sensitive)
+        out += _S_ooo.pack(o.read_only, o.is_default, o.is_sensitive)
+    else:
+        out += _S_obo.pack(o.read_only, o.config_source, o.is_sensitive)
+        if o.is_default != False:
+            raise unsupported_field("IsDefault", v)
     if v >= 1:
         out += INT32.pack(len(o.synonyms))
         for t4 in o.synonyms:
             _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(v, t4, out)
-    if v >= 3:
-        out += INT8.pack(o.config_type)
+    if v <= 2:
+        pass
+    else:
+        out += _S_b.pack(o.config_type)
     if v >= 3:
         t5 = o.documentation
         if t5 is None:

@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -113,11 +113,11 @@ def _d_DescribeGroupsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Descr
         pos = end
         t1.append(t2)
     self.groups = t1
-    if v >= 3:
-        (self.include_authorized_operations,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 2:
         self.include_authorized_operations = False
+    else:
+        (self.include_authorized_operations,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     return self, pos
 
 
@@ -244,10 +244,11 @@ def _e_DescribeGroupsResponse_DescribedGroup_0(v: int, o: DescribeGroupsResponse
     out += INT32.pack(len(o.members))
     for t5 in o.members:
         _e_DescribeGroupsResponse_DescribedGroupMember_0(v, t5, out)
-    if v >= 3:
-        out += INT32.pack(o.authorized_operations)
-    elif o.authorized_operations != -2147483648:
-        raise unsupported_field("AuthorizedOperations", v)
+    if v <= 2:
+        if o.authorized_operations != -2147483648:
+            raise unsupported_field("AuthorizedOperations", v)
+    else:
+        out += _S_i.pack(o.authorized_operations)
 
 
 def _e_DescribeGroupsResponse_DescribedGroup_5(v: int, o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
@@ -292,8 +293,10 @@ def _e_DescribeGroupsResponse_DescribedGroup_5(v: int, o: DescribeGroupsResponse
 
 
 def _e_DescribeGroupsResponse_0(v: int, o: DescribeGroupsResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.groups))
     for t1 in o.groups:
         _e_DescribeGroupsResponse_DescribedGroup_0(v, t1, out)

@@ -8,13 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
 _S_iqqo = Struct(">iqq?")
 _S_h = Struct(">h")
+_S_qq = Struct(">qq")
 _S_i = Struct(">i")
+_S_ih = Struct(">ih")
 
 
 class DescribeLogDirsRequest(Message):
@@ -270,10 +272,10 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(v: int, o: DescribeLogDir
         write_uvarint(out, n)
     for t2 in o.topics:
         _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(v, t2, out)
-    if v >= 4:
-        out += INT64.pack(o.total_bytes)
-    if v >= 4:
-        out += INT64.pack(o.usable_bytes)
+    if v <= 3:
+        pass
+    else:
+        out += _S_qq.pack(o.total_bytes, o.usable_bytes)
     out.append(0)
 
 
@@ -285,9 +287,10 @@ def _e_DescribeLogDirsResponse_0(v: int, o: DescribeLogDirsResponse, out: bytear
 
 
 def _e_DescribeLogDirsResponse_2(v: int, o: DescribeLogDirsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    if v >= 3:
-        out += INT16.pack(o.error_code)
+    if v <= 2:
+        out += _S_i.pack(o.throttle_time_ms)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.results) + 1
     if n < 128:
         out.append(n)

@@ -8,13 +8,14 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT64, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_i = Struct(">i")
-_S_q = Struct(">q")
+_S_iq = Struct(">iq")
+_S_iqqq = Struct(">iqqq")
+_S_iuqqq = Struct(">i16sqqq")
 _S_ih = Struct(">ih")
 _S_iiq = Struct(">iiq")
 _S_H = Struct(">H")
@@ -231,16 +232,16 @@ def _d_DescribeQuorumRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Descr
 
 
 def _e_DescribeQuorumResponse_ReplicaState_0(v: int, o: DescribeQuorumResponse.ReplicaState, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    if v >= 2:
-        out += UUID.pack(o.replica_directory_id)
-    elif o.replica_directory_id != ZERO_UUID:
-        raise unsupported_field("ReplicaDirectoryId", v)
-    out += _S_q.pack(o.log_end_offset)
-    if v >= 1:
-        out += INT64.pack(o.last_fetch_timestamp)
-    if v >= 1:
-        out += INT64.pack(o.last_caught_up_timestamp)
+    if v <= 0:
+        out += _S_iq.pack(o.replica_id, o.log_end_offset)
+        if o.replica_directory_id != ZERO_UUID:
+            raise unsupported_field("ReplicaDirectoryId", v)
+    elif 1 <= v <= 1:
+        out += _S_iqqq.pack(o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
+        if o.replica_directory_id != ZERO_UUID:
+            raise unsupported_field("ReplicaDirectoryId", v)
+    else:
+        out += _S_iuqqq.pack(o.replica_id, o.replica_directory_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
     out.append(0)
 
 

@@ -8,13 +8,13 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
-_S_i = Struct(">i")
 _S_b = Struct(">b")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 
 
@@ -152,11 +152,11 @@ def _d_ElectLeadersRequest_TopicPartitions_2(v: int, buf: memoryview, pos: int) 
 
 def _d_ElectLeadersRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
     self = _new(_K_ElectLeadersRequest)
-    if v >= 1:
-        (self.election_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.election_type = 0
+    else:
+        (self.election_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0:
@@ -259,11 +259,12 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_2(v: int, o: ElectLeadersRespo
 
 
 def _e_ElectLeadersResponse_0(v: int, o: ElectLeadersResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    if v >= 1:
-        out += INT16.pack(o.error_code)
-    elif o.error_code != 0:
-        raise unsupported_field("ErrorCode", v)
+    if v <= 0:
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.error_code != 0:
+            raise unsupported_field("ErrorCode", v)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.replica_election_results))
     for t1 in o.replica_election_results:
         _e_ElectLeadersResponse_ReplicaElectionResult_0(v, t1, out)

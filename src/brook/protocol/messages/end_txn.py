@@ -8,12 +8,13 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT64, Message, bad_length, read_uvarint, skip_tags,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
 _S_qho = Struct(">qh?")
 _S_ih = Struct(">ih")
+_S_ihqh = Struct(">ihqh")
 
 
 class EndTxnRequest(Message):
@@ -102,11 +103,10 @@ def _e_EndTxnResponse_0(v: int, o: EndTxnResponse, out: bytearray) -> None:
 
 
 def _e_EndTxnResponse_3(v: int, o: EndTxnResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    if v >= 5:
-        out += INT64.pack(o.producer_id)
-    if v >= 5:
-        out += INT16.pack(o.producer_epoch)
+    if v <= 4:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    else:
+        out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
     out.append(0)
 
 

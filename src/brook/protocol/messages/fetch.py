@@ -8,24 +8,29 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, INT64, UUID, ZERO_UUID, Buffer, Message, Records, append_records,
-    bad_length, read_uvarint, records_size, short, skip_tags, unsupported_field, write_uvarint,
+    INT16, INT32, UUID, ZERO_UUID, Buffer, Message, Records, append_records, bad_length,
+    read_uvarint, records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_iq = Struct(">iq")
-_S_i = Struct(">i")
-_S_q = Struct(">q")
+_S_iqi = Struct(">iqi")
+_S_iqqi = Struct(">iqqi")
+_S_iiqqi = Struct(">iiqqi")
 _S_iiqiqi = Struct(">iiqiqi")
 _S_u = Struct(">16s")
 _S_iii = Struct(">iii")
+_S_iiii = Struct(">iiii")
+_S_iiiib = Struct(">iiiib")
 _S_iiiibii = Struct(">iiiibii")
 _S_iiibii = Struct(">iiibii")
 _S_ii = Struct(">ii")
 _S_qi = Struct(">qi")
 _S_qq = Struct(">qq")
 _S_ihq = Struct(">ihq")
+_S_ihqq = Struct(">ihqq")
 _S_ihqqq = Struct(">ihqqq")
+_S_i = Struct(">i")
 _S_ihi = Struct(">ihi")
 
 
@@ -281,22 +286,18 @@ def _e_FetchRequest_ReplicaState_15(v: int, o: FetchRequest.ReplicaState, out: b
 
 def _d_FetchRequest_FetchPartition_0(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
     self = _new(_K_FetchRequest_FetchPartition)
-    (self.partition,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 9:
-        (self.current_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 4:
+        self.partition, self.fetch_offset, self.partition_max_bytes = _S_iqi.unpack_from(buf, pos)
+        pos += 16
         self.current_leader_epoch = -1
-    (self.fetch_offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    if v >= 5:
-        (self.log_start_offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.log_start_offset = -1
-    (self.partition_max_bytes,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    elif 5 <= v <= 8:
+        self.partition, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iqqi.unpack_from(buf, pos)
+        pos += 24
+        self.current_leader_epoch = -1
+    else:
+        self.partition, self.current_leader_epoch, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iiqqi.unpack_from(buf, pos)
+        pos += 28
     self.last_fetched_epoch = -1
     self.replica_directory_id = ZERO_UUID
     return self, pos
@@ -340,13 +341,12 @@ def _d_FetchRequest_FetchPartition_17(v: int, buf: memoryview, pos: int) -> tupl
 
 
 def _e_FetchRequest_FetchPartition_0(v: int, o: FetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition)
-    if v >= 9:
-        out += INT32.pack(o.current_leader_epoch)
-    out += _S_q.pack(o.fetch_offset)
-    if v >= 5:
-        out += INT64.pack(o.log_start_offset)
-    out += _S_i.pack(o.partition_max_bytes)
+    if v <= 4:
+        out += _S_iqi.pack(o.partition, o.fetch_offset, o.partition_max_bytes)
+    elif 5 <= v <= 8:
+        out += _S_iqqi.pack(o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
+    else:
+        out += _S_iiqqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
     if o.last_fetched_epoch != -1:
         raise unsupported_field("LastFetchedEpoch", v)
 
@@ -408,11 +408,11 @@ def _d_FetchRequest_FetchTopic_12(v: int, buf: memoryview, pos: int) -> tuple[Fe
         pos = end
     else:
         self.topic = ""
-    if v >= 13:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 12:
         self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -478,8 +478,10 @@ def _e_FetchRequest_FetchTopic_12(v: int, o: FetchRequest.FetchTopic, out: bytea
         else:
             write_uvarint(out, n)
         out += t1
-    if v >= 13:
-        out += UUID.pack(o.topic_id)
+    if v <= 12:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -539,11 +541,11 @@ def _d_FetchRequest_ForgottenTopic_12(v: int, buf: memoryview, pos: int) -> tupl
         pos = end
     else:
         self.topic = ""
-    if v >= 13:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 12:
         self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -582,8 +584,10 @@ def _e_FetchRequest_ForgottenTopic_12(v: int, o: FetchRequest.ForgottenTopic, ou
         else:
             write_uvarint(out, n)
         out += t1
-    if v >= 13:
-        out += UUID.pack(o.topic_id)
+    if v <= 12:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -595,28 +599,27 @@ def _e_FetchRequest_ForgottenTopic_12(v: int, o: FetchRequest.ForgottenTopic, ou
 
 def _d_FetchRequest_0(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
     self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes = _S_iii.unpack_from(buf, pos)
-    pos += 12
-    if v >= 3:
-        (self.max_bytes,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
+        self.replica_id, self.max_wait_ms, self.min_bytes = _S_iii.unpack_from(buf, pos)
+        pos += 12
         self.max_bytes = 2147483647
-    if v >= 4:
-        (self.isolation_level,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
         self.isolation_level = 0
-    if v >= 7:
-        (self.session_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
         self.session_id = 0
-    if v >= 7:
-        (self.session_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
         self.session_epoch = -1
+    elif 3 <= v <= 3:
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes = _S_iiii.unpack_from(buf, pos)
+        pos += 16
+        self.isolation_level = 0
+        self.session_id = 0
+        self.session_epoch = -1
+    elif 4 <= v <= 6:
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level = _S_iiiib.unpack_from(buf, pos)
+        pos += 17
+        self.session_id = 0
+        self.session_epoch = -1
+    else:
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
+        pos += 25
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -867,15 +870,14 @@ def _d_FetchRequest_17(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest,
 
 
 def _e_FetchRequest_0(v: int, o: FetchRequest, out: bytearray) -> None:
-    out += _S_iii.pack(o.replica_id, o.max_wait_ms, o.min_bytes)
-    if v >= 3:
-        out += INT32.pack(o.max_bytes)
-    if v >= 4:
-        out += INT8.pack(o.isolation_level)
-    if v >= 7:
-        out += INT32.pack(o.session_id)
-    if v >= 7:
-        out += INT32.pack(o.session_epoch)
+    if v <= 2:
+        out += _S_iii.pack(o.replica_id, o.max_wait_ms, o.min_bytes)
+    elif 3 <= v <= 3:
+        out += _S_iiii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes)
+    elif 4 <= v <= 6:
+        out += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
+    else:
+        out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_FetchRequest_FetchTopic_0(v, t1, out)
@@ -1136,18 +1138,18 @@ def _e_FetchResponse_AbortedTransaction_12(v: int, o: FetchResponse.AbortedTrans
 
 def _d_FetchResponse_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
     self = _new(_K_FetchResponse_PartitionData)
-    self.partition_index, self.error_code, self.high_watermark = _S_ihq.unpack_from(buf, pos)
-    pos += 14
-    if v >= 4:
-        (self.last_stable_offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 3:
+        self.partition_index, self.error_code, self.high_watermark = _S_ihq.unpack_from(buf, pos)
+        pos += 14
         self.last_stable_offset = -1
-    if v >= 5:
-        (self.log_start_offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
         self.log_start_offset = -1
+    elif 4 <= v <= 4:
+        self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset = _S_ihqq.unpack_from(buf, pos)
+        pos += 22
+        self.log_start_offset = -1
+    else:
+        self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
+        pos += 30
     if v >= 4:
         (n,) = INT32.unpack_from(buf, pos)
         pos += 4
@@ -1163,11 +1165,11 @@ def _d_FetchResponse_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple
             self.aborted_transactions = t1
     else:
         self.aborted_transactions = None
-    if v >= 11:
-        (self.preferred_read_replica,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 10:
         self.preferred_read_replica = -1
+    else:
+        (self.preferred_read_replica,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0:
@@ -1243,11 +1245,12 @@ def _d_FetchResponse_PartitionData_12(v: int, buf: memoryview, pos: int) -> tupl
 
 
 def _e_FetchResponse_PartitionData_0(v: int, o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihq.pack(o.partition_index, o.error_code, o.high_watermark)
-    if v >= 4:
-        out += INT64.pack(o.last_stable_offset)
-    if v >= 5:
-        out += INT64.pack(o.log_start_offset)
+    if v <= 3:
+        out += _S_ihq.pack(o.partition_index, o.error_code, o.high_watermark)
+    elif 4 <= v <= 4:
+        out += _S_ihqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset)
+    else:
+        out += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
     if v >= 4:
         t1 = o.aborted_transactions
         if t1 is None:
@@ -1256,10 +1259,11 @@ def _e_FetchResponse_PartitionData_0(v: int, o: FetchResponse.PartitionData, out
             out += INT32.pack(len(t1))
             for t2 in t1:
                 _e_FetchResponse_AbortedTransaction_4(v, t2, out)
-    if v >= 11:
-        out += INT32.pack(o.preferred_read_replica)
-    elif o.preferred_read_replica != -1:
-        raise unsupported_field("PreferredReadReplica", v)
+    if v <= 10:
+        if o.preferred_read_replica != -1:
+            raise unsupported_field("PreferredReadReplica", v)
+    else:
+        out += _S_i.pack(o.preferred_read_replica)
     t3 = o.records
     if t3 is None:
         out += b"\xff\xff\xff\xff"
@@ -1366,11 +1370,11 @@ def _d_FetchResponse_FetchableTopicResponse_12(v: int, buf: memoryview, pos: int
         pos = end
     else:
         self.topic = ""
-    if v >= 13:
-        (self.topic_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 12:
         self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -1411,8 +1415,10 @@ def _e_FetchResponse_FetchableTopicResponse_12(v: int, o: FetchResponse.Fetchabl
         else:
             write_uvarint(out, n)
         out += t1
-    if v >= 13:
-        out += UUID.pack(o.topic_id)
+    if v <= 12:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -1488,21 +1494,18 @@ def _e_FetchResponse_NodeEndpoint_16(v: int, o: FetchResponse.NodeEndpoint, out:
 
 def _d_FetchResponse_0(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
     self = _new(_K_FetchResponse)
-    if v >= 1:
-        (self.throttle_time_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.throttle_time_ms = 0
-    if v >= 7:
-        (self.error_code,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
         self.error_code = 0
-    if v >= 7:
-        (self.session_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
         self.session_id = 0
+    elif 1 <= v <= 6:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.error_code = 0
+        self.session_id = 0
+    else:
+        self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
+        pos += 10
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -1588,14 +1591,15 @@ def _d_FetchResponse_16(v: int, buf: memoryview, pos: int) -> tuple[FetchRespons
 
 
 def _e_FetchResponse_0(v: int, o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    if v >= 7:
-        out += INT16.pack(o.error_code)
-    if v >= 7:
-        out += INT32.pack(o.session_id)
-    elif o.session_id != 0:
-        raise unsupported_field("SessionId", v)
+    if v <= 0:
+        if o.session_id != 0:
+            raise unsupported_field("SessionId", v)
+    elif 1 <= v <= 6:
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.session_id != 0:
+            raise unsupported_field("SessionId", v)
+    else:
+        out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
     out += INT32.pack(len(o.responses))
     for t1 in o.responses:
         out = _e_FetchResponse_FetchableTopicResponse_0(v, t1, out, chunks)

@@ -8,8 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -96,11 +95,11 @@ def _d_FindCoordinatorRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Find
         raise bad_length("Key", n)
     self.key = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.key_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.key_type = 0
+    else:
+        (self.key_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     self.coordinator_keys = []
     return self, pos
 
@@ -187,9 +186,10 @@ def _e_FindCoordinatorResponse_Coordinator_4(v: int, o: FindCoordinatorResponse.
 
 
 def _e_FindCoordinatorResponse_0(v: int, o: FindCoordinatorResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_h.pack(o.error_code)
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     if v >= 1:
         t1 = o.error_message
         if t1 is None:
@@ -208,11 +208,12 @@ def _e_FindCoordinatorResponse_0(v: int, o: FindCoordinatorResponse, out: bytear
 
 
 def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
     if v <= 3:
-        out += INT16.pack(o.error_code)
-    elif o.error_code != 0:
-        raise unsupported_field("ErrorCode", v)
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.error_code != 0:
+            raise unsupported_field("ErrorCode", v)
     if v <= 3:
         t1 = o.error_message
         if t1 is None:
@@ -226,9 +227,10 @@ def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytear
                 write_uvarint(out, n)
             out += t2
     if v <= 3:
-        out += INT32.pack(o.node_id)
-    elif o.node_id != 0:
-        raise unsupported_field("NodeId", v)
+        out += _S_i.pack(o.node_id)
+    else:
+        if o.node_id != 0:
+            raise unsupported_field("NodeId", v)
     if v <= 3:
         t3 = o.host.encode()
         n = len(t3) + 1
@@ -240,9 +242,10 @@ def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytear
     elif o.host != "":
         raise unsupported_field("Host", v)
     if v <= 3:
-        out += INT32.pack(o.port)
-    elif o.port != 0:
-        raise unsupported_field("Port", v)
+        out += _S_i.pack(o.port)
+    else:
+        if o.port != 0:
+            raise unsupported_field("Port", v)
     if v >= 4:
         n = len(o.coordinators) + 1
         if n < 128:

@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, Message, bad_length, read_uvarint, skip_tags,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -138,9 +138,10 @@ def _d_HeartbeatRequest_4(v: int, buf: memoryview, pos: int) -> tuple[HeartbeatR
 
 
 def _e_HeartbeatResponse_0(v: int, o: HeartbeatResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_h.pack(o.error_code)
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
 
 
 def _e_HeartbeatResponse_4(v: int, o: HeartbeatResponse, out: bytearray) -> None:

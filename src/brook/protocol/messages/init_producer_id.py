@@ -8,11 +8,12 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT64, Message, bad_length, read_uvarint, skip_tags,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
 _S_i = Struct(">i")
+_S_iqh = Struct(">iqh")
 _S_ihqh = Struct(">ihqh")
 
 
@@ -94,18 +95,14 @@ def _d_InitProducerIdRequest_2(v: int, buf: memoryview, pos: int) -> tuple[InitP
             raise bad_length("TransactionalId", n)
         self.transactional_id = str(buf[pos:end], "utf-8")
         pos = end
-    (self.transaction_timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 3:
-        (self.producer_id,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 2:
+        (self.transaction_timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.producer_id = -1
-    if v >= 3:
-        (self.producer_epoch,) = INT16.unpack_from(buf, pos)
-        pos += 2
-    else:
         self.producer_epoch = -1
+    else:
+        self.transaction_timeout_ms, self.producer_id, self.producer_epoch = _S_iqh.unpack_from(buf, pos)
+        pos += 14
     n = buf[pos]
     pos += 1
     if n > 127:

@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -17,6 +17,7 @@ _S_i = Struct(">i")
 _S_ii = Struct(">ii")
 _S_hi = Struct(">hi")
 _S_ihi = Struct(">ihi")
+_S_o = Struct(">?")
 
 
 class JoinGroupRequest(Message):
@@ -166,13 +167,13 @@ def _d_JoinGroupRequest_0(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupR
         raise bad_length("GroupId", n)
     self.group_id = str(buf[pos:end], "utf-8")
     pos = end
-    (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 1:
-        (self.rebalance_timeout_ms,) = INT32.unpack_from(buf, pos)
+    if v <= 0:
+        (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
         pos += 4
-    else:
         self.rebalance_timeout_ms = -1
+    else:
+        self.session_timeout_ms, self.rebalance_timeout_ms = _S_ii.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -342,9 +343,10 @@ def _e_JoinGroupResponse_JoinGroupResponseMember_6(v: int, o: JoinGroupResponse.
 
 
 def _e_JoinGroupResponse_0(v: int, o: JoinGroupResponse, out: bytearray) -> None:
-    if v >= 2:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_hi.pack(o.error_code, o.generation_id)
+    if v <= 1:
+        out += _S_hi.pack(o.error_code, o.generation_id)
+    else:
+        out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
     t1 = o.protocol_name
     if t1 is None:
         out += b"\x00\x00"
@@ -435,10 +437,11 @@ def _e_JoinGroupResponse_7(v: int, o: JoinGroupResponse, out: bytearray) -> None
     else:
         write_uvarint(out, n)
     out += t5
-    if v >= 9:
-        out += BOOL.pack(o.skip_assignment)
-    elif o.skip_assignment != False:
-        raise unsupported_field("SkipAssignment", v)
+    if v <= 8:
+        if o.skip_assignment != False:
+            raise unsupported_field("SkipAssignment", v)
+    else:
+        out += _S_o.pack(o.skip_assignment)
     t6 = o.member_id.encode()
     n = len(t6) + 1
     if n < 128:

@@ -264,9 +264,10 @@ def _e_LeaveGroupResponse_MemberResponse_4(v: int, o: LeaveGroupResponse.MemberR
 
 
 def _e_LeaveGroupResponse_0(v: int, o: LeaveGroupResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_h.pack(o.error_code)
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     if v >= 3:
         out += INT32.pack(len(o.members))
         for t1 in o.members:

@@ -180,9 +180,10 @@ def _e_ListGroupsResponse_ListedGroup_3(v: int, o: ListGroupsResponse.ListedGrou
 
 
 def _e_ListGroupsResponse_0(v: int, o: ListGroupsResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_h.pack(o.error_code)
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.groups))
     for t1 in o.groups:
         _e_ListGroupsResponse_ListedGroup_0(v, t1, out)

@@ -8,16 +8,19 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT8, INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
-_S_i = Struct(">i")
-_S_q = Struct(">q")
+_S_iqi = Struct(">iqi")
+_S_iq = Struct(">iq")
 _S_iiq = Struct(">iiq")
+_S_i = Struct(">i")
 _S_ib = Struct(">ib")
 _S_ih = Struct(">ih")
+_S_qq = Struct(">qq")
+_S_qqi = Struct(">qqi")
 _S_ihqqi = Struct(">ihqqi")
 
 
@@ -123,19 +126,18 @@ _K_ListOffsetsResponse_ListOffsetsTopicResponse = ListOffsetsResponse.ListOffset
 
 def _d_ListOffsetsRequest_ListOffsetsPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsPartition)
-    (self.partition_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 4:
-        (self.current_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
-        self.current_leader_epoch = -1
-    (self.timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
     if v <= 0:
-        (self.max_num_offsets,) = INT32.unpack_from(buf, pos)
-        pos += 4
+        self.partition_index, self.timestamp, self.max_num_offsets = _S_iqi.unpack_from(buf, pos)
+        pos += 16
+        self.current_leader_epoch = -1
+    elif 1 <= v <= 3:
+        self.partition_index, self.timestamp = _S_iq.unpack_from(buf, pos)
+        pos += 12
+        self.current_leader_epoch = -1
+        self.max_num_offsets = 1
     else:
+        self.partition_index, self.current_leader_epoch, self.timestamp = _S_iiq.unpack_from(buf, pos)
+        pos += 16
         self.max_num_offsets = 1
     return self, pos
 
@@ -210,13 +212,13 @@ def _d_ListOffsetsRequest_ListOffsetsTopic_6(v: int, buf: memoryview, pos: int) 
 
 def _d_ListOffsetsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
     self = _new(_K_ListOffsetsRequest)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 2:
-        (self.isolation_level,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 1:
+        (self.replica_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.isolation_level = 0
+    else:
+        self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
+        pos += 5
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -246,11 +248,11 @@ def _d_ListOffsetsRequest_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffs
         t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_6(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    if v >= 10:
-        (self.timeout_ms,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 9:
         self.timeout_ms = 0
+    else:
+        (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -267,18 +269,19 @@ def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, o: ListOffsets
         out += pack(f">{len(o.old_style_offsets)}q", *o.old_style_offsets)
     elif len(o.old_style_offsets) > 0:
         raise unsupported_field("OldStyleOffsets", v)
-    if v >= 1:
-        out += INT64.pack(o.timestamp)
-    elif o.timestamp != -1:
-        raise unsupported_field("Timestamp", v)
-    if v >= 1:
-        out += INT64.pack(o.offset)
-    elif o.offset != -1:
-        raise unsupported_field("Offset", v)
-    if v >= 4:
-        out += INT32.pack(o.leader_epoch)
-    elif o.leader_epoch != -1:
-        raise unsupported_field("LeaderEpoch", v)
+    if v <= 0:
+        if o.timestamp != -1:
+            raise unsupported_field("Timestamp", v)
+        if o.offset != -1:
+            raise unsupported_field("Offset", v)
+        if o.leader_epoch != -1:
+            raise unsupported_field("LeaderEpoch", v)
+    elif 1 <= v <= 3:
+        out += _S_qq.pack(o.timestamp, o.offset)
+        if o.leader_epoch != -1:
+            raise unsupported_field("LeaderEpoch", v)
+    else:
+        out += _S_qqi.pack(o.timestamp, o.offset, o.leader_epoch)
 
 
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v: int, o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
@@ -316,8 +319,10 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(v: int, o: ListOffsetsResp
 
 
 def _e_ListOffsetsResponse_0(v: int, o: ListOffsetsResponse, out: bytearray) -> None:
-    if v >= 2:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(v, t1, out)

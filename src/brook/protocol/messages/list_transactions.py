@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -107,11 +107,11 @@ def _d_ListTransactionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Lis
         raise bad_length("ProducerIdFilters", n)
     self.producer_id_filters = list(unpack_from(f">{n}q", buf, pos))
     pos = end
-    if v >= 1:
-        (self.duration_filter,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v <= 0:
         self.duration_filter = -1
+    else:
+        (self.duration_filter,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     n = buf[pos]
     pos += 1
     if n > 127:

@@ -8,14 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
 _S_u = Struct(">16s")
-_S_ooo = Struct(">???")
 _S_o = Struct(">?")
+_S_ooo = Struct(">???")
+_S_oo = Struct(">??")
 _S_i = Struct(">i")
 _S_hii = Struct(">hii")
 _S_hiii = Struct(">hiii")
@@ -233,21 +234,18 @@ def _d_MetadataRequest_1(v: int, buf: memoryview, pos: int) -> tuple[MetadataReq
             t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(v, buf, pos)
             t1.append(t2)
         self.topics = t1
-    if v >= 4:
-        (self.allow_auto_topic_creation,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 3:
         self.allow_auto_topic_creation = True
-    if v >= 8:
-        (self.include_cluster_authorized_operations,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
         self.include_cluster_authorized_operations = False
-    if v >= 8:
-        (self.include_topic_authorized_operations,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
         self.include_topic_authorized_operations = False
+    elif 4 <= v <= 7:
+        (self.allow_auto_topic_creation,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.include_cluster_authorized_operations = False
+        self.include_topic_authorized_operations = False
+    else:
+        self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
+        pos += 3
     return self, pos
 
 
@@ -296,15 +294,13 @@ def _d_MetadataRequest_10(v: int, buf: memoryview, pos: int) -> tuple[MetadataRe
             t2, pos = _d_MetadataRequest_MetadataRequestTopic_10(v, buf, pos)
             t1.append(t2)
         self.topics = t1
-    (self.allow_auto_topic_creation,) = _S_o.unpack_from(buf, pos)
-    pos += 1
     if v <= 10:
-        (self.include_cluster_authorized_operations,) = BOOL.unpack_from(buf, pos)
-        pos += 1
+        self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
+        pos += 3
     else:
+        self.allow_auto_topic_creation, self.include_topic_authorized_operations = _S_oo.unpack_from(buf, pos)
+        pos += 2
         self.include_cluster_authorized_operations = False
-    (self.include_topic_authorized_operations,) = _S_o.unpack_from(buf, pos)
-    pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -355,9 +351,10 @@ def _e_MetadataResponse_MetadataResponseBroker_9(v: int, o: MetadataResponse.Met
 
 
 def _e_MetadataResponse_MetadataResponsePartition_0(v: int, o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
-    out += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
-    if v >= 7:
-        out += INT32.pack(o.leader_epoch)
+    if v <= 6:
+        out += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
+    else:
+        out += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
     out += INT32.pack(len(o.replica_nodes))
     out += pack(f">{len(o.replica_nodes)}i", *o.replica_nodes)
     out += INT32.pack(len(o.isr_nodes))
@@ -399,15 +396,18 @@ def _e_MetadataResponse_MetadataResponseTopic_0(v: int, o: MetadataResponse.Meta
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
-    if v >= 1:
-        out += BOOL.pack(o.is_internal)
+    if v <= 0:
+        pass
+    else:
+        out += _S_o.pack(o.is_internal)
     out += INT32.pack(len(o.partitions))
     for t3 in o.partitions:
         _e_MetadataResponse_MetadataResponsePartition_0(v, t3, out)
-    if v >= 8:
-        out += INT32.pack(o.topic_authorized_operations)
-    elif o.topic_authorized_operations != -2147483648:
-        raise unsupported_field("TopicAuthorizedOperations", v)
+    if v <= 7:
+        if o.topic_authorized_operations != -2147483648:
+            raise unsupported_field("TopicAuthorizedOperations", v)
+    else:
+        out += _S_i.pack(o.topic_authorized_operations)
 
 
 def _e_MetadataResponse_MetadataResponseTopic_9(v: int, o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
@@ -423,9 +423,10 @@ def _e_MetadataResponse_MetadataResponseTopic_9(v: int, o: MetadataResponse.Meta
         else:
             write_uvarint(out, n)
         out += t2
-    if v >= 10:
-        out += UUID.pack(o.topic_id)
-    out += _S_o.pack(o.is_internal)
+    if v <= 9:
+        out += _S_o.pack(o.is_internal)
+    else:
+        out += _S_uo.pack(o.topic_id, o.is_internal)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -463,8 +464,10 @@ def _e_MetadataResponse_MetadataResponseTopic_12(v: int, o: MetadataResponse.Met
 
 
 def _e_MetadataResponse_0(v: int, o: MetadataResponse, out: bytearray) -> None:
-    if v >= 3:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.brokers))
     for t1 in o.brokers:
         _e_MetadataResponse_MetadataResponseBroker_0(v, t1, out)
@@ -476,15 +479,18 @@ def _e_MetadataResponse_0(v: int, o: MetadataResponse, out: bytearray) -> None:
             t3 = t2.encode()
             out += INT16.pack(len(t3))
             out += t3
-    if v >= 1:
-        out += INT32.pack(o.controller_id)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.controller_id)
     out += INT32.pack(len(o.topics))
     for t4 in o.topics:
         _e_MetadataResponse_MetadataResponseTopic_0(v, t4, out)
-    if v >= 8:
-        out += INT32.pack(o.cluster_authorized_operations)
-    elif o.cluster_authorized_operations != -2147483648:
-        raise unsupported_field("ClusterAuthorizedOperations", v)
+    if v <= 7:
+        if o.cluster_authorized_operations != -2147483648:
+            raise unsupported_field("ClusterAuthorizedOperations", v)
+    else:
+        out += _S_i.pack(o.cluster_authorized_operations)
 
 
 def _e_MetadataResponse_9(v: int, o: MetadataResponse, out: bytearray) -> None:
@@ -516,9 +522,10 @@ def _e_MetadataResponse_9(v: int, o: MetadataResponse, out: bytearray) -> None:
     for t4 in o.topics:
         _e_MetadataResponse_MetadataResponseTopic_9(v, t4, out)
     if v <= 10:
-        out += INT32.pack(o.cluster_authorized_operations)
-    elif o.cluster_authorized_operations != -2147483648:
-        raise unsupported_field("ClusterAuthorizedOperations", v)
+        out += _S_i.pack(o.cluster_authorized_operations)
+    else:
+        if o.cluster_authorized_operations != -2147483648:
+            raise unsupported_field("ClusterAuthorizedOperations", v)
     out.append(0)
 
 

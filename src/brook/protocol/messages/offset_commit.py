@@ -8,13 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
 _S_iq = Struct(">iq")
+_S_iqq = Struct(">iqq")
 _S_iqi = Struct(">iqi")
 _S_i = Struct(">i")
+_S_q = Struct(">q")
 _S_ih = Struct(">ih")
 
 
@@ -118,17 +120,18 @@ _K_OffsetCommitResponse_OffsetCommitResponseTopic = OffsetCommitResponse.OffsetC
 
 def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
     self = _new(_K_OffsetCommitRequest_OffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    if v >= 6:
-        (self.committed_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v in {0, 2, 3, 4, 5}:
+        self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
         self.committed_leader_epoch = -1
-    if 1 <= v <= 1:
-        (self.commit_timestamp,) = INT64.unpack_from(buf, pos)
-        pos += 8
+        self.commit_timestamp = -1
+    elif 1 <= v <= 1:
+        self.partition_index, self.committed_offset, self.commit_timestamp = _S_iqq.unpack_from(buf, pos)
+        pos += 20
+        self.committed_leader_epoch = -1
     else:
+        self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
+        pos += 16
         self.commit_timestamp = -1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -233,11 +236,11 @@ def _d_OffsetCommitRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetC
         raise bad_length("GroupId", n)
     self.group_id = str(buf[pos:end], "utf-8")
     pos = end
-    if v >= 1:
-        (self.generation_id_or_member_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.generation_id_or_member_epoch = -1
+    else:
+        (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     if v >= 1:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2
@@ -261,11 +264,11 @@ def _d_OffsetCommitRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetC
             pos = end
     else:
         self.group_instance_id = None
-    if 2 <= v <= 4:
-        (self.retention_time_ms,) = INT64.unpack_from(buf, pos)
-        pos += 8
-    else:
+    if v in {0, 1, 5, 6, 7}:
         self.retention_time_ms = -1
+    else:
+        (self.retention_time_ms,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -374,8 +377,10 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(v: int, o: OffsetCommitR
 
 
 def _e_OffsetCommitResponse_0(v: int, o: OffsetCommitResponse, out: bytearray) -> None:
-    if v >= 3:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(v, t1, out)

@@ -8,15 +8,16 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
-_S_iq = Struct(">iq")
-_S_h = Struct(">h")
-_S_iqi = Struct(">iqi")
 _S_i = Struct(">i")
+_S_o = Struct(">?")
+_S_iq = Struct(">iq")
+_S_iqi = Struct(">iqi")
+_S_h = Struct(">h")
 
 
 class OffsetFetchRequest(Message):
@@ -292,11 +293,11 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(v: int, buf: memoryview, pos
             pos = end
     else:
         self.member_id = None
-    if v >= 9:
-        (self.member_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 8:
         self.member_epoch = -1
+    else:
+        (self.member_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -418,11 +419,11 @@ def _d_OffsetFetchRequest_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFe
         self.groups = t3
     else:
         self.groups = []
-    if v >= 7:
-        (self.require_stable,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 6:
         self.require_stable = False
+    else:
+        (self.require_stable,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -433,9 +434,10 @@ def _d_OffsetFetchRequest_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFe
 
 
 def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(v: int, o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
-    if v >= 5:
-        out += INT32.pack(o.committed_leader_epoch)
+    if v <= 4:
+        out += _S_iq.pack(o.partition_index, o.committed_offset)
+    else:
+        out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
     t1 = o.metadata
     if t1 is None:
         out += b"\xff\xff"
@@ -545,13 +547,17 @@ def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(v: int, o: OffsetFetchResp
 
 
 def _e_OffsetFetchResponse_0(v: int, o: OffsetFetchResponse, out: bytearray) -> None:
-    if v >= 3:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(v, t1, out)
-    if v >= 2:
-        out += INT16.pack(o.error_code)
+    if v <= 1:
+        pass
+    else:
+        out += _S_h.pack(o.error_code)
     if len(o.groups) > 0:
         raise unsupported_field("Groups", v)
 
@@ -569,7 +575,9 @@ def _e_OffsetFetchResponse_6(v: int, o: OffsetFetchResponse, out: bytearray) -> 
     elif len(o.topics) > 0:
         raise unsupported_field("Topics", v)
     if v <= 7:
-        out += INT16.pack(o.error_code)
+        out += _S_h.pack(o.error_code)
+    else:
+        pass
     if v >= 8:
         n = len(o.groups) + 1
         if n < 128:

@@ -12,10 +12,10 @@ from brook.protocol._codec import (
 )
 
 _new = object.__new__
-_S_i = Struct(">i")
+_S_ii = Struct(">ii")
 _S_iii = Struct(">iii")
-_S_hi = Struct(">hi")
-_S_q = Struct(">q")
+_S_i = Struct(">i")
+_S_hiq = Struct(">hiq")
 _S_hiiq = Struct(">hiiq")
 
 
@@ -111,15 +111,13 @@ _K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult = OffsetForLeaderEpoc
 
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
     self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
-    (self.partition,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 2:
-        (self.current_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
+        self.partition, self.leader_epoch = _S_ii.unpack_from(buf, pos)
+        pos += 8
         self.current_leader_epoch = -1
-    (self.leader_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    else:
+        self.partition, self.current_leader_epoch, self.leader_epoch = _S_iii.unpack_from(buf, pos)
+        pos += 12
     return self, pos
 
 
@@ -192,11 +190,11 @@ def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, buf: memoryvie
 
 def _d_OffsetForLeaderEpochRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
     self = _new(_K_OffsetForLeaderEpochRequest)
-    if v >= 3:
-        (self.replica_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 2:
         self.replica_id = -2
+    else:
+        (self.replica_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
@@ -235,10 +233,10 @@ def _d_OffsetForLeaderEpochRequest_4(v: int, buf: memoryview, pos: int) -> tuple
 
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
-    out += _S_hi.pack(o.error_code, o.partition)
-    if v >= 1:
-        out += INT32.pack(o.leader_epoch)
-    out += _S_q.pack(o.end_offset)
+    if v <= 0:
+        out += _S_hiq.pack(o.error_code, o.partition, o.end_offset)
+    else:
+        out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
 
 
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
@@ -274,8 +272,10 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, o: Offs
 
 
 def _e_OffsetForLeaderEpochResponse_0(v: int, o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
-    if v >= 2:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v, t1, out)

@@ -8,8 +8,8 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Message, Records, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    INT16, INT32, Message, Records, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
@@ -17,6 +17,7 @@ _S_i = Struct(">i")
 _S_hi = Struct(">hi")
 _S_ii = Struct(">ii")
 _S_ihq = Struct(">ihq")
+_S_ihqq = Struct(">ihqq")
 _S_ihqqq = Struct(">ihqqq")
 
 
@@ -359,11 +360,12 @@ def _e_ProduceResponse_LeaderIdAndEpoch_10(v: int, o: ProduceResponse.LeaderIdAn
 
 
 def _e_ProduceResponse_PartitionProduceResponse_0(v: int, o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
-    out += _S_ihq.pack(o.index, o.error_code, o.base_offset)
-    if v >= 2:
-        out += INT64.pack(o.log_append_time_ms)
-    if v >= 5:
-        out += INT64.pack(o.log_start_offset)
+    if v <= 1:
+        out += _S_ihq.pack(o.index, o.error_code, o.base_offset)
+    elif 2 <= v <= 4:
+        out += _S_ihqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms)
+    else:
+        out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
     if v >= 8:
         out += INT32.pack(len(o.record_errors))
         for t1 in o.record_errors:
@@ -511,8 +513,10 @@ def _e_ProduceResponse_0(v: int, o: ProduceResponse, out: bytearray) -> None:
     out += INT32.pack(len(o.responses))
     for t1 in o.responses:
         _e_ProduceResponse_TopicProduceResponse_0(v, t1, out)
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     if len(o.node_endpoints) > 0:
         raise unsupported_field("NodeEndpoints", v)
 

@@ -8,7 +8,7 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT16, INT32, INT64, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -98,8 +98,10 @@ def _e_SaslAuthenticateResponse_0(v: int, o: SaslAuthenticateResponse, out: byte
         out += t2
     out += INT32.pack(len(o.auth_bytes))
     out += o.auth_bytes
-    if v >= 1:
-        out += INT64.pack(o.session_lifetime_ms)
+    if v <= 0:
+        pass
+    else:
+        out += _S_q.pack(o.session_lifetime_ms)
 
 
 def _e_SaslAuthenticateResponse_2(v: int, o: SaslAuthenticateResponse, out: bytearray) -> None:

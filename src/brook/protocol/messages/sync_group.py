@@ -267,9 +267,10 @@ def _d_SyncGroupRequest_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupR
 
 
 def _e_SyncGroupResponse_0(v: int, o: SyncGroupResponse, out: bytearray) -> None:
-    if v >= 1:
-        out += INT32.pack(o.throttle_time_ms)
-    out += _S_h.pack(o.error_code)
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.assignment))
     out += o.assignment
 

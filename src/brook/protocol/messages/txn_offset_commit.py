@@ -122,13 +122,13 @@ _K_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic = TxnOffsetCommitRespons
 
 def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
     self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    if v >= 2:
-        (self.committed_leader_epoch,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 1:
+        self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
         self.committed_leader_epoch = -1
+    else:
+        self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
+        pos += 16
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:

@@ -8,12 +8,15 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, INT8, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
-_S_h = Struct(">h")
+_S_ho = Struct(">h?")
+_S_hb = Struct(">hb")
 _S_i = Struct(">i")
+_S_o = Struct(">?")
+_S_h = Struct(">h")
 _S_ih = Struct(">ih")
 
 
@@ -101,18 +104,14 @@ def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(v: int, buf: memoryview, pos: in
         raise bad_length("Feature", n)
     self.feature = str(buf[pos:end], "utf-8")
     pos = end
-    (self.max_version_level,) = _S_h.unpack_from(buf, pos)
-    pos += 2
     if v <= 0:
-        (self.allow_downgrade,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
-        self.allow_downgrade = False
-    if v >= 1:
-        (self.upgrade_type,) = INT8.unpack_from(buf, pos)
-        pos += 1
-    else:
+        self.max_version_level, self.allow_downgrade = _S_ho.unpack_from(buf, pos)
+        pos += 3
         self.upgrade_type = 1
+    else:
+        self.max_version_level, self.upgrade_type = _S_hb.unpack_from(buf, pos)
+        pos += 3
+        self.allow_downgrade = False
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -138,11 +137,11 @@ def _d_UpdateFeaturesRequest_0(v: int, buf: memoryview, pos: int) -> tuple[Updat
         t2, pos = _d_UpdateFeaturesRequest_FeatureUpdateKey_0(v, buf, pos)
         t1.append(t2)
     self.feature_updates = t1
-    if v >= 1:
-        (self.validate_only,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 0:
         self.validate_only = False
+    else:
+        (self.validate_only,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:

@@ -8,15 +8,14 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT32, UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
-_S_iii = Struct(">iii")
-_S_iq = Struct(">iq")
-_S_ihiio = Struct(">ihii?")
+_S_iiiiq = Struct(">iiiiq")
+_S_iiiuuiq = Struct(">iii16s16siq")
 _S_i = Struct(">i")
+_S_ihiio = Struct(">ihii?")
 _S_H = Struct(">H")
 _S_h = Struct(">h")
 
@@ -141,20 +140,14 @@ _K_VoteResponse_NodeEndpoint = VoteResponse.NodeEndpoint
 
 def _d_VoteRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[VoteRequest.PartitionData, int]:
     self = _new(_K_VoteRequest_PartitionData)
-    self.partition_index, self.candidate_epoch, self.candidate_id = _S_iii.unpack_from(buf, pos)
-    pos += 12
-    if v >= 1:
-        (self.candidate_directory_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 0:
+        self.partition_index, self.candidate_epoch, self.candidate_id, self.last_offset_epoch, self.last_offset = _S_iiiiq.unpack_from(buf, pos)
+        pos += 24
         self.candidate_directory_id = ZERO_UUID
-    if v >= 1:
-        (self.voter_directory_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
         self.voter_directory_id = ZERO_UUID
-    self.last_offset_epoch, self.last_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
+    else:
+        self.partition_index, self.candidate_epoch, self.candidate_id, self.candidate_directory_id, self.voter_directory_id, self.last_offset_epoch, self.last_offset = _S_iiiuuiq.unpack_from(buf, pos)
+        pos += 56
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -212,11 +205,11 @@ def _d_VoteRequest_0(v: int, buf: memoryview, pos: int) -> tuple[VoteRequest, in
             raise bad_length("ClusterId", n)
         self.cluster_id = str(buf[pos:end], "utf-8")
         pos = end
-    if v >= 1:
-        (self.voter_id,) = INT32.unpack_from(buf, pos)
-        pos += 4
-    else:
+    if v <= 0:
         self.voter_id = -1
+    else:
+        (self.voter_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:

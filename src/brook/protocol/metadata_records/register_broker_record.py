@@ -8,17 +8,16 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL, UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, short, skip_tags,
+    UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, short, skip_tags,
     unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_Hh = Struct(">Hh")
 _S_hh = Struct(">hh")
-_S_i = Struct(">i")
-_S_uq = Struct(">16sq")
-_S_o = Struct(">?")
+_S_iuq = Struct(">i16sq")
 _S_iouq = Struct(">i?16sq")
+_S_o = Struct(">?")
 _S_oo = Struct(">??")
 
 
@@ -176,15 +175,13 @@ def _e_RegisterBrokerRecord_BrokerFeature_0(v: int, o: RegisterBrokerRecord.Brok
 
 def _d_RegisterBrokerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
     self = _new(_K_RegisterBrokerRecord)
-    (self.broker_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 2:
-        (self.is_migrating_zk_broker,) = BOOL.unpack_from(buf, pos)
-        pos += 1
-    else:
+    if v <= 1:
+        self.broker_id, self.incarnation_id, self.broker_epoch = _S_iuq.unpack_from(buf, pos)
+        pos += 28
         self.is_migrating_zk_broker = False
-    self.incarnation_id, self.broker_epoch = _S_uq.unpack_from(buf, pos)
-    pos += 24
+    else:
+        self.broker_id, self.is_migrating_zk_broker, self.incarnation_id, self.broker_epoch = _S_iouq.unpack_from(buf, pos)
+        pos += 29
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -222,13 +219,13 @@ def _d_RegisterBrokerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[Regist
             raise bad_length("Rack", n)
         self.rack = str(buf[pos:end], "utf-8")
         pos = end
-    (self.fenced,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    if v >= 1:
-        (self.in_controlled_shutdown,) = BOOL.unpack_from(buf, pos)
+    if v <= 0:
+        (self.fenced,) = _S_o.unpack_from(buf, pos)
         pos += 1
-    else:
         self.in_controlled_shutdown = False
+    else:
+        self.fenced, self.in_controlled_shutdown = _S_oo.unpack_from(buf, pos)
+        pos += 2
     self.log_dirs = []
     n = buf[pos]
     pos += 1
@@ -312,12 +309,12 @@ def _d_RegisterBrokerRecord_3(v: int, buf: memoryview, pos: int) -> tuple[Regist
 
 
 def _e_RegisterBrokerRecord_0(v: int, o: RegisterBrokerRecord, out: bytearray) -> None:
-    out += _S_i.pack(o.broker_id)
-    if v >= 2:
-        out += BOOL.pack(o.is_migrating_zk_broker)
-    elif o.is_migrating_zk_broker != False:
-        raise unsupported_field("IsMigratingZkBroker", v)
-    out += _S_uq.pack(o.incarnation_id, o.broker_epoch)
+    if v <= 1:
+        out += _S_iuq.pack(o.broker_id, o.incarnation_id, o.broker_epoch)
+        if o.is_migrating_zk_broker != False:
+            raise unsupported_field("IsMigratingZkBroker", v)
+    else:
+        out += _S_iouq.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch)
     n = len(o.end_points) + 1
     if n < 128:
         out.append(n)
@@ -343,11 +340,12 @@ def _e_RegisterBrokerRecord_0(v: int, o: RegisterBrokerRecord, out: bytearray) -
         else:
             write_uvarint(out, n)
         out += t4
-    out += _S_o.pack(o.fenced)
-    if v >= 1:
-        out += BOOL.pack(o.in_controlled_shutdown)
-    elif o.in_controlled_shutdown != False:
-        raise unsupported_field("InControlledShutdown", v)
+    if v <= 0:
+        out += _S_o.pack(o.fenced)
+        if o.in_controlled_shutdown != False:
+            raise unsupported_field("InControlledShutdown", v)
+    else:
+        out += _S_oo.pack(o.fenced, o.in_controlled_shutdown)
     if len(o.log_dirs) > 0:
         raise unsupported_field("LogDirs", v)
     out.append(0)

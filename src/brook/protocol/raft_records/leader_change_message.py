@@ -8,12 +8,13 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
 _S_i = Struct(">i")
+_S_iu = Struct(">i16s")
 _S_hi = Struct(">hi")
 
 
@@ -54,13 +55,13 @@ _K_LeaderChangeMessage_Voter = LeaderChangeMessage.Voter
 
 def _d_LeaderChangeMessage_Voter_0(v: int, buf: memoryview, pos: int) -> tuple[LeaderChangeMessage.Voter, int]:
     self = _new(_K_LeaderChangeMessage_Voter)
-    (self.voter_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    if v >= 1:
-        (self.voter_directory_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
+    if v <= 0:
+        (self.voter_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
         self.voter_directory_id = ZERO_UUID
+    else:
+        self.voter_id, self.voter_directory_id = _S_iu.unpack_from(buf, pos)
+        pos += 20
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -71,11 +72,12 @@ def _d_LeaderChangeMessage_Voter_0(v: int, buf: memoryview, pos: int) -> tuple[L
 
 
 def _e_LeaderChangeMessage_Voter_0(v: int, o: LeaderChangeMessage.Voter, out: bytearray) -> None:
-    out += _S_i.pack(o.voter_id)
-    if v >= 1:
-        out += UUID.pack(o.voter_directory_id)
-    elif o.voter_directory_id != ZERO_UUID:
-        raise unsupported_field("VoterDirectoryId", v)
+    if v <= 0:
+        out += _S_i.pack(o.voter_id)
+        if o.voter_directory_id != ZERO_UUID:
+            raise unsupported_field("VoterDirectoryId", v)
+    else:
+        out += _S_iu.pack(o.voter_id, o.voter_directory_id)
     out.append(0)
 
 

@@ -8,13 +8,14 @@ from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    INT64, UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags,
-    unsupported_field, write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
+    write_uvarint,
 )
 
 _new = object.__new__
 _S_i = Struct(">i")
-_S_iii = Struct(">iii")
+_S_iiiq = Struct(">iiiq")
+_S_iiiu = Struct(">iii16s")
 
 
 class QuorumStateData(Message):
@@ -88,17 +89,13 @@ def _d_QuorumStateData_0(v: int, buf: memoryview, pos: int) -> tuple[QuorumState
         pos = end
     else:
         self.cluster_id = ""
-    self.leader_id, self.leader_epoch, self.voted_id = _S_iii.unpack_from(buf, pos)
-    pos += 12
-    if v >= 1:
-        (self.voted_directory_id,) = UUID.unpack_from(buf, pos)
-        pos += 16
-    else:
-        self.voted_directory_id = ZERO_UUID
     if v <= 0:
-        (self.applied_offset,) = INT64.unpack_from(buf, pos)
-        pos += 8
+        self.leader_id, self.leader_epoch, self.voted_id, self.applied_offset = _S_iiiq.unpack_from(buf, pos)
+        pos += 20
+        self.voted_directory_id = ZERO_UUID
     else:
+        self.leader_id, self.leader_epoch, self.voted_id, self.voted_directory_id = _S_iiiu.unpack_from(buf, pos)
+        pos += 28
         self.applied_offset = 0
     if v <= 0:
         n = buf[pos]
@@ -138,15 +135,14 @@ def _e_QuorumStateData_0(v: int, o: QuorumStateData, out: bytearray) -> None:
         out += t1
     elif o.cluster_id != "":
         raise unsupported_field("ClusterId", v)
-    out += _S_iii.pack(o.leader_id, o.leader_epoch, o.voted_id)
-    if v >= 1:
-        out += UUID.pack(o.voted_directory_id)
-    elif o.voted_directory_id != ZERO_UUID:
-        raise unsupported_field("VotedDirectoryId", v)
     if v <= 0:
-        out += INT64.pack(o.applied_offset)
-    elif o.applied_offset != 0:
-        raise unsupported_field("AppliedOffset", v)
+        out += _S_iiiq.pack(o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset)
+        if o.voted_directory_id != ZERO_UUID:
+            raise unsupported_field("VotedDirectoryId", v)
+    else:
+        out += _S_iiiu.pack(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id)
+        if o.applied_offset != 0:
+            raise unsupported_field("AppliedOffset", v)
     if v <= 0:
         t2 = o.current_voters
         if t2 is None:
