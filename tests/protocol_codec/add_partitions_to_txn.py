@@ -94,8 +94,9 @@ def _e_AddPartitionsToTxnRequest_3(v: int, o: AddPartitionsToTxnRequest, out: by
             write_uvarint(out, n)
         for t1 in o.transactions:
             _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(v, t1, out)
-    elif len(o.transactions) > 0:
-        raise unsupported_field("Transactions", v)
+    else:
+        if len(o.transactions) > 0:
+            raise unsupported_field("Transactions", v)
     if v <= 3:
         t2 = o.v3_and_below_transactional_id.encode()
         n = len(t2) + 1
@@ -104,8 +105,9 @@ def _e_AddPartitionsToTxnRequest_3(v: int, o: AddPartitionsToTxnRequest, out: by
         else:
             write_uvarint(out, n)
         out += t2
-    elif o.v3_and_below_transactional_id != "":
-        raise unsupported_field("V3AndBelowTransactionalId", v)
+    else:
+        if o.v3_and_below_transactional_id != "":
+            raise unsupported_field("V3AndBelowTransactionalId", v)
     if v <= 3:
         out += _S_qh.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
     else:
@@ -121,8 +123,9 @@ def _e_AddPartitionsToTxnRequest_3(v: int, o: AddPartitionsToTxnRequest, out: by
             write_uvarint(out, n)
         for t3 in o.v3_and_below_topics:
             _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(v, t3, out)
-    elif len(o.v3_and_below_topics) > 0:
-        raise unsupported_field("V3AndBelowTopics", v)
+    else:
+        if len(o.v3_and_below_topics) > 0:
+            raise unsupported_field("V3AndBelowTopics", v)
     out.append(0)
 
 

@@ -105,8 +105,9 @@ def _e_ConsumerGroupHeartbeatRequest_0(v: int, o: ConsumerGroupHeartbeatRequest,
             else:
                 write_uvarint(out, n)
             out += t11
-    elif o.subscribed_topic_regex is not None:
-        raise unsupported_field("SubscribedTopicRegex", v)
+    else:
+        if o.subscribed_topic_regex is not None:
+            raise unsupported_field("SubscribedTopicRegex", v)
     t12 = o.server_assignor
     if t12 is None:
         out.append(0)

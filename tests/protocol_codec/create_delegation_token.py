@@ -76,9 +76,6 @@ def _e_CreateDelegationTokenRequest_2(v: int, o: CreateDelegationTokenRequest, o
             else:
                 write_uvarint(out, n)
             out += t2
-    elif o.owner_principal_type != "":
-        raise unsupported_field("OwnerPrincipalType", v)
-    if v >= 3:
         t3 = o.owner_principal_name
         if t3 is None:
             out.append(0)
@@ -90,8 +87,11 @@ def _e_CreateDelegationTokenRequest_2(v: int, o: CreateDelegationTokenRequest, o
             else:
                 write_uvarint(out, n)
             out += t4
-    elif o.owner_principal_name != "":
-        raise unsupported_field("OwnerPrincipalName", v)
+    else:
+        if o.owner_principal_type != "":
+            raise unsupported_field("OwnerPrincipalType", v)
+        if o.owner_principal_name != "":
+            raise unsupported_field("OwnerPrincipalName", v)
     n = len(o.renewers) + 1
     if n < 128:
         out.append(n)
@@ -179,9 +179,6 @@ def _d_CreateDelegationTokenResponse_2(v: int, buf: memoryview, pos: int) -> tup
             raise bad_length("TokenRequesterPrincipalType", n)
         self.token_requester_principal_type = str(buf[pos:end], "utf-8")
         pos = end
-    else:
-        self.token_requester_principal_type = ""
-    if v >= 3:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -193,6 +190,7 @@ def _d_CreateDelegationTokenResponse_2(v: int, buf: memoryview, pos: int) -> tup
         self.token_requester_principal_name = str(buf[pos:end], "utf-8")
         pos = end
     else:
+        self.token_requester_principal_type = ""
         self.token_requester_principal_name = ""
     self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms = _S_qqq.unpack_from(buf, pos)
     pos += 24

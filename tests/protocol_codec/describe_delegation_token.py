@@ -206,9 +206,6 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v: int, buf: m
             raise bad_length("TokenRequesterPrincipalType", n)
         self.token_requester_principal_type = str(buf[pos:end], "utf-8")
         pos = end
-    else:
-        self.token_requester_principal_type = ""
-    if v >= 3:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -220,6 +217,7 @@ def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v: int, buf: m
         self.token_requester_principal_name = str(buf[pos:end], "utf-8")
         pos = end
     else:
+        self.token_requester_principal_type = ""
         self.token_requester_principal_name = ""
     self.issue_timestamp, self.expiry_timestamp, self.max_timestamp = _S_qqq.unpack_from(buf, pos)
     pos += 24

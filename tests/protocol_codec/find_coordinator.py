@@ -46,8 +46,9 @@ def _e_FindCoordinatorRequest_3(v: int, o: FindCoordinatorRequest, out: bytearra
         else:
             write_uvarint(out, n)
         out += t1
-    elif o.key != "":
-        raise unsupported_field("Key", v)
+    else:
+        if o.key != "":
+            raise unsupported_field("Key", v)
     out += _S_b.pack(o.key_type)
     if v >= 4:
         n = len(o.coordinator_keys) + 1
@@ -63,8 +64,9 @@ def _e_FindCoordinatorRequest_3(v: int, o: FindCoordinatorRequest, out: bytearra
             else:
                 write_uvarint(out, n)
             out += t3
-    elif len(o.coordinator_keys) > 0:
-        raise unsupported_field("CoordinatorKeys", v)
+    else:
+        if len(o.coordinator_keys) > 0:
+            raise unsupported_field("CoordinatorKeys", v)
     out.append(0)
 
 

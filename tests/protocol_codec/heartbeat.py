@@ -38,8 +38,9 @@ def _e_HeartbeatRequest_0(v: int, o: HeartbeatRequest, out: bytearray) -> None:
             t4 = t3.encode()
             out += INT16.pack(len(t4))
             out += t4
-    elif o.group_instance_id is not None:
-        raise unsupported_field("GroupInstanceId", v)
+    else:
+        if o.group_instance_id is not None:
+            raise unsupported_field("GroupInstanceId", v)
 
 
 def _e_HeartbeatRequest_4(v: int, o: HeartbeatRequest, out: bytearray) -> None:

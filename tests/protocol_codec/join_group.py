@@ -71,8 +71,9 @@ def _e_JoinGroupRequest_0(v: int, o: JoinGroupRequest, out: bytearray) -> None:
             t4 = t3.encode()
             out += INT16.pack(len(t4))
             out += t4
-    elif o.group_instance_id is not None:
-        raise unsupported_field("GroupInstanceId", v)
+    else:
+        if o.group_instance_id is not None:
+            raise unsupported_field("GroupInstanceId", v)
     t5 = o.protocol_type.encode()
     out += INT16.pack(len(t5))
     out += t5

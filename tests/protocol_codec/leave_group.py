@@ -79,14 +79,16 @@ def _e_LeaveGroupRequest_0(v: int, o: LeaveGroupRequest, out: bytearray) -> None
         t2 = o.member_id.encode()
         out += INT16.pack(len(t2))
         out += t2
-    elif o.member_id != "":
-        raise unsupported_field("MemberId", v)
+    else:
+        if o.member_id != "":
+            raise unsupported_field("MemberId", v)
     if v >= 3:
         out += INT32.pack(len(o.members))
         for t3 in o.members:
             _e_LeaveGroupRequest_MemberIdentity_3(v, t3, out)
-    elif len(o.members) > 0:
-        raise unsupported_field("Members", v)
+    else:
+        if len(o.members) > 0:
+            raise unsupported_field("Members", v)
 
 
 def _e_LeaveGroupRequest_4(v: int, o: LeaveGroupRequest, out: bytearray) -> None:

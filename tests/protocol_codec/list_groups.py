@@ -45,8 +45,9 @@ def _e_ListGroupsRequest_3(v: int, o: ListGroupsRequest, out: bytearray) -> None
             else:
                 write_uvarint(out, n)
             out += t2
-    elif len(o.states_filter) > 0:
-        raise unsupported_field("StatesFilter", v)
+    else:
+        if len(o.states_filter) > 0:
+            raise unsupported_field("StatesFilter", v)
     if v >= 5:
         n = len(o.types_filter) + 1
         if n < 128:
@@ -61,8 +62,9 @@ def _e_ListGroupsRequest_3(v: int, o: ListGroupsRequest, out: bytearray) -> None
             else:
                 write_uvarint(out, n)
             out += t4
-    elif len(o.types_filter) > 0:
-        raise unsupported_field("TypesFilter", v)
+    else:
+        if len(o.types_filter) > 0:
+            raise unsupported_field("TypesFilter", v)
     out.append(0)
 
 

@@ -115,8 +115,9 @@ def _e_OffsetCommitRequest_0(v: int, o: OffsetCommitRequest, out: bytearray) -> 
             t4 = t3.encode()
             out += INT16.pack(len(t4))
             out += t4
-    elif o.group_instance_id is not None:
-        raise unsupported_field("GroupInstanceId", v)
+    else:
+        if o.group_instance_id is not None:
+            raise unsupported_field("GroupInstanceId", v)
     if v in {0, 1, 5, 6, 7}:
         pass
     else:

@@ -156,9 +156,6 @@ def _e_OffsetFetchRequest_6(v: int, o: OffsetFetchRequest, out: bytearray) -> No
         else:
             write_uvarint(out, n)
         out += t1
-    elif o.group_id != "":
-        raise unsupported_field("GroupId", v)
-    if v <= 7:
         t2 = o.topics
         if t2 is None:
             out.append(0)
@@ -170,8 +167,11 @@ def _e_OffsetFetchRequest_6(v: int, o: OffsetFetchRequest, out: bytearray) -> No
                 write_uvarint(out, n)
             for t3 in t2:
                 _e_OffsetFetchRequest_OffsetFetchRequestTopic_6(v, t3, out)
-    elif o.topics is not None:
-        raise unsupported_field("Topics", v)
+    else:
+        if o.group_id != "":
+            raise unsupported_field("GroupId", v)
+        if o.topics is not None:
+            raise unsupported_field("Topics", v)
     if v >= 8:
         n = len(o.groups) + 1
         if n < 128:
@@ -180,8 +180,9 @@ def _e_OffsetFetchRequest_6(v: int, o: OffsetFetchRequest, out: bytearray) -> No
             write_uvarint(out, n)
         for t4 in o.groups:
             _e_OffsetFetchRequest_OffsetFetchRequestGroup_8(v, t4, out)
-    elif len(o.groups) > 0:
-        raise unsupported_field("Groups", v)
+    else:
+        if len(o.groups) > 0:
+            raise unsupported_field("Groups", v)
     if v <= 6:
         if o.require_stable != False:
             raise unsupported_field("RequireStable", v)

@@ -100,8 +100,9 @@ def _e_ProduceRequest_0(v: int, o: ProduceRequest, out: bytearray, chunks: list[
             t2 = t1.encode()
             out += INT16.pack(len(t2))
             out += t2
-    elif o.transactional_id is not None:
-        raise unsupported_field("TransactionalId", v)
+    else:
+        if o.transactional_id is not None:
+            raise unsupported_field("TransactionalId", v)
     out += _S_hi.pack(o.acks, o.timeout_ms)
     out += INT32.pack(len(o.topic_data))
     for t3 in o.topic_data:
@@ -213,9 +214,6 @@ def _d_ProduceResponse_PartitionProduceResponse_0(v: int, buf: memoryview, pos: 
             t2, pos = _d_ProduceResponse_BatchIndexAndErrorMessage_8(v, buf, pos)
             t1.append(t2)
         self.record_errors = t1
-    else:
-        self.record_errors = []
-    if v >= 8:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2
         if n < 0:
@@ -227,6 +225,7 @@ def _d_ProduceResponse_PartitionProduceResponse_0(v: int, buf: memoryview, pos: 
             self.error_message = str(buf[pos:end], "utf-8")
             pos = end
     else:
+        self.record_errors = []
         self.error_message = None
     self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
     return self, pos

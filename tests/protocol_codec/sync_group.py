@@ -65,8 +65,9 @@ def _e_SyncGroupRequest_0(v: int, o: SyncGroupRequest, out: bytearray) -> None:
             t4 = t3.encode()
             out += INT16.pack(len(t4))
             out += t4
-    elif o.group_instance_id is not None:
-        raise unsupported_field("GroupInstanceId", v)
+    else:
+        if o.group_instance_id is not None:
+            raise unsupported_field("GroupInstanceId", v)
     out += INT32.pack(len(o.assignments))
     for t5 in o.assignments:
         _e_SyncGroupRequest_SyncGroupRequestAssignment_0(v, t5, out)
@@ -111,7 +112,6 @@ def _e_SyncGroupRequest_4(v: int, o: SyncGroupRequest, out: bytearray) -> None:
             else:
                 write_uvarint(out, n)
             out += t6
-    if v >= 5:
         t7 = o.protocol_name
         if t7 is None:
             out.append(0)
@@ -172,9 +172,6 @@ def _d_SyncGroupResponse_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroup
                 raise bad_length("ProtocolType", n)
             self.protocol_type = str(buf[pos:end], "utf-8")
             pos = end
-    else:
-        self.protocol_type = None
-    if v >= 5:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -189,6 +186,7 @@ def _d_SyncGroupResponse_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroup
             self.protocol_name = str(buf[pos:end], "utf-8")
             pos = end
     else:
+        self.protocol_type = None
         self.protocol_name = None
     n = buf[pos]
     pos += 1

@@ -30,6 +30,10 @@ class Code:
         finally:
             self.level -= 1
 
+    @property
+    def indent(self) -> str:
+        return "    " * self.level
+
     def temp(self) -> str:
         """A fresh local name, so that mypy sees one type per variable."""
         self._temp += 1

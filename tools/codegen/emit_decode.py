@@ -21,6 +21,7 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     c = Code()
     c(f"self = _new({ctx.alias(struct)})")
     present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    pending: list[list[str]] = []
     for run in fixed_groups(present, lambda f: True):
         first = run[0]
         guard = version_guard(first, versions)
@@ -33,11 +34,20 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
                 with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
                     _unpack_run(ctx, c, fields, run)
         elif guard is not None:
+            # Neighbours under the same guard share its block (one test instead of several).
+            if c.lines and c.lines[-1] == f"{c.indent}{_ELSE_MARK}{guard}":
+                c.lines.pop()
+                defaults = pending.pop()
+            else:
+                c(f"if {guard}:")
+                defaults = []
+            c.level += 1
             at = next(v for v in versions if v in first.versions)
-            with c.block(f"if {guard}:"):
-                decode_field(ctx, c, first, at, flex, f"self.{first.py_name}", tagged=False)
-            with c.block("else:"):
-                c(f"self.{first.py_name} = {default_expr(ctx, first)}")
+            decode_field(ctx, c, first, at, flex, f"self.{first.py_name}", tagged=False)
+            c.level -= 1
+            defaults.append(f"self.{first.py_name} = {default_expr(ctx, first)}")
+            pending.append(defaults)
+            c(f"{_ELSE_MARK}{guard}")
         else:
             decode_field(ctx, c, first, version, flex, f"self.{first.py_name}", tagged=False)
     for f in struct.fields:
@@ -46,7 +56,25 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     if flex:
         _decode_tags(ctx, c, struct, version)
     c("return self, pos")
-    return c.lines
+    return _close_guards(c, pending)
+
+
+_ELSE_MARK = "#else-of "
+
+
+def _close_guards(c: Code, pending: list[list[str]]) -> list[str]:
+    """Replace each guard's end marker with its ``else:`` block of defaults."""
+    out: list[str] = []
+    blocks = iter(pending)
+    for line in c.lines:
+        stripped = line.lstrip()
+        if stripped.startswith(_ELSE_MARK):
+            indent = line[: len(line) - len(stripped)]
+            out.append(f"{indent}else:")
+            out.extend(f"{indent}    {d}" for d in next(blocks))
+        else:
+            out.append(line)
+    return out
 
 
 def _unpack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:

@@ -27,6 +27,7 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
     flex = schema.is_flexible(version)
     c = Code()
     present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    pending: list[list[FieldDef]] = []
     for run in fixed_groups(present, lambda f: True):
         first = run[0]
         guard = version_guard(first, versions)
@@ -39,11 +40,21 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
                 with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
                     _pack_run(ctx, c, fields, run)
         elif guard is not None:
+            # Neighbours under the same guard share its block; refusals follow all of them.
+            if c.lines and c.lines[-1] == f"{c.indent}#guard {guard}":
+                c.lines.pop()
+                refused = pending.pop()
+            else:
+                c(f"if {guard}:")
+                refused = []
             at = next(v for v in versions if v in first.versions)
-            with c.block(f"if {guard}:"):
+            with c.block("#"):
+                c.lines.pop()
                 encode_field(ctx, c, first, at, flex, f"o.{first.py_name}", "out", tagged=False)
             if not first.ignorable:
-                _refuse_non_default(ctx, c, first, "elif")
+                refused.append(first)
+            pending.append(refused)
+            c(f"#guard {guard}")
         else:
             encode_field(ctx, c, first, version, flex, f"o.{first.py_name}", "out", tagged=False)
     for f in struct.fields:
@@ -53,9 +64,27 @@ def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions:
         _encode_tags(ctx, c, struct, version)
     if struct.chunked:
         c("return out")
-    if not c.lines:
-        c("pass")
-    return c.lines
+    lines = _close_guards(ctx, c, pending)
+    return lines or ["    pass"]
+
+
+def _close_guards(ctx: ModuleContext, c: Code, pending: list[list[FieldDef]]) -> list[str]:
+    """Replace each guard's end marker with the refusals of its non-ignorable fields."""
+    out: list[str] = []
+    blocks = iter(pending)
+    for line in c.lines:
+        stripped = line.lstrip()
+        if not stripped.startswith("#guard "):
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(stripped)]
+        for i, f in enumerate(next(blocks)):
+            check = differs_from_default(ctx, f, f"o.{f.py_name}")
+            if i == 0:
+                out.append(f"{indent}else:")
+            out.append(f"{indent}    if {check}:")
+            out.append(f'{indent}        raise unsupported_field("{f.name}", v)')
+    return out
 
 
 def _pack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:

@@ -380,8 +380,9 @@ def _e_AddPartitionsToTxnResponse_3(v: int, o: AddPartitionsToTxnResponse, out: 
             write_uvarint(out, n)
         for t1 in o.results_by_transaction:
             _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(v, t1, out)
-    elif len(o.results_by_transaction) > 0:
-        raise unsupported_field("ResultsByTransaction", v)
+    else:
+        if len(o.results_by_transaction) > 0:
+            raise unsupported_field("ResultsByTransaction", v)
     if v <= 3:
         n = len(o.results_by_topic_v3_and_below) + 1
         if n < 128:
@@ -390,8 +391,9 @@ def _e_AddPartitionsToTxnResponse_3(v: int, o: AddPartitionsToTxnResponse, out: 
             write_uvarint(out, n)
         for t2 in o.results_by_topic_v3_and_below:
             _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(v, t2, out)
-    elif len(o.results_by_topic_v3_and_below) > 0:
-        raise unsupported_field("ResultsByTopicV3AndBelow", v)
+    else:
+        if len(o.results_by_topic_v3_and_below) > 0:
+            raise unsupported_field("ResultsByTopicV3AndBelow", v)
     out.append(0)
 
 

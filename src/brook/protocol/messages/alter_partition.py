@@ -220,8 +220,9 @@ def _e_AlterPartitionRequest_PartitionData_0(v: int, o: AlterPartitionRequest.Pa
         else:
             write_uvarint(out, n)
         out += pack(f">{len(o.new_isr)}i", *o.new_isr)
-    elif len(o.new_isr) > 0:
-        raise unsupported_field("NewIsr", v)
+    else:
+        if len(o.new_isr) > 0:
+            raise unsupported_field("NewIsr", v)
     if v >= 3:
         n = len(o.new_isr_with_epochs) + 1
         if n < 128:
@@ -230,8 +231,9 @@ def _e_AlterPartitionRequest_PartitionData_0(v: int, o: AlterPartitionRequest.Pa
             write_uvarint(out, n)
         for t1 in o.new_isr_with_epochs:
             _e_AlterPartitionRequest_BrokerState_3(v, t1, out)
-    elif len(o.new_isr_with_epochs) > 0:
-        raise unsupported_field("NewIsrWithEpochs", v)
+    else:
+        if len(o.new_isr_with_epochs) > 0:
+            raise unsupported_field("NewIsrWithEpochs", v)
     if v <= 0:
         out += _S_i.pack(o.partition_epoch)
         if o.leader_recovery_state != 0:

@@ -173,9 +173,6 @@ def _d_CreateDelegationTokenRequest_2(v: int, buf: memoryview, pos: int) -> tupl
                 raise bad_length("OwnerPrincipalType", n)
             self.owner_principal_type = str(buf[pos:end], "utf-8")
             pos = end
-    else:
-        self.owner_principal_type = ""
-    if v >= 3:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -190,6 +187,7 @@ def _d_CreateDelegationTokenRequest_2(v: int, buf: memoryview, pos: int) -> tupl
             self.owner_principal_name = str(buf[pos:end], "utf-8")
             pos = end
     else:
+        self.owner_principal_type = ""
         self.owner_principal_name = ""
     n = buf[pos]
     pos += 1
@@ -259,9 +257,6 @@ def _e_CreateDelegationTokenResponse_2(v: int, o: CreateDelegationTokenResponse,
         else:
             write_uvarint(out, n)
         out += t3
-    elif o.token_requester_principal_type != "":
-        raise unsupported_field("TokenRequesterPrincipalType", v)
-    if v >= 3:
         t4 = o.token_requester_principal_name.encode()
         n = len(t4) + 1
         if n < 128:
@@ -269,8 +264,11 @@ def _e_CreateDelegationTokenResponse_2(v: int, o: CreateDelegationTokenResponse,
         else:
             write_uvarint(out, n)
         out += t4
-    elif o.token_requester_principal_name != "":
-        raise unsupported_field("TokenRequesterPrincipalName", v)
+    else:
+        if o.token_requester_principal_type != "":
+            raise unsupported_field("TokenRequesterPrincipalType", v)
+        if o.token_requester_principal_name != "":
+            raise unsupported_field("TokenRequesterPrincipalName", v)
     out += _S_qqq.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
     t5 = o.token_id.encode()
     n = len(t5) + 1

@@ -222,8 +222,9 @@ def _e_DeleteTopicsRequest_4(v: int, o: DeleteTopicsRequest, out: bytearray) -> 
             write_uvarint(out, n)
         for t1 in o.topics:
             _e_DeleteTopicsRequest_DeleteTopicState_6(v, t1, out)
-    elif len(o.topics) > 0:
-        raise unsupported_field("Topics", v)
+    else:
+        if len(o.topics) > 0:
+            raise unsupported_field("Topics", v)
     if v <= 5:
         n = len(o.topic_names) + 1
         if n < 128:

@@ -271,9 +271,6 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v: int, o: Des
         else:
             write_uvarint(out, n)
         out += t3
-    elif o.token_requester_principal_type != "":
-        raise unsupported_field("TokenRequesterPrincipalType", v)
-    if v >= 3:
         t4 = o.token_requester_principal_name.encode()
         n = len(t4) + 1
         if n < 128:
@@ -281,8 +278,11 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v: int, o: Des
         else:
             write_uvarint(out, n)
         out += t4
-    elif o.token_requester_principal_name != "":
-        raise unsupported_field("TokenRequesterPrincipalName", v)
+    else:
+        if o.token_requester_principal_type != "":
+            raise unsupported_field("TokenRequesterPrincipalType", v)
+        if o.token_requester_principal_name != "":
+            raise unsupported_field("TokenRequesterPrincipalName", v)
     out += _S_qqq.pack(o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
     t5 = o.token_id.encode()
     n = len(t5) + 1

@@ -355,8 +355,9 @@ def _e_DescribeQuorumResponse_0(v: int, o: DescribeQuorumResponse, out: bytearra
             write_uvarint(out, n)
         for t4 in o.nodes:
             _e_DescribeQuorumResponse_Node_2(v, t4, out)
-    elif len(o.nodes) > 0:
-        raise unsupported_field("Nodes", v)
+    else:
+        if len(o.nodes) > 0:
+            raise unsupported_field("Nodes", v)
     out.append(0)
 
 

@@ -885,8 +885,9 @@ def _e_FetchRequest_0(v: int, o: FetchRequest, out: bytearray) -> None:
         out += INT32.pack(len(o.forgotten_topics_data))
         for t2 in o.forgotten_topics_data:
             _e_FetchRequest_ForgottenTopic_7(v, t2, out)
-    elif len(o.forgotten_topics_data) > 0:
-        raise unsupported_field("ForgottenTopicsData", v)
+    else:
+        if len(o.forgotten_topics_data) > 0:
+            raise unsupported_field("ForgottenTopicsData", v)
     if v >= 11:
         t3 = o.rack_id.encode()
         out += INT16.pack(len(t3))

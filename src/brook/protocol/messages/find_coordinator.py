@@ -239,8 +239,9 @@ def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytear
         else:
             write_uvarint(out, n)
         out += t3
-    elif o.host != "":
-        raise unsupported_field("Host", v)
+    else:
+        if o.host != "":
+            raise unsupported_field("Host", v)
     if v <= 3:
         out += _S_i.pack(o.port)
     else:
@@ -254,8 +255,9 @@ def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytear
             write_uvarint(out, n)
         for t4 in o.coordinators:
             _e_FindCoordinatorResponse_Coordinator_4(v, t4, out)
-    elif len(o.coordinators) > 0:
-        raise unsupported_field("Coordinators", v)
+    else:
+        if len(o.coordinators) > 0:
+            raise unsupported_field("Coordinators", v)
     out.append(0)
 
 

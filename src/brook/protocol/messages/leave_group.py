@@ -272,8 +272,9 @@ def _e_LeaveGroupResponse_0(v: int, o: LeaveGroupResponse, out: bytearray) -> No
         out += INT32.pack(len(o.members))
         for t1 in o.members:
             _e_LeaveGroupResponse_MemberResponse_3(v, t1, out)
-    elif len(o.members) > 0:
-        raise unsupported_field("Members", v)
+    else:
+        if len(o.members) > 0:
+            raise unsupported_field("Members", v)
 
 
 def _e_LeaveGroupResponse_4(v: int, o: LeaveGroupResponse, out: bytearray) -> None:

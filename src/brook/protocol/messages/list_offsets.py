@@ -267,8 +267,9 @@ def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, o: ListOffsets
     if v <= 0:
         out += INT32.pack(len(o.old_style_offsets))
         out += pack(f">{len(o.old_style_offsets)}q", *o.old_style_offsets)
-    elif len(o.old_style_offsets) > 0:
-        raise unsupported_field("OldStyleOffsets", v)
+    else:
+        if len(o.old_style_offsets) > 0:
+            raise unsupported_field("OldStyleOffsets", v)
     if v <= 0:
         if o.timestamp != -1:
             raise unsupported_field("Timestamp", v)

@@ -384,9 +384,6 @@ def _d_OffsetFetchRequest_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFe
             raise bad_length("GroupId", n)
         self.group_id = str(buf[pos:end], "utf-8")
         pos = end
-    else:
-        self.group_id = ""
-    if v <= 7:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -403,6 +400,7 @@ def _d_OffsetFetchRequest_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFe
                 t1.append(t2)
             self.topics = t1
     else:
+        self.group_id = ""
         self.topics = None
     if v >= 8:
         n = buf[pos]
@@ -572,8 +570,9 @@ def _e_OffsetFetchResponse_6(v: int, o: OffsetFetchResponse, out: bytearray) -> 
             write_uvarint(out, n)
         for t1 in o.topics:
             _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(v, t1, out)
-    elif len(o.topics) > 0:
-        raise unsupported_field("Topics", v)
+    else:
+        if len(o.topics) > 0:
+            raise unsupported_field("Topics", v)
     if v <= 7:
         out += _S_h.pack(o.error_code)
     else:
@@ -586,8 +585,9 @@ def _e_OffsetFetchResponse_6(v: int, o: OffsetFetchResponse, out: bytearray) -> 
             write_uvarint(out, n)
         for t2 in o.groups:
             _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(v, t2, out)
-    elif len(o.groups) > 0:
-        raise unsupported_field("Groups", v)
+    else:
+        if len(o.groups) > 0:
+            raise unsupported_field("Groups", v)
     out.append(0)
 
 

@@ -370,7 +370,6 @@ def _e_ProduceResponse_PartitionProduceResponse_0(v: int, o: ProduceResponse.Par
         out += INT32.pack(len(o.record_errors))
         for t1 in o.record_errors:
             _e_ProduceResponse_BatchIndexAndErrorMessage_8(v, t1, out)
-    if v >= 8:
         t2 = o.error_message
         if t2 is None:
             out += b"\xff\xff"

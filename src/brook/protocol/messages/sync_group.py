@@ -227,9 +227,6 @@ def _d_SyncGroupRequest_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupR
                 raise bad_length("ProtocolType", n)
             self.protocol_type = str(buf[pos:end], "utf-8")
             pos = end
-    else:
-        self.protocol_type = None
-    if v >= 5:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -244,6 +241,7 @@ def _d_SyncGroupRequest_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupR
             self.protocol_name = str(buf[pos:end], "utf-8")
             pos = end
     else:
+        self.protocol_type = None
         self.protocol_name = None
     n = buf[pos]
     pos += 1
@@ -289,7 +287,6 @@ def _e_SyncGroupResponse_4(v: int, o: SyncGroupResponse, out: bytearray) -> None
             else:
                 write_uvarint(out, n)
             out += t2
-    if v >= 5:
         t3 = o.protocol_name
         if t3 is None:
             out.append(0)

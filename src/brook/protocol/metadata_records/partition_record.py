@@ -302,8 +302,9 @@ def _e_PartitionRecord_0(v: int, o: PartitionRecord, out: bytearray) -> None:
             write_uvarint(out, n)
         for t1 in o.directories:
             out += UUID.pack(t1)
-    elif len(o.directories) > 0:
-        raise unsupported_field("Directories", v)
+    else:
+        if len(o.directories) > 0:
+            raise unsupported_field("Directories", v)
     if o.eligible_leader_replicas is not None:
         raise unsupported_field("EligibleLeaderReplicas", v)
     if o.last_known_elr is not None:

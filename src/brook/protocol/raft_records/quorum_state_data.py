@@ -133,8 +133,9 @@ def _e_QuorumStateData_0(v: int, o: QuorumStateData, out: bytearray) -> None:
         else:
             write_uvarint(out, n)
         out += t1
-    elif o.cluster_id != "":
-        raise unsupported_field("ClusterId", v)
+    else:
+        if o.cluster_id != "":
+            raise unsupported_field("ClusterId", v)
     if v <= 0:
         out += _S_iiiq.pack(o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset)
         if o.voted_directory_id != ZERO_UUID:
@@ -155,8 +156,9 @@ def _e_QuorumStateData_0(v: int, o: QuorumStateData, out: bytearray) -> None:
                 write_uvarint(out, n)
             for t3 in t2:
                 _e_QuorumStateData_Voter_0(v, t3, out)
-    elif o.current_voters is not None:
-        raise unsupported_field("CurrentVoters", v)
+    else:
+        if o.current_voters is not None:
+            raise unsupported_field("CurrentVoters", v)
     out.append(0)
 
 
