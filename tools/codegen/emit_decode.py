@@ -1,4 +1,4 @@
-"""Emit the body of one decode function: one struct at one version.
+"""Emit the body of one decode function: one struct over a run of versions (``v`` guards).
 
 The emitted code reads straight from a ``memoryview``: neighbouring fixed-width fields with one
 ``unpack_from``, one-byte varints inline, and every length checked against the buffer before

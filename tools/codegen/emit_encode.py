@@ -1,4 +1,4 @@
-"""Emit the body of one encode function: one struct at one version.
+"""Emit the body of one encode function: one struct over a run of versions (``v`` guards).
 
 Encoders append to a ``bytearray``. A struct from which a ``records`` field is reachable gets
 an extra ``chunks`` list: the record buffer is appended to it by reference, a fresh

@@ -1,9 +1,10 @@
-"""Assemble one generated module: classes, per-version functions, and their registration.
+"""Assemble one generated module: classes, their functions, and their registration.
 
-Per struct and version the decode and encode bodies are generated, then identical bodies are
-shared: most versions of an API differ from their neighbours in a field or two, so a struct
-typically has a handful of distinct layouts rather than one function per version. Children are
-generated before parents because a parent's body names the child's function for that version.
+A struct gets one decode and one encode function per run of neighbouring versions that agree
+on how each shared field is encoded (``_version_groups``); fields only some versions of the run
+have sit under version guards. Children are generated before parents because a parent's body
+names the child's function for each version. ``emit_client_module`` emits the directions
+``src/`` leaves out into the test-only package, bound to the same classes.
 """
 
 from __future__ import annotations
