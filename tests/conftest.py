@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import protocol_codec  # noqa: F401  (adds the client directions of the codec: tests act as clients)
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent

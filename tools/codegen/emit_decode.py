@@ -1,4 +1,4 @@
-"""Emit the body of one decode function: one struct at one version.
+"""Emit the body of one decode function: one struct over a run of versions (``v`` guards).
 
 The emitted code reads straight from a ``memoryview``: neighbouring fixed-width fields with one
 ``unpack_from``, one-byte varints inline, and every length checked against the buffer before
@@ -9,23 +9,45 @@ get their defaults; unknown tagged fields are skipped.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups
+from tools.codegen.context import Code, ModuleContext, fixed_groups, run_patterns, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, default_expr, py_type
 
 
-def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: int) -> list[str]:
+def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions: list[int]) -> list[str]:
+    """One function for ``versions``: fields some of them lack are read under a version guard."""
+    version = versions[0]
     flex = schema.is_flexible(version)
     c = Code()
     c(f"self = _new({ctx.alias(struct)})")
-    present = [f for f in struct.fields if f.regular_at(version, flex)]
-    for run in fixed_groups(present):
+    present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    pending: list[list[str]] = []
+    for run in fixed_groups(present, lambda f: True):
         first = run[0]
+        guard = version_guard(first, versions)
         if not first.is_array and first.elem in FIXED_FORMATS:
-            name, size = ctx.struct_for(run)
-            targets = ", ".join(f"self.{f.py_name}" for f in run)
-            c(f"({targets},) = {name}.unpack_from(buf, pos)" if len(run) == 1 else f"{targets} = {name}.unpack_from(buf, pos)")
-            c(f"pos += {size}")
+            patterns = run_patterns(run, versions)
+            for i, (cond, fields) in enumerate(patterns):
+                if len(patterns) == 1:
+                    _unpack_run(ctx, c, fields, run)
+                    continue
+                with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
+                    _unpack_run(ctx, c, fields, run)
+        elif guard is not None:
+            # Neighbours under the same guard share its block (one test instead of several).
+            if c.lines and c.lines[-1] == f"{c.indent}{_ELSE_MARK}{guard}":
+                c.lines.pop()
+                defaults = pending.pop()
+            else:
+                c(f"if {guard}:")
+                defaults = []
+            c.level += 1
+            at = next(v for v in versions if v in first.versions)
+            decode_field(ctx, c, first, at, flex, f"self.{first.py_name}", tagged=False)
+            c.level -= 1
+            defaults.append(f"self.{first.py_name} = {default_expr(ctx, first)}")
+            pending.append(defaults)
+            c(f"{_ELSE_MARK}{guard}")
         else:
             decode_field(ctx, c, first, version, flex, f"self.{first.py_name}", tagged=False)
     for f in struct.fields:
@@ -34,7 +56,37 @@ def decode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: 
     if flex:
         _decode_tags(ctx, c, struct, version)
     c("return self, pos")
-    return c.lines
+    return _close_guards(c, pending)
+
+
+_ELSE_MARK = "#else-of "
+
+
+def _close_guards(c: Code, pending: list[list[str]]) -> list[str]:
+    """Replace each guard's end marker with its ``else:`` block of defaults."""
+    out: list[str] = []
+    blocks = iter(pending)
+    for line in c.lines:
+        stripped = line.lstrip()
+        if stripped.startswith(_ELSE_MARK):
+            indent = line[: len(line) - len(stripped)]
+            out.append(f"{indent}else:")
+            out.extend(f"{indent}    {d}" for d in next(blocks))
+        else:
+            out.append(line)
+    return out
+
+
+def _unpack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:
+    """Read ``fields`` with one Struct; the rest of the run takes its defaults."""
+    if fields:
+        name, size = ctx.struct_for(fields)
+        targets = ", ".join(f"self.{f.py_name}" for f in fields)
+        c(f"({targets},) = {name}.unpack_from(buf, pos)" if len(fields) == 1 else f"{targets} = {name}.unpack_from(buf, pos)")
+        c(f"pos += {size}")
+    for f in run:
+        if f not in fields:
+            c(f"self.{f.py_name} = {default_expr(ctx, f)}")
 
 
 def _decode_tags(ctx: ModuleContext, c: Code, struct: StructDef, version: int) -> None:
@@ -100,9 +152,9 @@ def decode_field(
                 c(f"{target} = None")
                 c("pos += 1")
             with c.block("else:"):
-                c(f"{target}, pos = {fn}(buf, pos + 1)")
+                c(f"{target}, pos = {fn}(v, buf, pos + 1)")
         else:
-            c(f"{target}, pos = {fn}(buf, pos)")
+            c(f"{target}, pos = {fn}(v, buf, pos)")
     else:
         size = FIXED_FORMATS[f.elem][1]
         c(f"({target},) = {SINGLE_STRUCTS[f.elem]}.unpack_from(buf, pos)")
@@ -180,7 +232,7 @@ def _decode_elements(
     c(f"{items}: list[{py_type(f, element=True)}] = []")
     with c.block("for _ in range(n):"):
         if f.struct is not None:
-            c(f"{item}, pos = {ctx.decoders[(f.struct.ident, version)]}(buf, pos)")
+            c(f"{item}, pos = {ctx.decoders[(f.struct.ident, version)]}(v, buf, pos)")
         else:
             _decode_blob(c, f.elem, f.name, fl, False, item)
         c(f"{items}.append({item})")

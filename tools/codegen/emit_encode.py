@@ -1,4 +1,4 @@
-"""Emit the body of one encode function: one struct at one version.
+"""Emit the body of one encode function: one struct over a run of versions (``v`` guards).
 
 Encoders append to a ``bytearray``. A struct from which a ``records`` field is reachable gets
 an extra ``chunks`` list: the record buffer is appended to it by reference, a fresh
@@ -9,7 +9,7 @@ from their default, ordered by tag.
 
 from __future__ import annotations
 
-from tools.codegen.context import Code, ModuleContext, fixed_groups
+from tools.codegen.context import Code, ModuleContext, fixed_groups, run_patterns, version_guard
 from tools.codegen.model import FIXED_FORMATS, FieldDef, Schema, StructDef
 from tools.codegen.pytypes import SINGLE_STRUCTS, differs_from_default
 
@@ -17,25 +17,91 @@ _NULL = {2: r'b"\xff\xff"', 4: r'b"\xff\xff\xff\xff"'}
 _EMPTY = {2: r'b"\x00\x00"', 4: r'b"\x00\x00\x00\x00"'}
 
 
-def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, version: int) -> list[str]:
+def encode_body(ctx: ModuleContext, schema: Schema, struct: StructDef, versions: list[int]) -> list[str]:
+    """One function for ``versions``: fields some of them lack are written under a version guard.
+
+    A field a version lacks may be left out silently only if it is ``ignorable`` or holds its
+    default; otherwise the encoder refuses, as Kafka's generated writers do.
+    """
+    version = versions[0]
     flex = schema.is_flexible(version)
     c = Code()
-    present = [f for f in struct.fields if f.regular_at(version, flex)]
-    for run in fixed_groups(present):
+    present = [f for f in struct.fields if any(f.regular_at(v, flex) for v in versions)]
+    pending: list[list[FieldDef]] = []
+    for run in fixed_groups(present, lambda f: True):
         first = run[0]
+        guard = version_guard(first, versions)
         if not first.is_array and first.elem in FIXED_FORMATS:
-            name, _ = ctx.struct_for(run)
-            values = ", ".join(f"o.{f.py_name}" for f in run)
-            c(f"out += {name}.pack({values})")
+            patterns = run_patterns(run, versions)
+            for i, (cond, fields) in enumerate(patterns):
+                if len(patterns) == 1:
+                    _pack_run(ctx, c, fields, run)
+                    continue
+                with c.block("else:" if cond is None else f"{'if' if i == 0 else 'elif'} {cond}:"):
+                    _pack_run(ctx, c, fields, run)
+        elif guard is not None:
+            # Neighbours under the same guard share its block; refusals follow all of them.
+            if c.lines and c.lines[-1] == f"{c.indent}#guard {guard}":
+                c.lines.pop()
+                refused = pending.pop()
+            else:
+                c(f"if {guard}:")
+                refused = []
+            at = next(v for v in versions if v in first.versions)
+            with c.block("#"):
+                c.lines.pop()
+                encode_field(ctx, c, first, at, flex, f"o.{first.py_name}", "out", tagged=False)
+            if not first.ignorable:
+                refused.append(first)
+            pending.append(refused)
+            c(f"#guard {guard}")
         else:
             encode_field(ctx, c, first, version, flex, f"o.{first.py_name}", "out", tagged=False)
+    for f in struct.fields:
+        if f not in present and not f.ignorable and not any(v in f.versions for v in versions):
+            _refuse_non_default(ctx, c, f, "if")
     if flex:
         _encode_tags(ctx, c, struct, version)
     if struct.chunked:
         c("return out")
-    if not c.lines:
+    lines = _close_guards(ctx, c, pending)
+    return lines or ["    pass"]
+
+
+def _close_guards(ctx: ModuleContext, c: Code, pending: list[list[FieldDef]]) -> list[str]:
+    """Replace each guard's end marker with the refusals of its non-ignorable fields."""
+    out: list[str] = []
+    blocks = iter(pending)
+    for line in c.lines:
+        stripped = line.lstrip()
+        if not stripped.startswith("#guard "):
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(stripped)]
+        for i, f in enumerate(next(blocks)):
+            check = differs_from_default(ctx, f, f"o.{f.py_name}")
+            if i == 0:
+                out.append(f"{indent}else:")
+            out.append(f"{indent}    if {check}:")
+            out.append(f'{indent}        raise unsupported_field("{f.name}", v)')
+    return out
+
+
+def _pack_run(ctx: ModuleContext, c: Code, fields: list[FieldDef], run: list[FieldDef]) -> None:
+    """Write ``fields`` with one Struct; refuse a set, non-ignorable field of the run left out."""
+    if fields:
+        name, _ = ctx.struct_for(fields)
+        c(f"out += {name}.pack({', '.join(f'o.{f.py_name}' for f in fields)})")
+    for f in run:
+        if f not in fields and not f.ignorable:
+            _refuse_non_default(ctx, c, f, "if")
+    if not fields and all(f.ignorable for f in run):
         c("pass")
-    return c.lines
+
+
+def _refuse_non_default(ctx: ModuleContext, c: Code, f: FieldDef, keyword: str) -> None:
+    with c.block(f"{keyword} {differs_from_default(ctx, f, f'o.{f.py_name}')}:"):
+        c(f'raise unsupported_field("{f.name}", v)')
 
 
 def _encode_tags(ctx: ModuleContext, c: Code, struct: StructDef, version: int) -> None:
@@ -158,9 +224,9 @@ def _encode_elements(
         if f.struct is not None:
             fn = ctx.encoders[(f.struct.ident, version)]
             if f.struct.chunked:
-                c(f"out = {fn}({item}, out, chunks)")
+                c(f"out = {fn}(v, {item}, out, chunks)")
             else:
-                c(f"{fn}({item}, {buf})")
+                c(f"{fn}(v, {item}, {buf})")
         else:
             _encode_blob(c, f.elem, fl, item, buf)
 
@@ -181,9 +247,9 @@ def _encode_struct(
 
     def call(value: str) -> None:
         if f.struct is not None and f.struct.chunked:
-            c(f"out = {fn}({value}, out, chunks)")
+            c(f"out = {fn}(v, {value}, out, chunks)")
         else:
-            c(f"{fn}({value}, {buf})")
+            c(f"{fn}(v, {value}, {buf})")
 
     if not f.optional:
         call(src)

@@ -139,3 +139,22 @@ def _key_value_registry(schemas: list[Schema]) -> str:
             entries.append((v, f"{v}: ({s.name}, {value})"))
     entries.sort()
     return _dict("BY_TYPE", "dict[int, tuple[type[Message], type[Message]]]", [e for _, e in entries])
+
+
+def emit_client_registry(modules: list[str]) -> str:
+    """The ``__init__.py`` of the test-only package: importing it installs every module.
+
+    Relative imports keep the package importable under whatever name the importer's path
+    gives it (``protocol_codec`` from the tests, ``tests.protocol_codec`` from the repo root).
+    """
+    lines = [
+        HEADER,
+        '"""Client directions of the Kafka messages (request encoders, response decoders).\n\n'
+        "Test-only: ``src/`` holds what the broker decodes and encodes; importing this package\n"
+        'adds the remaining directions to the same classes, for tests that act as a client."""\n\n',
+        "from __future__ import annotations\n\n",
+    ]
+    lines.append("from . import (  # noqa: F401\n")
+    lines.extend(f"    {m},\n" for m in modules)
+    lines.append(")\n")
+    return "".join(lines)

@@ -131,6 +131,7 @@ def parse_field(raw: dict[str, Any], owner: str) -> FieldDef:
         flexible_override=None if flex_text is None else Versions.parse(str(flex_text)),
         default=default,
         has_default=has_default,
+        ignorable=bool(raw.get("ignorable", False)),
     )
 
 

@@ -115,6 +115,8 @@ class FieldDef:
     default: Any
     """Parsed Kafka default: a Python literal value, or None for "null"."""
     has_default: bool
+    ignorable: bool = False
+    """An encoder may drop a non-default value at a version that lacks the field."""
     struct: StructDef | None = None
 
     @property

@@ -49,6 +49,7 @@ __all__ = [
     "records_size",
     "short",
     "skip_tags",
+    "unsupported_field",
     "write_uvarint",
     "write_varint",
     "write_varlong",
@@ -85,6 +86,15 @@ def short(what: str) -> ProtocolDecodeError:
 def bad_length(what: str, n: int) -> ProtocolDecodeError:
     """The error for a negative (non-null) length, or one that runs past the buffer."""
     return ProtocolDecodeError(f"bad length {n} for {what}")
+
+
+def unsupported_field(field: str, version: int) -> UnsupportedVersionError:
+    """The error for a non-default, non-ignorable value that ``version`` cannot carry.
+
+    Kafka's generated writers refuse such a message rather than drop what the caller set; an
+    ``ignorable`` field, or one left at its default, is silently left out instead.
+    """
+    return UnsupportedVersionError(f"version {version} has no field {field}, which is set")
 
 
 def skip_tags(buf: memoryview, pos: int, count: int) -> int:

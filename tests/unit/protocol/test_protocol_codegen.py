@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from protocol_helpers import REPO_ROOT, SCHEMAS
 
-from tools.codegen.__main__ import generate, write
+from tools.codegen.__main__ import generate, generate_client, write
 from tools.codegen.emit_module import HEADER
 from tools.codegen.layout import PACKAGES
 from tools.codegen.loader import parse_schema, read_json
 from tools.codegen.model import NO_VERSION, Versions, python_name
 
 OUT = REPO_ROOT / "src" / "brook" / "protocol"
+TEST_OUT = REPO_ROOT / "tests" / "protocol_codec"
 needs_schemas = pytest.mark.skipif(not SCHEMAS.is_dir(), reason="../shared/kafka-protocol absent")
 
 
@@ -32,6 +33,17 @@ def test_regeneration_is_a_no_op(tmp_path: Path) -> None:
     stale = [str(rel) for rel, text in fresh.items() if committed[rel] != text]
     assert not stale, f"run `make codegen`: {stale[:5]}"
     assert all(text.startswith(HEADER) for text in fresh.values())
+
+
+@needs_schemas
+def test_test_only_codec_regeneration_is_a_no_op(tmp_path: Path) -> None:
+    files = generate_client(SCHEMAS)
+    assert write(files, tmp_path, packages=(".",)) == len(files)
+    committed = {p.relative_to(TEST_OUT): p.read_text("utf-8") for p in sorted(TEST_OUT.glob("*.py"))}
+    fresh = {p.relative_to(tmp_path): p.read_text("utf-8") for p in sorted(tmp_path.glob("*.py"))}
+    assert sorted(committed) == sorted(fresh)
+    stale = [str(rel) for rel, text in fresh.items() if committed[rel] != text]
+    assert not stale, f"run `make codegen`: {stale[:5]}"
 
 
 def test_versions_parse() -> None:

@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from protocol_helpers import message_strategy, top_level_classes, versions
+from protocol_helpers import at_version, message_strategy, top_level_classes, versions
 
 from brook.protocol._codec import Message
 from brook.protocol.errors import ProtocolDecodeError, UnsupportedVersionError
@@ -92,7 +92,7 @@ SAMPLES: list[tuple[Message, list[int]]] = [
 def test_every_truncation_raises_decode_error(obj: Message, vers: list[int]) -> None:
     cls = type(obj)
     for version in vers:
-        encoded = obj.to_bytes(version)
+        encoded = at_version(obj, version).to_bytes(version)
         for cut in range(len(encoded)):
             with pytest.raises(ProtocolDecodeError):
                 cls.decode(memoryview(encoded[:cut]), 0, version)
@@ -200,3 +200,13 @@ def test_known_tagged_field_round_trip_and_default_omitted() -> None:
     assert len(tagged) > len(empty)
     decoded, _ = R.decode(memoryview(tagged), 0, 12)
     assert decoded.responses[0].partitions[0].current_leader == R.LeaderIdAndEpoch(3, 4)
+
+
+def test_encoder_refuses_a_set_field_the_version_lacks() -> None:
+    # SessionId (7+) is not ignorable: dropping a live session id would mislead the client.
+    with pytest.raises(UnsupportedVersionError, match="SessionId"):
+        FetchResponse(session_id=5).to_bytes(6)
+    # ErrorCode (7+) is ignorable: older versions leave it out silently.
+    assert FetchResponse(error_code=3).to_bytes(6) == FetchResponse().to_bytes(6)
+    # A field left at its default is never an obstacle.
+    FetchResponse(session_id=0).to_bytes(6)

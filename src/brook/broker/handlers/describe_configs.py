@@ -22,12 +22,15 @@ Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
 _DEFAULT_SOURCE = 5
 
 
-def _render(rows: list[Row], keys: list[str] | None, synonyms: bool, docs: bool) -> list[Entry]:
+def _render(
+    rows: list[Row], keys: list[str] | None, synonyms: bool, docs: bool, v0: bool
+) -> list[Entry]:
     wanted = set(keys) if keys else None
     return [
         Entry(
             name=r.name, value=r.value, read_only=r.read_only,
-            is_default=r.source == _DEFAULT_SOURCE, config_source=r.source,
+            # IsDefault exists only in v0 (later versions say it with ConfigSource).
+            is_default=v0 and r.source == _DEFAULT_SOURCE, config_source=r.source,
             is_sensitive=r.sensitive,
             synonyms=[
                 DescribeConfigsResponse.DescribeConfigsSynonym(
@@ -71,5 +74,6 @@ def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConf
             continue
         results.append(Result(error_code=ErrorCode.NONE, error_message=None, resource_type=rtype,
                               resource_name=rname,
-                              configs=_render(rows, res.configuration_keys, synonyms, docs)))
+                              configs=_render(rows, res.configuration_keys, synonyms, docs,
+                                              ctx.api_version == 0)))
     return DescribeConfigsResponse(throttle_time_ms=0, results=results)

@@ -31,8 +31,10 @@ def _answer(ctx: RequestContext, topic: str, p: ListOffsetsRequest.ListOffsetsPa
     if ctx.api_version == 0:
         return PartitionResponse(partition_index=index, error_code=ErrorCode.NONE,
                                  old_style_offsets=[offset] if offset >= 0 else [])
+    # LeaderEpoch exists from v4; older versions cannot carry it (the encoder refuses).
     return PartitionResponse(partition_index=index, error_code=ErrorCode.NONE,
-                             timestamp=found_ts, offset=offset, leader_epoch=epoch)
+                             timestamp=found_ts, offset=offset,
+                             leader_epoch=epoch if ctx.api_version >= 4 else -1)
 
 
 def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:

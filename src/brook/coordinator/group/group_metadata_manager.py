@@ -364,8 +364,10 @@ class GroupMetadataManager(ClassicGroupRebalancer):
                         else ErrorCode.UNKNOWN_MEMBER_ID)
                 results.append(LeaveGroupResponse.MemberResponse(
                     member_id=member_id, group_instance_id=instance_id, error_code=code))
-        if meta.api_version < 3 and results:
-            top = ErrorCode(results[0].error_code)
+        if meta.api_version < 3:
+            # Members exists from v3; older versions answer with the top-level code alone.
+            top = ErrorCode(results[0].error_code) if results else top
+            results = []
         return self.result(LeaveGroupResponse(error_code=top, members=results))
 
     def _leave(self, group: ClassicGroup, member_id: str, instance_id: str | None) -> ErrorCode:

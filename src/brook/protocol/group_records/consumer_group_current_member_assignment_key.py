@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ConsumerGroupCurrentMemberAssignmentKey(Message):
 _K_ConsumerGroupCurrentMemberAssignmentKey = ConsumerGroupCurrentMemberAssignmentKey
 
 
-def _d_ConsumerGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentKey, int]:
+def _d_ConsumerGroupCurrentMemberAssignmentKey_8(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentKey, int]:
     self = _new(_K_ConsumerGroupCurrentMemberAssignmentKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ConsumerGroupCurrentMemberAssignmentKey_0(o: ConsumerGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
+def _e_ConsumerGroupCurrentMemberAssignmentKey_8(v: int, o: ConsumerGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ConsumerGroupCurrentMemberAssignmentKey._FIELDS = (
     FieldSpec("group_id", "string", 8, 8, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 8, 8, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupCurrentMemberAssignmentKey._DECODERS = {8: _d_ConsumerGroupCurrentMemberAssignmentKey_0}
-ConsumerGroupCurrentMemberAssignmentKey._ENCODERS = {8: _e_ConsumerGroupCurrentMemberAssignmentKey_0}
+ConsumerGroupCurrentMemberAssignmentKey._DECODERS = {8: partial(_d_ConsumerGroupCurrentMemberAssignmentKey_8, 8)}
+ConsumerGroupCurrentMemberAssignmentKey._ENCODERS = {8: partial(_e_ConsumerGroupCurrentMemberAssignmentKey_8, 8)}

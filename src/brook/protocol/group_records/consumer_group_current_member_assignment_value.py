@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -71,7 +52,7 @@ _K_ConsumerGroupCurrentMemberAssignmentValue = ConsumerGroupCurrentMemberAssignm
 _K_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions = ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions
 
 
-def _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions, int]:
+def _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions, int]:
     self = _new(_K_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -96,7 +77,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf: memoryvi
     return self, pos
 
 
-def _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(o: ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions, out: bytearray) -> None:
+def _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v: int, o: ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -107,7 +88,7 @@ def _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(o: ConsumerGr
     out.append(0)
 
 
-def _d_ConsumerGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentValue, int]:
+def _d_ConsumerGroupCurrentMemberAssignmentValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupCurrentMemberAssignmentValue, int]:
     self = _new(_K_ConsumerGroupCurrentMemberAssignmentValue)
     self.member_epoch, self.previous_member_epoch, self.state = _S_iib.unpack_from(buf, pos)
     pos += 9
@@ -120,7 +101,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) ->
         raise bad_length("AssignedPartitions", n)
     t1: list[ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf, pos)
+        t2, pos = _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, buf, pos)
         t1.append(t2)
     self.assigned_partitions = t1
     n = buf[pos]
@@ -132,7 +113,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) ->
         raise bad_length("PartitionsPendingRevocation", n)
     t3: list[ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions] = []
     for _ in range(n):
-        t4, pos = _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf, pos)
+        t4, pos = _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, buf, pos)
         t3.append(t4)
     self.partitions_pending_revocation = t3
     n = buf[pos]
@@ -144,7 +125,7 @@ def _d_ConsumerGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_ConsumerGroupCurrentMemberAssignmentValue_0(o: ConsumerGroupCurrentMemberAssignmentValue, out: bytearray) -> None:
+def _e_ConsumerGroupCurrentMemberAssignmentValue_0(v: int, o: ConsumerGroupCurrentMemberAssignmentValue, out: bytearray) -> None:
     out += _S_iib.pack(o.member_epoch, o.previous_member_epoch, o.state)
     n = len(o.assigned_partitions) + 1
     if n < 128:
@@ -152,14 +133,14 @@ def _e_ConsumerGroupCurrentMemberAssignmentValue_0(o: ConsumerGroupCurrentMember
     else:
         write_uvarint(out, n)
     for t1 in o.assigned_partitions:
-        _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(t1, out)
+        _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, t1, out)
     n = len(o.partitions_pending_revocation) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.partitions_pending_revocation:
-        _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(t2, out)
+        _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, t2, out)
     out.append(0)
 
 
@@ -174,7 +155,7 @@ ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions._DECODERS = {0: _d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0}
-ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions._ENCODERS = {0: _e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0}
-ConsumerGroupCurrentMemberAssignmentValue._DECODERS = {0: _d_ConsumerGroupCurrentMemberAssignmentValue_0}
-ConsumerGroupCurrentMemberAssignmentValue._ENCODERS = {0: _e_ConsumerGroupCurrentMemberAssignmentValue_0}
+ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions._DECODERS = {0: partial(_d_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0, 0)}
+ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions._ENCODERS = {0: partial(_e_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions_0, 0)}
+ConsumerGroupCurrentMemberAssignmentValue._DECODERS = {0: partial(_d_ConsumerGroupCurrentMemberAssignmentValue_0, 0)}
+ConsumerGroupCurrentMemberAssignmentValue._ENCODERS = {0: partial(_e_ConsumerGroupCurrentMemberAssignmentValue_0, 0)}

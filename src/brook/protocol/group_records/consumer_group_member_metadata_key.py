@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ConsumerGroupMemberMetadataKey(Message):
 _K_ConsumerGroupMemberMetadataKey = ConsumerGroupMemberMetadataKey
 
 
-def _d_ConsumerGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataKey, int]:
+def _d_ConsumerGroupMemberMetadataKey_5(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataKey, int]:
     self = _new(_K_ConsumerGroupMemberMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ConsumerGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[Cons
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataKey_0(o: ConsumerGroupMemberMetadataKey, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataKey_5(v: int, o: ConsumerGroupMemberMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ConsumerGroupMemberMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 5, 5, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 5, 5, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupMemberMetadataKey._DECODERS = {5: _d_ConsumerGroupMemberMetadataKey_0}
-ConsumerGroupMemberMetadataKey._ENCODERS = {5: _e_ConsumerGroupMemberMetadataKey_0}
+ConsumerGroupMemberMetadataKey._DECODERS = {5: partial(_d_ConsumerGroupMemberMetadataKey_5, 5)}
+ConsumerGroupMemberMetadataKey._ENCODERS = {5: partial(_e_ConsumerGroupMemberMetadataKey_5, 5)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, short, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -90,7 +71,7 @@ _K_ConsumerGroupMemberMetadataValue_ClassicProtocol = ConsumerGroupMemberMetadat
 _K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata = ConsumerGroupMemberMetadataValue.ClassicMemberMetadata
 
 
-def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicProtocol, int]:
+def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicProtocol, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue_ClassicProtocol)
     n = buf[pos]
     pos += 1
@@ -121,7 +102,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf: memoryview, pos: 
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(o: ConsumerGroupMemberMetadataValue.ClassicProtocol, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v: int, o: ConsumerGroupMemberMetadataValue.ClassicProtocol, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -138,7 +119,7 @@ def _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(o: ConsumerGroupMember
     out.append(0)
 
 
-def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, int]:
+def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata)
     (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -151,7 +132,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview,
         raise bad_length("SupportedProtocols", n)
     t1: list[ConsumerGroupMemberMetadataValue.ClassicProtocol] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(buf, pos)
+        t2, pos = _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v, buf, pos)
         t1.append(t2)
     self.supported_protocols = t1
     n = buf[pos]
@@ -163,7 +144,7 @@ def _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf: memoryview,
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(o: ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v: int, o: ConsumerGroupMemberMetadataValue.ClassicMemberMetadata, out: bytearray) -> None:
     out += _S_i.pack(o.session_timeout_ms)
     n = len(o.supported_protocols) + 1
     if n < 128:
@@ -171,11 +152,11 @@ def _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(o: ConsumerGroup
     else:
         write_uvarint(out, n)
     for t1 in o.supported_protocols:
-        _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(t1, out)
+        _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0(v, t1, out)
     out.append(0)
 
 
-def _d_ConsumerGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue, int]:
+def _d_ConsumerGroupMemberMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMemberMetadataValue, int]:
     self = _new(_K_ConsumerGroupMemberMetadataValue)
     n = buf[pos]
     pos += 1
@@ -285,12 +266,12 @@ def _d_ConsumerGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[Co
             if tend > len(buf):
                 raise short("tagged field")
             if tag == 0:
-                self.classic_member_metadata, pos = _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(buf, pos)
+                self.classic_member_metadata, pos = _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v, buf, pos)
             pos = tend
     return self, pos
 
 
-def _e_ConsumerGroupMemberMetadataValue_0(o: ConsumerGroupMemberMetadataValue, out: bytearray) -> None:
+def _e_ConsumerGroupMemberMetadataValue_0(v: int, o: ConsumerGroupMemberMetadataValue, out: bytearray) -> None:
     t1 = o.instance_id
     if t1 is None:
         out.append(0)
@@ -373,7 +354,7 @@ def _e_ConsumerGroupMemberMetadataValue_0(o: ConsumerGroupMemberMetadataValue, o
             t15 = o.classic_member_metadata
             if t15 is None:
                 t15 = _K_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata()
-            _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(t15, t14)
+            _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0(v, t15, t14)
             write_uvarint(out, 0)
             write_uvarint(out, len(t14))
             out += t14
@@ -398,9 +379,9 @@ ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._FIELDS = (
     FieldSpec("session_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("supported_protocols", "[]ClassicProtocol", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupMemberMetadataValue.ClassicProtocol, []),
 )
-ConsumerGroupMemberMetadataValue.ClassicProtocol._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0}
-ConsumerGroupMemberMetadataValue.ClassicProtocol._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0}
-ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0}
-ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0}
-ConsumerGroupMemberMetadataValue._DECODERS = {0: _d_ConsumerGroupMemberMetadataValue_0}
-ConsumerGroupMemberMetadataValue._ENCODERS = {0: _e_ConsumerGroupMemberMetadataValue_0}
+ConsumerGroupMemberMetadataValue.ClassicProtocol._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_ClassicProtocol_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicProtocol._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_ClassicProtocol_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0, 0)}
+ConsumerGroupMemberMetadataValue.ClassicMemberMetadata._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata_0, 0)}
+ConsumerGroupMemberMetadataValue._DECODERS = {0: partial(_d_ConsumerGroupMemberMetadataValue_0, 0)}
+ConsumerGroupMemberMetadataValue._ENCODERS = {0: partial(_e_ConsumerGroupMemberMetadataValue_0, 0)}

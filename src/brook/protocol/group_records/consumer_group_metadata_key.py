@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ConsumerGroupMetadataKey(Message):
 _K_ConsumerGroupMetadataKey = ConsumerGroupMetadataKey
 
 
-def _d_ConsumerGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMetadataKey, int]:
+def _d_ConsumerGroupMetadataKey_3(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMetadataKey, int]:
     self = _new(_K_ConsumerGroupMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ConsumerGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGr
     return self, pos
 
 
-def _e_ConsumerGroupMetadataKey_0(o: ConsumerGroupMetadataKey, out: bytearray) -> None:
+def _e_ConsumerGroupMetadataKey_3(v: int, o: ConsumerGroupMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ConsumerGroupMetadataKey_0(o: ConsumerGroupMetadataKey, out: bytearray) -
 ConsumerGroupMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 3, 3, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupMetadataKey._DECODERS = {3: _d_ConsumerGroupMetadataKey_0}
-ConsumerGroupMetadataKey._ENCODERS = {3: _e_ConsumerGroupMetadataKey_0}
+ConsumerGroupMetadataKey._DECODERS = {3: partial(_d_ConsumerGroupMetadataKey_3, 3)}
+ConsumerGroupMetadataKey._ENCODERS = {3: partial(_e_ConsumerGroupMetadataKey_3, 3)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -50,7 +31,7 @@ class ConsumerGroupMetadataValue(Message):
 _K_ConsumerGroupMetadataValue = ConsumerGroupMetadataValue
 
 
-def _d_ConsumerGroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupMetadataValue, int]:
+def _d_ConsumerGroupMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupMetadataValue, int]:
     self = _new(_K_ConsumerGroupMetadataValue)
     (self.epoch,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -63,7 +44,7 @@ def _d_ConsumerGroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[Consumer
     return self, pos
 
 
-def _e_ConsumerGroupMetadataValue_0(o: ConsumerGroupMetadataValue, out: bytearray) -> None:
+def _e_ConsumerGroupMetadataValue_0(v: int, o: ConsumerGroupMetadataValue, out: bytearray) -> None:
     out += _S_i.pack(o.epoch)
     out.append(0)
 
@@ -71,5 +52,5 @@ def _e_ConsumerGroupMetadataValue_0(o: ConsumerGroupMetadataValue, out: bytearra
 ConsumerGroupMetadataValue._FIELDS = (
     FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ConsumerGroupMetadataValue._DECODERS = {0: _d_ConsumerGroupMetadataValue_0}
-ConsumerGroupMetadataValue._ENCODERS = {0: _e_ConsumerGroupMetadataValue_0}
+ConsumerGroupMetadataValue._DECODERS = {0: partial(_d_ConsumerGroupMetadataValue_0, 0)}
+ConsumerGroupMetadataValue._ENCODERS = {0: partial(_e_ConsumerGroupMetadataValue_0, 0)}

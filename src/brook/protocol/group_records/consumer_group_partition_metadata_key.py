@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ConsumerGroupPartitionMetadataKey(Message):
 _K_ConsumerGroupPartitionMetadataKey = ConsumerGroupPartitionMetadataKey
 
 
-def _d_ConsumerGroupPartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataKey, int]:
+def _d_ConsumerGroupPartitionMetadataKey_4(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataKey, int]:
     self = _new(_K_ConsumerGroupPartitionMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ConsumerGroupPartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[C
     return self, pos
 
 
-def _e_ConsumerGroupPartitionMetadataKey_0(o: ConsumerGroupPartitionMetadataKey, out: bytearray) -> None:
+def _e_ConsumerGroupPartitionMetadataKey_4(v: int, o: ConsumerGroupPartitionMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ConsumerGroupPartitionMetadataKey_0(o: ConsumerGroupPartitionMetadataKey,
 ConsumerGroupPartitionMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 4, 4, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupPartitionMetadataKey._DECODERS = {4: _d_ConsumerGroupPartitionMetadataKey_0}
-ConsumerGroupPartitionMetadataKey._ENCODERS = {4: _e_ConsumerGroupPartitionMetadataKey_0}
+ConsumerGroupPartitionMetadataKey._DECODERS = {4: partial(_d_ConsumerGroupPartitionMetadataKey_4, 4)}
+ConsumerGroupPartitionMetadataKey._ENCODERS = {4: partial(_e_ConsumerGroupPartitionMetadataKey_4, 4)}

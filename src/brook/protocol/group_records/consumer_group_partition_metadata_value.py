@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -79,7 +60,7 @@ _K_ConsumerGroupPartitionMetadataValue_PartitionMetadata = ConsumerGroupPartitio
 _K_ConsumerGroupPartitionMetadataValue_TopicMetadata = ConsumerGroupPartitionMetadataValue.TopicMetadata
 
 
-def _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue.PartitionMetadata, int]:
+def _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue.PartitionMetadata, int]:
     self = _new(_K_ConsumerGroupPartitionMetadataValue_PartitionMetadata)
     (self.partition,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -113,7 +94,7 @@ def _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(buf: memoryview, 
     return self, pos
 
 
-def _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(o: ConsumerGroupPartitionMetadataValue.PartitionMetadata, out: bytearray) -> None:
+def _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(v: int, o: ConsumerGroupPartitionMetadataValue.PartitionMetadata, out: bytearray) -> None:
     out += _S_i.pack(o.partition)
     n = len(o.racks) + 1
     if n < 128:
@@ -131,7 +112,7 @@ def _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(o: ConsumerGroupP
     out.append(0)
 
 
-def _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue.TopicMetadata, int]:
+def _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue.TopicMetadata, int]:
     self = _new(_K_ConsumerGroupPartitionMetadataValue_TopicMetadata)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -156,7 +137,7 @@ def _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos:
         raise bad_length("PartitionMetadata", n)
     t1: list[ConsumerGroupPartitionMetadataValue.PartitionMetadata] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(buf, pos)
+        t2, pos = _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(v, buf, pos)
         t1.append(t2)
     self.partition_metadata = t1
     n = buf[pos]
@@ -168,7 +149,7 @@ def _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos:
     return self, pos
 
 
-def _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(o: ConsumerGroupPartitionMetadataValue.TopicMetadata, out: bytearray) -> None:
+def _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(v: int, o: ConsumerGroupPartitionMetadataValue.TopicMetadata, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -184,11 +165,11 @@ def _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(o: ConsumerGroupParti
     else:
         write_uvarint(out, n)
     for t2 in o.partition_metadata:
-        _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(t2, out)
+        _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0(v, t2, out)
     out.append(0)
 
 
-def _d_ConsumerGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue, int]:
+def _d_ConsumerGroupPartitionMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupPartitionMetadataValue, int]:
     self = _new(_K_ConsumerGroupPartitionMetadataValue)
     n = buf[pos]
     pos += 1
@@ -199,7 +180,7 @@ def _d_ConsumerGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple
         raise bad_length("Topics", n)
     t1: list[ConsumerGroupPartitionMetadataValue.TopicMetadata] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(buf, pos)
+        t2, pos = _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -211,14 +192,14 @@ def _d_ConsumerGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ConsumerGroupPartitionMetadataValue_0(o: ConsumerGroupPartitionMetadataValue, out: bytearray) -> None:
+def _e_ConsumerGroupPartitionMetadataValue_0(v: int, o: ConsumerGroupPartitionMetadataValue, out: bytearray) -> None:
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(t1, out)
+        _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0(v, t1, out)
     out.append(0)
 
 
@@ -235,9 +216,9 @@ ConsumerGroupPartitionMetadataValue.TopicMetadata._FIELDS = (
     FieldSpec("num_partitions", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("partition_metadata", "[]PartitionMetadata", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupPartitionMetadataValue.PartitionMetadata, []),
 )
-ConsumerGroupPartitionMetadataValue.PartitionMetadata._DECODERS = {0: _d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0}
-ConsumerGroupPartitionMetadataValue.PartitionMetadata._ENCODERS = {0: _e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0}
-ConsumerGroupPartitionMetadataValue.TopicMetadata._DECODERS = {0: _d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0}
-ConsumerGroupPartitionMetadataValue.TopicMetadata._ENCODERS = {0: _e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0}
-ConsumerGroupPartitionMetadataValue._DECODERS = {0: _d_ConsumerGroupPartitionMetadataValue_0}
-ConsumerGroupPartitionMetadataValue._ENCODERS = {0: _e_ConsumerGroupPartitionMetadataValue_0}
+ConsumerGroupPartitionMetadataValue.PartitionMetadata._DECODERS = {0: partial(_d_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0, 0)}
+ConsumerGroupPartitionMetadataValue.PartitionMetadata._ENCODERS = {0: partial(_e_ConsumerGroupPartitionMetadataValue_PartitionMetadata_0, 0)}
+ConsumerGroupPartitionMetadataValue.TopicMetadata._DECODERS = {0: partial(_d_ConsumerGroupPartitionMetadataValue_TopicMetadata_0, 0)}
+ConsumerGroupPartitionMetadataValue.TopicMetadata._ENCODERS = {0: partial(_e_ConsumerGroupPartitionMetadataValue_TopicMetadata_0, 0)}
+ConsumerGroupPartitionMetadataValue._DECODERS = {0: partial(_d_ConsumerGroupPartitionMetadataValue_0, 0)}
+ConsumerGroupPartitionMetadataValue._ENCODERS = {0: partial(_e_ConsumerGroupPartitionMetadataValue_0, 0)}

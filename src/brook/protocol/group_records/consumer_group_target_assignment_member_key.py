@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ConsumerGroupTargetAssignmentMemberKey(Message):
 _K_ConsumerGroupTargetAssignmentMemberKey = ConsumerGroupTargetAssignmentMemberKey
 
 
-def _d_ConsumerGroupTargetAssignmentMemberKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberKey, int]:
+def _d_ConsumerGroupTargetAssignmentMemberKey_7(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberKey, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMemberKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ConsumerGroupTargetAssignmentMemberKey_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMemberKey_0(o: ConsumerGroupTargetAssignmentMemberKey, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMemberKey_7(v: int, o: ConsumerGroupTargetAssignmentMemberKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ConsumerGroupTargetAssignmentMemberKey._FIELDS = (
     FieldSpec("group_id", "string", 7, 7, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 7, 7, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupTargetAssignmentMemberKey._DECODERS = {7: _d_ConsumerGroupTargetAssignmentMemberKey_0}
-ConsumerGroupTargetAssignmentMemberKey._ENCODERS = {7: _e_ConsumerGroupTargetAssignmentMemberKey_0}
+ConsumerGroupTargetAssignmentMemberKey._DECODERS = {7: partial(_d_ConsumerGroupTargetAssignmentMemberKey_7, 7)}
+ConsumerGroupTargetAssignmentMemberKey._ENCODERS = {7: partial(_e_ConsumerGroupTargetAssignmentMemberKey_7, 7)}

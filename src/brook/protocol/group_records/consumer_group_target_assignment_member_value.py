@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -62,7 +43,7 @@ _K_ConsumerGroupTargetAssignmentMemberValue = ConsumerGroupTargetAssignmentMembe
 _K_ConsumerGroupTargetAssignmentMemberValue_TopicPartition = ConsumerGroupTargetAssignmentMemberValue.TopicPartition
 
 
-def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue.TopicPartition, int]:
+def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue.TopicPartition, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMemberValue_TopicPartition)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -87,7 +68,7 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf: memoryview
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(o: ConsumerGroupTargetAssignmentMemberValue.TopicPartition, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v: int, o: ConsumerGroupTargetAssignmentMemberValue.TopicPartition, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -98,7 +79,7 @@ def _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(o: ConsumerGrou
     out.append(0)
 
 
-def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue, int]:
+def _d_ConsumerGroupTargetAssignmentMemberValue_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMemberValue, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMemberValue)
     n = buf[pos]
     pos += 1
@@ -109,7 +90,7 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> 
         raise bad_length("TopicPartitions", n)
     t1: list[ConsumerGroupTargetAssignmentMemberValue.TopicPartition] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(buf, pos)
+        t2, pos = _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v, buf, pos)
         t1.append(t2)
     self.topic_partitions = t1
     n = buf[pos]
@@ -121,14 +102,14 @@ def _d_ConsumerGroupTargetAssignmentMemberValue_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMemberValue_0(o: ConsumerGroupTargetAssignmentMemberValue, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMemberValue_0(v: int, o: ConsumerGroupTargetAssignmentMemberValue, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(t1, out)
+        _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0(v, t1, out)
     out.append(0)
 
 
@@ -139,7 +120,7 @@ ConsumerGroupTargetAssignmentMemberValue.TopicPartition._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ConsumerGroupTargetAssignmentMemberValue.TopicPartition._DECODERS = {0: _d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0}
-ConsumerGroupTargetAssignmentMemberValue.TopicPartition._ENCODERS = {0: _e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0}
-ConsumerGroupTargetAssignmentMemberValue._DECODERS = {0: _d_ConsumerGroupTargetAssignmentMemberValue_0}
-ConsumerGroupTargetAssignmentMemberValue._ENCODERS = {0: _e_ConsumerGroupTargetAssignmentMemberValue_0}
+ConsumerGroupTargetAssignmentMemberValue.TopicPartition._DECODERS = {0: partial(_d_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue.TopicPartition._ENCODERS = {0: partial(_e_ConsumerGroupTargetAssignmentMemberValue_TopicPartition_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue._DECODERS = {0: partial(_d_ConsumerGroupTargetAssignmentMemberValue_0, 0)}
+ConsumerGroupTargetAssignmentMemberValue._ENCODERS = {0: partial(_e_ConsumerGroupTargetAssignmentMemberValue_0, 0)}

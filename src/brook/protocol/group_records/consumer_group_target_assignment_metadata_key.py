@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ConsumerGroupTargetAssignmentMetadataKey(Message):
 _K_ConsumerGroupTargetAssignmentMetadataKey = ConsumerGroupTargetAssignmentMetadataKey
 
 
-def _d_ConsumerGroupTargetAssignmentMetadataKey_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMetadataKey, int]:
+def _d_ConsumerGroupTargetAssignmentMetadataKey_6(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupTargetAssignmentMetadataKey, int]:
     self = _new(_K_ConsumerGroupTargetAssignmentMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ConsumerGroupTargetAssignmentMetadataKey_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ConsumerGroupTargetAssignmentMetadataKey_0(o: ConsumerGroupTargetAssignmentMetadataKey, out: bytearray) -> None:
+def _e_ConsumerGroupTargetAssignmentMetadataKey_6(v: int, o: ConsumerGroupTargetAssignmentMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ConsumerGroupTargetAssignmentMetadataKey_0(o: ConsumerGroupTargetAssignme
 ConsumerGroupTargetAssignmentMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 6, 6, 32767, -1, None, 32767, -1, None, ""),
 )
-ConsumerGroupTargetAssignmentMetadataKey._DECODERS = {6: _d_ConsumerGroupTargetAssignmentMetadataKey_0}
-ConsumerGroupTargetAssignmentMetadataKey._ENCODERS = {6: _e_ConsumerGroupTargetAssignmentMetadataKey_0}
+ConsumerGroupTargetAssignmentMetadataKey._DECODERS = {6: partial(_d_ConsumerGroupTargetAssignmentMetadataKey_6, 6)}
+ConsumerGroupTargetAssignmentMetadataKey._ENCODERS = {6: partial(_e_ConsumerGroupTargetAssignmentMetadataKey_6, 6)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class GroupMetadataKey(Message):
 _K_GroupMetadataKey = GroupMetadataKey
 
 
-def _d_GroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[GroupMetadataKey, int]:
+def _d_GroupMetadataKey_2(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataKey, int]:
     self = _new(_K_GroupMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_GroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[GroupMetadataKey, 
     return self, pos
 
 
-def _e_GroupMetadataKey_0(o: GroupMetadataKey, out: bytearray) -> None:
+def _e_GroupMetadataKey_2(v: int, o: GroupMetadataKey, out: bytearray) -> None:
     t1 = o.group.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_GroupMetadataKey_0(o: GroupMetadataKey, out: bytearray) -> None:
 GroupMetadataKey._FIELDS = (
     FieldSpec("group", "string", 2, 2, 32767, -1, None, 32767, -1, None, ""),
 )
-GroupMetadataKey._DECODERS = {2: _d_GroupMetadataKey_0}
-GroupMetadataKey._ENCODERS = {2: _e_GroupMetadataKey_0}
+GroupMetadataKey._DECODERS = {2: partial(_d_GroupMetadataKey_2, 2)}
+GroupMetadataKey._ENCODERS = {2: partial(_e_GroupMetadataKey_2, 2)}

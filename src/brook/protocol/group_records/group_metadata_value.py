@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -86,7 +67,7 @@ _K_GroupMetadataValue = GroupMetadataValue
 _K_GroupMetadataValue_MemberMetadata = GroupMetadataValue.MemberMetadata
 
 
-def _d_GroupMetadataValue_MemberMetadata_0(buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
+def _d_GroupMetadataValue_MemberMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
     self = _new(_K_GroupMetadataValue_MemberMetadata)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -95,137 +76,19 @@ def _d_GroupMetadataValue_MemberMetadata_0(buf: memoryview, pos: int) -> tuple[G
         raise bad_length("memberId", n)
     self.member_id = str(buf[pos:end], "utf-8")
     pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("clientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("clientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.session_timeout,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("subscription", n)
-    self.subscription = bytes(buf[pos:end])
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    self.group_instance_id = None
-    self.rebalance_timeout = -1
-    return self, pos
-
-
-def _e_GroupMetadataValue_MemberMetadata_0(o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.client_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.client_host.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += _S_i.pack(o.session_timeout)
-    out += INT32.pack(len(o.subscription))
-    out += o.subscription
-    out += INT32.pack(len(o.assignment))
-    out += o.assignment
-
-
-def _d_GroupMetadataValue_MemberMetadata_1(buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
-    self = _new(_K_GroupMetadataValue_MemberMetadata)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("memberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("clientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("clientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.rebalance_timeout, self.session_timeout = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("subscription", n)
-    self.subscription = bytes(buf[pos:end])
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_GroupMetadataValue_MemberMetadata_1(o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.client_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.client_host.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += _S_ii.pack(o.rebalance_timeout, o.session_timeout)
-    out += INT32.pack(len(o.subscription))
-    out += o.subscription
-    out += INT32.pack(len(o.assignment))
-    out += o.assignment
-
-
-def _d_GroupMetadataValue_MemberMetadata_2(buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
-    self = _new(_K_GroupMetadataValue_MemberMetadata)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("memberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
+    if v >= 3:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.group_instance_id = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("groupInstanceId", n)
+            self.group_instance_id = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("groupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -240,8 +103,13 @@ def _d_GroupMetadataValue_MemberMetadata_2(buf: memoryview, pos: int) -> tuple[G
         raise bad_length("clientHost", n)
     self.client_host = str(buf[pos:end], "utf-8")
     pos = end
-    self.rebalance_timeout, self.session_timeout = _S_ii.unpack_from(buf, pos)
-    pos += 8
+    if v <= 0:
+        (self.session_timeout,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.rebalance_timeout = -1
+    else:
+        self.rebalance_timeout, self.session_timeout = _S_ii.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     end = pos + n
@@ -259,31 +127,7 @@ def _d_GroupMetadataValue_MemberMetadata_2(buf: memoryview, pos: int) -> tuple[G
     return self, pos
 
 
-def _e_GroupMetadataValue_MemberMetadata_2(o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    t4 = o.client_id.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    t5 = o.client_host.encode()
-    out += INT16.pack(len(t5))
-    out += t5
-    out += _S_ii.pack(o.rebalance_timeout, o.session_timeout)
-    out += INT32.pack(len(o.subscription))
-    out += o.subscription
-    out += INT32.pack(len(o.assignment))
-    out += o.assignment
-
-
-def _d_GroupMetadataValue_MemberMetadata_3(buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
+def _d_GroupMetadataValue_MemberMetadata_4(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataValue.MemberMetadata, int]:
     self = _new(_K_GroupMetadataValue_MemberMetadata)
     n = buf[pos]
     pos += 1
@@ -359,7 +203,35 @@ def _d_GroupMetadataValue_MemberMetadata_3(buf: memoryview, pos: int) -> tuple[G
     return self, pos
 
 
-def _e_GroupMetadataValue_MemberMetadata_3(o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
+def _e_GroupMetadataValue_MemberMetadata_0(v: int, o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
+    t1 = o.member_id.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    if v >= 3:
+        t2 = o.group_instance_id
+        if t2 is None:
+            out += b"\xff\xff"
+        else:
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
+    t4 = o.client_id.encode()
+    out += INT16.pack(len(t4))
+    out += t4
+    t5 = o.client_host.encode()
+    out += INT16.pack(len(t5))
+    out += t5
+    if v <= 0:
+        out += _S_i.pack(o.session_timeout)
+    else:
+        out += _S_ii.pack(o.rebalance_timeout, o.session_timeout)
+    out += INT32.pack(len(o.subscription))
+    out += o.subscription
+    out += INT32.pack(len(o.assignment))
+    out += o.assignment
+
+
+def _e_GroupMetadataValue_MemberMetadata_4(v: int, o: GroupMetadataValue.MemberMetadata, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -408,7 +280,7 @@ def _e_GroupMetadataValue_MemberMetadata_3(o: GroupMetadataValue.MemberMetadata,
     out.append(0)
 
 
-def _d_GroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
+def _d_GroupMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
     self = _new(_K_GroupMetadataValue)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -439,252 +311,24 @@ def _d_GroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[GroupMetadataVal
             raise bad_length("leader", n)
         self.leader = str(buf[pos:end], "utf-8")
         pos = end
+    if v <= 1:
+        self.current_state_timestamp = -1
+    else:
+        (self.current_state_timestamp,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("members", n)
     t1: list[GroupMetadataValue.MemberMetadata] = []
     for _ in range(n):
-        t2, pos = _d_GroupMetadataValue_MemberMetadata_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.current_state_timestamp = -1
-    return self, pos
-
-
-def _e_GroupMetadataValue_0(o: GroupMetadataValue, out: bytearray) -> None:
-    t1 = o.protocol_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation)
-    t2 = o.protocol
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    t4 = o.leader
-    if t4 is None:
-        out += b"\xff\xff"
-    else:
-        t5 = t4.encode()
-        out += INT16.pack(len(t5))
-        out += t5
-    out += INT32.pack(len(o.members))
-    for t6 in o.members:
-        _e_GroupMetadataValue_MemberMetadata_0(t6, out)
-
-
-def _d_GroupMetadataValue_1(buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
-    self = _new(_K_GroupMetadataValue)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("protocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.protocol = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("protocol", n)
-        self.protocol = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.leader = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("leader", n)
-        self.leader = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("members", n)
-    t1: list[GroupMetadataValue.MemberMetadata] = []
-    for _ in range(n):
-        t2, pos = _d_GroupMetadataValue_MemberMetadata_1(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.current_state_timestamp = -1
-    return self, pos
-
-
-def _e_GroupMetadataValue_1(o: GroupMetadataValue, out: bytearray) -> None:
-    t1 = o.protocol_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation)
-    t2 = o.protocol
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    t4 = o.leader
-    if t4 is None:
-        out += b"\xff\xff"
-    else:
-        t5 = t4.encode()
-        out += INT16.pack(len(t5))
-        out += t5
-    out += INT32.pack(len(o.members))
-    for t6 in o.members:
-        _e_GroupMetadataValue_MemberMetadata_1(t6, out)
-
-
-def _d_GroupMetadataValue_2(buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
-    self = _new(_K_GroupMetadataValue)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("protocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.protocol = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("protocol", n)
-        self.protocol = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.leader = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("leader", n)
-        self.leader = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.current_state_timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("members", n)
-    t1: list[GroupMetadataValue.MemberMetadata] = []
-    for _ in range(n):
-        t2, pos = _d_GroupMetadataValue_MemberMetadata_1(buf, pos)
+        t2, pos = _d_GroupMetadataValue_MemberMetadata_0(v, buf, pos)
         t1.append(t2)
     self.members = t1
     return self, pos
 
 
-def _e_GroupMetadataValue_2(o: GroupMetadataValue, out: bytearray) -> None:
-    t1 = o.protocol_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation)
-    t2 = o.protocol
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    t4 = o.leader
-    if t4 is None:
-        out += b"\xff\xff"
-    else:
-        t5 = t4.encode()
-        out += INT16.pack(len(t5))
-        out += t5
-    out += _S_q.pack(o.current_state_timestamp)
-    out += INT32.pack(len(o.members))
-    for t6 in o.members:
-        _e_GroupMetadataValue_MemberMetadata_1(t6, out)
-
-
-def _d_GroupMetadataValue_3(buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
-    self = _new(_K_GroupMetadataValue)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("protocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.protocol = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("protocol", n)
-        self.protocol = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.leader = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("leader", n)
-        self.leader = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.current_state_timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("members", n)
-    t1: list[GroupMetadataValue.MemberMetadata] = []
-    for _ in range(n):
-        t2, pos = _d_GroupMetadataValue_MemberMetadata_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    return self, pos
-
-
-def _e_GroupMetadataValue_3(o: GroupMetadataValue, out: bytearray) -> None:
-    t1 = o.protocol_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation)
-    t2 = o.protocol
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    t4 = o.leader
-    if t4 is None:
-        out += b"\xff\xff"
-    else:
-        t5 = t4.encode()
-        out += INT16.pack(len(t5))
-        out += t5
-    out += _S_q.pack(o.current_state_timestamp)
-    out += INT32.pack(len(o.members))
-    for t6 in o.members:
-        _e_GroupMetadataValue_MemberMetadata_2(t6, out)
-
-
-def _d_GroupMetadataValue_4(buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
+def _d_GroupMetadataValue_4(v: int, buf: memoryview, pos: int) -> tuple[GroupMetadataValue, int]:
     self = _new(_K_GroupMetadataValue)
     n = buf[pos]
     pos += 1
@@ -735,7 +379,7 @@ def _d_GroupMetadataValue_4(buf: memoryview, pos: int) -> tuple[GroupMetadataVal
         raise bad_length("members", n)
     t1: list[GroupMetadataValue.MemberMetadata] = []
     for _ in range(n):
-        t2, pos = _d_GroupMetadataValue_MemberMetadata_3(buf, pos)
+        t2, pos = _d_GroupMetadataValue_MemberMetadata_4(v, buf, pos)
         t1.append(t2)
     self.members = t1
     n = buf[pos]
@@ -747,7 +391,35 @@ def _d_GroupMetadataValue_4(buf: memoryview, pos: int) -> tuple[GroupMetadataVal
     return self, pos
 
 
-def _e_GroupMetadataValue_4(o: GroupMetadataValue, out: bytearray) -> None:
+def _e_GroupMetadataValue_0(v: int, o: GroupMetadataValue, out: bytearray) -> None:
+    t1 = o.protocol_type.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += _S_i.pack(o.generation)
+    t2 = o.protocol
+    if t2 is None:
+        out += b"\xff\xff"
+    else:
+        t3 = t2.encode()
+        out += INT16.pack(len(t3))
+        out += t3
+    t4 = o.leader
+    if t4 is None:
+        out += b"\xff\xff"
+    else:
+        t5 = t4.encode()
+        out += INT16.pack(len(t5))
+        out += t5
+    if v <= 1:
+        pass
+    else:
+        out += _S_q.pack(o.current_state_timestamp)
+    out += INT32.pack(len(o.members))
+    for t6 in o.members:
+        _e_GroupMetadataValue_MemberMetadata_0(v, t6, out)
+
+
+def _e_GroupMetadataValue_4(v: int, o: GroupMetadataValue, out: bytearray) -> None:
     t1 = o.protocol_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -785,7 +457,7 @@ def _e_GroupMetadataValue_4(o: GroupMetadataValue, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t6 in o.members:
-        _e_GroupMetadataValue_MemberMetadata_3(t6, out)
+        _e_GroupMetadataValue_MemberMetadata_4(v, t6, out)
     out.append(0)
 
 
@@ -807,7 +479,7 @@ GroupMetadataValue.MemberMetadata._FIELDS = (
     FieldSpec("subscription", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
     FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
 )
-GroupMetadataValue.MemberMetadata._DECODERS = {0: _d_GroupMetadataValue_MemberMetadata_0, 1: _d_GroupMetadataValue_MemberMetadata_1, 2: _d_GroupMetadataValue_MemberMetadata_1, 3: _d_GroupMetadataValue_MemberMetadata_2, 4: _d_GroupMetadataValue_MemberMetadata_3}
-GroupMetadataValue.MemberMetadata._ENCODERS = {0: _e_GroupMetadataValue_MemberMetadata_0, 1: _e_GroupMetadataValue_MemberMetadata_1, 2: _e_GroupMetadataValue_MemberMetadata_1, 3: _e_GroupMetadataValue_MemberMetadata_2, 4: _e_GroupMetadataValue_MemberMetadata_3}
-GroupMetadataValue._DECODERS = {0: _d_GroupMetadataValue_0, 1: _d_GroupMetadataValue_1, 2: _d_GroupMetadataValue_2, 3: _d_GroupMetadataValue_3, 4: _d_GroupMetadataValue_4}
-GroupMetadataValue._ENCODERS = {0: _e_GroupMetadataValue_0, 1: _e_GroupMetadataValue_1, 2: _e_GroupMetadataValue_2, 3: _e_GroupMetadataValue_3, 4: _e_GroupMetadataValue_4}
+GroupMetadataValue.MemberMetadata._DECODERS = {0: partial(_d_GroupMetadataValue_MemberMetadata_0, 0), 1: partial(_d_GroupMetadataValue_MemberMetadata_0, 1), 2: partial(_d_GroupMetadataValue_MemberMetadata_0, 2), 3: partial(_d_GroupMetadataValue_MemberMetadata_0, 3), 4: partial(_d_GroupMetadataValue_MemberMetadata_4, 4)}
+GroupMetadataValue.MemberMetadata._ENCODERS = {0: partial(_e_GroupMetadataValue_MemberMetadata_0, 0), 1: partial(_e_GroupMetadataValue_MemberMetadata_0, 1), 2: partial(_e_GroupMetadataValue_MemberMetadata_0, 2), 3: partial(_e_GroupMetadataValue_MemberMetadata_0, 3), 4: partial(_e_GroupMetadataValue_MemberMetadata_4, 4)}
+GroupMetadataValue._DECODERS = {0: partial(_d_GroupMetadataValue_0, 0), 1: partial(_d_GroupMetadataValue_0, 1), 2: partial(_d_GroupMetadataValue_0, 2), 3: partial(_d_GroupMetadataValue_0, 3), 4: partial(_d_GroupMetadataValue_4, 4)}
+GroupMetadataValue._ENCODERS = {0: partial(_e_GroupMetadataValue_0, 0), 1: partial(_e_GroupMetadataValue_0, 1), 2: partial(_e_GroupMetadataValue_0, 2), 3: partial(_e_GroupMetadataValue_0, 3), 4: partial(_e_GroupMetadataValue_4, 4)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -54,7 +35,7 @@ class OffsetCommitKey(Message):
 _K_OffsetCommitKey = OffsetCommitKey
 
 
-def _d_OffsetCommitKey_0(buf: memoryview, pos: int) -> tuple[OffsetCommitKey, int]:
+def _d_OffsetCommitKey_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitKey, int]:
     self = _new(_K_OffsetCommitKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -75,7 +56,7 @@ def _d_OffsetCommitKey_0(buf: memoryview, pos: int) -> tuple[OffsetCommitKey, in
     return self, pos
 
 
-def _e_OffsetCommitKey_0(o: OffsetCommitKey, out: bytearray) -> None:
+def _e_OffsetCommitKey_0(v: int, o: OffsetCommitKey, out: bytearray) -> None:
     t1 = o.group.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -90,5 +71,5 @@ OffsetCommitKey._FIELDS = (
     FieldSpec("topic", "string", 0, 1, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partition", "int32", 0, 1, 32767, -1, None, 32767, -1, None, 0),
 )
-OffsetCommitKey._DECODERS = {0: _d_OffsetCommitKey_0, 1: _d_OffsetCommitKey_0}
-OffsetCommitKey._ENCODERS = {0: _e_OffsetCommitKey_0, 1: _e_OffsetCommitKey_0}
+OffsetCommitKey._DECODERS = {0: partial(_d_OffsetCommitKey_0, 0), 1: partial(_d_OffsetCommitKey_0, 1)}
+OffsetCommitKey._ENCODERS = {0: partial(_e_OffsetCommitKey_0, 0), 1: partial(_e_OffsetCommitKey_0, 1)}

@@ -3,37 +3,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
 _S_q = Struct(">q")
-_S_qq = Struct(">qq")
 _S_qi = Struct(">qi")
+_S_qq = Struct(">qq")
 
 
 class OffsetCommitValue(Message):
@@ -60,10 +41,15 @@ class OffsetCommitValue(Message):
 _K_OffsetCommitValue = OffsetCommitValue
 
 
-def _d_OffsetCommitValue_0(buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
+def _d_OffsetCommitValue_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
     self = _new(_K_OffsetCommitValue)
-    (self.offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
+    if v <= 2:
+        (self.offset,) = _S_q.unpack_from(buf, pos)
+        pos += 8
+        self.leader_epoch = -1
+    else:
+        self.offset, self.leader_epoch = _S_qi.unpack_from(buf, pos)
+        pos += 12
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -71,72 +57,17 @@ def _d_OffsetCommitValue_0(buf: memoryview, pos: int) -> tuple[OffsetCommitValue
         raise bad_length("metadata", n)
     self.metadata = str(buf[pos:end], "utf-8")
     pos = end
-    (self.commit_timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    self.leader_epoch = -1
-    self.expire_timestamp = -1
+    if v in {0, 2, 3}:
+        (self.commit_timestamp,) = _S_q.unpack_from(buf, pos)
+        pos += 8
+        self.expire_timestamp = -1
+    else:
+        self.commit_timestamp, self.expire_timestamp = _S_qq.unpack_from(buf, pos)
+        pos += 16
     return self, pos
 
 
-def _e_OffsetCommitValue_0(o: OffsetCommitValue, out: bytearray) -> None:
-    out += _S_q.pack(o.offset)
-    t1 = o.metadata.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_q.pack(o.commit_timestamp)
-
-
-def _d_OffsetCommitValue_1(buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
-    self = _new(_K_OffsetCommitValue)
-    (self.offset,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("metadata", n)
-    self.metadata = str(buf[pos:end], "utf-8")
-    pos = end
-    self.commit_timestamp, self.expire_timestamp = _S_qq.unpack_from(buf, pos)
-    pos += 16
-    self.leader_epoch = -1
-    return self, pos
-
-
-def _e_OffsetCommitValue_1(o: OffsetCommitValue, out: bytearray) -> None:
-    out += _S_q.pack(o.offset)
-    t1 = o.metadata.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_qq.pack(o.commit_timestamp, o.expire_timestamp)
-
-
-def _d_OffsetCommitValue_2(buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
-    self = _new(_K_OffsetCommitValue)
-    self.offset, self.leader_epoch = _S_qi.unpack_from(buf, pos)
-    pos += 12
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("metadata", n)
-    self.metadata = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.commit_timestamp,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    self.expire_timestamp = -1
-    return self, pos
-
-
-def _e_OffsetCommitValue_2(o: OffsetCommitValue, out: bytearray) -> None:
-    out += _S_qi.pack(o.offset, o.leader_epoch)
-    t1 = o.metadata.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_q.pack(o.commit_timestamp)
-
-
-def _d_OffsetCommitValue_3(buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
+def _d_OffsetCommitValue_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitValue, int]:
     self = _new(_K_OffsetCommitValue)
     self.offset, self.leader_epoch = _S_qi.unpack_from(buf, pos)
     pos += 12
@@ -162,7 +93,21 @@ def _d_OffsetCommitValue_3(buf: memoryview, pos: int) -> tuple[OffsetCommitValue
     return self, pos
 
 
-def _e_OffsetCommitValue_3(o: OffsetCommitValue, out: bytearray) -> None:
+def _e_OffsetCommitValue_0(v: int, o: OffsetCommitValue, out: bytearray) -> None:
+    if v <= 2:
+        out += _S_q.pack(o.offset)
+    else:
+        out += _S_qi.pack(o.offset, o.leader_epoch)
+    t1 = o.metadata.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    if v in {0, 2, 3}:
+        out += _S_q.pack(o.commit_timestamp)
+    else:
+        out += _S_qq.pack(o.commit_timestamp, o.expire_timestamp)
+
+
+def _e_OffsetCommitValue_4(v: int, o: OffsetCommitValue, out: bytearray) -> None:
     out += _S_qi.pack(o.offset, o.leader_epoch)
     t1 = o.metadata.encode()
     n = len(t1) + 1
@@ -182,5 +127,5 @@ OffsetCommitValue._FIELDS = (
     FieldSpec("commit_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("expire_timestamp", "int64", 1, 1, 32767, -1, None, 32767, -1, None, -1),
 )
-OffsetCommitValue._DECODERS = {0: _d_OffsetCommitValue_0, 1: _d_OffsetCommitValue_1, 2: _d_OffsetCommitValue_0, 3: _d_OffsetCommitValue_2, 4: _d_OffsetCommitValue_3}
-OffsetCommitValue._ENCODERS = {0: _e_OffsetCommitValue_0, 1: _e_OffsetCommitValue_1, 2: _e_OffsetCommitValue_0, 3: _e_OffsetCommitValue_2, 4: _e_OffsetCommitValue_3}
+OffsetCommitValue._DECODERS = {0: partial(_d_OffsetCommitValue_0, 0), 1: partial(_d_OffsetCommitValue_0, 1), 2: partial(_d_OffsetCommitValue_0, 2), 3: partial(_d_OffsetCommitValue_0, 3), 4: partial(_d_OffsetCommitValue_4, 4)}
+OffsetCommitValue._ENCODERS = {0: partial(_e_OffsetCommitValue_0, 0), 1: partial(_e_OffsetCommitValue_0, 1), 2: partial(_e_OffsetCommitValue_0, 2), 3: partial(_e_OffsetCommitValue_0, 3), 4: partial(_e_OffsetCommitValue_4, 4)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ShareGroupCurrentMemberAssignmentKey(Message):
 _K_ShareGroupCurrentMemberAssignmentKey = ShareGroupCurrentMemberAssignmentKey
 
 
-def _d_ShareGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentKey, int]:
+def _d_ShareGroupCurrentMemberAssignmentKey_14(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentKey, int]:
     self = _new(_K_ShareGroupCurrentMemberAssignmentKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ShareGroupCurrentMemberAssignmentKey_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_ShareGroupCurrentMemberAssignmentKey_0(o: ShareGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
+def _e_ShareGroupCurrentMemberAssignmentKey_14(v: int, o: ShareGroupCurrentMemberAssignmentKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ShareGroupCurrentMemberAssignmentKey._FIELDS = (
     FieldSpec("group_id", "string", 14, 14, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 14, 14, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupCurrentMemberAssignmentKey._DECODERS = {14: _d_ShareGroupCurrentMemberAssignmentKey_0}
-ShareGroupCurrentMemberAssignmentKey._ENCODERS = {14: _e_ShareGroupCurrentMemberAssignmentKey_0}
+ShareGroupCurrentMemberAssignmentKey._DECODERS = {14: partial(_d_ShareGroupCurrentMemberAssignmentKey_14, 14)}
+ShareGroupCurrentMemberAssignmentKey._ENCODERS = {14: partial(_e_ShareGroupCurrentMemberAssignmentKey_14, 14)}

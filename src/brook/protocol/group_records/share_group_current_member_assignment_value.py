@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -69,7 +50,7 @@ _K_ShareGroupCurrentMemberAssignmentValue = ShareGroupCurrentMemberAssignmentVal
 _K_ShareGroupCurrentMemberAssignmentValue_TopicPartitions = ShareGroupCurrentMemberAssignmentValue.TopicPartitions
 
 
-def _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentValue.TopicPartitions, int]:
+def _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentValue.TopicPartitions, int]:
     self = _new(_K_ShareGroupCurrentMemberAssignmentValue_TopicPartitions)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -94,7 +75,7 @@ def _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf: memoryview,
     return self, pos
 
 
-def _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(o: ShareGroupCurrentMemberAssignmentValue.TopicPartitions, out: bytearray) -> None:
+def _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(v: int, o: ShareGroupCurrentMemberAssignmentValue.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -105,7 +86,7 @@ def _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(o: ShareGroupCur
     out.append(0)
 
 
-def _d_ShareGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentValue, int]:
+def _d_ShareGroupCurrentMemberAssignmentValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupCurrentMemberAssignmentValue, int]:
     self = _new(_K_ShareGroupCurrentMemberAssignmentValue)
     self.member_epoch, self.previous_member_epoch, self.state = _S_iib.unpack_from(buf, pos)
     pos += 9
@@ -118,7 +99,7 @@ def _d_ShareGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) -> tu
         raise bad_length("AssignedPartitions", n)
     t1: list[ShareGroupCurrentMemberAssignmentValue.TopicPartitions] = []
     for _ in range(n):
-        t2, pos = _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(buf, pos)
+        t2, pos = _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, buf, pos)
         t1.append(t2)
     self.assigned_partitions = t1
     n = buf[pos]
@@ -130,7 +111,7 @@ def _d_ShareGroupCurrentMemberAssignmentValue_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_ShareGroupCurrentMemberAssignmentValue_0(o: ShareGroupCurrentMemberAssignmentValue, out: bytearray) -> None:
+def _e_ShareGroupCurrentMemberAssignmentValue_0(v: int, o: ShareGroupCurrentMemberAssignmentValue, out: bytearray) -> None:
     out += _S_iib.pack(o.member_epoch, o.previous_member_epoch, o.state)
     n = len(o.assigned_partitions) + 1
     if n < 128:
@@ -138,7 +119,7 @@ def _e_ShareGroupCurrentMemberAssignmentValue_0(o: ShareGroupCurrentMemberAssign
     else:
         write_uvarint(out, n)
     for t1 in o.assigned_partitions:
-        _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(t1, out)
+        _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0(v, t1, out)
     out.append(0)
 
 
@@ -152,7 +133,7 @@ ShareGroupCurrentMemberAssignmentValue.TopicPartitions._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ShareGroupCurrentMemberAssignmentValue.TopicPartitions._DECODERS = {0: _d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0}
-ShareGroupCurrentMemberAssignmentValue.TopicPartitions._ENCODERS = {0: _e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0}
-ShareGroupCurrentMemberAssignmentValue._DECODERS = {0: _d_ShareGroupCurrentMemberAssignmentValue_0}
-ShareGroupCurrentMemberAssignmentValue._ENCODERS = {0: _e_ShareGroupCurrentMemberAssignmentValue_0}
+ShareGroupCurrentMemberAssignmentValue.TopicPartitions._DECODERS = {0: partial(_d_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0, 0)}
+ShareGroupCurrentMemberAssignmentValue.TopicPartitions._ENCODERS = {0: partial(_e_ShareGroupCurrentMemberAssignmentValue_TopicPartitions_0, 0)}
+ShareGroupCurrentMemberAssignmentValue._DECODERS = {0: partial(_d_ShareGroupCurrentMemberAssignmentValue_0, 0)}
+ShareGroupCurrentMemberAssignmentValue._ENCODERS = {0: partial(_e_ShareGroupCurrentMemberAssignmentValue_0, 0)}

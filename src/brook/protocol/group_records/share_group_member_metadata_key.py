@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ShareGroupMemberMetadataKey(Message):
 _K_ShareGroupMemberMetadataKey = ShareGroupMemberMetadataKey
 
 
-def _d_ShareGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataKey, int]:
+def _d_ShareGroupMemberMetadataKey_10(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataKey, int]:
     self = _new(_K_ShareGroupMemberMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ShareGroupMemberMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGr
     return self, pos
 
 
-def _e_ShareGroupMemberMetadataKey_0(o: ShareGroupMemberMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupMemberMetadataKey_10(v: int, o: ShareGroupMemberMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ShareGroupMemberMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 10, 10, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 10, 10, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupMemberMetadataKey._DECODERS = {10: _d_ShareGroupMemberMetadataKey_0}
-ShareGroupMemberMetadataKey._ENCODERS = {10: _e_ShareGroupMemberMetadataKey_0}
+ShareGroupMemberMetadataKey._DECODERS = {10: partial(_d_ShareGroupMemberMetadataKey_10, 10)}
+ShareGroupMemberMetadataKey._ENCODERS = {10: partial(_e_ShareGroupMemberMetadataKey_10, 10)}

@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -55,7 +35,7 @@ class ShareGroupMemberMetadataValue(Message):
 _K_ShareGroupMemberMetadataValue = ShareGroupMemberMetadataValue
 
 
-def _d_ShareGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataValue, int]:
+def _d_ShareGroupMemberMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMemberMetadataValue, int]:
     self = _new(_K_ShareGroupMemberMetadataValue)
     n = buf[pos]
     pos += 1
@@ -120,7 +100,7 @@ def _d_ShareGroupMemberMetadataValue_0(buf: memoryview, pos: int) -> tuple[Share
     return self, pos
 
 
-def _e_ShareGroupMemberMetadataValue_0(o: ShareGroupMemberMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupMemberMetadataValue_0(v: int, o: ShareGroupMemberMetadataValue, out: bytearray) -> None:
     t1 = o.rack_id
     if t1 is None:
         out.append(0)
@@ -168,5 +148,5 @@ ShareGroupMemberMetadataValue._FIELDS = (
     FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ShareGroupMemberMetadataValue._DECODERS = {0: _d_ShareGroupMemberMetadataValue_0}
-ShareGroupMemberMetadataValue._ENCODERS = {0: _e_ShareGroupMemberMetadataValue_0}
+ShareGroupMemberMetadataValue._DECODERS = {0: partial(_d_ShareGroupMemberMetadataValue_0, 0)}
+ShareGroupMemberMetadataValue._ENCODERS = {0: partial(_e_ShareGroupMemberMetadataValue_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ShareGroupMetadataKey(Message):
 _K_ShareGroupMetadataKey = ShareGroupMetadataKey
 
 
-def _d_ShareGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupMetadataKey, int]:
+def _d_ShareGroupMetadataKey_11(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMetadataKey, int]:
     self = _new(_K_ShareGroupMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ShareGroupMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupMet
     return self, pos
 
 
-def _e_ShareGroupMetadataKey_0(o: ShareGroupMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupMetadataKey_11(v: int, o: ShareGroupMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ShareGroupMetadataKey_0(o: ShareGroupMetadataKey, out: bytearray) -> None
 ShareGroupMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 11, 11, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupMetadataKey._DECODERS = {11: _d_ShareGroupMetadataKey_0}
-ShareGroupMetadataKey._ENCODERS = {11: _e_ShareGroupMetadataKey_0}
+ShareGroupMetadataKey._DECODERS = {11: partial(_d_ShareGroupMetadataKey_11, 11)}
+ShareGroupMetadataKey._ENCODERS = {11: partial(_e_ShareGroupMetadataKey_11, 11)}

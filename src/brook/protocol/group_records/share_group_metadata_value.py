@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -50,7 +31,7 @@ class ShareGroupMetadataValue(Message):
 _K_ShareGroupMetadataValue = ShareGroupMetadataValue
 
 
-def _d_ShareGroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupMetadataValue, int]:
+def _d_ShareGroupMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupMetadataValue, int]:
     self = _new(_K_ShareGroupMetadataValue)
     (self.epoch,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -63,7 +44,7 @@ def _d_ShareGroupMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupM
     return self, pos
 
 
-def _e_ShareGroupMetadataValue_0(o: ShareGroupMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupMetadataValue_0(v: int, o: ShareGroupMetadataValue, out: bytearray) -> None:
     out += _S_i.pack(o.epoch)
     out.append(0)
 
@@ -71,5 +52,5 @@ def _e_ShareGroupMetadataValue_0(o: ShareGroupMetadataValue, out: bytearray) -> 
 ShareGroupMetadataValue._FIELDS = (
     FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ShareGroupMetadataValue._DECODERS = {0: _d_ShareGroupMetadataValue_0}
-ShareGroupMetadataValue._ENCODERS = {0: _e_ShareGroupMetadataValue_0}
+ShareGroupMetadataValue._DECODERS = {0: partial(_d_ShareGroupMetadataValue_0, 0)}
+ShareGroupMetadataValue._ENCODERS = {0: partial(_e_ShareGroupMetadataValue_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ShareGroupPartitionMetadataKey(Message):
 _K_ShareGroupPartitionMetadataKey = ShareGroupPartitionMetadataKey
 
 
-def _d_ShareGroupPartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataKey, int]:
+def _d_ShareGroupPartitionMetadataKey_9(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataKey, int]:
     self = _new(_K_ShareGroupPartitionMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ShareGroupPartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[Shar
     return self, pos
 
 
-def _e_ShareGroupPartitionMetadataKey_0(o: ShareGroupPartitionMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupPartitionMetadataKey_9(v: int, o: ShareGroupPartitionMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ShareGroupPartitionMetadataKey_0(o: ShareGroupPartitionMetadataKey, out: 
 ShareGroupPartitionMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 9, 9, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupPartitionMetadataKey._DECODERS = {9: _d_ShareGroupPartitionMetadataKey_0}
-ShareGroupPartitionMetadataKey._ENCODERS = {9: _e_ShareGroupPartitionMetadataKey_0}
+ShareGroupPartitionMetadataKey._DECODERS = {9: partial(_d_ShareGroupPartitionMetadataKey_9, 9)}
+ShareGroupPartitionMetadataKey._ENCODERS = {9: partial(_e_ShareGroupPartitionMetadataKey_9, 9)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -79,7 +60,7 @@ _K_ShareGroupPartitionMetadataValue_PartitionMetadata = ShareGroupPartitionMetad
 _K_ShareGroupPartitionMetadataValue_TopicMetadata = ShareGroupPartitionMetadataValue.TopicMetadata
 
 
-def _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0(buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue.PartitionMetadata, int]:
+def _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue.PartitionMetadata, int]:
     self = _new(_K_ShareGroupPartitionMetadataValue_PartitionMetadata)
     (self.partition,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -113,7 +94,7 @@ def _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0(buf: memoryview, pos
     return self, pos
 
 
-def _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0(o: ShareGroupPartitionMetadataValue.PartitionMetadata, out: bytearray) -> None:
+def _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0(v: int, o: ShareGroupPartitionMetadataValue.PartitionMetadata, out: bytearray) -> None:
     out += _S_i.pack(o.partition)
     n = len(o.racks) + 1
     if n < 128:
@@ -131,7 +112,7 @@ def _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0(o: ShareGroupPartiti
     out.append(0)
 
 
-def _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue.TopicMetadata, int]:
+def _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue.TopicMetadata, int]:
     self = _new(_K_ShareGroupPartitionMetadataValue_TopicMetadata)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -156,7 +137,7 @@ def _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos: in
         raise bad_length("PartitionMetadata", n)
     t1: list[ShareGroupPartitionMetadataValue.PartitionMetadata] = []
     for _ in range(n):
-        t2, pos = _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0(buf, pos)
+        t2, pos = _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0(v, buf, pos)
         t1.append(t2)
     self.partition_metadata = t1
     n = buf[pos]
@@ -168,7 +149,7 @@ def _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_ShareGroupPartitionMetadataValue_TopicMetadata_0(o: ShareGroupPartitionMetadataValue.TopicMetadata, out: bytearray) -> None:
+def _e_ShareGroupPartitionMetadataValue_TopicMetadata_0(v: int, o: ShareGroupPartitionMetadataValue.TopicMetadata, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -184,11 +165,11 @@ def _e_ShareGroupPartitionMetadataValue_TopicMetadata_0(o: ShareGroupPartitionMe
     else:
         write_uvarint(out, n)
     for t2 in o.partition_metadata:
-        _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0(t2, out)
+        _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0(v, t2, out)
     out.append(0)
 
 
-def _d_ShareGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue, int]:
+def _d_ShareGroupPartitionMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupPartitionMetadataValue, int]:
     self = _new(_K_ShareGroupPartitionMetadataValue)
     n = buf[pos]
     pos += 1
@@ -199,7 +180,7 @@ def _d_ShareGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple[Sh
         raise bad_length("Topics", n)
     t1: list[ShareGroupPartitionMetadataValue.TopicMetadata] = []
     for _ in range(n):
-        t2, pos = _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(buf, pos)
+        t2, pos = _d_ShareGroupPartitionMetadataValue_TopicMetadata_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -211,14 +192,14 @@ def _d_ShareGroupPartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple[Sh
     return self, pos
 
 
-def _e_ShareGroupPartitionMetadataValue_0(o: ShareGroupPartitionMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupPartitionMetadataValue_0(v: int, o: ShareGroupPartitionMetadataValue, out: bytearray) -> None:
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_ShareGroupPartitionMetadataValue_TopicMetadata_0(t1, out)
+        _e_ShareGroupPartitionMetadataValue_TopicMetadata_0(v, t1, out)
     out.append(0)
 
 
@@ -235,9 +216,9 @@ ShareGroupPartitionMetadataValue.TopicMetadata._FIELDS = (
     FieldSpec("num_partitions", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("partition_metadata", "[]PartitionMetadata", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupPartitionMetadataValue.PartitionMetadata, []),
 )
-ShareGroupPartitionMetadataValue.PartitionMetadata._DECODERS = {0: _d_ShareGroupPartitionMetadataValue_PartitionMetadata_0}
-ShareGroupPartitionMetadataValue.PartitionMetadata._ENCODERS = {0: _e_ShareGroupPartitionMetadataValue_PartitionMetadata_0}
-ShareGroupPartitionMetadataValue.TopicMetadata._DECODERS = {0: _d_ShareGroupPartitionMetadataValue_TopicMetadata_0}
-ShareGroupPartitionMetadataValue.TopicMetadata._ENCODERS = {0: _e_ShareGroupPartitionMetadataValue_TopicMetadata_0}
-ShareGroupPartitionMetadataValue._DECODERS = {0: _d_ShareGroupPartitionMetadataValue_0}
-ShareGroupPartitionMetadataValue._ENCODERS = {0: _e_ShareGroupPartitionMetadataValue_0}
+ShareGroupPartitionMetadataValue.PartitionMetadata._DECODERS = {0: partial(_d_ShareGroupPartitionMetadataValue_PartitionMetadata_0, 0)}
+ShareGroupPartitionMetadataValue.PartitionMetadata._ENCODERS = {0: partial(_e_ShareGroupPartitionMetadataValue_PartitionMetadata_0, 0)}
+ShareGroupPartitionMetadataValue.TopicMetadata._DECODERS = {0: partial(_d_ShareGroupPartitionMetadataValue_TopicMetadata_0, 0)}
+ShareGroupPartitionMetadataValue.TopicMetadata._ENCODERS = {0: partial(_e_ShareGroupPartitionMetadataValue_TopicMetadata_0, 0)}
+ShareGroupPartitionMetadataValue._DECODERS = {0: partial(_d_ShareGroupPartitionMetadataValue_0, 0)}
+ShareGroupPartitionMetadataValue._ENCODERS = {0: partial(_e_ShareGroupPartitionMetadataValue_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ShareGroupStatePartitionMetadataKey(Message):
 _K_ShareGroupStatePartitionMetadataKey = ShareGroupStatePartitionMetadataKey
 
 
-def _d_ShareGroupStatePartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataKey, int]:
+def _d_ShareGroupStatePartitionMetadataKey_15(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataKey, int]:
     self = _new(_K_ShareGroupStatePartitionMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ShareGroupStatePartitionMetadataKey_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ShareGroupStatePartitionMetadataKey_0(o: ShareGroupStatePartitionMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupStatePartitionMetadataKey_15(v: int, o: ShareGroupStatePartitionMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ShareGroupStatePartitionMetadataKey_0(o: ShareGroupStatePartitionMetadata
 ShareGroupStatePartitionMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 15, 15, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupStatePartitionMetadataKey._DECODERS = {15: _d_ShareGroupStatePartitionMetadataKey_0}
-ShareGroupStatePartitionMetadataKey._ENCODERS = {15: _e_ShareGroupStatePartitionMetadataKey_0}
+ShareGroupStatePartitionMetadataKey._DECODERS = {15: partial(_d_ShareGroupStatePartitionMetadataKey_15, 15)}
+ShareGroupStatePartitionMetadataKey._ENCODERS = {15: partial(_e_ShareGroupStatePartitionMetadataKey_15, 15)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -78,7 +59,7 @@ _K_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo = ShareGroupStatePa
 _K_ShareGroupStatePartitionMetadataValue_TopicInfo = ShareGroupStatePartitionMetadataValue.TopicInfo
 
 
-def _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo, int]:
+def _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo, int]:
     self = _new(_K_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -113,7 +94,7 @@ def _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(buf: memoryvi
     return self, pos
 
 
-def _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(o: ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo, out: bytearray) -> None:
+def _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(v: int, o: ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -131,7 +112,7 @@ def _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(o: ShareGroup
     out.append(0)
 
 
-def _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0(buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue.TopicInfo, int]:
+def _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue.TopicInfo, int]:
     self = _new(_K_ShareGroupStatePartitionMetadataValue_TopicInfo)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -154,7 +135,7 @@ def _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0(buf: memoryview, pos: i
     return self, pos
 
 
-def _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0(o: ShareGroupStatePartitionMetadataValue.TopicInfo, out: bytearray) -> None:
+def _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0(v: int, o: ShareGroupStatePartitionMetadataValue.TopicInfo, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -166,7 +147,7 @@ def _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0(o: ShareGroupStateParti
     out.append(0)
 
 
-def _d_ShareGroupStatePartitionMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue, int]:
+def _d_ShareGroupStatePartitionMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupStatePartitionMetadataValue, int]:
     self = _new(_K_ShareGroupStatePartitionMetadataValue)
     n = buf[pos]
     pos += 1
@@ -177,7 +158,7 @@ def _d_ShareGroupStatePartitionMetadataValue_0(buf: memoryview, pos: int) -> tup
         raise bad_length("InitializedTopics", n)
     t1: list[ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo] = []
     for _ in range(n):
-        t2, pos = _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(buf, pos)
+        t2, pos = _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(v, buf, pos)
         t1.append(t2)
     self.initialized_topics = t1
     n = buf[pos]
@@ -189,7 +170,7 @@ def _d_ShareGroupStatePartitionMetadataValue_0(buf: memoryview, pos: int) -> tup
         raise bad_length("DeletingTopics", n)
     t3: list[ShareGroupStatePartitionMetadataValue.TopicInfo] = []
     for _ in range(n):
-        t4, pos = _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0(buf, pos)
+        t4, pos = _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0(v, buf, pos)
         t3.append(t4)
     self.deleting_topics = t3
     n = buf[pos]
@@ -201,21 +182,21 @@ def _d_ShareGroupStatePartitionMetadataValue_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_ShareGroupStatePartitionMetadataValue_0(o: ShareGroupStatePartitionMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupStatePartitionMetadataValue_0(v: int, o: ShareGroupStatePartitionMetadataValue, out: bytearray) -> None:
     n = len(o.initialized_topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.initialized_topics:
-        _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(t1, out)
+        _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0(v, t1, out)
     n = len(o.deleting_topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.deleting_topics:
-        _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0(t2, out)
+        _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0(v, t2, out)
     out.append(0)
 
 
@@ -232,9 +213,9 @@ ShareGroupStatePartitionMetadataValue.TopicInfo._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
     FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo._DECODERS = {0: _d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0}
-ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo._ENCODERS = {0: _e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0}
-ShareGroupStatePartitionMetadataValue.TopicInfo._DECODERS = {0: _d_ShareGroupStatePartitionMetadataValue_TopicInfo_0}
-ShareGroupStatePartitionMetadataValue.TopicInfo._ENCODERS = {0: _e_ShareGroupStatePartitionMetadataValue_TopicInfo_0}
-ShareGroupStatePartitionMetadataValue._DECODERS = {0: _d_ShareGroupStatePartitionMetadataValue_0}
-ShareGroupStatePartitionMetadataValue._ENCODERS = {0: _e_ShareGroupStatePartitionMetadataValue_0}
+ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo._DECODERS = {0: partial(_d_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0, 0)}
+ShareGroupStatePartitionMetadataValue.TopicPartitionsInfo._ENCODERS = {0: partial(_e_ShareGroupStatePartitionMetadataValue_TopicPartitionsInfo_0, 0)}
+ShareGroupStatePartitionMetadataValue.TopicInfo._DECODERS = {0: partial(_d_ShareGroupStatePartitionMetadataValue_TopicInfo_0, 0)}
+ShareGroupStatePartitionMetadataValue.TopicInfo._ENCODERS = {0: partial(_e_ShareGroupStatePartitionMetadataValue_TopicInfo_0, 0)}
+ShareGroupStatePartitionMetadataValue._DECODERS = {0: partial(_d_ShareGroupStatePartitionMetadataValue_0, 0)}
+ShareGroupStatePartitionMetadataValue._ENCODERS = {0: partial(_e_ShareGroupStatePartitionMetadataValue_0, 0)}

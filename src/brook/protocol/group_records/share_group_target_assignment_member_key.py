@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ShareGroupTargetAssignmentMemberKey(Message):
 _K_ShareGroupTargetAssignmentMemberKey = ShareGroupTargetAssignmentMemberKey
 
 
-def _d_ShareGroupTargetAssignmentMemberKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMemberKey, int]:
+def _d_ShareGroupTargetAssignmentMemberKey_13(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMemberKey, int]:
     self = _new(_K_ShareGroupTargetAssignmentMemberKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -70,7 +51,7 @@ def _d_ShareGroupTargetAssignmentMemberKey_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ShareGroupTargetAssignmentMemberKey_0(o: ShareGroupTargetAssignmentMemberKey, out: bytearray) -> None:
+def _e_ShareGroupTargetAssignmentMemberKey_13(v: int, o: ShareGroupTargetAssignmentMemberKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -83,5 +64,5 @@ ShareGroupTargetAssignmentMemberKey._FIELDS = (
     FieldSpec("group_id", "string", 13, 13, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("member_id", "string", 13, 13, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupTargetAssignmentMemberKey._DECODERS = {13: _d_ShareGroupTargetAssignmentMemberKey_0}
-ShareGroupTargetAssignmentMemberKey._ENCODERS = {13: _e_ShareGroupTargetAssignmentMemberKey_0}
+ShareGroupTargetAssignmentMemberKey._DECODERS = {13: partial(_d_ShareGroupTargetAssignmentMemberKey_13, 13)}
+ShareGroupTargetAssignmentMemberKey._ENCODERS = {13: partial(_e_ShareGroupTargetAssignmentMemberKey_13, 13)}

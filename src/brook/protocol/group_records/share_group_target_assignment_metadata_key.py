@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class ShareGroupTargetAssignmentMetadataKey(Message):
 _K_ShareGroupTargetAssignmentMetadataKey = ShareGroupTargetAssignmentMetadataKey
 
 
-def _d_ShareGroupTargetAssignmentMetadataKey_0(buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataKey, int]:
+def _d_ShareGroupTargetAssignmentMetadataKey_12(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataKey, int]:
     self = _new(_K_ShareGroupTargetAssignmentMetadataKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_ShareGroupTargetAssignmentMetadataKey_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_ShareGroupTargetAssignmentMetadataKey_0(o: ShareGroupTargetAssignmentMetadataKey, out: bytearray) -> None:
+def _e_ShareGroupTargetAssignmentMetadataKey_12(v: int, o: ShareGroupTargetAssignmentMetadataKey, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_ShareGroupTargetAssignmentMetadataKey_0(o: ShareGroupTargetAssignmentMeta
 ShareGroupTargetAssignmentMetadataKey._FIELDS = (
     FieldSpec("group_id", "string", 12, 12, 32767, -1, None, 32767, -1, None, ""),
 )
-ShareGroupTargetAssignmentMetadataKey._DECODERS = {12: _d_ShareGroupTargetAssignmentMetadataKey_0}
-ShareGroupTargetAssignmentMetadataKey._ENCODERS = {12: _e_ShareGroupTargetAssignmentMetadataKey_0}
+ShareGroupTargetAssignmentMetadataKey._DECODERS = {12: partial(_d_ShareGroupTargetAssignmentMetadataKey_12, 12)}
+ShareGroupTargetAssignmentMetadataKey._ENCODERS = {12: partial(_e_ShareGroupTargetAssignmentMetadataKey_12, 12)}

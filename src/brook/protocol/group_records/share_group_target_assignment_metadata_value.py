@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -50,7 +31,7 @@ class ShareGroupTargetAssignmentMetadataValue(Message):
 _K_ShareGroupTargetAssignmentMetadataValue = ShareGroupTargetAssignmentMetadataValue
 
 
-def _d_ShareGroupTargetAssignmentMetadataValue_0(buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataValue, int]:
+def _d_ShareGroupTargetAssignmentMetadataValue_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupTargetAssignmentMetadataValue, int]:
     self = _new(_K_ShareGroupTargetAssignmentMetadataValue)
     (self.assignment_epoch,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -63,7 +44,7 @@ def _d_ShareGroupTargetAssignmentMetadataValue_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ShareGroupTargetAssignmentMetadataValue_0(o: ShareGroupTargetAssignmentMetadataValue, out: bytearray) -> None:
+def _e_ShareGroupTargetAssignmentMetadataValue_0(v: int, o: ShareGroupTargetAssignmentMetadataValue, out: bytearray) -> None:
     out += _S_i.pack(o.assignment_epoch)
     out.append(0)
 
@@ -71,5 +52,5 @@ def _e_ShareGroupTargetAssignmentMetadataValue_0(o: ShareGroupTargetAssignmentMe
 ShareGroupTargetAssignmentMetadataValue._FIELDS = (
     FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ShareGroupTargetAssignmentMetadataValue._DECODERS = {0: _d_ShareGroupTargetAssignmentMetadataValue_0}
-ShareGroupTargetAssignmentMetadataValue._ENCODERS = {0: _e_ShareGroupTargetAssignmentMetadataValue_0}
+ShareGroupTargetAssignmentMetadataValue._DECODERS = {0: partial(_d_ShareGroupTargetAssignmentMetadataValue_0, 0)}
+ShareGroupTargetAssignmentMetadataValue._ENCODERS = {0: partial(_e_ShareGroupTargetAssignmentMetadataValue_0, 0)}

@@ -23,7 +23,6 @@ from brook.protocol.messages.consumer_group_describe import ConsumerGroupDescrib
 from brook.protocol.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse
 from brook.protocol.messages.consumer_protocol_assignment import ConsumerProtocolAssignment
 from brook.protocol.messages.consumer_protocol_subscription import ConsumerProtocolSubscription
-from brook.protocol.messages.controlled_shutdown import ControlledShutdownRequest, ControlledShutdownResponse
 from brook.protocol.messages.controller_registration import ControllerRegistrationRequest, ControllerRegistrationResponse
 from brook.protocol.messages.create_acls import CreateAclsRequest, CreateAclsResponse
 from brook.protocol.messages.create_delegation_token import CreateDelegationTokenRequest, CreateDelegationTokenResponse
@@ -61,7 +60,6 @@ from brook.protocol.messages.incremental_alter_configs import IncrementalAlterCo
 from brook.protocol.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 from brook.protocol.messages.initialize_share_group_state import InitializeShareGroupStateRequest, InitializeShareGroupStateResponse
 from brook.protocol.messages.join_group import JoinGroupRequest, JoinGroupResponse
-from brook.protocol.messages.leader_and_isr import LeaderAndIsrRequest, LeaderAndIsrResponse
 from brook.protocol.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse
 from brook.protocol.messages.list_client_metrics_resources import ListClientMetricsResourcesRequest, ListClientMetricsResourcesResponse
 from brook.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse
@@ -87,12 +85,10 @@ from brook.protocol.messages.share_acknowledge import ShareAcknowledgeRequest, S
 from brook.protocol.messages.share_fetch import ShareFetchRequest, ShareFetchResponse
 from brook.protocol.messages.share_group_describe import ShareGroupDescribeRequest, ShareGroupDescribeResponse
 from brook.protocol.messages.share_group_heartbeat import ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse
-from brook.protocol.messages.stop_replica import StopReplicaRequest, StopReplicaResponse
 from brook.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 from brook.protocol.messages.txn_offset_commit import TxnOffsetCommitRequest, TxnOffsetCommitResponse
 from brook.protocol.messages.unregister_broker import UnregisterBrokerRequest, UnregisterBrokerResponse
 from brook.protocol.messages.update_features import UpdateFeaturesRequest, UpdateFeaturesResponse
-from brook.protocol.messages.update_metadata import UpdateMetadataRequest, UpdateMetadataResponse
 from brook.protocol.messages.update_raft_voter import UpdateRaftVoterRequest, UpdateRaftVoterResponse
 from brook.protocol.messages.vote import VoteRequest, VoteResponse
 from brook.protocol.messages.write_share_group_state import WriteShareGroupStateRequest, WriteShareGroupStateResponse
@@ -103,10 +99,6 @@ REQUESTS: dict[int, type[Message]] = {
     1: FetchRequest,
     2: ListOffsetsRequest,
     3: MetadataRequest,
-    4: LeaderAndIsrRequest,
-    5: StopReplicaRequest,
-    6: UpdateMetadataRequest,
-    7: ControlledShutdownRequest,
     8: OffsetCommitRequest,
     9: OffsetFetchRequest,
     10: FindCoordinatorRequest,
@@ -193,10 +185,6 @@ RESPONSES: dict[int, type[Message]] = {
     1: FetchResponse,
     2: ListOffsetsResponse,
     3: MetadataResponse,
-    4: LeaderAndIsrResponse,
-    5: StopReplicaResponse,
-    6: UpdateMetadataResponse,
-    7: ControlledShutdownResponse,
     8: OffsetCommitResponse,
     9: OffsetFetchResponse,
     10: FindCoordinatorResponse,
@@ -283,10 +271,6 @@ API_NAMES: dict[int, str] = {
     1: "Fetch",
     2: "ListOffsets",
     3: "Metadata",
-    4: "LeaderAndIsr",
-    5: "StopReplica",
-    6: "UpdateMetadata",
-    7: "ControlledShutdown",
     8: "OffsetCommit",
     9: "OffsetFetch",
     10: "FindCoordinator",
@@ -412,8 +396,6 @@ __all__ = [
     "ConsumerGroupHeartbeatResponse",
     "ConsumerProtocolAssignment",
     "ConsumerProtocolSubscription",
-    "ControlledShutdownRequest",
-    "ControlledShutdownResponse",
     "ControllerRegistrationRequest",
     "ControllerRegistrationResponse",
     "CreateAclsRequest",
@@ -488,8 +470,6 @@ __all__ = [
     "InitializeShareGroupStateResponse",
     "JoinGroupRequest",
     "JoinGroupResponse",
-    "LeaderAndIsrRequest",
-    "LeaderAndIsrResponse",
     "LeaveGroupRequest",
     "LeaveGroupResponse",
     "ListClientMetricsResourcesRequest",
@@ -540,8 +520,6 @@ __all__ = [
     "ShareGroupDescribeResponse",
     "ShareGroupHeartbeatRequest",
     "ShareGroupHeartbeatResponse",
-    "StopReplicaRequest",
-    "StopReplicaResponse",
     "SyncGroupRequest",
     "SyncGroupResponse",
     "TxnOffsetCommitRequest",
@@ -550,8 +528,6 @@ __all__ = [
     "UnregisterBrokerResponse",
     "UpdateFeaturesRequest",
     "UpdateFeaturesResponse",
-    "UpdateMetadataRequest",
-    "UpdateMetadataResponse",
     "UpdateRaftVoterRequest",
     "UpdateRaftVoterResponse",
     "VoteRequest",

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -75,7 +56,7 @@ _K_AddOffsetsToTxnRequest = AddOffsetsToTxnRequest
 _K_AddOffsetsToTxnResponse = AddOffsetsToTxnResponse
 
 
-def _d_AddOffsetsToTxnRequest_0(buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
+def _d_AddOffsetsToTxnRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
     self = _new(_K_AddOffsetsToTxnRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -96,17 +77,7 @@ def _d_AddOffsetsToTxnRequest_0(buf: memoryview, pos: int) -> tuple[AddOffsetsTo
     return self, pos
 
 
-def _e_AddOffsetsToTxnRequest_0(o: AddOffsetsToTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_qh.pack(o.producer_id, o.producer_epoch)
-    t2 = o.group_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_AddOffsetsToTxnRequest_1(buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
+def _d_AddOffsetsToTxnRequest_3(v: int, buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnRequest, int]:
     self = _new(_K_AddOffsetsToTxnRequest)
     n = buf[pos]
     pos += 1
@@ -139,65 +110,14 @@ def _d_AddOffsetsToTxnRequest_1(buf: memoryview, pos: int) -> tuple[AddOffsetsTo
     return self, pos
 
 
-def _e_AddOffsetsToTxnRequest_1(o: AddOffsetsToTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_qh.pack(o.producer_id, o.producer_epoch)
-    t2 = o.group_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out.append(0)
-
-
-def _d_AddOffsetsToTxnResponse_0(buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnResponse, int]:
-    self = _new(_K_AddOffsetsToTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_AddOffsetsToTxnResponse_0(o: AddOffsetsToTxnResponse, out: bytearray) -> None:
+def _e_AddOffsetsToTxnResponse_0(v: int, o: AddOffsetsToTxnResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
 
 
-def _d_AddOffsetsToTxnResponse_1(buf: memoryview, pos: int) -> tuple[AddOffsetsToTxnResponse, int]:
-    self = _new(_K_AddOffsetsToTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddOffsetsToTxnResponse_1(o: AddOffsetsToTxnResponse, out: bytearray) -> None:
+def _e_AddOffsetsToTxnResponse_3(v: int, o: AddOffsetsToTxnResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out.append(0)
 
 
-AddOffsetsToTxnRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-AddOffsetsToTxnResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AddOffsetsToTxnRequest._DECODERS = {0: _d_AddOffsetsToTxnRequest_0, 1: _d_AddOffsetsToTxnRequest_0, 2: _d_AddOffsetsToTxnRequest_0, 3: _d_AddOffsetsToTxnRequest_1, 4: _d_AddOffsetsToTxnRequest_1}
-AddOffsetsToTxnRequest._ENCODERS = {0: _e_AddOffsetsToTxnRequest_0, 1: _e_AddOffsetsToTxnRequest_0, 2: _e_AddOffsetsToTxnRequest_0, 3: _e_AddOffsetsToTxnRequest_1, 4: _e_AddOffsetsToTxnRequest_1}
-AddOffsetsToTxnResponse._DECODERS = {0: _d_AddOffsetsToTxnResponse_0, 1: _d_AddOffsetsToTxnResponse_0, 2: _d_AddOffsetsToTxnResponse_0, 3: _d_AddOffsetsToTxnResponse_1, 4: _d_AddOffsetsToTxnResponse_1}
-AddOffsetsToTxnResponse._ENCODERS = {0: _e_AddOffsetsToTxnResponse_0, 1: _e_AddOffsetsToTxnResponse_0, 2: _e_AddOffsetsToTxnResponse_0, 3: _e_AddOffsetsToTxnResponse_1, 4: _e_AddOffsetsToTxnResponse_1}
+AddOffsetsToTxnRequest._DECODERS = {0: partial(_d_AddOffsetsToTxnRequest_0, 0), 1: partial(_d_AddOffsetsToTxnRequest_0, 1), 2: partial(_d_AddOffsetsToTxnRequest_0, 2), 3: partial(_d_AddOffsetsToTxnRequest_3, 3), 4: partial(_d_AddOffsetsToTxnRequest_3, 4)}
+AddOffsetsToTxnResponse._ENCODERS = {0: partial(_e_AddOffsetsToTxnResponse_0, 0), 1: partial(_e_AddOffsetsToTxnResponse_0, 1), 2: partial(_e_AddOffsetsToTxnResponse_0, 2), 3: partial(_e_AddOffsetsToTxnResponse_3, 3), 4: partial(_e_AddOffsetsToTxnResponse_3, 4)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -149,7 +131,7 @@ _K_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult = AddPartitionsToTxn
 _K_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult = AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult
 
 
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, int]:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, int]:
     self = _new(_K_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -170,15 +152,7 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(buf: memoryview, pos:
     return self, pos
 
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(o: AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-
-
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, int]:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, int]:
     self = _new(_K_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic)
     n = buf[pos]
     pos += 1
@@ -211,24 +185,7 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(buf: memoryview, pos:
     return self, pos
 
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(o: AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, int]:
+def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, int]:
     self = _new(_K_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction)
     n = buf[pos]
     pos += 1
@@ -251,7 +208,7 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(buf: memoryview
         raise bad_length("Topics", n)
     t1: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = []
     for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(buf, pos)
+        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -263,26 +220,7 @@ def _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(buf: memoryview
     return self, pos
 
 
-def _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(o: AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.verify_only)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(t2, out)
-    out.append(0)
-
-
-def _d_AddPartitionsToTxnRequest_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest, int]:
+def _d_AddPartitionsToTxnRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest, int]:
     self = _new(_K_AddPartitionsToTxnRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -299,50 +237,64 @@ def _d_AddPartitionsToTxnRequest_0(buf: memoryview, pos: int) -> tuple[AddPartit
         raise bad_length("V3AndBelowTopics", n)
     t1: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = []
     for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(buf, pos)
+        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(v, buf, pos)
         t1.append(t2)
     self.v3_and_below_topics = t1
     self.transactions = []
     return self, pos
 
 
-def _e_AddPartitionsToTxnRequest_0(o: AddPartitionsToTxnRequest, out: bytearray) -> None:
-    t1 = o.v3_and_below_transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_qh.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
-    out += INT32.pack(len(o.v3_and_below_topics))
-    for t2 in o.v3_and_below_topics:
-        _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0(t2, out)
-
-
-def _d_AddPartitionsToTxnRequest_1(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest, int]:
+def _d_AddPartitionsToTxnRequest_3(v: int, buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest, int]:
     self = _new(_K_AddPartitionsToTxnRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("V3AndBelowTransactionalId", n)
-    self.v3_and_below_transactional_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.v3_and_below_producer_id, self.v3_and_below_producer_epoch = _S_qh.unpack_from(buf, pos)
-    pos += 10
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("V3AndBelowTopics", n)
-    t1: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(buf, pos)
-        t1.append(t2)
-    self.v3_and_below_topics = t1
-    self.transactions = []
+    if v >= 4:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("Transactions", n)
+        t1: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction] = []
+        for _ in range(n):
+            t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4(v, buf, pos)
+            t1.append(t2)
+        self.transactions = t1
+    else:
+        self.transactions = []
+    if v <= 3:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("V3AndBelowTransactionalId", n)
+        self.v3_and_below_transactional_id = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.v3_and_below_transactional_id = ""
+    if v <= 3:
+        self.v3_and_below_producer_id, self.v3_and_below_producer_epoch = _S_qh.unpack_from(buf, pos)
+        pos += 10
+    else:
+        self.v3_and_below_producer_id = 0
+        self.v3_and_below_producer_epoch = 0
+    if v <= 3:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("V3AndBelowTopics", n)
+        t3: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic] = []
+        for _ in range(n):
+            t4, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3(v, buf, pos)
+            t3.append(t4)
+        self.v3_and_below_topics = t3
+    else:
+        self.v3_and_below_topics = []
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -352,156 +304,25 @@ def _d_AddPartitionsToTxnRequest_1(buf: memoryview, pos: int) -> tuple[AddPartit
     return self, pos
 
 
-def _e_AddPartitionsToTxnRequest_1(o: AddPartitionsToTxnRequest, out: bytearray) -> None:
-    t1 = o.v3_and_below_transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_qh.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
-    n = len(o.v3_and_below_topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.v3_and_below_topics:
-        _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1(t2, out)
-    out.append(0)
-
-
-def _d_AddPartitionsToTxnRequest_2(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnRequest, int]:
-    self = _new(_K_AddPartitionsToTxnRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Transactions", n)
-    t1: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(buf, pos)
-        t1.append(t2)
-    self.transactions = t1
-    self.v3_and_below_transactional_id = ""
-    self.v3_and_below_producer_id = 0
-    self.v3_and_below_producer_epoch = 0
-    self.v3_and_below_topics = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnRequest_2(o: AddPartitionsToTxnRequest, out: bytearray) -> None:
-    n = len(o.transactions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.transactions:
-        _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0(t1, out)
-    out.append(0)
-
-
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, int]:
-    self = _new(_K_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult)
-    self.partition_index, self.partition_error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(o: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(v: int, o: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.partition_error_code)
 
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, int]:
-    self = _new(_K_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult)
-    self.partition_index, self.partition_error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1(o: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(v: int, o: AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.partition_error_code)
     out.append(0)
 
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, int]:
-    self = _new(_K_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ResultsByPartition", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.results_by_partition = t1
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(o: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(v: int, o: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.results_by_partition))
     for t2 in o.results_by_partition:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(t2, out)
+        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0(v, t2, out)
 
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, int]:
-    self = _new(_K_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ResultsByPartition", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.results_by_partition = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(o: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(v: int, o: AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -515,44 +336,11 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(o: AddPartitio
     else:
         write_uvarint(out, n)
     for t2 in o.results_by_partition:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1(t2, out)
+        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3(v, t2, out)
     out.append(0)
 
 
-def _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse.AddPartitionsToTxnResult, int]:
-    self = _new(_K_AddPartitionsToTxnResponse_AddPartitionsToTxnResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionalId", n)
-    self.transactional_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicResults", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topic_results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(o: AddPartitionsToTxnResponse.AddPartitionsToTxnResult, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(v: int, o: AddPartitionsToTxnResponse.AddPartitionsToTxnResult, out: bytearray) -> None:
     t1 = o.transactional_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -566,159 +354,53 @@ def _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(o: AddPartitionsToT
     else:
         write_uvarint(out, n)
     for t2 in o.topic_results:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(t2, out)
+        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(v, t2, out)
     out.append(0)
 
 
-def _d_AddPartitionsToTxnResponse_0(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse, int]:
-    self = _new(_K_AddPartitionsToTxnResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ResultsByTopicV3AndBelow", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.results_by_topic_v3_and_below = t1
-    self.error_code = 0
-    self.results_by_transaction = []
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_0(o: AddPartitionsToTxnResponse, out: bytearray) -> None:
+def _e_AddPartitionsToTxnResponse_0(v: int, o: AddPartitionsToTxnResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.results_by_topic_v3_and_below))
     for t1 in o.results_by_topic_v3_and_below:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(t1, out)
+        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0(v, t1, out)
+    if len(o.results_by_transaction) > 0:
+        raise unsupported_field("ResultsByTransaction", v)
 
 
-def _d_AddPartitionsToTxnResponse_1(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse, int]:
-    self = _new(_K_AddPartitionsToTxnResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ResultsByTopicV3AndBelow", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.results_by_topic_v3_and_below = t1
-    self.error_code = 0
-    self.results_by_transaction = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_1(o: AddPartitionsToTxnResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.results_by_topic_v3_and_below) + 1
-    if n < 128:
-        out.append(n)
+def _e_AddPartitionsToTxnResponse_3(v: int, o: AddPartitionsToTxnResponse, out: bytearray) -> None:
+    if v <= 3:
+        out += _S_i.pack(o.throttle_time_ms)
     else:
-        write_uvarint(out, n)
-    for t1 in o.results_by_topic_v3_and_below:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1(t1, out)
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    if v >= 4:
+        n = len(o.results_by_transaction) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t1 in o.results_by_transaction:
+            _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4(v, t1, out)
+    else:
+        if len(o.results_by_transaction) > 0:
+            raise unsupported_field("ResultsByTransaction", v)
+    if v <= 3:
+        n = len(o.results_by_topic_v3_and_below) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t2 in o.results_by_topic_v3_and_below:
+            _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3(v, t2, out)
+    else:
+        if len(o.results_by_topic_v3_and_below) > 0:
+            raise unsupported_field("ResultsByTopicV3AndBelow", v)
     out.append(0)
 
 
-def _d_AddPartitionsToTxnResponse_2(buf: memoryview, pos: int) -> tuple[AddPartitionsToTxnResponse, int]:
-    self = _new(_K_AddPartitionsToTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ResultsByTransaction", n)
-    t1: list[AddPartitionsToTxnResponse.AddPartitionsToTxnResult] = []
-    for _ in range(n):
-        t2, pos = _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(buf, pos)
-        t1.append(t2)
-    self.results_by_transaction = t1
-    self.results_by_topic_v3_and_below = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddPartitionsToTxnResponse_2(o: AddPartitionsToTxnResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.results_by_transaction) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.results_by_transaction:
-        _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0(t1, out)
-    out.append(0)
-
-
-AddPartitionsToTxnRequest._FIELDS = (
-    FieldSpec("transactions", "[]AddPartitionsToTxnTransaction", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction, []),
-    FieldSpec("v3_and_below_transactional_id", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("v3_and_below_producer_id", "int64", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("v3_and_below_producer_epoch", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("v3_and_below_topics", "[]AddPartitionsToTxnTopic", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
-)
-AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._FIELDS = (
-    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("verify_only", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("topics", "[]AddPartitionsToTxnTopic", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnRequest.AddPartitionsToTxnTopic, []),
-)
-AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-AddPartitionsToTxnResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results_by_transaction", "[]AddPartitionsToTxnResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnResult, []),
-    FieldSpec("results_by_topic_v3_and_below", "[]AddPartitionsToTxnTopicResult", 0, 3, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnResult._FIELDS = (
-    FieldSpec("transactional_id", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_results", "[]AddPartitionsToTxnTopicResult", 4, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("results_by_partition", "[]AddPartitionsToTxnPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult, []),
-)
-AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._DECODERS = {0: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 1: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 2: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 3: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1, 4: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1, 5: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1}
-AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._ENCODERS = {0: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 1: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 2: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 3: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1, 4: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1, 5: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_1}
-AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._DECODERS = {4: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0, 5: _d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0}
-AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._ENCODERS = {4: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0, 5: _e_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_0}
-AddPartitionsToTxnRequest._DECODERS = {0: _d_AddPartitionsToTxnRequest_0, 1: _d_AddPartitionsToTxnRequest_0, 2: _d_AddPartitionsToTxnRequest_0, 3: _d_AddPartitionsToTxnRequest_1, 4: _d_AddPartitionsToTxnRequest_2, 5: _d_AddPartitionsToTxnRequest_2}
-AddPartitionsToTxnRequest._ENCODERS = {0: _e_AddPartitionsToTxnRequest_0, 1: _e_AddPartitionsToTxnRequest_0, 2: _e_AddPartitionsToTxnRequest_0, 3: _e_AddPartitionsToTxnRequest_1, 4: _e_AddPartitionsToTxnRequest_2, 5: _e_AddPartitionsToTxnRequest_2}
-AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._DECODERS = {0: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 1: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 2: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 3: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1, 4: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1, 5: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1}
-AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._ENCODERS = {0: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 1: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 2: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 3: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1, 4: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1, 5: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_1}
-AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._DECODERS = {0: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 1: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 2: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 3: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1, 4: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1, 5: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1}
-AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._ENCODERS = {0: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 1: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 2: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 3: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1, 4: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1, 5: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_1}
-AddPartitionsToTxnResponse.AddPartitionsToTxnResult._DECODERS = {4: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0, 5: _d_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0}
-AddPartitionsToTxnResponse.AddPartitionsToTxnResult._ENCODERS = {4: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0, 5: _e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_0}
-AddPartitionsToTxnResponse._DECODERS = {0: _d_AddPartitionsToTxnResponse_0, 1: _d_AddPartitionsToTxnResponse_0, 2: _d_AddPartitionsToTxnResponse_0, 3: _d_AddPartitionsToTxnResponse_1, 4: _d_AddPartitionsToTxnResponse_2, 5: _d_AddPartitionsToTxnResponse_2}
-AddPartitionsToTxnResponse._ENCODERS = {0: _e_AddPartitionsToTxnResponse_0, 1: _e_AddPartitionsToTxnResponse_0, 2: _e_AddPartitionsToTxnResponse_0, 3: _e_AddPartitionsToTxnResponse_1, 4: _e_AddPartitionsToTxnResponse_2, 5: _e_AddPartitionsToTxnResponse_2}
+AddPartitionsToTxnRequest.AddPartitionsToTxnTopic._DECODERS = {0: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 0), 1: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 1), 2: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_0, 2), 3: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 3), 4: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 4), 5: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_3, 5)}
+AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction._DECODERS = {4: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 4), 5: partial(_d_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_4, 5)}
+AddPartitionsToTxnRequest._DECODERS = {0: partial(_d_AddPartitionsToTxnRequest_0, 0), 1: partial(_d_AddPartitionsToTxnRequest_0, 1), 2: partial(_d_AddPartitionsToTxnRequest_0, 2), 3: partial(_d_AddPartitionsToTxnRequest_3, 3), 4: partial(_d_AddPartitionsToTxnRequest_3, 4), 5: partial(_d_AddPartitionsToTxnRequest_3, 5)}
+AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult._ENCODERS = {0: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 0), 1: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 1), 2: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_0, 2), 3: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 3), 4: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 4), 5: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult_3, 5)}
+AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult._ENCODERS = {0: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 0), 1: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 1), 2: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_0, 2), 3: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 3), 4: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 4), 5: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_3, 5)}
+AddPartitionsToTxnResponse.AddPartitionsToTxnResult._ENCODERS = {4: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4, 4), 5: partial(_e_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_4, 5)}
+AddPartitionsToTxnResponse._ENCODERS = {0: partial(_e_AddPartitionsToTxnResponse_0, 0), 1: partial(_e_AddPartitionsToTxnResponse_0, 1), 2: partial(_e_AddPartitionsToTxnResponse_0, 2), 3: partial(_e_AddPartitionsToTxnResponse_3, 3), 4: partial(_e_AddPartitionsToTxnResponse_3, 4), 5: partial(_e_AddPartitionsToTxnResponse_3, 5)}

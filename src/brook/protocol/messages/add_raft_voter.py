@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -94,7 +75,7 @@ _K_AddRaftVoterRequest_Listener = AddRaftVoterRequest.Listener
 _K_AddRaftVoterResponse = AddRaftVoterResponse
 
 
-def _d_AddRaftVoterRequest_Listener_0(buf: memoryview, pos: int) -> tuple[AddRaftVoterRequest.Listener, int]:
+def _d_AddRaftVoterRequest_Listener_0(v: int, buf: memoryview, pos: int) -> tuple[AddRaftVoterRequest.Listener, int]:
     self = _new(_K_AddRaftVoterRequest_Listener)
     n = buf[pos]
     pos += 1
@@ -127,26 +108,7 @@ def _d_AddRaftVoterRequest_Listener_0(buf: memoryview, pos: int) -> tuple[AddRaf
     return self, pos
 
 
-def _e_AddRaftVoterRequest_Listener_0(o: AddRaftVoterRequest.Listener, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.host.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_H.pack(o.port)
-    out.append(0)
-
-
-def _d_AddRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[AddRaftVoterRequest, int]:
+def _d_AddRaftVoterRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AddRaftVoterRequest, int]:
     self = _new(_K_AddRaftVoterRequest)
     n = buf[pos]
     pos += 1
@@ -172,7 +134,7 @@ def _d_AddRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[AddRaftVoterReq
         raise bad_length("Listeners", n)
     t1: list[AddRaftVoterRequest.Listener] = []
     for _ in range(n):
-        t2, pos = _d_AddRaftVoterRequest_Listener_0(buf, pos)
+        t2, pos = _d_AddRaftVoterRequest_Listener_0(v, buf, pos)
         t1.append(t2)
     self.listeners = t1
     n = buf[pos]
@@ -184,56 +146,7 @@ def _d_AddRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[AddRaftVoterReq
     return self, pos
 
 
-def _e_AddRaftVoterRequest_0(o: AddRaftVoterRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_iiu.pack(o.timeout_ms, o.voter_id, o.voter_directory_id)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.listeners:
-        _e_AddRaftVoterRequest_Listener_0(t3, out)
-    out.append(0)
-
-
-def _d_AddRaftVoterResponse_0(buf: memoryview, pos: int) -> tuple[AddRaftVoterResponse, int]:
-    self = _new(_K_AddRaftVoterResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AddRaftVoterResponse_0(o: AddRaftVoterResponse, out: bytearray) -> None:
+def _e_AddRaftVoterResponse_0(v: int, o: AddRaftVoterResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -249,26 +162,6 @@ def _e_AddRaftVoterResponse_0(o: AddRaftVoterResponse, out: bytearray) -> None:
     out.append(0)
 
 
-AddRaftVoterRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, AddRaftVoterRequest.Listener, []),
-)
-AddRaftVoterRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AddRaftVoterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AddRaftVoterRequest.Listener._DECODERS = {0: _d_AddRaftVoterRequest_Listener_0}
-AddRaftVoterRequest.Listener._ENCODERS = {0: _e_AddRaftVoterRequest_Listener_0}
-AddRaftVoterRequest._DECODERS = {0: _d_AddRaftVoterRequest_0}
-AddRaftVoterRequest._ENCODERS = {0: _e_AddRaftVoterRequest_0}
-AddRaftVoterResponse._DECODERS = {0: _d_AddRaftVoterResponse_0}
-AddRaftVoterResponse._ENCODERS = {0: _e_AddRaftVoterResponse_0}
+AddRaftVoterRequest.Listener._DECODERS = {0: partial(_d_AddRaftVoterRequest_Listener_0, 0)}
+AddRaftVoterRequest._DECODERS = {0: partial(_d_AddRaftVoterRequest_0, 0)}
+AddRaftVoterResponse._ENCODERS = {0: partial(_e_AddRaftVoterResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -75,7 +56,7 @@ _K_AllocateProducerIdsRequest = AllocateProducerIdsRequest
 _K_AllocateProducerIdsResponse = AllocateProducerIdsResponse
 
 
-def _d_AllocateProducerIdsRequest_0(buf: memoryview, pos: int) -> tuple[AllocateProducerIdsRequest, int]:
+def _d_AllocateProducerIdsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AllocateProducerIdsRequest, int]:
     self = _new(_K_AllocateProducerIdsRequest)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -88,40 +69,10 @@ def _d_AllocateProducerIdsRequest_0(buf: memoryview, pos: int) -> tuple[Allocate
     return self, pos
 
 
-def _e_AllocateProducerIdsRequest_0(o: AllocateProducerIdsRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    out.append(0)
-
-
-def _d_AllocateProducerIdsResponse_0(buf: memoryview, pos: int) -> tuple[AllocateProducerIdsResponse, int]:
-    self = _new(_K_AllocateProducerIdsResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len = _S_ihqi.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AllocateProducerIdsResponse_0(o: AllocateProducerIdsResponse, out: bytearray) -> None:
+def _e_AllocateProducerIdsResponse_0(v: int, o: AllocateProducerIdsResponse, out: bytearray) -> None:
     out += _S_ihqi.pack(o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len)
     out.append(0)
 
 
-AllocateProducerIdsRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-AllocateProducerIdsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id_start", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id_len", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AllocateProducerIdsRequest._DECODERS = {0: _d_AllocateProducerIdsRequest_0}
-AllocateProducerIdsRequest._ENCODERS = {0: _e_AllocateProducerIdsRequest_0}
-AllocateProducerIdsResponse._DECODERS = {0: _d_AllocateProducerIdsResponse_0}
-AllocateProducerIdsResponse._ENCODERS = {0: _e_AllocateProducerIdsResponse_0}
+AllocateProducerIdsRequest._DECODERS = {0: partial(_d_AllocateProducerIdsRequest_0, 0)}
+AllocateProducerIdsResponse._ENCODERS = {0: partial(_e_AllocateProducerIdsResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -137,7 +118,7 @@ _K_AlterClientQuotasResponse_EntityData = AlterClientQuotasResponse.EntityData
 _K_AlterClientQuotasResponse_EntryData = AlterClientQuotasResponse.EntryData
 
 
-def _d_AlterClientQuotasRequest_EntityData_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntityData, int]:
+def _d_AlterClientQuotasRequest_EntityData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntityData, int]:
     self = _new(_K_AlterClientQuotasRequest_EntityData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -159,20 +140,7 @@ def _d_AlterClientQuotasRequest_EntityData_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_EntityData_0(o: AlterClientQuotasRequest.EntityData, out: bytearray) -> None:
-    t1 = o.entity_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.entity_name
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_AlterClientQuotasRequest_EntityData_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntityData, int]:
+def _d_AlterClientQuotasRequest_EntityData_1(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntityData, int]:
     self = _new(_K_AlterClientQuotasRequest_EntityData)
     n = buf[pos]
     pos += 1
@@ -206,29 +174,7 @@ def _d_AlterClientQuotasRequest_EntityData_1(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_EntityData_1(o: AlterClientQuotasRequest.EntityData, out: bytearray) -> None:
-    t1 = o.entity_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.entity_name
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    out.append(0)
-
-
-def _d_AlterClientQuotasRequest_OpData_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.OpData, int]:
+def _d_AlterClientQuotasRequest_OpData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.OpData, int]:
     self = _new(_K_AlterClientQuotasRequest_OpData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -242,14 +188,7 @@ def _d_AlterClientQuotasRequest_OpData_0(buf: memoryview, pos: int) -> tuple[Alt
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_OpData_0(o: AlterClientQuotasRequest.OpData, out: bytearray) -> None:
-    t1 = o.key.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_do.pack(o.value, o.remove)
-
-
-def _d_AlterClientQuotasRequest_OpData_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.OpData, int]:
+def _d_AlterClientQuotasRequest_OpData_1(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.OpData, int]:
     self = _new(_K_AlterClientQuotasRequest_OpData)
     n = buf[pos]
     pos += 1
@@ -272,19 +211,7 @@ def _d_AlterClientQuotasRequest_OpData_1(buf: memoryview, pos: int) -> tuple[Alt
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_OpData_1(o: AlterClientQuotasRequest.OpData, out: bytearray) -> None:
-    t1 = o.key.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_do.pack(o.value, o.remove)
-    out.append(0)
-
-
-def _d_AlterClientQuotasRequest_EntryData_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntryData, int]:
+def _d_AlterClientQuotasRequest_EntryData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntryData, int]:
     self = _new(_K_AlterClientQuotasRequest_EntryData)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -292,7 +219,7 @@ def _d_AlterClientQuotasRequest_EntryData_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Entity", n)
     t1: list[AlterClientQuotasRequest.EntityData] = []
     for _ in range(n):
-        t2, pos = _d_AlterClientQuotasRequest_EntityData_0(buf, pos)
+        t2, pos = _d_AlterClientQuotasRequest_EntityData_0(v, buf, pos)
         t1.append(t2)
     self.entity = t1
     (n,) = INT32.unpack_from(buf, pos)
@@ -301,22 +228,13 @@ def _d_AlterClientQuotasRequest_EntryData_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Ops", n)
     t3: list[AlterClientQuotasRequest.OpData] = []
     for _ in range(n):
-        t4, pos = _d_AlterClientQuotasRequest_OpData_0(buf, pos)
+        t4, pos = _d_AlterClientQuotasRequest_OpData_0(v, buf, pos)
         t3.append(t4)
     self.ops = t3
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_EntryData_0(o: AlterClientQuotasRequest.EntryData, out: bytearray) -> None:
-    out += INT32.pack(len(o.entity))
-    for t1 in o.entity:
-        _e_AlterClientQuotasRequest_EntityData_0(t1, out)
-    out += INT32.pack(len(o.ops))
-    for t2 in o.ops:
-        _e_AlterClientQuotasRequest_OpData_0(t2, out)
-
-
-def _d_AlterClientQuotasRequest_EntryData_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntryData, int]:
+def _d_AlterClientQuotasRequest_EntryData_1(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest.EntryData, int]:
     self = _new(_K_AlterClientQuotasRequest_EntryData)
     n = buf[pos]
     pos += 1
@@ -327,7 +245,7 @@ def _d_AlterClientQuotasRequest_EntryData_1(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Entity", n)
     t1: list[AlterClientQuotasRequest.EntityData] = []
     for _ in range(n):
-        t2, pos = _d_AlterClientQuotasRequest_EntityData_1(buf, pos)
+        t2, pos = _d_AlterClientQuotasRequest_EntityData_1(v, buf, pos)
         t1.append(t2)
     self.entity = t1
     n = buf[pos]
@@ -339,7 +257,7 @@ def _d_AlterClientQuotasRequest_EntryData_1(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Ops", n)
     t3: list[AlterClientQuotasRequest.OpData] = []
     for _ in range(n):
-        t4, pos = _d_AlterClientQuotasRequest_OpData_1(buf, pos)
+        t4, pos = _d_AlterClientQuotasRequest_OpData_1(v, buf, pos)
         t3.append(t4)
     self.ops = t3
     n = buf[pos]
@@ -351,25 +269,7 @@ def _d_AlterClientQuotasRequest_EntryData_1(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_EntryData_1(o: AlterClientQuotasRequest.EntryData, out: bytearray) -> None:
-    n = len(o.entity) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.entity:
-        _e_AlterClientQuotasRequest_EntityData_1(t1, out)
-    n = len(o.ops) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.ops:
-        _e_AlterClientQuotasRequest_OpData_1(t2, out)
-    out.append(0)
-
-
-def _d_AlterClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest, int]:
+def _d_AlterClientQuotasRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest, int]:
     self = _new(_K_AlterClientQuotasRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -377,7 +277,7 @@ def _d_AlterClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[AlterClien
         raise bad_length("Entries", n)
     t1: list[AlterClientQuotasRequest.EntryData] = []
     for _ in range(n):
-        t2, pos = _d_AlterClientQuotasRequest_EntryData_0(buf, pos)
+        t2, pos = _d_AlterClientQuotasRequest_EntryData_0(v, buf, pos)
         t1.append(t2)
     self.entries = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -385,14 +285,7 @@ def _d_AlterClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[AlterClien
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_0(o: AlterClientQuotasRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.entries))
-    for t1 in o.entries:
-        _e_AlterClientQuotasRequest_EntryData_0(t1, out)
-    out += _S_o.pack(o.validate_only)
-
-
-def _d_AlterClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest, int]:
+def _d_AlterClientQuotasRequest_1(v: int, buf: memoryview, pos: int) -> tuple[AlterClientQuotasRequest, int]:
     self = _new(_K_AlterClientQuotasRequest)
     n = buf[pos]
     pos += 1
@@ -403,7 +296,7 @@ def _d_AlterClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[AlterClien
         raise bad_length("Entries", n)
     t1: list[AlterClientQuotasRequest.EntryData] = []
     for _ in range(n):
-        t2, pos = _d_AlterClientQuotasRequest_EntryData_1(buf, pos)
+        t2, pos = _d_AlterClientQuotasRequest_EntryData_1(v, buf, pos)
         t1.append(t2)
     self.entries = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -417,41 +310,7 @@ def _d_AlterClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[AlterClien
     return self, pos
 
 
-def _e_AlterClientQuotasRequest_1(o: AlterClientQuotasRequest, out: bytearray) -> None:
-    n = len(o.entries) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.entries:
-        _e_AlterClientQuotasRequest_EntryData_1(t1, out)
-    out += _S_o.pack(o.validate_only)
-    out.append(0)
-
-
-def _d_AlterClientQuotasResponse_EntityData_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse.EntityData, int]:
-    self = _new(_K_AlterClientQuotasResponse_EntityData)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("EntityType", n)
-    self.entity_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.entity_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("EntityName", n)
-        self.entity_name = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_EntityData_0(o: AlterClientQuotasResponse.EntityData, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_EntityData_0(v: int, o: AlterClientQuotasResponse.EntityData, out: bytearray) -> None:
     t1 = o.entity_type.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -464,41 +323,7 @@ def _e_AlterClientQuotasResponse_EntityData_0(o: AlterClientQuotasResponse.Entit
         out += t3
 
 
-def _d_AlterClientQuotasResponse_EntityData_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse.EntityData, int]:
-    self = _new(_K_AlterClientQuotasResponse_EntityData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("EntityType", n)
-    self.entity_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.entity_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("EntityName", n)
-        self.entity_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_EntityData_1(o: AlterClientQuotasResponse.EntityData, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_EntityData_1(v: int, o: AlterClientQuotasResponse.EntityData, out: bytearray) -> None:
     t1 = o.entity_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -520,33 +345,7 @@ def _e_AlterClientQuotasResponse_EntityData_1(o: AlterClientQuotasResponse.Entit
     out.append(0)
 
 
-def _d_AlterClientQuotasResponse_EntryData_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse.EntryData, int]:
-    self = _new(_K_AlterClientQuotasResponse_EntryData)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entity", n)
-    t1: list[AlterClientQuotasResponse.EntityData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterClientQuotasResponse_EntityData_0(buf, pos)
-        t1.append(t2)
-    self.entity = t1
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_EntryData_0(o: AlterClientQuotasResponse.EntryData, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_EntryData_0(v: int, o: AlterClientQuotasResponse.EntryData, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -557,48 +356,10 @@ def _e_AlterClientQuotasResponse_EntryData_0(o: AlterClientQuotasResponse.EntryD
         out += t2
     out += INT32.pack(len(o.entity))
     for t3 in o.entity:
-        _e_AlterClientQuotasResponse_EntityData_0(t3, out)
+        _e_AlterClientQuotasResponse_EntityData_0(v, t3, out)
 
 
-def _d_AlterClientQuotasResponse_EntryData_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse.EntryData, int]:
-    self = _new(_K_AlterClientQuotasResponse_EntryData)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entity", n)
-    t1: list[AlterClientQuotasResponse.EntityData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterClientQuotasResponse_EntityData_1(buf, pos)
-        t1.append(t2)
-    self.entity = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_EntryData_1(o: AlterClientQuotasResponse.EntryData, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_EntryData_1(v: int, o: AlterClientQuotasResponse.EntryData, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -617,59 +378,18 @@ def _e_AlterClientQuotasResponse_EntryData_1(o: AlterClientQuotasResponse.EntryD
     else:
         write_uvarint(out, n)
     for t3 in o.entity:
-        _e_AlterClientQuotasResponse_EntityData_1(t3, out)
+        _e_AlterClientQuotasResponse_EntityData_1(v, t3, out)
     out.append(0)
 
 
-def _d_AlterClientQuotasResponse_0(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse, int]:
-    self = _new(_K_AlterClientQuotasResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entries", n)
-    t1: list[AlterClientQuotasResponse.EntryData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterClientQuotasResponse_EntryData_0(buf, pos)
-        t1.append(t2)
-    self.entries = t1
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_0(o: AlterClientQuotasResponse, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_0(v: int, o: AlterClientQuotasResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.entries))
     for t1 in o.entries:
-        _e_AlterClientQuotasResponse_EntryData_0(t1, out)
+        _e_AlterClientQuotasResponse_EntryData_0(v, t1, out)
 
 
-def _d_AlterClientQuotasResponse_1(buf: memoryview, pos: int) -> tuple[AlterClientQuotasResponse, int]:
-    self = _new(_K_AlterClientQuotasResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entries", n)
-    t1: list[AlterClientQuotasResponse.EntryData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterClientQuotasResponse_EntryData_1(buf, pos)
-        t1.append(t2)
-    self.entries = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterClientQuotasResponse_1(o: AlterClientQuotasResponse, out: bytearray) -> None:
+def _e_AlterClientQuotasResponse_1(v: int, o: AlterClientQuotasResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.entries) + 1
     if n < 128:
@@ -677,51 +397,14 @@ def _e_AlterClientQuotasResponse_1(o: AlterClientQuotasResponse, out: bytearray)
     else:
         write_uvarint(out, n)
     for t1 in o.entries:
-        _e_AlterClientQuotasResponse_EntryData_1(t1, out)
+        _e_AlterClientQuotasResponse_EntryData_1(v, t1, out)
     out.append(0)
 
 
-AlterClientQuotasRequest._FIELDS = (
-    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntryData, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterClientQuotasRequest.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterClientQuotasRequest.OpData._FIELDS = (
-    FieldSpec("key", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "float64", 0, 32767, 32767, -1, None, 32767, -1, None, 0.0),
-    FieldSpec("remove", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterClientQuotasRequest.EntryData._FIELDS = (
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.EntityData, []),
-    FieldSpec("ops", "[]OpData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasRequest.OpData, []),
-)
-AlterClientQuotasResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("entries", "[]EntryData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntryData, []),
-)
-AlterClientQuotasResponse.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterClientQuotasResponse.EntryData._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, AlterClientQuotasResponse.EntityData, []),
-)
-AlterClientQuotasRequest.EntityData._DECODERS = {0: _d_AlterClientQuotasRequest_EntityData_0, 1: _d_AlterClientQuotasRequest_EntityData_1}
-AlterClientQuotasRequest.EntityData._ENCODERS = {0: _e_AlterClientQuotasRequest_EntityData_0, 1: _e_AlterClientQuotasRequest_EntityData_1}
-AlterClientQuotasRequest.OpData._DECODERS = {0: _d_AlterClientQuotasRequest_OpData_0, 1: _d_AlterClientQuotasRequest_OpData_1}
-AlterClientQuotasRequest.OpData._ENCODERS = {0: _e_AlterClientQuotasRequest_OpData_0, 1: _e_AlterClientQuotasRequest_OpData_1}
-AlterClientQuotasRequest.EntryData._DECODERS = {0: _d_AlterClientQuotasRequest_EntryData_0, 1: _d_AlterClientQuotasRequest_EntryData_1}
-AlterClientQuotasRequest.EntryData._ENCODERS = {0: _e_AlterClientQuotasRequest_EntryData_0, 1: _e_AlterClientQuotasRequest_EntryData_1}
-AlterClientQuotasRequest._DECODERS = {0: _d_AlterClientQuotasRequest_0, 1: _d_AlterClientQuotasRequest_1}
-AlterClientQuotasRequest._ENCODERS = {0: _e_AlterClientQuotasRequest_0, 1: _e_AlterClientQuotasRequest_1}
-AlterClientQuotasResponse.EntityData._DECODERS = {0: _d_AlterClientQuotasResponse_EntityData_0, 1: _d_AlterClientQuotasResponse_EntityData_1}
-AlterClientQuotasResponse.EntityData._ENCODERS = {0: _e_AlterClientQuotasResponse_EntityData_0, 1: _e_AlterClientQuotasResponse_EntityData_1}
-AlterClientQuotasResponse.EntryData._DECODERS = {0: _d_AlterClientQuotasResponse_EntryData_0, 1: _d_AlterClientQuotasResponse_EntryData_1}
-AlterClientQuotasResponse.EntryData._ENCODERS = {0: _e_AlterClientQuotasResponse_EntryData_0, 1: _e_AlterClientQuotasResponse_EntryData_1}
-AlterClientQuotasResponse._DECODERS = {0: _d_AlterClientQuotasResponse_0, 1: _d_AlterClientQuotasResponse_1}
-AlterClientQuotasResponse._ENCODERS = {0: _e_AlterClientQuotasResponse_0, 1: _e_AlterClientQuotasResponse_1}
+AlterClientQuotasRequest.EntityData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_EntityData_0, 0), 1: partial(_d_AlterClientQuotasRequest_EntityData_1, 1)}
+AlterClientQuotasRequest.OpData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_OpData_0, 0), 1: partial(_d_AlterClientQuotasRequest_OpData_1, 1)}
+AlterClientQuotasRequest.EntryData._DECODERS = {0: partial(_d_AlterClientQuotasRequest_EntryData_0, 0), 1: partial(_d_AlterClientQuotasRequest_EntryData_1, 1)}
+AlterClientQuotasRequest._DECODERS = {0: partial(_d_AlterClientQuotasRequest_0, 0), 1: partial(_d_AlterClientQuotasRequest_1, 1)}
+AlterClientQuotasResponse.EntityData._ENCODERS = {0: partial(_e_AlterClientQuotasResponse_EntityData_0, 0), 1: partial(_e_AlterClientQuotasResponse_EntityData_1, 1)}
+AlterClientQuotasResponse.EntryData._ENCODERS = {0: partial(_e_AlterClientQuotasResponse_EntryData_0, 0), 1: partial(_e_AlterClientQuotasResponse_EntryData_1, 1)}
+AlterClientQuotasResponse._ENCODERS = {0: partial(_e_AlterClientQuotasResponse_0, 0), 1: partial(_e_AlterClientQuotasResponse_1, 1)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -115,7 +96,7 @@ _K_AlterConfigsResponse = AlterConfigsResponse
 _K_AlterConfigsResponse_AlterConfigsResourceResponse = AlterConfigsResponse.AlterConfigsResourceResponse
 
 
-def _d_AlterConfigsRequest_AlterableConfig_0(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterableConfig, int]:
+def _d_AlterConfigsRequest_AlterableConfig_0(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterableConfig, int]:
     self = _new(_K_AlterConfigsRequest_AlterableConfig)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -137,20 +118,7 @@ def _d_AlterConfigsRequest_AlterableConfig_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_AlterConfigsRequest_AlterableConfig_0(o: AlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.value
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_AlterConfigsRequest_AlterableConfig_1(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterableConfig, int]:
+def _d_AlterConfigsRequest_AlterableConfig_2(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterableConfig, int]:
     self = _new(_K_AlterConfigsRequest_AlterableConfig)
     n = buf[pos]
     pos += 1
@@ -184,7 +152,20 @@ def _d_AlterConfigsRequest_AlterableConfig_1(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_AlterConfigsRequest_AlterableConfig_1(o: AlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
+def _e_AlterConfigsRequest_AlterableConfig_0(v: int, o: AlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    t2 = o.value
+    if t2 is None:
+        out += b"\xff\xff"
+    else:
+        t3 = t2.encode()
+        out += INT16.pack(len(t3))
+        out += t3
+
+
+def _e_AlterConfigsRequest_AlterableConfig_2(v: int, o: AlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -206,7 +187,7 @@ def _e_AlterConfigsRequest_AlterableConfig_1(o: AlterConfigsRequest.AlterableCon
     out.append(0)
 
 
-def _d_AlterConfigsRequest_AlterConfigsResource_0(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterConfigsResource, int]:
+def _d_AlterConfigsRequest_AlterConfigsResource_0(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterConfigsResource, int]:
     self = _new(_K_AlterConfigsRequest_AlterConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -223,23 +204,13 @@ def _d_AlterConfigsRequest_AlterConfigsResource_0(buf: memoryview, pos: int) -> 
         raise bad_length("Configs", n)
     t1: list[AlterConfigsRequest.AlterableConfig] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsRequest_AlterableConfig_0(buf, pos)
+        t2, pos = _d_AlterConfigsRequest_AlterableConfig_0(v, buf, pos)
         t1.append(t2)
     self.configs = t1
     return self, pos
 
 
-def _e_AlterConfigsRequest_AlterConfigsResource_0(o: AlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.configs))
-    for t2 in o.configs:
-        _e_AlterConfigsRequest_AlterableConfig_0(t2, out)
-
-
-def _d_AlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterConfigsResource, int]:
+def _d_AlterConfigsRequest_AlterConfigsResource_2(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest.AlterConfigsResource, int]:
     self = _new(_K_AlterConfigsRequest_AlterConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -262,7 +233,7 @@ def _d_AlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, pos: int) -> 
         raise bad_length("Configs", n)
     t1: list[AlterConfigsRequest.AlterableConfig] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsRequest_AlterableConfig_1(buf, pos)
+        t2, pos = _d_AlterConfigsRequest_AlterableConfig_2(v, buf, pos)
         t1.append(t2)
     self.configs = t1
     n = buf[pos]
@@ -274,7 +245,17 @@ def _d_AlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_AlterConfigsRequest_AlterConfigsResource_1(o: AlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
+def _e_AlterConfigsRequest_AlterConfigsResource_0(v: int, o: AlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
+    out += _S_b.pack(o.resource_type)
+    t1 = o.resource_name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.configs))
+    for t2 in o.configs:
+        _e_AlterConfigsRequest_AlterableConfig_0(v, t2, out)
+
+
+def _e_AlterConfigsRequest_AlterConfigsResource_2(v: int, o: AlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -289,11 +270,11 @@ def _e_AlterConfigsRequest_AlterConfigsResource_1(o: AlterConfigsRequest.AlterCo
     else:
         write_uvarint(out, n)
     for t2 in o.configs:
-        _e_AlterConfigsRequest_AlterableConfig_1(t2, out)
+        _e_AlterConfigsRequest_AlterableConfig_2(v, t2, out)
     out.append(0)
 
 
-def _d_AlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
+def _d_AlterConfigsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
     self = _new(_K_AlterConfigsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -301,7 +282,7 @@ def _d_AlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[AlterConfigsReq
         raise bad_length("Resources", n)
     t1: list[AlterConfigsRequest.AlterConfigsResource] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsRequest_AlterConfigsResource_0(buf, pos)
+        t2, pos = _d_AlterConfigsRequest_AlterConfigsResource_0(v, buf, pos)
         t1.append(t2)
     self.resources = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -309,14 +290,7 @@ def _d_AlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[AlterConfigsReq
     return self, pos
 
 
-def _e_AlterConfigsRequest_0(o: AlterConfigsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.resources))
-    for t1 in o.resources:
-        _e_AlterConfigsRequest_AlterConfigsResource_0(t1, out)
-    out += _S_o.pack(o.validate_only)
-
-
-def _d_AlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
+def _d_AlterConfigsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsRequest, int]:
     self = _new(_K_AlterConfigsRequest)
     n = buf[pos]
     pos += 1
@@ -327,7 +301,7 @@ def _d_AlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[AlterConfigsReq
         raise bad_length("Resources", n)
     t1: list[AlterConfigsRequest.AlterConfigsResource] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsRequest_AlterConfigsResource_1(buf, pos)
+        t2, pos = _d_AlterConfigsRequest_AlterConfigsResource_2(v, buf, pos)
         t1.append(t2)
     self.resources = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -341,19 +315,26 @@ def _d_AlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[AlterConfigsReq
     return self, pos
 
 
-def _e_AlterConfigsRequest_1(o: AlterConfigsRequest, out: bytearray) -> None:
+def _e_AlterConfigsRequest_0(v: int, o: AlterConfigsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.resources))
+    for t1 in o.resources:
+        _e_AlterConfigsRequest_AlterConfigsResource_0(v, t1, out)
+    out += _S_o.pack(o.validate_only)
+
+
+def _e_AlterConfigsRequest_2(v: int, o: AlterConfigsRequest, out: bytearray) -> None:
     n = len(o.resources) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.resources:
-        _e_AlterConfigsRequest_AlterConfigsResource_1(t1, out)
+        _e_AlterConfigsRequest_AlterConfigsResource_2(v, t1, out)
     out += _S_o.pack(o.validate_only)
     out.append(0)
 
 
-def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(buf: memoryview, pos: int) -> tuple[AlterConfigsResponse.AlterConfigsResourceResponse, int]:
+def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsResponse.AlterConfigsResourceResponse, int]:
     self = _new(_K_AlterConfigsResponse_AlterConfigsResourceResponse)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -379,7 +360,45 @@ def _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(buf: memoryview, pos:
     return self, pos
 
 
-def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(o: AlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
+def _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsResponse.AlterConfigsResourceResponse, int]:
+    self = _new(_K_AlterConfigsResponse_AlterConfigsResourceResponse)
+    (self.error_code,) = _S_h.unpack_from(buf, pos)
+    pos += 2
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.error_message = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("ErrorMessage", n)
+        self.error_message = str(buf[pos:end], "utf-8")
+        pos = end
+    (self.resource_type,) = _S_b.unpack_from(buf, pos)
+    pos += 1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("ResourceName", n)
+    self.resource_name = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(v: int, o: AlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -394,45 +413,7 @@ def _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(o: AlterConfigsRespon
     out += t3
 
 
-def _d_AlterConfigsResponse_AlterConfigsResourceResponse_1(buf: memoryview, pos: int) -> tuple[AlterConfigsResponse.AlterConfigsResourceResponse, int]:
-    self = _new(_K_AlterConfigsResponse_AlterConfigsResourceResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterConfigsResponse_AlterConfigsResourceResponse_1(o: AlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
+def _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(v: int, o: AlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -456,7 +437,7 @@ def _e_AlterConfigsResponse_AlterConfigsResourceResponse_1(o: AlterConfigsRespon
     out.append(0)
 
 
-def _d_AlterConfigsResponse_0(buf: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
+def _d_AlterConfigsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
     self = _new(_K_AlterConfigsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -466,20 +447,13 @@ def _d_AlterConfigsResponse_0(buf: memoryview, pos: int) -> tuple[AlterConfigsRe
         raise bad_length("Responses", n)
     t1: list[AlterConfigsResponse.AlterConfigsResourceResponse] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(buf, pos)
+        t2, pos = _d_AlterConfigsResponse_AlterConfigsResourceResponse_0(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     return self, pos
 
 
-def _e_AlterConfigsResponse_0(o: AlterConfigsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(t1, out)
-
-
-def _d_AlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
+def _d_AlterConfigsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[AlterConfigsResponse, int]:
     self = _new(_K_AlterConfigsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -492,7 +466,7 @@ def _d_AlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[AlterConfigsRe
         raise bad_length("Responses", n)
     t1: list[AlterConfigsResponse.AlterConfigsResourceResponse] = []
     for _ in range(n):
-        t2, pos = _d_AlterConfigsResponse_AlterConfigsResourceResponse_1(buf, pos)
+        t2, pos = _d_AlterConfigsResponse_AlterConfigsResourceResponse_2(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     n = buf[pos]
@@ -504,7 +478,14 @@ def _d_AlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[AlterConfigsRe
     return self, pos
 
 
-def _e_AlterConfigsResponse_1(o: AlterConfigsResponse, out: bytearray) -> None:
+def _e_AlterConfigsResponse_0(v: int, o: AlterConfigsResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.responses))
+    for t1 in o.responses:
+        _e_AlterConfigsResponse_AlterConfigsResourceResponse_0(v, t1, out)
+
+
+def _e_AlterConfigsResponse_2(v: int, o: AlterConfigsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.responses) + 1
     if n < 128:
@@ -512,40 +493,17 @@ def _e_AlterConfigsResponse_1(o: AlterConfigsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_AlterConfigsResponse_AlterConfigsResourceResponse_1(t1, out)
+        _e_AlterConfigsResponse_AlterConfigsResourceResponse_2(v, t1, out)
     out.append(0)
 
 
-AlterConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]AlterConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsRequest.AlterConfigsResource, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-AlterConfigsRequest.AlterableConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterConfigsRequest.AlterConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]AlterableConfig", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsRequest.AlterableConfig, []),
-)
-AlterConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]AlterConfigsResourceResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterConfigsResponse.AlterConfigsResourceResponse, []),
-)
-AlterConfigsResponse.AlterConfigsResourceResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-AlterConfigsRequest.AlterableConfig._DECODERS = {0: _d_AlterConfigsRequest_AlterableConfig_0, 1: _d_AlterConfigsRequest_AlterableConfig_0, 2: _d_AlterConfigsRequest_AlterableConfig_1}
-AlterConfigsRequest.AlterableConfig._ENCODERS = {0: _e_AlterConfigsRequest_AlterableConfig_0, 1: _e_AlterConfigsRequest_AlterableConfig_0, 2: _e_AlterConfigsRequest_AlterableConfig_1}
-AlterConfigsRequest.AlterConfigsResource._DECODERS = {0: _d_AlterConfigsRequest_AlterConfigsResource_0, 1: _d_AlterConfigsRequest_AlterConfigsResource_0, 2: _d_AlterConfigsRequest_AlterConfigsResource_1}
-AlterConfigsRequest.AlterConfigsResource._ENCODERS = {0: _e_AlterConfigsRequest_AlterConfigsResource_0, 1: _e_AlterConfigsRequest_AlterConfigsResource_0, 2: _e_AlterConfigsRequest_AlterConfigsResource_1}
-AlterConfigsRequest._DECODERS = {0: _d_AlterConfigsRequest_0, 1: _d_AlterConfigsRequest_0, 2: _d_AlterConfigsRequest_1}
-AlterConfigsRequest._ENCODERS = {0: _e_AlterConfigsRequest_0, 1: _e_AlterConfigsRequest_0, 2: _e_AlterConfigsRequest_1}
-AlterConfigsResponse.AlterConfigsResourceResponse._DECODERS = {0: _d_AlterConfigsResponse_AlterConfigsResourceResponse_0, 1: _d_AlterConfigsResponse_AlterConfigsResourceResponse_0, 2: _d_AlterConfigsResponse_AlterConfigsResourceResponse_1}
-AlterConfigsResponse.AlterConfigsResourceResponse._ENCODERS = {0: _e_AlterConfigsResponse_AlterConfigsResourceResponse_0, 1: _e_AlterConfigsResponse_AlterConfigsResourceResponse_0, 2: _e_AlterConfigsResponse_AlterConfigsResourceResponse_1}
-AlterConfigsResponse._DECODERS = {0: _d_AlterConfigsResponse_0, 1: _d_AlterConfigsResponse_0, 2: _d_AlterConfigsResponse_1}
-AlterConfigsResponse._ENCODERS = {0: _e_AlterConfigsResponse_0, 1: _e_AlterConfigsResponse_0, 2: _e_AlterConfigsResponse_1}
+AlterConfigsRequest.AlterableConfig._DECODERS = {0: partial(_d_AlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_d_AlterConfigsRequest_AlterableConfig_0, 1), 2: partial(_d_AlterConfigsRequest_AlterableConfig_2, 2)}
+AlterConfigsRequest.AlterableConfig._ENCODERS = {0: partial(_e_AlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_e_AlterConfigsRequest_AlterableConfig_0, 1), 2: partial(_e_AlterConfigsRequest_AlterableConfig_2, 2)}
+AlterConfigsRequest.AlterConfigsResource._DECODERS = {0: partial(_d_AlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_d_AlterConfigsRequest_AlterConfigsResource_0, 1), 2: partial(_d_AlterConfigsRequest_AlterConfigsResource_2, 2)}
+AlterConfigsRequest.AlterConfigsResource._ENCODERS = {0: partial(_e_AlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_e_AlterConfigsRequest_AlterConfigsResource_0, 1), 2: partial(_e_AlterConfigsRequest_AlterConfigsResource_2, 2)}
+AlterConfigsRequest._DECODERS = {0: partial(_d_AlterConfigsRequest_0, 0), 1: partial(_d_AlterConfigsRequest_0, 1), 2: partial(_d_AlterConfigsRequest_2, 2)}
+AlterConfigsRequest._ENCODERS = {0: partial(_e_AlterConfigsRequest_0, 0), 1: partial(_e_AlterConfigsRequest_0, 1), 2: partial(_e_AlterConfigsRequest_2, 2)}
+AlterConfigsResponse.AlterConfigsResourceResponse._DECODERS = {0: partial(_d_AlterConfigsResponse_AlterConfigsResourceResponse_0, 0), 1: partial(_d_AlterConfigsResponse_AlterConfigsResourceResponse_0, 1), 2: partial(_d_AlterConfigsResponse_AlterConfigsResourceResponse_2, 2)}
+AlterConfigsResponse.AlterConfigsResourceResponse._ENCODERS = {0: partial(_e_AlterConfigsResponse_AlterConfigsResourceResponse_0, 0), 1: partial(_e_AlterConfigsResponse_AlterConfigsResourceResponse_0, 1), 2: partial(_e_AlterConfigsResponse_AlterConfigsResourceResponse_2, 2)}
+AlterConfigsResponse._DECODERS = {0: partial(_d_AlterConfigsResponse_0, 0), 1: partial(_d_AlterConfigsResponse_0, 1), 2: partial(_d_AlterConfigsResponse_2, 2)}
+AlterConfigsResponse._ENCODERS = {0: partial(_e_AlterConfigsResponse_0, 0), 1: partial(_e_AlterConfigsResponse_0, 1), 2: partial(_e_AlterConfigsResponse_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -162,7 +143,7 @@ _K_AlterPartitionResponse_PartitionData = AlterPartitionResponse.PartitionData
 _K_AlterPartitionResponse_TopicData = AlterPartitionResponse.TopicData
 
 
-def _d_AlterPartitionRequest_BrokerState_0(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.BrokerState, int]:
+def _d_AlterPartitionRequest_BrokerState_3(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.BrokerState, int]:
     self = _new(_K_AlterPartitionRequest_BrokerState)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -175,31 +156,52 @@ def _d_AlterPartitionRequest_BrokerState_0(buf: memoryview, pos: int) -> tuple[A
     return self, pos
 
 
-def _e_AlterPartitionRequest_BrokerState_0(o: AlterPartitionRequest.BrokerState, out: bytearray) -> None:
+def _e_AlterPartitionRequest_BrokerState_3(v: int, o: AlterPartitionRequest.BrokerState, out: bytearray) -> None:
     out += _S_iq.pack(o.broker_id, o.broker_epoch)
     out.append(0)
 
 
-def _d_AlterPartitionRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.PartitionData, int]:
+def _d_AlterPartitionRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.PartitionData, int]:
     self = _new(_K_AlterPartitionRequest_PartitionData)
     self.partition_index, self.leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("NewIsr", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("NewIsr", n)
-    self.new_isr = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.new_isr_with_epochs = []
-    self.leader_recovery_state = 0
+    if v <= 2:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("NewIsr", n)
+        end = pos + n * 4
+        if end > len(buf):
+            raise bad_length("NewIsr", n)
+        self.new_isr = list(unpack_from(f">{n}i", buf, pos))
+        pos = end
+    else:
+        self.new_isr = []
+    if v >= 3:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("NewIsrWithEpochs", n)
+        t1: list[AlterPartitionRequest.BrokerState] = []
+        for _ in range(n):
+            t2, pos = _d_AlterPartitionRequest_BrokerState_3(v, buf, pos)
+            t1.append(t2)
+        self.new_isr_with_epochs = t1
+    else:
+        self.new_isr_with_epochs = []
+    if v <= 0:
+        (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.leader_recovery_state = 0
+    else:
+        self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
+        pos += 5
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -209,111 +211,58 @@ def _d_AlterPartitionRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_AlterPartitionRequest_PartitionData_0(o: AlterPartitionRequest.PartitionData, out: bytearray) -> None:
+def _e_AlterPartitionRequest_PartitionData_0(v: int, o: AlterPartitionRequest.PartitionData, out: bytearray) -> None:
     out += _S_ii.pack(o.partition_index, o.leader_epoch)
-    n = len(o.new_isr) + 1
-    if n < 128:
-        out.append(n)
+    if v <= 2:
+        n = len(o.new_isr) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += pack(f">{len(o.new_isr)}i", *o.new_isr)
     else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.new_isr)}i", *o.new_isr)
-    out += _S_i.pack(o.partition_epoch)
+        if len(o.new_isr) > 0:
+            raise unsupported_field("NewIsr", v)
+    if v >= 3:
+        n = len(o.new_isr_with_epochs) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t1 in o.new_isr_with_epochs:
+            _e_AlterPartitionRequest_BrokerState_3(v, t1, out)
+    else:
+        if len(o.new_isr_with_epochs) > 0:
+            raise unsupported_field("NewIsrWithEpochs", v)
+    if v <= 0:
+        out += _S_i.pack(o.partition_epoch)
+        if o.leader_recovery_state != 0:
+            raise unsupported_field("LeaderRecoveryState", v)
+    else:
+        out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
     out.append(0)
 
 
-def _d_AlterPartitionRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.PartitionData, int]:
-    self = _new(_K_AlterPartitionRequest_PartitionData)
-    self.partition_index, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("NewIsr", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("NewIsr", n)
-    self.new_isr = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
-    pos += 5
-    self.new_isr_with_epochs = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_PartitionData_1(o: AlterPartitionRequest.PartitionData, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition_index, o.leader_epoch)
-    n = len(o.new_isr) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.new_isr)}i", *o.new_isr)
-    out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_PartitionData_2(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.PartitionData, int]:
-    self = _new(_K_AlterPartitionRequest_PartitionData)
-    self.partition_index, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("NewIsrWithEpochs", n)
-    t1: list[AlterPartitionRequest.BrokerState] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_BrokerState_0(buf, pos)
-        t1.append(t2)
-    self.new_isr_with_epochs = t1
-    self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
-    pos += 5
-    self.new_isr = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_PartitionData_2(o: AlterPartitionRequest.PartitionData, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition_index, o.leader_epoch)
-    n = len(o.new_isr_with_epochs) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.new_isr_with_epochs:
-        _e_AlterPartitionRequest_BrokerState_0(t1, out)
-    out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.TopicData, int]:
+def _d_AlterPartitionRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.TopicData, int]:
     self = _new(_K_AlterPartitionRequest_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
+    if v <= 1:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("TopicName", n)
+        self.topic_name = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.topic_name = ""
+    if v <= 1:
+        self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -323,10 +272,9 @@ def _d_AlterPartitionRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[Alt
         raise bad_length("Partitions", n)
     t1: list[AlterPartitionRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_AlterPartitionRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
-    self.topic_id = ZERO_UUID
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -336,153 +284,30 @@ def _d_AlterPartitionRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[Alt
     return self, pos
 
 
-def _e_AlterPartitionRequest_TopicData_0(o: AlterPartitionRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_AlterPartitionRequest_TopicData_0(v: int, o: AlterPartitionRequest.TopicData, out: bytearray) -> None:
+    if v <= 1:
+        t1 = o.topic_name.encode()
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t1
+    if v <= 1:
+        pass
     else:
-        write_uvarint(out, n)
-    out += t1
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_AlterPartitionRequest_PartitionData_0(t2, out)
+        _e_AlterPartitionRequest_PartitionData_0(v, t2, out)
     out.append(0)
 
 
-def _d_AlterPartitionRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.TopicData, int]:
-    self = _new(_K_AlterPartitionRequest_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionRequest.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_TopicData_1(o: AlterPartitionRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_AlterPartitionRequest_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_TopicData_2(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.TopicData, int]:
-    self = _new(_K_AlterPartitionRequest_TopicData)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionRequest.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_TopicData_2(o: AlterPartitionRequest.TopicData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_AlterPartitionRequest_PartitionData_1(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_TopicData_3(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest.TopicData, int]:
-    self = _new(_K_AlterPartitionRequest_TopicData)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionRequest.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_PartitionData_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_TopicData_3(o: AlterPartitionRequest.TopicData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_AlterPartitionRequest_PartitionData_2(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_0(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest, int]:
+def _d_AlterPartitionRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionRequest, int]:
     self = _new(_K_AlterPartitionRequest)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -495,7 +320,7 @@ def _d_AlterPartitionRequest_0(buf: memoryview, pos: int) -> tuple[AlterPartitio
         raise bad_length("Topics", n)
     t1: list[AlterPartitionRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_TopicData_0(buf, pos)
+        t2, pos = _d_AlterPartitionRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -507,7 +332,7 @@ def _d_AlterPartitionRequest_0(buf: memoryview, pos: int) -> tuple[AlterPartitio
     return self, pos
 
 
-def _e_AlterPartitionRequest_0(o: AlterPartitionRequest, out: bytearray) -> None:
+def _e_AlterPartitionRequest_0(v: int, o: AlterPartitionRequest, out: bytearray) -> None:
     out += _S_iq.pack(o.broker_id, o.broker_epoch)
     n = len(o.topics) + 1
     if n < 128:
@@ -515,122 +340,11 @@ def _e_AlterPartitionRequest_0(o: AlterPartitionRequest, out: bytearray) -> None
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_AlterPartitionRequest_TopicData_0(t1, out)
+        _e_AlterPartitionRequest_TopicData_0(v, t1, out)
     out.append(0)
 
 
-def _d_AlterPartitionRequest_1(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest, int]:
-    self = _new(_K_AlterPartitionRequest)
-    self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AlterPartitionRequest.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_TopicData_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_1(o: AlterPartitionRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionRequest_TopicData_1(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_2(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest, int]:
-    self = _new(_K_AlterPartitionRequest)
-    self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AlterPartitionRequest.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_TopicData_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_2(o: AlterPartitionRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionRequest_TopicData_2(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionRequest_3(buf: memoryview, pos: int) -> tuple[AlterPartitionRequest, int]:
-    self = _new(_K_AlterPartitionRequest)
-    self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AlterPartitionRequest.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionRequest_TopicData_3(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionRequest_3(o: AlterPartitionRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionRequest_TopicData_3(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.PartitionData, int]:
+def _d_AlterPartitionResponse_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.PartitionData, int]:
     self = _new(_K_AlterPartitionResponse_PartitionData)
     self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
     pos += 14
@@ -646,9 +360,13 @@ def _d_AlterPartitionResponse_PartitionData_0(buf: memoryview, pos: int) -> tupl
         raise bad_length("Isr", n)
     self.isr = list(unpack_from(f">{n}i", buf, pos))
     pos = end
-    (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.leader_recovery_state = 0
+    if v <= 0:
+        (self.partition_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.leader_recovery_state = 0
+    else:
+        self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
+        pos += 5
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -658,7 +376,7 @@ def _d_AlterPartitionResponse_PartitionData_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_AlterPartitionResponse_PartitionData_0(o: AlterPartitionResponse.PartitionData, out: bytearray) -> None:
+def _e_AlterPartitionResponse_PartitionData_0(v: int, o: AlterPartitionResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
     n = len(o.isr) + 1
     if n < 128:
@@ -666,61 +384,33 @@ def _e_AlterPartitionResponse_PartitionData_0(o: AlterPartitionResponse.Partitio
     else:
         write_uvarint(out, n)
     out += pack(f">{len(o.isr)}i", *o.isr)
-    out += _S_i.pack(o.partition_epoch)
-    out.append(0)
-
-
-def _d_AlterPartitionResponse_PartitionData_1(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.PartitionData, int]:
-    self = _new(_K_AlterPartitionResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Isr", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Isr", n)
-    self.isr = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.leader_recovery_state, self.partition_epoch = _S_bi.unpack_from(buf, pos)
-    pos += 5
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionResponse_PartitionData_1(o: AlterPartitionResponse.PartitionData, out: bytearray) -> None:
-    out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
-    n = len(o.isr) + 1
-    if n < 128:
-        out.append(n)
+    if v <= 0:
+        out += _S_i.pack(o.partition_epoch)
     else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.isr)}i", *o.isr)
-    out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
+        out += _S_bi.pack(o.leader_recovery_state, o.partition_epoch)
     out.append(0)
 
 
-def _d_AlterPartitionResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.TopicData, int]:
+def _d_AlterPartitionResponse_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.TopicData, int]:
     self = _new(_K_AlterPartitionResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
+    if v <= 1:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("TopicName", n)
+        self.topic_name = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.topic_name = ""
+    if v <= 1:
+        self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -730,10 +420,9 @@ def _d_AlterPartitionResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[Al
         raise bad_length("Partitions", n)
     t1: list[AlterPartitionResponse.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_PartitionData_0(buf, pos)
+        t2, pos = _d_AlterPartitionResponse_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
-    self.topic_id = ZERO_UUID
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -743,115 +432,30 @@ def _d_AlterPartitionResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[Al
     return self, pos
 
 
-def _e_AlterPartitionResponse_TopicData_0(o: AlterPartitionResponse.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_AlterPartitionResponse_TopicData_0(v: int, o: AlterPartitionResponse.TopicData, out: bytearray) -> None:
+    if v <= 1:
+        t1 = o.topic_name.encode()
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t1
+    if v <= 1:
+        pass
     else:
-        write_uvarint(out, n)
-    out += t1
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_AlterPartitionResponse_PartitionData_0(t2, out)
+        _e_AlterPartitionResponse_PartitionData_0(v, t2, out)
     out.append(0)
 
 
-def _d_AlterPartitionResponse_TopicData_1(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.TopicData, int]:
-    self = _new(_K_AlterPartitionResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionResponse_TopicData_1(o: AlterPartitionResponse.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_AlterPartitionResponse_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_AlterPartitionResponse_TopicData_2(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse.TopicData, int]:
-    self = _new(_K_AlterPartitionResponse_TopicData)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionResponse_TopicData_2(o: AlterPartitionResponse.TopicData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_AlterPartitionResponse_PartitionData_1(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse, int]:
+def _d_AlterPartitionResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionResponse, int]:
     self = _new(_K_AlterPartitionResponse)
     self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
@@ -864,7 +468,7 @@ def _d_AlterPartitionResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartiti
         raise bad_length("Topics", n)
     t1: list[AlterPartitionResponse.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_TopicData_0(buf, pos)
+        t2, pos = _d_AlterPartitionResponse_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -876,7 +480,7 @@ def _d_AlterPartitionResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartiti
     return self, pos
 
 
-def _e_AlterPartitionResponse_0(o: AlterPartitionResponse, out: bytearray) -> None:
+def _e_AlterPartitionResponse_0(v: int, o: AlterPartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -884,136 +488,21 @@ def _e_AlterPartitionResponse_0(o: AlterPartitionResponse, out: bytearray) -> No
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_AlterPartitionResponse_TopicData_0(t1, out)
+        _e_AlterPartitionResponse_TopicData_0(v, t1, out)
     out.append(0)
 
 
-def _d_AlterPartitionResponse_1(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse, int]:
-    self = _new(_K_AlterPartitionResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AlterPartitionResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_TopicData_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionResponse_1(o: AlterPartitionResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionResponse_TopicData_1(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionResponse_2(buf: memoryview, pos: int) -> tuple[AlterPartitionResponse, int]:
-    self = _new(_K_AlterPartitionResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AlterPartitionResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionResponse_TopicData_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionResponse_2(o: AlterPartitionResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionResponse_TopicData_2(t1, out)
-    out.append(0)
-
-
-AlterPartitionRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.TopicData, []),
-)
-AlterPartitionRequest.BrokerState._FIELDS = (
-    FieldSpec("broker_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-AlterPartitionRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("new_isr", "[]int32", 0, 2, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("new_isr_with_epochs", "[]BrokerState", 3, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.BrokerState, []),
-    FieldSpec("leader_recovery_state", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterPartitionRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 1, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionRequest.PartitionData, []),
-)
-AlterPartitionResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionResponse.TopicData, []),
-)
-AlterPartitionResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("isr", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("leader_recovery_state", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterPartitionResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 1, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionResponse.PartitionData, []),
-)
-AlterPartitionRequest.BrokerState._DECODERS = {3: _d_AlterPartitionRequest_BrokerState_0}
-AlterPartitionRequest.BrokerState._ENCODERS = {3: _e_AlterPartitionRequest_BrokerState_0}
-AlterPartitionRequest.PartitionData._DECODERS = {0: _d_AlterPartitionRequest_PartitionData_0, 1: _d_AlterPartitionRequest_PartitionData_1, 2: _d_AlterPartitionRequest_PartitionData_1, 3: _d_AlterPartitionRequest_PartitionData_2}
-AlterPartitionRequest.PartitionData._ENCODERS = {0: _e_AlterPartitionRequest_PartitionData_0, 1: _e_AlterPartitionRequest_PartitionData_1, 2: _e_AlterPartitionRequest_PartitionData_1, 3: _e_AlterPartitionRequest_PartitionData_2}
-AlterPartitionRequest.TopicData._DECODERS = {0: _d_AlterPartitionRequest_TopicData_0, 1: _d_AlterPartitionRequest_TopicData_1, 2: _d_AlterPartitionRequest_TopicData_2, 3: _d_AlterPartitionRequest_TopicData_3}
-AlterPartitionRequest.TopicData._ENCODERS = {0: _e_AlterPartitionRequest_TopicData_0, 1: _e_AlterPartitionRequest_TopicData_1, 2: _e_AlterPartitionRequest_TopicData_2, 3: _e_AlterPartitionRequest_TopicData_3}
-AlterPartitionRequest._DECODERS = {0: _d_AlterPartitionRequest_0, 1: _d_AlterPartitionRequest_1, 2: _d_AlterPartitionRequest_2, 3: _d_AlterPartitionRequest_3}
-AlterPartitionRequest._ENCODERS = {0: _e_AlterPartitionRequest_0, 1: _e_AlterPartitionRequest_1, 2: _e_AlterPartitionRequest_2, 3: _e_AlterPartitionRequest_3}
-AlterPartitionResponse.PartitionData._DECODERS = {0: _d_AlterPartitionResponse_PartitionData_0, 1: _d_AlterPartitionResponse_PartitionData_1, 2: _d_AlterPartitionResponse_PartitionData_1, 3: _d_AlterPartitionResponse_PartitionData_1}
-AlterPartitionResponse.PartitionData._ENCODERS = {0: _e_AlterPartitionResponse_PartitionData_0, 1: _e_AlterPartitionResponse_PartitionData_1, 2: _e_AlterPartitionResponse_PartitionData_1, 3: _e_AlterPartitionResponse_PartitionData_1}
-AlterPartitionResponse.TopicData._DECODERS = {0: _d_AlterPartitionResponse_TopicData_0, 1: _d_AlterPartitionResponse_TopicData_1, 2: _d_AlterPartitionResponse_TopicData_2, 3: _d_AlterPartitionResponse_TopicData_2}
-AlterPartitionResponse.TopicData._ENCODERS = {0: _e_AlterPartitionResponse_TopicData_0, 1: _e_AlterPartitionResponse_TopicData_1, 2: _e_AlterPartitionResponse_TopicData_2, 3: _e_AlterPartitionResponse_TopicData_2}
-AlterPartitionResponse._DECODERS = {0: _d_AlterPartitionResponse_0, 1: _d_AlterPartitionResponse_1, 2: _d_AlterPartitionResponse_2, 3: _d_AlterPartitionResponse_2}
-AlterPartitionResponse._ENCODERS = {0: _e_AlterPartitionResponse_0, 1: _e_AlterPartitionResponse_1, 2: _e_AlterPartitionResponse_2, 3: _e_AlterPartitionResponse_2}
+AlterPartitionRequest.BrokerState._DECODERS = {3: partial(_d_AlterPartitionRequest_BrokerState_3, 3)}
+AlterPartitionRequest.BrokerState._ENCODERS = {3: partial(_e_AlterPartitionRequest_BrokerState_3, 3)}
+AlterPartitionRequest.PartitionData._DECODERS = {0: partial(_d_AlterPartitionRequest_PartitionData_0, 0), 1: partial(_d_AlterPartitionRequest_PartitionData_0, 1), 2: partial(_d_AlterPartitionRequest_PartitionData_0, 2), 3: partial(_d_AlterPartitionRequest_PartitionData_0, 3)}
+AlterPartitionRequest.PartitionData._ENCODERS = {0: partial(_e_AlterPartitionRequest_PartitionData_0, 0), 1: partial(_e_AlterPartitionRequest_PartitionData_0, 1), 2: partial(_e_AlterPartitionRequest_PartitionData_0, 2), 3: partial(_e_AlterPartitionRequest_PartitionData_0, 3)}
+AlterPartitionRequest.TopicData._DECODERS = {0: partial(_d_AlterPartitionRequest_TopicData_0, 0), 1: partial(_d_AlterPartitionRequest_TopicData_0, 1), 2: partial(_d_AlterPartitionRequest_TopicData_0, 2), 3: partial(_d_AlterPartitionRequest_TopicData_0, 3)}
+AlterPartitionRequest.TopicData._ENCODERS = {0: partial(_e_AlterPartitionRequest_TopicData_0, 0), 1: partial(_e_AlterPartitionRequest_TopicData_0, 1), 2: partial(_e_AlterPartitionRequest_TopicData_0, 2), 3: partial(_e_AlterPartitionRequest_TopicData_0, 3)}
+AlterPartitionRequest._DECODERS = {0: partial(_d_AlterPartitionRequest_0, 0), 1: partial(_d_AlterPartitionRequest_0, 1), 2: partial(_d_AlterPartitionRequest_0, 2), 3: partial(_d_AlterPartitionRequest_0, 3)}
+AlterPartitionRequest._ENCODERS = {0: partial(_e_AlterPartitionRequest_0, 0), 1: partial(_e_AlterPartitionRequest_0, 1), 2: partial(_e_AlterPartitionRequest_0, 2), 3: partial(_e_AlterPartitionRequest_0, 3)}
+AlterPartitionResponse.PartitionData._DECODERS = {0: partial(_d_AlterPartitionResponse_PartitionData_0, 0), 1: partial(_d_AlterPartitionResponse_PartitionData_0, 1), 2: partial(_d_AlterPartitionResponse_PartitionData_0, 2), 3: partial(_d_AlterPartitionResponse_PartitionData_0, 3)}
+AlterPartitionResponse.PartitionData._ENCODERS = {0: partial(_e_AlterPartitionResponse_PartitionData_0, 0), 1: partial(_e_AlterPartitionResponse_PartitionData_0, 1), 2: partial(_e_AlterPartitionResponse_PartitionData_0, 2), 3: partial(_e_AlterPartitionResponse_PartitionData_0, 3)}
+AlterPartitionResponse.TopicData._DECODERS = {0: partial(_d_AlterPartitionResponse_TopicData_0, 0), 1: partial(_d_AlterPartitionResponse_TopicData_0, 1), 2: partial(_d_AlterPartitionResponse_TopicData_0, 2), 3: partial(_d_AlterPartitionResponse_TopicData_0, 3)}
+AlterPartitionResponse.TopicData._ENCODERS = {0: partial(_e_AlterPartitionResponse_TopicData_0, 0), 1: partial(_e_AlterPartitionResponse_TopicData_0, 1), 2: partial(_e_AlterPartitionResponse_TopicData_0, 2), 3: partial(_e_AlterPartitionResponse_TopicData_0, 3)}
+AlterPartitionResponse._DECODERS = {0: partial(_d_AlterPartitionResponse_0, 0), 1: partial(_d_AlterPartitionResponse_0, 1), 2: partial(_d_AlterPartitionResponse_0, 2), 3: partial(_d_AlterPartitionResponse_0, 3)}
+AlterPartitionResponse._ENCODERS = {0: partial(_e_AlterPartitionResponse_0, 0), 1: partial(_e_AlterPartitionResponse_0, 1), 2: partial(_e_AlterPartitionResponse_0, 2), 3: partial(_e_AlterPartitionResponse_0, 3)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -125,7 +106,7 @@ _K_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse = AlterPart
 _K_AlterPartitionReassignmentsResponse_ReassignableTopicResponse = AlterPartitionReassignmentsResponse.ReassignableTopicResponse
 
 
-def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest.ReassignablePartition, int]:
+def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest.ReassignablePartition, int]:
     self = _new(_K_AlterPartitionReassignmentsRequest_ReassignablePartition)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -153,22 +134,7 @@ def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(buf: memoryvie
     return self, pos
 
 
-def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(o: AlterPartitionReassignmentsRequest.ReassignablePartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    t1 = o.replicas
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += pack(f">{len(t1)}i", *t1)
-    out.append(0)
-
-
-def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest.ReassignableTopic, int]:
+def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest.ReassignableTopic, int]:
     self = _new(_K_AlterPartitionReassignmentsRequest_ReassignableTopic)
     n = buf[pos]
     pos += 1
@@ -189,7 +155,7 @@ def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(buf: memoryview, p
         raise bad_length("Partitions", n)
     t1: list[AlterPartitionReassignmentsRequest.ReassignablePartition] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(buf, pos)
+        t2, pos = _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -201,25 +167,7 @@ def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(buf: memoryview, p
     return self, pos
 
 
-def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(o: AlterPartitionReassignmentsRequest.ReassignableTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(t2, out)
-    out.append(0)
-
-
-def _d_AlterPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest, int]:
+def _d_AlterPartitionReassignmentsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest, int]:
     self = _new(_K_AlterPartitionReassignmentsRequest)
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -232,7 +180,7 @@ def _d_AlterPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Topics", n)
     t1: list[AlterPartitionReassignmentsRequest.ReassignableTopic] = []
     for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(buf, pos)
+        t2, pos = _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -244,45 +192,7 @@ def _d_AlterPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_AlterPartitionReassignmentsRequest_0(o: AlterPartitionReassignmentsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(o: AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, out: bytearray) -> None:
+def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v: int, o: AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -298,40 +208,7 @@ def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(o: Al
     out.append(0)
 
 
-def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignableTopicResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(o: AlterPartitionReassignmentsResponse.ReassignableTopicResponse, out: bytearray) -> None:
+def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v: int, o: AlterPartitionReassignmentsResponse.ReassignableTopicResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -345,49 +222,11 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(o: AlterP
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(t2, out)
+        _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v, t2, out)
     out.append(0)
 
 
-def _d_AlterPartitionReassignmentsResponse_0(buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterPartitionReassignmentsResponse_0(o: AlterPartitionReassignmentsResponse, out: bytearray) -> None:
+def _e_AlterPartitionReassignmentsResponse_0(v: int, o: AlterPartitionReassignmentsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -406,46 +245,13 @@ def _e_AlterPartitionReassignmentsResponse_0(o: AlterPartitionReassignmentsRespo
     else:
         write_uvarint(out, n)
     for t3 in o.responses:
-        _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(t3, out)
+        _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v, t3, out)
     out.append(0)
 
 
-AlterPartitionReassignmentsRequest._FIELDS = (
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("topics", "[]ReassignableTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignableTopic, []),
-)
-AlterPartitionReassignmentsRequest.ReassignablePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replicas", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-AlterPartitionReassignmentsRequest.ReassignableTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ReassignablePartition", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignablePartition, []),
-)
-AlterPartitionReassignmentsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("responses", "[]ReassignableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsResponse.ReassignableTopicResponse, []),
-)
-AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterPartitionReassignmentsResponse.ReassignableTopicResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ReassignablePartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, []),
-)
-AlterPartitionReassignmentsRequest.ReassignablePartition._DECODERS = {0: _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0}
-AlterPartitionReassignmentsRequest.ReassignablePartition._ENCODERS = {0: _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0}
-AlterPartitionReassignmentsRequest.ReassignableTopic._DECODERS = {0: _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0}
-AlterPartitionReassignmentsRequest.ReassignableTopic._ENCODERS = {0: _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0}
-AlterPartitionReassignmentsRequest._DECODERS = {0: _d_AlterPartitionReassignmentsRequest_0}
-AlterPartitionReassignmentsRequest._ENCODERS = {0: _e_AlterPartitionReassignmentsRequest_0}
-AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._DECODERS = {0: _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0}
-AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._ENCODERS = {0: _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0}
-AlterPartitionReassignmentsResponse.ReassignableTopicResponse._DECODERS = {0: _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0}
-AlterPartitionReassignmentsResponse.ReassignableTopicResponse._ENCODERS = {0: _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0}
-AlterPartitionReassignmentsResponse._DECODERS = {0: _d_AlterPartitionReassignmentsResponse_0}
-AlterPartitionReassignmentsResponse._ENCODERS = {0: _e_AlterPartitionReassignmentsResponse_0}
+AlterPartitionReassignmentsRequest.ReassignablePartition._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0, 0)}
+AlterPartitionReassignmentsRequest.ReassignableTopic._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0, 0)}
+AlterPartitionReassignmentsRequest._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_0, 0)}
+AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0, 0)}
+AlterPartitionReassignmentsResponse.ReassignableTopicResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0, 0)}
+AlterPartitionReassignmentsResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -117,7 +98,7 @@ _K_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult = AlterReplicaL
 _K_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult = AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult
 
 
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, int]:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, int]:
     self = _new(_K_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -138,15 +119,7 @@ def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(buf: memoryview, pos
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(o: AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-
-
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, int]:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, int]:
     self = _new(_K_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
     n = buf[pos]
     pos += 1
@@ -179,24 +152,7 @@ def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1(buf: memoryview, pos
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1(o: AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDir, int]:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDir, int]:
     self = _new(_K_AlterReplicaLogDirsRequest_AlterReplicaLogDir)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -211,22 +167,13 @@ def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(buf: memoryview, pos: int
         raise bad_length("Topics", n)
     t1: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic] = []
     for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(buf, pos)
+        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(o: AlterReplicaLogDirsRequest.AlterReplicaLogDir, out: bytearray) -> None:
-    t1 = o.path.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.topics))
-    for t2 in o.topics:
-        _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0(t2, out)
-
-
-def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDir, int]:
+def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest.AlterReplicaLogDir, int]:
     self = _new(_K_AlterReplicaLogDirsRequest_AlterReplicaLogDir)
     n = buf[pos]
     pos += 1
@@ -247,7 +194,7 @@ def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(buf: memoryview, pos: int
         raise bad_length("Topics", n)
     t1: list[AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic] = []
     for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1(buf, pos)
+        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -259,25 +206,7 @@ def _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(o: AlterReplicaLogDirsRequest.AlterReplicaLogDir, out: bytearray) -> None:
-    t1 = o.path.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1(t2, out)
-    out.append(0)
-
-
-def _d_AlterReplicaLogDirsRequest_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest, int]:
+def _d_AlterReplicaLogDirsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest, int]:
     self = _new(_K_AlterReplicaLogDirsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -285,19 +214,13 @@ def _d_AlterReplicaLogDirsRequest_0(buf: memoryview, pos: int) -> tuple[AlterRep
         raise bad_length("Dirs", n)
     t1: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir] = []
     for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(buf, pos)
+        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(v, buf, pos)
         t1.append(t2)
     self.dirs = t1
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_0(o: AlterReplicaLogDirsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.dirs))
-    for t1 in o.dirs:
-        _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0(t1, out)
-
-
-def _d_AlterReplicaLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest, int]:
+def _d_AlterReplicaLogDirsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsRequest, int]:
     self = _new(_K_AlterReplicaLogDirsRequest)
     n = buf[pos]
     pos += 1
@@ -308,7 +231,7 @@ def _d_AlterReplicaLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[AlterRep
         raise bad_length("Dirs", n)
     t1: list[AlterReplicaLogDirsRequest.AlterReplicaLogDir] = []
     for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(buf, pos)
+        t2, pos = _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2(v, buf, pos)
         t1.append(t2)
     self.dirs = t1
     n = buf[pos]
@@ -320,110 +243,25 @@ def _d_AlterReplicaLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[AlterRep
     return self, pos
 
 
-def _e_AlterReplicaLogDirsRequest_1(o: AlterReplicaLogDirsRequest, out: bytearray) -> None:
-    n = len(o.dirs) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.dirs:
-        _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1(t1, out)
-    out.append(0)
-
-
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(o: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(v: int, o: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1(o: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(v: int, o: AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(o: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(v: int, o: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(t2, out)
+        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0(v, t2, out)
 
 
-def _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1(o: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(v: int, o: AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -437,59 +275,18 @@ def _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1(o: AlterRepli
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1(t2, out)
+        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2(v, t2, out)
     out.append(0)
 
 
-def _d_AlterReplicaLogDirsResponse_0(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_0(o: AlterReplicaLogDirsResponse, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_0(v: int, o: AlterReplicaLogDirsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.results))
     for t1 in o.results:
-        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(t1, out)
+        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0(v, t1, out)
 
 
-def _d_AlterReplicaLogDirsResponse_1(buf: memoryview, pos: int) -> tuple[AlterReplicaLogDirsResponse, int]:
-    self = _new(_K_AlterReplicaLogDirsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterReplicaLogDirsResponse_1(o: AlterReplicaLogDirsResponse, out: bytearray) -> None:
+def _e_AlterReplicaLogDirsResponse_2(v: int, o: AlterReplicaLogDirsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -497,42 +294,13 @@ def _e_AlterReplicaLogDirsResponse_1(o: AlterReplicaLogDirsResponse, out: bytear
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1(t1, out)
+        _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2(v, t1, out)
     out.append(0)
 
 
-AlterReplicaLogDirsRequest._FIELDS = (
-    FieldSpec("dirs", "[]AlterReplicaLogDir", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDir, []),
-)
-AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-AlterReplicaLogDirsRequest.AlterReplicaLogDir._FIELDS = (
-    FieldSpec("path", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]AlterReplicaLogDirTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic, []),
-)
-AlterReplicaLogDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AlterReplicaLogDirTopicResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult, []),
-)
-AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]AlterReplicaLogDirPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult, []),
-)
-AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._DECODERS = {0: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 1: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 2: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1}
-AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._ENCODERS = {0: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 1: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 2: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_1}
-AlterReplicaLogDirsRequest.AlterReplicaLogDir._DECODERS = {0: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 1: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 2: _d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1}
-AlterReplicaLogDirsRequest.AlterReplicaLogDir._ENCODERS = {0: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 1: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 2: _e_AlterReplicaLogDirsRequest_AlterReplicaLogDir_1}
-AlterReplicaLogDirsRequest._DECODERS = {0: _d_AlterReplicaLogDirsRequest_0, 1: _d_AlterReplicaLogDirsRequest_0, 2: _d_AlterReplicaLogDirsRequest_1}
-AlterReplicaLogDirsRequest._ENCODERS = {0: _e_AlterReplicaLogDirsRequest_0, 1: _e_AlterReplicaLogDirsRequest_0, 2: _e_AlterReplicaLogDirsRequest_1}
-AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._DECODERS = {0: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 1: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 2: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1}
-AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._ENCODERS = {0: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 1: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 2: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_1}
-AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._DECODERS = {0: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 1: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 2: _d_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1}
-AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._ENCODERS = {0: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 1: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 2: _e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_1}
-AlterReplicaLogDirsResponse._DECODERS = {0: _d_AlterReplicaLogDirsResponse_0, 1: _d_AlterReplicaLogDirsResponse_0, 2: _d_AlterReplicaLogDirsResponse_1}
-AlterReplicaLogDirsResponse._ENCODERS = {0: _e_AlterReplicaLogDirsResponse_0, 1: _e_AlterReplicaLogDirsResponse_0, 2: _e_AlterReplicaLogDirsResponse_1}
+AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic_2, 2)}
+AlterReplicaLogDirsRequest.AlterReplicaLogDir._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_AlterReplicaLogDir_2, 2)}
+AlterReplicaLogDirsRequest._DECODERS = {0: partial(_d_AlterReplicaLogDirsRequest_0, 0), 1: partial(_d_AlterReplicaLogDirsRequest_0, 1), 2: partial(_d_AlterReplicaLogDirsRequest_2, 2)}
+AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult._ENCODERS = {0: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 0), 1: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_0, 1), 2: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult_2, 2)}
+AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult._ENCODERS = {0: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 0), 1: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_0, 1), 2: partial(_e_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult_2, 2)}
+AlterReplicaLogDirsResponse._ENCODERS = {0: partial(_e_AlterReplicaLogDirsResponse_0, 0), 1: partial(_e_AlterReplicaLogDirsResponse_0, 1), 2: partial(_e_AlterReplicaLogDirsResponse_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -117,7 +98,7 @@ _K_AlterUserScramCredentialsResponse = AlterUserScramCredentialsResponse
 _K_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult = AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult
 
 
-def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest.ScramCredentialDeletion, int]:
+def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(v: int, buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest.ScramCredentialDeletion, int]:
     self = _new(_K_AlterUserScramCredentialsRequest_ScramCredentialDeletion)
     n = buf[pos]
     pos += 1
@@ -140,19 +121,7 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(buf: memoryvie
     return self, pos
 
 
-def _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(o: AlterUserScramCredentialsRequest.ScramCredentialDeletion, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_b.pack(o.mechanism)
-    out.append(0)
-
-
-def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest.ScramCredentialUpsertion, int]:
+def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(v: int, buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest.ScramCredentialUpsertion, int]:
     self = _new(_K_AlterUserScramCredentialsRequest_ScramCredentialUpsertion)
     n = buf[pos]
     pos += 1
@@ -195,31 +164,7 @@ def _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(buf: memoryvi
     return self, pos
 
 
-def _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(o: AlterUserScramCredentialsRequest.ScramCredentialUpsertion, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_bi.pack(o.mechanism, o.iterations)
-    n = len(o.salt) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.salt
-    n = len(o.salted_password) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.salted_password
-    out.append(0)
-
-
-def _d_AlterUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest, int]:
+def _d_AlterUserScramCredentialsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsRequest, int]:
     self = _new(_K_AlterUserScramCredentialsRequest)
     n = buf[pos]
     pos += 1
@@ -230,7 +175,7 @@ def _d_AlterUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple[Al
         raise bad_length("Deletions", n)
     t1: list[AlterUserScramCredentialsRequest.ScramCredentialDeletion] = []
     for _ in range(n):
-        t2, pos = _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(buf, pos)
+        t2, pos = _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(v, buf, pos)
         t1.append(t2)
     self.deletions = t1
     n = buf[pos]
@@ -242,7 +187,7 @@ def _d_AlterUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple[Al
         raise bad_length("Upsertions", n)
     t3: list[AlterUserScramCredentialsRequest.ScramCredentialUpsertion] = []
     for _ in range(n):
-        t4, pos = _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(buf, pos)
+        t4, pos = _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(v, buf, pos)
         t3.append(t4)
     self.upsertions = t3
     n = buf[pos]
@@ -254,61 +199,7 @@ def _d_AlterUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple[Al
     return self, pos
 
 
-def _e_AlterUserScramCredentialsRequest_0(o: AlterUserScramCredentialsRequest, out: bytearray) -> None:
-    n = len(o.deletions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.deletions:
-        _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0(t1, out)
-    n = len(o.upsertions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.upsertions:
-        _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0(t2, out)
-    out.append(0)
-
-
-def _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, int]:
-    self = _new(_K_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("User", n)
-    self.user = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(o: AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, out: bytearray) -> None:
+def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(v: int, o: AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, out: bytearray) -> None:
     t1 = o.user.encode()
     n = len(t1) + 1
     if n < 128:
@@ -331,32 +222,7 @@ def _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(o: Al
     out.append(0)
 
 
-def _d_AlterUserScramCredentialsResponse_0(buf: memoryview, pos: int) -> tuple[AlterUserScramCredentialsResponse, int]:
-    self = _new(_K_AlterUserScramCredentialsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult] = []
-    for _ in range(n):
-        t2, pos = _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AlterUserScramCredentialsResponse_0(o: AlterUserScramCredentialsResponse, out: bytearray) -> None:
+def _e_AlterUserScramCredentialsResponse_0(v: int, o: AlterUserScramCredentialsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -364,41 +230,12 @@ def _e_AlterUserScramCredentialsResponse_0(o: AlterUserScramCredentialsResponse,
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(t1, out)
+        _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0(v, t1, out)
     out.append(0)
 
 
-AlterUserScramCredentialsRequest._FIELDS = (
-    FieldSpec("deletions", "[]ScramCredentialDeletion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialDeletion, []),
-    FieldSpec("upsertions", "[]ScramCredentialUpsertion", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsRequest.ScramCredentialUpsertion, []),
-)
-AlterUserScramCredentialsRequest.ScramCredentialDeletion._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AlterUserScramCredentialsRequest.ScramCredentialUpsertion._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("salt", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("salted_password", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-AlterUserScramCredentialsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AlterUserScramCredentialsResult", 0, 32767, 32767, -1, None, 32767, -1, AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult, []),
-)
-AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._FIELDS = (
-    FieldSpec("user", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-AlterUserScramCredentialsRequest.ScramCredentialDeletion._DECODERS = {0: _d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0}
-AlterUserScramCredentialsRequest.ScramCredentialDeletion._ENCODERS = {0: _e_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0}
-AlterUserScramCredentialsRequest.ScramCredentialUpsertion._DECODERS = {0: _d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0}
-AlterUserScramCredentialsRequest.ScramCredentialUpsertion._ENCODERS = {0: _e_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0}
-AlterUserScramCredentialsRequest._DECODERS = {0: _d_AlterUserScramCredentialsRequest_0}
-AlterUserScramCredentialsRequest._ENCODERS = {0: _e_AlterUserScramCredentialsRequest_0}
-AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._DECODERS = {0: _d_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0}
-AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._ENCODERS = {0: _e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0}
-AlterUserScramCredentialsResponse._DECODERS = {0: _d_AlterUserScramCredentialsResponse_0}
-AlterUserScramCredentialsResponse._ENCODERS = {0: _e_AlterUserScramCredentialsResponse_0}
+AlterUserScramCredentialsRequest.ScramCredentialDeletion._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_ScramCredentialDeletion_0, 0)}
+AlterUserScramCredentialsRequest.ScramCredentialUpsertion._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_ScramCredentialUpsertion_0, 0)}
+AlterUserScramCredentialsRequest._DECODERS = {0: partial(_d_AlterUserScramCredentialsRequest_0, 0)}
+AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult._ENCODERS = {0: partial(_e_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult_0, 0)}
+AlterUserScramCredentialsResponse._ENCODERS = {0: partial(_e_AlterUserScramCredentialsResponse_0, 0)}

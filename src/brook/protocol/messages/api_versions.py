@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    BOOL, INT32, INT64, Message, bad_length, read_uvarint, short, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -125,18 +106,14 @@ _K_ApiVersionsResponse_SupportedFeatureKey = ApiVersionsResponse.SupportedFeatur
 _K_ApiVersionsResponse_FinalizedFeatureKey = ApiVersionsResponse.FinalizedFeatureKey
 
 
-def _d_ApiVersionsRequest_0(buf: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
+def _d_ApiVersionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
     self = _new(_K_ApiVersionsRequest)
     self.client_software_name = ""
     self.client_software_version = ""
     return self, pos
 
 
-def _e_ApiVersionsRequest_0(o: ApiVersionsRequest, out: bytearray) -> None:
-    pass
-
-
-def _d_ApiVersionsRequest_1(buf: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
+def _d_ApiVersionsRequest_3(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsRequest, int]:
     self = _new(_K_ApiVersionsRequest)
     n = buf[pos]
     pos += 1
@@ -167,7 +144,11 @@ def _d_ApiVersionsRequest_1(buf: memoryview, pos: int) -> tuple[ApiVersionsReque
     return self, pos
 
 
-def _e_ApiVersionsRequest_1(o: ApiVersionsRequest, out: bytearray) -> None:
+def _e_ApiVersionsRequest_0(v: int, o: ApiVersionsRequest, out: bytearray) -> None:
+    pass
+
+
+def _e_ApiVersionsRequest_3(v: int, o: ApiVersionsRequest, out: bytearray) -> None:
     t1 = o.client_software_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -185,18 +166,14 @@ def _e_ApiVersionsRequest_1(o: ApiVersionsRequest, out: bytearray) -> None:
     out.append(0)
 
 
-def _d_ApiVersionsResponse_ApiVersion_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.ApiVersion, int]:
+def _d_ApiVersionsResponse_ApiVersion_0(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.ApiVersion, int]:
     self = _new(_K_ApiVersionsResponse_ApiVersion)
     self.api_key, self.min_version, self.max_version = _S_hhh.unpack_from(buf, pos)
     pos += 6
     return self, pos
 
 
-def _e_ApiVersionsResponse_ApiVersion_0(o: ApiVersionsResponse.ApiVersion, out: bytearray) -> None:
-    out += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
-
-
-def _d_ApiVersionsResponse_ApiVersion_1(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.ApiVersion, int]:
+def _d_ApiVersionsResponse_ApiVersion_3(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.ApiVersion, int]:
     self = _new(_K_ApiVersionsResponse_ApiVersion)
     self.api_key, self.min_version, self.max_version = _S_hhh.unpack_from(buf, pos)
     pos += 6
@@ -209,12 +186,16 @@ def _d_ApiVersionsResponse_ApiVersion_1(buf: memoryview, pos: int) -> tuple[ApiV
     return self, pos
 
 
-def _e_ApiVersionsResponse_ApiVersion_1(o: ApiVersionsResponse.ApiVersion, out: bytearray) -> None:
+def _e_ApiVersionsResponse_ApiVersion_0(v: int, o: ApiVersionsResponse.ApiVersion, out: bytearray) -> None:
+    out += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
+
+
+def _e_ApiVersionsResponse_ApiVersion_3(v: int, o: ApiVersionsResponse.ApiVersion, out: bytearray) -> None:
     out += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
     out.append(0)
 
 
-def _d_ApiVersionsResponse_SupportedFeatureKey_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.SupportedFeatureKey, int]:
+def _d_ApiVersionsResponse_SupportedFeatureKey_3(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.SupportedFeatureKey, int]:
     self = _new(_K_ApiVersionsResponse_SupportedFeatureKey)
     n = buf[pos]
     pos += 1
@@ -237,7 +218,7 @@ def _d_ApiVersionsResponse_SupportedFeatureKey_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ApiVersionsResponse_SupportedFeatureKey_0(o: ApiVersionsResponse.SupportedFeatureKey, out: bytearray) -> None:
+def _e_ApiVersionsResponse_SupportedFeatureKey_3(v: int, o: ApiVersionsResponse.SupportedFeatureKey, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -249,7 +230,7 @@ def _e_ApiVersionsResponse_SupportedFeatureKey_0(o: ApiVersionsResponse.Supporte
     out.append(0)
 
 
-def _d_ApiVersionsResponse_FinalizedFeatureKey_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.FinalizedFeatureKey, int]:
+def _d_ApiVersionsResponse_FinalizedFeatureKey_3(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse.FinalizedFeatureKey, int]:
     self = _new(_K_ApiVersionsResponse_FinalizedFeatureKey)
     n = buf[pos]
     pos += 1
@@ -272,7 +253,7 @@ def _d_ApiVersionsResponse_FinalizedFeatureKey_0(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ApiVersionsResponse_FinalizedFeatureKey_0(o: ApiVersionsResponse.FinalizedFeatureKey, out: bytearray) -> None:
+def _e_ApiVersionsResponse_FinalizedFeatureKey_3(v: int, o: ApiVersionsResponse.FinalizedFeatureKey, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -284,7 +265,7 @@ def _e_ApiVersionsResponse_FinalizedFeatureKey_0(o: ApiVersionsResponse.Finalize
     out.append(0)
 
 
-def _d_ApiVersionsResponse_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
+def _d_ApiVersionsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
     self = _new(_K_ApiVersionsResponse)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -294,10 +275,14 @@ def _d_ApiVersionsResponse_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
         raise bad_length("ApiKeys", n)
     t1: list[ApiVersionsResponse.ApiVersion] = []
     for _ in range(n):
-        t2, pos = _d_ApiVersionsResponse_ApiVersion_0(buf, pos)
+        t2, pos = _d_ApiVersionsResponse_ApiVersion_0(v, buf, pos)
         t1.append(t2)
     self.api_keys = t1
-    self.throttle_time_ms = 0
+    if v <= 0:
+        self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     self.supported_features = []
     self.finalized_features_epoch = -1
     self.finalized_features = []
@@ -305,44 +290,7 @@ def _d_ApiVersionsResponse_0(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
     return self, pos
 
 
-def _e_ApiVersionsResponse_0(o: ApiVersionsResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    out += INT32.pack(len(o.api_keys))
-    for t1 in o.api_keys:
-        _e_ApiVersionsResponse_ApiVersion_0(t1, out)
-
-
-def _d_ApiVersionsResponse_1(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
-    self = _new(_K_ApiVersionsResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ApiKeys", n)
-    t1: list[ApiVersionsResponse.ApiVersion] = []
-    for _ in range(n):
-        t2, pos = _d_ApiVersionsResponse_ApiVersion_0(buf, pos)
-        t1.append(t2)
-    self.api_keys = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.supported_features = []
-    self.finalized_features_epoch = -1
-    self.finalized_features = []
-    self.zk_migration_ready = False
-    return self, pos
-
-
-def _e_ApiVersionsResponse_1(o: ApiVersionsResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    out += INT32.pack(len(o.api_keys))
-    for t1 in o.api_keys:
-        _e_ApiVersionsResponse_ApiVersion_0(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-
-
-def _d_ApiVersionsResponse_2(buf: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
+def _d_ApiVersionsResponse_3(v: int, buf: memoryview, pos: int) -> tuple[ApiVersionsResponse, int]:
     self = _new(_K_ApiVersionsResponse)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -355,7 +303,7 @@ def _d_ApiVersionsResponse_2(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
         raise bad_length("ApiKeys", n)
     t1: list[ApiVersionsResponse.ApiVersion] = []
     for _ in range(n):
-        t2, pos = _d_ApiVersionsResponse_ApiVersion_1(buf, pos)
+        t2, pos = _d_ApiVersionsResponse_ApiVersion_3(v, buf, pos)
         t1.append(t2)
     self.api_keys = t1
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
@@ -385,7 +333,7 @@ def _d_ApiVersionsResponse_2(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
                     raise bad_length("SupportedFeatures", n)
                 t3: list[ApiVersionsResponse.SupportedFeatureKey] = []
                 for _ in range(n):
-                    t4, pos = _d_ApiVersionsResponse_SupportedFeatureKey_0(buf, pos)
+                    t4, pos = _d_ApiVersionsResponse_SupportedFeatureKey_3(v, buf, pos)
                     t3.append(t4)
                 self.supported_features = t3
             elif tag == 1:
@@ -401,7 +349,7 @@ def _d_ApiVersionsResponse_2(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
                     raise bad_length("FinalizedFeatures", n)
                 t5: list[ApiVersionsResponse.FinalizedFeatureKey] = []
                 for _ in range(n):
-                    t6, pos = _d_ApiVersionsResponse_FinalizedFeatureKey_0(buf, pos)
+                    t6, pos = _d_ApiVersionsResponse_FinalizedFeatureKey_3(v, buf, pos)
                     t5.append(t6)
                 self.finalized_features = t5
             elif tag == 3:
@@ -411,7 +359,18 @@ def _d_ApiVersionsResponse_2(buf: memoryview, pos: int) -> tuple[ApiVersionsResp
     return self, pos
 
 
-def _e_ApiVersionsResponse_2(o: ApiVersionsResponse, out: bytearray) -> None:
+def _e_ApiVersionsResponse_0(v: int, o: ApiVersionsResponse, out: bytearray) -> None:
+    out += _S_h.pack(o.error_code)
+    out += INT32.pack(len(o.api_keys))
+    for t1 in o.api_keys:
+        _e_ApiVersionsResponse_ApiVersion_0(v, t1, out)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
+
+
+def _e_ApiVersionsResponse_3(v: int, o: ApiVersionsResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.api_keys) + 1
     if n < 128:
@@ -419,7 +378,7 @@ def _e_ApiVersionsResponse_2(o: ApiVersionsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.api_keys:
-        _e_ApiVersionsResponse_ApiVersion_1(t1, out)
+        _e_ApiVersionsResponse_ApiVersion_3(v, t1, out)
     out += _S_i.pack(o.throttle_time_ms)
     t2 = len(o.supported_features) > 0
     t3 = o.finalized_features_epoch != -1
@@ -437,7 +396,7 @@ def _e_ApiVersionsResponse_2(o: ApiVersionsResponse, out: bytearray) -> None:
             else:
                 write_uvarint(t6, n)
             for t7 in o.supported_features:
-                _e_ApiVersionsResponse_SupportedFeatureKey_0(t7, t6)
+                _e_ApiVersionsResponse_SupportedFeatureKey_3(v, t7, t6)
             write_uvarint(out, 0)
             write_uvarint(out, len(t6))
             out += t6
@@ -455,7 +414,7 @@ def _e_ApiVersionsResponse_2(o: ApiVersionsResponse, out: bytearray) -> None:
             else:
                 write_uvarint(t9, n)
             for t10 in o.finalized_features:
-                _e_ApiVersionsResponse_FinalizedFeatureKey_0(t10, t9)
+                _e_ApiVersionsResponse_FinalizedFeatureKey_3(v, t10, t9)
             write_uvarint(out, 2)
             write_uvarint(out, len(t9))
             out += t9
@@ -467,41 +426,13 @@ def _e_ApiVersionsResponse_2(o: ApiVersionsResponse, out: bytearray) -> None:
             out += t11
 
 
-ApiVersionsRequest._FIELDS = (
-    FieldSpec("client_software_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_software_version", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-ApiVersionsResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("api_keys", "[]ApiVersion", 0, 32767, 32767, -1, None, 32767, -1, ApiVersionsResponse.ApiVersion, []),
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("supported_features", "[]SupportedFeatureKey", 3, 32767, 32767, -1, 0, 3, 32767, ApiVersionsResponse.SupportedFeatureKey, []),
-    FieldSpec("finalized_features_epoch", "int64", 3, 32767, 32767, -1, 1, 3, 32767, None, -1),
-    FieldSpec("finalized_features", "[]FinalizedFeatureKey", 3, 32767, 32767, -1, 2, 3, 32767, ApiVersionsResponse.FinalizedFeatureKey, []),
-    FieldSpec("zk_migration_ready", "bool", 3, 32767, 32767, -1, 3, 3, 32767, None, False),
-)
-ApiVersionsResponse.ApiVersion._FIELDS = (
-    FieldSpec("api_key", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ApiVersionsResponse.SupportedFeatureKey._FIELDS = (
-    FieldSpec("name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_version", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_version", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ApiVersionsResponse.FinalizedFeatureKey._FIELDS = (
-    FieldSpec("name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("max_version_level", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_version_level", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ApiVersionsRequest._DECODERS = {0: _d_ApiVersionsRequest_0, 1: _d_ApiVersionsRequest_0, 2: _d_ApiVersionsRequest_0, 3: _d_ApiVersionsRequest_1, 4: _d_ApiVersionsRequest_1}
-ApiVersionsRequest._ENCODERS = {0: _e_ApiVersionsRequest_0, 1: _e_ApiVersionsRequest_0, 2: _e_ApiVersionsRequest_0, 3: _e_ApiVersionsRequest_1, 4: _e_ApiVersionsRequest_1}
-ApiVersionsResponse.ApiVersion._DECODERS = {0: _d_ApiVersionsResponse_ApiVersion_0, 1: _d_ApiVersionsResponse_ApiVersion_0, 2: _d_ApiVersionsResponse_ApiVersion_0, 3: _d_ApiVersionsResponse_ApiVersion_1, 4: _d_ApiVersionsResponse_ApiVersion_1}
-ApiVersionsResponse.ApiVersion._ENCODERS = {0: _e_ApiVersionsResponse_ApiVersion_0, 1: _e_ApiVersionsResponse_ApiVersion_0, 2: _e_ApiVersionsResponse_ApiVersion_0, 3: _e_ApiVersionsResponse_ApiVersion_1, 4: _e_ApiVersionsResponse_ApiVersion_1}
-ApiVersionsResponse.SupportedFeatureKey._DECODERS = {3: _d_ApiVersionsResponse_SupportedFeatureKey_0, 4: _d_ApiVersionsResponse_SupportedFeatureKey_0}
-ApiVersionsResponse.SupportedFeatureKey._ENCODERS = {3: _e_ApiVersionsResponse_SupportedFeatureKey_0, 4: _e_ApiVersionsResponse_SupportedFeatureKey_0}
-ApiVersionsResponse.FinalizedFeatureKey._DECODERS = {3: _d_ApiVersionsResponse_FinalizedFeatureKey_0, 4: _d_ApiVersionsResponse_FinalizedFeatureKey_0}
-ApiVersionsResponse.FinalizedFeatureKey._ENCODERS = {3: _e_ApiVersionsResponse_FinalizedFeatureKey_0, 4: _e_ApiVersionsResponse_FinalizedFeatureKey_0}
-ApiVersionsResponse._DECODERS = {0: _d_ApiVersionsResponse_0, 1: _d_ApiVersionsResponse_1, 2: _d_ApiVersionsResponse_1, 3: _d_ApiVersionsResponse_2, 4: _d_ApiVersionsResponse_2}
-ApiVersionsResponse._ENCODERS = {0: _e_ApiVersionsResponse_0, 1: _e_ApiVersionsResponse_1, 2: _e_ApiVersionsResponse_1, 3: _e_ApiVersionsResponse_2, 4: _e_ApiVersionsResponse_2}
+ApiVersionsRequest._DECODERS = {0: partial(_d_ApiVersionsRequest_0, 0), 1: partial(_d_ApiVersionsRequest_0, 1), 2: partial(_d_ApiVersionsRequest_0, 2), 3: partial(_d_ApiVersionsRequest_3, 3), 4: partial(_d_ApiVersionsRequest_3, 4)}
+ApiVersionsRequest._ENCODERS = {0: partial(_e_ApiVersionsRequest_0, 0), 1: partial(_e_ApiVersionsRequest_0, 1), 2: partial(_e_ApiVersionsRequest_0, 2), 3: partial(_e_ApiVersionsRequest_3, 3), 4: partial(_e_ApiVersionsRequest_3, 4)}
+ApiVersionsResponse.ApiVersion._DECODERS = {0: partial(_d_ApiVersionsResponse_ApiVersion_0, 0), 1: partial(_d_ApiVersionsResponse_ApiVersion_0, 1), 2: partial(_d_ApiVersionsResponse_ApiVersion_0, 2), 3: partial(_d_ApiVersionsResponse_ApiVersion_3, 3), 4: partial(_d_ApiVersionsResponse_ApiVersion_3, 4)}
+ApiVersionsResponse.ApiVersion._ENCODERS = {0: partial(_e_ApiVersionsResponse_ApiVersion_0, 0), 1: partial(_e_ApiVersionsResponse_ApiVersion_0, 1), 2: partial(_e_ApiVersionsResponse_ApiVersion_0, 2), 3: partial(_e_ApiVersionsResponse_ApiVersion_3, 3), 4: partial(_e_ApiVersionsResponse_ApiVersion_3, 4)}
+ApiVersionsResponse.SupportedFeatureKey._DECODERS = {3: partial(_d_ApiVersionsResponse_SupportedFeatureKey_3, 3), 4: partial(_d_ApiVersionsResponse_SupportedFeatureKey_3, 4)}
+ApiVersionsResponse.SupportedFeatureKey._ENCODERS = {3: partial(_e_ApiVersionsResponse_SupportedFeatureKey_3, 3), 4: partial(_e_ApiVersionsResponse_SupportedFeatureKey_3, 4)}
+ApiVersionsResponse.FinalizedFeatureKey._DECODERS = {3: partial(_d_ApiVersionsResponse_FinalizedFeatureKey_3, 3), 4: partial(_d_ApiVersionsResponse_FinalizedFeatureKey_3, 4)}
+ApiVersionsResponse.FinalizedFeatureKey._ENCODERS = {3: partial(_e_ApiVersionsResponse_FinalizedFeatureKey_3, 3), 4: partial(_e_ApiVersionsResponse_FinalizedFeatureKey_3, 4)}
+ApiVersionsResponse._DECODERS = {0: partial(_d_ApiVersionsResponse_0, 0), 1: partial(_d_ApiVersionsResponse_0, 1), 2: partial(_d_ApiVersionsResponse_0, 2), 3: partial(_d_ApiVersionsResponse_3, 3), 4: partial(_d_ApiVersionsResponse_3, 4)}
+ApiVersionsResponse._ENCODERS = {0: partial(_e_ApiVersionsResponse_0, 0), 1: partial(_e_ApiVersionsResponse_0, 1), 2: partial(_e_ApiVersionsResponse_0, 2), 3: partial(_e_ApiVersionsResponse_3, 3), 4: partial(_e_ApiVersionsResponse_3, 4)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -147,7 +128,7 @@ _K_AssignReplicasToDirsResponse_TopicData = AssignReplicasToDirsResponse.TopicDa
 _K_AssignReplicasToDirsResponse_DirectoryData = AssignReplicasToDirsResponse.DirectoryData
 
 
-def _d_AssignReplicasToDirsRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.PartitionData, int]:
+def _d_AssignReplicasToDirsRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.PartitionData, int]:
     self = _new(_K_AssignReplicasToDirsRequest_PartitionData)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -160,12 +141,7 @@ def _d_AssignReplicasToDirsRequest_PartitionData_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_AssignReplicasToDirsRequest_PartitionData_0(o: AssignReplicasToDirsRequest.PartitionData, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    out.append(0)
-
-
-def _d_AssignReplicasToDirsRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.TopicData, int]:
+def _d_AssignReplicasToDirsRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.TopicData, int]:
     self = _new(_K_AssignReplicasToDirsRequest_TopicData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -178,7 +154,7 @@ def _d_AssignReplicasToDirsRequest_TopicData_0(buf: memoryview, pos: int) -> tup
         raise bad_length("Partitions", n)
     t1: list[AssignReplicasToDirsRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_AssignReplicasToDirsRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -190,19 +166,7 @@ def _d_AssignReplicasToDirsRequest_TopicData_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_AssignReplicasToDirsRequest_TopicData_0(o: AssignReplicasToDirsRequest.TopicData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_AssignReplicasToDirsRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_AssignReplicasToDirsRequest_DirectoryData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.DirectoryData, int]:
+def _d_AssignReplicasToDirsRequest_DirectoryData_0(v: int, buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest.DirectoryData, int]:
     self = _new(_K_AssignReplicasToDirsRequest_DirectoryData)
     (self.id_,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -215,7 +179,7 @@ def _d_AssignReplicasToDirsRequest_DirectoryData_0(buf: memoryview, pos: int) ->
         raise bad_length("Topics", n)
     t1: list[AssignReplicasToDirsRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsRequest_TopicData_0(buf, pos)
+        t2, pos = _d_AssignReplicasToDirsRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -227,19 +191,7 @@ def _d_AssignReplicasToDirsRequest_DirectoryData_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_AssignReplicasToDirsRequest_DirectoryData_0(o: AssignReplicasToDirsRequest.DirectoryData, out: bytearray) -> None:
-    out += _S_u.pack(o.id_)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AssignReplicasToDirsRequest_TopicData_0(t1, out)
-    out.append(0)
-
-
-def _d_AssignReplicasToDirsRequest_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest, int]:
+def _d_AssignReplicasToDirsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsRequest, int]:
     self = _new(_K_AssignReplicasToDirsRequest)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -252,7 +204,7 @@ def _d_AssignReplicasToDirsRequest_0(buf: memoryview, pos: int) -> tuple[AssignR
         raise bad_length("Directories", n)
     t1: list[AssignReplicasToDirsRequest.DirectoryData] = []
     for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsRequest_DirectoryData_0(buf, pos)
+        t2, pos = _d_AssignReplicasToDirsRequest_DirectoryData_0(v, buf, pos)
         t1.append(t2)
     self.directories = t1
     n = buf[pos]
@@ -264,62 +216,12 @@ def _d_AssignReplicasToDirsRequest_0(buf: memoryview, pos: int) -> tuple[AssignR
     return self, pos
 
 
-def _e_AssignReplicasToDirsRequest_0(o: AssignReplicasToDirsRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    n = len(o.directories) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.directories:
-        _e_AssignReplicasToDirsRequest_DirectoryData_0(t1, out)
-    out.append(0)
-
-
-def _d_AssignReplicasToDirsResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsResponse.PartitionData, int]:
-    self = _new(_K_AssignReplicasToDirsResponse_PartitionData)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AssignReplicasToDirsResponse_PartitionData_0(o: AssignReplicasToDirsResponse.PartitionData, out: bytearray) -> None:
+def _e_AssignReplicasToDirsResponse_PartitionData_0(v: int, o: AssignReplicasToDirsResponse.PartitionData, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_AssignReplicasToDirsResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsResponse.TopicData, int]:
-    self = _new(_K_AssignReplicasToDirsResponse_TopicData)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AssignReplicasToDirsResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AssignReplicasToDirsResponse_TopicData_0(o: AssignReplicasToDirsResponse.TopicData, out: bytearray) -> None:
+def _e_AssignReplicasToDirsResponse_TopicData_0(v: int, o: AssignReplicasToDirsResponse.TopicData, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -327,36 +229,11 @@ def _e_AssignReplicasToDirsResponse_TopicData_0(o: AssignReplicasToDirsResponse.
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_AssignReplicasToDirsResponse_PartitionData_0(t1, out)
+        _e_AssignReplicasToDirsResponse_PartitionData_0(v, t1, out)
     out.append(0)
 
 
-def _d_AssignReplicasToDirsResponse_DirectoryData_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsResponse.DirectoryData, int]:
-    self = _new(_K_AssignReplicasToDirsResponse_DirectoryData)
-    (self.id_,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[AssignReplicasToDirsResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AssignReplicasToDirsResponse_DirectoryData_0(o: AssignReplicasToDirsResponse.DirectoryData, out: bytearray) -> None:
+def _e_AssignReplicasToDirsResponse_DirectoryData_0(v: int, o: AssignReplicasToDirsResponse.DirectoryData, out: bytearray) -> None:
     out += _S_u.pack(o.id_)
     n = len(o.topics) + 1
     if n < 128:
@@ -364,36 +241,11 @@ def _e_AssignReplicasToDirsResponse_DirectoryData_0(o: AssignReplicasToDirsRespo
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_AssignReplicasToDirsResponse_TopicData_0(t1, out)
+        _e_AssignReplicasToDirsResponse_TopicData_0(v, t1, out)
     out.append(0)
 
 
-def _d_AssignReplicasToDirsResponse_0(buf: memoryview, pos: int) -> tuple[AssignReplicasToDirsResponse, int]:
-    self = _new(_K_AssignReplicasToDirsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Directories", n)
-    t1: list[AssignReplicasToDirsResponse.DirectoryData] = []
-    for _ in range(n):
-        t2, pos = _d_AssignReplicasToDirsResponse_DirectoryData_0(buf, pos)
-        t1.append(t2)
-    self.directories = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_AssignReplicasToDirsResponse_0(o: AssignReplicasToDirsResponse, out: bytearray) -> None:
+def _e_AssignReplicasToDirsResponse_0(v: int, o: AssignReplicasToDirsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.directories) + 1
     if n < 128:
@@ -401,56 +253,15 @@ def _e_AssignReplicasToDirsResponse_0(o: AssignReplicasToDirsResponse, out: byte
     else:
         write_uvarint(out, n)
     for t1 in o.directories:
-        _e_AssignReplicasToDirsResponse_DirectoryData_0(t1, out)
+        _e_AssignReplicasToDirsResponse_DirectoryData_0(v, t1, out)
     out.append(0)
 
 
-AssignReplicasToDirsRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.DirectoryData, []),
-)
-AssignReplicasToDirsRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AssignReplicasToDirsRequest.TopicData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.PartitionData, []),
-)
-AssignReplicasToDirsRequest.DirectoryData._FIELDS = (
-    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsRequest.TopicData, []),
-)
-AssignReplicasToDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("directories", "[]DirectoryData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.DirectoryData, []),
-)
-AssignReplicasToDirsResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-AssignReplicasToDirsResponse.TopicData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.PartitionData, []),
-)
-AssignReplicasToDirsResponse.DirectoryData._FIELDS = (
-    FieldSpec("id_", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, AssignReplicasToDirsResponse.TopicData, []),
-)
-AssignReplicasToDirsRequest.PartitionData._DECODERS = {0: _d_AssignReplicasToDirsRequest_PartitionData_0}
-AssignReplicasToDirsRequest.PartitionData._ENCODERS = {0: _e_AssignReplicasToDirsRequest_PartitionData_0}
-AssignReplicasToDirsRequest.TopicData._DECODERS = {0: _d_AssignReplicasToDirsRequest_TopicData_0}
-AssignReplicasToDirsRequest.TopicData._ENCODERS = {0: _e_AssignReplicasToDirsRequest_TopicData_0}
-AssignReplicasToDirsRequest.DirectoryData._DECODERS = {0: _d_AssignReplicasToDirsRequest_DirectoryData_0}
-AssignReplicasToDirsRequest.DirectoryData._ENCODERS = {0: _e_AssignReplicasToDirsRequest_DirectoryData_0}
-AssignReplicasToDirsRequest._DECODERS = {0: _d_AssignReplicasToDirsRequest_0}
-AssignReplicasToDirsRequest._ENCODERS = {0: _e_AssignReplicasToDirsRequest_0}
-AssignReplicasToDirsResponse.PartitionData._DECODERS = {0: _d_AssignReplicasToDirsResponse_PartitionData_0}
-AssignReplicasToDirsResponse.PartitionData._ENCODERS = {0: _e_AssignReplicasToDirsResponse_PartitionData_0}
-AssignReplicasToDirsResponse.TopicData._DECODERS = {0: _d_AssignReplicasToDirsResponse_TopicData_0}
-AssignReplicasToDirsResponse.TopicData._ENCODERS = {0: _e_AssignReplicasToDirsResponse_TopicData_0}
-AssignReplicasToDirsResponse.DirectoryData._DECODERS = {0: _d_AssignReplicasToDirsResponse_DirectoryData_0}
-AssignReplicasToDirsResponse.DirectoryData._ENCODERS = {0: _e_AssignReplicasToDirsResponse_DirectoryData_0}
-AssignReplicasToDirsResponse._DECODERS = {0: _d_AssignReplicasToDirsResponse_0}
-AssignReplicasToDirsResponse._ENCODERS = {0: _e_AssignReplicasToDirsResponse_0}
+AssignReplicasToDirsRequest.PartitionData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_PartitionData_0, 0)}
+AssignReplicasToDirsRequest.TopicData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_TopicData_0, 0)}
+AssignReplicasToDirsRequest.DirectoryData._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_DirectoryData_0, 0)}
+AssignReplicasToDirsRequest._DECODERS = {0: partial(_d_AssignReplicasToDirsRequest_0, 0)}
+AssignReplicasToDirsResponse.PartitionData._ENCODERS = {0: partial(_e_AssignReplicasToDirsResponse_PartitionData_0, 0)}
+AssignReplicasToDirsResponse.TopicData._ENCODERS = {0: partial(_e_AssignReplicasToDirsResponse_TopicData_0, 0)}
+AssignReplicasToDirsResponse.DirectoryData._ENCODERS = {0: partial(_e_AssignReplicasToDirsResponse_DirectoryData_0, 0)}
+AssignReplicasToDirsResponse._ENCODERS = {0: partial(_e_AssignReplicasToDirsResponse_0, 0)}

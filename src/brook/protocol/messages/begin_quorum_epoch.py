@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -165,7 +147,7 @@ _K_BeginQuorumEpochResponse_TopicData = BeginQuorumEpochResponse.TopicData
 _K_BeginQuorumEpochResponse_NodeEndpoint = BeginQuorumEpochResponse.NodeEndpoint
 
 
-def _d_BeginQuorumEpochRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.PartitionData, int]:
+def _d_BeginQuorumEpochRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.PartitionData, int]:
     self = _new(_K_BeginQuorumEpochRequest_PartitionData)
     self.partition_index, self.leader_id, self.leader_epoch = _S_iii.unpack_from(buf, pos)
     pos += 12
@@ -173,11 +155,7 @@ def _d_BeginQuorumEpochRequest_PartitionData_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_PartitionData_0(o: BeginQuorumEpochRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition_index, o.leader_id, o.leader_epoch)
-
-
-def _d_BeginQuorumEpochRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.PartitionData, int]:
+def _d_BeginQuorumEpochRequest_PartitionData_1(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.PartitionData, int]:
     self = _new(_K_BeginQuorumEpochRequest_PartitionData)
     self.partition_index, self.voter_directory_id, self.leader_id, self.leader_epoch = _S_iuii.unpack_from(buf, pos)
     pos += 28
@@ -190,12 +168,7 @@ def _d_BeginQuorumEpochRequest_PartitionData_1(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_PartitionData_1(o: BeginQuorumEpochRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iuii.pack(o.partition_index, o.voter_directory_id, o.leader_id, o.leader_epoch)
-    out.append(0)
-
-
-def _d_BeginQuorumEpochRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.TopicData, int]:
+def _d_BeginQuorumEpochRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.TopicData, int]:
     self = _new(_K_BeginQuorumEpochRequest_TopicData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -210,22 +183,13 @@ def _d_BeginQuorumEpochRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[B
         raise bad_length("Partitions", n)
     t1: list[BeginQuorumEpochRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_BeginQuorumEpochRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_TopicData_0(o: BeginQuorumEpochRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_BeginQuorumEpochRequest_PartitionData_0(t2, out)
-
-
-def _d_BeginQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.TopicData, int]:
+def _d_BeginQuorumEpochRequest_TopicData_1(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.TopicData, int]:
     self = _new(_K_BeginQuorumEpochRequest_TopicData)
     n = buf[pos]
     pos += 1
@@ -246,7 +210,7 @@ def _d_BeginQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[B
         raise bad_length("Partitions", n)
     t1: list[BeginQuorumEpochRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochRequest_PartitionData_1(buf, pos)
+        t2, pos = _d_BeginQuorumEpochRequest_PartitionData_1(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -258,25 +222,7 @@ def _d_BeginQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[B
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_TopicData_1(o: BeginQuorumEpochRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_BeginQuorumEpochRequest_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.LeaderEndpoint, int]:
+def _d_BeginQuorumEpochRequest_LeaderEndpoint_1(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest.LeaderEndpoint, int]:
     self = _new(_K_BeginQuorumEpochRequest_LeaderEndpoint)
     n = buf[pos]
     pos += 1
@@ -309,26 +255,7 @@ def _d_BeginQuorumEpochRequest_LeaderEndpoint_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_LeaderEndpoint_0(o: BeginQuorumEpochRequest.LeaderEndpoint, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.host.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_H.pack(o.port)
-    out.append(0)
-
-
-def _d_BeginQuorumEpochRequest_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest, int]:
+def _d_BeginQuorumEpochRequest_0(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest, int]:
     self = _new(_K_BeginQuorumEpochRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -346,7 +273,7 @@ def _d_BeginQuorumEpochRequest_0(buf: memoryview, pos: int) -> tuple[BeginQuorum
         raise bad_length("Topics", n)
     t1: list[BeginQuorumEpochRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochRequest_TopicData_0(buf, pos)
+        t2, pos = _d_BeginQuorumEpochRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.voter_id = -1
@@ -354,20 +281,7 @@ def _d_BeginQuorumEpochRequest_0(buf: memoryview, pos: int) -> tuple[BeginQuorum
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_0(o: BeginQuorumEpochRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_BeginQuorumEpochRequest_TopicData_0(t3, out)
-
-
-def _d_BeginQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest, int]:
+def _d_BeginQuorumEpochRequest_1(v: int, buf: memoryview, pos: int) -> tuple[BeginQuorumEpochRequest, int]:
     self = _new(_K_BeginQuorumEpochRequest)
     n = buf[pos]
     pos += 1
@@ -393,7 +307,7 @@ def _d_BeginQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[BeginQuorum
         raise bad_length("Topics", n)
     t1: list[BeginQuorumEpochRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochRequest_TopicData_1(buf, pos)
+        t2, pos = _d_BeginQuorumEpochRequest_TopicData_1(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -405,7 +319,7 @@ def _d_BeginQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[BeginQuorum
         raise bad_length("LeaderEndpoints", n)
     t3: list[BeginQuorumEpochRequest.LeaderEndpoint] = []
     for _ in range(n):
-        t4, pos = _d_BeginQuorumEpochRequest_LeaderEndpoint_0(buf, pos)
+        t4, pos = _d_BeginQuorumEpochRequest_LeaderEndpoint_1(v, buf, pos)
         t3.append(t4)
     self.leader_endpoints = t3
     n = buf[pos]
@@ -417,129 +331,25 @@ def _d_BeginQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[BeginQuorum
     return self, pos
 
 
-def _e_BeginQuorumEpochRequest_1(o: BeginQuorumEpochRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_i.pack(o.voter_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.topics:
-        _e_BeginQuorumEpochRequest_TopicData_1(t3, out)
-    n = len(o.leader_endpoints) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.leader_endpoints:
-        _e_BeginQuorumEpochRequest_LeaderEndpoint_0(t4, out)
-    out.append(0)
-
-
-def _d_BeginQuorumEpochResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse.PartitionData, int]:
-    self = _new(_K_BeginQuorumEpochResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
-    pos += 14
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_PartitionData_0(o: BeginQuorumEpochResponse.PartitionData, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_PartitionData_0(v: int, o: BeginQuorumEpochResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
 
 
-def _d_BeginQuorumEpochResponse_PartitionData_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse.PartitionData, int]:
-    self = _new(_K_BeginQuorumEpochResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_PartitionData_1(o: BeginQuorumEpochResponse.PartitionData, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_PartitionData_1(v: int, o: BeginQuorumEpochResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_BeginQuorumEpochResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse.TopicData, int]:
-    self = _new(_K_BeginQuorumEpochResponse_TopicData)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[BeginQuorumEpochResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_TopicData_0(o: BeginQuorumEpochResponse.TopicData, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_TopicData_0(v: int, o: BeginQuorumEpochResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_BeginQuorumEpochResponse_PartitionData_0(t2, out)
+        _e_BeginQuorumEpochResponse_PartitionData_0(v, t2, out)
 
 
-def _d_BeginQuorumEpochResponse_TopicData_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse.TopicData, int]:
-    self = _new(_K_BeginQuorumEpochResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[BeginQuorumEpochResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_TopicData_1(o: BeginQuorumEpochResponse.TopicData, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_TopicData_1(v: int, o: BeginQuorumEpochResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -553,36 +363,11 @@ def _e_BeginQuorumEpochResponse_TopicData_1(o: BeginQuorumEpochResponse.TopicDat
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_BeginQuorumEpochResponse_PartitionData_1(t2, out)
+        _e_BeginQuorumEpochResponse_PartitionData_1(v, t2, out)
     out.append(0)
 
 
-def _d_BeginQuorumEpochResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse.NodeEndpoint, int]:
-    self = _new(_K_BeginQuorumEpochResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_H.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_NodeEndpoint_0(o: BeginQuorumEpochResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_NodeEndpoint_1(v: int, o: BeginQuorumEpochResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -595,76 +380,16 @@ def _e_BeginQuorumEpochResponse_NodeEndpoint_0(o: BeginQuorumEpochResponse.NodeE
     out.append(0)
 
 
-def _d_BeginQuorumEpochResponse_0(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse, int]:
-    self = _new(_K_BeginQuorumEpochResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[BeginQuorumEpochResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_0(o: BeginQuorumEpochResponse, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_0(v: int, o: BeginQuorumEpochResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_BeginQuorumEpochResponse_TopicData_0(t1, out)
+        _e_BeginQuorumEpochResponse_TopicData_0(v, t1, out)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
 
 
-def _d_BeginQuorumEpochResponse_1(buf: memoryview, pos: int) -> tuple[BeginQuorumEpochResponse, int]:
-    self = _new(_K_BeginQuorumEpochResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[BeginQuorumEpochResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_BeginQuorumEpochResponse_TopicData_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0 or n > len(buf) - pos:
-                    raise bad_length("NodeEndpoints", n)
-                t3: list[BeginQuorumEpochResponse.NodeEndpoint] = []
-                for _ in range(n):
-                    t4, pos = _d_BeginQuorumEpochResponse_NodeEndpoint_0(buf, pos)
-                    t3.append(t4)
-                self.node_endpoints = t3
-            pos = tend
-    return self, pos
-
-
-def _e_BeginQuorumEpochResponse_1(o: BeginQuorumEpochResponse, out: bytearray) -> None:
+def _e_BeginQuorumEpochResponse_1(v: int, o: BeginQuorumEpochResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -672,7 +397,7 @@ def _e_BeginQuorumEpochResponse_1(o: BeginQuorumEpochResponse, out: bytearray) -
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_BeginQuorumEpochResponse_TopicData_1(t1, out)
+        _e_BeginQuorumEpochResponse_TopicData_1(v, t1, out)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
         out.append(0)
@@ -686,66 +411,17 @@ def _e_BeginQuorumEpochResponse_1(o: BeginQuorumEpochResponse, out: bytearray) -
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_BeginQuorumEpochResponse_NodeEndpoint_0(t4, t3)
+                _e_BeginQuorumEpochResponse_NodeEndpoint_1(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
 
 
-BeginQuorumEpochRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("voter_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.TopicData, []),
-    FieldSpec("leader_endpoints", "[]LeaderEndpoint", 1, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.LeaderEndpoint, []),
-)
-BeginQuorumEpochRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BeginQuorumEpochRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochRequest.PartitionData, []),
-)
-BeginQuorumEpochRequest.LeaderEndpoint._FIELDS = (
-    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BeginQuorumEpochResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochResponse.TopicData, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, BeginQuorumEpochResponse.NodeEndpoint, []),
-)
-BeginQuorumEpochResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BeginQuorumEpochResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, BeginQuorumEpochResponse.PartitionData, []),
-)
-BeginQuorumEpochResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BeginQuorumEpochRequest.PartitionData._DECODERS = {0: _d_BeginQuorumEpochRequest_PartitionData_0, 1: _d_BeginQuorumEpochRequest_PartitionData_1}
-BeginQuorumEpochRequest.PartitionData._ENCODERS = {0: _e_BeginQuorumEpochRequest_PartitionData_0, 1: _e_BeginQuorumEpochRequest_PartitionData_1}
-BeginQuorumEpochRequest.TopicData._DECODERS = {0: _d_BeginQuorumEpochRequest_TopicData_0, 1: _d_BeginQuorumEpochRequest_TopicData_1}
-BeginQuorumEpochRequest.TopicData._ENCODERS = {0: _e_BeginQuorumEpochRequest_TopicData_0, 1: _e_BeginQuorumEpochRequest_TopicData_1}
-BeginQuorumEpochRequest.LeaderEndpoint._DECODERS = {1: _d_BeginQuorumEpochRequest_LeaderEndpoint_0}
-BeginQuorumEpochRequest.LeaderEndpoint._ENCODERS = {1: _e_BeginQuorumEpochRequest_LeaderEndpoint_0}
-BeginQuorumEpochRequest._DECODERS = {0: _d_BeginQuorumEpochRequest_0, 1: _d_BeginQuorumEpochRequest_1}
-BeginQuorumEpochRequest._ENCODERS = {0: _e_BeginQuorumEpochRequest_0, 1: _e_BeginQuorumEpochRequest_1}
-BeginQuorumEpochResponse.PartitionData._DECODERS = {0: _d_BeginQuorumEpochResponse_PartitionData_0, 1: _d_BeginQuorumEpochResponse_PartitionData_1}
-BeginQuorumEpochResponse.PartitionData._ENCODERS = {0: _e_BeginQuorumEpochResponse_PartitionData_0, 1: _e_BeginQuorumEpochResponse_PartitionData_1}
-BeginQuorumEpochResponse.TopicData._DECODERS = {0: _d_BeginQuorumEpochResponse_TopicData_0, 1: _d_BeginQuorumEpochResponse_TopicData_1}
-BeginQuorumEpochResponse.TopicData._ENCODERS = {0: _e_BeginQuorumEpochResponse_TopicData_0, 1: _e_BeginQuorumEpochResponse_TopicData_1}
-BeginQuorumEpochResponse.NodeEndpoint._DECODERS = {1: _d_BeginQuorumEpochResponse_NodeEndpoint_0}
-BeginQuorumEpochResponse.NodeEndpoint._ENCODERS = {1: _e_BeginQuorumEpochResponse_NodeEndpoint_0}
-BeginQuorumEpochResponse._DECODERS = {0: _d_BeginQuorumEpochResponse_0, 1: _d_BeginQuorumEpochResponse_1}
-BeginQuorumEpochResponse._ENCODERS = {0: _e_BeginQuorumEpochResponse_0, 1: _e_BeginQuorumEpochResponse_1}
+BeginQuorumEpochRequest.PartitionData._DECODERS = {0: partial(_d_BeginQuorumEpochRequest_PartitionData_0, 0), 1: partial(_d_BeginQuorumEpochRequest_PartitionData_1, 1)}
+BeginQuorumEpochRequest.TopicData._DECODERS = {0: partial(_d_BeginQuorumEpochRequest_TopicData_0, 0), 1: partial(_d_BeginQuorumEpochRequest_TopicData_1, 1)}
+BeginQuorumEpochRequest.LeaderEndpoint._DECODERS = {1: partial(_d_BeginQuorumEpochRequest_LeaderEndpoint_1, 1)}
+BeginQuorumEpochRequest._DECODERS = {0: partial(_d_BeginQuorumEpochRequest_0, 0), 1: partial(_d_BeginQuorumEpochRequest_1, 1)}
+BeginQuorumEpochResponse.PartitionData._ENCODERS = {0: partial(_e_BeginQuorumEpochResponse_PartitionData_0, 0), 1: partial(_e_BeginQuorumEpochResponse_PartitionData_1, 1)}
+BeginQuorumEpochResponse.TopicData._ENCODERS = {0: partial(_e_BeginQuorumEpochResponse_TopicData_0, 0), 1: partial(_e_BeginQuorumEpochResponse_TopicData_1, 1)}
+BeginQuorumEpochResponse.NodeEndpoint._ENCODERS = {1: partial(_e_BeginQuorumEpochResponse_NodeEndpoint_1, 1)}
+BeginQuorumEpochResponse._ENCODERS = {0: partial(_e_BeginQuorumEpochResponse_0, 0), 1: partial(_e_BeginQuorumEpochResponse_1, 1)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    UUID, Message, bad_length, read_uvarint, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -85,7 +66,7 @@ _K_BrokerHeartbeatRequest = BrokerHeartbeatRequest
 _K_BrokerHeartbeatResponse = BrokerHeartbeatResponse
 
 
-def _d_BrokerHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
+def _d_BrokerHeartbeatRequest_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
     self = _new(_K_BrokerHeartbeatRequest)
     self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down = _S_iqqoo.unpack_from(buf, pos)
     pos += 22
@@ -99,12 +80,7 @@ def _d_BrokerHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[BrokerHeartb
     return self, pos
 
 
-def _e_BrokerHeartbeatRequest_0(o: BrokerHeartbeatRequest, out: bytearray) -> None:
-    out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
-    out.append(0)
-
-
-def _d_BrokerHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
+def _d_BrokerHeartbeatRequest_1(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatRequest, int]:
     self = _new(_K_BrokerHeartbeatRequest)
     self.broker_id, self.broker_epoch, self.current_metadata_offset, self.want_fence, self.want_shut_down = _S_iqqoo.unpack_from(buf, pos)
     pos += 22
@@ -137,7 +113,14 @@ def _d_BrokerHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[BrokerHeartb
     return self, pos
 
 
-def _e_BrokerHeartbeatRequest_1(o: BrokerHeartbeatRequest, out: bytearray) -> None:
+def _e_BrokerHeartbeatRequest_0(v: int, o: BrokerHeartbeatRequest, out: bytearray) -> None:
+    out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
+    if len(o.offline_log_dirs) > 0:
+        raise unsupported_field("OfflineLogDirs", v)
+    out.append(0)
+
+
+def _e_BrokerHeartbeatRequest_1(v: int, o: BrokerHeartbeatRequest, out: bytearray) -> None:
     out += _S_iqqoo.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
     t1 = len(o.offline_log_dirs) > 0
     if not (t1):
@@ -158,7 +141,7 @@ def _e_BrokerHeartbeatRequest_1(o: BrokerHeartbeatRequest, out: bytearray) -> No
             out += t2
 
 
-def _d_BrokerHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[BrokerHeartbeatResponse, int]:
+def _d_BrokerHeartbeatResponse_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerHeartbeatResponse, int]:
     self = _new(_K_BrokerHeartbeatResponse)
     self.throttle_time_ms, self.error_code, self.is_caught_up, self.is_fenced, self.should_shut_down = _S_ihooo.unpack_from(buf, pos)
     pos += 9
@@ -171,27 +154,12 @@ def _d_BrokerHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[BrokerHeart
     return self, pos
 
 
-def _e_BrokerHeartbeatResponse_0(o: BrokerHeartbeatResponse, out: bytearray) -> None:
+def _e_BrokerHeartbeatResponse_0(v: int, o: BrokerHeartbeatResponse, out: bytearray) -> None:
     out += _S_ihooo.pack(o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down)
     out.append(0)
 
 
-BrokerHeartbeatRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("current_metadata_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("want_fence", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("want_shut_down", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("offline_log_dirs", "[]uuid", 1, 32767, 32767, -1, 0, 1, 32767, None, []),
-)
-BrokerHeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("is_caught_up", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("is_fenced", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, True),
-    FieldSpec("should_shut_down", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-BrokerHeartbeatRequest._DECODERS = {0: _d_BrokerHeartbeatRequest_0, 1: _d_BrokerHeartbeatRequest_1}
-BrokerHeartbeatRequest._ENCODERS = {0: _e_BrokerHeartbeatRequest_0, 1: _e_BrokerHeartbeatRequest_1}
-BrokerHeartbeatResponse._DECODERS = {0: _d_BrokerHeartbeatResponse_0, 1: _d_BrokerHeartbeatResponse_0}
-BrokerHeartbeatResponse._ENCODERS = {0: _e_BrokerHeartbeatResponse_0, 1: _e_BrokerHeartbeatResponse_0}
+BrokerHeartbeatRequest._DECODERS = {0: partial(_d_BrokerHeartbeatRequest_0, 0), 1: partial(_d_BrokerHeartbeatRequest_1, 1)}
+BrokerHeartbeatRequest._ENCODERS = {0: partial(_e_BrokerHeartbeatRequest_0, 0), 1: partial(_e_BrokerHeartbeatRequest_1, 1)}
+BrokerHeartbeatResponse._DECODERS = {0: partial(_d_BrokerHeartbeatResponse_0, 0), 1: partial(_d_BrokerHeartbeatResponse_0, 1)}
+BrokerHeartbeatResponse._ENCODERS = {0: partial(_e_BrokerHeartbeatResponse_0, 0), 1: partial(_e_BrokerHeartbeatResponse_0, 1)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    UUID, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -122,7 +104,7 @@ _K_BrokerRegistrationRequest_Feature = BrokerRegistrationRequest.Feature
 _K_BrokerRegistrationResponse = BrokerRegistrationResponse
 
 
-def _d_BrokerRegistrationRequest_Listener_0(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest.Listener, int]:
+def _d_BrokerRegistrationRequest_Listener_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest.Listener, int]:
     self = _new(_K_BrokerRegistrationRequest_Listener)
     n = buf[pos]
     pos += 1
@@ -155,7 +137,7 @@ def _d_BrokerRegistrationRequest_Listener_0(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_BrokerRegistrationRequest_Listener_0(o: BrokerRegistrationRequest.Listener, out: bytearray) -> None:
+def _e_BrokerRegistrationRequest_Listener_0(v: int, o: BrokerRegistrationRequest.Listener, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -174,7 +156,7 @@ def _e_BrokerRegistrationRequest_Listener_0(o: BrokerRegistrationRequest.Listene
     out.append(0)
 
 
-def _d_BrokerRegistrationRequest_Feature_0(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest.Feature, int]:
+def _d_BrokerRegistrationRequest_Feature_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest.Feature, int]:
     self = _new(_K_BrokerRegistrationRequest_Feature)
     n = buf[pos]
     pos += 1
@@ -197,7 +179,7 @@ def _d_BrokerRegistrationRequest_Feature_0(buf: memoryview, pos: int) -> tuple[B
     return self, pos
 
 
-def _e_BrokerRegistrationRequest_Feature_0(o: BrokerRegistrationRequest.Feature, out: bytearray) -> None:
+def _e_BrokerRegistrationRequest_Feature_0(v: int, o: BrokerRegistrationRequest.Feature, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -209,7 +191,7 @@ def _e_BrokerRegistrationRequest_Feature_0(o: BrokerRegistrationRequest.Feature,
     out.append(0)
 
 
-def _d_BrokerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest, int]:
+def _d_BrokerRegistrationRequest_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest, int]:
     self = _new(_K_BrokerRegistrationRequest)
     (self.broker_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -234,7 +216,7 @@ def _d_BrokerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[BrokerReg
         raise bad_length("Listeners", n)
     t1: list[BrokerRegistrationRequest.Listener] = []
     for _ in range(n):
-        t2, pos = _d_BrokerRegistrationRequest_Listener_0(buf, pos)
+        t2, pos = _d_BrokerRegistrationRequest_Listener_0(v, buf, pos)
         t1.append(t2)
     self.listeners = t1
     n = buf[pos]
@@ -246,7 +228,7 @@ def _d_BrokerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[BrokerReg
         raise bad_length("Features", n)
     t3: list[BrokerRegistrationRequest.Feature] = []
     for _ in range(n):
-        t4, pos = _d_BrokerRegistrationRequest_Feature_0(buf, pos)
+        t4, pos = _d_BrokerRegistrationRequest_Feature_0(v, buf, pos)
         t3.append(t4)
     self.features = t3
     n = buf[pos]
@@ -262,113 +244,31 @@ def _d_BrokerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[BrokerReg
             raise bad_length("Rack", n)
         self.rack = str(buf[pos:end], "utf-8")
         pos = end
-    self.is_migrating_zk_broker = False
-    self.log_dirs = []
-    self.previous_broker_epoch = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BrokerRegistrationRequest_0(o: BrokerRegistrationRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.broker_id)
-    t1 = o.cluster_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+    if v <= 0:
+        self.is_migrating_zk_broker = False
     else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_u.pack(o.incarnation_id)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.listeners:
-        _e_BrokerRegistrationRequest_Listener_0(t2, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.features:
-        _e_BrokerRegistrationRequest_Feature_0(t3, out)
-    t4 = o.rack
-    if t4 is None:
-        out.append(0)
-    else:
-        t5 = t4.encode()
-        n = len(t5) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t5
-    out.append(0)
-
-
-def _d_BrokerRegistrationRequest_1(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest, int]:
-    self = _new(_K_BrokerRegistrationRequest)
-    (self.broker_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.incarnation_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Listeners", n)
-    t1: list[BrokerRegistrationRequest.Listener] = []
-    for _ in range(n):
-        t2, pos = _d_BrokerRegistrationRequest_Listener_0(buf, pos)
-        t1.append(t2)
-    self.listeners = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Features", n)
-    t3: list[BrokerRegistrationRequest.Feature] = []
-    for _ in range(n):
-        t4, pos = _d_BrokerRegistrationRequest_Feature_0(buf, pos)
-        t3.append(t4)
-    self.features = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
+        (self.is_migrating_zk_broker,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+    if v >= 2:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("LogDirs", n)
+        end = pos + n * 16
         if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
+            raise bad_length("LogDirs", n)
+        self.log_dirs = [bytes(buf[p:p + 16]) for p in range(pos, end, 16)]
         pos = end
-    (self.is_migrating_zk_broker,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.log_dirs = []
-    self.previous_broker_epoch = -1
+    else:
+        self.log_dirs = []
+    if v <= 2:
+        self.previous_broker_epoch = -1
+    else:
+        (self.previous_broker_epoch,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -378,7 +278,7 @@ def _d_BrokerRegistrationRequest_1(buf: memoryview, pos: int) -> tuple[BrokerReg
     return self, pos
 
 
-def _e_BrokerRegistrationRequest_1(o: BrokerRegistrationRequest, out: bytearray) -> None:
+def _e_BrokerRegistrationRequest_0(v: int, o: BrokerRegistrationRequest, out: bytearray) -> None:
     out += _S_i.pack(o.broker_id)
     t1 = o.cluster_id.encode()
     n = len(t1) + 1
@@ -394,14 +294,14 @@ def _e_BrokerRegistrationRequest_1(o: BrokerRegistrationRequest, out: bytearray)
     else:
         write_uvarint(out, n)
     for t2 in o.listeners:
-        _e_BrokerRegistrationRequest_Listener_0(t2, out)
+        _e_BrokerRegistrationRequest_Listener_0(v, t2, out)
     n = len(o.features) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t3 in o.features:
-        _e_BrokerRegistrationRequest_Feature_0(t3, out)
+        _e_BrokerRegistrationRequest_Feature_0(v, t3, out)
     t4 = o.rack
     if t4 is None:
         out.append(0)
@@ -413,259 +313,27 @@ def _e_BrokerRegistrationRequest_1(o: BrokerRegistrationRequest, out: bytearray)
         else:
             write_uvarint(out, n)
         out += t5
-    out += _S_o.pack(o.is_migrating_zk_broker)
-    out.append(0)
-
-
-def _d_BrokerRegistrationRequest_2(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest, int]:
-    self = _new(_K_BrokerRegistrationRequest)
-    (self.broker_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.incarnation_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Listeners", n)
-    t1: list[BrokerRegistrationRequest.Listener] = []
-    for _ in range(n):
-        t2, pos = _d_BrokerRegistrationRequest_Listener_0(buf, pos)
-        t1.append(t2)
-    self.listeners = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Features", n)
-    t3: list[BrokerRegistrationRequest.Feature] = []
-    for _ in range(n):
-        t4, pos = _d_BrokerRegistrationRequest_Feature_0(buf, pos)
-        t3.append(t4)
-    self.features = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
+    if v <= 0:
+        if o.is_migrating_zk_broker != False:
+            raise unsupported_field("IsMigratingZkBroker", v)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.is_migrating_zk_broker,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("LogDirs", n)
-    end = pos + n * 16
-    if end > len(buf):
-        raise bad_length("LogDirs", n)
-    self.log_dirs = [bytes(buf[p:p + 16]) for p in range(pos, end, 16)]
-    pos = end
-    self.previous_broker_epoch = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BrokerRegistrationRequest_2(o: BrokerRegistrationRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.broker_id)
-    t1 = o.cluster_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_u.pack(o.incarnation_id)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.listeners:
-        _e_BrokerRegistrationRequest_Listener_0(t2, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.features:
-        _e_BrokerRegistrationRequest_Feature_0(t3, out)
-    t4 = o.rack
-    if t4 is None:
-        out.append(0)
-    else:
-        t5 = t4.encode()
-        n = len(t5) + 1
+        out += _S_o.pack(o.is_migrating_zk_broker)
+    if v >= 2:
+        n = len(o.log_dirs) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        out += t5
-    out += _S_o.pack(o.is_migrating_zk_broker)
-    n = len(o.log_dirs) + 1
-    if n < 128:
-        out.append(n)
+        for t6 in o.log_dirs:
+            out += UUID.pack(t6)
+    if v <= 2:
+        pass
     else:
-        write_uvarint(out, n)
-    for t6 in o.log_dirs:
-        out += UUID.pack(t6)
+        out += _S_q.pack(o.previous_broker_epoch)
     out.append(0)
 
 
-def _d_BrokerRegistrationRequest_3(buf: memoryview, pos: int) -> tuple[BrokerRegistrationRequest, int]:
-    self = _new(_K_BrokerRegistrationRequest)
-    (self.broker_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.incarnation_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Listeners", n)
-    t1: list[BrokerRegistrationRequest.Listener] = []
-    for _ in range(n):
-        t2, pos = _d_BrokerRegistrationRequest_Listener_0(buf, pos)
-        t1.append(t2)
-    self.listeners = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Features", n)
-    t3: list[BrokerRegistrationRequest.Feature] = []
-    for _ in range(n):
-        t4, pos = _d_BrokerRegistrationRequest_Feature_0(buf, pos)
-        t3.append(t4)
-    self.features = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.is_migrating_zk_broker,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("LogDirs", n)
-    end = pos + n * 16
-    if end > len(buf):
-        raise bad_length("LogDirs", n)
-    self.log_dirs = [bytes(buf[p:p + 16]) for p in range(pos, end, 16)]
-    pos = end
-    (self.previous_broker_epoch,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_BrokerRegistrationRequest_3(o: BrokerRegistrationRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.broker_id)
-    t1 = o.cluster_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_u.pack(o.incarnation_id)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.listeners:
-        _e_BrokerRegistrationRequest_Listener_0(t2, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.features:
-        _e_BrokerRegistrationRequest_Feature_0(t3, out)
-    t4 = o.rack
-    if t4 is None:
-        out.append(0)
-    else:
-        t5 = t4.encode()
-        n = len(t5) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t5
-    out += _S_o.pack(o.is_migrating_zk_broker)
-    n = len(o.log_dirs) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t6 in o.log_dirs:
-        out += UUID.pack(t6)
-    out += _S_q.pack(o.previous_broker_epoch)
-    out.append(0)
-
-
-def _d_BrokerRegistrationResponse_0(buf: memoryview, pos: int) -> tuple[BrokerRegistrationResponse, int]:
+def _d_BrokerRegistrationResponse_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationResponse, int]:
     self = _new(_K_BrokerRegistrationResponse)
     self.throttle_time_ms, self.error_code, self.broker_epoch = _S_ihq.unpack_from(buf, pos)
     pos += 14
@@ -678,43 +346,16 @@ def _d_BrokerRegistrationResponse_0(buf: memoryview, pos: int) -> tuple[BrokerRe
     return self, pos
 
 
-def _e_BrokerRegistrationResponse_0(o: BrokerRegistrationResponse, out: bytearray) -> None:
+def _e_BrokerRegistrationResponse_0(v: int, o: BrokerRegistrationResponse, out: bytearray) -> None:
     out += _S_ihq.pack(o.throttle_time_ms, o.error_code, o.broker_epoch)
     out.append(0)
 
 
-BrokerRegistrationRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("cluster_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("incarnation_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, BrokerRegistrationRequest.Listener, []),
-    FieldSpec("features", "[]Feature", 0, 32767, 32767, -1, None, 32767, -1, BrokerRegistrationRequest.Feature, []),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("is_migrating_zk_broker", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("log_dirs", "[]uuid", 2, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("previous_broker_epoch", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-BrokerRegistrationRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("security_protocol", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BrokerRegistrationRequest.Feature._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-BrokerRegistrationResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-BrokerRegistrationRequest.Listener._DECODERS = {0: _d_BrokerRegistrationRequest_Listener_0, 1: _d_BrokerRegistrationRequest_Listener_0, 2: _d_BrokerRegistrationRequest_Listener_0, 3: _d_BrokerRegistrationRequest_Listener_0, 4: _d_BrokerRegistrationRequest_Listener_0}
-BrokerRegistrationRequest.Listener._ENCODERS = {0: _e_BrokerRegistrationRequest_Listener_0, 1: _e_BrokerRegistrationRequest_Listener_0, 2: _e_BrokerRegistrationRequest_Listener_0, 3: _e_BrokerRegistrationRequest_Listener_0, 4: _e_BrokerRegistrationRequest_Listener_0}
-BrokerRegistrationRequest.Feature._DECODERS = {0: _d_BrokerRegistrationRequest_Feature_0, 1: _d_BrokerRegistrationRequest_Feature_0, 2: _d_BrokerRegistrationRequest_Feature_0, 3: _d_BrokerRegistrationRequest_Feature_0, 4: _d_BrokerRegistrationRequest_Feature_0}
-BrokerRegistrationRequest.Feature._ENCODERS = {0: _e_BrokerRegistrationRequest_Feature_0, 1: _e_BrokerRegistrationRequest_Feature_0, 2: _e_BrokerRegistrationRequest_Feature_0, 3: _e_BrokerRegistrationRequest_Feature_0, 4: _e_BrokerRegistrationRequest_Feature_0}
-BrokerRegistrationRequest._DECODERS = {0: _d_BrokerRegistrationRequest_0, 1: _d_BrokerRegistrationRequest_1, 2: _d_BrokerRegistrationRequest_2, 3: _d_BrokerRegistrationRequest_3, 4: _d_BrokerRegistrationRequest_3}
-BrokerRegistrationRequest._ENCODERS = {0: _e_BrokerRegistrationRequest_0, 1: _e_BrokerRegistrationRequest_1, 2: _e_BrokerRegistrationRequest_2, 3: _e_BrokerRegistrationRequest_3, 4: _e_BrokerRegistrationRequest_3}
-BrokerRegistrationResponse._DECODERS = {0: _d_BrokerRegistrationResponse_0, 1: _d_BrokerRegistrationResponse_0, 2: _d_BrokerRegistrationResponse_0, 3: _d_BrokerRegistrationResponse_0, 4: _d_BrokerRegistrationResponse_0}
-BrokerRegistrationResponse._ENCODERS = {0: _e_BrokerRegistrationResponse_0, 1: _e_BrokerRegistrationResponse_0, 2: _e_BrokerRegistrationResponse_0, 3: _e_BrokerRegistrationResponse_0, 4: _e_BrokerRegistrationResponse_0}
+BrokerRegistrationRequest.Listener._DECODERS = {0: partial(_d_BrokerRegistrationRequest_Listener_0, 0), 1: partial(_d_BrokerRegistrationRequest_Listener_0, 1), 2: partial(_d_BrokerRegistrationRequest_Listener_0, 2), 3: partial(_d_BrokerRegistrationRequest_Listener_0, 3), 4: partial(_d_BrokerRegistrationRequest_Listener_0, 4)}
+BrokerRegistrationRequest.Listener._ENCODERS = {0: partial(_e_BrokerRegistrationRequest_Listener_0, 0), 1: partial(_e_BrokerRegistrationRequest_Listener_0, 1), 2: partial(_e_BrokerRegistrationRequest_Listener_0, 2), 3: partial(_e_BrokerRegistrationRequest_Listener_0, 3), 4: partial(_e_BrokerRegistrationRequest_Listener_0, 4)}
+BrokerRegistrationRequest.Feature._DECODERS = {0: partial(_d_BrokerRegistrationRequest_Feature_0, 0), 1: partial(_d_BrokerRegistrationRequest_Feature_0, 1), 2: partial(_d_BrokerRegistrationRequest_Feature_0, 2), 3: partial(_d_BrokerRegistrationRequest_Feature_0, 3), 4: partial(_d_BrokerRegistrationRequest_Feature_0, 4)}
+BrokerRegistrationRequest.Feature._ENCODERS = {0: partial(_e_BrokerRegistrationRequest_Feature_0, 0), 1: partial(_e_BrokerRegistrationRequest_Feature_0, 1), 2: partial(_e_BrokerRegistrationRequest_Feature_0, 2), 3: partial(_e_BrokerRegistrationRequest_Feature_0, 3), 4: partial(_e_BrokerRegistrationRequest_Feature_0, 4)}
+BrokerRegistrationRequest._DECODERS = {0: partial(_d_BrokerRegistrationRequest_0, 0), 1: partial(_d_BrokerRegistrationRequest_0, 1), 2: partial(_d_BrokerRegistrationRequest_0, 2), 3: partial(_d_BrokerRegistrationRequest_0, 3), 4: partial(_d_BrokerRegistrationRequest_0, 4)}
+BrokerRegistrationRequest._ENCODERS = {0: partial(_e_BrokerRegistrationRequest_0, 0), 1: partial(_e_BrokerRegistrationRequest_0, 1), 2: partial(_e_BrokerRegistrationRequest_0, 2), 3: partial(_e_BrokerRegistrationRequest_0, 3), 4: partial(_e_BrokerRegistrationRequest_0, 4)}
+BrokerRegistrationResponse._DECODERS = {0: partial(_d_BrokerRegistrationResponse_0, 0), 1: partial(_d_BrokerRegistrationResponse_0, 1), 2: partial(_d_BrokerRegistrationResponse_0, 2), 3: partial(_d_BrokerRegistrationResponse_0, 3), 4: partial(_d_BrokerRegistrationResponse_0, 4)}
+BrokerRegistrationResponse._ENCODERS = {0: partial(_e_BrokerRegistrationResponse_0, 0), 1: partial(_e_BrokerRegistrationResponse_0, 1), 2: partial(_e_BrokerRegistrationResponse_0, 2), 3: partial(_e_BrokerRegistrationResponse_0, 3), 4: partial(_e_BrokerRegistrationResponse_0, 4)}

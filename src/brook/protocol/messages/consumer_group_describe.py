@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -152,7 +133,7 @@ _K_ConsumerGroupDescribeResponse_TopicPartitions = ConsumerGroupDescribeResponse
 _K_ConsumerGroupDescribeResponse_Assignment = ConsumerGroupDescribeResponse.Assignment
 
 
-def _d_ConsumerGroupDescribeRequest_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeRequest, int]:
+def _d_ConsumerGroupDescribeRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeRequest, int]:
     self = _new(_K_ConsumerGroupDescribeRequest)
     n = buf[pos]
     pos += 1
@@ -186,60 +167,7 @@ def _d_ConsumerGroupDescribeRequest_0(buf: memoryview, pos: int) -> tuple[Consum
     return self, pos
 
 
-def _e_ConsumerGroupDescribeRequest_0(o: ConsumerGroupDescribeRequest, out: bytearray) -> None:
-    n = len(o.group_ids) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.group_ids:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_o.pack(o.include_authorized_operations)
-    out.append(0)
-
-
-def _d_ConsumerGroupDescribeResponse_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeResponse.TopicPartitions, int]:
-    self = _new(_K_ConsumerGroupDescribeResponse_TopicPartitions)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(o: ConsumerGroupDescribeResponse.TopicPartitions, out: bytearray) -> None:
+def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(v: int, o: ConsumerGroupDescribeResponse.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -257,146 +185,18 @@ def _e_ConsumerGroupDescribeResponse_TopicPartitions_0(o: ConsumerGroupDescribeR
     out.append(0)
 
 
-def _d_ConsumerGroupDescribeResponse_Assignment_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeResponse.Assignment, int]:
-    self = _new(_K_ConsumerGroupDescribeResponse_Assignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicPartitions", n)
-    t1: list[ConsumerGroupDescribeResponse.TopicPartitions] = []
-    for _ in range(n):
-        t2, pos = _d_ConsumerGroupDescribeResponse_TopicPartitions_0(buf, pos)
-        t1.append(t2)
-    self.topic_partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupDescribeResponse_Assignment_0(o: ConsumerGroupDescribeResponse.Assignment, out: bytearray) -> None:
+def _e_ConsumerGroupDescribeResponse_Assignment_0(v: int, o: ConsumerGroupDescribeResponse.Assignment, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ConsumerGroupDescribeResponse_TopicPartitions_0(t1, out)
+        _e_ConsumerGroupDescribeResponse_TopicPartitions_0(v, t1, out)
     out.append(0)
 
 
-def _d_ConsumerGroupDescribeResponse_Member_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeResponse.Member, int]:
-    self = _new(_K_ConsumerGroupDescribeResponse_Member)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("InstanceId", n)
-        self.instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("RackId", n)
-        self.rack_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("SubscribedTopicNames", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("SubscribedTopicNames", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.subscribed_topic_names = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.subscribed_topic_regex = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("SubscribedTopicRegex", n)
-        self.subscribed_topic_regex = str(buf[pos:end], "utf-8")
-        pos = end
-    self.assignment, pos = _d_ConsumerGroupDescribeResponse_Assignment_0(buf, pos)
-    self.target_assignment, pos = _d_ConsumerGroupDescribeResponse_Assignment_0(buf, pos)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupDescribeResponse_Member_0(o: ConsumerGroupDescribeResponse.Member, out: bytearray) -> None:
+def _e_ConsumerGroupDescribeResponse_Member_0(v: int, o: ConsumerGroupDescribeResponse.Member, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -465,84 +265,12 @@ def _e_ConsumerGroupDescribeResponse_Member_0(o: ConsumerGroupDescribeResponse.M
         else:
             write_uvarint(out, n)
         out += t11
-    _e_ConsumerGroupDescribeResponse_Assignment_0(o.assignment, out)
-    _e_ConsumerGroupDescribeResponse_Assignment_0(o.target_assignment, out)
+    _e_ConsumerGroupDescribeResponse_Assignment_0(v, o.assignment, out)
+    _e_ConsumerGroupDescribeResponse_Assignment_0(v, o.target_assignment, out)
     out.append(0)
 
 
-def _d_ConsumerGroupDescribeResponse_DescribedGroup_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeResponse.DescribedGroup, int]:
-    self = _new(_K_ConsumerGroupDescribeResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    self.group_epoch, self.assignment_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("AssignorName", n)
-    self.assignor_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[ConsumerGroupDescribeResponse.Member] = []
-    for _ in range(n):
-        t2, pos = _d_ConsumerGroupDescribeResponse_Member_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(o: ConsumerGroupDescribeResponse.DescribedGroup, out: bytearray) -> None:
+def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(v: int, o: ConsumerGroupDescribeResponse.DescribedGroup, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -583,37 +311,12 @@ def _e_ConsumerGroupDescribeResponse_DescribedGroup_0(o: ConsumerGroupDescribeRe
     else:
         write_uvarint(out, n)
     for t6 in o.members:
-        _e_ConsumerGroupDescribeResponse_Member_0(t6, out)
+        _e_ConsumerGroupDescribeResponse_Member_0(v, t6, out)
     out += _S_i.pack(o.authorized_operations)
     out.append(0)
 
 
-def _d_ConsumerGroupDescribeResponse_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupDescribeResponse, int]:
-    self = _new(_K_ConsumerGroupDescribeResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ConsumerGroupDescribeResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ConsumerGroupDescribeResponse_DescribedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupDescribeResponse_0(o: ConsumerGroupDescribeResponse, out: bytearray) -> None:
+def _e_ConsumerGroupDescribeResponse_0(v: int, o: ConsumerGroupDescribeResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.groups) + 1
     if n < 128:
@@ -621,58 +324,13 @@ def _e_ConsumerGroupDescribeResponse_0(o: ConsumerGroupDescribeResponse, out: by
     else:
         write_uvarint(out, n)
     for t1 in o.groups:
-        _e_ConsumerGroupDescribeResponse_DescribedGroup_0(t1, out)
+        _e_ConsumerGroupDescribeResponse_DescribedGroup_0(v, t1, out)
     out.append(0)
 
 
-ConsumerGroupDescribeRequest._FIELDS = (
-    FieldSpec("group_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("include_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-ConsumerGroupDescribeResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.DescribedGroup, []),
-)
-ConsumerGroupDescribeResponse.Member._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("instance_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("subscribed_topic_regex", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Assignment, None),
-    FieldSpec("target_assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Assignment, None),
-)
-ConsumerGroupDescribeResponse.DescribedGroup._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignor_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]Member", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.Member, []),
-    FieldSpec("authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-ConsumerGroupDescribeResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ConsumerGroupDescribeResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupDescribeResponse.TopicPartitions, []),
-)
-ConsumerGroupDescribeRequest._DECODERS = {0: _d_ConsumerGroupDescribeRequest_0}
-ConsumerGroupDescribeRequest._ENCODERS = {0: _e_ConsumerGroupDescribeRequest_0}
-ConsumerGroupDescribeResponse.TopicPartitions._DECODERS = {0: _d_ConsumerGroupDescribeResponse_TopicPartitions_0}
-ConsumerGroupDescribeResponse.TopicPartitions._ENCODERS = {0: _e_ConsumerGroupDescribeResponse_TopicPartitions_0}
-ConsumerGroupDescribeResponse.Assignment._DECODERS = {0: _d_ConsumerGroupDescribeResponse_Assignment_0}
-ConsumerGroupDescribeResponse.Assignment._ENCODERS = {0: _e_ConsumerGroupDescribeResponse_Assignment_0}
-ConsumerGroupDescribeResponse.Member._DECODERS = {0: _d_ConsumerGroupDescribeResponse_Member_0}
-ConsumerGroupDescribeResponse.Member._ENCODERS = {0: _e_ConsumerGroupDescribeResponse_Member_0}
-ConsumerGroupDescribeResponse.DescribedGroup._DECODERS = {0: _d_ConsumerGroupDescribeResponse_DescribedGroup_0}
-ConsumerGroupDescribeResponse.DescribedGroup._ENCODERS = {0: _e_ConsumerGroupDescribeResponse_DescribedGroup_0}
-ConsumerGroupDescribeResponse._DECODERS = {0: _d_ConsumerGroupDescribeResponse_0}
-ConsumerGroupDescribeResponse._ENCODERS = {0: _e_ConsumerGroupDescribeResponse_0}
+ConsumerGroupDescribeRequest._DECODERS = {0: partial(_d_ConsumerGroupDescribeRequest_0, 0)}
+ConsumerGroupDescribeResponse.TopicPartitions._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_TopicPartitions_0, 0)}
+ConsumerGroupDescribeResponse.Assignment._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_Assignment_0, 0)}
+ConsumerGroupDescribeResponse.Member._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_Member_0, 0)}
+ConsumerGroupDescribeResponse.DescribedGroup._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_DescribedGroup_0, 0)}
+ConsumerGroupDescribeResponse._ENCODERS = {0: partial(_e_ConsumerGroupDescribeResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -133,7 +114,7 @@ _K_ConsumerGroupHeartbeatResponse_Assignment = ConsumerGroupHeartbeatResponse.As
 _K_ConsumerGroupHeartbeatResponse_TopicPartitions = ConsumerGroupHeartbeatResponse.TopicPartitions
 
 
-def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatRequest.TopicPartitions, int]:
+def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatRequest.TopicPartitions, int]:
     self = _new(_K_ConsumerGroupHeartbeatRequest_TopicPartitions)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -158,18 +139,7 @@ def _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(o: ConsumerGroupHeartbeatRequest.TopicPartitions, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_ConsumerGroupHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatRequest, int]:
+def _d_ConsumerGroupHeartbeatRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatRequest, int]:
     self = _new(_K_ConsumerGroupHeartbeatRequest)
     n = buf[pos]
     pos += 1
@@ -245,214 +215,22 @@ def _d_ConsumerGroupHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[Consu
             pos = end
             t1.append(t2)
         self.subscribed_topic_names = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.server_assignor = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ServerAssignor", n)
-        self.server_assignor = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.topic_partitions = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("TopicPartitions", n)
-        t3: list[ConsumerGroupHeartbeatRequest.TopicPartitions] = []
-        for _ in range(n):
-            t4, pos = _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(buf, pos)
-            t3.append(t4)
-        self.topic_partitions = t3
-    self.subscribed_topic_regex = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupHeartbeatRequest_0(o: ConsumerGroupHeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_i.pack(o.member_epoch)
-    t3 = o.instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 1:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.subscribed_topic_regex = None
         else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.rack_id
-    if t5 is None:
-        out.append(0)
-    else:
-        t6 = t5.encode()
-        n = len(t6) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t6
-    out += _S_i.pack(o.rebalance_timeout_ms)
-    t7 = o.subscribed_topic_names
-    if t7 is None:
-        out.append(0)
-    else:
-        n = len(t7) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t8 in t7:
-            t9 = t8.encode()
-            n = len(t9) + 1
-            if n < 128:
-                out.append(n)
-            else:
-                write_uvarint(out, n)
-            out += t9
-    t10 = o.server_assignor
-    if t10 is None:
-        out.append(0)
-    else:
-        t11 = t10.encode()
-        n = len(t11) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t11
-    t12 = o.topic_partitions
-    if t12 is None:
-        out.append(0)
-    else:
-        n = len(t12) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t13 in t12:
-            _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(t13, out)
-    out.append(0)
-
-
-def _d_ConsumerGroupHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatRequest, int]:
-    self = _new(_K_ConsumerGroupHeartbeatRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("InstanceId", n)
-        self.instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("RackId", n)
-        self.rack_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.rebalance_timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.subscribed_topic_names = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("SubscribedTopicNames", n)
-        t1: list[str] = []
-        for _ in range(n):
-            n = buf[pos]
-            pos += 1
-            if n > 127:
-                n, pos = read_uvarint(buf, pos - 1)
-            n -= 1
             end = pos + n
-            if n < 0 or end > len(buf):
-                raise bad_length("SubscribedTopicNames", n)
-            t2 = str(buf[pos:end], "utf-8")
+            if end > len(buf):
+                raise bad_length("SubscribedTopicRegex", n)
+            self.subscribed_topic_regex = str(buf[pos:end], "utf-8")
             pos = end
-            t1.append(t2)
-        self.subscribed_topic_names = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
+    else:
         self.subscribed_topic_regex = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("SubscribedTopicRegex", n)
-        self.subscribed_topic_regex = str(buf[pos:end], "utf-8")
-        pos = end
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -478,7 +256,7 @@ def _d_ConsumerGroupHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[Consu
             raise bad_length("TopicPartitions", n)
         t3: list[ConsumerGroupHeartbeatRequest.TopicPartitions] = []
         for _ in range(n):
-            t4, pos = _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(buf, pos)
+            t4, pos = _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0(v, buf, pos)
             t3.append(t4)
         self.topic_partitions = t3
     n = buf[pos]
@@ -490,124 +268,7 @@ def _d_ConsumerGroupHeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[Consu
     return self, pos
 
 
-def _e_ConsumerGroupHeartbeatRequest_1(o: ConsumerGroupHeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_i.pack(o.member_epoch)
-    t3 = o.instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.rack_id
-    if t5 is None:
-        out.append(0)
-    else:
-        t6 = t5.encode()
-        n = len(t6) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t6
-    out += _S_i.pack(o.rebalance_timeout_ms)
-    t7 = o.subscribed_topic_names
-    if t7 is None:
-        out.append(0)
-    else:
-        n = len(t7) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t8 in t7:
-            t9 = t8.encode()
-            n = len(t9) + 1
-            if n < 128:
-                out.append(n)
-            else:
-                write_uvarint(out, n)
-            out += t9
-    t10 = o.subscribed_topic_regex
-    if t10 is None:
-        out.append(0)
-    else:
-        t11 = t10.encode()
-        n = len(t11) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t11
-    t12 = o.server_assignor
-    if t12 is None:
-        out.append(0)
-    else:
-        t13 = t12.encode()
-        n = len(t13) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t13
-    t14 = o.topic_partitions
-    if t14 is None:
-        out.append(0)
-    else:
-        n = len(t14) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t15 in t14:
-            _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0(t15, out)
-    out.append(0)
-
-
-def _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatResponse.TopicPartitions, int]:
-    self = _new(_K_ConsumerGroupHeartbeatResponse_TopicPartitions)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(o: ConsumerGroupHeartbeatResponse.TopicPartitions, out: bytearray) -> None:
+def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(v: int, o: ConsumerGroupHeartbeatResponse.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -618,87 +279,18 @@ def _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(o: ConsumerGroupHeartbea
     out.append(0)
 
 
-def _d_ConsumerGroupHeartbeatResponse_Assignment_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatResponse.Assignment, int]:
-    self = _new(_K_ConsumerGroupHeartbeatResponse_Assignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicPartitions", n)
-    t1: list[ConsumerGroupHeartbeatResponse.TopicPartitions] = []
-    for _ in range(n):
-        t2, pos = _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0(buf, pos)
-        t1.append(t2)
-    self.topic_partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupHeartbeatResponse_Assignment_0(o: ConsumerGroupHeartbeatResponse.Assignment, out: bytearray) -> None:
+def _e_ConsumerGroupHeartbeatResponse_Assignment_0(v: int, o: ConsumerGroupHeartbeatResponse.Assignment, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(t1, out)
+        _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0(v, t1, out)
     out.append(0)
 
 
-def _d_ConsumerGroupHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[ConsumerGroupHeartbeatResponse, int]:
-    self = _new(_K_ConsumerGroupHeartbeatResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.member_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("MemberId", n)
-        self.member_id = str(buf[pos:end], "utf-8")
-        pos = end
-    self.member_epoch, self.heartbeat_interval_ms = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    if buf[pos] & 0x80:
-        self.assignment = None
-        pos += 1
-    else:
-        self.assignment, pos = _d_ConsumerGroupHeartbeatResponse_Assignment_0(buf, pos + 1)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ConsumerGroupHeartbeatResponse_0(o: ConsumerGroupHeartbeatResponse, out: bytearray) -> None:
+def _e_ConsumerGroupHeartbeatResponse_0(v: int, o: ConsumerGroupHeartbeatResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -728,49 +320,12 @@ def _e_ConsumerGroupHeartbeatResponse_0(o: ConsumerGroupHeartbeatResponse, out: 
         out.append(255)
     else:
         out.append(1)
-        _e_ConsumerGroupHeartbeatResponse_Assignment_0(t5, out)
+        _e_ConsumerGroupHeartbeatResponse_Assignment_0(v, t5, out)
     out.append(0)
 
 
-ConsumerGroupHeartbeatRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("instance_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("rebalance_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("subscribed_topic_regex", "string", 1, 32767, 1, 32767, None, 32767, -1, None, None),
-    FieldSpec("server_assignor", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 0, 32767, None, 32767, -1, ConsumerGroupHeartbeatRequest.TopicPartitions, None),
-)
-ConsumerGroupHeartbeatRequest.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ConsumerGroupHeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("heartbeat_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment", "Assignment", 0, 32767, 0, 32767, None, 32767, -1, ConsumerGroupHeartbeatResponse.Assignment, None),
-)
-ConsumerGroupHeartbeatResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ConsumerGroupHeartbeatResponse.TopicPartitions, []),
-)
-ConsumerGroupHeartbeatResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ConsumerGroupHeartbeatRequest.TopicPartitions._DECODERS = {0: _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0, 1: _d_ConsumerGroupHeartbeatRequest_TopicPartitions_0}
-ConsumerGroupHeartbeatRequest.TopicPartitions._ENCODERS = {0: _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0, 1: _e_ConsumerGroupHeartbeatRequest_TopicPartitions_0}
-ConsumerGroupHeartbeatRequest._DECODERS = {0: _d_ConsumerGroupHeartbeatRequest_0, 1: _d_ConsumerGroupHeartbeatRequest_1}
-ConsumerGroupHeartbeatRequest._ENCODERS = {0: _e_ConsumerGroupHeartbeatRequest_0, 1: _e_ConsumerGroupHeartbeatRequest_1}
-ConsumerGroupHeartbeatResponse.TopicPartitions._DECODERS = {0: _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0, 1: _d_ConsumerGroupHeartbeatResponse_TopicPartitions_0}
-ConsumerGroupHeartbeatResponse.TopicPartitions._ENCODERS = {0: _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0, 1: _e_ConsumerGroupHeartbeatResponse_TopicPartitions_0}
-ConsumerGroupHeartbeatResponse.Assignment._DECODERS = {0: _d_ConsumerGroupHeartbeatResponse_Assignment_0, 1: _d_ConsumerGroupHeartbeatResponse_Assignment_0}
-ConsumerGroupHeartbeatResponse.Assignment._ENCODERS = {0: _e_ConsumerGroupHeartbeatResponse_Assignment_0, 1: _e_ConsumerGroupHeartbeatResponse_Assignment_0}
-ConsumerGroupHeartbeatResponse._DECODERS = {0: _d_ConsumerGroupHeartbeatResponse_0, 1: _d_ConsumerGroupHeartbeatResponse_0}
-ConsumerGroupHeartbeatResponse._ENCODERS = {0: _e_ConsumerGroupHeartbeatResponse_0, 1: _e_ConsumerGroupHeartbeatResponse_0}
+ConsumerGroupHeartbeatRequest.TopicPartitions._DECODERS = {0: partial(_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0, 0), 1: partial(_d_ConsumerGroupHeartbeatRequest_TopicPartitions_0, 1)}
+ConsumerGroupHeartbeatRequest._DECODERS = {0: partial(_d_ConsumerGroupHeartbeatRequest_0, 0), 1: partial(_d_ConsumerGroupHeartbeatRequest_0, 1)}
+ConsumerGroupHeartbeatResponse.TopicPartitions._ENCODERS = {0: partial(_e_ConsumerGroupHeartbeatResponse_TopicPartitions_0, 0), 1: partial(_e_ConsumerGroupHeartbeatResponse_TopicPartitions_0, 1)}
+ConsumerGroupHeartbeatResponse.Assignment._ENCODERS = {0: partial(_e_ConsumerGroupHeartbeatResponse_Assignment_0, 0), 1: partial(_e_ConsumerGroupHeartbeatResponse_Assignment_0, 1)}
+ConsumerGroupHeartbeatResponse._ENCODERS = {0: partial(_e_ConsumerGroupHeartbeatResponse_0, 0), 1: partial(_e_ConsumerGroupHeartbeatResponse_0, 1)}

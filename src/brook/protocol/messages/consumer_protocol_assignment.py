@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -63,7 +44,7 @@ _K_ConsumerProtocolAssignment = ConsumerProtocolAssignment
 _K_ConsumerProtocolAssignment_TopicPartition = ConsumerProtocolAssignment.TopicPartition
 
 
-def _d_ConsumerProtocolAssignment_TopicPartition_0(buf: memoryview, pos: int) -> tuple[ConsumerProtocolAssignment.TopicPartition, int]:
+def _d_ConsumerProtocolAssignment_TopicPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerProtocolAssignment.TopicPartition, int]:
     self = _new(_K_ConsumerProtocolAssignment_TopicPartition)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -84,7 +65,7 @@ def _d_ConsumerProtocolAssignment_TopicPartition_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_ConsumerProtocolAssignment_TopicPartition_0(o: ConsumerProtocolAssignment.TopicPartition, out: bytearray) -> None:
+def _e_ConsumerProtocolAssignment_TopicPartition_0(v: int, o: ConsumerProtocolAssignment.TopicPartition, out: bytearray) -> None:
     t1 = o.topic.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -92,7 +73,7 @@ def _e_ConsumerProtocolAssignment_TopicPartition_0(o: ConsumerProtocolAssignment
     out += pack(f">{len(o.partitions)}i", *o.partitions)
 
 
-def _d_ConsumerProtocolAssignment_0(buf: memoryview, pos: int) -> tuple[ConsumerProtocolAssignment, int]:
+def _d_ConsumerProtocolAssignment_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerProtocolAssignment, int]:
     self = _new(_K_ConsumerProtocolAssignment)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -100,7 +81,7 @@ def _d_ConsumerProtocolAssignment_0(buf: memoryview, pos: int) -> tuple[Consumer
         raise bad_length("AssignedPartitions", n)
     t1: list[ConsumerProtocolAssignment.TopicPartition] = []
     for _ in range(n):
-        t2, pos = _d_ConsumerProtocolAssignment_TopicPartition_0(buf, pos)
+        t2, pos = _d_ConsumerProtocolAssignment_TopicPartition_0(v, buf, pos)
         t1.append(t2)
     self.assigned_partitions = t1
     (n,) = INT32.unpack_from(buf, pos)
@@ -116,10 +97,10 @@ def _d_ConsumerProtocolAssignment_0(buf: memoryview, pos: int) -> tuple[Consumer
     return self, pos
 
 
-def _e_ConsumerProtocolAssignment_0(o: ConsumerProtocolAssignment, out: bytearray) -> None:
+def _e_ConsumerProtocolAssignment_0(v: int, o: ConsumerProtocolAssignment, out: bytearray) -> None:
     out += INT32.pack(len(o.assigned_partitions))
     for t1 in o.assigned_partitions:
-        _e_ConsumerProtocolAssignment_TopicPartition_0(t1, out)
+        _e_ConsumerProtocolAssignment_TopicPartition_0(v, t1, out)
     t2 = o.user_data
     if t2 is None:
         out += b"\xff\xff\xff\xff"
@@ -136,7 +117,7 @@ ConsumerProtocolAssignment.TopicPartition._FIELDS = (
     FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ConsumerProtocolAssignment.TopicPartition._DECODERS = {0: _d_ConsumerProtocolAssignment_TopicPartition_0, 1: _d_ConsumerProtocolAssignment_TopicPartition_0, 2: _d_ConsumerProtocolAssignment_TopicPartition_0, 3: _d_ConsumerProtocolAssignment_TopicPartition_0}
-ConsumerProtocolAssignment.TopicPartition._ENCODERS = {0: _e_ConsumerProtocolAssignment_TopicPartition_0, 1: _e_ConsumerProtocolAssignment_TopicPartition_0, 2: _e_ConsumerProtocolAssignment_TopicPartition_0, 3: _e_ConsumerProtocolAssignment_TopicPartition_0}
-ConsumerProtocolAssignment._DECODERS = {0: _d_ConsumerProtocolAssignment_0, 1: _d_ConsumerProtocolAssignment_0, 2: _d_ConsumerProtocolAssignment_0, 3: _d_ConsumerProtocolAssignment_0}
-ConsumerProtocolAssignment._ENCODERS = {0: _e_ConsumerProtocolAssignment_0, 1: _e_ConsumerProtocolAssignment_0, 2: _e_ConsumerProtocolAssignment_0, 3: _e_ConsumerProtocolAssignment_0}
+ConsumerProtocolAssignment.TopicPartition._DECODERS = {0: partial(_d_ConsumerProtocolAssignment_TopicPartition_0, 0), 1: partial(_d_ConsumerProtocolAssignment_TopicPartition_0, 1), 2: partial(_d_ConsumerProtocolAssignment_TopicPartition_0, 2), 3: partial(_d_ConsumerProtocolAssignment_TopicPartition_0, 3)}
+ConsumerProtocolAssignment.TopicPartition._ENCODERS = {0: partial(_e_ConsumerProtocolAssignment_TopicPartition_0, 0), 1: partial(_e_ConsumerProtocolAssignment_TopicPartition_0, 1), 2: partial(_e_ConsumerProtocolAssignment_TopicPartition_0, 2), 3: partial(_e_ConsumerProtocolAssignment_TopicPartition_0, 3)}
+ConsumerProtocolAssignment._DECODERS = {0: partial(_d_ConsumerProtocolAssignment_0, 0), 1: partial(_d_ConsumerProtocolAssignment_0, 1), 2: partial(_d_ConsumerProtocolAssignment_0, 2), 3: partial(_d_ConsumerProtocolAssignment_0, 3)}
+ConsumerProtocolAssignment._ENCODERS = {0: partial(_e_ConsumerProtocolAssignment_0, 0), 1: partial(_e_ConsumerProtocolAssignment_0, 1), 2: partial(_e_ConsumerProtocolAssignment_0, 2), 3: partial(_e_ConsumerProtocolAssignment_0, 3)}

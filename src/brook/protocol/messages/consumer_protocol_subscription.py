@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -70,7 +51,7 @@ _K_ConsumerProtocolSubscription = ConsumerProtocolSubscription
 _K_ConsumerProtocolSubscription_TopicPartition = ConsumerProtocolSubscription.TopicPartition
 
 
-def _d_ConsumerProtocolSubscription_TopicPartition_0(buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription.TopicPartition, int]:
+def _d_ConsumerProtocolSubscription_TopicPartition_1(v: int, buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription.TopicPartition, int]:
     self = _new(_K_ConsumerProtocolSubscription_TopicPartition)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -91,7 +72,7 @@ def _d_ConsumerProtocolSubscription_TopicPartition_0(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_ConsumerProtocolSubscription_TopicPartition_0(o: ConsumerProtocolSubscription.TopicPartition, out: bytearray) -> None:
+def _e_ConsumerProtocolSubscription_TopicPartition_1(v: int, o: ConsumerProtocolSubscription.TopicPartition, out: bytearray) -> None:
     t1 = o.topic.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -99,7 +80,7 @@ def _e_ConsumerProtocolSubscription_TopicPartition_0(o: ConsumerProtocolSubscrip
     out += pack(f">{len(o.partitions)}i", *o.partitions)
 
 
-def _d_ConsumerProtocolSubscription_0(buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription, int]:
+def _d_ConsumerProtocolSubscription_0(v: int, buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription, int]:
     self = _new(_K_ConsumerProtocolSubscription)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -126,196 +107,40 @@ def _d_ConsumerProtocolSubscription_0(buf: memoryview, pos: int) -> tuple[Consum
             raise bad_length("UserData", n)
         self.user_data = bytes(buf[pos:end])
         pos = end
-    self.owned_partitions = []
-    self.generation_id = -1
-    self.rack_id = None
-    return self, pos
-
-
-def _e_ConsumerProtocolSubscription_0(o: ConsumerProtocolSubscription, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.user_data
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
+    if v >= 1:
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("OwnedPartitions", n)
+        t3: list[ConsumerProtocolSubscription.TopicPartition] = []
+        for _ in range(n):
+            t4, pos = _d_ConsumerProtocolSubscription_TopicPartition_1(v, buf, pos)
+            t3.append(t4)
+        self.owned_partitions = t3
     else:
-        out += INT32.pack(len(t3))
-        out += t3
-
-
-def _d_ConsumerProtocolSubscription_1(buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription, int]:
-    self = _new(_K_ConsumerProtocolSubscription)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[str] = []
-    for _ in range(n):
+        self.owned_partitions = []
+    if v <= 1:
+        self.generation_id = -1
+    else:
+        (self.generation_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+    if v >= 3:
         (n,) = INT16.unpack_from(buf, pos)
         pos += 2
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("Topics", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.user_data = None
+        if n < 0:
+            self.rack_id = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("RackId", n)
+            self.rack_id = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("UserData", n)
-        self.user_data = bytes(buf[pos:end])
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OwnedPartitions", n)
-    t3: list[ConsumerProtocolSubscription.TopicPartition] = []
-    for _ in range(n):
-        t4, pos = _d_ConsumerProtocolSubscription_TopicPartition_0(buf, pos)
-        t3.append(t4)
-    self.owned_partitions = t3
-    self.generation_id = -1
-    self.rack_id = None
-    return self, pos
-
-
-def _e_ConsumerProtocolSubscription_1(o: ConsumerProtocolSubscription, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.user_data
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t3))
-        out += t3
-    out += INT32.pack(len(o.owned_partitions))
-    for t4 in o.owned_partitions:
-        _e_ConsumerProtocolSubscription_TopicPartition_0(t4, out)
-
-
-def _d_ConsumerProtocolSubscription_2(buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription, int]:
-    self = _new(_K_ConsumerProtocolSubscription)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[str] = []
-    for _ in range(n):
-        (n,) = INT16.unpack_from(buf, pos)
-        pos += 2
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("Topics", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.user_data = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("UserData", n)
-        self.user_data = bytes(buf[pos:end])
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OwnedPartitions", n)
-    t3: list[ConsumerProtocolSubscription.TopicPartition] = []
-    for _ in range(n):
-        t4, pos = _d_ConsumerProtocolSubscription_TopicPartition_0(buf, pos)
-        t3.append(t4)
-    self.owned_partitions = t3
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.rack_id = None
-    return self, pos
-
-
-def _e_ConsumerProtocolSubscription_2(o: ConsumerProtocolSubscription, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.user_data
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t3))
-        out += t3
-    out += INT32.pack(len(o.owned_partitions))
-    for t4 in o.owned_partitions:
-        _e_ConsumerProtocolSubscription_TopicPartition_0(t4, out)
-    out += _S_i.pack(o.generation_id)
-
-
-def _d_ConsumerProtocolSubscription_3(buf: memoryview, pos: int) -> tuple[ConsumerProtocolSubscription, int]:
-    self = _new(_K_ConsumerProtocolSubscription)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[str] = []
-    for _ in range(n):
-        (n,) = INT16.unpack_from(buf, pos)
-        pos += 2
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("Topics", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.user_data = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("UserData", n)
-        self.user_data = bytes(buf[pos:end])
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OwnedPartitions", n)
-    t3: list[ConsumerProtocolSubscription.TopicPartition] = []
-    for _ in range(n):
-        t4, pos = _d_ConsumerProtocolSubscription_TopicPartition_0(buf, pos)
-        t3.append(t4)
-    self.owned_partitions = t3
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
         self.rack_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("RackId", n)
-        self.rack_id = str(buf[pos:end], "utf-8")
-        pos = end
     return self, pos
 
 
-def _e_ConsumerProtocolSubscription_3(o: ConsumerProtocolSubscription, out: bytearray) -> None:
+def _e_ConsumerProtocolSubscription_0(v: int, o: ConsumerProtocolSubscription, out: bytearray) -> None:
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
         t2 = t1.encode()
@@ -327,17 +152,22 @@ def _e_ConsumerProtocolSubscription_3(o: ConsumerProtocolSubscription, out: byte
     else:
         out += INT32.pack(len(t3))
         out += t3
-    out += INT32.pack(len(o.owned_partitions))
-    for t4 in o.owned_partitions:
-        _e_ConsumerProtocolSubscription_TopicPartition_0(t4, out)
-    out += _S_i.pack(o.generation_id)
-    t5 = o.rack_id
-    if t5 is None:
-        out += b"\xff\xff"
+    if v >= 1:
+        out += INT32.pack(len(o.owned_partitions))
+        for t4 in o.owned_partitions:
+            _e_ConsumerProtocolSubscription_TopicPartition_1(v, t4, out)
+    if v <= 1:
+        pass
     else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
+        out += _S_i.pack(o.generation_id)
+    if v >= 3:
+        t5 = o.rack_id
+        if t5 is None:
+            out += b"\xff\xff"
+        else:
+            t6 = t5.encode()
+            out += INT16.pack(len(t6))
+            out += t6
 
 
 ConsumerProtocolSubscription._FIELDS = (
@@ -351,7 +181,7 @@ ConsumerProtocolSubscription.TopicPartition._FIELDS = (
     FieldSpec("topic", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partitions", "[]int32", 1, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ConsumerProtocolSubscription.TopicPartition._DECODERS = {1: _d_ConsumerProtocolSubscription_TopicPartition_0, 2: _d_ConsumerProtocolSubscription_TopicPartition_0, 3: _d_ConsumerProtocolSubscription_TopicPartition_0}
-ConsumerProtocolSubscription.TopicPartition._ENCODERS = {1: _e_ConsumerProtocolSubscription_TopicPartition_0, 2: _e_ConsumerProtocolSubscription_TopicPartition_0, 3: _e_ConsumerProtocolSubscription_TopicPartition_0}
-ConsumerProtocolSubscription._DECODERS = {0: _d_ConsumerProtocolSubscription_0, 1: _d_ConsumerProtocolSubscription_1, 2: _d_ConsumerProtocolSubscription_2, 3: _d_ConsumerProtocolSubscription_3}
-ConsumerProtocolSubscription._ENCODERS = {0: _e_ConsumerProtocolSubscription_0, 1: _e_ConsumerProtocolSubscription_1, 2: _e_ConsumerProtocolSubscription_2, 3: _e_ConsumerProtocolSubscription_3}
+ConsumerProtocolSubscription.TopicPartition._DECODERS = {1: partial(_d_ConsumerProtocolSubscription_TopicPartition_1, 1), 2: partial(_d_ConsumerProtocolSubscription_TopicPartition_1, 2), 3: partial(_d_ConsumerProtocolSubscription_TopicPartition_1, 3)}
+ConsumerProtocolSubscription.TopicPartition._ENCODERS = {1: partial(_e_ConsumerProtocolSubscription_TopicPartition_1, 1), 2: partial(_e_ConsumerProtocolSubscription_TopicPartition_1, 2), 3: partial(_e_ConsumerProtocolSubscription_TopicPartition_1, 3)}
+ConsumerProtocolSubscription._DECODERS = {0: partial(_d_ConsumerProtocolSubscription_0, 0), 1: partial(_d_ConsumerProtocolSubscription_0, 1), 2: partial(_d_ConsumerProtocolSubscription_0, 2), 3: partial(_d_ConsumerProtocolSubscription_0, 3)}
+ConsumerProtocolSubscription._ENCODERS = {0: partial(_e_ConsumerProtocolSubscription_0, 0), 1: partial(_e_ConsumerProtocolSubscription_0, 1), 2: partial(_e_ConsumerProtocolSubscription_0, 2), 3: partial(_e_ConsumerProtocolSubscription_0, 3)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -111,7 +92,7 @@ _K_ControllerRegistrationRequest_Feature = ControllerRegistrationRequest.Feature
 _K_ControllerRegistrationResponse = ControllerRegistrationResponse
 
 
-def _d_ControllerRegistrationRequest_Listener_0(buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest.Listener, int]:
+def _d_ControllerRegistrationRequest_Listener_0(v: int, buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest.Listener, int]:
     self = _new(_K_ControllerRegistrationRequest_Listener)
     n = buf[pos]
     pos += 1
@@ -144,26 +125,7 @@ def _d_ControllerRegistrationRequest_Listener_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_ControllerRegistrationRequest_Listener_0(o: ControllerRegistrationRequest.Listener, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.host.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_Hh.pack(o.port, o.security_protocol)
-    out.append(0)
-
-
-def _d_ControllerRegistrationRequest_Feature_0(buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest.Feature, int]:
+def _d_ControllerRegistrationRequest_Feature_0(v: int, buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest.Feature, int]:
     self = _new(_K_ControllerRegistrationRequest_Feature)
     n = buf[pos]
     pos += 1
@@ -186,19 +148,7 @@ def _d_ControllerRegistrationRequest_Feature_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_ControllerRegistrationRequest_Feature_0(o: ControllerRegistrationRequest.Feature, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_hh.pack(o.min_supported_version, o.max_supported_version)
-    out.append(0)
-
-
-def _d_ControllerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest, int]:
+def _d_ControllerRegistrationRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ControllerRegistrationRequest, int]:
     self = _new(_K_ControllerRegistrationRequest)
     self.controller_id, self.incarnation_id, self.zk_migration_ready = _S_iuo.unpack_from(buf, pos)
     pos += 21
@@ -211,7 +161,7 @@ def _d_ControllerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[Contr
         raise bad_length("Listeners", n)
     t1: list[ControllerRegistrationRequest.Listener] = []
     for _ in range(n):
-        t2, pos = _d_ControllerRegistrationRequest_Listener_0(buf, pos)
+        t2, pos = _d_ControllerRegistrationRequest_Listener_0(v, buf, pos)
         t1.append(t2)
     self.listeners = t1
     n = buf[pos]
@@ -223,7 +173,7 @@ def _d_ControllerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[Contr
         raise bad_length("Features", n)
     t3: list[ControllerRegistrationRequest.Feature] = []
     for _ in range(n):
-        t4, pos = _d_ControllerRegistrationRequest_Feature_0(buf, pos)
+        t4, pos = _d_ControllerRegistrationRequest_Feature_0(v, buf, pos)
         t3.append(t4)
     self.features = t3
     n = buf[pos]
@@ -235,52 +185,7 @@ def _d_ControllerRegistrationRequest_0(buf: memoryview, pos: int) -> tuple[Contr
     return self, pos
 
 
-def _e_ControllerRegistrationRequest_0(o: ControllerRegistrationRequest, out: bytearray) -> None:
-    out += _S_iuo.pack(o.controller_id, o.incarnation_id, o.zk_migration_ready)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.listeners:
-        _e_ControllerRegistrationRequest_Listener_0(t1, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.features:
-        _e_ControllerRegistrationRequest_Feature_0(t2, out)
-    out.append(0)
-
-
-def _d_ControllerRegistrationResponse_0(buf: memoryview, pos: int) -> tuple[ControllerRegistrationResponse, int]:
-    self = _new(_K_ControllerRegistrationResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ControllerRegistrationResponse_0(o: ControllerRegistrationResponse, out: bytearray) -> None:
+def _e_ControllerRegistrationResponse_0(v: int, o: ControllerRegistrationResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -296,34 +201,7 @@ def _e_ControllerRegistrationResponse_0(o: ControllerRegistrationResponse, out: 
     out.append(0)
 
 
-ControllerRegistrationRequest._FIELDS = (
-    FieldSpec("controller_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("incarnation_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("zk_migration_ready", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, ControllerRegistrationRequest.Listener, []),
-    FieldSpec("features", "[]Feature", 0, 32767, 32767, -1, None, 32767, -1, ControllerRegistrationRequest.Feature, []),
-)
-ControllerRegistrationRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("security_protocol", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ControllerRegistrationRequest.Feature._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ControllerRegistrationResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-ControllerRegistrationRequest.Listener._DECODERS = {0: _d_ControllerRegistrationRequest_Listener_0}
-ControllerRegistrationRequest.Listener._ENCODERS = {0: _e_ControllerRegistrationRequest_Listener_0}
-ControllerRegistrationRequest.Feature._DECODERS = {0: _d_ControllerRegistrationRequest_Feature_0}
-ControllerRegistrationRequest.Feature._ENCODERS = {0: _e_ControllerRegistrationRequest_Feature_0}
-ControllerRegistrationRequest._DECODERS = {0: _d_ControllerRegistrationRequest_0}
-ControllerRegistrationRequest._ENCODERS = {0: _e_ControllerRegistrationRequest_0}
-ControllerRegistrationResponse._DECODERS = {0: _d_ControllerRegistrationResponse_0}
-ControllerRegistrationResponse._ENCODERS = {0: _e_ControllerRegistrationResponse_0}
+ControllerRegistrationRequest.Listener._DECODERS = {0: partial(_d_ControllerRegistrationRequest_Listener_0, 0)}
+ControllerRegistrationRequest.Feature._DECODERS = {0: partial(_d_ControllerRegistrationRequest_Feature_0, 0)}
+ControllerRegistrationRequest._DECODERS = {0: partial(_d_ControllerRegistrationRequest_0, 0)}
+ControllerRegistrationResponse._ENCODERS = {0: partial(_e_ControllerRegistrationResponse_0, 0)}

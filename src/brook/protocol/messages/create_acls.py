@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -105,7 +87,7 @@ _K_CreateAclsResponse = CreateAclsResponse
 _K_CreateAclsResponse_AclCreationResult = CreateAclsResponse.AclCreationResult
 
 
-def _d_CreateAclsRequest_AclCreation_0(buf: memoryview, pos: int) -> tuple[CreateAclsRequest.AclCreation, int]:
+def _d_CreateAclsRequest_AclCreation_0(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsRequest.AclCreation, int]:
     self = _new(_K_CreateAclsRequest_AclCreation)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -116,53 +98,11 @@ def _d_CreateAclsRequest_AclCreation_0(buf: memoryview, pos: int) -> tuple[Creat
         raise bad_length("ResourceName", n)
     self.resource_name = str(buf[pos:end], "utf-8")
     pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Principal", n)
-    self.principal = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    self.resource_pattern_type = 3
-    return self, pos
-
-
-def _e_CreateAclsRequest_AclCreation_0(o: CreateAclsRequest.AclCreation, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.principal.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.host.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_CreateAclsRequest_AclCreation_1(buf: memoryview, pos: int) -> tuple[CreateAclsRequest.AclCreation, int]:
-    self = _new(_K_CreateAclsRequest_AclCreation)
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.resource_pattern_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
+    if v <= 0:
+        self.resource_pattern_type = 3
+    else:
+        (self.resource_pattern_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -182,22 +122,7 @@ def _d_CreateAclsRequest_AclCreation_1(buf: memoryview, pos: int) -> tuple[Creat
     return self, pos
 
 
-def _e_CreateAclsRequest_AclCreation_1(o: CreateAclsRequest.AclCreation, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_b.pack(o.resource_pattern_type)
-    t2 = o.principal.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.host.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_CreateAclsRequest_AclCreation_2(buf: memoryview, pos: int) -> tuple[CreateAclsRequest.AclCreation, int]:
+def _d_CreateAclsRequest_AclCreation_2(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsRequest.AclCreation, int]:
     self = _new(_K_CreateAclsRequest_AclCreation)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -244,7 +169,26 @@ def _d_CreateAclsRequest_AclCreation_2(buf: memoryview, pos: int) -> tuple[Creat
     return self, pos
 
 
-def _e_CreateAclsRequest_AclCreation_2(o: CreateAclsRequest.AclCreation, out: bytearray) -> None:
+def _e_CreateAclsRequest_AclCreation_0(v: int, o: CreateAclsRequest.AclCreation, out: bytearray) -> None:
+    out += _S_b.pack(o.resource_type)
+    t1 = o.resource_name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    if v <= 0:
+        if o.resource_pattern_type != 3:
+            raise unsupported_field("ResourcePatternType", v)
+    else:
+        out += _S_b.pack(o.resource_pattern_type)
+    t2 = o.principal.encode()
+    out += INT16.pack(len(t2))
+    out += t2
+    t3 = o.host.encode()
+    out += INT16.pack(len(t3))
+    out += t3
+    out += _S_bb.pack(o.operation, o.permission_type)
+
+
+def _e_CreateAclsRequest_AclCreation_2(v: int, o: CreateAclsRequest.AclCreation, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -272,7 +216,7 @@ def _e_CreateAclsRequest_AclCreation_2(o: CreateAclsRequest.AclCreation, out: by
     out.append(0)
 
 
-def _d_CreateAclsRequest_0(buf: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
+def _d_CreateAclsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
     self = _new(_K_CreateAclsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -280,39 +224,13 @@ def _d_CreateAclsRequest_0(buf: memoryview, pos: int) -> tuple[CreateAclsRequest
         raise bad_length("Creations", n)
     t1: list[CreateAclsRequest.AclCreation] = []
     for _ in range(n):
-        t2, pos = _d_CreateAclsRequest_AclCreation_0(buf, pos)
+        t2, pos = _d_CreateAclsRequest_AclCreation_0(v, buf, pos)
         t1.append(t2)
     self.creations = t1
     return self, pos
 
 
-def _e_CreateAclsRequest_0(o: CreateAclsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.creations))
-    for t1 in o.creations:
-        _e_CreateAclsRequest_AclCreation_0(t1, out)
-
-
-def _d_CreateAclsRequest_1(buf: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
-    self = _new(_K_CreateAclsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Creations", n)
-    t1: list[CreateAclsRequest.AclCreation] = []
-    for _ in range(n):
-        t2, pos = _d_CreateAclsRequest_AclCreation_1(buf, pos)
-        t1.append(t2)
-    self.creations = t1
-    return self, pos
-
-
-def _e_CreateAclsRequest_1(o: CreateAclsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.creations))
-    for t1 in o.creations:
-        _e_CreateAclsRequest_AclCreation_1(t1, out)
-
-
-def _d_CreateAclsRequest_2(buf: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
+def _d_CreateAclsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsRequest, int]:
     self = _new(_K_CreateAclsRequest)
     n = buf[pos]
     pos += 1
@@ -323,7 +241,7 @@ def _d_CreateAclsRequest_2(buf: memoryview, pos: int) -> tuple[CreateAclsRequest
         raise bad_length("Creations", n)
     t1: list[CreateAclsRequest.AclCreation] = []
     for _ in range(n):
-        t2, pos = _d_CreateAclsRequest_AclCreation_2(buf, pos)
+        t2, pos = _d_CreateAclsRequest_AclCreation_2(v, buf, pos)
         t1.append(t2)
     self.creations = t1
     n = buf[pos]
@@ -335,18 +253,24 @@ def _d_CreateAclsRequest_2(buf: memoryview, pos: int) -> tuple[CreateAclsRequest
     return self, pos
 
 
-def _e_CreateAclsRequest_2(o: CreateAclsRequest, out: bytearray) -> None:
+def _e_CreateAclsRequest_0(v: int, o: CreateAclsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.creations))
+    for t1 in o.creations:
+        _e_CreateAclsRequest_AclCreation_0(v, t1, out)
+
+
+def _e_CreateAclsRequest_2(v: int, o: CreateAclsRequest, out: bytearray) -> None:
     n = len(o.creations) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.creations:
-        _e_CreateAclsRequest_AclCreation_2(t1, out)
+        _e_CreateAclsRequest_AclCreation_2(v, t1, out)
     out.append(0)
 
 
-def _d_CreateAclsResponse_AclCreationResult_0(buf: memoryview, pos: int) -> tuple[CreateAclsResponse.AclCreationResult, int]:
+def _d_CreateAclsResponse_AclCreationResult_0(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsResponse.AclCreationResult, int]:
     self = _new(_K_CreateAclsResponse_AclCreationResult)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -363,18 +287,7 @@ def _d_CreateAclsResponse_AclCreationResult_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_CreateAclsResponse_AclCreationResult_0(o: CreateAclsResponse.AclCreationResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_CreateAclsResponse_AclCreationResult_1(buf: memoryview, pos: int) -> tuple[CreateAclsResponse.AclCreationResult, int]:
+def _d_CreateAclsResponse_AclCreationResult_2(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsResponse.AclCreationResult, int]:
     self = _new(_K_CreateAclsResponse_AclCreationResult)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -400,7 +313,18 @@ def _d_CreateAclsResponse_AclCreationResult_1(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_CreateAclsResponse_AclCreationResult_1(o: CreateAclsResponse.AclCreationResult, out: bytearray) -> None:
+def _e_CreateAclsResponse_AclCreationResult_0(v: int, o: CreateAclsResponse.AclCreationResult, out: bytearray) -> None:
+    out += _S_h.pack(o.error_code)
+    t1 = o.error_message
+    if t1 is None:
+        out += b"\xff\xff"
+    else:
+        t2 = t1.encode()
+        out += INT16.pack(len(t2))
+        out += t2
+
+
+def _e_CreateAclsResponse_AclCreationResult_2(v: int, o: CreateAclsResponse.AclCreationResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -416,7 +340,7 @@ def _e_CreateAclsResponse_AclCreationResult_1(o: CreateAclsResponse.AclCreationR
     out.append(0)
 
 
-def _d_CreateAclsResponse_0(buf: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
+def _d_CreateAclsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
     self = _new(_K_CreateAclsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -426,20 +350,13 @@ def _d_CreateAclsResponse_0(buf: memoryview, pos: int) -> tuple[CreateAclsRespon
         raise bad_length("Results", n)
     t1: list[CreateAclsResponse.AclCreationResult] = []
     for _ in range(n):
-        t2, pos = _d_CreateAclsResponse_AclCreationResult_0(buf, pos)
+        t2, pos = _d_CreateAclsResponse_AclCreationResult_0(v, buf, pos)
         t1.append(t2)
     self.results = t1
     return self, pos
 
 
-def _e_CreateAclsResponse_0(o: CreateAclsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.results))
-    for t1 in o.results:
-        _e_CreateAclsResponse_AclCreationResult_0(t1, out)
-
-
-def _d_CreateAclsResponse_1(buf: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
+def _d_CreateAclsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[CreateAclsResponse, int]:
     self = _new(_K_CreateAclsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -452,7 +369,7 @@ def _d_CreateAclsResponse_1(buf: memoryview, pos: int) -> tuple[CreateAclsRespon
         raise bad_length("Results", n)
     t1: list[CreateAclsResponse.AclCreationResult] = []
     for _ in range(n):
-        t2, pos = _d_CreateAclsResponse_AclCreationResult_1(buf, pos)
+        t2, pos = _d_CreateAclsResponse_AclCreationResult_2(v, buf, pos)
         t1.append(t2)
     self.results = t1
     n = buf[pos]
@@ -464,7 +381,14 @@ def _d_CreateAclsResponse_1(buf: memoryview, pos: int) -> tuple[CreateAclsRespon
     return self, pos
 
 
-def _e_CreateAclsResponse_1(o: CreateAclsResponse, out: bytearray) -> None:
+def _e_CreateAclsResponse_0(v: int, o: CreateAclsResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.results))
+    for t1 in o.results:
+        _e_CreateAclsResponse_AclCreationResult_0(v, t1, out)
+
+
+def _e_CreateAclsResponse_2(v: int, o: CreateAclsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -472,35 +396,15 @@ def _e_CreateAclsResponse_1(o: CreateAclsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_CreateAclsResponse_AclCreationResult_1(t1, out)
+        _e_CreateAclsResponse_AclCreationResult_2(v, t1, out)
     out.append(0)
 
 
-CreateAclsRequest._FIELDS = (
-    FieldSpec("creations", "[]AclCreation", 0, 32767, 32767, -1, None, 32767, -1, CreateAclsRequest.AclCreation, []),
-)
-CreateAclsRequest.AclCreation._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("resource_pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-CreateAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]AclCreationResult", 0, 32767, 32767, -1, None, 32767, -1, CreateAclsResponse.AclCreationResult, []),
-)
-CreateAclsResponse.AclCreationResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-CreateAclsRequest.AclCreation._DECODERS = {0: _d_CreateAclsRequest_AclCreation_0, 1: _d_CreateAclsRequest_AclCreation_1, 2: _d_CreateAclsRequest_AclCreation_2, 3: _d_CreateAclsRequest_AclCreation_2}
-CreateAclsRequest.AclCreation._ENCODERS = {0: _e_CreateAclsRequest_AclCreation_0, 1: _e_CreateAclsRequest_AclCreation_1, 2: _e_CreateAclsRequest_AclCreation_2, 3: _e_CreateAclsRequest_AclCreation_2}
-CreateAclsRequest._DECODERS = {0: _d_CreateAclsRequest_0, 1: _d_CreateAclsRequest_1, 2: _d_CreateAclsRequest_2, 3: _d_CreateAclsRequest_2}
-CreateAclsRequest._ENCODERS = {0: _e_CreateAclsRequest_0, 1: _e_CreateAclsRequest_1, 2: _e_CreateAclsRequest_2, 3: _e_CreateAclsRequest_2}
-CreateAclsResponse.AclCreationResult._DECODERS = {0: _d_CreateAclsResponse_AclCreationResult_0, 1: _d_CreateAclsResponse_AclCreationResult_0, 2: _d_CreateAclsResponse_AclCreationResult_1, 3: _d_CreateAclsResponse_AclCreationResult_1}
-CreateAclsResponse.AclCreationResult._ENCODERS = {0: _e_CreateAclsResponse_AclCreationResult_0, 1: _e_CreateAclsResponse_AclCreationResult_0, 2: _e_CreateAclsResponse_AclCreationResult_1, 3: _e_CreateAclsResponse_AclCreationResult_1}
-CreateAclsResponse._DECODERS = {0: _d_CreateAclsResponse_0, 1: _d_CreateAclsResponse_0, 2: _d_CreateAclsResponse_1, 3: _d_CreateAclsResponse_1}
-CreateAclsResponse._ENCODERS = {0: _e_CreateAclsResponse_0, 1: _e_CreateAclsResponse_0, 2: _e_CreateAclsResponse_1, 3: _e_CreateAclsResponse_1}
+CreateAclsRequest.AclCreation._DECODERS = {0: partial(_d_CreateAclsRequest_AclCreation_0, 0), 1: partial(_d_CreateAclsRequest_AclCreation_0, 1), 2: partial(_d_CreateAclsRequest_AclCreation_2, 2), 3: partial(_d_CreateAclsRequest_AclCreation_2, 3)}
+CreateAclsRequest.AclCreation._ENCODERS = {0: partial(_e_CreateAclsRequest_AclCreation_0, 0), 1: partial(_e_CreateAclsRequest_AclCreation_0, 1), 2: partial(_e_CreateAclsRequest_AclCreation_2, 2), 3: partial(_e_CreateAclsRequest_AclCreation_2, 3)}
+CreateAclsRequest._DECODERS = {0: partial(_d_CreateAclsRequest_0, 0), 1: partial(_d_CreateAclsRequest_0, 1), 2: partial(_d_CreateAclsRequest_2, 2), 3: partial(_d_CreateAclsRequest_2, 3)}
+CreateAclsRequest._ENCODERS = {0: partial(_e_CreateAclsRequest_0, 0), 1: partial(_e_CreateAclsRequest_0, 1), 2: partial(_e_CreateAclsRequest_2, 2), 3: partial(_e_CreateAclsRequest_2, 3)}
+CreateAclsResponse.AclCreationResult._DECODERS = {0: partial(_d_CreateAclsResponse_AclCreationResult_0, 0), 1: partial(_d_CreateAclsResponse_AclCreationResult_0, 1), 2: partial(_d_CreateAclsResponse_AclCreationResult_2, 2), 3: partial(_d_CreateAclsResponse_AclCreationResult_2, 3)}
+CreateAclsResponse.AclCreationResult._ENCODERS = {0: partial(_e_CreateAclsResponse_AclCreationResult_0, 0), 1: partial(_e_CreateAclsResponse_AclCreationResult_0, 1), 2: partial(_e_CreateAclsResponse_AclCreationResult_2, 2), 3: partial(_e_CreateAclsResponse_AclCreationResult_2, 3)}
+CreateAclsResponse._DECODERS = {0: partial(_d_CreateAclsResponse_0, 0), 1: partial(_d_CreateAclsResponse_0, 1), 2: partial(_d_CreateAclsResponse_2, 2), 3: partial(_d_CreateAclsResponse_2, 3)}
+CreateAclsResponse._ENCODERS = {0: partial(_e_CreateAclsResponse_0, 0), 1: partial(_e_CreateAclsResponse_0, 1), 2: partial(_e_CreateAclsResponse_2, 2), 3: partial(_e_CreateAclsResponse_2, 3)}

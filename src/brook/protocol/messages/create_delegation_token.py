@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -107,7 +89,7 @@ _K_CreateDelegationTokenRequest_CreatableRenewers = CreateDelegationTokenRequest
 _K_CreateDelegationTokenResponse = CreateDelegationTokenResponse
 
 
-def _d_CreateDelegationTokenRequest_CreatableRenewers_0(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest.CreatableRenewers, int]:
+def _d_CreateDelegationTokenRequest_CreatableRenewers_0(v: int, buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest.CreatableRenewers, int]:
     self = _new(_K_CreateDelegationTokenRequest_CreatableRenewers)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -126,16 +108,7 @@ def _d_CreateDelegationTokenRequest_CreatableRenewers_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_CreateDelegationTokenRequest_CreatableRenewers_0(o: CreateDelegationTokenRequest.CreatableRenewers, out: bytearray) -> None:
-    t1 = o.principal_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.principal_name.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_CreateDelegationTokenRequest_CreatableRenewers_1(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest.CreatableRenewers, int]:
+def _d_CreateDelegationTokenRequest_CreatableRenewers_2(v: int, buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest.CreatableRenewers, int]:
     self = _new(_K_CreateDelegationTokenRequest_CreatableRenewers)
     n = buf[pos]
     pos += 1
@@ -166,25 +139,7 @@ def _d_CreateDelegationTokenRequest_CreatableRenewers_1(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_CreateDelegationTokenRequest_CreatableRenewers_1(o: CreateDelegationTokenRequest.CreatableRenewers, out: bytearray) -> None:
-    t1 = o.principal_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.principal_name.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out.append(0)
-
-
-def _d_CreateDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest, int]:
+def _d_CreateDelegationTokenRequest_0(v: int, buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest, int]:
     self = _new(_K_CreateDelegationTokenRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -192,7 +147,7 @@ def _d_CreateDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[Create
         raise bad_length("Renewers", n)
     t1: list[CreateDelegationTokenRequest.CreatableRenewers] = []
     for _ in range(n):
-        t2, pos = _d_CreateDelegationTokenRequest_CreatableRenewers_0(buf, pos)
+        t2, pos = _d_CreateDelegationTokenRequest_CreatableRenewers_0(v, buf, pos)
         t1.append(t2)
     self.renewers = t1
     (self.max_lifetime_ms,) = _S_q.unpack_from(buf, pos)
@@ -202,15 +157,38 @@ def _d_CreateDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[Create
     return self, pos
 
 
-def _e_CreateDelegationTokenRequest_0(o: CreateDelegationTokenRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.renewers))
-    for t1 in o.renewers:
-        _e_CreateDelegationTokenRequest_CreatableRenewers_0(t1, out)
-    out += _S_q.pack(o.max_lifetime_ms)
-
-
-def _d_CreateDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest, int]:
+def _d_CreateDelegationTokenRequest_2(v: int, buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest, int]:
     self = _new(_K_CreateDelegationTokenRequest)
+    if v >= 3:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.owner_principal_type = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("OwnerPrincipalType", n)
+            self.owner_principal_type = str(buf[pos:end], "utf-8")
+            pos = end
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.owner_principal_name = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("OwnerPrincipalName", n)
+            self.owner_principal_name = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
+        self.owner_principal_type = ""
+        self.owner_principal_name = ""
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -220,72 +198,7 @@ def _d_CreateDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[Create
         raise bad_length("Renewers", n)
     t1: list[CreateDelegationTokenRequest.CreatableRenewers] = []
     for _ in range(n):
-        t2, pos = _d_CreateDelegationTokenRequest_CreatableRenewers_1(buf, pos)
-        t1.append(t2)
-    self.renewers = t1
-    (self.max_lifetime_ms,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    self.owner_principal_type = ""
-    self.owner_principal_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_CreateDelegationTokenRequest_1(o: CreateDelegationTokenRequest, out: bytearray) -> None:
-    n = len(o.renewers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.renewers:
-        _e_CreateDelegationTokenRequest_CreatableRenewers_1(t1, out)
-    out += _S_q.pack(o.max_lifetime_ms)
-    out.append(0)
-
-
-def _d_CreateDelegationTokenRequest_2(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenRequest, int]:
-    self = _new(_K_CreateDelegationTokenRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.owner_principal_type = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("OwnerPrincipalType", n)
-        self.owner_principal_type = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.owner_principal_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("OwnerPrincipalName", n)
-        self.owner_principal_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Renewers", n)
-    t1: list[CreateDelegationTokenRequest.CreatableRenewers] = []
-    for _ in range(n):
-        t2, pos = _d_CreateDelegationTokenRequest_CreatableRenewers_1(buf, pos)
+        t2, pos = _d_CreateDelegationTokenRequest_CreatableRenewers_2(v, buf, pos)
         t1.append(t2)
     self.renewers = t1
     (self.max_lifetime_ms,) = _S_q.unpack_from(buf, pos)
@@ -299,82 +212,7 @@ def _d_CreateDelegationTokenRequest_2(buf: memoryview, pos: int) -> tuple[Create
     return self, pos
 
 
-def _e_CreateDelegationTokenRequest_2(o: CreateDelegationTokenRequest, out: bytearray) -> None:
-    t1 = o.owner_principal_type
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    t3 = o.owner_principal_name
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    n = len(o.renewers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t5 in o.renewers:
-        _e_CreateDelegationTokenRequest_CreatableRenewers_1(t5, out)
-    out += _S_q.pack(o.max_lifetime_ms)
-    out.append(0)
-
-
-def _d_CreateDelegationTokenResponse_0(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenResponse, int]:
-    self = _new(_K_CreateDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.token_requester_principal_type = ""
-    self.token_requester_principal_name = ""
-    return self, pos
-
-
-def _e_CreateDelegationTokenResponse_0(o: CreateDelegationTokenResponse, out: bytearray) -> None:
+def _e_CreateDelegationTokenResponse_0(v: int, o: CreateDelegationTokenResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.principal_type.encode()
     out += INT16.pack(len(t1))
@@ -389,68 +227,13 @@ def _e_CreateDelegationTokenResponse_0(o: CreateDelegationTokenResponse, out: by
     out += INT32.pack(len(o.hmac))
     out += o.hmac
     out += _S_i.pack(o.throttle_time_ms)
+    if o.token_requester_principal_type != "":
+        raise unsupported_field("TokenRequesterPrincipalType", v)
+    if o.token_requester_principal_name != "":
+        raise unsupported_field("TokenRequesterPrincipalName", v)
 
 
-def _d_CreateDelegationTokenResponse_1(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenResponse, int]:
-    self = _new(_K_CreateDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.token_requester_principal_type = ""
-    self.token_requester_principal_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_CreateDelegationTokenResponse_1(o: CreateDelegationTokenResponse, out: bytearray) -> None:
+def _e_CreateDelegationTokenResponse_2(v: int, o: CreateDelegationTokenResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.principal_type.encode()
     n = len(t1) + 1
@@ -466,131 +249,26 @@ def _e_CreateDelegationTokenResponse_1(o: CreateDelegationTokenResponse, out: by
     else:
         write_uvarint(out, n)
     out += t2
-    out += _S_qqq.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
-    t3 = o.token_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
+    if v >= 3:
+        t3 = o.token_requester_principal_type.encode()
+        n = len(t3) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t3
+        t4 = o.token_requester_principal_name.encode()
+        n = len(t4) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t4
     else:
-        write_uvarint(out, n)
-    out += t3
-    n = len(o.hmac) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.hmac
-    out += _S_i.pack(o.throttle_time_ms)
-    out.append(0)
-
-
-def _d_CreateDelegationTokenResponse_2(buf: memoryview, pos: int) -> tuple[CreateDelegationTokenResponse, int]:
-    self = _new(_K_CreateDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenRequesterPrincipalType", n)
-    self.token_requester_principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenRequesterPrincipalName", n)
-    self.token_requester_principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp_ms, self.expiry_timestamp_ms, self.max_timestamp_ms = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_CreateDelegationTokenResponse_2(o: CreateDelegationTokenResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.principal_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.principal_name.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.token_requester_principal_type.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.token_requester_principal_name.encode()
-    n = len(t4) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t4
+        if o.token_requester_principal_type != "":
+            raise unsupported_field("TokenRequesterPrincipalType", v)
+        if o.token_requester_principal_name != "":
+            raise unsupported_field("TokenRequesterPrincipalName", v)
     out += _S_qqq.pack(o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms)
     t5 = o.token_id.encode()
     n = len(t5) + 1
@@ -609,32 +287,6 @@ def _e_CreateDelegationTokenResponse_2(o: CreateDelegationTokenResponse, out: by
     out.append(0)
 
 
-CreateDelegationTokenRequest._FIELDS = (
-    FieldSpec("owner_principal_type", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
-    FieldSpec("owner_principal_name", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
-    FieldSpec("renewers", "[]CreatableRenewers", 0, 32767, 32767, -1, None, 32767, -1, CreateDelegationTokenRequest.CreatableRenewers, []),
-    FieldSpec("max_lifetime_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-CreateDelegationTokenRequest.CreatableRenewers._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-CreateDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_type", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("issue_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-CreateDelegationTokenRequest.CreatableRenewers._DECODERS = {0: _d_CreateDelegationTokenRequest_CreatableRenewers_0, 1: _d_CreateDelegationTokenRequest_CreatableRenewers_0, 2: _d_CreateDelegationTokenRequest_CreatableRenewers_1, 3: _d_CreateDelegationTokenRequest_CreatableRenewers_1}
-CreateDelegationTokenRequest.CreatableRenewers._ENCODERS = {0: _e_CreateDelegationTokenRequest_CreatableRenewers_0, 1: _e_CreateDelegationTokenRequest_CreatableRenewers_0, 2: _e_CreateDelegationTokenRequest_CreatableRenewers_1, 3: _e_CreateDelegationTokenRequest_CreatableRenewers_1}
-CreateDelegationTokenRequest._DECODERS = {0: _d_CreateDelegationTokenRequest_0, 1: _d_CreateDelegationTokenRequest_0, 2: _d_CreateDelegationTokenRequest_1, 3: _d_CreateDelegationTokenRequest_2}
-CreateDelegationTokenRequest._ENCODERS = {0: _e_CreateDelegationTokenRequest_0, 1: _e_CreateDelegationTokenRequest_0, 2: _e_CreateDelegationTokenRequest_1, 3: _e_CreateDelegationTokenRequest_2}
-CreateDelegationTokenResponse._DECODERS = {0: _d_CreateDelegationTokenResponse_0, 1: _d_CreateDelegationTokenResponse_0, 2: _d_CreateDelegationTokenResponse_1, 3: _d_CreateDelegationTokenResponse_2}
-CreateDelegationTokenResponse._ENCODERS = {0: _e_CreateDelegationTokenResponse_0, 1: _e_CreateDelegationTokenResponse_0, 2: _e_CreateDelegationTokenResponse_1, 3: _e_CreateDelegationTokenResponse_2}
+CreateDelegationTokenRequest.CreatableRenewers._DECODERS = {0: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_0, 0), 1: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_0, 1), 2: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_2, 2), 3: partial(_d_CreateDelegationTokenRequest_CreatableRenewers_2, 3)}
+CreateDelegationTokenRequest._DECODERS = {0: partial(_d_CreateDelegationTokenRequest_0, 0), 1: partial(_d_CreateDelegationTokenRequest_0, 1), 2: partial(_d_CreateDelegationTokenRequest_2, 2), 3: partial(_d_CreateDelegationTokenRequest_2, 3)}
+CreateDelegationTokenResponse._ENCODERS = {0: partial(_e_CreateDelegationTokenResponse_0, 0), 1: partial(_e_CreateDelegationTokenResponse_0, 1), 2: partial(_e_CreateDelegationTokenResponse_2, 2), 3: partial(_e_CreateDelegationTokenResponse_2, 3)}

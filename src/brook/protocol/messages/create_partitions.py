@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -112,7 +93,7 @@ _K_CreatePartitionsResponse = CreatePartitionsResponse
 _K_CreatePartitionsResponse_CreatePartitionsTopicResult = CreatePartitionsResponse.CreatePartitionsTopicResult
 
 
-def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsAssignment, int]:
+def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsAssignment, int]:
     self = _new(_K_CreatePartitionsRequest_CreatePartitionsAssignment)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -126,12 +107,7 @@ def _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(buf: memoryview, pos
     return self, pos
 
 
-def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(o: CreatePartitionsRequest.CreatePartitionsAssignment, out: bytearray) -> None:
-    out += INT32.pack(len(o.broker_ids))
-    out += pack(f">{len(o.broker_ids)}i", *o.broker_ids)
-
-
-def _d_CreatePartitionsRequest_CreatePartitionsAssignment_1(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsAssignment, int]:
+def _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsAssignment, int]:
     self = _new(_K_CreatePartitionsRequest_CreatePartitionsAssignment)
     n = buf[pos]
     pos += 1
@@ -154,7 +130,12 @@ def _d_CreatePartitionsRequest_CreatePartitionsAssignment_1(buf: memoryview, pos
     return self, pos
 
 
-def _e_CreatePartitionsRequest_CreatePartitionsAssignment_1(o: CreatePartitionsRequest.CreatePartitionsAssignment, out: bytearray) -> None:
+def _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(v: int, o: CreatePartitionsRequest.CreatePartitionsAssignment, out: bytearray) -> None:
+    out += INT32.pack(len(o.broker_ids))
+    out += pack(f">{len(o.broker_ids)}i", *o.broker_ids)
+
+
+def _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(v: int, o: CreatePartitionsRequest.CreatePartitionsAssignment, out: bytearray) -> None:
     n = len(o.broker_ids) + 1
     if n < 128:
         out.append(n)
@@ -164,7 +145,7 @@ def _e_CreatePartitionsRequest_CreatePartitionsAssignment_1(o: CreatePartitionsR
     out.append(0)
 
 
-def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsTopic, int]:
+def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsTopic, int]:
     self = _new(_K_CreatePartitionsRequest_CreatePartitionsTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -184,27 +165,13 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_0(buf: memoryview, pos: int
             raise bad_length("Assignments", n)
         t1: list[CreatePartitionsRequest.CreatePartitionsAssignment] = []
         for _ in range(n):
-            t2, pos = _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(buf, pos)
+            t2, pos = _d_CreatePartitionsRequest_CreatePartitionsAssignment_0(v, buf, pos)
             t1.append(t2)
         self.assignments = t1
     return self, pos
 
 
-def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(o: CreatePartitionsRequest.CreatePartitionsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.count)
-    t2 = o.assignments
-    if t2 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t2))
-        for t3 in t2:
-            _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(t3, out)
-
-
-def _d_CreatePartitionsRequest_CreatePartitionsTopic_1(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsTopic, int]:
+def _d_CreatePartitionsRequest_CreatePartitionsTopic_2(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest.CreatePartitionsTopic, int]:
     self = _new(_K_CreatePartitionsRequest_CreatePartitionsTopic)
     n = buf[pos]
     pos += 1
@@ -230,7 +197,7 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_1(buf: memoryview, pos: int
             raise bad_length("Assignments", n)
         t1: list[CreatePartitionsRequest.CreatePartitionsAssignment] = []
         for _ in range(n):
-            t2, pos = _d_CreatePartitionsRequest_CreatePartitionsAssignment_1(buf, pos)
+            t2, pos = _d_CreatePartitionsRequest_CreatePartitionsAssignment_2(v, buf, pos)
             t1.append(t2)
         self.assignments = t1
     n = buf[pos]
@@ -242,7 +209,21 @@ def _d_CreatePartitionsRequest_CreatePartitionsTopic_1(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_CreatePartitionsRequest_CreatePartitionsTopic_1(o: CreatePartitionsRequest.CreatePartitionsTopic, out: bytearray) -> None:
+def _e_CreatePartitionsRequest_CreatePartitionsTopic_0(v: int, o: CreatePartitionsRequest.CreatePartitionsTopic, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += _S_i.pack(o.count)
+    t2 = o.assignments
+    if t2 is None:
+        out += b"\xff\xff\xff\xff"
+    else:
+        out += INT32.pack(len(t2))
+        for t3 in t2:
+            _e_CreatePartitionsRequest_CreatePartitionsAssignment_0(v, t3, out)
+
+
+def _e_CreatePartitionsRequest_CreatePartitionsTopic_2(v: int, o: CreatePartitionsRequest.CreatePartitionsTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -261,11 +242,11 @@ def _e_CreatePartitionsRequest_CreatePartitionsTopic_1(o: CreatePartitionsReques
         else:
             write_uvarint(out, n)
         for t3 in t2:
-            _e_CreatePartitionsRequest_CreatePartitionsAssignment_1(t3, out)
+            _e_CreatePartitionsRequest_CreatePartitionsAssignment_2(v, t3, out)
     out.append(0)
 
 
-def _d_CreatePartitionsRequest_0(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest, int]:
+def _d_CreatePartitionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest, int]:
     self = _new(_K_CreatePartitionsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -273,7 +254,7 @@ def _d_CreatePartitionsRequest_0(buf: memoryview, pos: int) -> tuple[CreateParti
         raise bad_length("Topics", n)
     t1: list[CreatePartitionsRequest.CreatePartitionsTopic] = []
     for _ in range(n):
-        t2, pos = _d_CreatePartitionsRequest_CreatePartitionsTopic_0(buf, pos)
+        t2, pos = _d_CreatePartitionsRequest_CreatePartitionsTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
@@ -281,14 +262,7 @@ def _d_CreatePartitionsRequest_0(buf: memoryview, pos: int) -> tuple[CreateParti
     return self, pos
 
 
-def _e_CreatePartitionsRequest_0(o: CreatePartitionsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreatePartitionsRequest_CreatePartitionsTopic_0(t1, out)
-    out += _S_io.pack(o.timeout_ms, o.validate_only)
-
-
-def _d_CreatePartitionsRequest_1(buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest, int]:
+def _d_CreatePartitionsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsRequest, int]:
     self = _new(_K_CreatePartitionsRequest)
     n = buf[pos]
     pos += 1
@@ -299,7 +273,7 @@ def _d_CreatePartitionsRequest_1(buf: memoryview, pos: int) -> tuple[CreateParti
         raise bad_length("Topics", n)
     t1: list[CreatePartitionsRequest.CreatePartitionsTopic] = []
     for _ in range(n):
-        t2, pos = _d_CreatePartitionsRequest_CreatePartitionsTopic_1(buf, pos)
+        t2, pos = _d_CreatePartitionsRequest_CreatePartitionsTopic_2(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
@@ -313,19 +287,26 @@ def _d_CreatePartitionsRequest_1(buf: memoryview, pos: int) -> tuple[CreateParti
     return self, pos
 
 
-def _e_CreatePartitionsRequest_1(o: CreatePartitionsRequest, out: bytearray) -> None:
+def _e_CreatePartitionsRequest_0(v: int, o: CreatePartitionsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_CreatePartitionsRequest_CreatePartitionsTopic_0(v, t1, out)
+    out += _S_io.pack(o.timeout_ms, o.validate_only)
+
+
+def _e_CreatePartitionsRequest_2(v: int, o: CreatePartitionsRequest, out: bytearray) -> None:
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_CreatePartitionsRequest_CreatePartitionsTopic_1(t1, out)
+        _e_CreatePartitionsRequest_CreatePartitionsTopic_2(v, t1, out)
     out += _S_io.pack(o.timeout_ms, o.validate_only)
     out.append(0)
 
 
-def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse.CreatePartitionsTopicResult, int]:
+def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse.CreatePartitionsTopicResult, int]:
     self = _new(_K_CreatePartitionsResponse_CreatePartitionsTopicResult)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -349,7 +330,43 @@ def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(buf: memoryview, p
     return self, pos
 
 
-def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(o: CreatePartitionsResponse.CreatePartitionsTopicResult, out: bytearray) -> None:
+def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse.CreatePartitionsTopicResult, int]:
+    self = _new(_K_CreatePartitionsResponse_CreatePartitionsTopicResult)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    (self.error_code,) = _S_h.unpack_from(buf, pos)
+    pos += 2
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.error_message = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("ErrorMessage", n)
+        self.error_message = str(buf[pos:end], "utf-8")
+        pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(v: int, o: CreatePartitionsResponse.CreatePartitionsTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -363,43 +380,7 @@ def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(o: CreatePartition
         out += t3
 
 
-def _d_CreatePartitionsResponse_CreatePartitionsTopicResult_1(buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse.CreatePartitionsTopicResult, int]:
-    self = _new(_K_CreatePartitionsResponse_CreatePartitionsTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_1(o: CreatePartitionsResponse.CreatePartitionsTopicResult, out: bytearray) -> None:
+def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_2(v: int, o: CreatePartitionsResponse.CreatePartitionsTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -422,7 +403,7 @@ def _e_CreatePartitionsResponse_CreatePartitionsTopicResult_1(o: CreatePartition
     out.append(0)
 
 
-def _d_CreatePartitionsResponse_0(buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse, int]:
+def _d_CreatePartitionsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse, int]:
     self = _new(_K_CreatePartitionsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -432,20 +413,13 @@ def _d_CreatePartitionsResponse_0(buf: memoryview, pos: int) -> tuple[CreatePart
         raise bad_length("Results", n)
     t1: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = []
     for _ in range(n):
-        t2, pos = _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(buf, pos)
+        t2, pos = _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0(v, buf, pos)
         t1.append(t2)
     self.results = t1
     return self, pos
 
 
-def _e_CreatePartitionsResponse_0(o: CreatePartitionsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.results))
-    for t1 in o.results:
-        _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(t1, out)
-
-
-def _d_CreatePartitionsResponse_1(buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse, int]:
+def _d_CreatePartitionsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[CreatePartitionsResponse, int]:
     self = _new(_K_CreatePartitionsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -458,7 +432,7 @@ def _d_CreatePartitionsResponse_1(buf: memoryview, pos: int) -> tuple[CreatePart
         raise bad_length("Results", n)
     t1: list[CreatePartitionsResponse.CreatePartitionsTopicResult] = []
     for _ in range(n):
-        t2, pos = _d_CreatePartitionsResponse_CreatePartitionsTopicResult_1(buf, pos)
+        t2, pos = _d_CreatePartitionsResponse_CreatePartitionsTopicResult_2(v, buf, pos)
         t1.append(t2)
     self.results = t1
     n = buf[pos]
@@ -470,7 +444,14 @@ def _d_CreatePartitionsResponse_1(buf: memoryview, pos: int) -> tuple[CreatePart
     return self, pos
 
 
-def _e_CreatePartitionsResponse_1(o: CreatePartitionsResponse, out: bytearray) -> None:
+def _e_CreatePartitionsResponse_0(v: int, o: CreatePartitionsResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.results))
+    for t1 in o.results:
+        _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0(v, t1, out)
+
+
+def _e_CreatePartitionsResponse_2(v: int, o: CreatePartitionsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -478,39 +459,17 @@ def _e_CreatePartitionsResponse_1(o: CreatePartitionsResponse, out: bytearray) -
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_CreatePartitionsResponse_CreatePartitionsTopicResult_1(t1, out)
+        _e_CreatePartitionsResponse_CreatePartitionsTopicResult_2(v, t1, out)
     out.append(0)
 
 
-CreatePartitionsRequest._FIELDS = (
-    FieldSpec("topics", "[]CreatePartitionsTopic", 0, 32767, 32767, -1, None, 32767, -1, CreatePartitionsRequest.CreatePartitionsTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreatePartitionsRequest.CreatePartitionsAssignment._FIELDS = (
-    FieldSpec("broker_ids", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-CreatePartitionsRequest.CreatePartitionsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("count", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignments", "[]CreatePartitionsAssignment", 0, 32767, 0, 32767, None, 32767, -1, CreatePartitionsRequest.CreatePartitionsAssignment, None),
-)
-CreatePartitionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]CreatePartitionsTopicResult", 0, 32767, 32767, -1, None, 32767, -1, CreatePartitionsResponse.CreatePartitionsTopicResult, []),
-)
-CreatePartitionsResponse.CreatePartitionsTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-CreatePartitionsRequest.CreatePartitionsAssignment._DECODERS = {0: _d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1: _d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 2: _d_CreatePartitionsRequest_CreatePartitionsAssignment_1, 3: _d_CreatePartitionsRequest_CreatePartitionsAssignment_1}
-CreatePartitionsRequest.CreatePartitionsAssignment._ENCODERS = {0: _e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1: _e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 2: _e_CreatePartitionsRequest_CreatePartitionsAssignment_1, 3: _e_CreatePartitionsRequest_CreatePartitionsAssignment_1}
-CreatePartitionsRequest.CreatePartitionsTopic._DECODERS = {0: _d_CreatePartitionsRequest_CreatePartitionsTopic_0, 1: _d_CreatePartitionsRequest_CreatePartitionsTopic_0, 2: _d_CreatePartitionsRequest_CreatePartitionsTopic_1, 3: _d_CreatePartitionsRequest_CreatePartitionsTopic_1}
-CreatePartitionsRequest.CreatePartitionsTopic._ENCODERS = {0: _e_CreatePartitionsRequest_CreatePartitionsTopic_0, 1: _e_CreatePartitionsRequest_CreatePartitionsTopic_0, 2: _e_CreatePartitionsRequest_CreatePartitionsTopic_1, 3: _e_CreatePartitionsRequest_CreatePartitionsTopic_1}
-CreatePartitionsRequest._DECODERS = {0: _d_CreatePartitionsRequest_0, 1: _d_CreatePartitionsRequest_0, 2: _d_CreatePartitionsRequest_1, 3: _d_CreatePartitionsRequest_1}
-CreatePartitionsRequest._ENCODERS = {0: _e_CreatePartitionsRequest_0, 1: _e_CreatePartitionsRequest_0, 2: _e_CreatePartitionsRequest_1, 3: _e_CreatePartitionsRequest_1}
-CreatePartitionsResponse.CreatePartitionsTopicResult._DECODERS = {0: _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 1: _d_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 2: _d_CreatePartitionsResponse_CreatePartitionsTopicResult_1, 3: _d_CreatePartitionsResponse_CreatePartitionsTopicResult_1}
-CreatePartitionsResponse.CreatePartitionsTopicResult._ENCODERS = {0: _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 1: _e_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 2: _e_CreatePartitionsResponse_CreatePartitionsTopicResult_1, 3: _e_CreatePartitionsResponse_CreatePartitionsTopicResult_1}
-CreatePartitionsResponse._DECODERS = {0: _d_CreatePartitionsResponse_0, 1: _d_CreatePartitionsResponse_0, 2: _d_CreatePartitionsResponse_1, 3: _d_CreatePartitionsResponse_1}
-CreatePartitionsResponse._ENCODERS = {0: _e_CreatePartitionsResponse_0, 1: _e_CreatePartitionsResponse_0, 2: _e_CreatePartitionsResponse_1, 3: _e_CreatePartitionsResponse_1}
+CreatePartitionsRequest.CreatePartitionsAssignment._DECODERS = {0: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 0), 1: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1), 2: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_2, 2), 3: partial(_d_CreatePartitionsRequest_CreatePartitionsAssignment_2, 3)}
+CreatePartitionsRequest.CreatePartitionsAssignment._ENCODERS = {0: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 0), 1: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_0, 1), 2: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_2, 2), 3: partial(_e_CreatePartitionsRequest_CreatePartitionsAssignment_2, 3)}
+CreatePartitionsRequest.CreatePartitionsTopic._DECODERS = {0: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_0, 0), 1: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_0, 1), 2: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_2, 2), 3: partial(_d_CreatePartitionsRequest_CreatePartitionsTopic_2, 3)}
+CreatePartitionsRequest.CreatePartitionsTopic._ENCODERS = {0: partial(_e_CreatePartitionsRequest_CreatePartitionsTopic_0, 0), 1: partial(_e_CreatePartitionsRequest_CreatePartitionsTopic_0, 1), 2: partial(_e_CreatePartitionsRequest_CreatePartitionsTopic_2, 2), 3: partial(_e_CreatePartitionsRequest_CreatePartitionsTopic_2, 3)}
+CreatePartitionsRequest._DECODERS = {0: partial(_d_CreatePartitionsRequest_0, 0), 1: partial(_d_CreatePartitionsRequest_0, 1), 2: partial(_d_CreatePartitionsRequest_2, 2), 3: partial(_d_CreatePartitionsRequest_2, 3)}
+CreatePartitionsRequest._ENCODERS = {0: partial(_e_CreatePartitionsRequest_0, 0), 1: partial(_e_CreatePartitionsRequest_0, 1), 2: partial(_e_CreatePartitionsRequest_2, 2), 3: partial(_e_CreatePartitionsRequest_2, 3)}
+CreatePartitionsResponse.CreatePartitionsTopicResult._DECODERS = {0: partial(_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 0), 1: partial(_d_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 1), 2: partial(_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2, 2), 3: partial(_d_CreatePartitionsResponse_CreatePartitionsTopicResult_2, 3)}
+CreatePartitionsResponse.CreatePartitionsTopicResult._ENCODERS = {0: partial(_e_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 0), 1: partial(_e_CreatePartitionsResponse_CreatePartitionsTopicResult_0, 1), 2: partial(_e_CreatePartitionsResponse_CreatePartitionsTopicResult_2, 2), 3: partial(_e_CreatePartitionsResponse_CreatePartitionsTopicResult_2, 3)}
+CreatePartitionsResponse._DECODERS = {0: partial(_d_CreatePartitionsResponse_0, 0), 1: partial(_d_CreatePartitionsResponse_0, 1), 2: partial(_d_CreatePartitionsResponse_2, 2), 3: partial(_d_CreatePartitionsResponse_2, 3)}
+CreatePartitionsResponse._ENCODERS = {0: partial(_e_CreatePartitionsResponse_0, 0), 1: partial(_e_CreatePartitionsResponse_0, 1), 2: partial(_e_CreatePartitionsResponse_2, 2), 3: partial(_e_CreatePartitionsResponse_2, 3)}

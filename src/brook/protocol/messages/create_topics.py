@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, short, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -161,7 +143,7 @@ _K_CreateTopicsResponse_CreatableTopicConfigs = CreateTopicsResponse.CreatableTo
 _K_CreateTopicsResponse_CreatableTopicResult = CreateTopicsResponse.CreatableTopicResult
 
 
-def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableReplicaAssignment, int]:
+def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableReplicaAssignment, int]:
     self = _new(_K_CreateTopicsRequest_CreatableReplicaAssignment)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -177,13 +159,7 @@ def _d_CreateTopicsRequest_CreatableReplicaAssignment_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(o: CreateTopicsRequest.CreatableReplicaAssignment, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    out += INT32.pack(len(o.broker_ids))
-    out += pack(f">{len(o.broker_ids)}i", *o.broker_ids)
-
-
-def _d_CreateTopicsRequest_CreatableReplicaAssignment_1(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableReplicaAssignment, int]:
+def _d_CreateTopicsRequest_CreatableReplicaAssignment_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableReplicaAssignment, int]:
     self = _new(_K_CreateTopicsRequest_CreatableReplicaAssignment)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -208,7 +184,13 @@ def _d_CreateTopicsRequest_CreatableReplicaAssignment_1(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableReplicaAssignment_1(o: CreateTopicsRequest.CreatableReplicaAssignment, out: bytearray) -> None:
+def _e_CreateTopicsRequest_CreatableReplicaAssignment_0(v: int, o: CreateTopicsRequest.CreatableReplicaAssignment, out: bytearray) -> None:
+    out += _S_i.pack(o.partition_index)
+    out += INT32.pack(len(o.broker_ids))
+    out += pack(f">{len(o.broker_ids)}i", *o.broker_ids)
+
+
+def _e_CreateTopicsRequest_CreatableReplicaAssignment_5(v: int, o: CreateTopicsRequest.CreatableReplicaAssignment, out: bytearray) -> None:
     out += _S_i.pack(o.partition_index)
     n = len(o.broker_ids) + 1
     if n < 128:
@@ -219,7 +201,7 @@ def _e_CreateTopicsRequest_CreatableReplicaAssignment_1(o: CreateTopicsRequest.C
     out.append(0)
 
 
-def _d_CreateTopicsRequest_CreatableTopicConfig_0(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopicConfig, int]:
+def _d_CreateTopicsRequest_CreatableTopicConfig_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopicConfig, int]:
     self = _new(_K_CreateTopicsRequest_CreatableTopicConfig)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -241,20 +223,7 @@ def _d_CreateTopicsRequest_CreatableTopicConfig_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableTopicConfig_0(o: CreateTopicsRequest.CreatableTopicConfig, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.value
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_CreateTopicsRequest_CreatableTopicConfig_1(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopicConfig, int]:
+def _d_CreateTopicsRequest_CreatableTopicConfig_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopicConfig, int]:
     self = _new(_K_CreateTopicsRequest_CreatableTopicConfig)
     n = buf[pos]
     pos += 1
@@ -288,7 +257,20 @@ def _d_CreateTopicsRequest_CreatableTopicConfig_1(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableTopicConfig_1(o: CreateTopicsRequest.CreatableTopicConfig, out: bytearray) -> None:
+def _e_CreateTopicsRequest_CreatableTopicConfig_0(v: int, o: CreateTopicsRequest.CreatableTopicConfig, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    t2 = o.value
+    if t2 is None:
+        out += b"\xff\xff"
+    else:
+        t3 = t2.encode()
+        out += INT16.pack(len(t3))
+        out += t3
+
+
+def _e_CreateTopicsRequest_CreatableTopicConfig_5(v: int, o: CreateTopicsRequest.CreatableTopicConfig, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -310,7 +292,7 @@ def _e_CreateTopicsRequest_CreatableTopicConfig_1(o: CreateTopicsRequest.Creatab
     out.append(0)
 
 
-def _d_CreateTopicsRequest_CreatableTopic_0(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopic, int]:
+def _d_CreateTopicsRequest_CreatableTopic_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopic, int]:
     self = _new(_K_CreateTopicsRequest_CreatableTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -327,7 +309,7 @@ def _d_CreateTopicsRequest_CreatableTopic_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Assignments", n)
     t1: list[CreateTopicsRequest.CreatableReplicaAssignment] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsRequest_CreatableReplicaAssignment_0(buf, pos)
+        t2, pos = _d_CreateTopicsRequest_CreatableReplicaAssignment_0(v, buf, pos)
         t1.append(t2)
     self.assignments = t1
     (n,) = INT32.unpack_from(buf, pos)
@@ -336,26 +318,13 @@ def _d_CreateTopicsRequest_CreatableTopic_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Configs", n)
     t3: list[CreateTopicsRequest.CreatableTopicConfig] = []
     for _ in range(n):
-        t4, pos = _d_CreateTopicsRequest_CreatableTopicConfig_0(buf, pos)
+        t4, pos = _d_CreateTopicsRequest_CreatableTopicConfig_0(v, buf, pos)
         t3.append(t4)
     self.configs = t3
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableTopic_0(o: CreateTopicsRequest.CreatableTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_ih.pack(o.num_partitions, o.replication_factor)
-    out += INT32.pack(len(o.assignments))
-    for t2 in o.assignments:
-        _e_CreateTopicsRequest_CreatableReplicaAssignment_0(t2, out)
-    out += INT32.pack(len(o.configs))
-    for t3 in o.configs:
-        _e_CreateTopicsRequest_CreatableTopicConfig_0(t3, out)
-
-
-def _d_CreateTopicsRequest_CreatableTopic_1(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopic, int]:
+def _d_CreateTopicsRequest_CreatableTopic_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest.CreatableTopic, int]:
     self = _new(_K_CreateTopicsRequest_CreatableTopic)
     n = buf[pos]
     pos += 1
@@ -378,7 +347,7 @@ def _d_CreateTopicsRequest_CreatableTopic_1(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Assignments", n)
     t1: list[CreateTopicsRequest.CreatableReplicaAssignment] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsRequest_CreatableReplicaAssignment_1(buf, pos)
+        t2, pos = _d_CreateTopicsRequest_CreatableReplicaAssignment_5(v, buf, pos)
         t1.append(t2)
     self.assignments = t1
     n = buf[pos]
@@ -390,7 +359,7 @@ def _d_CreateTopicsRequest_CreatableTopic_1(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Configs", n)
     t3: list[CreateTopicsRequest.CreatableTopicConfig] = []
     for _ in range(n):
-        t4, pos = _d_CreateTopicsRequest_CreatableTopicConfig_1(buf, pos)
+        t4, pos = _d_CreateTopicsRequest_CreatableTopicConfig_5(v, buf, pos)
         t3.append(t4)
     self.configs = t3
     n = buf[pos]
@@ -402,7 +371,20 @@ def _d_CreateTopicsRequest_CreatableTopic_1(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_CreateTopicsRequest_CreatableTopic_1(o: CreateTopicsRequest.CreatableTopic, out: bytearray) -> None:
+def _e_CreateTopicsRequest_CreatableTopic_0(v: int, o: CreateTopicsRequest.CreatableTopic, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += _S_ih.pack(o.num_partitions, o.replication_factor)
+    out += INT32.pack(len(o.assignments))
+    for t2 in o.assignments:
+        _e_CreateTopicsRequest_CreatableReplicaAssignment_0(v, t2, out)
+    out += INT32.pack(len(o.configs))
+    for t3 in o.configs:
+        _e_CreateTopicsRequest_CreatableTopicConfig_0(v, t3, out)
+
+
+def _e_CreateTopicsRequest_CreatableTopic_5(v: int, o: CreateTopicsRequest.CreatableTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -417,18 +399,18 @@ def _e_CreateTopicsRequest_CreatableTopic_1(o: CreateTopicsRequest.CreatableTopi
     else:
         write_uvarint(out, n)
     for t2 in o.assignments:
-        _e_CreateTopicsRequest_CreatableReplicaAssignment_1(t2, out)
+        _e_CreateTopicsRequest_CreatableReplicaAssignment_5(v, t2, out)
     n = len(o.configs) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t3 in o.configs:
-        _e_CreateTopicsRequest_CreatableTopicConfig_1(t3, out)
+        _e_CreateTopicsRequest_CreatableTopicConfig_5(v, t3, out)
     out.append(0)
 
 
-def _d_CreateTopicsRequest_0(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
+def _d_CreateTopicsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
     self = _new(_K_CreateTopicsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -436,46 +418,20 @@ def _d_CreateTopicsRequest_0(buf: memoryview, pos: int) -> tuple[CreateTopicsReq
         raise bad_length("Topics", n)
     t1: list[CreateTopicsRequest.CreatableTopic] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsRequest_CreatableTopic_0(buf, pos)
+        t2, pos = _d_CreateTopicsRequest_CreatableTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.validate_only = False
+    if v <= 0:
+        (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.validate_only = False
+    else:
+        self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
+        pos += 5
     return self, pos
 
 
-def _e_CreateTopicsRequest_0(o: CreateTopicsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreateTopicsRequest_CreatableTopic_0(t1, out)
-    out += _S_i.pack(o.timeout_ms)
-
-
-def _d_CreateTopicsRequest_1(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
-    self = _new(_K_CreateTopicsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[CreateTopicsRequest.CreatableTopic] = []
-    for _ in range(n):
-        t2, pos = _d_CreateTopicsRequest_CreatableTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
-    pos += 5
-    return self, pos
-
-
-def _e_CreateTopicsRequest_1(o: CreateTopicsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreateTopicsRequest_CreatableTopic_0(t1, out)
-    out += _S_io.pack(o.timeout_ms, o.validate_only)
-
-
-def _d_CreateTopicsRequest_2(buf: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
+def _d_CreateTopicsRequest_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsRequest, int]:
     self = _new(_K_CreateTopicsRequest)
     n = buf[pos]
     pos += 1
@@ -486,7 +442,7 @@ def _d_CreateTopicsRequest_2(buf: memoryview, pos: int) -> tuple[CreateTopicsReq
         raise bad_length("Topics", n)
     t1: list[CreateTopicsRequest.CreatableTopic] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsRequest_CreatableTopic_1(buf, pos)
+        t2, pos = _d_CreateTopicsRequest_CreatableTopic_5(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.timeout_ms, self.validate_only = _S_io.unpack_from(buf, pos)
@@ -500,19 +456,31 @@ def _d_CreateTopicsRequest_2(buf: memoryview, pos: int) -> tuple[CreateTopicsReq
     return self, pos
 
 
-def _e_CreateTopicsRequest_2(o: CreateTopicsRequest, out: bytearray) -> None:
+def _e_CreateTopicsRequest_0(v: int, o: CreateTopicsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_CreateTopicsRequest_CreatableTopic_0(v, t1, out)
+    if v <= 0:
+        out += _S_i.pack(o.timeout_ms)
+        if o.validate_only != False:
+            raise unsupported_field("validateOnly", v)
+    else:
+        out += _S_io.pack(o.timeout_ms, o.validate_only)
+
+
+def _e_CreateTopicsRequest_5(v: int, o: CreateTopicsRequest, out: bytearray) -> None:
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_CreateTopicsRequest_CreatableTopic_1(t1, out)
+        _e_CreateTopicsRequest_CreatableTopic_5(v, t1, out)
     out += _S_io.pack(o.timeout_ms, o.validate_only)
     out.append(0)
 
 
-def _d_CreateTopicsResponse_CreatableTopicConfigs_0(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicConfigs, int]:
+def _d_CreateTopicsResponse_CreatableTopicConfigs_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicConfigs, int]:
     self = _new(_K_CreateTopicsResponse_CreatableTopicConfigs)
     n = buf[pos]
     pos += 1
@@ -548,7 +516,7 @@ def _d_CreateTopicsResponse_CreatableTopicConfigs_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_CreateTopicsResponse_CreatableTopicConfigs_0(o: CreateTopicsResponse.CreatableTopicConfigs, out: bytearray) -> None:
+def _e_CreateTopicsResponse_CreatableTopicConfigs_5(v: int, o: CreateTopicsResponse.CreatableTopicConfigs, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -571,7 +539,7 @@ def _e_CreateTopicsResponse_CreatableTopicConfigs_0(o: CreateTopicsResponse.Crea
     out.append(0)
 
 
-def _d_CreateTopicsResponse_CreatableTopicResult_0(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
+def _d_CreateTopicsResponse_CreatableTopicResult_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
     self = _new(_K_CreateTopicsResponse_CreatableTopicResult)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -582,43 +550,19 @@ def _d_CreateTopicsResponse_CreatableTopicResult_0(buf: memoryview, pos: int) ->
     pos = end
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
-    self.topic_id = ZERO_UUID
-    self.error_message = ""
-    self.topic_config_error_code = 0
-    self.num_partitions = -1
-    self.replication_factor = -1
-    self.configs = None
-    return self, pos
-
-
-def _e_CreateTopicsResponse_CreatableTopicResult_0(o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_h.pack(o.error_code)
-
-
-def _d_CreateTopicsResponse_CreatableTopicResult_1(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
-    self = _new(_K_CreateTopicsResponse_CreatableTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
+    if v >= 1:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.error_message = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("ErrorMessage", n)
+            self.error_message = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
+        self.error_message = ""
     self.topic_id = ZERO_UUID
     self.topic_config_error_code = 0
     self.num_partitions = -1
@@ -627,21 +571,7 @@ def _d_CreateTopicsResponse_CreatableTopicResult_1(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_CreateTopicsResponse_CreatableTopicResult_1(o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_h.pack(o.error_code)
-    t2 = o.error_message
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_CreateTopicsResponse_CreatableTopicResult_2(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
+def _d_CreateTopicsResponse_CreatableTopicResult_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
     self = _new(_K_CreateTopicsResponse_CreatableTopicResult)
     n = buf[pos]
     pos += 1
@@ -653,8 +583,13 @@ def _d_CreateTopicsResponse_CreatableTopicResult_2(buf: memoryview, pos: int) ->
         raise bad_length("Name", n)
     self.name = str(buf[pos:end], "utf-8")
     pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
+    if v <= 6:
+        (self.error_code,) = _S_h.unpack_from(buf, pos)
+        pos += 2
+        self.topic_id = ZERO_UUID
+    else:
+        self.topic_id, self.error_code = _S_uh.unpack_from(buf, pos)
+        pos += 18
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -682,10 +617,9 @@ def _d_CreateTopicsResponse_CreatableTopicResult_2(buf: memoryview, pos: int) ->
             raise bad_length("Configs", n)
         t1: list[CreateTopicsResponse.CreatableTopicConfigs] = []
         for _ in range(n):
-            t2, pos = _d_CreateTopicsResponse_CreatableTopicConfigs_0(buf, pos)
+            t2, pos = _d_CreateTopicsResponse_CreatableTopicConfigs_5(v, buf, pos)
             t1.append(t2)
         self.configs = t1
-    self.topic_id = ZERO_UUID
     self.topic_config_error_code = 0
     n = buf[pos]
     pos += 1
@@ -705,115 +639,22 @@ def _d_CreateTopicsResponse_CreatableTopicResult_2(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_CreateTopicsResponse_CreatableTopicResult_2(o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_0(v: int, o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
+    out += INT16.pack(len(t1))
     out += t1
     out += _S_h.pack(o.error_code)
-    t2 = o.error_message
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 1:
+        t2 = o.error_message
+        if t2 is None:
+            out += b"\xff\xff"
         else:
-            write_uvarint(out, n)
-        out += t3
-    out += _S_ih.pack(o.num_partitions, o.replication_factor)
-    t4 = o.configs
-    if t4 is None:
-        out.append(0)
-    else:
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t5 in t4:
-            _e_CreateTopicsResponse_CreatableTopicConfigs_0(t5, out)
-    t6 = o.topic_config_error_code != 0
-    if not (t6):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t6))
-        if t6:
-            t7 = bytearray()
-            t7 += INT16.pack(o.topic_config_error_code)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t7))
-            out += t7
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
 
 
-def _d_CreateTopicsResponse_CreatableTopicResult_3(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse.CreatableTopicResult, int]:
-    self = _new(_K_CreateTopicsResponse_CreatableTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.topic_id, self.error_code = _S_uh.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.num_partitions, self.replication_factor = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.configs = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Configs", n)
-        t1: list[CreateTopicsResponse.CreatableTopicConfigs] = []
-        for _ in range(n):
-            t2, pos = _d_CreateTopicsResponse_CreatableTopicConfigs_0(buf, pos)
-            t1.append(t2)
-        self.configs = t1
-    self.topic_config_error_code = 0
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                (self.topic_config_error_code,) = INT16.unpack_from(buf, pos)
-                pos += 2
-            pos = tend
-    return self, pos
-
-
-def _e_CreateTopicsResponse_CreatableTopicResult_3(o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
+def _e_CreateTopicsResponse_CreatableTopicResult_5(v: int, o: CreateTopicsResponse.CreatableTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -821,7 +662,10 @@ def _e_CreateTopicsResponse_CreatableTopicResult_3(o: CreateTopicsResponse.Creat
     else:
         write_uvarint(out, n)
     out += t1
-    out += _S_uh.pack(o.topic_id, o.error_code)
+    if v <= 6:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_uh.pack(o.topic_id, o.error_code)
     t2 = o.error_message
     if t2 is None:
         out.append(0)
@@ -844,7 +688,7 @@ def _e_CreateTopicsResponse_CreatableTopicResult_3(o: CreateTopicsResponse.Creat
         else:
             write_uvarint(out, n)
         for t5 in t4:
-            _e_CreateTopicsResponse_CreatableTopicConfigs_0(t5, out)
+            _e_CreateTopicsResponse_CreatableTopicConfigs_5(v, t5, out)
     t6 = o.topic_config_error_code != 0
     if not (t6):
         out.append(0)
@@ -858,72 +702,26 @@ def _e_CreateTopicsResponse_CreatableTopicResult_3(o: CreateTopicsResponse.Creat
             out += t7
 
 
-def _d_CreateTopicsResponse_0(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
+def _d_CreateTopicsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
     self = _new(_K_CreateTopicsResponse)
+    if v <= 1:
+        self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Topics", n)
     t1: list[CreateTopicsResponse.CreatableTopicResult] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_CreateTopicsResponse_0(o: CreateTopicsResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreateTopicsResponse_CreatableTopicResult_0(t1, out)
-
-
-def _d_CreateTopicsResponse_1(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
-    self = _new(_K_CreateTopicsResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[CreateTopicsResponse.CreatableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_CreateTopicsResponse_1(o: CreateTopicsResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreateTopicsResponse_CreatableTopicResult_1(t1, out)
-
-
-def _d_CreateTopicsResponse_2(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
-    self = _new(_K_CreateTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[CreateTopicsResponse.CreatableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_1(buf, pos)
+        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     return self, pos
 
 
-def _e_CreateTopicsResponse_2(o: CreateTopicsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_CreateTopicsResponse_CreatableTopicResult_1(t1, out)
-
-
-def _d_CreateTopicsResponse_3(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
+def _d_CreateTopicsResponse_5(v: int, buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
     self = _new(_K_CreateTopicsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -936,7 +734,7 @@ def _d_CreateTopicsResponse_3(buf: memoryview, pos: int) -> tuple[CreateTopicsRe
         raise bad_length("Topics", n)
     t1: list[CreateTopicsResponse.CreatableTopicResult] = []
     for _ in range(n):
-        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_2(buf, pos)
+        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_5(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -948,7 +746,17 @@ def _d_CreateTopicsResponse_3(buf: memoryview, pos: int) -> tuple[CreateTopicsRe
     return self, pos
 
 
-def _e_CreateTopicsResponse_3(o: CreateTopicsResponse, out: bytearray) -> None:
+def _e_CreateTopicsResponse_0(v: int, o: CreateTopicsResponse, out: bytearray) -> None:
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_CreateTopicsResponse_CreatableTopicResult_0(v, t1, out)
+
+
+def _e_CreateTopicsResponse_5(v: int, o: CreateTopicsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -956,99 +764,21 @@ def _e_CreateTopicsResponse_3(o: CreateTopicsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_CreateTopicsResponse_CreatableTopicResult_2(t1, out)
+        _e_CreateTopicsResponse_CreatableTopicResult_5(v, t1, out)
     out.append(0)
 
 
-def _d_CreateTopicsResponse_4(buf: memoryview, pos: int) -> tuple[CreateTopicsResponse, int]:
-    self = _new(_K_CreateTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[CreateTopicsResponse.CreatableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_CreateTopicsResponse_CreatableTopicResult_3(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_CreateTopicsResponse_4(o: CreateTopicsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_CreateTopicsResponse_CreatableTopicResult_3(t1, out)
-    out.append(0)
-
-
-CreateTopicsRequest._FIELDS = (
-    FieldSpec("topics", "[]CreatableTopic", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("validate_only", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreateTopicsRequest.CreatableReplicaAssignment._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("broker_ids", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-CreateTopicsRequest.CreatableTopicConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-CreateTopicsRequest.CreatableTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("num_partitions", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replication_factor", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignments", "[]CreatableReplicaAssignment", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableReplicaAssignment, []),
-    FieldSpec("configs", "[]CreatableTopicConfig", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsRequest.CreatableTopicConfig, []),
-)
-CreateTopicsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]CreatableTopicResult", 0, 32767, 32767, -1, None, 32767, -1, CreateTopicsResponse.CreatableTopicResult, []),
-)
-CreateTopicsResponse.CreatableTopicConfigs._FIELDS = (
-    FieldSpec("name", "string", 5, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 5, 32767, 5, 32767, None, 32767, -1, None, ""),
-    FieldSpec("read_only", "bool", 5, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("config_source", "int8", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("is_sensitive", "bool", 5, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-CreateTopicsResponse.CreatableTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 7, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 1, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_config_error_code", "int16", 5, 32767, 32767, -1, 0, 5, 32767, None, 0),
-    FieldSpec("num_partitions", "int32", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replication_factor", "int16", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("configs", "[]CreatableTopicConfigs", 5, 32767, 5, 32767, None, 32767, -1, CreateTopicsResponse.CreatableTopicConfigs, None),
-)
-CreateTopicsRequest.CreatableReplicaAssignment._DECODERS = {0: _d_CreateTopicsRequest_CreatableReplicaAssignment_0, 1: _d_CreateTopicsRequest_CreatableReplicaAssignment_0, 2: _d_CreateTopicsRequest_CreatableReplicaAssignment_0, 3: _d_CreateTopicsRequest_CreatableReplicaAssignment_0, 4: _d_CreateTopicsRequest_CreatableReplicaAssignment_0, 5: _d_CreateTopicsRequest_CreatableReplicaAssignment_1, 6: _d_CreateTopicsRequest_CreatableReplicaAssignment_1, 7: _d_CreateTopicsRequest_CreatableReplicaAssignment_1}
-CreateTopicsRequest.CreatableReplicaAssignment._ENCODERS = {0: _e_CreateTopicsRequest_CreatableReplicaAssignment_0, 1: _e_CreateTopicsRequest_CreatableReplicaAssignment_0, 2: _e_CreateTopicsRequest_CreatableReplicaAssignment_0, 3: _e_CreateTopicsRequest_CreatableReplicaAssignment_0, 4: _e_CreateTopicsRequest_CreatableReplicaAssignment_0, 5: _e_CreateTopicsRequest_CreatableReplicaAssignment_1, 6: _e_CreateTopicsRequest_CreatableReplicaAssignment_1, 7: _e_CreateTopicsRequest_CreatableReplicaAssignment_1}
-CreateTopicsRequest.CreatableTopicConfig._DECODERS = {0: _d_CreateTopicsRequest_CreatableTopicConfig_0, 1: _d_CreateTopicsRequest_CreatableTopicConfig_0, 2: _d_CreateTopicsRequest_CreatableTopicConfig_0, 3: _d_CreateTopicsRequest_CreatableTopicConfig_0, 4: _d_CreateTopicsRequest_CreatableTopicConfig_0, 5: _d_CreateTopicsRequest_CreatableTopicConfig_1, 6: _d_CreateTopicsRequest_CreatableTopicConfig_1, 7: _d_CreateTopicsRequest_CreatableTopicConfig_1}
-CreateTopicsRequest.CreatableTopicConfig._ENCODERS = {0: _e_CreateTopicsRequest_CreatableTopicConfig_0, 1: _e_CreateTopicsRequest_CreatableTopicConfig_0, 2: _e_CreateTopicsRequest_CreatableTopicConfig_0, 3: _e_CreateTopicsRequest_CreatableTopicConfig_0, 4: _e_CreateTopicsRequest_CreatableTopicConfig_0, 5: _e_CreateTopicsRequest_CreatableTopicConfig_1, 6: _e_CreateTopicsRequest_CreatableTopicConfig_1, 7: _e_CreateTopicsRequest_CreatableTopicConfig_1}
-CreateTopicsRequest.CreatableTopic._DECODERS = {0: _d_CreateTopicsRequest_CreatableTopic_0, 1: _d_CreateTopicsRequest_CreatableTopic_0, 2: _d_CreateTopicsRequest_CreatableTopic_0, 3: _d_CreateTopicsRequest_CreatableTopic_0, 4: _d_CreateTopicsRequest_CreatableTopic_0, 5: _d_CreateTopicsRequest_CreatableTopic_1, 6: _d_CreateTopicsRequest_CreatableTopic_1, 7: _d_CreateTopicsRequest_CreatableTopic_1}
-CreateTopicsRequest.CreatableTopic._ENCODERS = {0: _e_CreateTopicsRequest_CreatableTopic_0, 1: _e_CreateTopicsRequest_CreatableTopic_0, 2: _e_CreateTopicsRequest_CreatableTopic_0, 3: _e_CreateTopicsRequest_CreatableTopic_0, 4: _e_CreateTopicsRequest_CreatableTopic_0, 5: _e_CreateTopicsRequest_CreatableTopic_1, 6: _e_CreateTopicsRequest_CreatableTopic_1, 7: _e_CreateTopicsRequest_CreatableTopic_1}
-CreateTopicsRequest._DECODERS = {0: _d_CreateTopicsRequest_0, 1: _d_CreateTopicsRequest_1, 2: _d_CreateTopicsRequest_1, 3: _d_CreateTopicsRequest_1, 4: _d_CreateTopicsRequest_1, 5: _d_CreateTopicsRequest_2, 6: _d_CreateTopicsRequest_2, 7: _d_CreateTopicsRequest_2}
-CreateTopicsRequest._ENCODERS = {0: _e_CreateTopicsRequest_0, 1: _e_CreateTopicsRequest_1, 2: _e_CreateTopicsRequest_1, 3: _e_CreateTopicsRequest_1, 4: _e_CreateTopicsRequest_1, 5: _e_CreateTopicsRequest_2, 6: _e_CreateTopicsRequest_2, 7: _e_CreateTopicsRequest_2}
-CreateTopicsResponse.CreatableTopicConfigs._DECODERS = {5: _d_CreateTopicsResponse_CreatableTopicConfigs_0, 6: _d_CreateTopicsResponse_CreatableTopicConfigs_0, 7: _d_CreateTopicsResponse_CreatableTopicConfigs_0}
-CreateTopicsResponse.CreatableTopicConfigs._ENCODERS = {5: _e_CreateTopicsResponse_CreatableTopicConfigs_0, 6: _e_CreateTopicsResponse_CreatableTopicConfigs_0, 7: _e_CreateTopicsResponse_CreatableTopicConfigs_0}
-CreateTopicsResponse.CreatableTopicResult._DECODERS = {0: _d_CreateTopicsResponse_CreatableTopicResult_0, 1: _d_CreateTopicsResponse_CreatableTopicResult_1, 2: _d_CreateTopicsResponse_CreatableTopicResult_1, 3: _d_CreateTopicsResponse_CreatableTopicResult_1, 4: _d_CreateTopicsResponse_CreatableTopicResult_1, 5: _d_CreateTopicsResponse_CreatableTopicResult_2, 6: _d_CreateTopicsResponse_CreatableTopicResult_2, 7: _d_CreateTopicsResponse_CreatableTopicResult_3}
-CreateTopicsResponse.CreatableTopicResult._ENCODERS = {0: _e_CreateTopicsResponse_CreatableTopicResult_0, 1: _e_CreateTopicsResponse_CreatableTopicResult_1, 2: _e_CreateTopicsResponse_CreatableTopicResult_1, 3: _e_CreateTopicsResponse_CreatableTopicResult_1, 4: _e_CreateTopicsResponse_CreatableTopicResult_1, 5: _e_CreateTopicsResponse_CreatableTopicResult_2, 6: _e_CreateTopicsResponse_CreatableTopicResult_2, 7: _e_CreateTopicsResponse_CreatableTopicResult_3}
-CreateTopicsResponse._DECODERS = {0: _d_CreateTopicsResponse_0, 1: _d_CreateTopicsResponse_1, 2: _d_CreateTopicsResponse_2, 3: _d_CreateTopicsResponse_2, 4: _d_CreateTopicsResponse_2, 5: _d_CreateTopicsResponse_3, 6: _d_CreateTopicsResponse_3, 7: _d_CreateTopicsResponse_4}
-CreateTopicsResponse._ENCODERS = {0: _e_CreateTopicsResponse_0, 1: _e_CreateTopicsResponse_1, 2: _e_CreateTopicsResponse_2, 3: _e_CreateTopicsResponse_2, 4: _e_CreateTopicsResponse_2, 5: _e_CreateTopicsResponse_3, 6: _e_CreateTopicsResponse_3, 7: _e_CreateTopicsResponse_4}
+CreateTopicsRequest.CreatableReplicaAssignment._DECODERS = {0: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 0), 1: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 1), 2: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 2), 3: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 3), 4: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_0, 4), 5: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 5), 6: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 6), 7: partial(_d_CreateTopicsRequest_CreatableReplicaAssignment_5, 7)}
+CreateTopicsRequest.CreatableReplicaAssignment._ENCODERS = {0: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 0), 1: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 1), 2: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 2), 3: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 3), 4: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_0, 4), 5: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 5), 6: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 6), 7: partial(_e_CreateTopicsRequest_CreatableReplicaAssignment_5, 7)}
+CreateTopicsRequest.CreatableTopicConfig._DECODERS = {0: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 0), 1: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 1), 2: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 2), 3: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 3), 4: partial(_d_CreateTopicsRequest_CreatableTopicConfig_0, 4), 5: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 5), 6: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 6), 7: partial(_d_CreateTopicsRequest_CreatableTopicConfig_5, 7)}
+CreateTopicsRequest.CreatableTopicConfig._ENCODERS = {0: partial(_e_CreateTopicsRequest_CreatableTopicConfig_0, 0), 1: partial(_e_CreateTopicsRequest_CreatableTopicConfig_0, 1), 2: partial(_e_CreateTopicsRequest_CreatableTopicConfig_0, 2), 3: partial(_e_CreateTopicsRequest_CreatableTopicConfig_0, 3), 4: partial(_e_CreateTopicsRequest_CreatableTopicConfig_0, 4), 5: partial(_e_CreateTopicsRequest_CreatableTopicConfig_5, 5), 6: partial(_e_CreateTopicsRequest_CreatableTopicConfig_5, 6), 7: partial(_e_CreateTopicsRequest_CreatableTopicConfig_5, 7)}
+CreateTopicsRequest.CreatableTopic._DECODERS = {0: partial(_d_CreateTopicsRequest_CreatableTopic_0, 0), 1: partial(_d_CreateTopicsRequest_CreatableTopic_0, 1), 2: partial(_d_CreateTopicsRequest_CreatableTopic_0, 2), 3: partial(_d_CreateTopicsRequest_CreatableTopic_0, 3), 4: partial(_d_CreateTopicsRequest_CreatableTopic_0, 4), 5: partial(_d_CreateTopicsRequest_CreatableTopic_5, 5), 6: partial(_d_CreateTopicsRequest_CreatableTopic_5, 6), 7: partial(_d_CreateTopicsRequest_CreatableTopic_5, 7)}
+CreateTopicsRequest.CreatableTopic._ENCODERS = {0: partial(_e_CreateTopicsRequest_CreatableTopic_0, 0), 1: partial(_e_CreateTopicsRequest_CreatableTopic_0, 1), 2: partial(_e_CreateTopicsRequest_CreatableTopic_0, 2), 3: partial(_e_CreateTopicsRequest_CreatableTopic_0, 3), 4: partial(_e_CreateTopicsRequest_CreatableTopic_0, 4), 5: partial(_e_CreateTopicsRequest_CreatableTopic_5, 5), 6: partial(_e_CreateTopicsRequest_CreatableTopic_5, 6), 7: partial(_e_CreateTopicsRequest_CreatableTopic_5, 7)}
+CreateTopicsRequest._DECODERS = {0: partial(_d_CreateTopicsRequest_0, 0), 1: partial(_d_CreateTopicsRequest_0, 1), 2: partial(_d_CreateTopicsRequest_0, 2), 3: partial(_d_CreateTopicsRequest_0, 3), 4: partial(_d_CreateTopicsRequest_0, 4), 5: partial(_d_CreateTopicsRequest_5, 5), 6: partial(_d_CreateTopicsRequest_5, 6), 7: partial(_d_CreateTopicsRequest_5, 7)}
+CreateTopicsRequest._ENCODERS = {0: partial(_e_CreateTopicsRequest_0, 0), 1: partial(_e_CreateTopicsRequest_0, 1), 2: partial(_e_CreateTopicsRequest_0, 2), 3: partial(_e_CreateTopicsRequest_0, 3), 4: partial(_e_CreateTopicsRequest_0, 4), 5: partial(_e_CreateTopicsRequest_5, 5), 6: partial(_e_CreateTopicsRequest_5, 6), 7: partial(_e_CreateTopicsRequest_5, 7)}
+CreateTopicsResponse.CreatableTopicConfigs._DECODERS = {5: partial(_d_CreateTopicsResponse_CreatableTopicConfigs_5, 5), 6: partial(_d_CreateTopicsResponse_CreatableTopicConfigs_5, 6), 7: partial(_d_CreateTopicsResponse_CreatableTopicConfigs_5, 7)}
+CreateTopicsResponse.CreatableTopicConfigs._ENCODERS = {5: partial(_e_CreateTopicsResponse_CreatableTopicConfigs_5, 5), 6: partial(_e_CreateTopicsResponse_CreatableTopicConfigs_5, 6), 7: partial(_e_CreateTopicsResponse_CreatableTopicConfigs_5, 7)}
+CreateTopicsResponse.CreatableTopicResult._DECODERS = {0: partial(_d_CreateTopicsResponse_CreatableTopicResult_0, 0), 1: partial(_d_CreateTopicsResponse_CreatableTopicResult_0, 1), 2: partial(_d_CreateTopicsResponse_CreatableTopicResult_0, 2), 3: partial(_d_CreateTopicsResponse_CreatableTopicResult_0, 3), 4: partial(_d_CreateTopicsResponse_CreatableTopicResult_0, 4), 5: partial(_d_CreateTopicsResponse_CreatableTopicResult_5, 5), 6: partial(_d_CreateTopicsResponse_CreatableTopicResult_5, 6), 7: partial(_d_CreateTopicsResponse_CreatableTopicResult_5, 7)}
+CreateTopicsResponse.CreatableTopicResult._ENCODERS = {0: partial(_e_CreateTopicsResponse_CreatableTopicResult_0, 0), 1: partial(_e_CreateTopicsResponse_CreatableTopicResult_0, 1), 2: partial(_e_CreateTopicsResponse_CreatableTopicResult_0, 2), 3: partial(_e_CreateTopicsResponse_CreatableTopicResult_0, 3), 4: partial(_e_CreateTopicsResponse_CreatableTopicResult_0, 4), 5: partial(_e_CreateTopicsResponse_CreatableTopicResult_5, 5), 6: partial(_e_CreateTopicsResponse_CreatableTopicResult_5, 6), 7: partial(_e_CreateTopicsResponse_CreatableTopicResult_5, 7)}
+CreateTopicsResponse._DECODERS = {0: partial(_d_CreateTopicsResponse_0, 0), 1: partial(_d_CreateTopicsResponse_0, 1), 2: partial(_d_CreateTopicsResponse_0, 2), 3: partial(_d_CreateTopicsResponse_0, 3), 4: partial(_d_CreateTopicsResponse_0, 4), 5: partial(_d_CreateTopicsResponse_5, 5), 6: partial(_d_CreateTopicsResponse_5, 6), 7: partial(_d_CreateTopicsResponse_5, 7)}
+CreateTopicsResponse._ENCODERS = {0: partial(_e_CreateTopicsResponse_0, 0), 1: partial(_e_CreateTopicsResponse_0, 1), 2: partial(_e_CreateTopicsResponse_0, 2), 3: partial(_e_CreateTopicsResponse_0, 3), 4: partial(_e_CreateTopicsResponse_0, 4), 5: partial(_e_CreateTopicsResponse_5, 5), 6: partial(_e_CreateTopicsResponse_5, 6), 7: partial(_e_CreateTopicsResponse_5, 7)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -54,7 +35,7 @@ class DefaultPrincipalData(Message):
 _K_DefaultPrincipalData = DefaultPrincipalData
 
 
-def _d_DefaultPrincipalData_0(buf: memoryview, pos: int) -> tuple[DefaultPrincipalData, int]:
+def _d_DefaultPrincipalData_0(v: int, buf: memoryview, pos: int) -> tuple[DefaultPrincipalData, int]:
     self = _new(_K_DefaultPrincipalData)
     n = buf[pos]
     pos += 1
@@ -87,7 +68,7 @@ def _d_DefaultPrincipalData_0(buf: memoryview, pos: int) -> tuple[DefaultPrincip
     return self, pos
 
 
-def _e_DefaultPrincipalData_0(o: DefaultPrincipalData, out: bytearray) -> None:
+def _e_DefaultPrincipalData_0(v: int, o: DefaultPrincipalData, out: bytearray) -> None:
     t1 = o.type_.encode()
     n = len(t1) + 1
     if n < 128:
@@ -111,5 +92,5 @@ DefaultPrincipalData._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("token_authenticated", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
 )
-DefaultPrincipalData._DECODERS = {0: _d_DefaultPrincipalData_0}
-DefaultPrincipalData._ENCODERS = {0: _e_DefaultPrincipalData_0}
+DefaultPrincipalData._DECODERS = {0: partial(_d_DefaultPrincipalData_0, 0)}
+DefaultPrincipalData._ENCODERS = {0: partial(_e_DefaultPrincipalData_0, 0)}

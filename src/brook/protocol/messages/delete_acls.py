@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -133,7 +115,7 @@ _K_DeleteAclsResponse_DeleteAclsMatchingAcl = DeleteAclsResponse.DeleteAclsMatch
 _K_DeleteAclsResponse_DeleteAclsFilterResult = DeleteAclsResponse.DeleteAclsFilterResult
 
 
-def _d_DeleteAclsRequest_DeleteAclsFilter_0(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest.DeleteAclsFilter, int]:
+def _d_DeleteAclsRequest_DeleteAclsFilter_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsRequest.DeleteAclsFilter, int]:
     self = _new(_K_DeleteAclsRequest_DeleteAclsFilter)
     (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -147,74 +129,11 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_0(buf: memoryview, pos: int) -> tuple[
             raise bad_length("ResourceNameFilter", n)
         self.resource_name_filter = str(buf[pos:end], "utf-8")
         pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.principal_filter = None
+    if v <= 0:
+        self.pattern_type_filter = 3
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("PrincipalFilter", n)
-        self.principal_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.host_filter = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("HostFilter", n)
-        self.host_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    self.pattern_type_filter = 3
-    return self, pos
-
-
-def _e_DeleteAclsRequest_DeleteAclsFilter_0(o: DeleteAclsRequest.DeleteAclsFilter, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type_filter)
-    t1 = o.resource_name_filter
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.principal_filter
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    t5 = o.host_filter
-    if t5 is None:
-        out += b"\xff\xff"
-    else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DeleteAclsRequest_DeleteAclsFilter_1(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest.DeleteAclsFilter, int]:
-    self = _new(_K_DeleteAclsRequest_DeleteAclsFilter)
-    (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.resource_name_filter = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ResourceNameFilter", n)
-        self.resource_name_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
-    pos += 1
+        (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -240,34 +159,7 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_1(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_DeleteAclsRequest_DeleteAclsFilter_1(o: DeleteAclsRequest.DeleteAclsFilter, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type_filter)
-    t1 = o.resource_name_filter
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.pattern_type_filter)
-    t3 = o.principal_filter
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    t5 = o.host_filter
-    if t5 is None:
-        out += b"\xff\xff"
-    else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DeleteAclsRequest_DeleteAclsFilter_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest.DeleteAclsFilter, int]:
+def _d_DeleteAclsRequest_DeleteAclsFilter_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsRequest.DeleteAclsFilter, int]:
     self = _new(_K_DeleteAclsRequest_DeleteAclsFilter)
     (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -323,7 +215,38 @@ def _d_DeleteAclsRequest_DeleteAclsFilter_2(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_DeleteAclsRequest_DeleteAclsFilter_2(o: DeleteAclsRequest.DeleteAclsFilter, out: bytearray) -> None:
+def _e_DeleteAclsRequest_DeleteAclsFilter_0(v: int, o: DeleteAclsRequest.DeleteAclsFilter, out: bytearray) -> None:
+    out += _S_b.pack(o.resource_type_filter)
+    t1 = o.resource_name_filter
+    if t1 is None:
+        out += b"\xff\xff"
+    else:
+        t2 = t1.encode()
+        out += INT16.pack(len(t2))
+        out += t2
+    if v <= 0:
+        if o.pattern_type_filter != 3:
+            raise unsupported_field("PatternTypeFilter", v)
+    else:
+        out += _S_b.pack(o.pattern_type_filter)
+    t3 = o.principal_filter
+    if t3 is None:
+        out += b"\xff\xff"
+    else:
+        t4 = t3.encode()
+        out += INT16.pack(len(t4))
+        out += t4
+    t5 = o.host_filter
+    if t5 is None:
+        out += b"\xff\xff"
+    else:
+        t6 = t5.encode()
+        out += INT16.pack(len(t6))
+        out += t6
+    out += _S_bb.pack(o.operation, o.permission_type)
+
+
+def _e_DeleteAclsRequest_DeleteAclsFilter_2(v: int, o: DeleteAclsRequest.DeleteAclsFilter, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type_filter)
     t1 = o.resource_name_filter
     if t1 is None:
@@ -363,7 +286,7 @@ def _e_DeleteAclsRequest_DeleteAclsFilter_2(o: DeleteAclsRequest.DeleteAclsFilte
     out.append(0)
 
 
-def _d_DeleteAclsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
+def _d_DeleteAclsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
     self = _new(_K_DeleteAclsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -371,39 +294,13 @@ def _d_DeleteAclsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest
         raise bad_length("Filters", n)
     t1: list[DeleteAclsRequest.DeleteAclsFilter] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsRequest_DeleteAclsFilter_0(buf, pos)
+        t2, pos = _d_DeleteAclsRequest_DeleteAclsFilter_0(v, buf, pos)
         t1.append(t2)
     self.filters = t1
     return self, pos
 
 
-def _e_DeleteAclsRequest_0(o: DeleteAclsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.filters))
-    for t1 in o.filters:
-        _e_DeleteAclsRequest_DeleteAclsFilter_0(t1, out)
-
-
-def _d_DeleteAclsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
-    self = _new(_K_DeleteAclsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Filters", n)
-    t1: list[DeleteAclsRequest.DeleteAclsFilter] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteAclsRequest_DeleteAclsFilter_1(buf, pos)
-        t1.append(t2)
-    self.filters = t1
-    return self, pos
-
-
-def _e_DeleteAclsRequest_1(o: DeleteAclsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.filters))
-    for t1 in o.filters:
-        _e_DeleteAclsRequest_DeleteAclsFilter_1(t1, out)
-
-
-def _d_DeleteAclsRequest_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
+def _d_DeleteAclsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsRequest, int]:
     self = _new(_K_DeleteAclsRequest)
     n = buf[pos]
     pos += 1
@@ -414,7 +311,7 @@ def _d_DeleteAclsRequest_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest
         raise bad_length("Filters", n)
     t1: list[DeleteAclsRequest.DeleteAclsFilter] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsRequest_DeleteAclsFilter_2(buf, pos)
+        t2, pos = _d_DeleteAclsRequest_DeleteAclsFilter_2(v, buf, pos)
         t1.append(t2)
     self.filters = t1
     n = buf[pos]
@@ -426,18 +323,24 @@ def _d_DeleteAclsRequest_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRequest
     return self, pos
 
 
-def _e_DeleteAclsRequest_2(o: DeleteAclsRequest, out: bytearray) -> None:
+def _e_DeleteAclsRequest_0(v: int, o: DeleteAclsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.filters))
+    for t1 in o.filters:
+        _e_DeleteAclsRequest_DeleteAclsFilter_0(v, t1, out)
+
+
+def _e_DeleteAclsRequest_2(v: int, o: DeleteAclsRequest, out: bytearray) -> None:
     n = len(o.filters) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.filters:
-        _e_DeleteAclsRequest_DeleteAclsFilter_2(t1, out)
+        _e_DeleteAclsRequest_DeleteAclsFilter_2(v, t1, out)
     out.append(0)
 
 
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsMatchingAcl, int]:
+def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsMatchingAcl, int]:
     self = _new(_K_DeleteAclsResponse_DeleteAclsMatchingAcl)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -460,73 +363,11 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(buf: memoryview, pos: int) -> 
         raise bad_length("ResourceName", n)
     self.resource_name = str(buf[pos:end], "utf-8")
     pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Principal", n)
-    self.principal = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    self.pattern_type = 3
-    return self, pos
-
-
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(o: DeleteAclsResponse.DeleteAclsMatchingAcl, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
+    if v <= 0:
+        self.pattern_type = 3
     else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.resource_type)
-    t3 = o.resource_name.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    t4 = o.principal.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    t5 = o.host.encode()
-    out += INT16.pack(len(t5))
-    out += t5
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsMatchingAcl, int]:
-    self = _new(_K_DeleteAclsResponse_DeleteAclsMatchingAcl)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.pattern_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
+        (self.pattern_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -546,30 +387,7 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(o: DeleteAclsResponse.DeleteAclsMatchingAcl, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.resource_type)
-    t3 = o.resource_name.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += _S_b.pack(o.pattern_type)
-    t4 = o.principal.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    t5 = o.host.encode()
-    out += INT16.pack(len(t5))
-    out += t5
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsMatchingAcl, int]:
+def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsMatchingAcl, int]:
     self = _new(_K_DeleteAclsResponse_DeleteAclsMatchingAcl)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -631,7 +449,34 @@ def _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(o: DeleteAclsResponse.DeleteAclsMatchingAcl, out: bytearray) -> None:
+def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v: int, o: DeleteAclsResponse.DeleteAclsMatchingAcl, out: bytearray) -> None:
+    out += _S_h.pack(o.error_code)
+    t1 = o.error_message
+    if t1 is None:
+        out += b"\xff\xff"
+    else:
+        t2 = t1.encode()
+        out += INT16.pack(len(t2))
+        out += t2
+    out += _S_b.pack(o.resource_type)
+    t3 = o.resource_name.encode()
+    out += INT16.pack(len(t3))
+    out += t3
+    if v <= 0:
+        if o.pattern_type != 3:
+            raise unsupported_field("PatternType", v)
+    else:
+        out += _S_b.pack(o.pattern_type)
+    t4 = o.principal.encode()
+    out += INT16.pack(len(t4))
+    out += t4
+    t5 = o.host.encode()
+    out += INT16.pack(len(t5))
+    out += t5
+    out += _S_bb.pack(o.operation, o.permission_type)
+
+
+def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(v: int, o: DeleteAclsResponse.DeleteAclsMatchingAcl, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -671,7 +516,7 @@ def _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(o: DeleteAclsResponse.DeleteAc
     out.append(0)
 
 
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsFilterResult, int]:
+def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsFilterResult, int]:
     self = _new(_K_DeleteAclsResponse_DeleteAclsFilterResult)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -691,67 +536,13 @@ def _d_DeleteAclsResponse_DeleteAclsFilterResult_0(buf: memoryview, pos: int) ->
         raise bad_length("MatchingAcls", n)
     t1: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(buf, pos)
+        t2, pos = _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v, buf, pos)
         t1.append(t2)
     self.matching_acls = t1
     return self, pos
 
 
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(o: DeleteAclsResponse.DeleteAclsFilterResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.matching_acls))
-    for t3 in o.matching_acls:
-        _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(t3, out)
-
-
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_1(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsFilterResult, int]:
-    self = _new(_K_DeleteAclsResponse_DeleteAclsFilterResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("MatchingAcls", n)
-    t1: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1(buf, pos)
-        t1.append(t2)
-    self.matching_acls = t1
-    return self, pos
-
-
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_1(o: DeleteAclsResponse.DeleteAclsFilterResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.matching_acls))
-    for t3 in o.matching_acls:
-        _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1(t3, out)
-
-
-def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsFilterResult, int]:
+def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse.DeleteAclsFilterResult, int]:
     self = _new(_K_DeleteAclsResponse_DeleteAclsFilterResult)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -777,7 +568,7 @@ def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(buf: memoryview, pos: int) ->
         raise bad_length("MatchingAcls", n)
     t1: list[DeleteAclsResponse.DeleteAclsMatchingAcl] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(buf, pos)
+        t2, pos = _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2(v, buf, pos)
         t1.append(t2)
     self.matching_acls = t1
     n = buf[pos]
@@ -789,7 +580,21 @@ def _d_DeleteAclsResponse_DeleteAclsFilterResult_2(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(o: DeleteAclsResponse.DeleteAclsFilterResult, out: bytearray) -> None:
+def _e_DeleteAclsResponse_DeleteAclsFilterResult_0(v: int, o: DeleteAclsResponse.DeleteAclsFilterResult, out: bytearray) -> None:
+    out += _S_h.pack(o.error_code)
+    t1 = o.error_message
+    if t1 is None:
+        out += b"\xff\xff"
+    else:
+        t2 = t1.encode()
+        out += INT16.pack(len(t2))
+        out += t2
+    out += INT32.pack(len(o.matching_acls))
+    for t3 in o.matching_acls:
+        _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0(v, t3, out)
+
+
+def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(v: int, o: DeleteAclsResponse.DeleteAclsFilterResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -808,11 +613,11 @@ def _e_DeleteAclsResponse_DeleteAclsFilterResult_2(o: DeleteAclsResponse.DeleteA
     else:
         write_uvarint(out, n)
     for t3 in o.matching_acls:
-        _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(t3, out)
+        _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2(v, t3, out)
     out.append(0)
 
 
-def _d_DeleteAclsResponse_0(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
+def _d_DeleteAclsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
     self = _new(_K_DeleteAclsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -822,43 +627,13 @@ def _d_DeleteAclsResponse_0(buf: memoryview, pos: int) -> tuple[DeleteAclsRespon
         raise bad_length("FilterResults", n)
     t1: list[DeleteAclsResponse.DeleteAclsFilterResult] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsFilterResult_0(buf, pos)
+        t2, pos = _d_DeleteAclsResponse_DeleteAclsFilterResult_0(v, buf, pos)
         t1.append(t2)
     self.filter_results = t1
     return self, pos
 
 
-def _e_DeleteAclsResponse_0(o: DeleteAclsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.filter_results))
-    for t1 in o.filter_results:
-        _e_DeleteAclsResponse_DeleteAclsFilterResult_0(t1, out)
-
-
-def _d_DeleteAclsResponse_1(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
-    self = _new(_K_DeleteAclsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("FilterResults", n)
-    t1: list[DeleteAclsResponse.DeleteAclsFilterResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsFilterResult_1(buf, pos)
-        t1.append(t2)
-    self.filter_results = t1
-    return self, pos
-
-
-def _e_DeleteAclsResponse_1(o: DeleteAclsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.filter_results))
-    for t1 in o.filter_results:
-        _e_DeleteAclsResponse_DeleteAclsFilterResult_1(t1, out)
-
-
-def _d_DeleteAclsResponse_2(buf: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
+def _d_DeleteAclsResponse_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteAclsResponse, int]:
     self = _new(_K_DeleteAclsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -871,7 +646,7 @@ def _d_DeleteAclsResponse_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRespon
         raise bad_length("FilterResults", n)
     t1: list[DeleteAclsResponse.DeleteAclsFilterResult] = []
     for _ in range(n):
-        t2, pos = _d_DeleteAclsResponse_DeleteAclsFilterResult_2(buf, pos)
+        t2, pos = _d_DeleteAclsResponse_DeleteAclsFilterResult_2(v, buf, pos)
         t1.append(t2)
     self.filter_results = t1
     n = buf[pos]
@@ -883,7 +658,14 @@ def _d_DeleteAclsResponse_2(buf: memoryview, pos: int) -> tuple[DeleteAclsRespon
     return self, pos
 
 
-def _e_DeleteAclsResponse_2(o: DeleteAclsResponse, out: bytearray) -> None:
+def _e_DeleteAclsResponse_0(v: int, o: DeleteAclsResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.filter_results))
+    for t1 in o.filter_results:
+        _e_DeleteAclsResponse_DeleteAclsFilterResult_0(v, t1, out)
+
+
+def _e_DeleteAclsResponse_2(v: int, o: DeleteAclsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.filter_results) + 1
     if n < 128:
@@ -891,49 +673,17 @@ def _e_DeleteAclsResponse_2(o: DeleteAclsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.filter_results:
-        _e_DeleteAclsResponse_DeleteAclsFilterResult_2(t1, out)
+        _e_DeleteAclsResponse_DeleteAclsFilterResult_2(v, t1, out)
     out.append(0)
 
 
-DeleteAclsRequest._FIELDS = (
-    FieldSpec("filters", "[]DeleteAclsFilter", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsRequest.DeleteAclsFilter, []),
-)
-DeleteAclsRequest.DeleteAclsFilter._FIELDS = (
-    FieldSpec("resource_type_filter", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type_filter", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("host_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("filter_results", "[]DeleteAclsFilterResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsResponse.DeleteAclsFilterResult, []),
-)
-DeleteAclsResponse.DeleteAclsMatchingAcl._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteAclsResponse.DeleteAclsFilterResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("matching_acls", "[]DeleteAclsMatchingAcl", 0, 32767, 32767, -1, None, 32767, -1, DeleteAclsResponse.DeleteAclsMatchingAcl, []),
-)
-DeleteAclsRequest.DeleteAclsFilter._DECODERS = {0: _d_DeleteAclsRequest_DeleteAclsFilter_0, 1: _d_DeleteAclsRequest_DeleteAclsFilter_1, 2: _d_DeleteAclsRequest_DeleteAclsFilter_2, 3: _d_DeleteAclsRequest_DeleteAclsFilter_2}
-DeleteAclsRequest.DeleteAclsFilter._ENCODERS = {0: _e_DeleteAclsRequest_DeleteAclsFilter_0, 1: _e_DeleteAclsRequest_DeleteAclsFilter_1, 2: _e_DeleteAclsRequest_DeleteAclsFilter_2, 3: _e_DeleteAclsRequest_DeleteAclsFilter_2}
-DeleteAclsRequest._DECODERS = {0: _d_DeleteAclsRequest_0, 1: _d_DeleteAclsRequest_1, 2: _d_DeleteAclsRequest_2, 3: _d_DeleteAclsRequest_2}
-DeleteAclsRequest._ENCODERS = {0: _e_DeleteAclsRequest_0, 1: _e_DeleteAclsRequest_1, 2: _e_DeleteAclsRequest_2, 3: _e_DeleteAclsRequest_2}
-DeleteAclsResponse.DeleteAclsMatchingAcl._DECODERS = {0: _d_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 1: _d_DeleteAclsResponse_DeleteAclsMatchingAcl_1, 2: _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 3: _d_DeleteAclsResponse_DeleteAclsMatchingAcl_2}
-DeleteAclsResponse.DeleteAclsMatchingAcl._ENCODERS = {0: _e_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 1: _e_DeleteAclsResponse_DeleteAclsMatchingAcl_1, 2: _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 3: _e_DeleteAclsResponse_DeleteAclsMatchingAcl_2}
-DeleteAclsResponse.DeleteAclsFilterResult._DECODERS = {0: _d_DeleteAclsResponse_DeleteAclsFilterResult_0, 1: _d_DeleteAclsResponse_DeleteAclsFilterResult_1, 2: _d_DeleteAclsResponse_DeleteAclsFilterResult_2, 3: _d_DeleteAclsResponse_DeleteAclsFilterResult_2}
-DeleteAclsResponse.DeleteAclsFilterResult._ENCODERS = {0: _e_DeleteAclsResponse_DeleteAclsFilterResult_0, 1: _e_DeleteAclsResponse_DeleteAclsFilterResult_1, 2: _e_DeleteAclsResponse_DeleteAclsFilterResult_2, 3: _e_DeleteAclsResponse_DeleteAclsFilterResult_2}
-DeleteAclsResponse._DECODERS = {0: _d_DeleteAclsResponse_0, 1: _d_DeleteAclsResponse_1, 2: _d_DeleteAclsResponse_2, 3: _d_DeleteAclsResponse_2}
-DeleteAclsResponse._ENCODERS = {0: _e_DeleteAclsResponse_0, 1: _e_DeleteAclsResponse_1, 2: _e_DeleteAclsResponse_2, 3: _e_DeleteAclsResponse_2}
+DeleteAclsRequest.DeleteAclsFilter._DECODERS = {0: partial(_d_DeleteAclsRequest_DeleteAclsFilter_0, 0), 1: partial(_d_DeleteAclsRequest_DeleteAclsFilter_0, 1), 2: partial(_d_DeleteAclsRequest_DeleteAclsFilter_2, 2), 3: partial(_d_DeleteAclsRequest_DeleteAclsFilter_2, 3)}
+DeleteAclsRequest.DeleteAclsFilter._ENCODERS = {0: partial(_e_DeleteAclsRequest_DeleteAclsFilter_0, 0), 1: partial(_e_DeleteAclsRequest_DeleteAclsFilter_0, 1), 2: partial(_e_DeleteAclsRequest_DeleteAclsFilter_2, 2), 3: partial(_e_DeleteAclsRequest_DeleteAclsFilter_2, 3)}
+DeleteAclsRequest._DECODERS = {0: partial(_d_DeleteAclsRequest_0, 0), 1: partial(_d_DeleteAclsRequest_0, 1), 2: partial(_d_DeleteAclsRequest_2, 2), 3: partial(_d_DeleteAclsRequest_2, 3)}
+DeleteAclsRequest._ENCODERS = {0: partial(_e_DeleteAclsRequest_0, 0), 1: partial(_e_DeleteAclsRequest_0, 1), 2: partial(_e_DeleteAclsRequest_2, 2), 3: partial(_e_DeleteAclsRequest_2, 3)}
+DeleteAclsResponse.DeleteAclsMatchingAcl._DECODERS = {0: partial(_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 0), 1: partial(_d_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 1), 2: partial(_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 2), 3: partial(_d_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 3)}
+DeleteAclsResponse.DeleteAclsMatchingAcl._ENCODERS = {0: partial(_e_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 0), 1: partial(_e_DeleteAclsResponse_DeleteAclsMatchingAcl_0, 1), 2: partial(_e_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 2), 3: partial(_e_DeleteAclsResponse_DeleteAclsMatchingAcl_2, 3)}
+DeleteAclsResponse.DeleteAclsFilterResult._DECODERS = {0: partial(_d_DeleteAclsResponse_DeleteAclsFilterResult_0, 0), 1: partial(_d_DeleteAclsResponse_DeleteAclsFilterResult_0, 1), 2: partial(_d_DeleteAclsResponse_DeleteAclsFilterResult_2, 2), 3: partial(_d_DeleteAclsResponse_DeleteAclsFilterResult_2, 3)}
+DeleteAclsResponse.DeleteAclsFilterResult._ENCODERS = {0: partial(_e_DeleteAclsResponse_DeleteAclsFilterResult_0, 0), 1: partial(_e_DeleteAclsResponse_DeleteAclsFilterResult_0, 1), 2: partial(_e_DeleteAclsResponse_DeleteAclsFilterResult_2, 2), 3: partial(_e_DeleteAclsResponse_DeleteAclsFilterResult_2, 3)}
+DeleteAclsResponse._DECODERS = {0: partial(_d_DeleteAclsResponse_0, 0), 1: partial(_d_DeleteAclsResponse_0, 1), 2: partial(_d_DeleteAclsResponse_2, 2), 3: partial(_d_DeleteAclsResponse_2, 3)}
+DeleteAclsResponse._ENCODERS = {0: partial(_e_DeleteAclsResponse_0, 0), 1: partial(_e_DeleteAclsResponse_0, 1), 2: partial(_e_DeleteAclsResponse_2, 2), 3: partial(_e_DeleteAclsResponse_2, 3)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -81,7 +62,7 @@ _K_DeleteGroupsResponse = DeleteGroupsResponse
 _K_DeleteGroupsResponse_DeletableGroupResult = DeleteGroupsResponse.DeletableGroupResult
 
 
-def _d_DeleteGroupsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
+def _d_DeleteGroupsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
     self = _new(_K_DeleteGroupsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -101,15 +82,7 @@ def _d_DeleteGroupsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteGroupsReq
     return self, pos
 
 
-def _e_DeleteGroupsRequest_0(o: DeleteGroupsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.groups_names))
-    for t1 in o.groups_names:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_DeleteGroupsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
+def _d_DeleteGroupsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteGroupsRequest, int]:
     self = _new(_K_DeleteGroupsRequest)
     n = buf[pos]
     pos += 1
@@ -141,68 +114,14 @@ def _d_DeleteGroupsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteGroupsReq
     return self, pos
 
 
-def _e_DeleteGroupsRequest_1(o: DeleteGroupsRequest, out: bytearray) -> None:
-    n = len(o.groups_names) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups_names:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_DeleteGroupsResponse_DeletableGroupResult_0(buf: memoryview, pos: int) -> tuple[DeleteGroupsResponse.DeletableGroupResult, int]:
-    self = _new(_K_DeleteGroupsResponse_DeletableGroupResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    return self, pos
-
-
-def _e_DeleteGroupsResponse_DeletableGroupResult_0(o: DeleteGroupsResponse.DeletableGroupResult, out: bytearray) -> None:
+def _e_DeleteGroupsResponse_DeletableGroupResult_0(v: int, o: DeleteGroupsResponse.DeletableGroupResult, out: bytearray) -> None:
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += _S_h.pack(o.error_code)
 
 
-def _d_DeleteGroupsResponse_DeletableGroupResult_1(buf: memoryview, pos: int) -> tuple[DeleteGroupsResponse.DeletableGroupResult, int]:
-    self = _new(_K_DeleteGroupsResponse_DeletableGroupResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteGroupsResponse_DeletableGroupResult_1(o: DeleteGroupsResponse.DeletableGroupResult, out: bytearray) -> None:
+def _e_DeleteGroupsResponse_DeletableGroupResult_2(v: int, o: DeleteGroupsResponse.DeletableGroupResult, out: bytearray) -> None:
     t1 = o.group_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -214,55 +133,14 @@ def _e_DeleteGroupsResponse_DeletableGroupResult_1(o: DeleteGroupsResponse.Delet
     out.append(0)
 
 
-def _d_DeleteGroupsResponse_0(buf: memoryview, pos: int) -> tuple[DeleteGroupsResponse, int]:
-    self = _new(_K_DeleteGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DeleteGroupsResponse.DeletableGroupResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteGroupsResponse_DeletableGroupResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    return self, pos
-
-
-def _e_DeleteGroupsResponse_0(o: DeleteGroupsResponse, out: bytearray) -> None:
+def _e_DeleteGroupsResponse_0(v: int, o: DeleteGroupsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.results))
     for t1 in o.results:
-        _e_DeleteGroupsResponse_DeletableGroupResult_0(t1, out)
+        _e_DeleteGroupsResponse_DeletableGroupResult_0(v, t1, out)
 
 
-def _d_DeleteGroupsResponse_1(buf: memoryview, pos: int) -> tuple[DeleteGroupsResponse, int]:
-    self = _new(_K_DeleteGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DeleteGroupsResponse.DeletableGroupResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteGroupsResponse_DeletableGroupResult_1(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteGroupsResponse_1(o: DeleteGroupsResponse, out: bytearray) -> None:
+def _e_DeleteGroupsResponse_2(v: int, o: DeleteGroupsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -270,24 +148,10 @@ def _e_DeleteGroupsResponse_1(o: DeleteGroupsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_DeleteGroupsResponse_DeletableGroupResult_1(t1, out)
+        _e_DeleteGroupsResponse_DeletableGroupResult_2(v, t1, out)
     out.append(0)
 
 
-DeleteGroupsRequest._FIELDS = (
-    FieldSpec("groups_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DeleteGroupsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DeletableGroupResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteGroupsResponse.DeletableGroupResult, []),
-)
-DeleteGroupsResponse.DeletableGroupResult._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteGroupsRequest._DECODERS = {0: _d_DeleteGroupsRequest_0, 1: _d_DeleteGroupsRequest_0, 2: _d_DeleteGroupsRequest_1}
-DeleteGroupsRequest._ENCODERS = {0: _e_DeleteGroupsRequest_0, 1: _e_DeleteGroupsRequest_0, 2: _e_DeleteGroupsRequest_1}
-DeleteGroupsResponse.DeletableGroupResult._DECODERS = {0: _d_DeleteGroupsResponse_DeletableGroupResult_0, 1: _d_DeleteGroupsResponse_DeletableGroupResult_0, 2: _d_DeleteGroupsResponse_DeletableGroupResult_1}
-DeleteGroupsResponse.DeletableGroupResult._ENCODERS = {0: _e_DeleteGroupsResponse_DeletableGroupResult_0, 1: _e_DeleteGroupsResponse_DeletableGroupResult_0, 2: _e_DeleteGroupsResponse_DeletableGroupResult_1}
-DeleteGroupsResponse._DECODERS = {0: _d_DeleteGroupsResponse_0, 1: _d_DeleteGroupsResponse_0, 2: _d_DeleteGroupsResponse_1}
-DeleteGroupsResponse._ENCODERS = {0: _e_DeleteGroupsResponse_0, 1: _e_DeleteGroupsResponse_0, 2: _e_DeleteGroupsResponse_1}
+DeleteGroupsRequest._DECODERS = {0: partial(_d_DeleteGroupsRequest_0, 0), 1: partial(_d_DeleteGroupsRequest_0, 1), 2: partial(_d_DeleteGroupsRequest_2, 2)}
+DeleteGroupsResponse.DeletableGroupResult._ENCODERS = {0: partial(_e_DeleteGroupsResponse_DeletableGroupResult_0, 0), 1: partial(_e_DeleteGroupsResponse_DeletableGroupResult_0, 1), 2: partial(_e_DeleteGroupsResponse_DeletableGroupResult_2, 2)}
+DeleteGroupsResponse._ENCODERS = {0: partial(_e_DeleteGroupsResponse_0, 0), 1: partial(_e_DeleteGroupsResponse_0, 1), 2: partial(_e_DeleteGroupsResponse_2, 2)}

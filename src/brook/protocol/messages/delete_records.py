@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -122,18 +103,14 @@ _K_DeleteRecordsResponse_DeleteRecordsPartitionResult = DeleteRecordsResponse.De
 _K_DeleteRecordsResponse_DeleteRecordsTopicResult = DeleteRecordsResponse.DeleteRecordsTopicResult
 
 
-def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsPartition, int]:
+def _d_DeleteRecordsRequest_DeleteRecordsPartition_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsPartition, int]:
     self = _new(_K_DeleteRecordsRequest_DeleteRecordsPartition)
     self.partition_index, self.offset = _S_iq.unpack_from(buf, pos)
     pos += 12
     return self, pos
 
 
-def _e_DeleteRecordsRequest_DeleteRecordsPartition_0(o: DeleteRecordsRequest.DeleteRecordsPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.offset)
-
-
-def _d_DeleteRecordsRequest_DeleteRecordsPartition_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsPartition, int]:
+def _d_DeleteRecordsRequest_DeleteRecordsPartition_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsPartition, int]:
     self = _new(_K_DeleteRecordsRequest_DeleteRecordsPartition)
     self.partition_index, self.offset = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -146,12 +123,7 @@ def _d_DeleteRecordsRequest_DeleteRecordsPartition_1(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_DeleteRecordsRequest_DeleteRecordsPartition_1(o: DeleteRecordsRequest.DeleteRecordsPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.offset)
-    out.append(0)
-
-
-def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsTopic, int]:
+def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsTopic, int]:
     self = _new(_K_DeleteRecordsRequest_DeleteRecordsTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -166,22 +138,13 @@ def _d_DeleteRecordsRequest_DeleteRecordsTopic_0(buf: memoryview, pos: int) -> t
         raise bad_length("Partitions", n)
     t1: list[DeleteRecordsRequest.DeleteRecordsPartition] = []
     for _ in range(n):
-        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsPartition_0(buf, pos)
+        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_DeleteRecordsRequest_DeleteRecordsTopic_0(o: DeleteRecordsRequest.DeleteRecordsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_DeleteRecordsRequest_DeleteRecordsPartition_0(t2, out)
-
-
-def _d_DeleteRecordsRequest_DeleteRecordsTopic_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsTopic, int]:
+def _d_DeleteRecordsRequest_DeleteRecordsTopic_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest.DeleteRecordsTopic, int]:
     self = _new(_K_DeleteRecordsRequest_DeleteRecordsTopic)
     n = buf[pos]
     pos += 1
@@ -202,7 +165,7 @@ def _d_DeleteRecordsRequest_DeleteRecordsTopic_1(buf: memoryview, pos: int) -> t
         raise bad_length("Partitions", n)
     t1: list[DeleteRecordsRequest.DeleteRecordsPartition] = []
     for _ in range(n):
-        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsPartition_1(buf, pos)
+        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsPartition_2(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -214,25 +177,7 @@ def _d_DeleteRecordsRequest_DeleteRecordsTopic_1(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_DeleteRecordsRequest_DeleteRecordsTopic_1(o: DeleteRecordsRequest.DeleteRecordsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_DeleteRecordsRequest_DeleteRecordsPartition_1(t2, out)
-    out.append(0)
-
-
-def _d_DeleteRecordsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
+def _d_DeleteRecordsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
     self = _new(_K_DeleteRecordsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -240,7 +185,7 @@ def _d_DeleteRecordsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsR
         raise bad_length("Topics", n)
     t1: list[DeleteRecordsRequest.DeleteRecordsTopic] = []
     for _ in range(n):
-        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsTopic_0(buf, pos)
+        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
@@ -248,14 +193,7 @@ def _d_DeleteRecordsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsR
     return self, pos
 
 
-def _e_DeleteRecordsRequest_0(o: DeleteRecordsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_DeleteRecordsRequest_DeleteRecordsTopic_0(t1, out)
-    out += _S_i.pack(o.timeout_ms)
-
-
-def _d_DeleteRecordsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
+def _d_DeleteRecordsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DeleteRecordsRequest, int]:
     self = _new(_K_DeleteRecordsRequest)
     n = buf[pos]
     pos += 1
@@ -266,7 +204,7 @@ def _d_DeleteRecordsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsR
         raise bad_length("Topics", n)
     t1: list[DeleteRecordsRequest.DeleteRecordsTopic] = []
     for _ in range(n):
-        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsTopic_1(buf, pos)
+        t2, pos = _d_DeleteRecordsRequest_DeleteRecordsTopic_2(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
@@ -280,111 +218,25 @@ def _d_DeleteRecordsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsR
     return self, pos
 
 
-def _e_DeleteRecordsRequest_1(o: DeleteRecordsRequest, out: bytearray) -> None:
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DeleteRecordsRequest_DeleteRecordsTopic_1(t1, out)
-    out += _S_i.pack(o.timeout_ms)
-    out.append(0)
-
-
-def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse.DeleteRecordsPartitionResult, int]:
-    self = _new(_K_DeleteRecordsResponse_DeleteRecordsPartitionResult)
-    self.partition_index, self.low_watermark, self.error_code = _S_iqh.unpack_from(buf, pos)
-    pos += 14
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(o: DeleteRecordsResponse.DeleteRecordsPartitionResult, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(v: int, o: DeleteRecordsResponse.DeleteRecordsPartitionResult, out: bytearray) -> None:
     out += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
 
 
-def _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse.DeleteRecordsPartitionResult, int]:
-    self = _new(_K_DeleteRecordsResponse_DeleteRecordsPartitionResult)
-    self.partition_index, self.low_watermark, self.error_code = _S_iqh.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_1(o: DeleteRecordsResponse.DeleteRecordsPartitionResult, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(v: int, o: DeleteRecordsResponse.DeleteRecordsPartitionResult, out: bytearray) -> None:
     out += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
     out.append(0)
 
 
-def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse.DeleteRecordsTopicResult, int]:
-    self = _new(_K_DeleteRecordsResponse_DeleteRecordsTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DeleteRecordsResponse.DeleteRecordsPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(o: DeleteRecordsResponse.DeleteRecordsTopicResult, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(v: int, o: DeleteRecordsResponse.DeleteRecordsTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(t2, out)
+        _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0(v, t2, out)
 
 
-def _d_DeleteRecordsResponse_DeleteRecordsTopicResult_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse.DeleteRecordsTopicResult, int]:
-    self = _new(_K_DeleteRecordsResponse_DeleteRecordsTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DeleteRecordsResponse.DeleteRecordsPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_1(o: DeleteRecordsResponse.DeleteRecordsTopicResult, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(v: int, o: DeleteRecordsResponse.DeleteRecordsTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -398,59 +250,18 @@ def _e_DeleteRecordsResponse_DeleteRecordsTopicResult_1(o: DeleteRecordsResponse
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_1(t2, out)
+        _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2(v, t2, out)
     out.append(0)
 
 
-def _d_DeleteRecordsResponse_0(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse, int]:
-    self = _new(_K_DeleteRecordsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DeleteRecordsResponse.DeleteRecordsTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_0(o: DeleteRecordsResponse, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_0(v: int, o: DeleteRecordsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(t1, out)
+        _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0(v, t1, out)
 
 
-def _d_DeleteRecordsResponse_1(buf: memoryview, pos: int) -> tuple[DeleteRecordsResponse, int]:
-    self = _new(_K_DeleteRecordsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DeleteRecordsResponse.DeleteRecordsTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteRecordsResponse_DeleteRecordsTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteRecordsResponse_1(o: DeleteRecordsResponse, out: bytearray) -> None:
+def _e_DeleteRecordsResponse_2(v: int, o: DeleteRecordsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -458,44 +269,13 @@ def _e_DeleteRecordsResponse_1(o: DeleteRecordsResponse, out: bytearray) -> None
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_DeleteRecordsResponse_DeleteRecordsTopicResult_1(t1, out)
+        _e_DeleteRecordsResponse_DeleteRecordsTopicResult_2(v, t1, out)
     out.append(0)
 
 
-DeleteRecordsRequest._FIELDS = (
-    FieldSpec("topics", "[]DeleteRecordsTopic", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsTopic, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsRequest.DeleteRecordsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsRequest.DeleteRecordsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DeleteRecordsPartition", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsRequest.DeleteRecordsPartition, []),
-)
-DeleteRecordsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]DeleteRecordsTopicResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsTopicResult, []),
-)
-DeleteRecordsResponse.DeleteRecordsPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("low_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteRecordsResponse.DeleteRecordsTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DeleteRecordsPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteRecordsResponse.DeleteRecordsPartitionResult, []),
-)
-DeleteRecordsRequest.DeleteRecordsPartition._DECODERS = {0: _d_DeleteRecordsRequest_DeleteRecordsPartition_0, 1: _d_DeleteRecordsRequest_DeleteRecordsPartition_0, 2: _d_DeleteRecordsRequest_DeleteRecordsPartition_1}
-DeleteRecordsRequest.DeleteRecordsPartition._ENCODERS = {0: _e_DeleteRecordsRequest_DeleteRecordsPartition_0, 1: _e_DeleteRecordsRequest_DeleteRecordsPartition_0, 2: _e_DeleteRecordsRequest_DeleteRecordsPartition_1}
-DeleteRecordsRequest.DeleteRecordsTopic._DECODERS = {0: _d_DeleteRecordsRequest_DeleteRecordsTopic_0, 1: _d_DeleteRecordsRequest_DeleteRecordsTopic_0, 2: _d_DeleteRecordsRequest_DeleteRecordsTopic_1}
-DeleteRecordsRequest.DeleteRecordsTopic._ENCODERS = {0: _e_DeleteRecordsRequest_DeleteRecordsTopic_0, 1: _e_DeleteRecordsRequest_DeleteRecordsTopic_0, 2: _e_DeleteRecordsRequest_DeleteRecordsTopic_1}
-DeleteRecordsRequest._DECODERS = {0: _d_DeleteRecordsRequest_0, 1: _d_DeleteRecordsRequest_0, 2: _d_DeleteRecordsRequest_1}
-DeleteRecordsRequest._ENCODERS = {0: _e_DeleteRecordsRequest_0, 1: _e_DeleteRecordsRequest_0, 2: _e_DeleteRecordsRequest_1}
-DeleteRecordsResponse.DeleteRecordsPartitionResult._DECODERS = {0: _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 1: _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 2: _d_DeleteRecordsResponse_DeleteRecordsPartitionResult_1}
-DeleteRecordsResponse.DeleteRecordsPartitionResult._ENCODERS = {0: _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 1: _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 2: _e_DeleteRecordsResponse_DeleteRecordsPartitionResult_1}
-DeleteRecordsResponse.DeleteRecordsTopicResult._DECODERS = {0: _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 1: _d_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 2: _d_DeleteRecordsResponse_DeleteRecordsTopicResult_1}
-DeleteRecordsResponse.DeleteRecordsTopicResult._ENCODERS = {0: _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 1: _e_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 2: _e_DeleteRecordsResponse_DeleteRecordsTopicResult_1}
-DeleteRecordsResponse._DECODERS = {0: _d_DeleteRecordsResponse_0, 1: _d_DeleteRecordsResponse_0, 2: _d_DeleteRecordsResponse_1}
-DeleteRecordsResponse._ENCODERS = {0: _e_DeleteRecordsResponse_0, 1: _e_DeleteRecordsResponse_0, 2: _e_DeleteRecordsResponse_1}
+DeleteRecordsRequest.DeleteRecordsPartition._DECODERS = {0: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_0, 0), 1: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_0, 1), 2: partial(_d_DeleteRecordsRequest_DeleteRecordsPartition_2, 2)}
+DeleteRecordsRequest.DeleteRecordsTopic._DECODERS = {0: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_0, 0), 1: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_0, 1), 2: partial(_d_DeleteRecordsRequest_DeleteRecordsTopic_2, 2)}
+DeleteRecordsRequest._DECODERS = {0: partial(_d_DeleteRecordsRequest_0, 0), 1: partial(_d_DeleteRecordsRequest_0, 1), 2: partial(_d_DeleteRecordsRequest_2, 2)}
+DeleteRecordsResponse.DeleteRecordsPartitionResult._ENCODERS = {0: partial(_e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 0), 1: partial(_e_DeleteRecordsResponse_DeleteRecordsPartitionResult_0, 1), 2: partial(_e_DeleteRecordsResponse_DeleteRecordsPartitionResult_2, 2)}
+DeleteRecordsResponse.DeleteRecordsTopicResult._ENCODERS = {0: partial(_e_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 0), 1: partial(_e_DeleteRecordsResponse_DeleteRecordsTopicResult_0, 1), 2: partial(_e_DeleteRecordsResponse_DeleteRecordsTopicResult_2, 2)}
+DeleteRecordsResponse._ENCODERS = {0: partial(_e_DeleteRecordsResponse_0, 0), 1: partial(_e_DeleteRecordsResponse_0, 1), 2: partial(_e_DeleteRecordsResponse_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -118,7 +99,7 @@ _K_DeleteShareGroupStateResponse_PartitionResult = DeleteShareGroupStateResponse
 _K_DeleteShareGroupStateResponse_DeleteStateResult = DeleteShareGroupStateResponse.DeleteStateResult
 
 
-def _d_DeleteShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest.PartitionData, int]:
+def _d_DeleteShareGroupStateRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest.PartitionData, int]:
     self = _new(_K_DeleteShareGroupStateRequest_PartitionData)
     (self.partition,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -131,12 +112,7 @@ def _d_DeleteShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_DeleteShareGroupStateRequest_PartitionData_0(o: DeleteShareGroupStateRequest.PartitionData, out: bytearray) -> None:
-    out += _S_i.pack(o.partition)
-    out.append(0)
-
-
-def _d_DeleteShareGroupStateRequest_DeleteStateData_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest.DeleteStateData, int]:
+def _d_DeleteShareGroupStateRequest_DeleteStateData_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest.DeleteStateData, int]:
     self = _new(_K_DeleteShareGroupStateRequest_DeleteStateData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -149,7 +125,7 @@ def _d_DeleteShareGroupStateRequest_DeleteStateData_0(buf: memoryview, pos: int)
         raise bad_length("Partitions", n)
     t1: list[DeleteShareGroupStateRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_DeleteShareGroupStateRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_DeleteShareGroupStateRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -161,19 +137,7 @@ def _d_DeleteShareGroupStateRequest_DeleteStateData_0(buf: memoryview, pos: int)
     return self, pos
 
 
-def _e_DeleteShareGroupStateRequest_DeleteStateData_0(o: DeleteShareGroupStateRequest.DeleteStateData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_DeleteShareGroupStateRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_DeleteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest, int]:
+def _d_DeleteShareGroupStateRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateRequest, int]:
     self = _new(_K_DeleteShareGroupStateRequest)
     n = buf[pos]
     pos += 1
@@ -194,7 +158,7 @@ def _d_DeleteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[Delete
         raise bad_length("Topics", n)
     t1: list[DeleteShareGroupStateRequest.DeleteStateData] = []
     for _ in range(n):
-        t2, pos = _d_DeleteShareGroupStateRequest_DeleteStateData_0(buf, pos)
+        t2, pos = _d_DeleteShareGroupStateRequest_DeleteStateData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -206,51 +170,7 @@ def _d_DeleteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[Delete
     return self, pos
 
 
-def _e_DeleteShareGroupStateRequest_0(o: DeleteShareGroupStateRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_DeleteShareGroupStateRequest_DeleteStateData_0(t2, out)
-    out.append(0)
-
-
-def _d_DeleteShareGroupStateResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateResponse.PartitionResult, int]:
-    self = _new(_K_DeleteShareGroupStateResponse_PartitionResult)
-    self.partition, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteShareGroupStateResponse_PartitionResult_0(o: DeleteShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
+def _e_DeleteShareGroupStateResponse_PartitionResult_0(v: int, o: DeleteShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -266,32 +186,7 @@ def _e_DeleteShareGroupStateResponse_PartitionResult_0(o: DeleteShareGroupStateR
     out.append(0)
 
 
-def _d_DeleteShareGroupStateResponse_DeleteStateResult_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateResponse.DeleteStateResult, int]:
-    self = _new(_K_DeleteShareGroupStateResponse_DeleteStateResult)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DeleteShareGroupStateResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteShareGroupStateResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(o: DeleteShareGroupStateResponse.DeleteStateResult, out: bytearray) -> None:
+def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(v: int, o: DeleteShareGroupStateResponse.DeleteStateResult, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -299,76 +194,24 @@ def _e_DeleteShareGroupStateResponse_DeleteStateResult_0(o: DeleteShareGroupStat
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_DeleteShareGroupStateResponse_PartitionResult_0(t1, out)
+        _e_DeleteShareGroupStateResponse_PartitionResult_0(v, t1, out)
     out.append(0)
 
 
-def _d_DeleteShareGroupStateResponse_0(buf: memoryview, pos: int) -> tuple[DeleteShareGroupStateResponse, int]:
-    self = _new(_K_DeleteShareGroupStateResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DeleteShareGroupStateResponse.DeleteStateResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteShareGroupStateResponse_DeleteStateResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteShareGroupStateResponse_0(o: DeleteShareGroupStateResponse, out: bytearray) -> None:
+def _e_DeleteShareGroupStateResponse_0(v: int, o: DeleteShareGroupStateResponse, out: bytearray) -> None:
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_DeleteShareGroupStateResponse_DeleteStateResult_0(t1, out)
+        _e_DeleteShareGroupStateResponse_DeleteStateResult_0(v, t1, out)
     out.append(0)
 
 
-DeleteShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]DeleteStateData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.DeleteStateData, []),
-)
-DeleteShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteShareGroupStateRequest.DeleteStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateRequest.PartitionData, []),
-)
-DeleteShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]DeleteStateResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.DeleteStateResult, []),
-)
-DeleteShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-DeleteShareGroupStateResponse.DeleteStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteShareGroupStateResponse.PartitionResult, []),
-)
-DeleteShareGroupStateRequest.PartitionData._DECODERS = {0: _d_DeleteShareGroupStateRequest_PartitionData_0}
-DeleteShareGroupStateRequest.PartitionData._ENCODERS = {0: _e_DeleteShareGroupStateRequest_PartitionData_0}
-DeleteShareGroupStateRequest.DeleteStateData._DECODERS = {0: _d_DeleteShareGroupStateRequest_DeleteStateData_0}
-DeleteShareGroupStateRequest.DeleteStateData._ENCODERS = {0: _e_DeleteShareGroupStateRequest_DeleteStateData_0}
-DeleteShareGroupStateRequest._DECODERS = {0: _d_DeleteShareGroupStateRequest_0}
-DeleteShareGroupStateRequest._ENCODERS = {0: _e_DeleteShareGroupStateRequest_0}
-DeleteShareGroupStateResponse.PartitionResult._DECODERS = {0: _d_DeleteShareGroupStateResponse_PartitionResult_0}
-DeleteShareGroupStateResponse.PartitionResult._ENCODERS = {0: _e_DeleteShareGroupStateResponse_PartitionResult_0}
-DeleteShareGroupStateResponse.DeleteStateResult._DECODERS = {0: _d_DeleteShareGroupStateResponse_DeleteStateResult_0}
-DeleteShareGroupStateResponse.DeleteStateResult._ENCODERS = {0: _e_DeleteShareGroupStateResponse_DeleteStateResult_0}
-DeleteShareGroupStateResponse._DECODERS = {0: _d_DeleteShareGroupStateResponse_0}
-DeleteShareGroupStateResponse._ENCODERS = {0: _e_DeleteShareGroupStateResponse_0}
+DeleteShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_PartitionData_0, 0)}
+DeleteShareGroupStateRequest.DeleteStateData._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_DeleteStateData_0, 0)}
+DeleteShareGroupStateRequest._DECODERS = {0: partial(_d_DeleteShareGroupStateRequest_0, 0)}
+DeleteShareGroupStateResponse.PartitionResult._ENCODERS = {0: partial(_e_DeleteShareGroupStateResponse_PartitionResult_0, 0)}
+DeleteShareGroupStateResponse.DeleteStateResult._ENCODERS = {0: partial(_e_DeleteShareGroupStateResponse_DeleteStateResult_0, 0)}
+DeleteShareGroupStateResponse._ENCODERS = {0: partial(_e_DeleteShareGroupStateResponse_0, 0)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -103,7 +85,7 @@ _K_DeleteTopicsResponse = DeleteTopicsResponse
 _K_DeleteTopicsResponse_DeletableTopicResult = DeleteTopicsResponse.DeletableTopicResult
 
 
-def _d_DeleteTopicsRequest_DeleteTopicState_0(buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest.DeleteTopicState, int]:
+def _d_DeleteTopicsRequest_DeleteTopicState_6(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest.DeleteTopicState, int]:
     self = _new(_K_DeleteTopicsRequest_DeleteTopicState)
     n = buf[pos]
     pos += 1
@@ -129,7 +111,7 @@ def _d_DeleteTopicsRequest_DeleteTopicState_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_DeleteTopicsRequest_DeleteTopicState_0(o: DeleteTopicsRequest.DeleteTopicState, out: bytearray) -> None:
+def _e_DeleteTopicsRequest_DeleteTopicState_6(v: int, o: DeleteTopicsRequest.DeleteTopicState, out: bytearray) -> None:
     t1 = o.name
     if t1 is None:
         out.append(0)
@@ -145,7 +127,7 @@ def _e_DeleteTopicsRequest_DeleteTopicState_0(o: DeleteTopicsRequest.DeleteTopic
     out.append(0)
 
 
-def _d_DeleteTopicsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
+def _d_DeleteTopicsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
     self = _new(_K_DeleteTopicsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -168,107 +150,100 @@ def _d_DeleteTopicsRequest_0(buf: memoryview, pos: int) -> tuple[DeleteTopicsReq
     return self, pos
 
 
-def _e_DeleteTopicsRequest_0(o: DeleteTopicsRequest, out: bytearray) -> None:
+def _d_DeleteTopicsRequest_4(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
+    self = _new(_K_DeleteTopicsRequest)
+    if v >= 6:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("Topics", n)
+        t1: list[DeleteTopicsRequest.DeleteTopicState] = []
+        for _ in range(n):
+            t2, pos = _d_DeleteTopicsRequest_DeleteTopicState_6(v, buf, pos)
+            t1.append(t2)
+        self.topics = t1
+    else:
+        self.topics = []
+    if v <= 5:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("TopicNames", n)
+        t3: list[str] = []
+        for _ in range(n):
+            n = buf[pos]
+            pos += 1
+            if n > 127:
+                n, pos = read_uvarint(buf, pos - 1)
+            n -= 1
+            end = pos + n
+            if n < 0 or end > len(buf):
+                raise bad_length("TopicNames", n)
+            t4 = str(buf[pos:end], "utf-8")
+            pos = end
+            t3.append(t4)
+        self.topic_names = t3
+    else:
+        self.topic_names = []
+    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_DeleteTopicsRequest_0(v: int, o: DeleteTopicsRequest, out: bytearray) -> None:
     out += INT32.pack(len(o.topic_names))
     for t1 in o.topic_names:
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
     out += _S_i.pack(o.timeout_ms)
+    if len(o.topics) > 0:
+        raise unsupported_field("Topics", v)
 
 
-def _d_DeleteTopicsRequest_1(buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
-    self = _new(_K_DeleteTopicsRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicNames", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("TopicNames", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.topic_names = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.topics = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsRequest_1(o: DeleteTopicsRequest, out: bytearray) -> None:
-    n = len(o.topic_names) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topic_names:
-        t2 = t1.encode()
-        n = len(t2) + 1
+def _e_DeleteTopicsRequest_4(v: int, o: DeleteTopicsRequest, out: bytearray) -> None:
+    if v >= 6:
+        n = len(o.topics) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        out += t2
-    out += _S_i.pack(o.timeout_ms)
-    out.append(0)
-
-
-def _d_DeleteTopicsRequest_2(buf: memoryview, pos: int) -> tuple[DeleteTopicsRequest, int]:
-    self = _new(_K_DeleteTopicsRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DeleteTopicsRequest.DeleteTopicState] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteTopicsRequest_DeleteTopicState_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.topic_names = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsRequest_2(o: DeleteTopicsRequest, out: bytearray) -> None:
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
+        for t1 in o.topics:
+            _e_DeleteTopicsRequest_DeleteTopicState_6(v, t1, out)
     else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DeleteTopicsRequest_DeleteTopicState_0(t1, out)
+        if len(o.topics) > 0:
+            raise unsupported_field("Topics", v)
+    if v <= 5:
+        n = len(o.topic_names) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t2 in o.topic_names:
+            t3 = t2.encode()
+            n = len(t3) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t3
     out += _S_i.pack(o.timeout_ms)
     out.append(0)
 
 
-def _d_DeleteTopicsResponse_DeletableTopicResult_0(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
+def _d_DeleteTopicsResponse_DeletableTopicResult_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
     self = _new(_K_DeleteTopicsResponse_DeletableTopicResult)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -284,18 +259,7 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_0(o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_h.pack(o.error_code)
-
-
-def _d_DeleteTopicsResponse_DeletableTopicResult_1(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
+def _d_DeleteTopicsResponse_DeletableTopicResult_4(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
     self = _new(_K_DeleteTopicsResponse_DeletableTopicResult)
     n = buf[pos]
     pos += 1
@@ -309,60 +273,22 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_1(buf: memoryview, pos: int) ->
     pos = end
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
-    self.topic_id = ZERO_UUID
-    self.error_message = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsResponse_DeletableTopicResult_1(o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
-    t1 = o.name
-    if t1 is None:
-        out.append(1)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 5:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.error_message = None
         else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_h.pack(o.error_code)
-    out.append(0)
-
-
-def _d_DeleteTopicsResponse_DeletableTopicResult_2(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
-    self = _new(_K_DeleteTopicsResponse_DeletableTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("ErrorMessage", n)
+            self.error_message = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
     self.topic_id = ZERO_UUID
     n = buf[pos]
     pos += 1
@@ -373,34 +299,7 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_2(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_2(o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
-    t1 = o.name
-    if t1 is None:
-        out.append(1)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_h.pack(o.error_code)
-    t3 = o.error_message
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out.append(0)
-
-
-def _d_DeleteTopicsResponse_DeletableTopicResult_3(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
+def _d_DeleteTopicsResponse_DeletableTopicResult_6(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse.DeletableTopicResult, int]:
     self = _new(_K_DeleteTopicsResponse_DeletableTopicResult)
     n = buf[pos]
     pos += 1
@@ -439,7 +338,46 @@ def _d_DeleteTopicsResponse_DeletableTopicResult_3(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DeleteTopicsResponse_DeletableTopicResult_3(o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
+def _e_DeleteTopicsResponse_DeletableTopicResult_0(v: int, o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
+    t1 = o.name
+    if t1 is None:
+        out += b"\x00\x00"
+    else:
+        t2 = t1.encode()
+        out += INT16.pack(len(t2))
+        out += t2
+    out += _S_h.pack(o.error_code)
+
+
+def _e_DeleteTopicsResponse_DeletableTopicResult_4(v: int, o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
+    t1 = o.name
+    if t1 is None:
+        out.append(1)
+    else:
+        t2 = t1.encode()
+        n = len(t2) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t2
+    out += _S_h.pack(o.error_code)
+    if v >= 5:
+        t3 = o.error_message
+        if t3 is None:
+            out.append(0)
+        else:
+            t4 = t3.encode()
+            n = len(t4) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t4
+    out.append(0)
+
+
+def _e_DeleteTopicsResponse_DeletableTopicResult_6(v: int, o: DeleteTopicsResponse.DeletableTopicResult, out: bytearray) -> None:
     t1 = o.name
     if t1 is None:
         out.append(0)
@@ -466,76 +404,86 @@ def _e_DeleteTopicsResponse_DeletableTopicResult_3(o: DeleteTopicsResponse.Delet
     out.append(0)
 
 
-def _d_DeleteTopicsResponse_0(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+def _d_DeleteTopicsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
     self = _new(_K_DeleteTopicsResponse)
+    if v <= 0:
+        self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Responses", n)
     t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
     for _ in range(n):
-        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_0(buf, pos)
+        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_0(v, buf, pos)
         t1.append(t2)
     self.responses = t1
-    self.throttle_time_ms = 0
     return self, pos
 
 
-def _e_DeleteTopicsResponse_0(o: DeleteTopicsResponse, out: bytearray) -> None:
+def _d_DeleteTopicsResponse_4(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    self = _new(_K_DeleteTopicsResponse)
+    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Responses", n)
+    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
+    for _ in range(n):
+        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_4(v, buf, pos)
+        t1.append(t2)
+    self.responses = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _d_DeleteTopicsResponse_6(v: int, buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
+    self = _new(_K_DeleteTopicsResponse)
+    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Responses", n)
+    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
+    for _ in range(n):
+        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_6(v, buf, pos)
+        t1.append(t2)
+    self.responses = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_DeleteTopicsResponse_0(v: int, o: DeleteTopicsResponse, out: bytearray) -> None:
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.responses))
     for t1 in o.responses:
-        _e_DeleteTopicsResponse_DeletableTopicResult_0(t1, out)
+        _e_DeleteTopicsResponse_DeletableTopicResult_0(v, t1, out)
 
 
-def _d_DeleteTopicsResponse_1(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    self = _new(_K_DeleteTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    return self, pos
-
-
-def _e_DeleteTopicsResponse_1(o: DeleteTopicsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_DeleteTopicsResponse_DeletableTopicResult_0(t1, out)
-
-
-def _d_DeleteTopicsResponse_2(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    self = _new(_K_DeleteTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsResponse_2(o: DeleteTopicsResponse, out: bytearray) -> None:
+def _e_DeleteTopicsResponse_4(v: int, o: DeleteTopicsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.responses) + 1
     if n < 128:
@@ -543,36 +491,11 @@ def _e_DeleteTopicsResponse_2(o: DeleteTopicsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_DeleteTopicsResponse_DeletableTopicResult_1(t1, out)
+        _e_DeleteTopicsResponse_DeletableTopicResult_4(v, t1, out)
     out.append(0)
 
 
-def _d_DeleteTopicsResponse_3(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    self = _new(_K_DeleteTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_2(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsResponse_3(o: DeleteTopicsResponse, out: bytearray) -> None:
+def _e_DeleteTopicsResponse_6(v: int, o: DeleteTopicsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.responses) + 1
     if n < 128:
@@ -580,71 +503,15 @@ def _e_DeleteTopicsResponse_3(o: DeleteTopicsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_DeleteTopicsResponse_DeletableTopicResult_2(t1, out)
+        _e_DeleteTopicsResponse_DeletableTopicResult_6(v, t1, out)
     out.append(0)
 
 
-def _d_DeleteTopicsResponse_4(buf: memoryview, pos: int) -> tuple[DeleteTopicsResponse, int]:
-    self = _new(_K_DeleteTopicsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[DeleteTopicsResponse.DeletableTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_DeleteTopicsResponse_DeletableTopicResult_3(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DeleteTopicsResponse_4(o: DeleteTopicsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.responses) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.responses:
-        _e_DeleteTopicsResponse_DeletableTopicResult_3(t1, out)
-    out.append(0)
-
-
-DeleteTopicsRequest._FIELDS = (
-    FieldSpec("topics", "[]DeleteTopicState", 6, 32767, 32767, -1, None, 32767, -1, DeleteTopicsRequest.DeleteTopicState, []),
-    FieldSpec("topic_names", "[]string", 0, 5, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DeleteTopicsRequest.DeleteTopicState._FIELDS = (
-    FieldSpec("name", "string", 6, 32767, 6, 32767, None, 32767, -1, None, None),
-    FieldSpec("topic_id", "uuid", 6, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-DeleteTopicsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]DeletableTopicResult", 0, 32767, 32767, -1, None, 32767, -1, DeleteTopicsResponse.DeletableTopicResult, []),
-)
-DeleteTopicsResponse.DeletableTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 6, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 6, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-)
-DeleteTopicsRequest.DeleteTopicState._DECODERS = {6: _d_DeleteTopicsRequest_DeleteTopicState_0}
-DeleteTopicsRequest.DeleteTopicState._ENCODERS = {6: _e_DeleteTopicsRequest_DeleteTopicState_0}
-DeleteTopicsRequest._DECODERS = {0: _d_DeleteTopicsRequest_0, 1: _d_DeleteTopicsRequest_0, 2: _d_DeleteTopicsRequest_0, 3: _d_DeleteTopicsRequest_0, 4: _d_DeleteTopicsRequest_1, 5: _d_DeleteTopicsRequest_1, 6: _d_DeleteTopicsRequest_2}
-DeleteTopicsRequest._ENCODERS = {0: _e_DeleteTopicsRequest_0, 1: _e_DeleteTopicsRequest_0, 2: _e_DeleteTopicsRequest_0, 3: _e_DeleteTopicsRequest_0, 4: _e_DeleteTopicsRequest_1, 5: _e_DeleteTopicsRequest_1, 6: _e_DeleteTopicsRequest_2}
-DeleteTopicsResponse.DeletableTopicResult._DECODERS = {0: _d_DeleteTopicsResponse_DeletableTopicResult_0, 1: _d_DeleteTopicsResponse_DeletableTopicResult_0, 2: _d_DeleteTopicsResponse_DeletableTopicResult_0, 3: _d_DeleteTopicsResponse_DeletableTopicResult_0, 4: _d_DeleteTopicsResponse_DeletableTopicResult_1, 5: _d_DeleteTopicsResponse_DeletableTopicResult_2, 6: _d_DeleteTopicsResponse_DeletableTopicResult_3}
-DeleteTopicsResponse.DeletableTopicResult._ENCODERS = {0: _e_DeleteTopicsResponse_DeletableTopicResult_0, 1: _e_DeleteTopicsResponse_DeletableTopicResult_0, 2: _e_DeleteTopicsResponse_DeletableTopicResult_0, 3: _e_DeleteTopicsResponse_DeletableTopicResult_0, 4: _e_DeleteTopicsResponse_DeletableTopicResult_1, 5: _e_DeleteTopicsResponse_DeletableTopicResult_2, 6: _e_DeleteTopicsResponse_DeletableTopicResult_3}
-DeleteTopicsResponse._DECODERS = {0: _d_DeleteTopicsResponse_0, 1: _d_DeleteTopicsResponse_1, 2: _d_DeleteTopicsResponse_1, 3: _d_DeleteTopicsResponse_1, 4: _d_DeleteTopicsResponse_2, 5: _d_DeleteTopicsResponse_3, 6: _d_DeleteTopicsResponse_4}
-DeleteTopicsResponse._ENCODERS = {0: _e_DeleteTopicsResponse_0, 1: _e_DeleteTopicsResponse_1, 2: _e_DeleteTopicsResponse_1, 3: _e_DeleteTopicsResponse_1, 4: _e_DeleteTopicsResponse_2, 5: _e_DeleteTopicsResponse_3, 6: _e_DeleteTopicsResponse_4}
+DeleteTopicsRequest.DeleteTopicState._DECODERS = {6: partial(_d_DeleteTopicsRequest_DeleteTopicState_6, 6)}
+DeleteTopicsRequest.DeleteTopicState._ENCODERS = {6: partial(_e_DeleteTopicsRequest_DeleteTopicState_6, 6)}
+DeleteTopicsRequest._DECODERS = {0: partial(_d_DeleteTopicsRequest_0, 0), 1: partial(_d_DeleteTopicsRequest_0, 1), 2: partial(_d_DeleteTopicsRequest_0, 2), 3: partial(_d_DeleteTopicsRequest_0, 3), 4: partial(_d_DeleteTopicsRequest_4, 4), 5: partial(_d_DeleteTopicsRequest_4, 5), 6: partial(_d_DeleteTopicsRequest_4, 6)}
+DeleteTopicsRequest._ENCODERS = {0: partial(_e_DeleteTopicsRequest_0, 0), 1: partial(_e_DeleteTopicsRequest_0, 1), 2: partial(_e_DeleteTopicsRequest_0, 2), 3: partial(_e_DeleteTopicsRequest_0, 3), 4: partial(_e_DeleteTopicsRequest_4, 4), 5: partial(_e_DeleteTopicsRequest_4, 5), 6: partial(_e_DeleteTopicsRequest_4, 6)}
+DeleteTopicsResponse.DeletableTopicResult._DECODERS = {0: partial(_d_DeleteTopicsResponse_DeletableTopicResult_0, 0), 1: partial(_d_DeleteTopicsResponse_DeletableTopicResult_0, 1), 2: partial(_d_DeleteTopicsResponse_DeletableTopicResult_0, 2), 3: partial(_d_DeleteTopicsResponse_DeletableTopicResult_0, 3), 4: partial(_d_DeleteTopicsResponse_DeletableTopicResult_4, 4), 5: partial(_d_DeleteTopicsResponse_DeletableTopicResult_4, 5), 6: partial(_d_DeleteTopicsResponse_DeletableTopicResult_6, 6)}
+DeleteTopicsResponse.DeletableTopicResult._ENCODERS = {0: partial(_e_DeleteTopicsResponse_DeletableTopicResult_0, 0), 1: partial(_e_DeleteTopicsResponse_DeletableTopicResult_0, 1), 2: partial(_e_DeleteTopicsResponse_DeletableTopicResult_0, 2), 3: partial(_e_DeleteTopicsResponse_DeletableTopicResult_0, 3), 4: partial(_e_DeleteTopicsResponse_DeletableTopicResult_4, 4), 5: partial(_e_DeleteTopicsResponse_DeletableTopicResult_4, 5), 6: partial(_e_DeleteTopicsResponse_DeletableTopicResult_6, 6)}
+DeleteTopicsResponse._DECODERS = {0: partial(_d_DeleteTopicsResponse_0, 0), 1: partial(_d_DeleteTopicsResponse_0, 1), 2: partial(_d_DeleteTopicsResponse_0, 2), 3: partial(_d_DeleteTopicsResponse_0, 3), 4: partial(_d_DeleteTopicsResponse_4, 4), 5: partial(_d_DeleteTopicsResponse_4, 5), 6: partial(_d_DeleteTopicsResponse_6, 6)}
+DeleteTopicsResponse._ENCODERS = {0: partial(_e_DeleteTopicsResponse_0, 0), 1: partial(_e_DeleteTopicsResponse_0, 1), 2: partial(_e_DeleteTopicsResponse_0, 2), 3: partial(_e_DeleteTopicsResponse_0, 3), 4: partial(_e_DeleteTopicsResponse_4, 4), 5: partial(_e_DeleteTopicsResponse_4, 5), 6: partial(_e_DeleteTopicsResponse_6, 6)}

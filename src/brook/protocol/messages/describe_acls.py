@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -118,7 +100,7 @@ _K_DescribeAclsResponse_AclDescription = DescribeAclsResponse.AclDescription
 _K_DescribeAclsResponse_DescribeAclsResource = DescribeAclsResponse.DescribeAclsResource
 
 
-def _d_DescribeAclsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
+def _d_DescribeAclsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
     self = _new(_K_DescribeAclsRequest)
     (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -132,74 +114,11 @@ def _d_DescribeAclsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeAclsReq
             raise bad_length("ResourceNameFilter", n)
         self.resource_name_filter = str(buf[pos:end], "utf-8")
         pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.principal_filter = None
+    if v <= 0:
+        self.pattern_type_filter = 3
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("PrincipalFilter", n)
-        self.principal_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.host_filter = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("HostFilter", n)
-        self.host_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    self.pattern_type_filter = 3
-    return self, pos
-
-
-def _e_DescribeAclsRequest_0(o: DescribeAclsRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type_filter)
-    t1 = o.resource_name_filter
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.principal_filter
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    t5 = o.host_filter
-    if t5 is None:
-        out += b"\xff\xff"
-    else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DescribeAclsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
-    self = _new(_K_DescribeAclsRequest)
-    (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.resource_name_filter = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ResourceNameFilter", n)
-        self.resource_name_filter = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
-    pos += 1
+        (self.pattern_type_filter,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -225,34 +144,7 @@ def _d_DescribeAclsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeAclsReq
     return self, pos
 
 
-def _e_DescribeAclsRequest_1(o: DescribeAclsRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type_filter)
-    t1 = o.resource_name_filter
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.pattern_type_filter)
-    t3 = o.principal_filter
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    t5 = o.host_filter
-    if t5 is None:
-        out += b"\xff\xff"
-    else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
-    out += _S_bb.pack(o.operation, o.permission_type)
-
-
-def _d_DescribeAclsRequest_2(buf: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
+def _d_DescribeAclsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeAclsRequest, int]:
     self = _new(_K_DescribeAclsRequest)
     (self.resource_type_filter,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -308,68 +200,7 @@ def _d_DescribeAclsRequest_2(buf: memoryview, pos: int) -> tuple[DescribeAclsReq
     return self, pos
 
 
-def _e_DescribeAclsRequest_2(o: DescribeAclsRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type_filter)
-    t1 = o.resource_name_filter
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_b.pack(o.pattern_type_filter)
-    t3 = o.principal_filter
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.host_filter
-    if t5 is None:
-        out.append(0)
-    else:
-        t6 = t5.encode()
-        n = len(t6) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t6
-    out += _S_bb.pack(o.operation, o.permission_type)
-    out.append(0)
-
-
-def _d_DescribeAclsResponse_AclDescription_0(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse.AclDescription, int]:
-    self = _new(_K_DescribeAclsResponse_AclDescription)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Principal", n)
-    self.principal = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    return self, pos
-
-
-def _e_DescribeAclsResponse_AclDescription_0(o: DescribeAclsResponse.AclDescription, out: bytearray) -> None:
+def _e_DescribeAclsResponse_AclDescription_0(v: int, o: DescribeAclsResponse.AclDescription, out: bytearray) -> None:
     t1 = o.principal.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -379,40 +210,7 @@ def _e_DescribeAclsResponse_AclDescription_0(o: DescribeAclsResponse.AclDescript
     out += _S_bb.pack(o.operation, o.permission_type)
 
 
-def _d_DescribeAclsResponse_AclDescription_1(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse.AclDescription, int]:
-    self = _new(_K_DescribeAclsResponse_AclDescription)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Principal", n)
-    self.principal = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.operation, self.permission_type = _S_bb.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeAclsResponse_AclDescription_1(o: DescribeAclsResponse.AclDescription, out: bytearray) -> None:
+def _e_DescribeAclsResponse_AclDescription_2(v: int, o: DescribeAclsResponse.AclDescription, out: bytearray) -> None:
     t1 = o.principal.encode()
     n = len(t1) + 1
     if n < 128:
@@ -431,114 +229,22 @@ def _e_DescribeAclsResponse_AclDescription_1(o: DescribeAclsResponse.AclDescript
     out.append(0)
 
 
-def _d_DescribeAclsResponse_DescribeAclsResource_0(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse.DescribeAclsResource, int]:
-    self = _new(_K_DescribeAclsResponse_DescribeAclsResource)
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Acls", n)
-    t1: list[DescribeAclsResponse.AclDescription] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_AclDescription_0(buf, pos)
-        t1.append(t2)
-    self.acls = t1
-    self.pattern_type = 3
-    return self, pos
-
-
-def _e_DescribeAclsResponse_DescribeAclsResource_0(o: DescribeAclsResponse.DescribeAclsResource, out: bytearray) -> None:
+def _e_DescribeAclsResponse_DescribeAclsResource_0(v: int, o: DescribeAclsResponse.DescribeAclsResource, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     out += INT16.pack(len(t1))
     out += t1
+    if v <= 0:
+        if o.pattern_type != 3:
+            raise unsupported_field("PatternType", v)
+    else:
+        out += _S_b.pack(o.pattern_type)
     out += INT32.pack(len(o.acls))
     for t2 in o.acls:
-        _e_DescribeAclsResponse_AclDescription_0(t2, out)
+        _e_DescribeAclsResponse_AclDescription_0(v, t2, out)
 
 
-def _d_DescribeAclsResponse_DescribeAclsResource_1(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse.DescribeAclsResource, int]:
-    self = _new(_K_DescribeAclsResponse_DescribeAclsResource)
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.pattern_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Acls", n)
-    t1: list[DescribeAclsResponse.AclDescription] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_AclDescription_0(buf, pos)
-        t1.append(t2)
-    self.acls = t1
-    return self, pos
-
-
-def _e_DescribeAclsResponse_DescribeAclsResource_1(o: DescribeAclsResponse.DescribeAclsResource, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_b.pack(o.pattern_type)
-    out += INT32.pack(len(o.acls))
-    for t2 in o.acls:
-        _e_DescribeAclsResponse_AclDescription_0(t2, out)
-
-
-def _d_DescribeAclsResponse_DescribeAclsResource_2(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse.DescribeAclsResource, int]:
-    self = _new(_K_DescribeAclsResponse_DescribeAclsResource)
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.pattern_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Acls", n)
-    t1: list[DescribeAclsResponse.AclDescription] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_AclDescription_1(buf, pos)
-        t1.append(t2)
-    self.acls = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeAclsResponse_DescribeAclsResource_2(o: DescribeAclsResponse.DescribeAclsResource, out: bytearray) -> None:
+def _e_DescribeAclsResponse_DescribeAclsResource_2(v: int, o: DescribeAclsResponse.DescribeAclsResource, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -554,37 +260,11 @@ def _e_DescribeAclsResponse_DescribeAclsResource_2(o: DescribeAclsResponse.Descr
     else:
         write_uvarint(out, n)
     for t2 in o.acls:
-        _e_DescribeAclsResponse_AclDescription_1(t2, out)
+        _e_DescribeAclsResponse_AclDescription_2(v, t2, out)
     out.append(0)
 
 
-def _d_DescribeAclsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
-    self = _new(_K_DescribeAclsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeAclsResponse.DescribeAclsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_DescribeAclsResource_0(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    return self, pos
-
-
-def _e_DescribeAclsResponse_0(o: DescribeAclsResponse, out: bytearray) -> None:
+def _e_DescribeAclsResponse_0(v: int, o: DescribeAclsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -595,88 +275,10 @@ def _e_DescribeAclsResponse_0(o: DescribeAclsResponse, out: bytearray) -> None:
         out += t2
     out += INT32.pack(len(o.resources))
     for t3 in o.resources:
-        _e_DescribeAclsResponse_DescribeAclsResource_0(t3, out)
+        _e_DescribeAclsResponse_DescribeAclsResource_0(v, t3, out)
 
 
-def _d_DescribeAclsResponse_1(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
-    self = _new(_K_DescribeAclsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeAclsResponse.DescribeAclsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_DescribeAclsResource_1(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    return self, pos
-
-
-def _e_DescribeAclsResponse_1(o: DescribeAclsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.resources))
-    for t3 in o.resources:
-        _e_DescribeAclsResponse_DescribeAclsResource_1(t3, out)
-
-
-def _d_DescribeAclsResponse_2(buf: memoryview, pos: int) -> tuple[DescribeAclsResponse, int]:
-    self = _new(_K_DescribeAclsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeAclsResponse.DescribeAclsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeAclsResponse_DescribeAclsResource_2(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeAclsResponse_2(o: DescribeAclsResponse, out: bytearray) -> None:
+def _e_DescribeAclsResponse_2(v: int, o: DescribeAclsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -695,42 +297,11 @@ def _e_DescribeAclsResponse_2(o: DescribeAclsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t3 in o.resources:
-        _e_DescribeAclsResponse_DescribeAclsResource_2(t3, out)
+        _e_DescribeAclsResponse_DescribeAclsResource_2(v, t3, out)
     out.append(0)
 
 
-DescribeAclsRequest._FIELDS = (
-    FieldSpec("resource_type_filter", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type_filter", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("principal_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("host_filter", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeAclsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resources", "[]DescribeAclsResource", 0, 32767, 32767, -1, None, 32767, -1, DescribeAclsResponse.DescribeAclsResource, []),
-)
-DescribeAclsResponse.AclDescription._FIELDS = (
-    FieldSpec("principal", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeAclsResponse.DescribeAclsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("pattern_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 3),
-    FieldSpec("acls", "[]AclDescription", 0, 32767, 32767, -1, None, 32767, -1, DescribeAclsResponse.AclDescription, []),
-)
-DescribeAclsRequest._DECODERS = {0: _d_DescribeAclsRequest_0, 1: _d_DescribeAclsRequest_1, 2: _d_DescribeAclsRequest_2, 3: _d_DescribeAclsRequest_2}
-DescribeAclsRequest._ENCODERS = {0: _e_DescribeAclsRequest_0, 1: _e_DescribeAclsRequest_1, 2: _e_DescribeAclsRequest_2, 3: _e_DescribeAclsRequest_2}
-DescribeAclsResponse.AclDescription._DECODERS = {0: _d_DescribeAclsResponse_AclDescription_0, 1: _d_DescribeAclsResponse_AclDescription_0, 2: _d_DescribeAclsResponse_AclDescription_1, 3: _d_DescribeAclsResponse_AclDescription_1}
-DescribeAclsResponse.AclDescription._ENCODERS = {0: _e_DescribeAclsResponse_AclDescription_0, 1: _e_DescribeAclsResponse_AclDescription_0, 2: _e_DescribeAclsResponse_AclDescription_1, 3: _e_DescribeAclsResponse_AclDescription_1}
-DescribeAclsResponse.DescribeAclsResource._DECODERS = {0: _d_DescribeAclsResponse_DescribeAclsResource_0, 1: _d_DescribeAclsResponse_DescribeAclsResource_1, 2: _d_DescribeAclsResponse_DescribeAclsResource_2, 3: _d_DescribeAclsResponse_DescribeAclsResource_2}
-DescribeAclsResponse.DescribeAclsResource._ENCODERS = {0: _e_DescribeAclsResponse_DescribeAclsResource_0, 1: _e_DescribeAclsResponse_DescribeAclsResource_1, 2: _e_DescribeAclsResponse_DescribeAclsResource_2, 3: _e_DescribeAclsResponse_DescribeAclsResource_2}
-DescribeAclsResponse._DECODERS = {0: _d_DescribeAclsResponse_0, 1: _d_DescribeAclsResponse_1, 2: _d_DescribeAclsResponse_2, 3: _d_DescribeAclsResponse_2}
-DescribeAclsResponse._ENCODERS = {0: _e_DescribeAclsResponse_0, 1: _e_DescribeAclsResponse_1, 2: _e_DescribeAclsResponse_2, 3: _e_DescribeAclsResponse_2}
+DescribeAclsRequest._DECODERS = {0: partial(_d_DescribeAclsRequest_0, 0), 1: partial(_d_DescribeAclsRequest_0, 1), 2: partial(_d_DescribeAclsRequest_2, 2), 3: partial(_d_DescribeAclsRequest_2, 3)}
+DescribeAclsResponse.AclDescription._ENCODERS = {0: partial(_e_DescribeAclsResponse_AclDescription_0, 0), 1: partial(_e_DescribeAclsResponse_AclDescription_0, 1), 2: partial(_e_DescribeAclsResponse_AclDescription_2, 2), 3: partial(_e_DescribeAclsResponse_AclDescription_2, 3)}
+DescribeAclsResponse.DescribeAclsResource._ENCODERS = {0: partial(_e_DescribeAclsResponse_DescribeAclsResource_0, 0), 1: partial(_e_DescribeAclsResponse_DescribeAclsResource_0, 1), 2: partial(_e_DescribeAclsResponse_DescribeAclsResource_2, 2), 3: partial(_e_DescribeAclsResponse_DescribeAclsResource_2, 3)}
+DescribeAclsResponse._ENCODERS = {0: partial(_e_DescribeAclsResponse_0, 0), 1: partial(_e_DescribeAclsResponse_0, 1), 2: partial(_e_DescribeAclsResponse_2, 2), 3: partial(_e_DescribeAclsResponse_2, 3)}

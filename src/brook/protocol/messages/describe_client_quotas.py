@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -127,7 +108,7 @@ _K_DescribeClientQuotasResponse_ValueData = DescribeClientQuotasResponse.ValueDa
 _K_DescribeClientQuotasResponse_EntryData = DescribeClientQuotasResponse.EntryData
 
 
-def _d_DescribeClientQuotasRequest_ComponentData_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest.ComponentData, int]:
+def _d_DescribeClientQuotasRequest_ComponentData_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest.ComponentData, int]:
     self = _new(_K_DescribeClientQuotasRequest_ComponentData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -151,21 +132,7 @@ def _d_DescribeClientQuotasRequest_ComponentData_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DescribeClientQuotasRequest_ComponentData_0(o: DescribeClientQuotasRequest.ComponentData, out: bytearray) -> None:
-    t1 = o.entity_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_b.pack(o.match_type)
-    t2 = o.match
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_DescribeClientQuotasRequest_ComponentData_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest.ComponentData, int]:
+def _d_DescribeClientQuotasRequest_ComponentData_1(v: int, buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest.ComponentData, int]:
     self = _new(_K_DescribeClientQuotasRequest_ComponentData)
     n = buf[pos]
     pos += 1
@@ -201,30 +168,7 @@ def _d_DescribeClientQuotasRequest_ComponentData_1(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_DescribeClientQuotasRequest_ComponentData_1(o: DescribeClientQuotasRequest.ComponentData, out: bytearray) -> None:
-    t1 = o.entity_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_b.pack(o.match_type)
-    t2 = o.match
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    out.append(0)
-
-
-def _d_DescribeClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest, int]:
+def _d_DescribeClientQuotasRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest, int]:
     self = _new(_K_DescribeClientQuotasRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -232,7 +176,7 @@ def _d_DescribeClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[Describ
         raise bad_length("Components", n)
     t1: list[DescribeClientQuotasRequest.ComponentData] = []
     for _ in range(n):
-        t2, pos = _d_DescribeClientQuotasRequest_ComponentData_0(buf, pos)
+        t2, pos = _d_DescribeClientQuotasRequest_ComponentData_0(v, buf, pos)
         t1.append(t2)
     self.components = t1
     (self.strict,) = _S_o.unpack_from(buf, pos)
@@ -240,14 +184,7 @@ def _d_DescribeClientQuotasRequest_0(buf: memoryview, pos: int) -> tuple[Describ
     return self, pos
 
 
-def _e_DescribeClientQuotasRequest_0(o: DescribeClientQuotasRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.components))
-    for t1 in o.components:
-        _e_DescribeClientQuotasRequest_ComponentData_0(t1, out)
-    out += _S_o.pack(o.strict)
-
-
-def _d_DescribeClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest, int]:
+def _d_DescribeClientQuotasRequest_1(v: int, buf: memoryview, pos: int) -> tuple[DescribeClientQuotasRequest, int]:
     self = _new(_K_DescribeClientQuotasRequest)
     n = buf[pos]
     pos += 1
@@ -258,7 +195,7 @@ def _d_DescribeClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[Describ
         raise bad_length("Components", n)
     t1: list[DescribeClientQuotasRequest.ComponentData] = []
     for _ in range(n):
-        t2, pos = _d_DescribeClientQuotasRequest_ComponentData_1(buf, pos)
+        t2, pos = _d_DescribeClientQuotasRequest_ComponentData_1(v, buf, pos)
         t1.append(t2)
     self.components = t1
     (self.strict,) = _S_o.unpack_from(buf, pos)
@@ -272,41 +209,7 @@ def _d_DescribeClientQuotasRequest_1(buf: memoryview, pos: int) -> tuple[Describ
     return self, pos
 
 
-def _e_DescribeClientQuotasRequest_1(o: DescribeClientQuotasRequest, out: bytearray) -> None:
-    n = len(o.components) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.components:
-        _e_DescribeClientQuotasRequest_ComponentData_1(t1, out)
-    out += _S_o.pack(o.strict)
-    out.append(0)
-
-
-def _d_DescribeClientQuotasResponse_EntityData_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.EntityData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_EntityData)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("EntityType", n)
-    self.entity_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.entity_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("EntityName", n)
-        self.entity_name = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_EntityData_0(o: DescribeClientQuotasResponse.EntityData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_EntityData_0(v: int, o: DescribeClientQuotasResponse.EntityData, out: bytearray) -> None:
     t1 = o.entity_type.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -319,41 +222,7 @@ def _e_DescribeClientQuotasResponse_EntityData_0(o: DescribeClientQuotasResponse
         out += t3
 
 
-def _d_DescribeClientQuotasResponse_EntityData_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.EntityData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_EntityData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("EntityType", n)
-    self.entity_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.entity_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("EntityName", n)
-        self.entity_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_EntityData_1(o: DescribeClientQuotasResponse.EntityData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_EntityData_1(v: int, o: DescribeClientQuotasResponse.EntityData, out: bytearray) -> None:
     t1 = o.entity_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -375,51 +244,14 @@ def _e_DescribeClientQuotasResponse_EntityData_1(o: DescribeClientQuotasResponse
     out.append(0)
 
 
-def _d_DescribeClientQuotasResponse_ValueData_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.ValueData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_ValueData)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Key", n)
-    self.key = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.value,) = _S_d.unpack_from(buf, pos)
-    pos += 8
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_ValueData_0(o: DescribeClientQuotasResponse.ValueData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_ValueData_0(v: int, o: DescribeClientQuotasResponse.ValueData, out: bytearray) -> None:
     t1 = o.key.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += _S_d.pack(o.value)
 
 
-def _d_DescribeClientQuotasResponse_ValueData_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.ValueData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_ValueData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Key", n)
-    self.key = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.value,) = _S_d.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_ValueData_1(o: DescribeClientQuotasResponse.ValueData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_ValueData_1(v: int, o: DescribeClientQuotasResponse.ValueData, out: bytearray) -> None:
     t1 = o.key.encode()
     n = len(t1) + 1
     if n < 128:
@@ -431,121 +263,34 @@ def _e_DescribeClientQuotasResponse_ValueData_1(o: DescribeClientQuotasResponse.
     out.append(0)
 
 
-def _d_DescribeClientQuotasResponse_EntryData_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.EntryData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_EntryData)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entity", n)
-    t1: list[DescribeClientQuotasResponse.EntityData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeClientQuotasResponse_EntityData_0(buf, pos)
-        t1.append(t2)
-    self.entity = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Values", n)
-    t3: list[DescribeClientQuotasResponse.ValueData] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeClientQuotasResponse_ValueData_0(buf, pos)
-        t3.append(t4)
-    self.values = t3
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_EntryData_0(o: DescribeClientQuotasResponse.EntryData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_EntryData_0(v: int, o: DescribeClientQuotasResponse.EntryData, out: bytearray) -> None:
     out += INT32.pack(len(o.entity))
     for t1 in o.entity:
-        _e_DescribeClientQuotasResponse_EntityData_0(t1, out)
+        _e_DescribeClientQuotasResponse_EntityData_0(v, t1, out)
     out += INT32.pack(len(o.values))
     for t2 in o.values:
-        _e_DescribeClientQuotasResponse_ValueData_0(t2, out)
+        _e_DescribeClientQuotasResponse_ValueData_0(v, t2, out)
 
 
-def _d_DescribeClientQuotasResponse_EntryData_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse.EntryData, int]:
-    self = _new(_K_DescribeClientQuotasResponse_EntryData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Entity", n)
-    t1: list[DescribeClientQuotasResponse.EntityData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeClientQuotasResponse_EntityData_1(buf, pos)
-        t1.append(t2)
-    self.entity = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Values", n)
-    t3: list[DescribeClientQuotasResponse.ValueData] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeClientQuotasResponse_ValueData_1(buf, pos)
-        t3.append(t4)
-    self.values = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_EntryData_1(o: DescribeClientQuotasResponse.EntryData, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_EntryData_1(v: int, o: DescribeClientQuotasResponse.EntryData, out: bytearray) -> None:
     n = len(o.entity) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.entity:
-        _e_DescribeClientQuotasResponse_EntityData_1(t1, out)
+        _e_DescribeClientQuotasResponse_EntityData_1(v, t1, out)
     n = len(o.values) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.values:
-        _e_DescribeClientQuotasResponse_ValueData_1(t2, out)
+        _e_DescribeClientQuotasResponse_ValueData_1(v, t2, out)
     out.append(0)
 
 
-def _d_DescribeClientQuotasResponse_0(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse, int]:
-    self = _new(_K_DescribeClientQuotasResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.entries = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Entries", n)
-        t1: list[DescribeClientQuotasResponse.EntryData] = []
-        for _ in range(n):
-            t2, pos = _d_DescribeClientQuotasResponse_EntryData_0(buf, pos)
-            t1.append(t2)
-        self.entries = t1
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_0(o: DescribeClientQuotasResponse, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_0(v: int, o: DescribeClientQuotasResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -560,51 +305,10 @@ def _e_DescribeClientQuotasResponse_0(o: DescribeClientQuotasResponse, out: byte
     else:
         out += INT32.pack(len(t3))
         for t4 in t3:
-            _e_DescribeClientQuotasResponse_EntryData_0(t4, out)
+            _e_DescribeClientQuotasResponse_EntryData_0(v, t4, out)
 
 
-def _d_DescribeClientQuotasResponse_1(buf: memoryview, pos: int) -> tuple[DescribeClientQuotasResponse, int]:
-    self = _new(_K_DescribeClientQuotasResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.entries = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Entries", n)
-        t1: list[DescribeClientQuotasResponse.EntryData] = []
-        for _ in range(n):
-            t2, pos = _d_DescribeClientQuotasResponse_EntryData_1(buf, pos)
-            t1.append(t2)
-        self.entries = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClientQuotasResponse_1(o: DescribeClientQuotasResponse, out: bytearray) -> None:
+def _e_DescribeClientQuotasResponse_1(v: int, o: DescribeClientQuotasResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -627,46 +331,13 @@ def _e_DescribeClientQuotasResponse_1(o: DescribeClientQuotasResponse, out: byte
         else:
             write_uvarint(out, n)
         for t4 in t3:
-            _e_DescribeClientQuotasResponse_EntryData_1(t4, out)
+            _e_DescribeClientQuotasResponse_EntryData_1(v, t4, out)
     out.append(0)
 
 
-DescribeClientQuotasRequest._FIELDS = (
-    FieldSpec("components", "[]ComponentData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasRequest.ComponentData, []),
-    FieldSpec("strict", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeClientQuotasRequest.ComponentData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("match_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("match", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeClientQuotasResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("entries", "[]EntryData", 0, 32767, 0, 32767, None, 32767, -1, DescribeClientQuotasResponse.EntryData, None),
-)
-DescribeClientQuotasResponse.EntityData._FIELDS = (
-    FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeClientQuotasResponse.ValueData._FIELDS = (
-    FieldSpec("key", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "float64", 0, 32767, 32767, -1, None, 32767, -1, None, 0.0),
-)
-DescribeClientQuotasResponse.EntryData._FIELDS = (
-    FieldSpec("entity", "[]EntityData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasResponse.EntityData, []),
-    FieldSpec("values", "[]ValueData", 0, 32767, 32767, -1, None, 32767, -1, DescribeClientQuotasResponse.ValueData, []),
-)
-DescribeClientQuotasRequest.ComponentData._DECODERS = {0: _d_DescribeClientQuotasRequest_ComponentData_0, 1: _d_DescribeClientQuotasRequest_ComponentData_1}
-DescribeClientQuotasRequest.ComponentData._ENCODERS = {0: _e_DescribeClientQuotasRequest_ComponentData_0, 1: _e_DescribeClientQuotasRequest_ComponentData_1}
-DescribeClientQuotasRequest._DECODERS = {0: _d_DescribeClientQuotasRequest_0, 1: _d_DescribeClientQuotasRequest_1}
-DescribeClientQuotasRequest._ENCODERS = {0: _e_DescribeClientQuotasRequest_0, 1: _e_DescribeClientQuotasRequest_1}
-DescribeClientQuotasResponse.EntityData._DECODERS = {0: _d_DescribeClientQuotasResponse_EntityData_0, 1: _d_DescribeClientQuotasResponse_EntityData_1}
-DescribeClientQuotasResponse.EntityData._ENCODERS = {0: _e_DescribeClientQuotasResponse_EntityData_0, 1: _e_DescribeClientQuotasResponse_EntityData_1}
-DescribeClientQuotasResponse.ValueData._DECODERS = {0: _d_DescribeClientQuotasResponse_ValueData_0, 1: _d_DescribeClientQuotasResponse_ValueData_1}
-DescribeClientQuotasResponse.ValueData._ENCODERS = {0: _e_DescribeClientQuotasResponse_ValueData_0, 1: _e_DescribeClientQuotasResponse_ValueData_1}
-DescribeClientQuotasResponse.EntryData._DECODERS = {0: _d_DescribeClientQuotasResponse_EntryData_0, 1: _d_DescribeClientQuotasResponse_EntryData_1}
-DescribeClientQuotasResponse.EntryData._ENCODERS = {0: _e_DescribeClientQuotasResponse_EntryData_0, 1: _e_DescribeClientQuotasResponse_EntryData_1}
-DescribeClientQuotasResponse._DECODERS = {0: _d_DescribeClientQuotasResponse_0, 1: _d_DescribeClientQuotasResponse_1}
-DescribeClientQuotasResponse._ENCODERS = {0: _e_DescribeClientQuotasResponse_0, 1: _e_DescribeClientQuotasResponse_1}
+DescribeClientQuotasRequest.ComponentData._DECODERS = {0: partial(_d_DescribeClientQuotasRequest_ComponentData_0, 0), 1: partial(_d_DescribeClientQuotasRequest_ComponentData_1, 1)}
+DescribeClientQuotasRequest._DECODERS = {0: partial(_d_DescribeClientQuotasRequest_0, 0), 1: partial(_d_DescribeClientQuotasRequest_1, 1)}
+DescribeClientQuotasResponse.EntityData._ENCODERS = {0: partial(_e_DescribeClientQuotasResponse_EntityData_0, 0), 1: partial(_e_DescribeClientQuotasResponse_EntityData_1, 1)}
+DescribeClientQuotasResponse.ValueData._ENCODERS = {0: partial(_e_DescribeClientQuotasResponse_ValueData_0, 0), 1: partial(_e_DescribeClientQuotasResponse_ValueData_1, 1)}
+DescribeClientQuotasResponse.EntryData._ENCODERS = {0: partial(_e_DescribeClientQuotasResponse_EntryData_0, 0), 1: partial(_e_DescribeClientQuotasResponse_EntryData_1, 1)}
+DescribeClientQuotasResponse._ENCODERS = {0: partial(_e_DescribeClientQuotasResponse_0, 0), 1: partial(_e_DescribeClientQuotasResponse_1, 1)}

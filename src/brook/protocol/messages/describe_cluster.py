@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -102,72 +83,15 @@ _K_DescribeClusterResponse = DescribeClusterResponse
 _K_DescribeClusterResponse_DescribeClusterBroker = DescribeClusterResponse.DescribeClusterBroker
 
 
-def _d_DescribeClusterRequest_0(buf: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
+def _d_DescribeClusterRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
     self = _new(_K_DescribeClusterRequest)
-    (self.include_cluster_authorized_operations,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.endpoint_type = 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClusterRequest_0(o: DescribeClusterRequest, out: bytearray) -> None:
-    out += _S_o.pack(o.include_cluster_authorized_operations)
-    out.append(0)
-
-
-def _d_DescribeClusterRequest_1(buf: memoryview, pos: int) -> tuple[DescribeClusterRequest, int]:
-    self = _new(_K_DescribeClusterRequest)
-    self.include_cluster_authorized_operations, self.endpoint_type = _S_ob.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClusterRequest_1(o: DescribeClusterRequest, out: bytearray) -> None:
-    out += _S_ob.pack(o.include_cluster_authorized_operations, o.endpoint_type)
-    out.append(0)
-
-
-def _d_DescribeClusterResponse_DescribeClusterBroker_0(buf: memoryview, pos: int) -> tuple[DescribeClusterResponse.DescribeClusterBroker, int]:
-    self = _new(_K_DescribeClusterResponse_DescribeClusterBroker)
-    (self.broker_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
+    if v <= 0:
+        (self.include_cluster_authorized_operations,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.endpoint_type = 1
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
+        self.include_cluster_authorized_operations, self.endpoint_type = _S_ob.unpack_from(buf, pos)
+        pos += 2
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -177,7 +101,7 @@ def _d_DescribeClusterResponse_DescribeClusterBroker_0(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_DescribeClusterResponse_DescribeClusterBroker_0(o: DescribeClusterResponse.DescribeClusterBroker, out: bytearray) -> None:
+def _e_DescribeClusterResponse_DescribeClusterBroker_0(v: int, o: DescribeClusterResponse.DescribeClusterBroker, out: bytearray) -> None:
     out += _S_i.pack(o.broker_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -201,60 +125,7 @@ def _e_DescribeClusterResponse_DescribeClusterBroker_0(o: DescribeClusterRespons
     out.append(0)
 
 
-def _d_DescribeClusterResponse_0(buf: memoryview, pos: int) -> tuple[DescribeClusterResponse, int]:
-    self = _new(_K_DescribeClusterResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[DescribeClusterResponse.DescribeClusterBroker] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeClusterResponse_DescribeClusterBroker_0(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.endpoint_type = 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClusterResponse_0(o: DescribeClusterResponse, out: bytearray) -> None:
+def _e_DescribeClusterResponse_0(v: int, o: DescribeClusterResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -267,6 +138,11 @@ def _e_DescribeClusterResponse_0(o: DescribeClusterResponse, out: bytearray) -> 
         else:
             write_uvarint(out, n)
         out += t2
+    if v <= 0:
+        if o.endpoint_type != 1:
+            raise unsupported_field("EndpointType", v)
+    else:
+        out += _S_b.pack(o.endpoint_type)
     t3 = o.cluster_id.encode()
     n = len(t3) + 1
     if n < 128:
@@ -281,121 +157,11 @@ def _e_DescribeClusterResponse_0(o: DescribeClusterResponse, out: bytearray) -> 
     else:
         write_uvarint(out, n)
     for t4 in o.brokers:
-        _e_DescribeClusterResponse_DescribeClusterBroker_0(t4, out)
+        _e_DescribeClusterResponse_DescribeClusterBroker_0(v, t4, out)
     out += _S_i.pack(o.cluster_authorized_operations)
     out.append(0)
 
 
-def _d_DescribeClusterResponse_1(buf: memoryview, pos: int) -> tuple[DescribeClusterResponse, int]:
-    self = _new(_K_DescribeClusterResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.endpoint_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[DescribeClusterResponse.DescribeClusterBroker] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeClusterResponse_DescribeClusterBroker_0(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeClusterResponse_1(o: DescribeClusterResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_b.pack(o.endpoint_type)
-    t3 = o.cluster_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    out += _S_i.pack(o.controller_id)
-    n = len(o.brokers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.brokers:
-        _e_DescribeClusterResponse_DescribeClusterBroker_0(t4, out)
-    out += _S_i.pack(o.cluster_authorized_operations)
-    out.append(0)
-
-
-DescribeClusterRequest._FIELDS = (
-    FieldSpec("include_cluster_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("endpoint_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-)
-DescribeClusterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("endpoint_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-    FieldSpec("cluster_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("controller_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("brokers", "[]DescribeClusterBroker", 0, 32767, 32767, -1, None, 32767, -1, DescribeClusterResponse.DescribeClusterBroker, []),
-    FieldSpec("cluster_authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-DescribeClusterResponse.DescribeClusterBroker._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-DescribeClusterRequest._DECODERS = {0: _d_DescribeClusterRequest_0, 1: _d_DescribeClusterRequest_1}
-DescribeClusterRequest._ENCODERS = {0: _e_DescribeClusterRequest_0, 1: _e_DescribeClusterRequest_1}
-DescribeClusterResponse.DescribeClusterBroker._DECODERS = {0: _d_DescribeClusterResponse_DescribeClusterBroker_0, 1: _d_DescribeClusterResponse_DescribeClusterBroker_0}
-DescribeClusterResponse.DescribeClusterBroker._ENCODERS = {0: _e_DescribeClusterResponse_DescribeClusterBroker_0, 1: _e_DescribeClusterResponse_DescribeClusterBroker_0}
-DescribeClusterResponse._DECODERS = {0: _d_DescribeClusterResponse_0, 1: _d_DescribeClusterResponse_1}
-DescribeClusterResponse._ENCODERS = {0: _e_DescribeClusterResponse_0, 1: _e_DescribeClusterResponse_1}
+DescribeClusterRequest._DECODERS = {0: partial(_d_DescribeClusterRequest_0, 0), 1: partial(_d_DescribeClusterRequest_0, 1)}
+DescribeClusterResponse.DescribeClusterBroker._ENCODERS = {0: partial(_e_DescribeClusterResponse_DescribeClusterBroker_0, 0), 1: partial(_e_DescribeClusterResponse_DescribeClusterBroker_0, 1)}
+DescribeClusterResponse._ENCODERS = {0: partial(_e_DescribeClusterResponse_0, 0), 1: partial(_e_DescribeClusterResponse_0, 1)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -150,7 +132,7 @@ _K_DescribeConfigsResponse_DescribeConfigsResourceResult = DescribeConfigsRespon
 _K_DescribeConfigsResponse_DescribeConfigsResult = DescribeConfigsResponse.DescribeConfigsResult
 
 
-def _d_DescribeConfigsRequest_DescribeConfigsResource_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest.DescribeConfigsResource, int]:
+def _d_DescribeConfigsRequest_DescribeConfigsResource_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest.DescribeConfigsResource, int]:
     self = _new(_K_DescribeConfigsRequest_DescribeConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -182,23 +164,7 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_DescribeConfigsRequest_DescribeConfigsResource_0(o: DescribeConfigsRequest.DescribeConfigsResource, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.configuration_keys
-    if t2 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t2))
-        for t3 in t2:
-            t4 = t3.encode()
-            out += INT16.pack(len(t4))
-            out += t4
-
-
-def _d_DescribeConfigsRequest_DescribeConfigsResource_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest.DescribeConfigsResource, int]:
+def _d_DescribeConfigsRequest_DescribeConfigsResource_4(v: int, buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest.DescribeConfigsResource, int]:
     self = _new(_K_DescribeConfigsRequest_DescribeConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -245,105 +211,31 @@ def _d_DescribeConfigsRequest_DescribeConfigsResource_1(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_DescribeConfigsRequest_DescribeConfigsResource_1(o: DescribeConfigsRequest.DescribeConfigsResource, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _d_DescribeConfigsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
+    self = _new(_K_DescribeConfigsRequest)
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Resources", n)
+    t1: list[DescribeConfigsRequest.DescribeConfigsResource] = []
+    for _ in range(n):
+        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_0(v, buf, pos)
+        t1.append(t2)
+    self.resources = t1
+    if v <= 0:
+        self.include_synonyms = False
+        self.include_documentation = False
+    elif 1 <= v <= 2:
+        (self.include_synonyms,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.include_documentation = False
     else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.configuration_keys
-    if t2 is None:
-        out.append(0)
-    else:
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t3 in t2:
-            t4 = t3.encode()
-            n = len(t4) + 1
-            if n < 128:
-                out.append(n)
-            else:
-                write_uvarint(out, n)
-            out += t4
-    out.append(0)
-
-
-def _d_DescribeConfigsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
-    self = _new(_K_DescribeConfigsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeConfigsRequest.DescribeConfigsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_0(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    self.include_synonyms = False
-    self.include_documentation = False
+        self.include_synonyms, self.include_documentation = _S_oo.unpack_from(buf, pos)
+        pos += 2
     return self, pos
 
 
-def _e_DescribeConfigsRequest_0(o: DescribeConfigsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.resources))
-    for t1 in o.resources:
-        _e_DescribeConfigsRequest_DescribeConfigsResource_0(t1, out)
-
-
-def _d_DescribeConfigsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
-    self = _new(_K_DescribeConfigsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeConfigsRequest.DescribeConfigsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_0(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    (self.include_synonyms,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.include_documentation = False
-    return self, pos
-
-
-def _e_DescribeConfigsRequest_1(o: DescribeConfigsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.resources))
-    for t1 in o.resources:
-        _e_DescribeConfigsRequest_DescribeConfigsResource_0(t1, out)
-    out += _S_o.pack(o.include_synonyms)
-
-
-def _d_DescribeConfigsRequest_2(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
-    self = _new(_K_DescribeConfigsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Resources", n)
-    t1: list[DescribeConfigsRequest.DescribeConfigsResource] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_0(buf, pos)
-        t1.append(t2)
-    self.resources = t1
-    self.include_synonyms, self.include_documentation = _S_oo.unpack_from(buf, pos)
-    pos += 2
-    return self, pos
-
-
-def _e_DescribeConfigsRequest_2(o: DescribeConfigsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.resources))
-    for t1 in o.resources:
-        _e_DescribeConfigsRequest_DescribeConfigsResource_0(t1, out)
-    out += _S_oo.pack(o.include_synonyms, o.include_documentation)
-
-
-def _d_DescribeConfigsRequest_3(buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
+def _d_DescribeConfigsRequest_4(v: int, buf: memoryview, pos: int) -> tuple[DescribeConfigsRequest, int]:
     self = _new(_K_DescribeConfigsRequest)
     n = buf[pos]
     pos += 1
@@ -354,7 +246,7 @@ def _d_DescribeConfigsRequest_3(buf: memoryview, pos: int) -> tuple[DescribeConf
         raise bad_length("Resources", n)
     t1: list[DescribeConfigsRequest.DescribeConfigsResource] = []
     for _ in range(n):
-        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_1(buf, pos)
+        t2, pos = _d_DescribeConfigsRequest_DescribeConfigsResource_4(v, buf, pos)
         t1.append(t2)
     self.resources = t1
     self.include_synonyms, self.include_documentation = _S_oo.unpack_from(buf, pos)
@@ -368,43 +260,7 @@ def _d_DescribeConfigsRequest_3(buf: memoryview, pos: int) -> tuple[DescribeConf
     return self, pos
 
 
-def _e_DescribeConfigsRequest_3(o: DescribeConfigsRequest, out: bytearray) -> None:
-    n = len(o.resources) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.resources:
-        _e_DescribeConfigsRequest_DescribeConfigsResource_1(t1, out)
-    out += _S_oo.pack(o.include_synonyms, o.include_documentation)
-    out.append(0)
-
-
-def _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsSynonym, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsSynonym)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.value = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.source,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(o: DescribeConfigsResponse.DescribeConfigsSynonym, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(v: int, o: DescribeConfigsResponse.DescribeConfigsSynonym, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -418,43 +274,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(o: DescribeConfigsRespon
     out += _S_b.pack(o.source)
 
 
-def _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsSynonym, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsSynonym)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.value = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.source,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(o: DescribeConfigsResponse.DescribeConfigsSynonym, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(v: int, o: DescribeConfigsResponse.DescribeConfigsSynonym, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -477,35 +297,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(o: DescribeConfigsRespon
     out.append(0)
 
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResourceResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.value = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    self.read_only, self.is_default, self.is_sensitive = _S_ooo.unpack_from(buf, pos)
-    pos += 3
-    self.config_source = -1
-    self.synonyms = []
-    self.config_type = 0
-    self.documentation = ""
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(v: int, o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -516,198 +308,31 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(o: DescribeConfig
         t3 = t2.encode()
         out += INT16.pack(len(t3))
         out += t3
-    out += _S_ooo.pack(o.read_only, o.is_default, o.is_sensitive)
-
-
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResourceResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.value = None
+    if v <= 0:
+        out += _S_ooo.pack(o.read_only, o.is_default, o.is_sensitive)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    self.read_only, self.config_source, self.is_sensitive = _S_obo.unpack_from(buf, pos)
-    pos += 3
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Synonyms", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsSynonym] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(buf, pos)
-        t1.append(t2)
-    self.synonyms = t1
-    self.is_default = False
-    self.config_type = 0
-    self.documentation = ""
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.value
-    if t2 is None:
-        out += b"\xff\xff"
+        out += _S_obo.pack(o.read_only, o.config_source, o.is_sensitive)
+        if o.is_default != False:
+            raise unsupported_field("IsDefault", v)
+    if v >= 1:
+        out += INT32.pack(len(o.synonyms))
+        for t4 in o.synonyms:
+            _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(v, t4, out)
+    if v <= 2:
+        pass
     else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_obo.pack(o.read_only, o.config_source, o.is_sensitive)
-    out += INT32.pack(len(o.synonyms))
-    for t4 in o.synonyms:
-        _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(t4, out)
+        out += _S_b.pack(o.config_type)
+    if v >= 3:
+        t5 = o.documentation
+        if t5 is None:
+            out += b"\xff\xff"
+        else:
+            t6 = t5.encode()
+            out += INT16.pack(len(t6))
+            out += t6
 
 
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_2(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResourceResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.value = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    self.read_only, self.config_source, self.is_sensitive = _S_obo.unpack_from(buf, pos)
-    pos += 3
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Synonyms", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsSynonym] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsSynonym_0(buf, pos)
-        t1.append(t2)
-    self.synonyms = t1
-    (self.config_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.documentation = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Documentation", n)
-        self.documentation = str(buf[pos:end], "utf-8")
-        pos = end
-    self.is_default = False
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_2(o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.value
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_obo.pack(o.read_only, o.config_source, o.is_sensitive)
-    out += INT32.pack(len(o.synonyms))
-    for t4 in o.synonyms:
-        _e_DescribeConfigsResponse_DescribeConfigsSynonym_0(t4, out)
-    out += _S_b.pack(o.config_type)
-    t5 = o.documentation
-    if t5 is None:
-        out += b"\xff\xff"
-    else:
-        t6 = t5.encode()
-        out += INT16.pack(len(t6))
-        out += t6
-
-
-def _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResourceResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResourceResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.value = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Value", n)
-        self.value = str(buf[pos:end], "utf-8")
-        pos = end
-    self.read_only, self.config_source, self.is_sensitive = _S_obo.unpack_from(buf, pos)
-    pos += 3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Synonyms", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsSynonym] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsSynonym_1(buf, pos)
-        t1.append(t2)
-    self.synonyms = t1
-    (self.config_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.documentation = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Documentation", n)
-        self.documentation = str(buf[pos:end], "utf-8")
-        pos = end
-    self.is_default = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(v: int, o: DescribeConfigsResponse.DescribeConfigsResourceResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -733,7 +358,7 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(o: DescribeConfig
     else:
         write_uvarint(out, n)
     for t4 in o.synonyms:
-        _e_DescribeConfigsResponse_DescribeConfigsSynonym_1(t4, out)
+        _e_DescribeConfigsResponse_DescribeConfigsSynonym_4(v, t4, out)
     out += _S_b.pack(o.config_type)
     t5 = o.documentation
     if t5 is None:
@@ -746,45 +371,12 @@ def _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(o: DescribeConfig
         else:
             write_uvarint(out, n)
         out += t6
+    if o.is_default != False:
+        raise unsupported_field("IsDefault", v)
     out.append(0)
 
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Configs", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0(buf, pos)
-        t1.append(t2)
-    self.configs = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResult_0(o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_0(v: int, o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -799,166 +391,10 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_0(o: DescribeConfigsRespons
     out += t3
     out += INT32.pack(len(o.configs))
     for t4 in o.configs:
-        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(t4, out)
+        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0(v, t4, out)
 
 
-def _d_DescribeConfigsResponse_DescribeConfigsResult_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Configs", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1(buf, pos)
-        t1.append(t2)
-    self.configs = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResult_1(o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.resource_type)
-    t3 = o.resource_name.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += INT32.pack(len(o.configs))
-    for t4 in o.configs:
-        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1(t4, out)
-
-
-def _d_DescribeConfigsResponse_DescribeConfigsResult_2(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Configs", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResourceResult_2(buf, pos)
-        t1.append(t2)
-    self.configs = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResult_2(o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_b.pack(o.resource_type)
-    t3 = o.resource_name.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += INT32.pack(len(o.configs))
-    for t4 in o.configs:
-        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_2(t4, out)
-
-
-def _d_DescribeConfigsResponse_DescribeConfigsResult_3(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse.DescribeConfigsResult, int]:
-    self = _new(_K_DescribeConfigsResponse_DescribeConfigsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Configs", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResourceResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3(buf, pos)
-        t1.append(t2)
-    self.configs = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_DescribeConfigsResult_3(o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_DescribeConfigsResult_4(v: int, o: DescribeConfigsResponse.DescribeConfigsResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -985,105 +421,18 @@ def _e_DescribeConfigsResponse_DescribeConfigsResult_3(o: DescribeConfigsRespons
     else:
         write_uvarint(out, n)
     for t4 in o.configs:
-        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3(t4, out)
+        _e_DescribeConfigsResponse_DescribeConfigsResourceResult_4(v, t4, out)
     out.append(0)
 
 
-def _d_DescribeConfigsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse, int]:
-    self = _new(_K_DescribeConfigsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_0(o: DescribeConfigsResponse, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_0(v: int, o: DescribeConfigsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.results))
     for t1 in o.results:
-        _e_DescribeConfigsResponse_DescribeConfigsResult_0(t1, out)
+        _e_DescribeConfigsResponse_DescribeConfigsResult_0(v, t1, out)
 
 
-def _d_DescribeConfigsResponse_1(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse, int]:
-    self = _new(_K_DescribeConfigsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResult_1(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_1(o: DescribeConfigsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.results))
-    for t1 in o.results:
-        _e_DescribeConfigsResponse_DescribeConfigsResult_1(t1, out)
-
-
-def _d_DescribeConfigsResponse_2(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse, int]:
-    self = _new(_K_DescribeConfigsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResult_2(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_2(o: DescribeConfigsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.results))
-    for t1 in o.results:
-        _e_DescribeConfigsResponse_DescribeConfigsResult_2(t1, out)
-
-
-def _d_DescribeConfigsResponse_3(buf: memoryview, pos: int) -> tuple[DescribeConfigsResponse, int]:
-    self = _new(_K_DescribeConfigsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeConfigsResponse.DescribeConfigsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeConfigsResponse_DescribeConfigsResult_3(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeConfigsResponse_3(o: DescribeConfigsResponse, out: bytearray) -> None:
+def _e_DescribeConfigsResponse_4(v: int, o: DescribeConfigsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.results) + 1
     if n < 128:
@@ -1091,56 +440,13 @@ def _e_DescribeConfigsResponse_3(o: DescribeConfigsResponse, out: bytearray) -> 
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_DescribeConfigsResponse_DescribeConfigsResult_3(t1, out)
+        _e_DescribeConfigsResponse_DescribeConfigsResult_4(v, t1, out)
     out.append(0)
 
 
-DescribeConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]DescribeConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsRequest.DescribeConfigsResource, []),
-    FieldSpec("include_synonyms", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("include_documentation", "bool", 3, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeConfigsRequest.DescribeConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configuration_keys", "[]string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-DescribeConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DescribeConfigsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsResult, []),
-)
-DescribeConfigsResponse.DescribeConfigsSynonym._FIELDS = (
-    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 1, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("source", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeConfigsResponse.DescribeConfigsResourceResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("read_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("is_default", "bool", 0, 0, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("config_source", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("is_sensitive", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("synonyms", "[]DescribeConfigsSynonym", 1, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsSynonym, []),
-    FieldSpec("config_type", "int8", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("documentation", "string", 3, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-DescribeConfigsResponse.DescribeConfigsResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]DescribeConfigsResourceResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeConfigsResponse.DescribeConfigsResourceResult, []),
-)
-DescribeConfigsRequest.DescribeConfigsResource._DECODERS = {0: _d_DescribeConfigsRequest_DescribeConfigsResource_0, 1: _d_DescribeConfigsRequest_DescribeConfigsResource_0, 2: _d_DescribeConfigsRequest_DescribeConfigsResource_0, 3: _d_DescribeConfigsRequest_DescribeConfigsResource_0, 4: _d_DescribeConfigsRequest_DescribeConfigsResource_1}
-DescribeConfigsRequest.DescribeConfigsResource._ENCODERS = {0: _e_DescribeConfigsRequest_DescribeConfigsResource_0, 1: _e_DescribeConfigsRequest_DescribeConfigsResource_0, 2: _e_DescribeConfigsRequest_DescribeConfigsResource_0, 3: _e_DescribeConfigsRequest_DescribeConfigsResource_0, 4: _e_DescribeConfigsRequest_DescribeConfigsResource_1}
-DescribeConfigsRequest._DECODERS = {0: _d_DescribeConfigsRequest_0, 1: _d_DescribeConfigsRequest_1, 2: _d_DescribeConfigsRequest_1, 3: _d_DescribeConfigsRequest_2, 4: _d_DescribeConfigsRequest_3}
-DescribeConfigsRequest._ENCODERS = {0: _e_DescribeConfigsRequest_0, 1: _e_DescribeConfigsRequest_1, 2: _e_DescribeConfigsRequest_1, 3: _e_DescribeConfigsRequest_2, 4: _e_DescribeConfigsRequest_3}
-DescribeConfigsResponse.DescribeConfigsSynonym._DECODERS = {1: _d_DescribeConfigsResponse_DescribeConfigsSynonym_0, 2: _d_DescribeConfigsResponse_DescribeConfigsSynonym_0, 3: _d_DescribeConfigsResponse_DescribeConfigsSynonym_0, 4: _d_DescribeConfigsResponse_DescribeConfigsSynonym_1}
-DescribeConfigsResponse.DescribeConfigsSynonym._ENCODERS = {1: _e_DescribeConfigsResponse_DescribeConfigsSynonym_0, 2: _e_DescribeConfigsResponse_DescribeConfigsSynonym_0, 3: _e_DescribeConfigsResponse_DescribeConfigsSynonym_0, 4: _e_DescribeConfigsResponse_DescribeConfigsSynonym_1}
-DescribeConfigsResponse.DescribeConfigsResourceResult._DECODERS = {0: _d_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 1: _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1, 2: _d_DescribeConfigsResponse_DescribeConfigsResourceResult_1, 3: _d_DescribeConfigsResponse_DescribeConfigsResourceResult_2, 4: _d_DescribeConfigsResponse_DescribeConfigsResourceResult_3}
-DescribeConfigsResponse.DescribeConfigsResourceResult._ENCODERS = {0: _e_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 1: _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1, 2: _e_DescribeConfigsResponse_DescribeConfigsResourceResult_1, 3: _e_DescribeConfigsResponse_DescribeConfigsResourceResult_2, 4: _e_DescribeConfigsResponse_DescribeConfigsResourceResult_3}
-DescribeConfigsResponse.DescribeConfigsResult._DECODERS = {0: _d_DescribeConfigsResponse_DescribeConfigsResult_0, 1: _d_DescribeConfigsResponse_DescribeConfigsResult_1, 2: _d_DescribeConfigsResponse_DescribeConfigsResult_1, 3: _d_DescribeConfigsResponse_DescribeConfigsResult_2, 4: _d_DescribeConfigsResponse_DescribeConfigsResult_3}
-DescribeConfigsResponse.DescribeConfigsResult._ENCODERS = {0: _e_DescribeConfigsResponse_DescribeConfigsResult_0, 1: _e_DescribeConfigsResponse_DescribeConfigsResult_1, 2: _e_DescribeConfigsResponse_DescribeConfigsResult_1, 3: _e_DescribeConfigsResponse_DescribeConfigsResult_2, 4: _e_DescribeConfigsResponse_DescribeConfigsResult_3}
-DescribeConfigsResponse._DECODERS = {0: _d_DescribeConfigsResponse_0, 1: _d_DescribeConfigsResponse_1, 2: _d_DescribeConfigsResponse_1, 3: _d_DescribeConfigsResponse_2, 4: _d_DescribeConfigsResponse_3}
-DescribeConfigsResponse._ENCODERS = {0: _e_DescribeConfigsResponse_0, 1: _e_DescribeConfigsResponse_1, 2: _e_DescribeConfigsResponse_1, 3: _e_DescribeConfigsResponse_2, 4: _e_DescribeConfigsResponse_3}
+DescribeConfigsRequest.DescribeConfigsResource._DECODERS = {0: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 0), 1: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 1), 2: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 2), 3: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_0, 3), 4: partial(_d_DescribeConfigsRequest_DescribeConfigsResource_4, 4)}
+DescribeConfigsRequest._DECODERS = {0: partial(_d_DescribeConfigsRequest_0, 0), 1: partial(_d_DescribeConfigsRequest_0, 1), 2: partial(_d_DescribeConfigsRequest_0, 2), 3: partial(_d_DescribeConfigsRequest_0, 3), 4: partial(_d_DescribeConfigsRequest_4, 4)}
+DescribeConfigsResponse.DescribeConfigsSynonym._ENCODERS = {1: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 1), 2: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 2), 3: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_1, 3), 4: partial(_e_DescribeConfigsResponse_DescribeConfigsSynonym_4, 4)}
+DescribeConfigsResponse.DescribeConfigsResourceResult._ENCODERS = {0: partial(_e_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 0), 1: partial(_e_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 1), 2: partial(_e_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 2), 3: partial(_e_DescribeConfigsResponse_DescribeConfigsResourceResult_0, 3), 4: partial(_e_DescribeConfigsResponse_DescribeConfigsResourceResult_4, 4)}
+DescribeConfigsResponse.DescribeConfigsResult._ENCODERS = {0: partial(_e_DescribeConfigsResponse_DescribeConfigsResult_0, 0), 1: partial(_e_DescribeConfigsResponse_DescribeConfigsResult_0, 1), 2: partial(_e_DescribeConfigsResponse_DescribeConfigsResult_0, 2), 3: partial(_e_DescribeConfigsResponse_DescribeConfigsResult_0, 3), 4: partial(_e_DescribeConfigsResponse_DescribeConfigsResult_4, 4)}
+DescribeConfigsResponse._ENCODERS = {0: partial(_e_DescribeConfigsResponse_0, 0), 1: partial(_e_DescribeConfigsResponse_0, 1), 2: partial(_e_DescribeConfigsResponse_0, 2), 3: partial(_e_DescribeConfigsResponse_0, 3), 4: partial(_e_DescribeConfigsResponse_4, 4)}

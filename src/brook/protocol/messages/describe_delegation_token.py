@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -124,7 +106,7 @@ _K_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer = DescribeDel
 _K_DescribeDelegationTokenResponse_DescribedDelegationToken = DescribeDelegationTokenResponse.DescribedDelegationToken
 
 
-def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, int]:
+def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, int]:
     self = _new(_K_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -143,16 +125,7 @@ def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(buf: memory
     return self, pos
 
 
-def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(o: DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, out: bytearray) -> None:
-    t1 = o.principal_type.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.principal_name.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, int]:
+def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, int]:
     self = _new(_K_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
     n = buf[pos]
     pos += 1
@@ -183,25 +156,7 @@ def _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1(buf: memory
     return self, pos
 
 
-def _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1(o: DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, out: bytearray) -> None:
-    t1 = o.principal_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.principal_name.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out.append(0)
-
-
-def _d_DescribeDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest, int]:
+def _d_DescribeDelegationTokenRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest, int]:
     self = _new(_K_DescribeDelegationTokenRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -212,23 +167,13 @@ def _d_DescribeDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[Desc
             raise bad_length("Owners", n)
         t1: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] = []
         for _ in range(n):
-            t2, pos = _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(buf, pos)
+            t2, pos = _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(v, buf, pos)
             t1.append(t2)
         self.owners = t1
     return self, pos
 
 
-def _e_DescribeDelegationTokenRequest_0(o: DescribeDelegationTokenRequest, out: bytearray) -> None:
-    t1 = o.owners
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0(t2, out)
-
-
-def _d_DescribeDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest, int]:
+def _d_DescribeDelegationTokenRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenRequest, int]:
     self = _new(_K_DescribeDelegationTokenRequest)
     n = buf[pos]
     pos += 1
@@ -242,7 +187,7 @@ def _d_DescribeDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[Desc
             raise bad_length("Owners", n)
         t1: list[DescribeDelegationTokenRequest.DescribeDelegationTokenOwner] = []
         for _ in range(n):
-            t2, pos = _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1(buf, pos)
+            t2, pos = _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2(v, buf, pos)
             t1.append(t2)
         self.owners = t1
     n = buf[pos]
@@ -254,41 +199,7 @@ def _d_DescribeDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[Desc
     return self, pos
 
 
-def _e_DescribeDelegationTokenRequest_1(o: DescribeDelegationTokenRequest, out: bytearray) -> None:
-    t1 = o.owners
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1(t2, out)
-    out.append(0)
-
-
-def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, int]:
-    self = _new(_K_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(o: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(v: int, o: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, out: bytearray) -> None:
     t1 = o.principal_type.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -297,38 +208,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(o: Desc
     out += t2
 
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, int]:
-    self = _new(_K_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(o: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(v: int, o: DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, out: bytearray) -> None:
     t1 = o.principal_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -346,53 +226,7 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(o: Desc
     out.append(0)
 
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse.DescribedDelegationToken, int]:
-    self = _new(_K_DescribeDelegationTokenResponse_DescribedDelegationToken)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp, self.expiry_timestamp, self.max_timestamp = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Renewers", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(buf, pos)
-        t1.append(t2)
-    self.renewers = t1
-    self.token_requester_principal_type = ""
-    self.token_requester_principal_name = ""
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(o: DescribeDelegationTokenResponse.DescribedDelegationToken, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(v: int, o: DescribeDelegationTokenResponse.DescribedDelegationToken, out: bytearray) -> None:
     t1 = o.principal_type.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -407,77 +241,14 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(o: DescribeDel
     out += o.hmac
     out += INT32.pack(len(o.renewers))
     for t4 in o.renewers:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(t4, out)
+        _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0(v, t4, out)
+    if o.token_requester_principal_type != "":
+        raise unsupported_field("TokenRequesterPrincipalType", v)
+    if o.token_requester_principal_name != "":
+        raise unsupported_field("TokenRequesterPrincipalName", v)
 
 
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_1(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse.DescribedDelegationToken, int]:
-    self = _new(_K_DescribeDelegationTokenResponse_DescribedDelegationToken)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp, self.expiry_timestamp, self.max_timestamp = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Renewers", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(buf, pos)
-        t1.append(t2)
-    self.renewers = t1
-    self.token_requester_principal_type = ""
-    self.token_requester_principal_name = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_1(o: DescribeDelegationTokenResponse.DescribedDelegationToken, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v: int, o: DescribeDelegationTokenResponse.DescribedDelegationToken, out: bytearray) -> None:
     t1 = o.principal_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -492,144 +263,26 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_1(o: DescribeDel
     else:
         write_uvarint(out, n)
     out += t2
-    out += _S_qqq.pack(o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
-    t3 = o.token_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
+    if v >= 3:
+        t3 = o.token_requester_principal_type.encode()
+        n = len(t3) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t3
+        t4 = o.token_requester_principal_name.encode()
+        n = len(t4) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t4
     else:
-        write_uvarint(out, n)
-    out += t3
-    n = len(o.hmac) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.hmac
-    n = len(o.renewers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.renewers:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(t4, out)
-    out.append(0)
-
-
-def _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse.DescribedDelegationToken, int]:
-    self = _new(_K_DescribeDelegationTokenResponse_DescribedDelegationToken)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalType", n)
-    self.principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("PrincipalName", n)
-    self.principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenRequesterPrincipalType", n)
-    self.token_requester_principal_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenRequesterPrincipalName", n)
-    self.token_requester_principal_name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.issue_timestamp, self.expiry_timestamp, self.max_timestamp = _S_qqq.unpack_from(buf, pos)
-    pos += 24
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TokenId", n)
-    self.token_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Hmac", n)
-    self.hmac = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Renewers", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(buf, pos)
-        t1.append(t2)
-    self.renewers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(o: DescribeDelegationTokenResponse.DescribedDelegationToken, out: bytearray) -> None:
-    t1 = o.principal_type.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.principal_name.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.token_requester_principal_type.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.token_requester_principal_name.encode()
-    n = len(t4) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t4
+        if o.token_requester_principal_type != "":
+            raise unsupported_field("TokenRequesterPrincipalType", v)
+        if o.token_requester_principal_name != "":
+            raise unsupported_field("TokenRequesterPrincipalName", v)
     out += _S_qqq.pack(o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
     t5 = o.token_id.encode()
     n = len(t5) + 1
@@ -650,64 +303,19 @@ def _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(o: DescribeDel
     else:
         write_uvarint(out, n)
     for t6 in o.renewers:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1(t6, out)
+        _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2(v, t6, out)
     out.append(0)
 
 
-def _d_DescribeDelegationTokenResponse_0(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse, int]:
-    self = _new(_K_DescribeDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Tokens", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0(buf, pos)
-        t1.append(t2)
-    self.tokens = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_0(o: DescribeDelegationTokenResponse, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_0(v: int, o: DescribeDelegationTokenResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     out += INT32.pack(len(o.tokens))
     for t1 in o.tokens:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(t1, out)
+        _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0(v, t1, out)
     out += _S_i.pack(o.throttle_time_ms)
 
 
-def _d_DescribeDelegationTokenResponse_1(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse, int]:
-    self = _new(_K_DescribeDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Tokens", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationToken_1(buf, pos)
-        t1.append(t2)
-    self.tokens = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_1(o: DescribeDelegationTokenResponse, out: bytearray) -> None:
+def _e_DescribeDelegationTokenResponse_2(v: int, o: DescribeDelegationTokenResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.tokens) + 1
     if n < 128:
@@ -715,86 +323,13 @@ def _e_DescribeDelegationTokenResponse_1(o: DescribeDelegationTokenResponse, out
     else:
         write_uvarint(out, n)
     for t1 in o.tokens:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationToken_1(t1, out)
+        _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(v, t1, out)
     out += _S_i.pack(o.throttle_time_ms)
     out.append(0)
 
 
-def _d_DescribeDelegationTokenResponse_2(buf: memoryview, pos: int) -> tuple[DescribeDelegationTokenResponse, int]:
-    self = _new(_K_DescribeDelegationTokenResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Tokens", n)
-    t1: list[DescribeDelegationTokenResponse.DescribedDelegationToken] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2(buf, pos)
-        t1.append(t2)
-    self.tokens = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeDelegationTokenResponse_2(o: DescribeDelegationTokenResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    n = len(o.tokens) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.tokens:
-        _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-    out.append(0)
-
-
-DescribeDelegationTokenRequest._FIELDS = (
-    FieldSpec("owners", "[]DescribeDelegationTokenOwner", 0, 32767, 0, 32767, None, 32767, -1, DescribeDelegationTokenRequest.DescribeDelegationTokenOwner, None),
-)
-DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("tokens", "[]DescribedDelegationToken", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationToken, []),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeDelegationTokenResponse.DescribedDelegationToken._FIELDS = (
-    FieldSpec("principal_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("principal_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_type", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("token_requester_principal_name", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("issue_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("renewers", "[]DescribedDelegationTokenRenewer", 0, 32767, 32767, -1, None, 32767, -1, DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer, []),
-)
-DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._DECODERS = {0: _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 1: _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 2: _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1, 3: _d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1}
-DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._ENCODERS = {0: _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 1: _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 2: _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1, 3: _e_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_1}
-DescribeDelegationTokenRequest._DECODERS = {0: _d_DescribeDelegationTokenRequest_0, 1: _d_DescribeDelegationTokenRequest_0, 2: _d_DescribeDelegationTokenRequest_1, 3: _d_DescribeDelegationTokenRequest_1}
-DescribeDelegationTokenRequest._ENCODERS = {0: _e_DescribeDelegationTokenRequest_0, 1: _e_DescribeDelegationTokenRequest_0, 2: _e_DescribeDelegationTokenRequest_1, 3: _e_DescribeDelegationTokenRequest_1}
-DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._DECODERS = {0: _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 1: _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 2: _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1, 3: _d_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1}
-DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._ENCODERS = {0: _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 1: _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 2: _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1, 3: _e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_1}
-DescribeDelegationTokenResponse.DescribedDelegationToken._DECODERS = {0: _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 1: _d_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 2: _d_DescribeDelegationTokenResponse_DescribedDelegationToken_1, 3: _d_DescribeDelegationTokenResponse_DescribedDelegationToken_2}
-DescribeDelegationTokenResponse.DescribedDelegationToken._ENCODERS = {0: _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 1: _e_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 2: _e_DescribeDelegationTokenResponse_DescribedDelegationToken_1, 3: _e_DescribeDelegationTokenResponse_DescribedDelegationToken_2}
-DescribeDelegationTokenResponse._DECODERS = {0: _d_DescribeDelegationTokenResponse_0, 1: _d_DescribeDelegationTokenResponse_0, 2: _d_DescribeDelegationTokenResponse_1, 3: _d_DescribeDelegationTokenResponse_2}
-DescribeDelegationTokenResponse._ENCODERS = {0: _e_DescribeDelegationTokenResponse_0, 1: _e_DescribeDelegationTokenResponse_0, 2: _e_DescribeDelegationTokenResponse_1, 3: _e_DescribeDelegationTokenResponse_2}
+DescribeDelegationTokenRequest.DescribeDelegationTokenOwner._DECODERS = {0: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 0), 1: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_0, 1), 2: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 2), 3: partial(_d_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner_2, 3)}
+DescribeDelegationTokenRequest._DECODERS = {0: partial(_d_DescribeDelegationTokenRequest_0, 0), 1: partial(_d_DescribeDelegationTokenRequest_0, 1), 2: partial(_d_DescribeDelegationTokenRequest_2, 2), 3: partial(_d_DescribeDelegationTokenRequest_2, 3)}
+DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer._ENCODERS = {0: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 0), 1: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_0, 1), 2: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 2), 3: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer_2, 3)}
+DescribeDelegationTokenResponse.DescribedDelegationToken._ENCODERS = {0: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 0), 1: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationToken_0, 1), 2: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationToken_2, 2), 3: partial(_e_DescribeDelegationTokenResponse_DescribedDelegationToken_2, 3)}
+DescribeDelegationTokenResponse._ENCODERS = {0: partial(_e_DescribeDelegationTokenResponse_0, 0), 1: partial(_e_DescribeDelegationTokenResponse_0, 1), 2: partial(_e_DescribeDelegationTokenResponse_2, 2), 3: partial(_e_DescribeDelegationTokenResponse_2, 3)}

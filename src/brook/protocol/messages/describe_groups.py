@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -114,7 +96,7 @@ _K_DescribeGroupsResponse_DescribedGroupMember = DescribeGroupsResponse.Describe
 _K_DescribeGroupsResponse_DescribedGroup = DescribeGroupsResponse.DescribedGroup
 
 
-def _d_DescribeGroupsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
+def _d_DescribeGroupsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
     self = _new(_K_DescribeGroupsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -131,50 +113,15 @@ def _d_DescribeGroupsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeGroup
         pos = end
         t1.append(t2)
     self.groups = t1
-    self.include_authorized_operations = False
+    if v <= 2:
+        self.include_authorized_operations = False
+    else:
+        (self.include_authorized_operations,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     return self, pos
 
 
-def _e_DescribeGroupsRequest_0(o: DescribeGroupsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_DescribeGroupsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
-    self = _new(_K_DescribeGroupsRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[str] = []
-    for _ in range(n):
-        (n,) = INT16.unpack_from(buf, pos)
-        pos += 2
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("Groups", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.groups = t1
-    (self.include_authorized_operations,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    return self, pos
-
-
-def _e_DescribeGroupsRequest_1(o: DescribeGroupsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_o.pack(o.include_authorized_operations)
-
-
-def _d_DescribeGroupsRequest_2(buf: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
+def _d_DescribeGroupsRequest_5(v: int, buf: memoryview, pos: int) -> tuple[DescribeGroupsRequest, int]:
     self = _new(_K_DescribeGroupsRequest)
     n = buf[pos]
     pos += 1
@@ -208,142 +155,18 @@ def _d_DescribeGroupsRequest_2(buf: memoryview, pos: int) -> tuple[DescribeGroup
     return self, pos
 
 
-def _e_DescribeGroupsRequest_2(o: DescribeGroupsRequest, out: bytearray) -> None:
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+def _e_DescribeGroupsResponse_DescribedGroupMember_0(v: int, o: DescribeGroupsResponse.DescribedGroupMember, out: bytearray) -> None:
+    t1 = o.member_id.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    if v >= 4:
+        t2 = o.group_instance_id
+        if t2 is None:
+            out += b"\xff\xff"
         else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_o.pack(o.include_authorized_operations)
-    out.append(0)
-
-
-def _d_DescribeGroupsResponse_DescribedGroupMember_0(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroupMember, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroupMember)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberMetadata", n)
-    self.member_metadata = bytes(buf[pos:end])
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberAssignment", n)
-    self.member_assignment = bytes(buf[pos:end])
-    pos = end
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroupMember_0(o: DescribeGroupsResponse.DescribedGroupMember, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.client_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.client_host.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += INT32.pack(len(o.member_metadata))
-    out += o.member_metadata
-    out += INT32.pack(len(o.member_assignment))
-    out += o.member_assignment
-
-
-def _d_DescribeGroupsResponse_DescribedGroupMember_1(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroupMember, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroupMember)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberMetadata", n)
-    self.member_metadata = bytes(buf[pos:end])
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberAssignment", n)
-    self.member_assignment = bytes(buf[pos:end])
-    pos = end
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroupMember_1(o: DescribeGroupsResponse.DescribedGroupMember, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
     t4 = o.client_id.encode()
     out += INT16.pack(len(t4))
     out += t4
@@ -356,81 +179,7 @@ def _e_DescribeGroupsResponse_DescribedGroupMember_1(o: DescribeGroupsResponse.D
     out += o.member_assignment
 
 
-def _d_DescribeGroupsResponse_DescribedGroupMember_2(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroupMember, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroupMember)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberMetadata", n)
-    self.member_metadata = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberAssignment", n)
-    self.member_assignment = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroupMember_2(o: DescribeGroupsResponse.DescribedGroupMember, out: bytearray) -> None:
+def _e_DescribeGroupsResponse_DescribedGroupMember_5(v: int, o: DescribeGroupsResponse.DescribedGroupMember, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -478,52 +227,7 @@ def _e_DescribeGroupsResponse_DescribedGroupMember_2(o: DescribeGroupsResponse.D
     out.append(0)
 
 
-def _d_DescribeGroupsResponse_DescribedGroup_0(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroup, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolData", n)
-    self.protocol_data = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[DescribeGroupsResponse.DescribedGroupMember] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroupMember_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroup_0(o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_0(v: int, o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.group_id.encode()
     out += INT16.pack(len(t1))
@@ -539,209 +243,15 @@ def _e_DescribeGroupsResponse_DescribedGroup_0(o: DescribeGroupsResponse.Describ
     out += t4
     out += INT32.pack(len(o.members))
     for t5 in o.members:
-        _e_DescribeGroupsResponse_DescribedGroupMember_0(t5, out)
+        _e_DescribeGroupsResponse_DescribedGroupMember_0(v, t5, out)
+    if v <= 2:
+        if o.authorized_operations != -2147483648:
+            raise unsupported_field("AuthorizedOperations", v)
+    else:
+        out += _S_i.pack(o.authorized_operations)
 
 
-def _d_DescribeGroupsResponse_DescribedGroup_1(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroup, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolData", n)
-    self.protocol_data = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[DescribeGroupsResponse.DescribedGroupMember] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroupMember_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroup_1(o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_state.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.protocol_type.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    t4 = o.protocol_data.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    out += INT32.pack(len(o.members))
-    for t5 in o.members:
-        _e_DescribeGroupsResponse_DescribedGroupMember_0(t5, out)
-    out += _S_i.pack(o.authorized_operations)
-
-
-def _d_DescribeGroupsResponse_DescribedGroup_2(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroup, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolData", n)
-    self.protocol_data = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[DescribeGroupsResponse.DescribedGroupMember] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroupMember_1(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroup_2(o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_state.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.protocol_type.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    t4 = o.protocol_data.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    out += INT32.pack(len(o.members))
-    for t5 in o.members:
-        _e_DescribeGroupsResponse_DescribedGroupMember_1(t5, out)
-    out += _S_i.pack(o.authorized_operations)
-
-
-def _d_DescribeGroupsResponse_DescribedGroup_3(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse.DescribedGroup, int]:
-    self = _new(_K_DescribeGroupsResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolData", n)
-    self.protocol_data = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[DescribeGroupsResponse.DescribedGroupMember] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroupMember_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_DescribedGroup_3(o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
+def _e_DescribeGroupsResponse_DescribedGroup_5(v: int, o: DescribeGroupsResponse.DescribedGroup, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.group_id.encode()
     n = len(t1) + 1
@@ -777,127 +287,22 @@ def _e_DescribeGroupsResponse_DescribedGroup_3(o: DescribeGroupsResponse.Describ
     else:
         write_uvarint(out, n)
     for t5 in o.members:
-        _e_DescribeGroupsResponse_DescribedGroupMember_2(t5, out)
+        _e_DescribeGroupsResponse_DescribedGroupMember_5(v, t5, out)
     out += _S_i.pack(o.authorized_operations)
     out.append(0)
 
 
-def _d_DescribeGroupsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    self = _new(_K_DescribeGroupsResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[DescribeGroupsResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_0(o: DescribeGroupsResponse, out: bytearray) -> None:
+def _e_DescribeGroupsResponse_0(v: int, o: DescribeGroupsResponse, out: bytearray) -> None:
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.groups))
     for t1 in o.groups:
-        _e_DescribeGroupsResponse_DescribedGroup_0(t1, out)
+        _e_DescribeGroupsResponse_DescribedGroup_0(v, t1, out)
 
 
-def _d_DescribeGroupsResponse_1(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    self = _new(_K_DescribeGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[DescribeGroupsResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_1(o: DescribeGroupsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        _e_DescribeGroupsResponse_DescribedGroup_0(t1, out)
-
-
-def _d_DescribeGroupsResponse_2(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    self = _new(_K_DescribeGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[DescribeGroupsResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroup_1(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_2(o: DescribeGroupsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        _e_DescribeGroupsResponse_DescribedGroup_1(t1, out)
-
-
-def _d_DescribeGroupsResponse_3(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    self = _new(_K_DescribeGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[DescribeGroupsResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroup_2(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_3(o: DescribeGroupsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        _e_DescribeGroupsResponse_DescribedGroup_2(t1, out)
-
-
-def _d_DescribeGroupsResponse_4(buf: memoryview, pos: int) -> tuple[DescribeGroupsResponse, int]:
-    self = _new(_K_DescribeGroupsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[DescribeGroupsResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeGroupsResponse_DescribedGroup_3(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeGroupsResponse_4(o: DescribeGroupsResponse, out: bytearray) -> None:
+def _e_DescribeGroupsResponse_5(v: int, o: DescribeGroupsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.groups) + 1
     if n < 128:
@@ -905,40 +310,11 @@ def _e_DescribeGroupsResponse_4(o: DescribeGroupsResponse, out: bytearray) -> No
     else:
         write_uvarint(out, n)
     for t1 in o.groups:
-        _e_DescribeGroupsResponse_DescribedGroup_3(t1, out)
+        _e_DescribeGroupsResponse_DescribedGroup_5(v, t1, out)
     out.append(0)
 
 
-DescribeGroupsRequest._FIELDS = (
-    FieldSpec("groups", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("include_authorized_operations", "bool", 3, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeGroupsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, DescribeGroupsResponse.DescribedGroup, []),
-)
-DescribeGroupsResponse.DescribedGroupMember._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 4, 32767, 4, 32767, None, 32767, -1, None, None),
-    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("member_assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-DescribeGroupsResponse.DescribedGroup._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocol_data", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]DescribedGroupMember", 0, 32767, 32767, -1, None, 32767, -1, DescribeGroupsResponse.DescribedGroupMember, []),
-    FieldSpec("authorized_operations", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-DescribeGroupsRequest._DECODERS = {0: _d_DescribeGroupsRequest_0, 1: _d_DescribeGroupsRequest_0, 2: _d_DescribeGroupsRequest_0, 3: _d_DescribeGroupsRequest_1, 4: _d_DescribeGroupsRequest_1, 5: _d_DescribeGroupsRequest_2}
-DescribeGroupsRequest._ENCODERS = {0: _e_DescribeGroupsRequest_0, 1: _e_DescribeGroupsRequest_0, 2: _e_DescribeGroupsRequest_0, 3: _e_DescribeGroupsRequest_1, 4: _e_DescribeGroupsRequest_1, 5: _e_DescribeGroupsRequest_2}
-DescribeGroupsResponse.DescribedGroupMember._DECODERS = {0: _d_DescribeGroupsResponse_DescribedGroupMember_0, 1: _d_DescribeGroupsResponse_DescribedGroupMember_0, 2: _d_DescribeGroupsResponse_DescribedGroupMember_0, 3: _d_DescribeGroupsResponse_DescribedGroupMember_0, 4: _d_DescribeGroupsResponse_DescribedGroupMember_1, 5: _d_DescribeGroupsResponse_DescribedGroupMember_2}
-DescribeGroupsResponse.DescribedGroupMember._ENCODERS = {0: _e_DescribeGroupsResponse_DescribedGroupMember_0, 1: _e_DescribeGroupsResponse_DescribedGroupMember_0, 2: _e_DescribeGroupsResponse_DescribedGroupMember_0, 3: _e_DescribeGroupsResponse_DescribedGroupMember_0, 4: _e_DescribeGroupsResponse_DescribedGroupMember_1, 5: _e_DescribeGroupsResponse_DescribedGroupMember_2}
-DescribeGroupsResponse.DescribedGroup._DECODERS = {0: _d_DescribeGroupsResponse_DescribedGroup_0, 1: _d_DescribeGroupsResponse_DescribedGroup_0, 2: _d_DescribeGroupsResponse_DescribedGroup_0, 3: _d_DescribeGroupsResponse_DescribedGroup_1, 4: _d_DescribeGroupsResponse_DescribedGroup_2, 5: _d_DescribeGroupsResponse_DescribedGroup_3}
-DescribeGroupsResponse.DescribedGroup._ENCODERS = {0: _e_DescribeGroupsResponse_DescribedGroup_0, 1: _e_DescribeGroupsResponse_DescribedGroup_0, 2: _e_DescribeGroupsResponse_DescribedGroup_0, 3: _e_DescribeGroupsResponse_DescribedGroup_1, 4: _e_DescribeGroupsResponse_DescribedGroup_2, 5: _e_DescribeGroupsResponse_DescribedGroup_3}
-DescribeGroupsResponse._DECODERS = {0: _d_DescribeGroupsResponse_0, 1: _d_DescribeGroupsResponse_1, 2: _d_DescribeGroupsResponse_1, 3: _d_DescribeGroupsResponse_2, 4: _d_DescribeGroupsResponse_3, 5: _d_DescribeGroupsResponse_4}
-DescribeGroupsResponse._ENCODERS = {0: _e_DescribeGroupsResponse_0, 1: _e_DescribeGroupsResponse_1, 2: _e_DescribeGroupsResponse_1, 3: _e_DescribeGroupsResponse_2, 4: _e_DescribeGroupsResponse_3, 5: _e_DescribeGroupsResponse_4}
+DescribeGroupsRequest._DECODERS = {0: partial(_d_DescribeGroupsRequest_0, 0), 1: partial(_d_DescribeGroupsRequest_0, 1), 2: partial(_d_DescribeGroupsRequest_0, 2), 3: partial(_d_DescribeGroupsRequest_0, 3), 4: partial(_d_DescribeGroupsRequest_0, 4), 5: partial(_d_DescribeGroupsRequest_5, 5)}
+DescribeGroupsResponse.DescribedGroupMember._ENCODERS = {0: partial(_e_DescribeGroupsResponse_DescribedGroupMember_0, 0), 1: partial(_e_DescribeGroupsResponse_DescribedGroupMember_0, 1), 2: partial(_e_DescribeGroupsResponse_DescribedGroupMember_0, 2), 3: partial(_e_DescribeGroupsResponse_DescribedGroupMember_0, 3), 4: partial(_e_DescribeGroupsResponse_DescribedGroupMember_0, 4), 5: partial(_e_DescribeGroupsResponse_DescribedGroupMember_5, 5)}
+DescribeGroupsResponse.DescribedGroup._ENCODERS = {0: partial(_e_DescribeGroupsResponse_DescribedGroup_0, 0), 1: partial(_e_DescribeGroupsResponse_DescribedGroup_0, 1), 2: partial(_e_DescribeGroupsResponse_DescribedGroup_0, 2), 3: partial(_e_DescribeGroupsResponse_DescribedGroup_0, 3), 4: partial(_e_DescribeGroupsResponse_DescribedGroup_0, 4), 5: partial(_e_DescribeGroupsResponse_DescribedGroup_5, 5)}
+DescribeGroupsResponse._ENCODERS = {0: partial(_e_DescribeGroupsResponse_0, 0), 1: partial(_e_DescribeGroupsResponse_0, 1), 2: partial(_e_DescribeGroupsResponse_0, 2), 3: partial(_e_DescribeGroupsResponse_0, 3), 4: partial(_e_DescribeGroupsResponse_0, 4), 5: partial(_e_DescribeGroupsResponse_5, 5)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -132,7 +113,7 @@ _K_DescribeLogDirsResponse_DescribeLogDirsTopic = DescribeLogDirsResponse.Descri
 _K_DescribeLogDirsResponse_DescribeLogDirsResult = DescribeLogDirsResponse.DescribeLogDirsResult
 
 
-def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest.DescribableLogDirTopic, int]:
+def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest.DescribableLogDirTopic, int]:
     self = _new(_K_DescribeLogDirsRequest_DescribableLogDirTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -153,15 +134,7 @@ def _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(o: DescribeLogDirsRequest.DescribableLogDirTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-
-
-def _d_DescribeLogDirsRequest_DescribableLogDirTopic_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest.DescribableLogDirTopic, int]:
+def _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest.DescribableLogDirTopic, int]:
     self = _new(_K_DescribeLogDirsRequest_DescribableLogDirTopic)
     n = buf[pos]
     pos += 1
@@ -194,24 +167,7 @@ def _d_DescribeLogDirsRequest_DescribableLogDirTopic_1(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_DescribeLogDirsRequest_DescribableLogDirTopic_1(o: DescribeLogDirsRequest.DescribableLogDirTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_DescribeLogDirsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
+def _d_DescribeLogDirsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
     self = _new(_K_DescribeLogDirsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -222,23 +178,13 @@ def _d_DescribeLogDirsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeLogD
             raise bad_length("Topics", n)
         t1: list[DescribeLogDirsRequest.DescribableLogDirTopic] = []
         for _ in range(n):
-            t2, pos = _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(buf, pos)
+            t2, pos = _d_DescribeLogDirsRequest_DescribableLogDirTopic_0(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     return self, pos
 
 
-def _e_DescribeLogDirsRequest_0(o: DescribeLogDirsRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_DescribeLogDirsRequest_DescribableLogDirTopic_0(t2, out)
-
-
-def _d_DescribeLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
+def _d_DescribeLogDirsRequest_2(v: int, buf: memoryview, pos: int) -> tuple[DescribeLogDirsRequest, int]:
     self = _new(_K_DescribeLogDirsRequest)
     n = buf[pos]
     pos += 1
@@ -252,7 +198,7 @@ def _d_DescribeLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeLogD
             raise bad_length("Topics", n)
         t1: list[DescribeLogDirsRequest.DescribableLogDirTopic] = []
         for _ in range(n):
-            t2, pos = _d_DescribeLogDirsRequest_DescribableLogDirTopic_1(buf, pos)
+            t2, pos = _d_DescribeLogDirsRequest_DescribableLogDirTopic_2(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     n = buf[pos]
@@ -264,114 +210,25 @@ def _d_DescribeLogDirsRequest_1(buf: memoryview, pos: int) -> tuple[DescribeLogD
     return self, pos
 
 
-def _e_DescribeLogDirsRequest_1(o: DescribeLogDirsRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_DescribeLogDirsRequest_DescribableLogDirTopic_1(t2, out)
-    out.append(0)
-
-
-def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsPartition, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsPartition)
-    self.partition_index, self.partition_size, self.offset_lag, self.is_future_key = _S_iqqo.unpack_from(buf, pos)
-    pos += 21
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(o: DescribeLogDirsResponse.DescribeLogDirsPartition, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(v: int, o: DescribeLogDirsResponse.DescribeLogDirsPartition, out: bytearray) -> None:
     out += _S_iqqo.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsPartition_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsPartition, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsPartition)
-    self.partition_index, self.partition_size, self.offset_lag, self.is_future_key = _S_iqqo.unpack_from(buf, pos)
-    pos += 21
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_1(o: DescribeLogDirsResponse.DescribeLogDirsPartition, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(v: int, o: DescribeLogDirsResponse.DescribeLogDirsPartition, out: bytearray) -> None:
     out += _S_iqqo.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
     out.append(0)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsTopic, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsPartition] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(o: DescribeLogDirsResponse.DescribeLogDirsTopic, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(v: int, o: DescribeLogDirsResponse.DescribeLogDirsTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(t2, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0(v, t2, out)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsTopic, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsPartition] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1(o: DescribeLogDirsResponse.DescribeLogDirsTopic, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(v: int, o: DescribeLogDirsResponse.DescribeLogDirsTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -385,83 +242,21 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1(o: DescribeLogDirsResponse
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_DescribeLogDirsResponse_DescribeLogDirsPartition_1(t2, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsPartition_2(v, t2, out)
     out.append(0)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsResult, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("LogDir", n)
-    self.log_dir = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.total_bytes = -1
-    self.usable_bytes = -1
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(o: DescribeLogDirsResponse.DescribeLogDirsResult, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(v: int, o: DescribeLogDirsResponse.DescribeLogDirsResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.log_dir.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.topics))
     for t2 in o.topics:
-        _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(t2, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0(v, t2, out)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsResult, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("LogDir", n)
-    self.log_dir = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.total_bytes = -1
-    self.usable_bytes = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_1(o: DescribeLogDirsResponse.DescribeLogDirsResult, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(v: int, o: DescribeLogDirsResponse.DescribeLogDirsResult, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.log_dir.encode()
     n = len(t1) + 1
@@ -476,241 +271,39 @@ def _e_DescribeLogDirsResponse_DescribeLogDirsResult_1(o: DescribeLogDirsRespons
     else:
         write_uvarint(out, n)
     for t2 in o.topics:
-        _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1(t2, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsTopic_2(v, t2, out)
+    if v <= 3:
+        pass
+    else:
+        out += _S_qq.pack(o.total_bytes, o.usable_bytes)
     out.append(0)
 
 
-def _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse.DescribeLogDirsResult, int]:
-    self = _new(_K_DescribeLogDirsResponse_DescribeLogDirsResult)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("LogDir", n)
-    self.log_dir = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.total_bytes, self.usable_bytes = _S_qq.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(o: DescribeLogDirsResponse.DescribeLogDirsResult, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.log_dir.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1(t2, out)
-    out += _S_qq.pack(o.total_bytes, o.usable_bytes)
-    out.append(0)
-
-
-def _d_DescribeLogDirsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse, int]:
-    self = _new(_K_DescribeLogDirsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    self.error_code = 0
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_0(o: DescribeLogDirsResponse, out: bytearray) -> None:
+def _e_DescribeLogDirsResponse_0(v: int, o: DescribeLogDirsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.results))
     for t1 in o.results:
-        _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(t1, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsResult_0(v, t1, out)
 
 
-def _d_DescribeLogDirsResponse_1(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse, int]:
-    self = _new(_K_DescribeLogDirsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsResult_1(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    self.error_code = 0
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_1(o: DescribeLogDirsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
+def _e_DescribeLogDirsResponse_2(v: int, o: DescribeLogDirsResponse, out: bytearray) -> None:
+    if v <= 2:
+        out += _S_i.pack(o.throttle_time_ms)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_DescribeLogDirsResponse_DescribeLogDirsResult_1(t1, out)
+        _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(v, t1, out)
     out.append(0)
 
 
-def _d_DescribeLogDirsResponse_2(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse, int]:
-    self = _new(_K_DescribeLogDirsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsResult_1(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_2(o: DescribeLogDirsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.results) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.results:
-        _e_DescribeLogDirsResponse_DescribeLogDirsResult_1(t1, out)
-    out.append(0)
-
-
-def _d_DescribeLogDirsResponse_3(buf: memoryview, pos: int) -> tuple[DescribeLogDirsResponse, int]:
-    self = _new(_K_DescribeLogDirsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeLogDirsResponse.DescribeLogDirsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeLogDirsResponse_DescribeLogDirsResult_2(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeLogDirsResponse_3(o: DescribeLogDirsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.results) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.results:
-        _e_DescribeLogDirsResponse_DescribeLogDirsResult_2(t1, out)
-    out.append(0)
-
-
-DescribeLogDirsRequest._FIELDS = (
-    FieldSpec("topics", "[]DescribableLogDirTopic", 0, 32767, 0, 32767, None, 32767, -1, DescribeLogDirsRequest.DescribableLogDirTopic, None),
-)
-DescribeLogDirsRequest.DescribableLogDirTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeLogDirsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("results", "[]DescribeLogDirsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsResult, []),
-)
-DescribeLogDirsResponse.DescribeLogDirsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_size", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("offset_lag", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("is_future_key", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-DescribeLogDirsResponse.DescribeLogDirsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]DescribeLogDirsPartition", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsPartition, []),
-)
-DescribeLogDirsResponse.DescribeLogDirsResult._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("log_dir", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]DescribeLogDirsTopic", 0, 32767, 32767, -1, None, 32767, -1, DescribeLogDirsResponse.DescribeLogDirsTopic, []),
-    FieldSpec("total_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("usable_bytes", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-DescribeLogDirsRequest.DescribableLogDirTopic._DECODERS = {0: _d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 1: _d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 2: _d_DescribeLogDirsRequest_DescribableLogDirTopic_1, 3: _d_DescribeLogDirsRequest_DescribableLogDirTopic_1, 4: _d_DescribeLogDirsRequest_DescribableLogDirTopic_1}
-DescribeLogDirsRequest.DescribableLogDirTopic._ENCODERS = {0: _e_DescribeLogDirsRequest_DescribableLogDirTopic_0, 1: _e_DescribeLogDirsRequest_DescribableLogDirTopic_0, 2: _e_DescribeLogDirsRequest_DescribableLogDirTopic_1, 3: _e_DescribeLogDirsRequest_DescribableLogDirTopic_1, 4: _e_DescribeLogDirsRequest_DescribableLogDirTopic_1}
-DescribeLogDirsRequest._DECODERS = {0: _d_DescribeLogDirsRequest_0, 1: _d_DescribeLogDirsRequest_0, 2: _d_DescribeLogDirsRequest_1, 3: _d_DescribeLogDirsRequest_1, 4: _d_DescribeLogDirsRequest_1}
-DescribeLogDirsRequest._ENCODERS = {0: _e_DescribeLogDirsRequest_0, 1: _e_DescribeLogDirsRequest_0, 2: _e_DescribeLogDirsRequest_1, 3: _e_DescribeLogDirsRequest_1, 4: _e_DescribeLogDirsRequest_1}
-DescribeLogDirsResponse.DescribeLogDirsPartition._DECODERS = {0: _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 1: _d_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 2: _d_DescribeLogDirsResponse_DescribeLogDirsPartition_1, 3: _d_DescribeLogDirsResponse_DescribeLogDirsPartition_1, 4: _d_DescribeLogDirsResponse_DescribeLogDirsPartition_1}
-DescribeLogDirsResponse.DescribeLogDirsPartition._ENCODERS = {0: _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 1: _e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 2: _e_DescribeLogDirsResponse_DescribeLogDirsPartition_1, 3: _e_DescribeLogDirsResponse_DescribeLogDirsPartition_1, 4: _e_DescribeLogDirsResponse_DescribeLogDirsPartition_1}
-DescribeLogDirsResponse.DescribeLogDirsTopic._DECODERS = {0: _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 1: _d_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 2: _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1, 3: _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1, 4: _d_DescribeLogDirsResponse_DescribeLogDirsTopic_1}
-DescribeLogDirsResponse.DescribeLogDirsTopic._ENCODERS = {0: _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 1: _e_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 2: _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1, 3: _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1, 4: _e_DescribeLogDirsResponse_DescribeLogDirsTopic_1}
-DescribeLogDirsResponse.DescribeLogDirsResult._DECODERS = {0: _d_DescribeLogDirsResponse_DescribeLogDirsResult_0, 1: _d_DescribeLogDirsResponse_DescribeLogDirsResult_0, 2: _d_DescribeLogDirsResponse_DescribeLogDirsResult_1, 3: _d_DescribeLogDirsResponse_DescribeLogDirsResult_1, 4: _d_DescribeLogDirsResponse_DescribeLogDirsResult_2}
-DescribeLogDirsResponse.DescribeLogDirsResult._ENCODERS = {0: _e_DescribeLogDirsResponse_DescribeLogDirsResult_0, 1: _e_DescribeLogDirsResponse_DescribeLogDirsResult_0, 2: _e_DescribeLogDirsResponse_DescribeLogDirsResult_1, 3: _e_DescribeLogDirsResponse_DescribeLogDirsResult_1, 4: _e_DescribeLogDirsResponse_DescribeLogDirsResult_2}
-DescribeLogDirsResponse._DECODERS = {0: _d_DescribeLogDirsResponse_0, 1: _d_DescribeLogDirsResponse_0, 2: _d_DescribeLogDirsResponse_1, 3: _d_DescribeLogDirsResponse_2, 4: _d_DescribeLogDirsResponse_3}
-DescribeLogDirsResponse._ENCODERS = {0: _e_DescribeLogDirsResponse_0, 1: _e_DescribeLogDirsResponse_0, 2: _e_DescribeLogDirsResponse_1, 3: _e_DescribeLogDirsResponse_2, 4: _e_DescribeLogDirsResponse_3}
+DescribeLogDirsRequest.DescribableLogDirTopic._DECODERS = {0: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 0), 1: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_0, 1), 2: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 2), 3: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 3), 4: partial(_d_DescribeLogDirsRequest_DescribableLogDirTopic_2, 4)}
+DescribeLogDirsRequest._DECODERS = {0: partial(_d_DescribeLogDirsRequest_0, 0), 1: partial(_d_DescribeLogDirsRequest_0, 1), 2: partial(_d_DescribeLogDirsRequest_2, 2), 3: partial(_d_DescribeLogDirsRequest_2, 3), 4: partial(_d_DescribeLogDirsRequest_2, 4)}
+DescribeLogDirsResponse.DescribeLogDirsPartition._ENCODERS = {0: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 0), 1: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_0, 1), 2: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 2), 3: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 3), 4: partial(_e_DescribeLogDirsResponse_DescribeLogDirsPartition_2, 4)}
+DescribeLogDirsResponse.DescribeLogDirsTopic._ENCODERS = {0: partial(_e_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 0), 1: partial(_e_DescribeLogDirsResponse_DescribeLogDirsTopic_0, 1), 2: partial(_e_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 2), 3: partial(_e_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 3), 4: partial(_e_DescribeLogDirsResponse_DescribeLogDirsTopic_2, 4)}
+DescribeLogDirsResponse.DescribeLogDirsResult._ENCODERS = {0: partial(_e_DescribeLogDirsResponse_DescribeLogDirsResult_0, 0), 1: partial(_e_DescribeLogDirsResponse_DescribeLogDirsResult_0, 1), 2: partial(_e_DescribeLogDirsResponse_DescribeLogDirsResult_2, 2), 3: partial(_e_DescribeLogDirsResponse_DescribeLogDirsResult_2, 3), 4: partial(_e_DescribeLogDirsResponse_DescribeLogDirsResult_2, 4)}
+DescribeLogDirsResponse._ENCODERS = {0: partial(_e_DescribeLogDirsResponse_0, 0), 1: partial(_e_DescribeLogDirsResponse_0, 1), 2: partial(_e_DescribeLogDirsResponse_2, 2), 3: partial(_e_DescribeLogDirsResponse_2, 3), 4: partial(_e_DescribeLogDirsResponse_2, 4)}

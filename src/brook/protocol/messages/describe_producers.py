@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -130,7 +111,7 @@ _K_DescribeProducersResponse_PartitionResponse = DescribeProducersResponse.Parti
 _K_DescribeProducersResponse_TopicResponse = DescribeProducersResponse.TopicResponse
 
 
-def _d_DescribeProducersRequest_TopicRequest_0(buf: memoryview, pos: int) -> tuple[DescribeProducersRequest.TopicRequest, int]:
+def _d_DescribeProducersRequest_TopicRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeProducersRequest.TopicRequest, int]:
     self = _new(_K_DescribeProducersRequest_TopicRequest)
     n = buf[pos]
     pos += 1
@@ -163,24 +144,7 @@ def _d_DescribeProducersRequest_TopicRequest_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_DescribeProducersRequest_TopicRequest_0(o: DescribeProducersRequest.TopicRequest, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_DescribeProducersRequest_0(buf: memoryview, pos: int) -> tuple[DescribeProducersRequest, int]:
+def _d_DescribeProducersRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeProducersRequest, int]:
     self = _new(_K_DescribeProducersRequest)
     n = buf[pos]
     pos += 1
@@ -191,7 +155,7 @@ def _d_DescribeProducersRequest_0(buf: memoryview, pos: int) -> tuple[DescribePr
         raise bad_length("Topics", n)
     t1: list[DescribeProducersRequest.TopicRequest] = []
     for _ in range(n):
-        t2, pos = _d_DescribeProducersRequest_TopicRequest_0(buf, pos)
+        t2, pos = _d_DescribeProducersRequest_TopicRequest_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -203,74 +167,12 @@ def _d_DescribeProducersRequest_0(buf: memoryview, pos: int) -> tuple[DescribePr
     return self, pos
 
 
-def _e_DescribeProducersRequest_0(o: DescribeProducersRequest, out: bytearray) -> None:
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DescribeProducersRequest_TopicRequest_0(t1, out)
-    out.append(0)
-
-
-def _d_DescribeProducersResponse_ProducerState_0(buf: memoryview, pos: int) -> tuple[DescribeProducersResponse.ProducerState, int]:
-    self = _new(_K_DescribeProducersResponse_ProducerState)
-    self.producer_id, self.producer_epoch, self.last_sequence, self.last_timestamp, self.coordinator_epoch, self.current_txn_start_offset = _S_qiiqiq.unpack_from(buf, pos)
-    pos += 36
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeProducersResponse_ProducerState_0(o: DescribeProducersResponse.ProducerState, out: bytearray) -> None:
+def _e_DescribeProducersResponse_ProducerState_0(v: int, o: DescribeProducersResponse.ProducerState, out: bytearray) -> None:
     out += _S_qiiqiq.pack(o.producer_id, o.producer_epoch, o.last_sequence, o.last_timestamp, o.coordinator_epoch, o.current_txn_start_offset)
     out.append(0)
 
 
-def _d_DescribeProducersResponse_PartitionResponse_0(buf: memoryview, pos: int) -> tuple[DescribeProducersResponse.PartitionResponse, int]:
-    self = _new(_K_DescribeProducersResponse_PartitionResponse)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ActiveProducers", n)
-    t1: list[DescribeProducersResponse.ProducerState] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeProducersResponse_ProducerState_0(buf, pos)
-        t1.append(t2)
-    self.active_producers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeProducersResponse_PartitionResponse_0(o: DescribeProducersResponse.PartitionResponse, out: bytearray) -> None:
+def _e_DescribeProducersResponse_PartitionResponse_0(v: int, o: DescribeProducersResponse.PartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -289,44 +191,11 @@ def _e_DescribeProducersResponse_PartitionResponse_0(o: DescribeProducersRespons
     else:
         write_uvarint(out, n)
     for t3 in o.active_producers:
-        _e_DescribeProducersResponse_ProducerState_0(t3, out)
+        _e_DescribeProducersResponse_ProducerState_0(v, t3, out)
     out.append(0)
 
 
-def _d_DescribeProducersResponse_TopicResponse_0(buf: memoryview, pos: int) -> tuple[DescribeProducersResponse.TopicResponse, int]:
-    self = _new(_K_DescribeProducersResponse_TopicResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeProducersResponse.PartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeProducersResponse_PartitionResponse_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeProducersResponse_TopicResponse_0(o: DescribeProducersResponse.TopicResponse, out: bytearray) -> None:
+def _e_DescribeProducersResponse_TopicResponse_0(v: int, o: DescribeProducersResponse.TopicResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -340,36 +209,11 @@ def _e_DescribeProducersResponse_TopicResponse_0(o: DescribeProducersResponse.To
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_DescribeProducersResponse_PartitionResponse_0(t2, out)
+        _e_DescribeProducersResponse_PartitionResponse_0(v, t2, out)
     out.append(0)
 
 
-def _d_DescribeProducersResponse_0(buf: memoryview, pos: int) -> tuple[DescribeProducersResponse, int]:
-    self = _new(_K_DescribeProducersResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeProducersResponse.TopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeProducersResponse_TopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeProducersResponse_0(o: DescribeProducersResponse, out: bytearray) -> None:
+def _e_DescribeProducersResponse_0(v: int, o: DescribeProducersResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -377,48 +221,13 @@ def _e_DescribeProducersResponse_0(o: DescribeProducersResponse, out: bytearray)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_DescribeProducersResponse_TopicResponse_0(t1, out)
+        _e_DescribeProducersResponse_TopicResponse_0(v, t1, out)
     out.append(0)
 
 
-DescribeProducersRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicRequest", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersRequest.TopicRequest, []),
-)
-DescribeProducersRequest.TopicRequest._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeProducersResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.TopicResponse, []),
-)
-DescribeProducersResponse.ProducerState._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_sequence", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("last_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_txn_start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-DescribeProducersResponse.PartitionResponse._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("active_producers", "[]ProducerState", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.ProducerState, []),
-)
-DescribeProducersResponse.TopicResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, DescribeProducersResponse.PartitionResponse, []),
-)
-DescribeProducersRequest.TopicRequest._DECODERS = {0: _d_DescribeProducersRequest_TopicRequest_0}
-DescribeProducersRequest.TopicRequest._ENCODERS = {0: _e_DescribeProducersRequest_TopicRequest_0}
-DescribeProducersRequest._DECODERS = {0: _d_DescribeProducersRequest_0}
-DescribeProducersRequest._ENCODERS = {0: _e_DescribeProducersRequest_0}
-DescribeProducersResponse.ProducerState._DECODERS = {0: _d_DescribeProducersResponse_ProducerState_0}
-DescribeProducersResponse.ProducerState._ENCODERS = {0: _e_DescribeProducersResponse_ProducerState_0}
-DescribeProducersResponse.PartitionResponse._DECODERS = {0: _d_DescribeProducersResponse_PartitionResponse_0}
-DescribeProducersResponse.PartitionResponse._ENCODERS = {0: _e_DescribeProducersResponse_PartitionResponse_0}
-DescribeProducersResponse.TopicResponse._DECODERS = {0: _d_DescribeProducersResponse_TopicResponse_0}
-DescribeProducersResponse.TopicResponse._ENCODERS = {0: _e_DescribeProducersResponse_TopicResponse_0}
-DescribeProducersResponse._DECODERS = {0: _d_DescribeProducersResponse_0}
-DescribeProducersResponse._ENCODERS = {0: _e_DescribeProducersResponse_0}
+DescribeProducersRequest.TopicRequest._DECODERS = {0: partial(_d_DescribeProducersRequest_TopicRequest_0, 0)}
+DescribeProducersRequest._DECODERS = {0: partial(_d_DescribeProducersRequest_0, 0)}
+DescribeProducersResponse.ProducerState._ENCODERS = {0: partial(_e_DescribeProducersResponse_ProducerState_0, 0)}
+DescribeProducersResponse.PartitionResponse._ENCODERS = {0: partial(_e_DescribeProducersResponse_PartitionResponse_0, 0)}
+DescribeProducersResponse.TopicResponse._ENCODERS = {0: partial(_e_DescribeProducersResponse_TopicResponse_0, 0)}
+DescribeProducersResponse._ENCODERS = {0: partial(_e_DescribeProducersResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -35,7 +16,6 @@ _S_i = Struct(">i")
 _S_iq = Struct(">iq")
 _S_iqqq = Struct(">iqqq")
 _S_iuqqq = Struct(">i16sqqq")
-_S_ihiiq = Struct(">ihiiq")
 _S_ih = Struct(">ih")
 _S_iiq = Struct(">iiq")
 _S_H = Struct(">H")
@@ -182,7 +162,7 @@ _K_DescribeQuorumResponse_Node = DescribeQuorumResponse.Node
 _K_DescribeQuorumResponse_ReplicaState = DescribeQuorumResponse.ReplicaState
 
 
-def _d_DescribeQuorumRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest.PartitionData, int]:
+def _d_DescribeQuorumRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest.PartitionData, int]:
     self = _new(_K_DescribeQuorumRequest_PartitionData)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -195,12 +175,7 @@ def _d_DescribeQuorumRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_DescribeQuorumRequest_PartitionData_0(o: DescribeQuorumRequest.PartitionData, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    out.append(0)
-
-
-def _d_DescribeQuorumRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest.TopicData, int]:
+def _d_DescribeQuorumRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest.TopicData, int]:
     self = _new(_K_DescribeQuorumRequest_TopicData)
     n = buf[pos]
     pos += 1
@@ -221,7 +196,7 @@ def _d_DescribeQuorumRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[Des
         raise bad_length("Partitions", n)
     t1: list[DescribeQuorumRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_DescribeQuorumRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_DescribeQuorumRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -233,25 +208,7 @@ def _d_DescribeQuorumRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[Des
     return self, pos
 
 
-def _e_DescribeQuorumRequest_TopicData_0(o: DescribeQuorumRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_DescribeQuorumRequest_PartitionData_0(t2, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumRequest_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest, int]:
+def _d_DescribeQuorumRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeQuorumRequest, int]:
     self = _new(_K_DescribeQuorumRequest)
     n = buf[pos]
     pos += 1
@@ -262,7 +219,7 @@ def _d_DescribeQuorumRequest_0(buf: memoryview, pos: int) -> tuple[DescribeQuoru
         raise bad_length("Topics", n)
     t1: list[DescribeQuorumRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_DescribeQuorumRequest_TopicData_0(buf, pos)
+        t2, pos = _d_DescribeQuorumRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -274,254 +231,34 @@ def _d_DescribeQuorumRequest_0(buf: memoryview, pos: int) -> tuple[DescribeQuoru
     return self, pos
 
 
-def _e_DescribeQuorumRequest_0(o: DescribeQuorumRequest, out: bytearray) -> None:
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
+def _e_DescribeQuorumResponse_ReplicaState_0(v: int, o: DescribeQuorumResponse.ReplicaState, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_iq.pack(o.replica_id, o.log_end_offset)
+        if o.replica_directory_id != ZERO_UUID:
+            raise unsupported_field("ReplicaDirectoryId", v)
+    elif 1 <= v <= 1:
+        out += _S_iqqq.pack(o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
+        if o.replica_directory_id != ZERO_UUID:
+            raise unsupported_field("ReplicaDirectoryId", v)
     else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DescribeQuorumRequest_TopicData_0(t1, out)
+        out += _S_iuqqq.pack(o.replica_id, o.replica_directory_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
     out.append(0)
 
 
-def _d_DescribeQuorumResponse_ReplicaState_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.ReplicaState, int]:
-    self = _new(_K_DescribeQuorumResponse_ReplicaState)
-    self.replica_id, self.log_end_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    self.replica_directory_id = ZERO_UUID
-    self.last_fetch_timestamp = -1
-    self.last_caught_up_timestamp = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_ReplicaState_0(o: DescribeQuorumResponse.ReplicaState, out: bytearray) -> None:
-    out += _S_iq.pack(o.replica_id, o.log_end_offset)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_ReplicaState_1(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.ReplicaState, int]:
-    self = _new(_K_DescribeQuorumResponse_ReplicaState)
-    self.replica_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp = _S_iqqq.unpack_from(buf, pos)
-    pos += 28
-    self.replica_directory_id = ZERO_UUID
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_ReplicaState_1(o: DescribeQuorumResponse.ReplicaState, out: bytearray) -> None:
-    out += _S_iqqq.pack(o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_ReplicaState_2(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.ReplicaState, int]:
-    self = _new(_K_DescribeQuorumResponse_ReplicaState)
-    self.replica_id, self.replica_directory_id, self.log_end_offset, self.last_fetch_timestamp, self.last_caught_up_timestamp = _S_iuqqq.unpack_from(buf, pos)
-    pos += 44
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_ReplicaState_2(o: DescribeQuorumResponse.ReplicaState, out: bytearray) -> None:
-    out += _S_iuqqq.pack(o.replica_id, o.replica_directory_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.PartitionData, int]:
-    self = _new(_K_DescribeQuorumResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark = _S_ihiiq.unpack_from(buf, pos)
-    pos += 22
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("CurrentVoters", n)
-    t1: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_ReplicaState_0(buf, pos)
-        t1.append(t2)
-    self.current_voters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Observers", n)
-    t3: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeQuorumResponse_ReplicaState_0(buf, pos)
-        t3.append(t4)
-    self.observers = t3
-    self.error_message = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_PartitionData_0(o: DescribeQuorumResponse.PartitionData, out: bytearray) -> None:
-    out += _S_ihiiq.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    n = len(o.current_voters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.current_voters:
-        _e_DescribeQuorumResponse_ReplicaState_0(t1, out)
-    n = len(o.observers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.observers:
-        _e_DescribeQuorumResponse_ReplicaState_0(t2, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_PartitionData_1(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.PartitionData, int]:
-    self = _new(_K_DescribeQuorumResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.high_watermark = _S_ihiiq.unpack_from(buf, pos)
-    pos += 22
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("CurrentVoters", n)
-    t1: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_ReplicaState_1(buf, pos)
-        t1.append(t2)
-    self.current_voters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Observers", n)
-    t3: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeQuorumResponse_ReplicaState_1(buf, pos)
-        t3.append(t4)
-    self.observers = t3
-    self.error_message = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_PartitionData_1(o: DescribeQuorumResponse.PartitionData, out: bytearray) -> None:
-    out += _S_ihiiq.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    n = len(o.current_voters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.current_voters:
-        _e_DescribeQuorumResponse_ReplicaState_1(t1, out)
-    n = len(o.observers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.observers:
-        _e_DescribeQuorumResponse_ReplicaState_1(t2, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_PartitionData_2(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.PartitionData, int]:
-    self = _new(_K_DescribeQuorumResponse_PartitionData)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.leader_id, self.leader_epoch, self.high_watermark = _S_iiq.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("CurrentVoters", n)
-    t1: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_ReplicaState_2(buf, pos)
-        t1.append(t2)
-    self.current_voters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Observers", n)
-    t3: list[DescribeQuorumResponse.ReplicaState] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeQuorumResponse_ReplicaState_2(buf, pos)
-        t3.append(t4)
-    self.observers = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_PartitionData_2(o: DescribeQuorumResponse.PartitionData, out: bytearray) -> None:
+def _e_DescribeQuorumResponse_PartitionData_0(v: int, o: DescribeQuorumResponse.PartitionData, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 2:
+        t1 = o.error_message
+        if t1 is None:
+            out.append(0)
         else:
-            write_uvarint(out, n)
-        out += t2
+            t2 = t1.encode()
+            n = len(t2) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t2
     out += _S_iiq.pack(o.leader_id, o.leader_epoch, o.high_watermark)
     n = len(o.current_voters) + 1
     if n < 128:
@@ -529,51 +266,18 @@ def _e_DescribeQuorumResponse_PartitionData_2(o: DescribeQuorumResponse.Partitio
     else:
         write_uvarint(out, n)
     for t3 in o.current_voters:
-        _e_DescribeQuorumResponse_ReplicaState_2(t3, out)
+        _e_DescribeQuorumResponse_ReplicaState_0(v, t3, out)
     n = len(o.observers) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t4 in o.observers:
-        _e_DescribeQuorumResponse_ReplicaState_2(t4, out)
+        _e_DescribeQuorumResponse_ReplicaState_0(v, t4, out)
     out.append(0)
 
 
-def _d_DescribeQuorumResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.TopicData, int]:
-    self = _new(_K_DescribeQuorumResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeQuorumResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_TopicData_0(o: DescribeQuorumResponse.TopicData, out: bytearray) -> None:
+def _e_DescribeQuorumResponse_TopicData_0(v: int, o: DescribeQuorumResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -587,146 +291,11 @@ def _e_DescribeQuorumResponse_TopicData_0(o: DescribeQuorumResponse.TopicData, o
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_DescribeQuorumResponse_PartitionData_0(t2, out)
+        _e_DescribeQuorumResponse_PartitionData_0(v, t2, out)
     out.append(0)
 
 
-def _d_DescribeQuorumResponse_TopicData_1(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.TopicData, int]:
-    self = _new(_K_DescribeQuorumResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeQuorumResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_TopicData_1(o: DescribeQuorumResponse.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_DescribeQuorumResponse_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_TopicData_2(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.TopicData, int]:
-    self = _new(_K_DescribeQuorumResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeQuorumResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_PartitionData_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_TopicData_2(o: DescribeQuorumResponse.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_DescribeQuorumResponse_PartitionData_2(t2, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_Listener_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.Listener, int]:
-    self = _new(_K_DescribeQuorumResponse_Listener)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_H.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_Listener_0(o: DescribeQuorumResponse.Listener, out: bytearray) -> None:
+def _e_DescribeQuorumResponse_Listener_2(v: int, o: DescribeQuorumResponse.Listener, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -745,32 +314,7 @@ def _e_DescribeQuorumResponse_Listener_0(o: DescribeQuorumResponse.Listener, out
     out.append(0)
 
 
-def _d_DescribeQuorumResponse_Node_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse.Node, int]:
-    self = _new(_K_DescribeQuorumResponse_Node)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Listeners", n)
-    t1: list[DescribeQuorumResponse.Listener] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_Listener_0(buf, pos)
-        t1.append(t2)
-    self.listeners = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_Node_0(o: DescribeQuorumResponse.Node, out: bytearray) -> None:
+def _e_DescribeQuorumResponse_Node_2(v: int, o: DescribeQuorumResponse.Node, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     n = len(o.listeners) + 1
     if n < 128:
@@ -778,229 +322,51 @@ def _e_DescribeQuorumResponse_Node_0(o: DescribeQuorumResponse.Node, out: bytear
     else:
         write_uvarint(out, n)
     for t1 in o.listeners:
-        _e_DescribeQuorumResponse_Listener_0(t1, out)
+        _e_DescribeQuorumResponse_Listener_2(v, t1, out)
     out.append(0)
 
 
-def _d_DescribeQuorumResponse_0(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    self = _new(_K_DescribeQuorumResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeQuorumResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.error_message = ""
-    self.nodes = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_0(o: DescribeQuorumResponse, out: bytearray) -> None:
+def _e_DescribeQuorumResponse_0(v: int, o: DescribeQuorumResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DescribeQuorumResponse_TopicData_0(t1, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_1(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    self = _new(_K_DescribeQuorumResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeQuorumResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_TopicData_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.error_message = ""
-    self.nodes = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_1(o: DescribeQuorumResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DescribeQuorumResponse_TopicData_1(t1, out)
-    out.append(0)
-
-
-def _d_DescribeQuorumResponse_2(buf: memoryview, pos: int) -> tuple[DescribeQuorumResponse, int]:
-    self = _new(_K_DescribeQuorumResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeQuorumResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeQuorumResponse_TopicData_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Nodes", n)
-    t3: list[DescribeQuorumResponse.Node] = []
-    for _ in range(n):
-        t4, pos = _d_DescribeQuorumResponse_Node_0(buf, pos)
-        t3.append(t4)
-    self.nodes = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeQuorumResponse_2(o: DescribeQuorumResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 2:
+        t1 = o.error_message
+        if t1 is None:
+            out.append(0)
         else:
-            write_uvarint(out, n)
-        out += t2
+            t2 = t1.encode()
+            n = len(t2) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t2
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t3 in o.topics:
-        _e_DescribeQuorumResponse_TopicData_2(t3, out)
-    n = len(o.nodes) + 1
-    if n < 128:
-        out.append(n)
+        _e_DescribeQuorumResponse_TopicData_0(v, t3, out)
+    if v >= 2:
+        n = len(o.nodes) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t4 in o.nodes:
+            _e_DescribeQuorumResponse_Node_2(v, t4, out)
     else:
-        write_uvarint(out, n)
-    for t4 in o.nodes:
-        _e_DescribeQuorumResponse_Node_0(t4, out)
+        if len(o.nodes) > 0:
+            raise unsupported_field("Nodes", v)
     out.append(0)
 
 
-DescribeQuorumRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.TopicData, []),
-)
-DescribeQuorumRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeQuorumRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumRequest.PartitionData, []),
-)
-DescribeQuorumResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.TopicData, []),
-    FieldSpec("nodes", "[]Node", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Node, []),
-)
-DescribeQuorumResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 2, 32767, 2, 32767, None, 32767, -1, None, ""),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("high_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_voters", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
-    FieldSpec("observers", "[]ReplicaState", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.ReplicaState, []),
-)
-DescribeQuorumResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.PartitionData, []),
-)
-DescribeQuorumResponse.Listener._FIELDS = (
-    FieldSpec("name", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 2, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeQuorumResponse.Node._FIELDS = (
-    FieldSpec("node_id", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("listeners", "[]Listener", 2, 32767, 32767, -1, None, 32767, -1, DescribeQuorumResponse.Listener, []),
-)
-DescribeQuorumResponse.ReplicaState._FIELDS = (
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 2, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("log_end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_fetch_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("last_caught_up_timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-DescribeQuorumRequest.PartitionData._DECODERS = {0: _d_DescribeQuorumRequest_PartitionData_0, 1: _d_DescribeQuorumRequest_PartitionData_0, 2: _d_DescribeQuorumRequest_PartitionData_0}
-DescribeQuorumRequest.PartitionData._ENCODERS = {0: _e_DescribeQuorumRequest_PartitionData_0, 1: _e_DescribeQuorumRequest_PartitionData_0, 2: _e_DescribeQuorumRequest_PartitionData_0}
-DescribeQuorumRequest.TopicData._DECODERS = {0: _d_DescribeQuorumRequest_TopicData_0, 1: _d_DescribeQuorumRequest_TopicData_0, 2: _d_DescribeQuorumRequest_TopicData_0}
-DescribeQuorumRequest.TopicData._ENCODERS = {0: _e_DescribeQuorumRequest_TopicData_0, 1: _e_DescribeQuorumRequest_TopicData_0, 2: _e_DescribeQuorumRequest_TopicData_0}
-DescribeQuorumRequest._DECODERS = {0: _d_DescribeQuorumRequest_0, 1: _d_DescribeQuorumRequest_0, 2: _d_DescribeQuorumRequest_0}
-DescribeQuorumRequest._ENCODERS = {0: _e_DescribeQuorumRequest_0, 1: _e_DescribeQuorumRequest_0, 2: _e_DescribeQuorumRequest_0}
-DescribeQuorumResponse.ReplicaState._DECODERS = {0: _d_DescribeQuorumResponse_ReplicaState_0, 1: _d_DescribeQuorumResponse_ReplicaState_1, 2: _d_DescribeQuorumResponse_ReplicaState_2}
-DescribeQuorumResponse.ReplicaState._ENCODERS = {0: _e_DescribeQuorumResponse_ReplicaState_0, 1: _e_DescribeQuorumResponse_ReplicaState_1, 2: _e_DescribeQuorumResponse_ReplicaState_2}
-DescribeQuorumResponse.PartitionData._DECODERS = {0: _d_DescribeQuorumResponse_PartitionData_0, 1: _d_DescribeQuorumResponse_PartitionData_1, 2: _d_DescribeQuorumResponse_PartitionData_2}
-DescribeQuorumResponse.PartitionData._ENCODERS = {0: _e_DescribeQuorumResponse_PartitionData_0, 1: _e_DescribeQuorumResponse_PartitionData_1, 2: _e_DescribeQuorumResponse_PartitionData_2}
-DescribeQuorumResponse.TopicData._DECODERS = {0: _d_DescribeQuorumResponse_TopicData_0, 1: _d_DescribeQuorumResponse_TopicData_1, 2: _d_DescribeQuorumResponse_TopicData_2}
-DescribeQuorumResponse.TopicData._ENCODERS = {0: _e_DescribeQuorumResponse_TopicData_0, 1: _e_DescribeQuorumResponse_TopicData_1, 2: _e_DescribeQuorumResponse_TopicData_2}
-DescribeQuorumResponse.Listener._DECODERS = {2: _d_DescribeQuorumResponse_Listener_0}
-DescribeQuorumResponse.Listener._ENCODERS = {2: _e_DescribeQuorumResponse_Listener_0}
-DescribeQuorumResponse.Node._DECODERS = {2: _d_DescribeQuorumResponse_Node_0}
-DescribeQuorumResponse.Node._ENCODERS = {2: _e_DescribeQuorumResponse_Node_0}
-DescribeQuorumResponse._DECODERS = {0: _d_DescribeQuorumResponse_0, 1: _d_DescribeQuorumResponse_1, 2: _d_DescribeQuorumResponse_2}
-DescribeQuorumResponse._ENCODERS = {0: _e_DescribeQuorumResponse_0, 1: _e_DescribeQuorumResponse_1, 2: _e_DescribeQuorumResponse_2}
+DescribeQuorumRequest.PartitionData._DECODERS = {0: partial(_d_DescribeQuorumRequest_PartitionData_0, 0), 1: partial(_d_DescribeQuorumRequest_PartitionData_0, 1), 2: partial(_d_DescribeQuorumRequest_PartitionData_0, 2)}
+DescribeQuorumRequest.TopicData._DECODERS = {0: partial(_d_DescribeQuorumRequest_TopicData_0, 0), 1: partial(_d_DescribeQuorumRequest_TopicData_0, 1), 2: partial(_d_DescribeQuorumRequest_TopicData_0, 2)}
+DescribeQuorumRequest._DECODERS = {0: partial(_d_DescribeQuorumRequest_0, 0), 1: partial(_d_DescribeQuorumRequest_0, 1), 2: partial(_d_DescribeQuorumRequest_0, 2)}
+DescribeQuorumResponse.ReplicaState._ENCODERS = {0: partial(_e_DescribeQuorumResponse_ReplicaState_0, 0), 1: partial(_e_DescribeQuorumResponse_ReplicaState_0, 1), 2: partial(_e_DescribeQuorumResponse_ReplicaState_0, 2)}
+DescribeQuorumResponse.PartitionData._ENCODERS = {0: partial(_e_DescribeQuorumResponse_PartitionData_0, 0), 1: partial(_e_DescribeQuorumResponse_PartitionData_0, 1), 2: partial(_e_DescribeQuorumResponse_PartitionData_0, 2)}
+DescribeQuorumResponse.TopicData._ENCODERS = {0: partial(_e_DescribeQuorumResponse_TopicData_0, 0), 1: partial(_e_DescribeQuorumResponse_TopicData_0, 1), 2: partial(_e_DescribeQuorumResponse_TopicData_0, 2)}
+DescribeQuorumResponse.Listener._ENCODERS = {2: partial(_e_DescribeQuorumResponse_Listener_2, 2)}
+DescribeQuorumResponse.Node._ENCODERS = {2: partial(_e_DescribeQuorumResponse_Node_2, 2)}
+DescribeQuorumResponse._ENCODERS = {0: partial(_e_DescribeQuorumResponse_0, 0), 1: partial(_e_DescribeQuorumResponse_0, 1), 2: partial(_e_DescribeQuorumResponse_0, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -157,7 +138,7 @@ _K_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic = Descri
 _K_DescribeTopicPartitionsResponse_Cursor = DescribeTopicPartitionsResponse.Cursor
 
 
-def _d_DescribeTopicPartitionsRequest_TopicRequest_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest.TopicRequest, int]:
+def _d_DescribeTopicPartitionsRequest_TopicRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest.TopicRequest, int]:
     self = _new(_K_DescribeTopicPartitionsRequest_TopicRequest)
     n = buf[pos]
     pos += 1
@@ -178,18 +159,7 @@ def _d_DescribeTopicPartitionsRequest_TopicRequest_0(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_DescribeTopicPartitionsRequest_TopicRequest_0(o: DescribeTopicPartitionsRequest.TopicRequest, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out.append(0)
-
-
-def _d_DescribeTopicPartitionsRequest_Cursor_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest.Cursor, int]:
+def _d_DescribeTopicPartitionsRequest_Cursor_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest.Cursor, int]:
     self = _new(_K_DescribeTopicPartitionsRequest_Cursor)
     n = buf[pos]
     pos += 1
@@ -212,19 +182,7 @@ def _d_DescribeTopicPartitionsRequest_Cursor_0(buf: memoryview, pos: int) -> tup
     return self, pos
 
 
-def _e_DescribeTopicPartitionsRequest_Cursor_0(o: DescribeTopicPartitionsRequest.Cursor, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_i.pack(o.partition_index)
-    out.append(0)
-
-
-def _d_DescribeTopicPartitionsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest, int]:
+def _d_DescribeTopicPartitionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsRequest, int]:
     self = _new(_K_DescribeTopicPartitionsRequest)
     n = buf[pos]
     pos += 1
@@ -235,7 +193,7 @@ def _d_DescribeTopicPartitionsRequest_0(buf: memoryview, pos: int) -> tuple[Desc
         raise bad_length("Topics", n)
     t1: list[DescribeTopicPartitionsRequest.TopicRequest] = []
     for _ in range(n):
-        t2, pos = _d_DescribeTopicPartitionsRequest_TopicRequest_0(buf, pos)
+        t2, pos = _d_DescribeTopicPartitionsRequest_TopicRequest_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.response_partition_limit,) = _S_i.unpack_from(buf, pos)
@@ -244,7 +202,7 @@ def _d_DescribeTopicPartitionsRequest_0(buf: memoryview, pos: int) -> tuple[Desc
         self.cursor = None
         pos += 1
     else:
-        self.cursor, pos = _d_DescribeTopicPartitionsRequest_Cursor_0(buf, pos + 1)
+        self.cursor, pos = _d_DescribeTopicPartitionsRequest_Cursor_0(v, buf, pos + 1)
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -254,104 +212,7 @@ def _d_DescribeTopicPartitionsRequest_0(buf: memoryview, pos: int) -> tuple[Desc
     return self, pos
 
 
-def _e_DescribeTopicPartitionsRequest_0(o: DescribeTopicPartitionsRequest, out: bytearray) -> None:
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_DescribeTopicPartitionsRequest_TopicRequest_0(t1, out)
-    out += _S_i.pack(o.response_partition_limit)
-    t2 = o.cursor
-    if t2 is None:
-        out.append(255)
-    else:
-        out.append(1)
-        _e_DescribeTopicPartitionsRequest_Cursor_0(t2, out)
-    out.append(0)
-
-
-def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, int]:
-    self = _new(_K_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition)
-    self.error_code, self.partition_index, self.leader_id, self.leader_epoch = _S_hiii.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("ReplicaNodes", n)
-    self.replica_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("IsrNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("IsrNodes", n)
-    self.isr_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.eligible_leader_replicas = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("EligibleLeaderReplicas", n)
-        end = pos + n * 4
-        if end > len(buf):
-            raise bad_length("EligibleLeaderReplicas", n)
-        self.eligible_leader_replicas = list(unpack_from(f">{n}i", buf, pos))
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.last_known_elr = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("LastKnownElr", n)
-        end = pos + n * 4
-        if end > len(buf):
-            raise bad_length("LastKnownElr", n)
-        self.last_known_elr = list(unpack_from(f">{n}i", buf, pos))
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OfflineReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("OfflineReplicas", n)
-    self.offline_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(o: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, out: bytearray) -> None:
+def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(v: int, o: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, out: bytearray) -> None:
     out += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
     n = len(o.replica_nodes) + 1
     if n < 128:
@@ -394,49 +255,7 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_
     out.append(0)
 
 
-def _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, int]:
-    self = _new(_K_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Name", n)
-        self.name = str(buf[pos:end], "utf-8")
-        pos = end
-    self.topic_id, self.is_internal = _S_uo.unpack_from(buf, pos)
-    pos += 17
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(o: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, out: bytearray) -> None:
+def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(v: int, o: DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.name
     if t1 is None:
@@ -456,35 +275,12 @@ def _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(o:
     else:
         write_uvarint(out, n)
     for t3 in o.partitions:
-        _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(t3, out)
+        _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0(v, t3, out)
     out += _S_i.pack(o.topic_authorized_operations)
     out.append(0)
 
 
-def _d_DescribeTopicPartitionsResponse_Cursor_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsResponse.Cursor, int]:
-    self = _new(_K_DescribeTopicPartitionsResponse_Cursor)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.partition_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTopicPartitionsResponse_Cursor_0(o: DescribeTopicPartitionsResponse.Cursor, out: bytearray) -> None:
+def _e_DescribeTopicPartitionsResponse_Cursor_0(v: int, o: DescribeTopicPartitionsResponse.Cursor, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -496,37 +292,7 @@ def _e_DescribeTopicPartitionsResponse_Cursor_0(o: DescribeTopicPartitionsRespon
     out.append(0)
 
 
-def _d_DescribeTopicPartitionsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeTopicPartitionsResponse, int]:
-    self = _new(_K_DescribeTopicPartitionsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    if buf[pos] & 0x80:
-        self.next_cursor = None
-        pos += 1
-    else:
-        self.next_cursor, pos = _d_DescribeTopicPartitionsResponse_Cursor_0(buf, pos + 1)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTopicPartitionsResponse_0(o: DescribeTopicPartitionsResponse, out: bytearray) -> None:
+def _e_DescribeTopicPartitionsResponse_0(v: int, o: DescribeTopicPartitionsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -534,67 +300,20 @@ def _e_DescribeTopicPartitionsResponse_0(o: DescribeTopicPartitionsResponse, out
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(t1, out)
+        _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0(v, t1, out)
     t2 = o.next_cursor
     if t2 is None:
         out.append(255)
     else:
         out.append(1)
-        _e_DescribeTopicPartitionsResponse_Cursor_0(t2, out)
+        _e_DescribeTopicPartitionsResponse_Cursor_0(v, t2, out)
     out.append(0)
 
 
-DescribeTopicPartitionsRequest._FIELDS = (
-    FieldSpec("topics", "[]TopicRequest", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsRequest.TopicRequest, []),
-    FieldSpec("response_partition_limit", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2000),
-    FieldSpec("cursor", "Cursor", 0, 32767, 0, 32767, None, 32767, -1, DescribeTopicPartitionsRequest.Cursor, None),
-)
-DescribeTopicPartitionsRequest.TopicRequest._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeTopicPartitionsRequest.Cursor._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeTopicPartitionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]DescribeTopicPartitionsResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic, []),
-    FieldSpec("next_cursor", "Cursor", 0, 32767, 0, 32767, None, 32767, -1, DescribeTopicPartitionsResponse.Cursor, None),
-)
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("isr_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("eligible_leader_replicas", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("last_known_elr", "[]int32", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("offline_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("is_internal", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("partitions", "[]DescribeTopicPartitionsResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition, []),
-    FieldSpec("topic_authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-DescribeTopicPartitionsResponse.Cursor._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeTopicPartitionsRequest.TopicRequest._DECODERS = {0: _d_DescribeTopicPartitionsRequest_TopicRequest_0}
-DescribeTopicPartitionsRequest.TopicRequest._ENCODERS = {0: _e_DescribeTopicPartitionsRequest_TopicRequest_0}
-DescribeTopicPartitionsRequest.Cursor._DECODERS = {0: _d_DescribeTopicPartitionsRequest_Cursor_0}
-DescribeTopicPartitionsRequest.Cursor._ENCODERS = {0: _e_DescribeTopicPartitionsRequest_Cursor_0}
-DescribeTopicPartitionsRequest._DECODERS = {0: _d_DescribeTopicPartitionsRequest_0}
-DescribeTopicPartitionsRequest._ENCODERS = {0: _e_DescribeTopicPartitionsRequest_0}
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition._DECODERS = {0: _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0}
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition._ENCODERS = {0: _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0}
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic._DECODERS = {0: _d_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0}
-DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic._ENCODERS = {0: _e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0}
-DescribeTopicPartitionsResponse.Cursor._DECODERS = {0: _d_DescribeTopicPartitionsResponse_Cursor_0}
-DescribeTopicPartitionsResponse.Cursor._ENCODERS = {0: _e_DescribeTopicPartitionsResponse_Cursor_0}
-DescribeTopicPartitionsResponse._DECODERS = {0: _d_DescribeTopicPartitionsResponse_0}
-DescribeTopicPartitionsResponse._ENCODERS = {0: _e_DescribeTopicPartitionsResponse_0}
+DescribeTopicPartitionsRequest.TopicRequest._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_TopicRequest_0, 0)}
+DescribeTopicPartitionsRequest.Cursor._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_Cursor_0, 0)}
+DescribeTopicPartitionsRequest._DECODERS = {0: partial(_d_DescribeTopicPartitionsRequest_0, 0)}
+DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition._ENCODERS = {0: partial(_e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition_0, 0)}
+DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic._ENCODERS = {0: partial(_e_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic_0, 0)}
+DescribeTopicPartitionsResponse.Cursor._ENCODERS = {0: partial(_e_DescribeTopicPartitionsResponse_Cursor_0, 0)}
+DescribeTopicPartitionsResponse._ENCODERS = {0: partial(_e_DescribeTopicPartitionsResponse_0, 0)}

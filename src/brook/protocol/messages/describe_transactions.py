@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -106,7 +87,7 @@ _K_DescribeTransactionsResponse_TopicData = DescribeTransactionsResponse.TopicDa
 _K_DescribeTransactionsResponse_TransactionState = DescribeTransactionsResponse.TransactionState
 
 
-def _d_DescribeTransactionsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeTransactionsRequest, int]:
+def _d_DescribeTransactionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeTransactionsRequest, int]:
     self = _new(_K_DescribeTransactionsRequest)
     n = buf[pos]
     pos += 1
@@ -138,57 +119,7 @@ def _d_DescribeTransactionsRequest_0(buf: memoryview, pos: int) -> tuple[Describ
     return self, pos
 
 
-def _e_DescribeTransactionsRequest_0(o: DescribeTransactionsRequest, out: bytearray) -> None:
-    n = len(o.transactional_ids) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.transactional_ids:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_DescribeTransactionsResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[DescribeTransactionsResponse.TopicData, int]:
-    self = _new(_K_DescribeTransactionsResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTransactionsResponse_TopicData_0(o: DescribeTransactionsResponse.TopicData, out: bytearray) -> None:
+def _e_DescribeTransactionsResponse_TopicData_0(v: int, o: DescribeTransactionsResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic.encode()
     n = len(t1) + 1
     if n < 128:
@@ -205,54 +136,7 @@ def _e_DescribeTransactionsResponse_TopicData_0(o: DescribeTransactionsResponse.
     out.append(0)
 
 
-def _d_DescribeTransactionsResponse_TransactionState_0(buf: memoryview, pos: int) -> tuple[DescribeTransactionsResponse.TransactionState, int]:
-    self = _new(_K_DescribeTransactionsResponse_TransactionState)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionalId", n)
-    self.transactional_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionState", n)
-    self.transaction_state = str(buf[pos:end], "utf-8")
-    pos = end
-    self.transaction_timeout_ms, self.transaction_start_time_ms, self.producer_id, self.producer_epoch = _S_iqqh.unpack_from(buf, pos)
-    pos += 22
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[DescribeTransactionsResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeTransactionsResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTransactionsResponse_TransactionState_0(o: DescribeTransactionsResponse.TransactionState, out: bytearray) -> None:
+def _e_DescribeTransactionsResponse_TransactionState_0(v: int, o: DescribeTransactionsResponse.TransactionState, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.transactional_id.encode()
     n = len(t1) + 1
@@ -275,36 +159,11 @@ def _e_DescribeTransactionsResponse_TransactionState_0(o: DescribeTransactionsRe
     else:
         write_uvarint(out, n)
     for t3 in o.topics:
-        _e_DescribeTransactionsResponse_TopicData_0(t3, out)
+        _e_DescribeTransactionsResponse_TopicData_0(v, t3, out)
     out.append(0)
 
 
-def _d_DescribeTransactionsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeTransactionsResponse, int]:
-    self = _new(_K_DescribeTransactionsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TransactionStates", n)
-    t1: list[DescribeTransactionsResponse.TransactionState] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeTransactionsResponse_TransactionState_0(buf, pos)
-        t1.append(t2)
-    self.transaction_states = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeTransactionsResponse_0(o: DescribeTransactionsResponse, out: bytearray) -> None:
+def _e_DescribeTransactionsResponse_0(v: int, o: DescribeTransactionsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.transaction_states) + 1
     if n < 128:
@@ -312,36 +171,11 @@ def _e_DescribeTransactionsResponse_0(o: DescribeTransactionsResponse, out: byte
     else:
         write_uvarint(out, n)
     for t1 in o.transaction_states:
-        _e_DescribeTransactionsResponse_TransactionState_0(t1, out)
+        _e_DescribeTransactionsResponse_TransactionState_0(v, t1, out)
     out.append(0)
 
 
-DescribeTransactionsRequest._FIELDS = (
-    FieldSpec("transactional_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeTransactionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_states", "[]TransactionState", 0, 32767, 32767, -1, None, 32767, -1, DescribeTransactionsResponse.TransactionState, []),
-)
-DescribeTransactionsResponse.TopicData._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-DescribeTransactionsResponse.TransactionState._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("transaction_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("transaction_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_start_time_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, DescribeTransactionsResponse.TopicData, []),
-)
-DescribeTransactionsRequest._DECODERS = {0: _d_DescribeTransactionsRequest_0}
-DescribeTransactionsRequest._ENCODERS = {0: _e_DescribeTransactionsRequest_0}
-DescribeTransactionsResponse.TopicData._DECODERS = {0: _d_DescribeTransactionsResponse_TopicData_0}
-DescribeTransactionsResponse.TopicData._ENCODERS = {0: _e_DescribeTransactionsResponse_TopicData_0}
-DescribeTransactionsResponse.TransactionState._DECODERS = {0: _d_DescribeTransactionsResponse_TransactionState_0}
-DescribeTransactionsResponse.TransactionState._ENCODERS = {0: _e_DescribeTransactionsResponse_TransactionState_0}
-DescribeTransactionsResponse._DECODERS = {0: _d_DescribeTransactionsResponse_0}
-DescribeTransactionsResponse._ENCODERS = {0: _e_DescribeTransactionsResponse_0}
+DescribeTransactionsRequest._DECODERS = {0: partial(_d_DescribeTransactionsRequest_0, 0)}
+DescribeTransactionsResponse.TopicData._ENCODERS = {0: partial(_e_DescribeTransactionsResponse_TopicData_0, 0)}
+DescribeTransactionsResponse.TransactionState._ENCODERS = {0: partial(_e_DescribeTransactionsResponse_TransactionState_0, 0)}
+DescribeTransactionsResponse._ENCODERS = {0: partial(_e_DescribeTransactionsResponse_0, 0)}

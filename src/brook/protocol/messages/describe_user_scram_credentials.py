@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -112,7 +93,7 @@ _K_DescribeUserScramCredentialsResponse_CredentialInfo = DescribeUserScramCreden
 _K_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult = DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult
 
 
-def _d_DescribeUserScramCredentialsRequest_UserName_0(buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsRequest.UserName, int]:
+def _d_DescribeUserScramCredentialsRequest_UserName_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsRequest.UserName, int]:
     self = _new(_K_DescribeUserScramCredentialsRequest_UserName)
     n = buf[pos]
     pos += 1
@@ -133,18 +114,7 @@ def _d_DescribeUserScramCredentialsRequest_UserName_0(buf: memoryview, pos: int)
     return self, pos
 
 
-def _e_DescribeUserScramCredentialsRequest_UserName_0(o: DescribeUserScramCredentialsRequest.UserName, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out.append(0)
-
-
-def _d_DescribeUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsRequest, int]:
+def _d_DescribeUserScramCredentialsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsRequest, int]:
     self = _new(_K_DescribeUserScramCredentialsRequest)
     n = buf[pos]
     pos += 1
@@ -158,7 +128,7 @@ def _d_DescribeUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple
             raise bad_length("Users", n)
         t1: list[DescribeUserScramCredentialsRequest.UserName] = []
         for _ in range(n):
-            t2, pos = _d_DescribeUserScramCredentialsRequest_UserName_0(buf, pos)
+            t2, pos = _d_DescribeUserScramCredentialsRequest_UserName_0(v, buf, pos)
             t1.append(t2)
         self.users = t1
     n = buf[pos]
@@ -170,88 +140,12 @@ def _d_DescribeUserScramCredentialsRequest_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_DescribeUserScramCredentialsRequest_0(o: DescribeUserScramCredentialsRequest, out: bytearray) -> None:
-    t1 = o.users
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_DescribeUserScramCredentialsRequest_UserName_0(t2, out)
-    out.append(0)
-
-
-def _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsResponse.CredentialInfo, int]:
-    self = _new(_K_DescribeUserScramCredentialsResponse_CredentialInfo)
-    self.mechanism, self.iterations = _S_bi.unpack_from(buf, pos)
-    pos += 5
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(o: DescribeUserScramCredentialsResponse.CredentialInfo, out: bytearray) -> None:
+def _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(v: int, o: DescribeUserScramCredentialsResponse.CredentialInfo, out: bytearray) -> None:
     out += _S_bi.pack(o.mechanism, o.iterations)
     out.append(0)
 
 
-def _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, int]:
-    self = _new(_K_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("User", n)
-    self.user = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("CredentialInfos", n)
-    t1: list[DescribeUserScramCredentialsResponse.CredentialInfo] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeUserScramCredentialsResponse_CredentialInfo_0(buf, pos)
-        t1.append(t2)
-    self.credential_infos = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(o: DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, out: bytearray) -> None:
+def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(v: int, o: DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, out: bytearray) -> None:
     t1 = o.user.encode()
     n = len(t1) + 1
     if n < 128:
@@ -277,49 +171,11 @@ def _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0
     else:
         write_uvarint(out, n)
     for t4 in o.credential_infos:
-        _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(t4, out)
+        _e_DescribeUserScramCredentialsResponse_CredentialInfo_0(v, t4, out)
     out.append(0)
 
 
-def _d_DescribeUserScramCredentialsResponse_0(buf: memoryview, pos: int) -> tuple[DescribeUserScramCredentialsResponse, int]:
-    self = _new(_K_DescribeUserScramCredentialsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult] = []
-    for _ in range(n):
-        t2, pos = _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_DescribeUserScramCredentialsResponse_0(o: DescribeUserScramCredentialsResponse, out: bytearray) -> None:
+def _e_DescribeUserScramCredentialsResponse_0(v: int, o: DescribeUserScramCredentialsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -338,39 +194,12 @@ def _e_DescribeUserScramCredentialsResponse_0(o: DescribeUserScramCredentialsRes
     else:
         write_uvarint(out, n)
     for t3 in o.results:
-        _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(t3, out)
+        _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0(v, t3, out)
     out.append(0)
 
 
-DescribeUserScramCredentialsRequest._FIELDS = (
-    FieldSpec("users", "[]UserName", 0, 32767, 0, 32767, None, 32767, -1, DescribeUserScramCredentialsRequest.UserName, None),
-)
-DescribeUserScramCredentialsRequest.UserName._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-DescribeUserScramCredentialsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("results", "[]DescribeUserScramCredentialsResult", 0, 32767, 32767, -1, None, 32767, -1, DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult, []),
-)
-DescribeUserScramCredentialsResponse.CredentialInfo._FIELDS = (
-    FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._FIELDS = (
-    FieldSpec("user", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("credential_infos", "[]CredentialInfo", 0, 32767, 32767, -1, None, 32767, -1, DescribeUserScramCredentialsResponse.CredentialInfo, []),
-)
-DescribeUserScramCredentialsRequest.UserName._DECODERS = {0: _d_DescribeUserScramCredentialsRequest_UserName_0}
-DescribeUserScramCredentialsRequest.UserName._ENCODERS = {0: _e_DescribeUserScramCredentialsRequest_UserName_0}
-DescribeUserScramCredentialsRequest._DECODERS = {0: _d_DescribeUserScramCredentialsRequest_0}
-DescribeUserScramCredentialsRequest._ENCODERS = {0: _e_DescribeUserScramCredentialsRequest_0}
-DescribeUserScramCredentialsResponse.CredentialInfo._DECODERS = {0: _d_DescribeUserScramCredentialsResponse_CredentialInfo_0}
-DescribeUserScramCredentialsResponse.CredentialInfo._ENCODERS = {0: _e_DescribeUserScramCredentialsResponse_CredentialInfo_0}
-DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._DECODERS = {0: _d_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0}
-DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._ENCODERS = {0: _e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0}
-DescribeUserScramCredentialsResponse._DECODERS = {0: _d_DescribeUserScramCredentialsResponse_0}
-DescribeUserScramCredentialsResponse._ENCODERS = {0: _e_DescribeUserScramCredentialsResponse_0}
+DescribeUserScramCredentialsRequest.UserName._DECODERS = {0: partial(_d_DescribeUserScramCredentialsRequest_UserName_0, 0)}
+DescribeUserScramCredentialsRequest._DECODERS = {0: partial(_d_DescribeUserScramCredentialsRequest_0, 0)}
+DescribeUserScramCredentialsResponse.CredentialInfo._ENCODERS = {0: partial(_e_DescribeUserScramCredentialsResponse_CredentialInfo_0, 0)}
+DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult._ENCODERS = {0: partial(_e_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult_0, 0)}
+DescribeUserScramCredentialsResponse._ENCODERS = {0: partial(_e_DescribeUserScramCredentialsResponse_0, 0)}

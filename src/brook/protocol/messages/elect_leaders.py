@@ -3,36 +3,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
 _new = object.__new__
-_S_i = Struct(">i")
 _S_b = Struct(">b")
+_S_i = Struct(">i")
 _S_ih = Struct(">ih")
 
 
@@ -114,7 +96,7 @@ _K_ElectLeadersResponse_PartitionResult = ElectLeadersResponse.PartitionResult
 _K_ElectLeadersResponse_ReplicaElectionResult = ElectLeadersResponse.ReplicaElectionResult
 
 
-def _d_ElectLeadersRequest_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ElectLeadersRequest.TopicPartitions, int]:
+def _d_ElectLeadersRequest_TopicPartitions_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersRequest.TopicPartitions, int]:
     self = _new(_K_ElectLeadersRequest_TopicPartitions)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -135,15 +117,7 @@ def _d_ElectLeadersRequest_TopicPartitions_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ElectLeadersRequest_TopicPartitions_0(o: ElectLeadersRequest.TopicPartitions, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-
-
-def _d_ElectLeadersRequest_TopicPartitions_1(buf: memoryview, pos: int) -> tuple[ElectLeadersRequest.TopicPartitions, int]:
+def _d_ElectLeadersRequest_TopicPartitions_2(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersRequest.TopicPartitions, int]:
     self = _new(_K_ElectLeadersRequest_TopicPartitions)
     n = buf[pos]
     pos += 1
@@ -176,25 +150,13 @@ def _d_ElectLeadersRequest_TopicPartitions_1(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ElectLeadersRequest_TopicPartitions_1(o: ElectLeadersRequest.TopicPartitions, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_ElectLeadersRequest_0(buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
+def _d_ElectLeadersRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
     self = _new(_K_ElectLeadersRequest)
+    if v <= 0:
+        self.election_type = 0
+    else:
+        (self.election_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0:
@@ -204,40 +166,7 @@ def _d_ElectLeadersRequest_0(buf: memoryview, pos: int) -> tuple[ElectLeadersReq
             raise bad_length("TopicPartitions", n)
         t1: list[ElectLeadersRequest.TopicPartitions] = []
         for _ in range(n):
-            t2, pos = _d_ElectLeadersRequest_TopicPartitions_0(buf, pos)
-            t1.append(t2)
-        self.topic_partitions = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.election_type = 0
-    return self, pos
-
-
-def _e_ElectLeadersRequest_0(o: ElectLeadersRequest, out: bytearray) -> None:
-    t1 = o.topic_partitions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_ElectLeadersRequest_TopicPartitions_0(t2, out)
-    out += _S_i.pack(o.timeout_ms)
-
-
-def _d_ElectLeadersRequest_1(buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
-    self = _new(_K_ElectLeadersRequest)
-    (self.election_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.topic_partitions = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("TopicPartitions", n)
-        t1: list[ElectLeadersRequest.TopicPartitions] = []
-        for _ in range(n):
-            t2, pos = _d_ElectLeadersRequest_TopicPartitions_0(buf, pos)
+            t2, pos = _d_ElectLeadersRequest_TopicPartitions_0(v, buf, pos)
             t1.append(t2)
         self.topic_partitions = t1
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
@@ -245,19 +174,7 @@ def _d_ElectLeadersRequest_1(buf: memoryview, pos: int) -> tuple[ElectLeadersReq
     return self, pos
 
 
-def _e_ElectLeadersRequest_1(o: ElectLeadersRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.election_type)
-    t1 = o.topic_partitions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_ElectLeadersRequest_TopicPartitions_0(t2, out)
-    out += _S_i.pack(o.timeout_ms)
-
-
-def _d_ElectLeadersRequest_2(buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
+def _d_ElectLeadersRequest_2(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersRequest, int]:
     self = _new(_K_ElectLeadersRequest)
     (self.election_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -273,7 +190,7 @@ def _d_ElectLeadersRequest_2(buf: memoryview, pos: int) -> tuple[ElectLeadersReq
             raise bad_length("TopicPartitions", n)
         t1: list[ElectLeadersRequest.TopicPartitions] = []
         for _ in range(n):
-            t2, pos = _d_ElectLeadersRequest_TopicPartitions_1(buf, pos)
+            t2, pos = _d_ElectLeadersRequest_TopicPartitions_2(v, buf, pos)
             t1.append(t2)
         self.topic_partitions = t1
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
@@ -287,41 +204,7 @@ def _d_ElectLeadersRequest_2(buf: memoryview, pos: int) -> tuple[ElectLeadersReq
     return self, pos
 
 
-def _e_ElectLeadersRequest_2(o: ElectLeadersRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.election_type)
-    t1 = o.topic_partitions
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_ElectLeadersRequest_TopicPartitions_1(t2, out)
-    out += _S_i.pack(o.timeout_ms)
-    out.append(0)
-
-
-def _d_ElectLeadersResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.PartitionResult, int]:
-    self = _new(_K_ElectLeadersResponse_PartitionResult)
-    self.partition_id, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_ElectLeadersResponse_PartitionResult_0(o: ElectLeadersResponse.PartitionResult, out: bytearray) -> None:
+def _e_ElectLeadersResponse_PartitionResult_0(v: int, o: ElectLeadersResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_id, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -332,33 +215,7 @@ def _e_ElectLeadersResponse_PartitionResult_0(o: ElectLeadersResponse.PartitionR
         out += t2
 
 
-def _d_ElectLeadersResponse_PartitionResult_1(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.PartitionResult, int]:
-    self = _new(_K_ElectLeadersResponse_PartitionResult)
-    self.partition_id, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ElectLeadersResponse_PartitionResult_1(o: ElectLeadersResponse.PartitionResult, out: bytearray) -> None:
+def _e_ElectLeadersResponse_PartitionResult_2(v: int, o: ElectLeadersResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_id, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -374,70 +231,16 @@ def _e_ElectLeadersResponse_PartitionResult_1(o: ElectLeadersResponse.PartitionR
     out.append(0)
 
 
-def _d_ElectLeadersResponse_ReplicaElectionResult_0(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.ReplicaElectionResult, int]:
-    self = _new(_K_ElectLeadersResponse_ReplicaElectionResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResult", n)
-    t1: list[ElectLeadersResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partition_result = t1
-    return self, pos
-
-
-def _e_ElectLeadersResponse_ReplicaElectionResult_0(o: ElectLeadersResponse.ReplicaElectionResult, out: bytearray) -> None:
+def _e_ElectLeadersResponse_ReplicaElectionResult_0(v: int, o: ElectLeadersResponse.ReplicaElectionResult, out: bytearray) -> None:
     t1 = o.topic.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partition_result))
     for t2 in o.partition_result:
-        _e_ElectLeadersResponse_PartitionResult_0(t2, out)
+        _e_ElectLeadersResponse_PartitionResult_0(v, t2, out)
 
 
-def _d_ElectLeadersResponse_ReplicaElectionResult_1(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.ReplicaElectionResult, int]:
-    self = _new(_K_ElectLeadersResponse_ReplicaElectionResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResult", n)
-    t1: list[ElectLeadersResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_PartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.partition_result = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ElectLeadersResponse_ReplicaElectionResult_1(o: ElectLeadersResponse.ReplicaElectionResult, out: bytearray) -> None:
+def _e_ElectLeadersResponse_ReplicaElectionResult_2(v: int, o: ElectLeadersResponse.ReplicaElectionResult, out: bytearray) -> None:
     t1 = o.topic.encode()
     n = len(t1) + 1
     if n < 128:
@@ -451,83 +254,23 @@ def _e_ElectLeadersResponse_ReplicaElectionResult_1(o: ElectLeadersResponse.Repl
     else:
         write_uvarint(out, n)
     for t2 in o.partition_result:
-        _e_ElectLeadersResponse_PartitionResult_1(t2, out)
+        _e_ElectLeadersResponse_PartitionResult_2(v, t2, out)
     out.append(0)
 
 
-def _d_ElectLeadersResponse_0(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    self = _new(_K_ElectLeadersResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaElectionResults", n)
-    t1: list[ElectLeadersResponse.ReplicaElectionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_ReplicaElectionResult_0(buf, pos)
-        t1.append(t2)
-    self.replica_election_results = t1
-    self.error_code = 0
-    return self, pos
-
-
-def _e_ElectLeadersResponse_0(o: ElectLeadersResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
+def _e_ElectLeadersResponse_0(v: int, o: ElectLeadersResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.error_code != 0:
+            raise unsupported_field("ErrorCode", v)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.replica_election_results))
     for t1 in o.replica_election_results:
-        _e_ElectLeadersResponse_ReplicaElectionResult_0(t1, out)
+        _e_ElectLeadersResponse_ReplicaElectionResult_0(v, t1, out)
 
 
-def _d_ElectLeadersResponse_1(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    self = _new(_K_ElectLeadersResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaElectionResults", n)
-    t1: list[ElectLeadersResponse.ReplicaElectionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_ReplicaElectionResult_0(buf, pos)
-        t1.append(t2)
-    self.replica_election_results = t1
-    return self, pos
-
-
-def _e_ElectLeadersResponse_1(o: ElectLeadersResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out += INT32.pack(len(o.replica_election_results))
-    for t1 in o.replica_election_results:
-        _e_ElectLeadersResponse_ReplicaElectionResult_0(t1, out)
-
-
-def _d_ElectLeadersResponse_2(buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    self = _new(_K_ElectLeadersResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaElectionResults", n)
-    t1: list[ElectLeadersResponse.ReplicaElectionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_ReplicaElectionResult_1(buf, pos)
-        t1.append(t2)
-    self.replica_election_results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ElectLeadersResponse_2(o: ElectLeadersResponse, out: bytearray) -> None:
+def _e_ElectLeadersResponse_2(v: int, o: ElectLeadersResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.replica_election_results) + 1
     if n < 128:
@@ -535,40 +278,12 @@ def _e_ElectLeadersResponse_2(o: ElectLeadersResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.replica_election_results:
-        _e_ElectLeadersResponse_ReplicaElectionResult_1(t1, out)
+        _e_ElectLeadersResponse_ReplicaElectionResult_2(v, t1, out)
     out.append(0)
 
 
-ElectLeadersRequest._FIELDS = (
-    FieldSpec("election_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 0, 32767, None, 32767, -1, ElectLeadersRequest.TopicPartitions, None),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-)
-ElectLeadersRequest.TopicPartitions._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ElectLeadersResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_election_results", "[]ReplicaElectionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.ReplicaElectionResult, []),
-)
-ElectLeadersResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-ElectLeadersResponse.ReplicaElectionResult._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_result", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ElectLeadersResponse.PartitionResult, []),
-)
-ElectLeadersRequest.TopicPartitions._DECODERS = {0: _d_ElectLeadersRequest_TopicPartitions_0, 1: _d_ElectLeadersRequest_TopicPartitions_0, 2: _d_ElectLeadersRequest_TopicPartitions_1}
-ElectLeadersRequest.TopicPartitions._ENCODERS = {0: _e_ElectLeadersRequest_TopicPartitions_0, 1: _e_ElectLeadersRequest_TopicPartitions_0, 2: _e_ElectLeadersRequest_TopicPartitions_1}
-ElectLeadersRequest._DECODERS = {0: _d_ElectLeadersRequest_0, 1: _d_ElectLeadersRequest_1, 2: _d_ElectLeadersRequest_2}
-ElectLeadersRequest._ENCODERS = {0: _e_ElectLeadersRequest_0, 1: _e_ElectLeadersRequest_1, 2: _e_ElectLeadersRequest_2}
-ElectLeadersResponse.PartitionResult._DECODERS = {0: _d_ElectLeadersResponse_PartitionResult_0, 1: _d_ElectLeadersResponse_PartitionResult_0, 2: _d_ElectLeadersResponse_PartitionResult_1}
-ElectLeadersResponse.PartitionResult._ENCODERS = {0: _e_ElectLeadersResponse_PartitionResult_0, 1: _e_ElectLeadersResponse_PartitionResult_0, 2: _e_ElectLeadersResponse_PartitionResult_1}
-ElectLeadersResponse.ReplicaElectionResult._DECODERS = {0: _d_ElectLeadersResponse_ReplicaElectionResult_0, 1: _d_ElectLeadersResponse_ReplicaElectionResult_0, 2: _d_ElectLeadersResponse_ReplicaElectionResult_1}
-ElectLeadersResponse.ReplicaElectionResult._ENCODERS = {0: _e_ElectLeadersResponse_ReplicaElectionResult_0, 1: _e_ElectLeadersResponse_ReplicaElectionResult_0, 2: _e_ElectLeadersResponse_ReplicaElectionResult_1}
-ElectLeadersResponse._DECODERS = {0: _d_ElectLeadersResponse_0, 1: _d_ElectLeadersResponse_1, 2: _d_ElectLeadersResponse_2}
-ElectLeadersResponse._ENCODERS = {0: _e_ElectLeadersResponse_0, 1: _e_ElectLeadersResponse_1, 2: _e_ElectLeadersResponse_2}
+ElectLeadersRequest.TopicPartitions._DECODERS = {0: partial(_d_ElectLeadersRequest_TopicPartitions_0, 0), 1: partial(_d_ElectLeadersRequest_TopicPartitions_0, 1), 2: partial(_d_ElectLeadersRequest_TopicPartitions_2, 2)}
+ElectLeadersRequest._DECODERS = {0: partial(_d_ElectLeadersRequest_0, 0), 1: partial(_d_ElectLeadersRequest_0, 1), 2: partial(_d_ElectLeadersRequest_2, 2)}
+ElectLeadersResponse.PartitionResult._ENCODERS = {0: partial(_e_ElectLeadersResponse_PartitionResult_0, 0), 1: partial(_e_ElectLeadersResponse_PartitionResult_0, 1), 2: partial(_e_ElectLeadersResponse_PartitionResult_2, 2)}
+ElectLeadersResponse.ReplicaElectionResult._ENCODERS = {0: partial(_e_ElectLeadersResponse_ReplicaElectionResult_0, 0), 1: partial(_e_ElectLeadersResponse_ReplicaElectionResult_0, 1), 2: partial(_e_ElectLeadersResponse_ReplicaElectionResult_2, 2)}
+ElectLeadersResponse._ENCODERS = {0: partial(_e_ElectLeadersResponse_0, 0), 1: partial(_e_ElectLeadersResponse_0, 1), 2: partial(_e_ElectLeadersResponse_2, 2)}

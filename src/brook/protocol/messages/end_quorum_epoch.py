@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -177,7 +159,7 @@ _K_EndQuorumEpochResponse_TopicData = EndQuorumEpochResponse.TopicData
 _K_EndQuorumEpochResponse_NodeEndpoint = EndQuorumEpochResponse.NodeEndpoint
 
 
-def _d_EndQuorumEpochRequest_ReplicaInfo_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.ReplicaInfo, int]:
+def _d_EndQuorumEpochRequest_ReplicaInfo_1(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.ReplicaInfo, int]:
     self = _new(_K_EndQuorumEpochRequest_ReplicaInfo)
     self.candidate_id, self.candidate_directory_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -190,12 +172,7 @@ def _d_EndQuorumEpochRequest_ReplicaInfo_0(buf: memoryview, pos: int) -> tuple[E
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_ReplicaInfo_0(o: EndQuorumEpochRequest.ReplicaInfo, out: bytearray) -> None:
-    out += _S_iu.pack(o.candidate_id, o.candidate_directory_id)
-    out.append(0)
-
-
-def _d_EndQuorumEpochRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.PartitionData, int]:
+def _d_EndQuorumEpochRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.PartitionData, int]:
     self = _new(_K_EndQuorumEpochRequest_PartitionData)
     self.partition_index, self.leader_id, self.leader_epoch = _S_iii.unpack_from(buf, pos)
     pos += 12
@@ -212,13 +189,7 @@ def _d_EndQuorumEpochRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_PartitionData_0(o: EndQuorumEpochRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition_index, o.leader_id, o.leader_epoch)
-    out += INT32.pack(len(o.preferred_successors))
-    out += pack(f">{len(o.preferred_successors)}i", *o.preferred_successors)
-
-
-def _d_EndQuorumEpochRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.PartitionData, int]:
+def _d_EndQuorumEpochRequest_PartitionData_1(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.PartitionData, int]:
     self = _new(_K_EndQuorumEpochRequest_PartitionData)
     self.partition_index, self.leader_id, self.leader_epoch = _S_iii.unpack_from(buf, pos)
     pos += 12
@@ -231,7 +202,7 @@ def _d_EndQuorumEpochRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple
         raise bad_length("PreferredCandidates", n)
     t1: list[EndQuorumEpochRequest.ReplicaInfo] = []
     for _ in range(n):
-        t2, pos = _d_EndQuorumEpochRequest_ReplicaInfo_0(buf, pos)
+        t2, pos = _d_EndQuorumEpochRequest_ReplicaInfo_1(v, buf, pos)
         t1.append(t2)
     self.preferred_candidates = t1
     self.preferred_successors = []
@@ -244,19 +215,7 @@ def _d_EndQuorumEpochRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_PartitionData_1(o: EndQuorumEpochRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition_index, o.leader_id, o.leader_epoch)
-    n = len(o.preferred_candidates) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.preferred_candidates:
-        _e_EndQuorumEpochRequest_ReplicaInfo_0(t1, out)
-    out.append(0)
-
-
-def _d_EndQuorumEpochRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.TopicData, int]:
+def _d_EndQuorumEpochRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.TopicData, int]:
     self = _new(_K_EndQuorumEpochRequest_TopicData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -271,22 +230,13 @@ def _d_EndQuorumEpochRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[End
         raise bad_length("Partitions", n)
     t1: list[EndQuorumEpochRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_EndQuorumEpochRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_EndQuorumEpochRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_TopicData_0(o: EndQuorumEpochRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_EndQuorumEpochRequest_PartitionData_0(t2, out)
-
-
-def _d_EndQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.TopicData, int]:
+def _d_EndQuorumEpochRequest_TopicData_1(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.TopicData, int]:
     self = _new(_K_EndQuorumEpochRequest_TopicData)
     n = buf[pos]
     pos += 1
@@ -307,7 +257,7 @@ def _d_EndQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[End
         raise bad_length("Partitions", n)
     t1: list[EndQuorumEpochRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_EndQuorumEpochRequest_PartitionData_1(buf, pos)
+        t2, pos = _d_EndQuorumEpochRequest_PartitionData_1(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -319,25 +269,7 @@ def _d_EndQuorumEpochRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[End
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_TopicData_1(o: EndQuorumEpochRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_EndQuorumEpochRequest_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_EndQuorumEpochRequest_LeaderEndpoint_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.LeaderEndpoint, int]:
+def _d_EndQuorumEpochRequest_LeaderEndpoint_1(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest.LeaderEndpoint, int]:
     self = _new(_K_EndQuorumEpochRequest_LeaderEndpoint)
     n = buf[pos]
     pos += 1
@@ -370,26 +302,7 @@ def _d_EndQuorumEpochRequest_LeaderEndpoint_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_LeaderEndpoint_0(o: EndQuorumEpochRequest.LeaderEndpoint, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.host.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_H.pack(o.port)
-    out.append(0)
-
-
-def _d_EndQuorumEpochRequest_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest, int]:
+def _d_EndQuorumEpochRequest_0(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest, int]:
     self = _new(_K_EndQuorumEpochRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -407,27 +320,14 @@ def _d_EndQuorumEpochRequest_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpoc
         raise bad_length("Topics", n)
     t1: list[EndQuorumEpochRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_EndQuorumEpochRequest_TopicData_0(buf, pos)
+        t2, pos = _d_EndQuorumEpochRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.leader_endpoints = []
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_0(o: EndQuorumEpochRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_EndQuorumEpochRequest_TopicData_0(t3, out)
-
-
-def _d_EndQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest, int]:
+def _d_EndQuorumEpochRequest_1(v: int, buf: memoryview, pos: int) -> tuple[EndQuorumEpochRequest, int]:
     self = _new(_K_EndQuorumEpochRequest)
     n = buf[pos]
     pos += 1
@@ -451,7 +351,7 @@ def _d_EndQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpoc
         raise bad_length("Topics", n)
     t1: list[EndQuorumEpochRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_EndQuorumEpochRequest_TopicData_1(buf, pos)
+        t2, pos = _d_EndQuorumEpochRequest_TopicData_1(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -463,7 +363,7 @@ def _d_EndQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpoc
         raise bad_length("LeaderEndpoints", n)
     t3: list[EndQuorumEpochRequest.LeaderEndpoint] = []
     for _ in range(n):
-        t4, pos = _d_EndQuorumEpochRequest_LeaderEndpoint_0(buf, pos)
+        t4, pos = _d_EndQuorumEpochRequest_LeaderEndpoint_1(v, buf, pos)
         t3.append(t4)
     self.leader_endpoints = t3
     n = buf[pos]
@@ -475,128 +375,25 @@ def _d_EndQuorumEpochRequest_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpoc
     return self, pos
 
 
-def _e_EndQuorumEpochRequest_1(o: EndQuorumEpochRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.topics:
-        _e_EndQuorumEpochRequest_TopicData_1(t3, out)
-    n = len(o.leader_endpoints) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.leader_endpoints:
-        _e_EndQuorumEpochRequest_LeaderEndpoint_0(t4, out)
-    out.append(0)
-
-
-def _d_EndQuorumEpochResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse.PartitionData, int]:
-    self = _new(_K_EndQuorumEpochResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
-    pos += 14
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_PartitionData_0(o: EndQuorumEpochResponse.PartitionData, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_PartitionData_0(v: int, o: EndQuorumEpochResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
 
 
-def _d_EndQuorumEpochResponse_PartitionData_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse.PartitionData, int]:
-    self = _new(_K_EndQuorumEpochResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch = _S_ihii.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_PartitionData_1(o: EndQuorumEpochResponse.PartitionData, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_PartitionData_1(v: int, o: EndQuorumEpochResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_EndQuorumEpochResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse.TopicData, int]:
-    self = _new(_K_EndQuorumEpochResponse_TopicData)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[EndQuorumEpochResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_EndQuorumEpochResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_TopicData_0(o: EndQuorumEpochResponse.TopicData, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_TopicData_0(v: int, o: EndQuorumEpochResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_EndQuorumEpochResponse_PartitionData_0(t2, out)
+        _e_EndQuorumEpochResponse_PartitionData_0(v, t2, out)
 
 
-def _d_EndQuorumEpochResponse_TopicData_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse.TopicData, int]:
-    self = _new(_K_EndQuorumEpochResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[EndQuorumEpochResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_EndQuorumEpochResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_TopicData_1(o: EndQuorumEpochResponse.TopicData, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_TopicData_1(v: int, o: EndQuorumEpochResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -610,36 +407,11 @@ def _e_EndQuorumEpochResponse_TopicData_1(o: EndQuorumEpochResponse.TopicData, o
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_EndQuorumEpochResponse_PartitionData_1(t2, out)
+        _e_EndQuorumEpochResponse_PartitionData_1(v, t2, out)
     out.append(0)
 
 
-def _d_EndQuorumEpochResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse.NodeEndpoint, int]:
-    self = _new(_K_EndQuorumEpochResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_H.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_NodeEndpoint_0(o: EndQuorumEpochResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_NodeEndpoint_1(v: int, o: EndQuorumEpochResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -652,76 +424,16 @@ def _e_EndQuorumEpochResponse_NodeEndpoint_0(o: EndQuorumEpochResponse.NodeEndpo
     out.append(0)
 
 
-def _d_EndQuorumEpochResponse_0(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse, int]:
-    self = _new(_K_EndQuorumEpochResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[EndQuorumEpochResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_EndQuorumEpochResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_0(o: EndQuorumEpochResponse, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_0(v: int, o: EndQuorumEpochResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_EndQuorumEpochResponse_TopicData_0(t1, out)
+        _e_EndQuorumEpochResponse_TopicData_0(v, t1, out)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
 
 
-def _d_EndQuorumEpochResponse_1(buf: memoryview, pos: int) -> tuple[EndQuorumEpochResponse, int]:
-    self = _new(_K_EndQuorumEpochResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[EndQuorumEpochResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_EndQuorumEpochResponse_TopicData_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0 or n > len(buf) - pos:
-                    raise bad_length("NodeEndpoints", n)
-                t3: list[EndQuorumEpochResponse.NodeEndpoint] = []
-                for _ in range(n):
-                    t4, pos = _d_EndQuorumEpochResponse_NodeEndpoint_0(buf, pos)
-                    t3.append(t4)
-                self.node_endpoints = t3
-            pos = tend
-    return self, pos
-
-
-def _e_EndQuorumEpochResponse_1(o: EndQuorumEpochResponse, out: bytearray) -> None:
+def _e_EndQuorumEpochResponse_1(v: int, o: EndQuorumEpochResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -729,7 +441,7 @@ def _e_EndQuorumEpochResponse_1(o: EndQuorumEpochResponse, out: bytearray) -> No
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_EndQuorumEpochResponse_TopicData_1(t1, out)
+        _e_EndQuorumEpochResponse_TopicData_1(v, t1, out)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
         out.append(0)
@@ -743,72 +455,18 @@ def _e_EndQuorumEpochResponse_1(o: EndQuorumEpochResponse, out: bytearray) -> No
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_EndQuorumEpochResponse_NodeEndpoint_0(t4, t3)
+                _e_EndQuorumEpochResponse_NodeEndpoint_1(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
 
 
-EndQuorumEpochRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.TopicData, []),
-    FieldSpec("leader_endpoints", "[]LeaderEndpoint", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.LeaderEndpoint, []),
-)
-EndQuorumEpochRequest.ReplicaInfo._FIELDS = (
-    FieldSpec("candidate_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("candidate_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-EndQuorumEpochRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("preferred_successors", "[]int32", 0, 0, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("preferred_candidates", "[]ReplicaInfo", 1, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.ReplicaInfo, []),
-)
-EndQuorumEpochRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochRequest.PartitionData, []),
-)
-EndQuorumEpochRequest.LeaderEndpoint._FIELDS = (
-    FieldSpec("name", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EndQuorumEpochResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.TopicData, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, EndQuorumEpochResponse.NodeEndpoint, []),
-)
-EndQuorumEpochResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EndQuorumEpochResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, EndQuorumEpochResponse.PartitionData, []),
-)
-EndQuorumEpochResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EndQuorumEpochRequest.ReplicaInfo._DECODERS = {1: _d_EndQuorumEpochRequest_ReplicaInfo_0}
-EndQuorumEpochRequest.ReplicaInfo._ENCODERS = {1: _e_EndQuorumEpochRequest_ReplicaInfo_0}
-EndQuorumEpochRequest.PartitionData._DECODERS = {0: _d_EndQuorumEpochRequest_PartitionData_0, 1: _d_EndQuorumEpochRequest_PartitionData_1}
-EndQuorumEpochRequest.PartitionData._ENCODERS = {0: _e_EndQuorumEpochRequest_PartitionData_0, 1: _e_EndQuorumEpochRequest_PartitionData_1}
-EndQuorumEpochRequest.TopicData._DECODERS = {0: _d_EndQuorumEpochRequest_TopicData_0, 1: _d_EndQuorumEpochRequest_TopicData_1}
-EndQuorumEpochRequest.TopicData._ENCODERS = {0: _e_EndQuorumEpochRequest_TopicData_0, 1: _e_EndQuorumEpochRequest_TopicData_1}
-EndQuorumEpochRequest.LeaderEndpoint._DECODERS = {1: _d_EndQuorumEpochRequest_LeaderEndpoint_0}
-EndQuorumEpochRequest.LeaderEndpoint._ENCODERS = {1: _e_EndQuorumEpochRequest_LeaderEndpoint_0}
-EndQuorumEpochRequest._DECODERS = {0: _d_EndQuorumEpochRequest_0, 1: _d_EndQuorumEpochRequest_1}
-EndQuorumEpochRequest._ENCODERS = {0: _e_EndQuorumEpochRequest_0, 1: _e_EndQuorumEpochRequest_1}
-EndQuorumEpochResponse.PartitionData._DECODERS = {0: _d_EndQuorumEpochResponse_PartitionData_0, 1: _d_EndQuorumEpochResponse_PartitionData_1}
-EndQuorumEpochResponse.PartitionData._ENCODERS = {0: _e_EndQuorumEpochResponse_PartitionData_0, 1: _e_EndQuorumEpochResponse_PartitionData_1}
-EndQuorumEpochResponse.TopicData._DECODERS = {0: _d_EndQuorumEpochResponse_TopicData_0, 1: _d_EndQuorumEpochResponse_TopicData_1}
-EndQuorumEpochResponse.TopicData._ENCODERS = {0: _e_EndQuorumEpochResponse_TopicData_0, 1: _e_EndQuorumEpochResponse_TopicData_1}
-EndQuorumEpochResponse.NodeEndpoint._DECODERS = {1: _d_EndQuorumEpochResponse_NodeEndpoint_0}
-EndQuorumEpochResponse.NodeEndpoint._ENCODERS = {1: _e_EndQuorumEpochResponse_NodeEndpoint_0}
-EndQuorumEpochResponse._DECODERS = {0: _d_EndQuorumEpochResponse_0, 1: _d_EndQuorumEpochResponse_1}
-EndQuorumEpochResponse._ENCODERS = {0: _e_EndQuorumEpochResponse_0, 1: _e_EndQuorumEpochResponse_1}
+EndQuorumEpochRequest.ReplicaInfo._DECODERS = {1: partial(_d_EndQuorumEpochRequest_ReplicaInfo_1, 1)}
+EndQuorumEpochRequest.PartitionData._DECODERS = {0: partial(_d_EndQuorumEpochRequest_PartitionData_0, 0), 1: partial(_d_EndQuorumEpochRequest_PartitionData_1, 1)}
+EndQuorumEpochRequest.TopicData._DECODERS = {0: partial(_d_EndQuorumEpochRequest_TopicData_0, 0), 1: partial(_d_EndQuorumEpochRequest_TopicData_1, 1)}
+EndQuorumEpochRequest.LeaderEndpoint._DECODERS = {1: partial(_d_EndQuorumEpochRequest_LeaderEndpoint_1, 1)}
+EndQuorumEpochRequest._DECODERS = {0: partial(_d_EndQuorumEpochRequest_0, 0), 1: partial(_d_EndQuorumEpochRequest_1, 1)}
+EndQuorumEpochResponse.PartitionData._ENCODERS = {0: partial(_e_EndQuorumEpochResponse_PartitionData_0, 0), 1: partial(_e_EndQuorumEpochResponse_PartitionData_1, 1)}
+EndQuorumEpochResponse.TopicData._ENCODERS = {0: partial(_e_EndQuorumEpochResponse_TopicData_0, 0), 1: partial(_e_EndQuorumEpochResponse_TopicData_1, 1)}
+EndQuorumEpochResponse.NodeEndpoint._ENCODERS = {1: partial(_e_EndQuorumEpochResponse_NodeEndpoint_1, 1)}
+EndQuorumEpochResponse._ENCODERS = {0: partial(_e_EndQuorumEpochResponse_0, 0), 1: partial(_e_EndQuorumEpochResponse_1, 1)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -80,7 +61,7 @@ _K_EndTxnRequest = EndTxnRequest
 _K_EndTxnResponse = EndTxnResponse
 
 
-def _d_EndTxnRequest_0(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+def _d_EndTxnRequest_0(v: int, buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     self = _new(_K_EndTxnRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -94,14 +75,7 @@ def _d_EndTxnRequest_0(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     return self, pos
 
 
-def _e_EndTxnRequest_0(o: EndTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
-
-
-def _d_EndTxnRequest_1(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
+def _d_EndTxnRequest_3(v: int, buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     self = _new(_K_EndTxnRequest)
     n = buf[pos]
     pos += 1
@@ -124,82 +98,17 @@ def _d_EndTxnRequest_1(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int]:
     return self, pos
 
 
-def _e_EndTxnRequest_1(o: EndTxnRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_EndTxnResponse_0(v: int, o: EndTxnResponse, out: bytearray) -> None:
+    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+
+
+def _e_EndTxnResponse_3(v: int, o: EndTxnResponse, out: bytearray) -> None:
+    if v <= 4:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.committed)
+        out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
     out.append(0)
 
 
-def _d_EndTxnResponse_0(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.producer_id = -1
-    self.producer_epoch = -1
-    return self, pos
-
-
-def _e_EndTxnResponse_0(o: EndTxnResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-
-
-def _d_EndTxnResponse_1(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.producer_id = -1
-    self.producer_epoch = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndTxnResponse_1(o: EndTxnResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out.append(0)
-
-
-def _d_EndTxnResponse_2(buf: memoryview, pos: int) -> tuple[EndTxnResponse, int]:
-    self = _new(_K_EndTxnResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch = _S_ihqh.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_EndTxnResponse_2(o: EndTxnResponse, out: bytearray) -> None:
-    out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
-    out.append(0)
-
-
-EndTxnRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-EndTxnResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-EndTxnRequest._DECODERS = {0: _d_EndTxnRequest_0, 1: _d_EndTxnRequest_0, 2: _d_EndTxnRequest_0, 3: _d_EndTxnRequest_1, 4: _d_EndTxnRequest_1, 5: _d_EndTxnRequest_1}
-EndTxnRequest._ENCODERS = {0: _e_EndTxnRequest_0, 1: _e_EndTxnRequest_0, 2: _e_EndTxnRequest_0, 3: _e_EndTxnRequest_1, 4: _e_EndTxnRequest_1, 5: _e_EndTxnRequest_1}
-EndTxnResponse._DECODERS = {0: _d_EndTxnResponse_0, 1: _d_EndTxnResponse_0, 2: _d_EndTxnResponse_0, 3: _d_EndTxnResponse_1, 4: _d_EndTxnResponse_1, 5: _d_EndTxnResponse_2}
-EndTxnResponse._ENCODERS = {0: _e_EndTxnResponse_0, 1: _e_EndTxnResponse_0, 2: _e_EndTxnResponse_0, 3: _e_EndTxnResponse_1, 4: _e_EndTxnResponse_1, 5: _e_EndTxnResponse_2}
+EndTxnRequest._DECODERS = {0: partial(_d_EndTxnRequest_0, 0), 1: partial(_d_EndTxnRequest_0, 1), 2: partial(_d_EndTxnRequest_0, 2), 3: partial(_d_EndTxnRequest_3, 3), 4: partial(_d_EndTxnRequest_3, 4), 5: partial(_d_EndTxnRequest_3, 5)}
+EndTxnResponse._ENCODERS = {0: partial(_e_EndTxnResponse_0, 0), 1: partial(_e_EndTxnResponse_0, 1), 2: partial(_e_EndTxnResponse_0, 2), 3: partial(_e_EndTxnResponse_3, 3), 4: partial(_e_EndTxnResponse_3, 4), 5: partial(_e_EndTxnResponse_3, 5)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -72,7 +53,7 @@ _K_EnvelopeRequest = EnvelopeRequest
 _K_EnvelopeResponse = EnvelopeResponse
 
 
-def _d_EnvelopeRequest_0(buf: memoryview, pos: int) -> tuple[EnvelopeRequest, int]:
+def _d_EnvelopeRequest_0(v: int, buf: memoryview, pos: int) -> tuple[EnvelopeRequest, int]:
     self = _new(_K_EnvelopeRequest)
     n = buf[pos]
     pos += 1
@@ -116,7 +97,7 @@ def _d_EnvelopeRequest_0(buf: memoryview, pos: int) -> tuple[EnvelopeRequest, in
     return self, pos
 
 
-def _e_EnvelopeRequest_0(o: EnvelopeRequest, out: bytearray) -> None:
+def _e_EnvelopeRequest_0(v: int, o: EnvelopeRequest, out: bytearray) -> None:
     n = len(o.request_data) + 1
     if n < 128:
         out.append(n)
@@ -142,7 +123,7 @@ def _e_EnvelopeRequest_0(o: EnvelopeRequest, out: bytearray) -> None:
     out.append(0)
 
 
-def _d_EnvelopeResponse_0(buf: memoryview, pos: int) -> tuple[EnvelopeResponse, int]:
+def _d_EnvelopeResponse_0(v: int, buf: memoryview, pos: int) -> tuple[EnvelopeResponse, int]:
     self = _new(_K_EnvelopeResponse)
     n = buf[pos]
     pos += 1
@@ -168,7 +149,7 @@ def _d_EnvelopeResponse_0(buf: memoryview, pos: int) -> tuple[EnvelopeResponse, 
     return self, pos
 
 
-def _e_EnvelopeResponse_0(o: EnvelopeResponse, out: bytearray) -> None:
+def _e_EnvelopeResponse_0(v: int, o: EnvelopeResponse, out: bytearray) -> None:
     t1 = o.response_data
     if t1 is None:
         out.append(0)
@@ -183,16 +164,7 @@ def _e_EnvelopeResponse_0(o: EnvelopeResponse, out: bytearray) -> None:
     out.append(0)
 
 
-EnvelopeRequest._FIELDS = (
-    FieldSpec("request_data", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("request_principal", "bytes", 0, 32767, 0, 32767, None, 32767, -1, None, b""),
-    FieldSpec("client_host_address", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-EnvelopeResponse._FIELDS = (
-    FieldSpec("response_data", "bytes", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-EnvelopeRequest._DECODERS = {0: _d_EnvelopeRequest_0}
-EnvelopeRequest._ENCODERS = {0: _e_EnvelopeRequest_0}
-EnvelopeResponse._DECODERS = {0: _d_EnvelopeResponse_0}
-EnvelopeResponse._ENCODERS = {0: _e_EnvelopeResponse_0}
+EnvelopeRequest._DECODERS = {0: partial(_d_EnvelopeRequest_0, 0)}
+EnvelopeRequest._ENCODERS = {0: partial(_e_EnvelopeRequest_0, 0)}
+EnvelopeResponse._DECODERS = {0: partial(_d_EnvelopeResponse_0, 0)}
+EnvelopeResponse._ENCODERS = {0: partial(_e_EnvelopeResponse_0, 0)}

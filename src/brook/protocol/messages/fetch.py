@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, UUID, ZERO_UUID, Buffer, Message, Records, append_records, bad_length,
+    read_uvarint, records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -284,7 +266,7 @@ _K_FetchResponse_FetchableTopicResponse = FetchResponse.FetchableTopicResponse
 _K_FetchResponse_NodeEndpoint = FetchResponse.NodeEndpoint
 
 
-def _d_FetchRequest_ReplicaState_0(buf: memoryview, pos: int) -> tuple[FetchRequest.ReplicaState, int]:
+def _d_FetchRequest_ReplicaState_15(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.ReplicaState, int]:
     self = _new(_K_FetchRequest_ReplicaState)
     self.replica_id, self.replica_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -297,54 +279,31 @@ def _d_FetchRequest_ReplicaState_0(buf: memoryview, pos: int) -> tuple[FetchRequ
     return self, pos
 
 
-def _e_FetchRequest_ReplicaState_0(o: FetchRequest.ReplicaState, out: bytearray) -> None:
+def _e_FetchRequest_ReplicaState_15(v: int, o: FetchRequest.ReplicaState, out: bytearray) -> None:
     out += _S_iq.pack(o.replica_id, o.replica_epoch)
     out.append(0)
 
 
-def _d_FetchRequest_FetchPartition_0(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
+def _d_FetchRequest_FetchPartition_0(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
     self = _new(_K_FetchRequest_FetchPartition)
-    self.partition, self.fetch_offset, self.partition_max_bytes = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    self.current_leader_epoch = -1
-    self.last_fetched_epoch = -1
-    self.log_start_offset = -1
-    self.replica_directory_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchRequest_FetchPartition_0(o: FetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition, o.fetch_offset, o.partition_max_bytes)
-
-
-def _d_FetchRequest_FetchPartition_1(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
-    self = _new(_K_FetchRequest_FetchPartition)
-    self.partition, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iqqi.unpack_from(buf, pos)
-    pos += 24
-    self.current_leader_epoch = -1
+    if v <= 4:
+        self.partition, self.fetch_offset, self.partition_max_bytes = _S_iqi.unpack_from(buf, pos)
+        pos += 16
+        self.current_leader_epoch = -1
+        self.log_start_offset = -1
+    elif 5 <= v <= 8:
+        self.partition, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iqqi.unpack_from(buf, pos)
+        pos += 24
+        self.current_leader_epoch = -1
+    else:
+        self.partition, self.current_leader_epoch, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iiqqi.unpack_from(buf, pos)
+        pos += 28
     self.last_fetched_epoch = -1
     self.replica_directory_id = ZERO_UUID
     return self, pos
 
 
-def _e_FetchRequest_FetchPartition_1(o: FetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_iqqi.pack(o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
-
-
-def _d_FetchRequest_FetchPartition_2(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
-    self = _new(_K_FetchRequest_FetchPartition)
-    self.partition, self.current_leader_epoch, self.fetch_offset, self.log_start_offset, self.partition_max_bytes = _S_iiqqi.unpack_from(buf, pos)
-    pos += 28
-    self.last_fetched_epoch = -1
-    self.replica_directory_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchRequest_FetchPartition_2(o: FetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_iiqqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
-
-
-def _d_FetchRequest_FetchPartition_3(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
+def _d_FetchRequest_FetchPartition_12(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
     self = _new(_K_FetchRequest_FetchPartition)
     self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes = _S_iiqiqi.unpack_from(buf, pos)
     pos += 32
@@ -358,12 +317,7 @@ def _d_FetchRequest_FetchPartition_3(buf: memoryview, pos: int) -> tuple[FetchRe
     return self, pos
 
 
-def _e_FetchRequest_FetchPartition_3(o: FetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_iiqiqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
-    out.append(0)
-
-
-def _d_FetchRequest_FetchPartition_4(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
+def _d_FetchRequest_FetchPartition_17(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchPartition, int]:
     self = _new(_K_FetchRequest_FetchPartition)
     self.partition, self.current_leader_epoch, self.fetch_offset, self.last_fetched_epoch, self.log_start_offset, self.partition_max_bytes = _S_iiqiqi.unpack_from(buf, pos)
     pos += 32
@@ -386,7 +340,23 @@ def _d_FetchRequest_FetchPartition_4(buf: memoryview, pos: int) -> tuple[FetchRe
     return self, pos
 
 
-def _e_FetchRequest_FetchPartition_4(o: FetchRequest.FetchPartition, out: bytearray) -> None:
+def _e_FetchRequest_FetchPartition_0(v: int, o: FetchRequest.FetchPartition, out: bytearray) -> None:
+    if v <= 4:
+        out += _S_iqi.pack(o.partition, o.fetch_offset, o.partition_max_bytes)
+    elif 5 <= v <= 8:
+        out += _S_iqqi.pack(o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
+    else:
+        out += _S_iiqqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
+    if o.last_fetched_epoch != -1:
+        raise unsupported_field("LastFetchedEpoch", v)
+
+
+def _e_FetchRequest_FetchPartition_12(v: int, o: FetchRequest.FetchPartition, out: bytearray) -> None:
+    out += _S_iiqiqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
+    out.append(0)
+
+
+def _e_FetchRequest_FetchPartition_17(v: int, o: FetchRequest.FetchPartition, out: bytearray) -> None:
     out += _S_iiqiqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
     t1 = o.replica_directory_id != ZERO_UUID
     if not (t1):
@@ -401,7 +371,7 @@ def _e_FetchRequest_FetchPartition_4(o: FetchRequest.FetchPartition, out: bytear
             out += t2
 
 
-def _d_FetchRequest_FetchTopic_0(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
+def _d_FetchRequest_FetchTopic_0(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
     self = _new(_K_FetchRequest_FetchTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -416,96 +386,33 @@ def _d_FetchRequest_FetchTopic_0(buf: memoryview, pos: int) -> tuple[FetchReques
         raise bad_length("Partitions", n)
     t1: list[FetchRequest.FetchPartition] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_0(buf, pos)
+        t2, pos = _d_FetchRequest_FetchPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     self.topic_id = ZERO_UUID
     return self, pos
 
 
-def _e_FetchRequest_FetchTopic_0(o: FetchRequest.FetchTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_FetchRequest_FetchPartition_0(t2, out)
-
-
-def _d_FetchRequest_FetchTopic_1(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
+def _d_FetchRequest_FetchTopic_12(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
     self = _new(_K_FetchRequest_FetchTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchRequest.FetchPartition] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchRequest_FetchTopic_1(o: FetchRequest.FetchTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_FetchRequest_FetchPartition_1(t2, out)
-
-
-def _d_FetchRequest_FetchTopic_2(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
-    self = _new(_K_FetchRequest_FetchTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchRequest.FetchPartition] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchRequest_FetchTopic_2(o: FetchRequest.FetchTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_FetchRequest_FetchPartition_2(t2, out)
-
-
-def _d_FetchRequest_FetchTopic_3(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
-    self = _new(_K_FetchRequest_FetchTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
+    if v <= 12:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("Topic", n)
+        self.topic = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.topic = ""
+    if v <= 12:
+        self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -515,10 +422,9 @@ def _d_FetchRequest_FetchTopic_3(buf: memoryview, pos: int) -> tuple[FetchReques
         raise bad_length("Partitions", n)
     t1: list[FetchRequest.FetchPartition] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_3(buf, pos)
+        t2, pos = _d_FetchRequest_FetchPartition_12(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
-    self.topic_id = ZERO_UUID
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -528,25 +434,7 @@ def _d_FetchRequest_FetchTopic_3(buf: memoryview, pos: int) -> tuple[FetchReques
     return self, pos
 
 
-def _e_FetchRequest_FetchTopic_3(o: FetchRequest.FetchTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_FetchRequest_FetchPartition_3(t2, out)
-    out.append(0)
-
-
-def _d_FetchRequest_FetchTopic_4(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
+def _d_FetchRequest_FetchTopic_17(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
     self = _new(_K_FetchRequest_FetchTopic)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -559,7 +447,7 @@ def _d_FetchRequest_FetchTopic_4(buf: memoryview, pos: int) -> tuple[FetchReques
         raise bad_length("Partitions", n)
     t1: list[FetchRequest.FetchPartition] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_3(buf, pos)
+        t2, pos = _d_FetchRequest_FetchPartition_17(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     self.topic = ""
@@ -572,7 +460,39 @@ def _d_FetchRequest_FetchTopic_4(buf: memoryview, pos: int) -> tuple[FetchReques
     return self, pos
 
 
-def _e_FetchRequest_FetchTopic_4(o: FetchRequest.FetchTopic, out: bytearray) -> None:
+def _e_FetchRequest_FetchTopic_0(v: int, o: FetchRequest.FetchTopic, out: bytearray) -> None:
+    t1 = o.topic.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.partitions))
+    for t2 in o.partitions:
+        _e_FetchRequest_FetchPartition_0(v, t2, out)
+
+
+def _e_FetchRequest_FetchTopic_12(v: int, o: FetchRequest.FetchTopic, out: bytearray) -> None:
+    if v <= 12:
+        t1 = o.topic.encode()
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t1
+    if v <= 12:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
+    n = len(o.partitions) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.partitions:
+        _e_FetchRequest_FetchPartition_12(v, t2, out)
+    out.append(0)
+
+
+def _e_FetchRequest_FetchTopic_17(v: int, o: FetchRequest.FetchTopic, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -580,49 +500,11 @@ def _e_FetchRequest_FetchTopic_4(o: FetchRequest.FetchTopic, out: bytearray) -> 
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_FetchRequest_FetchPartition_3(t1, out)
+        _e_FetchRequest_FetchPartition_17(v, t1, out)
     out.append(0)
 
 
-def _d_FetchRequest_FetchTopic_5(buf: memoryview, pos: int) -> tuple[FetchRequest.FetchTopic, int]:
-    self = _new(_K_FetchRequest_FetchTopic)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchRequest.FetchPartition] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchPartition_4(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchRequest_FetchTopic_5(o: FetchRequest.FetchTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_FetchRequest_FetchPartition_4(t1, out)
-    out.append(0)
-
-
-def _d_FetchRequest_ForgottenTopic_0(buf: memoryview, pos: int) -> tuple[FetchRequest.ForgottenTopic, int]:
+def _d_FetchRequest_ForgottenTopic_7(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.ForgottenTopic, int]:
     self = _new(_K_FetchRequest_ForgottenTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -644,7 +526,48 @@ def _d_FetchRequest_ForgottenTopic_0(buf: memoryview, pos: int) -> tuple[FetchRe
     return self, pos
 
 
-def _e_FetchRequest_ForgottenTopic_0(o: FetchRequest.ForgottenTopic, out: bytearray) -> None:
+def _d_FetchRequest_ForgottenTopic_12(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest.ForgottenTopic, int]:
+    self = _new(_K_FetchRequest_ForgottenTopic)
+    if v <= 12:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("Topic", n)
+        self.topic = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.topic = ""
+    if v <= 12:
+        self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    end = pos + n * 4
+    if end > len(buf):
+        raise bad_length("Partitions", n)
+    self.partitions = list(unpack_from(f">{n}i", buf, pos))
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_FetchRequest_ForgottenTopic_7(v: int, o: FetchRequest.ForgottenTopic, out: bytearray) -> None:
     t1 = o.topic.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -652,48 +575,19 @@ def _e_FetchRequest_ForgottenTopic_0(o: FetchRequest.ForgottenTopic, out: bytear
     out += pack(f">{len(o.partitions)}i", *o.partitions)
 
 
-def _d_FetchRequest_ForgottenTopic_1(buf: memoryview, pos: int) -> tuple[FetchRequest.ForgottenTopic, int]:
-    self = _new(_K_FetchRequest_ForgottenTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.topic_id = ZERO_UUID
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchRequest_ForgottenTopic_1(o: FetchRequest.ForgottenTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_FetchRequest_ForgottenTopic_12(v: int, o: FetchRequest.ForgottenTopic, out: bytearray) -> None:
+    if v <= 12:
+        t1 = o.topic.encode()
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t1
+    if v <= 12:
+        pass
     else:
-        write_uvarint(out, n)
-    out += t1
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
@@ -703,286 +597,66 @@ def _e_FetchRequest_ForgottenTopic_1(o: FetchRequest.ForgottenTopic, out: bytear
     out.append(0)
 
 
-def _d_FetchRequest_ForgottenTopic_2(buf: memoryview, pos: int) -> tuple[FetchRequest.ForgottenTopic, int]:
-    self = _new(_K_FetchRequest_ForgottenTopic)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.topic = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchRequest_ForgottenTopic_2(o: FetchRequest.ForgottenTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
+def _d_FetchRequest_0(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
+    self = _new(_K_FetchRequest)
+    if v <= 2:
+        self.replica_id, self.max_wait_ms, self.min_bytes = _S_iii.unpack_from(buf, pos)
+        pos += 12
+        self.max_bytes = 2147483647
+        self.isolation_level = 0
+        self.session_id = 0
+        self.session_epoch = -1
+    elif 3 <= v <= 3:
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes = _S_iiii.unpack_from(buf, pos)
+        pos += 16
+        self.isolation_level = 0
+        self.session_id = 0
+        self.session_epoch = -1
+    elif 4 <= v <= 6:
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level = _S_iiiib.unpack_from(buf, pos)
+        pos += 17
+        self.session_id = 0
+        self.session_epoch = -1
     else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_FetchRequest_0(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes = _S_iii.unpack_from(buf, pos)
-    pos += 12
+        self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
+        pos += 25
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Topics", n)
     t1: list[FetchRequest.FetchTopic] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_0(buf, pos)
+        t2, pos = _d_FetchRequest_FetchTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.max_bytes = 2147483647
-    self.isolation_level = 0
-    self.session_id = 0
-    self.session_epoch = -1
-    self.forgotten_topics_data = []
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_0(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iii.pack(o.replica_id, o.max_wait_ms, o.min_bytes)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_0(t1, out)
-
-
-def _d_FetchRequest_1(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes = _S_iiii.unpack_from(buf, pos)
-    pos += 16
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.isolation_level = 0
-    self.session_id = 0
-    self.session_epoch = -1
-    self.forgotten_topics_data = []
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_1(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_0(t1, out)
-
-
-def _d_FetchRequest_2(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level = _S_iiiib.unpack_from(buf, pos)
-    pos += 17
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.session_id = 0
-    self.session_epoch = -1
-    self.forgotten_topics_data = []
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_2(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_0(t1, out)
-
-
-def _d_FetchRequest_3(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level = _S_iiiib.unpack_from(buf, pos)
-    pos += 17
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.session_id = 0
-    self.session_epoch = -1
-    self.forgotten_topics_data = []
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_3(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_1(t1, out)
-
-
-def _d_FetchRequest_4(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
-    pos += 25
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ForgottenTopicsData", n)
-    t3: list[FetchRequest.ForgottenTopic] = []
-    for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_0(buf, pos)
-        t3.append(t4)
-    self.forgotten_topics_data = t3
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_4(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_1(t1, out)
-    out += INT32.pack(len(o.forgotten_topics_data))
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_0(t2, out)
-
-
-def _d_FetchRequest_5(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
-    pos += 25
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ForgottenTopicsData", n)
-    t3: list[FetchRequest.ForgottenTopic] = []
-    for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_0(buf, pos)
-        t3.append(t4)
-    self.forgotten_topics_data = t3
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    self.rack_id = ''
-    return self, pos
-
-
-def _e_FetchRequest_5(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_2(t1, out)
-    out += INT32.pack(len(o.forgotten_topics_data))
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_0(t2, out)
-
-
-def _d_FetchRequest_6(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
-    pos += 25
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ForgottenTopicsData", n)
-    t3: list[FetchRequest.ForgottenTopic] = []
-    for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_0(buf, pos)
-        t3.append(t4)
-    self.forgotten_topics_data = t3
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("RackId", n)
-    self.rack_id = str(buf[pos:end], "utf-8")
-    pos = end
+    if v >= 7:
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("ForgottenTopicsData", n)
+        t3: list[FetchRequest.ForgottenTopic] = []
+        for _ in range(n):
+            t4, pos = _d_FetchRequest_ForgottenTopic_7(v, buf, pos)
+            t3.append(t4)
+        self.forgotten_topics_data = t3
+    else:
+        self.forgotten_topics_data = []
+    if v >= 11:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("RackId", n)
+        self.rack_id = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.rack_id = ''
     self.cluster_id = None
     self.replica_state = _K_FetchRequest_ReplicaState()
     return self, pos
 
 
-def _e_FetchRequest_6(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_2(t1, out)
-    out += INT32.pack(len(o.forgotten_topics_data))
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_0(t2, out)
-    t3 = o.rack_id.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-
-
-def _d_FetchRequest_7(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
+def _d_FetchRequest_12(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
     self = _new(_K_FetchRequest)
     self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
     pos += 25
@@ -995,7 +669,7 @@ def _d_FetchRequest_7(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("Topics", n)
     t1: list[FetchRequest.FetchTopic] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_3(buf, pos)
+        t2, pos = _d_FetchRequest_FetchTopic_12(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -1007,7 +681,7 @@ def _d_FetchRequest_7(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("ForgottenTopicsData", n)
     t3: list[FetchRequest.ForgottenTopic] = []
     for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_1(buf, pos)
+        t4, pos = _d_FetchRequest_ForgottenTopic_12(v, buf, pos)
         t3.append(t4)
     self.forgotten_topics_data = t3
     n = buf[pos]
@@ -1051,168 +725,7 @@ def _d_FetchRequest_7(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
     return self, pos
 
 
-def _e_FetchRequest_7(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_3(t1, out)
-    n = len(o.forgotten_topics_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_1(t2, out)
-    t3 = o.rack_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.cluster_id is not None
-    if not (t4):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t4))
-        if t4:
-            t5 = bytearray()
-            t6 = o.cluster_id
-            if t6 is None:
-                t5.append(0)
-            else:
-                t7 = t6.encode()
-                n = len(t7) + 1
-                if n < 128:
-                    t5.append(n)
-                else:
-                    write_uvarint(t5, n)
-                t5 += t7
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t5))
-            out += t5
-
-
-def _d_FetchRequest_8(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
-    self = _new(_K_FetchRequest)
-    self.replica_id, self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiiibii.unpack_from(buf, pos)
-    pos += 25
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchRequest.FetchTopic] = []
-    for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_4(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ForgottenTopicsData", n)
-    t3: list[FetchRequest.ForgottenTopic] = []
-    for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_2(buf, pos)
-        t3.append(t4)
-    self.forgotten_topics_data = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("RackId", n)
-    self.rack_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.cluster_id = None
-    self.replica_state = _K_FetchRequest_ReplicaState()
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0:
-                    self.cluster_id = None
-                else:
-                    end = pos + n
-                    if end > len(buf):
-                        raise bad_length("ClusterId", n)
-                    self.cluster_id = str(buf[pos:end], "utf-8")
-                    pos = end
-            pos = tend
-    return self, pos
-
-
-def _e_FetchRequest_8(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_4(t1, out)
-    n = len(o.forgotten_topics_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_2(t2, out)
-    t3 = o.rack_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.cluster_id is not None
-    if not (t4):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t4))
-        if t4:
-            t5 = bytearray()
-            t6 = o.cluster_id
-            if t6 is None:
-                t5.append(0)
-            else:
-                t7 = t6.encode()
-                n = len(t7) + 1
-                if n < 128:
-                    t5.append(n)
-                else:
-                    write_uvarint(t5, n)
-                t5 += t7
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t5))
-            out += t5
-
-
-def _d_FetchRequest_9(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
+def _d_FetchRequest_15(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
     self = _new(_K_FetchRequest)
     self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiibii.unpack_from(buf, pos)
     pos += 21
@@ -1225,7 +738,7 @@ def _d_FetchRequest_9(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("Topics", n)
     t1: list[FetchRequest.FetchTopic] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_4(buf, pos)
+        t2, pos = _d_FetchRequest_FetchTopic_12(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -1237,7 +750,7 @@ def _d_FetchRequest_9(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("ForgottenTopicsData", n)
     t3: list[FetchRequest.ForgottenTopic] = []
     for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_2(buf, pos)
+        t4, pos = _d_FetchRequest_ForgottenTopic_12(v, buf, pos)
         t3.append(t4)
     self.forgotten_topics_data = t3
     n = buf[pos]
@@ -1279,65 +792,12 @@ def _d_FetchRequest_9(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
                     self.cluster_id = str(buf[pos:end], "utf-8")
                     pos = end
             elif tag == 1:
-                self.replica_state, pos = _d_FetchRequest_ReplicaState_0(buf, pos)
+                self.replica_state, pos = _d_FetchRequest_ReplicaState_15(v, buf, pos)
             pos = tend
     return self, pos
 
 
-def _e_FetchRequest_9(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_4(t1, out)
-    n = len(o.forgotten_topics_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_2(t2, out)
-    t3 = o.rack_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.cluster_id is not None
-    t5 = not _z_FetchRequest_ReplicaState(o.replica_state)
-    if not (t4 or t5):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t4) + int(t5))
-        if t4:
-            t6 = bytearray()
-            t7 = o.cluster_id
-            if t7 is None:
-                t6.append(0)
-            else:
-                t8 = t7.encode()
-                n = len(t8) + 1
-                if n < 128:
-                    t6.append(n)
-                else:
-                    write_uvarint(t6, n)
-                t6 += t8
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t6))
-            out += t6
-        if t5:
-            t9 = bytearray()
-            _e_FetchRequest_ReplicaState_0(o.replica_state, t9)
-            write_uvarint(out, 1)
-            write_uvarint(out, len(t9))
-            out += t9
-
-
-def _d_FetchRequest_10(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
+def _d_FetchRequest_17(v: int, buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
     self = _new(_K_FetchRequest)
     self.max_wait_ms, self.min_bytes, self.max_bytes, self.isolation_level, self.session_id, self.session_epoch = _S_iiibii.unpack_from(buf, pos)
     pos += 21
@@ -1350,7 +810,7 @@ def _d_FetchRequest_10(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("Topics", n)
     t1: list[FetchRequest.FetchTopic] = []
     for _ in range(n):
-        t2, pos = _d_FetchRequest_FetchTopic_5(buf, pos)
+        t2, pos = _d_FetchRequest_FetchTopic_17(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -1362,7 +822,7 @@ def _d_FetchRequest_10(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
         raise bad_length("ForgottenTopicsData", n)
     t3: list[FetchRequest.ForgottenTopic] = []
     for _ in range(n):
-        t4, pos = _d_FetchRequest_ForgottenTopic_2(buf, pos)
+        t4, pos = _d_FetchRequest_ForgottenTopic_12(v, buf, pos)
         t3.append(t4)
     self.forgotten_topics_data = t3
     n = buf[pos]
@@ -1404,27 +864,54 @@ def _d_FetchRequest_10(buf: memoryview, pos: int) -> tuple[FetchRequest, int]:
                     self.cluster_id = str(buf[pos:end], "utf-8")
                     pos = end
             elif tag == 1:
-                self.replica_state, pos = _d_FetchRequest_ReplicaState_0(buf, pos)
+                self.replica_state, pos = _d_FetchRequest_ReplicaState_15(v, buf, pos)
             pos = tend
     return self, pos
 
 
-def _e_FetchRequest_10(o: FetchRequest, out: bytearray) -> None:
-    out += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+def _e_FetchRequest_0(v: int, o: FetchRequest, out: bytearray) -> None:
+    if v <= 2:
+        out += _S_iii.pack(o.replica_id, o.max_wait_ms, o.min_bytes)
+    elif 3 <= v <= 3:
+        out += _S_iiii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes)
+    elif 4 <= v <= 6:
+        out += _S_iiiib.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level)
+    else:
+        out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_FetchRequest_FetchTopic_0(v, t1, out)
+    if v >= 7:
+        out += INT32.pack(len(o.forgotten_topics_data))
+        for t2 in o.forgotten_topics_data:
+            _e_FetchRequest_ForgottenTopic_7(v, t2, out)
+    else:
+        if len(o.forgotten_topics_data) > 0:
+            raise unsupported_field("ForgottenTopicsData", v)
+    if v >= 11:
+        t3 = o.rack_id.encode()
+        out += INT16.pack(len(t3))
+        out += t3
+    if not _z_FetchRequest_ReplicaState(o.replica_state):
+        raise unsupported_field("ReplicaState", v)
+
+
+def _e_FetchRequest_12(v: int, o: FetchRequest, out: bytearray) -> None:
+    out += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
     n = len(o.topics) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_FetchRequest_FetchTopic_5(t1, out)
+        _e_FetchRequest_FetchTopic_12(v, t1, out)
     n = len(o.forgotten_topics_data) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.forgotten_topics_data:
-        _e_FetchRequest_ForgottenTopic_2(t2, out)
+        _e_FetchRequest_ForgottenTopic_12(v, t2, out)
     t3 = o.rack_id.encode()
     n = len(t3) + 1
     if n < 128:
@@ -1432,6 +919,56 @@ def _e_FetchRequest_10(o: FetchRequest, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     out += t3
+    if not _z_FetchRequest_ReplicaState(o.replica_state):
+        raise unsupported_field("ReplicaState", v)
+    t4 = o.cluster_id is not None
+    if not (t4):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t4))
+        if t4:
+            t5 = bytearray()
+            t6 = o.cluster_id
+            if t6 is None:
+                t5.append(0)
+            else:
+                t7 = t6.encode()
+                n = len(t7) + 1
+                if n < 128:
+                    t5.append(n)
+                else:
+                    write_uvarint(t5, n)
+                t5 += t7
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t5))
+            out += t5
+
+
+def _e_FetchRequest_15(v: int, o: FetchRequest, out: bytearray) -> None:
+    out += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+    n = len(o.topics) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.topics:
+        _e_FetchRequest_FetchTopic_12(v, t1, out)
+    n = len(o.forgotten_topics_data) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.forgotten_topics_data:
+        _e_FetchRequest_ForgottenTopic_12(v, t2, out)
+    t3 = o.rack_id.encode()
+    n = len(t3) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t3
+    if o.replica_id != -1:
+        raise unsupported_field("ReplicaId", v)
     t4 = o.cluster_id is not None
     t5 = not _z_FetchRequest_ReplicaState(o.replica_state)
     if not (t4 or t5):
@@ -1456,13 +993,68 @@ def _e_FetchRequest_10(o: FetchRequest, out: bytearray) -> None:
             out += t6
         if t5:
             t9 = bytearray()
-            _e_FetchRequest_ReplicaState_0(o.replica_state, t9)
+            _e_FetchRequest_ReplicaState_15(v, o.replica_state, t9)
             write_uvarint(out, 1)
             write_uvarint(out, len(t9))
             out += t9
 
 
-def _d_FetchResponse_EpochEndOffset_0(buf: memoryview, pos: int) -> tuple[FetchResponse.EpochEndOffset, int]:
+def _e_FetchRequest_17(v: int, o: FetchRequest, out: bytearray) -> None:
+    out += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+    n = len(o.topics) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.topics:
+        _e_FetchRequest_FetchTopic_17(v, t1, out)
+    n = len(o.forgotten_topics_data) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.forgotten_topics_data:
+        _e_FetchRequest_ForgottenTopic_12(v, t2, out)
+    t3 = o.rack_id.encode()
+    n = len(t3) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t3
+    if o.replica_id != -1:
+        raise unsupported_field("ReplicaId", v)
+    t4 = o.cluster_id is not None
+    t5 = not _z_FetchRequest_ReplicaState(o.replica_state)
+    if not (t4 or t5):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t4) + int(t5))
+        if t4:
+            t6 = bytearray()
+            t7 = o.cluster_id
+            if t7 is None:
+                t6.append(0)
+            else:
+                t8 = t7.encode()
+                n = len(t8) + 1
+                if n < 128:
+                    t6.append(n)
+                else:
+                    write_uvarint(t6, n)
+                t6 += t8
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t6))
+            out += t6
+        if t5:
+            t9 = bytearray()
+            _e_FetchRequest_ReplicaState_15(v, o.replica_state, t9)
+            write_uvarint(out, 1)
+            write_uvarint(out, len(t9))
+            out += t9
+
+
+def _d_FetchResponse_EpochEndOffset_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.EpochEndOffset, int]:
     self = _new(_K_FetchResponse_EpochEndOffset)
     self.epoch, self.end_offset = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -1475,12 +1067,12 @@ def _d_FetchResponse_EpochEndOffset_0(buf: memoryview, pos: int) -> tuple[FetchR
     return self, pos
 
 
-def _e_FetchResponse_EpochEndOffset_0(o: FetchResponse.EpochEndOffset, out: bytearray) -> None:
+def _e_FetchResponse_EpochEndOffset_12(v: int, o: FetchResponse.EpochEndOffset, out: bytearray) -> None:
     out += _S_iq.pack(o.epoch, o.end_offset)
     out.append(0)
 
 
-def _d_FetchResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[FetchResponse.LeaderIdAndEpoch, int]:
+def _d_FetchResponse_LeaderIdAndEpoch_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.LeaderIdAndEpoch, int]:
     self = _new(_K_FetchResponse_LeaderIdAndEpoch)
     self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -1493,12 +1085,12 @@ def _d_FetchResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[Fetc
     return self, pos
 
 
-def _e_FetchResponse_LeaderIdAndEpoch_0(o: FetchResponse.LeaderIdAndEpoch, out: bytearray) -> None:
+def _e_FetchResponse_LeaderIdAndEpoch_12(v: int, o: FetchResponse.LeaderIdAndEpoch, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_FetchResponse_SnapshotId_0(buf: memoryview, pos: int) -> tuple[FetchResponse.SnapshotId, int]:
+def _d_FetchResponse_SnapshotId_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.SnapshotId, int]:
     self = _new(_K_FetchResponse_SnapshotId)
     self.end_offset, self.epoch = _S_qi.unpack_from(buf, pos)
     pos += 12
@@ -1511,23 +1103,19 @@ def _d_FetchResponse_SnapshotId_0(buf: memoryview, pos: int) -> tuple[FetchRespo
     return self, pos
 
 
-def _e_FetchResponse_SnapshotId_0(o: FetchResponse.SnapshotId, out: bytearray) -> None:
+def _e_FetchResponse_SnapshotId_12(v: int, o: FetchResponse.SnapshotId, out: bytearray) -> None:
     out += _S_qi.pack(o.end_offset, o.epoch)
     out.append(0)
 
 
-def _d_FetchResponse_AbortedTransaction_0(buf: memoryview, pos: int) -> tuple[FetchResponse.AbortedTransaction, int]:
+def _d_FetchResponse_AbortedTransaction_4(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.AbortedTransaction, int]:
     self = _new(_K_FetchResponse_AbortedTransaction)
     self.producer_id, self.first_offset = _S_qq.unpack_from(buf, pos)
     pos += 16
     return self, pos
 
 
-def _e_FetchResponse_AbortedTransaction_0(o: FetchResponse.AbortedTransaction, out: bytearray) -> None:
-    out += _S_qq.pack(o.producer_id, o.first_offset)
-
-
-def _d_FetchResponse_AbortedTransaction_1(buf: memoryview, pos: int) -> tuple[FetchResponse.AbortedTransaction, int]:
+def _d_FetchResponse_AbortedTransaction_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.AbortedTransaction, int]:
     self = _new(_K_FetchResponse_AbortedTransaction)
     self.producer_id, self.first_offset = _S_qq.unpack_from(buf, pos)
     pos += 16
@@ -1540,170 +1128,49 @@ def _d_FetchResponse_AbortedTransaction_1(buf: memoryview, pos: int) -> tuple[Fe
     return self, pos
 
 
-def _e_FetchResponse_AbortedTransaction_1(o: FetchResponse.AbortedTransaction, out: bytearray) -> None:
+def _e_FetchResponse_AbortedTransaction_4(v: int, o: FetchResponse.AbortedTransaction, out: bytearray) -> None:
+    out += _S_qq.pack(o.producer_id, o.first_offset)
+
+
+def _e_FetchResponse_AbortedTransaction_12(v: int, o: FetchResponse.AbortedTransaction, out: bytearray) -> None:
     out += _S_qq.pack(o.producer_id, o.first_offset)
     out.append(0)
 
 
-def _d_FetchResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
+def _d_FetchResponse_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
     self = _new(_K_FetchResponse_PartitionData)
-    self.partition_index, self.error_code, self.high_watermark = _S_ihq.unpack_from(buf, pos)
-    pos += 14
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.records = None
+    if v <= 3:
+        self.partition_index, self.error_code, self.high_watermark = _S_ihq.unpack_from(buf, pos)
+        pos += 14
+        self.last_stable_offset = -1
+        self.log_start_offset = -1
+    elif 4 <= v <= 4:
+        self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset = _S_ihqq.unpack_from(buf, pos)
+        pos += 22
+        self.log_start_offset = -1
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Records", n)
-        self.records = buf[pos:end]
-        pos = end
-    self.last_stable_offset = -1
-    self.log_start_offset = -1
-    self.diverging_epoch = _K_FetchResponse_EpochEndOffset()
-    self.current_leader = _K_FetchResponse_LeaderIdAndEpoch()
-    self.snapshot_id = _K_FetchResponse_SnapshotId()
-    self.aborted_transactions = None
-    self.preferred_read_replica = -1
-    return self, pos
-
-
-def _e_FetchResponse_PartitionData_0(o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihq.pack(o.partition_index, o.error_code, o.high_watermark)
-    t1 = o.records
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
+        self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
+        pos += 30
+    if v >= 4:
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+        if n < 0:
+            self.aborted_transactions = None
+        else:
+            if n > len(buf) - pos:
+                raise bad_length("AbortedTransactions", n)
+            t1: list[FetchResponse.AbortedTransaction] = []
+            for _ in range(n):
+                t2, pos = _d_FetchResponse_AbortedTransaction_4(v, buf, pos)
+                t1.append(t2)
+            self.aborted_transactions = t1
     else:
-        n = records_size(t1)
-        out += INT32.pack(n)
-        out = append_records(chunks, t1)
-    return out
-
-
-def _d_FetchResponse_PartitionData_1(buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
-    self = _new(_K_FetchResponse_PartitionData)
-    self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset = _S_ihqq.unpack_from(buf, pos)
-    pos += 22
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
         self.aborted_transactions = None
+    if v <= 10:
+        self.preferred_read_replica = -1
     else:
-        if n > len(buf) - pos:
-            raise bad_length("AbortedTransactions", n)
-        t1: list[FetchResponse.AbortedTransaction] = []
-        for _ in range(n):
-            t2, pos = _d_FetchResponse_AbortedTransaction_0(buf, pos)
-            t1.append(t2)
-        self.aborted_transactions = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.records = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Records", n)
-        self.records = buf[pos:end]
-        pos = end
-    self.log_start_offset = -1
-    self.diverging_epoch = _K_FetchResponse_EpochEndOffset()
-    self.current_leader = _K_FetchResponse_LeaderIdAndEpoch()
-    self.snapshot_id = _K_FetchResponse_SnapshotId()
-    self.preferred_read_replica = -1
-    return self, pos
-
-
-def _e_FetchResponse_PartitionData_1(o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset)
-    t1 = o.aborted_transactions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_FetchResponse_AbortedTransaction_0(t2, out)
-    t3 = o.records
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        n = records_size(t3)
-        out += INT32.pack(n)
-        out = append_records(chunks, t3)
-    return out
-
-
-def _d_FetchResponse_PartitionData_2(buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
-    self = _new(_K_FetchResponse_PartitionData)
-    self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.aborted_transactions = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("AbortedTransactions", n)
-        t1: list[FetchResponse.AbortedTransaction] = []
-        for _ in range(n):
-            t2, pos = _d_FetchResponse_AbortedTransaction_0(buf, pos)
-            t1.append(t2)
-        self.aborted_transactions = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.records = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Records", n)
-        self.records = buf[pos:end]
-        pos = end
-    self.diverging_epoch = _K_FetchResponse_EpochEndOffset()
-    self.current_leader = _K_FetchResponse_LeaderIdAndEpoch()
-    self.snapshot_id = _K_FetchResponse_SnapshotId()
-    self.preferred_read_replica = -1
-    return self, pos
-
-
-def _e_FetchResponse_PartitionData_2(o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
-    t1 = o.aborted_transactions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_FetchResponse_AbortedTransaction_0(t2, out)
-    t3 = o.records
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        n = records_size(t3)
-        out += INT32.pack(n)
-        out = append_records(chunks, t3)
-    return out
-
-
-def _d_FetchResponse_PartitionData_3(buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
-    self = _new(_K_FetchResponse_PartitionData)
-    self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.aborted_transactions = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("AbortedTransactions", n)
-        t1: list[FetchResponse.AbortedTransaction] = []
-        for _ in range(n):
-            t2, pos = _d_FetchResponse_AbortedTransaction_0(buf, pos)
-            t1.append(t2)
-        self.aborted_transactions = t1
-    (self.preferred_read_replica,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+        (self.preferred_read_replica,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0:
@@ -1720,27 +1187,7 @@ def _d_FetchResponse_PartitionData_3(buf: memoryview, pos: int) -> tuple[FetchRe
     return self, pos
 
 
-def _e_FetchResponse_PartitionData_3(o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
-    t1 = o.aborted_transactions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_FetchResponse_AbortedTransaction_0(t2, out)
-    out += _S_i.pack(o.preferred_read_replica)
-    t3 = o.records
-    if t3 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        n = records_size(t3)
-        out += INT32.pack(n)
-        out = append_records(chunks, t3)
-    return out
-
-
-def _d_FetchResponse_PartitionData_4(buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
+def _d_FetchResponse_PartitionData_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.PartitionData, int]:
     self = _new(_K_FetchResponse_PartitionData)
     self.partition_index, self.error_code, self.high_watermark, self.last_stable_offset, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
     pos += 30
@@ -1756,7 +1203,7 @@ def _d_FetchResponse_PartitionData_4(buf: memoryview, pos: int) -> tuple[FetchRe
             raise bad_length("AbortedTransactions", n)
         t1: list[FetchResponse.AbortedTransaction] = []
         for _ in range(n):
-            t2, pos = _d_FetchResponse_AbortedTransaction_1(buf, pos)
+            t2, pos = _d_FetchResponse_AbortedTransaction_12(v, buf, pos)
             t1.append(t2)
         self.aborted_transactions = t1
     (self.preferred_read_replica,) = _S_i.unpack_from(buf, pos)
@@ -1789,16 +1236,52 @@ def _d_FetchResponse_PartitionData_4(buf: memoryview, pos: int) -> tuple[FetchRe
             if tend > len(buf):
                 raise short("tagged field")
             if tag == 0:
-                self.diverging_epoch, pos = _d_FetchResponse_EpochEndOffset_0(buf, pos)
+                self.diverging_epoch, pos = _d_FetchResponse_EpochEndOffset_12(v, buf, pos)
             elif tag == 1:
-                self.current_leader, pos = _d_FetchResponse_LeaderIdAndEpoch_0(buf, pos)
+                self.current_leader, pos = _d_FetchResponse_LeaderIdAndEpoch_12(v, buf, pos)
             elif tag == 2:
-                self.snapshot_id, pos = _d_FetchResponse_SnapshotId_0(buf, pos)
+                self.snapshot_id, pos = _d_FetchResponse_SnapshotId_12(v, buf, pos)
             pos = tend
     return self, pos
 
 
-def _e_FetchResponse_PartitionData_4(o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchResponse_PartitionData_0(v: int, o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
+    if v <= 3:
+        out += _S_ihq.pack(o.partition_index, o.error_code, o.high_watermark)
+    elif 4 <= v <= 4:
+        out += _S_ihqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset)
+    else:
+        out += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
+    if v >= 4:
+        t1 = o.aborted_transactions
+        if t1 is None:
+            out += b"\xff\xff\xff\xff"
+        else:
+            out += INT32.pack(len(t1))
+            for t2 in t1:
+                _e_FetchResponse_AbortedTransaction_4(v, t2, out)
+    if v <= 10:
+        if o.preferred_read_replica != -1:
+            raise unsupported_field("PreferredReadReplica", v)
+    else:
+        out += _S_i.pack(o.preferred_read_replica)
+    t3 = o.records
+    if t3 is None:
+        out += b"\xff\xff\xff\xff"
+    else:
+        n = records_size(t3)
+        out += INT32.pack(n)
+        out = append_records(chunks, t3)
+    if not _z_FetchResponse_EpochEndOffset(o.diverging_epoch):
+        raise unsupported_field("DivergingEpoch", v)
+    if not _z_FetchResponse_LeaderIdAndEpoch(o.current_leader):
+        raise unsupported_field("CurrentLeader", v)
+    if not _z_FetchResponse_SnapshotId(o.snapshot_id):
+        raise unsupported_field("SnapshotId", v)
+    return out
+
+
+def _e_FetchResponse_PartitionData_12(v: int, o: FetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
     t1 = o.aborted_transactions
     if t1 is None:
@@ -1810,7 +1293,7 @@ def _e_FetchResponse_PartitionData_4(o: FetchResponse.PartitionData, out: bytear
         else:
             write_uvarint(out, n)
         for t2 in t1:
-            _e_FetchResponse_AbortedTransaction_1(t2, out)
+            _e_FetchResponse_AbortedTransaction_12(v, t2, out)
     out += _S_i.pack(o.preferred_read_replica)
     t3 = o.records
     if t3 is None:
@@ -1832,26 +1315,26 @@ def _e_FetchResponse_PartitionData_4(o: FetchResponse.PartitionData, out: bytear
         write_uvarint(out, int(t4) + int(t5) + int(t6))
         if t4:
             t7 = bytearray()
-            _e_FetchResponse_EpochEndOffset_0(o.diverging_epoch, t7)
+            _e_FetchResponse_EpochEndOffset_12(v, o.diverging_epoch, t7)
             write_uvarint(out, 0)
             write_uvarint(out, len(t7))
             out += t7
         if t5:
             t8 = bytearray()
-            _e_FetchResponse_LeaderIdAndEpoch_0(o.current_leader, t8)
+            _e_FetchResponse_LeaderIdAndEpoch_12(v, o.current_leader, t8)
             write_uvarint(out, 1)
             write_uvarint(out, len(t8))
             out += t8
         if t6:
             t9 = bytearray()
-            _e_FetchResponse_SnapshotId_0(o.snapshot_id, t9)
+            _e_FetchResponse_SnapshotId_12(v, o.snapshot_id, t9)
             write_uvarint(out, 2)
             write_uvarint(out, len(t9))
             out += t9
     return out
 
 
-def _d_FetchResponse_FetchableTopicResponse_0(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
+def _d_FetchResponse_FetchableTopicResponse_0(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
     self = _new(_K_FetchResponse_FetchableTopicResponse)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -1866,131 +1349,33 @@ def _d_FetchResponse_FetchableTopicResponse_0(buf: memoryview, pos: int) -> tupl
         raise bad_length("Partitions", n)
     t1: list[FetchResponse.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_0(buf, pos)
+        t2, pos = _d_FetchResponse_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     self.topic_id = ZERO_UUID
     return self, pos
 
 
-def _e_FetchResponse_FetchableTopicResponse_0(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        out = _e_FetchResponse_PartitionData_0(t2, out, chunks)
-    return out
-
-
-def _d_FetchResponse_FetchableTopicResponse_1(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
+def _d_FetchResponse_FetchableTopicResponse_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
     self = _new(_K_FetchResponse_FetchableTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchResponse_FetchableTopicResponse_1(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        out = _e_FetchResponse_PartitionData_1(t2, out, chunks)
-    return out
-
-
-def _d_FetchResponse_FetchableTopicResponse_2(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
-    self = _new(_K_FetchResponse_FetchableTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchResponse_FetchableTopicResponse_2(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        out = _e_FetchResponse_PartitionData_2(t2, out, chunks)
-    return out
-
-
-def _d_FetchResponse_FetchableTopicResponse_3(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
-    self = _new(_K_FetchResponse_FetchableTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_FetchResponse_FetchableTopicResponse_3(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        out = _e_FetchResponse_PartitionData_3(t2, out, chunks)
-    return out
-
-
-def _d_FetchResponse_FetchableTopicResponse_4(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
-    self = _new(_K_FetchResponse_FetchableTopicResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
+    if v <= 12:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("Topic", n)
+        self.topic = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.topic = ""
+    if v <= 12:
+        self.topic_id = ZERO_UUID
+    else:
+        (self.topic_id,) = _S_u.unpack_from(buf, pos)
+        pos += 16
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -2000,10 +1385,9 @@ def _d_FetchResponse_FetchableTopicResponse_4(buf: memoryview, pos: int) -> tupl
         raise bad_length("Partitions", n)
     t1: list[FetchResponse.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_4(buf, pos)
+        t2, pos = _d_FetchResponse_PartitionData_12(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
-    self.topic_id = ZERO_UUID
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -2013,65 +1397,41 @@ def _d_FetchResponse_FetchableTopicResponse_4(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_FetchResponse_FetchableTopicResponse_4(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchResponse_FetchableTopicResponse_0(v: int, o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
+    out += INT16.pack(len(t1))
     out += t1
+    out += INT32.pack(len(o.partitions))
+    for t2 in o.partitions:
+        out = _e_FetchResponse_PartitionData_0(v, t2, out, chunks)
+    return out
+
+
+def _e_FetchResponse_FetchableTopicResponse_12(v: int, o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+    if v <= 12:
+        t1 = o.topic.encode()
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t1
+    if v <= 12:
+        pass
+    else:
+        out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        out = _e_FetchResponse_PartitionData_4(t2, out, chunks)
+        out = _e_FetchResponse_PartitionData_12(v, t2, out, chunks)
     out.append(0)
     return out
 
 
-def _d_FetchResponse_FetchableTopicResponse_5(buf: memoryview, pos: int) -> tuple[FetchResponse.FetchableTopicResponse, int]:
-    self = _new(_K_FetchResponse_FetchableTopicResponse)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_PartitionData_4(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchResponse_FetchableTopicResponse_5(o: FetchResponse.FetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        out = _e_FetchResponse_PartitionData_4(t1, out, chunks)
-    out.append(0)
-    return out
-
-
-def _d_FetchResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[FetchResponse.NodeEndpoint, int]:
+def _d_FetchResponse_NodeEndpoint_16(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse.NodeEndpoint, int]:
     self = _new(_K_FetchResponse_NodeEndpoint)
     (self.node_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -2109,7 +1469,7 @@ def _d_FetchResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[FetchRes
     return self, pos
 
 
-def _e_FetchResponse_NodeEndpoint_0(o: FetchResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_FetchResponse_NodeEndpoint_16(v: int, o: FetchResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -2133,163 +1493,34 @@ def _e_FetchResponse_NodeEndpoint_0(o: FetchResponse.NodeEndpoint, out: bytearra
     out.append(0)
 
 
-def _d_FetchResponse_0(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
+def _d_FetchResponse_0(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
     self = _new(_K_FetchResponse)
+    if v <= 0:
+        self.throttle_time_ms = 0
+        self.error_code = 0
+        self.session_id = 0
+    elif 1 <= v <= 6:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.error_code = 0
+        self.session_id = 0
+    else:
+        self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
+        pos += 10
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Responses", n)
     t1: list[FetchResponse.FetchableTopicResponse] = []
     for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.throttle_time_ms = 0
-    self.error_code = 0
-    self.session_id = 0
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_FetchResponse_0(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_0(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_1(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.error_code = 0
-    self.session_id = 0
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_FetchResponse_1(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_0(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_2(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_1(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.error_code = 0
-    self.session_id = 0
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_FetchResponse_2(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_1(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_3(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_2(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.error_code = 0
-    self.session_id = 0
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_FetchResponse_3(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_2(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_4(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_2(buf, pos)
+        t2, pos = _d_FetchResponse_FetchableTopicResponse_0(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     self.node_endpoints = []
     return self, pos
 
 
-def _e_FetchResponse_4(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_2(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_5(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_3(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_FetchResponse_5(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_3(t1, out, chunks)
-    return out
-
-
-def _d_FetchResponse_6(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
+def _d_FetchResponse_12(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
     self = _new(_K_FetchResponse)
     self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
     pos += 10
@@ -2302,7 +1533,7 @@ def _d_FetchResponse_6(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
         raise bad_length("Responses", n)
     t1: list[FetchResponse.FetchableTopicResponse] = []
     for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_4(buf, pos)
+        t2, pos = _d_FetchResponse_FetchableTopicResponse_12(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     self.node_endpoints = []
@@ -2315,20 +1546,7 @@ def _d_FetchResponse_6(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
     return self, pos
 
 
-def _e_FetchResponse_6(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    n = len(o.responses) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_4(t1, out, chunks)
-    out.append(0)
-    return out
-
-
-def _d_FetchResponse_7(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
+def _d_FetchResponse_16(v: int, buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
     self = _new(_K_FetchResponse)
     self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
     pos += 10
@@ -2341,46 +1559,7 @@ def _d_FetchResponse_7(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
         raise bad_length("Responses", n)
     t1: list[FetchResponse.FetchableTopicResponse] = []
     for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_5(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchResponse_7(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    n = len(o.responses) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_5(t1, out, chunks)
-    out.append(0)
-    return out
-
-
-def _d_FetchResponse_8(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
-    self = _new(_K_FetchResponse)
-    self.throttle_time_ms, self.error_code, self.session_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[FetchResponse.FetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_FetchResponse_FetchableTopicResponse_5(buf, pos)
+        t2, pos = _d_FetchResponse_FetchableTopicResponse_12(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     self.node_endpoints = []
@@ -2405,14 +1584,32 @@ def _d_FetchResponse_8(buf: memoryview, pos: int) -> tuple[FetchResponse, int]:
                     raise bad_length("NodeEndpoints", n)
                 t3: list[FetchResponse.NodeEndpoint] = []
                 for _ in range(n):
-                    t4, pos = _d_FetchResponse_NodeEndpoint_0(buf, pos)
+                    t4, pos = _d_FetchResponse_NodeEndpoint_16(v, buf, pos)
                     t3.append(t4)
                 self.node_endpoints = t3
             pos = tend
     return self, pos
 
 
-def _e_FetchResponse_8(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchResponse_0(v: int, o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+    if v <= 0:
+        if o.session_id != 0:
+            raise unsupported_field("SessionId", v)
+    elif 1 <= v <= 6:
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.session_id != 0:
+            raise unsupported_field("SessionId", v)
+    else:
+        out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
+    out += INT32.pack(len(o.responses))
+    for t1 in o.responses:
+        out = _e_FetchResponse_FetchableTopicResponse_0(v, t1, out, chunks)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
+    return out
+
+
+def _e_FetchResponse_12(v: int, o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
     n = len(o.responses) + 1
     if n < 128:
@@ -2420,7 +1617,22 @@ def _e_FetchResponse_8(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        out = _e_FetchResponse_FetchableTopicResponse_5(t1, out, chunks)
+        out = _e_FetchResponse_FetchableTopicResponse_12(v, t1, out, chunks)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
+    out.append(0)
+    return out
+
+
+def _e_FetchResponse_16(v: int, o: FetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
+    n = len(o.responses) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.responses:
+        out = _e_FetchResponse_FetchableTopicResponse_12(v, t1, out, chunks)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
         out.append(0)
@@ -2434,7 +1646,7 @@ def _e_FetchResponse_8(o: FetchResponse, out: bytearray, chunks: list[Buffer]) -
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_FetchResponse_NodeEndpoint_0(t4, t3)
+                _e_FetchResponse_NodeEndpoint_16(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
@@ -2457,116 +1669,32 @@ def _z_FetchResponse_SnapshotId(v: FetchResponse.SnapshotId) -> bool:
     return v.end_offset == -1 and v.epoch == -1
 
 
-FetchRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 12, 32767, 12, 32767, 0, 12, 32767, None, None),
-    FieldSpec("replica_id", "int32", 0, 14, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_state", "ReplicaState", 15, 32767, 32767, -1, 1, 15, 32767, FetchRequest.ReplicaState, None),
-    FieldSpec("max_wait_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_bytes", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("isolation_level", "int8", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_id", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_epoch", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]FetchTopic", 0, 32767, 32767, -1, None, 32767, -1, FetchRequest.FetchTopic, []),
-    FieldSpec("forgotten_topics_data", "[]ForgottenTopic", 7, 32767, 32767, -1, None, 32767, -1, FetchRequest.ForgottenTopic, []),
-    FieldSpec("rack_id", "string", 11, 32767, 32767, -1, None, 32767, -1, None, ''),
-)
-FetchRequest.ReplicaState._FIELDS = (
-    FieldSpec("replica_id", "int32", 15, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_epoch", "int64", 15, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchRequest.FetchPartition._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 9, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("fetch_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_fetched_epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("partition_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 17, 32767, 32767, -1, 0, 17, 32767, None, ZERO_UUID),
-)
-FetchRequest.FetchTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]FetchPartition", 0, 32767, 32767, -1, None, 32767, -1, FetchRequest.FetchPartition, []),
-)
-FetchRequest.ForgottenTopic._FIELDS = (
-    FieldSpec("topic", "string", 7, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 7, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-FetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("session_id", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]FetchableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, FetchResponse.FetchableTopicResponse, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 16, 32767, 32767, -1, 0, 16, 32767, FetchResponse.NodeEndpoint, []),
-)
-FetchResponse.EpochEndOffset._FIELDS = (
-    FieldSpec("epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("end_offset", "int64", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 12, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-FetchResponse.AbortedTransaction._FIELDS = (
-    FieldSpec("producer_id", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("first_offset", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("high_watermark", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_stable_offset", "int64", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("diverging_epoch", "EpochEndOffset", 12, 32767, 32767, -1, 0, 12, 32767, FetchResponse.EpochEndOffset, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 12, 32767, 32767, -1, 1, 12, 32767, FetchResponse.LeaderIdAndEpoch, None),
-    FieldSpec("snapshot_id", "SnapshotId", 12, 32767, 32767, -1, 2, 12, 32767, FetchResponse.SnapshotId, None),
-    FieldSpec("aborted_transactions", "[]AbortedTransaction", 4, 32767, 4, 32767, None, 32767, -1, FetchResponse.AbortedTransaction, None),
-    FieldSpec("preferred_read_replica", "int32", 11, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-FetchResponse.FetchableTopicResponse._FIELDS = (
-    FieldSpec("topic", "string", 0, 12, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 13, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, FetchResponse.PartitionData, []),
-)
-FetchResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 16, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 16, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 16, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 16, 32767, 16, 32767, None, 32767, -1, None, None),
-)
-FetchRequest.ReplicaState._DECODERS = {15: _d_FetchRequest_ReplicaState_0, 16: _d_FetchRequest_ReplicaState_0, 17: _d_FetchRequest_ReplicaState_0}
-FetchRequest.ReplicaState._ENCODERS = {15: _e_FetchRequest_ReplicaState_0, 16: _e_FetchRequest_ReplicaState_0, 17: _e_FetchRequest_ReplicaState_0}
-FetchRequest.FetchPartition._DECODERS = {0: _d_FetchRequest_FetchPartition_0, 1: _d_FetchRequest_FetchPartition_0, 2: _d_FetchRequest_FetchPartition_0, 3: _d_FetchRequest_FetchPartition_0, 4: _d_FetchRequest_FetchPartition_0, 5: _d_FetchRequest_FetchPartition_1, 6: _d_FetchRequest_FetchPartition_1, 7: _d_FetchRequest_FetchPartition_1, 8: _d_FetchRequest_FetchPartition_1, 9: _d_FetchRequest_FetchPartition_2, 10: _d_FetchRequest_FetchPartition_2, 11: _d_FetchRequest_FetchPartition_2, 12: _d_FetchRequest_FetchPartition_3, 13: _d_FetchRequest_FetchPartition_3, 14: _d_FetchRequest_FetchPartition_3, 15: _d_FetchRequest_FetchPartition_3, 16: _d_FetchRequest_FetchPartition_3, 17: _d_FetchRequest_FetchPartition_4}
-FetchRequest.FetchPartition._ENCODERS = {0: _e_FetchRequest_FetchPartition_0, 1: _e_FetchRequest_FetchPartition_0, 2: _e_FetchRequest_FetchPartition_0, 3: _e_FetchRequest_FetchPartition_0, 4: _e_FetchRequest_FetchPartition_0, 5: _e_FetchRequest_FetchPartition_1, 6: _e_FetchRequest_FetchPartition_1, 7: _e_FetchRequest_FetchPartition_1, 8: _e_FetchRequest_FetchPartition_1, 9: _e_FetchRequest_FetchPartition_2, 10: _e_FetchRequest_FetchPartition_2, 11: _e_FetchRequest_FetchPartition_2, 12: _e_FetchRequest_FetchPartition_3, 13: _e_FetchRequest_FetchPartition_3, 14: _e_FetchRequest_FetchPartition_3, 15: _e_FetchRequest_FetchPartition_3, 16: _e_FetchRequest_FetchPartition_3, 17: _e_FetchRequest_FetchPartition_4}
-FetchRequest.FetchTopic._DECODERS = {0: _d_FetchRequest_FetchTopic_0, 1: _d_FetchRequest_FetchTopic_0, 2: _d_FetchRequest_FetchTopic_0, 3: _d_FetchRequest_FetchTopic_0, 4: _d_FetchRequest_FetchTopic_0, 5: _d_FetchRequest_FetchTopic_1, 6: _d_FetchRequest_FetchTopic_1, 7: _d_FetchRequest_FetchTopic_1, 8: _d_FetchRequest_FetchTopic_1, 9: _d_FetchRequest_FetchTopic_2, 10: _d_FetchRequest_FetchTopic_2, 11: _d_FetchRequest_FetchTopic_2, 12: _d_FetchRequest_FetchTopic_3, 13: _d_FetchRequest_FetchTopic_4, 14: _d_FetchRequest_FetchTopic_4, 15: _d_FetchRequest_FetchTopic_4, 16: _d_FetchRequest_FetchTopic_4, 17: _d_FetchRequest_FetchTopic_5}
-FetchRequest.FetchTopic._ENCODERS = {0: _e_FetchRequest_FetchTopic_0, 1: _e_FetchRequest_FetchTopic_0, 2: _e_FetchRequest_FetchTopic_0, 3: _e_FetchRequest_FetchTopic_0, 4: _e_FetchRequest_FetchTopic_0, 5: _e_FetchRequest_FetchTopic_1, 6: _e_FetchRequest_FetchTopic_1, 7: _e_FetchRequest_FetchTopic_1, 8: _e_FetchRequest_FetchTopic_1, 9: _e_FetchRequest_FetchTopic_2, 10: _e_FetchRequest_FetchTopic_2, 11: _e_FetchRequest_FetchTopic_2, 12: _e_FetchRequest_FetchTopic_3, 13: _e_FetchRequest_FetchTopic_4, 14: _e_FetchRequest_FetchTopic_4, 15: _e_FetchRequest_FetchTopic_4, 16: _e_FetchRequest_FetchTopic_4, 17: _e_FetchRequest_FetchTopic_5}
-FetchRequest.ForgottenTopic._DECODERS = {7: _d_FetchRequest_ForgottenTopic_0, 8: _d_FetchRequest_ForgottenTopic_0, 9: _d_FetchRequest_ForgottenTopic_0, 10: _d_FetchRequest_ForgottenTopic_0, 11: _d_FetchRequest_ForgottenTopic_0, 12: _d_FetchRequest_ForgottenTopic_1, 13: _d_FetchRequest_ForgottenTopic_2, 14: _d_FetchRequest_ForgottenTopic_2, 15: _d_FetchRequest_ForgottenTopic_2, 16: _d_FetchRequest_ForgottenTopic_2, 17: _d_FetchRequest_ForgottenTopic_2}
-FetchRequest.ForgottenTopic._ENCODERS = {7: _e_FetchRequest_ForgottenTopic_0, 8: _e_FetchRequest_ForgottenTopic_0, 9: _e_FetchRequest_ForgottenTopic_0, 10: _e_FetchRequest_ForgottenTopic_0, 11: _e_FetchRequest_ForgottenTopic_0, 12: _e_FetchRequest_ForgottenTopic_1, 13: _e_FetchRequest_ForgottenTopic_2, 14: _e_FetchRequest_ForgottenTopic_2, 15: _e_FetchRequest_ForgottenTopic_2, 16: _e_FetchRequest_ForgottenTopic_2, 17: _e_FetchRequest_ForgottenTopic_2}
-FetchRequest._DECODERS = {0: _d_FetchRequest_0, 1: _d_FetchRequest_0, 2: _d_FetchRequest_0, 3: _d_FetchRequest_1, 4: _d_FetchRequest_2, 5: _d_FetchRequest_3, 6: _d_FetchRequest_3, 7: _d_FetchRequest_4, 8: _d_FetchRequest_4, 9: _d_FetchRequest_5, 10: _d_FetchRequest_5, 11: _d_FetchRequest_6, 12: _d_FetchRequest_7, 13: _d_FetchRequest_8, 14: _d_FetchRequest_8, 15: _d_FetchRequest_9, 16: _d_FetchRequest_9, 17: _d_FetchRequest_10}
-FetchRequest._ENCODERS = {0: _e_FetchRequest_0, 1: _e_FetchRequest_0, 2: _e_FetchRequest_0, 3: _e_FetchRequest_1, 4: _e_FetchRequest_2, 5: _e_FetchRequest_3, 6: _e_FetchRequest_3, 7: _e_FetchRequest_4, 8: _e_FetchRequest_4, 9: _e_FetchRequest_5, 10: _e_FetchRequest_5, 11: _e_FetchRequest_6, 12: _e_FetchRequest_7, 13: _e_FetchRequest_8, 14: _e_FetchRequest_8, 15: _e_FetchRequest_9, 16: _e_FetchRequest_9, 17: _e_FetchRequest_10}
-FetchResponse.EpochEndOffset._DECODERS = {12: _d_FetchResponse_EpochEndOffset_0, 13: _d_FetchResponse_EpochEndOffset_0, 14: _d_FetchResponse_EpochEndOffset_0, 15: _d_FetchResponse_EpochEndOffset_0, 16: _d_FetchResponse_EpochEndOffset_0, 17: _d_FetchResponse_EpochEndOffset_0}
-FetchResponse.EpochEndOffset._ENCODERS = {12: _e_FetchResponse_EpochEndOffset_0, 13: _e_FetchResponse_EpochEndOffset_0, 14: _e_FetchResponse_EpochEndOffset_0, 15: _e_FetchResponse_EpochEndOffset_0, 16: _e_FetchResponse_EpochEndOffset_0, 17: _e_FetchResponse_EpochEndOffset_0}
-FetchResponse.LeaderIdAndEpoch._DECODERS = {12: _d_FetchResponse_LeaderIdAndEpoch_0, 13: _d_FetchResponse_LeaderIdAndEpoch_0, 14: _d_FetchResponse_LeaderIdAndEpoch_0, 15: _d_FetchResponse_LeaderIdAndEpoch_0, 16: _d_FetchResponse_LeaderIdAndEpoch_0, 17: _d_FetchResponse_LeaderIdAndEpoch_0}
-FetchResponse.LeaderIdAndEpoch._ENCODERS = {12: _e_FetchResponse_LeaderIdAndEpoch_0, 13: _e_FetchResponse_LeaderIdAndEpoch_0, 14: _e_FetchResponse_LeaderIdAndEpoch_0, 15: _e_FetchResponse_LeaderIdAndEpoch_0, 16: _e_FetchResponse_LeaderIdAndEpoch_0, 17: _e_FetchResponse_LeaderIdAndEpoch_0}
-FetchResponse.SnapshotId._DECODERS = {12: _d_FetchResponse_SnapshotId_0, 13: _d_FetchResponse_SnapshotId_0, 14: _d_FetchResponse_SnapshotId_0, 15: _d_FetchResponse_SnapshotId_0, 16: _d_FetchResponse_SnapshotId_0, 17: _d_FetchResponse_SnapshotId_0}
-FetchResponse.SnapshotId._ENCODERS = {12: _e_FetchResponse_SnapshotId_0, 13: _e_FetchResponse_SnapshotId_0, 14: _e_FetchResponse_SnapshotId_0, 15: _e_FetchResponse_SnapshotId_0, 16: _e_FetchResponse_SnapshotId_0, 17: _e_FetchResponse_SnapshotId_0}
-FetchResponse.AbortedTransaction._DECODERS = {4: _d_FetchResponse_AbortedTransaction_0, 5: _d_FetchResponse_AbortedTransaction_0, 6: _d_FetchResponse_AbortedTransaction_0, 7: _d_FetchResponse_AbortedTransaction_0, 8: _d_FetchResponse_AbortedTransaction_0, 9: _d_FetchResponse_AbortedTransaction_0, 10: _d_FetchResponse_AbortedTransaction_0, 11: _d_FetchResponse_AbortedTransaction_0, 12: _d_FetchResponse_AbortedTransaction_1, 13: _d_FetchResponse_AbortedTransaction_1, 14: _d_FetchResponse_AbortedTransaction_1, 15: _d_FetchResponse_AbortedTransaction_1, 16: _d_FetchResponse_AbortedTransaction_1, 17: _d_FetchResponse_AbortedTransaction_1}
-FetchResponse.AbortedTransaction._ENCODERS = {4: _e_FetchResponse_AbortedTransaction_0, 5: _e_FetchResponse_AbortedTransaction_0, 6: _e_FetchResponse_AbortedTransaction_0, 7: _e_FetchResponse_AbortedTransaction_0, 8: _e_FetchResponse_AbortedTransaction_0, 9: _e_FetchResponse_AbortedTransaction_0, 10: _e_FetchResponse_AbortedTransaction_0, 11: _e_FetchResponse_AbortedTransaction_0, 12: _e_FetchResponse_AbortedTransaction_1, 13: _e_FetchResponse_AbortedTransaction_1, 14: _e_FetchResponse_AbortedTransaction_1, 15: _e_FetchResponse_AbortedTransaction_1, 16: _e_FetchResponse_AbortedTransaction_1, 17: _e_FetchResponse_AbortedTransaction_1}
-FetchResponse.PartitionData._DECODERS = {0: _d_FetchResponse_PartitionData_0, 1: _d_FetchResponse_PartitionData_0, 2: _d_FetchResponse_PartitionData_0, 3: _d_FetchResponse_PartitionData_0, 4: _d_FetchResponse_PartitionData_1, 5: _d_FetchResponse_PartitionData_2, 6: _d_FetchResponse_PartitionData_2, 7: _d_FetchResponse_PartitionData_2, 8: _d_FetchResponse_PartitionData_2, 9: _d_FetchResponse_PartitionData_2, 10: _d_FetchResponse_PartitionData_2, 11: _d_FetchResponse_PartitionData_3, 12: _d_FetchResponse_PartitionData_4, 13: _d_FetchResponse_PartitionData_4, 14: _d_FetchResponse_PartitionData_4, 15: _d_FetchResponse_PartitionData_4, 16: _d_FetchResponse_PartitionData_4, 17: _d_FetchResponse_PartitionData_4}
-FetchResponse.PartitionData._ENCODERS = {0: _e_FetchResponse_PartitionData_0, 1: _e_FetchResponse_PartitionData_0, 2: _e_FetchResponse_PartitionData_0, 3: _e_FetchResponse_PartitionData_0, 4: _e_FetchResponse_PartitionData_1, 5: _e_FetchResponse_PartitionData_2, 6: _e_FetchResponse_PartitionData_2, 7: _e_FetchResponse_PartitionData_2, 8: _e_FetchResponse_PartitionData_2, 9: _e_FetchResponse_PartitionData_2, 10: _e_FetchResponse_PartitionData_2, 11: _e_FetchResponse_PartitionData_3, 12: _e_FetchResponse_PartitionData_4, 13: _e_FetchResponse_PartitionData_4, 14: _e_FetchResponse_PartitionData_4, 15: _e_FetchResponse_PartitionData_4, 16: _e_FetchResponse_PartitionData_4, 17: _e_FetchResponse_PartitionData_4}
+FetchRequest.ReplicaState._DECODERS = {15: partial(_d_FetchRequest_ReplicaState_15, 15), 16: partial(_d_FetchRequest_ReplicaState_15, 16), 17: partial(_d_FetchRequest_ReplicaState_15, 17)}
+FetchRequest.ReplicaState._ENCODERS = {15: partial(_e_FetchRequest_ReplicaState_15, 15), 16: partial(_e_FetchRequest_ReplicaState_15, 16), 17: partial(_e_FetchRequest_ReplicaState_15, 17)}
+FetchRequest.FetchPartition._DECODERS = {0: partial(_d_FetchRequest_FetchPartition_0, 0), 1: partial(_d_FetchRequest_FetchPartition_0, 1), 2: partial(_d_FetchRequest_FetchPartition_0, 2), 3: partial(_d_FetchRequest_FetchPartition_0, 3), 4: partial(_d_FetchRequest_FetchPartition_0, 4), 5: partial(_d_FetchRequest_FetchPartition_0, 5), 6: partial(_d_FetchRequest_FetchPartition_0, 6), 7: partial(_d_FetchRequest_FetchPartition_0, 7), 8: partial(_d_FetchRequest_FetchPartition_0, 8), 9: partial(_d_FetchRequest_FetchPartition_0, 9), 10: partial(_d_FetchRequest_FetchPartition_0, 10), 11: partial(_d_FetchRequest_FetchPartition_0, 11), 12: partial(_d_FetchRequest_FetchPartition_12, 12), 13: partial(_d_FetchRequest_FetchPartition_12, 13), 14: partial(_d_FetchRequest_FetchPartition_12, 14), 15: partial(_d_FetchRequest_FetchPartition_12, 15), 16: partial(_d_FetchRequest_FetchPartition_12, 16), 17: partial(_d_FetchRequest_FetchPartition_17, 17)}
+FetchRequest.FetchPartition._ENCODERS = {0: partial(_e_FetchRequest_FetchPartition_0, 0), 1: partial(_e_FetchRequest_FetchPartition_0, 1), 2: partial(_e_FetchRequest_FetchPartition_0, 2), 3: partial(_e_FetchRequest_FetchPartition_0, 3), 4: partial(_e_FetchRequest_FetchPartition_0, 4), 5: partial(_e_FetchRequest_FetchPartition_0, 5), 6: partial(_e_FetchRequest_FetchPartition_0, 6), 7: partial(_e_FetchRequest_FetchPartition_0, 7), 8: partial(_e_FetchRequest_FetchPartition_0, 8), 9: partial(_e_FetchRequest_FetchPartition_0, 9), 10: partial(_e_FetchRequest_FetchPartition_0, 10), 11: partial(_e_FetchRequest_FetchPartition_0, 11), 12: partial(_e_FetchRequest_FetchPartition_12, 12), 13: partial(_e_FetchRequest_FetchPartition_12, 13), 14: partial(_e_FetchRequest_FetchPartition_12, 14), 15: partial(_e_FetchRequest_FetchPartition_12, 15), 16: partial(_e_FetchRequest_FetchPartition_12, 16), 17: partial(_e_FetchRequest_FetchPartition_17, 17)}
+FetchRequest.FetchTopic._DECODERS = {0: partial(_d_FetchRequest_FetchTopic_0, 0), 1: partial(_d_FetchRequest_FetchTopic_0, 1), 2: partial(_d_FetchRequest_FetchTopic_0, 2), 3: partial(_d_FetchRequest_FetchTopic_0, 3), 4: partial(_d_FetchRequest_FetchTopic_0, 4), 5: partial(_d_FetchRequest_FetchTopic_0, 5), 6: partial(_d_FetchRequest_FetchTopic_0, 6), 7: partial(_d_FetchRequest_FetchTopic_0, 7), 8: partial(_d_FetchRequest_FetchTopic_0, 8), 9: partial(_d_FetchRequest_FetchTopic_0, 9), 10: partial(_d_FetchRequest_FetchTopic_0, 10), 11: partial(_d_FetchRequest_FetchTopic_0, 11), 12: partial(_d_FetchRequest_FetchTopic_12, 12), 13: partial(_d_FetchRequest_FetchTopic_12, 13), 14: partial(_d_FetchRequest_FetchTopic_12, 14), 15: partial(_d_FetchRequest_FetchTopic_12, 15), 16: partial(_d_FetchRequest_FetchTopic_12, 16), 17: partial(_d_FetchRequest_FetchTopic_17, 17)}
+FetchRequest.FetchTopic._ENCODERS = {0: partial(_e_FetchRequest_FetchTopic_0, 0), 1: partial(_e_FetchRequest_FetchTopic_0, 1), 2: partial(_e_FetchRequest_FetchTopic_0, 2), 3: partial(_e_FetchRequest_FetchTopic_0, 3), 4: partial(_e_FetchRequest_FetchTopic_0, 4), 5: partial(_e_FetchRequest_FetchTopic_0, 5), 6: partial(_e_FetchRequest_FetchTopic_0, 6), 7: partial(_e_FetchRequest_FetchTopic_0, 7), 8: partial(_e_FetchRequest_FetchTopic_0, 8), 9: partial(_e_FetchRequest_FetchTopic_0, 9), 10: partial(_e_FetchRequest_FetchTopic_0, 10), 11: partial(_e_FetchRequest_FetchTopic_0, 11), 12: partial(_e_FetchRequest_FetchTopic_12, 12), 13: partial(_e_FetchRequest_FetchTopic_12, 13), 14: partial(_e_FetchRequest_FetchTopic_12, 14), 15: partial(_e_FetchRequest_FetchTopic_12, 15), 16: partial(_e_FetchRequest_FetchTopic_12, 16), 17: partial(_e_FetchRequest_FetchTopic_17, 17)}
+FetchRequest.ForgottenTopic._DECODERS = {7: partial(_d_FetchRequest_ForgottenTopic_7, 7), 8: partial(_d_FetchRequest_ForgottenTopic_7, 8), 9: partial(_d_FetchRequest_ForgottenTopic_7, 9), 10: partial(_d_FetchRequest_ForgottenTopic_7, 10), 11: partial(_d_FetchRequest_ForgottenTopic_7, 11), 12: partial(_d_FetchRequest_ForgottenTopic_12, 12), 13: partial(_d_FetchRequest_ForgottenTopic_12, 13), 14: partial(_d_FetchRequest_ForgottenTopic_12, 14), 15: partial(_d_FetchRequest_ForgottenTopic_12, 15), 16: partial(_d_FetchRequest_ForgottenTopic_12, 16), 17: partial(_d_FetchRequest_ForgottenTopic_12, 17)}
+FetchRequest.ForgottenTopic._ENCODERS = {7: partial(_e_FetchRequest_ForgottenTopic_7, 7), 8: partial(_e_FetchRequest_ForgottenTopic_7, 8), 9: partial(_e_FetchRequest_ForgottenTopic_7, 9), 10: partial(_e_FetchRequest_ForgottenTopic_7, 10), 11: partial(_e_FetchRequest_ForgottenTopic_7, 11), 12: partial(_e_FetchRequest_ForgottenTopic_12, 12), 13: partial(_e_FetchRequest_ForgottenTopic_12, 13), 14: partial(_e_FetchRequest_ForgottenTopic_12, 14), 15: partial(_e_FetchRequest_ForgottenTopic_12, 15), 16: partial(_e_FetchRequest_ForgottenTopic_12, 16), 17: partial(_e_FetchRequest_ForgottenTopic_12, 17)}
+FetchRequest._DECODERS = {0: partial(_d_FetchRequest_0, 0), 1: partial(_d_FetchRequest_0, 1), 2: partial(_d_FetchRequest_0, 2), 3: partial(_d_FetchRequest_0, 3), 4: partial(_d_FetchRequest_0, 4), 5: partial(_d_FetchRequest_0, 5), 6: partial(_d_FetchRequest_0, 6), 7: partial(_d_FetchRequest_0, 7), 8: partial(_d_FetchRequest_0, 8), 9: partial(_d_FetchRequest_0, 9), 10: partial(_d_FetchRequest_0, 10), 11: partial(_d_FetchRequest_0, 11), 12: partial(_d_FetchRequest_12, 12), 13: partial(_d_FetchRequest_12, 13), 14: partial(_d_FetchRequest_12, 14), 15: partial(_d_FetchRequest_15, 15), 16: partial(_d_FetchRequest_15, 16), 17: partial(_d_FetchRequest_17, 17)}
+FetchRequest._ENCODERS = {0: partial(_e_FetchRequest_0, 0), 1: partial(_e_FetchRequest_0, 1), 2: partial(_e_FetchRequest_0, 2), 3: partial(_e_FetchRequest_0, 3), 4: partial(_e_FetchRequest_0, 4), 5: partial(_e_FetchRequest_0, 5), 6: partial(_e_FetchRequest_0, 6), 7: partial(_e_FetchRequest_0, 7), 8: partial(_e_FetchRequest_0, 8), 9: partial(_e_FetchRequest_0, 9), 10: partial(_e_FetchRequest_0, 10), 11: partial(_e_FetchRequest_0, 11), 12: partial(_e_FetchRequest_12, 12), 13: partial(_e_FetchRequest_12, 13), 14: partial(_e_FetchRequest_12, 14), 15: partial(_e_FetchRequest_15, 15), 16: partial(_e_FetchRequest_15, 16), 17: partial(_e_FetchRequest_17, 17)}
+FetchResponse.EpochEndOffset._DECODERS = {12: partial(_d_FetchResponse_EpochEndOffset_12, 12), 13: partial(_d_FetchResponse_EpochEndOffset_12, 13), 14: partial(_d_FetchResponse_EpochEndOffset_12, 14), 15: partial(_d_FetchResponse_EpochEndOffset_12, 15), 16: partial(_d_FetchResponse_EpochEndOffset_12, 16), 17: partial(_d_FetchResponse_EpochEndOffset_12, 17)}
+FetchResponse.EpochEndOffset._ENCODERS = {12: partial(_e_FetchResponse_EpochEndOffset_12, 12), 13: partial(_e_FetchResponse_EpochEndOffset_12, 13), 14: partial(_e_FetchResponse_EpochEndOffset_12, 14), 15: partial(_e_FetchResponse_EpochEndOffset_12, 15), 16: partial(_e_FetchResponse_EpochEndOffset_12, 16), 17: partial(_e_FetchResponse_EpochEndOffset_12, 17)}
+FetchResponse.LeaderIdAndEpoch._DECODERS = {12: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 12), 13: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 13), 14: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 14), 15: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 15), 16: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 16), 17: partial(_d_FetchResponse_LeaderIdAndEpoch_12, 17)}
+FetchResponse.LeaderIdAndEpoch._ENCODERS = {12: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 12), 13: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 13), 14: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 14), 15: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 15), 16: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 16), 17: partial(_e_FetchResponse_LeaderIdAndEpoch_12, 17)}
+FetchResponse.SnapshotId._DECODERS = {12: partial(_d_FetchResponse_SnapshotId_12, 12), 13: partial(_d_FetchResponse_SnapshotId_12, 13), 14: partial(_d_FetchResponse_SnapshotId_12, 14), 15: partial(_d_FetchResponse_SnapshotId_12, 15), 16: partial(_d_FetchResponse_SnapshotId_12, 16), 17: partial(_d_FetchResponse_SnapshotId_12, 17)}
+FetchResponse.SnapshotId._ENCODERS = {12: partial(_e_FetchResponse_SnapshotId_12, 12), 13: partial(_e_FetchResponse_SnapshotId_12, 13), 14: partial(_e_FetchResponse_SnapshotId_12, 14), 15: partial(_e_FetchResponse_SnapshotId_12, 15), 16: partial(_e_FetchResponse_SnapshotId_12, 16), 17: partial(_e_FetchResponse_SnapshotId_12, 17)}
+FetchResponse.AbortedTransaction._DECODERS = {4: partial(_d_FetchResponse_AbortedTransaction_4, 4), 5: partial(_d_FetchResponse_AbortedTransaction_4, 5), 6: partial(_d_FetchResponse_AbortedTransaction_4, 6), 7: partial(_d_FetchResponse_AbortedTransaction_4, 7), 8: partial(_d_FetchResponse_AbortedTransaction_4, 8), 9: partial(_d_FetchResponse_AbortedTransaction_4, 9), 10: partial(_d_FetchResponse_AbortedTransaction_4, 10), 11: partial(_d_FetchResponse_AbortedTransaction_4, 11), 12: partial(_d_FetchResponse_AbortedTransaction_12, 12), 13: partial(_d_FetchResponse_AbortedTransaction_12, 13), 14: partial(_d_FetchResponse_AbortedTransaction_12, 14), 15: partial(_d_FetchResponse_AbortedTransaction_12, 15), 16: partial(_d_FetchResponse_AbortedTransaction_12, 16), 17: partial(_d_FetchResponse_AbortedTransaction_12, 17)}
+FetchResponse.AbortedTransaction._ENCODERS = {4: partial(_e_FetchResponse_AbortedTransaction_4, 4), 5: partial(_e_FetchResponse_AbortedTransaction_4, 5), 6: partial(_e_FetchResponse_AbortedTransaction_4, 6), 7: partial(_e_FetchResponse_AbortedTransaction_4, 7), 8: partial(_e_FetchResponse_AbortedTransaction_4, 8), 9: partial(_e_FetchResponse_AbortedTransaction_4, 9), 10: partial(_e_FetchResponse_AbortedTransaction_4, 10), 11: partial(_e_FetchResponse_AbortedTransaction_4, 11), 12: partial(_e_FetchResponse_AbortedTransaction_12, 12), 13: partial(_e_FetchResponse_AbortedTransaction_12, 13), 14: partial(_e_FetchResponse_AbortedTransaction_12, 14), 15: partial(_e_FetchResponse_AbortedTransaction_12, 15), 16: partial(_e_FetchResponse_AbortedTransaction_12, 16), 17: partial(_e_FetchResponse_AbortedTransaction_12, 17)}
+FetchResponse.PartitionData._DECODERS = {0: partial(_d_FetchResponse_PartitionData_0, 0), 1: partial(_d_FetchResponse_PartitionData_0, 1), 2: partial(_d_FetchResponse_PartitionData_0, 2), 3: partial(_d_FetchResponse_PartitionData_0, 3), 4: partial(_d_FetchResponse_PartitionData_0, 4), 5: partial(_d_FetchResponse_PartitionData_0, 5), 6: partial(_d_FetchResponse_PartitionData_0, 6), 7: partial(_d_FetchResponse_PartitionData_0, 7), 8: partial(_d_FetchResponse_PartitionData_0, 8), 9: partial(_d_FetchResponse_PartitionData_0, 9), 10: partial(_d_FetchResponse_PartitionData_0, 10), 11: partial(_d_FetchResponse_PartitionData_0, 11), 12: partial(_d_FetchResponse_PartitionData_12, 12), 13: partial(_d_FetchResponse_PartitionData_12, 13), 14: partial(_d_FetchResponse_PartitionData_12, 14), 15: partial(_d_FetchResponse_PartitionData_12, 15), 16: partial(_d_FetchResponse_PartitionData_12, 16), 17: partial(_d_FetchResponse_PartitionData_12, 17)}
+FetchResponse.PartitionData._ENCODERS = {0: partial(_e_FetchResponse_PartitionData_0, 0), 1: partial(_e_FetchResponse_PartitionData_0, 1), 2: partial(_e_FetchResponse_PartitionData_0, 2), 3: partial(_e_FetchResponse_PartitionData_0, 3), 4: partial(_e_FetchResponse_PartitionData_0, 4), 5: partial(_e_FetchResponse_PartitionData_0, 5), 6: partial(_e_FetchResponse_PartitionData_0, 6), 7: partial(_e_FetchResponse_PartitionData_0, 7), 8: partial(_e_FetchResponse_PartitionData_0, 8), 9: partial(_e_FetchResponse_PartitionData_0, 9), 10: partial(_e_FetchResponse_PartitionData_0, 10), 11: partial(_e_FetchResponse_PartitionData_0, 11), 12: partial(_e_FetchResponse_PartitionData_12, 12), 13: partial(_e_FetchResponse_PartitionData_12, 13), 14: partial(_e_FetchResponse_PartitionData_12, 14), 15: partial(_e_FetchResponse_PartitionData_12, 15), 16: partial(_e_FetchResponse_PartitionData_12, 16), 17: partial(_e_FetchResponse_PartitionData_12, 17)}
 FetchResponse.PartitionData._CHUNKED = True
-FetchResponse.FetchableTopicResponse._DECODERS = {0: _d_FetchResponse_FetchableTopicResponse_0, 1: _d_FetchResponse_FetchableTopicResponse_0, 2: _d_FetchResponse_FetchableTopicResponse_0, 3: _d_FetchResponse_FetchableTopicResponse_0, 4: _d_FetchResponse_FetchableTopicResponse_1, 5: _d_FetchResponse_FetchableTopicResponse_2, 6: _d_FetchResponse_FetchableTopicResponse_2, 7: _d_FetchResponse_FetchableTopicResponse_2, 8: _d_FetchResponse_FetchableTopicResponse_2, 9: _d_FetchResponse_FetchableTopicResponse_2, 10: _d_FetchResponse_FetchableTopicResponse_2, 11: _d_FetchResponse_FetchableTopicResponse_3, 12: _d_FetchResponse_FetchableTopicResponse_4, 13: _d_FetchResponse_FetchableTopicResponse_5, 14: _d_FetchResponse_FetchableTopicResponse_5, 15: _d_FetchResponse_FetchableTopicResponse_5, 16: _d_FetchResponse_FetchableTopicResponse_5, 17: _d_FetchResponse_FetchableTopicResponse_5}
-FetchResponse.FetchableTopicResponse._ENCODERS = {0: _e_FetchResponse_FetchableTopicResponse_0, 1: _e_FetchResponse_FetchableTopicResponse_0, 2: _e_FetchResponse_FetchableTopicResponse_0, 3: _e_FetchResponse_FetchableTopicResponse_0, 4: _e_FetchResponse_FetchableTopicResponse_1, 5: _e_FetchResponse_FetchableTopicResponse_2, 6: _e_FetchResponse_FetchableTopicResponse_2, 7: _e_FetchResponse_FetchableTopicResponse_2, 8: _e_FetchResponse_FetchableTopicResponse_2, 9: _e_FetchResponse_FetchableTopicResponse_2, 10: _e_FetchResponse_FetchableTopicResponse_2, 11: _e_FetchResponse_FetchableTopicResponse_3, 12: _e_FetchResponse_FetchableTopicResponse_4, 13: _e_FetchResponse_FetchableTopicResponse_5, 14: _e_FetchResponse_FetchableTopicResponse_5, 15: _e_FetchResponse_FetchableTopicResponse_5, 16: _e_FetchResponse_FetchableTopicResponse_5, 17: _e_FetchResponse_FetchableTopicResponse_5}
+FetchResponse.FetchableTopicResponse._DECODERS = {0: partial(_d_FetchResponse_FetchableTopicResponse_0, 0), 1: partial(_d_FetchResponse_FetchableTopicResponse_0, 1), 2: partial(_d_FetchResponse_FetchableTopicResponse_0, 2), 3: partial(_d_FetchResponse_FetchableTopicResponse_0, 3), 4: partial(_d_FetchResponse_FetchableTopicResponse_0, 4), 5: partial(_d_FetchResponse_FetchableTopicResponse_0, 5), 6: partial(_d_FetchResponse_FetchableTopicResponse_0, 6), 7: partial(_d_FetchResponse_FetchableTopicResponse_0, 7), 8: partial(_d_FetchResponse_FetchableTopicResponse_0, 8), 9: partial(_d_FetchResponse_FetchableTopicResponse_0, 9), 10: partial(_d_FetchResponse_FetchableTopicResponse_0, 10), 11: partial(_d_FetchResponse_FetchableTopicResponse_0, 11), 12: partial(_d_FetchResponse_FetchableTopicResponse_12, 12), 13: partial(_d_FetchResponse_FetchableTopicResponse_12, 13), 14: partial(_d_FetchResponse_FetchableTopicResponse_12, 14), 15: partial(_d_FetchResponse_FetchableTopicResponse_12, 15), 16: partial(_d_FetchResponse_FetchableTopicResponse_12, 16), 17: partial(_d_FetchResponse_FetchableTopicResponse_12, 17)}
+FetchResponse.FetchableTopicResponse._ENCODERS = {0: partial(_e_FetchResponse_FetchableTopicResponse_0, 0), 1: partial(_e_FetchResponse_FetchableTopicResponse_0, 1), 2: partial(_e_FetchResponse_FetchableTopicResponse_0, 2), 3: partial(_e_FetchResponse_FetchableTopicResponse_0, 3), 4: partial(_e_FetchResponse_FetchableTopicResponse_0, 4), 5: partial(_e_FetchResponse_FetchableTopicResponse_0, 5), 6: partial(_e_FetchResponse_FetchableTopicResponse_0, 6), 7: partial(_e_FetchResponse_FetchableTopicResponse_0, 7), 8: partial(_e_FetchResponse_FetchableTopicResponse_0, 8), 9: partial(_e_FetchResponse_FetchableTopicResponse_0, 9), 10: partial(_e_FetchResponse_FetchableTopicResponse_0, 10), 11: partial(_e_FetchResponse_FetchableTopicResponse_0, 11), 12: partial(_e_FetchResponse_FetchableTopicResponse_12, 12), 13: partial(_e_FetchResponse_FetchableTopicResponse_12, 13), 14: partial(_e_FetchResponse_FetchableTopicResponse_12, 14), 15: partial(_e_FetchResponse_FetchableTopicResponse_12, 15), 16: partial(_e_FetchResponse_FetchableTopicResponse_12, 16), 17: partial(_e_FetchResponse_FetchableTopicResponse_12, 17)}
 FetchResponse.FetchableTopicResponse._CHUNKED = True
-FetchResponse.NodeEndpoint._DECODERS = {16: _d_FetchResponse_NodeEndpoint_0, 17: _d_FetchResponse_NodeEndpoint_0}
-FetchResponse.NodeEndpoint._ENCODERS = {16: _e_FetchResponse_NodeEndpoint_0, 17: _e_FetchResponse_NodeEndpoint_0}
-FetchResponse._DECODERS = {0: _d_FetchResponse_0, 1: _d_FetchResponse_1, 2: _d_FetchResponse_1, 3: _d_FetchResponse_1, 4: _d_FetchResponse_2, 5: _d_FetchResponse_3, 6: _d_FetchResponse_3, 7: _d_FetchResponse_4, 8: _d_FetchResponse_4, 9: _d_FetchResponse_4, 10: _d_FetchResponse_4, 11: _d_FetchResponse_5, 12: _d_FetchResponse_6, 13: _d_FetchResponse_7, 14: _d_FetchResponse_7, 15: _d_FetchResponse_7, 16: _d_FetchResponse_8, 17: _d_FetchResponse_8}
-FetchResponse._ENCODERS = {0: _e_FetchResponse_0, 1: _e_FetchResponse_1, 2: _e_FetchResponse_1, 3: _e_FetchResponse_1, 4: _e_FetchResponse_2, 5: _e_FetchResponse_3, 6: _e_FetchResponse_3, 7: _e_FetchResponse_4, 8: _e_FetchResponse_4, 9: _e_FetchResponse_4, 10: _e_FetchResponse_4, 11: _e_FetchResponse_5, 12: _e_FetchResponse_6, 13: _e_FetchResponse_7, 14: _e_FetchResponse_7, 15: _e_FetchResponse_7, 16: _e_FetchResponse_8, 17: _e_FetchResponse_8}
+FetchResponse.NodeEndpoint._DECODERS = {16: partial(_d_FetchResponse_NodeEndpoint_16, 16), 17: partial(_d_FetchResponse_NodeEndpoint_16, 17)}
+FetchResponse.NodeEndpoint._ENCODERS = {16: partial(_e_FetchResponse_NodeEndpoint_16, 16), 17: partial(_e_FetchResponse_NodeEndpoint_16, 17)}
+FetchResponse._DECODERS = {0: partial(_d_FetchResponse_0, 0), 1: partial(_d_FetchResponse_0, 1), 2: partial(_d_FetchResponse_0, 2), 3: partial(_d_FetchResponse_0, 3), 4: partial(_d_FetchResponse_0, 4), 5: partial(_d_FetchResponse_0, 5), 6: partial(_d_FetchResponse_0, 6), 7: partial(_d_FetchResponse_0, 7), 8: partial(_d_FetchResponse_0, 8), 9: partial(_d_FetchResponse_0, 9), 10: partial(_d_FetchResponse_0, 10), 11: partial(_d_FetchResponse_0, 11), 12: partial(_d_FetchResponse_12, 12), 13: partial(_d_FetchResponse_12, 13), 14: partial(_d_FetchResponse_12, 14), 15: partial(_d_FetchResponse_12, 15), 16: partial(_d_FetchResponse_16, 16), 17: partial(_d_FetchResponse_16, 17)}
+FetchResponse._ENCODERS = {0: partial(_e_FetchResponse_0, 0), 1: partial(_e_FetchResponse_0, 1), 2: partial(_e_FetchResponse_0, 2), 3: partial(_e_FetchResponse_0, 3), 4: partial(_e_FetchResponse_0, 4), 5: partial(_e_FetchResponse_0, 5), 6: partial(_e_FetchResponse_0, 6), 7: partial(_e_FetchResponse_0, 7), 8: partial(_e_FetchResponse_0, 8), 9: partial(_e_FetchResponse_0, 9), 10: partial(_e_FetchResponse_0, 10), 11: partial(_e_FetchResponse_0, 11), 12: partial(_e_FetchResponse_12, 12), 13: partial(_e_FetchResponse_12, 13), 14: partial(_e_FetchResponse_12, 14), 15: partial(_e_FetchResponse_12, 15), 16: partial(_e_FetchResponse_16, 16), 17: partial(_e_FetchResponse_16, 17)}
 FetchResponse._CHUNKED = True

@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    UUID, ZERO_UUID, Buffer, Message, Records, append_records, bad_length, read_uvarint,
+    records_size, short, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -198,7 +180,7 @@ _K_FetchSnapshotResponse_TopicSnapshot = FetchSnapshotResponse.TopicSnapshot
 _K_FetchSnapshotResponse_NodeEndpoint = FetchSnapshotResponse.NodeEndpoint
 
 
-def _d_FetchSnapshotRequest_SnapshotId_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.SnapshotId, int]:
+def _d_FetchSnapshotRequest_SnapshotId_0(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.SnapshotId, int]:
     self = _new(_K_FetchSnapshotRequest_SnapshotId)
     self.end_offset, self.epoch = _S_qi.unpack_from(buf, pos)
     pos += 12
@@ -211,16 +193,11 @@ def _d_FetchSnapshotRequest_SnapshotId_0(buf: memoryview, pos: int) -> tuple[Fet
     return self, pos
 
 
-def _e_FetchSnapshotRequest_SnapshotId_0(o: FetchSnapshotRequest.SnapshotId, out: bytearray) -> None:
-    out += _S_qi.pack(o.end_offset, o.epoch)
-    out.append(0)
-
-
-def _d_FetchSnapshotRequest_PartitionSnapshot_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.PartitionSnapshot, int]:
+def _d_FetchSnapshotRequest_PartitionSnapshot_0(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.PartitionSnapshot, int]:
     self = _new(_K_FetchSnapshotRequest_PartitionSnapshot)
     self.partition, self.current_leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
-    self.snapshot_id, pos = _d_FetchSnapshotRequest_SnapshotId_0(buf, pos)
+    self.snapshot_id, pos = _d_FetchSnapshotRequest_SnapshotId_0(v, buf, pos)
     (self.position,) = _S_q.unpack_from(buf, pos)
     pos += 8
     self.replica_directory_id = ZERO_UUID
@@ -233,18 +210,11 @@ def _d_FetchSnapshotRequest_PartitionSnapshot_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_FetchSnapshotRequest_PartitionSnapshot_0(o: FetchSnapshotRequest.PartitionSnapshot, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition, o.current_leader_epoch)
-    _e_FetchSnapshotRequest_SnapshotId_0(o.snapshot_id, out)
-    out += _S_q.pack(o.position)
-    out.append(0)
-
-
-def _d_FetchSnapshotRequest_PartitionSnapshot_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.PartitionSnapshot, int]:
+def _d_FetchSnapshotRequest_PartitionSnapshot_1(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.PartitionSnapshot, int]:
     self = _new(_K_FetchSnapshotRequest_PartitionSnapshot)
     self.partition, self.current_leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
-    self.snapshot_id, pos = _d_FetchSnapshotRequest_SnapshotId_0(buf, pos)
+    self.snapshot_id, pos = _d_FetchSnapshotRequest_SnapshotId_0(v, buf, pos)
     (self.position,) = _S_q.unpack_from(buf, pos)
     pos += 8
     self.replica_directory_id = ZERO_UUID
@@ -266,24 +236,7 @@ def _d_FetchSnapshotRequest_PartitionSnapshot_1(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_FetchSnapshotRequest_PartitionSnapshot_1(o: FetchSnapshotRequest.PartitionSnapshot, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition, o.current_leader_epoch)
-    _e_FetchSnapshotRequest_SnapshotId_0(o.snapshot_id, out)
-    out += _S_q.pack(o.position)
-    t1 = o.replica_directory_id != ZERO_UUID
-    if not (t1):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1))
-        if t1:
-            t2 = bytearray()
-            t2 += UUID.pack(o.replica_directory_id)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t2))
-            out += t2
-
-
-def _d_FetchSnapshotRequest_TopicSnapshot_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.TopicSnapshot, int]:
+def _d_FetchSnapshotRequest_TopicSnapshot_0(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.TopicSnapshot, int]:
     self = _new(_K_FetchSnapshotRequest_TopicSnapshot)
     n = buf[pos]
     pos += 1
@@ -304,7 +257,7 @@ def _d_FetchSnapshotRequest_TopicSnapshot_0(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Partitions", n)
     t1: list[FetchSnapshotRequest.PartitionSnapshot] = []
     for _ in range(n):
-        t2, pos = _d_FetchSnapshotRequest_PartitionSnapshot_0(buf, pos)
+        t2, pos = _d_FetchSnapshotRequest_PartitionSnapshot_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -316,25 +269,7 @@ def _d_FetchSnapshotRequest_TopicSnapshot_0(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_FetchSnapshotRequest_TopicSnapshot_0(o: FetchSnapshotRequest.TopicSnapshot, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_FetchSnapshotRequest_PartitionSnapshot_0(t2, out)
-    out.append(0)
-
-
-def _d_FetchSnapshotRequest_TopicSnapshot_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.TopicSnapshot, int]:
+def _d_FetchSnapshotRequest_TopicSnapshot_1(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest.TopicSnapshot, int]:
     self = _new(_K_FetchSnapshotRequest_TopicSnapshot)
     n = buf[pos]
     pos += 1
@@ -355,7 +290,7 @@ def _d_FetchSnapshotRequest_TopicSnapshot_1(buf: memoryview, pos: int) -> tuple[
         raise bad_length("Partitions", n)
     t1: list[FetchSnapshotRequest.PartitionSnapshot] = []
     for _ in range(n):
-        t2, pos = _d_FetchSnapshotRequest_PartitionSnapshot_1(buf, pos)
+        t2, pos = _d_FetchSnapshotRequest_PartitionSnapshot_1(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -367,25 +302,7 @@ def _d_FetchSnapshotRequest_TopicSnapshot_1(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_FetchSnapshotRequest_TopicSnapshot_1(o: FetchSnapshotRequest.TopicSnapshot, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_FetchSnapshotRequest_PartitionSnapshot_1(t2, out)
-    out.append(0)
-
-
-def _d_FetchSnapshotRequest_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest, int]:
+def _d_FetchSnapshotRequest_0(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest, int]:
     self = _new(_K_FetchSnapshotRequest)
     self.replica_id, self.max_bytes = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -398,7 +315,7 @@ def _d_FetchSnapshotRequest_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotR
         raise bad_length("Topics", n)
     t1: list[FetchSnapshotRequest.TopicSnapshot] = []
     for _ in range(n):
-        t2, pos = _d_FetchSnapshotRequest_TopicSnapshot_0(buf, pos)
+        t2, pos = _d_FetchSnapshotRequest_TopicSnapshot_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.cluster_id = None
@@ -431,39 +348,7 @@ def _d_FetchSnapshotRequest_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotR
     return self, pos
 
 
-def _e_FetchSnapshotRequest_0(o: FetchSnapshotRequest, out: bytearray) -> None:
-    out += _S_ii.pack(o.replica_id, o.max_bytes)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_FetchSnapshotRequest_TopicSnapshot_0(t1, out)
-    t2 = o.cluster_id is not None
-    if not (t2):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t2))
-        if t2:
-            t3 = bytearray()
-            t4 = o.cluster_id
-            if t4 is None:
-                t3.append(0)
-            else:
-                t5 = t4.encode()
-                n = len(t5) + 1
-                if n < 128:
-                    t3.append(n)
-                else:
-                    write_uvarint(t3, n)
-                t3 += t5
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t3))
-            out += t3
-
-
-def _d_FetchSnapshotRequest_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest, int]:
+def _d_FetchSnapshotRequest_1(v: int, buf: memoryview, pos: int) -> tuple[FetchSnapshotRequest, int]:
     self = _new(_K_FetchSnapshotRequest)
     self.replica_id, self.max_bytes = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -476,7 +361,7 @@ def _d_FetchSnapshotRequest_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotR
         raise bad_length("Topics", n)
     t1: list[FetchSnapshotRequest.TopicSnapshot] = []
     for _ in range(n):
-        t2, pos = _d_FetchSnapshotRequest_TopicSnapshot_1(buf, pos)
+        t2, pos = _d_FetchSnapshotRequest_TopicSnapshot_1(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.cluster_id = None
@@ -509,112 +394,19 @@ def _d_FetchSnapshotRequest_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotR
     return self, pos
 
 
-def _e_FetchSnapshotRequest_1(o: FetchSnapshotRequest, out: bytearray) -> None:
-    out += _S_ii.pack(o.replica_id, o.max_bytes)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_FetchSnapshotRequest_TopicSnapshot_1(t1, out)
-    t2 = o.cluster_id is not None
-    if not (t2):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t2))
-        if t2:
-            t3 = bytearray()
-            t4 = o.cluster_id
-            if t4 is None:
-                t3.append(0)
-            else:
-                t5 = t4.encode()
-                n = len(t5) + 1
-                if n < 128:
-                    t3.append(n)
-                else:
-                    write_uvarint(t3, n)
-                t3 += t5
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t3))
-            out += t3
-
-
-def _d_FetchSnapshotResponse_SnapshotId_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse.SnapshotId, int]:
-    self = _new(_K_FetchSnapshotResponse_SnapshotId)
-    self.end_offset, self.epoch = _S_qi.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_SnapshotId_0(o: FetchSnapshotResponse.SnapshotId, out: bytearray) -> None:
+def _e_FetchSnapshotResponse_SnapshotId_0(v: int, o: FetchSnapshotResponse.SnapshotId, out: bytearray) -> None:
     out += _S_qi.pack(o.end_offset, o.epoch)
     out.append(0)
 
 
-def _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse.LeaderIdAndEpoch, int]:
-    self = _new(_K_FetchSnapshotResponse_LeaderIdAndEpoch)
-    self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(o: FetchSnapshotResponse.LeaderIdAndEpoch, out: bytearray) -> None:
+def _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(v: int, o: FetchSnapshotResponse.LeaderIdAndEpoch, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_FetchSnapshotResponse_PartitionSnapshot_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse.PartitionSnapshot, int]:
-    self = _new(_K_FetchSnapshotResponse_PartitionSnapshot)
-    self.index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.snapshot_id, pos = _d_FetchSnapshotResponse_SnapshotId_0(buf, pos)
-    self.size, self.position = _S_qq.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("UnalignedRecords", n)
-    self.unaligned_records = buf[pos:end]
-    pos = end
-    self.current_leader = _K_FetchSnapshotResponse_LeaderIdAndEpoch()
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                self.current_leader, pos = _d_FetchSnapshotResponse_LeaderIdAndEpoch_0(buf, pos)
-            pos = tend
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_PartitionSnapshot_0(o: FetchSnapshotResponse.PartitionSnapshot, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchSnapshotResponse_PartitionSnapshot_0(v: int, o: FetchSnapshotResponse.PartitionSnapshot, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ih.pack(o.index, o.error_code)
-    _e_FetchSnapshotResponse_SnapshotId_0(o.snapshot_id, out)
+    _e_FetchSnapshotResponse_SnapshotId_0(v, o.snapshot_id, out)
     out += _S_qq.pack(o.size, o.position)
     t1 = o.unaligned_records
     if t1 is None:
@@ -634,47 +426,14 @@ def _e_FetchSnapshotResponse_PartitionSnapshot_0(o: FetchSnapshotResponse.Partit
         write_uvarint(out, int(t2))
         if t2:
             t3 = bytearray()
-            _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(o.current_leader, t3)
+            _e_FetchSnapshotResponse_LeaderIdAndEpoch_0(v, o.current_leader, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
     return out
 
 
-def _d_FetchSnapshotResponse_TopicSnapshot_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse.TopicSnapshot, int]:
-    self = _new(_K_FetchSnapshotResponse_TopicSnapshot)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[FetchSnapshotResponse.PartitionSnapshot] = []
-    for _ in range(n):
-        t2, pos = _d_FetchSnapshotResponse_PartitionSnapshot_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_TopicSnapshot_0(o: FetchSnapshotResponse.TopicSnapshot, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchSnapshotResponse_TopicSnapshot_0(v: int, o: FetchSnapshotResponse.TopicSnapshot, out: bytearray, chunks: list[Buffer]) -> bytearray:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -688,37 +447,12 @@ def _e_FetchSnapshotResponse_TopicSnapshot_0(o: FetchSnapshotResponse.TopicSnaps
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        out = _e_FetchSnapshotResponse_PartitionSnapshot_0(t2, out, chunks)
+        out = _e_FetchSnapshotResponse_PartitionSnapshot_0(v, t2, out, chunks)
     out.append(0)
     return out
 
 
-def _d_FetchSnapshotResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse.NodeEndpoint, int]:
-    self = _new(_K_FetchSnapshotResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_H.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_NodeEndpoint_0(o: FetchSnapshotResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_FetchSnapshotResponse_NodeEndpoint_1(v: int, o: FetchSnapshotResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -731,33 +465,7 @@ def _e_FetchSnapshotResponse_NodeEndpoint_0(o: FetchSnapshotResponse.NodeEndpoin
     out.append(0)
 
 
-def _d_FetchSnapshotResponse_0(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse, int]:
-    self = _new(_K_FetchSnapshotResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchSnapshotResponse.TopicSnapshot] = []
-    for _ in range(n):
-        t2, pos = _d_FetchSnapshotResponse_TopicSnapshot_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_0(o: FetchSnapshotResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchSnapshotResponse_0(v: int, o: FetchSnapshotResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -765,57 +473,14 @@ def _e_FetchSnapshotResponse_0(o: FetchSnapshotResponse, out: bytearray, chunks:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        out = _e_FetchSnapshotResponse_TopicSnapshot_0(t1, out, chunks)
+        out = _e_FetchSnapshotResponse_TopicSnapshot_0(v, t1, out, chunks)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
     out.append(0)
     return out
 
 
-def _d_FetchSnapshotResponse_1(buf: memoryview, pos: int) -> tuple[FetchSnapshotResponse, int]:
-    self = _new(_K_FetchSnapshotResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[FetchSnapshotResponse.TopicSnapshot] = []
-    for _ in range(n):
-        t2, pos = _d_FetchSnapshotResponse_TopicSnapshot_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0 or n > len(buf) - pos:
-                    raise bad_length("NodeEndpoints", n)
-                t3: list[FetchSnapshotResponse.NodeEndpoint] = []
-                for _ in range(n):
-                    t4, pos = _d_FetchSnapshotResponse_NodeEndpoint_0(buf, pos)
-                    t3.append(t4)
-                self.node_endpoints = t3
-            pos = tend
-    return self, pos
-
-
-def _e_FetchSnapshotResponse_1(o: FetchSnapshotResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_FetchSnapshotResponse_1(v: int, o: FetchSnapshotResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -823,7 +488,7 @@ def _e_FetchSnapshotResponse_1(o: FetchSnapshotResponse, out: bytearray, chunks:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        out = _e_FetchSnapshotResponse_TopicSnapshot_0(t1, out, chunks)
+        out = _e_FetchSnapshotResponse_TopicSnapshot_0(v, t1, out, chunks)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
         out.append(0)
@@ -837,7 +502,7 @@ def _e_FetchSnapshotResponse_1(o: FetchSnapshotResponse, out: bytearray, chunks:
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_FetchSnapshotResponse_NodeEndpoint_0(t4, t3)
+                _e_FetchSnapshotResponse_NodeEndpoint_1(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
@@ -848,79 +513,16 @@ def _z_FetchSnapshotResponse_LeaderIdAndEpoch(v: FetchSnapshotResponse.LeaderIdA
     return v.leader_id == 0 and v.leader_epoch == 0
 
 
-FetchSnapshotRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("topics", "[]TopicSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.TopicSnapshot, []),
-)
-FetchSnapshotRequest.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotRequest.PartitionSnapshot._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("snapshot_id", "SnapshotId", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.SnapshotId, None),
-    FieldSpec("position", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replica_directory_id", "uuid", 1, 32767, 32767, -1, 0, 1, 32767, None, ZERO_UUID),
-)
-FetchSnapshotRequest.TopicSnapshot._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotRequest.PartitionSnapshot, []),
-)
-FetchSnapshotResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.TopicSnapshot, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, FetchSnapshotResponse.NodeEndpoint, []),
-)
-FetchSnapshotResponse.SnapshotId._FIELDS = (
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotResponse.PartitionSnapshot._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("snapshot_id", "SnapshotId", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.SnapshotId, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, 0, 0, 32767, FetchSnapshotResponse.LeaderIdAndEpoch, None),
-    FieldSpec("size", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("position", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("unaligned_records", "records", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-FetchSnapshotResponse.TopicSnapshot._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionSnapshot", 0, 32767, 32767, -1, None, 32767, -1, FetchSnapshotResponse.PartitionSnapshot, []),
-)
-FetchSnapshotResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-FetchSnapshotRequest.SnapshotId._DECODERS = {0: _d_FetchSnapshotRequest_SnapshotId_0, 1: _d_FetchSnapshotRequest_SnapshotId_0}
-FetchSnapshotRequest.SnapshotId._ENCODERS = {0: _e_FetchSnapshotRequest_SnapshotId_0, 1: _e_FetchSnapshotRequest_SnapshotId_0}
-FetchSnapshotRequest.PartitionSnapshot._DECODERS = {0: _d_FetchSnapshotRequest_PartitionSnapshot_0, 1: _d_FetchSnapshotRequest_PartitionSnapshot_1}
-FetchSnapshotRequest.PartitionSnapshot._ENCODERS = {0: _e_FetchSnapshotRequest_PartitionSnapshot_0, 1: _e_FetchSnapshotRequest_PartitionSnapshot_1}
-FetchSnapshotRequest.TopicSnapshot._DECODERS = {0: _d_FetchSnapshotRequest_TopicSnapshot_0, 1: _d_FetchSnapshotRequest_TopicSnapshot_1}
-FetchSnapshotRequest.TopicSnapshot._ENCODERS = {0: _e_FetchSnapshotRequest_TopicSnapshot_0, 1: _e_FetchSnapshotRequest_TopicSnapshot_1}
-FetchSnapshotRequest._DECODERS = {0: _d_FetchSnapshotRequest_0, 1: _d_FetchSnapshotRequest_1}
-FetchSnapshotRequest._ENCODERS = {0: _e_FetchSnapshotRequest_0, 1: _e_FetchSnapshotRequest_1}
-FetchSnapshotResponse.SnapshotId._DECODERS = {0: _d_FetchSnapshotResponse_SnapshotId_0, 1: _d_FetchSnapshotResponse_SnapshotId_0}
-FetchSnapshotResponse.SnapshotId._ENCODERS = {0: _e_FetchSnapshotResponse_SnapshotId_0, 1: _e_FetchSnapshotResponse_SnapshotId_0}
-FetchSnapshotResponse.LeaderIdAndEpoch._DECODERS = {0: _d_FetchSnapshotResponse_LeaderIdAndEpoch_0, 1: _d_FetchSnapshotResponse_LeaderIdAndEpoch_0}
-FetchSnapshotResponse.LeaderIdAndEpoch._ENCODERS = {0: _e_FetchSnapshotResponse_LeaderIdAndEpoch_0, 1: _e_FetchSnapshotResponse_LeaderIdAndEpoch_0}
-FetchSnapshotResponse.PartitionSnapshot._DECODERS = {0: _d_FetchSnapshotResponse_PartitionSnapshot_0, 1: _d_FetchSnapshotResponse_PartitionSnapshot_0}
-FetchSnapshotResponse.PartitionSnapshot._ENCODERS = {0: _e_FetchSnapshotResponse_PartitionSnapshot_0, 1: _e_FetchSnapshotResponse_PartitionSnapshot_0}
+FetchSnapshotRequest.SnapshotId._DECODERS = {0: partial(_d_FetchSnapshotRequest_SnapshotId_0, 0), 1: partial(_d_FetchSnapshotRequest_SnapshotId_0, 1)}
+FetchSnapshotRequest.PartitionSnapshot._DECODERS = {0: partial(_d_FetchSnapshotRequest_PartitionSnapshot_0, 0), 1: partial(_d_FetchSnapshotRequest_PartitionSnapshot_1, 1)}
+FetchSnapshotRequest.TopicSnapshot._DECODERS = {0: partial(_d_FetchSnapshotRequest_TopicSnapshot_0, 0), 1: partial(_d_FetchSnapshotRequest_TopicSnapshot_1, 1)}
+FetchSnapshotRequest._DECODERS = {0: partial(_d_FetchSnapshotRequest_0, 0), 1: partial(_d_FetchSnapshotRequest_1, 1)}
+FetchSnapshotResponse.SnapshotId._ENCODERS = {0: partial(_e_FetchSnapshotResponse_SnapshotId_0, 0), 1: partial(_e_FetchSnapshotResponse_SnapshotId_0, 1)}
+FetchSnapshotResponse.LeaderIdAndEpoch._ENCODERS = {0: partial(_e_FetchSnapshotResponse_LeaderIdAndEpoch_0, 0), 1: partial(_e_FetchSnapshotResponse_LeaderIdAndEpoch_0, 1)}
+FetchSnapshotResponse.PartitionSnapshot._ENCODERS = {0: partial(_e_FetchSnapshotResponse_PartitionSnapshot_0, 0), 1: partial(_e_FetchSnapshotResponse_PartitionSnapshot_0, 1)}
 FetchSnapshotResponse.PartitionSnapshot._CHUNKED = True
-FetchSnapshotResponse.TopicSnapshot._DECODERS = {0: _d_FetchSnapshotResponse_TopicSnapshot_0, 1: _d_FetchSnapshotResponse_TopicSnapshot_0}
-FetchSnapshotResponse.TopicSnapshot._ENCODERS = {0: _e_FetchSnapshotResponse_TopicSnapshot_0, 1: _e_FetchSnapshotResponse_TopicSnapshot_0}
+FetchSnapshotResponse.TopicSnapshot._ENCODERS = {0: partial(_e_FetchSnapshotResponse_TopicSnapshot_0, 0), 1: partial(_e_FetchSnapshotResponse_TopicSnapshot_0, 1)}
 FetchSnapshotResponse.TopicSnapshot._CHUNKED = True
-FetchSnapshotResponse.NodeEndpoint._DECODERS = {1: _d_FetchSnapshotResponse_NodeEndpoint_0}
-FetchSnapshotResponse.NodeEndpoint._ENCODERS = {1: _e_FetchSnapshotResponse_NodeEndpoint_0}
-FetchSnapshotResponse._DECODERS = {0: _d_FetchSnapshotResponse_0, 1: _d_FetchSnapshotResponse_1}
-FetchSnapshotResponse._ENCODERS = {0: _e_FetchSnapshotResponse_0, 1: _e_FetchSnapshotResponse_1}
+FetchSnapshotResponse.NodeEndpoint._ENCODERS = {1: partial(_e_FetchSnapshotResponse_NodeEndpoint_1, 1)}
+FetchSnapshotResponse._ENCODERS = {0: partial(_e_FetchSnapshotResponse_0, 0), 1: partial(_e_FetchSnapshotResponse_1, 1)}
 FetchSnapshotResponse._CHUNKED = True

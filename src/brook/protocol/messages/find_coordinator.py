@@ -3,38 +3,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_b = Struct(">b")
 _S_i = Struct(">i")
 _S_ih = Struct(">ih")
-_S_hi = Struct(">hi")
+_S_h = Struct(">h")
 
 
 class FindCoordinatorRequest(Message):
@@ -105,7 +86,7 @@ _K_FindCoordinatorResponse = FindCoordinatorResponse
 _K_FindCoordinatorResponse_Coordinator = FindCoordinatorResponse.Coordinator
 
 
-def _d_FindCoordinatorRequest_0(buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+def _d_FindCoordinatorRequest_0(v: int, buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
     self = _new(_K_FindCoordinatorRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -114,88 +95,18 @@ def _d_FindCoordinatorRequest_0(buf: memoryview, pos: int) -> tuple[FindCoordina
         raise bad_length("Key", n)
     self.key = str(buf[pos:end], "utf-8")
     pos = end
-    self.key_type = 0
-    self.coordinator_keys = []
-    return self, pos
-
-
-def _e_FindCoordinatorRequest_0(o: FindCoordinatorRequest, out: bytearray) -> None:
-    t1 = o.key.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-
-
-def _d_FindCoordinatorRequest_1(buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
-    self = _new(_K_FindCoordinatorRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Key", n)
-    self.key = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.key_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    self.coordinator_keys = []
-    return self, pos
-
-
-def _e_FindCoordinatorRequest_1(o: FindCoordinatorRequest, out: bytearray) -> None:
-    t1 = o.key.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_b.pack(o.key_type)
-
-
-def _d_FindCoordinatorRequest_2(buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
-    self = _new(_K_FindCoordinatorRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Key", n)
-    self.key = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.key_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    self.coordinator_keys = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FindCoordinatorRequest_2(o: FindCoordinatorRequest, out: bytearray) -> None:
-    t1 = o.key.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+    if v <= 0:
+        self.key_type = 0
     else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_b.pack(o.key_type)
-    out.append(0)
+        (self.key_type,) = _S_b.unpack_from(buf, pos)
+        pos += 1
+    self.coordinator_keys = []
+    return self, pos
 
 
-def _d_FindCoordinatorRequest_3(buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
+def _d_FindCoordinatorRequest_3(v: int, buf: memoryview, pos: int) -> tuple[FindCoordinatorRequest, int]:
     self = _new(_K_FindCoordinatorRequest)
-    (self.key_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("CoordinatorKeys", n)
-    t1: list[str] = []
-    for _ in range(n):
+    if v <= 3:
         n = buf[pos]
         pos += 1
         if n > 127:
@@ -203,12 +114,37 @@ def _d_FindCoordinatorRequest_3(buf: memoryview, pos: int) -> tuple[FindCoordina
         n -= 1
         end = pos + n
         if n < 0 or end > len(buf):
+            raise bad_length("Key", n)
+        self.key = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.key = ""
+    (self.key_type,) = _S_b.unpack_from(buf, pos)
+    pos += 1
+    if v >= 4:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
             raise bad_length("CoordinatorKeys", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.coordinator_keys = t1
-    self.key = ""
+        t1: list[str] = []
+        for _ in range(n):
+            n = buf[pos]
+            pos += 1
+            if n > 127:
+                n, pos = read_uvarint(buf, pos - 1)
+            n -= 1
+            end = pos + n
+            if n < 0 or end > len(buf):
+                raise bad_length("CoordinatorKeys", n)
+            t2 = str(buf[pos:end], "utf-8")
+            pos = end
+            t1.append(t2)
+        self.coordinator_keys = t1
+    else:
+        self.coordinator_keys = []
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -218,73 +154,7 @@ def _d_FindCoordinatorRequest_3(buf: memoryview, pos: int) -> tuple[FindCoordina
     return self, pos
 
 
-def _e_FindCoordinatorRequest_3(o: FindCoordinatorRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.key_type)
-    n = len(o.coordinator_keys) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.coordinator_keys:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_FindCoordinatorResponse_Coordinator_0(buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse.Coordinator, int]:
-    self = _new(_K_FindCoordinatorResponse_Coordinator)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Key", n)
-    self.key = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    self.port, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FindCoordinatorResponse_Coordinator_0(o: FindCoordinatorResponse.Coordinator, out: bytearray) -> None:
+def _e_FindCoordinatorResponse_Coordinator_4(v: int, o: FindCoordinatorResponse.Coordinator, out: bytearray) -> None:
     t1 = o.key.encode()
     n = len(t1) + 1
     if n < 128:
@@ -315,211 +185,82 @@ def _e_FindCoordinatorResponse_Coordinator_0(o: FindCoordinatorResponse.Coordina
     out.append(0)
 
 
-def _d_FindCoordinatorResponse_0(buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
-    self = _new(_K_FindCoordinatorResponse)
-    self.error_code, self.node_id = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.throttle_time_ms = 0
-    self.error_message = ""
-    self.coordinators = []
-    return self, pos
-
-
-def _e_FindCoordinatorResponse_0(o: FindCoordinatorResponse, out: bytearray) -> None:
-    out += _S_hi.pack(o.error_code, o.node_id)
-    t1 = o.host.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.port)
-
-
-def _d_FindCoordinatorResponse_1(buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
-    self = _new(_K_FindCoordinatorResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
+def _e_FindCoordinatorResponse_0(v: int, o: FindCoordinatorResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.coordinators = []
-    return self, pos
-
-
-def _e_FindCoordinatorResponse_1(o: FindCoordinatorResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    if v >= 1:
+        t1 = o.error_message
+        if t1 is None:
+            out += b"\xff\xff"
+        else:
+            t2 = t1.encode()
+            out += INT16.pack(len(t2))
+            out += t2
     out += _S_i.pack(o.node_id)
     t3 = o.host.encode()
     out += INT16.pack(len(t3))
     out += t3
     out += _S_i.pack(o.port)
+    if len(o.coordinators) > 0:
+        raise unsupported_field("Coordinators", v)
 
 
-def _d_FindCoordinatorResponse_2(buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
-    self = _new(_K_FindCoordinatorResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
+def _e_FindCoordinatorResponse_3(v: int, o: FindCoordinatorResponse, out: bytearray) -> None:
+    if v <= 3:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.coordinators = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FindCoordinatorResponse_2(o: FindCoordinatorResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out.append(0)
+        out += _S_i.pack(o.throttle_time_ms)
+        if o.error_code != 0:
+            raise unsupported_field("ErrorCode", v)
+    if v <= 3:
+        t1 = o.error_message
+        if t1 is None:
+            out.append(0)
+        else:
+            t2 = t1.encode()
+            n = len(t2) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t2
+    if v <= 3:
+        out += _S_i.pack(o.node_id)
     else:
-        t2 = t1.encode()
-        n = len(t2) + 1
+        if o.node_id != 0:
+            raise unsupported_field("NodeId", v)
+    if v <= 3:
+        t3 = o.host.encode()
+        n = len(t3) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        out += t2
-    out += _S_i.pack(o.node_id)
-    t3 = o.host.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
+        out += t3
     else:
-        write_uvarint(out, n)
-    out += t3
-    out += _S_i.pack(o.port)
+        if o.host != "":
+            raise unsupported_field("Host", v)
+    if v <= 3:
+        out += _S_i.pack(o.port)
+    else:
+        if o.port != 0:
+            raise unsupported_field("Port", v)
+    if v >= 4:
+        n = len(o.coordinators) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t4 in o.coordinators:
+            _e_FindCoordinatorResponse_Coordinator_4(v, t4, out)
+    else:
+        if len(o.coordinators) > 0:
+            raise unsupported_field("Coordinators", v)
     out.append(0)
 
 
-def _d_FindCoordinatorResponse_3(buf: memoryview, pos: int) -> tuple[FindCoordinatorResponse, int]:
-    self = _new(_K_FindCoordinatorResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Coordinators", n)
-    t1: list[FindCoordinatorResponse.Coordinator] = []
-    for _ in range(n):
-        t2, pos = _d_FindCoordinatorResponse_Coordinator_0(buf, pos)
-        t1.append(t2)
-    self.coordinators = t1
-    self.error_code = 0
-    self.error_message = ""
-    self.node_id = 0
-    self.host = ""
-    self.port = 0
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_FindCoordinatorResponse_3(o: FindCoordinatorResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.coordinators) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.coordinators:
-        _e_FindCoordinatorResponse_Coordinator_0(t1, out)
-    out.append(0)
-
-
-FindCoordinatorRequest._FIELDS = (
-    FieldSpec("key", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("key_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("coordinator_keys", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-FindCoordinatorResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 1, 3, 1, 3, None, 32767, -1, None, ""),
-    FieldSpec("node_id", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 3, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 3, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("coordinators", "[]Coordinator", 4, 32767, 32767, -1, None, 32767, -1, FindCoordinatorResponse.Coordinator, []),
-)
-FindCoordinatorResponse.Coordinator._FIELDS = (
-    FieldSpec("key", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("node_id", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 4, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 4, 32767, 4, 32767, None, 32767, -1, None, ""),
-)
-FindCoordinatorRequest._DECODERS = {0: _d_FindCoordinatorRequest_0, 1: _d_FindCoordinatorRequest_1, 2: _d_FindCoordinatorRequest_1, 3: _d_FindCoordinatorRequest_2, 4: _d_FindCoordinatorRequest_3, 5: _d_FindCoordinatorRequest_3, 6: _d_FindCoordinatorRequest_3}
-FindCoordinatorRequest._ENCODERS = {0: _e_FindCoordinatorRequest_0, 1: _e_FindCoordinatorRequest_1, 2: _e_FindCoordinatorRequest_1, 3: _e_FindCoordinatorRequest_2, 4: _e_FindCoordinatorRequest_3, 5: _e_FindCoordinatorRequest_3, 6: _e_FindCoordinatorRequest_3}
-FindCoordinatorResponse.Coordinator._DECODERS = {4: _d_FindCoordinatorResponse_Coordinator_0, 5: _d_FindCoordinatorResponse_Coordinator_0, 6: _d_FindCoordinatorResponse_Coordinator_0}
-FindCoordinatorResponse.Coordinator._ENCODERS = {4: _e_FindCoordinatorResponse_Coordinator_0, 5: _e_FindCoordinatorResponse_Coordinator_0, 6: _e_FindCoordinatorResponse_Coordinator_0}
-FindCoordinatorResponse._DECODERS = {0: _d_FindCoordinatorResponse_0, 1: _d_FindCoordinatorResponse_1, 2: _d_FindCoordinatorResponse_1, 3: _d_FindCoordinatorResponse_2, 4: _d_FindCoordinatorResponse_3, 5: _d_FindCoordinatorResponse_3, 6: _d_FindCoordinatorResponse_3}
-FindCoordinatorResponse._ENCODERS = {0: _e_FindCoordinatorResponse_0, 1: _e_FindCoordinatorResponse_1, 2: _e_FindCoordinatorResponse_1, 3: _e_FindCoordinatorResponse_2, 4: _e_FindCoordinatorResponse_3, 5: _e_FindCoordinatorResponse_3, 6: _e_FindCoordinatorResponse_3}
+FindCoordinatorRequest._DECODERS = {0: partial(_d_FindCoordinatorRequest_0, 0), 1: partial(_d_FindCoordinatorRequest_0, 1), 2: partial(_d_FindCoordinatorRequest_0, 2), 3: partial(_d_FindCoordinatorRequest_3, 3), 4: partial(_d_FindCoordinatorRequest_3, 4), 5: partial(_d_FindCoordinatorRequest_3, 5), 6: partial(_d_FindCoordinatorRequest_3, 6)}
+FindCoordinatorResponse.Coordinator._ENCODERS = {4: partial(_e_FindCoordinatorResponse_Coordinator_4, 4), 5: partial(_e_FindCoordinatorResponse_Coordinator_4, 5), 6: partial(_e_FindCoordinatorResponse_Coordinator_4, 6)}
+FindCoordinatorResponse._ENCODERS = {0: partial(_e_FindCoordinatorResponse_0, 0), 1: partial(_e_FindCoordinatorResponse_0, 1), 2: partial(_e_FindCoordinatorResponse_0, 2), 3: partial(_e_FindCoordinatorResponse_3, 3), 4: partial(_e_FindCoordinatorResponse_3, 4), 5: partial(_e_FindCoordinatorResponse_3, 5), 6: partial(_e_FindCoordinatorResponse_3, 6)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -84,7 +65,7 @@ _K_GetTelemetrySubscriptionsRequest = GetTelemetrySubscriptionsRequest
 _K_GetTelemetrySubscriptionsResponse = GetTelemetrySubscriptionsResponse
 
 
-def _d_GetTelemetrySubscriptionsRequest_0(buf: memoryview, pos: int) -> tuple[GetTelemetrySubscriptionsRequest, int]:
+def _d_GetTelemetrySubscriptionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[GetTelemetrySubscriptionsRequest, int]:
     self = _new(_K_GetTelemetrySubscriptionsRequest)
     (self.client_instance_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -97,60 +78,7 @@ def _d_GetTelemetrySubscriptionsRequest_0(buf: memoryview, pos: int) -> tuple[Ge
     return self, pos
 
 
-def _e_GetTelemetrySubscriptionsRequest_0(o: GetTelemetrySubscriptionsRequest, out: bytearray) -> None:
-    out += _S_u.pack(o.client_instance_id)
-    out.append(0)
-
-
-def _d_GetTelemetrySubscriptionsResponse_0(buf: memoryview, pos: int) -> tuple[GetTelemetrySubscriptionsResponse, int]:
-    self = _new(_K_GetTelemetrySubscriptionsResponse)
-    self.throttle_time_ms, self.error_code, self.client_instance_id, self.subscription_id = _S_ihui.unpack_from(buf, pos)
-    pos += 26
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("AcceptedCompressionTypes", n)
-    end = pos + n * 1
-    if end > len(buf):
-        raise bad_length("AcceptedCompressionTypes", n)
-    self.accepted_compression_types = list(unpack_from(f">{n}b", buf, pos))
-    pos = end
-    self.push_interval_ms, self.telemetry_max_bytes, self.delta_temporality = _S_iio.unpack_from(buf, pos)
-    pos += 9
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RequestedMetrics", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("RequestedMetrics", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.requested_metrics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_GetTelemetrySubscriptionsResponse_0(o: GetTelemetrySubscriptionsResponse, out: bytearray) -> None:
+def _e_GetTelemetrySubscriptionsResponse_0(v: int, o: GetTelemetrySubscriptionsResponse, out: bytearray) -> None:
     out += _S_ihui.pack(o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id)
     n = len(o.accepted_compression_types) + 1
     if n < 128:
@@ -175,21 +103,5 @@ def _e_GetTelemetrySubscriptionsResponse_0(o: GetTelemetrySubscriptionsResponse,
     out.append(0)
 
 
-GetTelemetrySubscriptionsRequest._FIELDS = (
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-GetTelemetrySubscriptionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("accepted_compression_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("push_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("telemetry_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delta_temporality", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("requested_metrics", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-GetTelemetrySubscriptionsRequest._DECODERS = {0: _d_GetTelemetrySubscriptionsRequest_0}
-GetTelemetrySubscriptionsRequest._ENCODERS = {0: _e_GetTelemetrySubscriptionsRequest_0}
-GetTelemetrySubscriptionsResponse._DECODERS = {0: _d_GetTelemetrySubscriptionsResponse_0}
-GetTelemetrySubscriptionsResponse._ENCODERS = {0: _e_GetTelemetrySubscriptionsResponse_0}
+GetTelemetrySubscriptionsRequest._DECODERS = {0: partial(_d_GetTelemetrySubscriptionsRequest_0, 0)}
+GetTelemetrySubscriptionsResponse._ENCODERS = {0: partial(_e_GetTelemetrySubscriptionsResponse_0, 0)}

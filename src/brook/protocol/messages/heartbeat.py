@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -76,7 +57,7 @@ _K_HeartbeatRequest = HeartbeatRequest
 _K_HeartbeatResponse = HeartbeatResponse
 
 
-def _d_HeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
+def _d_HeartbeatRequest_0(v: int, buf: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
     self = _new(_K_HeartbeatRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -94,171 +75,59 @@ def _d_HeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[HeartbeatRequest, 
         raise bad_length("MemberId", n)
     self.member_id = str(buf[pos:end], "utf-8")
     pos = end
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_HeartbeatRequest_0(o: HeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_HeartbeatRequest_1(buf: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
-    self = _new(_K_HeartbeatRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_HeartbeatRequest_1(o: HeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-
-
-def _d_HeartbeatRequest_2(buf: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
-    self = _new(_K_HeartbeatRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_HeartbeatRequest_2(o: HeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 3:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.group_instance_id = None
         else:
-            write_uvarint(out, n)
-        out += t4
-    out.append(0)
-
-
-def _d_HeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
-    self = _new(_K_HeartbeatResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.throttle_time_ms = 0
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("GroupInstanceId", n)
+            self.group_instance_id = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
+        self.group_instance_id = None
     return self, pos
 
 
-def _e_HeartbeatResponse_0(o: HeartbeatResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-
-
-def _d_HeartbeatResponse_1(buf: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
-    self = _new(_K_HeartbeatResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_HeartbeatResponse_1(o: HeartbeatResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-
-
-def _d_HeartbeatResponse_2(buf: memoryview, pos: int) -> tuple[HeartbeatResponse, int]:
-    self = _new(_K_HeartbeatResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
+def _d_HeartbeatRequest_4(v: int, buf: memoryview, pos: int) -> tuple[HeartbeatRequest, int]:
+    self = _new(_K_HeartbeatRequest)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("GroupId", n)
+    self.group_id = str(buf[pos:end], "utf-8")
+    pos = end
+    (self.generation_id,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("MemberId", n)
+    self.member_id = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.group_instance_id = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("GroupInstanceId", n)
+        self.group_instance_id = str(buf[pos:end], "utf-8")
+        pos = end
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -268,22 +137,17 @@ def _d_HeartbeatResponse_2(buf: memoryview, pos: int) -> tuple[HeartbeatResponse
     return self, pos
 
 
-def _e_HeartbeatResponse_2(o: HeartbeatResponse, out: bytearray) -> None:
+def _e_HeartbeatResponse_0(v: int, o: HeartbeatResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+
+
+def _e_HeartbeatResponse_4(v: int, o: HeartbeatResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out.append(0)
 
 
-HeartbeatRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-)
-HeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-HeartbeatRequest._DECODERS = {0: _d_HeartbeatRequest_0, 1: _d_HeartbeatRequest_0, 2: _d_HeartbeatRequest_0, 3: _d_HeartbeatRequest_1, 4: _d_HeartbeatRequest_2}
-HeartbeatRequest._ENCODERS = {0: _e_HeartbeatRequest_0, 1: _e_HeartbeatRequest_0, 2: _e_HeartbeatRequest_0, 3: _e_HeartbeatRequest_1, 4: _e_HeartbeatRequest_2}
-HeartbeatResponse._DECODERS = {0: _d_HeartbeatResponse_0, 1: _d_HeartbeatResponse_1, 2: _d_HeartbeatResponse_1, 3: _d_HeartbeatResponse_1, 4: _d_HeartbeatResponse_2}
-HeartbeatResponse._ENCODERS = {0: _e_HeartbeatResponse_0, 1: _e_HeartbeatResponse_1, 2: _e_HeartbeatResponse_1, 3: _e_HeartbeatResponse_1, 4: _e_HeartbeatResponse_2}
+HeartbeatRequest._DECODERS = {0: partial(_d_HeartbeatRequest_0, 0), 1: partial(_d_HeartbeatRequest_0, 1), 2: partial(_d_HeartbeatRequest_0, 2), 3: partial(_d_HeartbeatRequest_0, 3), 4: partial(_d_HeartbeatRequest_4, 4)}
+HeartbeatResponse._ENCODERS = {0: partial(_e_HeartbeatResponse_0, 0), 1: partial(_e_HeartbeatResponse_0, 1), 2: partial(_e_HeartbeatResponse_0, 2), 3: partial(_e_HeartbeatResponse_0, 3), 4: partial(_e_HeartbeatResponse_4, 4)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -117,7 +98,7 @@ _K_IncrementalAlterConfigsResponse = IncrementalAlterConfigsResponse
 _K_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
 
 
-def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterableConfig, int]:
+def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterableConfig, int]:
     self = _new(_K_IncrementalAlterConfigsRequest_AlterableConfig)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -141,21 +122,7 @@ def _d_IncrementalAlterConfigsRequest_AlterableConfig_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(o: IncrementalAlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_b.pack(o.config_operation)
-    t2 = o.value
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterableConfig, int]:
+def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterableConfig, int]:
     self = _new(_K_IncrementalAlterConfigsRequest_AlterableConfig)
     n = buf[pos]
     pos += 1
@@ -191,7 +158,21 @@ def _d_IncrementalAlterConfigsRequest_AlterableConfig_1(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(o: IncrementalAlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
+def _e_IncrementalAlterConfigsRequest_AlterableConfig_0(v: int, o: IncrementalAlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += _S_b.pack(o.config_operation)
+    t2 = o.value
+    if t2 is None:
+        out += b"\xff\xff"
+    else:
+        t3 = t2.encode()
+        out += INT16.pack(len(t3))
+        out += t3
+
+
+def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(v: int, o: IncrementalAlterConfigsRequest.AlterableConfig, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -214,7 +195,7 @@ def _e_IncrementalAlterConfigsRequest_AlterableConfig_1(o: IncrementalAlterConfi
     out.append(0)
 
 
-def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterConfigsResource, int]:
+def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterConfigsResource, int]:
     self = _new(_K_IncrementalAlterConfigsRequest_AlterConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -231,23 +212,13 @@ def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(buf: memoryview, po
         raise bad_length("Configs", n)
     t1: list[IncrementalAlterConfigsRequest.AlterableConfig] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsRequest_AlterableConfig_0(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsRequest_AlterableConfig_0(v, buf, pos)
         t1.append(t2)
     self.configs = t1
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(o: IncrementalAlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
-    out += _S_b.pack(o.resource_type)
-    t1 = o.resource_name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.configs))
-    for t2 in o.configs:
-        _e_IncrementalAlterConfigsRequest_AlterableConfig_0(t2, out)
-
-
-def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterConfigsResource, int]:
+def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest.AlterConfigsResource, int]:
     self = _new(_K_IncrementalAlterConfigsRequest_AlterConfigsResource)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -270,7 +241,7 @@ def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, po
         raise bad_length("Configs", n)
     t1: list[IncrementalAlterConfigsRequest.AlterableConfig] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsRequest_AlterableConfig_1(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsRequest_AlterableConfig_1(v, buf, pos)
         t1.append(t2)
     self.configs = t1
     n = buf[pos]
@@ -282,7 +253,17 @@ def _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(buf: memoryview, po
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(o: IncrementalAlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
+def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(v: int, o: IncrementalAlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
+    out += _S_b.pack(o.resource_type)
+    t1 = o.resource_name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.configs))
+    for t2 in o.configs:
+        _e_IncrementalAlterConfigsRequest_AlterableConfig_0(v, t2, out)
+
+
+def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(v: int, o: IncrementalAlterConfigsRequest.AlterConfigsResource, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -297,11 +278,11 @@ def _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(o: IncrementalAlter
     else:
         write_uvarint(out, n)
     for t2 in o.configs:
-        _e_IncrementalAlterConfigsRequest_AlterableConfig_1(t2, out)
+        _e_IncrementalAlterConfigsRequest_AlterableConfig_1(v, t2, out)
     out.append(0)
 
 
-def _d_IncrementalAlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest, int]:
+def _d_IncrementalAlterConfigsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest, int]:
     self = _new(_K_IncrementalAlterConfigsRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -309,7 +290,7 @@ def _d_IncrementalAlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[Incr
         raise bad_length("Resources", n)
     t1: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0(v, buf, pos)
         t1.append(t2)
     self.resources = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -317,14 +298,7 @@ def _d_IncrementalAlterConfigsRequest_0(buf: memoryview, pos: int) -> tuple[Incr
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_0(o: IncrementalAlterConfigsRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.resources))
-    for t1 in o.resources:
-        _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(t1, out)
-    out += _S_o.pack(o.validate_only)
-
-
-def _d_IncrementalAlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest, int]:
+def _d_IncrementalAlterConfigsRequest_1(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsRequest, int]:
     self = _new(_K_IncrementalAlterConfigsRequest)
     n = buf[pos]
     pos += 1
@@ -335,7 +309,7 @@ def _d_IncrementalAlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[Incr
         raise bad_length("Resources", n)
     t1: list[IncrementalAlterConfigsRequest.AlterConfigsResource] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1(v, buf, pos)
         t1.append(t2)
     self.resources = t1
     (self.validate_only,) = _S_o.unpack_from(buf, pos)
@@ -349,19 +323,26 @@ def _d_IncrementalAlterConfigsRequest_1(buf: memoryview, pos: int) -> tuple[Incr
     return self, pos
 
 
-def _e_IncrementalAlterConfigsRequest_1(o: IncrementalAlterConfigsRequest, out: bytearray) -> None:
+def _e_IncrementalAlterConfigsRequest_0(v: int, o: IncrementalAlterConfigsRequest, out: bytearray) -> None:
+    out += INT32.pack(len(o.resources))
+    for t1 in o.resources:
+        _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0(v, t1, out)
+    out += _S_o.pack(o.validate_only)
+
+
+def _e_IncrementalAlterConfigsRequest_1(v: int, o: IncrementalAlterConfigsRequest, out: bytearray) -> None:
     n = len(o.resources) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.resources:
-        _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(t1, out)
+        _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1(v, t1, out)
     out += _S_o.pack(o.validate_only)
     out.append(0)
 
 
-def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, int]:
+def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, int]:
     self = _new(_K_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse)
     (self.error_code,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -387,7 +368,45 @@ def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(buf: memor
     return self, pos
 
 
-def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(o: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
+def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, int]:
+    self = _new(_K_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse)
+    (self.error_code,) = _S_h.unpack_from(buf, pos)
+    pos += 2
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.error_message = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("ErrorMessage", n)
+        self.error_message = str(buf[pos:end], "utf-8")
+        pos = end
+    (self.resource_type,) = _S_b.unpack_from(buf, pos)
+    pos += 1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("ResourceName", n)
+    self.resource_name = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(v: int, o: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -402,45 +421,7 @@ def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(o: Increme
     out += t3
 
 
-def _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, int]:
-    self = _new(_K_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.resource_type,) = _S_b.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ResourceName", n)
-    self.resource_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(o: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
+def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(v: int, o: IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -464,7 +445,7 @@ def _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(o: Increme
     out.append(0)
 
 
-def _d_IncrementalAlterConfigsResponse_0(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse, int]:
+def _d_IncrementalAlterConfigsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse, int]:
     self = _new(_K_IncrementalAlterConfigsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -474,20 +455,13 @@ def _d_IncrementalAlterConfigsResponse_0(buf: memoryview, pos: int) -> tuple[Inc
         raise bad_length("Responses", n)
     t1: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     return self, pos
 
 
-def _e_IncrementalAlterConfigsResponse_0(o: IncrementalAlterConfigsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(t1, out)
-
-
-def _d_IncrementalAlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse, int]:
+def _d_IncrementalAlterConfigsResponse_1(v: int, buf: memoryview, pos: int) -> tuple[IncrementalAlterConfigsResponse, int]:
     self = _new(_K_IncrementalAlterConfigsResponse)
     (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -500,7 +474,7 @@ def _d_IncrementalAlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[Inc
         raise bad_length("Responses", n)
     t1: list[IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = []
     for _ in range(n):
-        t2, pos = _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(buf, pos)
+        t2, pos = _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(v, buf, pos)
         t1.append(t2)
     self.responses = t1
     n = buf[pos]
@@ -512,7 +486,14 @@ def _d_IncrementalAlterConfigsResponse_1(buf: memoryview, pos: int) -> tuple[Inc
     return self, pos
 
 
-def _e_IncrementalAlterConfigsResponse_1(o: IncrementalAlterConfigsResponse, out: bytearray) -> None:
+def _e_IncrementalAlterConfigsResponse_0(v: int, o: IncrementalAlterConfigsResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.responses))
+    for t1 in o.responses:
+        _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0(v, t1, out)
+
+
+def _e_IncrementalAlterConfigsResponse_1(v: int, o: IncrementalAlterConfigsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.responses) + 1
     if n < 128:
@@ -520,41 +501,17 @@ def _e_IncrementalAlterConfigsResponse_1(o: IncrementalAlterConfigsResponse, out
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(t1, out)
+        _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1(v, t1, out)
     out.append(0)
 
 
-IncrementalAlterConfigsRequest._FIELDS = (
-    FieldSpec("resources", "[]AlterConfigsResource", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsRequest.AlterConfigsResource, []),
-    FieldSpec("validate_only", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-IncrementalAlterConfigsRequest.AlterableConfig._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("config_operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-IncrementalAlterConfigsRequest.AlterConfigsResource._FIELDS = (
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("configs", "[]AlterableConfig", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsRequest.AlterableConfig, []),
-)
-IncrementalAlterConfigsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("responses", "[]AlterConfigsResourceResponse", 0, 32767, 32767, -1, None, 32767, -1, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, []),
-)
-IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("resource_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("resource_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-IncrementalAlterConfigsRequest.AlterableConfig._DECODERS = {0: _d_IncrementalAlterConfigsRequest_AlterableConfig_0, 1: _d_IncrementalAlterConfigsRequest_AlterableConfig_1}
-IncrementalAlterConfigsRequest.AlterableConfig._ENCODERS = {0: _e_IncrementalAlterConfigsRequest_AlterableConfig_0, 1: _e_IncrementalAlterConfigsRequest_AlterableConfig_1}
-IncrementalAlterConfigsRequest.AlterConfigsResource._DECODERS = {0: _d_IncrementalAlterConfigsRequest_AlterConfigsResource_0, 1: _d_IncrementalAlterConfigsRequest_AlterConfigsResource_1}
-IncrementalAlterConfigsRequest.AlterConfigsResource._ENCODERS = {0: _e_IncrementalAlterConfigsRequest_AlterConfigsResource_0, 1: _e_IncrementalAlterConfigsRequest_AlterConfigsResource_1}
-IncrementalAlterConfigsRequest._DECODERS = {0: _d_IncrementalAlterConfigsRequest_0, 1: _d_IncrementalAlterConfigsRequest_1}
-IncrementalAlterConfigsRequest._ENCODERS = {0: _e_IncrementalAlterConfigsRequest_0, 1: _e_IncrementalAlterConfigsRequest_1}
-IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._DECODERS = {0: _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0, 1: _d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1}
-IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._ENCODERS = {0: _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0, 1: _e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1}
-IncrementalAlterConfigsResponse._DECODERS = {0: _d_IncrementalAlterConfigsResponse_0, 1: _d_IncrementalAlterConfigsResponse_1}
-IncrementalAlterConfigsResponse._ENCODERS = {0: _e_IncrementalAlterConfigsResponse_0, 1: _e_IncrementalAlterConfigsResponse_1}
+IncrementalAlterConfigsRequest.AlterableConfig._DECODERS = {0: partial(_d_IncrementalAlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_d_IncrementalAlterConfigsRequest_AlterableConfig_1, 1)}
+IncrementalAlterConfigsRequest.AlterableConfig._ENCODERS = {0: partial(_e_IncrementalAlterConfigsRequest_AlterableConfig_0, 0), 1: partial(_e_IncrementalAlterConfigsRequest_AlterableConfig_1, 1)}
+IncrementalAlterConfigsRequest.AlterConfigsResource._DECODERS = {0: partial(_d_IncrementalAlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_d_IncrementalAlterConfigsRequest_AlterConfigsResource_1, 1)}
+IncrementalAlterConfigsRequest.AlterConfigsResource._ENCODERS = {0: partial(_e_IncrementalAlterConfigsRequest_AlterConfigsResource_0, 0), 1: partial(_e_IncrementalAlterConfigsRequest_AlterConfigsResource_1, 1)}
+IncrementalAlterConfigsRequest._DECODERS = {0: partial(_d_IncrementalAlterConfigsRequest_0, 0), 1: partial(_d_IncrementalAlterConfigsRequest_1, 1)}
+IncrementalAlterConfigsRequest._ENCODERS = {0: partial(_e_IncrementalAlterConfigsRequest_0, 0), 1: partial(_e_IncrementalAlterConfigsRequest_1, 1)}
+IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._DECODERS = {0: partial(_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0, 0), 1: partial(_d_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1, 1)}
+IncrementalAlterConfigsResponse.AlterConfigsResourceResponse._ENCODERS = {0: partial(_e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_0, 0), 1: partial(_e_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_1, 1)}
+IncrementalAlterConfigsResponse._DECODERS = {0: partial(_d_IncrementalAlterConfigsResponse_0, 0), 1: partial(_d_IncrementalAlterConfigsResponse_1, 1)}
+IncrementalAlterConfigsResponse._ENCODERS = {0: partial(_e_IncrementalAlterConfigsResponse_0, 0), 1: partial(_e_IncrementalAlterConfigsResponse_1, 1)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -80,7 +61,7 @@ _K_InitProducerIdRequest = InitProducerIdRequest
 _K_InitProducerIdResponse = InitProducerIdResponse
 
 
-def _d_InitProducerIdRequest_0(buf: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+def _d_InitProducerIdRequest_0(v: int, buf: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
     self = _new(_K_InitProducerIdRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -99,18 +80,7 @@ def _d_InitProducerIdRequest_0(buf: memoryview, pos: int) -> tuple[InitProducerI
     return self, pos
 
 
-def _e_InitProducerIdRequest_0(o: InitProducerIdRequest, out: bytearray) -> None:
-    t1 = o.transactional_id
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_i.pack(o.transaction_timeout_ms)
-
-
-def _d_InitProducerIdRequest_1(buf: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
+def _d_InitProducerIdRequest_2(v: int, buf: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
     self = _new(_K_InitProducerIdRequest)
     n = buf[pos]
     pos += 1
@@ -125,10 +95,14 @@ def _d_InitProducerIdRequest_1(buf: memoryview, pos: int) -> tuple[InitProducerI
             raise bad_length("TransactionalId", n)
         self.transactional_id = str(buf[pos:end], "utf-8")
         pos = end
-    (self.transaction_timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.producer_id = -1
-    self.producer_epoch = -1
+    if v <= 2:
+        (self.transaction_timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.producer_id = -1
+        self.producer_epoch = -1
+    else:
+        self.transaction_timeout_ms, self.producer_id, self.producer_epoch = _S_iqh.unpack_from(buf, pos)
+        pos += 14
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -138,106 +112,14 @@ def _d_InitProducerIdRequest_1(buf: memoryview, pos: int) -> tuple[InitProducerI
     return self, pos
 
 
-def _e_InitProducerIdRequest_1(o: InitProducerIdRequest, out: bytearray) -> None:
-    t1 = o.transactional_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_i.pack(o.transaction_timeout_ms)
-    out.append(0)
-
-
-def _d_InitProducerIdRequest_2(buf: memoryview, pos: int) -> tuple[InitProducerIdRequest, int]:
-    self = _new(_K_InitProducerIdRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.transactional_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("TransactionalId", n)
-        self.transactional_id = str(buf[pos:end], "utf-8")
-        pos = end
-    self.transaction_timeout_ms, self.producer_id, self.producer_epoch = _S_iqh.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_InitProducerIdRequest_2(o: InitProducerIdRequest, out: bytearray) -> None:
-    t1 = o.transactional_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_iqh.pack(o.transaction_timeout_ms, o.producer_id, o.producer_epoch)
-    out.append(0)
-
-
-def _d_InitProducerIdResponse_0(buf: memoryview, pos: int) -> tuple[InitProducerIdResponse, int]:
-    self = _new(_K_InitProducerIdResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch = _S_ihqh.unpack_from(buf, pos)
-    pos += 16
-    return self, pos
-
-
-def _e_InitProducerIdResponse_0(o: InitProducerIdResponse, out: bytearray) -> None:
+def _e_InitProducerIdResponse_0(v: int, o: InitProducerIdResponse, out: bytearray) -> None:
     out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
 
 
-def _d_InitProducerIdResponse_1(buf: memoryview, pos: int) -> tuple[InitProducerIdResponse, int]:
-    self = _new(_K_InitProducerIdResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id, self.producer_epoch = _S_ihqh.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_InitProducerIdResponse_1(o: InitProducerIdResponse, out: bytearray) -> None:
+def _e_InitProducerIdResponse_2(v: int, o: InitProducerIdResponse, out: bytearray) -> None:
     out += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
     out.append(0)
 
 
-InitProducerIdRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("transaction_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-InitProducerIdResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-InitProducerIdRequest._DECODERS = {0: _d_InitProducerIdRequest_0, 1: _d_InitProducerIdRequest_0, 2: _d_InitProducerIdRequest_1, 3: _d_InitProducerIdRequest_2, 4: _d_InitProducerIdRequest_2, 5: _d_InitProducerIdRequest_2}
-InitProducerIdRequest._ENCODERS = {0: _e_InitProducerIdRequest_0, 1: _e_InitProducerIdRequest_0, 2: _e_InitProducerIdRequest_1, 3: _e_InitProducerIdRequest_2, 4: _e_InitProducerIdRequest_2, 5: _e_InitProducerIdRequest_2}
-InitProducerIdResponse._DECODERS = {0: _d_InitProducerIdResponse_0, 1: _d_InitProducerIdResponse_0, 2: _d_InitProducerIdResponse_1, 3: _d_InitProducerIdResponse_1, 4: _d_InitProducerIdResponse_1, 5: _d_InitProducerIdResponse_1}
-InitProducerIdResponse._ENCODERS = {0: _e_InitProducerIdResponse_0, 1: _e_InitProducerIdResponse_0, 2: _e_InitProducerIdResponse_1, 3: _e_InitProducerIdResponse_1, 4: _e_InitProducerIdResponse_1, 5: _e_InitProducerIdResponse_1}
+InitProducerIdRequest._DECODERS = {0: partial(_d_InitProducerIdRequest_0, 0), 1: partial(_d_InitProducerIdRequest_0, 1), 2: partial(_d_InitProducerIdRequest_2, 2), 3: partial(_d_InitProducerIdRequest_2, 3), 4: partial(_d_InitProducerIdRequest_2, 4), 5: partial(_d_InitProducerIdRequest_2, 5)}
+InitProducerIdResponse._ENCODERS = {0: partial(_e_InitProducerIdResponse_0, 0), 1: partial(_e_InitProducerIdResponse_0, 1), 2: partial(_e_InitProducerIdResponse_2, 2), 3: partial(_e_InitProducerIdResponse_2, 3), 4: partial(_e_InitProducerIdResponse_2, 4), 5: partial(_e_InitProducerIdResponse_2, 5)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -122,7 +103,7 @@ _K_InitializeShareGroupStateResponse_PartitionResult = InitializeShareGroupState
 _K_InitializeShareGroupStateResponse_InitializeStateResult = InitializeShareGroupStateResponse.InitializeStateResult
 
 
-def _d_InitializeShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest.PartitionData, int]:
+def _d_InitializeShareGroupStateRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest.PartitionData, int]:
     self = _new(_K_InitializeShareGroupStateRequest_PartitionData)
     self.partition, self.state_epoch, self.start_offset = _S_iiq.unpack_from(buf, pos)
     pos += 16
@@ -135,12 +116,7 @@ def _d_InitializeShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: in
     return self, pos
 
 
-def _e_InitializeShareGroupStateRequest_PartitionData_0(o: InitializeShareGroupStateRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iiq.pack(o.partition, o.state_epoch, o.start_offset)
-    out.append(0)
-
-
-def _d_InitializeShareGroupStateRequest_InitializeStateData_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest.InitializeStateData, int]:
+def _d_InitializeShareGroupStateRequest_InitializeStateData_0(v: int, buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest.InitializeStateData, int]:
     self = _new(_K_InitializeShareGroupStateRequest_InitializeStateData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -153,7 +129,7 @@ def _d_InitializeShareGroupStateRequest_InitializeStateData_0(buf: memoryview, p
         raise bad_length("Partitions", n)
     t1: list[InitializeShareGroupStateRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_InitializeShareGroupStateRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_InitializeShareGroupStateRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -165,19 +141,7 @@ def _d_InitializeShareGroupStateRequest_InitializeStateData_0(buf: memoryview, p
     return self, pos
 
 
-def _e_InitializeShareGroupStateRequest_InitializeStateData_0(o: InitializeShareGroupStateRequest.InitializeStateData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_InitializeShareGroupStateRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_InitializeShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest, int]:
+def _d_InitializeShareGroupStateRequest_0(v: int, buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateRequest, int]:
     self = _new(_K_InitializeShareGroupStateRequest)
     n = buf[pos]
     pos += 1
@@ -198,7 +162,7 @@ def _d_InitializeShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[In
         raise bad_length("Topics", n)
     t1: list[InitializeShareGroupStateRequest.InitializeStateData] = []
     for _ in range(n):
-        t2, pos = _d_InitializeShareGroupStateRequest_InitializeStateData_0(buf, pos)
+        t2, pos = _d_InitializeShareGroupStateRequest_InitializeStateData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -210,51 +174,7 @@ def _d_InitializeShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[In
     return self, pos
 
 
-def _e_InitializeShareGroupStateRequest_0(o: InitializeShareGroupStateRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_InitializeShareGroupStateRequest_InitializeStateData_0(t2, out)
-    out.append(0)
-
-
-def _d_InitializeShareGroupStateResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateResponse.PartitionResult, int]:
-    self = _new(_K_InitializeShareGroupStateResponse_PartitionResult)
-    self.partition, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_InitializeShareGroupStateResponse_PartitionResult_0(o: InitializeShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
+def _e_InitializeShareGroupStateResponse_PartitionResult_0(v: int, o: InitializeShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -270,32 +190,7 @@ def _e_InitializeShareGroupStateResponse_PartitionResult_0(o: InitializeShareGro
     out.append(0)
 
 
-def _d_InitializeShareGroupStateResponse_InitializeStateResult_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateResponse.InitializeStateResult, int]:
-    self = _new(_K_InitializeShareGroupStateResponse_InitializeStateResult)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[InitializeShareGroupStateResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_InitializeShareGroupStateResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(o: InitializeShareGroupStateResponse.InitializeStateResult, out: bytearray) -> None:
+def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(v: int, o: InitializeShareGroupStateResponse.InitializeStateResult, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -303,78 +198,24 @@ def _e_InitializeShareGroupStateResponse_InitializeStateResult_0(o: InitializeSh
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_InitializeShareGroupStateResponse_PartitionResult_0(t1, out)
+        _e_InitializeShareGroupStateResponse_PartitionResult_0(v, t1, out)
     out.append(0)
 
 
-def _d_InitializeShareGroupStateResponse_0(buf: memoryview, pos: int) -> tuple[InitializeShareGroupStateResponse, int]:
-    self = _new(_K_InitializeShareGroupStateResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[InitializeShareGroupStateResponse.InitializeStateResult] = []
-    for _ in range(n):
-        t2, pos = _d_InitializeShareGroupStateResponse_InitializeStateResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_InitializeShareGroupStateResponse_0(o: InitializeShareGroupStateResponse, out: bytearray) -> None:
+def _e_InitializeShareGroupStateResponse_0(v: int, o: InitializeShareGroupStateResponse, out: bytearray) -> None:
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_InitializeShareGroupStateResponse_InitializeStateResult_0(t1, out)
+        _e_InitializeShareGroupStateResponse_InitializeStateResult_0(v, t1, out)
     out.append(0)
 
 
-InitializeShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]InitializeStateData", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateRequest.InitializeStateData, []),
-)
-InitializeShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-InitializeShareGroupStateRequest.InitializeStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateRequest.PartitionData, []),
-)
-InitializeShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]InitializeStateResult", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateResponse.InitializeStateResult, []),
-)
-InitializeShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-InitializeShareGroupStateResponse.InitializeStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, InitializeShareGroupStateResponse.PartitionResult, []),
-)
-InitializeShareGroupStateRequest.PartitionData._DECODERS = {0: _d_InitializeShareGroupStateRequest_PartitionData_0}
-InitializeShareGroupStateRequest.PartitionData._ENCODERS = {0: _e_InitializeShareGroupStateRequest_PartitionData_0}
-InitializeShareGroupStateRequest.InitializeStateData._DECODERS = {0: _d_InitializeShareGroupStateRequest_InitializeStateData_0}
-InitializeShareGroupStateRequest.InitializeStateData._ENCODERS = {0: _e_InitializeShareGroupStateRequest_InitializeStateData_0}
-InitializeShareGroupStateRequest._DECODERS = {0: _d_InitializeShareGroupStateRequest_0}
-InitializeShareGroupStateRequest._ENCODERS = {0: _e_InitializeShareGroupStateRequest_0}
-InitializeShareGroupStateResponse.PartitionResult._DECODERS = {0: _d_InitializeShareGroupStateResponse_PartitionResult_0}
-InitializeShareGroupStateResponse.PartitionResult._ENCODERS = {0: _e_InitializeShareGroupStateResponse_PartitionResult_0}
-InitializeShareGroupStateResponse.InitializeStateResult._DECODERS = {0: _d_InitializeShareGroupStateResponse_InitializeStateResult_0}
-InitializeShareGroupStateResponse.InitializeStateResult._ENCODERS = {0: _e_InitializeShareGroupStateResponse_InitializeStateResult_0}
-InitializeShareGroupStateResponse._DECODERS = {0: _d_InitializeShareGroupStateResponse_0}
-InitializeShareGroupStateResponse._ENCODERS = {0: _e_InitializeShareGroupStateResponse_0}
+InitializeShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_InitializeShareGroupStateRequest_PartitionData_0, 0)}
+InitializeShareGroupStateRequest.InitializeStateData._DECODERS = {0: partial(_d_InitializeShareGroupStateRequest_InitializeStateData_0, 0)}
+InitializeShareGroupStateRequest._DECODERS = {0: partial(_d_InitializeShareGroupStateRequest_0, 0)}
+InitializeShareGroupStateResponse.PartitionResult._ENCODERS = {0: partial(_e_InitializeShareGroupStateResponse_PartitionResult_0, 0)}
+InitializeShareGroupStateResponse.InitializeStateResult._ENCODERS = {0: partial(_e_InitializeShareGroupStateResponse_InitializeStateResult_0, 0)}
+InitializeShareGroupStateResponse._ENCODERS = {0: partial(_e_InitializeShareGroupStateResponse_0, 0)}

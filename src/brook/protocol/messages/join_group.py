@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -126,7 +108,7 @@ _K_JoinGroupResponse = JoinGroupResponse
 _K_JoinGroupResponse_JoinGroupResponseMember = JoinGroupResponse.JoinGroupResponseMember
 
 
-def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(buf: memoryview, pos: int) -> tuple[JoinGroupRequest.JoinGroupRequestProtocol, int]:
+def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupRequest.JoinGroupRequestProtocol, int]:
     self = _new(_K_JoinGroupRequest_JoinGroupRequestProtocol)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -145,15 +127,7 @@ def _d_JoinGroupRequest_JoinGroupRequestProtocol_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_JoinGroupRequest_JoinGroupRequestProtocol_0(o: JoinGroupRequest.JoinGroupRequestProtocol, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.metadata))
-    out += o.metadata
-
-
-def _d_JoinGroupRequest_JoinGroupRequestProtocol_1(buf: memoryview, pos: int) -> tuple[JoinGroupRequest.JoinGroupRequestProtocol, int]:
+def _d_JoinGroupRequest_JoinGroupRequestProtocol_6(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupRequest.JoinGroupRequestProtocol, int]:
     self = _new(_K_JoinGroupRequest_JoinGroupRequestProtocol)
     n = buf[pos]
     pos += 1
@@ -184,24 +158,7 @@ def _d_JoinGroupRequest_JoinGroupRequestProtocol_1(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_JoinGroupRequest_JoinGroupRequestProtocol_1(o: JoinGroupRequest.JoinGroupRequestProtocol, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.metadata) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.metadata
-    out.append(0)
-
-
-def _d_JoinGroupRequest_0(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+def _d_JoinGroupRequest_0(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
     self = _new(_K_JoinGroupRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -210,8 +167,13 @@ def _d_JoinGroupRequest_0(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, 
         raise bad_length("GroupId", n)
     self.group_id = str(buf[pos:end], "utf-8")
     pos = end
-    (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+    if v <= 0:
+        (self.session_timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.rebalance_timeout_ms = -1
+    else:
+        self.session_timeout_ms, self.rebalance_timeout_ms = _S_ii.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     end = pos + n
@@ -219,284 +181,40 @@ def _d_JoinGroupRequest_0(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, 
         raise bad_length("MemberId", n)
     self.member_id = str(buf[pos:end], "utf-8")
     pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Protocols", n)
-    t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_0(buf, pos)
-        t1.append(t2)
-    self.protocols = t1
-    self.rebalance_timeout_ms = -1
-    self.group_instance_id = None
-    self.reason = None
-    return self, pos
-
-
-def _e_JoinGroupRequest_0(o: JoinGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.session_timeout_ms)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.protocol_type.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += INT32.pack(len(o.protocols))
-    for t4 in o.protocols:
-        _e_JoinGroupRequest_JoinGroupRequestProtocol_0(t4, out)
-
-
-def _d_JoinGroupRequest_1(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    self = _new(_K_JoinGroupRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.session_timeout_ms, self.rebalance_timeout_ms = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Protocols", n)
-    t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_0(buf, pos)
-        t1.append(t2)
-    self.protocols = t1
-    self.group_instance_id = None
-    self.reason = None
-    return self, pos
-
-
-def _e_JoinGroupRequest_1(o: JoinGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_ii.pack(o.session_timeout_ms, o.rebalance_timeout_ms)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.protocol_type.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    out += INT32.pack(len(o.protocols))
-    for t4 in o.protocols:
-        _e_JoinGroupRequest_JoinGroupRequestProtocol_0(t4, out)
-
-
-def _d_JoinGroupRequest_2(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    self = _new(_K_JoinGroupRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.session_timeout_ms, self.rebalance_timeout_ms = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Protocols", n)
-    t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_0(buf, pos)
-        t1.append(t2)
-    self.protocols = t1
-    self.reason = None
-    return self, pos
-
-
-def _e_JoinGroupRequest_2(o: JoinGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_ii.pack(o.session_timeout_ms, o.rebalance_timeout_ms)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    t5 = o.protocol_type.encode()
-    out += INT16.pack(len(t5))
-    out += t5
-    out += INT32.pack(len(o.protocols))
-    for t6 in o.protocols:
-        _e_JoinGroupRequest_JoinGroupRequestProtocol_0(t6, out)
-
-
-def _d_JoinGroupRequest_3(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
-    self = _new(_K_JoinGroupRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.session_timeout_ms, self.rebalance_timeout_ms = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Protocols", n)
-    t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_1(buf, pos)
-        t1.append(t2)
-    self.protocols = t1
-    self.reason = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_JoinGroupRequest_3(o: JoinGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_ii.pack(o.session_timeout_ms, o.rebalance_timeout_ms)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 5:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.group_instance_id = None
         else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.protocol_type.encode()
-    n = len(t5) + 1
-    if n < 128:
-        out.append(n)
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("GroupInstanceId", n)
+            self.group_instance_id = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        write_uvarint(out, n)
-    out += t5
-    n = len(o.protocols) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t6 in o.protocols:
-        _e_JoinGroupRequest_JoinGroupRequestProtocol_1(t6, out)
-    out.append(0)
+        self.group_instance_id = None
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("ProtocolType", n)
+    self.protocol_type = str(buf[pos:end], "utf-8")
+    pos = end
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Protocols", n)
+    t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
+    for _ in range(n):
+        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_0(v, buf, pos)
+        t1.append(t2)
+    self.protocols = t1
+    self.reason = None
+    return self, pos
 
 
-def _d_JoinGroupRequest_4(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
+def _d_JoinGroupRequest_6(v: int, buf: memoryview, pos: int) -> tuple[JoinGroupRequest, int]:
     self = _new(_K_JoinGroupRequest)
     n = buf[pos]
     pos += 1
@@ -552,22 +270,25 @@ def _d_JoinGroupRequest_4(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, 
         raise bad_length("Protocols", n)
     t1: list[JoinGroupRequest.JoinGroupRequestProtocol] = []
     for _ in range(n):
-        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_1(buf, pos)
+        t2, pos = _d_JoinGroupRequest_JoinGroupRequestProtocol_6(v, buf, pos)
         t1.append(t2)
     self.protocols = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
+    if v >= 8:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.reason = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("Reason", n)
+            self.reason = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.reason = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Reason", n)
-        self.reason = str(buf[pos:end], "utf-8")
-        pos = end
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -577,178 +298,23 @@ def _d_JoinGroupRequest_4(buf: memoryview, pos: int) -> tuple[JoinGroupRequest, 
     return self, pos
 
 
-def _e_JoinGroupRequest_4(o: JoinGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_ii.pack(o.session_timeout_ms, o.rebalance_timeout_ms)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.protocol_type.encode()
-    n = len(t5) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t5
-    n = len(o.protocols) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t6 in o.protocols:
-        _e_JoinGroupRequest_JoinGroupRequestProtocol_1(t6, out)
-    t7 = o.reason
-    if t7 is None:
-        out.append(0)
-    else:
-        t8 = t7.encode()
-        n = len(t8) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t8
-    out.append(0)
-
-
-def _d_JoinGroupResponse_JoinGroupResponseMember_0(buf: memoryview, pos: int) -> tuple[JoinGroupResponse.JoinGroupResponseMember, int]:
-    self = _new(_K_JoinGroupResponse_JoinGroupResponseMember)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Metadata", n)
-    self.metadata = bytes(buf[pos:end])
-    pos = end
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_JoinGroupResponse_JoinGroupResponseMember_0(o: JoinGroupResponse.JoinGroupResponseMember, out: bytearray) -> None:
+def _e_JoinGroupResponse_JoinGroupResponseMember_0(v: int, o: JoinGroupResponse.JoinGroupResponseMember, out: bytearray) -> None:
     t1 = o.member_id.encode()
     out += INT16.pack(len(t1))
     out += t1
+    if v >= 5:
+        t2 = o.group_instance_id
+        if t2 is None:
+            out += b"\xff\xff"
+        else:
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
     out += INT32.pack(len(o.metadata))
     out += o.metadata
 
 
-def _d_JoinGroupResponse_JoinGroupResponseMember_1(buf: memoryview, pos: int) -> tuple[JoinGroupResponse.JoinGroupResponseMember, int]:
-    self = _new(_K_JoinGroupResponse_JoinGroupResponseMember)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Metadata", n)
-    self.metadata = bytes(buf[pos:end])
-    pos = end
-    return self, pos
-
-
-def _e_JoinGroupResponse_JoinGroupResponseMember_1(o: JoinGroupResponse.JoinGroupResponseMember, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += INT32.pack(len(o.metadata))
-    out += o.metadata
-
-
-def _d_JoinGroupResponse_JoinGroupResponseMember_2(buf: memoryview, pos: int) -> tuple[JoinGroupResponse.JoinGroupResponseMember, int]:
-    self = _new(_K_JoinGroupResponse_JoinGroupResponseMember)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Metadata", n)
-    self.metadata = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_JoinGroupResponse_JoinGroupResponseMember_2(o: JoinGroupResponse.JoinGroupResponseMember, out: bytearray) -> None:
+def _e_JoinGroupResponse_JoinGroupResponseMember_6(v: int, o: JoinGroupResponse.JoinGroupResponseMember, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -776,48 +342,11 @@ def _e_JoinGroupResponse_JoinGroupResponseMember_2(o: JoinGroupResponse.JoinGrou
     out.append(0)
 
 
-def _d_JoinGroupResponse_0(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.error_code, self.generation_id = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolName", n)
-    self.protocol_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.throttle_time_ms = 0
-    self.protocol_type = None
-    self.skip_assignment = False
-    return self, pos
-
-
-def _e_JoinGroupResponse_0(o: JoinGroupResponse, out: bytearray) -> None:
-    out += _S_hi.pack(o.error_code, o.generation_id)
+def _e_JoinGroupResponse_0(v: int, o: JoinGroupResponse, out: bytearray) -> None:
+    if v <= 1:
+        out += _S_hi.pack(o.error_code, o.generation_id)
+    else:
+        out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
     t1 = o.protocol_name
     if t1 is None:
         out += b"\x00\x00"
@@ -833,185 +362,12 @@ def _e_JoinGroupResponse_0(o: JoinGroupResponse, out: bytearray) -> None:
     out += t4
     out += INT32.pack(len(o.members))
     for t5 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_0(t5, out)
+        _e_JoinGroupResponse_JoinGroupResponseMember_0(v, t5, out)
+    if o.skip_assignment != False:
+        raise unsupported_field("SkipAssignment", v)
 
 
-def _d_JoinGroupResponse_1(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolName", n)
-    self.protocol_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.protocol_type = None
-    self.skip_assignment = False
-    return self, pos
-
-
-def _e_JoinGroupResponse_1(o: JoinGroupResponse, out: bytearray) -> None:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
-    t1 = o.protocol_name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.leader.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    t4 = o.member_id.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    out += INT32.pack(len(o.members))
-    for t5 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_0(t5, out)
-
-
-def _d_JoinGroupResponse_2(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolName", n)
-    self.protocol_name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_1(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.protocol_type = None
-    self.skip_assignment = False
-    return self, pos
-
-
-def _e_JoinGroupResponse_2(o: JoinGroupResponse, out: bytearray) -> None:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
-    t1 = o.protocol_name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    t3 = o.leader.encode()
-    out += INT16.pack(len(t3))
-    out += t3
-    t4 = o.member_id.encode()
-    out += INT16.pack(len(t4))
-    out += t4
-    out += INT32.pack(len(o.members))
-    for t5 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_1(t5, out)
-
-
-def _d_JoinGroupResponse_3(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolName", n)
-    self.protocol_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.protocol_type = None
-    self.skip_assignment = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_JoinGroupResponse_3(o: JoinGroupResponse, out: bytearray) -> None:
+def _e_JoinGroupResponse_6(v: int, o: JoinGroupResponse, out: bytearray) -> None:
     out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
     t1 = o.protocol_name
     if t1 is None:
@@ -1044,83 +400,13 @@ def _e_JoinGroupResponse_3(o: JoinGroupResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t5 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_2(t5, out)
+        _e_JoinGroupResponse_JoinGroupResponseMember_6(v, t5, out)
+    if o.skip_assignment != False:
+        raise unsupported_field("SkipAssignment", v)
     out.append(0)
 
 
-def _d_JoinGroupResponse_4(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_type = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolType", n)
-        self.protocol_type = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolName", n)
-        self.protocol_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.skip_assignment = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_JoinGroupResponse_4(o: JoinGroupResponse, out: bytearray) -> None:
+def _e_JoinGroupResponse_7(v: int, o: JoinGroupResponse, out: bytearray) -> None:
     out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
     t1 = o.protocol_type
     if t1 is None:
@@ -1151,6 +437,11 @@ def _e_JoinGroupResponse_4(o: JoinGroupResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     out += t5
+    if v <= 8:
+        if o.skip_assignment != False:
+            raise unsupported_field("SkipAssignment", v)
+    else:
+        out += _S_o.pack(o.skip_assignment)
     t6 = o.member_id.encode()
     n = len(t6) + 1
     if n < 128:
@@ -1164,167 +455,11 @@ def _e_JoinGroupResponse_4(o: JoinGroupResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t7 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_2(t7, out)
+        _e_JoinGroupResponse_JoinGroupResponseMember_6(v, t7, out)
     out.append(0)
 
 
-def _d_JoinGroupResponse_5(buf: memoryview, pos: int) -> tuple[JoinGroupResponse, int]:
-    self = _new(_K_JoinGroupResponse)
-    self.throttle_time_ms, self.error_code, self.generation_id = _S_ihi.unpack_from(buf, pos)
-    pos += 10
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_type = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolType", n)
-        self.protocol_type = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolName", n)
-        self.protocol_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Leader", n)
-    self.leader = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.skip_assignment,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[JoinGroupResponse.JoinGroupResponseMember] = []
-    for _ in range(n):
-        t2, pos = _d_JoinGroupResponse_JoinGroupResponseMember_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_JoinGroupResponse_5(o: JoinGroupResponse, out: bytearray) -> None:
-    out += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.generation_id)
-    t1 = o.protocol_type
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    t3 = o.protocol_name
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.leader.encode()
-    n = len(t5) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t5
-    out += _S_o.pack(o.skip_assignment)
-    t6 = o.member_id.encode()
-    n = len(t6) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t6
-    n = len(o.members) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t7 in o.members:
-        _e_JoinGroupResponse_JoinGroupResponseMember_2(t7, out)
-    out.append(0)
-
-
-JoinGroupRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("session_timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rebalance_timeout_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocols", "[]JoinGroupRequestProtocol", 0, 32767, 32767, -1, None, 32767, -1, JoinGroupRequest.JoinGroupRequestProtocol, []),
-    FieldSpec("reason", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-)
-JoinGroupRequest.JoinGroupRequestProtocol._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-JoinGroupResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("protocol_type", "string", 7, 32767, 7, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 0, 32767, 7, 32767, None, 32767, -1, None, ""),
-    FieldSpec("leader", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("skip_assignment", "bool", 9, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]JoinGroupResponseMember", 0, 32767, 32767, -1, None, 32767, -1, JoinGroupResponse.JoinGroupResponseMember, []),
-)
-JoinGroupResponse.JoinGroupResponseMember._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("metadata", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-JoinGroupRequest.JoinGroupRequestProtocol._DECODERS = {0: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 1: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 2: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 3: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 4: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 5: _d_JoinGroupRequest_JoinGroupRequestProtocol_0, 6: _d_JoinGroupRequest_JoinGroupRequestProtocol_1, 7: _d_JoinGroupRequest_JoinGroupRequestProtocol_1, 8: _d_JoinGroupRequest_JoinGroupRequestProtocol_1, 9: _d_JoinGroupRequest_JoinGroupRequestProtocol_1}
-JoinGroupRequest.JoinGroupRequestProtocol._ENCODERS = {0: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 1: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 2: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 3: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 4: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 5: _e_JoinGroupRequest_JoinGroupRequestProtocol_0, 6: _e_JoinGroupRequest_JoinGroupRequestProtocol_1, 7: _e_JoinGroupRequest_JoinGroupRequestProtocol_1, 8: _e_JoinGroupRequest_JoinGroupRequestProtocol_1, 9: _e_JoinGroupRequest_JoinGroupRequestProtocol_1}
-JoinGroupRequest._DECODERS = {0: _d_JoinGroupRequest_0, 1: _d_JoinGroupRequest_1, 2: _d_JoinGroupRequest_1, 3: _d_JoinGroupRequest_1, 4: _d_JoinGroupRequest_1, 5: _d_JoinGroupRequest_2, 6: _d_JoinGroupRequest_3, 7: _d_JoinGroupRequest_3, 8: _d_JoinGroupRequest_4, 9: _d_JoinGroupRequest_4}
-JoinGroupRequest._ENCODERS = {0: _e_JoinGroupRequest_0, 1: _e_JoinGroupRequest_1, 2: _e_JoinGroupRequest_1, 3: _e_JoinGroupRequest_1, 4: _e_JoinGroupRequest_1, 5: _e_JoinGroupRequest_2, 6: _e_JoinGroupRequest_3, 7: _e_JoinGroupRequest_3, 8: _e_JoinGroupRequest_4, 9: _e_JoinGroupRequest_4}
-JoinGroupResponse.JoinGroupResponseMember._DECODERS = {0: _d_JoinGroupResponse_JoinGroupResponseMember_0, 1: _d_JoinGroupResponse_JoinGroupResponseMember_0, 2: _d_JoinGroupResponse_JoinGroupResponseMember_0, 3: _d_JoinGroupResponse_JoinGroupResponseMember_0, 4: _d_JoinGroupResponse_JoinGroupResponseMember_0, 5: _d_JoinGroupResponse_JoinGroupResponseMember_1, 6: _d_JoinGroupResponse_JoinGroupResponseMember_2, 7: _d_JoinGroupResponse_JoinGroupResponseMember_2, 8: _d_JoinGroupResponse_JoinGroupResponseMember_2, 9: _d_JoinGroupResponse_JoinGroupResponseMember_2}
-JoinGroupResponse.JoinGroupResponseMember._ENCODERS = {0: _e_JoinGroupResponse_JoinGroupResponseMember_0, 1: _e_JoinGroupResponse_JoinGroupResponseMember_0, 2: _e_JoinGroupResponse_JoinGroupResponseMember_0, 3: _e_JoinGroupResponse_JoinGroupResponseMember_0, 4: _e_JoinGroupResponse_JoinGroupResponseMember_0, 5: _e_JoinGroupResponse_JoinGroupResponseMember_1, 6: _e_JoinGroupResponse_JoinGroupResponseMember_2, 7: _e_JoinGroupResponse_JoinGroupResponseMember_2, 8: _e_JoinGroupResponse_JoinGroupResponseMember_2, 9: _e_JoinGroupResponse_JoinGroupResponseMember_2}
-JoinGroupResponse._DECODERS = {0: _d_JoinGroupResponse_0, 1: _d_JoinGroupResponse_0, 2: _d_JoinGroupResponse_1, 3: _d_JoinGroupResponse_1, 4: _d_JoinGroupResponse_1, 5: _d_JoinGroupResponse_2, 6: _d_JoinGroupResponse_3, 7: _d_JoinGroupResponse_4, 8: _d_JoinGroupResponse_4, 9: _d_JoinGroupResponse_5}
-JoinGroupResponse._ENCODERS = {0: _e_JoinGroupResponse_0, 1: _e_JoinGroupResponse_0, 2: _e_JoinGroupResponse_1, 3: _e_JoinGroupResponse_1, 4: _e_JoinGroupResponse_1, 5: _e_JoinGroupResponse_2, 6: _e_JoinGroupResponse_3, 7: _e_JoinGroupResponse_4, 8: _e_JoinGroupResponse_4, 9: _e_JoinGroupResponse_5}
+JoinGroupRequest.JoinGroupRequestProtocol._DECODERS = {0: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 0), 1: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 1), 2: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 2), 3: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 3), 4: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 4), 5: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_0, 5), 6: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 6), 7: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 7), 8: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 8), 9: partial(_d_JoinGroupRequest_JoinGroupRequestProtocol_6, 9)}
+JoinGroupRequest._DECODERS = {0: partial(_d_JoinGroupRequest_0, 0), 1: partial(_d_JoinGroupRequest_0, 1), 2: partial(_d_JoinGroupRequest_0, 2), 3: partial(_d_JoinGroupRequest_0, 3), 4: partial(_d_JoinGroupRequest_0, 4), 5: partial(_d_JoinGroupRequest_0, 5), 6: partial(_d_JoinGroupRequest_6, 6), 7: partial(_d_JoinGroupRequest_6, 7), 8: partial(_d_JoinGroupRequest_6, 8), 9: partial(_d_JoinGroupRequest_6, 9)}
+JoinGroupResponse.JoinGroupResponseMember._ENCODERS = {0: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 0), 1: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 1), 2: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 2), 3: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 3), 4: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 4), 5: partial(_e_JoinGroupResponse_JoinGroupResponseMember_0, 5), 6: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 6), 7: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 7), 8: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 8), 9: partial(_e_JoinGroupResponse_JoinGroupResponseMember_6, 9)}
+JoinGroupResponse._ENCODERS = {0: partial(_e_JoinGroupResponse_0, 0), 1: partial(_e_JoinGroupResponse_0, 1), 2: partial(_e_JoinGroupResponse_0, 2), 3: partial(_e_JoinGroupResponse_0, 3), 4: partial(_e_JoinGroupResponse_0, 4), 5: partial(_e_JoinGroupResponse_0, 5), 6: partial(_e_JoinGroupResponse_6, 6), 7: partial(_e_JoinGroupResponse_7, 7), 8: partial(_e_JoinGroupResponse_7, 8), 9: partial(_e_JoinGroupResponse_7, 9)}

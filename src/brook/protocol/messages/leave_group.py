@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -103,7 +85,7 @@ _K_LeaveGroupResponse = LeaveGroupResponse
 _K_LeaveGroupResponse_MemberResponse = LeaveGroupResponse.MemberResponse
 
 
-def _d_LeaveGroupRequest_MemberIdentity_0(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest.MemberIdentity, int]:
+def _d_LeaveGroupRequest_MemberIdentity_3(v: int, buf: memoryview, pos: int) -> tuple[LeaveGroupRequest.MemberIdentity, int]:
     self = _new(_K_LeaveGroupRequest_MemberIdentity)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -126,20 +108,7 @@ def _d_LeaveGroupRequest_MemberIdentity_0(buf: memoryview, pos: int) -> tuple[Le
     return self, pos
 
 
-def _e_LeaveGroupRequest_MemberIdentity_0(o: LeaveGroupRequest.MemberIdentity, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_LeaveGroupRequest_MemberIdentity_1(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest.MemberIdentity, int]:
+def _d_LeaveGroupRequest_MemberIdentity_4(v: int, buf: memoryview, pos: int) -> tuple[LeaveGroupRequest.MemberIdentity, int]:
     self = _new(_K_LeaveGroupRequest_MemberIdentity)
     n = buf[pos]
     pos += 1
@@ -164,179 +133,66 @@ def _d_LeaveGroupRequest_MemberIdentity_1(buf: memoryview, pos: int) -> tuple[Le
             raise bad_length("GroupInstanceId", n)
         self.group_instance_id = str(buf[pos:end], "utf-8")
         pos = end
-    self.reason = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaveGroupRequest_MemberIdentity_1(o: LeaveGroupRequest.MemberIdentity, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 5:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.reason = None
         else:
-            write_uvarint(out, n)
-        out += t3
-    out.append(0)
-
-
-def _d_LeaveGroupRequest_MemberIdentity_2(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest.MemberIdentity, int]:
-    self = _new(_K_LeaveGroupRequest_MemberIdentity)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("Reason", n)
+            self.reason = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
         self.reason = None
-    else:
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _d_LeaveGroupRequest_0(v: int, buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+    self = _new(_K_LeaveGroupRequest)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("GroupId", n)
+    self.group_id = str(buf[pos:end], "utf-8")
+    pos = end
+    if v <= 2:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
         end = pos + n
-        if end > len(buf):
-            raise bad_length("Reason", n)
-        self.reason = str(buf[pos:end], "utf-8")
+        if n < 0 or end > len(buf):
+            raise bad_length("MemberId", n)
+        self.member_id = str(buf[pos:end], "utf-8")
         pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
+    else:
+        self.member_id = ""
+    if v >= 3:
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("Members", n)
+        t1: list[LeaveGroupRequest.MemberIdentity] = []
+        for _ in range(n):
+            t2, pos = _d_LeaveGroupRequest_MemberIdentity_3(v, buf, pos)
+            t1.append(t2)
+        self.members = t1
+    else:
+        self.members = []
     return self, pos
 
 
-def _e_LeaveGroupRequest_MemberIdentity_2(o: LeaveGroupRequest.MemberIdentity, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.group_instance_id
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    t4 = o.reason
-    if t4 is None:
-        out.append(0)
-    else:
-        t5 = t4.encode()
-        n = len(t5) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t5
-    out.append(0)
-
-
-def _d_LeaveGroupRequest_0(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    self = _new(_K_LeaveGroupRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.members = []
-    return self, pos
-
-
-def _e_LeaveGroupRequest_0(o: LeaveGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_LeaveGroupRequest_1(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    self = _new(_K_LeaveGroupRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[LeaveGroupRequest.MemberIdentity] = []
-    for _ in range(n):
-        t2, pos = _d_LeaveGroupRequest_MemberIdentity_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.member_id = ""
-    return self, pos
-
-
-def _e_LeaveGroupRequest_1(o: LeaveGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.members))
-    for t2 in o.members:
-        _e_LeaveGroupRequest_MemberIdentity_0(t2, out)
-
-
-def _d_LeaveGroupRequest_2(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
+def _d_LeaveGroupRequest_4(v: int, buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
     self = _new(_K_LeaveGroupRequest)
     n = buf[pos]
     pos += 1
@@ -357,7 +213,7 @@ def _d_LeaveGroupRequest_2(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest
         raise bad_length("Members", n)
     t1: list[LeaveGroupRequest.MemberIdentity] = []
     for _ in range(n):
-        t2, pos = _d_LeaveGroupRequest_MemberIdentity_1(buf, pos)
+        t2, pos = _d_LeaveGroupRequest_MemberIdentity_4(v, buf, pos)
         t1.append(t2)
     self.members = t1
     self.member_id = ""
@@ -370,101 +226,7 @@ def _d_LeaveGroupRequest_2(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest
     return self, pos
 
 
-def _e_LeaveGroupRequest_2(o: LeaveGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.members) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.members:
-        _e_LeaveGroupRequest_MemberIdentity_1(t2, out)
-    out.append(0)
-
-
-def _d_LeaveGroupRequest_3(buf: memoryview, pos: int) -> tuple[LeaveGroupRequest, int]:
-    self = _new(_K_LeaveGroupRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[LeaveGroupRequest.MemberIdentity] = []
-    for _ in range(n):
-        t2, pos = _d_LeaveGroupRequest_MemberIdentity_2(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    self.member_id = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaveGroupRequest_3(o: LeaveGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.members) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.members:
-        _e_LeaveGroupRequest_MemberIdentity_2(t2, out)
-    out.append(0)
-
-
-def _d_LeaveGroupResponse_MemberResponse_0(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse.MemberResponse, int]:
-    self = _new(_K_LeaveGroupResponse_MemberResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    return self, pos
-
-
-def _e_LeaveGroupResponse_MemberResponse_0(o: LeaveGroupResponse.MemberResponse, out: bytearray) -> None:
+def _e_LeaveGroupResponse_MemberResponse_3(v: int, o: LeaveGroupResponse.MemberResponse, out: bytearray) -> None:
     t1 = o.member_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -478,43 +240,7 @@ def _e_LeaveGroupResponse_MemberResponse_0(o: LeaveGroupResponse.MemberResponse,
     out += _S_h.pack(o.error_code)
 
 
-def _d_LeaveGroupResponse_MemberResponse_1(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse.MemberResponse, int]:
-    self = _new(_K_LeaveGroupResponse_MemberResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaveGroupResponse_MemberResponse_1(o: LeaveGroupResponse.MemberResponse, out: bytearray) -> None:
+def _e_LeaveGroupResponse_MemberResponse_4(v: int, o: LeaveGroupResponse.MemberResponse, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -537,80 +263,21 @@ def _e_LeaveGroupResponse_MemberResponse_1(o: LeaveGroupResponse.MemberResponse,
     out.append(0)
 
 
-def _d_LeaveGroupResponse_0(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    self = _new(_K_LeaveGroupResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.throttle_time_ms = 0
-    self.members = []
-    return self, pos
+def _e_LeaveGroupResponse_0(v: int, o: LeaveGroupResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
+    else:
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    if v >= 3:
+        out += INT32.pack(len(o.members))
+        for t1 in o.members:
+            _e_LeaveGroupResponse_MemberResponse_3(v, t1, out)
+    else:
+        if len(o.members) > 0:
+            raise unsupported_field("Members", v)
 
 
-def _e_LeaveGroupResponse_0(o: LeaveGroupResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-
-
-def _d_LeaveGroupResponse_1(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    self = _new(_K_LeaveGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.members = []
-    return self, pos
-
-
-def _e_LeaveGroupResponse_1(o: LeaveGroupResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-
-
-def _d_LeaveGroupResponse_2(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    self = _new(_K_LeaveGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[LeaveGroupResponse.MemberResponse] = []
-    for _ in range(n):
-        t2, pos = _d_LeaveGroupResponse_MemberResponse_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    return self, pos
-
-
-def _e_LeaveGroupResponse_2(o: LeaveGroupResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out += INT32.pack(len(o.members))
-    for t1 in o.members:
-        _e_LeaveGroupResponse_MemberResponse_0(t1, out)
-
-
-def _d_LeaveGroupResponse_3(buf: memoryview, pos: int) -> tuple[LeaveGroupResponse, int]:
-    self = _new(_K_LeaveGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[LeaveGroupResponse.MemberResponse] = []
-    for _ in range(n):
-        t2, pos = _d_LeaveGroupResponse_MemberResponse_1(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaveGroupResponse_3(o: LeaveGroupResponse, out: bytearray) -> None:
+def _e_LeaveGroupResponse_4(v: int, o: LeaveGroupResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.members) + 1
     if n < 128:
@@ -618,35 +285,11 @@ def _e_LeaveGroupResponse_3(o: LeaveGroupResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.members:
-        _e_LeaveGroupResponse_MemberResponse_1(t1, out)
+        _e_LeaveGroupResponse_MemberResponse_4(v, t1, out)
     out.append(0)
 
 
-LeaveGroupRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 0, 2, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]MemberIdentity", 3, 32767, 32767, -1, None, 32767, -1, LeaveGroupRequest.MemberIdentity, []),
-)
-LeaveGroupRequest.MemberIdentity._FIELDS = (
-    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("reason", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-)
-LeaveGroupResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("members", "[]MemberResponse", 3, 32767, 32767, -1, None, 32767, -1, LeaveGroupResponse.MemberResponse, []),
-)
-LeaveGroupResponse.MemberResponse._FIELDS = (
-    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-LeaveGroupRequest.MemberIdentity._DECODERS = {3: _d_LeaveGroupRequest_MemberIdentity_0, 4: _d_LeaveGroupRequest_MemberIdentity_1, 5: _d_LeaveGroupRequest_MemberIdentity_2}
-LeaveGroupRequest.MemberIdentity._ENCODERS = {3: _e_LeaveGroupRequest_MemberIdentity_0, 4: _e_LeaveGroupRequest_MemberIdentity_1, 5: _e_LeaveGroupRequest_MemberIdentity_2}
-LeaveGroupRequest._DECODERS = {0: _d_LeaveGroupRequest_0, 1: _d_LeaveGroupRequest_0, 2: _d_LeaveGroupRequest_0, 3: _d_LeaveGroupRequest_1, 4: _d_LeaveGroupRequest_2, 5: _d_LeaveGroupRequest_3}
-LeaveGroupRequest._ENCODERS = {0: _e_LeaveGroupRequest_0, 1: _e_LeaveGroupRequest_0, 2: _e_LeaveGroupRequest_0, 3: _e_LeaveGroupRequest_1, 4: _e_LeaveGroupRequest_2, 5: _e_LeaveGroupRequest_3}
-LeaveGroupResponse.MemberResponse._DECODERS = {3: _d_LeaveGroupResponse_MemberResponse_0, 4: _d_LeaveGroupResponse_MemberResponse_1, 5: _d_LeaveGroupResponse_MemberResponse_1}
-LeaveGroupResponse.MemberResponse._ENCODERS = {3: _e_LeaveGroupResponse_MemberResponse_0, 4: _e_LeaveGroupResponse_MemberResponse_1, 5: _e_LeaveGroupResponse_MemberResponse_1}
-LeaveGroupResponse._DECODERS = {0: _d_LeaveGroupResponse_0, 1: _d_LeaveGroupResponse_1, 2: _d_LeaveGroupResponse_1, 3: _d_LeaveGroupResponse_2, 4: _d_LeaveGroupResponse_3, 5: _d_LeaveGroupResponse_3}
-LeaveGroupResponse._ENCODERS = {0: _e_LeaveGroupResponse_0, 1: _e_LeaveGroupResponse_1, 2: _e_LeaveGroupResponse_1, 3: _e_LeaveGroupResponse_2, 4: _e_LeaveGroupResponse_3, 5: _e_LeaveGroupResponse_3}
+LeaveGroupRequest.MemberIdentity._DECODERS = {3: partial(_d_LeaveGroupRequest_MemberIdentity_3, 3), 4: partial(_d_LeaveGroupRequest_MemberIdentity_4, 4), 5: partial(_d_LeaveGroupRequest_MemberIdentity_4, 5)}
+LeaveGroupRequest._DECODERS = {0: partial(_d_LeaveGroupRequest_0, 0), 1: partial(_d_LeaveGroupRequest_0, 1), 2: partial(_d_LeaveGroupRequest_0, 2), 3: partial(_d_LeaveGroupRequest_0, 3), 4: partial(_d_LeaveGroupRequest_4, 4), 5: partial(_d_LeaveGroupRequest_4, 5)}
+LeaveGroupResponse.MemberResponse._ENCODERS = {3: partial(_e_LeaveGroupResponse_MemberResponse_3, 3), 4: partial(_e_LeaveGroupResponse_MemberResponse_4, 4), 5: partial(_e_LeaveGroupResponse_MemberResponse_4, 5)}
+LeaveGroupResponse._ENCODERS = {0: partial(_e_LeaveGroupResponse_0, 0), 1: partial(_e_LeaveGroupResponse_0, 1), 2: partial(_e_LeaveGroupResponse_0, 2), 3: partial(_e_LeaveGroupResponse_0, 3), 4: partial(_e_LeaveGroupResponse_4, 4), 5: partial(_e_LeaveGroupResponse_4, 5)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -79,7 +60,7 @@ _K_ListClientMetricsResourcesResponse = ListClientMetricsResourcesResponse
 _K_ListClientMetricsResourcesResponse_ClientMetricsResource = ListClientMetricsResourcesResponse.ClientMetricsResource
 
 
-def _d_ListClientMetricsResourcesRequest_0(buf: memoryview, pos: int) -> tuple[ListClientMetricsResourcesRequest, int]:
+def _d_ListClientMetricsResourcesRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListClientMetricsResourcesRequest, int]:
     self = _new(_K_ListClientMetricsResourcesRequest)
     n = buf[pos]
     pos += 1
@@ -90,32 +71,7 @@ def _d_ListClientMetricsResourcesRequest_0(buf: memoryview, pos: int) -> tuple[L
     return self, pos
 
 
-def _e_ListClientMetricsResourcesRequest_0(o: ListClientMetricsResourcesRequest, out: bytearray) -> None:
-    out.append(0)
-
-
-def _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(buf: memoryview, pos: int) -> tuple[ListClientMetricsResourcesResponse.ClientMetricsResource, int]:
-    self = _new(_K_ListClientMetricsResourcesResponse_ClientMetricsResource)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(o: ListClientMetricsResourcesResponse.ClientMetricsResource, out: bytearray) -> None:
+def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(v: int, o: ListClientMetricsResourcesResponse.ClientMetricsResource, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -126,32 +82,7 @@ def _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(o: ListClientM
     out.append(0)
 
 
-def _d_ListClientMetricsResourcesResponse_0(buf: memoryview, pos: int) -> tuple[ListClientMetricsResourcesResponse, int]:
-    self = _new(_K_ListClientMetricsResourcesResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ClientMetricsResources", n)
-    t1: list[ListClientMetricsResourcesResponse.ClientMetricsResource] = []
-    for _ in range(n):
-        t2, pos = _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0(buf, pos)
-        t1.append(t2)
-    self.client_metrics_resources = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListClientMetricsResourcesResponse_0(o: ListClientMetricsResourcesResponse, out: bytearray) -> None:
+def _e_ListClientMetricsResourcesResponse_0(v: int, o: ListClientMetricsResourcesResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.client_metrics_resources) + 1
     if n < 128:
@@ -159,22 +90,10 @@ def _e_ListClientMetricsResourcesResponse_0(o: ListClientMetricsResourcesRespons
     else:
         write_uvarint(out, n)
     for t1 in o.client_metrics_resources:
-        _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(t1, out)
+        _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0(v, t1, out)
     out.append(0)
 
 
-ListClientMetricsResourcesRequest._FIELDS = ()
-ListClientMetricsResourcesResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_metrics_resources", "[]ClientMetricsResource", 0, 32767, 32767, -1, None, 32767, -1, ListClientMetricsResourcesResponse.ClientMetricsResource, []),
-)
-ListClientMetricsResourcesResponse.ClientMetricsResource._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-ListClientMetricsResourcesRequest._DECODERS = {0: _d_ListClientMetricsResourcesRequest_0}
-ListClientMetricsResourcesRequest._ENCODERS = {0: _e_ListClientMetricsResourcesRequest_0}
-ListClientMetricsResourcesResponse.ClientMetricsResource._DECODERS = {0: _d_ListClientMetricsResourcesResponse_ClientMetricsResource_0}
-ListClientMetricsResourcesResponse.ClientMetricsResource._ENCODERS = {0: _e_ListClientMetricsResourcesResponse_ClientMetricsResource_0}
-ListClientMetricsResourcesResponse._DECODERS = {0: _d_ListClientMetricsResourcesResponse_0}
-ListClientMetricsResourcesResponse._ENCODERS = {0: _e_ListClientMetricsResourcesResponse_0}
+ListClientMetricsResourcesRequest._DECODERS = {0: partial(_d_ListClientMetricsResourcesRequest_0, 0)}
+ListClientMetricsResourcesResponse.ClientMetricsResource._ENCODERS = {0: partial(_e_ListClientMetricsResourcesResponse_ClientMetricsResource_0, 0)}
+ListClientMetricsResourcesResponse._ENCODERS = {0: partial(_e_ListClientMetricsResourcesResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import Struct, pack
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -89,128 +70,63 @@ _K_ListGroupsResponse = ListGroupsResponse
 _K_ListGroupsResponse_ListedGroup = ListGroupsResponse.ListedGroup
 
 
-def _d_ListGroupsRequest_0(buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+def _d_ListGroupsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
     self = _new(_K_ListGroupsRequest)
     self.states_filter = []
     self.types_filter = []
     return self, pos
 
 
-def _e_ListGroupsRequest_0(o: ListGroupsRequest, out: bytearray) -> None:
-    pass
-
-
-def _d_ListGroupsRequest_1(buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
+def _d_ListGroupsRequest_3(v: int, buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
     self = _new(_K_ListGroupsRequest)
-    self.states_filter = []
-    self.types_filter = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsRequest_1(o: ListGroupsRequest, out: bytearray) -> None:
-    out.append(0)
-
-
-def _d_ListGroupsRequest_2(buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
-    self = _new(_K_ListGroupsRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("StatesFilter", n)
-    t1: list[str] = []
-    for _ in range(n):
+    if v >= 4:
         n = buf[pos]
         pos += 1
         if n > 127:
             n, pos = read_uvarint(buf, pos - 1)
         n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
+        if n < 0 or n > len(buf) - pos:
             raise bad_length("StatesFilter", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.states_filter = t1
-    self.types_filter = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsRequest_2(o: ListGroupsRequest, out: bytearray) -> None:
-    n = len(o.states_filter) + 1
-    if n < 128:
-        out.append(n)
+        t1: list[str] = []
+        for _ in range(n):
+            n = buf[pos]
+            pos += 1
+            if n > 127:
+                n, pos = read_uvarint(buf, pos - 1)
+            n -= 1
+            end = pos + n
+            if n < 0 or end > len(buf):
+                raise bad_length("StatesFilter", n)
+            t2 = str(buf[pos:end], "utf-8")
+            pos = end
+            t1.append(t2)
+        self.states_filter = t1
     else:
-        write_uvarint(out, n)
-    for t1 in o.states_filter:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_ListGroupsRequest_3(buf: memoryview, pos: int) -> tuple[ListGroupsRequest, int]:
-    self = _new(_K_ListGroupsRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("StatesFilter", n)
-    t1: list[str] = []
-    for _ in range(n):
+        self.states_filter = []
+    if v >= 5:
         n = buf[pos]
         pos += 1
         if n > 127:
             n, pos = read_uvarint(buf, pos - 1)
         n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("StatesFilter", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.states_filter = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TypesFilter", n)
-    t3: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
+        if n < 0 or n > len(buf) - pos:
             raise bad_length("TypesFilter", n)
-        t4 = str(buf[pos:end], "utf-8")
-        pos = end
-        t3.append(t4)
-    self.types_filter = t3
+        t3: list[str] = []
+        for _ in range(n):
+            n = buf[pos]
+            pos += 1
+            if n > 127:
+                n, pos = read_uvarint(buf, pos - 1)
+            n -= 1
+            end = pos + n
+            if n < 0 or end > len(buf):
+                raise bad_length("TypesFilter", n)
+            t4 = str(buf[pos:end], "utf-8")
+            pos = end
+            t3.append(t4)
+        self.types_filter = t3
+    else:
+        self.types_filter = []
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -220,27 +136,40 @@ def _d_ListGroupsRequest_3(buf: memoryview, pos: int) -> tuple[ListGroupsRequest
     return self, pos
 
 
-def _e_ListGroupsRequest_3(o: ListGroupsRequest, out: bytearray) -> None:
-    n = len(o.states_filter) + 1
+def _e_ListGroupsResponse_ListedGroup_0(v: int, o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
+    t1 = o.group_id.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    t2 = o.protocol_type.encode()
+    out += INT16.pack(len(t2))
+    out += t2
+
+
+def _e_ListGroupsResponse_ListedGroup_3(v: int, o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
+    t1 = o.group_id.encode()
+    n = len(t1) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
-    for t1 in o.states_filter:
-        t2 = t1.encode()
-        n = len(t2) + 1
+    out += t1
+    t2 = o.protocol_type.encode()
+    n = len(t2) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t2
+    if v >= 4:
+        t3 = o.group_state.encode()
+        n = len(t3) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        out += t2
-    n = len(o.types_filter) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.types_filter:
-        t4 = t3.encode()
+        out += t3
+    if v >= 5:
+        t4 = o.group_type.encode()
         n = len(t4) + 1
         if n < 128:
             out.append(n)
@@ -250,310 +179,17 @@ def _e_ListGroupsRequest_3(o: ListGroupsRequest, out: bytearray) -> None:
     out.append(0)
 
 
-def _d_ListGroupsResponse_ListedGroup_0(buf: memoryview, pos: int) -> tuple[ListGroupsResponse.ListedGroup, int]:
-    self = _new(_K_ListGroupsResponse_ListedGroup)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    self.group_state = ""
-    self.group_type = ""
-    return self, pos
-
-
-def _e_ListGroupsResponse_ListedGroup_0(o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.protocol_type.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-
-
-def _d_ListGroupsResponse_ListedGroup_1(buf: memoryview, pos: int) -> tuple[ListGroupsResponse.ListedGroup, int]:
-    self = _new(_K_ListGroupsResponse_ListedGroup)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    self.group_state = ""
-    self.group_type = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_ListedGroup_1(o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_ListGroupsResponse_0(v: int, o: ListGroupsResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
     else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.protocol_type.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out.append(0)
-
-
-def _d_ListGroupsResponse_ListedGroup_2(buf: memoryview, pos: int) -> tuple[ListGroupsResponse.ListedGroup, int]:
-    self = _new(_K_ListGroupsResponse_ListedGroup)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    self.group_type = ""
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_ListedGroup_2(o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.protocol_type.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_state.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    out.append(0)
-
-
-def _d_ListGroupsResponse_ListedGroup_3(buf: memoryview, pos: int) -> tuple[ListGroupsResponse.ListedGroup, int]:
-    self = _new(_K_ListGroupsResponse_ListedGroup)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ProtocolType", n)
-    self.protocol_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupType", n)
-    self.group_type = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_ListedGroup_3(o: ListGroupsResponse.ListedGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.protocol_type.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_state.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.group_type.encode()
-    n = len(t4) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t4
-    out.append(0)
-
-
-def _d_ListGroupsResponse_0(buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    self = _new(_K_ListGroupsResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ListGroupsResponse.ListedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ListGroupsResponse_ListedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_ListGroupsResponse_0(o: ListGroupsResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.groups))
     for t1 in o.groups:
-        _e_ListGroupsResponse_ListedGroup_0(t1, out)
+        _e_ListGroupsResponse_ListedGroup_0(v, t1, out)
 
 
-def _d_ListGroupsResponse_1(buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    self = _new(_K_ListGroupsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ListGroupsResponse.ListedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ListGroupsResponse_ListedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    return self, pos
-
-
-def _e_ListGroupsResponse_1(o: ListGroupsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out += INT32.pack(len(o.groups))
-    for t1 in o.groups:
-        _e_ListGroupsResponse_ListedGroup_0(t1, out)
-
-
-def _d_ListGroupsResponse_2(buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    self = _new(_K_ListGroupsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ListGroupsResponse.ListedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ListGroupsResponse_ListedGroup_1(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_2(o: ListGroupsResponse, out: bytearray) -> None:
+def _e_ListGroupsResponse_3(v: int, o: ListGroupsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.groups) + 1
     if n < 128:
@@ -561,102 +197,10 @@ def _e_ListGroupsResponse_2(o: ListGroupsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.groups:
-        _e_ListGroupsResponse_ListedGroup_1(t1, out)
+        _e_ListGroupsResponse_ListedGroup_3(v, t1, out)
     out.append(0)
 
 
-def _d_ListGroupsResponse_3(buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    self = _new(_K_ListGroupsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ListGroupsResponse.ListedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ListGroupsResponse_ListedGroup_2(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_3(o: ListGroupsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        _e_ListGroupsResponse_ListedGroup_2(t1, out)
-    out.append(0)
-
-
-def _d_ListGroupsResponse_4(buf: memoryview, pos: int) -> tuple[ListGroupsResponse, int]:
-    self = _new(_K_ListGroupsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ListGroupsResponse.ListedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ListGroupsResponse_ListedGroup_3(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListGroupsResponse_4(o: ListGroupsResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        _e_ListGroupsResponse_ListedGroup_3(t1, out)
-    out.append(0)
-
-
-ListGroupsRequest._FIELDS = (
-    FieldSpec("states_filter", "[]string", 4, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("types_filter", "[]string", 5, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListGroupsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]ListedGroup", 0, 32767, 32767, -1, None, 32767, -1, ListGroupsResponse.ListedGroup, []),
-)
-ListGroupsResponse.ListedGroup._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("protocol_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 4, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_type", "string", 5, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-ListGroupsRequest._DECODERS = {0: _d_ListGroupsRequest_0, 1: _d_ListGroupsRequest_0, 2: _d_ListGroupsRequest_0, 3: _d_ListGroupsRequest_1, 4: _d_ListGroupsRequest_2, 5: _d_ListGroupsRequest_3}
-ListGroupsRequest._ENCODERS = {0: _e_ListGroupsRequest_0, 1: _e_ListGroupsRequest_0, 2: _e_ListGroupsRequest_0, 3: _e_ListGroupsRequest_1, 4: _e_ListGroupsRequest_2, 5: _e_ListGroupsRequest_3}
-ListGroupsResponse.ListedGroup._DECODERS = {0: _d_ListGroupsResponse_ListedGroup_0, 1: _d_ListGroupsResponse_ListedGroup_0, 2: _d_ListGroupsResponse_ListedGroup_0, 3: _d_ListGroupsResponse_ListedGroup_1, 4: _d_ListGroupsResponse_ListedGroup_2, 5: _d_ListGroupsResponse_ListedGroup_3}
-ListGroupsResponse.ListedGroup._ENCODERS = {0: _e_ListGroupsResponse_ListedGroup_0, 1: _e_ListGroupsResponse_ListedGroup_0, 2: _e_ListGroupsResponse_ListedGroup_0, 3: _e_ListGroupsResponse_ListedGroup_1, 4: _e_ListGroupsResponse_ListedGroup_2, 5: _e_ListGroupsResponse_ListedGroup_3}
-ListGroupsResponse._DECODERS = {0: _d_ListGroupsResponse_0, 1: _d_ListGroupsResponse_1, 2: _d_ListGroupsResponse_1, 3: _d_ListGroupsResponse_2, 4: _d_ListGroupsResponse_3, 5: _d_ListGroupsResponse_4}
-ListGroupsResponse._ENCODERS = {0: _e_ListGroupsResponse_0, 1: _e_ListGroupsResponse_1, 2: _e_ListGroupsResponse_1, 3: _e_ListGroupsResponse_2, 4: _e_ListGroupsResponse_3, 5: _e_ListGroupsResponse_4}
+ListGroupsRequest._DECODERS = {0: partial(_d_ListGroupsRequest_0, 0), 1: partial(_d_ListGroupsRequest_0, 1), 2: partial(_d_ListGroupsRequest_0, 2), 3: partial(_d_ListGroupsRequest_3, 3), 4: partial(_d_ListGroupsRequest_3, 4), 5: partial(_d_ListGroupsRequest_3, 5)}
+ListGroupsResponse.ListedGroup._ENCODERS = {0: partial(_e_ListGroupsResponse_ListedGroup_0, 0), 1: partial(_e_ListGroupsResponse_ListedGroup_0, 1), 2: partial(_e_ListGroupsResponse_ListedGroup_0, 2), 3: partial(_e_ListGroupsResponse_ListedGroup_3, 3), 4: partial(_e_ListGroupsResponse_ListedGroup_3, 4), 5: partial(_e_ListGroupsResponse_ListedGroup_3, 5)}
+ListGroupsResponse._ENCODERS = {0: partial(_e_ListGroupsResponse_0, 0), 1: partial(_e_ListGroupsResponse_0, 1), 2: partial(_e_ListGroupsResponse_0, 2), 3: partial(_e_ListGroupsResponse_3, 3), 4: partial(_e_ListGroupsResponse_3, 4), 5: partial(_e_ListGroupsResponse_3, 5)}

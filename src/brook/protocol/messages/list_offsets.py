@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -37,7 +19,8 @@ _S_iiq = Struct(">iiq")
 _S_i = Struct(">i")
 _S_ib = Struct(">ib")
 _S_ih = Struct(">ih")
-_S_ihqq = Struct(">ihqq")
+_S_qq = Struct(">qq")
+_S_qqi = Struct(">qqi")
 _S_ihqqi = Struct(">ihqqi")
 
 
@@ -141,44 +124,25 @@ _K_ListOffsetsResponse_ListOffsetsPartitionResponse = ListOffsetsResponse.ListOf
 _K_ListOffsetsResponse_ListOffsetsTopicResponse = ListOffsetsResponse.ListOffsetsTopicResponse
 
 
-def _d_ListOffsetsRequest_ListOffsetsPartition_0(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
+def _d_ListOffsetsRequest_ListOffsetsPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsPartition)
-    self.partition_index, self.timestamp, self.max_num_offsets = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    self.current_leader_epoch = -1
+    if v <= 0:
+        self.partition_index, self.timestamp, self.max_num_offsets = _S_iqi.unpack_from(buf, pos)
+        pos += 16
+        self.current_leader_epoch = -1
+    elif 1 <= v <= 3:
+        self.partition_index, self.timestamp = _S_iq.unpack_from(buf, pos)
+        pos += 12
+        self.current_leader_epoch = -1
+        self.max_num_offsets = 1
+    else:
+        self.partition_index, self.current_leader_epoch, self.timestamp = _S_iiq.unpack_from(buf, pos)
+        pos += 16
+        self.max_num_offsets = 1
     return self, pos
 
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_0(o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.timestamp, o.max_num_offsets)
-
-
-def _d_ListOffsetsRequest_ListOffsetsPartition_1(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
-    self = _new(_K_ListOffsetsRequest_ListOffsetsPartition)
-    self.partition_index, self.timestamp = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    self.current_leader_epoch = -1
-    self.max_num_offsets = 1
-    return self, pos
-
-
-def _e_ListOffsetsRequest_ListOffsetsPartition_1(o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.timestamp)
-
-
-def _d_ListOffsetsRequest_ListOffsetsPartition_2(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
-    self = _new(_K_ListOffsetsRequest_ListOffsetsPartition)
-    self.partition_index, self.current_leader_epoch, self.timestamp = _S_iiq.unpack_from(buf, pos)
-    pos += 16
-    self.max_num_offsets = 1
-    return self, pos
-
-
-def _e_ListOffsetsRequest_ListOffsetsPartition_2(o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
-    out += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
-
-
-def _d_ListOffsetsRequest_ListOffsetsPartition_3(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
+def _d_ListOffsetsRequest_ListOffsetsPartition_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsPartition, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsPartition)
     self.partition_index, self.current_leader_epoch, self.timestamp = _S_iiq.unpack_from(buf, pos)
     pos += 16
@@ -192,12 +156,7 @@ def _d_ListOffsetsRequest_ListOffsetsPartition_3(buf: memoryview, pos: int) -> t
     return self, pos
 
 
-def _e_ListOffsetsRequest_ListOffsetsPartition_3(o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
-    out += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
-    out.append(0)
-
-
-def _d_ListOffsetsRequest_ListOffsetsTopic_0(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
+def _d_ListOffsetsRequest_ListOffsetsTopic_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -212,82 +171,13 @@ def _d_ListOffsetsRequest_ListOffsetsTopic_0(buf: memoryview, pos: int) -> tuple
         raise bad_length("Partitions", n)
     t1: list[ListOffsetsRequest.ListOffsetsPartition] = []
     for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_0(buf, pos)
+        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_0(o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_ListOffsetsRequest_ListOffsetsPartition_0(t2, out)
-
-
-def _d_ListOffsetsRequest_ListOffsetsTopic_1(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
-    self = _new(_K_ListOffsetsRequest_ListOffsetsTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsRequest.ListOffsetsPartition] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_ListOffsetsRequest_ListOffsetsTopic_1(o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_ListOffsetsRequest_ListOffsetsPartition_1(t2, out)
-
-
-def _d_ListOffsetsRequest_ListOffsetsTopic_2(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
-    self = _new(_K_ListOffsetsRequest_ListOffsetsTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsRequest.ListOffsetsPartition] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_ListOffsetsRequest_ListOffsetsTopic_2(o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_ListOffsetsRequest_ListOffsetsPartition_2(t2, out)
-
-
-def _d_ListOffsetsRequest_ListOffsetsTopic_3(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
+def _d_ListOffsetsRequest_ListOffsetsTopic_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsTopic)
     n = buf[pos]
     pos += 1
@@ -308,7 +198,7 @@ def _d_ListOffsetsRequest_ListOffsetsTopic_3(buf: memoryview, pos: int) -> tuple
         raise bad_length("Partitions", n)
     t1: list[ListOffsetsRequest.ListOffsetsPartition] = []
     for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_3(buf, pos)
+        t2, pos = _d_ListOffsetsRequest_ListOffsetsPartition_6(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -320,123 +210,29 @@ def _d_ListOffsetsRequest_ListOffsetsTopic_3(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ListOffsetsRequest_ListOffsetsTopic_3(o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _d_ListOffsetsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+    self = _new(_K_ListOffsetsRequest)
+    if v <= 1:
+        (self.replica_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.isolation_level = 0
     else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_ListOffsetsRequest_ListOffsetsPartition_3(t2, out)
-    out.append(0)
-
-
-def _d_ListOffsetsRequest_0(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    self = _new(_K_ListOffsetsRequest)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+        self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
+        pos += 5
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Topics", n)
     t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
     for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.isolation_level = 0
-    self.timeout_ms = 0
-    return self, pos
-
-
-def _e_ListOffsetsRequest_0(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_0(t1, out)
-
-
-def _d_ListOffsetsRequest_1(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    self = _new(_K_ListOffsetsRequest)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.isolation_level = 0
-    self.timeout_ms = 0
-    return self, pos
-
-
-def _e_ListOffsetsRequest_1(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_1(t1, out)
-
-
-def _d_ListOffsetsRequest_2(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    self = _new(_K_ListOffsetsRequest)
-    self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
-    pos += 5
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_1(buf, pos)
+        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.timeout_ms = 0
     return self, pos
 
 
-def _e_ListOffsetsRequest_2(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_ib.pack(o.replica_id, o.isolation_level)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_1(t1, out)
-
-
-def _d_ListOffsetsRequest_3(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    self = _new(_K_ListOffsetsRequest)
-    self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
-    pos += 5
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.timeout_ms = 0
-    return self, pos
-
-
-def _e_ListOffsetsRequest_3(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_ib.pack(o.replica_id, o.isolation_level)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_2(t1, out)
-
-
-def _d_ListOffsetsRequest_4(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
+def _d_ListOffsetsRequest_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
     self = _new(_K_ListOffsetsRequest)
     self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
     pos += 5
@@ -449,10 +245,14 @@ def _d_ListOffsetsRequest_4(buf: memoryview, pos: int) -> tuple[ListOffsetsReque
         raise bad_length("Topics", n)
     t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
     for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_3(buf, pos)
+        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_6(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    self.timeout_ms = 0
+    if v <= 9:
+        self.timeout_ms = 0
+    else:
+        (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -462,251 +262,46 @@ def _d_ListOffsetsRequest_4(buf: memoryview, pos: int) -> tuple[ListOffsetsReque
     return self, pos
 
 
-def _e_ListOffsetsRequest_4(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_ib.pack(o.replica_id, o.isolation_level)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_3(t1, out)
-    out.append(0)
-
-
-def _d_ListOffsetsRequest_5(buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
-    self = _new(_K_ListOffsetsRequest)
-    self.replica_id, self.isolation_level = _S_ib.unpack_from(buf, pos)
-    pos += 5
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsRequest.ListOffsetsTopic] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsRequest_ListOffsetsTopic_3(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListOffsetsRequest_5(o: ListOffsetsRequest, out: bytearray) -> None:
-    out += _S_ib.pack(o.replica_id, o.isolation_level)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_ListOffsetsRequest_ListOffsetsTopic_3(t1, out)
-    out += _S_i.pack(o.timeout_ms)
-    out.append(0)
-
-
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OldStyleOffsets", n)
-    end = pos + n * 8
-    if end > len(buf):
-        raise bad_length("OldStyleOffsets", n)
-    self.old_style_offsets = list(unpack_from(f">{n}q", buf, pos))
-    pos = end
-    self.timestamp = -1
-    self.offset = -1
-    self.leader_epoch = -1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
-    out += INT32.pack(len(o.old_style_offsets))
-    out += pack(f">{len(o.old_style_offsets)}q", *o.old_style_offsets)
+    if v <= 0:
+        out += INT32.pack(len(o.old_style_offsets))
+        out += pack(f">{len(o.old_style_offsets)}q", *o.old_style_offsets)
+    else:
+        if len(o.old_style_offsets) > 0:
+            raise unsupported_field("OldStyleOffsets", v)
+    if v <= 0:
+        if o.timestamp != -1:
+            raise unsupported_field("Timestamp", v)
+        if o.offset != -1:
+            raise unsupported_field("Offset", v)
+        if o.leader_epoch != -1:
+            raise unsupported_field("LeaderEpoch", v)
+    elif 1 <= v <= 3:
+        out += _S_qq.pack(o.timestamp, o.offset)
+        if o.leader_epoch != -1:
+            raise unsupported_field("LeaderEpoch", v)
+    else:
+        out += _S_qqi.pack(o.timestamp, o.offset, o.leader_epoch)
 
 
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    self.partition_index, self.error_code, self.timestamp, self.offset = _S_ihqq.unpack_from(buf, pos)
-    pos += 22
-    self.old_style_offsets = []
-    self.leader_epoch = -1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
-    out += _S_ihqq.pack(o.partition_index, o.error_code, o.timestamp, o.offset)
-
-
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_2(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch = _S_ihqqi.unpack_from(buf, pos)
-    pos += 26
-    self.old_style_offsets = []
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_2(o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v: int, o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
     out += _S_ihqqi.pack(o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch)
-
-
-def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
-    self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch = _S_ihqqi.unpack_from(buf, pos)
-    pos += 26
-    self.old_style_offsets = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3(o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
-    out += _S_ihqqi.pack(o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch)
+    if len(o.old_style_offsets) > 0:
+        raise unsupported_field("OldStyleOffsets", v)
     out.append(0)
 
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(v: int, o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(t2, out)
+        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v, t2, out)
 
 
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1(t2, out)
-
-
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_2(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_2(o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_2(t2, out)
-
-
-def _d_ListOffsetsResponse_ListOffsetsTopicResponse_3(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
-    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListOffsetsResponse_ListOffsetsTopicResponse_3(o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(v: int, o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -720,124 +315,21 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_3(o: ListOffsetsResponse.Lis
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3(t2, out)
+        _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v, t2, out)
     out.append(0)
 
 
-def _d_ListOffsetsResponse_0(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    self = _new(_K_ListOffsetsResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_ListOffsetsResponse_0(o: ListOffsetsResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_0(v: int, o: ListOffsetsResponse, out: bytearray) -> None:
+    if v <= 1:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(t1, out)
+        _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(v, t1, out)
 
 
-def _d_ListOffsetsResponse_1(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    self = _new(_K_ListOffsetsResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_ListOffsetsResponse_1(o: ListOffsetsResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(t1, out)
-
-
-def _d_ListOffsetsResponse_2(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    self = _new(_K_ListOffsetsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_2(o: ListOffsetsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsResponse_ListOffsetsTopicResponse_1(t1, out)
-
-
-def _d_ListOffsetsResponse_3(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    self = _new(_K_ListOffsetsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_ListOffsetsResponse_3(o: ListOffsetsResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_ListOffsetsResponse_ListOffsetsTopicResponse_2(t1, out)
-
-
-def _d_ListOffsetsResponse_4(buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
-    self = _new(_K_ListOffsetsResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_3(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListOffsetsResponse_4(o: ListOffsetsResponse, out: bytearray) -> None:
+def _e_ListOffsetsResponse_6(v: int, o: ListOffsetsResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -845,51 +337,13 @@ def _e_ListOffsetsResponse_4(o: ListOffsetsResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_ListOffsetsResponse_ListOffsetsTopicResponse_3(t1, out)
+        _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(v, t1, out)
     out.append(0)
 
 
-ListOffsetsRequest._FIELDS = (
-    FieldSpec("replica_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("isolation_level", "int8", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]ListOffsetsTopic", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsTopic, []),
-    FieldSpec("timeout_ms", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ListOffsetsRequest.ListOffsetsPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_num_offsets", "int32", 0, 0, 32767, -1, None, 32767, -1, None, 1),
-)
-ListOffsetsRequest.ListOffsetsTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ListOffsetsPartition", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsRequest.ListOffsetsPartition, []),
-)
-ListOffsetsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]ListOffsetsTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsTopicResponse, []),
-)
-ListOffsetsResponse.ListOffsetsPartitionResponse._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("old_style_offsets", "[]int64", 0, 0, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("timestamp", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("offset", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 4, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ListOffsetsResponse.ListOffsetsTopicResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]ListOffsetsPartitionResponse", 0, 32767, 32767, -1, None, 32767, -1, ListOffsetsResponse.ListOffsetsPartitionResponse, []),
-)
-ListOffsetsRequest.ListOffsetsPartition._DECODERS = {0: _d_ListOffsetsRequest_ListOffsetsPartition_0, 1: _d_ListOffsetsRequest_ListOffsetsPartition_1, 2: _d_ListOffsetsRequest_ListOffsetsPartition_1, 3: _d_ListOffsetsRequest_ListOffsetsPartition_1, 4: _d_ListOffsetsRequest_ListOffsetsPartition_2, 5: _d_ListOffsetsRequest_ListOffsetsPartition_2, 6: _d_ListOffsetsRequest_ListOffsetsPartition_3, 7: _d_ListOffsetsRequest_ListOffsetsPartition_3, 8: _d_ListOffsetsRequest_ListOffsetsPartition_3, 9: _d_ListOffsetsRequest_ListOffsetsPartition_3, 10: _d_ListOffsetsRequest_ListOffsetsPartition_3}
-ListOffsetsRequest.ListOffsetsPartition._ENCODERS = {0: _e_ListOffsetsRequest_ListOffsetsPartition_0, 1: _e_ListOffsetsRequest_ListOffsetsPartition_1, 2: _e_ListOffsetsRequest_ListOffsetsPartition_1, 3: _e_ListOffsetsRequest_ListOffsetsPartition_1, 4: _e_ListOffsetsRequest_ListOffsetsPartition_2, 5: _e_ListOffsetsRequest_ListOffsetsPartition_2, 6: _e_ListOffsetsRequest_ListOffsetsPartition_3, 7: _e_ListOffsetsRequest_ListOffsetsPartition_3, 8: _e_ListOffsetsRequest_ListOffsetsPartition_3, 9: _e_ListOffsetsRequest_ListOffsetsPartition_3, 10: _e_ListOffsetsRequest_ListOffsetsPartition_3}
-ListOffsetsRequest.ListOffsetsTopic._DECODERS = {0: _d_ListOffsetsRequest_ListOffsetsTopic_0, 1: _d_ListOffsetsRequest_ListOffsetsTopic_1, 2: _d_ListOffsetsRequest_ListOffsetsTopic_1, 3: _d_ListOffsetsRequest_ListOffsetsTopic_1, 4: _d_ListOffsetsRequest_ListOffsetsTopic_2, 5: _d_ListOffsetsRequest_ListOffsetsTopic_2, 6: _d_ListOffsetsRequest_ListOffsetsTopic_3, 7: _d_ListOffsetsRequest_ListOffsetsTopic_3, 8: _d_ListOffsetsRequest_ListOffsetsTopic_3, 9: _d_ListOffsetsRequest_ListOffsetsTopic_3, 10: _d_ListOffsetsRequest_ListOffsetsTopic_3}
-ListOffsetsRequest.ListOffsetsTopic._ENCODERS = {0: _e_ListOffsetsRequest_ListOffsetsTopic_0, 1: _e_ListOffsetsRequest_ListOffsetsTopic_1, 2: _e_ListOffsetsRequest_ListOffsetsTopic_1, 3: _e_ListOffsetsRequest_ListOffsetsTopic_1, 4: _e_ListOffsetsRequest_ListOffsetsTopic_2, 5: _e_ListOffsetsRequest_ListOffsetsTopic_2, 6: _e_ListOffsetsRequest_ListOffsetsTopic_3, 7: _e_ListOffsetsRequest_ListOffsetsTopic_3, 8: _e_ListOffsetsRequest_ListOffsetsTopic_3, 9: _e_ListOffsetsRequest_ListOffsetsTopic_3, 10: _e_ListOffsetsRequest_ListOffsetsTopic_3}
-ListOffsetsRequest._DECODERS = {0: _d_ListOffsetsRequest_0, 1: _d_ListOffsetsRequest_1, 2: _d_ListOffsetsRequest_2, 3: _d_ListOffsetsRequest_2, 4: _d_ListOffsetsRequest_3, 5: _d_ListOffsetsRequest_3, 6: _d_ListOffsetsRequest_4, 7: _d_ListOffsetsRequest_4, 8: _d_ListOffsetsRequest_4, 9: _d_ListOffsetsRequest_4, 10: _d_ListOffsetsRequest_5}
-ListOffsetsRequest._ENCODERS = {0: _e_ListOffsetsRequest_0, 1: _e_ListOffsetsRequest_1, 2: _e_ListOffsetsRequest_2, 3: _e_ListOffsetsRequest_2, 4: _e_ListOffsetsRequest_3, 5: _e_ListOffsetsRequest_3, 6: _e_ListOffsetsRequest_4, 7: _e_ListOffsetsRequest_4, 8: _e_ListOffsetsRequest_4, 9: _e_ListOffsetsRequest_4, 10: _e_ListOffsetsRequest_5}
-ListOffsetsResponse.ListOffsetsPartitionResponse._DECODERS = {0: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 2: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 3: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 4: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_2, 5: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_2, 6: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 7: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 8: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 9: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 10: _d_ListOffsetsResponse_ListOffsetsPartitionResponse_3}
-ListOffsetsResponse.ListOffsetsPartitionResponse._ENCODERS = {0: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 2: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 3: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_1, 4: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_2, 5: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_2, 6: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 7: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 8: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 9: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3, 10: _e_ListOffsetsResponse_ListOffsetsPartitionResponse_3}
-ListOffsetsResponse.ListOffsetsTopicResponse._DECODERS = {0: _d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1: _d_ListOffsetsResponse_ListOffsetsTopicResponse_1, 2: _d_ListOffsetsResponse_ListOffsetsTopicResponse_1, 3: _d_ListOffsetsResponse_ListOffsetsTopicResponse_1, 4: _d_ListOffsetsResponse_ListOffsetsTopicResponse_2, 5: _d_ListOffsetsResponse_ListOffsetsTopicResponse_2, 6: _d_ListOffsetsResponse_ListOffsetsTopicResponse_3, 7: _d_ListOffsetsResponse_ListOffsetsTopicResponse_3, 8: _d_ListOffsetsResponse_ListOffsetsTopicResponse_3, 9: _d_ListOffsetsResponse_ListOffsetsTopicResponse_3, 10: _d_ListOffsetsResponse_ListOffsetsTopicResponse_3}
-ListOffsetsResponse.ListOffsetsTopicResponse._ENCODERS = {0: _e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1: _e_ListOffsetsResponse_ListOffsetsTopicResponse_1, 2: _e_ListOffsetsResponse_ListOffsetsTopicResponse_1, 3: _e_ListOffsetsResponse_ListOffsetsTopicResponse_1, 4: _e_ListOffsetsResponse_ListOffsetsTopicResponse_2, 5: _e_ListOffsetsResponse_ListOffsetsTopicResponse_2, 6: _e_ListOffsetsResponse_ListOffsetsTopicResponse_3, 7: _e_ListOffsetsResponse_ListOffsetsTopicResponse_3, 8: _e_ListOffsetsResponse_ListOffsetsTopicResponse_3, 9: _e_ListOffsetsResponse_ListOffsetsTopicResponse_3, 10: _e_ListOffsetsResponse_ListOffsetsTopicResponse_3}
-ListOffsetsResponse._DECODERS = {0: _d_ListOffsetsResponse_0, 1: _d_ListOffsetsResponse_1, 2: _d_ListOffsetsResponse_2, 3: _d_ListOffsetsResponse_2, 4: _d_ListOffsetsResponse_3, 5: _d_ListOffsetsResponse_3, 6: _d_ListOffsetsResponse_4, 7: _d_ListOffsetsResponse_4, 8: _d_ListOffsetsResponse_4, 9: _d_ListOffsetsResponse_4, 10: _d_ListOffsetsResponse_4}
-ListOffsetsResponse._ENCODERS = {0: _e_ListOffsetsResponse_0, 1: _e_ListOffsetsResponse_1, 2: _e_ListOffsetsResponse_2, 3: _e_ListOffsetsResponse_2, 4: _e_ListOffsetsResponse_3, 5: _e_ListOffsetsResponse_3, 6: _e_ListOffsetsResponse_4, 7: _e_ListOffsetsResponse_4, 8: _e_ListOffsetsResponse_4, 9: _e_ListOffsetsResponse_4, 10: _e_ListOffsetsResponse_4}
+ListOffsetsRequest.ListOffsetsPartition._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 10)}
+ListOffsetsRequest.ListOffsetsTopic._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 10)}
+ListOffsetsRequest._DECODERS = {0: partial(_d_ListOffsetsRequest_0, 0), 1: partial(_d_ListOffsetsRequest_0, 1), 2: partial(_d_ListOffsetsRequest_0, 2), 3: partial(_d_ListOffsetsRequest_0, 3), 4: partial(_d_ListOffsetsRequest_0, 4), 5: partial(_d_ListOffsetsRequest_0, 5), 6: partial(_d_ListOffsetsRequest_6, 6), 7: partial(_d_ListOffsetsRequest_6, 7), 8: partial(_d_ListOffsetsRequest_6, 8), 9: partial(_d_ListOffsetsRequest_6, 9), 10: partial(_d_ListOffsetsRequest_6, 10)}
+ListOffsetsResponse.ListOffsetsPartitionResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 0), 1: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1), 2: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 2), 3: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 3), 4: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 4), 5: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 5), 6: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 6), 7: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 7), 8: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 8), 9: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 9), 10: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 10)}
+ListOffsetsResponse.ListOffsetsTopicResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 0), 1: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1), 2: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 2), 3: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 3), 4: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 4), 5: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 5), 6: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 6), 7: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 7), 8: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 8), 9: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 9), 10: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 10)}
+ListOffsetsResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_0, 0), 1: partial(_e_ListOffsetsResponse_0, 1), 2: partial(_e_ListOffsetsResponse_0, 2), 3: partial(_e_ListOffsetsResponse_0, 3), 4: partial(_e_ListOffsetsResponse_0, 4), 5: partial(_e_ListOffsetsResponse_0, 5), 6: partial(_e_ListOffsetsResponse_6, 6), 7: partial(_e_ListOffsetsResponse_6, 7), 8: partial(_e_ListOffsetsResponse_6, 8), 9: partial(_e_ListOffsetsResponse_6, 9), 10: partial(_e_ListOffsetsResponse_6, 10)}

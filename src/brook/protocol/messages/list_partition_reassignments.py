@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -115,7 +96,7 @@ _K_ListPartitionReassignmentsResponse_OngoingPartitionReassignment = ListPartiti
 _K_ListPartitionReassignmentsResponse_OngoingTopicReassignment = ListPartitionReassignmentsResponse.OngoingTopicReassignment
 
 
-def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, int]:
+def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(v: int, buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, int]:
     self = _new(_K_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics)
     n = buf[pos]
     pos += 1
@@ -148,24 +129,7 @@ def _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(buf:
     return self, pos
 
 
-def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(o: ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_ListPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsRequest, int]:
+def _d_ListPartitionReassignmentsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsRequest, int]:
     self = _new(_K_ListPartitionReassignmentsRequest)
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -181,7 +145,7 @@ def _d_ListPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[L
             raise bad_length("Topics", n)
         t1: list[ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics] = []
         for _ in range(n):
-            t2, pos = _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(buf, pos)
+            t2, pos = _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     n = buf[pos]
@@ -193,72 +157,7 @@ def _d_ListPartitionReassignmentsRequest_0(buf: memoryview, pos: int) -> tuple[L
     return self, pos
 
 
-def _e_ListPartitionReassignmentsRequest_0(o: ListPartitionReassignmentsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(t2, out)
-    out.append(0)
-
-
-def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse.OngoingPartitionReassignment, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse_OngoingPartitionReassignment)
-    (self.partition_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Replicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Replicas", n)
-    self.replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("AddingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("AddingReplicas", n)
-    self.adding_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RemovingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("RemovingReplicas", n)
-    self.removing_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(o: ListPartitionReassignmentsResponse.OngoingPartitionReassignment, out: bytearray) -> None:
+def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(v: int, o: ListPartitionReassignmentsResponse.OngoingPartitionReassignment, out: bytearray) -> None:
     out += _S_i.pack(o.partition_index)
     n = len(o.replicas) + 1
     if n < 128:
@@ -281,40 +180,7 @@ def _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(o: List
     out.append(0)
 
 
-def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse.OngoingTopicReassignment, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse_OngoingTopicReassignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment] = []
-    for _ in range(n):
-        t2, pos = _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(o: ListPartitionReassignmentsResponse.OngoingTopicReassignment, out: bytearray) -> None:
+def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(v: int, o: ListPartitionReassignmentsResponse.OngoingTopicReassignment, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -328,49 +194,11 @@ def _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(o: ListPart
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(t2, out)
+        _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(v, t2, out)
     out.append(0)
 
 
-def _d_ListPartitionReassignmentsResponse_0(buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment] = []
-    for _ in range(n):
-        t2, pos = _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListPartitionReassignmentsResponse_0(o: ListPartitionReassignmentsResponse, out: bytearray) -> None:
+def _e_ListPartitionReassignmentsResponse_0(v: int, o: ListPartitionReassignmentsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -389,41 +217,12 @@ def _e_ListPartitionReassignmentsResponse_0(o: ListPartitionReassignmentsRespons
     else:
         write_uvarint(out, n)
     for t3 in o.topics:
-        _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(t3, out)
+        _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(v, t3, out)
     out.append(0)
 
 
-ListPartitionReassignmentsRequest._FIELDS = (
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("topics", "[]ListPartitionReassignmentsTopics", 0, 32767, 0, 32767, None, 32767, -1, ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, None),
-)
-ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListPartitionReassignmentsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OngoingTopicReassignment", 0, 32767, 32767, -1, None, 32767, -1, ListPartitionReassignmentsResponse.OngoingTopicReassignment, []),
-)
-ListPartitionReassignmentsResponse.OngoingPartitionReassignment._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("adding_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("removing_replicas", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ListPartitionReassignmentsResponse.OngoingTopicReassignment._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OngoingPartitionReassignment", 0, 32767, 32767, -1, None, 32767, -1, ListPartitionReassignmentsResponse.OngoingPartitionReassignment, []),
-)
-ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._DECODERS = {0: _d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0}
-ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._ENCODERS = {0: _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0}
-ListPartitionReassignmentsRequest._DECODERS = {0: _d_ListPartitionReassignmentsRequest_0}
-ListPartitionReassignmentsRequest._ENCODERS = {0: _e_ListPartitionReassignmentsRequest_0}
-ListPartitionReassignmentsResponse.OngoingPartitionReassignment._DECODERS = {0: _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0}
-ListPartitionReassignmentsResponse.OngoingPartitionReassignment._ENCODERS = {0: _e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0}
-ListPartitionReassignmentsResponse.OngoingTopicReassignment._DECODERS = {0: _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0}
-ListPartitionReassignmentsResponse.OngoingTopicReassignment._ENCODERS = {0: _e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0}
-ListPartitionReassignmentsResponse._DECODERS = {0: _d_ListPartitionReassignmentsResponse_0}
-ListPartitionReassignmentsResponse._ENCODERS = {0: _e_ListPartitionReassignmentsResponse_0}
+ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._DECODERS = {0: partial(_d_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0, 0)}
+ListPartitionReassignmentsRequest._DECODERS = {0: partial(_d_ListPartitionReassignmentsRequest_0, 0)}
+ListPartitionReassignmentsResponse.OngoingPartitionReassignment._ENCODERS = {0: partial(_e_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0, 0)}
+ListPartitionReassignmentsResponse.OngoingTopicReassignment._ENCODERS = {0: partial(_e_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0, 0)}
+ListPartitionReassignmentsResponse._ENCODERS = {0: partial(_e_ListPartitionReassignmentsResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -91,7 +72,7 @@ _K_ListTransactionsResponse = ListTransactionsResponse
 _K_ListTransactionsResponse_TransactionState = ListTransactionsResponse.TransactionState
 
 
-def _d_ListTransactionsRequest_0(buf: memoryview, pos: int) -> tuple[ListTransactionsRequest, int]:
+def _d_ListTransactionsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListTransactionsRequest, int]:
     self = _new(_K_ListTransactionsRequest)
     n = buf[pos]
     pos += 1
@@ -126,7 +107,11 @@ def _d_ListTransactionsRequest_0(buf: memoryview, pos: int) -> tuple[ListTransac
         raise bad_length("ProducerIdFilters", n)
     self.producer_id_filters = list(unpack_from(f">{n}q", buf, pos))
     pos = end
-    self.duration_filter = -1
+    if v <= 0:
+        self.duration_filter = -1
+    else:
+        (self.duration_filter,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -136,133 +121,7 @@ def _d_ListTransactionsRequest_0(buf: memoryview, pos: int) -> tuple[ListTransac
     return self, pos
 
 
-def _e_ListTransactionsRequest_0(o: ListTransactionsRequest, out: bytearray) -> None:
-    n = len(o.state_filters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.state_filters:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    n = len(o.producer_id_filters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.producer_id_filters)}q", *o.producer_id_filters)
-    out.append(0)
-
-
-def _d_ListTransactionsRequest_1(buf: memoryview, pos: int) -> tuple[ListTransactionsRequest, int]:
-    self = _new(_K_ListTransactionsRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("StateFilters", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("StateFilters", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.state_filters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ProducerIdFilters", n)
-    end = pos + n * 8
-    if end > len(buf):
-        raise bad_length("ProducerIdFilters", n)
-    self.producer_id_filters = list(unpack_from(f">{n}q", buf, pos))
-    pos = end
-    (self.duration_filter,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListTransactionsRequest_1(o: ListTransactionsRequest, out: bytearray) -> None:
-    n = len(o.state_filters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.state_filters:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    n = len(o.producer_id_filters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.producer_id_filters)}q", *o.producer_id_filters)
-    out += _S_q.pack(o.duration_filter)
-    out.append(0)
-
-
-def _d_ListTransactionsResponse_TransactionState_0(buf: memoryview, pos: int) -> tuple[ListTransactionsResponse.TransactionState, int]:
-    self = _new(_K_ListTransactionsResponse_TransactionState)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionalId", n)
-    self.transactional_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.producer_id,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionState", n)
-    self.transaction_state = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListTransactionsResponse_TransactionState_0(o: ListTransactionsResponse.TransactionState, out: bytearray) -> None:
+def _e_ListTransactionsResponse_TransactionState_0(v: int, o: ListTransactionsResponse.TransactionState, out: bytearray) -> None:
     t1 = o.transactional_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -281,53 +140,7 @@ def _e_ListTransactionsResponse_TransactionState_0(o: ListTransactionsResponse.T
     out.append(0)
 
 
-def _d_ListTransactionsResponse_0(buf: memoryview, pos: int) -> tuple[ListTransactionsResponse, int]:
-    self = _new(_K_ListTransactionsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("UnknownStateFilters", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("UnknownStateFilters", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.unknown_state_filters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TransactionStates", n)
-    t3: list[ListTransactionsResponse.TransactionState] = []
-    for _ in range(n):
-        t4, pos = _d_ListTransactionsResponse_TransactionState_0(buf, pos)
-        t3.append(t4)
-    self.transaction_states = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ListTransactionsResponse_0(o: ListTransactionsResponse, out: bytearray) -> None:
+def _e_ListTransactionsResponse_0(v: int, o: ListTransactionsResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     n = len(o.unknown_state_filters) + 1
     if n < 128:
@@ -348,29 +161,10 @@ def _e_ListTransactionsResponse_0(o: ListTransactionsResponse, out: bytearray) -
     else:
         write_uvarint(out, n)
     for t3 in o.transaction_states:
-        _e_ListTransactionsResponse_TransactionState_0(t3, out)
+        _e_ListTransactionsResponse_TransactionState_0(v, t3, out)
     out.append(0)
 
 
-ListTransactionsRequest._FIELDS = (
-    FieldSpec("state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("producer_id_filters", "[]int64", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("duration_filter", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ListTransactionsResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("unknown_state_filters", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("transaction_states", "[]TransactionState", 0, 32767, 32767, -1, None, 32767, -1, ListTransactionsResponse.TransactionState, []),
-)
-ListTransactionsResponse.TransactionState._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-ListTransactionsRequest._DECODERS = {0: _d_ListTransactionsRequest_0, 1: _d_ListTransactionsRequest_1}
-ListTransactionsRequest._ENCODERS = {0: _e_ListTransactionsRequest_0, 1: _e_ListTransactionsRequest_1}
-ListTransactionsResponse.TransactionState._DECODERS = {0: _d_ListTransactionsResponse_TransactionState_0, 1: _d_ListTransactionsResponse_TransactionState_0}
-ListTransactionsResponse.TransactionState._ENCODERS = {0: _e_ListTransactionsResponse_TransactionState_0, 1: _e_ListTransactionsResponse_TransactionState_0}
-ListTransactionsResponse._DECODERS = {0: _d_ListTransactionsResponse_0, 1: _d_ListTransactionsResponse_0}
-ListTransactionsResponse._ENCODERS = {0: _e_ListTransactionsResponse_0, 1: _e_ListTransactionsResponse_0}
+ListTransactionsRequest._DECODERS = {0: partial(_d_ListTransactionsRequest_0, 0), 1: partial(_d_ListTransactionsRequest_0, 1)}
+ListTransactionsResponse.TransactionState._ENCODERS = {0: partial(_e_ListTransactionsResponse_TransactionState_0, 0), 1: partial(_e_ListTransactionsResponse_TransactionState_0, 1)}
+ListTransactionsResponse._ENCODERS = {0: partial(_e_ListTransactionsResponse_0, 0), 1: partial(_e_ListTransactionsResponse_0, 1)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -160,7 +142,7 @@ _K_MetadataResponse_MetadataResponsePartition = MetadataResponse.MetadataRespons
 _K_MetadataResponse_MetadataResponseTopic = MetadataResponse.MetadataResponseTopic
 
 
-def _d_MetadataRequest_MetadataRequestTopic_0(buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
+def _d_MetadataRequest_MetadataRequestTopic_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
     self = _new(_K_MetadataRequest_MetadataRequestTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -173,17 +155,7 @@ def _d_MetadataRequest_MetadataRequestTopic_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_MetadataRequest_MetadataRequestTopic_0(o: MetadataRequest.MetadataRequestTopic, out: bytearray) -> None:
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_MetadataRequest_MetadataRequestTopic_1(buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
+def _d_MetadataRequest_MetadataRequestTopic_9(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
     self = _new(_K_MetadataRequest_MetadataRequestTopic)
     n = buf[pos]
     pos += 1
@@ -205,22 +177,7 @@ def _d_MetadataRequest_MetadataRequestTopic_1(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_MetadataRequest_MetadataRequestTopic_1(o: MetadataRequest.MetadataRequestTopic, out: bytearray) -> None:
-    t1 = o.name
-    if t1 is None:
-        out.append(1)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_MetadataRequest_MetadataRequestTopic_2(buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
+def _d_MetadataRequest_MetadataRequestTopic_10(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest.MetadataRequestTopic, int]:
     self = _new(_K_MetadataRequest_MetadataRequestTopic)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -246,23 +203,7 @@ def _d_MetadataRequest_MetadataRequestTopic_2(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_MetadataRequest_MetadataRequestTopic_2(o: MetadataRequest.MetadataRequestTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    t1 = o.name
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_MetadataRequest_0(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_0(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
     self = _new(_K_MetadataRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -270,7 +211,7 @@ def _d_MetadataRequest_0(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
         raise bad_length("Topics", n)
     t1: list[MetadataRequest.MetadataRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(buf, pos)
+        t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.allow_auto_topic_creation = True
@@ -279,17 +220,7 @@ def _d_MetadataRequest_0(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
     return self, pos
 
 
-def _e_MetadataRequest_0(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out += b"\x00\x00\x00\x00"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_0(t2, out)
-
-
-def _d_MetadataRequest_1(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_1(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
     self = _new(_K_MetadataRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -300,88 +231,25 @@ def _d_MetadataRequest_1(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
             raise bad_length("Topics", n)
         t1: list[MetadataRequest.MetadataRequestTopic] = []
         for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(buf, pos)
+            t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(v, buf, pos)
             t1.append(t2)
         self.topics = t1
-    self.allow_auto_topic_creation = True
-    self.include_cluster_authorized_operations = False
-    self.include_topic_authorized_operations = False
+    if v <= 3:
+        self.allow_auto_topic_creation = True
+        self.include_cluster_authorized_operations = False
+        self.include_topic_authorized_operations = False
+    elif 4 <= v <= 7:
+        (self.allow_auto_topic_creation,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.include_cluster_authorized_operations = False
+        self.include_topic_authorized_operations = False
+    else:
+        self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
+        pos += 3
     return self, pos
 
 
-def _e_MetadataRequest_1(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_0(t2, out)
-
-
-def _d_MetadataRequest_2(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    self = _new(_K_MetadataRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[MetadataRequest.MetadataRequestTopic] = []
-        for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    (self.allow_auto_topic_creation,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.include_cluster_authorized_operations = False
-    self.include_topic_authorized_operations = False
-    return self, pos
-
-
-def _e_MetadataRequest_2(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_0(t2, out)
-    out += _S_o.pack(o.allow_auto_topic_creation)
-
-
-def _d_MetadataRequest_3(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    self = _new(_K_MetadataRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[MetadataRequest.MetadataRequestTopic] = []
-        for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_0(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
-    pos += 3
-    return self, pos
-
-
-def _e_MetadataRequest_3(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_0(t2, out)
-    out += _S_ooo.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
-
-
-def _d_MetadataRequest_4(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_9(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
     self = _new(_K_MetadataRequest)
     n = buf[pos]
     pos += 1
@@ -395,7 +263,7 @@ def _d_MetadataRequest_4(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
             raise bad_length("Topics", n)
         t1: list[MetadataRequest.MetadataRequestTopic] = []
         for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_1(buf, pos)
+            t2, pos = _d_MetadataRequest_MetadataRequestTopic_9(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
@@ -409,23 +277,7 @@ def _d_MetadataRequest_4(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
     return self, pos
 
 
-def _e_MetadataRequest_4(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_1(t2, out)
-    out += _S_ooo.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
-    out.append(0)
-
-
-def _d_MetadataRequest_5(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
+def _d_MetadataRequest_10(v: int, buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
     self = _new(_K_MetadataRequest)
     n = buf[pos]
     pos += 1
@@ -439,11 +291,16 @@ def _d_MetadataRequest_5(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
             raise bad_length("Topics", n)
         t1: list[MetadataRequest.MetadataRequestTopic] = []
         for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_2(buf, pos)
+            t2, pos = _d_MetadataRequest_MetadataRequestTopic_10(v, buf, pos)
             t1.append(t2)
         self.topics = t1
-    self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
-    pos += 3
+    if v <= 10:
+        self.allow_auto_topic_creation, self.include_cluster_authorized_operations, self.include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
+        pos += 3
+    else:
+        self.allow_auto_topic_creation, self.include_topic_authorized_operations = _S_oo.unpack_from(buf, pos)
+        pos += 2
+        self.include_cluster_authorized_operations = False
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -453,172 +310,23 @@ def _d_MetadataRequest_5(buf: memoryview, pos: int) -> tuple[MetadataRequest, in
     return self, pos
 
 
-def _e_MetadataRequest_5(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_2(t2, out)
-    out += _S_ooo.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
-    out.append(0)
-
-
-def _d_MetadataRequest_6(buf: memoryview, pos: int) -> tuple[MetadataRequest, int]:
-    self = _new(_K_MetadataRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[MetadataRequest.MetadataRequestTopic] = []
-        for _ in range(n):
-            t2, pos = _d_MetadataRequest_MetadataRequestTopic_2(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    self.allow_auto_topic_creation, self.include_topic_authorized_operations = _S_oo.unpack_from(buf, pos)
-    pos += 2
-    self.include_cluster_authorized_operations = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataRequest_6(o: MetadataRequest, out: bytearray) -> None:
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_MetadataRequest_MetadataRequestTopic_2(t2, out)
-    out += _S_oo.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations)
-    out.append(0)
-
-
-def _d_MetadataResponse_MetadataResponseBroker_0(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseBroker, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseBroker)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.rack = None
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseBroker_0(o: MetadataResponse.MetadataResponseBroker, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponseBroker_0(v: int, o: MetadataResponse.MetadataResponseBroker, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += _S_i.pack(o.port)
+    if v >= 1:
+        t2 = o.rack
+        if t2 is None:
+            out += b"\xff\xff"
+        else:
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
 
 
-def _d_MetadataResponse_MetadataResponseBroker_1(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseBroker, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseBroker)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseBroker_1(o: MetadataResponse.MetadataResponseBroker, out: bytearray) -> None:
-    out += _S_i.pack(o.node_id)
-    t1 = o.host.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.port)
-    t2 = o.rack
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_MetadataResponse_MetadataResponseBroker_2(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseBroker, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseBroker)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseBroker_2(o: MetadataResponse.MetadataResponseBroker, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponseBroker_9(v: int, o: MetadataResponse.MetadataResponseBroker, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -642,180 +350,21 @@ def _e_MetadataResponse_MetadataResponseBroker_2(o: MetadataResponse.MetadataRes
     out.append(0)
 
 
-def _d_MetadataResponse_MetadataResponsePartition_0(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponsePartition, int]:
-    self = _new(_K_MetadataResponse_MetadataResponsePartition)
-    self.error_code, self.partition_index, self.leader_id = _S_hii.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("ReplicaNodes", n)
-    self.replica_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("IsrNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("IsrNodes", n)
-    self.isr_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.leader_epoch = -1
-    self.offline_replicas = []
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponsePartition_0(o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
-    out += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
+def _e_MetadataResponse_MetadataResponsePartition_0(v: int, o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
+    if v <= 6:
+        out += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
+    else:
+        out += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
     out += INT32.pack(len(o.replica_nodes))
     out += pack(f">{len(o.replica_nodes)}i", *o.replica_nodes)
     out += INT32.pack(len(o.isr_nodes))
     out += pack(f">{len(o.isr_nodes)}i", *o.isr_nodes)
+    if v >= 5:
+        out += INT32.pack(len(o.offline_replicas))
+        out += pack(f">{len(o.offline_replicas)}i", *o.offline_replicas)
 
 
-def _d_MetadataResponse_MetadataResponsePartition_1(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponsePartition, int]:
-    self = _new(_K_MetadataResponse_MetadataResponsePartition)
-    self.error_code, self.partition_index, self.leader_id = _S_hii.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("ReplicaNodes", n)
-    self.replica_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("IsrNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("IsrNodes", n)
-    self.isr_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OfflineReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("OfflineReplicas", n)
-    self.offline_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.leader_epoch = -1
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponsePartition_1(o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
-    out += _S_hii.pack(o.error_code, o.partition_index, o.leader_id)
-    out += INT32.pack(len(o.replica_nodes))
-    out += pack(f">{len(o.replica_nodes)}i", *o.replica_nodes)
-    out += INT32.pack(len(o.isr_nodes))
-    out += pack(f">{len(o.isr_nodes)}i", *o.isr_nodes)
-    out += INT32.pack(len(o.offline_replicas))
-    out += pack(f">{len(o.offline_replicas)}i", *o.offline_replicas)
-
-
-def _d_MetadataResponse_MetadataResponsePartition_2(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponsePartition, int]:
-    self = _new(_K_MetadataResponse_MetadataResponsePartition)
-    self.error_code, self.partition_index, self.leader_id, self.leader_epoch = _S_hiii.unpack_from(buf, pos)
-    pos += 14
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("ReplicaNodes", n)
-    self.replica_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("IsrNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("IsrNodes", n)
-    self.isr_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OfflineReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("OfflineReplicas", n)
-    self.offline_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponsePartition_2(o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
-    out += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
-    out += INT32.pack(len(o.replica_nodes))
-    out += pack(f">{len(o.replica_nodes)}i", *o.replica_nodes)
-    out += INT32.pack(len(o.isr_nodes))
-    out += pack(f">{len(o.isr_nodes)}i", *o.isr_nodes)
-    out += INT32.pack(len(o.offline_replicas))
-    out += pack(f">{len(o.offline_replicas)}i", *o.offline_replicas)
-
-
-def _d_MetadataResponse_MetadataResponsePartition_3(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponsePartition, int]:
-    self = _new(_K_MetadataResponse_MetadataResponsePartition)
-    self.error_code, self.partition_index, self.leader_id, self.leader_epoch = _S_hiii.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("ReplicaNodes", n)
-    self.replica_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("IsrNodes", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("IsrNodes", n)
-    self.isr_nodes = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("OfflineReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("OfflineReplicas", n)
-    self.offline_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponsePartition_3(o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponsePartition_9(v: int, o: MetadataResponse.MetadataResponsePartition, out: bytearray) -> None:
     out += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
     n = len(o.replica_nodes) + 1
     if n < 128:
@@ -838,33 +387,7 @@ def _e_MetadataResponse_MetadataResponsePartition_3(o: MetadataResponse.Metadata
     out.append(0)
 
 
-def _d_MetadataResponse_MetadataResponseTopic_0(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    self.is_internal = False
-    self.topic_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_0(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_0(v: int, o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.name
     if t1 is None:
@@ -873,222 +396,21 @@ def _e_MetadataResponse_MetadataResponseTopic_0(o: MetadataResponse.MetadataResp
         t2 = t1.encode()
         out += INT16.pack(len(t2))
         out += t2
-    out += INT32.pack(len(o.partitions))
-    for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_0(t3, out)
-
-
-def _d_MetadataResponse_MetadataResponseTopic_1(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    self.topic_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_1(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
+    if v <= 0:
+        pass
     else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_o.pack(o.is_internal)
+        out += _S_o.pack(o.is_internal)
     out += INT32.pack(len(o.partitions))
     for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_0(t3, out)
-
-
-def _d_MetadataResponse_MetadataResponseTopic_2(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    self.topic_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_2(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
+        _e_MetadataResponse_MetadataResponsePartition_0(v, t3, out)
+    if v <= 7:
+        if o.topic_authorized_operations != -2147483648:
+            raise unsupported_field("TopicAuthorizedOperations", v)
     else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_o.pack(o.is_internal)
-    out += INT32.pack(len(o.partitions))
-    for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_1(t3, out)
+        out += _S_i.pack(o.topic_authorized_operations)
 
 
-def _d_MetadataResponse_MetadataResponseTopic_3(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    self.topic_id = ZERO_UUID
-    self.topic_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_3(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_o.pack(o.is_internal)
-    out += INT32.pack(len(o.partitions))
-    for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_2(t3, out)
-
-
-def _d_MetadataResponse_MetadataResponseTopic_4(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.topic_id = ZERO_UUID
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_4(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.name
-    if t1 is None:
-        out += b"\x00\x00"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_o.pack(o.is_internal)
-    out += INT32.pack(len(o.partitions))
-    for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_2(t3, out)
-    out += _S_i.pack(o.topic_authorized_operations)
-
-
-def _d_MetadataResponse_MetadataResponseTopic_5(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.is_internal,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.topic_id = ZERO_UUID
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_5(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_9(v: int, o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.name
     if t1 is None:
@@ -1101,125 +423,22 @@ def _e_MetadataResponse_MetadataResponseTopic_5(o: MetadataResponse.MetadataResp
         else:
             write_uvarint(out, n)
         out += t2
-    out += _S_o.pack(o.is_internal)
+    if v <= 9:
+        out += _S_o.pack(o.is_internal)
+    else:
+        out += _S_uo.pack(o.topic_id, o.is_internal)
     n = len(o.partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_3(t3, out)
+        _e_MetadataResponse_MetadataResponsePartition_9(v, t3, out)
     out += _S_i.pack(o.topic_authorized_operations)
     out.append(0)
 
 
-def _d_MetadataResponse_MetadataResponseTopic_6(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    self.topic_id, self.is_internal = _S_uo.unpack_from(buf, pos)
-    pos += 17
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_6(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.name
-    if t1 is None:
-        out.append(1)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_uo.pack(o.topic_id, o.is_internal)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_3(t3, out)
-    out += _S_i.pack(o.topic_authorized_operations)
-    out.append(0)
-
-
-def _d_MetadataResponse_MetadataResponseTopic_7(buf: memoryview, pos: int) -> tuple[MetadataResponse.MetadataResponseTopic, int]:
-    self = _new(_K_MetadataResponse_MetadataResponseTopic)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Name", n)
-        self.name = str(buf[pos:end], "utf-8")
-        pos = end
-    self.topic_id, self.is_internal = _S_uo.unpack_from(buf, pos)
-    pos += 17
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[MetadataResponse.MetadataResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponsePartition_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    (self.topic_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_MetadataResponseTopic_7(o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
+def _e_MetadataResponse_MetadataResponseTopic_12(v: int, o: MetadataResponse.MetadataResponseTopic, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.name
     if t1 is None:
@@ -1239,420 +458,42 @@ def _e_MetadataResponse_MetadataResponseTopic_7(o: MetadataResponse.MetadataResp
     else:
         write_uvarint(out, n)
     for t3 in o.partitions:
-        _e_MetadataResponse_MetadataResponsePartition_3(t3, out)
+        _e_MetadataResponse_MetadataResponsePartition_9(v, t3, out)
     out += _S_i.pack(o.topic_authorized_operations)
     out.append(0)
 
 
-def _d_MetadataResponse_0(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_0(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_0(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.throttle_time_ms = 0
-    self.cluster_id = None
-    self.controller_id = -1
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_0(o: MetadataResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_0(t1, out)
-    out += INT32.pack(len(o.topics))
-    for t2 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_0(t2, out)
-
-
-def _d_MetadataResponse_1(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_1(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.throttle_time_ms = 0
-    self.cluster_id = None
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_1(o: MetadataResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    out += _S_i.pack(o.controller_id)
-    out += INT32.pack(len(o.topics))
-    for t2 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_1(t2, out)
-
-
-def _d_MetadataResponse_2(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.cluster_id = None
+def _e_MetadataResponse_0(v: int, o: MetadataResponse, out: bytearray) -> None:
+    if v <= 2:
+        pass
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_1(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.throttle_time_ms = 0
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_2(o: MetadataResponse, out: bytearray) -> None:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.brokers))
     for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out += b"\xff\xff"
+        _e_MetadataResponse_MetadataResponseBroker_0(v, t1, out)
+    if v >= 2:
+        t2 = o.cluster_id
+        if t2 is None:
+            out += b"\xff\xff"
+        else:
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
+    if v <= 0:
+        pass
     else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_i.pack(o.controller_id)
+        out += _S_i.pack(o.controller_id)
     out += INT32.pack(len(o.topics))
     for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_1(t4, out)
-
-
-def _d_MetadataResponse_3(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.cluster_id = None
+        _e_MetadataResponse_MetadataResponseTopic_0(v, t4, out)
+    if v <= 7:
+        if o.cluster_authorized_operations != -2147483648:
+            raise unsupported_field("ClusterAuthorizedOperations", v)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_1(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
+        out += _S_i.pack(o.cluster_authorized_operations)
 
 
-def _e_MetadataResponse_3(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    out += INT32.pack(len(o.topics))
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_1(t4, out)
-
-
-def _d_MetadataResponse_4(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_2(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_4(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    out += INT32.pack(len(o.topics))
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_2(t4, out)
-
-
-def _d_MetadataResponse_5(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_3(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.cluster_authorized_operations = -2147483648
-    return self, pos
-
-
-def _e_MetadataResponse_5(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    out += INT32.pack(len(o.topics))
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_3(t4, out)
-
-
-def _d_MetadataResponse_6(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_1(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_4(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    return self, pos
-
-
-def _e_MetadataResponse_6(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.brokers))
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_1(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    out += INT32.pack(len(o.topics))
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_4(t4, out)
-    out += _S_i.pack(o.cluster_authorized_operations)
-
-
-def _d_MetadataResponse_7(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_2(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_5(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_7(o: MetadataResponse, out: bytearray) -> None:
+def _e_MetadataResponse_9(v: int, o: MetadataResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.brokers) + 1
     if n < 128:
@@ -1660,7 +501,7 @@ def _e_MetadataResponse_7(o: MetadataResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_2(t1, out)
+        _e_MetadataResponse_MetadataResponseBroker_9(v, t1, out)
     t2 = o.cluster_id
     if t2 is None:
         out.append(0)
@@ -1679,66 +520,16 @@ def _e_MetadataResponse_7(o: MetadataResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_5(t4, out)
-    out += _S_i.pack(o.cluster_authorized_operations)
+        _e_MetadataResponse_MetadataResponseTopic_9(v, t4, out)
+    if v <= 10:
+        out += _S_i.pack(o.cluster_authorized_operations)
+    else:
+        if o.cluster_authorized_operations != -2147483648:
+            raise unsupported_field("ClusterAuthorizedOperations", v)
     out.append(0)
 
 
-def _d_MetadataResponse_8(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_2(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_6(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    (self.cluster_authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_8(o: MetadataResponse, out: bytearray) -> None:
+def _e_MetadataResponse_12(v: int, o: MetadataResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.brokers) + 1
     if n < 128:
@@ -1746,7 +537,7 @@ def _e_MetadataResponse_8(o: MetadataResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_2(t1, out)
+        _e_MetadataResponse_MetadataResponseBroker_9(v, t1, out)
     t2 = o.cluster_id
     if t2 is None:
         out.append(0)
@@ -1765,229 +556,15 @@ def _e_MetadataResponse_8(o: MetadataResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_6(t4, out)
-    out += _S_i.pack(o.cluster_authorized_operations)
+        _e_MetadataResponse_MetadataResponseTopic_12(v, t4, out)
+    if o.cluster_authorized_operations != -2147483648:
+        raise unsupported_field("ClusterAuthorizedOperations", v)
     out.append(0)
 
 
-def _d_MetadataResponse_9(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_2(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_6(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.cluster_authorized_operations = -2147483648
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_9(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.brokers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_2(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_6(t4, out)
-    out.append(0)
-
-
-def _d_MetadataResponse_10(buf: memoryview, pos: int) -> tuple[MetadataResponse, int]:
-    self = _new(_K_MetadataResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Brokers", n)
-    t1: list[MetadataResponse.MetadataResponseBroker] = []
-    for _ in range(n):
-        t2, pos = _d_MetadataResponse_MetadataResponseBroker_2(buf, pos)
-        t1.append(t2)
-    self.brokers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.controller_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t3: list[MetadataResponse.MetadataResponseTopic] = []
-    for _ in range(n):
-        t4, pos = _d_MetadataResponse_MetadataResponseTopic_7(buf, pos)
-        t3.append(t4)
-    self.topics = t3
-    self.cluster_authorized_operations = -2147483648
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_MetadataResponse_10(o: MetadataResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.brokers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.brokers:
-        _e_MetadataResponse_MetadataResponseBroker_2(t1, out)
-    t2 = o.cluster_id
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    out += _S_i.pack(o.controller_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t4 in o.topics:
-        _e_MetadataResponse_MetadataResponseTopic_7(t4, out)
-    out.append(0)
-
-
-MetadataRequest._FIELDS = (
-    FieldSpec("topics", "[]MetadataRequestTopic", 0, 32767, 1, 32767, None, 32767, -1, MetadataRequest.MetadataRequestTopic, None),
-    FieldSpec("allow_auto_topic_creation", "bool", 4, 32767, 32767, -1, None, 32767, -1, None, True),
-    FieldSpec("include_cluster_authorized_operations", "bool", 8, 10, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("include_topic_authorized_operations", "bool", 8, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-MetadataRequest.MetadataRequestTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("name", "string", 0, 32767, 10, 32767, None, 32767, -1, None, ""),
-)
-MetadataResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("brokers", "[]MetadataResponseBroker", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseBroker, []),
-    FieldSpec("cluster_id", "string", 2, 32767, 2, 32767, None, 32767, -1, None, None),
-    FieldSpec("controller_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]MetadataResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponseTopic, []),
-    FieldSpec("cluster_authorized_operations", "int32", 8, 10, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-MetadataResponse.MetadataResponseBroker._FIELDS = (
-    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 1, 32767, 1, 32767, None, 32767, -1, None, None),
-)
-MetadataResponse.MetadataResponsePartition._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 7, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("replica_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("isr_nodes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("offline_replicas", "[]int32", 5, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-MetadataResponse.MetadataResponseTopic._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("name", "string", 0, 32767, 12, 32767, None, 32767, -1, None, ""),
-    FieldSpec("topic_id", "uuid", 10, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("is_internal", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("partitions", "[]MetadataResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, MetadataResponse.MetadataResponsePartition, []),
-    FieldSpec("topic_authorized_operations", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-MetadataRequest.MetadataRequestTopic._DECODERS = {0: _d_MetadataRequest_MetadataRequestTopic_0, 1: _d_MetadataRequest_MetadataRequestTopic_0, 2: _d_MetadataRequest_MetadataRequestTopic_0, 3: _d_MetadataRequest_MetadataRequestTopic_0, 4: _d_MetadataRequest_MetadataRequestTopic_0, 5: _d_MetadataRequest_MetadataRequestTopic_0, 6: _d_MetadataRequest_MetadataRequestTopic_0, 7: _d_MetadataRequest_MetadataRequestTopic_0, 8: _d_MetadataRequest_MetadataRequestTopic_0, 9: _d_MetadataRequest_MetadataRequestTopic_1, 10: _d_MetadataRequest_MetadataRequestTopic_2, 11: _d_MetadataRequest_MetadataRequestTopic_2, 12: _d_MetadataRequest_MetadataRequestTopic_2}
-MetadataRequest.MetadataRequestTopic._ENCODERS = {0: _e_MetadataRequest_MetadataRequestTopic_0, 1: _e_MetadataRequest_MetadataRequestTopic_0, 2: _e_MetadataRequest_MetadataRequestTopic_0, 3: _e_MetadataRequest_MetadataRequestTopic_0, 4: _e_MetadataRequest_MetadataRequestTopic_0, 5: _e_MetadataRequest_MetadataRequestTopic_0, 6: _e_MetadataRequest_MetadataRequestTopic_0, 7: _e_MetadataRequest_MetadataRequestTopic_0, 8: _e_MetadataRequest_MetadataRequestTopic_0, 9: _e_MetadataRequest_MetadataRequestTopic_1, 10: _e_MetadataRequest_MetadataRequestTopic_2, 11: _e_MetadataRequest_MetadataRequestTopic_2, 12: _e_MetadataRequest_MetadataRequestTopic_2}
-MetadataRequest._DECODERS = {0: _d_MetadataRequest_0, 1: _d_MetadataRequest_1, 2: _d_MetadataRequest_1, 3: _d_MetadataRequest_1, 4: _d_MetadataRequest_2, 5: _d_MetadataRequest_2, 6: _d_MetadataRequest_2, 7: _d_MetadataRequest_2, 8: _d_MetadataRequest_3, 9: _d_MetadataRequest_4, 10: _d_MetadataRequest_5, 11: _d_MetadataRequest_6, 12: _d_MetadataRequest_6}
-MetadataRequest._ENCODERS = {0: _e_MetadataRequest_0, 1: _e_MetadataRequest_1, 2: _e_MetadataRequest_1, 3: _e_MetadataRequest_1, 4: _e_MetadataRequest_2, 5: _e_MetadataRequest_2, 6: _e_MetadataRequest_2, 7: _e_MetadataRequest_2, 8: _e_MetadataRequest_3, 9: _e_MetadataRequest_4, 10: _e_MetadataRequest_5, 11: _e_MetadataRequest_6, 12: _e_MetadataRequest_6}
-MetadataResponse.MetadataResponseBroker._DECODERS = {0: _d_MetadataResponse_MetadataResponseBroker_0, 1: _d_MetadataResponse_MetadataResponseBroker_1, 2: _d_MetadataResponse_MetadataResponseBroker_1, 3: _d_MetadataResponse_MetadataResponseBroker_1, 4: _d_MetadataResponse_MetadataResponseBroker_1, 5: _d_MetadataResponse_MetadataResponseBroker_1, 6: _d_MetadataResponse_MetadataResponseBroker_1, 7: _d_MetadataResponse_MetadataResponseBroker_1, 8: _d_MetadataResponse_MetadataResponseBroker_1, 9: _d_MetadataResponse_MetadataResponseBroker_2, 10: _d_MetadataResponse_MetadataResponseBroker_2, 11: _d_MetadataResponse_MetadataResponseBroker_2, 12: _d_MetadataResponse_MetadataResponseBroker_2}
-MetadataResponse.MetadataResponseBroker._ENCODERS = {0: _e_MetadataResponse_MetadataResponseBroker_0, 1: _e_MetadataResponse_MetadataResponseBroker_1, 2: _e_MetadataResponse_MetadataResponseBroker_1, 3: _e_MetadataResponse_MetadataResponseBroker_1, 4: _e_MetadataResponse_MetadataResponseBroker_1, 5: _e_MetadataResponse_MetadataResponseBroker_1, 6: _e_MetadataResponse_MetadataResponseBroker_1, 7: _e_MetadataResponse_MetadataResponseBroker_1, 8: _e_MetadataResponse_MetadataResponseBroker_1, 9: _e_MetadataResponse_MetadataResponseBroker_2, 10: _e_MetadataResponse_MetadataResponseBroker_2, 11: _e_MetadataResponse_MetadataResponseBroker_2, 12: _e_MetadataResponse_MetadataResponseBroker_2}
-MetadataResponse.MetadataResponsePartition._DECODERS = {0: _d_MetadataResponse_MetadataResponsePartition_0, 1: _d_MetadataResponse_MetadataResponsePartition_0, 2: _d_MetadataResponse_MetadataResponsePartition_0, 3: _d_MetadataResponse_MetadataResponsePartition_0, 4: _d_MetadataResponse_MetadataResponsePartition_0, 5: _d_MetadataResponse_MetadataResponsePartition_1, 6: _d_MetadataResponse_MetadataResponsePartition_1, 7: _d_MetadataResponse_MetadataResponsePartition_2, 8: _d_MetadataResponse_MetadataResponsePartition_2, 9: _d_MetadataResponse_MetadataResponsePartition_3, 10: _d_MetadataResponse_MetadataResponsePartition_3, 11: _d_MetadataResponse_MetadataResponsePartition_3, 12: _d_MetadataResponse_MetadataResponsePartition_3}
-MetadataResponse.MetadataResponsePartition._ENCODERS = {0: _e_MetadataResponse_MetadataResponsePartition_0, 1: _e_MetadataResponse_MetadataResponsePartition_0, 2: _e_MetadataResponse_MetadataResponsePartition_0, 3: _e_MetadataResponse_MetadataResponsePartition_0, 4: _e_MetadataResponse_MetadataResponsePartition_0, 5: _e_MetadataResponse_MetadataResponsePartition_1, 6: _e_MetadataResponse_MetadataResponsePartition_1, 7: _e_MetadataResponse_MetadataResponsePartition_2, 8: _e_MetadataResponse_MetadataResponsePartition_2, 9: _e_MetadataResponse_MetadataResponsePartition_3, 10: _e_MetadataResponse_MetadataResponsePartition_3, 11: _e_MetadataResponse_MetadataResponsePartition_3, 12: _e_MetadataResponse_MetadataResponsePartition_3}
-MetadataResponse.MetadataResponseTopic._DECODERS = {0: _d_MetadataResponse_MetadataResponseTopic_0, 1: _d_MetadataResponse_MetadataResponseTopic_1, 2: _d_MetadataResponse_MetadataResponseTopic_1, 3: _d_MetadataResponse_MetadataResponseTopic_1, 4: _d_MetadataResponse_MetadataResponseTopic_1, 5: _d_MetadataResponse_MetadataResponseTopic_2, 6: _d_MetadataResponse_MetadataResponseTopic_2, 7: _d_MetadataResponse_MetadataResponseTopic_3, 8: _d_MetadataResponse_MetadataResponseTopic_4, 9: _d_MetadataResponse_MetadataResponseTopic_5, 10: _d_MetadataResponse_MetadataResponseTopic_6, 11: _d_MetadataResponse_MetadataResponseTopic_6, 12: _d_MetadataResponse_MetadataResponseTopic_7}
-MetadataResponse.MetadataResponseTopic._ENCODERS = {0: _e_MetadataResponse_MetadataResponseTopic_0, 1: _e_MetadataResponse_MetadataResponseTopic_1, 2: _e_MetadataResponse_MetadataResponseTopic_1, 3: _e_MetadataResponse_MetadataResponseTopic_1, 4: _e_MetadataResponse_MetadataResponseTopic_1, 5: _e_MetadataResponse_MetadataResponseTopic_2, 6: _e_MetadataResponse_MetadataResponseTopic_2, 7: _e_MetadataResponse_MetadataResponseTopic_3, 8: _e_MetadataResponse_MetadataResponseTopic_4, 9: _e_MetadataResponse_MetadataResponseTopic_5, 10: _e_MetadataResponse_MetadataResponseTopic_6, 11: _e_MetadataResponse_MetadataResponseTopic_6, 12: _e_MetadataResponse_MetadataResponseTopic_7}
-MetadataResponse._DECODERS = {0: _d_MetadataResponse_0, 1: _d_MetadataResponse_1, 2: _d_MetadataResponse_2, 3: _d_MetadataResponse_3, 4: _d_MetadataResponse_3, 5: _d_MetadataResponse_4, 6: _d_MetadataResponse_4, 7: _d_MetadataResponse_5, 8: _d_MetadataResponse_6, 9: _d_MetadataResponse_7, 10: _d_MetadataResponse_8, 11: _d_MetadataResponse_9, 12: _d_MetadataResponse_10}
-MetadataResponse._ENCODERS = {0: _e_MetadataResponse_0, 1: _e_MetadataResponse_1, 2: _e_MetadataResponse_2, 3: _e_MetadataResponse_3, 4: _e_MetadataResponse_3, 5: _e_MetadataResponse_4, 6: _e_MetadataResponse_4, 7: _e_MetadataResponse_5, 8: _e_MetadataResponse_6, 9: _e_MetadataResponse_7, 10: _e_MetadataResponse_8, 11: _e_MetadataResponse_9, 12: _e_MetadataResponse_10}
+MetadataRequest.MetadataRequestTopic._DECODERS = {0: partial(_d_MetadataRequest_MetadataRequestTopic_0, 0), 1: partial(_d_MetadataRequest_MetadataRequestTopic_0, 1), 2: partial(_d_MetadataRequest_MetadataRequestTopic_0, 2), 3: partial(_d_MetadataRequest_MetadataRequestTopic_0, 3), 4: partial(_d_MetadataRequest_MetadataRequestTopic_0, 4), 5: partial(_d_MetadataRequest_MetadataRequestTopic_0, 5), 6: partial(_d_MetadataRequest_MetadataRequestTopic_0, 6), 7: partial(_d_MetadataRequest_MetadataRequestTopic_0, 7), 8: partial(_d_MetadataRequest_MetadataRequestTopic_0, 8), 9: partial(_d_MetadataRequest_MetadataRequestTopic_9, 9), 10: partial(_d_MetadataRequest_MetadataRequestTopic_10, 10), 11: partial(_d_MetadataRequest_MetadataRequestTopic_10, 11), 12: partial(_d_MetadataRequest_MetadataRequestTopic_10, 12)}
+MetadataRequest._DECODERS = {0: partial(_d_MetadataRequest_0, 0), 1: partial(_d_MetadataRequest_1, 1), 2: partial(_d_MetadataRequest_1, 2), 3: partial(_d_MetadataRequest_1, 3), 4: partial(_d_MetadataRequest_1, 4), 5: partial(_d_MetadataRequest_1, 5), 6: partial(_d_MetadataRequest_1, 6), 7: partial(_d_MetadataRequest_1, 7), 8: partial(_d_MetadataRequest_1, 8), 9: partial(_d_MetadataRequest_9, 9), 10: partial(_d_MetadataRequest_10, 10), 11: partial(_d_MetadataRequest_10, 11), 12: partial(_d_MetadataRequest_10, 12)}
+MetadataResponse.MetadataResponseBroker._ENCODERS = {0: partial(_e_MetadataResponse_MetadataResponseBroker_0, 0), 1: partial(_e_MetadataResponse_MetadataResponseBroker_0, 1), 2: partial(_e_MetadataResponse_MetadataResponseBroker_0, 2), 3: partial(_e_MetadataResponse_MetadataResponseBroker_0, 3), 4: partial(_e_MetadataResponse_MetadataResponseBroker_0, 4), 5: partial(_e_MetadataResponse_MetadataResponseBroker_0, 5), 6: partial(_e_MetadataResponse_MetadataResponseBroker_0, 6), 7: partial(_e_MetadataResponse_MetadataResponseBroker_0, 7), 8: partial(_e_MetadataResponse_MetadataResponseBroker_0, 8), 9: partial(_e_MetadataResponse_MetadataResponseBroker_9, 9), 10: partial(_e_MetadataResponse_MetadataResponseBroker_9, 10), 11: partial(_e_MetadataResponse_MetadataResponseBroker_9, 11), 12: partial(_e_MetadataResponse_MetadataResponseBroker_9, 12)}
+MetadataResponse.MetadataResponsePartition._ENCODERS = {0: partial(_e_MetadataResponse_MetadataResponsePartition_0, 0), 1: partial(_e_MetadataResponse_MetadataResponsePartition_0, 1), 2: partial(_e_MetadataResponse_MetadataResponsePartition_0, 2), 3: partial(_e_MetadataResponse_MetadataResponsePartition_0, 3), 4: partial(_e_MetadataResponse_MetadataResponsePartition_0, 4), 5: partial(_e_MetadataResponse_MetadataResponsePartition_0, 5), 6: partial(_e_MetadataResponse_MetadataResponsePartition_0, 6), 7: partial(_e_MetadataResponse_MetadataResponsePartition_0, 7), 8: partial(_e_MetadataResponse_MetadataResponsePartition_0, 8), 9: partial(_e_MetadataResponse_MetadataResponsePartition_9, 9), 10: partial(_e_MetadataResponse_MetadataResponsePartition_9, 10), 11: partial(_e_MetadataResponse_MetadataResponsePartition_9, 11), 12: partial(_e_MetadataResponse_MetadataResponsePartition_9, 12)}
+MetadataResponse.MetadataResponseTopic._ENCODERS = {0: partial(_e_MetadataResponse_MetadataResponseTopic_0, 0), 1: partial(_e_MetadataResponse_MetadataResponseTopic_0, 1), 2: partial(_e_MetadataResponse_MetadataResponseTopic_0, 2), 3: partial(_e_MetadataResponse_MetadataResponseTopic_0, 3), 4: partial(_e_MetadataResponse_MetadataResponseTopic_0, 4), 5: partial(_e_MetadataResponse_MetadataResponseTopic_0, 5), 6: partial(_e_MetadataResponse_MetadataResponseTopic_0, 6), 7: partial(_e_MetadataResponse_MetadataResponseTopic_0, 7), 8: partial(_e_MetadataResponse_MetadataResponseTopic_0, 8), 9: partial(_e_MetadataResponse_MetadataResponseTopic_9, 9), 10: partial(_e_MetadataResponse_MetadataResponseTopic_9, 10), 11: partial(_e_MetadataResponse_MetadataResponseTopic_9, 11), 12: partial(_e_MetadataResponse_MetadataResponseTopic_12, 12)}
+MetadataResponse._ENCODERS = {0: partial(_e_MetadataResponse_0, 0), 1: partial(_e_MetadataResponse_0, 1), 2: partial(_e_MetadataResponse_0, 2), 3: partial(_e_MetadataResponse_0, 3), 4: partial(_e_MetadataResponse_0, 4), 5: partial(_e_MetadataResponse_0, 5), 6: partial(_e_MetadataResponse_0, 6), 7: partial(_e_MetadataResponse_0, 7), 8: partial(_e_MetadataResponse_0, 8), 9: partial(_e_MetadataResponse_9, 9), 10: partial(_e_MetadataResponse_9, 10), 11: partial(_e_MetadataResponse_9, 11), 12: partial(_e_MetadataResponse_12, 12)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -137,10 +118,21 @@ _K_OffsetCommitResponse_OffsetCommitResponsePartition = OffsetCommitResponse.Off
 _K_OffsetCommitResponse_OffsetCommitResponseTopic = OffsetCommitResponse.OffsetCommitResponseTopic
 
 
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
     self = _new(_K_OffsetCommitRequest_OffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
+    if v in {0, 2, 3, 4, 5}:
+        self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
+        self.committed_leader_epoch = -1
+        self.commit_timestamp = -1
+    elif 1 <= v <= 1:
+        self.partition_index, self.committed_offset, self.commit_timestamp = _S_iqq.unpack_from(buf, pos)
+        pos += 20
+        self.committed_leader_epoch = -1
+    else:
+        self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
+        pos += 16
+        self.commit_timestamp = -1
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -151,81 +143,10 @@ def _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(buf: memoryview, pos: 
             raise bad_length("CommittedMetadata", n)
         self.committed_metadata = str(buf[pos:end], "utf-8")
         pos = end
-    self.committed_leader_epoch = -1
-    self.commit_timestamp = -1
     return self, pos
 
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(o: OffsetCommitRequest.OffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset, self.commit_timestamp = _S_iqq.unpack_from(buf, pos)
-    pos += 20
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.committed_metadata = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("CommittedMetadata", n)
-        self.committed_metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    self.committed_leader_epoch = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(o: OffsetCommitRequest.OffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iqq.pack(o.partition_index, o.committed_offset, o.commit_timestamp)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_2(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.committed_metadata = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("CommittedMetadata", n)
-        self.committed_metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    self.commit_timestamp = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_2(o: OffsetCommitRequest.OffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestPartition_3(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestPartition, int]:
     self = _new(_K_OffsetCommitRequest_OffsetCommitRequestPartition)
     self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
     pos += 16
@@ -252,441 +173,115 @@ def _d_OffsetCommitRequest_OffsetCommitRequestPartition_3(buf: memoryview, pos: 
     return self, pos
 
 
-def _e_OffsetCommitRequest_OffsetCommitRequestPartition_3(o: OffsetCommitRequest.OffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out.append(0)
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
+    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    return self, pos
+
+
+def _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
+    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_8(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _d_OffsetCommitRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+    self = _new(_K_OffsetCommitRequest)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("GroupId", n)
+    self.group_id = str(buf[pos:end], "utf-8")
+    pos = end
+    if v <= 0:
+        self.generation_id_or_member_epoch = -1
     else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+        (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+    if v >= 1:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("MemberId", n)
+        self.member_id = str(buf[pos:end], "utf-8")
+        pos = end
+    else:
+        self.member_id = ""
+    if v >= 7:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.group_instance_id = None
         else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(o: OffsetCommitRequest.OffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetCommitRequest_OffsetCommitRequestPartition_0(t2, out)
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_1(o: OffsetCommitRequest.OffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetCommitRequest_OffsetCommitRequestPartition_1(t2, out)
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_2(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_2(o: OffsetCommitRequest.OffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetCommitRequest_OffsetCommitRequestPartition_2(t2, out)
-
-
-def _d_OffsetCommitRequest_OffsetCommitRequestTopic_3(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest.OffsetCommitRequestTopic, int]:
-    self = _new(_K_OffsetCommitRequest_OffsetCommitRequestTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestPartition_3(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetCommitRequest_OffsetCommitRequestTopic_3(o: OffsetCommitRequest.OffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("GroupInstanceId", n)
+            self.group_instance_id = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_OffsetCommitRequest_OffsetCommitRequestPartition_3(t2, out)
-    out.append(0)
-
-
-def _d_OffsetCommitRequest_0(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.generation_id_or_member_epoch = -1
-    self.member_id = ""
-    self.group_instance_id = None
-    self.retention_time_ms = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_0(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.topics))
-    for t2 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(t2, out)
-
-
-def _d_OffsetCommitRequest_1(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.group_instance_id = None
-    self.retention_time_ms = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_1(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_1(t3, out)
-
-
-def _d_OffsetCommitRequest_2(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.retention_time_ms,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_OffsetCommitRequest_2(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += _S_q.pack(o.retention_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(t3, out)
-
-
-def _d_OffsetCommitRequest_3(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.group_instance_id = None
-    self.retention_time_ms = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_3(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_0(t3, out)
-
-
-def _d_OffsetCommitRequest_4(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.group_instance_id = None
-    self.retention_time_ms = -1
-    return self, pos
-
-
-def _e_OffsetCommitRequest_4(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_2(t3, out)
-
-
-def _d_OffsetCommitRequest_5(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
-    self = _new(_K_OffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id_or_member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
         self.group_instance_id = None
+    if v in {0, 1, 5, 6, 7}:
+        self.retention_time_ms = -1
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
+        (self.retention_time_ms,) = _S_q.unpack_from(buf, pos)
+        pos += 8
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
     if n < 0 or n > len(buf) - pos:
         raise bad_length("Topics", n)
     t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_2(buf, pos)
+        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
-    self.retention_time_ms = -1
     return self, pos
 
 
-def _e_OffsetCommitRequest_5(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    out += INT32.pack(len(o.topics))
-    for t5 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_2(t5, out)
-
-
-def _d_OffsetCommitRequest_6(buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
+def _d_OffsetCommitRequest_8(v: int, buf: memoryview, pos: int) -> tuple[OffsetCommitRequest, int]:
     self = _new(_K_OffsetCommitRequest)
     n = buf[pos]
     pos += 1
@@ -732,7 +327,7 @@ def _d_OffsetCommitRequest_6(buf: memoryview, pos: int) -> tuple[OffsetCommitReq
         raise bad_length("Topics", n)
     t1: list[OffsetCommitRequest.OffsetCommitRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_3(buf, pos)
+        t2, pos = _d_OffsetCommitRequest_OffsetCommitRequestTopic_8(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.retention_time_ms = -1
@@ -745,136 +340,25 @@ def _d_OffsetCommitRequest_6(buf: memoryview, pos: int) -> tuple[OffsetCommitReq
     return self, pos
 
 
-def _e_OffsetCommitRequest_6(o: OffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_i.pack(o.generation_id_or_member_epoch)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t5 in o.topics:
-        _e_OffsetCommitRequest_OffsetCommitRequestTopic_3(t5, out)
-    out.append(0)
-
-
-def _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse.OffsetCommitResponsePartition, int]:
-    self = _new(_K_OffsetCommitResponse_OffsetCommitResponsePartition)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(o: OffsetCommitResponse.OffsetCommitResponsePartition, out: bytearray) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(v: int, o: OffsetCommitResponse.OffsetCommitResponsePartition, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_OffsetCommitResponse_OffsetCommitResponsePartition_1(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse.OffsetCommitResponsePartition, int]:
-    self = _new(_K_OffsetCommitResponse_OffsetCommitResponsePartition)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetCommitResponse_OffsetCommitResponsePartition_1(o: OffsetCommitResponse.OffsetCommitResponsePartition, out: bytearray) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(v: int, o: OffsetCommitResponse.OffsetCommitResponsePartition, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse.OffsetCommitResponseTopic, int]:
-    self = _new(_K_OffsetCommitResponse_OffsetCommitResponseTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitResponse.OffsetCommitResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitResponse_OffsetCommitResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(o: OffsetCommitResponse.OffsetCommitResponseTopic, out: bytearray) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(v: int, o: OffsetCommitResponse.OffsetCommitResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(t2, out)
+        _e_OffsetCommitResponse_OffsetCommitResponsePartition_0(v, t2, out)
 
 
-def _d_OffsetCommitResponse_OffsetCommitResponseTopic_1(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse.OffsetCommitResponseTopic, int]:
-    self = _new(_K_OffsetCommitResponse_OffsetCommitResponseTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetCommitResponse.OffsetCommitResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitResponse_OffsetCommitResponsePartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetCommitResponse_OffsetCommitResponseTopic_1(o: OffsetCommitResponse.OffsetCommitResponseTopic, out: bytearray) -> None:
+def _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(v: int, o: OffsetCommitResponse.OffsetCommitResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -888,80 +372,21 @@ def _e_OffsetCommitResponse_OffsetCommitResponseTopic_1(o: OffsetCommitResponse.
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_OffsetCommitResponse_OffsetCommitResponsePartition_1(t2, out)
+        _e_OffsetCommitResponse_OffsetCommitResponsePartition_8(v, t2, out)
     out.append(0)
 
 
-def _d_OffsetCommitResponse_0(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
-    self = _new(_K_OffsetCommitResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitResponse.OffsetCommitResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_OffsetCommitResponse_0(o: OffsetCommitResponse, out: bytearray) -> None:
+def _e_OffsetCommitResponse_0(v: int, o: OffsetCommitResponse, out: bytearray) -> None:
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(t1, out)
+        _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(v, t1, out)
 
 
-def _d_OffsetCommitResponse_1(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
-    self = _new(_K_OffsetCommitResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitResponse.OffsetCommitResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitResponse_OffsetCommitResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_OffsetCommitResponse_1(o: OffsetCommitResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetCommitResponse_OffsetCommitResponseTopic_0(t1, out)
-
-
-def _d_OffsetCommitResponse_2(buf: memoryview, pos: int) -> tuple[OffsetCommitResponse, int]:
-    self = _new(_K_OffsetCommitResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetCommitResponse.OffsetCommitResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetCommitResponse_OffsetCommitResponseTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetCommitResponse_2(o: OffsetCommitResponse, out: bytearray) -> None:
+def _e_OffsetCommitResponse_8(v: int, o: OffsetCommitResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -969,50 +394,13 @@ def _e_OffsetCommitResponse_2(o: OffsetCommitResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_OffsetCommitResponse_OffsetCommitResponseTopic_1(t1, out)
+        _e_OffsetCommitResponse_OffsetCommitResponseTopic_8(v, t1, out)
     out.append(0)
 
 
-OffsetCommitRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id_or_member_epoch", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("member_id", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 7, 32767, 7, 32767, None, 32767, -1, None, None),
-    FieldSpec("retention_time_ms", "int64", 2, 4, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]OffsetCommitRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitRequest.OffsetCommitRequestTopic, []),
-)
-OffsetCommitRequest.OffsetCommitRequestPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 6, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("commit_timestamp", "int64", 1, 1, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("committed_metadata", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-OffsetCommitRequest.OffsetCommitRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetCommitRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitRequest.OffsetCommitRequestPartition, []),
-)
-OffsetCommitResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetCommitResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitResponse.OffsetCommitResponseTopic, []),
-)
-OffsetCommitResponse.OffsetCommitResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetCommitResponse.OffsetCommitResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetCommitResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetCommitResponse.OffsetCommitResponsePartition, []),
-)
-OffsetCommitRequest.OffsetCommitRequestPartition._DECODERS = {0: _d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 1: _d_OffsetCommitRequest_OffsetCommitRequestPartition_1, 2: _d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 3: _d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 4: _d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 5: _d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 6: _d_OffsetCommitRequest_OffsetCommitRequestPartition_2, 7: _d_OffsetCommitRequest_OffsetCommitRequestPartition_2, 8: _d_OffsetCommitRequest_OffsetCommitRequestPartition_3, 9: _d_OffsetCommitRequest_OffsetCommitRequestPartition_3}
-OffsetCommitRequest.OffsetCommitRequestPartition._ENCODERS = {0: _e_OffsetCommitRequest_OffsetCommitRequestPartition_0, 1: _e_OffsetCommitRequest_OffsetCommitRequestPartition_1, 2: _e_OffsetCommitRequest_OffsetCommitRequestPartition_0, 3: _e_OffsetCommitRequest_OffsetCommitRequestPartition_0, 4: _e_OffsetCommitRequest_OffsetCommitRequestPartition_0, 5: _e_OffsetCommitRequest_OffsetCommitRequestPartition_0, 6: _e_OffsetCommitRequest_OffsetCommitRequestPartition_2, 7: _e_OffsetCommitRequest_OffsetCommitRequestPartition_2, 8: _e_OffsetCommitRequest_OffsetCommitRequestPartition_3, 9: _e_OffsetCommitRequest_OffsetCommitRequestPartition_3}
-OffsetCommitRequest.OffsetCommitRequestTopic._DECODERS = {0: _d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 1: _d_OffsetCommitRequest_OffsetCommitRequestTopic_1, 2: _d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 3: _d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 4: _d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 5: _d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 6: _d_OffsetCommitRequest_OffsetCommitRequestTopic_2, 7: _d_OffsetCommitRequest_OffsetCommitRequestTopic_2, 8: _d_OffsetCommitRequest_OffsetCommitRequestTopic_3, 9: _d_OffsetCommitRequest_OffsetCommitRequestTopic_3}
-OffsetCommitRequest.OffsetCommitRequestTopic._ENCODERS = {0: _e_OffsetCommitRequest_OffsetCommitRequestTopic_0, 1: _e_OffsetCommitRequest_OffsetCommitRequestTopic_1, 2: _e_OffsetCommitRequest_OffsetCommitRequestTopic_0, 3: _e_OffsetCommitRequest_OffsetCommitRequestTopic_0, 4: _e_OffsetCommitRequest_OffsetCommitRequestTopic_0, 5: _e_OffsetCommitRequest_OffsetCommitRequestTopic_0, 6: _e_OffsetCommitRequest_OffsetCommitRequestTopic_2, 7: _e_OffsetCommitRequest_OffsetCommitRequestTopic_2, 8: _e_OffsetCommitRequest_OffsetCommitRequestTopic_3, 9: _e_OffsetCommitRequest_OffsetCommitRequestTopic_3}
-OffsetCommitRequest._DECODERS = {0: _d_OffsetCommitRequest_0, 1: _d_OffsetCommitRequest_1, 2: _d_OffsetCommitRequest_2, 3: _d_OffsetCommitRequest_2, 4: _d_OffsetCommitRequest_2, 5: _d_OffsetCommitRequest_3, 6: _d_OffsetCommitRequest_4, 7: _d_OffsetCommitRequest_5, 8: _d_OffsetCommitRequest_6, 9: _d_OffsetCommitRequest_6}
-OffsetCommitRequest._ENCODERS = {0: _e_OffsetCommitRequest_0, 1: _e_OffsetCommitRequest_1, 2: _e_OffsetCommitRequest_2, 3: _e_OffsetCommitRequest_2, 4: _e_OffsetCommitRequest_2, 5: _e_OffsetCommitRequest_3, 6: _e_OffsetCommitRequest_4, 7: _e_OffsetCommitRequest_5, 8: _e_OffsetCommitRequest_6, 9: _e_OffsetCommitRequest_6}
-OffsetCommitResponse.OffsetCommitResponsePartition._DECODERS = {0: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 1: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 2: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 3: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 4: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 5: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 6: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 7: _d_OffsetCommitResponse_OffsetCommitResponsePartition_0, 8: _d_OffsetCommitResponse_OffsetCommitResponsePartition_1, 9: _d_OffsetCommitResponse_OffsetCommitResponsePartition_1}
-OffsetCommitResponse.OffsetCommitResponsePartition._ENCODERS = {0: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 1: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 2: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 3: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 4: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 5: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 6: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 7: _e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 8: _e_OffsetCommitResponse_OffsetCommitResponsePartition_1, 9: _e_OffsetCommitResponse_OffsetCommitResponsePartition_1}
-OffsetCommitResponse.OffsetCommitResponseTopic._DECODERS = {0: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 1: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 2: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 3: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 4: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 5: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 6: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 7: _d_OffsetCommitResponse_OffsetCommitResponseTopic_0, 8: _d_OffsetCommitResponse_OffsetCommitResponseTopic_1, 9: _d_OffsetCommitResponse_OffsetCommitResponseTopic_1}
-OffsetCommitResponse.OffsetCommitResponseTopic._ENCODERS = {0: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 1: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 2: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 3: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 4: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 5: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 6: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 7: _e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 8: _e_OffsetCommitResponse_OffsetCommitResponseTopic_1, 9: _e_OffsetCommitResponse_OffsetCommitResponseTopic_1}
-OffsetCommitResponse._DECODERS = {0: _d_OffsetCommitResponse_0, 1: _d_OffsetCommitResponse_0, 2: _d_OffsetCommitResponse_0, 3: _d_OffsetCommitResponse_1, 4: _d_OffsetCommitResponse_1, 5: _d_OffsetCommitResponse_1, 6: _d_OffsetCommitResponse_1, 7: _d_OffsetCommitResponse_1, 8: _d_OffsetCommitResponse_2, 9: _d_OffsetCommitResponse_2}
-OffsetCommitResponse._ENCODERS = {0: _e_OffsetCommitResponse_0, 1: _e_OffsetCommitResponse_0, 2: _e_OffsetCommitResponse_0, 3: _e_OffsetCommitResponse_1, 4: _e_OffsetCommitResponse_1, 5: _e_OffsetCommitResponse_1, 6: _e_OffsetCommitResponse_1, 7: _e_OffsetCommitResponse_1, 8: _e_OffsetCommitResponse_2, 9: _e_OffsetCommitResponse_2}
+OffsetCommitRequest.OffsetCommitRequestPartition._DECODERS = {0: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 0), 1: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 1), 2: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 2), 3: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 3), 4: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 4), 5: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 5), 6: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 6), 7: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_0, 7), 8: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_8, 8), 9: partial(_d_OffsetCommitRequest_OffsetCommitRequestPartition_8, 9)}
+OffsetCommitRequest.OffsetCommitRequestTopic._DECODERS = {0: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 0), 1: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 1), 2: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 2), 3: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 3), 4: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 4), 5: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 5), 6: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 6), 7: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_0, 7), 8: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_8, 8), 9: partial(_d_OffsetCommitRequest_OffsetCommitRequestTopic_8, 9)}
+OffsetCommitRequest._DECODERS = {0: partial(_d_OffsetCommitRequest_0, 0), 1: partial(_d_OffsetCommitRequest_0, 1), 2: partial(_d_OffsetCommitRequest_0, 2), 3: partial(_d_OffsetCommitRequest_0, 3), 4: partial(_d_OffsetCommitRequest_0, 4), 5: partial(_d_OffsetCommitRequest_0, 5), 6: partial(_d_OffsetCommitRequest_0, 6), 7: partial(_d_OffsetCommitRequest_0, 7), 8: partial(_d_OffsetCommitRequest_8, 8), 9: partial(_d_OffsetCommitRequest_8, 9)}
+OffsetCommitResponse.OffsetCommitResponsePartition._ENCODERS = {0: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 0), 1: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 1), 2: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 2), 3: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 3), 4: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 4), 5: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 5), 6: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 6), 7: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_0, 7), 8: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_8, 8), 9: partial(_e_OffsetCommitResponse_OffsetCommitResponsePartition_8, 9)}
+OffsetCommitResponse.OffsetCommitResponseTopic._ENCODERS = {0: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 0), 1: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 1), 2: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 2), 3: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 3), 4: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 4), 5: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 5), 6: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 6), 7: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_0, 7), 8: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_8, 8), 9: partial(_e_OffsetCommitResponse_OffsetCommitResponseTopic_8, 9)}
+OffsetCommitResponse._ENCODERS = {0: partial(_e_OffsetCommitResponse_0, 0), 1: partial(_e_OffsetCommitResponse_0, 1), 2: partial(_e_OffsetCommitResponse_0, 2), 3: partial(_e_OffsetCommitResponse_0, 3), 4: partial(_e_OffsetCommitResponse_0, 4), 5: partial(_e_OffsetCommitResponse_0, 5), 6: partial(_e_OffsetCommitResponse_0, 6), 7: partial(_e_OffsetCommitResponse_0, 7), 8: partial(_e_OffsetCommitResponse_8, 8), 9: partial(_e_OffsetCommitResponse_8, 9)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length,
 )
 
 _new = object.__new__
@@ -120,18 +101,14 @@ _K_OffsetDeleteResponse_OffsetDeleteResponsePartition = OffsetDeleteResponse.Off
 _K_OffsetDeleteResponse_OffsetDeleteResponseTopic = OffsetDeleteResponse.OffsetDeleteResponseTopic
 
 
-def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest.OffsetDeleteRequestPartition, int]:
+def _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest.OffsetDeleteRequestPartition, int]:
     self = _new(_K_OffsetDeleteRequest_OffsetDeleteRequestPartition)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
     return self, pos
 
 
-def _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(o: OffsetDeleteRequest.OffsetDeleteRequestPartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-
-
-def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest.OffsetDeleteRequestTopic, int]:
+def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest.OffsetDeleteRequestTopic, int]:
     self = _new(_K_OffsetDeleteRequest_OffsetDeleteRequestTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -146,22 +123,13 @@ def _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(buf: memoryview, pos: int)
         raise bad_length("Partitions", n)
     t1: list[OffsetDeleteRequest.OffsetDeleteRequestPartition] = []
     for _ in range(n):
-        t2, pos = _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(buf, pos)
+        t2, pos = _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(o: OffsetDeleteRequest.OffsetDeleteRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0(t2, out)
-
-
-def _d_OffsetDeleteRequest_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest, int]:
+def _d_OffsetDeleteRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetDeleteRequest, int]:
     self = _new(_K_OffsetDeleteRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -176,118 +144,35 @@ def _d_OffsetDeleteRequest_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteReq
         raise bad_length("Topics", n)
     t1: list[OffsetDeleteRequest.OffsetDeleteRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(buf, pos)
+        t2, pos = _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     return self, pos
 
 
-def _e_OffsetDeleteRequest_0(o: OffsetDeleteRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.topics))
-    for t2 in o.topics:
-        _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0(t2, out)
-
-
-def _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteResponse.OffsetDeleteResponsePartition, int]:
-    self = _new(_K_OffsetDeleteResponse_OffsetDeleteResponsePartition)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(o: OffsetDeleteResponse.OffsetDeleteResponsePartition, out: bytearray) -> None:
+def _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(v: int, o: OffsetDeleteResponse.OffsetDeleteResponsePartition, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteResponse.OffsetDeleteResponseTopic, int]:
-    self = _new(_K_OffsetDeleteResponse_OffsetDeleteResponseTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetDeleteResponse.OffsetDeleteResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(o: OffsetDeleteResponse.OffsetDeleteResponseTopic, out: bytearray) -> None:
+def _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(v: int, o: OffsetDeleteResponse.OffsetDeleteResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(t2, out)
+        _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0(v, t2, out)
 
 
-def _d_OffsetDeleteResponse_0(buf: memoryview, pos: int) -> tuple[OffsetDeleteResponse, int]:
-    self = _new(_K_OffsetDeleteResponse)
-    self.error_code, self.throttle_time_ms = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetDeleteResponse.OffsetDeleteResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_OffsetDeleteResponse_0(o: OffsetDeleteResponse, out: bytearray) -> None:
+def _e_OffsetDeleteResponse_0(v: int, o: OffsetDeleteResponse, out: bytearray) -> None:
     out += _S_hi.pack(o.error_code, o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(t1, out)
+        _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0(v, t1, out)
 
 
-OffsetDeleteRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetDeleteRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestTopic, []),
-)
-OffsetDeleteRequest.OffsetDeleteRequestPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetDeleteRequest.OffsetDeleteRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetDeleteRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteRequest.OffsetDeleteRequestPartition, []),
-)
-OffsetDeleteResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetDeleteResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponseTopic, []),
-)
-OffsetDeleteResponse.OffsetDeleteResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetDeleteResponse.OffsetDeleteResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetDeleteResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetDeleteResponse.OffsetDeleteResponsePartition, []),
-)
-OffsetDeleteRequest.OffsetDeleteRequestPartition._DECODERS = {0: _d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0}
-OffsetDeleteRequest.OffsetDeleteRequestPartition._ENCODERS = {0: _e_OffsetDeleteRequest_OffsetDeleteRequestPartition_0}
-OffsetDeleteRequest.OffsetDeleteRequestTopic._DECODERS = {0: _d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0}
-OffsetDeleteRequest.OffsetDeleteRequestTopic._ENCODERS = {0: _e_OffsetDeleteRequest_OffsetDeleteRequestTopic_0}
-OffsetDeleteRequest._DECODERS = {0: _d_OffsetDeleteRequest_0}
-OffsetDeleteRequest._ENCODERS = {0: _e_OffsetDeleteRequest_0}
-OffsetDeleteResponse.OffsetDeleteResponsePartition._DECODERS = {0: _d_OffsetDeleteResponse_OffsetDeleteResponsePartition_0}
-OffsetDeleteResponse.OffsetDeleteResponsePartition._ENCODERS = {0: _e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0}
-OffsetDeleteResponse.OffsetDeleteResponseTopic._DECODERS = {0: _d_OffsetDeleteResponse_OffsetDeleteResponseTopic_0}
-OffsetDeleteResponse.OffsetDeleteResponseTopic._ENCODERS = {0: _e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0}
-OffsetDeleteResponse._DECODERS = {0: _d_OffsetDeleteResponse_0}
-OffsetDeleteResponse._ENCODERS = {0: _e_OffsetDeleteResponse_0}
+OffsetDeleteRequest.OffsetDeleteRequestPartition._DECODERS = {0: partial(_d_OffsetDeleteRequest_OffsetDeleteRequestPartition_0, 0)}
+OffsetDeleteRequest.OffsetDeleteRequestTopic._DECODERS = {0: partial(_d_OffsetDeleteRequest_OffsetDeleteRequestTopic_0, 0)}
+OffsetDeleteRequest._DECODERS = {0: partial(_d_OffsetDeleteRequest_0, 0)}
+OffsetDeleteResponse.OffsetDeleteResponsePartition._ENCODERS = {0: partial(_e_OffsetDeleteResponse_OffsetDeleteResponsePartition_0, 0)}
+OffsetDeleteResponse.OffsetDeleteResponseTopic._ENCODERS = {0: partial(_e_OffsetDeleteResponse_OffsetDeleteResponseTopic_0, 0)}
+OffsetDeleteResponse._ENCODERS = {0: partial(_e_OffsetDeleteResponse_0, 0)}

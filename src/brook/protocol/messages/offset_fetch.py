@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -34,8 +16,8 @@ _new = object.__new__
 _S_i = Struct(">i")
 _S_o = Struct(">?")
 _S_iq = Struct(">iq")
-_S_h = Struct(">h")
 _S_iqi = Struct(">iqi")
+_S_h = Struct(">h")
 
 
 class OffsetFetchRequest(Message):
@@ -196,7 +178,7 @@ _K_OffsetFetchResponse_OffsetFetchResponseTopics = OffsetFetchResponse.OffsetFet
 _K_OffsetFetchResponse_OffsetFetchResponseGroup = OffsetFetchResponse.OffsetFetchResponseGroup
 
 
-def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopic, int]:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopic, int]:
     self = _new(_K_OffsetFetchRequest_OffsetFetchRequestTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -217,15 +199,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(o: OffsetFetchRequest.OffsetFetchRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_indexes))
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-
-
-def _d_OffsetFetchRequest_OffsetFetchRequestTopic_1(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopic, int]:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopic, int]:
     self = _new(_K_OffsetFetchRequest_OffsetFetchRequestTopic)
     n = buf[pos]
     pos += 1
@@ -258,24 +232,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopic_1(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopic_1(o: OffsetFetchRequest.OffsetFetchRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopics, int]:
+def _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestTopics, int]:
     self = _new(_K_OffsetFetchRequest_OffsetFetchRequestTopics)
     n = buf[pos]
     pos += 1
@@ -308,24 +265,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_OffsetFetchRequest_OffsetFetchRequestTopics_0(o: OffsetFetchRequest.OffsetFetchRequestTopics, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_0(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestGroup, int]:
+def _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestGroup, int]:
     self = _new(_K_OffsetFetchRequest_OffsetFetchRequestGroup)
     n = buf[pos]
     pos += 1
@@ -337,81 +277,27 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_0(buf: memoryview, pos: int) -
         raise bad_length("GroupId", n)
     self.group_id = str(buf[pos:end], "utf-8")
     pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[OffsetFetchRequest.OffsetFetchRequestTopics] = []
-        for _ in range(n):
-            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    self.member_id = None
-    self.member_epoch = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(o: OffsetFetchRequest.OffsetFetchRequestGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.topics
-    if t2 is None:
-        out.append(0)
-    else:
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 9:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.member_id = None
         else:
-            write_uvarint(out, n)
-        for t3 in t2:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopics_0(t3, out)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_OffsetFetchRequestGroup_1(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest.OffsetFetchRequestGroup, int]:
-    self = _new(_K_OffsetFetchRequest_OffsetFetchRequestGroup)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("MemberId", n)
+            self.member_id = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.member_id = None
+    if v <= 8:
+        self.member_epoch = -1
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("MemberId", n)
-        self.member_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
+        (self.member_epoch,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -424,7 +310,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_1(buf: memoryview, pos: int) -
             raise bad_length("Topics", n)
         t1: list[OffsetFetchRequest.OffsetFetchRequestTopics] = []
         for _ in range(n):
-            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopics_0(buf, pos)
+            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopics_8(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     n = buf[pos]
@@ -436,41 +322,7 @@ def _d_OffsetFetchRequest_OffsetFetchRequestGroup_1(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_OffsetFetchRequest_OffsetFetchRequestGroup_1(o: OffsetFetchRequest.OffsetFetchRequestGroup, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.member_id
-    if t2 is None:
-        out.append(0)
-    else:
-        t3 = t2.encode()
-        n = len(t3) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t3
-    out += _S_i.pack(o.member_epoch)
-    t4 = o.topics
-    if t4 is None:
-        out.append(0)
-    else:
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t5 in t4:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopics_0(t5, out)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_0(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+def _d_OffsetFetchRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
     self = _new(_K_OffsetFetchRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -485,7 +337,7 @@ def _d_OffsetFetchRequest_0(buf: memoryview, pos: int) -> tuple[OffsetFetchReque
         raise bad_length("Topics", n)
     t1: list[OffsetFetchRequest.OffsetFetchRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(buf, pos)
+        t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.groups = []
@@ -493,20 +345,7 @@ def _d_OffsetFetchRequest_0(buf: memoryview, pos: int) -> tuple[OffsetFetchReque
     return self, pos
 
 
-def _e_OffsetFetchRequest_0(o: OffsetFetchRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.topics
-    if t2 is None:
-        out += b"\x00\x00\x00\x00"
-    else:
-        out += INT32.pack(len(t2))
-        for t3 in t2:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(t3, out)
-
-
-def _d_OffsetFetchRequest_1(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+def _d_OffsetFetchRequest_2(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
     self = _new(_K_OffsetFetchRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -524,7 +363,7 @@ def _d_OffsetFetchRequest_1(buf: memoryview, pos: int) -> tuple[OffsetFetchReque
             raise bad_length("Topics", n)
         t1: list[OffsetFetchRequest.OffsetFetchRequestTopic] = []
         for _ in range(n):
-            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(buf, pos)
+            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_0(v, buf, pos)
             t1.append(t2)
         self.topics = t1
     self.groups = []
@@ -532,241 +371,71 @@ def _d_OffsetFetchRequest_1(buf: memoryview, pos: int) -> tuple[OffsetFetchReque
     return self, pos
 
 
-def _e_OffsetFetchRequest_1(o: OffsetFetchRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.topics
-    if t2 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t2))
-        for t3 in t2:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopic_0(t3, out)
-
-
-def _d_OffsetFetchRequest_2(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
+def _d_OffsetFetchRequest_6(v: int, buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
     self = _new(_K_OffsetFetchRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[OffsetFetchRequest.OffsetFetchRequestTopic] = []
-        for _ in range(n):
-            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_1(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    self.groups = []
-    self.require_stable = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchRequest_2(o: OffsetFetchRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.topics
-    if t2 is None:
-        out.append(0)
-    else:
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t3 in t2:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopic_1(t3, out)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_3(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    self = _new(_K_OffsetFetchRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.topics = None
-    else:
-        if n > len(buf) - pos:
-            raise bad_length("Topics", n)
-        t1: list[OffsetFetchRequest.OffsetFetchRequestTopic] = []
-        for _ in range(n):
-            t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_1(buf, pos)
-            t1.append(t2)
-        self.topics = t1
-    (self.require_stable,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.groups = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchRequest_3(o: OffsetFetchRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.topics
-    if t2 is None:
-        out.append(0)
-    else:
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t3 in t2:
-            _e_OffsetFetchRequest_OffsetFetchRequestTopic_1(t3, out)
-    out += _S_o.pack(o.require_stable)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_4(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    self = _new(_K_OffsetFetchRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[OffsetFetchRequest.OffsetFetchRequestGroup] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    (self.require_stable,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.group_id = ""
-    self.topics = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchRequest_4(o: OffsetFetchRequest, out: bytearray) -> None:
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        _e_OffsetFetchRequest_OffsetFetchRequestGroup_0(t1, out)
-    out += _S_o.pack(o.require_stable)
-    out.append(0)
-
-
-def _d_OffsetFetchRequest_5(buf: memoryview, pos: int) -> tuple[OffsetFetchRequest, int]:
-    self = _new(_K_OffsetFetchRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[OffsetFetchRequest.OffsetFetchRequestGroup] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestGroup_1(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    (self.require_stable,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.group_id = ""
-    self.topics = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchRequest_5(o: OffsetFetchRequest, out: bytearray) -> None:
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        _e_OffsetFetchRequest_OffsetFetchRequestGroup_1(t1, out)
-    out += _S_o.pack(o.require_stable)
-    out.append(0)
-
-
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponsePartition, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponsePartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.metadata = None
-    else:
+    if v <= 7:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
         end = pos + n
-        if end > len(buf):
-            raise bad_length("Metadata", n)
-        self.metadata = str(buf[pos:end], "utf-8")
+        if n < 0 or end > len(buf):
+            raise bad_length("GroupId", n)
+        self.group_id = str(buf[pos:end], "utf-8")
         pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.committed_leader_epoch = -1
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.topics = None
+        else:
+            if n > len(buf) - pos:
+                raise bad_length("Topics", n)
+            t1: list[OffsetFetchRequest.OffsetFetchRequestTopic] = []
+            for _ in range(n):
+                t2, pos = _d_OffsetFetchRequest_OffsetFetchRequestTopic_6(v, buf, pos)
+                t1.append(t2)
+            self.topics = t1
+    else:
+        self.group_id = ""
+        self.topics = None
+    if v >= 8:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("Groups", n)
+        t3: list[OffsetFetchRequest.OffsetFetchRequestGroup] = []
+        for _ in range(n):
+            t4, pos = _d_OffsetFetchRequest_OffsetFetchRequestGroup_8(v, buf, pos)
+            t3.append(t4)
+        self.groups = t3
+    else:
+        self.groups = []
+    if v <= 6:
+        self.require_stable = False
+    else:
+        (self.require_stable,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
     return self, pos
 
 
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(v: int, o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
+    if v <= 4:
+        out += _S_iq.pack(o.partition_index, o.committed_offset)
+    else:
+        out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
     t1 = o.metadata
     if t1 is None:
         out += b"\xff\xff"
@@ -777,66 +446,7 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(o: OffsetFetchResponse
     out += _S_h.pack(o.error_code)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_1(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponsePartition, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponsePartition)
-    self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.metadata = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Metadata", n)
-        self.metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_1(o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
-    t1 = o.metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponse_OffsetFetchResponsePartition_2(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponsePartition, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponsePartition)
-    self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.metadata = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Metadata", n)
-        self.metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponsePartition_2(o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(v: int, o: OffsetFetchResponse.OffsetFetchResponsePartition, out: bytearray) -> None:
     out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
     t1 = o.metadata
     if t1 is None:
@@ -853,100 +463,16 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartition_2(o: OffsetFetchResponse
     out.append(0)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponseTopic, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponseTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(o: OffsetFetchResponse.OffsetFetchResponseTopic, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(v: int, o: OffsetFetchResponse.OffsetFetchResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(t2, out)
+        _e_OffsetFetchResponse_OffsetFetchResponsePartition_0(v, t2, out)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_1(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponseTopic, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponseTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponsePartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_1(o: OffsetFetchResponse.OffsetFetchResponseTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetFetchResponse_OffsetFetchResponsePartition_1(t2, out)
-
-
-def _d_OffsetFetchResponse_OffsetFetchResponseTopic_2(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponseTopic, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponseTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponsePartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponseTopic_2(o: OffsetFetchResponse.OffsetFetchResponseTopic, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(v: int, o: OffsetFetchResponse.OffsetFetchResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -960,39 +486,11 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopic_2(o: OffsetFetchResponse.Off
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_OffsetFetchResponse_OffsetFetchResponsePartition_2(t2, out)
+        _e_OffsetFetchResponse_OffsetFetchResponsePartition_6(v, t2, out)
     out.append(0)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponsePartitions, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponsePartitions)
-    self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.metadata = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Metadata", n)
-        self.metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0(o: OffsetFetchResponse.OffsetFetchResponsePartitions, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(v: int, o: OffsetFetchResponse.OffsetFetchResponsePartitions, out: bytearray) -> None:
     out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
     t1 = o.metadata
     if t1 is None:
@@ -1009,40 +507,7 @@ def _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0(o: OffsetFetchRespons
     out.append(0)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponseTopics_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponseTopics, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponseTopics)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponsePartitions] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(o: OffsetFetchResponse.OffsetFetchResponseTopics, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(v: int, o: OffsetFetchResponse.OffsetFetchResponseTopics, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -1056,46 +521,11 @@ def _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(o: OffsetFetchResponse.Of
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0(t2, out)
+        _e_OffsetFetchResponse_OffsetFetchResponsePartitions_8(v, t2, out)
     out.append(0)
 
 
-def _d_OffsetFetchResponse_OffsetFetchResponseGroup_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse.OffsetFetchResponseGroup, int]:
-    self = _new(_K_OffsetFetchResponse_OffsetFetchResponseGroup)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopics] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopics_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(o: OffsetFetchResponse.OffsetFetchResponseGroup, out: bytearray) -> None:
+def _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(v: int, o: OffsetFetchResponse.OffsetFetchResponseGroup, out: bytearray) -> None:
     t1 = o.group_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -1109,263 +539,65 @@ def _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(o: OffsetFetchResponse.Off
     else:
         write_uvarint(out, n)
     for t2 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopics_0(t2, out)
+        _e_OffsetFetchResponse_OffsetFetchResponseTopics_8(v, t2, out)
     out += _S_h.pack(o.error_code)
     out.append(0)
 
 
-def _d_OffsetFetchResponse_0(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    self.error_code = 0
-    self.groups = []
-    return self, pos
-
-
-def _e_OffsetFetchResponse_0(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(t1, out)
-
-
-def _d_OffsetFetchResponse_1(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.throttle_time_ms = 0
-    self.groups = []
-    return self, pos
-
-
-def _e_OffsetFetchResponse_1(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(t1, out)
-    out += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponse_2(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.groups = []
-    return self, pos
-
-
-def _e_OffsetFetchResponse_2(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(t1, out)
-    out += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponse_3(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.groups = []
-    return self, pos
-
-
-def _e_OffsetFetchResponse_3(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopic_1(t1, out)
-    out += _S_h.pack(o.error_code)
-
-
-def _d_OffsetFetchResponse_4(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    self.groups = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_4(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
+def _e_OffsetFetchResponse_0(v: int, o: OffsetFetchResponse, out: bytearray) -> None:
+    if v <= 2:
+        pass
     else:
-        write_uvarint(out, n)
+        out += _S_i.pack(o.throttle_time_ms)
+    out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_OffsetFetchResponse_OffsetFetchResponseTopic_2(t1, out)
-    out += _S_h.pack(o.error_code)
-    out.append(0)
-
-
-def _d_OffsetFetchResponse_5(buf: memoryview, pos: int) -> tuple[OffsetFetchResponse, int]:
-    self = _new(_K_OffsetFetchResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[OffsetFetchResponse.OffsetFetchResponseGroup] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetFetchResponse_OffsetFetchResponseGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    self.topics = []
-    self.error_code = 0
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetFetchResponse_5(o: OffsetFetchResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    n = len(o.groups) + 1
-    if n < 128:
-        out.append(n)
+        _e_OffsetFetchResponse_OffsetFetchResponseTopic_0(v, t1, out)
+    if v <= 1:
+        pass
     else:
-        write_uvarint(out, n)
-    for t1 in o.groups:
-        _e_OffsetFetchResponse_OffsetFetchResponseGroup_0(t1, out)
+        out += _S_h.pack(o.error_code)
+    if len(o.groups) > 0:
+        raise unsupported_field("Groups", v)
+
+
+def _e_OffsetFetchResponse_6(v: int, o: OffsetFetchResponse, out: bytearray) -> None:
+    out += _S_i.pack(o.throttle_time_ms)
+    if v <= 7:
+        n = len(o.topics) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t1 in o.topics:
+            _e_OffsetFetchResponse_OffsetFetchResponseTopic_6(v, t1, out)
+    else:
+        if len(o.topics) > 0:
+            raise unsupported_field("Topics", v)
+    if v <= 7:
+        out += _S_h.pack(o.error_code)
+    else:
+        pass
+    if v >= 8:
+        n = len(o.groups) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t2 in o.groups:
+            _e_OffsetFetchResponse_OffsetFetchResponseGroup_8(v, t2, out)
+    else:
+        if len(o.groups) > 0:
+            raise unsupported_field("Groups", v)
     out.append(0)
 
 
-OffsetFetchRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetFetchRequestTopic", 0, 7, 2, 7, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopic, None),
-    FieldSpec("groups", "[]OffsetFetchRequestGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestGroup, []),
-    FieldSpec("require_stable", "bool", 7, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-OffsetFetchRequest.OffsetFetchRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 7, 32767, -1, None, 32767, -1, None, []),
-)
-OffsetFetchRequest.OffsetFetchRequestTopics._FIELDS = (
-    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 8, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-OffsetFetchRequest.OffsetFetchRequestGroup._FIELDS = (
-    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 9, 32767, 9, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 9, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]OffsetFetchRequestTopics", 8, 32767, 8, 32767, None, 32767, -1, OffsetFetchRequest.OffsetFetchRequestTopics, None),
-)
-OffsetFetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetFetchResponseTopic", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopic, []),
-    FieldSpec("error_code", "int16", 2, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]OffsetFetchResponseGroup", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseGroup, []),
-)
-OffsetFetchResponse.OffsetFetchResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 5, 7, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("metadata", "string", 0, 7, 0, 7, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 7, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetFetchResponse.OffsetFetchResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 7, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetFetchResponsePartition", 0, 7, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartition, []),
-)
-OffsetFetchResponse.OffsetFetchResponsePartitions._FIELDS = (
-    FieldSpec("partition_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("metadata", "string", 8, 32767, 8, 32767, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetFetchResponse.OffsetFetchResponseTopics._FIELDS = (
-    FieldSpec("name", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetFetchResponsePartitions", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponsePartitions, []),
-)
-OffsetFetchResponse.OffsetFetchResponseGroup._FIELDS = (
-    FieldSpec("group_id", "string", 8, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]OffsetFetchResponseTopics", 8, 32767, 32767, -1, None, 32767, -1, OffsetFetchResponse.OffsetFetchResponseTopics, []),
-    FieldSpec("error_code", "int16", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetFetchRequest.OffsetFetchRequestTopic._DECODERS = {0: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 1: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 2: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 3: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 4: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 5: _d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 6: _d_OffsetFetchRequest_OffsetFetchRequestTopic_1, 7: _d_OffsetFetchRequest_OffsetFetchRequestTopic_1}
-OffsetFetchRequest.OffsetFetchRequestTopic._ENCODERS = {0: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 1: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 2: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 3: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 4: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 5: _e_OffsetFetchRequest_OffsetFetchRequestTopic_0, 6: _e_OffsetFetchRequest_OffsetFetchRequestTopic_1, 7: _e_OffsetFetchRequest_OffsetFetchRequestTopic_1}
-OffsetFetchRequest.OffsetFetchRequestTopics._DECODERS = {8: _d_OffsetFetchRequest_OffsetFetchRequestTopics_0, 9: _d_OffsetFetchRequest_OffsetFetchRequestTopics_0}
-OffsetFetchRequest.OffsetFetchRequestTopics._ENCODERS = {8: _e_OffsetFetchRequest_OffsetFetchRequestTopics_0, 9: _e_OffsetFetchRequest_OffsetFetchRequestTopics_0}
-OffsetFetchRequest.OffsetFetchRequestGroup._DECODERS = {8: _d_OffsetFetchRequest_OffsetFetchRequestGroup_0, 9: _d_OffsetFetchRequest_OffsetFetchRequestGroup_1}
-OffsetFetchRequest.OffsetFetchRequestGroup._ENCODERS = {8: _e_OffsetFetchRequest_OffsetFetchRequestGroup_0, 9: _e_OffsetFetchRequest_OffsetFetchRequestGroup_1}
-OffsetFetchRequest._DECODERS = {0: _d_OffsetFetchRequest_0, 1: _d_OffsetFetchRequest_0, 2: _d_OffsetFetchRequest_1, 3: _d_OffsetFetchRequest_1, 4: _d_OffsetFetchRequest_1, 5: _d_OffsetFetchRequest_1, 6: _d_OffsetFetchRequest_2, 7: _d_OffsetFetchRequest_3, 8: _d_OffsetFetchRequest_4, 9: _d_OffsetFetchRequest_5}
-OffsetFetchRequest._ENCODERS = {0: _e_OffsetFetchRequest_0, 1: _e_OffsetFetchRequest_0, 2: _e_OffsetFetchRequest_1, 3: _e_OffsetFetchRequest_1, 4: _e_OffsetFetchRequest_1, 5: _e_OffsetFetchRequest_1, 6: _e_OffsetFetchRequest_2, 7: _e_OffsetFetchRequest_3, 8: _e_OffsetFetchRequest_4, 9: _e_OffsetFetchRequest_5}
-OffsetFetchResponse.OffsetFetchResponsePartition._DECODERS = {0: _d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 1: _d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 2: _d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 3: _d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 4: _d_OffsetFetchResponse_OffsetFetchResponsePartition_0, 5: _d_OffsetFetchResponse_OffsetFetchResponsePartition_1, 6: _d_OffsetFetchResponse_OffsetFetchResponsePartition_2, 7: _d_OffsetFetchResponse_OffsetFetchResponsePartition_2}
-OffsetFetchResponse.OffsetFetchResponsePartition._ENCODERS = {0: _e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 1: _e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 2: _e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 3: _e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 4: _e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 5: _e_OffsetFetchResponse_OffsetFetchResponsePartition_1, 6: _e_OffsetFetchResponse_OffsetFetchResponsePartition_2, 7: _e_OffsetFetchResponse_OffsetFetchResponsePartition_2}
-OffsetFetchResponse.OffsetFetchResponseTopic._DECODERS = {0: _d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 1: _d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 2: _d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 3: _d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 4: _d_OffsetFetchResponse_OffsetFetchResponseTopic_0, 5: _d_OffsetFetchResponse_OffsetFetchResponseTopic_1, 6: _d_OffsetFetchResponse_OffsetFetchResponseTopic_2, 7: _d_OffsetFetchResponse_OffsetFetchResponseTopic_2}
-OffsetFetchResponse.OffsetFetchResponseTopic._ENCODERS = {0: _e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 1: _e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 2: _e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 3: _e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 4: _e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 5: _e_OffsetFetchResponse_OffsetFetchResponseTopic_1, 6: _e_OffsetFetchResponse_OffsetFetchResponseTopic_2, 7: _e_OffsetFetchResponse_OffsetFetchResponseTopic_2}
-OffsetFetchResponse.OffsetFetchResponsePartitions._DECODERS = {8: _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0, 9: _d_OffsetFetchResponse_OffsetFetchResponsePartitions_0}
-OffsetFetchResponse.OffsetFetchResponsePartitions._ENCODERS = {8: _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0, 9: _e_OffsetFetchResponse_OffsetFetchResponsePartitions_0}
-OffsetFetchResponse.OffsetFetchResponseTopics._DECODERS = {8: _d_OffsetFetchResponse_OffsetFetchResponseTopics_0, 9: _d_OffsetFetchResponse_OffsetFetchResponseTopics_0}
-OffsetFetchResponse.OffsetFetchResponseTopics._ENCODERS = {8: _e_OffsetFetchResponse_OffsetFetchResponseTopics_0, 9: _e_OffsetFetchResponse_OffsetFetchResponseTopics_0}
-OffsetFetchResponse.OffsetFetchResponseGroup._DECODERS = {8: _d_OffsetFetchResponse_OffsetFetchResponseGroup_0, 9: _d_OffsetFetchResponse_OffsetFetchResponseGroup_0}
-OffsetFetchResponse.OffsetFetchResponseGroup._ENCODERS = {8: _e_OffsetFetchResponse_OffsetFetchResponseGroup_0, 9: _e_OffsetFetchResponse_OffsetFetchResponseGroup_0}
-OffsetFetchResponse._DECODERS = {0: _d_OffsetFetchResponse_0, 1: _d_OffsetFetchResponse_0, 2: _d_OffsetFetchResponse_1, 3: _d_OffsetFetchResponse_2, 4: _d_OffsetFetchResponse_2, 5: _d_OffsetFetchResponse_3, 6: _d_OffsetFetchResponse_4, 7: _d_OffsetFetchResponse_4, 8: _d_OffsetFetchResponse_5, 9: _d_OffsetFetchResponse_5}
-OffsetFetchResponse._ENCODERS = {0: _e_OffsetFetchResponse_0, 1: _e_OffsetFetchResponse_0, 2: _e_OffsetFetchResponse_1, 3: _e_OffsetFetchResponse_2, 4: _e_OffsetFetchResponse_2, 5: _e_OffsetFetchResponse_3, 6: _e_OffsetFetchResponse_4, 7: _e_OffsetFetchResponse_4, 8: _e_OffsetFetchResponse_5, 9: _e_OffsetFetchResponse_5}
+OffsetFetchRequest.OffsetFetchRequestTopic._DECODERS = {0: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 0), 1: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 1), 2: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 2), 3: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 3), 4: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 4), 5: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_0, 5), 6: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_6, 6), 7: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopic_6, 7)}
+OffsetFetchRequest.OffsetFetchRequestTopics._DECODERS = {8: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopics_8, 8), 9: partial(_d_OffsetFetchRequest_OffsetFetchRequestTopics_8, 9)}
+OffsetFetchRequest.OffsetFetchRequestGroup._DECODERS = {8: partial(_d_OffsetFetchRequest_OffsetFetchRequestGroup_8, 8), 9: partial(_d_OffsetFetchRequest_OffsetFetchRequestGroup_8, 9)}
+OffsetFetchRequest._DECODERS = {0: partial(_d_OffsetFetchRequest_0, 0), 1: partial(_d_OffsetFetchRequest_0, 1), 2: partial(_d_OffsetFetchRequest_2, 2), 3: partial(_d_OffsetFetchRequest_2, 3), 4: partial(_d_OffsetFetchRequest_2, 4), 5: partial(_d_OffsetFetchRequest_2, 5), 6: partial(_d_OffsetFetchRequest_6, 6), 7: partial(_d_OffsetFetchRequest_6, 7), 8: partial(_d_OffsetFetchRequest_6, 8), 9: partial(_d_OffsetFetchRequest_6, 9)}
+OffsetFetchResponse.OffsetFetchResponsePartition._ENCODERS = {0: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 0), 1: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 1), 2: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 2), 3: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 3), 4: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 4), 5: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_0, 5), 6: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_6, 6), 7: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartition_6, 7)}
+OffsetFetchResponse.OffsetFetchResponseTopic._ENCODERS = {0: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 0), 1: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 1), 2: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 2), 3: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 3), 4: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 4), 5: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_0, 5), 6: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_6, 6), 7: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopic_6, 7)}
+OffsetFetchResponse.OffsetFetchResponsePartitions._ENCODERS = {8: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartitions_8, 8), 9: partial(_e_OffsetFetchResponse_OffsetFetchResponsePartitions_8, 9)}
+OffsetFetchResponse.OffsetFetchResponseTopics._ENCODERS = {8: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopics_8, 8), 9: partial(_e_OffsetFetchResponse_OffsetFetchResponseTopics_8, 9)}
+OffsetFetchResponse.OffsetFetchResponseGroup._ENCODERS = {8: partial(_e_OffsetFetchResponse_OffsetFetchResponseGroup_8, 8), 9: partial(_e_OffsetFetchResponse_OffsetFetchResponseGroup_8, 9)}
+OffsetFetchResponse._ENCODERS = {0: partial(_e_OffsetFetchResponse_0, 0), 1: partial(_e_OffsetFetchResponse_0, 1), 2: partial(_e_OffsetFetchResponse_0, 2), 3: partial(_e_OffsetFetchResponse_0, 3), 4: partial(_e_OffsetFetchResponse_0, 4), 5: partial(_e_OffsetFetchResponse_0, 5), 6: partial(_e_OffsetFetchResponse_6, 6), 7: partial(_e_OffsetFetchResponse_6, 7), 8: partial(_e_OffsetFetchResponse_6, 8), 9: partial(_e_OffsetFetchResponse_6, 9)}

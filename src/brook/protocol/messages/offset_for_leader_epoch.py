@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -128,30 +109,19 @@ _K_OffsetForLeaderEpochResponse_EpochEndOffset = OffsetForLeaderEpochResponse.Ep
 _K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult
 
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
     self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
-    self.partition, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    self.current_leader_epoch = -1
+    if v <= 1:
+        self.partition, self.leader_epoch = _S_ii.unpack_from(buf, pos)
+        pos += 8
+        self.current_leader_epoch = -1
+    else:
+        self.partition, self.current_leader_epoch, self.leader_epoch = _S_iii.unpack_from(buf, pos)
+        pos += 12
     return self, pos
 
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition, o.leader_epoch)
-
-
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
-    self.partition, self.current_leader_epoch, self.leader_epoch = _S_iii.unpack_from(buf, pos)
-    pos += 12
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1(o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
-
-
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderPartition, int]:
     self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
     self.partition, self.current_leader_epoch, self.leader_epoch = _S_iii.unpack_from(buf, pos)
     pos += 12
@@ -164,105 +134,126 @@ def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(buf: memoryview, p
     return self, pos
 
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
+    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Topic", n)
+    self.topic = str(buf[pos:end], "utf-8")
+    pos = end
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
+    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Topic", n)
+    self.topic = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
+    self = _new(_K_OffsetForLeaderEpochRequest)
+    if v <= 2:
+        self.replica_id = -2
+    else:
+        (self.replica_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochRequest_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
+    self = _new(_K_OffsetForLeaderEpochRequest)
+    (self.replica_id,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
+def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_hiq.pack(o.error_code, o.partition, o.end_offset)
+    else:
+        out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
+
+
+def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
+    out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
     out.append(0)
 
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
+def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v: int, o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
     t1 = o.topic.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(t2, out)
+        _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(v, t2, out)
 
 
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1(t2, out)
-
-
-def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderPartition] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
+def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
     t1 = o.topic.encode()
     n = len(t1) + 1
     if n < 128:
@@ -276,355 +267,21 @@ def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(o: OffsetForLeaderEpoc
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2(t2, out)
+        _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(v, t2, out)
     out.append(0)
 
 
-def _d_OffsetForLeaderEpochRequest_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.replica_id = -2
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_0(o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(t1, out)
-
-
-def _d_OffsetForLeaderEpochRequest_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.replica_id = -2
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_1(o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(t1, out)
-
-
-def _d_OffsetForLeaderEpochRequest_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_2(o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1(t1, out)
-
-
-def _d_OffsetForLeaderEpochRequest_3(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
-    self = _new(_K_OffsetForLeaderEpochRequest)
-    (self.replica_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochRequest.OffsetForLeaderTopic] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochRequest_3(o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
+def _e_OffsetForLeaderEpochResponse_0(v: int, o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
+    if v <= 1:
+        pass
     else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2(t1, out)
-    out.append(0)
-
-
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    self.error_code, self.partition, self.end_offset = _S_hiq.unpack_from(buf, pos)
-    pos += 14
-    self.leader_epoch = -1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
-    out += _S_hiq.pack(o.error_code, o.partition, o.end_offset)
-
-
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
-    pos += 18
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
-    out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
-
-
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_EpochEndOffset_2(o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
-    out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
-    out.append(0)
-
-
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(t2, out)
-
-
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochResponse_EpochEndOffset_1(t2, out)
-
-
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_2(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2(o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochResponse_EpochEndOffset_2(t2, out)
-    out.append(0)
-
-
-def _d_OffsetForLeaderEpochResponse_0(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_0(o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
+        out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(t1, out)
+        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v, t1, out)
 
 
-def _d_OffsetForLeaderEpochResponse_1(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.throttle_time_ms = 0
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_1(o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(t1, out)
-
-
-def _d_OffsetForLeaderEpochResponse_2(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_2(o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
-    out += _S_i.pack(o.throttle_time_ms)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1(t1, out)
-
-
-def _d_OffsetForLeaderEpochResponse_3(buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_OffsetForLeaderEpochResponse_3(o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
+def _e_OffsetForLeaderEpochResponse_4(v: int, o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -632,46 +289,13 @@ def _e_OffsetForLeaderEpochResponse_3(o: OffsetForLeaderEpochResponse, out: byte
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2(t1, out)
+        _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v, t1, out)
     out.append(0)
 
 
-OffsetForLeaderEpochRequest._FIELDS = (
-    FieldSpec("replica_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2),
-    FieldSpec("topics", "[]OffsetForLeaderTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderTopic, []),
-)
-OffsetForLeaderEpochRequest.OffsetForLeaderPartition._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader_epoch", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-OffsetForLeaderEpochRequest.OffsetForLeaderTopic._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]OffsetForLeaderPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderPartition, []),
-)
-OffsetForLeaderEpochResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]OffsetForLeaderTopicResult", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, []),
-)
-OffsetForLeaderEpochResponse.EpochEndOffset._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("end_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._FIELDS = (
-    FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]EpochEndOffset", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.EpochEndOffset, []),
-)
-OffsetForLeaderEpochRequest.OffsetForLeaderPartition._DECODERS = {0: _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1: _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2: _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1, 3: _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1, 4: _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2}
-OffsetForLeaderEpochRequest.OffsetForLeaderPartition._ENCODERS = {0: _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1: _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2: _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1, 3: _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_1, 4: _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_2}
-OffsetForLeaderEpochRequest.OffsetForLeaderTopic._DECODERS = {0: _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1: _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2: _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1, 3: _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1, 4: _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2}
-OffsetForLeaderEpochRequest.OffsetForLeaderTopic._ENCODERS = {0: _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1: _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2: _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1, 3: _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_1, 4: _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_2}
-OffsetForLeaderEpochRequest._DECODERS = {0: _d_OffsetForLeaderEpochRequest_0, 1: _d_OffsetForLeaderEpochRequest_0, 2: _d_OffsetForLeaderEpochRequest_1, 3: _d_OffsetForLeaderEpochRequest_2, 4: _d_OffsetForLeaderEpochRequest_3}
-OffsetForLeaderEpochRequest._ENCODERS = {0: _e_OffsetForLeaderEpochRequest_0, 1: _e_OffsetForLeaderEpochRequest_0, 2: _e_OffsetForLeaderEpochRequest_1, 3: _e_OffsetForLeaderEpochRequest_2, 4: _e_OffsetForLeaderEpochRequest_3}
-OffsetForLeaderEpochResponse.EpochEndOffset._DECODERS = {0: _d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1: _d_OffsetForLeaderEpochResponse_EpochEndOffset_1, 2: _d_OffsetForLeaderEpochResponse_EpochEndOffset_1, 3: _d_OffsetForLeaderEpochResponse_EpochEndOffset_1, 4: _d_OffsetForLeaderEpochResponse_EpochEndOffset_2}
-OffsetForLeaderEpochResponse.EpochEndOffset._ENCODERS = {0: _e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1: _e_OffsetForLeaderEpochResponse_EpochEndOffset_1, 2: _e_OffsetForLeaderEpochResponse_EpochEndOffset_1, 3: _e_OffsetForLeaderEpochResponse_EpochEndOffset_1, 4: _e_OffsetForLeaderEpochResponse_EpochEndOffset_2}
-OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._DECODERS = {0: _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1: _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 2: _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 3: _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 4: _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2}
-OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._ENCODERS = {0: _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1: _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 2: _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 3: _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_1, 4: _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_2}
-OffsetForLeaderEpochResponse._DECODERS = {0: _d_OffsetForLeaderEpochResponse_0, 1: _d_OffsetForLeaderEpochResponse_1, 2: _d_OffsetForLeaderEpochResponse_2, 3: _d_OffsetForLeaderEpochResponse_2, 4: _d_OffsetForLeaderEpochResponse_3}
-OffsetForLeaderEpochResponse._ENCODERS = {0: _e_OffsetForLeaderEpochResponse_0, 1: _e_OffsetForLeaderEpochResponse_1, 2: _e_OffsetForLeaderEpochResponse_2, 3: _e_OffsetForLeaderEpochResponse_2, 4: _e_OffsetForLeaderEpochResponse_3}
+OffsetForLeaderEpochRequest.OffsetForLeaderPartition._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
+OffsetForLeaderEpochRequest.OffsetForLeaderTopic._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
+OffsetForLeaderEpochRequest._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_4, 4)}
+OffsetForLeaderEpochResponse.EpochEndOffset._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_4, 4)}
+OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4, 4)}
+OffsetForLeaderEpochResponse._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_4, 4)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT16, INT32, Message, Records, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -181,7 +163,7 @@ _K_ProduceResponse_TopicProduceResponse = ProduceResponse.TopicProduceResponse
 _K_ProduceResponse_NodeEndpoint = ProduceResponse.NodeEndpoint
 
 
-def _d_ProduceRequest_PartitionProduceData_0(buf: memoryview, pos: int) -> tuple[ProduceRequest.PartitionProduceData, int]:
+def _d_ProduceRequest_PartitionProduceData_0(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest.PartitionProduceData, int]:
     self = _new(_K_ProduceRequest_PartitionProduceData)
     (self.index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -198,19 +180,7 @@ def _d_ProduceRequest_PartitionProduceData_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ProduceRequest_PartitionProduceData_0(o: ProduceRequest.PartitionProduceData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_i.pack(o.index)
-    t1 = o.records
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        n = records_size(t1)
-        out += INT32.pack(n)
-        out = append_records(chunks, t1)
-    return out
-
-
-def _d_ProduceRequest_PartitionProduceData_1(buf: memoryview, pos: int) -> tuple[ProduceRequest.PartitionProduceData, int]:
+def _d_ProduceRequest_PartitionProduceData_9(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest.PartitionProduceData, int]:
     self = _new(_K_ProduceRequest_PartitionProduceData)
     (self.index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -236,24 +206,7 @@ def _d_ProduceRequest_PartitionProduceData_1(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_ProduceRequest_PartitionProduceData_1(o: ProduceRequest.PartitionProduceData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_i.pack(o.index)
-    t1 = o.records
-    if t1 is None:
-        out.append(0)
-    else:
-        n = records_size(t1)
-        n = n + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out = append_records(chunks, t1)
-    out.append(0)
-    return out
-
-
-def _d_ProduceRequest_TopicProduceData_0(buf: memoryview, pos: int) -> tuple[ProduceRequest.TopicProduceData, int]:
+def _d_ProduceRequest_TopicProduceData_0(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest.TopicProduceData, int]:
     self = _new(_K_ProduceRequest_TopicProduceData)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -268,23 +221,13 @@ def _d_ProduceRequest_TopicProduceData_0(buf: memoryview, pos: int) -> tuple[Pro
         raise bad_length("PartitionData", n)
     t1: list[ProduceRequest.PartitionProduceData] = []
     for _ in range(n):
-        t2, pos = _d_ProduceRequest_PartitionProduceData_0(buf, pos)
+        t2, pos = _d_ProduceRequest_PartitionProduceData_0(v, buf, pos)
         t1.append(t2)
     self.partition_data = t1
     return self, pos
 
 
-def _e_ProduceRequest_TopicProduceData_0(o: ProduceRequest.TopicProduceData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_data))
-    for t2 in o.partition_data:
-        out = _e_ProduceRequest_PartitionProduceData_0(t2, out, chunks)
-    return out
-
-
-def _d_ProduceRequest_TopicProduceData_1(buf: memoryview, pos: int) -> tuple[ProduceRequest.TopicProduceData, int]:
+def _d_ProduceRequest_TopicProduceData_9(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest.TopicProduceData, int]:
     self = _new(_K_ProduceRequest_TopicProduceData)
     n = buf[pos]
     pos += 1
@@ -305,7 +248,7 @@ def _d_ProduceRequest_TopicProduceData_1(buf: memoryview, pos: int) -> tuple[Pro
         raise bad_length("PartitionData", n)
     t1: list[ProduceRequest.PartitionProduceData] = []
     for _ in range(n):
-        t2, pos = _d_ProduceRequest_PartitionProduceData_1(buf, pos)
+        t2, pos = _d_ProduceRequest_PartitionProduceData_9(v, buf, pos)
         t1.append(t2)
     self.partition_data = t1
     n = buf[pos]
@@ -317,62 +260,21 @@ def _d_ProduceRequest_TopicProduceData_1(buf: memoryview, pos: int) -> tuple[Pro
     return self, pos
 
 
-def _e_ProduceRequest_TopicProduceData_1(o: ProduceRequest.TopicProduceData, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partition_data:
-        out = _e_ProduceRequest_PartitionProduceData_1(t2, out, chunks)
-    out.append(0)
-    return out
-
-
-def _d_ProduceRequest_0(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
+def _d_ProduceRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
     self = _new(_K_ProduceRequest)
-    self.acks, self.timeout_ms = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicData", n)
-    t1: list[ProduceRequest.TopicProduceData] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceRequest_TopicProduceData_0(buf, pos)
-        t1.append(t2)
-    self.topic_data = t1
-    self.transactional_id = None
-    return self, pos
-
-
-def _e_ProduceRequest_0(o: ProduceRequest, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    out += _S_hi.pack(o.acks, o.timeout_ms)
-    out += INT32.pack(len(o.topic_data))
-    for t1 in o.topic_data:
-        out = _e_ProduceRequest_TopicProduceData_0(t1, out, chunks)
-    return out
-
-
-def _d_ProduceRequest_1(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
-    self = _new(_K_ProduceRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
+    if v >= 3:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.transactional_id = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("TransactionalId", n)
+            self.transactional_id = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.transactional_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("TransactionalId", n)
-        self.transactional_id = str(buf[pos:end], "utf-8")
-        pos = end
     self.acks, self.timeout_ms = _S_hi.unpack_from(buf, pos)
     pos += 6
     (n,) = INT32.unpack_from(buf, pos)
@@ -381,28 +283,13 @@ def _d_ProduceRequest_1(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]
         raise bad_length("TopicData", n)
     t1: list[ProduceRequest.TopicProduceData] = []
     for _ in range(n):
-        t2, pos = _d_ProduceRequest_TopicProduceData_0(buf, pos)
+        t2, pos = _d_ProduceRequest_TopicProduceData_0(v, buf, pos)
         t1.append(t2)
     self.topic_data = t1
     return self, pos
 
 
-def _e_ProduceRequest_1(o: ProduceRequest, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.transactional_id
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += _S_hi.pack(o.acks, o.timeout_ms)
-    out += INT32.pack(len(o.topic_data))
-    for t3 in o.topic_data:
-        out = _e_ProduceRequest_TopicProduceData_0(t3, out, chunks)
-    return out
-
-
-def _d_ProduceRequest_2(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
+def _d_ProduceRequest_9(v: int, buf: memoryview, pos: int) -> tuple[ProduceRequest, int]:
     self = _new(_K_ProduceRequest)
     n = buf[pos]
     pos += 1
@@ -428,7 +315,7 @@ def _d_ProduceRequest_2(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]
         raise bad_length("TopicData", n)
     t1: list[ProduceRequest.TopicProduceData] = []
     for _ in range(n):
-        t2, pos = _d_ProduceRequest_TopicProduceData_1(buf, pos)
+        t2, pos = _d_ProduceRequest_TopicProduceData_9(v, buf, pos)
         t1.append(t2)
     self.topic_data = t1
     n = buf[pos]
@@ -440,48 +327,7 @@ def _d_ProduceRequest_2(buf: memoryview, pos: int) -> tuple[ProduceRequest, int]
     return self, pos
 
 
-def _e_ProduceRequest_2(o: ProduceRequest, out: bytearray, chunks: list[Buffer]) -> bytearray:
-    t1 = o.transactional_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_hi.pack(o.acks, o.timeout_ms)
-    n = len(o.topic_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.topic_data:
-        out = _e_ProduceRequest_TopicProduceData_1(t3, out, chunks)
-    out.append(0)
-    return out
-
-
-def _d_ProduceResponse_BatchIndexAndErrorMessage_0(buf: memoryview, pos: int) -> tuple[ProduceResponse.BatchIndexAndErrorMessage, int]:
-    self = _new(_K_ProduceResponse_BatchIndexAndErrorMessage)
-    (self.batch_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.batch_index_error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("BatchIndexErrorMessage", n)
-        self.batch_index_error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_ProduceResponse_BatchIndexAndErrorMessage_0(o: ProduceResponse.BatchIndexAndErrorMessage, out: bytearray) -> None:
+def _e_ProduceResponse_BatchIndexAndErrorMessage_8(v: int, o: ProduceResponse.BatchIndexAndErrorMessage, out: bytearray) -> None:
     out += _S_i.pack(o.batch_index)
     t1 = o.batch_index_error_message
     if t1 is None:
@@ -492,33 +338,7 @@ def _e_ProduceResponse_BatchIndexAndErrorMessage_0(o: ProduceResponse.BatchIndex
         out += t2
 
 
-def _d_ProduceResponse_BatchIndexAndErrorMessage_1(buf: memoryview, pos: int) -> tuple[ProduceResponse.BatchIndexAndErrorMessage, int]:
-    self = _new(_K_ProduceResponse_BatchIndexAndErrorMessage)
-    (self.batch_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.batch_index_error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("BatchIndexErrorMessage", n)
-        self.batch_index_error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_BatchIndexAndErrorMessage_1(o: ProduceResponse.BatchIndexAndErrorMessage, out: bytearray) -> None:
+def _e_ProduceResponse_BatchIndexAndErrorMessage_9(v: int, o: ProduceResponse.BatchIndexAndErrorMessage, out: bytearray) -> None:
     out += _S_i.pack(o.batch_index)
     t1 = o.batch_index_error_message
     if t1 is None:
@@ -534,150 +354,34 @@ def _e_ProduceResponse_BatchIndexAndErrorMessage_1(o: ProduceResponse.BatchIndex
     out.append(0)
 
 
-def _d_ProduceResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[ProduceResponse.LeaderIdAndEpoch, int]:
-    self = _new(_K_ProduceResponse_LeaderIdAndEpoch)
-    self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_LeaderIdAndEpoch_0(o: ProduceResponse.LeaderIdAndEpoch, out: bytearray) -> None:
+def _e_ProduceResponse_LeaderIdAndEpoch_10(v: int, o: ProduceResponse.LeaderIdAndEpoch, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_ProduceResponse_PartitionProduceResponse_0(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset = _S_ihq.unpack_from(buf, pos)
-    pos += 14
-    self.log_append_time_ms = -1
-    self.log_start_offset = -1
-    self.record_errors = []
-    self.error_message = None
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    return self, pos
-
-
-def _e_ProduceResponse_PartitionProduceResponse_0(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
-    out += _S_ihq.pack(o.index, o.error_code, o.base_offset)
-
-
-def _d_ProduceResponse_PartitionProduceResponse_1(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset, self.log_append_time_ms = _S_ihqq.unpack_from(buf, pos)
-    pos += 22
-    self.log_start_offset = -1
-    self.record_errors = []
-    self.error_message = None
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    return self, pos
-
-
-def _e_ProduceResponse_PartitionProduceResponse_1(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
-    out += _S_ihqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms)
-
-
-def _d_ProduceResponse_PartitionProduceResponse_2(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    self.record_errors = []
-    self.error_message = None
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    return self, pos
-
-
-def _e_ProduceResponse_PartitionProduceResponse_2(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
-    out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-
-
-def _d_ProduceResponse_PartitionProduceResponse_3(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RecordErrors", n)
-    t1: list[ProduceResponse.BatchIndexAndErrorMessage] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_BatchIndexAndErrorMessage_0(buf, pos)
-        t1.append(t2)
-    self.record_errors = t1
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
+def _e_ProduceResponse_PartitionProduceResponse_0(v: int, o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
+    if v <= 1:
+        out += _S_ihq.pack(o.index, o.error_code, o.base_offset)
+    elif 2 <= v <= 4:
+        out += _S_ihqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms)
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    return self, pos
+        out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
+    if v >= 8:
+        out += INT32.pack(len(o.record_errors))
+        for t1 in o.record_errors:
+            _e_ProduceResponse_BatchIndexAndErrorMessage_8(v, t1, out)
+        t2 = o.error_message
+        if t2 is None:
+            out += b"\xff\xff"
+        else:
+            t3 = t2.encode()
+            out += INT16.pack(len(t3))
+            out += t3
+    if not _z_ProduceResponse_LeaderIdAndEpoch(o.current_leader):
+        raise unsupported_field("CurrentLeader", v)
 
 
-def _e_ProduceResponse_PartitionProduceResponse_3(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
-    out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    out += INT32.pack(len(o.record_errors))
-    for t1 in o.record_errors:
-        _e_ProduceResponse_BatchIndexAndErrorMessage_0(t1, out)
-    t2 = o.error_message
-    if t2 is None:
-        out += b"\xff\xff"
-    else:
-        t3 = t2.encode()
-        out += INT16.pack(len(t3))
-        out += t3
-
-
-def _d_ProduceResponse_PartitionProduceResponse_4(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RecordErrors", n)
-    t1: list[ProduceResponse.BatchIndexAndErrorMessage] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_BatchIndexAndErrorMessage_1(buf, pos)
-        t1.append(t2)
-    self.record_errors = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_PartitionProduceResponse_4(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_9(v: int, o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
     out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
     n = len(o.record_errors) + 1
     if n < 128:
@@ -685,7 +389,7 @@ def _e_ProduceResponse_PartitionProduceResponse_4(o: ProduceResponse.PartitionPr
     else:
         write_uvarint(out, n)
     for t1 in o.record_errors:
-        _e_ProduceResponse_BatchIndexAndErrorMessage_1(t1, out)
+        _e_ProduceResponse_BatchIndexAndErrorMessage_9(v, t1, out)
     t2 = o.error_message
     if t2 is None:
         out.append(0)
@@ -697,57 +401,12 @@ def _e_ProduceResponse_PartitionProduceResponse_4(o: ProduceResponse.PartitionPr
         else:
             write_uvarint(out, n)
         out += t3
+    if not _z_ProduceResponse_LeaderIdAndEpoch(o.current_leader):
+        raise unsupported_field("CurrentLeader", v)
     out.append(0)
 
 
-def _d_ProduceResponse_PartitionProduceResponse_5(buf: memoryview, pos: int) -> tuple[ProduceResponse.PartitionProduceResponse, int]:
-    self = _new(_K_ProduceResponse_PartitionProduceResponse)
-    self.index, self.error_code, self.base_offset, self.log_append_time_ms, self.log_start_offset = _S_ihqqq.unpack_from(buf, pos)
-    pos += 30
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RecordErrors", n)
-    t1: list[ProduceResponse.BatchIndexAndErrorMessage] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_BatchIndexAndErrorMessage_1(buf, pos)
-        t1.append(t2)
-    self.record_errors = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.current_leader = _K_ProduceResponse_LeaderIdAndEpoch()
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                self.current_leader, pos = _d_ProduceResponse_LeaderIdAndEpoch_0(buf, pos)
-            pos = tend
-    return self, pos
-
-
-def _e_ProduceResponse_PartitionProduceResponse_5(o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_PartitionProduceResponse_10(v: int, o: ProduceResponse.PartitionProduceResponse, out: bytearray) -> None:
     out += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
     n = len(o.record_errors) + 1
     if n < 128:
@@ -755,7 +414,7 @@ def _e_ProduceResponse_PartitionProduceResponse_5(o: ProduceResponse.PartitionPr
     else:
         write_uvarint(out, n)
     for t1 in o.record_errors:
-        _e_ProduceResponse_BatchIndexAndErrorMessage_1(t1, out)
+        _e_ProduceResponse_BatchIndexAndErrorMessage_9(v, t1, out)
     t2 = o.error_message
     if t2 is None:
         out.append(0)
@@ -774,166 +433,22 @@ def _e_ProduceResponse_PartitionProduceResponse_5(o: ProduceResponse.PartitionPr
         write_uvarint(out, int(t4))
         if t4:
             t5 = bytearray()
-            _e_ProduceResponse_LeaderIdAndEpoch_0(o.current_leader, t5)
+            _e_ProduceResponse_LeaderIdAndEpoch_10(v, o.current_leader, t5)
             write_uvarint(out, 0)
             write_uvarint(out, len(t5))
             out += t5
 
 
-def _d_ProduceResponse_TopicProduceResponse_0(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_0(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_0(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_TopicProduceResponse_0(v: int, o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partition_responses))
     for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_0(t2, out)
+        _e_ProduceResponse_PartitionProduceResponse_0(v, t2, out)
 
 
-def _d_ProduceResponse_TopicProduceResponse_1(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_1(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_1(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_responses))
-    for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_1(t2, out)
-
-
-def _d_ProduceResponse_TopicProduceResponse_2(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_2(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_2(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_responses))
-    for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_2(t2, out)
-
-
-def _d_ProduceResponse_TopicProduceResponse_3(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_3(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_3(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_responses))
-    for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_3(t2, out)
-
-
-def _d_ProduceResponse_TopicProduceResponse_4(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_4(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_4(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_TopicProduceResponse_9(v: int, o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -947,44 +462,11 @@ def _e_ProduceResponse_TopicProduceResponse_4(o: ProduceResponse.TopicProduceRes
     else:
         write_uvarint(out, n)
     for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_4(t2, out)
+        _e_ProduceResponse_PartitionProduceResponse_9(v, t2, out)
     out.append(0)
 
 
-def _d_ProduceResponse_TopicProduceResponse_5(buf: memoryview, pos: int) -> tuple[ProduceResponse.TopicProduceResponse, int]:
-    self = _new(_K_ProduceResponse_TopicProduceResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResponses", n)
-    t1: list[ProduceResponse.PartitionProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_PartitionProduceResponse_5(buf, pos)
-        t1.append(t2)
-    self.partition_responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_TopicProduceResponse_5(o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_TopicProduceResponse_10(v: int, o: ProduceResponse.TopicProduceResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -998,49 +480,11 @@ def _e_ProduceResponse_TopicProduceResponse_5(o: ProduceResponse.TopicProduceRes
     else:
         write_uvarint(out, n)
     for t2 in o.partition_responses:
-        _e_ProduceResponse_PartitionProduceResponse_5(t2, out)
+        _e_ProduceResponse_PartitionProduceResponse_10(v, t2, out)
     out.append(0)
 
 
-def _d_ProduceResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[ProduceResponse.NodeEndpoint, int]:
-    self = _new(_K_ProduceResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_NodeEndpoint_0(o: ProduceResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_ProduceResponse_NodeEndpoint_10(v: int, o: ProduceResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -1064,215 +508,40 @@ def _e_ProduceResponse_NodeEndpoint_0(o: ProduceResponse.NodeEndpoint, out: byte
     out.append(0)
 
 
-def _d_ProduceResponse_0(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    self.throttle_time_ms = 0
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_ProduceResponse_0(o: ProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_0(v: int, o: ProduceResponse, out: bytearray) -> None:
     out += INT32.pack(len(o.responses))
     for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_0(t1, out)
+        _e_ProduceResponse_TopicProduceResponse_0(v, t1, out)
+    if v <= 0:
+        pass
+    else:
+        out += _S_i.pack(o.throttle_time_ms)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
 
 
-def _d_ProduceResponse_1(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_ProduceResponse_1(o: ProduceResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_0(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-
-
-def _d_ProduceResponse_2(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_1(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_ProduceResponse_2(o: ProduceResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_1(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-
-
-def _d_ProduceResponse_3(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_2(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_ProduceResponse_3(o: ProduceResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_2(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-
-
-def _d_ProduceResponse_4(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_3(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    return self, pos
-
-
-def _e_ProduceResponse_4(o: ProduceResponse, out: bytearray) -> None:
-    out += INT32.pack(len(o.responses))
-    for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_3(t1, out)
-    out += _S_i.pack(o.throttle_time_ms)
-
-
-def _d_ProduceResponse_5(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_4(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ProduceResponse_5(o: ProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_9(v: int, o: ProduceResponse, out: bytearray) -> None:
     n = len(o.responses) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_4(t1, out)
+        _e_ProduceResponse_TopicProduceResponse_9(v, t1, out)
     out += _S_i.pack(o.throttle_time_ms)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
     out.append(0)
 
 
-def _d_ProduceResponse_6(buf: memoryview, pos: int) -> tuple[ProduceResponse, int]:
-    self = _new(_K_ProduceResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ProduceResponse.TopicProduceResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ProduceResponse_TopicProduceResponse_5(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0 or n > len(buf) - pos:
-                    raise bad_length("NodeEndpoints", n)
-                t3: list[ProduceResponse.NodeEndpoint] = []
-                for _ in range(n):
-                    t4, pos = _d_ProduceResponse_NodeEndpoint_0(buf, pos)
-                    t3.append(t4)
-                self.node_endpoints = t3
-            pos = tend
-    return self, pos
-
-
-def _e_ProduceResponse_6(o: ProduceResponse, out: bytearray) -> None:
+def _e_ProduceResponse_10(v: int, o: ProduceResponse, out: bytearray) -> None:
     n = len(o.responses) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.responses:
-        _e_ProduceResponse_TopicProduceResponse_5(t1, out)
+        _e_ProduceResponse_TopicProduceResponse_10(v, t1, out)
     out += _S_i.pack(o.throttle_time_ms)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
@@ -1287,7 +556,7 @@ def _e_ProduceResponse_6(o: ProduceResponse, out: bytearray) -> None:
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_ProduceResponse_NodeEndpoint_0(t4, t3)
+                _e_ProduceResponse_NodeEndpoint_10(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
@@ -1297,71 +566,12 @@ def _z_ProduceResponse_LeaderIdAndEpoch(v: ProduceResponse.LeaderIdAndEpoch) -> 
     return v.leader_id == -1 and v.leader_epoch == -1
 
 
-ProduceRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("acks", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topic_data", "[]TopicProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.TopicProduceData, []),
-)
-ProduceRequest.PartitionProduceData._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ProduceRequest.TopicProduceData._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_data", "[]PartitionProduceData", 0, 32767, 32767, -1, None, 32767, -1, ProduceRequest.PartitionProduceData, []),
-)
-ProduceResponse._FIELDS = (
-    FieldSpec("responses", "[]TopicProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.TopicProduceResponse, []),
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.NodeEndpoint, []),
-)
-ProduceResponse.BatchIndexAndErrorMessage._FIELDS = (
-    FieldSpec("batch_index", "int32", 8, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("batch_index_error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-)
-ProduceResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, -1),
-)
-ProduceResponse.PartitionProduceResponse._FIELDS = (
-    FieldSpec("index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("base_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("log_append_time_ms", "int64", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("log_start_offset", "int64", 5, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("record_errors", "[]BatchIndexAndErrorMessage", 8, 32767, 32767, -1, None, 32767, -1, ProduceResponse.BatchIndexAndErrorMessage, []),
-    FieldSpec("error_message", "string", 8, 32767, 8, 32767, None, 32767, -1, None, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 10, 32767, 32767, -1, 0, 10, 32767, ProduceResponse.LeaderIdAndEpoch, None),
-)
-ProduceResponse.TopicProduceResponse._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_responses", "[]PartitionProduceResponse", 0, 32767, 32767, -1, None, 32767, -1, ProduceResponse.PartitionProduceResponse, []),
-)
-ProduceResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 10, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 10, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 10, 32767, 10, 32767, None, 32767, -1, None, None),
-)
-ProduceRequest.PartitionProduceData._DECODERS = {0: _d_ProduceRequest_PartitionProduceData_0, 1: _d_ProduceRequest_PartitionProduceData_0, 2: _d_ProduceRequest_PartitionProduceData_0, 3: _d_ProduceRequest_PartitionProduceData_0, 4: _d_ProduceRequest_PartitionProduceData_0, 5: _d_ProduceRequest_PartitionProduceData_0, 6: _d_ProduceRequest_PartitionProduceData_0, 7: _d_ProduceRequest_PartitionProduceData_0, 8: _d_ProduceRequest_PartitionProduceData_0, 9: _d_ProduceRequest_PartitionProduceData_1, 10: _d_ProduceRequest_PartitionProduceData_1, 11: _d_ProduceRequest_PartitionProduceData_1}
-ProduceRequest.PartitionProduceData._ENCODERS = {0: _e_ProduceRequest_PartitionProduceData_0, 1: _e_ProduceRequest_PartitionProduceData_0, 2: _e_ProduceRequest_PartitionProduceData_0, 3: _e_ProduceRequest_PartitionProduceData_0, 4: _e_ProduceRequest_PartitionProduceData_0, 5: _e_ProduceRequest_PartitionProduceData_0, 6: _e_ProduceRequest_PartitionProduceData_0, 7: _e_ProduceRequest_PartitionProduceData_0, 8: _e_ProduceRequest_PartitionProduceData_0, 9: _e_ProduceRequest_PartitionProduceData_1, 10: _e_ProduceRequest_PartitionProduceData_1, 11: _e_ProduceRequest_PartitionProduceData_1}
-ProduceRequest.PartitionProduceData._CHUNKED = True
-ProduceRequest.TopicProduceData._DECODERS = {0: _d_ProduceRequest_TopicProduceData_0, 1: _d_ProduceRequest_TopicProduceData_0, 2: _d_ProduceRequest_TopicProduceData_0, 3: _d_ProduceRequest_TopicProduceData_0, 4: _d_ProduceRequest_TopicProduceData_0, 5: _d_ProduceRequest_TopicProduceData_0, 6: _d_ProduceRequest_TopicProduceData_0, 7: _d_ProduceRequest_TopicProduceData_0, 8: _d_ProduceRequest_TopicProduceData_0, 9: _d_ProduceRequest_TopicProduceData_1, 10: _d_ProduceRequest_TopicProduceData_1, 11: _d_ProduceRequest_TopicProduceData_1}
-ProduceRequest.TopicProduceData._ENCODERS = {0: _e_ProduceRequest_TopicProduceData_0, 1: _e_ProduceRequest_TopicProduceData_0, 2: _e_ProduceRequest_TopicProduceData_0, 3: _e_ProduceRequest_TopicProduceData_0, 4: _e_ProduceRequest_TopicProduceData_0, 5: _e_ProduceRequest_TopicProduceData_0, 6: _e_ProduceRequest_TopicProduceData_0, 7: _e_ProduceRequest_TopicProduceData_0, 8: _e_ProduceRequest_TopicProduceData_0, 9: _e_ProduceRequest_TopicProduceData_1, 10: _e_ProduceRequest_TopicProduceData_1, 11: _e_ProduceRequest_TopicProduceData_1}
-ProduceRequest.TopicProduceData._CHUNKED = True
-ProduceRequest._DECODERS = {0: _d_ProduceRequest_0, 1: _d_ProduceRequest_0, 2: _d_ProduceRequest_0, 3: _d_ProduceRequest_1, 4: _d_ProduceRequest_1, 5: _d_ProduceRequest_1, 6: _d_ProduceRequest_1, 7: _d_ProduceRequest_1, 8: _d_ProduceRequest_1, 9: _d_ProduceRequest_2, 10: _d_ProduceRequest_2, 11: _d_ProduceRequest_2}
-ProduceRequest._ENCODERS = {0: _e_ProduceRequest_0, 1: _e_ProduceRequest_0, 2: _e_ProduceRequest_0, 3: _e_ProduceRequest_1, 4: _e_ProduceRequest_1, 5: _e_ProduceRequest_1, 6: _e_ProduceRequest_1, 7: _e_ProduceRequest_1, 8: _e_ProduceRequest_1, 9: _e_ProduceRequest_2, 10: _e_ProduceRequest_2, 11: _e_ProduceRequest_2}
-ProduceRequest._CHUNKED = True
-ProduceResponse.BatchIndexAndErrorMessage._DECODERS = {8: _d_ProduceResponse_BatchIndexAndErrorMessage_0, 9: _d_ProduceResponse_BatchIndexAndErrorMessage_1, 10: _d_ProduceResponse_BatchIndexAndErrorMessage_1, 11: _d_ProduceResponse_BatchIndexAndErrorMessage_1}
-ProduceResponse.BatchIndexAndErrorMessage._ENCODERS = {8: _e_ProduceResponse_BatchIndexAndErrorMessage_0, 9: _e_ProduceResponse_BatchIndexAndErrorMessage_1, 10: _e_ProduceResponse_BatchIndexAndErrorMessage_1, 11: _e_ProduceResponse_BatchIndexAndErrorMessage_1}
-ProduceResponse.LeaderIdAndEpoch._DECODERS = {10: _d_ProduceResponse_LeaderIdAndEpoch_0, 11: _d_ProduceResponse_LeaderIdAndEpoch_0}
-ProduceResponse.LeaderIdAndEpoch._ENCODERS = {10: _e_ProduceResponse_LeaderIdAndEpoch_0, 11: _e_ProduceResponse_LeaderIdAndEpoch_0}
-ProduceResponse.PartitionProduceResponse._DECODERS = {0: _d_ProduceResponse_PartitionProduceResponse_0, 1: _d_ProduceResponse_PartitionProduceResponse_0, 2: _d_ProduceResponse_PartitionProduceResponse_1, 3: _d_ProduceResponse_PartitionProduceResponse_1, 4: _d_ProduceResponse_PartitionProduceResponse_1, 5: _d_ProduceResponse_PartitionProduceResponse_2, 6: _d_ProduceResponse_PartitionProduceResponse_2, 7: _d_ProduceResponse_PartitionProduceResponse_2, 8: _d_ProduceResponse_PartitionProduceResponse_3, 9: _d_ProduceResponse_PartitionProduceResponse_4, 10: _d_ProduceResponse_PartitionProduceResponse_5, 11: _d_ProduceResponse_PartitionProduceResponse_5}
-ProduceResponse.PartitionProduceResponse._ENCODERS = {0: _e_ProduceResponse_PartitionProduceResponse_0, 1: _e_ProduceResponse_PartitionProduceResponse_0, 2: _e_ProduceResponse_PartitionProduceResponse_1, 3: _e_ProduceResponse_PartitionProduceResponse_1, 4: _e_ProduceResponse_PartitionProduceResponse_1, 5: _e_ProduceResponse_PartitionProduceResponse_2, 6: _e_ProduceResponse_PartitionProduceResponse_2, 7: _e_ProduceResponse_PartitionProduceResponse_2, 8: _e_ProduceResponse_PartitionProduceResponse_3, 9: _e_ProduceResponse_PartitionProduceResponse_4, 10: _e_ProduceResponse_PartitionProduceResponse_5, 11: _e_ProduceResponse_PartitionProduceResponse_5}
-ProduceResponse.TopicProduceResponse._DECODERS = {0: _d_ProduceResponse_TopicProduceResponse_0, 1: _d_ProduceResponse_TopicProduceResponse_0, 2: _d_ProduceResponse_TopicProduceResponse_1, 3: _d_ProduceResponse_TopicProduceResponse_1, 4: _d_ProduceResponse_TopicProduceResponse_1, 5: _d_ProduceResponse_TopicProduceResponse_2, 6: _d_ProduceResponse_TopicProduceResponse_2, 7: _d_ProduceResponse_TopicProduceResponse_2, 8: _d_ProduceResponse_TopicProduceResponse_3, 9: _d_ProduceResponse_TopicProduceResponse_4, 10: _d_ProduceResponse_TopicProduceResponse_5, 11: _d_ProduceResponse_TopicProduceResponse_5}
-ProduceResponse.TopicProduceResponse._ENCODERS = {0: _e_ProduceResponse_TopicProduceResponse_0, 1: _e_ProduceResponse_TopicProduceResponse_0, 2: _e_ProduceResponse_TopicProduceResponse_1, 3: _e_ProduceResponse_TopicProduceResponse_1, 4: _e_ProduceResponse_TopicProduceResponse_1, 5: _e_ProduceResponse_TopicProduceResponse_2, 6: _e_ProduceResponse_TopicProduceResponse_2, 7: _e_ProduceResponse_TopicProduceResponse_2, 8: _e_ProduceResponse_TopicProduceResponse_3, 9: _e_ProduceResponse_TopicProduceResponse_4, 10: _e_ProduceResponse_TopicProduceResponse_5, 11: _e_ProduceResponse_TopicProduceResponse_5}
-ProduceResponse.NodeEndpoint._DECODERS = {10: _d_ProduceResponse_NodeEndpoint_0, 11: _d_ProduceResponse_NodeEndpoint_0}
-ProduceResponse.NodeEndpoint._ENCODERS = {10: _e_ProduceResponse_NodeEndpoint_0, 11: _e_ProduceResponse_NodeEndpoint_0}
-ProduceResponse._DECODERS = {0: _d_ProduceResponse_0, 1: _d_ProduceResponse_1, 2: _d_ProduceResponse_2, 3: _d_ProduceResponse_2, 4: _d_ProduceResponse_2, 5: _d_ProduceResponse_3, 6: _d_ProduceResponse_3, 7: _d_ProduceResponse_3, 8: _d_ProduceResponse_4, 9: _d_ProduceResponse_5, 10: _d_ProduceResponse_6, 11: _d_ProduceResponse_6}
-ProduceResponse._ENCODERS = {0: _e_ProduceResponse_0, 1: _e_ProduceResponse_1, 2: _e_ProduceResponse_2, 3: _e_ProduceResponse_2, 4: _e_ProduceResponse_2, 5: _e_ProduceResponse_3, 6: _e_ProduceResponse_3, 7: _e_ProduceResponse_3, 8: _e_ProduceResponse_4, 9: _e_ProduceResponse_5, 10: _e_ProduceResponse_6, 11: _e_ProduceResponse_6}
+ProduceRequest.PartitionProduceData._DECODERS = {0: partial(_d_ProduceRequest_PartitionProduceData_0, 0), 1: partial(_d_ProduceRequest_PartitionProduceData_0, 1), 2: partial(_d_ProduceRequest_PartitionProduceData_0, 2), 3: partial(_d_ProduceRequest_PartitionProduceData_0, 3), 4: partial(_d_ProduceRequest_PartitionProduceData_0, 4), 5: partial(_d_ProduceRequest_PartitionProduceData_0, 5), 6: partial(_d_ProduceRequest_PartitionProduceData_0, 6), 7: partial(_d_ProduceRequest_PartitionProduceData_0, 7), 8: partial(_d_ProduceRequest_PartitionProduceData_0, 8), 9: partial(_d_ProduceRequest_PartitionProduceData_9, 9), 10: partial(_d_ProduceRequest_PartitionProduceData_9, 10), 11: partial(_d_ProduceRequest_PartitionProduceData_9, 11)}
+ProduceRequest.TopicProduceData._DECODERS = {0: partial(_d_ProduceRequest_TopicProduceData_0, 0), 1: partial(_d_ProduceRequest_TopicProduceData_0, 1), 2: partial(_d_ProduceRequest_TopicProduceData_0, 2), 3: partial(_d_ProduceRequest_TopicProduceData_0, 3), 4: partial(_d_ProduceRequest_TopicProduceData_0, 4), 5: partial(_d_ProduceRequest_TopicProduceData_0, 5), 6: partial(_d_ProduceRequest_TopicProduceData_0, 6), 7: partial(_d_ProduceRequest_TopicProduceData_0, 7), 8: partial(_d_ProduceRequest_TopicProduceData_0, 8), 9: partial(_d_ProduceRequest_TopicProduceData_9, 9), 10: partial(_d_ProduceRequest_TopicProduceData_9, 10), 11: partial(_d_ProduceRequest_TopicProduceData_9, 11)}
+ProduceRequest._DECODERS = {0: partial(_d_ProduceRequest_0, 0), 1: partial(_d_ProduceRequest_0, 1), 2: partial(_d_ProduceRequest_0, 2), 3: partial(_d_ProduceRequest_0, 3), 4: partial(_d_ProduceRequest_0, 4), 5: partial(_d_ProduceRequest_0, 5), 6: partial(_d_ProduceRequest_0, 6), 7: partial(_d_ProduceRequest_0, 7), 8: partial(_d_ProduceRequest_0, 8), 9: partial(_d_ProduceRequest_9, 9), 10: partial(_d_ProduceRequest_9, 10), 11: partial(_d_ProduceRequest_9, 11)}
+ProduceResponse.BatchIndexAndErrorMessage._ENCODERS = {8: partial(_e_ProduceResponse_BatchIndexAndErrorMessage_8, 8), 9: partial(_e_ProduceResponse_BatchIndexAndErrorMessage_9, 9), 10: partial(_e_ProduceResponse_BatchIndexAndErrorMessage_9, 10), 11: partial(_e_ProduceResponse_BatchIndexAndErrorMessage_9, 11)}
+ProduceResponse.LeaderIdAndEpoch._ENCODERS = {10: partial(_e_ProduceResponse_LeaderIdAndEpoch_10, 10), 11: partial(_e_ProduceResponse_LeaderIdAndEpoch_10, 11)}
+ProduceResponse.PartitionProduceResponse._ENCODERS = {0: partial(_e_ProduceResponse_PartitionProduceResponse_0, 0), 1: partial(_e_ProduceResponse_PartitionProduceResponse_0, 1), 2: partial(_e_ProduceResponse_PartitionProduceResponse_0, 2), 3: partial(_e_ProduceResponse_PartitionProduceResponse_0, 3), 4: partial(_e_ProduceResponse_PartitionProduceResponse_0, 4), 5: partial(_e_ProduceResponse_PartitionProduceResponse_0, 5), 6: partial(_e_ProduceResponse_PartitionProduceResponse_0, 6), 7: partial(_e_ProduceResponse_PartitionProduceResponse_0, 7), 8: partial(_e_ProduceResponse_PartitionProduceResponse_0, 8), 9: partial(_e_ProduceResponse_PartitionProduceResponse_9, 9), 10: partial(_e_ProduceResponse_PartitionProduceResponse_10, 10), 11: partial(_e_ProduceResponse_PartitionProduceResponse_10, 11)}
+ProduceResponse.TopicProduceResponse._ENCODERS = {0: partial(_e_ProduceResponse_TopicProduceResponse_0, 0), 1: partial(_e_ProduceResponse_TopicProduceResponse_0, 1), 2: partial(_e_ProduceResponse_TopicProduceResponse_0, 2), 3: partial(_e_ProduceResponse_TopicProduceResponse_0, 3), 4: partial(_e_ProduceResponse_TopicProduceResponse_0, 4), 5: partial(_e_ProduceResponse_TopicProduceResponse_0, 5), 6: partial(_e_ProduceResponse_TopicProduceResponse_0, 6), 7: partial(_e_ProduceResponse_TopicProduceResponse_0, 7), 8: partial(_e_ProduceResponse_TopicProduceResponse_0, 8), 9: partial(_e_ProduceResponse_TopicProduceResponse_9, 9), 10: partial(_e_ProduceResponse_TopicProduceResponse_10, 10), 11: partial(_e_ProduceResponse_TopicProduceResponse_10, 11)}
+ProduceResponse.NodeEndpoint._ENCODERS = {10: partial(_e_ProduceResponse_NodeEndpoint_10, 10), 11: partial(_e_ProduceResponse_NodeEndpoint_10, 11)}
+ProduceResponse._ENCODERS = {0: partial(_e_ProduceResponse_0, 0), 1: partial(_e_ProduceResponse_0, 1), 2: partial(_e_ProduceResponse_0, 2), 3: partial(_e_ProduceResponse_0, 3), 4: partial(_e_ProduceResponse_0, 4), 5: partial(_e_ProduceResponse_0, 5), 6: partial(_e_ProduceResponse_0, 6), 7: partial(_e_ProduceResponse_0, 7), 8: partial(_e_ProduceResponse_0, 8), 9: partial(_e_ProduceResponse_9, 9), 10: partial(_e_ProduceResponse_10, 10), 11: partial(_e_ProduceResponse_10, 11)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -77,7 +58,7 @@ _K_PushTelemetryRequest = PushTelemetryRequest
 _K_PushTelemetryResponse = PushTelemetryResponse
 
 
-def _d_PushTelemetryRequest_0(buf: memoryview, pos: int) -> tuple[PushTelemetryRequest, int]:
+def _d_PushTelemetryRequest_0(v: int, buf: memoryview, pos: int) -> tuple[PushTelemetryRequest, int]:
     self = _new(_K_PushTelemetryRequest)
     self.client_instance_id, self.subscription_id, self.terminating, self.compression_type = _S_uiob.unpack_from(buf, pos)
     pos += 22
@@ -100,47 +81,10 @@ def _d_PushTelemetryRequest_0(buf: memoryview, pos: int) -> tuple[PushTelemetryR
     return self, pos
 
 
-def _e_PushTelemetryRequest_0(o: PushTelemetryRequest, out: bytearray) -> None:
-    out += _S_uiob.pack(o.client_instance_id, o.subscription_id, o.terminating, o.compression_type)
-    n = len(o.metrics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.metrics
-    out.append(0)
-
-
-def _d_PushTelemetryResponse_0(buf: memoryview, pos: int) -> tuple[PushTelemetryResponse, int]:
-    self = _new(_K_PushTelemetryResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_PushTelemetryResponse_0(o: PushTelemetryResponse, out: bytearray) -> None:
+def _e_PushTelemetryResponse_0(v: int, o: PushTelemetryResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out.append(0)
 
 
-PushTelemetryRequest._FIELDS = (
-    FieldSpec("client_instance_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("subscription_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("terminating", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("compression_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("metrics", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-PushTelemetryResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-PushTelemetryRequest._DECODERS = {0: _d_PushTelemetryRequest_0}
-PushTelemetryRequest._ENCODERS = {0: _e_PushTelemetryRequest_0}
-PushTelemetryResponse._DECODERS = {0: _d_PushTelemetryResponse_0}
-PushTelemetryResponse._ENCODERS = {0: _e_PushTelemetryResponse_0}
+PushTelemetryRequest._DECODERS = {0: partial(_d_PushTelemetryRequest_0, 0)}
+PushTelemetryResponse._ENCODERS = {0: partial(_e_PushTelemetryResponse_0, 0)}

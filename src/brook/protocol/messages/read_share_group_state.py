@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -144,7 +125,7 @@ _K_ReadShareGroupStateResponse_PartitionResult = ReadShareGroupStateResponse.Par
 _K_ReadShareGroupStateResponse_ReadStateResult = ReadShareGroupStateResponse.ReadStateResult
 
 
-def _d_ReadShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest.PartitionData, int]:
+def _d_ReadShareGroupStateRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest.PartitionData, int]:
     self = _new(_K_ReadShareGroupStateRequest_PartitionData)
     self.partition, self.leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -157,12 +138,7 @@ def _d_ReadShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ReadShareGroupStateRequest_PartitionData_0(o: ReadShareGroupStateRequest.PartitionData, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition, o.leader_epoch)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateRequest_ReadStateData_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest.ReadStateData, int]:
+def _d_ReadShareGroupStateRequest_ReadStateData_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest.ReadStateData, int]:
     self = _new(_K_ReadShareGroupStateRequest_ReadStateData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -175,7 +151,7 @@ def _d_ReadShareGroupStateRequest_ReadStateData_0(buf: memoryview, pos: int) -> 
         raise bad_length("Partitions", n)
     t1: list[ReadShareGroupStateRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_ReadShareGroupStateRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -187,19 +163,7 @@ def _d_ReadShareGroupStateRequest_ReadStateData_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ReadShareGroupStateRequest_ReadStateData_0(o: ReadShareGroupStateRequest.ReadStateData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_ReadShareGroupStateRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest, int]:
+def _d_ReadShareGroupStateRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateRequest, int]:
     self = _new(_K_ReadShareGroupStateRequest)
     n = buf[pos]
     pos += 1
@@ -220,7 +184,7 @@ def _d_ReadShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[ReadShar
         raise bad_length("Topics", n)
     t1: list[ReadShareGroupStateRequest.ReadStateData] = []
     for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateRequest_ReadStateData_0(buf, pos)
+        t2, pos = _d_ReadShareGroupStateRequest_ReadStateData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -232,83 +196,12 @@ def _d_ReadShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[ReadShar
     return self, pos
 
 
-def _e_ReadShareGroupStateRequest_0(o: ReadShareGroupStateRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_ReadShareGroupStateRequest_ReadStateData_0(t2, out)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateResponse_StateBatch_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateResponse.StateBatch, int]:
-    self = _new(_K_ReadShareGroupStateResponse_StateBatch)
-    self.first_offset, self.last_offset, self.delivery_state, self.delivery_count = _S_qqbh.unpack_from(buf, pos)
-    pos += 19
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateResponse_StateBatch_0(o: ReadShareGroupStateResponse.StateBatch, out: bytearray) -> None:
+def _e_ReadShareGroupStateResponse_StateBatch_0(v: int, o: ReadShareGroupStateResponse.StateBatch, out: bytearray) -> None:
     out += _S_qqbh.pack(o.first_offset, o.last_offset, o.delivery_state, o.delivery_count)
     out.append(0)
 
 
-def _d_ReadShareGroupStateResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateResponse.PartitionResult, int]:
-    self = _new(_K_ReadShareGroupStateResponse_PartitionResult)
-    self.partition, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.state_epoch, self.start_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("StateBatches", n)
-    t1: list[ReadShareGroupStateResponse.StateBatch] = []
-    for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateResponse_StateBatch_0(buf, pos)
-        t1.append(t2)
-    self.state_batches = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateResponse_PartitionResult_0(o: ReadShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
+def _e_ReadShareGroupStateResponse_PartitionResult_0(v: int, o: ReadShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -328,36 +221,11 @@ def _e_ReadShareGroupStateResponse_PartitionResult_0(o: ReadShareGroupStateRespo
     else:
         write_uvarint(out, n)
     for t3 in o.state_batches:
-        _e_ReadShareGroupStateResponse_StateBatch_0(t3, out)
+        _e_ReadShareGroupStateResponse_StateBatch_0(v, t3, out)
     out.append(0)
 
 
-def _d_ReadShareGroupStateResponse_ReadStateResult_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateResponse.ReadStateResult, int]:
-    self = _new(_K_ReadShareGroupStateResponse_ReadStateResult)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ReadShareGroupStateResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateResponse_ReadStateResult_0(o: ReadShareGroupStateResponse.ReadStateResult, out: bytearray) -> None:
+def _e_ReadShareGroupStateResponse_ReadStateResult_0(v: int, o: ReadShareGroupStateResponse.ReadStateResult, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -365,88 +233,25 @@ def _e_ReadShareGroupStateResponse_ReadStateResult_0(o: ReadShareGroupStateRespo
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_ReadShareGroupStateResponse_PartitionResult_0(t1, out)
+        _e_ReadShareGroupStateResponse_PartitionResult_0(v, t1, out)
     out.append(0)
 
 
-def _d_ReadShareGroupStateResponse_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateResponse, int]:
-    self = _new(_K_ReadShareGroupStateResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[ReadShareGroupStateResponse.ReadStateResult] = []
-    for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateResponse_ReadStateResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateResponse_0(o: ReadShareGroupStateResponse, out: bytearray) -> None:
+def _e_ReadShareGroupStateResponse_0(v: int, o: ReadShareGroupStateResponse, out: bytearray) -> None:
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_ReadShareGroupStateResponse_ReadStateResult_0(t1, out)
+        _e_ReadShareGroupStateResponse_ReadStateResult_0(v, t1, out)
     out.append(0)
 
 
-ReadShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]ReadStateData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.ReadStateData, []),
-)
-ReadShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateRequest.ReadStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateRequest.PartitionData, []),
-)
-ReadShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]ReadStateResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.ReadStateResult, []),
-)
-ReadShareGroupStateResponse.StateBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_batches", "[]StateBatch", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.StateBatch, []),
-)
-ReadShareGroupStateResponse.ReadStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateResponse.PartitionResult, []),
-)
-ReadShareGroupStateRequest.PartitionData._DECODERS = {0: _d_ReadShareGroupStateRequest_PartitionData_0}
-ReadShareGroupStateRequest.PartitionData._ENCODERS = {0: _e_ReadShareGroupStateRequest_PartitionData_0}
-ReadShareGroupStateRequest.ReadStateData._DECODERS = {0: _d_ReadShareGroupStateRequest_ReadStateData_0}
-ReadShareGroupStateRequest.ReadStateData._ENCODERS = {0: _e_ReadShareGroupStateRequest_ReadStateData_0}
-ReadShareGroupStateRequest._DECODERS = {0: _d_ReadShareGroupStateRequest_0}
-ReadShareGroupStateRequest._ENCODERS = {0: _e_ReadShareGroupStateRequest_0}
-ReadShareGroupStateResponse.StateBatch._DECODERS = {0: _d_ReadShareGroupStateResponse_StateBatch_0}
-ReadShareGroupStateResponse.StateBatch._ENCODERS = {0: _e_ReadShareGroupStateResponse_StateBatch_0}
-ReadShareGroupStateResponse.PartitionResult._DECODERS = {0: _d_ReadShareGroupStateResponse_PartitionResult_0}
-ReadShareGroupStateResponse.PartitionResult._ENCODERS = {0: _e_ReadShareGroupStateResponse_PartitionResult_0}
-ReadShareGroupStateResponse.ReadStateResult._DECODERS = {0: _d_ReadShareGroupStateResponse_ReadStateResult_0}
-ReadShareGroupStateResponse.ReadStateResult._ENCODERS = {0: _e_ReadShareGroupStateResponse_ReadStateResult_0}
-ReadShareGroupStateResponse._DECODERS = {0: _d_ReadShareGroupStateResponse_0}
-ReadShareGroupStateResponse._ENCODERS = {0: _e_ReadShareGroupStateResponse_0}
+ReadShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_PartitionData_0, 0)}
+ReadShareGroupStateRequest.ReadStateData._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_ReadStateData_0, 0)}
+ReadShareGroupStateRequest._DECODERS = {0: partial(_d_ReadShareGroupStateRequest_0, 0)}
+ReadShareGroupStateResponse.StateBatch._ENCODERS = {0: partial(_e_ReadShareGroupStateResponse_StateBatch_0, 0)}
+ReadShareGroupStateResponse.PartitionResult._ENCODERS = {0: partial(_e_ReadShareGroupStateResponse_PartitionResult_0, 0)}
+ReadShareGroupStateResponse.ReadStateResult._ENCODERS = {0: partial(_e_ReadShareGroupStateResponse_ReadStateResult_0, 0)}
+ReadShareGroupStateResponse._ENCODERS = {0: partial(_e_ReadShareGroupStateResponse_0, 0)}

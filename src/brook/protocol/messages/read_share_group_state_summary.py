@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -125,7 +106,7 @@ _K_ReadShareGroupStateSummaryResponse_PartitionResult = ReadShareGroupStateSumma
 _K_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult = ReadShareGroupStateSummaryResponse.ReadStateSummaryResult
 
 
-def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest.PartitionData, int]:
+def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest.PartitionData, int]:
     self = _new(_K_ReadShareGroupStateSummaryRequest_PartitionData)
     self.partition, self.leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -138,12 +119,7 @@ def _d_ReadShareGroupStateSummaryRequest_PartitionData_0(buf: memoryview, pos: i
     return self, pos
 
 
-def _e_ReadShareGroupStateSummaryRequest_PartitionData_0(o: ReadShareGroupStateSummaryRequest.PartitionData, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition, o.leader_epoch)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest.ReadStateSummaryData, int]:
+def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest.ReadStateSummaryData, int]:
     self = _new(_K_ReadShareGroupStateSummaryRequest_ReadStateSummaryData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -156,7 +132,7 @@ def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(buf: memoryview,
         raise bad_length("Partitions", n)
     t1: list[ReadShareGroupStateSummaryRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateSummaryRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_ReadShareGroupStateSummaryRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -168,19 +144,7 @@ def _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(buf: memoryview,
     return self, pos
 
 
-def _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(o: ReadShareGroupStateSummaryRequest.ReadStateSummaryData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_ReadShareGroupStateSummaryRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateSummaryRequest_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest, int]:
+def _d_ReadShareGroupStateSummaryRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryRequest, int]:
     self = _new(_K_ReadShareGroupStateSummaryRequest)
     n = buf[pos]
     pos += 1
@@ -201,7 +165,7 @@ def _d_ReadShareGroupStateSummaryRequest_0(buf: memoryview, pos: int) -> tuple[R
         raise bad_length("Topics", n)
     t1: list[ReadShareGroupStateSummaryRequest.ReadStateSummaryData] = []
     for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(buf, pos)
+        t2, pos = _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -213,53 +177,7 @@ def _d_ReadShareGroupStateSummaryRequest_0(buf: memoryview, pos: int) -> tuple[R
     return self, pos
 
 
-def _e_ReadShareGroupStateSummaryRequest_0(o: ReadShareGroupStateSummaryRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0(t2, out)
-    out.append(0)
-
-
-def _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryResponse.PartitionResult, int]:
-    self = _new(_K_ReadShareGroupStateSummaryResponse_PartitionResult)
-    self.partition, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.state_epoch, self.start_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(o: ReadShareGroupStateSummaryResponse.PartitionResult, out: bytearray) -> None:
+def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(v: int, o: ReadShareGroupStateSummaryResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -276,32 +194,7 @@ def _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(o: ReadShareGroupSta
     out.append(0)
 
 
-def _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, int]:
-    self = _new(_K_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ReadShareGroupStateSummaryResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateSummaryResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(o: ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, out: bytearray) -> None:
+def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(v: int, o: ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -309,79 +202,24 @@ def _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(o: ReadShareG
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(t1, out)
+        _e_ReadShareGroupStateSummaryResponse_PartitionResult_0(v, t1, out)
     out.append(0)
 
 
-def _d_ReadShareGroupStateSummaryResponse_0(buf: memoryview, pos: int) -> tuple[ReadShareGroupStateSummaryResponse, int]:
-    self = _new(_K_ReadShareGroupStateSummaryResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[ReadShareGroupStateSummaryResponse.ReadStateSummaryResult] = []
-    for _ in range(n):
-        t2, pos = _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ReadShareGroupStateSummaryResponse_0(o: ReadShareGroupStateSummaryResponse, out: bytearray) -> None:
+def _e_ReadShareGroupStateSummaryResponse_0(v: int, o: ReadShareGroupStateSummaryResponse, out: bytearray) -> None:
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(t1, out)
+        _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0(v, t1, out)
     out.append(0)
 
 
-ReadShareGroupStateSummaryRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]ReadStateSummaryData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryRequest.ReadStateSummaryData, []),
-)
-ReadShareGroupStateSummaryRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateSummaryRequest.ReadStateSummaryData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryRequest.PartitionData, []),
-)
-ReadShareGroupStateSummaryResponse._FIELDS = (
-    FieldSpec("results", "[]ReadStateSummaryResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryResponse.ReadStateSummaryResult, []),
-)
-ReadShareGroupStateSummaryResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, ReadShareGroupStateSummaryResponse.PartitionResult, []),
-)
-ReadShareGroupStateSummaryRequest.PartitionData._DECODERS = {0: _d_ReadShareGroupStateSummaryRequest_PartitionData_0}
-ReadShareGroupStateSummaryRequest.PartitionData._ENCODERS = {0: _e_ReadShareGroupStateSummaryRequest_PartitionData_0}
-ReadShareGroupStateSummaryRequest.ReadStateSummaryData._DECODERS = {0: _d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0}
-ReadShareGroupStateSummaryRequest.ReadStateSummaryData._ENCODERS = {0: _e_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0}
-ReadShareGroupStateSummaryRequest._DECODERS = {0: _d_ReadShareGroupStateSummaryRequest_0}
-ReadShareGroupStateSummaryRequest._ENCODERS = {0: _e_ReadShareGroupStateSummaryRequest_0}
-ReadShareGroupStateSummaryResponse.PartitionResult._DECODERS = {0: _d_ReadShareGroupStateSummaryResponse_PartitionResult_0}
-ReadShareGroupStateSummaryResponse.PartitionResult._ENCODERS = {0: _e_ReadShareGroupStateSummaryResponse_PartitionResult_0}
-ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._DECODERS = {0: _d_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0}
-ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._ENCODERS = {0: _e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0}
-ReadShareGroupStateSummaryResponse._DECODERS = {0: _d_ReadShareGroupStateSummaryResponse_0}
-ReadShareGroupStateSummaryResponse._ENCODERS = {0: _e_ReadShareGroupStateSummaryResponse_0}
+ReadShareGroupStateSummaryRequest.PartitionData._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryRequest_PartitionData_0, 0)}
+ReadShareGroupStateSummaryRequest.ReadStateSummaryData._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryRequest_ReadStateSummaryData_0, 0)}
+ReadShareGroupStateSummaryRequest._DECODERS = {0: partial(_d_ReadShareGroupStateSummaryRequest_0, 0)}
+ReadShareGroupStateSummaryResponse.PartitionResult._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryResponse_PartitionResult_0, 0)}
+ReadShareGroupStateSummaryResponse.ReadStateSummaryResult._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult_0, 0)}
+ReadShareGroupStateSummaryResponse._ENCODERS = {0: partial(_e_ReadShareGroupStateSummaryResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -75,7 +56,7 @@ _K_RemoveRaftVoterRequest = RemoveRaftVoterRequest
 _K_RemoveRaftVoterResponse = RemoveRaftVoterResponse
 
 
-def _d_RemoveRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[RemoveRaftVoterRequest, int]:
+def _d_RemoveRaftVoterRequest_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveRaftVoterRequest, int]:
     self = _new(_K_RemoveRaftVoterRequest)
     n = buf[pos]
     pos += 1
@@ -101,49 +82,7 @@ def _d_RemoveRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[RemoveRaftVo
     return self, pos
 
 
-def _e_RemoveRaftVoterRequest_0(o: RemoveRaftVoterRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_iu.pack(o.voter_id, o.voter_directory_id)
-    out.append(0)
-
-
-def _d_RemoveRaftVoterResponse_0(buf: memoryview, pos: int) -> tuple[RemoveRaftVoterResponse, int]:
-    self = _new(_K_RemoveRaftVoterResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_RemoveRaftVoterResponse_0(o: RemoveRaftVoterResponse, out: bytearray) -> None:
+def _e_RemoveRaftVoterResponse_0(v: int, o: RemoveRaftVoterResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -159,17 +98,5 @@ def _e_RemoveRaftVoterResponse_0(o: RemoveRaftVoterResponse, out: bytearray) -> 
     out.append(0)
 
 
-RemoveRaftVoterRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-)
-RemoveRaftVoterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-RemoveRaftVoterRequest._DECODERS = {0: _d_RemoveRaftVoterRequest_0}
-RemoveRaftVoterRequest._ENCODERS = {0: _e_RemoveRaftVoterRequest_0}
-RemoveRaftVoterResponse._DECODERS = {0: _d_RemoveRaftVoterResponse_0}
-RemoveRaftVoterResponse._ENCODERS = {0: _e_RemoveRaftVoterResponse_0}
+RemoveRaftVoterRequest._DECODERS = {0: partial(_d_RemoveRaftVoterRequest_0, 0)}
+RemoveRaftVoterResponse._ENCODERS = {0: partial(_e_RemoveRaftVoterResponse_0, 0)}

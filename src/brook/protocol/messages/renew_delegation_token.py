@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT32, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -73,7 +54,7 @@ _K_RenewDelegationTokenRequest = RenewDelegationTokenRequest
 _K_RenewDelegationTokenResponse = RenewDelegationTokenResponse
 
 
-def _d_RenewDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[RenewDelegationTokenRequest, int]:
+def _d_RenewDelegationTokenRequest_0(v: int, buf: memoryview, pos: int) -> tuple[RenewDelegationTokenRequest, int]:
     self = _new(_K_RenewDelegationTokenRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -87,13 +68,7 @@ def _d_RenewDelegationTokenRequest_0(buf: memoryview, pos: int) -> tuple[RenewDe
     return self, pos
 
 
-def _e_RenewDelegationTokenRequest_0(o: RenewDelegationTokenRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.hmac))
-    out += o.hmac
-    out += _S_q.pack(o.renew_period_ms)
-
-
-def _d_RenewDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[RenewDelegationTokenRequest, int]:
+def _d_RenewDelegationTokenRequest_2(v: int, buf: memoryview, pos: int) -> tuple[RenewDelegationTokenRequest, int]:
     self = _new(_K_RenewDelegationTokenRequest)
     n = buf[pos]
     pos += 1
@@ -116,56 +91,14 @@ def _d_RenewDelegationTokenRequest_1(buf: memoryview, pos: int) -> tuple[RenewDe
     return self, pos
 
 
-def _e_RenewDelegationTokenRequest_1(o: RenewDelegationTokenRequest, out: bytearray) -> None:
-    n = len(o.hmac) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.hmac
-    out += _S_q.pack(o.renew_period_ms)
-    out.append(0)
-
-
-def _d_RenewDelegationTokenResponse_0(buf: memoryview, pos: int) -> tuple[RenewDelegationTokenResponse, int]:
-    self = _new(_K_RenewDelegationTokenResponse)
-    self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms = _S_hqi.unpack_from(buf, pos)
-    pos += 14
-    return self, pos
-
-
-def _e_RenewDelegationTokenResponse_0(o: RenewDelegationTokenResponse, out: bytearray) -> None:
+def _e_RenewDelegationTokenResponse_0(v: int, o: RenewDelegationTokenResponse, out: bytearray) -> None:
     out += _S_hqi.pack(o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
 
 
-def _d_RenewDelegationTokenResponse_1(buf: memoryview, pos: int) -> tuple[RenewDelegationTokenResponse, int]:
-    self = _new(_K_RenewDelegationTokenResponse)
-    self.error_code, self.expiry_timestamp_ms, self.throttle_time_ms = _S_hqi.unpack_from(buf, pos)
-    pos += 14
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_RenewDelegationTokenResponse_1(o: RenewDelegationTokenResponse, out: bytearray) -> None:
+def _e_RenewDelegationTokenResponse_2(v: int, o: RenewDelegationTokenResponse, out: bytearray) -> None:
     out += _S_hqi.pack(o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
     out.append(0)
 
 
-RenewDelegationTokenRequest._FIELDS = (
-    FieldSpec("hmac", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("renew_period_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-RenewDelegationTokenResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("expiry_timestamp_ms", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-RenewDelegationTokenRequest._DECODERS = {0: _d_RenewDelegationTokenRequest_0, 1: _d_RenewDelegationTokenRequest_0, 2: _d_RenewDelegationTokenRequest_1}
-RenewDelegationTokenRequest._ENCODERS = {0: _e_RenewDelegationTokenRequest_0, 1: _e_RenewDelegationTokenRequest_0, 2: _e_RenewDelegationTokenRequest_1}
-RenewDelegationTokenResponse._DECODERS = {0: _d_RenewDelegationTokenResponse_0, 1: _d_RenewDelegationTokenResponse_0, 2: _d_RenewDelegationTokenResponse_1}
-RenewDelegationTokenResponse._ENCODERS = {0: _e_RenewDelegationTokenResponse_0, 1: _e_RenewDelegationTokenResponse_0, 2: _e_RenewDelegationTokenResponse_1}
+RenewDelegationTokenRequest._DECODERS = {0: partial(_d_RenewDelegationTokenRequest_0, 0), 1: partial(_d_RenewDelegationTokenRequest_0, 1), 2: partial(_d_RenewDelegationTokenRequest_2, 2)}
+RenewDelegationTokenResponse._ENCODERS = {0: partial(_e_RenewDelegationTokenResponse_0, 0), 1: partial(_e_RenewDelegationTokenResponse_0, 1), 2: partial(_e_RenewDelegationTokenResponse_2, 2)}

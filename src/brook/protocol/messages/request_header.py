@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -56,47 +37,27 @@ class RequestHeader(Message):
 _K_RequestHeader = RequestHeader
 
 
-def _d_RequestHeader_0(buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
+def _d_RequestHeader_0(v: int, buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
     self = _new(_K_RequestHeader)
     self.request_api_key, self.request_api_version, self.correlation_id = _S_hhi.unpack_from(buf, pos)
     pos += 8
-    self.client_id = ""
+    if v >= 1:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.client_id = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("ClientId", n)
+            self.client_id = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
+        self.client_id = ""
     return self, pos
 
 
-def _e_RequestHeader_0(o: RequestHeader, out: bytearray) -> None:
-    out += _S_hhi.pack(o.request_api_key, o.request_api_version, o.correlation_id)
-
-
-def _d_RequestHeader_1(buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
-    self = _new(_K_RequestHeader)
-    self.request_api_key, self.request_api_version, self.correlation_id = _S_hhi.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.client_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClientId", n)
-        self.client_id = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _e_RequestHeader_1(o: RequestHeader, out: bytearray) -> None:
-    out += _S_hhi.pack(o.request_api_key, o.request_api_version, o.correlation_id)
-    t1 = o.client_id
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_RequestHeader_2(buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
+def _d_RequestHeader_2(v: int, buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
     self = _new(_K_RequestHeader)
     self.request_api_key, self.request_api_version, self.correlation_id = _S_hhi.unpack_from(buf, pos)
     pos += 8
@@ -119,7 +80,19 @@ def _d_RequestHeader_2(buf: memoryview, pos: int) -> tuple[RequestHeader, int]:
     return self, pos
 
 
-def _e_RequestHeader_2(o: RequestHeader, out: bytearray) -> None:
+def _e_RequestHeader_0(v: int, o: RequestHeader, out: bytearray) -> None:
+    out += _S_hhi.pack(o.request_api_key, o.request_api_version, o.correlation_id)
+    if v >= 1:
+        t1 = o.client_id
+        if t1 is None:
+            out += b"\xff\xff"
+        else:
+            t2 = t1.encode()
+            out += INT16.pack(len(t2))
+            out += t2
+
+
+def _e_RequestHeader_2(v: int, o: RequestHeader, out: bytearray) -> None:
     out += _S_hhi.pack(o.request_api_key, o.request_api_version, o.correlation_id)
     t1 = o.client_id
     if t1 is None:
@@ -137,5 +110,5 @@ RequestHeader._FIELDS = (
     FieldSpec("correlation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("client_id", "string", 1, 32767, 1, 32767, None, 32767, -1, None, ""),
 )
-RequestHeader._DECODERS = {0: _d_RequestHeader_0, 1: _d_RequestHeader_1, 2: _d_RequestHeader_2}
-RequestHeader._ENCODERS = {0: _e_RequestHeader_0, 1: _e_RequestHeader_1, 2: _e_RequestHeader_2}
+RequestHeader._DECODERS = {0: partial(_d_RequestHeader_0, 0), 1: partial(_d_RequestHeader_0, 1), 2: partial(_d_RequestHeader_2, 2)}
+RequestHeader._ENCODERS = {0: partial(_e_RequestHeader_0, 0), 1: partial(_e_RequestHeader_0, 1), 2: partial(_e_RequestHeader_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -50,18 +31,14 @@ class ResponseHeader(Message):
 _K_ResponseHeader = ResponseHeader
 
 
-def _d_ResponseHeader_0(buf: memoryview, pos: int) -> tuple[ResponseHeader, int]:
+def _d_ResponseHeader_0(v: int, buf: memoryview, pos: int) -> tuple[ResponseHeader, int]:
     self = _new(_K_ResponseHeader)
     (self.correlation_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
     return self, pos
 
 
-def _e_ResponseHeader_0(o: ResponseHeader, out: bytearray) -> None:
-    out += _S_i.pack(o.correlation_id)
-
-
-def _d_ResponseHeader_1(buf: memoryview, pos: int) -> tuple[ResponseHeader, int]:
+def _d_ResponseHeader_1(v: int, buf: memoryview, pos: int) -> tuple[ResponseHeader, int]:
     self = _new(_K_ResponseHeader)
     (self.correlation_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -74,7 +51,11 @@ def _d_ResponseHeader_1(buf: memoryview, pos: int) -> tuple[ResponseHeader, int]
     return self, pos
 
 
-def _e_ResponseHeader_1(o: ResponseHeader, out: bytearray) -> None:
+def _e_ResponseHeader_0(v: int, o: ResponseHeader, out: bytearray) -> None:
+    out += _S_i.pack(o.correlation_id)
+
+
+def _e_ResponseHeader_1(v: int, o: ResponseHeader, out: bytearray) -> None:
     out += _S_i.pack(o.correlation_id)
     out.append(0)
 
@@ -82,5 +63,5 @@ def _e_ResponseHeader_1(o: ResponseHeader, out: bytearray) -> None:
 ResponseHeader._FIELDS = (
     FieldSpec("correlation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ResponseHeader._DECODERS = {0: _d_ResponseHeader_0, 1: _d_ResponseHeader_1}
-ResponseHeader._ENCODERS = {0: _e_ResponseHeader_0, 1: _e_ResponseHeader_1}
+ResponseHeader._DECODERS = {0: partial(_d_ResponseHeader_0, 0), 1: partial(_d_ResponseHeader_1, 1)}
+ResponseHeader._ENCODERS = {0: partial(_e_ResponseHeader_0, 0), 1: partial(_e_ResponseHeader_1, 1)}

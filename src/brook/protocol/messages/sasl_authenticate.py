@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -73,7 +54,7 @@ _K_SaslAuthenticateRequest = SaslAuthenticateRequest
 _K_SaslAuthenticateResponse = SaslAuthenticateResponse
 
 
-def _d_SaslAuthenticateRequest_0(buf: memoryview, pos: int) -> tuple[SaslAuthenticateRequest, int]:
+def _d_SaslAuthenticateRequest_0(v: int, buf: memoryview, pos: int) -> tuple[SaslAuthenticateRequest, int]:
     self = _new(_K_SaslAuthenticateRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -85,12 +66,7 @@ def _d_SaslAuthenticateRequest_0(buf: memoryview, pos: int) -> tuple[SaslAuthent
     return self, pos
 
 
-def _e_SaslAuthenticateRequest_0(o: SaslAuthenticateRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.auth_bytes))
-    out += o.auth_bytes
-
-
-def _d_SaslAuthenticateRequest_1(buf: memoryview, pos: int) -> tuple[SaslAuthenticateRequest, int]:
+def _d_SaslAuthenticateRequest_2(v: int, buf: memoryview, pos: int) -> tuple[SaslAuthenticateRequest, int]:
     self = _new(_K_SaslAuthenticateRequest)
     n = buf[pos]
     pos += 1
@@ -111,42 +87,7 @@ def _d_SaslAuthenticateRequest_1(buf: memoryview, pos: int) -> tuple[SaslAuthent
     return self, pos
 
 
-def _e_SaslAuthenticateRequest_1(o: SaslAuthenticateRequest, out: bytearray) -> None:
-    n = len(o.auth_bytes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.auth_bytes
-    out.append(0)
-
-
-def _d_SaslAuthenticateResponse_0(buf: memoryview, pos: int) -> tuple[SaslAuthenticateResponse, int]:
-    self = _new(_K_SaslAuthenticateResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("AuthBytes", n)
-    self.auth_bytes = bytes(buf[pos:end])
-    pos = end
-    self.session_lifetime_ms = 0
-    return self, pos
-
-
-def _e_SaslAuthenticateResponse_0(o: SaslAuthenticateResponse, out: bytearray) -> None:
+def _e_SaslAuthenticateResponse_0(v: int, o: SaslAuthenticateResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -157,87 +98,13 @@ def _e_SaslAuthenticateResponse_0(o: SaslAuthenticateResponse, out: bytearray) -
         out += t2
     out += INT32.pack(len(o.auth_bytes))
     out += o.auth_bytes
-
-
-def _d_SaslAuthenticateResponse_1(buf: memoryview, pos: int) -> tuple[SaslAuthenticateResponse, int]:
-    self = _new(_K_SaslAuthenticateResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
+    if v <= 0:
+        pass
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("AuthBytes", n)
-    self.auth_bytes = bytes(buf[pos:end])
-    pos = end
-    (self.session_lifetime_ms,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    return self, pos
+        out += _S_q.pack(o.session_lifetime_ms)
 
 
-def _e_SaslAuthenticateResponse_1(o: SaslAuthenticateResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-    out += INT32.pack(len(o.auth_bytes))
-    out += o.auth_bytes
-    out += _S_q.pack(o.session_lifetime_ms)
-
-
-def _d_SaslAuthenticateResponse_2(buf: memoryview, pos: int) -> tuple[SaslAuthenticateResponse, int]:
-    self = _new(_K_SaslAuthenticateResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("AuthBytes", n)
-    self.auth_bytes = bytes(buf[pos:end])
-    pos = end
-    (self.session_lifetime_ms,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_SaslAuthenticateResponse_2(o: SaslAuthenticateResponse, out: bytearray) -> None:
+def _e_SaslAuthenticateResponse_2(v: int, o: SaslAuthenticateResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -260,16 +127,5 @@ def _e_SaslAuthenticateResponse_2(o: SaslAuthenticateResponse, out: bytearray) -
     out.append(0)
 
 
-SaslAuthenticateRequest._FIELDS = (
-    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-SaslAuthenticateResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("auth_bytes", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-    FieldSpec("session_lifetime_ms", "int64", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-SaslAuthenticateRequest._DECODERS = {0: _d_SaslAuthenticateRequest_0, 1: _d_SaslAuthenticateRequest_0, 2: _d_SaslAuthenticateRequest_1}
-SaslAuthenticateRequest._ENCODERS = {0: _e_SaslAuthenticateRequest_0, 1: _e_SaslAuthenticateRequest_0, 2: _e_SaslAuthenticateRequest_1}
-SaslAuthenticateResponse._DECODERS = {0: _d_SaslAuthenticateResponse_0, 1: _d_SaslAuthenticateResponse_1, 2: _d_SaslAuthenticateResponse_2}
-SaslAuthenticateResponse._ENCODERS = {0: _e_SaslAuthenticateResponse_0, 1: _e_SaslAuthenticateResponse_1, 2: _e_SaslAuthenticateResponse_2}
+SaslAuthenticateRequest._DECODERS = {0: partial(_d_SaslAuthenticateRequest_0, 0), 1: partial(_d_SaslAuthenticateRequest_0, 1), 2: partial(_d_SaslAuthenticateRequest_2, 2)}
+SaslAuthenticateResponse._ENCODERS = {0: partial(_e_SaslAuthenticateResponse_0, 0), 1: partial(_e_SaslAuthenticateResponse_0, 1), 2: partial(_e_SaslAuthenticateResponse_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length,
 )
 
 _new = object.__new__
@@ -68,7 +49,7 @@ _K_SaslHandshakeRequest = SaslHandshakeRequest
 _K_SaslHandshakeResponse = SaslHandshakeResponse
 
 
-def _d_SaslHandshakeRequest_0(buf: memoryview, pos: int) -> tuple[SaslHandshakeRequest, int]:
+def _d_SaslHandshakeRequest_0(v: int, buf: memoryview, pos: int) -> tuple[SaslHandshakeRequest, int]:
     self = _new(_K_SaslHandshakeRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -80,35 +61,7 @@ def _d_SaslHandshakeRequest_0(buf: memoryview, pos: int) -> tuple[SaslHandshakeR
     return self, pos
 
 
-def _e_SaslHandshakeRequest_0(o: SaslHandshakeRequest, out: bytearray) -> None:
-    t1 = o.mechanism.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-
-
-def _d_SaslHandshakeResponse_0(buf: memoryview, pos: int) -> tuple[SaslHandshakeResponse, int]:
-    self = _new(_K_SaslHandshakeResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Mechanisms", n)
-    t1: list[str] = []
-    for _ in range(n):
-        (n,) = INT16.unpack_from(buf, pos)
-        pos += 2
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("Mechanisms", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.mechanisms = t1
-    return self, pos
-
-
-def _e_SaslHandshakeResponse_0(o: SaslHandshakeResponse, out: bytearray) -> None:
+def _e_SaslHandshakeResponse_0(v: int, o: SaslHandshakeResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     out += INT32.pack(len(o.mechanisms))
     for t1 in o.mechanisms:
@@ -117,14 +70,5 @@ def _e_SaslHandshakeResponse_0(o: SaslHandshakeResponse, out: bytearray) -> None
         out += t2
 
 
-SaslHandshakeRequest._FIELDS = (
-    FieldSpec("mechanism", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-)
-SaslHandshakeResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("mechanisms", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-SaslHandshakeRequest._DECODERS = {0: _d_SaslHandshakeRequest_0, 1: _d_SaslHandshakeRequest_0}
-SaslHandshakeRequest._ENCODERS = {0: _e_SaslHandshakeRequest_0, 1: _e_SaslHandshakeRequest_0}
-SaslHandshakeResponse._DECODERS = {0: _d_SaslHandshakeResponse_0, 1: _d_SaslHandshakeResponse_0}
-SaslHandshakeResponse._ENCODERS = {0: _e_SaslHandshakeResponse_0, 1: _e_SaslHandshakeResponse_0}
+SaslHandshakeRequest._DECODERS = {0: partial(_d_SaslHandshakeRequest_0, 0), 1: partial(_d_SaslHandshakeRequest_0, 1)}
+SaslHandshakeResponse._ENCODERS = {0: partial(_e_SaslHandshakeResponse_0, 0), 1: partial(_e_SaslHandshakeResponse_0, 1)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -178,7 +159,7 @@ _K_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse = ShareAcknowledgeResp
 _K_ShareAcknowledgeResponse_NodeEndpoint = ShareAcknowledgeResponse.NodeEndpoint
 
 
-def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgementBatch, int]:
+def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(v: int, buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgementBatch, int]:
     self = _new(_K_ShareAcknowledgeRequest_AcknowledgementBatch)
     self.first_offset, self.last_offset = _S_qq.unpack_from(buf, pos)
     pos += 16
@@ -203,18 +184,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(buf: memoryview, pos: int)
     return self, pos
 
 
-def _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(o: ShareAcknowledgeRequest.AcknowledgementBatch, out: bytearray) -> None:
-    out += _S_qq.pack(o.first_offset, o.last_offset)
-    n = len(o.acknowledge_types) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.acknowledge_types)}b", *o.acknowledge_types)
-    out.append(0)
-
-
-def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgePartition, int]:
+def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(v: int, buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgePartition, int]:
     self = _new(_K_ShareAcknowledgeRequest_AcknowledgePartition)
     (self.partition_index,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -227,7 +197,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(buf: memoryview, pos: int)
         raise bad_length("AcknowledgementBatches", n)
     t1: list[ShareAcknowledgeRequest.AcknowledgementBatch] = []
     for _ in range(n):
-        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(buf, pos)
+        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgementBatch_0(v, buf, pos)
         t1.append(t2)
     self.acknowledgement_batches = t1
     n = buf[pos]
@@ -239,19 +209,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgePartition_0(buf: memoryview, pos: int)
     return self, pos
 
 
-def _e_ShareAcknowledgeRequest_AcknowledgePartition_0(o: ShareAcknowledgeRequest.AcknowledgePartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    n = len(o.acknowledgement_batches) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.acknowledgement_batches:
-        _e_ShareAcknowledgeRequest_AcknowledgementBatch_0(t1, out)
-    out.append(0)
-
-
-def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgeTopic, int]:
+def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(v: int, buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest.AcknowledgeTopic, int]:
     self = _new(_K_ShareAcknowledgeRequest_AcknowledgeTopic)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -264,7 +222,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(buf: memoryview, pos: int) -> 
         raise bad_length("Partitions", n)
     t1: list[ShareAcknowledgeRequest.AcknowledgePartition] = []
     for _ in range(n):
-        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgePartition_0(buf, pos)
+        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgePartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -276,19 +234,7 @@ def _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(o: ShareAcknowledgeRequest.AcknowledgeTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_ShareAcknowledgeRequest_AcknowledgePartition_0(t1, out)
-    out.append(0)
-
-
-def _d_ShareAcknowledgeRequest_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest, int]:
+def _d_ShareAcknowledgeRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ShareAcknowledgeRequest, int]:
     self = _new(_K_ShareAcknowledgeRequest)
     n = buf[pos]
     pos += 1
@@ -327,7 +273,7 @@ def _d_ShareAcknowledgeRequest_0(buf: memoryview, pos: int) -> tuple[ShareAcknow
         raise bad_length("Topics", n)
     t1: list[ShareAcknowledgeRequest.AcknowledgeTopic] = []
     for _ in range(n):
-        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(buf, pos)
+        t2, pos = _d_ShareAcknowledgeRequest_AcknowledgeTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -339,86 +285,12 @@ def _d_ShareAcknowledgeRequest_0(buf: memoryview, pos: int) -> tuple[ShareAcknow
     return self, pos
 
 
-def _e_ShareAcknowledgeRequest_0(o: ShareAcknowledgeRequest, out: bytearray) -> None:
-    t1 = o.group_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    t3 = o.member_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out += _S_i.pack(o.share_session_epoch)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t5 in o.topics:
-        _e_ShareAcknowledgeRequest_AcknowledgeTopic_0(t5, out)
-    out.append(0)
-
-
-def _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeResponse.LeaderIdAndEpoch, int]:
-    self = _new(_K_ShareAcknowledgeResponse_LeaderIdAndEpoch)
-    self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(o: ShareAcknowledgeResponse.LeaderIdAndEpoch, out: bytearray) -> None:
+def _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(v: int, o: ShareAcknowledgeResponse.LeaderIdAndEpoch, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_ShareAcknowledgeResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeResponse.PartitionData, int]:
-    self = _new(_K_ShareAcknowledgeResponse_PartitionData)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.current_leader, pos = _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(buf, pos)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareAcknowledgeResponse_PartitionData_0(o: ShareAcknowledgeResponse.PartitionData, out: bytearray) -> None:
+def _e_ShareAcknowledgeResponse_PartitionData_0(v: int, o: ShareAcknowledgeResponse.PartitionData, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -431,36 +303,11 @@ def _e_ShareAcknowledgeResponse_PartitionData_0(o: ShareAcknowledgeResponse.Part
         else:
             write_uvarint(out, n)
         out += t2
-    _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(o.current_leader, out)
+    _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0(v, o.current_leader, out)
     out.append(0)
 
 
-def _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, int]:
-    self = _new(_K_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ShareAcknowledgeResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_ShareAcknowledgeResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(o: ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, out: bytearray) -> None:
+def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(v: int, o: ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -468,49 +315,11 @@ def _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(o: ShareAcknowle
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_ShareAcknowledgeResponse_PartitionData_0(t1, out)
+        _e_ShareAcknowledgeResponse_PartitionData_0(v, t1, out)
     out.append(0)
 
 
-def _d_ShareAcknowledgeResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeResponse.NodeEndpoint, int]:
-    self = _new(_K_ShareAcknowledgeResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareAcknowledgeResponse_NodeEndpoint_0(o: ShareAcknowledgeResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_ShareAcknowledgeResponse_NodeEndpoint_0(v: int, o: ShareAcknowledgeResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -534,57 +343,7 @@ def _e_ShareAcknowledgeResponse_NodeEndpoint_0(o: ShareAcknowledgeResponse.NodeE
     out.append(0)
 
 
-def _d_ShareAcknowledgeResponse_0(buf: memoryview, pos: int) -> tuple[ShareAcknowledgeResponse, int]:
-    self = _new(_K_ShareAcknowledgeResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("NodeEndpoints", n)
-    t3: list[ShareAcknowledgeResponse.NodeEndpoint] = []
-    for _ in range(n):
-        t4, pos = _d_ShareAcknowledgeResponse_NodeEndpoint_0(buf, pos)
-        t3.append(t4)
-    self.node_endpoints = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareAcknowledgeResponse_0(o: ShareAcknowledgeResponse, out: bytearray) -> None:
+def _e_ShareAcknowledgeResponse_0(v: int, o: ShareAcknowledgeResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -603,78 +362,23 @@ def _e_ShareAcknowledgeResponse_0(o: ShareAcknowledgeResponse, out: bytearray) -
     else:
         write_uvarint(out, n)
     for t3 in o.responses:
-        _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(t3, out)
+        _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0(v, t3, out)
     n = len(o.node_endpoints) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t4 in o.node_endpoints:
-        _e_ShareAcknowledgeResponse_NodeEndpoint_0(t4, out)
+        _e_ShareAcknowledgeResponse_NodeEndpoint_0(v, t4, out)
     out.append(0)
 
 
-ShareAcknowledgeRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("share_session_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]AcknowledgeTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgeTopic, []),
-)
-ShareAcknowledgeRequest.AcknowledgementBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledge_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareAcknowledgeRequest.AcknowledgePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledgement_batches", "[]AcknowledgementBatch", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgementBatch, []),
-)
-ShareAcknowledgeRequest.AcknowledgeTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]AcknowledgePartition", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeRequest.AcknowledgePartition, []),
-)
-ShareAcknowledgeResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("responses", "[]ShareAcknowledgeTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.NodeEndpoint, []),
-)
-ShareAcknowledgeResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ShareAcknowledgeResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.LeaderIdAndEpoch, None),
-)
-ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ShareAcknowledgeResponse.PartitionData, []),
-)
-ShareAcknowledgeResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ShareAcknowledgeRequest.AcknowledgementBatch._DECODERS = {0: _d_ShareAcknowledgeRequest_AcknowledgementBatch_0}
-ShareAcknowledgeRequest.AcknowledgementBatch._ENCODERS = {0: _e_ShareAcknowledgeRequest_AcknowledgementBatch_0}
-ShareAcknowledgeRequest.AcknowledgePartition._DECODERS = {0: _d_ShareAcknowledgeRequest_AcknowledgePartition_0}
-ShareAcknowledgeRequest.AcknowledgePartition._ENCODERS = {0: _e_ShareAcknowledgeRequest_AcknowledgePartition_0}
-ShareAcknowledgeRequest.AcknowledgeTopic._DECODERS = {0: _d_ShareAcknowledgeRequest_AcknowledgeTopic_0}
-ShareAcknowledgeRequest.AcknowledgeTopic._ENCODERS = {0: _e_ShareAcknowledgeRequest_AcknowledgeTopic_0}
-ShareAcknowledgeRequest._DECODERS = {0: _d_ShareAcknowledgeRequest_0}
-ShareAcknowledgeRequest._ENCODERS = {0: _e_ShareAcknowledgeRequest_0}
-ShareAcknowledgeResponse.LeaderIdAndEpoch._DECODERS = {0: _d_ShareAcknowledgeResponse_LeaderIdAndEpoch_0}
-ShareAcknowledgeResponse.LeaderIdAndEpoch._ENCODERS = {0: _e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0}
-ShareAcknowledgeResponse.PartitionData._DECODERS = {0: _d_ShareAcknowledgeResponse_PartitionData_0}
-ShareAcknowledgeResponse.PartitionData._ENCODERS = {0: _e_ShareAcknowledgeResponse_PartitionData_0}
-ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._DECODERS = {0: _d_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0}
-ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._ENCODERS = {0: _e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0}
-ShareAcknowledgeResponse.NodeEndpoint._DECODERS = {0: _d_ShareAcknowledgeResponse_NodeEndpoint_0}
-ShareAcknowledgeResponse.NodeEndpoint._ENCODERS = {0: _e_ShareAcknowledgeResponse_NodeEndpoint_0}
-ShareAcknowledgeResponse._DECODERS = {0: _d_ShareAcknowledgeResponse_0}
-ShareAcknowledgeResponse._ENCODERS = {0: _e_ShareAcknowledgeResponse_0}
+ShareAcknowledgeRequest.AcknowledgementBatch._DECODERS = {0: partial(_d_ShareAcknowledgeRequest_AcknowledgementBatch_0, 0)}
+ShareAcknowledgeRequest.AcknowledgePartition._DECODERS = {0: partial(_d_ShareAcknowledgeRequest_AcknowledgePartition_0, 0)}
+ShareAcknowledgeRequest.AcknowledgeTopic._DECODERS = {0: partial(_d_ShareAcknowledgeRequest_AcknowledgeTopic_0, 0)}
+ShareAcknowledgeRequest._DECODERS = {0: partial(_d_ShareAcknowledgeRequest_0, 0)}
+ShareAcknowledgeResponse.LeaderIdAndEpoch._ENCODERS = {0: partial(_e_ShareAcknowledgeResponse_LeaderIdAndEpoch_0, 0)}
+ShareAcknowledgeResponse.PartitionData._ENCODERS = {0: partial(_e_ShareAcknowledgeResponse_PartitionData_0, 0)}
+ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse._ENCODERS = {0: partial(_e_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse_0, 0)}
+ShareAcknowledgeResponse.NodeEndpoint._ENCODERS = {0: partial(_e_ShareAcknowledgeResponse_NodeEndpoint_0, 0)}
+ShareAcknowledgeResponse._ENCODERS = {0: partial(_e_ShareAcknowledgeResponse_0, 0)}

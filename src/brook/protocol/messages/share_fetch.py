@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Buffer, Message, Records, append_records, bad_length, read_uvarint, records_size,
+    skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -225,7 +207,7 @@ _K_ShareFetchResponse_ShareFetchableTopicResponse = ShareFetchResponse.ShareFetc
 _K_ShareFetchResponse_NodeEndpoint = ShareFetchResponse.NodeEndpoint
 
 
-def _d_ShareFetchRequest_AcknowledgementBatch_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest.AcknowledgementBatch, int]:
+def _d_ShareFetchRequest_AcknowledgementBatch_0(v: int, buf: memoryview, pos: int) -> tuple[ShareFetchRequest.AcknowledgementBatch, int]:
     self = _new(_K_ShareFetchRequest_AcknowledgementBatch)
     self.first_offset, self.last_offset = _S_qq.unpack_from(buf, pos)
     pos += 16
@@ -250,18 +232,7 @@ def _d_ShareFetchRequest_AcknowledgementBatch_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_ShareFetchRequest_AcknowledgementBatch_0(o: ShareFetchRequest.AcknowledgementBatch, out: bytearray) -> None:
-    out += _S_qq.pack(o.first_offset, o.last_offset)
-    n = len(o.acknowledge_types) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.acknowledge_types)}b", *o.acknowledge_types)
-    out.append(0)
-
-
-def _d_ShareFetchRequest_FetchPartition_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest.FetchPartition, int]:
+def _d_ShareFetchRequest_FetchPartition_0(v: int, buf: memoryview, pos: int) -> tuple[ShareFetchRequest.FetchPartition, int]:
     self = _new(_K_ShareFetchRequest_FetchPartition)
     self.partition_index, self.partition_max_bytes = _S_ii.unpack_from(buf, pos)
     pos += 8
@@ -274,7 +245,7 @@ def _d_ShareFetchRequest_FetchPartition_0(buf: memoryview, pos: int) -> tuple[Sh
         raise bad_length("AcknowledgementBatches", n)
     t1: list[ShareFetchRequest.AcknowledgementBatch] = []
     for _ in range(n):
-        t2, pos = _d_ShareFetchRequest_AcknowledgementBatch_0(buf, pos)
+        t2, pos = _d_ShareFetchRequest_AcknowledgementBatch_0(v, buf, pos)
         t1.append(t2)
     self.acknowledgement_batches = t1
     n = buf[pos]
@@ -286,19 +257,7 @@ def _d_ShareFetchRequest_FetchPartition_0(buf: memoryview, pos: int) -> tuple[Sh
     return self, pos
 
 
-def _e_ShareFetchRequest_FetchPartition_0(o: ShareFetchRequest.FetchPartition, out: bytearray) -> None:
-    out += _S_ii.pack(o.partition_index, o.partition_max_bytes)
-    n = len(o.acknowledgement_batches) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.acknowledgement_batches:
-        _e_ShareFetchRequest_AcknowledgementBatch_0(t1, out)
-    out.append(0)
-
-
-def _d_ShareFetchRequest_FetchTopic_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest.FetchTopic, int]:
+def _d_ShareFetchRequest_FetchTopic_0(v: int, buf: memoryview, pos: int) -> tuple[ShareFetchRequest.FetchTopic, int]:
     self = _new(_K_ShareFetchRequest_FetchTopic)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -311,7 +270,7 @@ def _d_ShareFetchRequest_FetchTopic_0(buf: memoryview, pos: int) -> tuple[ShareF
         raise bad_length("Partitions", n)
     t1: list[ShareFetchRequest.FetchPartition] = []
     for _ in range(n):
-        t2, pos = _d_ShareFetchRequest_FetchPartition_0(buf, pos)
+        t2, pos = _d_ShareFetchRequest_FetchPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -323,19 +282,7 @@ def _d_ShareFetchRequest_FetchTopic_0(buf: memoryview, pos: int) -> tuple[ShareF
     return self, pos
 
 
-def _e_ShareFetchRequest_FetchTopic_0(o: ShareFetchRequest.FetchTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_ShareFetchRequest_FetchPartition_0(t1, out)
-    out.append(0)
-
-
-def _d_ShareFetchRequest_ForgottenTopic_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest.ForgottenTopic, int]:
+def _d_ShareFetchRequest_ForgottenTopic_0(v: int, buf: memoryview, pos: int) -> tuple[ShareFetchRequest.ForgottenTopic, int]:
     self = _new(_K_ShareFetchRequest_ForgottenTopic)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -360,18 +307,7 @@ def _d_ShareFetchRequest_ForgottenTopic_0(buf: memoryview, pos: int) -> tuple[Sh
     return self, pos
 
 
-def _e_ShareFetchRequest_ForgottenTopic_0(o: ShareFetchRequest.ForgottenTopic, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _d_ShareFetchRequest_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest, int]:
+def _d_ShareFetchRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ShareFetchRequest, int]:
     self = _new(_K_ShareFetchRequest)
     n = buf[pos]
     pos += 1
@@ -410,7 +346,7 @@ def _d_ShareFetchRequest_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest
         raise bad_length("Topics", n)
     t1: list[ShareFetchRequest.FetchTopic] = []
     for _ in range(n):
-        t2, pos = _d_ShareFetchRequest_FetchTopic_0(buf, pos)
+        t2, pos = _d_ShareFetchRequest_FetchTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -422,7 +358,7 @@ def _d_ShareFetchRequest_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest
         raise bad_length("ForgottenTopicsData", n)
     t3: list[ShareFetchRequest.ForgottenTopic] = []
     for _ in range(n):
-        t4, pos = _d_ShareFetchRequest_ForgottenTopic_0(buf, pos)
+        t4, pos = _d_ShareFetchRequest_ForgottenTopic_0(v, buf, pos)
         t3.append(t4)
     self.forgotten_topics_data = t3
     n = buf[pos]
@@ -434,151 +370,17 @@ def _d_ShareFetchRequest_0(buf: memoryview, pos: int) -> tuple[ShareFetchRequest
     return self, pos
 
 
-def _e_ShareFetchRequest_0(o: ShareFetchRequest, out: bytearray) -> None:
-    t1 = o.group_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    t3 = o.member_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out += _S_iiii.pack(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t5 in o.topics:
-        _e_ShareFetchRequest_FetchTopic_0(t5, out)
-    n = len(o.forgotten_topics_data) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t6 in o.forgotten_topics_data:
-        _e_ShareFetchRequest_ForgottenTopic_0(t6, out)
-    out.append(0)
-
-
-def _d_ShareFetchResponse_LeaderIdAndEpoch_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse.LeaderIdAndEpoch, int]:
-    self = _new(_K_ShareFetchResponse_LeaderIdAndEpoch)
-    self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_LeaderIdAndEpoch_0(o: ShareFetchResponse.LeaderIdAndEpoch, out: bytearray) -> None:
+def _e_ShareFetchResponse_LeaderIdAndEpoch_0(v: int, o: ShareFetchResponse.LeaderIdAndEpoch, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     out.append(0)
 
 
-def _d_ShareFetchResponse_AcquiredRecords_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse.AcquiredRecords, int]:
-    self = _new(_K_ShareFetchResponse_AcquiredRecords)
-    self.first_offset, self.last_offset, self.delivery_count = _S_qqh.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_AcquiredRecords_0(o: ShareFetchResponse.AcquiredRecords, out: bytearray) -> None:
+def _e_ShareFetchResponse_AcquiredRecords_0(v: int, o: ShareFetchResponse.AcquiredRecords, out: bytearray) -> None:
     out += _S_qqh.pack(o.first_offset, o.last_offset, o.delivery_count)
     out.append(0)
 
 
-def _d_ShareFetchResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse.PartitionData, int]:
-    self = _new(_K_ShareFetchResponse_PartitionData)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.acknowledge_error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.acknowledge_error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("AcknowledgeErrorMessage", n)
-        self.acknowledge_error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.current_leader, pos = _d_ShareFetchResponse_LeaderIdAndEpoch_0(buf, pos)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.records = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Records", n)
-        self.records = buf[pos:end]
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("AcquiredRecords", n)
-    t1: list[ShareFetchResponse.AcquiredRecords] = []
-    for _ in range(n):
-        t2, pos = _d_ShareFetchResponse_AcquiredRecords_0(buf, pos)
-        t1.append(t2)
-    self.acquired_records = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_PartitionData_0(o: ShareFetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_ShareFetchResponse_PartitionData_0(v: int, o: ShareFetchResponse.PartitionData, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ih.pack(o.partition_index, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -603,7 +405,7 @@ def _e_ShareFetchResponse_PartitionData_0(o: ShareFetchResponse.PartitionData, o
         else:
             write_uvarint(out, n)
         out += t4
-    _e_ShareFetchResponse_LeaderIdAndEpoch_0(o.current_leader, out)
+    _e_ShareFetchResponse_LeaderIdAndEpoch_0(v, o.current_leader, out)
     t5 = o.records
     if t5 is None:
         out.append(0)
@@ -621,37 +423,12 @@ def _e_ShareFetchResponse_PartitionData_0(o: ShareFetchResponse.PartitionData, o
     else:
         write_uvarint(out, n)
     for t6 in o.acquired_records:
-        _e_ShareFetchResponse_AcquiredRecords_0(t6, out)
+        _e_ShareFetchResponse_AcquiredRecords_0(v, t6, out)
     out.append(0)
     return out
 
 
-def _d_ShareFetchResponse_ShareFetchableTopicResponse_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse.ShareFetchableTopicResponse, int]:
-    self = _new(_K_ShareFetchResponse_ShareFetchableTopicResponse)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ShareFetchResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_ShareFetchResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(o: ShareFetchResponse.ShareFetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(v: int, o: ShareFetchResponse.ShareFetchableTopicResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -659,50 +436,12 @@ def _e_ShareFetchResponse_ShareFetchableTopicResponse_0(o: ShareFetchResponse.Sh
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        out = _e_ShareFetchResponse_PartitionData_0(t1, out, chunks)
+        out = _e_ShareFetchResponse_PartitionData_0(v, t1, out, chunks)
     out.append(0)
     return out
 
 
-def _d_ShareFetchResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse.NodeEndpoint, int]:
-    self = _new(_K_ShareFetchResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_NodeEndpoint_0(o: ShareFetchResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_ShareFetchResponse_NodeEndpoint_0(v: int, o: ShareFetchResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -726,57 +465,7 @@ def _e_ShareFetchResponse_NodeEndpoint_0(o: ShareFetchResponse.NodeEndpoint, out
     out.append(0)
 
 
-def _d_ShareFetchResponse_0(buf: memoryview, pos: int) -> tuple[ShareFetchResponse, int]:
-    self = _new(_K_ShareFetchResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[ShareFetchResponse.ShareFetchableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_ShareFetchResponse_ShareFetchableTopicResponse_0(buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("NodeEndpoints", n)
-    t3: list[ShareFetchResponse.NodeEndpoint] = []
-    for _ in range(n):
-        t4, pos = _d_ShareFetchResponse_NodeEndpoint_0(buf, pos)
-        t3.append(t4)
-    self.node_endpoints = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareFetchResponse_0(o: ShareFetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
+def _e_ShareFetchResponse_0(v: int, o: ShareFetchResponse, out: bytearray, chunks: list[Buffer]) -> bytearray:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -795,104 +484,29 @@ def _e_ShareFetchResponse_0(o: ShareFetchResponse, out: bytearray, chunks: list[
     else:
         write_uvarint(out, n)
     for t3 in o.responses:
-        out = _e_ShareFetchResponse_ShareFetchableTopicResponse_0(t3, out, chunks)
+        out = _e_ShareFetchResponse_ShareFetchableTopicResponse_0(v, t3, out, chunks)
     n = len(o.node_endpoints) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t4 in o.node_endpoints:
-        _e_ShareFetchResponse_NodeEndpoint_0(t4, out)
+        _e_ShareFetchResponse_NodeEndpoint_0(v, t4, out)
     out.append(0)
     return out
 
 
-ShareFetchRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("share_session_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_wait_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("min_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 2147483647),
-    FieldSpec("topics", "[]FetchTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchTopic, []),
-    FieldSpec("forgotten_topics_data", "[]ForgottenTopic", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.ForgottenTopic, []),
-)
-ShareFetchRequest.AcknowledgementBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledge_types", "[]int8", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareFetchRequest.FetchPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("partition_max_bytes", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledgement_batches", "[]AcknowledgementBatch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.AcknowledgementBatch, []),
-)
-ShareFetchRequest.FetchTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]FetchPartition", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchRequest.FetchPartition, []),
-)
-ShareFetchRequest.ForgottenTopic._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareFetchResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("responses", "[]ShareFetchableTopicResponse", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.ShareFetchableTopicResponse, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.NodeEndpoint, []),
-)
-ShareFetchResponse.LeaderIdAndEpoch._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ShareFetchResponse.AcquiredRecords._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-ShareFetchResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("acknowledge_error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("acknowledge_error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("current_leader", "LeaderIdAndEpoch", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.LeaderIdAndEpoch, None),
-    FieldSpec("records", "records", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("acquired_records", "[]AcquiredRecords", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.AcquiredRecords, []),
-)
-ShareFetchResponse.ShareFetchableTopicResponse._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, ShareFetchResponse.PartitionData, []),
-)
-ShareFetchResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ShareFetchRequest.AcknowledgementBatch._DECODERS = {0: _d_ShareFetchRequest_AcknowledgementBatch_0}
-ShareFetchRequest.AcknowledgementBatch._ENCODERS = {0: _e_ShareFetchRequest_AcknowledgementBatch_0}
-ShareFetchRequest.FetchPartition._DECODERS = {0: _d_ShareFetchRequest_FetchPartition_0}
-ShareFetchRequest.FetchPartition._ENCODERS = {0: _e_ShareFetchRequest_FetchPartition_0}
-ShareFetchRequest.FetchTopic._DECODERS = {0: _d_ShareFetchRequest_FetchTopic_0}
-ShareFetchRequest.FetchTopic._ENCODERS = {0: _e_ShareFetchRequest_FetchTopic_0}
-ShareFetchRequest.ForgottenTopic._DECODERS = {0: _d_ShareFetchRequest_ForgottenTopic_0}
-ShareFetchRequest.ForgottenTopic._ENCODERS = {0: _e_ShareFetchRequest_ForgottenTopic_0}
-ShareFetchRequest._DECODERS = {0: _d_ShareFetchRequest_0}
-ShareFetchRequest._ENCODERS = {0: _e_ShareFetchRequest_0}
-ShareFetchResponse.LeaderIdAndEpoch._DECODERS = {0: _d_ShareFetchResponse_LeaderIdAndEpoch_0}
-ShareFetchResponse.LeaderIdAndEpoch._ENCODERS = {0: _e_ShareFetchResponse_LeaderIdAndEpoch_0}
-ShareFetchResponse.AcquiredRecords._DECODERS = {0: _d_ShareFetchResponse_AcquiredRecords_0}
-ShareFetchResponse.AcquiredRecords._ENCODERS = {0: _e_ShareFetchResponse_AcquiredRecords_0}
-ShareFetchResponse.PartitionData._DECODERS = {0: _d_ShareFetchResponse_PartitionData_0}
-ShareFetchResponse.PartitionData._ENCODERS = {0: _e_ShareFetchResponse_PartitionData_0}
+ShareFetchRequest.AcknowledgementBatch._DECODERS = {0: partial(_d_ShareFetchRequest_AcknowledgementBatch_0, 0)}
+ShareFetchRequest.FetchPartition._DECODERS = {0: partial(_d_ShareFetchRequest_FetchPartition_0, 0)}
+ShareFetchRequest.FetchTopic._DECODERS = {0: partial(_d_ShareFetchRequest_FetchTopic_0, 0)}
+ShareFetchRequest.ForgottenTopic._DECODERS = {0: partial(_d_ShareFetchRequest_ForgottenTopic_0, 0)}
+ShareFetchRequest._DECODERS = {0: partial(_d_ShareFetchRequest_0, 0)}
+ShareFetchResponse.LeaderIdAndEpoch._ENCODERS = {0: partial(_e_ShareFetchResponse_LeaderIdAndEpoch_0, 0)}
+ShareFetchResponse.AcquiredRecords._ENCODERS = {0: partial(_e_ShareFetchResponse_AcquiredRecords_0, 0)}
+ShareFetchResponse.PartitionData._ENCODERS = {0: partial(_e_ShareFetchResponse_PartitionData_0, 0)}
 ShareFetchResponse.PartitionData._CHUNKED = True
-ShareFetchResponse.ShareFetchableTopicResponse._DECODERS = {0: _d_ShareFetchResponse_ShareFetchableTopicResponse_0}
-ShareFetchResponse.ShareFetchableTopicResponse._ENCODERS = {0: _e_ShareFetchResponse_ShareFetchableTopicResponse_0}
+ShareFetchResponse.ShareFetchableTopicResponse._ENCODERS = {0: partial(_e_ShareFetchResponse_ShareFetchableTopicResponse_0, 0)}
 ShareFetchResponse.ShareFetchableTopicResponse._CHUNKED = True
-ShareFetchResponse.NodeEndpoint._DECODERS = {0: _d_ShareFetchResponse_NodeEndpoint_0}
-ShareFetchResponse.NodeEndpoint._ENCODERS = {0: _e_ShareFetchResponse_NodeEndpoint_0}
-ShareFetchResponse._DECODERS = {0: _d_ShareFetchResponse_0}
-ShareFetchResponse._ENCODERS = {0: _e_ShareFetchResponse_0}
+ShareFetchResponse.NodeEndpoint._ENCODERS = {0: partial(_e_ShareFetchResponse_NodeEndpoint_0, 0)}
+ShareFetchResponse._ENCODERS = {0: partial(_e_ShareFetchResponse_0, 0)}
 ShareFetchResponse._CHUNKED = True

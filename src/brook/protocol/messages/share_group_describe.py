@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -146,7 +127,7 @@ _K_ShareGroupDescribeResponse_TopicPartitions = ShareGroupDescribeResponse.Topic
 _K_ShareGroupDescribeResponse_Assignment = ShareGroupDescribeResponse.Assignment
 
 
-def _d_ShareGroupDescribeRequest_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeRequest, int]:
+def _d_ShareGroupDescribeRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupDescribeRequest, int]:
     self = _new(_K_ShareGroupDescribeRequest)
     n = buf[pos]
     pos += 1
@@ -180,60 +161,7 @@ def _d_ShareGroupDescribeRequest_0(buf: memoryview, pos: int) -> tuple[ShareGrou
     return self, pos
 
 
-def _e_ShareGroupDescribeRequest_0(o: ShareGroupDescribeRequest, out: bytearray) -> None:
-    n = len(o.group_ids) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.group_ids:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_o.pack(o.include_authorized_operations)
-    out.append(0)
-
-
-def _d_ShareGroupDescribeResponse_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeResponse.TopicPartitions, int]:
-    self = _new(_K_ShareGroupDescribeResponse_TopicPartitions)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupDescribeResponse_TopicPartitions_0(o: ShareGroupDescribeResponse.TopicPartitions, out: bytearray) -> None:
+def _e_ShareGroupDescribeResponse_TopicPartitions_0(v: int, o: ShareGroupDescribeResponse.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     t1 = o.topic_name.encode()
     n = len(t1) + 1
@@ -251,119 +179,18 @@ def _e_ShareGroupDescribeResponse_TopicPartitions_0(o: ShareGroupDescribeRespons
     out.append(0)
 
 
-def _d_ShareGroupDescribeResponse_Assignment_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeResponse.Assignment, int]:
-    self = _new(_K_ShareGroupDescribeResponse_Assignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicPartitions", n)
-    t1: list[ShareGroupDescribeResponse.TopicPartitions] = []
-    for _ in range(n):
-        t2, pos = _d_ShareGroupDescribeResponse_TopicPartitions_0(buf, pos)
-        t1.append(t2)
-    self.topic_partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupDescribeResponse_Assignment_0(o: ShareGroupDescribeResponse.Assignment, out: bytearray) -> None:
+def _e_ShareGroupDescribeResponse_Assignment_0(v: int, o: ShareGroupDescribeResponse.Assignment, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ShareGroupDescribeResponse_TopicPartitions_0(t1, out)
+        _e_ShareGroupDescribeResponse_TopicPartitions_0(v, t1, out)
     out.append(0)
 
 
-def _d_ShareGroupDescribeResponse_Member_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeResponse.Member, int]:
-    self = _new(_K_ShareGroupDescribeResponse_Member)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("RackId", n)
-        self.rack_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.member_epoch,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientId", n)
-    self.client_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClientHost", n)
-    self.client_host = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("SubscribedTopicNames", n)
-    t1: list[str] = []
-    for _ in range(n):
-        n = buf[pos]
-        pos += 1
-        if n > 127:
-            n, pos = read_uvarint(buf, pos - 1)
-        n -= 1
-        end = pos + n
-        if n < 0 or end > len(buf):
-            raise bad_length("SubscribedTopicNames", n)
-        t2 = str(buf[pos:end], "utf-8")
-        pos = end
-        t1.append(t2)
-    self.subscribed_topic_names = t1
-    self.assignment, pos = _d_ShareGroupDescribeResponse_Assignment_0(buf, pos)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupDescribeResponse_Member_0(o: ShareGroupDescribeResponse.Member, out: bytearray) -> None:
+def _e_ShareGroupDescribeResponse_Member_0(v: int, o: ShareGroupDescribeResponse.Member, out: bytearray) -> None:
     t1 = o.member_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -410,83 +237,11 @@ def _e_ShareGroupDescribeResponse_Member_0(o: ShareGroupDescribeResponse.Member,
         else:
             write_uvarint(out, n)
         out += t7
-    _e_ShareGroupDescribeResponse_Assignment_0(o.assignment, out)
+    _e_ShareGroupDescribeResponse_Assignment_0(v, o.assignment, out)
     out.append(0)
 
 
-def _d_ShareGroupDescribeResponse_DescribedGroup_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeResponse.DescribedGroup, int]:
-    self = _new(_K_ShareGroupDescribeResponse_DescribedGroup)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupState", n)
-    self.group_state = str(buf[pos:end], "utf-8")
-    pos = end
-    self.group_epoch, self.assignment_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("AssignorName", n)
-    self.assignor_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Members", n)
-    t1: list[ShareGroupDescribeResponse.Member] = []
-    for _ in range(n):
-        t2, pos = _d_ShareGroupDescribeResponse_Member_0(buf, pos)
-        t1.append(t2)
-    self.members = t1
-    (self.authorized_operations,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupDescribeResponse_DescribedGroup_0(o: ShareGroupDescribeResponse.DescribedGroup, out: bytearray) -> None:
+def _e_ShareGroupDescribeResponse_DescribedGroup_0(v: int, o: ShareGroupDescribeResponse.DescribedGroup, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -527,37 +282,12 @@ def _e_ShareGroupDescribeResponse_DescribedGroup_0(o: ShareGroupDescribeResponse
     else:
         write_uvarint(out, n)
     for t6 in o.members:
-        _e_ShareGroupDescribeResponse_Member_0(t6, out)
+        _e_ShareGroupDescribeResponse_Member_0(v, t6, out)
     out += _S_i.pack(o.authorized_operations)
     out.append(0)
 
 
-def _d_ShareGroupDescribeResponse_0(buf: memoryview, pos: int) -> tuple[ShareGroupDescribeResponse, int]:
-    self = _new(_K_ShareGroupDescribeResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Groups", n)
-    t1: list[ShareGroupDescribeResponse.DescribedGroup] = []
-    for _ in range(n):
-        t2, pos = _d_ShareGroupDescribeResponse_DescribedGroup_0(buf, pos)
-        t1.append(t2)
-    self.groups = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupDescribeResponse_0(o: ShareGroupDescribeResponse, out: bytearray) -> None:
+def _e_ShareGroupDescribeResponse_0(v: int, o: ShareGroupDescribeResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.groups) + 1
     if n < 128:
@@ -565,55 +295,13 @@ def _e_ShareGroupDescribeResponse_0(o: ShareGroupDescribeResponse, out: bytearra
     else:
         write_uvarint(out, n)
     for t1 in o.groups:
-        _e_ShareGroupDescribeResponse_DescribedGroup_0(t1, out)
+        _e_ShareGroupDescribeResponse_DescribedGroup_0(v, t1, out)
     out.append(0)
 
 
-ShareGroupDescribeRequest._FIELDS = (
-    FieldSpec("group_ids", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("include_authorized_operations", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-ShareGroupDescribeResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("groups", "[]DescribedGroup", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.DescribedGroup, []),
-)
-ShareGroupDescribeResponse.Member._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("client_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("client_host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-    FieldSpec("assignment", "Assignment", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.Assignment, None),
-)
-ShareGroupDescribeResponse.DescribedGroup._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_state", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignor_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("members", "[]Member", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.Member, []),
-    FieldSpec("authorized_operations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -2147483648),
-)
-ShareGroupDescribeResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareGroupDescribeResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupDescribeResponse.TopicPartitions, []),
-)
-ShareGroupDescribeRequest._DECODERS = {0: _d_ShareGroupDescribeRequest_0}
-ShareGroupDescribeRequest._ENCODERS = {0: _e_ShareGroupDescribeRequest_0}
-ShareGroupDescribeResponse.TopicPartitions._DECODERS = {0: _d_ShareGroupDescribeResponse_TopicPartitions_0}
-ShareGroupDescribeResponse.TopicPartitions._ENCODERS = {0: _e_ShareGroupDescribeResponse_TopicPartitions_0}
-ShareGroupDescribeResponse.Assignment._DECODERS = {0: _d_ShareGroupDescribeResponse_Assignment_0}
-ShareGroupDescribeResponse.Assignment._ENCODERS = {0: _e_ShareGroupDescribeResponse_Assignment_0}
-ShareGroupDescribeResponse.Member._DECODERS = {0: _d_ShareGroupDescribeResponse_Member_0}
-ShareGroupDescribeResponse.Member._ENCODERS = {0: _e_ShareGroupDescribeResponse_Member_0}
-ShareGroupDescribeResponse.DescribedGroup._DECODERS = {0: _d_ShareGroupDescribeResponse_DescribedGroup_0}
-ShareGroupDescribeResponse.DescribedGroup._ENCODERS = {0: _e_ShareGroupDescribeResponse_DescribedGroup_0}
-ShareGroupDescribeResponse._DECODERS = {0: _d_ShareGroupDescribeResponse_0}
-ShareGroupDescribeResponse._ENCODERS = {0: _e_ShareGroupDescribeResponse_0}
+ShareGroupDescribeRequest._DECODERS = {0: partial(_d_ShareGroupDescribeRequest_0, 0)}
+ShareGroupDescribeResponse.TopicPartitions._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_TopicPartitions_0, 0)}
+ShareGroupDescribeResponse.Assignment._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_Assignment_0, 0)}
+ShareGroupDescribeResponse.Member._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_Member_0, 0)}
+ShareGroupDescribeResponse.DescribedGroup._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_DescribedGroup_0, 0)}
+ShareGroupDescribeResponse._ENCODERS = {0: partial(_e_ShareGroupDescribeResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -111,7 +92,7 @@ _K_ShareGroupHeartbeatResponse_Assignment = ShareGroupHeartbeatResponse.Assignme
 _K_ShareGroupHeartbeatResponse_TopicPartitions = ShareGroupHeartbeatResponse.TopicPartitions
 
 
-def _d_ShareGroupHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[ShareGroupHeartbeatRequest, int]:
+def _d_ShareGroupHeartbeatRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ShareGroupHeartbeatRequest, int]:
     self = _new(_K_ShareGroupHeartbeatRequest)
     n = buf[pos]
     pos += 1
@@ -181,79 +162,7 @@ def _d_ShareGroupHeartbeatRequest_0(buf: memoryview, pos: int) -> tuple[ShareGro
     return self, pos
 
 
-def _e_ShareGroupHeartbeatRequest_0(o: ShareGroupHeartbeatRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_i.pack(o.member_epoch)
-    t3 = o.rack_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.subscribed_topic_names
-    if t5 is None:
-        out.append(0)
-    else:
-        n = len(t5) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t6 in t5:
-            t7 = t6.encode()
-            n = len(t7) + 1
-            if n < 128:
-                out.append(n)
-            else:
-                write_uvarint(out, n)
-            out += t7
-    out.append(0)
-
-
-def _d_ShareGroupHeartbeatResponse_TopicPartitions_0(buf: memoryview, pos: int) -> tuple[ShareGroupHeartbeatResponse.TopicPartitions, int]:
-    self = _new(_K_ShareGroupHeartbeatResponse_TopicPartitions)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Partitions", n)
-    self.partitions = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(o: ShareGroupHeartbeatResponse.TopicPartitions, out: bytearray) -> None:
+def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(v: int, o: ShareGroupHeartbeatResponse.TopicPartitions, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -264,87 +173,18 @@ def _e_ShareGroupHeartbeatResponse_TopicPartitions_0(o: ShareGroupHeartbeatRespo
     out.append(0)
 
 
-def _d_ShareGroupHeartbeatResponse_Assignment_0(buf: memoryview, pos: int) -> tuple[ShareGroupHeartbeatResponse.Assignment, int]:
-    self = _new(_K_ShareGroupHeartbeatResponse_Assignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("TopicPartitions", n)
-    t1: list[ShareGroupHeartbeatResponse.TopicPartitions] = []
-    for _ in range(n):
-        t2, pos = _d_ShareGroupHeartbeatResponse_TopicPartitions_0(buf, pos)
-        t1.append(t2)
-    self.topic_partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupHeartbeatResponse_Assignment_0(o: ShareGroupHeartbeatResponse.Assignment, out: bytearray) -> None:
+def _e_ShareGroupHeartbeatResponse_Assignment_0(v: int, o: ShareGroupHeartbeatResponse.Assignment, out: bytearray) -> None:
     n = len(o.topic_partitions) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.topic_partitions:
-        _e_ShareGroupHeartbeatResponse_TopicPartitions_0(t1, out)
+        _e_ShareGroupHeartbeatResponse_TopicPartitions_0(v, t1, out)
     out.append(0)
 
 
-def _d_ShareGroupHeartbeatResponse_0(buf: memoryview, pos: int) -> tuple[ShareGroupHeartbeatResponse, int]:
-    self = _new(_K_ShareGroupHeartbeatResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.member_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("MemberId", n)
-        self.member_id = str(buf[pos:end], "utf-8")
-        pos = end
-    self.member_epoch, self.heartbeat_interval_ms = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    if buf[pos] & 0x80:
-        self.assignment = None
-        pos += 1
-    else:
-        self.assignment, pos = _d_ShareGroupHeartbeatResponse_Assignment_0(buf, pos + 1)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_ShareGroupHeartbeatResponse_0(o: ShareGroupHeartbeatResponse, out: bytearray) -> None:
+def _e_ShareGroupHeartbeatResponse_0(v: int, o: ShareGroupHeartbeatResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -374,38 +214,11 @@ def _e_ShareGroupHeartbeatResponse_0(o: ShareGroupHeartbeatResponse, out: bytear
         out.append(255)
     else:
         out.append(1)
-        _e_ShareGroupHeartbeatResponse_Assignment_0(t5, out)
+        _e_ShareGroupHeartbeatResponse_Assignment_0(v, t5, out)
     out.append(0)
 
 
-ShareGroupHeartbeatRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("rack_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("subscribed_topic_names", "[]string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-ShareGroupHeartbeatResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("member_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("heartbeat_interval_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("assignment", "Assignment", 0, 32767, 0, 32767, None, 32767, -1, ShareGroupHeartbeatResponse.Assignment, None),
-)
-ShareGroupHeartbeatResponse.Assignment._FIELDS = (
-    FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 32767, -1, None, 32767, -1, ShareGroupHeartbeatResponse.TopicPartitions, []),
-)
-ShareGroupHeartbeatResponse.TopicPartitions._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-ShareGroupHeartbeatRequest._DECODERS = {0: _d_ShareGroupHeartbeatRequest_0}
-ShareGroupHeartbeatRequest._ENCODERS = {0: _e_ShareGroupHeartbeatRequest_0}
-ShareGroupHeartbeatResponse.TopicPartitions._DECODERS = {0: _d_ShareGroupHeartbeatResponse_TopicPartitions_0}
-ShareGroupHeartbeatResponse.TopicPartitions._ENCODERS = {0: _e_ShareGroupHeartbeatResponse_TopicPartitions_0}
-ShareGroupHeartbeatResponse.Assignment._DECODERS = {0: _d_ShareGroupHeartbeatResponse_Assignment_0}
-ShareGroupHeartbeatResponse.Assignment._ENCODERS = {0: _e_ShareGroupHeartbeatResponse_Assignment_0}
-ShareGroupHeartbeatResponse._DECODERS = {0: _d_ShareGroupHeartbeatResponse_0}
-ShareGroupHeartbeatResponse._ENCODERS = {0: _e_ShareGroupHeartbeatResponse_0}
+ShareGroupHeartbeatRequest._DECODERS = {0: partial(_d_ShareGroupHeartbeatRequest_0, 0)}
+ShareGroupHeartbeatResponse.TopicPartitions._ENCODERS = {0: partial(_e_ShareGroupHeartbeatResponse_TopicPartitions_0, 0)}
+ShareGroupHeartbeatResponse.Assignment._ENCODERS = {0: partial(_e_ShareGroupHeartbeatResponse_Assignment_0, 0)}
+ShareGroupHeartbeatResponse._ENCODERS = {0: partial(_e_ShareGroupHeartbeatResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -100,7 +81,7 @@ _K_SyncGroupRequest_SyncGroupRequestAssignment = SyncGroupRequest.SyncGroupReque
 _K_SyncGroupResponse = SyncGroupResponse
 
 
-def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(buf: memoryview, pos: int) -> tuple[SyncGroupRequest.SyncGroupRequestAssignment, int]:
+def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupRequest.SyncGroupRequestAssignment, int]:
     self = _new(_K_SyncGroupRequest_SyncGroupRequestAssignment)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -119,15 +100,7 @@ def _d_SyncGroupRequest_SyncGroupRequestAssignment_0(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_SyncGroupRequest_SyncGroupRequestAssignment_0(o: SyncGroupRequest.SyncGroupRequestAssignment, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.assignment))
-    out += o.assignment
-
-
-def _d_SyncGroupRequest_SyncGroupRequestAssignment_1(buf: memoryview, pos: int) -> tuple[SyncGroupRequest.SyncGroupRequestAssignment, int]:
+def _d_SyncGroupRequest_SyncGroupRequestAssignment_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupRequest.SyncGroupRequestAssignment, int]:
     self = _new(_K_SyncGroupRequest_SyncGroupRequestAssignment)
     n = buf[pos]
     pos += 1
@@ -158,24 +131,7 @@ def _d_SyncGroupRequest_SyncGroupRequestAssignment_1(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_SyncGroupRequest_SyncGroupRequestAssignment_1(o: SyncGroupRequest.SyncGroupRequestAssignment, out: bytearray) -> None:
-    t1 = o.member_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.assignment) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.assignment
-    out.append(0)
-
-
-def _d_SyncGroupRequest_0(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+def _d_SyncGroupRequest_0(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
     self = _new(_K_SyncGroupRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -193,194 +149,34 @@ def _d_SyncGroupRequest_0(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, 
         raise bad_length("MemberId", n)
     self.member_id = str(buf[pos:end], "utf-8")
     pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Assignments", n)
-    t1: list[SyncGroupRequest.SyncGroupRequestAssignment] = []
-    for _ in range(n):
-        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_0(buf, pos)
-        t1.append(t2)
-    self.assignments = t1
-    self.group_instance_id = None
-    self.protocol_type = None
-    self.protocol_name = None
-    return self, pos
-
-
-def _e_SyncGroupRequest_0(o: SyncGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += INT32.pack(len(o.assignments))
-    for t3 in o.assignments:
-        _e_SyncGroupRequest_SyncGroupRequestAssignment_0(t3, out)
-
-
-def _d_SyncGroupRequest_1(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    self = _new(_K_SyncGroupRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Assignments", n)
-    t1: list[SyncGroupRequest.SyncGroupRequestAssignment] = []
-    for _ in range(n):
-        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_0(buf, pos)
-        t1.append(t2)
-    self.assignments = t1
-    self.protocol_type = None
-    self.protocol_name = None
-    return self, pos
-
-
-def _e_SyncGroupRequest_1(o: SyncGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out += b"\xff\xff"
-    else:
-        t4 = t3.encode()
-        out += INT16.pack(len(t4))
-        out += t4
-    out += INT32.pack(len(o.assignments))
-    for t5 in o.assignments:
-        _e_SyncGroupRequest_SyncGroupRequestAssignment_0(t5, out)
-
-
-def _d_SyncGroupRequest_2(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
-    self = _new(_K_SyncGroupRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.generation_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("MemberId", n)
-    self.member_id = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.group_instance_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("GroupInstanceId", n)
-        self.group_instance_id = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Assignments", n)
-    t1: list[SyncGroupRequest.SyncGroupRequestAssignment] = []
-    for _ in range(n):
-        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_1(buf, pos)
-        t1.append(t2)
-    self.assignments = t1
-    self.protocol_type = None
-    self.protocol_name = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_SyncGroupRequest_2(o: SyncGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
+    if v >= 3:
+        (n,) = INT16.unpack_from(buf, pos)
+        pos += 2
+        if n < 0:
+            self.group_instance_id = None
         else:
-            write_uvarint(out, n)
-        out += t4
-    n = len(o.assignments) + 1
-    if n < 128:
-        out.append(n)
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("GroupInstanceId", n)
+            self.group_instance_id = str(buf[pos:end], "utf-8")
+            pos = end
     else:
-        write_uvarint(out, n)
-    for t5 in o.assignments:
-        _e_SyncGroupRequest_SyncGroupRequestAssignment_1(t5, out)
-    out.append(0)
+        self.group_instance_id = None
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Assignments", n)
+    t1: list[SyncGroupRequest.SyncGroupRequestAssignment] = []
+    for _ in range(n):
+        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_0(v, buf, pos)
+        t1.append(t2)
+    self.assignments = t1
+    self.protocol_type = None
+    self.protocol_name = None
+    return self, pos
 
 
-def _d_SyncGroupRequest_3(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
+def _d_SyncGroupRequest_4(v: int, buf: memoryview, pos: int) -> tuple[SyncGroupRequest, int]:
     self = _new(_K_SyncGroupRequest)
     n = buf[pos]
     pos += 1
@@ -417,32 +213,36 @@ def _d_SyncGroupRequest_3(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, 
             raise bad_length("GroupInstanceId", n)
         self.group_instance_id = str(buf[pos:end], "utf-8")
         pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
+    if v >= 5:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.protocol_type = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("ProtocolType", n)
+            self.protocol_type = str(buf[pos:end], "utf-8")
+            pos = end
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.protocol_name = None
+        else:
+            end = pos + n
+            if end > len(buf):
+                raise bad_length("ProtocolName", n)
+            self.protocol_name = str(buf[pos:end], "utf-8")
+            pos = end
+    else:
         self.protocol_type = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolType", n)
-        self.protocol_type = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
         self.protocol_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolName", n)
-        self.protocol_name = str(buf[pos:end], "utf-8")
-        pos = end
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -452,7 +252,7 @@ def _d_SyncGroupRequest_3(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, 
         raise bad_length("Assignments", n)
     t1: list[SyncGroupRequest.SyncGroupRequestAssignment] = []
     for _ in range(n):
-        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_1(buf, pos)
+        t2, pos = _d_SyncGroupRequest_SyncGroupRequestAssignment_4(v, buf, pos)
         t1.append(t2)
     self.assignments = t1
     n = buf[pos]
@@ -464,137 +264,40 @@ def _d_SyncGroupRequest_3(buf: memoryview, pos: int) -> tuple[SyncGroupRequest, 
     return self, pos
 
 
-def _e_SyncGroupRequest_3(o: SyncGroupRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
+def _e_SyncGroupResponse_0(v: int, o: SyncGroupResponse, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_h.pack(o.error_code)
     else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_i.pack(o.generation_id)
-    t2 = o.member_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    t3 = o.group_instance_id
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    t5 = o.protocol_type
-    if t5 is None:
-        out.append(0)
-    else:
-        t6 = t5.encode()
-        n = len(t6) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t6
-    t7 = o.protocol_name
-    if t7 is None:
-        out.append(0)
-    else:
-        t8 = t7.encode()
-        n = len(t8) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t8
-    n = len(o.assignments) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t9 in o.assignments:
-        _e_SyncGroupRequest_SyncGroupRequestAssignment_1(t9, out)
-    out.append(0)
-
-
-def _d_SyncGroupResponse_0(buf: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    self = _new(_K_SyncGroupResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    self.throttle_time_ms = 0
-    self.protocol_type = None
-    self.protocol_name = None
-    return self, pos
-
-
-def _e_SyncGroupResponse_0(o: SyncGroupResponse, out: bytearray) -> None:
-    out += _S_h.pack(o.error_code)
+        out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     out += INT32.pack(len(o.assignment))
     out += o.assignment
 
 
-def _d_SyncGroupResponse_1(buf: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    self = _new(_K_SyncGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    self.protocol_type = None
-    self.protocol_name = None
-    return self, pos
-
-
-def _e_SyncGroupResponse_1(o: SyncGroupResponse, out: bytearray) -> None:
+def _e_SyncGroupResponse_4(v: int, o: SyncGroupResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    out += INT32.pack(len(o.assignment))
-    out += o.assignment
-
-
-def _d_SyncGroupResponse_2(buf: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    self = _new(_K_SyncGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    self.protocol_type = None
-    self.protocol_name = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_SyncGroupResponse_2(o: SyncGroupResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
+    if v >= 5:
+        t1 = o.protocol_type
+        if t1 is None:
+            out.append(0)
+        else:
+            t2 = t1.encode()
+            n = len(t2) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t2
+        t3 = o.protocol_name
+        if t3 is None:
+            out.append(0)
+        else:
+            t4 = t3.encode()
+            n = len(t4) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            out += t4
     n = len(o.assignment) + 1
     if n < 128:
         out.append(n)
@@ -604,111 +307,6 @@ def _e_SyncGroupResponse_2(o: SyncGroupResponse, out: bytearray) -> None:
     out.append(0)
 
 
-def _d_SyncGroupResponse_3(buf: memoryview, pos: int) -> tuple[SyncGroupResponse, int]:
-    self = _new(_K_SyncGroupResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_type = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolType", n)
-        self.protocol_type = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.protocol_name = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ProtocolName", n)
-        self.protocol_name = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Assignment", n)
-    self.assignment = bytes(buf[pos:end])
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_SyncGroupResponse_3(o: SyncGroupResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.protocol_type
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    t3 = o.protocol_name
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    n = len(o.assignment) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += o.assignment
-    out.append(0)
-
-
-SyncGroupRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("generation_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignments", "[]SyncGroupRequestAssignment", 0, 32767, 32767, -1, None, 32767, -1, SyncGroupRequest.SyncGroupRequestAssignment, []),
-)
-SyncGroupRequest.SyncGroupRequestAssignment._FIELDS = (
-    FieldSpec("member_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-SyncGroupResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("protocol_type", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("protocol_name", "string", 5, 32767, 5, 32767, None, 32767, -1, None, None),
-    FieldSpec("assignment", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
-)
-SyncGroupRequest.SyncGroupRequestAssignment._DECODERS = {0: _d_SyncGroupRequest_SyncGroupRequestAssignment_0, 1: _d_SyncGroupRequest_SyncGroupRequestAssignment_0, 2: _d_SyncGroupRequest_SyncGroupRequestAssignment_0, 3: _d_SyncGroupRequest_SyncGroupRequestAssignment_0, 4: _d_SyncGroupRequest_SyncGroupRequestAssignment_1, 5: _d_SyncGroupRequest_SyncGroupRequestAssignment_1}
-SyncGroupRequest.SyncGroupRequestAssignment._ENCODERS = {0: _e_SyncGroupRequest_SyncGroupRequestAssignment_0, 1: _e_SyncGroupRequest_SyncGroupRequestAssignment_0, 2: _e_SyncGroupRequest_SyncGroupRequestAssignment_0, 3: _e_SyncGroupRequest_SyncGroupRequestAssignment_0, 4: _e_SyncGroupRequest_SyncGroupRequestAssignment_1, 5: _e_SyncGroupRequest_SyncGroupRequestAssignment_1}
-SyncGroupRequest._DECODERS = {0: _d_SyncGroupRequest_0, 1: _d_SyncGroupRequest_0, 2: _d_SyncGroupRequest_0, 3: _d_SyncGroupRequest_1, 4: _d_SyncGroupRequest_2, 5: _d_SyncGroupRequest_3}
-SyncGroupRequest._ENCODERS = {0: _e_SyncGroupRequest_0, 1: _e_SyncGroupRequest_0, 2: _e_SyncGroupRequest_0, 3: _e_SyncGroupRequest_1, 4: _e_SyncGroupRequest_2, 5: _e_SyncGroupRequest_3}
-SyncGroupResponse._DECODERS = {0: _d_SyncGroupResponse_0, 1: _d_SyncGroupResponse_1, 2: _d_SyncGroupResponse_1, 3: _d_SyncGroupResponse_1, 4: _d_SyncGroupResponse_2, 5: _d_SyncGroupResponse_3}
-SyncGroupResponse._ENCODERS = {0: _e_SyncGroupResponse_0, 1: _e_SyncGroupResponse_1, 2: _e_SyncGroupResponse_1, 3: _e_SyncGroupResponse_1, 4: _e_SyncGroupResponse_2, 5: _e_SyncGroupResponse_3}
+SyncGroupRequest.SyncGroupRequestAssignment._DECODERS = {0: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 0), 1: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 1), 2: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 2), 3: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_0, 3), 4: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_4, 4), 5: partial(_d_SyncGroupRequest_SyncGroupRequestAssignment_4, 5)}
+SyncGroupRequest._DECODERS = {0: partial(_d_SyncGroupRequest_0, 0), 1: partial(_d_SyncGroupRequest_0, 1), 2: partial(_d_SyncGroupRequest_0, 2), 3: partial(_d_SyncGroupRequest_0, 3), 4: partial(_d_SyncGroupRequest_4, 4), 5: partial(_d_SyncGroupRequest_4, 5)}
+SyncGroupResponse._ENCODERS = {0: partial(_e_SyncGroupResponse_0, 0), 1: partial(_e_SyncGroupResponse_0, 1), 2: partial(_e_SyncGroupResponse_0, 2), 3: partial(_e_SyncGroupResponse_0, 3), 4: partial(_e_SyncGroupResponse_4, 4), 5: partial(_e_SyncGroupResponse_4, 5)}

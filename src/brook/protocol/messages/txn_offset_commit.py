@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -139,39 +120,15 @@ _K_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition = TxnOffsetCommitRes
 _K_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic = TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
 
 
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
     self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
-    pos += 12
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.committed_metadata = None
+    if v <= 1:
+        self.partition_index, self.committed_offset = _S_iq.unpack_from(buf, pos)
+        pos += 12
+        self.committed_leader_epoch = -1
     else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("CommittedMetadata", n)
-        self.committed_metadata = str(buf[pos:end], "utf-8")
-        pos = end
-    self.committed_leader_epoch = -1
-    return self, pos
-
-
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iq.pack(o.partition_index, o.committed_offset)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
-    self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
-    self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
-    pos += 16
+        self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
+        pos += 16
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
     if n < 0:
@@ -185,18 +142,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1(buf: memoryview,
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out += b"\xff\xff"
-    else:
-        t2 = t1.encode()
-        out += INT16.pack(len(t2))
-        out += t2
-
-
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, int]:
     self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
     self.partition_index, self.committed_offset, self.committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
     pos += 16
@@ -222,23 +168,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(buf: memoryview,
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, out: bytearray) -> None:
-    out += _S_iqi.pack(o.partition_index, o.committed_offset, o.committed_leader_epoch)
-    t1 = o.committed_metadata
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out.append(0)
-
-
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, int]:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, int]:
     self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -253,52 +183,13 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(buf: memoryview, pos
         raise bad_length("Partitions", n)
     t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = []
     for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(buf, pos)
+        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0(t2, out)
-
-
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, int]:
-    self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1(t2, out)
-
-
-def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, int]:
+def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, int]:
     self = _new(_K_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
     n = buf[pos]
     pos += 1
@@ -319,7 +210,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf: memoryview, pos
         raise bad_length("Partitions", n)
     t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition] = []
     for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(buf, pos)
+        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -331,25 +222,7 @@ def _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf: memoryview, pos
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(o: TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2(t2, out)
-    out.append(0)
-
-
-def _d_TxnOffsetCommitRequest_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
+def _d_TxnOffsetCommitRequest_0(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
     self = _new(_K_TxnOffsetCommitRequest)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -373,7 +246,7 @@ def _d_TxnOffsetCommitRequest_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCom
         raise bad_length("Topics", n)
     t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(buf, pos)
+        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     self.generation_id = -1
@@ -382,66 +255,7 @@ def _d_TxnOffsetCommitRequest_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCom
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_0(o: TxnOffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += _S_qh.pack(o.producer_id, o.producer_epoch)
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0(t3, out)
-
-
-def _d_TxnOffsetCommitRequest_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
-    self = _new(_K_TxnOffsetCommitRequest)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TransactionalId", n)
-    self.transactional_id = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("GroupId", n)
-    self.group_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.producer_id, self.producer_epoch = _S_qh.unpack_from(buf, pos)
-    pos += 10
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.generation_id = -1
-    self.member_id = ''
-    self.group_instance_id = None
-    return self, pos
-
-
-def _e_TxnOffsetCommitRequest_1(o: TxnOffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    t2 = o.group_id.encode()
-    out += INT16.pack(len(t2))
-    out += t2
-    out += _S_qh.pack(o.producer_id, o.producer_epoch)
-    out += INT32.pack(len(o.topics))
-    for t3 in o.topics:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1(t3, out)
-
-
-def _d_TxnOffsetCommitRequest_2(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
+def _d_TxnOffsetCommitRequest_3(v: int, buf: memoryview, pos: int) -> tuple[TxnOffsetCommitRequest, int]:
     self = _new(_K_TxnOffsetCommitRequest)
     n = buf[pos]
     pos += 1
@@ -497,7 +311,7 @@ def _d_TxnOffsetCommitRequest_2(buf: memoryview, pos: int) -> tuple[TxnOffsetCom
         raise bad_length("Topics", n)
     t1: list[TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic] = []
     for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(buf, pos)
+        t2, pos = _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -509,143 +323,25 @@ def _d_TxnOffsetCommitRequest_2(buf: memoryview, pos: int) -> tuple[TxnOffsetCom
     return self, pos
 
 
-def _e_TxnOffsetCommitRequest_2(o: TxnOffsetCommitRequest, out: bytearray) -> None:
-    t1 = o.transactional_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.group_id.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_qhi.pack(o.producer_id, o.producer_epoch, o.generation_id)
-    t3 = o.member_id.encode()
-    n = len(t3) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t3
-    t4 = o.group_instance_id
-    if t4 is None:
-        out.append(0)
-    else:
-        t5 = t4.encode()
-        n = len(t5) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t5
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t6 in o.topics:
-        _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2(t6, out)
-    out.append(0)
-
-
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, int]:
-    self = _new(_K_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(o: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(v: int, o: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, int]:
-    self = _new(_K_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1(o: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(v: int, o: TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, int]:
-    self = _new(_K_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(o: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(v: int, o: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(t2, out)
+        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0(v, t2, out)
 
 
-def _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, int]:
-    self = _new(_K_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1(o: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(v: int, o: TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -659,59 +355,18 @@ def _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1(o: TxnOffsetCommit
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1(t2, out)
+        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3(v, t2, out)
     out.append(0)
 
 
-def _d_TxnOffsetCommitResponse_0(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse, int]:
-    self = _new(_K_TxnOffsetCommitResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_0(o: TxnOffsetCommitResponse, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_0(v: int, o: TxnOffsetCommitResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(t1, out)
+        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0(v, t1, out)
 
 
-def _d_TxnOffsetCommitResponse_1(buf: memoryview, pos: int) -> tuple[TxnOffsetCommitResponse, int]:
-    self = _new(_K_TxnOffsetCommitResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic] = []
-    for _ in range(n):
-        t2, pos = _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_TxnOffsetCommitResponse_1(o: TxnOffsetCommitResponse, out: bytearray) -> None:
+def _e_TxnOffsetCommitResponse_3(v: int, o: TxnOffsetCommitResponse, out: bytearray) -> None:
     out += _S_i.pack(o.throttle_time_ms)
     n = len(o.topics) + 1
     if n < 128:
@@ -719,51 +374,13 @@ def _e_TxnOffsetCommitResponse_1(o: TxnOffsetCommitResponse, out: bytearray) -> 
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1(t1, out)
+        _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3(v, t1, out)
     out.append(0)
 
 
-TxnOffsetCommitRequest._FIELDS = (
-    FieldSpec("transactional_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("generation_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("member_id", "string", 3, 32767, 32767, -1, None, 32767, -1, None, ''),
-    FieldSpec("group_instance_id", "string", 3, 32767, 3, 32767, None, 32767, -1, None, None),
-    FieldSpec("topics", "[]TxnOffsetCommitRequestTopic", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic, []),
-)
-TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("committed_leader_epoch", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("committed_metadata", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]TxnOffsetCommitRequestPartition", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition, []),
-)
-TxnOffsetCommitResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TxnOffsetCommitResponseTopic", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic, []),
-)
-TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]TxnOffsetCommitResponsePartition", 0, 32767, 32767, -1, None, 32767, -1, TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition, []),
-)
-TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._DECODERS = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2}
-TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._ENCODERS = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_1, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_2}
-TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._DECODERS = {0: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1, 3: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 4: _d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2}
-TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._ENCODERS = {0: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_1, 3: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2, 4: _e_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_2}
-TxnOffsetCommitRequest._DECODERS = {0: _d_TxnOffsetCommitRequest_0, 1: _d_TxnOffsetCommitRequest_0, 2: _d_TxnOffsetCommitRequest_1, 3: _d_TxnOffsetCommitRequest_2, 4: _d_TxnOffsetCommitRequest_2}
-TxnOffsetCommitRequest._ENCODERS = {0: _e_TxnOffsetCommitRequest_0, 1: _e_TxnOffsetCommitRequest_0, 2: _e_TxnOffsetCommitRequest_1, 3: _e_TxnOffsetCommitRequest_2, 4: _e_TxnOffsetCommitRequest_2}
-TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._DECODERS = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1}
-TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._ENCODERS = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_1}
-TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._DECODERS = {0: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1, 4: _d_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1}
-TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._ENCODERS = {0: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 3: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1, 4: _e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_1}
-TxnOffsetCommitResponse._DECODERS = {0: _d_TxnOffsetCommitResponse_0, 1: _d_TxnOffsetCommitResponse_0, 2: _d_TxnOffsetCommitResponse_0, 3: _d_TxnOffsetCommitResponse_1, 4: _d_TxnOffsetCommitResponse_1}
-TxnOffsetCommitResponse._ENCODERS = {0: _e_TxnOffsetCommitResponse_0, 1: _e_TxnOffsetCommitResponse_0, 2: _e_TxnOffsetCommitResponse_0, 3: _e_TxnOffsetCommitResponse_1, 4: _e_TxnOffsetCommitResponse_1}
+TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition._DECODERS = {0: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 0), 1: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 1), 2: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_0, 2), 3: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 3), 4: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_3, 4)}
+TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic._DECODERS = {0: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 0), 1: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 1), 2: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_0, 2), 3: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 3), 4: partial(_d_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_3, 4)}
+TxnOffsetCommitRequest._DECODERS = {0: partial(_d_TxnOffsetCommitRequest_0, 0), 1: partial(_d_TxnOffsetCommitRequest_0, 1), 2: partial(_d_TxnOffsetCommitRequest_0, 2), 3: partial(_d_TxnOffsetCommitRequest_3, 3), 4: partial(_d_TxnOffsetCommitRequest_3, 4)}
+TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition._ENCODERS = {0: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 0), 1: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 1), 2: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_0, 2), 3: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 3), 4: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition_3, 4)}
+TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic._ENCODERS = {0: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 0), 1: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 1), 2: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_0, 2), 3: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 3), 4: partial(_e_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_3, 4)}
+TxnOffsetCommitResponse._ENCODERS = {0: partial(_e_TxnOffsetCommitResponse_0, 0), 1: partial(_e_TxnOffsetCommitResponse_0, 1), 2: partial(_e_TxnOffsetCommitResponse_0, 2), 3: partial(_e_TxnOffsetCommitResponse_3, 3), 4: partial(_e_TxnOffsetCommitResponse_3, 4)}

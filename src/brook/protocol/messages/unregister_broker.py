@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -71,7 +52,7 @@ _K_UnregisterBrokerRequest = UnregisterBrokerRequest
 _K_UnregisterBrokerResponse = UnregisterBrokerResponse
 
 
-def _d_UnregisterBrokerRequest_0(buf: memoryview, pos: int) -> tuple[UnregisterBrokerRequest, int]:
+def _d_UnregisterBrokerRequest_0(v: int, buf: memoryview, pos: int) -> tuple[UnregisterBrokerRequest, int]:
     self = _new(_K_UnregisterBrokerRequest)
     (self.broker_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -84,38 +65,7 @@ def _d_UnregisterBrokerRequest_0(buf: memoryview, pos: int) -> tuple[UnregisterB
     return self, pos
 
 
-def _e_UnregisterBrokerRequest_0(o: UnregisterBrokerRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.broker_id)
-    out.append(0)
-
-
-def _d_UnregisterBrokerResponse_0(buf: memoryview, pos: int) -> tuple[UnregisterBrokerResponse, int]:
-    self = _new(_K_UnregisterBrokerResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UnregisterBrokerResponse_0(o: UnregisterBrokerResponse, out: bytearray) -> None:
+def _e_UnregisterBrokerResponse_0(v: int, o: UnregisterBrokerResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -131,15 +81,5 @@ def _e_UnregisterBrokerResponse_0(o: UnregisterBrokerResponse, out: bytearray) -
     out.append(0)
 
 
-UnregisterBrokerRequest._FIELDS = (
-    FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UnregisterBrokerResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-UnregisterBrokerRequest._DECODERS = {0: _d_UnregisterBrokerRequest_0}
-UnregisterBrokerRequest._ENCODERS = {0: _e_UnregisterBrokerRequest_0}
-UnregisterBrokerResponse._DECODERS = {0: _d_UnregisterBrokerResponse_0}
-UnregisterBrokerResponse._ENCODERS = {0: _e_UnregisterBrokerResponse_0}
+UnregisterBrokerRequest._DECODERS = {0: partial(_d_UnregisterBrokerRequest_0, 0)}
+UnregisterBrokerResponse._ENCODERS = {0: partial(_e_UnregisterBrokerResponse_0, 0)}

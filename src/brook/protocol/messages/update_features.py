@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -111,7 +92,7 @@ _K_UpdateFeaturesResponse = UpdateFeaturesResponse
 _K_UpdateFeaturesResponse_UpdatableFeatureResult = UpdateFeaturesResponse.UpdatableFeatureResult
 
 
-def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest.FeatureUpdateKey, int]:
+def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(v: int, buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest.FeatureUpdateKey, int]:
     self = _new(_K_UpdateFeaturesRequest_FeatureUpdateKey)
     n = buf[pos]
     pos += 1
@@ -123,9 +104,14 @@ def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(buf: memoryview, pos: int) -> tu
         raise bad_length("Feature", n)
     self.feature = str(buf[pos:end], "utf-8")
     pos = end
-    self.max_version_level, self.allow_downgrade = _S_ho.unpack_from(buf, pos)
-    pos += 3
-    self.upgrade_type = 1
+    if v <= 0:
+        self.max_version_level, self.allow_downgrade = _S_ho.unpack_from(buf, pos)
+        pos += 3
+        self.upgrade_type = 1
+    else:
+        self.max_version_level, self.upgrade_type = _S_hb.unpack_from(buf, pos)
+        pos += 3
+        self.allow_downgrade = False
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -135,55 +121,7 @@ def _d_UpdateFeaturesRequest_FeatureUpdateKey_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_UpdateFeaturesRequest_FeatureUpdateKey_0(o: UpdateFeaturesRequest.FeatureUpdateKey, out: bytearray) -> None:
-    t1 = o.feature.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_ho.pack(o.max_version_level, o.allow_downgrade)
-    out.append(0)
-
-
-def _d_UpdateFeaturesRequest_FeatureUpdateKey_1(buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest.FeatureUpdateKey, int]:
-    self = _new(_K_UpdateFeaturesRequest_FeatureUpdateKey)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Feature", n)
-    self.feature = str(buf[pos:end], "utf-8")
-    pos = end
-    self.max_version_level, self.upgrade_type = _S_hb.unpack_from(buf, pos)
-    pos += 3
-    self.allow_downgrade = False
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateFeaturesRequest_FeatureUpdateKey_1(o: UpdateFeaturesRequest.FeatureUpdateKey, out: bytearray) -> None:
-    t1 = o.feature.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_hb.pack(o.max_version_level, o.upgrade_type)
-    out.append(0)
-
-
-def _d_UpdateFeaturesRequest_0(buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
+def _d_UpdateFeaturesRequest_0(v: int, buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
     self = _new(_K_UpdateFeaturesRequest)
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -196,10 +134,14 @@ def _d_UpdateFeaturesRequest_0(buf: memoryview, pos: int) -> tuple[UpdateFeature
         raise bad_length("FeatureUpdates", n)
     t1: list[UpdateFeaturesRequest.FeatureUpdateKey] = []
     for _ in range(n):
-        t2, pos = _d_UpdateFeaturesRequest_FeatureUpdateKey_0(buf, pos)
+        t2, pos = _d_UpdateFeaturesRequest_FeatureUpdateKey_0(v, buf, pos)
         t1.append(t2)
     self.feature_updates = t1
-    self.validate_only = False
+    if v <= 0:
+        self.validate_only = False
+    else:
+        (self.validate_only,) = _S_o.unpack_from(buf, pos)
+        pos += 1
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -209,95 +151,7 @@ def _d_UpdateFeaturesRequest_0(buf: memoryview, pos: int) -> tuple[UpdateFeature
     return self, pos
 
 
-def _e_UpdateFeaturesRequest_0(o: UpdateFeaturesRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    n = len(o.feature_updates) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.feature_updates:
-        _e_UpdateFeaturesRequest_FeatureUpdateKey_0(t1, out)
-    out.append(0)
-
-
-def _d_UpdateFeaturesRequest_1(buf: memoryview, pos: int) -> tuple[UpdateFeaturesRequest, int]:
-    self = _new(_K_UpdateFeaturesRequest)
-    (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("FeatureUpdates", n)
-    t1: list[UpdateFeaturesRequest.FeatureUpdateKey] = []
-    for _ in range(n):
-        t2, pos = _d_UpdateFeaturesRequest_FeatureUpdateKey_1(buf, pos)
-        t1.append(t2)
-    self.feature_updates = t1
-    (self.validate_only,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateFeaturesRequest_1(o: UpdateFeaturesRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    n = len(o.feature_updates) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.feature_updates:
-        _e_UpdateFeaturesRequest_FeatureUpdateKey_1(t1, out)
-    out += _S_o.pack(o.validate_only)
-    out.append(0)
-
-
-def _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(buf: memoryview, pos: int) -> tuple[UpdateFeaturesResponse.UpdatableFeatureResult, int]:
-    self = _new(_K_UpdateFeaturesResponse_UpdatableFeatureResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Feature", n)
-    self.feature = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(o: UpdateFeaturesResponse.UpdatableFeatureResult, out: bytearray) -> None:
+def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(v: int, o: UpdateFeaturesResponse.UpdatableFeatureResult, out: bytearray) -> None:
     t1 = o.feature.encode()
     n = len(t1) + 1
     if n < 128:
@@ -320,45 +174,7 @@ def _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(o: UpdateFeaturesResponse
     out.append(0)
 
 
-def _d_UpdateFeaturesResponse_0(buf: memoryview, pos: int) -> tuple[UpdateFeaturesResponse, int]:
-    self = _new(_K_UpdateFeaturesResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[UpdateFeaturesResponse.UpdatableFeatureResult] = []
-    for _ in range(n):
-        t2, pos = _d_UpdateFeaturesResponse_UpdatableFeatureResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateFeaturesResponse_0(o: UpdateFeaturesResponse, out: bytearray) -> None:
+def _e_UpdateFeaturesResponse_0(v: int, o: UpdateFeaturesResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -371,86 +187,18 @@ def _e_UpdateFeaturesResponse_0(o: UpdateFeaturesResponse, out: bytearray) -> No
         else:
             write_uvarint(out, n)
         out += t2
-    n = len(o.results) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.results:
-        _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(t3, out)
-    out.append(0)
-
-
-def _d_UpdateFeaturesResponse_1(buf: memoryview, pos: int) -> tuple[UpdateFeaturesResponse, int]:
-    self = _new(_K_UpdateFeaturesResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    self.results = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateFeaturesResponse_1(o: UpdateFeaturesResponse, out: bytearray) -> None:
-    out += _S_ih.pack(o.throttle_time_ms, o.error_code)
-    t1 = o.error_message
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
+    if v <= 1:
+        n = len(o.results) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        out += t2
+        for t3 in o.results:
+            _e_UpdateFeaturesResponse_UpdatableFeatureResult_0(v, t3, out)
     out.append(0)
 
 
-UpdateFeaturesRequest._FIELDS = (
-    FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
-    FieldSpec("feature_updates", "[]FeatureUpdateKey", 0, 32767, 32767, -1, None, 32767, -1, UpdateFeaturesRequest.FeatureUpdateKey, []),
-    FieldSpec("validate_only", "bool", 1, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-UpdateFeaturesRequest.FeatureUpdateKey._FIELDS = (
-    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("max_version_level", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("allow_downgrade", "bool", 0, 0, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("upgrade_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 1),
-)
-UpdateFeaturesResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("results", "[]UpdatableFeatureResult", 0, 1, 32767, -1, None, 32767, -1, UpdateFeaturesResponse.UpdatableFeatureResult, []),
-)
-UpdateFeaturesResponse.UpdatableFeatureResult._FIELDS = (
-    FieldSpec("feature", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-)
-UpdateFeaturesRequest.FeatureUpdateKey._DECODERS = {0: _d_UpdateFeaturesRequest_FeatureUpdateKey_0, 1: _d_UpdateFeaturesRequest_FeatureUpdateKey_1, 2: _d_UpdateFeaturesRequest_FeatureUpdateKey_1}
-UpdateFeaturesRequest.FeatureUpdateKey._ENCODERS = {0: _e_UpdateFeaturesRequest_FeatureUpdateKey_0, 1: _e_UpdateFeaturesRequest_FeatureUpdateKey_1, 2: _e_UpdateFeaturesRequest_FeatureUpdateKey_1}
-UpdateFeaturesRequest._DECODERS = {0: _d_UpdateFeaturesRequest_0, 1: _d_UpdateFeaturesRequest_1, 2: _d_UpdateFeaturesRequest_1}
-UpdateFeaturesRequest._ENCODERS = {0: _e_UpdateFeaturesRequest_0, 1: _e_UpdateFeaturesRequest_1, 2: _e_UpdateFeaturesRequest_1}
-UpdateFeaturesResponse.UpdatableFeatureResult._DECODERS = {0: _d_UpdateFeaturesResponse_UpdatableFeatureResult_0, 1: _d_UpdateFeaturesResponse_UpdatableFeatureResult_0}
-UpdateFeaturesResponse.UpdatableFeatureResult._ENCODERS = {0: _e_UpdateFeaturesResponse_UpdatableFeatureResult_0, 1: _e_UpdateFeaturesResponse_UpdatableFeatureResult_0}
-UpdateFeaturesResponse._DECODERS = {0: _d_UpdateFeaturesResponse_0, 1: _d_UpdateFeaturesResponse_0, 2: _d_UpdateFeaturesResponse_1}
-UpdateFeaturesResponse._ENCODERS = {0: _e_UpdateFeaturesResponse_0, 1: _e_UpdateFeaturesResponse_0, 2: _e_UpdateFeaturesResponse_1}
+UpdateFeaturesRequest.FeatureUpdateKey._DECODERS = {0: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 0), 1: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 1), 2: partial(_d_UpdateFeaturesRequest_FeatureUpdateKey_0, 2)}
+UpdateFeaturesRequest._DECODERS = {0: partial(_d_UpdateFeaturesRequest_0, 0), 1: partial(_d_UpdateFeaturesRequest_0, 1), 2: partial(_d_UpdateFeaturesRequest_0, 2)}
+UpdateFeaturesResponse.UpdatableFeatureResult._ENCODERS = {0: partial(_e_UpdateFeaturesResponse_UpdatableFeatureResult_0, 0), 1: partial(_e_UpdateFeaturesResponse_UpdatableFeatureResult_0, 1)}
+UpdateFeaturesResponse._ENCODERS = {0: partial(_e_UpdateFeaturesResponse_0, 0), 1: partial(_e_UpdateFeaturesResponse_0, 1), 2: partial(_e_UpdateFeaturesResponse_0, 2)}

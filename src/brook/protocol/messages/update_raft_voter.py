@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -127,7 +108,7 @@ _K_UpdateRaftVoterResponse = UpdateRaftVoterResponse
 _K_UpdateRaftVoterResponse_CurrentLeader = UpdateRaftVoterResponse.CurrentLeader
 
 
-def _d_UpdateRaftVoterRequest_Listener_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest.Listener, int]:
+def _d_UpdateRaftVoterRequest_Listener_0(v: int, buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest.Listener, int]:
     self = _new(_K_UpdateRaftVoterRequest_Listener)
     n = buf[pos]
     pos += 1
@@ -160,26 +141,7 @@ def _d_UpdateRaftVoterRequest_Listener_0(buf: memoryview, pos: int) -> tuple[Upd
     return self, pos
 
 
-def _e_UpdateRaftVoterRequest_Listener_0(o: UpdateRaftVoterRequest.Listener, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    t2 = o.host.encode()
-    n = len(t2) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t2
-    out += _S_H.pack(o.port)
-    out.append(0)
-
-
-def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest.KRaftVersionFeature, int]:
+def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(v: int, buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest.KRaftVersionFeature, int]:
     self = _new(_K_UpdateRaftVoterRequest_KRaftVersionFeature)
     self.min_supported_version, self.max_supported_version = _S_hh.unpack_from(buf, pos)
     pos += 4
@@ -192,12 +154,7 @@ def _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(o: UpdateRaftVoterRequest.KRaftVersionFeature, out: bytearray) -> None:
-    out += _S_hh.pack(o.min_supported_version, o.max_supported_version)
-    out.append(0)
-
-
-def _d_UpdateRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest, int]:
+def _d_UpdateRaftVoterRequest_0(v: int, buf: memoryview, pos: int) -> tuple[UpdateRaftVoterRequest, int]:
     self = _new(_K_UpdateRaftVoterRequest)
     n = buf[pos]
     pos += 1
@@ -223,10 +180,10 @@ def _d_UpdateRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVo
         raise bad_length("Listeners", n)
     t1: list[UpdateRaftVoterRequest.Listener] = []
     for _ in range(n):
-        t2, pos = _d_UpdateRaftVoterRequest_Listener_0(buf, pos)
+        t2, pos = _d_UpdateRaftVoterRequest_Listener_0(v, buf, pos)
         t1.append(t2)
     self.listeners = t1
-    self.kraft_version_feature, pos = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(buf, pos)
+    self.kraft_version_feature, pos = _d_UpdateRaftVoterRequest_KRaftVersionFeature_0(v, buf, pos)
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -236,56 +193,7 @@ def _d_UpdateRaftVoterRequest_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVo
     return self, pos
 
 
-def _e_UpdateRaftVoterRequest_0(o: UpdateRaftVoterRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_iiu.pack(o.current_leader_epoch, o.voter_id, o.voter_directory_id)
-    n = len(o.listeners) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.listeners:
-        _e_UpdateRaftVoterRequest_Listener_0(t3, out)
-    _e_UpdateRaftVoterRequest_KRaftVersionFeature_0(o.kraft_version_feature, out)
-    out.append(0)
-
-
-def _d_UpdateRaftVoterResponse_CurrentLeader_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVoterResponse.CurrentLeader, int]:
-    self = _new(_K_UpdateRaftVoterResponse_CurrentLeader)
-    self.leader_id, self.leader_epoch = _S_ii.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_UpdateRaftVoterResponse_CurrentLeader_0(o: UpdateRaftVoterResponse.CurrentLeader, out: bytearray) -> None:
+def _e_UpdateRaftVoterResponse_CurrentLeader_0(v: int, o: UpdateRaftVoterResponse.CurrentLeader, out: bytearray) -> None:
     out += _S_ii.pack(o.leader_id, o.leader_epoch)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -298,29 +206,7 @@ def _e_UpdateRaftVoterResponse_CurrentLeader_0(o: UpdateRaftVoterResponse.Curren
     out.append(0)
 
 
-def _d_UpdateRaftVoterResponse_0(buf: memoryview, pos: int) -> tuple[UpdateRaftVoterResponse, int]:
-    self = _new(_K_UpdateRaftVoterResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    self.current_leader = _K_UpdateRaftVoterResponse_CurrentLeader()
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                self.current_leader, pos = _d_UpdateRaftVoterResponse_CurrentLeader_0(buf, pos)
-            pos = tend
-    return self, pos
-
-
-def _e_UpdateRaftVoterResponse_0(o: UpdateRaftVoterResponse, out: bytearray) -> None:
+def _e_UpdateRaftVoterResponse_0(v: int, o: UpdateRaftVoterResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.throttle_time_ms, o.error_code)
     t1 = not _z_UpdateRaftVoterResponse_CurrentLeader(o.current_leader)
     if not (t1):
@@ -329,7 +215,7 @@ def _e_UpdateRaftVoterResponse_0(o: UpdateRaftVoterResponse, out: bytearray) -> 
         write_uvarint(out, int(t1))
         if t1:
             t2 = bytearray()
-            _e_UpdateRaftVoterResponse_CurrentLeader_0(o.current_leader, t2)
+            _e_UpdateRaftVoterResponse_CurrentLeader_0(v, o.current_leader, t2)
             write_uvarint(out, 0)
             write_uvarint(out, len(t2))
             out += t2
@@ -339,41 +225,8 @@ def _z_UpdateRaftVoterResponse_CurrentLeader(v: UpdateRaftVoterResponse.CurrentL
     return v.leader_id == -1 and v.leader_epoch == -1 and v.host == "" and v.port == 0
 
 
-UpdateRaftVoterRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
-    FieldSpec("current_leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("voter_directory_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("listeners", "[]Listener", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.Listener, []),
-    FieldSpec("kraft_version_feature", "KRaftVersionFeature", 0, 32767, 32767, -1, None, 32767, -1, UpdateRaftVoterRequest.KRaftVersionFeature, None),
-)
-UpdateRaftVoterRequest.Listener._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UpdateRaftVoterRequest.KRaftVersionFeature._FIELDS = (
-    FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UpdateRaftVoterResponse._FIELDS = (
-    FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("current_leader", "CurrentLeader", 0, 32767, 32767, -1, 0, 0, 32767, UpdateRaftVoterResponse.CurrentLeader, None),
-)
-UpdateRaftVoterResponse.CurrentLeader._FIELDS = (
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("host", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-UpdateRaftVoterRequest.Listener._DECODERS = {0: _d_UpdateRaftVoterRequest_Listener_0}
-UpdateRaftVoterRequest.Listener._ENCODERS = {0: _e_UpdateRaftVoterRequest_Listener_0}
-UpdateRaftVoterRequest.KRaftVersionFeature._DECODERS = {0: _d_UpdateRaftVoterRequest_KRaftVersionFeature_0}
-UpdateRaftVoterRequest.KRaftVersionFeature._ENCODERS = {0: _e_UpdateRaftVoterRequest_KRaftVersionFeature_0}
-UpdateRaftVoterRequest._DECODERS = {0: _d_UpdateRaftVoterRequest_0}
-UpdateRaftVoterRequest._ENCODERS = {0: _e_UpdateRaftVoterRequest_0}
-UpdateRaftVoterResponse.CurrentLeader._DECODERS = {0: _d_UpdateRaftVoterResponse_CurrentLeader_0}
-UpdateRaftVoterResponse.CurrentLeader._ENCODERS = {0: _e_UpdateRaftVoterResponse_CurrentLeader_0}
-UpdateRaftVoterResponse._DECODERS = {0: _d_UpdateRaftVoterResponse_0}
-UpdateRaftVoterResponse._ENCODERS = {0: _e_UpdateRaftVoterResponse_0}
+UpdateRaftVoterRequest.Listener._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_Listener_0, 0)}
+UpdateRaftVoterRequest.KRaftVersionFeature._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_KRaftVersionFeature_0, 0)}
+UpdateRaftVoterRequest._DECODERS = {0: partial(_d_UpdateRaftVoterRequest_0, 0)}
+UpdateRaftVoterResponse.CurrentLeader._ENCODERS = {0: partial(_e_UpdateRaftVoterResponse_CurrentLeader_0, 0)}
+UpdateRaftVoterResponse._ENCODERS = {0: partial(_e_UpdateRaftVoterResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -157,12 +138,16 @@ _K_VoteResponse_TopicData = VoteResponse.TopicData
 _K_VoteResponse_NodeEndpoint = VoteResponse.NodeEndpoint
 
 
-def _d_VoteRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[VoteRequest.PartitionData, int]:
+def _d_VoteRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[VoteRequest.PartitionData, int]:
     self = _new(_K_VoteRequest_PartitionData)
-    self.partition_index, self.candidate_epoch, self.candidate_id, self.last_offset_epoch, self.last_offset = _S_iiiiq.unpack_from(buf, pos)
-    pos += 24
-    self.candidate_directory_id = ZERO_UUID
-    self.voter_directory_id = ZERO_UUID
+    if v <= 0:
+        self.partition_index, self.candidate_epoch, self.candidate_id, self.last_offset_epoch, self.last_offset = _S_iiiiq.unpack_from(buf, pos)
+        pos += 24
+        self.candidate_directory_id = ZERO_UUID
+        self.voter_directory_id = ZERO_UUID
+    else:
+        self.partition_index, self.candidate_epoch, self.candidate_id, self.candidate_directory_id, self.voter_directory_id, self.last_offset_epoch, self.last_offset = _S_iiiuuiq.unpack_from(buf, pos)
+        pos += 56
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -172,30 +157,7 @@ def _d_VoteRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[VoteReque
     return self, pos
 
 
-def _e_VoteRequest_PartitionData_0(o: VoteRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iiiiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset)
-    out.append(0)
-
-
-def _d_VoteRequest_PartitionData_1(buf: memoryview, pos: int) -> tuple[VoteRequest.PartitionData, int]:
-    self = _new(_K_VoteRequest_PartitionData)
-    self.partition_index, self.candidate_epoch, self.candidate_id, self.candidate_directory_id, self.voter_directory_id, self.last_offset_epoch, self.last_offset = _S_iiiuuiq.unpack_from(buf, pos)
-    pos += 56
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteRequest_PartitionData_1(o: VoteRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iiiuuiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.candidate_directory_id, o.voter_directory_id, o.last_offset_epoch, o.last_offset)
-    out.append(0)
-
-
-def _d_VoteRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[VoteRequest.TopicData, int]:
+def _d_VoteRequest_TopicData_0(v: int, buf: memoryview, pos: int) -> tuple[VoteRequest.TopicData, int]:
     self = _new(_K_VoteRequest_TopicData)
     n = buf[pos]
     pos += 1
@@ -216,7 +178,7 @@ def _d_VoteRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[VoteRequest.T
         raise bad_length("Partitions", n)
     t1: list[VoteRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_VoteRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_VoteRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -228,76 +190,7 @@ def _d_VoteRequest_TopicData_0(buf: memoryview, pos: int) -> tuple[VoteRequest.T
     return self, pos
 
 
-def _e_VoteRequest_TopicData_0(o: VoteRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_VoteRequest_PartitionData_0(t2, out)
-    out.append(0)
-
-
-def _d_VoteRequest_TopicData_1(buf: memoryview, pos: int) -> tuple[VoteRequest.TopicData, int]:
-    self = _new(_K_VoteRequest_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[VoteRequest.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_VoteRequest_PartitionData_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteRequest_TopicData_1(o: VoteRequest.TopicData, out: bytearray) -> None:
-    t1 = o.topic_name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_VoteRequest_PartitionData_1(t2, out)
-    out.append(0)
-
-
-def _d_VoteRequest_0(buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
+def _d_VoteRequest_0(v: int, buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
     self = _new(_K_VoteRequest)
     n = buf[pos]
     pos += 1
@@ -312,6 +205,11 @@ def _d_VoteRequest_0(buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
             raise bad_length("ClusterId", n)
         self.cluster_id = str(buf[pos:end], "utf-8")
         pos = end
+    if v <= 0:
+        self.voter_id = -1
+    else:
+        (self.voter_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -321,68 +219,7 @@ def _d_VoteRequest_0(buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
         raise bad_length("Topics", n)
     t1: list[VoteRequest.TopicData] = []
     for _ in range(n):
-        t2, pos = _d_VoteRequest_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.voter_id = -1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteRequest_0(o: VoteRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.topics:
-        _e_VoteRequest_TopicData_0(t3, out)
-    out.append(0)
-
-
-def _d_VoteRequest_1(buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
-    self = _new(_K_VoteRequest)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.cluster_id = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ClusterId", n)
-        self.cluster_id = str(buf[pos:end], "utf-8")
-        pos = end
-    (self.voter_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[VoteRequest.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_VoteRequest_TopicData_1(buf, pos)
+        t2, pos = _d_VoteRequest_TopicData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -394,81 +231,12 @@ def _d_VoteRequest_1(buf: memoryview, pos: int) -> tuple[VoteRequest, int]:
     return self, pos
 
 
-def _e_VoteRequest_1(o: VoteRequest, out: bytearray) -> None:
-    t1 = o.cluster_id
-    if t1 is None:
-        out.append(0)
-    else:
-        t2 = t1.encode()
-        n = len(t2) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t2
-    out += _S_i.pack(o.voter_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t3 in o.topics:
-        _e_VoteRequest_TopicData_1(t3, out)
-    out.append(0)
-
-
-def _d_VoteResponse_PartitionData_0(buf: memoryview, pos: int) -> tuple[VoteResponse.PartitionData, int]:
-    self = _new(_K_VoteResponse_PartitionData)
-    self.partition_index, self.error_code, self.leader_id, self.leader_epoch, self.vote_granted = _S_ihiio.unpack_from(buf, pos)
-    pos += 15
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteResponse_PartitionData_0(o: VoteResponse.PartitionData, out: bytearray) -> None:
+def _e_VoteResponse_PartitionData_0(v: int, o: VoteResponse.PartitionData, out: bytearray) -> None:
     out += _S_ihiio.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted)
     out.append(0)
 
 
-def _d_VoteResponse_TopicData_0(buf: memoryview, pos: int) -> tuple[VoteResponse.TopicData, int]:
-    self = _new(_K_VoteResponse_TopicData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("TopicName", n)
-    self.topic_name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[VoteResponse.PartitionData] = []
-    for _ in range(n):
-        t2, pos = _d_VoteResponse_PartitionData_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteResponse_TopicData_0(o: VoteResponse.TopicData, out: bytearray) -> None:
+def _e_VoteResponse_TopicData_0(v: int, o: VoteResponse.TopicData, out: bytearray) -> None:
     t1 = o.topic_name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -482,36 +250,11 @@ def _e_VoteResponse_TopicData_0(o: VoteResponse.TopicData, out: bytearray) -> No
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_VoteResponse_PartitionData_0(t2, out)
+        _e_VoteResponse_PartitionData_0(v, t2, out)
     out.append(0)
 
 
-def _d_VoteResponse_NodeEndpoint_0(buf: memoryview, pos: int) -> tuple[VoteResponse.NodeEndpoint, int]:
-    self = _new(_K_VoteResponse_NodeEndpoint)
-    (self.node_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Host", n)
-    self.host = str(buf[pos:end], "utf-8")
-    pos = end
-    (self.port,) = _S_H.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteResponse_NodeEndpoint_0(o: VoteResponse.NodeEndpoint, out: bytearray) -> None:
+def _e_VoteResponse_NodeEndpoint_1(v: int, o: VoteResponse.NodeEndpoint, out: bytearray) -> None:
     out += _S_i.pack(o.node_id)
     t1 = o.host.encode()
     n = len(t1) + 1
@@ -524,33 +267,7 @@ def _e_VoteResponse_NodeEndpoint_0(o: VoteResponse.NodeEndpoint, out: bytearray)
     out.append(0)
 
 
-def _d_VoteResponse_0(buf: memoryview, pos: int) -> tuple[VoteResponse, int]:
-    self = _new(_K_VoteResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[VoteResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_VoteResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_VoteResponse_0(o: VoteResponse, out: bytearray) -> None:
+def _e_VoteResponse_0(v: int, o: VoteResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -558,56 +275,13 @@ def _e_VoteResponse_0(o: VoteResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_VoteResponse_TopicData_0(t1, out)
+        _e_VoteResponse_TopicData_0(v, t1, out)
+    if len(o.node_endpoints) > 0:
+        raise unsupported_field("NodeEndpoints", v)
     out.append(0)
 
 
-def _d_VoteResponse_1(buf: memoryview, pos: int) -> tuple[VoteResponse, int]:
-    self = _new(_K_VoteResponse)
-    (self.error_code,) = _S_h.unpack_from(buf, pos)
-    pos += 2
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[VoteResponse.TopicData] = []
-    for _ in range(n):
-        t2, pos = _d_VoteResponse_TopicData_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    self.node_endpoints = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                n = buf[pos]
-                pos += 1
-                if n > 127:
-                    n, pos = read_uvarint(buf, pos - 1)
-                n -= 1
-                if n < 0 or n > len(buf) - pos:
-                    raise bad_length("NodeEndpoints", n)
-                t3: list[VoteResponse.NodeEndpoint] = []
-                for _ in range(n):
-                    t4, pos = _d_VoteResponse_NodeEndpoint_0(buf, pos)
-                    t3.append(t4)
-                self.node_endpoints = t3
-            pos = tend
-    return self, pos
-
-
-def _e_VoteResponse_1(o: VoteResponse, out: bytearray) -> None:
+def _e_VoteResponse_1(v: int, o: VoteResponse, out: bytearray) -> None:
     out += _S_h.pack(o.error_code)
     n = len(o.topics) + 1
     if n < 128:
@@ -615,7 +289,7 @@ def _e_VoteResponse_1(o: VoteResponse, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_VoteResponse_TopicData_0(t1, out)
+        _e_VoteResponse_TopicData_0(v, t1, out)
     t2 = len(o.node_endpoints) > 0
     if not (t2):
         out.append(0)
@@ -629,62 +303,16 @@ def _e_VoteResponse_1(o: VoteResponse, out: bytearray) -> None:
             else:
                 write_uvarint(t3, n)
             for t4 in o.node_endpoints:
-                _e_VoteResponse_NodeEndpoint_0(t4, t3)
+                _e_VoteResponse_NodeEndpoint_1(v, t4, t3)
             write_uvarint(out, 0)
             write_uvarint(out, len(t3))
             out += t3
 
 
-VoteRequest._FIELDS = (
-    FieldSpec("cluster_id", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-    FieldSpec("voter_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, -1),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, VoteRequest.TopicData, []),
-)
-VoteRequest.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("candidate_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("candidate_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("candidate_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("voter_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("last_offset_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-VoteRequest.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, VoteRequest.PartitionData, []),
-)
-VoteResponse._FIELDS = (
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]TopicData", 0, 32767, 32767, -1, None, 32767, -1, VoteResponse.TopicData, []),
-    FieldSpec("node_endpoints", "[]NodeEndpoint", 1, 32767, 32767, -1, 0, 1, 32767, VoteResponse.NodeEndpoint, []),
-)
-VoteResponse.PartitionData._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("vote_granted", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-)
-VoteResponse.TopicData._FIELDS = (
-    FieldSpec("topic_name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, VoteResponse.PartitionData, []),
-)
-VoteResponse.NodeEndpoint._FIELDS = (
-    FieldSpec("node_id", "int32", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("host", "string", 1, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("port", "uint16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-VoteRequest.PartitionData._DECODERS = {0: _d_VoteRequest_PartitionData_0, 1: _d_VoteRequest_PartitionData_1}
-VoteRequest.PartitionData._ENCODERS = {0: _e_VoteRequest_PartitionData_0, 1: _e_VoteRequest_PartitionData_1}
-VoteRequest.TopicData._DECODERS = {0: _d_VoteRequest_TopicData_0, 1: _d_VoteRequest_TopicData_1}
-VoteRequest.TopicData._ENCODERS = {0: _e_VoteRequest_TopicData_0, 1: _e_VoteRequest_TopicData_1}
-VoteRequest._DECODERS = {0: _d_VoteRequest_0, 1: _d_VoteRequest_1}
-VoteRequest._ENCODERS = {0: _e_VoteRequest_0, 1: _e_VoteRequest_1}
-VoteResponse.PartitionData._DECODERS = {0: _d_VoteResponse_PartitionData_0, 1: _d_VoteResponse_PartitionData_0}
-VoteResponse.PartitionData._ENCODERS = {0: _e_VoteResponse_PartitionData_0, 1: _e_VoteResponse_PartitionData_0}
-VoteResponse.TopicData._DECODERS = {0: _d_VoteResponse_TopicData_0, 1: _d_VoteResponse_TopicData_0}
-VoteResponse.TopicData._ENCODERS = {0: _e_VoteResponse_TopicData_0, 1: _e_VoteResponse_TopicData_0}
-VoteResponse.NodeEndpoint._DECODERS = {1: _d_VoteResponse_NodeEndpoint_0}
-VoteResponse.NodeEndpoint._ENCODERS = {1: _e_VoteResponse_NodeEndpoint_0}
-VoteResponse._DECODERS = {0: _d_VoteResponse_0, 1: _d_VoteResponse_1}
-VoteResponse._ENCODERS = {0: _e_VoteResponse_0, 1: _e_VoteResponse_1}
+VoteRequest.PartitionData._DECODERS = {0: partial(_d_VoteRequest_PartitionData_0, 0), 1: partial(_d_VoteRequest_PartitionData_0, 1)}
+VoteRequest.TopicData._DECODERS = {0: partial(_d_VoteRequest_TopicData_0, 0), 1: partial(_d_VoteRequest_TopicData_0, 1)}
+VoteRequest._DECODERS = {0: partial(_d_VoteRequest_0, 0), 1: partial(_d_VoteRequest_0, 1)}
+VoteResponse.PartitionData._ENCODERS = {0: partial(_e_VoteResponse_PartitionData_0, 0), 1: partial(_e_VoteResponse_PartitionData_0, 1)}
+VoteResponse.TopicData._ENCODERS = {0: partial(_e_VoteResponse_TopicData_0, 0), 1: partial(_e_VoteResponse_TopicData_0, 1)}
+VoteResponse.NodeEndpoint._ENCODERS = {1: partial(_e_VoteResponse_NodeEndpoint_1, 1)}
+VoteResponse._ENCODERS = {0: partial(_e_VoteResponse_0, 0), 1: partial(_e_VoteResponse_1, 1)}

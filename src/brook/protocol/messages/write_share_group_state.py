@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -143,7 +124,7 @@ _K_WriteShareGroupStateResponse_PartitionResult = WriteShareGroupStateResponse.P
 _K_WriteShareGroupStateResponse_WriteStateResult = WriteShareGroupStateResponse.WriteStateResult
 
 
-def _d_WriteShareGroupStateRequest_StateBatch_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.StateBatch, int]:
+def _d_WriteShareGroupStateRequest_StateBatch_0(v: int, buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.StateBatch, int]:
     self = _new(_K_WriteShareGroupStateRequest_StateBatch)
     self.first_offset, self.last_offset, self.delivery_state, self.delivery_count = _S_qqbh.unpack_from(buf, pos)
     pos += 19
@@ -156,12 +137,7 @@ def _d_WriteShareGroupStateRequest_StateBatch_0(buf: memoryview, pos: int) -> tu
     return self, pos
 
 
-def _e_WriteShareGroupStateRequest_StateBatch_0(o: WriteShareGroupStateRequest.StateBatch, out: bytearray) -> None:
-    out += _S_qqbh.pack(o.first_offset, o.last_offset, o.delivery_state, o.delivery_count)
-    out.append(0)
-
-
-def _d_WriteShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.PartitionData, int]:
+def _d_WriteShareGroupStateRequest_PartitionData_0(v: int, buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.PartitionData, int]:
     self = _new(_K_WriteShareGroupStateRequest_PartitionData)
     self.partition, self.state_epoch, self.leader_epoch, self.start_offset = _S_iiiq.unpack_from(buf, pos)
     pos += 20
@@ -174,7 +150,7 @@ def _d_WriteShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) ->
         raise bad_length("StateBatches", n)
     t1: list[WriteShareGroupStateRequest.StateBatch] = []
     for _ in range(n):
-        t2, pos = _d_WriteShareGroupStateRequest_StateBatch_0(buf, pos)
+        t2, pos = _d_WriteShareGroupStateRequest_StateBatch_0(v, buf, pos)
         t1.append(t2)
     self.state_batches = t1
     n = buf[pos]
@@ -186,19 +162,7 @@ def _d_WriteShareGroupStateRequest_PartitionData_0(buf: memoryview, pos: int) ->
     return self, pos
 
 
-def _e_WriteShareGroupStateRequest_PartitionData_0(o: WriteShareGroupStateRequest.PartitionData, out: bytearray) -> None:
-    out += _S_iiiq.pack(o.partition, o.state_epoch, o.leader_epoch, o.start_offset)
-    n = len(o.state_batches) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.state_batches:
-        _e_WriteShareGroupStateRequest_StateBatch_0(t1, out)
-    out.append(0)
-
-
-def _d_WriteShareGroupStateRequest_WriteStateData_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.WriteStateData, int]:
+def _d_WriteShareGroupStateRequest_WriteStateData_0(v: int, buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest.WriteStateData, int]:
     self = _new(_K_WriteShareGroupStateRequest_WriteStateData)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -211,7 +175,7 @@ def _d_WriteShareGroupStateRequest_WriteStateData_0(buf: memoryview, pos: int) -
         raise bad_length("Partitions", n)
     t1: list[WriteShareGroupStateRequest.PartitionData] = []
     for _ in range(n):
-        t2, pos = _d_WriteShareGroupStateRequest_PartitionData_0(buf, pos)
+        t2, pos = _d_WriteShareGroupStateRequest_PartitionData_0(v, buf, pos)
         t1.append(t2)
     self.partitions = t1
     n = buf[pos]
@@ -223,19 +187,7 @@ def _d_WriteShareGroupStateRequest_WriteStateData_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_WriteShareGroupStateRequest_WriteStateData_0(o: WriteShareGroupStateRequest.WriteStateData, out: bytearray) -> None:
-    out += _S_u.pack(o.topic_id)
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.partitions:
-        _e_WriteShareGroupStateRequest_PartitionData_0(t1, out)
-    out.append(0)
-
-
-def _d_WriteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest, int]:
+def _d_WriteShareGroupStateRequest_0(v: int, buf: memoryview, pos: int) -> tuple[WriteShareGroupStateRequest, int]:
     self = _new(_K_WriteShareGroupStateRequest)
     n = buf[pos]
     pos += 1
@@ -256,7 +208,7 @@ def _d_WriteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[WriteSh
         raise bad_length("Topics", n)
     t1: list[WriteShareGroupStateRequest.WriteStateData] = []
     for _ in range(n):
-        t2, pos = _d_WriteShareGroupStateRequest_WriteStateData_0(buf, pos)
+        t2, pos = _d_WriteShareGroupStateRequest_WriteStateData_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     n = buf[pos]
@@ -268,51 +220,7 @@ def _d_WriteShareGroupStateRequest_0(buf: memoryview, pos: int) -> tuple[WriteSh
     return self, pos
 
 
-def _e_WriteShareGroupStateRequest_0(o: WriteShareGroupStateRequest, out: bytearray) -> None:
-    t1 = o.group_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.topics:
-        _e_WriteShareGroupStateRequest_WriteStateData_0(t2, out)
-    out.append(0)
-
-
-def _d_WriteShareGroupStateResponse_PartitionResult_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateResponse.PartitionResult, int]:
-    self = _new(_K_WriteShareGroupStateResponse_PartitionResult)
-    self.partition, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteShareGroupStateResponse_PartitionResult_0(o: WriteShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
+def _e_WriteShareGroupStateResponse_PartitionResult_0(v: int, o: WriteShareGroupStateResponse.PartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition, o.error_code)
     t1 = o.error_message
     if t1 is None:
@@ -328,32 +236,7 @@ def _e_WriteShareGroupStateResponse_PartitionResult_0(o: WriteShareGroupStateRes
     out.append(0)
 
 
-def _d_WriteShareGroupStateResponse_WriteStateResult_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateResponse.WriteStateResult, int]:
-    self = _new(_K_WriteShareGroupStateResponse_WriteStateResult)
-    (self.topic_id,) = _S_u.unpack_from(buf, pos)
-    pos += 16
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[WriteShareGroupStateResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteShareGroupStateResponse_PartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteShareGroupStateResponse_WriteStateResult_0(o: WriteShareGroupStateResponse.WriteStateResult, out: bytearray) -> None:
+def _e_WriteShareGroupStateResponse_WriteStateResult_0(v: int, o: WriteShareGroupStateResponse.WriteStateResult, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     n = len(o.partitions) + 1
     if n < 128:
@@ -361,88 +244,25 @@ def _e_WriteShareGroupStateResponse_WriteStateResult_0(o: WriteShareGroupStateRe
     else:
         write_uvarint(out, n)
     for t1 in o.partitions:
-        _e_WriteShareGroupStateResponse_PartitionResult_0(t1, out)
+        _e_WriteShareGroupStateResponse_PartitionResult_0(v, t1, out)
     out.append(0)
 
 
-def _d_WriteShareGroupStateResponse_0(buf: memoryview, pos: int) -> tuple[WriteShareGroupStateResponse, int]:
-    self = _new(_K_WriteShareGroupStateResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Results", n)
-    t1: list[WriteShareGroupStateResponse.WriteStateResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteShareGroupStateResponse_WriteStateResult_0(buf, pos)
-        t1.append(t2)
-    self.results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteShareGroupStateResponse_0(o: WriteShareGroupStateResponse, out: bytearray) -> None:
+def _e_WriteShareGroupStateResponse_0(v: int, o: WriteShareGroupStateResponse, out: bytearray) -> None:
     n = len(o.results) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.results:
-        _e_WriteShareGroupStateResponse_WriteStateResult_0(t1, out)
+        _e_WriteShareGroupStateResponse_WriteStateResult_0(v, t1, out)
     out.append(0)
 
 
-WriteShareGroupStateRequest._FIELDS = (
-    FieldSpec("group_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("topics", "[]WriteStateData", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.WriteStateData, []),
-)
-WriteShareGroupStateRequest.StateBatch._FIELDS = (
-    FieldSpec("first_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("last_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("delivery_count", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteShareGroupStateRequest.PartitionData._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("leader_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("start_offset", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("state_batches", "[]StateBatch", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.StateBatch, []),
-)
-WriteShareGroupStateRequest.WriteStateData._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionData", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateRequest.PartitionData, []),
-)
-WriteShareGroupStateResponse._FIELDS = (
-    FieldSpec("results", "[]WriteStateResult", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateResponse.WriteStateResult, []),
-)
-WriteShareGroupStateResponse.PartitionResult._FIELDS = (
-    FieldSpec("partition", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_message", "string", 0, 32767, 0, 32767, None, 32767, -1, None, None),
-)
-WriteShareGroupStateResponse.WriteStateResult._FIELDS = (
-    FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
-    FieldSpec("partitions", "[]PartitionResult", 0, 32767, 32767, -1, None, 32767, -1, WriteShareGroupStateResponse.PartitionResult, []),
-)
-WriteShareGroupStateRequest.StateBatch._DECODERS = {0: _d_WriteShareGroupStateRequest_StateBatch_0}
-WriteShareGroupStateRequest.StateBatch._ENCODERS = {0: _e_WriteShareGroupStateRequest_StateBatch_0}
-WriteShareGroupStateRequest.PartitionData._DECODERS = {0: _d_WriteShareGroupStateRequest_PartitionData_0}
-WriteShareGroupStateRequest.PartitionData._ENCODERS = {0: _e_WriteShareGroupStateRequest_PartitionData_0}
-WriteShareGroupStateRequest.WriteStateData._DECODERS = {0: _d_WriteShareGroupStateRequest_WriteStateData_0}
-WriteShareGroupStateRequest.WriteStateData._ENCODERS = {0: _e_WriteShareGroupStateRequest_WriteStateData_0}
-WriteShareGroupStateRequest._DECODERS = {0: _d_WriteShareGroupStateRequest_0}
-WriteShareGroupStateRequest._ENCODERS = {0: _e_WriteShareGroupStateRequest_0}
-WriteShareGroupStateResponse.PartitionResult._DECODERS = {0: _d_WriteShareGroupStateResponse_PartitionResult_0}
-WriteShareGroupStateResponse.PartitionResult._ENCODERS = {0: _e_WriteShareGroupStateResponse_PartitionResult_0}
-WriteShareGroupStateResponse.WriteStateResult._DECODERS = {0: _d_WriteShareGroupStateResponse_WriteStateResult_0}
-WriteShareGroupStateResponse.WriteStateResult._ENCODERS = {0: _e_WriteShareGroupStateResponse_WriteStateResult_0}
-WriteShareGroupStateResponse._DECODERS = {0: _d_WriteShareGroupStateResponse_0}
-WriteShareGroupStateResponse._ENCODERS = {0: _e_WriteShareGroupStateResponse_0}
+WriteShareGroupStateRequest.StateBatch._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_StateBatch_0, 0)}
+WriteShareGroupStateRequest.PartitionData._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_PartitionData_0, 0)}
+WriteShareGroupStateRequest.WriteStateData._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_WriteStateData_0, 0)}
+WriteShareGroupStateRequest._DECODERS = {0: partial(_d_WriteShareGroupStateRequest_0, 0)}
+WriteShareGroupStateResponse.PartitionResult._ENCODERS = {0: partial(_e_WriteShareGroupStateResponse_PartitionResult_0, 0)}
+WriteShareGroupStateResponse.WriteStateResult._ENCODERS = {0: partial(_e_WriteShareGroupStateResponse_WriteStateResult_0, 0)}
+WriteShareGroupStateResponse._ENCODERS = {0: partial(_e_WriteShareGroupStateResponse_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -135,7 +116,7 @@ _K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult = WriteTxnMarkersRespons
 _K_WriteTxnMarkersResponse_WritableTxnMarkerResult = WriteTxnMarkersResponse.WritableTxnMarkerResult
 
 
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -156,15 +137,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(o: WriteTxnMarkersRequest.WritableTxnMarkerTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_indexes))
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarkerTopic, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
     n = buf[pos]
     pos += 1
@@ -197,24 +170,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf: memoryview, pos: int
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(o: WriteTxnMarkersRequest.WritableTxnMarkerTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarker)
     self.producer_id, self.producer_epoch, self.transaction_result = _S_qho.unpack_from(buf, pos)
     pos += 11
@@ -224,7 +180,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> 
         raise bad_length("Topics", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.coordinator_epoch,) = _S_i.unpack_from(buf, pos)
@@ -232,15 +188,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_0(o: WriteTxnMarkersRequest.WritableTxnMarker, out: bytearray) -> None:
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0(t1, out)
-    out += _S_i.pack(o.coordinator_epoch)
-
-
-def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
+def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest.WritableTxnMarker, int]:
     self = _new(_K_WriteTxnMarkersRequest_WritableTxnMarker)
     self.producer_id, self.producer_epoch, self.transaction_result = _S_qho.unpack_from(buf, pos)
     pos += 11
@@ -253,7 +201,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> 
         raise bad_length("Topics", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarkerTopic] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(v, buf, pos)
         t1.append(t2)
     self.topics = t1
     (self.coordinator_epoch,) = _S_i.unpack_from(buf, pos)
@@ -267,20 +215,7 @@ def _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf: memoryview, pos: int) -> 
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_WritableTxnMarker_1(o: WriteTxnMarkersRequest.WritableTxnMarker, out: bytearray) -> None:
-    out += _S_qho.pack(o.producer_id, o.producer_epoch, o.transaction_result)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1(t1, out)
-    out += _S_i.pack(o.coordinator_epoch)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersRequest_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+def _d_WriteTxnMarkersRequest_0(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
     self = _new(_K_WriteTxnMarkersRequest)
     (n,) = INT32.unpack_from(buf, pos)
     pos += 4
@@ -288,19 +223,13 @@ def _d_WriteTxnMarkersRequest_0(buf: memoryview, pos: int) -> tuple[WriteTxnMark
         raise bad_length("Markers", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarker] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_0(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_0(v, buf, pos)
         t1.append(t2)
     self.markers = t1
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_0(o: WriteTxnMarkersRequest, out: bytearray) -> None:
-    out += INT32.pack(len(o.markers))
-    for t1 in o.markers:
-        _e_WriteTxnMarkersRequest_WritableTxnMarker_0(t1, out)
-
-
-def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
+def _d_WriteTxnMarkersRequest_1(v: int, buf: memoryview, pos: int) -> tuple[WriteTxnMarkersRequest, int]:
     self = _new(_K_WriteTxnMarkersRequest)
     n = buf[pos]
     pos += 1
@@ -311,7 +240,7 @@ def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMark
         raise bad_length("Markers", n)
     t1: list[WriteTxnMarkersRequest.WritableTxnMarker] = []
     for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_1(buf, pos)
+        t2, pos = _d_WriteTxnMarkersRequest_WritableTxnMarker_1(v, buf, pos)
         t1.append(t2)
     self.markers = t1
     n = buf[pos]
@@ -323,110 +252,25 @@ def _d_WriteTxnMarkersRequest_1(buf: memoryview, pos: int) -> tuple[WriteTxnMark
     return self, pos
 
 
-def _e_WriteTxnMarkersRequest_1(o: WriteTxnMarkersRequest, out: bytearray) -> None:
-    n = len(o.markers) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.markers:
-        _e_WriteTxnMarkersRequest_WritableTxnMarker_1(t1, out)
-    out.append(0)
-
-
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
     out += t1
     out += INT32.pack(len(o.partitions))
     for t2 in o.partitions:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(t2, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0(v, t2, out)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -440,59 +284,18 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(o: WriteTxnMarkers
     else:
         write_uvarint(out, n)
     for t2 in o.partitions:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(t2, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1(v, t2, out)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerResult)
-    (self.producer_id,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
     out += _S_q.pack(o.producer_id)
     out += INT32.pack(len(o.topics))
     for t1 in o.topics:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0(v, t1, out)
 
 
-def _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse.WritableTxnMarkerResult, int]:
-    self = _new(_K_WriteTxnMarkersResponse_WritableTxnMarkerResult)
-    (self.producer_id,) = _S_q.unpack_from(buf, pos)
-    pos += 8
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(v: int, o: WriteTxnMarkersResponse.WritableTxnMarkerResult, out: bytearray) -> None:
     out += _S_q.pack(o.producer_id)
     n = len(o.topics) + 1
     if n < 128:
@@ -500,104 +303,31 @@ def _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(o: WriteTxnMarkersRespo
     else:
         write_uvarint(out, n)
     for t1 in o.topics:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1(v, t1, out)
     out.append(0)
 
 
-def _d_WriteTxnMarkersResponse_0(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse, int]:
-    self = _new(_K_WriteTxnMarkersResponse)
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Markers", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(buf, pos)
-        t1.append(t2)
-    self.markers = t1
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_0(o: WriteTxnMarkersResponse, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_0(v: int, o: WriteTxnMarkersResponse, out: bytearray) -> None:
     out += INT32.pack(len(o.markers))
     for t1 in o.markers:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0(v, t1, out)
 
 
-def _d_WriteTxnMarkersResponse_1(buf: memoryview, pos: int) -> tuple[WriteTxnMarkersResponse, int]:
-    self = _new(_K_WriteTxnMarkersResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Markers", n)
-    t1: list[WriteTxnMarkersResponse.WritableTxnMarkerResult] = []
-    for _ in range(n):
-        t2, pos = _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(buf, pos)
-        t1.append(t2)
-    self.markers = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_WriteTxnMarkersResponse_1(o: WriteTxnMarkersResponse, out: bytearray) -> None:
+def _e_WriteTxnMarkersResponse_1(v: int, o: WriteTxnMarkersResponse, out: bytearray) -> None:
     n = len(o.markers) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.markers:
-        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(t1, out)
+        _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1(v, t1, out)
     out.append(0)
 
 
-WriteTxnMarkersRequest._FIELDS = (
-    FieldSpec("markers", "[]WritableTxnMarker", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarker, []),
-)
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
-)
-WriteTxnMarkersRequest.WritableTxnMarker._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("producer_epoch", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("transaction_result", "bool", 0, 32767, 32767, -1, None, 32767, -1, None, False),
-    FieldSpec("topics", "[]WritableTxnMarkerTopic", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersRequest.WritableTxnMarkerTopic, []),
-    FieldSpec("coordinator_epoch", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteTxnMarkersResponse._FIELDS = (
-    FieldSpec("markers", "[]WritableTxnMarkerResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerResult, []),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._FIELDS = (
-    FieldSpec("partition_index", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._FIELDS = (
-    FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
-    FieldSpec("partitions", "[]WritableTxnMarkerPartitionResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult, []),
-)
-WriteTxnMarkersResponse.WritableTxnMarkerResult._FIELDS = (
-    FieldSpec("producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
-    FieldSpec("topics", "[]WritableTxnMarkerTopicResult", 0, 32767, 32767, -1, None, 32767, -1, WriteTxnMarkersResponse.WritableTxnMarkerTopicResult, []),
-)
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._DECODERS = {0: _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 1: _d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1}
-WriteTxnMarkersRequest.WritableTxnMarkerTopic._ENCODERS = {0: _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 1: _e_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1}
-WriteTxnMarkersRequest.WritableTxnMarker._DECODERS = {0: _d_WriteTxnMarkersRequest_WritableTxnMarker_0, 1: _d_WriteTxnMarkersRequest_WritableTxnMarker_1}
-WriteTxnMarkersRequest.WritableTxnMarker._ENCODERS = {0: _e_WriteTxnMarkersRequest_WritableTxnMarker_0, 1: _e_WriteTxnMarkersRequest_WritableTxnMarker_1}
-WriteTxnMarkersRequest._DECODERS = {0: _d_WriteTxnMarkersRequest_0, 1: _d_WriteTxnMarkersRequest_1}
-WriteTxnMarkersRequest._ENCODERS = {0: _e_WriteTxnMarkersRequest_0, 1: _e_WriteTxnMarkersRequest_1}
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerResult._DECODERS = {0: _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 1: _d_WriteTxnMarkersResponse_WritableTxnMarkerResult_1}
-WriteTxnMarkersResponse.WritableTxnMarkerResult._ENCODERS = {0: _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 1: _e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1}
-WriteTxnMarkersResponse._DECODERS = {0: _d_WriteTxnMarkersResponse_0, 1: _d_WriteTxnMarkersResponse_1}
-WriteTxnMarkersResponse._ENCODERS = {0: _e_WriteTxnMarkersResponse_0, 1: _e_WriteTxnMarkersResponse_1}
+WriteTxnMarkersRequest.WritableTxnMarkerTopic._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarkerTopic_1, 1)}
+WriteTxnMarkersRequest.WritableTxnMarker._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_0, 0), 1: partial(_d_WriteTxnMarkersRequest_WritableTxnMarker_1, 1)}
+WriteTxnMarkersRequest._DECODERS = {0: partial(_d_WriteTxnMarkersRequest_0, 0), 1: partial(_d_WriteTxnMarkersRequest_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerTopicResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult_1, 1)}
+WriteTxnMarkersResponse.WritableTxnMarkerResult._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerResult_0, 0), 1: partial(_e_WriteTxnMarkersResponse_WritableTxnMarkerResult_1, 1)}
+WriteTxnMarkersResponse._ENCODERS = {0: partial(_e_WriteTxnMarkersResponse_0, 0), 1: partial(_e_WriteTxnMarkersResponse_1, 1)}

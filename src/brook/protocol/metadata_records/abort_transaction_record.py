@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, short, write_uvarint,
 )
 
 _new = object.__new__
@@ -50,7 +30,7 @@ class AbortTransactionRecord(Message):
 _K_AbortTransactionRecord = AbortTransactionRecord
 
 
-def _d_AbortTransactionRecord_0(buf: memoryview, pos: int) -> tuple[AbortTransactionRecord, int]:
+def _d_AbortTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[AbortTransactionRecord, int]:
     self = _new(_K_AbortTransactionRecord)
     self.reason = None
     n = buf[pos]
@@ -82,7 +62,7 @@ def _d_AbortTransactionRecord_0(buf: memoryview, pos: int) -> tuple[AbortTransac
     return self, pos
 
 
-def _e_AbortTransactionRecord_0(o: AbortTransactionRecord, out: bytearray) -> None:
+def _e_AbortTransactionRecord_0(v: int, o: AbortTransactionRecord, out: bytearray) -> None:
     t1 = o.reason is not None
     if not (t1):
         out.append(0)
@@ -109,5 +89,5 @@ def _e_AbortTransactionRecord_0(o: AbortTransactionRecord, out: bytearray) -> No
 AbortTransactionRecord._FIELDS = (
     FieldSpec("reason", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
 )
-AbortTransactionRecord._DECODERS = {0: _d_AbortTransactionRecord_0}
-AbortTransactionRecord._ENCODERS = {0: _e_AbortTransactionRecord_0}
+AbortTransactionRecord._DECODERS = {0: partial(_d_AbortTransactionRecord_0, 0)}
+AbortTransactionRecord._ENCODERS = {0: partial(_e_AbortTransactionRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -67,7 +48,7 @@ class AccessControlEntryRecord(Message):
 _K_AccessControlEntryRecord = AccessControlEntryRecord
 
 
-def _d_AccessControlEntryRecord_0(buf: memoryview, pos: int) -> tuple[AccessControlEntryRecord, int]:
+def _d_AccessControlEntryRecord_0(v: int, buf: memoryview, pos: int) -> tuple[AccessControlEntryRecord, int]:
     self = _new(_K_AccessControlEntryRecord)
     self.id_, self.resource_type = _S_ub.unpack_from(buf, pos)
     pos += 17
@@ -114,7 +95,7 @@ def _d_AccessControlEntryRecord_0(buf: memoryview, pos: int) -> tuple[AccessCont
     return self, pos
 
 
-def _e_AccessControlEntryRecord_0(o: AccessControlEntryRecord, out: bytearray) -> None:
+def _e_AccessControlEntryRecord_0(v: int, o: AccessControlEntryRecord, out: bytearray) -> None:
     out += _S_ub.pack(o.id_, o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -152,5 +133,5 @@ AccessControlEntryRecord._FIELDS = (
     FieldSpec("operation", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("permission_type", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-AccessControlEntryRecord._DECODERS = {0: _d_AccessControlEntryRecord_0}
-AccessControlEntryRecord._ENCODERS = {0: _e_AccessControlEntryRecord_0}
+AccessControlEntryRecord._DECODERS = {0: partial(_d_AccessControlEntryRecord_0, 0)}
+AccessControlEntryRecord._ENCODERS = {0: partial(_e_AccessControlEntryRecord_0, 0)}

@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, short, write_uvarint,
 )
 
 _new = object.__new__
@@ -50,7 +30,7 @@ class BeginTransactionRecord(Message):
 _K_BeginTransactionRecord = BeginTransactionRecord
 
 
-def _d_BeginTransactionRecord_0(buf: memoryview, pos: int) -> tuple[BeginTransactionRecord, int]:
+def _d_BeginTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[BeginTransactionRecord, int]:
     self = _new(_K_BeginTransactionRecord)
     self.name = None
     n = buf[pos]
@@ -82,7 +62,7 @@ def _d_BeginTransactionRecord_0(buf: memoryview, pos: int) -> tuple[BeginTransac
     return self, pos
 
 
-def _e_BeginTransactionRecord_0(o: BeginTransactionRecord, out: bytearray) -> None:
+def _e_BeginTransactionRecord_0(v: int, o: BeginTransactionRecord, out: bytearray) -> None:
     t1 = o.name is not None
     if not (t1):
         out.append(0)
@@ -109,5 +89,5 @@ def _e_BeginTransactionRecord_0(o: BeginTransactionRecord, out: bytearray) -> No
 BeginTransactionRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 0, 32767, 0, 0, 32767, None, None),
 )
-BeginTransactionRecord._DECODERS = {0: _d_BeginTransactionRecord_0}
-BeginTransactionRecord._ENCODERS = {0: _e_BeginTransactionRecord_0}
+BeginTransactionRecord._DECODERS = {0: partial(_d_BeginTransactionRecord_0, 0)}
+BeginTransactionRecord._ENCODERS = {0: partial(_e_BeginTransactionRecord_0, 0)}

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    INT8, UUID, FieldSpec, Message, bad_length, read_uvarint, short, unsupported_field,
     write_uvarint,
 )
 
@@ -59,7 +41,7 @@ class BrokerRegistrationChangeRecord(Message):
 _K_BrokerRegistrationChangeRecord = BrokerRegistrationChangeRecord
 
 
-def _d_BrokerRegistrationChangeRecord_0(buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
+def _d_BrokerRegistrationChangeRecord_0(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
     self = _new(_K_BrokerRegistrationChangeRecord)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -84,22 +66,7 @@ def _d_BrokerRegistrationChangeRecord_0(buf: memoryview, pos: int) -> tuple[Brok
     return self, pos
 
 
-def _e_BrokerRegistrationChangeRecord_0(o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    t1 = o.fenced != 0
-    if not (t1):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1))
-        if t1:
-            t2 = bytearray()
-            t2 += INT8.pack(o.fenced)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t2))
-            out += t2
-
-
-def _d_BrokerRegistrationChangeRecord_1(buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
+def _d_BrokerRegistrationChangeRecord_1(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
     self = _new(_K_BrokerRegistrationChangeRecord)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -127,29 +94,7 @@ def _d_BrokerRegistrationChangeRecord_1(buf: memoryview, pos: int) -> tuple[Brok
     return self, pos
 
 
-def _e_BrokerRegistrationChangeRecord_1(o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    t1 = o.fenced != 0
-    t2 = o.in_controlled_shutdown != 0
-    if not (t1 or t2):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1) + int(t2))
-        if t1:
-            t3 = bytearray()
-            t3 += INT8.pack(o.fenced)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t3))
-            out += t3
-        if t2:
-            t4 = bytearray()
-            t4 += INT8.pack(o.in_controlled_shutdown)
-            write_uvarint(out, 1)
-            write_uvarint(out, len(t4))
-            out += t4
-
-
-def _d_BrokerRegistrationChangeRecord_2(buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
+def _d_BrokerRegistrationChangeRecord_2(v: int, buf: memoryview, pos: int) -> tuple[BrokerRegistrationChangeRecord, int]:
     self = _new(_K_BrokerRegistrationChangeRecord)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -190,7 +135,50 @@ def _d_BrokerRegistrationChangeRecord_2(buf: memoryview, pos: int) -> tuple[Brok
     return self, pos
 
 
-def _e_BrokerRegistrationChangeRecord_2(o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
+def _e_BrokerRegistrationChangeRecord_0(v: int, o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
+    out += _S_iq.pack(o.broker_id, o.broker_epoch)
+    if o.in_controlled_shutdown != 0:
+        raise unsupported_field("InControlledShutdown", v)
+    if len(o.log_dirs) > 0:
+        raise unsupported_field("LogDirs", v)
+    t1 = o.fenced != 0
+    if not (t1):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t1))
+        if t1:
+            t2 = bytearray()
+            t2 += INT8.pack(o.fenced)
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t2))
+            out += t2
+
+
+def _e_BrokerRegistrationChangeRecord_1(v: int, o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
+    out += _S_iq.pack(o.broker_id, o.broker_epoch)
+    if len(o.log_dirs) > 0:
+        raise unsupported_field("LogDirs", v)
+    t1 = o.fenced != 0
+    t2 = o.in_controlled_shutdown != 0
+    if not (t1 or t2):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t1) + int(t2))
+        if t1:
+            t3 = bytearray()
+            t3 += INT8.pack(o.fenced)
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t3))
+            out += t3
+        if t2:
+            t4 = bytearray()
+            t4 += INT8.pack(o.in_controlled_shutdown)
+            write_uvarint(out, 1)
+            write_uvarint(out, len(t4))
+            out += t4
+
+
+def _e_BrokerRegistrationChangeRecord_2(v: int, o: BrokerRegistrationChangeRecord, out: bytearray) -> None:
     out += _S_iq.pack(o.broker_id, o.broker_epoch)
     t1 = o.fenced != 0
     t2 = o.in_controlled_shutdown != 0
@@ -232,5 +220,5 @@ BrokerRegistrationChangeRecord._FIELDS = (
     FieldSpec("in_controlled_shutdown", "int8", 1, 32767, 32767, -1, 1, 1, 32767, None, 0),
     FieldSpec("log_dirs", "[]uuid", 2, 32767, 32767, -1, 2, 2, 32767, None, []),
 )
-BrokerRegistrationChangeRecord._DECODERS = {0: _d_BrokerRegistrationChangeRecord_0, 1: _d_BrokerRegistrationChangeRecord_1, 2: _d_BrokerRegistrationChangeRecord_2}
-BrokerRegistrationChangeRecord._ENCODERS = {0: _e_BrokerRegistrationChangeRecord_0, 1: _e_BrokerRegistrationChangeRecord_1, 2: _e_BrokerRegistrationChangeRecord_2}
+BrokerRegistrationChangeRecord._DECODERS = {0: partial(_d_BrokerRegistrationChangeRecord_0, 0), 1: partial(_d_BrokerRegistrationChangeRecord_1, 1), 2: partial(_d_BrokerRegistrationChangeRecord_2, 2)}
+BrokerRegistrationChangeRecord._ENCODERS = {0: partial(_e_BrokerRegistrationChangeRecord_0, 0), 1: partial(_e_BrokerRegistrationChangeRecord_1, 1), 2: partial(_e_BrokerRegistrationChangeRecord_2, 2)}

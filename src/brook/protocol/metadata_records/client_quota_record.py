@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -69,7 +50,7 @@ _K_ClientQuotaRecord = ClientQuotaRecord
 _K_ClientQuotaRecord_EntityData = ClientQuotaRecord.EntityData
 
 
-def _d_ClientQuotaRecord_EntityData_0(buf: memoryview, pos: int) -> tuple[ClientQuotaRecord.EntityData, int]:
+def _d_ClientQuotaRecord_EntityData_0(v: int, buf: memoryview, pos: int) -> tuple[ClientQuotaRecord.EntityData, int]:
     self = _new(_K_ClientQuotaRecord_EntityData)
     n = buf[pos]
     pos += 1
@@ -103,7 +84,7 @@ def _d_ClientQuotaRecord_EntityData_0(buf: memoryview, pos: int) -> tuple[Client
     return self, pos
 
 
-def _e_ClientQuotaRecord_EntityData_0(o: ClientQuotaRecord.EntityData, out: bytearray) -> None:
+def _e_ClientQuotaRecord_EntityData_0(v: int, o: ClientQuotaRecord.EntityData, out: bytearray) -> None:
     t1 = o.entity_type.encode()
     n = len(t1) + 1
     if n < 128:
@@ -125,7 +106,7 @@ def _e_ClientQuotaRecord_EntityData_0(o: ClientQuotaRecord.EntityData, out: byte
     out.append(0)
 
 
-def _d_ClientQuotaRecord_0(buf: memoryview, pos: int) -> tuple[ClientQuotaRecord, int]:
+def _d_ClientQuotaRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ClientQuotaRecord, int]:
     self = _new(_K_ClientQuotaRecord)
     n = buf[pos]
     pos += 1
@@ -136,7 +117,7 @@ def _d_ClientQuotaRecord_0(buf: memoryview, pos: int) -> tuple[ClientQuotaRecord
         raise bad_length("Entity", n)
     t1: list[ClientQuotaRecord.EntityData] = []
     for _ in range(n):
-        t2, pos = _d_ClientQuotaRecord_EntityData_0(buf, pos)
+        t2, pos = _d_ClientQuotaRecord_EntityData_0(v, buf, pos)
         t1.append(t2)
     self.entity = t1
     n = buf[pos]
@@ -160,14 +141,14 @@ def _d_ClientQuotaRecord_0(buf: memoryview, pos: int) -> tuple[ClientQuotaRecord
     return self, pos
 
 
-def _e_ClientQuotaRecord_0(o: ClientQuotaRecord, out: bytearray) -> None:
+def _e_ClientQuotaRecord_0(v: int, o: ClientQuotaRecord, out: bytearray) -> None:
     n = len(o.entity) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t1 in o.entity:
-        _e_ClientQuotaRecord_EntityData_0(t1, out)
+        _e_ClientQuotaRecord_EntityData_0(v, t1, out)
     t2 = o.key.encode()
     n = len(t2) + 1
     if n < 128:
@@ -189,7 +170,7 @@ ClientQuotaRecord.EntityData._FIELDS = (
     FieldSpec("entity_type", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("entity_name", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
 )
-ClientQuotaRecord.EntityData._DECODERS = {0: _d_ClientQuotaRecord_EntityData_0}
-ClientQuotaRecord.EntityData._ENCODERS = {0: _e_ClientQuotaRecord_EntityData_0}
-ClientQuotaRecord._DECODERS = {0: _d_ClientQuotaRecord_0}
-ClientQuotaRecord._ENCODERS = {0: _e_ClientQuotaRecord_0}
+ClientQuotaRecord.EntityData._DECODERS = {0: partial(_d_ClientQuotaRecord_EntityData_0, 0)}
+ClientQuotaRecord.EntityData._ENCODERS = {0: partial(_e_ClientQuotaRecord_EntityData_0, 0)}
+ClientQuotaRecord._DECODERS = {0: partial(_d_ClientQuotaRecord_0, 0)}
+ClientQuotaRecord._ENCODERS = {0: partial(_e_ClientQuotaRecord_0, 0)}

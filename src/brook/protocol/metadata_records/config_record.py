@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -57,7 +38,7 @@ class ConfigRecord(Message):
 _K_ConfigRecord = ConfigRecord
 
 
-def _d_ConfigRecord_0(buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
+def _d_ConfigRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
     self = _new(_K_ConfigRecord)
     (self.resource_type,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -103,7 +84,7 @@ def _d_ConfigRecord_0(buf: memoryview, pos: int) -> tuple[ConfigRecord, int]:
     return self, pos
 
 
-def _e_ConfigRecord_0(o: ConfigRecord, out: bytearray) -> None:
+def _e_ConfigRecord_0(v: int, o: ConfigRecord, out: bytearray) -> None:
     out += _S_b.pack(o.resource_type)
     t1 = o.resource_name.encode()
     n = len(t1) + 1
@@ -139,5 +120,5 @@ ConfigRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("value", "string", 0, 32767, 0, 32767, None, 32767, -1, None, ""),
 )
-ConfigRecord._DECODERS = {0: _d_ConfigRecord_0}
-ConfigRecord._ENCODERS = {0: _e_ConfigRecord_0}
+ConfigRecord._DECODERS = {0: partial(_d_ConfigRecord_0, 0)}
+ConfigRecord._ENCODERS = {0: partial(_e_ConfigRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -63,7 +44,7 @@ class DelegationTokenRecord(Message):
 _K_DelegationTokenRecord = DelegationTokenRecord
 
 
-def _d_DelegationTokenRecord_0(buf: memoryview, pos: int) -> tuple[DelegationTokenRecord, int]:
+def _d_DelegationTokenRecord_0(v: int, buf: memoryview, pos: int) -> tuple[DelegationTokenRecord, int]:
     self = _new(_K_DelegationTokenRecord)
     n = buf[pos]
     pos += 1
@@ -127,7 +108,7 @@ def _d_DelegationTokenRecord_0(buf: memoryview, pos: int) -> tuple[DelegationTok
     return self, pos
 
 
-def _e_DelegationTokenRecord_0(o: DelegationTokenRecord, out: bytearray) -> None:
+def _e_DelegationTokenRecord_0(v: int, o: DelegationTokenRecord, out: bytearray) -> None:
     t1 = o.owner.encode()
     n = len(t1) + 1
     if n < 128:
@@ -175,5 +156,5 @@ DelegationTokenRecord._FIELDS = (
     FieldSpec("expiration_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
 )
-DelegationTokenRecord._DECODERS = {0: _d_DelegationTokenRecord_0}
-DelegationTokenRecord._ENCODERS = {0: _e_DelegationTokenRecord_0}
+DelegationTokenRecord._DECODERS = {0: partial(_d_DelegationTokenRecord_0, 0)}
+DelegationTokenRecord._ENCODERS = {0: partial(_e_DelegationTokenRecord_0, 0)}

@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -49,7 +29,7 @@ class EndTransactionRecord(Message):
 _K_EndTransactionRecord = EndTransactionRecord
 
 
-def _d_EndTransactionRecord_0(buf: memoryview, pos: int) -> tuple[EndTransactionRecord, int]:
+def _d_EndTransactionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[EndTransactionRecord, int]:
     self = _new(_K_EndTransactionRecord)
     n = buf[pos]
     pos += 1
@@ -60,10 +40,10 @@ def _d_EndTransactionRecord_0(buf: memoryview, pos: int) -> tuple[EndTransaction
     return self, pos
 
 
-def _e_EndTransactionRecord_0(o: EndTransactionRecord, out: bytearray) -> None:
+def _e_EndTransactionRecord_0(v: int, o: EndTransactionRecord, out: bytearray) -> None:
     out.append(0)
 
 
 EndTransactionRecord._FIELDS = ()
-EndTransactionRecord._DECODERS = {0: _d_EndTransactionRecord_0}
-EndTransactionRecord._ENCODERS = {0: _e_EndTransactionRecord_0}
+EndTransactionRecord._DECODERS = {0: partial(_d_EndTransactionRecord_0, 0)}
+EndTransactionRecord._ENCODERS = {0: partial(_e_EndTransactionRecord_0, 0)}

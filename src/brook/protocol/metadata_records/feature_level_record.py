@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class FeatureLevelRecord(Message):
 _K_FeatureLevelRecord = FeatureLevelRecord
 
 
-def _d_FeatureLevelRecord_0(buf: memoryview, pos: int) -> tuple[FeatureLevelRecord, int]:
+def _d_FeatureLevelRecord_0(v: int, buf: memoryview, pos: int) -> tuple[FeatureLevelRecord, int]:
     self = _new(_K_FeatureLevelRecord)
     n = buf[pos]
     pos += 1
@@ -76,7 +57,7 @@ def _d_FeatureLevelRecord_0(buf: memoryview, pos: int) -> tuple[FeatureLevelReco
     return self, pos
 
 
-def _e_FeatureLevelRecord_0(o: FeatureLevelRecord, out: bytearray) -> None:
+def _e_FeatureLevelRecord_0(v: int, o: FeatureLevelRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -92,5 +73,5 @@ FeatureLevelRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("feature_level", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-FeatureLevelRecord._DECODERS = {0: _d_FeatureLevelRecord_0}
-FeatureLevelRecord._ENCODERS = {0: _e_FeatureLevelRecord_0}
+FeatureLevelRecord._DECODERS = {0: partial(_d_FeatureLevelRecord_0, 0)}
+FeatureLevelRecord._ENCODERS = {0: partial(_e_FeatureLevelRecord_0, 0)}

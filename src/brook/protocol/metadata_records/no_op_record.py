@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -49,7 +29,7 @@ class NoOpRecord(Message):
 _K_NoOpRecord = NoOpRecord
 
 
-def _d_NoOpRecord_0(buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
+def _d_NoOpRecord_0(v: int, buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
     self = _new(_K_NoOpRecord)
     n = buf[pos]
     pos += 1
@@ -60,10 +40,10 @@ def _d_NoOpRecord_0(buf: memoryview, pos: int) -> tuple[NoOpRecord, int]:
     return self, pos
 
 
-def _e_NoOpRecord_0(o: NoOpRecord, out: bytearray) -> None:
+def _e_NoOpRecord_0(v: int, o: NoOpRecord, out: bytearray) -> None:
     out.append(0)
 
 
 NoOpRecord._FIELDS = ()
-NoOpRecord._DECODERS = {0: _d_NoOpRecord_0}
-NoOpRecord._ENCODERS = {0: _e_NoOpRecord_0}
+NoOpRecord._DECODERS = {0: partial(_d_NoOpRecord_0, 0)}
+NoOpRecord._ENCODERS = {0: partial(_e_NoOpRecord_0, 0)}

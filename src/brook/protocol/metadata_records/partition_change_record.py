@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT8, INT32, UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, short,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -71,7 +53,7 @@ class PartitionChangeRecord(Message):
 _K_PartitionChangeRecord = PartitionChangeRecord
 
 
-def _d_PartitionChangeRecord_0(buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
+def _d_PartitionChangeRecord_0(v: int, buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
     self = _new(_K_PartitionChangeRecord)
     self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -169,93 +151,7 @@ def _d_PartitionChangeRecord_0(buf: memoryview, pos: int) -> tuple[PartitionChan
     return self, pos
 
 
-def _e_PartitionChangeRecord_0(o: PartitionChangeRecord, out: bytearray) -> None:
-    out += _S_iu.pack(o.partition_id, o.topic_id)
-    t1 = o.isr is not None
-    t2 = o.leader != -2
-    t3 = o.replicas is not None
-    t4 = o.removing_replicas is not None
-    t5 = o.adding_replicas is not None
-    t6 = o.leader_recovery_state != -1
-    if not (t1 or t2 or t3 or t4 or t5 or t6):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1) + int(t2) + int(t3) + int(t4) + int(t5) + int(t6))
-        if t1:
-            t7 = bytearray()
-            t8 = o.isr
-            if t8 is None:
-                t7.append(0)
-            else:
-                n = len(t8) + 1
-                if n < 128:
-                    t7.append(n)
-                else:
-                    write_uvarint(t7, n)
-                t7 += pack(f">{len(t8)}i", *t8)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t7))
-            out += t7
-        if t2:
-            t9 = bytearray()
-            t9 += INT32.pack(o.leader)
-            write_uvarint(out, 1)
-            write_uvarint(out, len(t9))
-            out += t9
-        if t3:
-            t10 = bytearray()
-            t11 = o.replicas
-            if t11 is None:
-                t10.append(0)
-            else:
-                n = len(t11) + 1
-                if n < 128:
-                    t10.append(n)
-                else:
-                    write_uvarint(t10, n)
-                t10 += pack(f">{len(t11)}i", *t11)
-            write_uvarint(out, 2)
-            write_uvarint(out, len(t10))
-            out += t10
-        if t4:
-            t12 = bytearray()
-            t13 = o.removing_replicas
-            if t13 is None:
-                t12.append(0)
-            else:
-                n = len(t13) + 1
-                if n < 128:
-                    t12.append(n)
-                else:
-                    write_uvarint(t12, n)
-                t12 += pack(f">{len(t13)}i", *t13)
-            write_uvarint(out, 3)
-            write_uvarint(out, len(t12))
-            out += t12
-        if t5:
-            t14 = bytearray()
-            t15 = o.adding_replicas
-            if t15 is None:
-                t14.append(0)
-            else:
-                n = len(t15) + 1
-                if n < 128:
-                    t14.append(n)
-                else:
-                    write_uvarint(t14, n)
-                t14 += pack(f">{len(t15)}i", *t15)
-            write_uvarint(out, 4)
-            write_uvarint(out, len(t14))
-            out += t14
-        if t6:
-            t16 = bytearray()
-            t16 += INT8.pack(o.leader_recovery_state)
-            write_uvarint(out, 5)
-            write_uvarint(out, len(t16))
-            out += t16
-
-
-def _d_PartitionChangeRecord_1(buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
+def _d_PartitionChangeRecord_1(v: int, buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
     self = _new(_K_PartitionChangeRecord)
     self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -369,110 +265,7 @@ def _d_PartitionChangeRecord_1(buf: memoryview, pos: int) -> tuple[PartitionChan
     return self, pos
 
 
-def _e_PartitionChangeRecord_1(o: PartitionChangeRecord, out: bytearray) -> None:
-    out += _S_iu.pack(o.partition_id, o.topic_id)
-    t1 = o.isr is not None
-    t2 = o.leader != -2
-    t3 = o.replicas is not None
-    t4 = o.removing_replicas is not None
-    t5 = o.adding_replicas is not None
-    t6 = o.leader_recovery_state != -1
-    t7 = o.directories is not None
-    if not (t1 or t2 or t3 or t4 or t5 or t6 or t7):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1) + int(t2) + int(t3) + int(t4) + int(t5) + int(t6) + int(t7))
-        if t1:
-            t8 = bytearray()
-            t9 = o.isr
-            if t9 is None:
-                t8.append(0)
-            else:
-                n = len(t9) + 1
-                if n < 128:
-                    t8.append(n)
-                else:
-                    write_uvarint(t8, n)
-                t8 += pack(f">{len(t9)}i", *t9)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t8))
-            out += t8
-        if t2:
-            t10 = bytearray()
-            t10 += INT32.pack(o.leader)
-            write_uvarint(out, 1)
-            write_uvarint(out, len(t10))
-            out += t10
-        if t3:
-            t11 = bytearray()
-            t12 = o.replicas
-            if t12 is None:
-                t11.append(0)
-            else:
-                n = len(t12) + 1
-                if n < 128:
-                    t11.append(n)
-                else:
-                    write_uvarint(t11, n)
-                t11 += pack(f">{len(t12)}i", *t12)
-            write_uvarint(out, 2)
-            write_uvarint(out, len(t11))
-            out += t11
-        if t4:
-            t13 = bytearray()
-            t14 = o.removing_replicas
-            if t14 is None:
-                t13.append(0)
-            else:
-                n = len(t14) + 1
-                if n < 128:
-                    t13.append(n)
-                else:
-                    write_uvarint(t13, n)
-                t13 += pack(f">{len(t14)}i", *t14)
-            write_uvarint(out, 3)
-            write_uvarint(out, len(t13))
-            out += t13
-        if t5:
-            t15 = bytearray()
-            t16 = o.adding_replicas
-            if t16 is None:
-                t15.append(0)
-            else:
-                n = len(t16) + 1
-                if n < 128:
-                    t15.append(n)
-                else:
-                    write_uvarint(t15, n)
-                t15 += pack(f">{len(t16)}i", *t16)
-            write_uvarint(out, 4)
-            write_uvarint(out, len(t15))
-            out += t15
-        if t6:
-            t17 = bytearray()
-            t17 += INT8.pack(o.leader_recovery_state)
-            write_uvarint(out, 5)
-            write_uvarint(out, len(t17))
-            out += t17
-        if t7:
-            t18 = bytearray()
-            t19 = o.directories
-            if t19 is None:
-                t18.append(0)
-            else:
-                n = len(t19) + 1
-                if n < 128:
-                    t18.append(n)
-                else:
-                    write_uvarint(t18, n)
-                for t20 in t19:
-                    t18 += UUID.pack(t20)
-            write_uvarint(out, 8)
-            write_uvarint(out, len(t18))
-            out += t18
-
-
-def _d_PartitionChangeRecord_2(buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
+def _d_PartitionChangeRecord_2(v: int, buf: memoryview, pos: int) -> tuple[PartitionChangeRecord, int]:
     self = _new(_K_PartitionChangeRecord)
     self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -618,7 +411,206 @@ def _d_PartitionChangeRecord_2(buf: memoryview, pos: int) -> tuple[PartitionChan
     return self, pos
 
 
-def _e_PartitionChangeRecord_2(o: PartitionChangeRecord, out: bytearray) -> None:
+def _e_PartitionChangeRecord_0(v: int, o: PartitionChangeRecord, out: bytearray) -> None:
+    out += _S_iu.pack(o.partition_id, o.topic_id)
+    if o.directories is not None:
+        raise unsupported_field("Directories", v)
+    if o.eligible_leader_replicas is not None:
+        raise unsupported_field("EligibleLeaderReplicas", v)
+    if o.last_known_elr is not None:
+        raise unsupported_field("LastKnownElr", v)
+    t1 = o.isr is not None
+    t2 = o.leader != -2
+    t3 = o.replicas is not None
+    t4 = o.removing_replicas is not None
+    t5 = o.adding_replicas is not None
+    t6 = o.leader_recovery_state != -1
+    if not (t1 or t2 or t3 or t4 or t5 or t6):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t1) + int(t2) + int(t3) + int(t4) + int(t5) + int(t6))
+        if t1:
+            t7 = bytearray()
+            t8 = o.isr
+            if t8 is None:
+                t7.append(0)
+            else:
+                n = len(t8) + 1
+                if n < 128:
+                    t7.append(n)
+                else:
+                    write_uvarint(t7, n)
+                t7 += pack(f">{len(t8)}i", *t8)
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t7))
+            out += t7
+        if t2:
+            t9 = bytearray()
+            t9 += INT32.pack(o.leader)
+            write_uvarint(out, 1)
+            write_uvarint(out, len(t9))
+            out += t9
+        if t3:
+            t10 = bytearray()
+            t11 = o.replicas
+            if t11 is None:
+                t10.append(0)
+            else:
+                n = len(t11) + 1
+                if n < 128:
+                    t10.append(n)
+                else:
+                    write_uvarint(t10, n)
+                t10 += pack(f">{len(t11)}i", *t11)
+            write_uvarint(out, 2)
+            write_uvarint(out, len(t10))
+            out += t10
+        if t4:
+            t12 = bytearray()
+            t13 = o.removing_replicas
+            if t13 is None:
+                t12.append(0)
+            else:
+                n = len(t13) + 1
+                if n < 128:
+                    t12.append(n)
+                else:
+                    write_uvarint(t12, n)
+                t12 += pack(f">{len(t13)}i", *t13)
+            write_uvarint(out, 3)
+            write_uvarint(out, len(t12))
+            out += t12
+        if t5:
+            t14 = bytearray()
+            t15 = o.adding_replicas
+            if t15 is None:
+                t14.append(0)
+            else:
+                n = len(t15) + 1
+                if n < 128:
+                    t14.append(n)
+                else:
+                    write_uvarint(t14, n)
+                t14 += pack(f">{len(t15)}i", *t15)
+            write_uvarint(out, 4)
+            write_uvarint(out, len(t14))
+            out += t14
+        if t6:
+            t16 = bytearray()
+            t16 += INT8.pack(o.leader_recovery_state)
+            write_uvarint(out, 5)
+            write_uvarint(out, len(t16))
+            out += t16
+
+
+def _e_PartitionChangeRecord_1(v: int, o: PartitionChangeRecord, out: bytearray) -> None:
+    out += _S_iu.pack(o.partition_id, o.topic_id)
+    if o.eligible_leader_replicas is not None:
+        raise unsupported_field("EligibleLeaderReplicas", v)
+    if o.last_known_elr is not None:
+        raise unsupported_field("LastKnownElr", v)
+    t1 = o.isr is not None
+    t2 = o.leader != -2
+    t3 = o.replicas is not None
+    t4 = o.removing_replicas is not None
+    t5 = o.adding_replicas is not None
+    t6 = o.leader_recovery_state != -1
+    t7 = o.directories is not None
+    if not (t1 or t2 or t3 or t4 or t5 or t6 or t7):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t1) + int(t2) + int(t3) + int(t4) + int(t5) + int(t6) + int(t7))
+        if t1:
+            t8 = bytearray()
+            t9 = o.isr
+            if t9 is None:
+                t8.append(0)
+            else:
+                n = len(t9) + 1
+                if n < 128:
+                    t8.append(n)
+                else:
+                    write_uvarint(t8, n)
+                t8 += pack(f">{len(t9)}i", *t9)
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t8))
+            out += t8
+        if t2:
+            t10 = bytearray()
+            t10 += INT32.pack(o.leader)
+            write_uvarint(out, 1)
+            write_uvarint(out, len(t10))
+            out += t10
+        if t3:
+            t11 = bytearray()
+            t12 = o.replicas
+            if t12 is None:
+                t11.append(0)
+            else:
+                n = len(t12) + 1
+                if n < 128:
+                    t11.append(n)
+                else:
+                    write_uvarint(t11, n)
+                t11 += pack(f">{len(t12)}i", *t12)
+            write_uvarint(out, 2)
+            write_uvarint(out, len(t11))
+            out += t11
+        if t4:
+            t13 = bytearray()
+            t14 = o.removing_replicas
+            if t14 is None:
+                t13.append(0)
+            else:
+                n = len(t14) + 1
+                if n < 128:
+                    t13.append(n)
+                else:
+                    write_uvarint(t13, n)
+                t13 += pack(f">{len(t14)}i", *t14)
+            write_uvarint(out, 3)
+            write_uvarint(out, len(t13))
+            out += t13
+        if t5:
+            t15 = bytearray()
+            t16 = o.adding_replicas
+            if t16 is None:
+                t15.append(0)
+            else:
+                n = len(t16) + 1
+                if n < 128:
+                    t15.append(n)
+                else:
+                    write_uvarint(t15, n)
+                t15 += pack(f">{len(t16)}i", *t16)
+            write_uvarint(out, 4)
+            write_uvarint(out, len(t15))
+            out += t15
+        if t6:
+            t17 = bytearray()
+            t17 += INT8.pack(o.leader_recovery_state)
+            write_uvarint(out, 5)
+            write_uvarint(out, len(t17))
+            out += t17
+        if t7:
+            t18 = bytearray()
+            t19 = o.directories
+            if t19 is None:
+                t18.append(0)
+            else:
+                n = len(t19) + 1
+                if n < 128:
+                    t18.append(n)
+                else:
+                    write_uvarint(t18, n)
+                for t20 in t19:
+                    t18 += UUID.pack(t20)
+            write_uvarint(out, 8)
+            write_uvarint(out, len(t18))
+            out += t18
+
+
+def _e_PartitionChangeRecord_2(v: int, o: PartitionChangeRecord, out: bytearray) -> None:
     out += _S_iu.pack(o.partition_id, o.topic_id)
     t1 = o.isr is not None
     t2 = o.leader != -2
@@ -766,5 +758,5 @@ PartitionChangeRecord._FIELDS = (
     FieldSpec("eligible_leader_replicas", "[]int32", 2, 32767, 2, 32767, 6, 2, 32767, None, None),
     FieldSpec("last_known_elr", "[]int32", 2, 32767, 2, 32767, 7, 2, 32767, None, None),
 )
-PartitionChangeRecord._DECODERS = {0: _d_PartitionChangeRecord_0, 1: _d_PartitionChangeRecord_1, 2: _d_PartitionChangeRecord_2}
-PartitionChangeRecord._ENCODERS = {0: _e_PartitionChangeRecord_0, 1: _e_PartitionChangeRecord_1, 2: _e_PartitionChangeRecord_2}
+PartitionChangeRecord._DECODERS = {0: partial(_d_PartitionChangeRecord_0, 0), 1: partial(_d_PartitionChangeRecord_1, 1), 2: partial(_d_PartitionChangeRecord_2, 2)}
+PartitionChangeRecord._ENCODERS = {0: partial(_e_PartitionChangeRecord_0, 0), 1: partial(_e_PartitionChangeRecord_1, 1), 2: partial(_e_PartitionChangeRecord_2, 2)}

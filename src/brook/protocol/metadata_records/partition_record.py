@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT8, UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, short,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -76,7 +58,7 @@ class PartitionRecord(Message):
 _K_PartitionRecord = PartitionRecord
 
 
-def _d_PartitionRecord_0(buf: memoryview, pos: int) -> tuple[PartitionRecord, int]:
+def _d_PartitionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[PartitionRecord, int]:
     self = _new(_K_PartitionRecord)
     self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -130,134 +112,21 @@ def _d_PartitionRecord_0(buf: memoryview, pos: int) -> tuple[PartitionRecord, in
     pos = end
     self.leader, self.leader_epoch, self.partition_epoch = _S_iii.unpack_from(buf, pos)
     pos += 12
-    self.leader_recovery_state = 0
-    self.directories = []
-    self.eligible_leader_replicas = None
-    self.last_known_elr = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        for _ in range(n):
-            tag, pos = read_uvarint(buf, pos)
-            size, pos = read_uvarint(buf, pos)
-            tend = pos + size
-            if tend > len(buf):
-                raise short("tagged field")
-            if tag == 0:
-                (self.leader_recovery_state,) = INT8.unpack_from(buf, pos)
-                pos += 1
-            pos = tend
-    return self, pos
-
-
-def _e_PartitionRecord_0(o: PartitionRecord, out: bytearray) -> None:
-    out += _S_iu.pack(o.partition_id, o.topic_id)
-    n = len(o.replicas) + 1
-    if n < 128:
-        out.append(n)
+    if v >= 1:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("Directories", n)
+        end = pos + n * 16
+        if end > len(buf):
+            raise bad_length("Directories", n)
+        self.directories = [bytes(buf[p:p + 16]) for p in range(pos, end, 16)]
+        pos = end
     else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.replicas)}i", *o.replicas)
-    n = len(o.isr) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.isr)}i", *o.isr)
-    n = len(o.removing_replicas) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.removing_replicas)}i", *o.removing_replicas)
-    n = len(o.adding_replicas) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.adding_replicas)}i", *o.adding_replicas)
-    out += _S_iii.pack(o.leader, o.leader_epoch, o.partition_epoch)
-    t1 = o.leader_recovery_state != 0
-    if not (t1):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t1))
-        if t1:
-            t2 = bytearray()
-            t2 += INT8.pack(o.leader_recovery_state)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t2))
-            out += t2
-
-
-def _d_PartitionRecord_1(buf: memoryview, pos: int) -> tuple[PartitionRecord, int]:
-    self = _new(_K_PartitionRecord)
-    self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
-    pos += 20
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Replicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Replicas", n)
-    self.replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Isr", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Isr", n)
-    self.isr = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RemovingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("RemovingReplicas", n)
-    self.removing_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("AddingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("AddingReplicas", n)
-    self.adding_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    self.leader, self.leader_epoch, self.partition_epoch = _S_iii.unpack_from(buf, pos)
-    pos += 12
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Directories", n)
-    end = pos + n * 16
-    if end > len(buf):
-        raise bad_length("Directories", n)
-    self.directories = [bytes(buf[p:p + 16]) for p in range(pos, end, 16)]
-    pos = end
+        self.directories = []
     self.leader_recovery_state = 0
     self.eligible_leader_replicas = None
     self.last_known_elr = None
@@ -279,54 +148,7 @@ def _d_PartitionRecord_1(buf: memoryview, pos: int) -> tuple[PartitionRecord, in
     return self, pos
 
 
-def _e_PartitionRecord_1(o: PartitionRecord, out: bytearray) -> None:
-    out += _S_iu.pack(o.partition_id, o.topic_id)
-    n = len(o.replicas) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.replicas)}i", *o.replicas)
-    n = len(o.isr) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.isr)}i", *o.isr)
-    n = len(o.removing_replicas) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.removing_replicas)}i", *o.removing_replicas)
-    n = len(o.adding_replicas) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.adding_replicas)}i", *o.adding_replicas)
-    out += _S_iii.pack(o.leader, o.leader_epoch, o.partition_epoch)
-    n = len(o.directories) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.directories:
-        out += UUID.pack(t1)
-    t2 = o.leader_recovery_state != 0
-    if not (t2):
-        out.append(0)
-    else:
-        write_uvarint(out, int(t2))
-        if t2:
-            t3 = bytearray()
-            t3 += INT8.pack(o.leader_recovery_state)
-            write_uvarint(out, 0)
-            write_uvarint(out, len(t3))
-            out += t3
-
-
-def _d_PartitionRecord_2(buf: memoryview, pos: int) -> tuple[PartitionRecord, int]:
+def _d_PartitionRecord_2(v: int, buf: memoryview, pos: int) -> tuple[PartitionRecord, int]:
     self = _new(_K_PartitionRecord)
     self.partition_id, self.topic_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -445,7 +267,62 @@ def _d_PartitionRecord_2(buf: memoryview, pos: int) -> tuple[PartitionRecord, in
     return self, pos
 
 
-def _e_PartitionRecord_2(o: PartitionRecord, out: bytearray) -> None:
+def _e_PartitionRecord_0(v: int, o: PartitionRecord, out: bytearray) -> None:
+    out += _S_iu.pack(o.partition_id, o.topic_id)
+    n = len(o.replicas) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += pack(f">{len(o.replicas)}i", *o.replicas)
+    n = len(o.isr) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += pack(f">{len(o.isr)}i", *o.isr)
+    n = len(o.removing_replicas) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += pack(f">{len(o.removing_replicas)}i", *o.removing_replicas)
+    n = len(o.adding_replicas) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += pack(f">{len(o.adding_replicas)}i", *o.adding_replicas)
+    out += _S_iii.pack(o.leader, o.leader_epoch, o.partition_epoch)
+    if v >= 1:
+        n = len(o.directories) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        for t1 in o.directories:
+            out += UUID.pack(t1)
+    else:
+        if len(o.directories) > 0:
+            raise unsupported_field("Directories", v)
+    if o.eligible_leader_replicas is not None:
+        raise unsupported_field("EligibleLeaderReplicas", v)
+    if o.last_known_elr is not None:
+        raise unsupported_field("LastKnownElr", v)
+    t2 = o.leader_recovery_state != 0
+    if not (t2):
+        out.append(0)
+    else:
+        write_uvarint(out, int(t2))
+        if t2:
+            t3 = bytearray()
+            t3 += INT8.pack(o.leader_recovery_state)
+            write_uvarint(out, 0)
+            write_uvarint(out, len(t3))
+            out += t3
+
+
+def _e_PartitionRecord_2(v: int, o: PartitionRecord, out: bytearray) -> None:
     out += _S_iu.pack(o.partition_id, o.topic_id)
     n = len(o.replicas) + 1
     if n < 128:
@@ -539,5 +416,5 @@ PartitionRecord._FIELDS = (
     FieldSpec("eligible_leader_replicas", "[]int32", 2, 32767, 2, 32767, 1, 2, 32767, None, None),
     FieldSpec("last_known_elr", "[]int32", 2, 32767, 2, 32767, 2, 2, 32767, None, None),
 )
-PartitionRecord._DECODERS = {0: _d_PartitionRecord_0, 1: _d_PartitionRecord_1, 2: _d_PartitionRecord_2}
-PartitionRecord._ENCODERS = {0: _e_PartitionRecord_0, 1: _e_PartitionRecord_1, 2: _e_PartitionRecord_2}
+PartitionRecord._DECODERS = {0: partial(_d_PartitionRecord_0, 0), 1: partial(_d_PartitionRecord_0, 1), 2: partial(_d_PartitionRecord_2, 2)}
+PartitionRecord._ENCODERS = {0: partial(_e_PartitionRecord_0, 0), 1: partial(_e_PartitionRecord_0, 1), 2: partial(_e_PartitionRecord_2, 2)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -55,7 +36,7 @@ class ProducerIdsRecord(Message):
 _K_ProducerIdsRecord = ProducerIdsRecord
 
 
-def _d_ProducerIdsRecord_0(buf: memoryview, pos: int) -> tuple[ProducerIdsRecord, int]:
+def _d_ProducerIdsRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ProducerIdsRecord, int]:
     self = _new(_K_ProducerIdsRecord)
     self.broker_id, self.broker_epoch, self.next_producer_id = _S_iqq.unpack_from(buf, pos)
     pos += 20
@@ -68,7 +49,7 @@ def _d_ProducerIdsRecord_0(buf: memoryview, pos: int) -> tuple[ProducerIdsRecord
     return self, pos
 
 
-def _e_ProducerIdsRecord_0(o: ProducerIdsRecord, out: bytearray) -> None:
+def _e_ProducerIdsRecord_0(v: int, o: ProducerIdsRecord, out: bytearray) -> None:
     out += _S_iqq.pack(o.broker_id, o.broker_epoch, o.next_producer_id)
     out.append(0)
 
@@ -78,5 +59,5 @@ ProducerIdsRecord._FIELDS = (
     FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
     FieldSpec("next_producer_id", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ProducerIdsRecord._DECODERS = {0: _d_ProducerIdsRecord_0}
-ProducerIdsRecord._ENCODERS = {0: _e_ProducerIdsRecord_0}
+ProducerIdsRecord._DECODERS = {0: partial(_d_ProducerIdsRecord_0, 0)}
+ProducerIdsRecord._ENCODERS = {0: partial(_e_ProducerIdsRecord_0, 0)}

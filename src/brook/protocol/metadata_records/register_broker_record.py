@@ -3,40 +3,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    UUID, ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, short, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
 _S_Hh = Struct(">Hh")
 _S_hh = Struct(">hh")
 _S_iuq = Struct(">i16sq")
+_S_iouq = Struct(">i?16sq")
 _S_o = Struct(">?")
 _S_oo = Struct(">??")
-_S_iouq = Struct(">i?16sq")
 
 
 class RegisterBrokerRecord(Message):
@@ -104,7 +86,7 @@ _K_RegisterBrokerRecord_BrokerEndpoint = RegisterBrokerRecord.BrokerEndpoint
 _K_RegisterBrokerRecord_BrokerFeature = RegisterBrokerRecord.BrokerFeature
 
 
-def _d_RegisterBrokerRecord_BrokerEndpoint_0(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord.BrokerEndpoint, int]:
+def _d_RegisterBrokerRecord_BrokerEndpoint_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord.BrokerEndpoint, int]:
     self = _new(_K_RegisterBrokerRecord_BrokerEndpoint)
     n = buf[pos]
     pos += 1
@@ -137,7 +119,7 @@ def _d_RegisterBrokerRecord_BrokerEndpoint_0(buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
-def _e_RegisterBrokerRecord_BrokerEndpoint_0(o: RegisterBrokerRecord.BrokerEndpoint, out: bytearray) -> None:
+def _e_RegisterBrokerRecord_BrokerEndpoint_0(v: int, o: RegisterBrokerRecord.BrokerEndpoint, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -156,7 +138,7 @@ def _e_RegisterBrokerRecord_BrokerEndpoint_0(o: RegisterBrokerRecord.BrokerEndpo
     out.append(0)
 
 
-def _d_RegisterBrokerRecord_BrokerFeature_0(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord.BrokerFeature, int]:
+def _d_RegisterBrokerRecord_BrokerFeature_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord.BrokerFeature, int]:
     self = _new(_K_RegisterBrokerRecord_BrokerFeature)
     n = buf[pos]
     pos += 1
@@ -179,7 +161,7 @@ def _d_RegisterBrokerRecord_BrokerFeature_0(buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
-def _e_RegisterBrokerRecord_BrokerFeature_0(o: RegisterBrokerRecord.BrokerFeature, out: bytearray) -> None:
+def _e_RegisterBrokerRecord_BrokerFeature_0(v: int, o: RegisterBrokerRecord.BrokerFeature, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -191,10 +173,15 @@ def _e_RegisterBrokerRecord_BrokerFeature_0(o: RegisterBrokerRecord.BrokerFeatur
     out.append(0)
 
 
-def _d_RegisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
+def _d_RegisterBrokerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
     self = _new(_K_RegisterBrokerRecord)
-    self.broker_id, self.incarnation_id, self.broker_epoch = _S_iuq.unpack_from(buf, pos)
-    pos += 28
+    if v <= 1:
+        self.broker_id, self.incarnation_id, self.broker_epoch = _S_iuq.unpack_from(buf, pos)
+        pos += 28
+        self.is_migrating_zk_broker = False
+    else:
+        self.broker_id, self.is_migrating_zk_broker, self.incarnation_id, self.broker_epoch = _S_iouq.unpack_from(buf, pos)
+        pos += 29
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -204,7 +191,7 @@ def _d_RegisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterBroker
         raise bad_length("EndPoints", n)
     t1: list[RegisterBrokerRecord.BrokerEndpoint] = []
     for _ in range(n):
-        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(buf, pos)
+        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(v, buf, pos)
         t1.append(t2)
     self.end_points = t1
     n = buf[pos]
@@ -216,7 +203,7 @@ def _d_RegisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterBroker
         raise bad_length("Features", n)
     t3: list[RegisterBrokerRecord.BrokerFeature] = []
     for _ in range(n):
-        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(buf, pos)
+        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(v, buf, pos)
         t3.append(t4)
     self.features = t3
     n = buf[pos]
@@ -232,10 +219,13 @@ def _d_RegisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterBroker
             raise bad_length("Rack", n)
         self.rack = str(buf[pos:end], "utf-8")
         pos = end
-    (self.fenced,) = _S_o.unpack_from(buf, pos)
-    pos += 1
-    self.is_migrating_zk_broker = False
-    self.in_controlled_shutdown = False
+    if v <= 0:
+        (self.fenced,) = _S_o.unpack_from(buf, pos)
+        pos += 1
+        self.in_controlled_shutdown = False
+    else:
+        self.fenced, self.in_controlled_shutdown = _S_oo.unpack_from(buf, pos)
+        pos += 2
     self.log_dirs = []
     n = buf[pos]
     pos += 1
@@ -246,123 +236,7 @@ def _d_RegisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterBroker
     return self, pos
 
 
-def _e_RegisterBrokerRecord_0(o: RegisterBrokerRecord, out: bytearray) -> None:
-    out += _S_iuq.pack(o.broker_id, o.incarnation_id, o.broker_epoch)
-    n = len(o.end_points) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.end_points:
-        _e_RegisterBrokerRecord_BrokerEndpoint_0(t1, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.features:
-        _e_RegisterBrokerRecord_BrokerFeature_0(t2, out)
-    t3 = o.rack
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out += _S_o.pack(o.fenced)
-    out.append(0)
-
-
-def _d_RegisterBrokerRecord_1(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
-    self = _new(_K_RegisterBrokerRecord)
-    self.broker_id, self.incarnation_id, self.broker_epoch = _S_iuq.unpack_from(buf, pos)
-    pos += 28
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("EndPoints", n)
-    t1: list[RegisterBrokerRecord.BrokerEndpoint] = []
-    for _ in range(n):
-        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(buf, pos)
-        t1.append(t2)
-    self.end_points = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Features", n)
-    t3: list[RegisterBrokerRecord.BrokerFeature] = []
-    for _ in range(n):
-        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(buf, pos)
-        t3.append(t4)
-    self.features = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    self.fenced, self.in_controlled_shutdown = _S_oo.unpack_from(buf, pos)
-    pos += 2
-    self.is_migrating_zk_broker = False
-    self.log_dirs = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_RegisterBrokerRecord_1(o: RegisterBrokerRecord, out: bytearray) -> None:
-    out += _S_iuq.pack(o.broker_id, o.incarnation_id, o.broker_epoch)
-    n = len(o.end_points) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.end_points:
-        _e_RegisterBrokerRecord_BrokerEndpoint_0(t1, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.features:
-        _e_RegisterBrokerRecord_BrokerFeature_0(t2, out)
-    t3 = o.rack
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out += _S_oo.pack(o.fenced, o.in_controlled_shutdown)
-    out.append(0)
-
-
-def _d_RegisterBrokerRecord_2(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
+def _d_RegisterBrokerRecord_3(v: int, buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
     self = _new(_K_RegisterBrokerRecord)
     self.broker_id, self.is_migrating_zk_broker, self.incarnation_id, self.broker_epoch = _S_iouq.unpack_from(buf, pos)
     pos += 29
@@ -375,7 +249,7 @@ def _d_RegisterBrokerRecord_2(buf: memoryview, pos: int) -> tuple[RegisterBroker
         raise bad_length("EndPoints", n)
     t1: list[RegisterBrokerRecord.BrokerEndpoint] = []
     for _ in range(n):
-        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(buf, pos)
+        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(v, buf, pos)
         t1.append(t2)
     self.end_points = t1
     n = buf[pos]
@@ -387,91 +261,7 @@ def _d_RegisterBrokerRecord_2(buf: memoryview, pos: int) -> tuple[RegisterBroker
         raise bad_length("Features", n)
     t3: list[RegisterBrokerRecord.BrokerFeature] = []
     for _ in range(n):
-        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(buf, pos)
-        t3.append(t4)
-    self.features = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.rack = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("Rack", n)
-        self.rack = str(buf[pos:end], "utf-8")
-        pos = end
-    self.fenced, self.in_controlled_shutdown = _S_oo.unpack_from(buf, pos)
-    pos += 2
-    self.log_dirs = []
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_RegisterBrokerRecord_2(o: RegisterBrokerRecord, out: bytearray) -> None:
-    out += _S_iouq.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch)
-    n = len(o.end_points) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.end_points:
-        _e_RegisterBrokerRecord_BrokerEndpoint_0(t1, out)
-    n = len(o.features) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.features:
-        _e_RegisterBrokerRecord_BrokerFeature_0(t2, out)
-    t3 = o.rack
-    if t3 is None:
-        out.append(0)
-    else:
-        t4 = t3.encode()
-        n = len(t4) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += t4
-    out += _S_oo.pack(o.fenced, o.in_controlled_shutdown)
-    out.append(0)
-
-
-def _d_RegisterBrokerRecord_3(buf: memoryview, pos: int) -> tuple[RegisterBrokerRecord, int]:
-    self = _new(_K_RegisterBrokerRecord)
-    self.broker_id, self.is_migrating_zk_broker, self.incarnation_id, self.broker_epoch = _S_iouq.unpack_from(buf, pos)
-    pos += 29
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("EndPoints", n)
-    t1: list[RegisterBrokerRecord.BrokerEndpoint] = []
-    for _ in range(n):
-        t2, pos = _d_RegisterBrokerRecord_BrokerEndpoint_0(buf, pos)
-        t1.append(t2)
-    self.end_points = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Features", n)
-    t3: list[RegisterBrokerRecord.BrokerFeature] = []
-    for _ in range(n):
-        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(buf, pos)
+        t4, pos = _d_RegisterBrokerRecord_BrokerFeature_0(v, buf, pos)
         t3.append(t4)
     self.features = t3
     n = buf[pos]
@@ -518,7 +308,50 @@ def _d_RegisterBrokerRecord_3(buf: memoryview, pos: int) -> tuple[RegisterBroker
     return self, pos
 
 
-def _e_RegisterBrokerRecord_3(o: RegisterBrokerRecord, out: bytearray) -> None:
+def _e_RegisterBrokerRecord_0(v: int, o: RegisterBrokerRecord, out: bytearray) -> None:
+    if v <= 1:
+        out += _S_iuq.pack(o.broker_id, o.incarnation_id, o.broker_epoch)
+        if o.is_migrating_zk_broker != False:
+            raise unsupported_field("IsMigratingZkBroker", v)
+    else:
+        out += _S_iouq.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch)
+    n = len(o.end_points) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.end_points:
+        _e_RegisterBrokerRecord_BrokerEndpoint_0(v, t1, out)
+    n = len(o.features) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.features:
+        _e_RegisterBrokerRecord_BrokerFeature_0(v, t2, out)
+    t3 = o.rack
+    if t3 is None:
+        out.append(0)
+    else:
+        t4 = t3.encode()
+        n = len(t4) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += t4
+    if v <= 0:
+        out += _S_o.pack(o.fenced)
+        if o.in_controlled_shutdown != False:
+            raise unsupported_field("InControlledShutdown", v)
+    else:
+        out += _S_oo.pack(o.fenced, o.in_controlled_shutdown)
+    if len(o.log_dirs) > 0:
+        raise unsupported_field("LogDirs", v)
+    out.append(0)
+
+
+def _e_RegisterBrokerRecord_3(v: int, o: RegisterBrokerRecord, out: bytearray) -> None:
     out += _S_iouq.pack(o.broker_id, o.is_migrating_zk_broker, o.incarnation_id, o.broker_epoch)
     n = len(o.end_points) + 1
     if n < 128:
@@ -526,14 +359,14 @@ def _e_RegisterBrokerRecord_3(o: RegisterBrokerRecord, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.end_points:
-        _e_RegisterBrokerRecord_BrokerEndpoint_0(t1, out)
+        _e_RegisterBrokerRecord_BrokerEndpoint_0(v, t1, out)
     n = len(o.features) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.features:
-        _e_RegisterBrokerRecord_BrokerFeature_0(t2, out)
+        _e_RegisterBrokerRecord_BrokerFeature_0(v, t2, out)
     t3 = o.rack
     if t3 is None:
         out.append(0)
@@ -588,9 +421,9 @@ RegisterBrokerRecord.BrokerFeature._FIELDS = (
     FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-RegisterBrokerRecord.BrokerEndpoint._DECODERS = {0: _d_RegisterBrokerRecord_BrokerEndpoint_0, 1: _d_RegisterBrokerRecord_BrokerEndpoint_0, 2: _d_RegisterBrokerRecord_BrokerEndpoint_0, 3: _d_RegisterBrokerRecord_BrokerEndpoint_0}
-RegisterBrokerRecord.BrokerEndpoint._ENCODERS = {0: _e_RegisterBrokerRecord_BrokerEndpoint_0, 1: _e_RegisterBrokerRecord_BrokerEndpoint_0, 2: _e_RegisterBrokerRecord_BrokerEndpoint_0, 3: _e_RegisterBrokerRecord_BrokerEndpoint_0}
-RegisterBrokerRecord.BrokerFeature._DECODERS = {0: _d_RegisterBrokerRecord_BrokerFeature_0, 1: _d_RegisterBrokerRecord_BrokerFeature_0, 2: _d_RegisterBrokerRecord_BrokerFeature_0, 3: _d_RegisterBrokerRecord_BrokerFeature_0}
-RegisterBrokerRecord.BrokerFeature._ENCODERS = {0: _e_RegisterBrokerRecord_BrokerFeature_0, 1: _e_RegisterBrokerRecord_BrokerFeature_0, 2: _e_RegisterBrokerRecord_BrokerFeature_0, 3: _e_RegisterBrokerRecord_BrokerFeature_0}
-RegisterBrokerRecord._DECODERS = {0: _d_RegisterBrokerRecord_0, 1: _d_RegisterBrokerRecord_1, 2: _d_RegisterBrokerRecord_2, 3: _d_RegisterBrokerRecord_3}
-RegisterBrokerRecord._ENCODERS = {0: _e_RegisterBrokerRecord_0, 1: _e_RegisterBrokerRecord_1, 2: _e_RegisterBrokerRecord_2, 3: _e_RegisterBrokerRecord_3}
+RegisterBrokerRecord.BrokerEndpoint._DECODERS = {0: partial(_d_RegisterBrokerRecord_BrokerEndpoint_0, 0), 1: partial(_d_RegisterBrokerRecord_BrokerEndpoint_0, 1), 2: partial(_d_RegisterBrokerRecord_BrokerEndpoint_0, 2), 3: partial(_d_RegisterBrokerRecord_BrokerEndpoint_0, 3)}
+RegisterBrokerRecord.BrokerEndpoint._ENCODERS = {0: partial(_e_RegisterBrokerRecord_BrokerEndpoint_0, 0), 1: partial(_e_RegisterBrokerRecord_BrokerEndpoint_0, 1), 2: partial(_e_RegisterBrokerRecord_BrokerEndpoint_0, 2), 3: partial(_e_RegisterBrokerRecord_BrokerEndpoint_0, 3)}
+RegisterBrokerRecord.BrokerFeature._DECODERS = {0: partial(_d_RegisterBrokerRecord_BrokerFeature_0, 0), 1: partial(_d_RegisterBrokerRecord_BrokerFeature_0, 1), 2: partial(_d_RegisterBrokerRecord_BrokerFeature_0, 2), 3: partial(_d_RegisterBrokerRecord_BrokerFeature_0, 3)}
+RegisterBrokerRecord.BrokerFeature._ENCODERS = {0: partial(_e_RegisterBrokerRecord_BrokerFeature_0, 0), 1: partial(_e_RegisterBrokerRecord_BrokerFeature_0, 1), 2: partial(_e_RegisterBrokerRecord_BrokerFeature_0, 2), 3: partial(_e_RegisterBrokerRecord_BrokerFeature_0, 3)}
+RegisterBrokerRecord._DECODERS = {0: partial(_d_RegisterBrokerRecord_0, 0), 1: partial(_d_RegisterBrokerRecord_0, 1), 2: partial(_d_RegisterBrokerRecord_0, 2), 3: partial(_d_RegisterBrokerRecord_3, 3)}
+RegisterBrokerRecord._ENCODERS = {0: partial(_e_RegisterBrokerRecord_0, 0), 1: partial(_e_RegisterBrokerRecord_0, 1), 2: partial(_e_RegisterBrokerRecord_0, 2), 3: partial(_e_RegisterBrokerRecord_3, 3)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -91,7 +72,7 @@ _K_RegisterControllerRecord_ControllerEndpoint = RegisterControllerRecord.Contro
 _K_RegisterControllerRecord_ControllerFeature = RegisterControllerRecord.ControllerFeature
 
 
-def _d_RegisterControllerRecord_ControllerEndpoint_0(buf: memoryview, pos: int) -> tuple[RegisterControllerRecord.ControllerEndpoint, int]:
+def _d_RegisterControllerRecord_ControllerEndpoint_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterControllerRecord.ControllerEndpoint, int]:
     self = _new(_K_RegisterControllerRecord_ControllerEndpoint)
     n = buf[pos]
     pos += 1
@@ -124,7 +105,7 @@ def _d_RegisterControllerRecord_ControllerEndpoint_0(buf: memoryview, pos: int) 
     return self, pos
 
 
-def _e_RegisterControllerRecord_ControllerEndpoint_0(o: RegisterControllerRecord.ControllerEndpoint, out: bytearray) -> None:
+def _e_RegisterControllerRecord_ControllerEndpoint_0(v: int, o: RegisterControllerRecord.ControllerEndpoint, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -143,7 +124,7 @@ def _e_RegisterControllerRecord_ControllerEndpoint_0(o: RegisterControllerRecord
     out.append(0)
 
 
-def _d_RegisterControllerRecord_ControllerFeature_0(buf: memoryview, pos: int) -> tuple[RegisterControllerRecord.ControllerFeature, int]:
+def _d_RegisterControllerRecord_ControllerFeature_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterControllerRecord.ControllerFeature, int]:
     self = _new(_K_RegisterControllerRecord_ControllerFeature)
     n = buf[pos]
     pos += 1
@@ -166,7 +147,7 @@ def _d_RegisterControllerRecord_ControllerFeature_0(buf: memoryview, pos: int) -
     return self, pos
 
 
-def _e_RegisterControllerRecord_ControllerFeature_0(o: RegisterControllerRecord.ControllerFeature, out: bytearray) -> None:
+def _e_RegisterControllerRecord_ControllerFeature_0(v: int, o: RegisterControllerRecord.ControllerFeature, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -178,7 +159,7 @@ def _e_RegisterControllerRecord_ControllerFeature_0(o: RegisterControllerRecord.
     out.append(0)
 
 
-def _d_RegisterControllerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterControllerRecord, int]:
+def _d_RegisterControllerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RegisterControllerRecord, int]:
     self = _new(_K_RegisterControllerRecord)
     self.controller_id, self.incarnation_id, self.zk_migration_ready = _S_iuo.unpack_from(buf, pos)
     pos += 21
@@ -191,7 +172,7 @@ def _d_RegisterControllerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterCo
         raise bad_length("EndPoints", n)
     t1: list[RegisterControllerRecord.ControllerEndpoint] = []
     for _ in range(n):
-        t2, pos = _d_RegisterControllerRecord_ControllerEndpoint_0(buf, pos)
+        t2, pos = _d_RegisterControllerRecord_ControllerEndpoint_0(v, buf, pos)
         t1.append(t2)
     self.end_points = t1
     n = buf[pos]
@@ -203,7 +184,7 @@ def _d_RegisterControllerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterCo
         raise bad_length("Features", n)
     t3: list[RegisterControllerRecord.ControllerFeature] = []
     for _ in range(n):
-        t4, pos = _d_RegisterControllerRecord_ControllerFeature_0(buf, pos)
+        t4, pos = _d_RegisterControllerRecord_ControllerFeature_0(v, buf, pos)
         t3.append(t4)
     self.features = t3
     n = buf[pos]
@@ -215,7 +196,7 @@ def _d_RegisterControllerRecord_0(buf: memoryview, pos: int) -> tuple[RegisterCo
     return self, pos
 
 
-def _e_RegisterControllerRecord_0(o: RegisterControllerRecord, out: bytearray) -> None:
+def _e_RegisterControllerRecord_0(v: int, o: RegisterControllerRecord, out: bytearray) -> None:
     out += _S_iuo.pack(o.controller_id, o.incarnation_id, o.zk_migration_ready)
     n = len(o.end_points) + 1
     if n < 128:
@@ -223,14 +204,14 @@ def _e_RegisterControllerRecord_0(o: RegisterControllerRecord, out: bytearray) -
     else:
         write_uvarint(out, n)
     for t1 in o.end_points:
-        _e_RegisterControllerRecord_ControllerEndpoint_0(t1, out)
+        _e_RegisterControllerRecord_ControllerEndpoint_0(v, t1, out)
     n = len(o.features) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.features:
-        _e_RegisterControllerRecord_ControllerFeature_0(t2, out)
+        _e_RegisterControllerRecord_ControllerFeature_0(v, t2, out)
     out.append(0)
 
 
@@ -252,9 +233,9 @@ RegisterControllerRecord.ControllerFeature._FIELDS = (
     FieldSpec("min_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("max_supported_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-RegisterControllerRecord.ControllerEndpoint._DECODERS = {0: _d_RegisterControllerRecord_ControllerEndpoint_0}
-RegisterControllerRecord.ControllerEndpoint._ENCODERS = {0: _e_RegisterControllerRecord_ControllerEndpoint_0}
-RegisterControllerRecord.ControllerFeature._DECODERS = {0: _d_RegisterControllerRecord_ControllerFeature_0}
-RegisterControllerRecord.ControllerFeature._ENCODERS = {0: _e_RegisterControllerRecord_ControllerFeature_0}
-RegisterControllerRecord._DECODERS = {0: _d_RegisterControllerRecord_0}
-RegisterControllerRecord._ENCODERS = {0: _e_RegisterControllerRecord_0}
+RegisterControllerRecord.ControllerEndpoint._DECODERS = {0: partial(_d_RegisterControllerRecord_ControllerEndpoint_0, 0)}
+RegisterControllerRecord.ControllerEndpoint._ENCODERS = {0: partial(_e_RegisterControllerRecord_ControllerEndpoint_0, 0)}
+RegisterControllerRecord.ControllerFeature._DECODERS = {0: partial(_d_RegisterControllerRecord_ControllerFeature_0, 0)}
+RegisterControllerRecord.ControllerFeature._ENCODERS = {0: partial(_e_RegisterControllerRecord_ControllerFeature_0, 0)}
+RegisterControllerRecord._DECODERS = {0: partial(_d_RegisterControllerRecord_0, 0)}
+RegisterControllerRecord._ENCODERS = {0: partial(_e_RegisterControllerRecord_0, 0)}

@@ -3,31 +3,11 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -50,7 +30,7 @@ class RemoveDelegationTokenRecord(Message):
 _K_RemoveDelegationTokenRecord = RemoveDelegationTokenRecord
 
 
-def _d_RemoveDelegationTokenRecord_0(buf: memoryview, pos: int) -> tuple[RemoveDelegationTokenRecord, int]:
+def _d_RemoveDelegationTokenRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveDelegationTokenRecord, int]:
     self = _new(_K_RemoveDelegationTokenRecord)
     n = buf[pos]
     pos += 1
@@ -71,7 +51,7 @@ def _d_RemoveDelegationTokenRecord_0(buf: memoryview, pos: int) -> tuple[RemoveD
     return self, pos
 
 
-def _e_RemoveDelegationTokenRecord_0(o: RemoveDelegationTokenRecord, out: bytearray) -> None:
+def _e_RemoveDelegationTokenRecord_0(v: int, o: RemoveDelegationTokenRecord, out: bytearray) -> None:
     t1 = o.token_id.encode()
     n = len(t1) + 1
     if n < 128:
@@ -85,5 +65,5 @@ def _e_RemoveDelegationTokenRecord_0(o: RemoveDelegationTokenRecord, out: bytear
 RemoveDelegationTokenRecord._FIELDS = (
     FieldSpec("token_id", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
 )
-RemoveDelegationTokenRecord._DECODERS = {0: _d_RemoveDelegationTokenRecord_0}
-RemoveDelegationTokenRecord._ENCODERS = {0: _e_RemoveDelegationTokenRecord_0}
+RemoveDelegationTokenRecord._DECODERS = {0: partial(_d_RemoveDelegationTokenRecord_0, 0)}
+RemoveDelegationTokenRecord._ENCODERS = {0: partial(_e_RemoveDelegationTokenRecord_0, 0)}

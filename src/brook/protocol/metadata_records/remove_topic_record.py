@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class RemoveTopicRecord(Message):
 _K_RemoveTopicRecord = RemoveTopicRecord
 
 
-def _d_RemoveTopicRecord_0(buf: memoryview, pos: int) -> tuple[RemoveTopicRecord, int]:
+def _d_RemoveTopicRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveTopicRecord, int]:
     self = _new(_K_RemoveTopicRecord)
     (self.topic_id,) = _S_u.unpack_from(buf, pos)
     pos += 16
@@ -64,7 +45,7 @@ def _d_RemoveTopicRecord_0(buf: memoryview, pos: int) -> tuple[RemoveTopicRecord
     return self, pos
 
 
-def _e_RemoveTopicRecord_0(o: RemoveTopicRecord, out: bytearray) -> None:
+def _e_RemoveTopicRecord_0(v: int, o: RemoveTopicRecord, out: bytearray) -> None:
     out += _S_u.pack(o.topic_id)
     out.append(0)
 
@@ -72,5 +53,5 @@ def _e_RemoveTopicRecord_0(o: RemoveTopicRecord, out: bytearray) -> None:
 RemoveTopicRecord._FIELDS = (
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
 )
-RemoveTopicRecord._DECODERS = {0: _d_RemoveTopicRecord_0}
-RemoveTopicRecord._ENCODERS = {0: _e_RemoveTopicRecord_0}
+RemoveTopicRecord._DECODERS = {0: partial(_d_RemoveTopicRecord_0, 0)}
+RemoveTopicRecord._ENCODERS = {0: partial(_e_RemoveTopicRecord_0, 0)}

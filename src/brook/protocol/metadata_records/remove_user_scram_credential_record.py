@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class RemoveUserScramCredentialRecord(Message):
 _K_RemoveUserScramCredentialRecord = RemoveUserScramCredentialRecord
 
 
-def _d_RemoveUserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[RemoveUserScramCredentialRecord, int]:
+def _d_RemoveUserScramCredentialRecord_0(v: int, buf: memoryview, pos: int) -> tuple[RemoveUserScramCredentialRecord, int]:
     self = _new(_K_RemoveUserScramCredentialRecord)
     n = buf[pos]
     pos += 1
@@ -76,7 +57,7 @@ def _d_RemoveUserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[Rem
     return self, pos
 
 
-def _e_RemoveUserScramCredentialRecord_0(o: RemoveUserScramCredentialRecord, out: bytearray) -> None:
+def _e_RemoveUserScramCredentialRecord_0(v: int, o: RemoveUserScramCredentialRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -92,5 +73,5 @@ RemoveUserScramCredentialRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("mechanism", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-RemoveUserScramCredentialRecord._DECODERS = {0: _d_RemoveUserScramCredentialRecord_0}
-RemoveUserScramCredentialRecord._ENCODERS = {0: _e_RemoveUserScramCredentialRecord_0}
+RemoveUserScramCredentialRecord._DECODERS = {0: partial(_d_RemoveUserScramCredentialRecord_0, 0)}
+RemoveUserScramCredentialRecord._ENCODERS = {0: partial(_e_RemoveUserScramCredentialRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class TopicRecord(Message):
 _K_TopicRecord = TopicRecord
 
 
-def _d_TopicRecord_0(buf: memoryview, pos: int) -> tuple[TopicRecord, int]:
+def _d_TopicRecord_0(v: int, buf: memoryview, pos: int) -> tuple[TopicRecord, int]:
     self = _new(_K_TopicRecord)
     n = buf[pos]
     pos += 1
@@ -76,7 +57,7 @@ def _d_TopicRecord_0(buf: memoryview, pos: int) -> tuple[TopicRecord, int]:
     return self, pos
 
 
-def _e_TopicRecord_0(o: TopicRecord, out: bytearray) -> None:
+def _e_TopicRecord_0(v: int, o: TopicRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -92,5 +73,5 @@ TopicRecord._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("topic_id", "uuid", 0, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
 )
-TopicRecord._DECODERS = {0: _d_TopicRecord_0}
-TopicRecord._ENCODERS = {0: _e_TopicRecord_0}
+TopicRecord._DECODERS = {0: partial(_d_TopicRecord_0, 0)}
+TopicRecord._ENCODERS = {0: partial(_e_TopicRecord_0, 0)}

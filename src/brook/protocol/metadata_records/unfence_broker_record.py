@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class UnfenceBrokerRecord(Message):
 _K_UnfenceBrokerRecord = UnfenceBrokerRecord
 
 
-def _d_UnfenceBrokerRecord_0(buf: memoryview, pos: int) -> tuple[UnfenceBrokerRecord, int]:
+def _d_UnfenceBrokerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[UnfenceBrokerRecord, int]:
     self = _new(_K_UnfenceBrokerRecord)
     self.id_, self.epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -66,7 +47,7 @@ def _d_UnfenceBrokerRecord_0(buf: memoryview, pos: int) -> tuple[UnfenceBrokerRe
     return self, pos
 
 
-def _e_UnfenceBrokerRecord_0(o: UnfenceBrokerRecord, out: bytearray) -> None:
+def _e_UnfenceBrokerRecord_0(v: int, o: UnfenceBrokerRecord, out: bytearray) -> None:
     out += _S_iq.pack(o.id_, o.epoch)
     out.append(0)
 
@@ -75,5 +56,5 @@ UnfenceBrokerRecord._FIELDS = (
     FieldSpec("id_", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-UnfenceBrokerRecord._DECODERS = {0: _d_UnfenceBrokerRecord_0}
-UnfenceBrokerRecord._ENCODERS = {0: _e_UnfenceBrokerRecord_0}
+UnfenceBrokerRecord._DECODERS = {0: partial(_d_UnfenceBrokerRecord_0, 0)}
+UnfenceBrokerRecord._ENCODERS = {0: partial(_e_UnfenceBrokerRecord_0, 0)}

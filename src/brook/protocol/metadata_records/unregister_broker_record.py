@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class UnregisterBrokerRecord(Message):
 _K_UnregisterBrokerRecord = UnregisterBrokerRecord
 
 
-def _d_UnregisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[UnregisterBrokerRecord, int]:
+def _d_UnregisterBrokerRecord_0(v: int, buf: memoryview, pos: int) -> tuple[UnregisterBrokerRecord, int]:
     self = _new(_K_UnregisterBrokerRecord)
     self.broker_id, self.broker_epoch = _S_iq.unpack_from(buf, pos)
     pos += 12
@@ -66,7 +47,7 @@ def _d_UnregisterBrokerRecord_0(buf: memoryview, pos: int) -> tuple[UnregisterBr
     return self, pos
 
 
-def _e_UnregisterBrokerRecord_0(o: UnregisterBrokerRecord, out: bytearray) -> None:
+def _e_UnregisterBrokerRecord_0(v: int, o: UnregisterBrokerRecord, out: bytearray) -> None:
     out += _S_iq.pack(o.broker_id, o.broker_epoch)
     out.append(0)
 
@@ -75,5 +56,5 @@ UnregisterBrokerRecord._FIELDS = (
     FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-UnregisterBrokerRecord._DECODERS = {0: _d_UnregisterBrokerRecord_0}
-UnregisterBrokerRecord._ENCODERS = {0: _e_UnregisterBrokerRecord_0}
+UnregisterBrokerRecord._DECODERS = {0: partial(_d_UnregisterBrokerRecord_0, 0)}
+UnregisterBrokerRecord._ENCODERS = {0: partial(_e_UnregisterBrokerRecord_0, 0)}

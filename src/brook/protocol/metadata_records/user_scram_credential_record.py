@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -62,7 +43,7 @@ class UserScramCredentialRecord(Message):
 _K_UserScramCredentialRecord = UserScramCredentialRecord
 
 
-def _d_UserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[UserScramCredentialRecord, int]:
+def _d_UserScramCredentialRecord_0(v: int, buf: memoryview, pos: int) -> tuple[UserScramCredentialRecord, int]:
     self = _new(_K_UserScramCredentialRecord)
     n = buf[pos]
     pos += 1
@@ -117,7 +98,7 @@ def _d_UserScramCredentialRecord_0(buf: memoryview, pos: int) -> tuple[UserScram
     return self, pos
 
 
-def _e_UserScramCredentialRecord_0(o: UserScramCredentialRecord, out: bytearray) -> None:
+def _e_UserScramCredentialRecord_0(v: int, o: UserScramCredentialRecord, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -156,5 +137,5 @@ UserScramCredentialRecord._FIELDS = (
     FieldSpec("server_key", "bytes", 0, 32767, 32767, -1, None, 32767, -1, None, b""),
     FieldSpec("iterations", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-UserScramCredentialRecord._DECODERS = {0: _d_UserScramCredentialRecord_0}
-UserScramCredentialRecord._ENCODERS = {0: _e_UserScramCredentialRecord_0}
+UserScramCredentialRecord._DECODERS = {0: partial(_d_UserScramCredentialRecord_0, 0)}
+UserScramCredentialRecord._ENCODERS = {0: partial(_e_UserScramCredentialRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class ZkMigrationStateRecord(Message):
 _K_ZkMigrationStateRecord = ZkMigrationStateRecord
 
 
-def _d_ZkMigrationStateRecord_0(buf: memoryview, pos: int) -> tuple[ZkMigrationStateRecord, int]:
+def _d_ZkMigrationStateRecord_0(v: int, buf: memoryview, pos: int) -> tuple[ZkMigrationStateRecord, int]:
     self = _new(_K_ZkMigrationStateRecord)
     (self.zk_migration_state,) = _S_b.unpack_from(buf, pos)
     pos += 1
@@ -64,7 +45,7 @@ def _d_ZkMigrationStateRecord_0(buf: memoryview, pos: int) -> tuple[ZkMigrationS
     return self, pos
 
 
-def _e_ZkMigrationStateRecord_0(o: ZkMigrationStateRecord, out: bytearray) -> None:
+def _e_ZkMigrationStateRecord_0(v: int, o: ZkMigrationStateRecord, out: bytearray) -> None:
     out += _S_b.pack(o.zk_migration_state)
     out.append(0)
 
@@ -72,5 +53,5 @@ def _e_ZkMigrationStateRecord_0(o: ZkMigrationStateRecord, out: bytearray) -> No
 ZkMigrationStateRecord._FIELDS = (
     FieldSpec("zk_migration_state", "int8", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-ZkMigrationStateRecord._DECODERS = {0: _d_ZkMigrationStateRecord_0}
-ZkMigrationStateRecord._ENCODERS = {0: _e_ZkMigrationStateRecord_0}
+ZkMigrationStateRecord._DECODERS = {0: partial(_d_ZkMigrationStateRecord_0, 0)}
+ZkMigrationStateRecord._ENCODERS = {0: partial(_e_ZkMigrationStateRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class KRaftVersionRecord(Message):
 _K_KRaftVersionRecord = KRaftVersionRecord
 
 
-def _d_KRaftVersionRecord_0(buf: memoryview, pos: int) -> tuple[KRaftVersionRecord, int]:
+def _d_KRaftVersionRecord_0(v: int, buf: memoryview, pos: int) -> tuple[KRaftVersionRecord, int]:
     self = _new(_K_KRaftVersionRecord)
     self.version, self.kraft_version = _S_hh.unpack_from(buf, pos)
     pos += 4
@@ -66,7 +47,7 @@ def _d_KRaftVersionRecord_0(buf: memoryview, pos: int) -> tuple[KRaftVersionReco
     return self, pos
 
 
-def _e_KRaftVersionRecord_0(o: KRaftVersionRecord, out: bytearray) -> None:
+def _e_KRaftVersionRecord_0(v: int, o: KRaftVersionRecord, out: bytearray) -> None:
     out += _S_hh.pack(o.version, o.kraft_version)
     out.append(0)
 
@@ -75,5 +56,5 @@ KRaftVersionRecord._FIELDS = (
     FieldSpec("version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("kraft_version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-KRaftVersionRecord._DECODERS = {0: _d_KRaftVersionRecord_0}
-KRaftVersionRecord._ENCODERS = {0: _e_KRaftVersionRecord_0}
+KRaftVersionRecord._DECODERS = {0: partial(_d_KRaftVersionRecord_0, 0)}
+KRaftVersionRecord._ENCODERS = {0: partial(_e_KRaftVersionRecord_0, 0)}

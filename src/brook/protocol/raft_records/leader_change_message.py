@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -71,11 +53,15 @@ _K_LeaderChangeMessage = LeaderChangeMessage
 _K_LeaderChangeMessage_Voter = LeaderChangeMessage.Voter
 
 
-def _d_LeaderChangeMessage_Voter_0(buf: memoryview, pos: int) -> tuple[LeaderChangeMessage.Voter, int]:
+def _d_LeaderChangeMessage_Voter_0(v: int, buf: memoryview, pos: int) -> tuple[LeaderChangeMessage.Voter, int]:
     self = _new(_K_LeaderChangeMessage_Voter)
-    (self.voter_id,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    self.voter_directory_id = ZERO_UUID
+    if v <= 0:
+        (self.voter_id,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+        self.voter_directory_id = ZERO_UUID
+    else:
+        self.voter_id, self.voter_directory_id = _S_iu.unpack_from(buf, pos)
+        pos += 20
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -85,30 +71,17 @@ def _d_LeaderChangeMessage_Voter_0(buf: memoryview, pos: int) -> tuple[LeaderCha
     return self, pos
 
 
-def _e_LeaderChangeMessage_Voter_0(o: LeaderChangeMessage.Voter, out: bytearray) -> None:
-    out += _S_i.pack(o.voter_id)
+def _e_LeaderChangeMessage_Voter_0(v: int, o: LeaderChangeMessage.Voter, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_i.pack(o.voter_id)
+        if o.voter_directory_id != ZERO_UUID:
+            raise unsupported_field("VoterDirectoryId", v)
+    else:
+        out += _S_iu.pack(o.voter_id, o.voter_directory_id)
     out.append(0)
 
 
-def _d_LeaderChangeMessage_Voter_1(buf: memoryview, pos: int) -> tuple[LeaderChangeMessage.Voter, int]:
-    self = _new(_K_LeaderChangeMessage_Voter)
-    self.voter_id, self.voter_directory_id = _S_iu.unpack_from(buf, pos)
-    pos += 20
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaderChangeMessage_Voter_1(o: LeaderChangeMessage.Voter, out: bytearray) -> None:
-    out += _S_iu.pack(o.voter_id, o.voter_directory_id)
-    out.append(0)
-
-
-def _d_LeaderChangeMessage_0(buf: memoryview, pos: int) -> tuple[LeaderChangeMessage, int]:
+def _d_LeaderChangeMessage_0(v: int, buf: memoryview, pos: int) -> tuple[LeaderChangeMessage, int]:
     self = _new(_K_LeaderChangeMessage)
     self.version, self.leader_id = _S_hi.unpack_from(buf, pos)
     pos += 6
@@ -121,7 +94,7 @@ def _d_LeaderChangeMessage_0(buf: memoryview, pos: int) -> tuple[LeaderChangeMes
         raise bad_length("Voters", n)
     t1: list[LeaderChangeMessage.Voter] = []
     for _ in range(n):
-        t2, pos = _d_LeaderChangeMessage_Voter_0(buf, pos)
+        t2, pos = _d_LeaderChangeMessage_Voter_0(v, buf, pos)
         t1.append(t2)
     self.voters = t1
     n = buf[pos]
@@ -133,7 +106,7 @@ def _d_LeaderChangeMessage_0(buf: memoryview, pos: int) -> tuple[LeaderChangeMes
         raise bad_length("GrantingVoters", n)
     t3: list[LeaderChangeMessage.Voter] = []
     for _ in range(n):
-        t4, pos = _d_LeaderChangeMessage_Voter_0(buf, pos)
+        t4, pos = _d_LeaderChangeMessage_Voter_0(v, buf, pos)
         t3.append(t4)
     self.granting_voters = t3
     n = buf[pos]
@@ -145,7 +118,7 @@ def _d_LeaderChangeMessage_0(buf: memoryview, pos: int) -> tuple[LeaderChangeMes
     return self, pos
 
 
-def _e_LeaderChangeMessage_0(o: LeaderChangeMessage, out: bytearray) -> None:
+def _e_LeaderChangeMessage_0(v: int, o: LeaderChangeMessage, out: bytearray) -> None:
     out += _S_hi.pack(o.version, o.leader_id)
     n = len(o.voters) + 1
     if n < 128:
@@ -153,70 +126,14 @@ def _e_LeaderChangeMessage_0(o: LeaderChangeMessage, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.voters:
-        _e_LeaderChangeMessage_Voter_0(t1, out)
+        _e_LeaderChangeMessage_Voter_0(v, t1, out)
     n = len(o.granting_voters) + 1
     if n < 128:
         out.append(n)
     else:
         write_uvarint(out, n)
     for t2 in o.granting_voters:
-        _e_LeaderChangeMessage_Voter_0(t2, out)
-    out.append(0)
-
-
-def _d_LeaderChangeMessage_1(buf: memoryview, pos: int) -> tuple[LeaderChangeMessage, int]:
-    self = _new(_K_LeaderChangeMessage)
-    self.version, self.leader_id = _S_hi.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Voters", n)
-    t1: list[LeaderChangeMessage.Voter] = []
-    for _ in range(n):
-        t2, pos = _d_LeaderChangeMessage_Voter_1(buf, pos)
-        t1.append(t2)
-    self.voters = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("GrantingVoters", n)
-    t3: list[LeaderChangeMessage.Voter] = []
-    for _ in range(n):
-        t4, pos = _d_LeaderChangeMessage_Voter_1(buf, pos)
-        t3.append(t4)
-    self.granting_voters = t3
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_LeaderChangeMessage_1(o: LeaderChangeMessage, out: bytearray) -> None:
-    out += _S_hi.pack(o.version, o.leader_id)
-    n = len(o.voters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.voters:
-        _e_LeaderChangeMessage_Voter_1(t1, out)
-    n = len(o.granting_voters) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.granting_voters:
-        _e_LeaderChangeMessage_Voter_1(t2, out)
+        _e_LeaderChangeMessage_Voter_0(v, t2, out)
     out.append(0)
 
 
@@ -230,7 +147,7 @@ LeaderChangeMessage.Voter._FIELDS = (
     FieldSpec("voter_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("voter_directory_id", "uuid", 1, 32767, 32767, -1, None, 32767, -1, None, ZERO_UUID),
 )
-LeaderChangeMessage.Voter._DECODERS = {0: _d_LeaderChangeMessage_Voter_0, 1: _d_LeaderChangeMessage_Voter_1}
-LeaderChangeMessage.Voter._ENCODERS = {0: _e_LeaderChangeMessage_Voter_0, 1: _e_LeaderChangeMessage_Voter_1}
-LeaderChangeMessage._DECODERS = {0: _d_LeaderChangeMessage_0, 1: _d_LeaderChangeMessage_1}
-LeaderChangeMessage._ENCODERS = {0: _e_LeaderChangeMessage_0, 1: _e_LeaderChangeMessage_1}
+LeaderChangeMessage.Voter._DECODERS = {0: partial(_d_LeaderChangeMessage_Voter_0, 0), 1: partial(_d_LeaderChangeMessage_Voter_0, 1)}
+LeaderChangeMessage.Voter._ENCODERS = {0: partial(_e_LeaderChangeMessage_Voter_0, 0), 1: partial(_e_LeaderChangeMessage_Voter_0, 1)}
+LeaderChangeMessage._DECODERS = {0: partial(_d_LeaderChangeMessage_0, 0), 1: partial(_d_LeaderChangeMessage_0, 1)}
+LeaderChangeMessage._ENCODERS = {0: partial(_e_LeaderChangeMessage_0, 0), 1: partial(_e_LeaderChangeMessage_0, 1)}

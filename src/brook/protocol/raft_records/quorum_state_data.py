@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, unsupported_field,
     write_uvarint,
 )
 
@@ -74,7 +56,7 @@ _K_QuorumStateData = QuorumStateData
 _K_QuorumStateData_Voter = QuorumStateData.Voter
 
 
-def _d_QuorumStateData_Voter_0(buf: memoryview, pos: int) -> tuple[QuorumStateData.Voter, int]:
+def _d_QuorumStateData_Voter_0(v: int, buf: memoryview, pos: int) -> tuple[QuorumStateData.Voter, int]:
     self = _new(_K_QuorumStateData_Voter)
     (self.voter_id,) = _S_i.unpack_from(buf, pos)
     pos += 4
@@ -87,41 +69,52 @@ def _d_QuorumStateData_Voter_0(buf: memoryview, pos: int) -> tuple[QuorumStateDa
     return self, pos
 
 
-def _e_QuorumStateData_Voter_0(o: QuorumStateData.Voter, out: bytearray) -> None:
+def _e_QuorumStateData_Voter_0(v: int, o: QuorumStateData.Voter, out: bytearray) -> None:
     out += _S_i.pack(o.voter_id)
     out.append(0)
 
 
-def _d_QuorumStateData_0(buf: memoryview, pos: int) -> tuple[QuorumStateData, int]:
+def _d_QuorumStateData_0(v: int, buf: memoryview, pos: int) -> tuple[QuorumStateData, int]:
     self = _new(_K_QuorumStateData)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("ClusterId", n)
-    self.cluster_id = str(buf[pos:end], "utf-8")
-    pos = end
-    self.leader_id, self.leader_epoch, self.voted_id, self.applied_offset = _S_iiiq.unpack_from(buf, pos)
-    pos += 20
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.current_voters = None
+    if v <= 0:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        end = pos + n
+        if n < 0 or end > len(buf):
+            raise bad_length("ClusterId", n)
+        self.cluster_id = str(buf[pos:end], "utf-8")
+        pos = end
     else:
-        if n > len(buf) - pos:
-            raise bad_length("CurrentVoters", n)
-        t1: list[QuorumStateData.Voter] = []
-        for _ in range(n):
-            t2, pos = _d_QuorumStateData_Voter_0(buf, pos)
-            t1.append(t2)
-        self.current_voters = t1
-    self.voted_directory_id = ZERO_UUID
+        self.cluster_id = ""
+    if v <= 0:
+        self.leader_id, self.leader_epoch, self.voted_id, self.applied_offset = _S_iiiq.unpack_from(buf, pos)
+        pos += 20
+        self.voted_directory_id = ZERO_UUID
+    else:
+        self.leader_id, self.leader_epoch, self.voted_id, self.voted_directory_id = _S_iiiu.unpack_from(buf, pos)
+        pos += 28
+        self.applied_offset = 0
+    if v <= 0:
+        n = buf[pos]
+        pos += 1
+        if n > 127:
+            n, pos = read_uvarint(buf, pos - 1)
+        n -= 1
+        if n < 0:
+            self.current_voters = None
+        else:
+            if n > len(buf) - pos:
+                raise bad_length("CurrentVoters", n)
+            t1: list[QuorumStateData.Voter] = []
+            for _ in range(n):
+                t2, pos = _d_QuorumStateData_Voter_0(v, buf, pos)
+                t1.append(t2)
+            self.current_voters = t1
+    else:
+        self.current_voters = None
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -131,47 +124,41 @@ def _d_QuorumStateData_0(buf: memoryview, pos: int) -> tuple[QuorumStateData, in
     return self, pos
 
 
-def _e_QuorumStateData_0(o: QuorumStateData, out: bytearray) -> None:
-    t1 = o.cluster_id.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    out += _S_iiiq.pack(o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset)
-    t2 = o.current_voters
-    if t2 is None:
-        out.append(0)
-    else:
-        n = len(t2) + 1
+def _e_QuorumStateData_0(v: int, o: QuorumStateData, out: bytearray) -> None:
+    if v <= 0:
+        t1 = o.cluster_id.encode()
+        n = len(t1) + 1
         if n < 128:
             out.append(n)
         else:
             write_uvarint(out, n)
-        for t3 in t2:
-            _e_QuorumStateData_Voter_0(t3, out)
-    out.append(0)
-
-
-def _d_QuorumStateData_1(buf: memoryview, pos: int) -> tuple[QuorumStateData, int]:
-    self = _new(_K_QuorumStateData)
-    self.leader_id, self.leader_epoch, self.voted_id, self.voted_directory_id = _S_iiiu.unpack_from(buf, pos)
-    pos += 28
-    self.cluster_id = ""
-    self.applied_offset = 0
-    self.current_voters = None
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _e_QuorumStateData_1(o: QuorumStateData, out: bytearray) -> None:
-    out += _S_iiiu.pack(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id)
+        out += t1
+    else:
+        if o.cluster_id != "":
+            raise unsupported_field("ClusterId", v)
+    if v <= 0:
+        out += _S_iiiq.pack(o.leader_id, o.leader_epoch, o.voted_id, o.applied_offset)
+        if o.voted_directory_id != ZERO_UUID:
+            raise unsupported_field("VotedDirectoryId", v)
+    else:
+        out += _S_iiiu.pack(o.leader_id, o.leader_epoch, o.voted_id, o.voted_directory_id)
+        if o.applied_offset != 0:
+            raise unsupported_field("AppliedOffset", v)
+    if v <= 0:
+        t2 = o.current_voters
+        if t2 is None:
+            out.append(0)
+        else:
+            n = len(t2) + 1
+            if n < 128:
+                out.append(n)
+            else:
+                write_uvarint(out, n)
+            for t3 in t2:
+                _e_QuorumStateData_Voter_0(v, t3, out)
+    else:
+        if o.current_voters is not None:
+            raise unsupported_field("CurrentVoters", v)
     out.append(0)
 
 
@@ -187,7 +174,7 @@ QuorumStateData._FIELDS = (
 QuorumStateData.Voter._FIELDS = (
     FieldSpec("voter_id", "int32", 0, 0, 32767, -1, None, 32767, -1, None, 0),
 )
-QuorumStateData.Voter._DECODERS = {0: _d_QuorumStateData_Voter_0}
-QuorumStateData.Voter._ENCODERS = {0: _e_QuorumStateData_Voter_0}
-QuorumStateData._DECODERS = {0: _d_QuorumStateData_0, 1: _d_QuorumStateData_1}
-QuorumStateData._ENCODERS = {0: _e_QuorumStateData_0, 1: _e_QuorumStateData_1}
+QuorumStateData.Voter._DECODERS = {0: partial(_d_QuorumStateData_Voter_0, 0)}
+QuorumStateData.Voter._ENCODERS = {0: partial(_e_QuorumStateData_Voter_0, 0)}
+QuorumStateData._DECODERS = {0: partial(_d_QuorumStateData_0, 0), 1: partial(_d_QuorumStateData_0, 1)}
+QuorumStateData._ENCODERS = {0: partial(_e_QuorumStateData_0, 0), 1: partial(_e_QuorumStateData_0, 1)}

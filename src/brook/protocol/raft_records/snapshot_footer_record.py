@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -51,7 +32,7 @@ class SnapshotFooterRecord(Message):
 _K_SnapshotFooterRecord = SnapshotFooterRecord
 
 
-def _d_SnapshotFooterRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotFooterRecord, int]:
+def _d_SnapshotFooterRecord_0(v: int, buf: memoryview, pos: int) -> tuple[SnapshotFooterRecord, int]:
     self = _new(_K_SnapshotFooterRecord)
     (self.version,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -64,7 +45,7 @@ def _d_SnapshotFooterRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotFooter
     return self, pos
 
 
-def _e_SnapshotFooterRecord_0(o: SnapshotFooterRecord, out: bytearray) -> None:
+def _e_SnapshotFooterRecord_0(v: int, o: SnapshotFooterRecord, out: bytearray) -> None:
     out += _S_h.pack(o.version)
     out.append(0)
 
@@ -72,5 +53,5 @@ def _e_SnapshotFooterRecord_0(o: SnapshotFooterRecord, out: bytearray) -> None:
 SnapshotFooterRecord._FIELDS = (
     FieldSpec("version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-SnapshotFooterRecord._DECODERS = {0: _d_SnapshotFooterRecord_0}
-SnapshotFooterRecord._ENCODERS = {0: _e_SnapshotFooterRecord_0}
+SnapshotFooterRecord._DECODERS = {0: partial(_d_SnapshotFooterRecord_0, 0)}
+SnapshotFooterRecord._ENCODERS = {0: partial(_e_SnapshotFooterRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    FieldSpec, Message, read_uvarint, skip_tags,
 )
 
 _new = object.__new__
@@ -53,7 +34,7 @@ class SnapshotHeaderRecord(Message):
 _K_SnapshotHeaderRecord = SnapshotHeaderRecord
 
 
-def _d_SnapshotHeaderRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotHeaderRecord, int]:
+def _d_SnapshotHeaderRecord_0(v: int, buf: memoryview, pos: int) -> tuple[SnapshotHeaderRecord, int]:
     self = _new(_K_SnapshotHeaderRecord)
     self.version, self.last_contained_log_timestamp = _S_hq.unpack_from(buf, pos)
     pos += 10
@@ -66,7 +47,7 @@ def _d_SnapshotHeaderRecord_0(buf: memoryview, pos: int) -> tuple[SnapshotHeader
     return self, pos
 
 
-def _e_SnapshotHeaderRecord_0(o: SnapshotHeaderRecord, out: bytearray) -> None:
+def _e_SnapshotHeaderRecord_0(v: int, o: SnapshotHeaderRecord, out: bytearray) -> None:
     out += _S_hq.pack(o.version, o.last_contained_log_timestamp)
     out.append(0)
 
@@ -75,5 +56,5 @@ SnapshotHeaderRecord._FIELDS = (
     FieldSpec("version", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("last_contained_log_timestamp", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
 )
-SnapshotHeaderRecord._DECODERS = {0: _d_SnapshotHeaderRecord_0}
-SnapshotHeaderRecord._ENCODERS = {0: _e_SnapshotHeaderRecord_0}
+SnapshotHeaderRecord._DECODERS = {0: partial(_d_SnapshotHeaderRecord_0, 0)}
+SnapshotHeaderRecord._ENCODERS = {0: partial(_e_SnapshotHeaderRecord_0, 0)}

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    ZERO_UUID, FieldSpec, Message, bad_length, read_uvarint, skip_tags, write_uvarint,
 )
 
 _new = object.__new__
@@ -98,7 +79,7 @@ _K_VotersRecord_KRaftVersionFeature = VotersRecord.KRaftVersionFeature
 _K_VotersRecord_Voter = VotersRecord.Voter
 
 
-def _d_VotersRecord_Endpoint_0(buf: memoryview, pos: int) -> tuple[VotersRecord.Endpoint, int]:
+def _d_VotersRecord_Endpoint_0(v: int, buf: memoryview, pos: int) -> tuple[VotersRecord.Endpoint, int]:
     self = _new(_K_VotersRecord_Endpoint)
     n = buf[pos]
     pos += 1
@@ -131,7 +112,7 @@ def _d_VotersRecord_Endpoint_0(buf: memoryview, pos: int) -> tuple[VotersRecord.
     return self, pos
 
 
-def _e_VotersRecord_Endpoint_0(o: VotersRecord.Endpoint, out: bytearray) -> None:
+def _e_VotersRecord_Endpoint_0(v: int, o: VotersRecord.Endpoint, out: bytearray) -> None:
     t1 = o.name.encode()
     n = len(t1) + 1
     if n < 128:
@@ -150,7 +131,7 @@ def _e_VotersRecord_Endpoint_0(o: VotersRecord.Endpoint, out: bytearray) -> None
     out.append(0)
 
 
-def _d_VotersRecord_KRaftVersionFeature_0(buf: memoryview, pos: int) -> tuple[VotersRecord.KRaftVersionFeature, int]:
+def _d_VotersRecord_KRaftVersionFeature_0(v: int, buf: memoryview, pos: int) -> tuple[VotersRecord.KRaftVersionFeature, int]:
     self = _new(_K_VotersRecord_KRaftVersionFeature)
     self.min_supported_version, self.max_supported_version = _S_hh.unpack_from(buf, pos)
     pos += 4
@@ -163,12 +144,12 @@ def _d_VotersRecord_KRaftVersionFeature_0(buf: memoryview, pos: int) -> tuple[Vo
     return self, pos
 
 
-def _e_VotersRecord_KRaftVersionFeature_0(o: VotersRecord.KRaftVersionFeature, out: bytearray) -> None:
+def _e_VotersRecord_KRaftVersionFeature_0(v: int, o: VotersRecord.KRaftVersionFeature, out: bytearray) -> None:
     out += _S_hh.pack(o.min_supported_version, o.max_supported_version)
     out.append(0)
 
 
-def _d_VotersRecord_Voter_0(buf: memoryview, pos: int) -> tuple[VotersRecord.Voter, int]:
+def _d_VotersRecord_Voter_0(v: int, buf: memoryview, pos: int) -> tuple[VotersRecord.Voter, int]:
     self = _new(_K_VotersRecord_Voter)
     self.voter_id, self.voter_directory_id = _S_iu.unpack_from(buf, pos)
     pos += 20
@@ -181,10 +162,10 @@ def _d_VotersRecord_Voter_0(buf: memoryview, pos: int) -> tuple[VotersRecord.Vot
         raise bad_length("Endpoints", n)
     t1: list[VotersRecord.Endpoint] = []
     for _ in range(n):
-        t2, pos = _d_VotersRecord_Endpoint_0(buf, pos)
+        t2, pos = _d_VotersRecord_Endpoint_0(v, buf, pos)
         t1.append(t2)
     self.endpoints = t1
-    self.kraft_version_feature, pos = _d_VotersRecord_KRaftVersionFeature_0(buf, pos)
+    self.kraft_version_feature, pos = _d_VotersRecord_KRaftVersionFeature_0(v, buf, pos)
     n = buf[pos]
     pos += 1
     if n > 127:
@@ -194,7 +175,7 @@ def _d_VotersRecord_Voter_0(buf: memoryview, pos: int) -> tuple[VotersRecord.Vot
     return self, pos
 
 
-def _e_VotersRecord_Voter_0(o: VotersRecord.Voter, out: bytearray) -> None:
+def _e_VotersRecord_Voter_0(v: int, o: VotersRecord.Voter, out: bytearray) -> None:
     out += _S_iu.pack(o.voter_id, o.voter_directory_id)
     n = len(o.endpoints) + 1
     if n < 128:
@@ -202,12 +183,12 @@ def _e_VotersRecord_Voter_0(o: VotersRecord.Voter, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.endpoints:
-        _e_VotersRecord_Endpoint_0(t1, out)
-    _e_VotersRecord_KRaftVersionFeature_0(o.kraft_version_feature, out)
+        _e_VotersRecord_Endpoint_0(v, t1, out)
+    _e_VotersRecord_KRaftVersionFeature_0(v, o.kraft_version_feature, out)
     out.append(0)
 
 
-def _d_VotersRecord_0(buf: memoryview, pos: int) -> tuple[VotersRecord, int]:
+def _d_VotersRecord_0(v: int, buf: memoryview, pos: int) -> tuple[VotersRecord, int]:
     self = _new(_K_VotersRecord)
     (self.version,) = _S_h.unpack_from(buf, pos)
     pos += 2
@@ -220,7 +201,7 @@ def _d_VotersRecord_0(buf: memoryview, pos: int) -> tuple[VotersRecord, int]:
         raise bad_length("Voters", n)
     t1: list[VotersRecord.Voter] = []
     for _ in range(n):
-        t2, pos = _d_VotersRecord_Voter_0(buf, pos)
+        t2, pos = _d_VotersRecord_Voter_0(v, buf, pos)
         t1.append(t2)
     self.voters = t1
     n = buf[pos]
@@ -232,7 +213,7 @@ def _d_VotersRecord_0(buf: memoryview, pos: int) -> tuple[VotersRecord, int]:
     return self, pos
 
 
-def _e_VotersRecord_0(o: VotersRecord, out: bytearray) -> None:
+def _e_VotersRecord_0(v: int, o: VotersRecord, out: bytearray) -> None:
     out += _S_h.pack(o.version)
     n = len(o.voters) + 1
     if n < 128:
@@ -240,7 +221,7 @@ def _e_VotersRecord_0(o: VotersRecord, out: bytearray) -> None:
     else:
         write_uvarint(out, n)
     for t1 in o.voters:
-        _e_VotersRecord_Voter_0(t1, out)
+        _e_VotersRecord_Voter_0(v, t1, out)
     out.append(0)
 
 
@@ -263,11 +244,11 @@ VotersRecord.Voter._FIELDS = (
     FieldSpec("endpoints", "[]Endpoint", 0, 32767, 32767, -1, None, 32767, -1, VotersRecord.Endpoint, []),
     FieldSpec("kraft_version_feature", "KRaftVersionFeature", 0, 32767, 32767, -1, None, 32767, -1, VotersRecord.KRaftVersionFeature, None),
 )
-VotersRecord.Endpoint._DECODERS = {0: _d_VotersRecord_Endpoint_0}
-VotersRecord.Endpoint._ENCODERS = {0: _e_VotersRecord_Endpoint_0}
-VotersRecord.KRaftVersionFeature._DECODERS = {0: _d_VotersRecord_KRaftVersionFeature_0}
-VotersRecord.KRaftVersionFeature._ENCODERS = {0: _e_VotersRecord_KRaftVersionFeature_0}
-VotersRecord.Voter._DECODERS = {0: _d_VotersRecord_Voter_0}
-VotersRecord.Voter._ENCODERS = {0: _e_VotersRecord_Voter_0}
-VotersRecord._DECODERS = {0: _d_VotersRecord_0}
-VotersRecord._ENCODERS = {0: _e_VotersRecord_0}
+VotersRecord.Endpoint._DECODERS = {0: partial(_d_VotersRecord_Endpoint_0, 0)}
+VotersRecord.Endpoint._ENCODERS = {0: partial(_e_VotersRecord_Endpoint_0, 0)}
+VotersRecord.KRaftVersionFeature._DECODERS = {0: partial(_d_VotersRecord_KRaftVersionFeature_0, 0)}
+VotersRecord.KRaftVersionFeature._ENCODERS = {0: partial(_e_VotersRecord_KRaftVersionFeature_0, 0)}
+VotersRecord.Voter._DECODERS = {0: partial(_d_VotersRecord_Voter_0, 0)}
+VotersRecord.Voter._ENCODERS = {0: partial(_e_VotersRecord_Voter_0, 0)}
+VotersRecord._DECODERS = {0: partial(_d_VotersRecord_0, 0)}
+VotersRecord._ENCODERS = {0: partial(_e_VotersRecord_0, 0)}

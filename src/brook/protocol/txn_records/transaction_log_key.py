@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from struct import Struct, pack, unpack_from
+from functools import partial
+from struct import pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, FieldSpec, Message, bad_length,
 )
 
 _new = object.__new__
@@ -49,7 +30,7 @@ class TransactionLogKey(Message):
 _K_TransactionLogKey = TransactionLogKey
 
 
-def _d_TransactionLogKey_0(buf: memoryview, pos: int) -> tuple[TransactionLogKey, int]:
+def _d_TransactionLogKey_0(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogKey, int]:
     self = _new(_K_TransactionLogKey)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -61,7 +42,7 @@ def _d_TransactionLogKey_0(buf: memoryview, pos: int) -> tuple[TransactionLogKey
     return self, pos
 
 
-def _e_TransactionLogKey_0(o: TransactionLogKey, out: bytearray) -> None:
+def _e_TransactionLogKey_0(v: int, o: TransactionLogKey, out: bytearray) -> None:
     t1 = o.transactional_id.encode()
     out += INT16.pack(len(t1))
     out += t1
@@ -70,5 +51,5 @@ def _e_TransactionLogKey_0(o: TransactionLogKey, out: bytearray) -> None:
 TransactionLogKey._FIELDS = (
     FieldSpec("transactional_id", "string", 0, 0, 32767, -1, None, 32767, -1, None, ""),
 )
-TransactionLogKey._DECODERS = {0: _d_TransactionLogKey_0}
-TransactionLogKey._ENCODERS = {0: _e_TransactionLogKey_0}
+TransactionLogKey._DECODERS = {0: partial(_d_TransactionLogKey_0, 0)}
+TransactionLogKey._ENCODERS = {0: partial(_e_TransactionLogKey_0, 0)}

@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
 from brook.protocol._codec import (
-    BOOL,
-    FLOAT64,
-    INT8,
-    INT16,
-    INT32,
-    INT64,
-    UINT16,
-    UINT32,
-    UUID,
-    ZERO_UUID,
-    Buffer,
-    FieldSpec,
-    Message,
-    Records,
-    append_records,
-    bad_length,
-    read_uvarint,
-    records_size,
-    short,
-    skip_tags,
-    write_uvarint,
+    INT16, INT32, INT64, FieldSpec, Message, bad_length, read_uvarint, short, skip_tags,
+    unsupported_field, write_uvarint,
 )
 
 _new = object.__new__
@@ -81,7 +63,7 @@ _K_TransactionLogValue = TransactionLogValue
 _K_TransactionLogValue_PartitionsSchema = TransactionLogValue.PartitionsSchema
 
 
-def _d_TransactionLogValue_PartitionsSchema_0(buf: memoryview, pos: int) -> tuple[TransactionLogValue.PartitionsSchema, int]:
+def _d_TransactionLogValue_PartitionsSchema_0(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogValue.PartitionsSchema, int]:
     self = _new(_K_TransactionLogValue_PartitionsSchema)
     (n,) = INT16.unpack_from(buf, pos)
     pos += 2
@@ -102,15 +84,7 @@ def _d_TransactionLogValue_PartitionsSchema_0(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_TransactionLogValue_PartitionsSchema_0(o: TransactionLogValue.PartitionsSchema, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partition_ids))
-    out += pack(f">{len(o.partition_ids)}i", *o.partition_ids)
-
-
-def _d_TransactionLogValue_PartitionsSchema_1(buf: memoryview, pos: int) -> tuple[TransactionLogValue.PartitionsSchema, int]:
+def _d_TransactionLogValue_PartitionsSchema_1(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogValue.PartitionsSchema, int]:
     self = _new(_K_TransactionLogValue_PartitionsSchema)
     n = buf[pos]
     pos += 1
@@ -143,7 +117,15 @@ def _d_TransactionLogValue_PartitionsSchema_1(buf: memoryview, pos: int) -> tupl
     return self, pos
 
 
-def _e_TransactionLogValue_PartitionsSchema_1(o: TransactionLogValue.PartitionsSchema, out: bytearray) -> None:
+def _e_TransactionLogValue_PartitionsSchema_0(v: int, o: TransactionLogValue.PartitionsSchema, out: bytearray) -> None:
+    t1 = o.topic.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.partition_ids))
+    out += pack(f">{len(o.partition_ids)}i", *o.partition_ids)
+
+
+def _e_TransactionLogValue_PartitionsSchema_1(v: int, o: TransactionLogValue.PartitionsSchema, out: bytearray) -> None:
     t1 = o.topic.encode()
     n = len(t1) + 1
     if n < 128:
@@ -160,7 +142,7 @@ def _e_TransactionLogValue_PartitionsSchema_1(o: TransactionLogValue.PartitionsS
     out.append(0)
 
 
-def _d_TransactionLogValue_0(buf: memoryview, pos: int) -> tuple[TransactionLogValue, int]:
+def _d_TransactionLogValue_0(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogValue, int]:
     self = _new(_K_TransactionLogValue)
     self.producer_id, self.producer_epoch, self.transaction_timeout_ms, self.transaction_status = _S_qhib.unpack_from(buf, pos)
     pos += 15
@@ -173,7 +155,7 @@ def _d_TransactionLogValue_0(buf: memoryview, pos: int) -> tuple[TransactionLogV
             raise bad_length("TransactionPartitions", n)
         t1: list[TransactionLogValue.PartitionsSchema] = []
         for _ in range(n):
-            t2, pos = _d_TransactionLogValue_PartitionsSchema_0(buf, pos)
+            t2, pos = _d_TransactionLogValue_PartitionsSchema_0(v, buf, pos)
             t1.append(t2)
         self.transaction_partitions = t1
     self.transaction_last_update_timestamp_ms, self.transaction_start_timestamp_ms = _S_qq.unpack_from(buf, pos)
@@ -184,19 +166,7 @@ def _d_TransactionLogValue_0(buf: memoryview, pos: int) -> tuple[TransactionLogV
     return self, pos
 
 
-def _e_TransactionLogValue_0(o: TransactionLogValue, out: bytearray) -> None:
-    out += _S_qhib.pack(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status)
-    t1 = o.transaction_partitions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_TransactionLogValue_PartitionsSchema_0(t2, out)
-    out += _S_qq.pack(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms)
-
-
-def _d_TransactionLogValue_1(buf: memoryview, pos: int) -> tuple[TransactionLogValue, int]:
+def _d_TransactionLogValue_1(v: int, buf: memoryview, pos: int) -> tuple[TransactionLogValue, int]:
     self = _new(_K_TransactionLogValue)
     self.producer_id, self.producer_epoch, self.transaction_timeout_ms, self.transaction_status = _S_qhib.unpack_from(buf, pos)
     pos += 15
@@ -212,7 +182,7 @@ def _d_TransactionLogValue_1(buf: memoryview, pos: int) -> tuple[TransactionLogV
             raise bad_length("TransactionPartitions", n)
         t1: list[TransactionLogValue.PartitionsSchema] = []
         for _ in range(n):
-            t2, pos = _d_TransactionLogValue_PartitionsSchema_1(buf, pos)
+            t2, pos = _d_TransactionLogValue_PartitionsSchema_1(v, buf, pos)
             t1.append(t2)
         self.transaction_partitions = t1
     self.transaction_last_update_timestamp_ms, self.transaction_start_timestamp_ms = _S_qq.unpack_from(buf, pos)
@@ -244,7 +214,25 @@ def _d_TransactionLogValue_1(buf: memoryview, pos: int) -> tuple[TransactionLogV
     return self, pos
 
 
-def _e_TransactionLogValue_1(o: TransactionLogValue, out: bytearray) -> None:
+def _e_TransactionLogValue_0(v: int, o: TransactionLogValue, out: bytearray) -> None:
+    out += _S_qhib.pack(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status)
+    t1 = o.transaction_partitions
+    if t1 is None:
+        out += b"\xff\xff\xff\xff"
+    else:
+        out += INT32.pack(len(t1))
+        for t2 in t1:
+            _e_TransactionLogValue_PartitionsSchema_0(v, t2, out)
+    out += _S_qq.pack(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms)
+    if o.previous_producer_id != -1:
+        raise unsupported_field("PreviousProducerId", v)
+    if o.next_producer_id != -1:
+        raise unsupported_field("NextProducerId", v)
+    if o.client_transaction_version != 0:
+        raise unsupported_field("ClientTransactionVersion", v)
+
+
+def _e_TransactionLogValue_1(v: int, o: TransactionLogValue, out: bytearray) -> None:
     out += _S_qhib.pack(o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status)
     t1 = o.transaction_partitions
     if t1 is None:
@@ -256,7 +244,7 @@ def _e_TransactionLogValue_1(o: TransactionLogValue, out: bytearray) -> None:
         else:
             write_uvarint(out, n)
         for t2 in t1:
-            _e_TransactionLogValue_PartitionsSchema_1(t2, out)
+            _e_TransactionLogValue_PartitionsSchema_1(v, t2, out)
     out += _S_qq.pack(o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms)
     t3 = o.previous_producer_id != -1
     t4 = o.next_producer_id != -1
@@ -301,7 +289,7 @@ TransactionLogValue.PartitionsSchema._FIELDS = (
     FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partition_ids", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-TransactionLogValue.PartitionsSchema._DECODERS = {0: _d_TransactionLogValue_PartitionsSchema_0, 1: _d_TransactionLogValue_PartitionsSchema_1}
-TransactionLogValue.PartitionsSchema._ENCODERS = {0: _e_TransactionLogValue_PartitionsSchema_0, 1: _e_TransactionLogValue_PartitionsSchema_1}
-TransactionLogValue._DECODERS = {0: _d_TransactionLogValue_0, 1: _d_TransactionLogValue_1}
-TransactionLogValue._ENCODERS = {0: _e_TransactionLogValue_0, 1: _e_TransactionLogValue_1}
+TransactionLogValue.PartitionsSchema._DECODERS = {0: partial(_d_TransactionLogValue_PartitionsSchema_0, 0), 1: partial(_d_TransactionLogValue_PartitionsSchema_1, 1)}
+TransactionLogValue.PartitionsSchema._ENCODERS = {0: partial(_e_TransactionLogValue_PartitionsSchema_0, 0), 1: partial(_e_TransactionLogValue_PartitionsSchema_1, 1)}
+TransactionLogValue._DECODERS = {0: partial(_d_TransactionLogValue_0, 0), 1: partial(_d_TransactionLogValue_1, 1)}
+TransactionLogValue._ENCODERS = {0: partial(_e_TransactionLogValue_0, 0), 1: partial(_e_TransactionLogValue_1, 1)}
