@@ -70,3 +70,12 @@ def test_worker_key_errors_read_as_connects() -> None:
         "Invalid value 0 for configuration session.timeout.ms: Value must be at least 1")
     with pytest.raises(api.ConfigException, match="Expected value to be of type INT"):
         WorkerConfig({"rest.port": "eighty"})
+
+
+def test_broker_style_lookup_honours_connect_required_keys() -> None:
+    config = api.ConfigDef([api.ConfigKey("topic", api.Type.STRING),
+                            api.ConfigKey("tasks", api.Type.INT, 1)])
+    with pytest.raises(ValueError, match="topic is required"):
+        config.value({}, "topic")
+    assert config.get_str({"topic": "t"}, "topic") == "t"
+    assert config.get_int({}, "tasks") == 1

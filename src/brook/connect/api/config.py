@@ -41,7 +41,7 @@ Validator = Callable[[str, Any], None]
 """Connect's validator: raises ``ConfigException`` for a bad (parsed) value."""
 
 
-@dataclass(frozen=True, init=False, eq=False)
+@dataclass(frozen=True, init=False)
 class ConfigKey(defs.ConfigKey):
     """A ``brook.config.defs.ConfigKey`` built as Kafka Connect's ``ConfigDef.define`` is.
 
@@ -185,6 +185,13 @@ class ConfigDef(defs.ConfigDef):
         key = self._keys[name]
         assert isinstance(key, ConfigKey)
         return key
+
+    def value(self, props: Mapping[str, str], name: str) -> defs.ConfigValue:
+        """As the broker's ``value``, with Connect's required keys (no default) required."""
+        raw = props.get(name)
+        if self[name].required and (raw is None or raw.strip() == ""):
+            raise ValueError(f"{name} is required")
+        return super().value(props, name)
 
     def define(self, key: defs.ConfigKey) -> ConfigDef:
         self._keys[key.name] = ConfigKey.of(key)
