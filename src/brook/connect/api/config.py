@@ -1,13 +1,19 @@
-"""Typed configuration definitions with validation, after Kafka's ``ConfigDef``.
+"""Connect's face of brook's one ``ConfigDef`` type (``brook.config.defs``).
 
 A connector declares its keys once; the same definition parses a task's properties, answers
 ``PUT /connector-plugins/{plugin}/config/validate`` (every key with its errors) and rejects a bad
-``POST /connectors`` with the key and the reason. Validators are plain callables that raise
-``ConfigException`` so a connector can express any rule, including ones across keys
-(``ConfigDef.cross_checks``).
+``POST /connectors`` with the key and the reason. ``ConfigDef`` and ``ConfigKey`` here are
+subclasses of the broker's, so there is one definition type in brook; what Connect adds is the
+connector-facing manner of Kafka Connect's API: keys built positionally as
+``(name, type, default, importance, documentation, validator, group)``, validators that raise
+``ConfigException`` (so a connector can express any rule, including ones across keys through
+``ConfigDef.cross_checks``), and ``validate()`` that collects every error instead of stopping at
+the first. A plain ``brook.config.defs.ConfigKey`` (the worker's keys in
+``brook.config.connect_worker``) may be defined too: its validator's reason becomes a
+``ConfigException``.
 
-``Type`` and ``Importance`` are the enums of ``brook.config.defs``, shared with the broker's
-definitions; connectors keep importing them from ``brook.connect.api``.
+``Type`` and ``Importance`` are the enums of ``brook.config.defs``; connectors keep importing
+everything from ``brook.connect.api``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from brook.config import defs
 from brook.config.defs import ConfigType
 from brook.config.defs import Importance as Importance
 from brook.connect.api.errors import ConfigException
@@ -31,31 +38,76 @@ class _NoDefault:
 
 NO_DEFAULT: Any = _NoDefault()
 Validator = Callable[[str, Any], None]
+"""Connect's validator: raises ``ConfigException`` for a bad (parsed) value."""
 
 
-@dataclass(frozen=True)
-class ConfigKey:
-    name: str
-    type: Type
-    default: Any = NO_DEFAULT
-    importance: Importance = Importance.MEDIUM
-    documentation: str = ""
-    validator: Validator | None = None
+@dataclass(frozen=True, init=False)
+class ConfigKey(defs.ConfigKey):
+    """A ``brook.config.defs.ConfigKey`` built as Kafka Connect's ``ConfigDef.define`` is.
+
+    ``check`` is the connector's raising validator; the inherited ``validator`` adapts it to
+    the reason-returning form, so the broker-side ``parse`` works on these keys too. A
+    ``default`` of ``NO_DEFAULT`` makes the key required.
+    """
+
     group: str | None = None
+    check: Validator | None = None
+
+    def __init__(self, name: str, type: Type, default: Any = NO_DEFAULT,
+                 importance: Importance = Importance.MEDIUM, documentation: str = "",
+                 validator: Validator | None = None, group: str | None = None) -> None:
+        super().__init__(name=name, type=type, default=default, documentation=documentation,
+                         validator=None if validator is None else _reason_of(name, validator),
+                         importance=importance)
+        object.__setattr__(self, "group", group)
+        object.__setattr__(self, "check", validator)
+
+    @classmethod
+    def of(cls, key: defs.ConfigKey) -> ConfigKey:
+        """``key`` as Connect uses it: list defaults as lists, its validator raising."""
+        if isinstance(key, ConfigKey):
+            return key
+        default: Any = list(key.default) if isinstance(key.default, tuple) else key.default
+        return cls(key.name, key.type, default, key.importance, key.documentation,
+                   None if key.validator is None else _raising(key.validator))
 
     @property
     def required(self) -> bool:
         return self.default is NO_DEFAULT
 
+    @property
+    def default_text(self) -> str | None:
+        return None if self.required else _render(self.default)
+
     def definition(self, order: int) -> dict[str, Any]:
         """The ``definition`` object of Kafka Connect's validate response."""
-        default = None if self.required else _render(self.default)
         return {
             "name": self.name, "type": self.type.value, "required": self.required,
-            "default_value": default, "importance": self.importance.value,
+            "default_value": self.default_text, "importance": self.importance.value,
             "documentation": self.documentation, "group": self.group, "width": "NONE",
             "display_name": self.name, "dependents": [], "order": order,
         }
+
+
+def _reason_of(name: str, check: Validator) -> defs.Validator:
+    def reason(value: defs.ConfigValue) -> str | None:
+        try:
+            check(name, value)
+        except ConfigException as exc:
+            return exc.reason
+        return None
+
+    return reason
+
+
+def _raising(validator: defs.Validator) -> Validator:
+    def check(name: str, value: Any) -> None:
+        shown = tuple(value) if isinstance(value, list) else value
+        reason = validator(shown)
+        if reason is not None:
+            raise ConfigException(name, _render(value), reason)
+
+    return check
 
 
 @dataclass
@@ -76,13 +128,17 @@ def _render(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value)
     return str(value)
 
 
-def parse_value(key: ConfigKey, raw: Any) -> Any:
-    """Convert a raw (usually string) value to the key's type, raising ``ConfigException``."""
+def parse_value(key: defs.ConfigKey, raw: Any) -> Any:
+    """Convert a raw (usually string) value to the key's type, raising ``ConfigException``.
+
+    Unlike the broker's ``parse_value`` this takes JSON values as well as strings (a REST
+    request may send ``true`` or a list) and gives lists as lists.
+    """
     if raw is None:
         return None
     t = key.type
@@ -112,21 +168,37 @@ def parse_value(key: ConfigKey, raw: Any) -> Any:
     raise ConfigException(key.name, raw, f"Expected value to be of type {t.value}")
 
 
-class ConfigDef:
-    """An ordered set of ``ConfigKey``s plus optional checks that span several keys."""
+class ConfigDef(defs.ConfigDef):
+    """An ordered set of ``ConfigKey``s plus optional checks that span several keys.
 
-    def __init__(self, keys: Iterable[ConfigKey] = ()) -> None:
-        self.keys: dict[str, ConfigKey] = {}
+    A ``Mapping`` from name to key, like every ``brook.config.defs.ConfigDef``; unlike the
+    broker's, it grows through ``define`` (a later definition of a name replaces the earlier).
+    """
+
+    def __init__(self, keys: Iterable[defs.ConfigKey] = ()) -> None:
+        super().__init__(())
         self.cross_checks: list[Callable[[Mapping[str, Any]], Sequence[ConfigException]]] = []
         for k in keys:
             self.define(k)
 
-    def define(self, key: ConfigKey) -> ConfigDef:
-        self.keys[key.name] = key
+    def __getitem__(self, name: str) -> ConfigKey:
+        key = self._keys[name]
+        assert isinstance(key, ConfigKey)
+        return key
+
+    def value(self, props: Mapping[str, str], name: str) -> defs.ConfigValue:
+        """As the broker's ``value``, with Connect's required keys (no default) required."""
+        raw = props.get(name)
+        if self[name].required and (raw is None or raw.strip() == ""):
+            raise ValueError(f"{name} is required")
+        return super().value(props, name)
+
+    def define(self, key: defs.ConfigKey) -> ConfigDef:
+        self._keys[key.name] = ConfigKey.of(key)
         return self
 
     def merge(self, other: ConfigDef) -> ConfigDef:
-        merged = ConfigDef([*self.keys.values(), *other.keys.values()])
+        merged = ConfigDef([*self.values(), *other.values()])
         merged.cross_checks = [*self.cross_checks, *other.cross_checks]
         return merged
 
@@ -134,7 +206,8 @@ class ConfigDef:
         """Every defined key with its parsed value and errors; never raises for bad input."""
         values: list[ConfigValue] = []
         parsed: dict[str, Any] = {}
-        for name, key in self.keys.items():
+        for name in self:
+            key = self[name]
             cv = ConfigValue(name, props.get(name))
             try:
                 if name not in props or props[name] is None:
@@ -145,8 +218,8 @@ class ConfigDef:
                     cv.value = key.default
                 else:
                     cv.value = parse_value(key, props[name])
-                if key.validator is not None and cv.value is not None:
-                    key.validator(name, cv.value)
+                if key.check is not None and cv.value is not None:
+                    key.check(name, cv.value)
                 parsed[name] = cv.value
             except ConfigException as exc:
                 cv.errors.append(exc.message)
@@ -165,7 +238,7 @@ class ConfigDef:
         for v in values:
             if v.errors:
                 raise ConfigException(v.name, props.get(v.name), v.errors[0], v.errors[0])
-        out: dict[str, Any] = {k: v for k, v in props.items() if k not in self.keys}
+        out: dict[str, Any] = {k: v for k, v in props.items() if k not in self}
         out.update({v.name: v.value for v in values})
         return out
 

@@ -189,7 +189,8 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
             cls = plugins.resolve(plugin).load()
         except plugins.UnknownPlugin as exc:
             raise RestError(404, str(exc)) from exc
-        return [k.definition(i) for i, k in enumerate(cls().config().keys.values())]
+        plugin_def = cls().config()
+        return [plugin_def[name].definition(i) for i, name in enumerate(plugin_def)]
 
     @app.put("/connector-plugins/{plugin}/config/validate")
     async def validate(plugin: str, request: Request) -> Any:

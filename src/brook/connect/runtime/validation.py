@@ -75,7 +75,7 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     for problem in (connector_config.alias_class_problems(raw)
                     + connector_config.client_override_problems(raw)):
         values.append(ConfigValue(problem.name, problem.value, [problem.message]))
-    keys = {**base.keys, **plugin_def.keys}
+    keys = {**base, **plugin_def}
     return _config_infos(plugin.class_name, values + plugin_values, keys)
 
 def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any]) -> dict[str, Any]:

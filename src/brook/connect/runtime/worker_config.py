@@ -1,5 +1,9 @@
 """Worker configuration: Kafka Connect's distributed-worker keys, parsed with ``ConfigDef``.
 
+The keys themselves (defaults, documentation, validators) are declared in
+``brook.config.connect_worker``; this module parses a worker's properties with them and derives
+what the worker needs (the REST listener, client settings, the connectors' local-path policy).
+
 Users start a worker with the ``connect-distributed.properties`` they already have. Replication
 factors default to ``-1`` (the broker's default) rather than Kafka's 3 so that a one-broker
 development cluster works without edits; a production file sets them explicitly anyway.
@@ -20,70 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brook.connect.api import ConfigDef, ConfigKey, Importance, Type, WorkerPolicy, at_least
+from brook.config.connect_worker import BASIC_AUTH_EXTENSION, WORKER_KEYS
+from brook.connect.api import ConfigDef, WorkerPolicy
 from brook.connect.runtime.connector_config import HEADER_CONVERTERS
 from brook.connect.runtime.converters import CONVERTERS
 
-JSON = "org.apache.kafka.connect.json.JsonConverter"
 CLIENT_PREFIXES = ("security.", "sasl.", "ssl.", "client.id", "socket.")
 
-WORKER_CONFIG = ConfigDef([
-    ConfigKey("bootstrap.servers", Type.LIST, ["localhost:9092"], Importance.HIGH,
-              "Kafka brokers the worker connects to."),
-    ConfigKey("group.id", Type.STRING, "connect-cluster", Importance.HIGH,
-              "The Connect cluster this worker belongs to."),
-    ConfigKey("session.timeout.ms", Type.INT, 10000, Importance.HIGH,
-              "A worker that does not heartbeat for this long leaves the group; its connectors "
-              "and tasks move to the others.", at_least(1)),
-    ConfigKey("heartbeat.interval.ms", Type.INT, 3000, Importance.HIGH, "", at_least(1)),
-    ConfigKey("config.storage.topic", Type.STRING, "connect-configs", Importance.HIGH, ""),
-    ConfigKey("offset.storage.topic", Type.STRING, "connect-offsets", Importance.HIGH, ""),
-    ConfigKey("status.storage.topic", Type.STRING, "connect-status", Importance.HIGH, ""),
-    ConfigKey("config.storage.replication.factor", Type.INT, -1, Importance.LOW, ""),
-    ConfigKey("offset.storage.replication.factor", Type.INT, -1, Importance.LOW, ""),
-    ConfigKey("status.storage.replication.factor", Type.INT, -1, Importance.LOW, ""),
-    ConfigKey("offset.storage.partitions", Type.INT, 25, Importance.LOW, "", at_least(1)),
-    ConfigKey("status.storage.partitions", Type.INT, 5, Importance.LOW, "", at_least(1)),
-    ConfigKey("key.converter", Type.CLASS, JSON, Importance.HIGH, ""),
-    ConfigKey("value.converter", Type.CLASS, JSON, Importance.HIGH, ""),
-    ConfigKey("header.converter", Type.CLASS,
-              "org.apache.kafka.connect.storage.SimpleHeaderConverter", Importance.LOW, ""),
-    ConfigKey("rest.host.name", Type.STRING, None, Importance.LOW,
-              "Interface the REST API binds when no listeners are given (default 127.0.0.1)."),
-    ConfigKey("rest.port", Type.INT, 8083, Importance.LOW, "", at_least(0)),
-    ConfigKey("listeners", Type.LIST, [], Importance.LOW,
-              "e.g. https://0.0.0.0:8443; an empty host (http://:8083) binds every interface."),
-    ConfigKey("rest.request.max.bytes", Type.INT, 1024 * 1024, Importance.LOW,
-              "Largest REST request body; larger ones are answered 413 without being read.",
-              at_least(1)),
-    ConfigKey("rest.request.read.timeout.ms", Type.INT, 10000, Importance.LOW,
-              "Time a client has to send a whole request (line, headers, body); a connection "
-              "that takes longer is closed (slow-loris).", at_least(1)),
-    ConfigKey("rest.extension.classes", Type.LIST, [], Importance.LOW,
-              "Only Kafka's BasicAuthSecurityRestExtension is known."),
-    ConfigKey("rest.basic.auth.credentials.file", Type.STRING, None, Importance.LOW,
-              "PropertyFileLoginModule's file (user: password lines) for basic authentication."),
-    ConfigKey("java.security.auth.login.config", Type.STRING, None, Importance.LOW,
-              "A JAAS file whose KafkaConnect entry names the credentials file, as in Kafka."),
-    ConfigKey("file.connectors.enable", Type.BOOLEAN, False, Importance.LOW,
-              "Offer the FileStreamSource/FileStreamSink example connectors."),
-    ConfigKey("file.connectors.allowed.dirs", Type.LIST, [], Importance.LOW,
-              "Directories the FileStream connectors may read and write."),
-    ConfigKey("s3.file.store.root", Type.LIST, [], Importance.LOW,
-              "Directories under which a connector's file:// store.url may point."),
-    ConfigKey("rest.advertised.host.name", Type.STRING, None, Importance.LOW, ""),
-    ConfigKey("rest.advertised.port", Type.INT, None, Importance.LOW, ""),
-    ConfigKey("offset.flush.interval.ms", Type.LONG, 60000, Importance.LOW,
-              "How often tasks commit offsets.", at_least(1)),
-    ConfigKey("offset.flush.timeout.ms", Type.LONG, 5000, Importance.LOW, ""),
-    ConfigKey("task.shutdown.graceful.timeout.ms", Type.LONG, 5000, Importance.LOW, ""),
-    ConfigKey("plugin.path", Type.LIST, [], Importance.LOW, "Accepted and ignored."),
-    ConfigKey("config.providers", Type.LIST, [], Importance.LOW,
-              "Config providers are not supported; naming one is refused."),
-])
+WORKER_CONFIG = ConfigDef(WORKER_KEYS.values())
+"""The worker's keys (``brook.config.connect_worker``) with Connect's parsing and messages."""
 
-
-BASIC_AUTH_EXTENSION = "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
 DEFAULT_STORE_URL_ENV = "BROOK_S3_DEFAULT_STORE_URL"
 
 
