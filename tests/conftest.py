@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.brokers import BrokerProcess, plain_broker
+from tests.support.brokers import BrokerProcess, free_port, plain_broker
+
+__all__ = ["BrokerProcess", "free_port"]
 
 
 @pytest.fixture(name="broker_factory")

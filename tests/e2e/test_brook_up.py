@@ -13,11 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.brokers import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-
-
+from tests.support.brokers import REPO, free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -24,9 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.brokers import free_port
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.brokers import REPO, free_port
 
 
 @dataclass
