@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from support.ck import TIMEOUT, Rec, consume, create_topic, produce
+
+from tests.support.ck import TIMEOUT, Rec, consume, create_topic, produce
 
 pytestmark = pytest.mark.timeout(120)
 

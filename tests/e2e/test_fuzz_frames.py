@@ -19,8 +19,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import wire
-from support.ck import TIMEOUT, admin
+
+from tests.support import wire
+from tests.support.ck import TIMEOUT, admin
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
-from support.brokers import SplitListenerBroker, free_port
-from support.ck import consume, create_topic
-from support.proxy import DOWN, UP, TcpProxy
+
+from tests.support.brokers import free_port, plain_broker
+from tests.support.ck import consume, create_topic
+from tests.support.proxy import DOWN, UP, TcpProxy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,7 +30,7 @@ def test_every_record_exactly_once_in_order(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     with TcpProxy(upstream_port=upstream) as proxy:
-        broker = SplitListenerBroker(data, advertised_port=proxy.port, listen_port=upstream)
+        broker = plain_broker(data, port=upstream, advertised_port=proxy.port)
         broker.start()
         try:
             run_stream(proxy)

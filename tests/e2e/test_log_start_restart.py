@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
-from support.ck import TIMEOUT, Rec, admin, consume, consumer, create_topic, produce
+
+from tests.support.ck import TIMEOUT, Rec, admin, consume, consumer, create_topic, produce
 
 
 @pytest.mark.parametrize("stop", ["clean", "kill9-after-checkpoint"])

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicCollection, TopicPartition
-from support import wire
-from support.ck import TIMEOUT, admin, create_topic
 
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
 from brook.protocol.messages.metadata import MetadataRequest, MetadataResponse
+from tests.support import wire
+from tests.support.ck import TIMEOUT, admin, create_topic
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -20,7 +20,7 @@ from brook.records.batch import (
 )
 from brook.records.compression import CompressionType
 from brook.records.record import build_batch
-from tests.e2e.support.wire import connect, read_frame, request, string
+from tests.support.wire import connect, read_frame, request, string
 
 PRODUCE = 0
 VERSION = 8  # the first version with record_errors and error_message

@@ -11,7 +11,8 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brook.records.record import build_batch
-from tests.e2e.support.wire import (
+from tests.e2e.test_produce_validation import INVALID_RECORD, NONE, _consume, _produce
+from tests.support.wire import (
     api_versions_v0,
     connect,
     read_frame,
@@ -19,7 +20,6 @@ from tests.e2e.support.wire import (
     request,
     string,
 )
-from tests.e2e.test_produce_validation import INVALID_RECORD, NONE, _consume, _produce
 
 PRODUCE = 0
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
-from support.ck import TIMEOUT, admin, consumer
 
 from brook.storage.log_config_defs import TOPIC_CONFIGS
+from tests.support.ck import TIMEOUT, admin, consumer
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
-from support.ck import TIMEOUT, Rec, admin, consume, consumer, create_topic, produce
+
+from tests.support.ck import TIMEOUT, Rec, admin, consume, consumer, create_topic, produce
 
 pytestmark = pytest.mark.timeout(120)
 

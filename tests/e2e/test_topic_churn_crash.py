@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from support.ck import TIMEOUT, admin, consumer
 
 from brook.storage.log_dirs import DirKind, classify
 from brook.storage.log_loader import read_partition_metadata
+from tests.support.ck import TIMEOUT, admin, consumer
 
 OP_TIMEOUT = 5.0
 INTERNAL = {"__consumer_offsets", "__transaction_state"}

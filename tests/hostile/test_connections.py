@@ -9,9 +9,15 @@ import time
 import pytest
 
 from brook.protocol.messages.api_versions import ApiVersionsRequest
-
-from .conftest import MakeBroker
-from .hostile_kit import Bystander, call, closed_by_peer, connect, encode_request, open_many
+from tests.hostile.conftest import MakeBroker
+from tests.hostile.hostile_kit import (
+    Bystander,
+    call,
+    closed_by_peer,
+    connect,
+    encode_request,
+    open_many,
+)
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -38,9 +38,8 @@ from brook.protocol.messages.offset_commit import OffsetCommitRequest
 from brook.protocol.messages.offset_fetch import OffsetFetchRequest
 from brook.protocol.messages.produce import ProduceRequest
 from brook.records.record import build_batch
-
-from .conftest import MakeBroker
-from .hostile_kit import Bystander, encode_request, proc_status
+from tests.hostile.conftest import MakeBroker
+from tests.hostile.hostile_kit import Bystander, encode_request, proc_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

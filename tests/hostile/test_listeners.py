@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, _free_port
+from tests.support.brokers import REPO, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 ])
 def test_unsecurable_listener_refused_with_clear_message(tmp_path: Path, listener: str,
                                                          extra: list[str]) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "brook", "broker", "--node-id", "1",
            "--listeners", listener.format(port=port), "--data-dir", str(tmp_path / "d"), *extra]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)

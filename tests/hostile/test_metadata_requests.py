@@ -22,9 +22,8 @@ from brook.protocol.messages.find_coordinator import FindCoordinatorRequest
 from brook.protocol.messages.incremental_alter_configs import IncrementalAlterConfigsRequest
 from brook.protocol.messages.metadata import MetadataRequest
 from brook.protocol.messages.offset_commit import OffsetCommitRequest
-
-from .conftest import HostileBroker
-from .hostile_kit import Bystander, call, connect
+from tests.hostile.hostile_kit import Bystander, call, connect
+from tests.support.brokers import BrokerProcess, plain_broker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -34,17 +33,17 @@ TOPIC = 2
 
 
 @pytest.fixture(name="broker", scope="module")
-def fixture_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileBroker]:
+def fixture_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     d: Path = tmp_path_factory.mktemp("hostile-metadata") / "data"
     d.mkdir()
-    b = HostileBroker(d, {}, None)
+    b = plain_broker(d, log_level="INFO")
     b.start()
     yield b
     alive = b.alive()
     assert b.stop() == 0 and alive, b.output()[-3000:]
 
 
-def _create(broker: HostileBroker, name: str, partitions: int = 1) -> None:
+def _create(broker: BrokerProcess, name: str, partitions: int = 1) -> None:
     s = connect(broker.port, timeout=60)
     resp = call(s, CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
         name=name, num_partitions=partitions, replication_factor=1)]), 7)
@@ -63,11 +62,11 @@ def _throttled_replicas(size: int) -> str:
     return ",".join(out)
 
 
-def _metadata_log_bytes(broker: HostileBroker) -> int:
+def _metadata_log_bytes(broker: BrokerProcess) -> int:
     return sum(f.stat().st_size for f in (broker.data_dir / "__cluster_metadata-0").glob("*.log"))
 
 
-def test_auto_create_is_capped_per_metadata_request(broker: HostileBroker) -> None:
+def test_auto_create_is_capped_per_metadata_request(broker: BrokerProcess) -> None:
     s = connect(broker.port, timeout=120)
     rounds = []
     with Bystander(broker.port) as bystander:
@@ -91,7 +90,7 @@ def test_auto_create_is_capped_per_metadata_request(broker: HostileBroker) -> No
     s.close()
 
 
-def test_large_create_topics_batch_does_not_stall_others(broker: HostileBroker) -> None:
+def test_large_create_topics_batch_does_not_stall_others(broker: BrokerProcess) -> None:
     s = connect(broker.port, timeout=300)
     with Bystander(broker.port) as bystander:
         t0 = time.monotonic()
@@ -108,7 +107,7 @@ def test_large_create_topics_batch_does_not_stall_others(broker: HostileBroker) 
     s.close()
 
 
-def test_create_partitions_bound_is_per_request(broker: HostileBroker) -> None:
+def test_create_partitions_bound_is_per_request(broker: BrokerProcess) -> None:
     for name in ("cp-a", "cp-b", "cp-c"):
         _create(broker, name)
     s = connect(broker.port, timeout=60)
@@ -133,7 +132,7 @@ def test_create_partitions_bound_is_per_request(broker: HostileBroker) -> None:
     s.close()
 
 
-def test_offset_commit_with_huge_group_id_answered_invalid_group_id(broker: HostileBroker) -> None:
+def test_offset_commit_with_huge_group_id_answered_invalid_group_id(broker: BrokerProcess) -> None:
     _create(broker, "oc")
     s = connect(broker.port, timeout=60)
     deadline = time.monotonic() + 60
@@ -164,7 +163,7 @@ def test_offset_commit_with_huge_group_id_answered_invalid_group_id(broker: Host
 
 
 @pytest.mark.parametrize("size", [2 * MiB, 17 * MiB])
-def test_huge_config_values_refused(broker: HostileBroker, size: int) -> None:
+def test_huge_config_values_refused(broker: BrokerProcess, size: int) -> None:
     name = f"cfg-{size}"
     _create(broker, name)
     before = _metadata_log_bytes(broker)
@@ -197,7 +196,7 @@ def test_huge_config_values_refused(broker: HostileBroker, size: int) -> None:
     s.close()
 
 
-def test_many_config_values_within_bound_but_over_one_batch(broker: HostileBroker) -> None:
+def test_many_config_values_within_bound_but_over_one_batch(broker: BrokerProcess) -> None:
     """Ten 1 MB values are each acceptable but together exceed one metadata batch."""
     _create(broker, "cfg-many")
     value = _throttled_replicas(1_000_000)

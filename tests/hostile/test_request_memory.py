@@ -13,8 +13,8 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from .conftest import MakeBroker
-from .hostile_kit import Bystander, closed_by_peer, open_many, proc_status
+from tests.hostile.conftest import MakeBroker
+from tests.hostile.hostile_kit import Bystander, closed_by_peer, open_many, proc_status
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,9 +1,15 @@
-"""A real broker child process for fault tests: kill -9, restart, and move its clock.
+"""A real broker child process for tests: kill -9, restart, and (optionally) move its clock.
 
-``BrokerProcess`` runs ``python -m brook.testing.warp_broker`` (``brook broker`` with a
-:class:`~brook.testing.clock.WarpClock`) on a loopback port and a data directory that survive
-restarts, and keeps the control file beside the data directory, so ``warp`` moves the time of
-the running broker and of every later incarnation.
+``BrokerProcess`` runs a broker on a loopback port and a data directory that survive restarts.
+With ``warp_clock=True`` (the default, what the kill loop uses) the child is
+``python -m brook.testing.warp_broker`` (``brook broker`` with a
+:class:`~brook.testing.clock.WarpClock`) and the control file sits beside the data directory,
+so ``warp`` moves the time of the running broker and of every later incarnation; with
+``warp_clock=False`` it is the product's own ``python -m brook broker``.
+
+Ready means the broker's own ready line, not an open port: a port can be answered by another
+process that took it. A first start whose port was taken between ``free_port`` and the
+broker's bind retries on a fresh port.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +34,7 @@ WARP_SETTLE_S = 0.1
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on right now (the OS's choice of an ephemeral port)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -34,11 +42,22 @@ def free_port() -> int:
 
 @dataclass
 class BrokerProcess:
-    """A restartable warp broker. ``start`` waits for the broker's own ready line."""
+    """A restartable broker child. ``start`` waits for the broker's own ready line.
+
+    ``advertised_port`` advertises a port other than the bound one (a proxy in front);
+    ``program`` replaces the command before the broker options (a wrapper script);
+    ``prefix`` runs the command under another one that execs it (``prlimit``).
+    """
 
     data_dir: Path
     overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    advertised_port: int | None = None
+    warp_clock: bool = True
+    log_level: str = "WARNING"
+    program: Sequence[str] = ()
+    prefix: Sequence[str] = ()
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_once: bool = False
     _ready_seen: int = 0
@@ -65,6 +84,14 @@ class BrokerProcess:
         write_warp(self.clock_file, self.warped_ms() + advance_ms)
         time.sleep(WARP_SETTLE_S)
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def now_ms(self) -> int:
         """The broker's idea of the wall clock."""
         return time.time_ns() // 1_000_000 + self.warped_ms()
@@ -83,21 +110,32 @@ class BrokerProcess:
                     raise
                 self.port = free_port()
 
-    def _spawn(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        listener = f"PLAINTEXT://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        if self.program:
+            head = list(self.program)
+        elif self.warp_clock:
+            head = [sys.executable, "-m", "brook.testing.warp_broker",
+                    "--clock-file", str(self.clock_file)]
+        else:
+            head = [sys.executable, "-m", "brook", "broker"]
+        advertised = self.port if self.advertised_port is None else self.advertised_port
         cmd = [
-            sys.executable, "-m", "brook.testing.warp_broker",
-            "--clock-file", str(self.clock_file), "--node-id", "1",
-            "--listeners", listener, "--advertised-listeners", listener,
-            "--data-dir", str(self.data_dir), "--log-level", "WARNING",
+            *self.prefix, *head, "--node-id", "1",
+            "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}",
+            "--advertised-listeners", f"PLAINTEXT://127.0.0.1:{advertised}",
+            "--data-dir", str(self.data_dir), "--log-level", self.log_level,
         ]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
+        return cmd
+
+    def _spawn(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = self.command()
         self._ready_seen = self.output().count(_READY)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT,
+                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"),
             )
 

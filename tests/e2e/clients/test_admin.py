@@ -18,8 +18,18 @@ from confluent_kafka.admin import (
     NewPartitions,
     NewTopic,
 )
-from support import wire
-from support.ck import TIMEOUT, Rec, admin, consume, consumer, produce, unique_topic, wait_event
+
+from tests.support import wire
+from tests.support.ck import (
+    TIMEOUT,
+    Rec,
+    admin,
+    consume,
+    consumer,
+    produce,
+    unique_topic,
+    wait_event,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import OffsetOutOfRangeError
-from support.ck import unique_topic
+
+from tests.support.ck import unique_topic
 
 pytestmark = pytest.mark.timeout(90)
 

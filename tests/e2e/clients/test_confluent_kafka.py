@@ -14,8 +14,18 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import OffsetSpec
-from support.ck import TIMEOUT, Rec, admin, consume, consumer, create_topic, produce, unique_topic
-from support.ck import wait_event as next_event
+
+from tests.support.ck import (
+    TIMEOUT,
+    Rec,
+    admin,
+    consume,
+    consumer,
+    create_topic,
+    produce,
+    unique_topic,
+)
+from tests.support.ck import wait_event as next_event
 
 pytestmark = pytest.mark.timeout(90)
 

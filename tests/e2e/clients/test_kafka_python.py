@@ -12,7 +12,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import OffsetOutOfRangeError
-from support.ck import unique_topic
+
+from tests.support.ck import unique_topic
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 import pytest
-from support.ck import Rec, consume, create_topic, produce, unique_topic
+
+from tests.support.ck import Rec, consume, create_topic, produce, unique_topic
 
 KCAT = shutil.which("kcat")
 pytestmark = [

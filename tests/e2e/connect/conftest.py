@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,13 +24,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.brokers import REPO, free_port
 
 
 @dataclass
@@ -57,7 +50,7 @@ def fixture_s3() -> Iterator[S3Server]:
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
@@ -74,7 +67,7 @@ class Worker:
     bootstrap: str
     log_dir: Path
     overrides: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     scheme: str = "http"
     auth: tuple[str, str] | None = None

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka import TopicPartition as TP
-from grouptools import make_member, poll_until
 from kafka.admin import KafkaAdminClient, MemberToRemove
 from kafka.structs import TopicPartition as KTP
-from support.ck import admin, create_topic, unique_topic
+
+from tests.support.ck import admin, create_topic, unique_topic
+from tests.support.groups import make_member, poll_until
 
 pytestmark = pytest.mark.timeout(90)
 TIMEOUT = 20.0

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from grouptools import Member, balanced, make_member, poll_until
-from support.ck import Rec, create_topic, produce, unique_topic
+
+from tests.support.ck import Rec, create_topic, produce, unique_topic
+from tests.support.groups import Member, balanced, make_member, poll_until
 
 pytestmark = pytest.mark.timeout(90)
 TIMEOUT = 30.0

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from support.ck import Rec, create_topic, produce, unique_topic
+
+from tests.support.ck import Rec, create_topic, produce, unique_topic
 
 KCAT = shutil.which("kcat")
 pytestmark = [

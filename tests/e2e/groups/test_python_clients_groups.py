@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition as ATP
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition as KTP
-from support.ck import Rec, create_topic, produce, unique_topic
+
+from tests.support.ck import Rec, create_topic, produce, unique_topic
 
 pytestmark = pytest.mark.timeout(90)
 TIMEOUT = 20.0

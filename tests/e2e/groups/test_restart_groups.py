@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
-from grouptools import make_member, poll_until
-from support.ck import Rec, admin, create_topic, produce, unique_topic
+
+from tests.support.ck import Rec, admin, create_topic, produce, unique_topic
+from tests.support.groups import make_member, poll_until
 
 pytestmark = pytest.mark.timeout(90)
 TIMEOUT = 20.0

@@ -12,8 +12,7 @@ from brook.protocol.messages.fetch import FetchRequest
 from brook.protocol.messages.metadata import MetadataRequest
 from brook.protocol.messages.produce import ProduceRequest
 from brook.records.record import build_batch
-
-from .conftest import FakeTransport, Harness, decode_response, encode_request, feed
+from tests.unit.broker.conftest import FakeTransport, Harness, decode_response, encode_request, feed
 
 
 def api_versions(cid: int, version: int = 3) -> bytes:

@@ -22,8 +22,7 @@ from brook.protocol.api_keys import ApiKey
 from brook.protocol.messages.api_versions import ApiVersionsRequest
 from brook.protocol.messages.metadata import MetadataRequest
 from brook.testing.clock import VirtualClock
-
-from .conftest import FakeTransport, Harness, decode_response, encode_request, feed
+from tests.unit.broker.conftest import FakeTransport, Harness, decode_response, encode_request, feed
 
 
 def _config(tmp_path: Path, **props: str) -> BrokerConfig:

@@ -16,8 +16,7 @@ from brook.protocol.api_keys import ApiKey
 from brook.protocol.messages.create_topics import CreateTopicsRequest
 from brook.protocol.messages.describe_configs import DescribeConfigsRequest
 from brook.storage.log_config import ConfigSource
-
-from .conftest import Harness, decode_response, encode_request, feed
+from tests.unit.broker.conftest import Harness, decode_response, encode_request, feed
 
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
 

@@ -11,8 +11,7 @@ from brook.protocol.messages.create_topics import CreateTopicsRequest
 from brook.protocol.messages.fetch import FetchRequest
 from brook.protocol.messages.produce import ProduceRequest
 from brook.records.record import build_batch
-
-from .conftest import FakeTransport, Harness, decode_response, encode_request, feed
+from tests.unit.broker.conftest import FakeTransport, Harness, decode_response, encode_request, feed
 
 V = 12  # flexible, topic names (ids come with v13)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from group_test_context import GroupTestContext, run, settle, subscription
-
 from brook.coordinator.group import RequestMeta
 from brook.coordinator.group.classic_group import ClassicGroupState
 from brook.protocol.errors import ErrorCode
 from brook.protocol.group_records.group_metadata_key import GroupMetadataKey
 from brook.protocol.messages.consumer_protocol_subscription import ConsumerProtocolSubscription
 from brook.protocol.messages.leave_group import LeaveGroupRequest
+from tests.support.group_context import GroupTestContext, run, settle, subscription
 
 S = ClassicGroupState
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import struct
 
-from group_test_context import FakeLog, GroupTestContext, run, settle, subscription
-
 from brook.coordinator.group import RequestMeta, partition_for
 from brook.coordinator.group.classic_group import ClassicGroupState
 from brook.coordinator.group.record_serde import group_metadata_key, offset_commit_key
@@ -13,6 +11,7 @@ from brook.protocol.errors import ErrorCode
 from brook.protocol.group_records.offset_commit_key import OffsetCommitKey
 from brook.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCommitResponse
 from brook.protocol.messages.offset_delete import OffsetDeleteRequest
+from tests.support.group_context import FakeLog, GroupTestContext, run, settle, subscription
 
 S = ClassicGroupState
 P = OffsetCommitRequest.OffsetCommitRequestPartition

@@ -15,8 +15,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from group_test_context import settle, subscription
-
 from brook.coordinator.group import GroupCoordinatorConfig, GroupCoordinatorService, RequestMeta
 from brook.coordinator.group.classic_group import ClassicGroupState
 from brook.coordinator.runtime import CoordinatorRecord, ReplayFn
@@ -33,6 +31,7 @@ from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
 from brook.testing import vtime
 from brook.testing.clock import VirtualClock
+from tests.support.group_context import settle, subscription
 
 S = 1_000  # ms
 MIN = 60 * S

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _storage_batches import config
 
 from brook.records.batch import iter_batches, read_batch_header
 from brook.records.compression import CompressionType
@@ -23,6 +22,7 @@ from brook.storage.log_config import LogConfig
 from brook.storage.log_validator import ValidatedBatches, analyze_and_validate_records
 from brook.storage.producer_state import list_snapshot_offsets, snapshot_path
 from brook.storage.segment import LogSegment
+from tests.support.storage_batches import config
 
 Entry = tuple[bytes | None, bytes | None]
 

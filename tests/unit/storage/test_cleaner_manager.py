@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from _storage_batches import config
 
 from brook.records.record import build_batch, iter_records_in_batches
 from brook.storage.checkpoint import OffsetCheckpointFile
@@ -23,6 +22,7 @@ from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
 from brook.testing.clock import VirtualClock
+from tests.support.storage_batches import config
 
 
 def compact(**overrides: str | int) -> LogConfig:

@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from _storage_batches import config, make_batch
 
 from brook.records.record import iter_records_in_batches
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
+from tests.support.storage_batches import config, make_batch
 
 BATCH = len(make_batch(2))
 

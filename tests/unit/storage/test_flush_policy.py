@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from _storage_batches import config, make_batch
 
 from brook.env.clock import SYSTEM_CLOCK
 from brook.replication.partition import Partition, TopicPartition
@@ -21,6 +20,7 @@ from brook.replication.replica_manager import ReplicaManager
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
+from tests.support.storage_batches import config, make_batch
 
 
 def open_log(directory: Path, cfg: LogConfig) -> Log:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _storage_batches import config, make_batch
-
 from brook.storage.local_log import LocalLog
 from brook.storage.log import Log
 from brook.storage.log_loader import LoadedLog, load_log
+from tests.support.storage_batches import config, make_batch
 
 
 def load(directory: Path, *, clean: bool, recovery_point: int = 0) -> LoadedLog:

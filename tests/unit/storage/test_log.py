@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from _storage_batches import config, make_batch
 
 from brook.records.batch import iter_batches, read_batch_header
 from brook.records.record import decode_records, iter_records_in_batches
@@ -21,6 +20,7 @@ from brook.storage.errors import (
 )
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from tests.support.storage_batches import config, make_batch
 
 
 def open_log(

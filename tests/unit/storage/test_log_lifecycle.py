@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _storage_batches import make_batch
 
 from brook.raft.local import LocalRaftClient
 from brook.storage.checkpoint import (
@@ -25,6 +24,7 @@ from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import MAX_FILE_NAME_LENGTH
 from brook.storage.log_manager import HostedLog, LogManager
 from brook.testing.clock import VirtualClock
+from tests.support.storage_batches import make_batch
 
 ID_A = b"\x01" * 16
 ID_B = b"\x02" * 16

@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from _storage_batches import make_batch
 
 from brook.storage.checkpoint import OffsetCheckpointFile
 from brook.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager, parse_topic_partition
 from brook.testing.clock import VirtualClock
+from tests.support.storage_batches import make_batch
 
 
 def produce(manager: LogManager, topic: str, partition: int, count: int = 1) -> None:

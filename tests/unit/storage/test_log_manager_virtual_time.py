@@ -11,12 +11,11 @@ import asyncio
 import time
 from pathlib import Path
 
-from _storage_batches import make_batch
-
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
 from brook.testing import vtime
 from brook.testing.clock import VirtualClock
+from tests.support.storage_batches import make_batch
 
 MIN = 60_000
 

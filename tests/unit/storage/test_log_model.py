@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _storage_batches import config
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -46,6 +45,7 @@ from brook.storage.errors import StorageError
 from brook.storage.log import Log
 from brook.testing.clock import VirtualClock
 from brook.testing.faultfs import FaultFs
+from tests.support.storage_batches import config
 
 RETENTION_MS = 60_000
 LOG_CONFIG = config(

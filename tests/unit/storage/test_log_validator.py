@@ -10,7 +10,6 @@ import struct
 from pathlib import Path
 
 import pytest
-from _storage_batches import config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +37,7 @@ from brook.storage.log_validator import (
     UnsupportedCompressionTypeError,
     decompressed_limit,
 )
+from tests.support.storage_batches import config
 
 NOW = 1_700_000_000_000
 CODECS = list(CompressionType)

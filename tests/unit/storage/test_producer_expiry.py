@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from _storage_batches import make_batch
-
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
 from brook.testing.clock import VirtualClock
+from tests.support.storage_batches import make_batch
 
 DAY_MS = 86_400_000
 START_MS = 1_700_000_000_000

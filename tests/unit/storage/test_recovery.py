@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _storage_batches import config, make_batch
-
 from brook.records.record import iter_records_in_batches
 from brook.storage.log import Log
+from tests.support.storage_batches import config, make_batch
 
 
 def open_log(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _storage_batches import config, make_batch
 
 from brook.records.record import iter_records_in_batches
 from brook.storage.errors import OffsetOutOfRangeError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from tests.support.storage_batches import config, make_batch
 
 BATCH = len(make_batch(2))
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from _storage_batches import make_batch
-
 from brook.records.batch import iter_batches, read_batch_header
 from brook.records.record import decode_records
 from brook.storage.segment import LogSegment, segment_file_name
+from tests.support.storage_batches import make_batch
 
 
 def new_segment(directory: Path, base_offset: int = 0, interval: int = 100) -> LogSegment:

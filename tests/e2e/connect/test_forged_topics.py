@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from conftest import wait_until
-from test_s3_sink_e2e import create_topic
+
+from tests.e2e.connect.conftest import wait_until
+from tests.e2e.connect.test_s3_sink import create_topic
 
 FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 

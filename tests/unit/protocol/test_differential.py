@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from protocol_helpers import in_range, message_strategy
 
 from brook.protocol._codec import Message
 from brook.protocol.messages import REQUESTS, RESPONSES
+from tests.support.protocol import in_range, message_strategy
 
 kafka_protocol = pytest.importorskip("kafka.protocol.api_message")
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Worker, wait_until
-from test_distributed_e2e import shared_settings, task_owners
-from test_s3_sink_e2e import create_topic, sink_config
+
+from tests.e2e.connect.conftest import REPO, Worker, wait_until
+from tests.e2e.connect.test_distributed import shared_settings, task_owners
+from tests.e2e.connect.test_s3_sink import create_topic, sink_config
 
 BIG = 300 * 1024 * 1024
 

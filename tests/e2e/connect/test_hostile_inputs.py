@@ -14,8 +14,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, S3Server, Worker, wait_until
-from test_s3_sink_e2e import create_topic, produce, sink_config
+from tests.e2e.connect.conftest import REPO, S3Server, Worker, wait_until
+from tests.e2e.connect.test_s3_sink import create_topic, produce, sink_config
 
 FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 STRING = "org.apache.kafka.connect.storage.StringConverter"

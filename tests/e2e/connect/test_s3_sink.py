@@ -9,7 +9,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from conftest import S3Server, wait_until
+
+from tests.e2e.connect.conftest import S3Server, wait_until
 
 JSON_FORMAT = "io.confluent.connect.s3.format.json.JsonFormat"
 

@@ -8,8 +8,8 @@ import signal
 import time
 from typing import Any
 
-from conftest import S3Server, Worker, wait_until
-from test_s3_sink_e2e import create_topic, produce, sink_config
+from tests.e2e.connect.conftest import S3Server, Worker, wait_until
+from tests.e2e.connect.test_s3_sink import create_topic, produce, sink_config
 
 
 def shared_settings() -> dict[str, str]:

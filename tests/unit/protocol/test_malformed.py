@@ -13,7 +13,6 @@ import tracemalloc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from protocol_helpers import at_version, message_strategy, top_level_classes, versions
 
 from brook.protocol._codec import Message
 from brook.protocol.errors import ProtocolDecodeError, UnsupportedVersionError
@@ -22,6 +21,7 @@ from brook.protocol.messages.create_topics import CreateTopicsRequest
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.protocol.messages.metadata import MetadataRequest, MetadataResponse
 from brook.protocol.messages.produce import ProduceRequest
+from tests.support.protocol import at_version, message_strategy, top_level_classes, versions
 
 CLASSES = top_level_classes()
 

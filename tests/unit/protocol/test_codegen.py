@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from protocol_helpers import REPO_ROOT, SCHEMAS
 
+from tests.support.protocol import REPO_ROOT, SCHEMAS
 from tools.codegen.__main__ import generate, generate_client, write
 from tools.codegen.emit_module import HEADER
 from tools.codegen.layout import PACKAGES

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,8 @@ from hypothesis import strategies as st
 from brook.protocol._codec import FieldSpec, Message
 
 PACKAGES = ("messages", "metadata_records", "group_records", "txn_records", "raft_records")
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO_ROOT.parent / "shared" / "kafka-protocol"
-
-# The generator lives in tools/ at the repository root, which is not an installed package.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 _INT_RANGES = {
     "int8": (-(2**7), 2**7 - 1),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import wait_until
+from tests.e2e.connect.conftest import wait_until
 
 
 def _lines(path: Path) -> list[str]:

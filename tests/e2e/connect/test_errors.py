@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from conftest import S3Server, wait_until
-from test_s3_sink_e2e import create_topic, produce, sink_config
+
+from tests.e2e.connect.conftest import S3Server, wait_until
+from tests.e2e.connect.test_s3_sink import create_topic, produce, sink_config
 
 VALIDATE = "/connector-plugins/io.confluent.connect.s3.S3SinkConnector/config/validate"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from protocol_helpers import message_strategy, top_level_classes, versions
 
 from brook.protocol._codec import Message
+from tests.support.protocol import message_strategy, top_level_classes, versions
 
 CLASSES = top_level_classes()
 
