@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import protocol_codec  # noqa: F401  (adds the client directions of the codec: tests act as clients)
 import pytest
 
+import tests.protocol_codec  # noqa: F401  (adds the client directions of the codec: tests act as clients)
 from tests.support.brokers import BrokerProcess, free_port, plain_broker
 
 __all__ = ["BrokerProcess", "free_port"]
