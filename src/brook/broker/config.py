@@ -183,7 +183,7 @@ class BrokerConfig:
                 if item.strip()
             )
         }
-        listeners = parse_listeners(props.get("listeners", "PLAINTEXT://:9092"), protocol_map)
+        listeners = parse_listeners(props.get("listeners", BROKER_DEFAULTS["listeners"]), protocol_map)
         advertised = (
             parse_listeners(props["advertised.listeners"], protocol_map)
             if props.get("advertised.listeners")

@@ -6,9 +6,11 @@ from brook.protocol.errors import ErrorCode
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.replication.partition import NotEnoughReplicasError
 from brook.storage import errors as se
+from brook.storage.log_validator import InvalidTxnStateError, UnsupportedCompressionTypeError
 
 _MAP: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (CorruptRecordError, ErrorCode.CORRUPT_MESSAGE),
+    (UnsupportedCompressionTypeError, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE),
     (InvalidRecordError, ErrorCode.INVALID_RECORD),
     (se.RecordTooLargeError, ErrorCode.MESSAGE_TOO_LARGE),
     (se.RecordBatchTooLargeError, ErrorCode.RECORD_LIST_TOO_LARGE),
@@ -19,6 +21,7 @@ _MAP: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (se.OffsetOutOfRangeError, ErrorCode.OFFSET_OUT_OF_RANGE),
     (se.InvalidConfigError, ErrorCode.INVALID_CONFIG),
     (NotEnoughReplicasError, ErrorCode.NOT_ENOUGH_REPLICAS),
+    (InvalidTxnStateError, ErrorCode.INVALID_TXN_STATE),
     (se.StorageError, ErrorCode.KAFKA_STORAGE_ERROR),
     (OSError, ErrorCode.KAFKA_STORAGE_ERROR),
 )

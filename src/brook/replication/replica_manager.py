@@ -17,7 +17,7 @@ from typing import NamedTuple
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
-from brook.storage.errors import InvalidConfigError
+from brook.storage.errors import InvalidConfigError, LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import HostedLog, LogManager
@@ -264,6 +264,8 @@ class ReplicaManager:
         integer comparisons per append."""
         part.check_enough_replicas(required_acks)
         plog = part.log
+        if plog.flusher.failed is not None:
+            raise LogDirError(f"{plog.dir} failed to flush: {plog.flusher.failed}")
         info = plog.append_as_leader(records, part.leader_epoch, now_ms, validated=validated)
         flusher = plog.flusher
         if plog.flush_due:
@@ -284,23 +286,12 @@ class ReplicaManager:
             durable.add_done_callback(_on_durable)
             return AppendResult(info, reached)
         part.advance_high_watermark()
-        if flusher.busy:
-            pass
-        elif plog.pending_flush_offset is not None:  # a roll: Kafka schedules this flush at once
-            flusher.request_background(plog.pending_flush_offset, now_ms)
-        elif now_ms - plog.last_flush_ms >= plog.config.flush_ms and plog.unflushed_messages:
-            flusher.request_background(plog.log_end_offset, now_ms)
+        if not flusher.busy:
+            if plog.pending_flush_offset is not None:  # a roll: Kafka schedules this flush now
+                flusher.request_background(plog.pending_flush_offset, now_ms)
+            elif now_ms - plog.last_flush_ms >= plog.config.flush_ms and plog.unflushed_messages:
+                flusher.request_background(plog.log_end_offset, now_ms)
         return AppendResult(info, None)
-
-    append_to_leader_durable = append
-    """The former name of ``append`` (an ``AppendResult`` unpacks as ``(info, future)``)."""
-
-    def append_to_leader(
-        self, part: Partition, records: memoryview, required_acks: int, now_ms: int,
-        validated: ValidatedBatches | None = None,
-    ) -> LogAppendInfo:
-        """``append`` when only what the log assigned matters."""
-        return self.append(part, records, required_acks, now_ms, validated).info
 
     # -- read ------------------------------------------------------------------------------
     @staticmethod

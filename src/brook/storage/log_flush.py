@@ -47,13 +47,18 @@ class LogFlusher:
     """Group commit of one log's fsyncs. ``request(up_to)`` -> a future set once
     ``recovery_point >= up_to`` (or with the flush's exception)."""
 
-    __slots__ = ("_log", "_now_ms", "_task", "_waiters")
+    __slots__ = ("_log", "_now_ms", "_task", "_waiters", "failed")
 
     def __init__(self, log: FlushedLog) -> None:
         self._log = log
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._now_ms = 0
+        self.failed: BaseException | None = None
+        """The first flush failure, kept for good: after a failed fsync the kernel may have
+        dropped the dirty pages and marked them clean, so a later fsync that succeeds proves
+        nothing about the records the failed one covered. The log takes no more appends
+        and never advances its recovery point or high watermark past them."""
 
     @property
     def busy(self) -> bool:
@@ -64,6 +69,9 @@ class LogFlusher:
         """Flush at least up to ``up_to`` (exclusive) as soon as possible."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
+        if self.failed is not None:
+            fut.set_exception(self.failed)
+            return fut
         plog = self._log
         if plog.recovery_point >= up_to and not plog.has_unflushed_files:
             fut.set_result(None)
@@ -86,11 +94,12 @@ class LogFlusher:
                 try:
                     await asyncio.to_thread(plog.flush, target, self._now_ms)
                 except Exception as exc:  # the log directory failed (or the log was deleted)
+                    self.failed = exc
                     waiters, self._waiters = self._waiters, []
                     for _, fut in waiters:
                         if not fut.done():
                             fut.set_exception(exc)
-                    continue
+                    return
                 flushed, end = plog.recovery_point, plog.log_end_offset
                 remaining = []
                 for up_to, fut in self._waiters:

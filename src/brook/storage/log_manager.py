@@ -443,12 +443,17 @@ class LogManager:
 
     @staticmethod
     def _flush_all(due: list[tuple[Log, int]], now_ms: int) -> None:
-        for log, up_to in due:
+        for plog, up_to in due:
             try:
-                log.flush(up_to, now_ms)
-            except FileNotFoundError:
-                if not log.closed:  # deleted while this flush ran: nothing left to flush
-                    raise
+                plog.flush(up_to, now_ms)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and plog.closed:
+                    continue  # deleted while this flush ran: nothing left to flush
+                # A failed fsync stops this log for good (see ``LogFlusher.failed``); the other
+                # logs and the background task carry on.
+                log.error("flush of %s failed; the log takes no more appends", plog.dir,
+                          exc_info=exc)
+                plog.flusher.failed = exc
 
     def maybe_start_cleaning(self, now_ms: int) -> None:
         """Start a cleaner pass unless one is running (the background task calls this when

@@ -1,6 +1,6 @@
 """flush.messages before the acknowledgement, group commit, and the flush.ms schedule.
 
-The partition-level tests go through ``ReplicaManager.append_to_leader_durable``, the call the
+The partition-level tests go through ``ReplicaManager.append``, the call the
 produce handler makes: the future it returns is what the response waits for, so when it
 completes the records must already be below the log's recovery point (fsynced).
 """
@@ -35,7 +35,7 @@ def leader(log: Log) -> Partition:
 
 
 def append(rm: ReplicaManager, part: Partition, count: int = 1):  # type: ignore[no-untyped-def]
-    return rm.append_to_leader_durable(part, memoryview(make_batch(count)), -1, 1_000)
+    return rm.append(part, memoryview(make_batch(count)), -1, 1_000)
 
 
 @pytest.fixture
@@ -139,8 +139,8 @@ def test_duplicate_waits_for_the_original_to_be_flushed(tmp_path: Path) -> None:
     batch = make_batch(2, producer_id=7, producer_epoch=0, base_sequence=0)
 
     async def scenario() -> None:
-        _, first = rm.append_to_leader_durable(part, memoryview(bytearray(batch)), -1, 1_000)
-        retry, again = rm.append_to_leader_durable(part, memoryview(bytearray(batch)), -1, 1_000)
+        _, first = rm.append(part, memoryview(bytearray(batch)), -1, 1_000)
+        retry, again = rm.append(part, memoryview(bytearray(batch)), -1, 1_000)
         assert retry.duplicate and again is not None
         await again
         assert log.recovery_point >= 2
@@ -161,7 +161,7 @@ def test_roll_flush_starts_at_once_and_writes_the_snapshot_off_the_loop(
         while log.num_segments < 2:
             batch = make_batch(1, producer_id=3, producer_epoch=0,
                                base_sequence=log.log_end_offset, value_size=200)
-            rm.append_to_leader_durable(part, memoryview(batch), -1, 1_000)
+            rm.append(part, memoryview(batch), -1, 1_000)
         rolled_at = log.active_segment.base_offset
         assert log.pending_flush_offset == rolled_at
         # The roll encoded the snapshot; its file is written by the flush that started.
@@ -226,7 +226,7 @@ def test_append_after_flush_ms_elapsed_starts_a_flush_without_waiting(tmp_path: 
 
     async def scenario() -> None:
         log.last_flush_ms = 0
-        _, durable = rm.append_to_leader_durable(part, memoryview(make_batch(2)), -1, 1_000)
+        _, durable = rm.append(part, memoryview(make_batch(2)), -1, 1_000)
         assert durable is None and part.high_watermark == 2  # flush.ms never delays the ack
         assert log.flusher.busy
         while log.flusher.busy:
@@ -251,3 +251,54 @@ def test_first_flush_of_a_new_log_syncs_its_directory(
     monkeypatch.setattr(os, "fsync", fsync)
     log.flush()
     assert str(tmp_path / "t-0") in synced  # the new segment file's directory entry
+
+
+def test_a_failed_fsync_stops_the_log_for_good(tmp_path: Path) -> None:
+    """After a failed fsync the kernel may have dropped the dirty pages, so a later fsync
+    that succeeds says nothing about them: the records are never acknowledged or made
+    visible, and the log takes no further appends."""
+    from brook.storage.errors import LogDirError
+    from brook.testing.faultfs import FaultFs
+
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    part = leader(log)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        with FaultFs() as faults:
+            faults.fail_syncs = 1
+            _, durable = append(rm, part, 3)
+            assert durable is not None
+            with pytest.raises(OSError):
+                await durable
+        assert part.high_watermark == 0 and log.recovery_point == 0
+        with pytest.raises(LogDirError):
+            append(rm, part, 1)
+        again = log.flusher.request(log.log_end_offset, 1_000)
+        with pytest.raises(OSError):
+            await again
+        assert part.high_watermark == 0 and log.recovery_point == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_background_flush_stops_the_log_and_spares_the_others(tmp_path: Path) -> None:
+    from brook.storage.errors import LogDirError
+    from brook.testing.faultfs import FaultFs
+
+    manager = LogManager([tmp_path], {}, lambda: 0)
+    manager.startup()
+    bad = manager.get_or_create_log("bad", 0, config())
+    good = manager.get_or_create_log("good", 0, config())
+    rm = ReplicaManager(1, manager, {})
+    bad_part, good_part = leader(bad), leader(good)
+    append(rm, bad_part, 2)
+    with FaultFs() as faults:
+        faults.fail_syncs = 1
+        manager._flush_all([(bad, bad.log_end_offset)], 0)
+    assert bad.flusher.failed is not None and bad.recovery_point == 0
+    with pytest.raises(LogDirError):
+        append(rm, bad_part, 1)
+    append(rm, good_part, 2)
+    manager._flush_all([(good, good.log_end_offset)], 0)
+    assert good.recovery_point == 2

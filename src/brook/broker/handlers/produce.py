@@ -31,11 +31,9 @@ from brook.records.batch import HEADER_SIZE, LENGTH_OFFSET, LOG_OVERHEAD, iter_b
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.validate import RecordError
 from brook.replication.errors import (
-    InvalidTxnStateError,
     NotEnoughReplicasError,
     RecordTimestampError,
     StorageError,
-    UnsupportedCompressionTypeError,
 )
 from brook.replication.replica_manager import ValidatedBatches
 
@@ -62,12 +60,7 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
 def _validation_error(index: int, exc: Exception) -> PartitionResponse:
     """A refused append as Kafka answers it: the code, ``error_message`` and, for errors tied
     to records, ``record_errors`` (Produce v8+; older versions drop both when encoding)."""
-    if isinstance(exc, UnsupportedCompressionTypeError):
-        code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
-    elif isinstance(exc, InvalidTxnStateError):
-        code = ErrorCode.INVALID_TXN_STATE
-    else:
-        code = error_code_for(exc)
+    code = error_code_for(exc)
     record_errors = None
     if isinstance(exc, RecordTimestampError):
         record_errors = [BatchError(i, message) for i, message in exc.record_errors]

@@ -116,10 +116,8 @@ def total_partitions(image: MetadataImage) -> int:
 
 def check_record_budget(new_partitions: int) -> None:
     if new_partitions > MAX_RECORDS_PER_USER_OP:
-        raise ControllerError(
-            ErrorCode.POLICY_VIOLATION,
-            f"Unable to perform excessively large batch operation: {new_partitions} partitions "
-            f"requested, at most {MAX_RECORDS_PER_USER_OP} per request.",
+        raise excessive_batch(
+            f"{new_partitions} partitions requested, at most {MAX_RECORDS_PER_USER_OP} per request."
         )
 
 
