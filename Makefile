@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.stamp-installed
 ACCEL  := $(VENV)/.stamp-accel
 SHARED ?= ../shared
 
-.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt accel
+.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt accel java
 
 venv: $(STAMP) $(ACCEL)
 
@@ -28,13 +28,24 @@ accel: $(STAMP)
 	$(BIN)/python -m tools.build_accel
 
 # Debian packages the tests drive (kcat is a real client under test; strace watches the
-# order of fsync and response; a C compiler and Python's headers build the compiled walk).
-DEBS := kcat strace gcc python3-dev
+# order of fsync and response; a C compiler and Python's headers build the compiled walk; Java
+# and Maven run Kafka's own clients, tools, Streams, Connect and broker against brook).
+DEBS := kcat strace gcc python3-dev openjdk-17-jdk-headless maven
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
+
+# The Java clients under test, resolved once into the Maven cache (~/.m2, outside the repo);
+# the tests launch the JVM on the classpath written here and download nothing themselves.
+JAVA_CP := build/java/classpath.txt
+java: $(JAVA_CP)
+
+$(JAVA_CP): tests/java/pom.xml
+	mkdir -p $(dir $(JAVA_CP))
+	mvn -B -q -f tests/java/pom.xml dependency:build-classpath -Dmdep.outputFile=$(abspath $(JAVA_CP))
+	test -s $(JAVA_CP)
 
 up: venv
 	$(BIN)/brook up --data-dir ./data
@@ -44,11 +55,11 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: debs venv lint
+test: debs venv java lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 # Long soak, fault-cycle and fuzz runs: not part of `make test`.
-test-slow: debs venv
+test-slow: debs venv java
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow tests
 
 codegen: venv

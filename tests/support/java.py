@@ -1,0 +1,201 @@
+"""The Java half of the Kafka world as clients under test.
+
+``make java`` resolves ``tests/java/pom.xml`` (Kafka's clients, tools, Streams, the Connect
+runtime, the MSK IAM signer and Kafka's own broker) into the local Maven cache, outside the
+repository, and writes the classpath to ``build/java/classpath.txt``; nothing is downloaded
+while tests run. This module launches the JVM on that classpath three ways:
+
+- :func:`run_tool` runs a main class to completion — Kafka's command-line tools, whose shell
+  scripts are thin wrappers around exactly these classes (:data:`KAFKA_SCRIPTS`);
+- :func:`run_program` runs a single-file Java program from ``tests/java/programs`` (Java 11+
+  compiles it in memory, so the tests need no build step of their own);
+- :class:`JavaProcess` keeps a JVM running (a Connect worker, a Kafka broker) until stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.brokers import REPO
+
+__all__ = [
+    "CLASSPATH_FILE",
+    "KAFKA_SCRIPTS",
+    "PROGRAMS",
+    "JavaProcess",
+    "classpath",
+    "java_command",
+    "kafka_script",
+    "run_program",
+    "run_tool",
+]
+
+CLASSPATH_FILE = REPO / "build" / "java" / "classpath.txt"
+PROGRAMS = REPO / "tests" / "java" / "programs"
+
+KAFKA_SCRIPTS: Mapping[str, str] = {
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-consumer-groups.sh": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-configs.sh": "kafka.admin.ConfigCommand",
+    "kafka-get-offsets.sh": "org.apache.kafka.tools.GetOffsetShell",
+    "kafka-delete-records.sh": "org.apache.kafka.tools.DeleteRecordsCommand",
+    "kafka-producer-perf-test.sh": "org.apache.kafka.tools.ProducerPerformance",
+    "kafka-consumer-perf-test.sh": "org.apache.kafka.tools.ConsumerPerformance",
+    "kafka-log-dirs.sh": "org.apache.kafka.tools.LogDirsCommand",
+    "kafka-leader-election.sh": "org.apache.kafka.tools.LeaderElectionCommand",
+    "kafka-transactions.sh": "org.apache.kafka.tools.TransactionsCommand",
+    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-storage.sh": "kafka.tools.StorageTool",
+    "kafka-server-start.sh": "kafka.Kafka",
+    "connect-distributed.sh": "org.apache.kafka.connect.cli.ConnectDistributed",
+}
+"""Kafka's shell scripts and the main class each one runs (Kafka 4.x ``bin/``)."""
+
+_QUIET = ("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.logFile=System.err")
+_SHORT_LIVED = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto")
+
+
+def classpath() -> str:
+    """The resolved classpath; a clear failure (not a skip) when ``make java`` has not run."""
+    try:
+        cp = CLASSPATH_FILE.read_text().strip()
+    except FileNotFoundError:
+        raise RuntimeError(f"{CLASSPATH_FILE} is missing: run `make java` first") from None
+    if not cp:
+        raise RuntimeError(f"{CLASSPATH_FILE} is empty: run `make java` again")
+    return cp
+
+
+def java_command(
+    main: str | Path,
+    *args: str,
+    heap: str = "256m",
+    sysprops: Mapping[str, str] | None = None,
+    short_lived: bool = True,
+    log_level: str = "warn",
+) -> list[str]:
+    """The ``java`` command line for a main class (or a single-file program's path)."""
+    cmd = ["java", f"-Xmx{heap}", *(_SHORT_LIVED if short_lived else ())]
+    cmd += [f"-Dorg.slf4j.simpleLogger.defaultLogLevel={log_level}", _QUIET[1]]
+    cmd += [f"-D{k}={v}" for k, v in (sysprops or {}).items()]
+    cmd += ["-cp", classpath(), str(main), *args]
+    return cmd
+
+
+def run_tool(
+    main: str,
+    *args: str,
+    input: str | None = None,
+    timeout: float = 90.0,
+    check: bool = True,
+    sysprops: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a Java main class to completion; ``check`` fails with its output on a non-zero exit."""
+    cp = subprocess.run(
+        java_command(main, *args, sysprops=sysprops),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if check and cp.returncode != 0:
+        raise AssertionError(
+            f"{main} {' '.join(args)} exited {cp.returncode}\n--- stdout\n{cp.stdout[-4000:]}"
+            f"\n--- stderr\n{cp.stderr[-4000:]}"
+        )
+    return cp
+
+
+def kafka_script(script: str, *args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    """Run one of Kafka's scripts by its name (``kafka-topics.sh``), as its wrapper would."""
+    return run_tool(KAFKA_SCRIPTS[script], *args, **options)  # type: ignore[arg-type]
+
+
+def run_program(name: str, *args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    """Run ``tests/java/programs/<name>.java`` as a single-file source program."""
+    return run_tool(str(PROGRAMS / f"{name}.java"), *args, **options)  # type: ignore[arg-type]
+
+
+@dataclass
+class JavaProcess:
+    """A long-running JVM (a Connect worker, a Kafka broker) whose output is kept for asserts.
+
+    ``start`` returns once ``ready`` appears in its combined output, or fails with that output.
+    """
+
+    main: str
+    args: Sequence[str] = ()
+    heap: str = "512m"
+    sysprops: Mapping[str, str] = field(default_factory=dict)
+    log_level: str = "info"
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    _proc: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
+    _lines: list[str] = field(default_factory=list, init=False, repr=False)
+    _reader: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self, ready: str, timeout: float = 90.0) -> None:
+        cmd = java_command(
+            self.main, *self.args, heap=self.heap, sysprops=self.sysprops,
+            short_lived=False, log_level=self.log_level,
+        )
+        self._lines = []
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd,
+            env={**os.environ, **self.env}, start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(ready in line for line in list(self._lines)):
+                return
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"{self.main} not ready ({ready!r}):\n{self.output()[-6000:]}")
+
+    def _pump(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (the JVM's shutdown hooks run), then SIGKILL if it does not exit in time."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+        return self._proc.returncode
+
+    def kill(self) -> None:
+        """kill -9 the JVM."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
