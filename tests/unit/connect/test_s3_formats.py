@@ -277,3 +277,14 @@ def test_bzip2_is_really_bzip2() -> None:
         "type": "int32"}))
     block = data[data.index(b"brook-connect-s3") + 16 + 2:]  # count, size: one byte each
     assert bz2.decompress(block[:-16]) == b"\x02"
+
+
+def test_a_missing_codec_library_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from brook.connect.connectors.s3.avro_file import AVRO_CODECS
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import fails, as if not installed
+    assert AVRO_CODECS.problem("zstandard") == (
+        "avro.codec zstandard needs the Python package zstandard, which is missing")
+    assert AVRO_CODECS.problem("deflate") is None
