@@ -288,3 +288,45 @@ def test_a_missing_codec_library_is_a_config_error(monkeypatch: pytest.MonkeyPat
     assert AVRO_CODECS.problem("zstandard") == (
         "avro.codec zstandard needs the Python package zstandard, which is missing")
     assert AVRO_CODECS.problem("deflate") is None
+
+
+V3 = {**V1, "version": 3, "fields": [*V2["fields"],  # type: ignore[list-item]
+                                     {"field": "n", "type": "int64", "optional": False,
+                                      "default": 7}]}
+
+
+@pytest.mark.parametrize("mode", ["BACKWARD", "FULL"])
+def test_backward_rotates_on_a_newer_version_and_projects_older_records(mode: str) -> None:
+    w, store = writer({"format.class": AVRO, "schema.compatibility": mode})
+    w.write(rec({"a": 1}, 0, V1))
+    w.write(rec({"a": 2, "b": "x", "n": 1}, 1, V3))  # newer: new file
+    w.write(rec({"a": 3}, 2, V1))  # older: projected to V3, same file
+    w.write(rec({"a": 4, "b": "y"}, 3, V2))
+    w.commit()
+    keys = sorted(store.objects)
+    assert [avro_read(store.objects[k])[1] for k in keys] == [
+        [{"a": 1}],
+        [{"a": 2, "b": "x", "n": 1}, {"a": 3, "b": None, "n": 7}, {"a": 4, "b": "y", "n": 7}]]
+
+
+def test_forward_rotates_on_an_older_version_and_projects_newer_records() -> None:
+    w, store = writer({"format.class": AVRO, "schema.compatibility": "FORWARD"})
+    w.write(rec({"a": 1, "b": "x"}, 0, V2))
+    w.write(rec({"a": 2, "b": "y", "n": 5}, 1, V3))  # newer: projected to V2 (n dropped)
+    w.write(rec({"a": 3}, 2, V1))  # older: new file
+    w.commit()
+    keys = sorted(store.objects)
+    assert [avro_read(store.objects[k])[1] for k in keys] == [
+        [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], [{"a": 3}]]
+
+
+def test_projection_needs_versions_and_a_source_for_required_fields() -> None:
+    w, _ = writer({"format.class": JSON, "schema.compatibility": "BACKWARD"})
+    with pytest.raises(DataException, match="Schema version required for BACKWARD"):
+        w.write(rec({"a": 1}, 0, {**V1, "version": None}))
+    w, _ = writer({"format.class": JSON, "schema.compatibility": "BACKWARD"})
+    required = {**V2, "fields": [*V1["fields"],  # type: ignore[list-item]
+                                 {"field": "r", "type": "string", "optional": False}]}
+    w.write(rec({"a": 1, "r": "x"}, 0, required))
+    with pytest.raises(DataException, match="Required field `r` is missing"):
+        w.write(rec({"a": 2}, 1, V1))

@@ -115,12 +115,6 @@ def _storage_checks(v: Mapping[str, Any]) -> list[ConfigException]:
     if int(v.get("rotate.schedule.interval.ms", -1)) > 0 and not v.get("timezone"):
         errors.append(ConfigException("timezone", "", "Timezone cannot be empty when using "
                                       "scheduled file rotation (rotate.schedule.interval.ms)."))
-    compatibility = str(v.get("schema.compatibility", "NONE")).upper()
-    if compatibility != "NONE":
-        errors.append(ConfigException(
-            "schema.compatibility", compatibility, "Only NONE is supported: a schema change "
-            "starts a new object. BACKWARD, FORWARD and FULL (projecting records to the "
-            "newest or oldest schema version) are not implemented by this sink"))
     if str(v.get("behavior.on.null.values", "fail")).lower() == "write" and \
             not v.get("store.kafka.keys"):
         errors.append(ConfigException("behavior.on.null.values", "write", "Key Writer must be "
@@ -197,7 +191,9 @@ S3_CONFIG = ConfigDef([
               "Directory (encoded partition) of the keys of tombstones when "
               "behavior.on.null.values=write.", _tombstone_partition, "Connector"),
     ConfigKey("schema.compatibility", Type.STRING, "NONE", Importance.LOW,
-              "NONE: a record whose value schema differs from its file's starts a new file.",
+              "NONE: a record whose value schema differs from its file's starts a new file; "
+              "BACKWARD/FULL: a newer schema version does, older records are projected; "
+              "FORWARD: an older version does, newer records are projected.",
               one_of("NONE", "BACKWARD", "FORWARD", "FULL"), "Schema"),
     ConfigKey("partitioner.class", Type.CLASS, PARTITIONERS["DefaultPartitioner"],
               Importance.HIGH, "", _class_in(PARTITIONERS, "partitioner.class"), "Partitioner"),

@@ -5,7 +5,9 @@ partition; all open files are committed together when
 
 * ``flush.size`` records are buffered;
 * a record's value schema differs from the schema of its encoded partition's open file
-  (``schema.compatibility=NONE``): files are committed first, so a file has one schema;
+  (``schema.compatibility=NONE``; BACKWARD/FULL: is newer, FORWARD: is older - other records
+  are projected to the file's schema, see ``compatibility``): files are committed first, so a
+  file has one schema;
 * with a time-based partitioner and ``rotate.interval.ms``: a record's time is that far past
   the first buffered record's, or the record belongs to another encoded partition than the
   previous one (``rotate.interval.ms`` is ignored with other partitioners, as in Confluent's);
@@ -27,11 +29,13 @@ With ``store.kafka.keys``/``store.kafka.headers`` each value file gets ``<name>.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from brook.connect.api import DataException, SinkRecord, TopicPartition
+from brook.connect.connectors.s3.compatibility import Compatibility
 from brook.connect.connectors.s3.formats import Format
 from brook.connect.connectors.s3.partitioner import Partitioner, TimeBasedPartitioner
 from brook.connect.connectors.s3.schemas import Schema, view
@@ -77,6 +81,7 @@ class TopicPartitionWriter:
         self.zone = ZoneInfo(str(config.get("timezone") or "UTC"))
         self.write_tombstones = str(config.get("behavior.on.null.values", "fail")).lower() == "write"
         self.tombstone_partition = str(config.get("tombstone.encoded.partition", "tombstone"))
+        self.compatibility = Compatibility(str(config.get("schema.compatibility", "NONE")))
         self.now_ms = now_ms
         self.buffers: dict[str, list[SinkRecord]] = {}
         self.schemas: dict[str, Schema | None] = {}
@@ -137,10 +142,8 @@ class TopicPartitionWriter:
         current = self.schemas.get(encoded, _UNSET)
         if current is _UNSET:
             self.schemas[encoded] = current = schema
-        if (current is None) != (schema is None):
-            raise DataException("Switch between schema-based and schema-less data is not "
-                                f"supported ({_loggable(record)})")
-        if schema != current and self.record_count > 0:
+        if self.compatibility.should_change(schema, current) and self.record_count > 0:
+            self.schemas[encoded] = schema
             self.commit()
             self.write(record, now)
             return
@@ -150,6 +153,9 @@ class TopicPartitionWriter:
             self.write(record, now)
             return
         self._check_views(record)
+        if current is not schema and self.compatibility.mode != "NONE" and not tombstone:
+            record = replace(record, value_schema=current, value=self.compatibility.project(
+                schema, record.value, current))
         self.current_encoded = encoded
         self.buffers.setdefault(encoded, []).append(record)
         self.record_count += 1
