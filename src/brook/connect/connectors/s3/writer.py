@@ -132,7 +132,8 @@ class TopicPartitionWriter:
         now = self.now_ms() if now is None else now
         tombstone = record.value is None
         if self.record_time is not None:
-            ts = record.timestamp or 0 if tombstone else self.record_time(record)
+            # A tombstone has no value to take a time from: its record time stands in.
+            ts = (record.timestamp or 0) if tombstone else self.record_time(record)
             self.current_time = ts
             if self.base_record_time is None:
                 self.base_record_time = ts
