@@ -86,6 +86,7 @@ def test_avro_keeps_the_record_namespace_and_the_connect_types() -> None:
                              {"id": 2, "qty": 4, "small": 5, "note": None, "at": None}], ORDER))
     schema, rows = avro_read(data)
     assert schema["name"] == "com.example.Order"  # AvroData: namespace com.example, name Order
+    assert schema["connect.name"] == "com.example.Order"
     assert [r["id"] for r in rows] == [1, 2] and rows[1]["note"] is None
     types = {f["name"]: f["type"] for f in schema["fields"]}
     assert types["qty"] == "int" and types["id"] == "long"

@@ -71,61 +71,74 @@ class _Names:
         return DEFAULT_NAME if self.unnamed == 1 else f"{DEFAULT_NAME}{self.unnamed}"
 
 
-def _avro_logical(connect: Schema, t: str) -> Any:
+def _avro_logical(connect: Schema, t: str) -> dict[str, Any]:
+    """The Avro logical type of Connect's ``Decimal``/``Date``/``Time``/``Timestamp``."""
     name = str(connect.get("name") or "")
-    if not name.startswith(_LOGICAL):
-        return None
-    kind = name[len(_LOGICAL):]
-    base: dict[str, Any] = {"connect.version": 1, "connect.name": name}
-    if kind == "Timestamp" and t == "int64":
-        return {"type": "long", "logicalType": "timestamp-millis", **base}
-    if kind == "Date" and t == "int32":
-        return {"type": "int", "logicalType": "date", **base}
-    if kind == "Time" and t == "int32":
-        return {"type": "int", "logicalType": "time-millis", **base}
-    if kind == "Decimal" and t == "bytes":
+    if name == _LOGICAL + "Timestamp" and t == "int64":
+        return {"logicalType": "timestamp-millis"}
+    if name == _LOGICAL + "Date" and t == "int32":
+        return {"logicalType": "date"}
+    if name == _LOGICAL + "Time" and t == "int32":
+        return {"logicalType": "time-millis"}
+    if name == _LOGICAL + "Decimal" and t == "bytes":
         params = connect.get("parameters") or {}
-        return {"type": "bytes", "logicalType": "decimal", "scale": int(params.get("scale", 0)),
-                "precision": int(params.get("connect.decimal.precision", 64)), **base}
-    return None
+        return {"logicalType": "decimal", "scale": int(params.get("scale", 0)),
+                "precision": int(params.get("connect.decimal.precision", 64))}
+    return {}
+
+
+def _connect_meta(connect: Schema) -> dict[str, Any]:
+    """The ``connect.*`` properties ``AvroData`` keeps so a reader can rebuild the schema."""
+    meta: dict[str, Any] = {}
+    if connect.get("doc") is not None:
+        meta["connect.doc"] = connect["doc"]
+    if connect.get("version") is not None:
+        meta["connect.version"] = connect["version"]
+    if connect.get("parameters"):
+        meta["connect.parameters"] = dict(connect["parameters"])
+    if connect.get("default") is not None:
+        meta["connect.default"] = connect["default"]
+    if connect.get("name"):
+        meta["connect.name"] = connect["name"]
+    return meta
 
 
 def avro_schema(connect: Schema, names: _Names | None = None) -> Any:
-    """Kafka Connect schema (``JsonConverter``'s JSON form) -> Avro schema."""
+    """Kafka Connect schema (``JsonConverter``'s JSON form) -> Avro schema, as ``AvroData``."""
     names = names or _Names()
     t = str(connect.get("type"))
-    avro: Any
-    logical = _avro_logical(connect, t)
-    if logical is not None:
-        avro = logical
-    elif t in ("int8", "int16"):
-        avro = {"type": "int", "connect.type": t}
-    elif t in _AVRO_PRIMITIVES:
-        avro = _AVRO_PRIMITIVES[t]
+    base: dict[str, Any]
+    if t in _AVRO_PRIMITIVES:
+        base = {"type": _AVRO_PRIMITIVES[t]}
     elif t == "array":
-        avro = {"type": "array", "items": avro_schema(connect["items"], names)}
+        base = {"type": "array", "items": avro_schema(connect["items"], names)}
     elif t == "map":
-        avro = {"type": "map", "values": avro_schema(connect["values"], names)}
+        base = {"type": "map", "values": avro_schema(connect["values"], names)}
     elif t == "struct":
         if connect.get("name"):
             namespace, simple = split_name(str(connect["name"]))
         else:
             namespace, simple = AVRO_NAMESPACE, names.next()
-        avro = {"type": "record", "name": simple, "fields": []}
+        base = {"type": "record", "name": simple, "fields": []}
         if namespace:
-            avro["namespace"] = namespace
-        if connect.get("doc"):
-            avro["doc"] = str(connect["doc"])
-        if connect.get("version") is not None:
-            avro["connect.version"] = connect["version"]
+            base["namespace"] = namespace
         for f in connect.get("fields", []):
             field: dict[str, Any] = {"name": f["field"], "type": avro_schema(f, names)}
-            if f.get("optional"):
+            if f.get("default") is not None:
+                field["default"] = f["default"]
+            elif f.get("optional"):
                 field["default"] = None
-            avro["fields"].append(field)
+            base["fields"].append(field)
     else:
         raise DataException(f"Unsupported schema type for Avro: {t}")
-    return ["null", avro] if connect.get("optional") else avro
+    base.update(_connect_meta(connect))
+    if t in ("int8", "int16"):
+        base["connect.type"] = t
+    base.update(_avro_logical(connect, t))
+    avro: Any = base["type"] if len(base) == 1 else base
+    if not connect.get("optional"):
+        return avro
+    return [avro, "null"] if connect.get("default") is not None else ["null", avro]
 
 
 def arrow_type(connect: Schema) -> Any:
