@@ -90,3 +90,31 @@ def test_schema_change_keys_headers_and_tombstones(
     assert json.loads(s3.read("layout", f"{base}/partition=0/{topic}+0+0000000000.headers.json"
                               ).splitlines()[1]) == [{"key": "trace", "value": "t1"}]
     assert s3.read("layout", f"{base}/tombstone/{topic}+0+0000000003.keys.json") == b'"d"\n'
+
+
+def test_parquet_objects_carry_the_connect_schema(
+        bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s3.client.create_bucket(Bucket="columns")
+    topic = f"columns-{time.monotonic_ns()}"
+    create_topic(bootstrap, topic, 1)
+    p = Producer({"bootstrap.servers": bootstrap})
+    for i in range(2):
+        p.produce(topic, value=envelope(V2, {"id": i, "note": None}), partition=0)
+    assert p.flush(30) == 0
+    worker = worker_factory(bootstrap)
+    status, body = worker.request("PUT", "/connectors/columns-sink/config", sink_config(
+        topic, s3, "columns", **{
+            "format.class": "io.confluent.connect.s3.format.parquet.ParquetFormat",
+            "parquet.codec": "brotli", "value.converter.schemas.enable": "true",
+            "flush.size": "2"}))
+    assert status == 201, body
+    key = f"topics/{topic}/partition=0/{topic}+0+0000000000.br.parquet"
+    wait_until(lambda: key in s3.keys("columns"), 60, f"object {key}\n{worker.output()}")
+    f = pq.ParquetFile(io.BytesIO(s3.read("columns", key)))
+    assert f.schema_arrow.field("id").type == pa.int32()
+    assert not f.schema_arrow.field("id").nullable and f.schema_arrow.field("note").nullable
+    assert f.metadata.row_group(0).column(0).compression == "BROTLI"
+    assert f.read().to_pylist() == [{"id": 0, "note": None}, {"id": 1, "note": None}]

@@ -134,6 +134,8 @@ def test_parquet_writes_the_connect_schema() -> None:
     assert arrow.field("at").type == pa.timestamp("ms", tz="UTC")
     assert f.schema.column(1).physical_type == "INT32"
     assert f.schema.column(1).max_definition_level == 0  # required, as the schema says
+    avro = json.loads(f.metadata.metadata[b"parquet.avro.schema"])
+    assert avro["name"] == "Order" and avro["namespace"] == "com.example"
     with pytest.raises(DataException, match="null used for required field"):
         fmt.encode(items([{"id": None, "qty": 1, "small": 1}], ORDER))
 

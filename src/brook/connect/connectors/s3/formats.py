@@ -147,7 +147,11 @@ class ParquetFormat(Format):
         values = [v for _, v in items]
         if not all(isinstance(v, Mapping) for v in values):
             raise DataException("ParquetFormat needs struct or map values")
-        arrow = pa.schema(arrow_fields(connect))
+        # parquet-avro (Confluent's writer) records the Avro schema in the footer; readers that
+        # use it (Spark, Hive with parquet-avro) then see the same record as in an Avro object.
+        arrow = pa.schema(arrow_fields(connect), metadata={
+            "parquet.avro.schema": json.dumps(avro_schema(connect), separators=(",", ":")),
+            "writer.model.name": "avro"})
         try:
             table = pa.Table.from_pylist(values, schema=arrow)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
