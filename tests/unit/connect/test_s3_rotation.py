@@ -149,3 +149,16 @@ def test_written_tombstones_keep_their_keys(local_task: Any, tmp_path: Path) -> 
     assert (tmp_path / "bkt/topics/t/tombstone/t+0+0000000003.keys.json").read_bytes() == \
         b'"gone"\n'
     assert not list(tmp_path.rglob("t+0+0000000003.json"))
+
+
+def test_a_tombstone_in_a_field_time_partitioned_topic_uses_its_record_time() -> None:
+    w, store = writer({**TIME_BASED, "timestamp.extractor": "RecordField",
+                       "timestamp.field": "at", "store.kafka.keys": True,
+                       "keys.format.class": JSON, "behavior.on.null.values": "write",
+                       "rotate.interval.ms": HOUR})
+    w.write(rec({"at": ms(2026, 1, 1, 5)}, 0, key="a"))
+    w.write(rec(None, 1, key="b", timestamp=ms(2026, 1, 1, 5, 30)))
+    w.commit()
+    assert starts(store.objects) == ["hour=05/t+0+0000000000.json",
+                                     "hour=05/t+0+0000000000.keys.json",
+                                     "tombstone/t+0+0000000001.keys.json"]

@@ -127,13 +127,22 @@ class TopicPartitionWriter:
             raise DataException("Key Writer must be configured when writing tombstone records "
                                 "is enabled.")
 
+    @staticmethod
+    def _record_time(record: SinkRecord, extract: Callable[[SinkRecord], int]) -> int:
+        try:
+            return extract(record)
+        except DataException:
+            if record.value is not None:
+                raise
+            # A tombstone has no value to read a time field from: its record time stands in.
+            return record.timestamp or 0
+
     def write(self, record: SinkRecord, now: int | None = None) -> None:
         """Buffer one record, committing open files first or after as the rules above say."""
         now = self.now_ms() if now is None else now
         tombstone = record.value is None
         if self.record_time is not None:
-            # A tombstone has no value to take a time from: its record time stands in.
-            ts = (record.timestamp or 0) if tombstone else self.record_time(record)
+            ts = self._record_time(record, self.record_time)
             self.current_time = ts
             if self.base_record_time is None:
                 self.base_record_time = ts
