@@ -50,8 +50,7 @@ def next_scheduled_rotation(now_ms: int, period_ms: int, zone: ZoneInfo) -> int:
     local = datetime.fromtimestamp(now_ms / 1000, zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     start = int(midnight.timestamp() * 1000)
-    next_midnight = (midnight + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=zone)
-    day_ms = int(next_midnight.timestamp() * 1000) - start
+    day_ms = int((midnight + timedelta(days=1)).timestamp() * 1000) - start  # 23-25 h with DST
     offset = ((now_ms - start) // period_ms + 1) * period_ms
     return start + min(offset, day_ms)
 
@@ -153,7 +152,6 @@ class TopicPartitionWriter:
         if current is _UNSET:
             self.schemas[encoded] = current = schema
         if self.compatibility.should_change(schema, current) and self.record_count > 0:
-            self.schemas[encoded] = schema
             self.commit()
             self.write(record, now)
             return
