@@ -58,8 +58,14 @@ def test_s3_format_keys() -> None:
     assert "schema.compatibility" in errors({**GOOD, "schema.compatibility": "SIDEWAYS"})
     assert "Timezone cannot be empty" in errors({**GOOD, "rotate.schedule.interval.ms": "60000"})[
         "timezone"][0]
-    assert "Key Writer must be configured" in errors({**GOOD, "behavior.on.null.values": "write"})[
-        "behavior.on.null.values"][0]
+    tombstones = errors({**GOOD, "behavior.on.null.values": "write"})
+    assert set(tombstones) == {"store.kafka.keys", "behavior.on.null.values"}
+    assert "keys to storage is mandatory" in tombstones["store.kafka.keys"][0]
+    gzip_keys = errors({**GOOD, "s3.compression.type": "gzip", "store.kafka.keys": "true"})
+    assert "Compression Type gzip not valid for keys format class" in gzip_keys[
+        "keys.format.class"][0]  # the default keys format is Avro
+    assert errors({**GOOD, "s3.compression.type": "gzip", "store.kafka.keys": "true",
+                   "keys.format.class": "io.confluent.connect.s3.format.json.JsonFormat"}) == {}
     assert "ByteArrayFormat cannot write headers" in errors({
         **GOOD, "store.kafka.headers": "true",
         "headers.format.class": "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"})[

@@ -117,9 +117,18 @@ def _storage_checks(v: Mapping[str, Any]) -> list[ConfigException]:
                                       "scheduled file rotation (rotate.schedule.interval.ms)."))
     if str(v.get("behavior.on.null.values", "fail")).lower() == "write" and \
             not v.get("store.kafka.keys"):
-        errors.append(ConfigException("behavior.on.null.values", "write", "Key Writer must be "
-                                      "configured when writing tombstone records is enabled: "
-                                      "set store.kafka.keys=true"))
+        message = ("Writing Kafka record keys to storage is mandatory when tombstone writing is "
+                   "enabled.")
+        errors += [ConfigException("store.kafka.keys", False, message),
+                   ConfigException("behavior.on.null.values", "write", message)]
+    if str(v.get("s3.compression.type", "none")).lower() == "gzip":
+        for store, key, what in (("store.kafka.keys", "keys.format.class", "keys"),
+                                 ("store.kafka.headers", "headers.format.class", "headers")):
+            if v.get(store) and short_name(str(v.get(key, ""))) not in ("JsonFormat",
+                                                                        "ByteArrayFormat"):
+                errors.append(ConfigException(key, v.get(key), f"Compression Type gzip not "
+                                              f"valid for {what} format class: ( "
+                                              f"{v.get(key)} )."))
     if short_name(str(v.get("headers.format.class", ""))) == "ByteArrayFormat" and \
             v.get("store.kafka.headers"):
         errors.append(ConfigException("headers.format.class", v.get("headers.format.class"),
