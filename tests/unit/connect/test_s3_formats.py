@@ -333,3 +333,22 @@ def test_projection_needs_versions_and_a_source_for_required_fields() -> None:
     w.write(rec({"a": 1, "r": "x"}, 0, required))
     with pytest.raises(DataException, match="Required field `r` is missing"):
         w.write(rec({"a": 2}, 1, V1))
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "array"},  # no items
+    {"type": "struct", "fields": [{"type": "int32"}]},  # a field without a name
+    {"type": "struct", "fields": "nope"},
+    {"type": "decimal"},
+])
+@pytest.mark.parametrize("fmt", [AVRO, PARQUET])
+def test_a_malformed_schema_fails_the_record_with_the_reason(schema: Any, fmt: str) -> None:
+    with pytest.raises(DataException):
+        make_format({"format.class": fmt}).encode(items([{"a": 1}], schema))
+
+
+def test_projection_refuses_a_value_its_schema_does_not_describe() -> None:
+    w, _ = writer({"format.class": JSON, "schema.compatibility": "BACKWARD"})
+    w.write(rec({"a": 1, "b": "x"}, 0, V2))
+    with pytest.raises(DataException, match="does not match"):
+        w.write(rec("not a struct", 1, V1))

@@ -24,6 +24,7 @@ from brook.connect.api import DataException
 Schema = Mapping[str, Any]
 MODES = ("NONE", "BACKWARD", "FORWARD", "FULL")
 _NUMERIC = ["int8", "int16", "int32", "int64", "float32", "float64"]
+_PYTHON: dict[str, type | tuple[type, ...]] = {"struct": Mapping, "map": Mapping, "array": list}
 
 
 class Compatibility:
@@ -66,6 +67,9 @@ def project(source: Schema, value: Any, target: Schema) -> Any:
         if target.get("optional"):
             return target.get("default")
         raise DataException("Source value is null but target schema is required")
+    if not isinstance(value, _PYTHON.get(str(t_type), object)):
+        raise DataException(f"Value of type {type(value).__name__} does not match its "
+                            f"{t_type} schema")
     if t_type == "struct":
         fields = {f["field"]: f for f in source.get("fields", [])}
         out: dict[str, Any] = {}

@@ -46,6 +46,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _mapped(mapping: Any, connect: Schema) -> Any:
+    """A schema mapped to Avro or Arrow; a malformed one (it comes from the record) fails the
+    record with the reason instead of an unexplained error."""
+    try:
+        return mapping(connect)
+    except DataException:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise DataException(f"Invalid Connect schema: {type(exc).__name__}: {exc}") from None
+
+
 class Format:
     extension = ".bin"
     needs_schema = False
@@ -122,7 +133,7 @@ class AvroFormat(Format):
         connect = self.schema_of(schema, value)
         if connect is None:
             raise DataException("AvroFormat needs a value to take a schema from")
-        return write_container(avro_schema(connect), [v for _, v in items], self.codec)
+        return write_container(_mapped(avro_schema, connect), [v for _, v in items], self.codec)
 
 
 class ParquetFormat(Format):
@@ -149,8 +160,9 @@ class ParquetFormat(Format):
             raise DataException("ParquetFormat needs struct or map values")
         # parquet-avro (Confluent's writer) records the Avro schema in the footer; readers that
         # use it (Spark, Hive with parquet-avro) then see the same record as in an Avro object.
-        arrow = pa.schema(arrow_fields(connect), metadata={
-            "parquet.avro.schema": json.dumps(avro_schema(connect), separators=(",", ":")),
+        arrow = pa.schema(_mapped(arrow_fields, connect), metadata={
+            "parquet.avro.schema": json.dumps(_mapped(avro_schema, connect),
+                                              separators=(",", ":")),
             "writer.model.name": "avro"})
         try:
             table = pa.Table.from_pylist(values, schema=arrow)
