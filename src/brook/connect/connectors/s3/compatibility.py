@@ -67,7 +67,8 @@ def project(source: Schema, value: Any, target: Schema) -> Any:
         if target.get("optional"):
             return target.get("default")
         raise DataException("Source value is null but target schema is required")
-    if not isinstance(value, _PYTHON.get(str(t_type), object)):
+    expected = _PYTHON.get(str(t_type))
+    if expected is not None and not isinstance(value, expected):
         raise DataException(f"Value of type {type(value).__name__} does not match its "
                             f"{t_type} schema")
     if t_type == "struct":
