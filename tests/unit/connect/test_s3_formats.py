@@ -352,3 +352,28 @@ def test_projection_refuses_a_value_its_schema_does_not_describe() -> None:
     w.write(rec({"a": 1, "b": "x"}, 0, V2))
     with pytest.raises(DataException, match="does not match"):
         w.write(rec("not a struct", 1, V1))
+
+
+COUNTS = {"type": "struct", "name": "Counts", "optional": False, "fields": [
+    {"field": "by_id", "type": "map", "optional": False,
+     "keys": {"type": "int32", "optional": False}, "values": {"type": "string", "optional": True}},
+    {"field": "by_name", "type": "map", "optional": False,
+     "keys": {"type": "string", "optional": False}, "values": {"type": "int64", "optional": False}}]}
+
+
+def test_maps_with_non_string_keys_are_arrays_of_entries_as_avrodata_writes_them() -> None:
+    # JsonConverter gives a map with non-string keys as [[key, value], ...].
+    value = {"by_id": [[1, "a"], [2, None]], "by_name": {"x": 5}}
+    schema, rows = avro_read(make_format({"format.class": AVRO}).encode(items([value], COUNTS)))
+    by_id = schema["fields"][0]["type"]
+    assert by_id["type"] == "array"
+    assert by_id["items"]["name"] == "io.confluent.connect.avro.MapEntry"
+    assert rows == [{"by_id": [{"key": 1, "value": "a"}, {"key": 2, "value": None}],
+                     "by_name": {"x": 5}}]
+    table = pq.read_table(io.BytesIO(make_format({"format.class": PARQUET}).encode(
+        items([value], COUNTS))))
+    assert table.to_pylist() == [{"by_id": [{"key": 1, "value": "a"}, {"key": 2, "value": None}],
+                                  "by_name": [("x", 5)]}]
+    with pytest.raises(DataException, match="neither an object nor a list"):
+        make_format({"format.class": AVRO}).encode(items([{"by_id": [1, 2], "by_name": {}}],
+                                                         COUNTS))

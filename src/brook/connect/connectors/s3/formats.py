@@ -22,6 +22,8 @@ from brook.connect.connectors.s3.schemas import (
     Schema,
     arrow_fields,
     avro_schema,
+    entries_value,
+    has_entry_maps,
     infer_connect_schema,
 )
 
@@ -55,6 +57,12 @@ def _mapped(mapping: Any, connect: Schema) -> Any:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise DataException(f"Invalid Connect schema: {type(exc).__name__}: {exc}") from None
+
+
+def _values(connect: Schema, items: Sequence[Item]) -> list[Any]:
+    if has_entry_maps(connect):
+        return [entries_value(connect, v) for _, v in items]
+    return [v for _, v in items]
 
 
 class Format:
@@ -133,7 +141,8 @@ class AvroFormat(Format):
         connect = self.schema_of(schema, value)
         if connect is None:
             raise DataException("AvroFormat needs a value to take a schema from")
-        return write_container(_mapped(avro_schema, connect), [v for _, v in items], self.codec)
+        return write_container(_mapped(avro_schema, connect), _values(connect, items),
+                               self.codec)
 
 
 class ParquetFormat(Format):
@@ -155,7 +164,7 @@ class ParquetFormat(Format):
         if connect is None or connect.get("type") != "struct":
             raise DataException("ParquetFormat needs struct values (a Parquet file's root is a "
                                 "record)")
-        values = [v for _, v in items]
+        values = _values(connect, items)
         if not all(isinstance(v, Mapping) for v in values):
             raise DataException("ParquetFormat needs struct or map values")
         # parquet-avro (Confluent's writer) records the Avro schema in the footer; readers that

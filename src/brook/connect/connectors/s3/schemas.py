@@ -103,6 +103,58 @@ def _connect_meta(connect: Schema) -> dict[str, Any]:
     return meta
 
 
+def _string_keys(connect: Schema) -> bool:
+    keys = connect.get("keys") or {"type": "string"}
+    return bool(keys.get("type") == "string" and not keys.get("optional"))
+
+
+def _avro_field(name: str, connect: Schema, names: _Names) -> dict[str, Any]:
+    field: dict[str, Any] = {"name": name, "type": avro_schema(connect, names)}
+    if connect.get("default") is not None:
+        field["default"] = connect["default"]
+    elif connect.get("optional"):
+        field["default"] = None
+    return field
+
+
+def entries_value(connect: Schema | None, value: Any) -> Any:
+    """``value`` with every map whose keys are not strings as a list of ``{key, value}`` entries
+    (``JsonConverter`` gives such a map as ``[[key, value], ...]``), as the Avro schema has it."""
+    if connect is None or value is None:
+        return value
+    t = connect.get("type")
+    if t == "struct" and isinstance(value, Mapping):
+        fields = {f["field"]: f for f in connect.get("fields", [])}
+        return {k: entries_value(fields.get(k), v) for k, v in value.items()}
+    if t == "array" and isinstance(value, list):
+        return [entries_value(connect.get("items"), v) for v in value]
+    if t == "map":
+        pairs = value.items() if isinstance(value, Mapping) else value
+        if _string_keys(connect):
+            return {k: entries_value(connect.get("values"), v) for k, v in pairs}
+        try:
+            return [{"key": entries_value(connect.get("keys"), k),
+                     "value": entries_value(connect.get("values"), v)} for k, v in pairs]
+        except (TypeError, ValueError):
+            raise DataException("A map value is neither an object nor a list of [key, value] "
+                                "pairs") from None
+    return value
+
+
+def has_entry_maps(connect: Schema | None) -> bool:
+    """Whether any map in the schema needs ``entries_value`` (most schemas: no walk at all)."""
+    if not isinstance(connect, Mapping):
+        return False
+    t = connect.get("type")
+    if t == "map":
+        return not _string_keys(connect) or has_entry_maps(connect.get("values"))
+    if t == "array":
+        return has_entry_maps(connect.get("items"))
+    if t == "struct":
+        return any(has_entry_maps(f) for f in connect.get("fields", []))
+    return False
+
+
 def avro_schema(connect: Schema, names: _Names | None = None) -> Any:
     """Kafka Connect schema (``JsonConverter``'s JSON form) -> Avro schema, as ``AvroData``."""
     names = names or _Names()
@@ -112,8 +164,13 @@ def avro_schema(connect: Schema, names: _Names | None = None) -> Any:
         base = {"type": _AVRO_PRIMITIVES[t]}
     elif t == "array":
         base = {"type": "array", "items": avro_schema(connect["items"], names)}
-    elif t == "map":
+    elif t == "map" and _string_keys(connect):
         base = {"type": "map", "values": avro_schema(connect["values"], names)}
+    elif t == "map":  # Avro maps have string keys: other maps are arrays of entries
+        base = {"type": "array", "items": {
+            "type": "record", "name": "MapEntry", "namespace": AVRO_NAMESPACE, "fields": [
+                _avro_field("key", connect["keys"], names),
+                _avro_field("value", connect["values"], names)]}}
     elif t == "struct":
         if connect.get("name"):
             namespace, simple = split_name(str(connect["name"]))
@@ -122,13 +179,7 @@ def avro_schema(connect: Schema, names: _Names | None = None) -> Any:
         base = {"type": "record", "name": simple, "fields": []}
         if namespace:
             base["namespace"] = namespace
-        for f in connect.get("fields", []):
-            field: dict[str, Any] = {"name": f["field"], "type": avro_schema(f, names)}
-            if f.get("default") is not None:
-                field["default"] = f["default"]
-            elif f.get("optional"):
-                field["default"] = None
-            base["fields"].append(field)
+        base["fields"] = [_avro_field(f["field"], f, names) for f in connect.get("fields", [])]
     else:
         raise DataException(f"Unsupported schema type for Avro: {t}")
     base.update(_connect_meta(connect))
@@ -162,6 +213,12 @@ def arrow_type(connect: Schema) -> Any:
         items = connect["items"]
         return pa.list_(pa.field("element", arrow_type(items),
                                  nullable=bool(items.get("optional"))))
+    if t == "map" and not _string_keys(connect):
+        return pa.list_(pa.field("element", pa.struct([
+            pa.field("key", arrow_type(connect["keys"]),
+                     nullable=bool(connect["keys"].get("optional"))),
+            pa.field("value", arrow_type(connect["values"]),
+                     nullable=bool(connect["values"].get("optional")))]), nullable=False))
     if t == "map":
         values = connect["values"]
         return pa.map_(pa.string(), pa.field("value", arrow_type(values),
