@@ -172,9 +172,12 @@ S3_CONFIG = ConfigDef([
               validator=_class_in(FORMATS, "format.class"), group="Connector"),
     ConfigKey("flush.size", Type.INT, importance=Importance.HIGH,
               documentation="Records per object.", validator=at_least(1), group="Connector"),
-    ConfigKey("rotate.interval.ms", Type.LONG, -1, Importance.HIGH, "", at_least(-1), "Connector"),
-    ConfigKey("rotate.schedule.interval.ms", Type.LONG, -1, Importance.MEDIUM, "", at_least(-1),
-              "Connector"),
+    ConfigKey("rotate.interval.ms", Type.LONG, -1, Importance.HIGH,
+              "Close files once records span this much record time (time-based partitioners "
+              "only; ignored with the others).", at_least(-1), "Connector"),
+    ConfigKey("rotate.schedule.interval.ms", Type.LONG, -1, Importance.MEDIUM,
+              "Close files on this wall-clock schedule, counted from midnight in timezone, "
+              "even when no more records arrive.", at_least(-1), "Connector"),
     ConfigKey("retry.backoff.ms", Type.LONG, 5000, Importance.LOW, "", at_least(0), "Connector"),
     ConfigKey("behavior.on.null.values", Type.STRING, "fail", Importance.LOW, "",
               one_of("ignore", "fail", "write"), "Connector"),
