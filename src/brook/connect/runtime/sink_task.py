@@ -143,8 +143,8 @@ class WorkerSinkTask(WorkerTask):
                 self._apply_rewinds()
                 batch = self.consumer.consume(num_messages=500, timeout=0.2)
                 records = self._convert(batch, key_conv, value_conv, handler)
-                if records:
-                    self._put(task, records, handler)
+                # Empty batches too, as Kafka's WorkerSinkTask does: time-based work in put().
+                self._put(task, records, handler)
                 if self.commit_requested or self.clock.monotonic() >= next_commit:
                     self.commit_requested = False
                     self._commit(task)
