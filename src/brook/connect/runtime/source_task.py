@@ -87,6 +87,14 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, producer: Producer, record: SourceRecord, key_conv: Any, value_conv: Any,
               handler: ErrorHandler, task: SourceTask) -> None:
+        transformed = self.chain.apply(record, handler)
+        if transformed is None:  # dropped: its position still counts, as in Kafka
+            task.commit_record(record)
+            if record.source_partition:
+                pkey = json.dumps(dict(record.source_partition), sort_keys=True)
+                self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
+            return
+        record = transformed
         key = handler.execute(
             lambda: key_conv.from_connect_data(record.topic, record.key_schema, record.key),
             Stage.KEY_CONVERTER, type(key_conv).__name__, None)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from brook.connect.api import ConfigValue, SinkConnector, has_control_chars
-from brook.connect.runtime import connector_config, plugins
+from brook.connect.runtime import connector_config, plugins, transformation_chain
 
 
 class RestError(Exception):
@@ -72,10 +72,11 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     values = base.validate(raw)
     plugin_def = cls().config()
     plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
-    for problem in (connector_config.alias_class_problems(raw)
-                    + connector_config.client_override_problems(raw)):
+    alias_values, alias_keys = transformation_chain.alias_config(raw)
+    values += alias_values
+    for problem in connector_config.client_override_problems(raw):
         values.append(ConfigValue(problem.name, problem.value, [problem.message]))
-    keys = {**base, **plugin_def}
+    keys = {**base, **plugin_def, **alias_keys}
     return _config_infos(plugin.class_name, values + plugin_values, keys)
 
 def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any]) -> dict[str, Any]:
