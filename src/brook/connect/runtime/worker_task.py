@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from brook.connect.runtime.converters import Converter, converter_configs, make_converter
@@ -40,6 +40,8 @@ class WorkerTask(threading.Thread):
         if paused:
             self.paused.set()
         self.state = "UNASSIGNED"
+        self.scrub: Callable[[str], str] = str
+        """Puts config provider references back in place of resolved secrets (traces, logs)."""
         self.chain = TransformationChain([])
         """The connector's transformations; configured when the task starts (``run``)."""
 
@@ -73,8 +75,8 @@ class WorkerTask(threading.Thread):
             self.chain = TransformationChain.from_config(self.connector_config)
             self.execute()
         except Exception as exc:
-            log.error("%s failed: %s", self.name, exc)
-            self.set_state("FAILED", "".join(traceback.format_exception(exc)))
+            log.error("%s failed: %s", self.name, self.scrub(str(exc)))
+            self.set_state("FAILED", self.scrub("".join(traceback.format_exception(exc))))
             return
         finally:
             self.chain.close()
