@@ -48,7 +48,7 @@ DAY_MS = 86_400_000
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December"]
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_LETTERS = set("yMdHhkKmsSaEDZXz")
+_LETTERS = set("yYMdHhkKmsSaEDZXz")
 
 
 class JavaDateFormat:
@@ -72,7 +72,9 @@ class JavaDateFormat:
                     j += 1
                 if ch not in _LETTERS:
                     raise ValueError(f"Illegal pattern character '{ch}'")
-                self.tokens.append((ch, j - i))
+                # Y is Java's week year: the calendar year except in the last days of December
+                # and first of January; connectors use it where they mean y.
+                self.tokens.append(("y" if ch == "Y" else ch, j - i))
                 i = j
             else:
                 self.tokens.append(("'", ch))
