@@ -1,0 +1,122 @@
+"""Transformation chains and config providers through a real worker and broker.
+
+A FileStreamSource wraps each line into a map, adds a field and renames the topic on the way
+in (before the converter); a FileStreamSink drops tombstones with a predicate and takes the
+line back out (after the converter, before ``put``). The sink's file path comes from a
+``${file:...}`` reference: resolved for the task, shown as written by the REST API.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.e2e.connect.conftest import wait_until
+
+T = "org.apache.kafka.connect.transforms."
+JSON = {"value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false"}
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_chains_predicates_and_a_file_secret(bootstrap: str, worker_factory: Any,
+                                             tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    source_file, sink_file = tmp_path / "in.txt", tmp_path / "out.txt"
+    (secrets / "sink.properties").write_text(f"path={sink_file}\n")
+    source_file.write_text("".join(f"line {i}\n" for i in range(20)))
+    worker = worker_factory(bootstrap, **{
+        "file.connectors.enable": "true", "file.connectors.allowed.dirs": str(tmp_path),
+        "config.providers": "file",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+        "config.providers.file.param.allowed.paths": str(secrets)})
+    raw, clean = f"smt-{worker.port}-raw", f"smt-{worker.port}-clean"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name, future in admin.create_topics(
+            [NewTopic(t, num_partitions=1, replication_factor=1) for t in (raw, clean)]).items():
+        future.result(timeout=30)
+
+    status, body = worker.request("POST", "/connectors", {"name": "smt-source", "config": {
+        "connector.class": "FileStreamSource", "file": str(source_file), "topic": raw, **JSON,
+        "transforms": "hoist,origin,route",
+        "transforms.hoist.type": T + "HoistField$Value", "transforms.hoist.field": "line",
+        "transforms.origin.type": T + "InsertField$Value",
+        "transforms.origin.static.field": "origin", "transforms.origin.static.value": "file",
+        "transforms.route.type": T + "RegexRouter", "transforms.route.regex": "(.*)-raw",
+        "transforms.route.replacement": "$1-clean"}})
+    assert status == 201, body
+    reference = f"${{file:{secrets}/sink.properties:path}}"
+    sink_config = {
+        "connector.class": "FileStreamSink", "file": reference, "topics": clean, **JSON,
+        "transforms": "dropTombstones,unwrap", "predicates": "isTombstone",
+        "transforms.dropTombstones.type": T + "Filter",
+        "transforms.dropTombstones.predicate": "isTombstone",
+        "transforms.unwrap.type": T + "ExtractField$Value", "transforms.unwrap.field": "line",
+        "predicates.isTombstone.type":
+            "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"}
+    status, body = worker.request("POST", "/connectors", {"name": "smt-sink",
+                                                          "config": sink_config})
+    assert status == 201, body
+
+    # The source's records reached the renamed topic as maps with the inserted field.
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{worker.port}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([clean])
+    seen: list[Any] = []
+
+    def twenty() -> bool:
+        for msg in consumer.consume(50, timeout=0.5):
+            if msg.error() is None:
+                seen.append(json.loads(msg.value()))
+        return len(seen) >= 20
+
+    wait_until(twenty, 60, "20 transformed records in the renamed topic")
+    consumer.close()
+    assert seen[:3] == [{"line": f"line {i}", "origin": "file"} for i in range(3)]
+
+    # A tombstone in the topic is dropped by the predicated Filter; the rest reach the file.
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(clean, value=None)
+    producer.produce(clean, value=json.dumps({"line": "after the tombstone"}).encode())
+    assert producer.flush(30) == 0
+    expected = [f"line {i}" for i in range(20)] + ["after the tombstone"]
+    wait_until(lambda: _lines(sink_file) == expected, 60, "the unwrapped lines in the sink file")
+
+    # The reference is stored and shown as written; the resolved path is nowhere in REST.
+    assert worker.request("GET", "/connectors/smt-sink/config") == (200, {
+        **sink_config, "name": "smt-sink"})
+    for path in ("/connectors/smt-sink/tasks", "/connectors/smt-sink/status",
+                 "/connectors/smt-sink"):
+        status, body = worker.request("GET", path)
+        assert status == 200 and str(sink_file) not in json.dumps(body), (path, body)
+    status, tasks = worker.request("GET", "/connectors/smt-sink/tasks")
+    assert tasks[0]["config"]["file"] == reference
+
+
+def test_bad_transform_configs_are_refused(bootstrap: str, worker_factory: Any) -> None:
+    worker = worker_factory(bootstrap)
+    base = {"connector.class": "S3SinkConnector", "name": "bad", "topics": "t",
+            "s3.bucket.name": "bkt",
+            "flush.size": "1", "format.class": "io.confluent.connect.s3.format.json.JsonFormat"}
+    status, body = worker.request("POST", "/connectors", {"name": "bad", "config": {
+        **base, "transforms": "x", "transforms.x.type": "com.example.NotThere"}})
+    assert status == 400 and ("Invalid value com.example.NotThere for configuration "
+                              "transforms.x.type: Class com.example.NotThere could not be found."
+                              in body["message"]), body
+    status, body = worker.request(
+        "PUT", "/connector-plugins/S3SinkConnector/config/validate",
+        {**base, "transforms": "r", "transforms.r.type": T + "RegexRouter",
+         "transforms.r.regex": "(unclosed"})
+    assert status == 200, body
+    errors = {c["value"]["name"]: c["value"]["errors"] for c in body["configs"]
+              if c["value"]["errors"]}
+    assert set(errors) == {"transforms.r.regex", "transforms.r.replacement"}, errors
+    assert worker.request("GET", "/connectors") == (200, [])
