@@ -85,7 +85,7 @@ def test_mask_field() -> None:
     assert out is not None and out.value["s"] == "0000" and out.value["i"] == 0
     with pytest.raises(DataException, match="Unable to convert"):
         make(T + "MaskField$Value", fields="i", replacement="****").apply(sink(value))
-    with pytest.raises(DataException, match="Cannot mask value of type bool with custom"):
+    with pytest.raises(DataException, match="Cannot mask value of type class java.lang.Boolean with custom"):
         make(T + "MaskField$Value", fields="b", replacement="x").apply(sink(value))
 
 
@@ -115,7 +115,7 @@ def test_cast() -> None:
     out = t.apply(sink({"id": 7, "name": "TRUE", "price": "9.5"}, STRUCT))
     assert out is not None and out.value == {"id": "7", "name": True, "price": 9.5}
     types = {f["field"]: f["type"] for f in out.value_schema["fields"]}  # type: ignore[index]
-    assert types == {"id": "string", "name": "boolean", "price": "float64"}
+    assert types == {"id": "string", "name": "boolean", "price": "double"}
     assert make(T + "Cast$Value", spec="int8").apply(sink(300)).value == 44  # type: ignore[union-attr]
     assert make(T + "Cast$Value", spec="string").apply(sink(b"\x00\x01")).value == "AAE="  # type: ignore[union-attr]
     assert make(T + "Cast$Value", spec="float64").apply(sink(True)).value == 1.0  # type: ignore[union-attr]

@@ -49,6 +49,19 @@ _BITS = {"INT8": 8, "INT16": 16, "INT32": 32, "INT64": 64}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"\s*[+-]?(NaN|Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)[fFdD]?\s*")
 WHOLE = ""
+JSON_TYPE_NAMES = {"FLOAT32": "float", "FLOAT64": "double"}
+"""The JsonConverter's schema names where they differ from Connect's type names."""
+_FROM_JSON_NAMES = {"float": "FLOAT32", "double": "FLOAT64"}
+
+
+def connect_type(s: Schema) -> str:
+    """Connect's ``Schema.Type`` name of a schema object (``float`` -> ``FLOAT32``)."""
+    name = str(s.get("type", ""))
+    return _FROM_JSON_NAMES.get(name, name.upper())
+
+
+def json_type(connect: str) -> str:
+    return JSON_TYPE_NAMES.get(connect, connect.lower())
 
 
 def parse_spec(name: str, mappings: list[str]) -> dict[str, str]:
@@ -61,7 +74,9 @@ def parse_spec(name: str, mappings: list[str]) -> dict[str, str]:
     for mapping in mappings:
         parts = mapping.split(":")
         if len(parts) > 2:
-            raise ConfigException(name, ",".join(mappings), f"Invalid rename mapping: {mapping}")
+            # Kafka reports this one under "renames" (a slip in its Cast), with the list.
+            raise ConfigException("renames", f"[{', '.join(mappings)}]",
+                                  f"Invalid rename mapping: {mapping}")
         type_name = parts[-1].strip().upper()
         if type_name not in ALL_TYPES:
             msg = f"Invalid type found in casting spec: {parts[-1].strip()}"
@@ -76,7 +91,7 @@ def parse_spec(name: str, mappings: list[str]) -> dict[str, str]:
         else:
             casts[parts[0].strip()] = type_name
     if whole and len(mappings) > 1:
-        msg = ("Cast transformations that specify a type to cast the entire value to may ony "
+        msg = ("Cast transformations that specify a type to cast the entire value to may only "
                "specify a single cast in their spec")
         raise ConfigException(name, ",".join(mappings), msg, msg)
     return casts
@@ -143,7 +158,7 @@ def _logical_string(s: Schema | None, value: Any) -> str | None:
 def cast_value(s: Schema | None, value: Any, target: str) -> Any:
     if value is None:
         return None
-    source = str(s.get("type", "")).upper() if s is not None else _inferred(value)
+    source = connect_type(s) if s is not None else _inferred(value)
     if source not in INPUT_TYPES:
         raise DataException(f"Cast transformation does not support casting from {source}; "
                             f"supported types are [{', '.join(INPUT_TYPES)}]")
@@ -245,13 +260,14 @@ class Cast(KeyOrValue):
         if key in self.cache:
             return self.cache[key]
         if self.whole is not None:
-            out = copy_basics(s, self.whole.lower())
+            out = copy_basics(s, json_type(self.whole))
         else:
             fields = []
             for f in fields_of(s):
                 name = str(f["field"])
                 if name in self.casts:
-                    nf: dict[str, Any] = {"type": self.casts[name].lower(), "optional": optional(f)}
+                    nf: dict[str, Any] = {"type": json_type(self.casts[name]),
+                                          "optional": optional(f)}
                     if f.get("default") is not None:
                         nf["default"] = cast_value(f, f["default"], self.casts[name])
                     fields.append(as_field(name, nf))

@@ -29,6 +29,7 @@ from brook.connect.transforms.base import (
     as_field,
     copy_basics,
     fields_of,
+    java_class,
     key_and_value,
     non_empty_list,
     parse_config,
@@ -162,7 +163,7 @@ InsertFieldKey, InsertFieldValue = key_and_value(InsertField, "InsertField")
 def _renames(name: str, value: Any) -> None:
     for mapping in value or []:
         if len(str(mapping).split(":")) != 2:
-            raise ConfigException(name, ",".join(value), f"Invalid rename mapping: {mapping}")
+            raise ConfigException(name, f"[{', '.join(value)}]", f"Invalid rename mapping: {mapping}")
 
 
 class ReplaceField(KeyOrValue):
@@ -224,6 +225,17 @@ ReplaceFieldKey, ReplaceFieldValue = key_and_value(ReplaceField, "ReplaceField")
 # MaskField -------------------------------------------------------------------------------
 
 _INT_RANGES = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
+_JAVA_BY_SCHEMA = {"int8": "java.lang.Byte", "int16": "java.lang.Short",
+                   "int32": "java.lang.Integer", "int64": "java.lang.Long",
+                   "float": "java.lang.Float", "double": "java.lang.Double",
+                   "boolean": "java.lang.Boolean", "string": "java.lang.String",
+                   "struct": "org.apache.kafka.connect.data.Struct"}
+
+
+def _java_type(value: Any, field_type: str | None) -> str:
+    """``value.getClass()`` as Kafka's messages print it."""
+    name = _JAVA_BY_SCHEMA.get(field_type or "") or java_class(value)
+    return name if name.startswith("[") else f"class {name}"
 
 
 def _blank(value: Any) -> Any:
@@ -239,13 +251,13 @@ def _blank(value: Any) -> Any:
         return []
     if isinstance(value, dict):
         return {}
-    raise DataException(f"Cannot mask value of type: {type(value).__name__}")
+    raise DataException(f"Cannot mask value of type: {_java_type(value, None)}")
 
 
 def _replace(value: Any, replacement: str, field_type: str | None) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise DataException(f"Cannot mask value of type {type(value).__name__} with custom "
-                            f"replacement.")
+        raise DataException(f"Cannot mask value of type {_java_type(value, field_type)} with "
+                            f"custom replacement.")
     if isinstance(value, str):
         return replacement
     try:
@@ -257,7 +269,8 @@ def _replace(value: Any, replacement: str, field_type: str | None) -> Any:
             return out
         return float(replacement.strip())
     except ValueError as exc:
-        raise DataException(f"Unable to convert {replacement} (java.lang.String) to number") from exc
+        raise DataException(f"Unable to convert {replacement} (class java.lang.String) to a "
+                            "number") from exc
 
 
 class MaskField(KeyOrValue):
@@ -284,6 +297,8 @@ class MaskField(KeyOrValue):
         if value is None:
             return None
         if self.replacement is None:
+            if field_type == "struct":
+                raise DataException(f"Cannot mask value of type: {_java_type(value, field_type)}")
             return _blank(value)
         return _replace(value, self.replacement, field_type)
 

@@ -175,8 +175,9 @@ PRECISIONS = {"seconds": (1000, 1), "milliseconds": (1, 1), "microseconds": (1, 
 
 def _target_checks(values: Mapping[str, Any]) -> list[ConfigException]:
     if values.get("target.type") == "string" and not values.get("format"):
-        return [ConfigException("format", values.get("format"), "TimestampConverter requires "
-                                 "format option to be specified when using string timestamps")]
+        msg = ("TimestampConverter requires format option to be specified when using string "
+               "timestamps")
+        return [ConfigException("format", values.get("format"), msg, msg)]
     return []
 
 
