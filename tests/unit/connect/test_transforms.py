@@ -123,7 +123,7 @@ def test_cast() -> None:
         make(T + "Cast$Value", spec="int32").apply(sink("12x"))
     with pytest.raises(DataException, match=r"Value \(200\) was out of range"):
         make(T + "Cast$Value", spec="int8").apply(sink("200"))
-    with pytest.raises(ConfigException, match="may ony specify a single cast"):
+    with pytest.raises(ConfigException, match="may only specify a single cast"):
         make(T + "Cast$Value", spec="int8,a:int16")
     with pytest.raises(ConfigException, match="does not support casting to BYTES"):
         make(T + "Cast$Value", spec="a:bytes")
