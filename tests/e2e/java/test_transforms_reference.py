@@ -26,8 +26,8 @@ def s(type_: str, optional: bool = False, **extra: Any) -> dict[str, Any]:
     return {"type": type_, "optional": optional, **extra}
 
 
-def f(name: str, type_: str, optional: bool = False, **extra: Any) -> dict[str, Any]:
-    return {**s(type_, optional, **extra), "field": name}
+def f(field: str, type_: str, optional: bool = False, **extra: Any) -> dict[str, Any]:
+    return {**s(type_, optional, **extra), "field": field}
 
 
 TS = {"name": "org.apache.kafka.connect.data.Timestamp", "version": 1}
@@ -48,8 +48,8 @@ def case(cls: str, config: dict[str, str], value: dict[str, Any], key: dict[str,
          topic: str = "shop.orders", timestamp: int | None = 1700000000123,
          headers: list[Any] | None = None, differs: str = "") -> dict[str, Any]:
     """``differs`` names the one known difference: ``class`` (brook raises ``DataException``
-    where Kafka lets an ``IllegalArgumentException`` out) or ``record-text`` (the message ends
-    with the record as Java's ``toString`` prints it)."""
+    where Kafka lets an ``IllegalArgumentException`` out) or ``java-text`` (the message ends
+    with a Java object's ``toString``)."""
     return {"class": cls, "config": config, "topic": topic, "partition": 2, "offset": 42,
             "timestamp": timestamp, "key": key or env(None, None), "value": value,
             "headers": headers or [], "differs": differs}
@@ -122,7 +122,7 @@ CASES = [
     case(T + "TimestampConverter$Value", {"target.type": "string"}, env(None, 1)),
     case(T + "TimestampRouter", {"topic.format": "foo-${topic}-${timestamp}",
                                  "timestamp.format": "yyyyMM"}, env(None, 1)),
-    case(T + "TimestampRouter", {}, env(None, 1), timestamp=None, differs="record-text"),
+    case(T + "TimestampRouter", {}, env(None, 1), timestamp=None, differs="java-text"),
     case(T + "RegexRouter", {"regex": r"([^.]+)\.([^.]+)", "replacement": "$2-$1"}, env(None, 1)),
     case(T + "RegexRouter", {"regex": "nomatch", "replacement": "x"}, env(None, 1)),
     # Flatten
@@ -148,9 +148,90 @@ CASES = [
     case(P + "HasHeaderKey", {"name": "x"}, env(None, 1)),
     case(P + "RecordIsTombstone", {}, env(None, None)),
     case(P + "RecordIsTombstone", {}, env(None, 1)),
+    # More shapes: optional structs, defaults, arrays and maps, logical types, tombstones
+    case(T + "Flatten$Value", {}, env(s("struct", fields=[
+        f("tags", "array", items=s("string")), f("attrs", "map", True, keys=s("string"),
+                                                   values=s("int32")),
+        f("inner", "struct", fields=[f("n", "int32", True, default=5)])]),
+        {"tags": ["a"], "attrs": {"x": 1}, "inner": {"n": None}})),
+    case(T + "Flatten$Value", {}, env(None, {"a": [{"b": 1}], "c": {"d": None}})),
+    case(T + "Cast$Value", {"spec": "ts:string,n:int64"}, env(s("struct", fields=[
+        f("ts", "int64", **TS), f("n", "int32", True, default=3)]), {"ts": 1700000000123, "n": None})),
+    case(T + "Cast$Value", {"spec": "int32"}, env(s("int64", True), None)),
+    case(T + "Cast$Value", {"spec": "int32"}, env(s("bytes"), "AAE=")),
+    case(T + "Cast$Value", {"spec": ""}, env(None, 1)),
+    case(T + "HeaderFrom$Value", {"fields": "id", "headers": "h", "operation": "move"},
+         env(None, None)),
+    case(T + "HeaderFrom$Key", {"fields": "id", "headers": "h", "operation": "copy"},
+         env(None, 1), key=env(s("struct", fields=[f("id", "int32")]), {"id": 9})),
+    case(T + "HeaderFrom$Value", {"fields": "id", "headers": "h", "operation": "swap"},
+         env(None, 1)),
+    case(T + "InsertField$Value", {"topic.field": "t"}, env(s("struct", True, fields=[
+        f("a", "int32")]), {"a": 1})),
+    case(T + "InsertField$Key", {"partition.field": "p"}, env(None, 1),
+         key=env(s("struct", fields=[f("id", "int32")]), {"id": 1})),
+    case(T + "InsertField$Value", {"static.field": "s"}, env(None, {}), differs="java-text"),
+    case(T + "ReplaceField$Key", {"include": "id", "exclude": "id"}, env(None, 1),
+         key=env(s("struct", fields=[f("id", "int32"), f("x", "string")]), {"id": 1, "x": "y"})),
+    case(T + "MaskField$Value", {"fields": "a,b,c,d", "replacement": "12"}, env(s("struct", fields=[
+        f("a", "int8"), f("b", "float"), f("c", "double"), f("d", "string", True)]),
+        {"a": 1, "b": 1.5, "c": 2.5, "d": None})),
+    case(T + "MaskField$Value", {"fields": "a", "replacement": "300"}, env(s("struct", fields=[
+        f("a", "int8")]), {"a": 1})),
+    case(T + "MaskField$Value", {"fields": "a", "replacement": ""}, env(None, {"a": 1})),
+    case(T + "ValueToKey", {"fields": "id"}, env(None, None)),
+    case(T + "ValueToKey", {"fields": "id"}, env({**ORDER, "optional": True}, None)),
+    case(T + "ValueToKey", {"fields": ""}, env(None, {"id": 1})),
+    case(T + "ExtractField$Value", {"field": "name"}, env({**ORDER, "optional": True}, None)),
+    case(T + "HoistField$Value", {"field": "v"}, env(s("string", True), None)),
+    case(T + "TimestampConverter$Value", {"target.type": "Date", "format": "yyyy-MM-dd"},
+         env(s("string"), "2023-11-14")),
+    case(T + "TimestampConverter$Value", {"target.type": "Time", "format": "HH:mm:ss"},
+         env(s("string"), "22:13:20")),
+    case(T + "TimestampConverter$Value", {"target.type": "unix", "unix.precision": "nanoseconds"},
+         env(s("int32", name="org.apache.kafka.connect.data.Date", version=1), 19675)),
+    case(T + "TimestampConverter$Value", {"field": "nope", "target.type": "unix"},
+         env(None, {"a": 1})),
+    case(T + "TimestampConverter$Value", {"field": "ts", "target.type": "string",
+                                          "format": "EEE, d MMM yyyy hh:mm a"},
+         env(s("struct", fields=[f("ts", "int64", True, **TS)]), {"ts": 1700000000123})),
+    case(T + "TimestampConverter$Value", {"target.type": "Timestamp", "format": "qq"},
+         env(None, 1)),
+    case(T + "TimestampConverter$Value", {"target.type": "timestamp"}, env(None, 1)),
+    case(T + "RegexRouter", {"regex": "(?<db>[^.]+)\\.(.*)", "replacement": "${db}_$2_$0"},
+         env(None, 1)),
+    case(T + "RegexRouter", {"regex": "(.*)", "replacement": "$2"}, env(None, 1)),
+    case(T + "InsertHeader", {"header": "n", "value.literal": "42"}, env(None, 1)),
+    case(T + "InsertHeader", {"header": "b", "value.literal": "true"}, env(None, 1)),
+    case(T + "DropHeaders", {"headers": ""}, env(None, 1)),
+    case(P + "TopicNameMatches", {"pattern": "("}, env(None, 1), differs="java-text"),
+    case(P + "HasHeaderKey", {}, env(None, 1)),
+    # An optional struct in, for each transformation that builds a new struct schema
+    case(T + "ReplaceField$Value", {"exclude": "card"}, env({**ORDER, "optional": True}, ORDER_VALUE)),
+    case(T + "Flatten$Value", {}, env({**NESTED, "optional": True},
+                                      {"id": 1, "who": {"first": "Ada", "last": None}})),
+    case(T + "Cast$Value", {"spec": "id:int64"}, env({**ORDER, "optional": True}, ORDER_VALUE)),
+    case(T + "HeaderFrom$Value", {"fields": "id", "headers": "h", "operation": "move"},
+         env({**ORDER, "optional": True}, ORDER_VALUE)),
+    case(T + "TimestampConverter$Value", {"field": "id", "target.type": "Timestamp"},
+         env(s("struct", True, fields=[f("id", "int64")]), {"id": 5})),
+    case(T + "HoistField$Value", {"field": "v"}, env(s("int32", True), 5)),
+    case(T + "ValueToKey", {"fields": "id"}, env({**ORDER, "optional": True}, ORDER_VALUE)),
+    # Empty and duplicated lists
+    case(T + "MaskField$Value", {"fields": ""}, env(None, {})),
+    case(T + "MaskField$Value", {"fields": "a,a"}, env(None, {"a": 1})),
+    case(T + "ValueToKey", {"fields": "a,a"}, env(None, {"a": 1})),
+    case(T + "HeaderFrom$Value", {"fields": "", "headers": "", "operation": "copy"}, env(None, {})),
+    case(T + "DropHeaders", {"headers": "a,a"}, env(None, 1)),
+    case(T + "ReplaceField$Value", {"exclude": "a,a"}, env(None, {"a": 1})),
+    case(T + "Cast$Value", {"spec": "a:int8,a:int16"}, env(None, {"a": 1})),
+    case(T + "Flatten$Value", {"delimiter": ""}, env(None, {"a": {"b": 1}})),
+    case(T + "RegexRouter", {"regex": "(.*)", "replacement": "\\$1-$1"}, env(None, 1)),
+    case(T + "InsertField$Value", {"topic.field": ""}, env(None, {})),
 ]
 JAVA_EXCEPTIONS = {DataException: "org.apache.kafka.connect.errors.DataException",
-                   ConfigException: "org.apache.kafka.common.config.ConfigException"}
+                   ConfigException: "org.apache.kafka.common.config.ConfigException",
+                   IndexError: "java.lang.IndexOutOfBoundsException"}
 
 
 def _out(schema: Any, value: Any) -> Any:
@@ -181,7 +262,7 @@ def brook_apply(c: dict[str, Any]) -> dict[str, Any]:
         t = transformation()
         t.configure(c["config"])
         out = t.apply(record)
-    except (DataException, ConfigException) as exc:
+    except (DataException, ConfigException, IndexError) as exc:
         return {"error": JAVA_EXCEPTIONS[type(exc)], "message": str(exc)}
     if out is None:
         return {"dropped": True}
@@ -216,7 +297,7 @@ def test_same_outcome_as_kafka(index: int, kafka_results: list[dict[str, Any]]) 
     if differs == "class":
         assert expected["error"] == "java.lang.IllegalArgumentException"
         expected["error"] = "org.apache.kafka.connect.errors.DataException"
-    if differs == "record-text":
+    if differs == "java-text":
         assert actual["message"].split(":")[0] == expected["message"].split(":")[0]
         actual["message"] = expected["message"]
     assert actual == expected, json.dumps(CASES[index])

@@ -85,7 +85,7 @@ def test_mask_field() -> None:
     assert out is not None and out.value["s"] == "0000" and out.value["i"] == 0
     with pytest.raises(DataException, match="Unable to convert"):
         make(T + "MaskField$Value", fields="i", replacement="****").apply(sink(value))
-    with pytest.raises(DataException, match="Cannot mask value of type class java.lang.Boolean with custom"):
+    with pytest.raises(DataException, match=r"Cannot mask value of type class java\.lang\.Boolean with custom"):
         make(T + "MaskField$Value", fields="b", replacement="x").apply(sink(value))
 
 
@@ -285,3 +285,13 @@ def test_every_builtin_is_listed_with_its_type() -> None:
     assert issubclass(plugins.resolve_transformation("RegexRouter") or object, Transformation)
     assert issubclass(plugins.resolve_predicate("TopicNameMatches") or object, Predicate)
     assert plugins.resolve_transformation("os.system") is None
+
+
+def test_header_literals_are_typed_and_written_as_kafka_writes_them() -> None:
+    from brook.connect.runtime.converters import header_bytes
+    values = [make(T + "InsertHeader", header="h", value_literal=text).apply(sink(1))
+              .headers.last_with_name("h").value  # type: ignore[union-attr]
+              for text in ("42", "true", "1.5", "best-app-ever")]
+    assert values == [42, True, 1.5, "best-app-ever"]
+    assert [header_bytes(v) for v in values] == [b"42", b"true", b"1.5", b"best-app-ever"]
+    assert header_bytes({"a": [1, b"\x00"]}) == b'{"a":[1,"AA=="]}' and header_bytes(None) is None

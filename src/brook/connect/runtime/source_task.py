@@ -21,6 +21,7 @@ from brook.connect.api import (
     SourceTask,
 )
 from brook.connect.runtime.connector_config import client_overrides
+from brook.connect.runtime.converters import header_bytes
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.runtime.stores import OffsetStore
 from brook.connect.runtime.worker_task import WorkerTask
@@ -111,8 +112,7 @@ class WorkerSourceTask(WorkerTask):
                 task.commit_record(record)
 
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered,
-                                  "headers": [(h.key, h.value if isinstance(h.value, bytes | None)
-                                               else str(h.value).encode()) for h in record.headers]}
+                                  "headers": [(h.key, header_bytes(h.value)) for h in record.headers]}
         if record.kafka_partition is not None:
             kwargs["partition"] = record.kafka_partition
         if record.timestamp is not None:

@@ -17,6 +17,7 @@ value is a ``dict`` keyed by field name; logical types keep their encoded form (
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -171,6 +172,17 @@ def require_sink_record(record: ConnectRecord, purpose: str) -> SinkRecord:
 
 # Schemas as the JSON converter writes them ------------------------------------------------
 
+_JAVA_NAMED_GROUP = re.compile(r"\(\?<([A-Za-z][A-Za-z0-9]*)>")
+_JAVA_BACKREF = re.compile(r"\\k<([A-Za-z][A-Za-z0-9]*)>")
+
+
+def java_regex(pattern: str) -> re.Pattern[str]:
+    """A Java regular expression compiled by Python: Java's ``(?<name>...)`` groups and
+    ``\\k<name>`` references in Python's spelling (the rest of the common syntax is shared)."""
+    translated = _JAVA_NAMED_GROUP.sub(r"(?P<\1>", pattern)
+    return re.compile(_JAVA_BACKREF.sub(r"(?P=\1)", translated))
+
+
 def schema(type_: str, optional: bool = False, name: str | None = None, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type_, "optional": optional}
     if name is not None:
@@ -200,14 +212,17 @@ def as_field(name: str, s: Schema) -> dict[str, Any]:
 
 
 def copy_basics(source: Schema, type_: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """``SchemaUtil.copySchemaBasics``: name, version, doc and parameters onto a new type."""
+    """``SchemaUtil.copySchemaBasics``: name, version, doc and parameters onto a new type.
+
+    Not ``optional``: like Kafka's, the new schema is required unless the caller says
+    otherwise (only Cast carries optionality over)."""
     out: dict[str, Any] = {"type": type_}
     for k in ("name", "version", "doc", "parameters"):
         if k in source:
             out[k] = source[k]
     if fields is not None:
         out["fields"] = fields
-    out["optional"] = optional(source)
+    out["optional"] = False
     return out
 
 
@@ -234,8 +249,16 @@ def field_value(s: Schema, value: Mapping[str, Any], name: str, replace_null_wit
 
 
 def non_empty_list(name: str, value: Any) -> None:
+    """Kafka's ``NonEmptyListValidator``."""
     if not value:
-        raise ConfigException(name, value, "Empty list")
+        raise ConfigException(name, "[]", "Empty list")
+
+
+def non_empty_values(name: str, value: Any) -> None:
+    """Kafka's ``ValidList.anyNonDuplicateValues(false, false)`` (its wording)."""
+    if not value:
+        msg = f"Configuration '{name}' must not be empty. Valid values include: any non-empty value"
+        raise ConfigException(name, "[]", msg, msg)
 
 
 def required_field_syntax(name: str, value: Any) -> None:

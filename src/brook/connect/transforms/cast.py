@@ -33,6 +33,7 @@ from brook.connect.transforms.base import (
     as_field,
     copy_basics,
     fields_of,
+    java_class,
     key_and_value,
     optional,
     parse_config,
@@ -174,7 +175,7 @@ def cast_value(s: Schema | None, value: Any, target: str) -> Any:
             return _java_double_str(value)
         return str(value)
     if isinstance(value, bytes | bytearray):
-        raise DataException(f"Unexpected type in Cast transformation: {type(value).__name__}")
+        raise DataException(f"Unexpected type in Cast transformation: class {java_class(value)}")
     try:
         if target in _BITS:
             if isinstance(value, bool):
@@ -261,6 +262,7 @@ class Cast(KeyOrValue):
             return self.cache[key]
         if self.whole is not None:
             out = copy_basics(s, json_type(self.whole))
+            out["optional"] = optional(s)
         else:
             fields = []
             for f in fields_of(s):
@@ -274,6 +276,7 @@ class Cast(KeyOrValue):
                 else:
                     fields.append(f)
             out = copy_basics(s, "struct", fields)
+            out["optional"] = optional(s)
         if s.get("default") is not None and self.whole is not None:
             out["default"] = cast_value(s, s["default"], self.whole)
         self.cache[key] = out

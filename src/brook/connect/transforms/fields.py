@@ -8,6 +8,7 @@ passes through untouched, as in Kafka.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ from brook.connect.transforms.base import (
     fields_of,
     java_class,
     key_and_value,
-    non_empty_list,
+    non_empty_values,
     parse_config,
     require_map,
     require_sink_record,
@@ -54,7 +55,7 @@ def _cache_key(s: Schema) -> str:
 
 def _insertion(spec: str | None) -> tuple[str, bool] | None:
     """``InsertionSpec``: a trailing ``!`` makes the field required, ``?`` (or none) optional."""
-    if not spec:
+    if spec is None:
         return None
     if spec.endswith("!"):
         return spec[:-1], False
@@ -66,11 +67,11 @@ def _insertion(spec: str | None) -> tuple[str, bool] | None:
 def _insert_checks(values: Mapping[str, Any]) -> list[ConfigException]:
     fields = [values.get(k) for k in ("topic.field", "partition.field", "offset.field",
                                       "timestamp.field", "static.field")]
-    if not any(fields):
+    if all(f is None for f in fields):
         return [ConfigException("topic.field", None, "No field insertion configured",
                                 "No field insertion configured")]
-    if values.get("static.field") and values.get("static.value") is None:
-        return [ConfigException("static.value", None, "No value specified for static field: "
+    if values.get("static.field") is not None and values.get("static.value") is None:
+        return [ConfigException("static.value", "null", "No value specified for static field: "
                                 f"{values['static.field']}")]
     return []
 
@@ -224,6 +225,7 @@ ReplaceFieldKey, ReplaceFieldValue = key_and_value(ReplaceField, "ReplaceField")
 
 # MaskField -------------------------------------------------------------------------------
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _INT_RANGES = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 _JAVA_BY_SCHEMA = {"int8": "java.lang.Byte", "int16": "java.lang.Short",
                    "int32": "java.lang.Integer", "int64": "java.lang.Long",
@@ -234,8 +236,7 @@ _JAVA_BY_SCHEMA = {"int8": "java.lang.Byte", "int16": "java.lang.Short",
 
 def _java_type(value: Any, field_type: str | None) -> str:
     """``value.getClass()`` as Kafka's messages print it."""
-    name = _JAVA_BY_SCHEMA.get(field_type or "") or java_class(value)
-    return name if name.startswith("[") else f"class {name}"
+    return f"class {_JAVA_BY_SCHEMA.get(field_type or '') or java_class(value)}"
 
 
 def _blank(value: Any) -> Any:
@@ -261,14 +262,14 @@ def _replace(value: Any, replacement: str, field_type: str | None) -> Any:
     if isinstance(value, str):
         return replacement
     try:
-        if isinstance(value, int):
-            out = int(replacement.strip())
+        number = float(replacement.strip()) if not _INTEGER.fullmatch(replacement.strip()) \
+            else int(replacement.strip())
+        if isinstance(value, int):  # Java's Number.byteValue() & co: truncate, then wrap
             bits = _INT_RANGES.get(field_type or "int64", 64)
-            if not -(1 << (bits - 1)) <= out < (1 << (bits - 1)):
-                raise ValueError
-            return out
-        return float(replacement.strip())
-    except ValueError as exc:
+            n = int(number) & ((1 << bits) - 1)
+            return n - (1 << bits) if n >= 1 << (bits - 1) else n
+        return float(number)
+    except (ValueError, OverflowError) as exc:
         raise DataException(f"Unable to convert {replacement} (class java.lang.String) to a "
                             "number") from exc
 
@@ -280,7 +281,7 @@ class MaskField(KeyOrValue):
     PURPOSE = "mask fields"
     CONFIG_DEF = ConfigDef([
         ConfigKey("fields", Type.LIST, NO_DEFAULT, Importance.HIGH, "Names of fields to mask.",
-                  non_empty_list),
+                  non_empty_values),
         ConfigKey("replacement", Type.STRING, None, Importance.LOW,
                   "Custom value replacement, that will be applied to all 'fields' values "
                   "(numeric or non-empty string values only).", non_empty_string),

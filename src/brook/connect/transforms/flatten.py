@@ -69,6 +69,9 @@ class Flatten(KeyOrValue):
             is_optional = parent_optional or optional(f)
             if f.get("type") == "struct":
                 self._flat_schema(f, name, is_optional, out)
+            elif f.get("type") == "map":
+                raise DataException(f"Flatten transformation does not support MAP for record "
+                                    f"with schemas (for field {name}).")
             else:
                 out.append(as_field(name, {**f, "optional": is_optional}))
 
@@ -98,7 +101,7 @@ class Flatten(KeyOrValue):
         key = json.dumps(s, sort_keys=True, default=str)
         if key not in self.cache:
             fields: list[dict[str, Any]] = []
-            self._flat_schema(s, "", False, fields)
+            self._flat_schema(s, "", optional(s), fields)
             self.cache[key] = copy_basics(s, "struct", fields)
         if struct is None:
             return self.new_record(record, self.cache[key], None)

@@ -6,6 +6,7 @@ record seen earlier in the chain, or by the error reporter, keeps the headers it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from brook.connect.transforms.base import (
     fields_of,
     key_and_value,
     non_empty_list,
+    non_empty_values,
     parse_config,
     require_map,
     require_struct,
@@ -75,8 +77,6 @@ class HeaderFrom(KeyOrValue):
     def apply(self, record: R) -> R | None:
         value = self.operating_value(record)
         s = self.operating_schema(record)
-        if value is None:
-            return record
         headers = copy_headers(record)
         purpose = f"header {'move' if self.move else 'copy'}"
         if s is None:
@@ -102,6 +102,22 @@ class HeaderFrom(KeyOrValue):
 HeaderFromKey, HeaderFromValue = key_and_value(HeaderFrom, "HeaderFrom")
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?[0-9]+[eE][+-]?[0-9]+")
+
+
+def parse_literal(text: str) -> Any:
+    """Kafka's ``Values.parseString`` for the literals people write: ``true``/``false`` as
+    booleans, integers and decimals as numbers, anything else as the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if _INTEGER.fullmatch(text) and -(1 << 63) <= int(text) < 1 << 63:
+        return int(text)
+    if _DECIMAL.fullmatch(text):
+        return float(text)
+    return text
+
+
 def _not_null(name: str, value: Any) -> None:
     if value is None:
         raise ConfigException(name, value, "Value must be non-null")
@@ -121,7 +137,7 @@ class InsertHeader(Transformation):
 
     def configure(self, configs: Mapping[str, Any]) -> None:
         c = parse_config(self.CONFIG_DEF, configs)
-        self.header, self.value = str(c["header"]), str(c["value.literal"])
+        self.header, self.value = str(c["header"]), parse_literal(str(c["value.literal"]))
 
     def apply(self, record: R) -> R | None:
         return with_headers(record, copy_headers(record).add(self.header, self.value))
@@ -133,7 +149,7 @@ class DropHeaders(Transformation):
     class_name = f"{PACKAGE}.DropHeaders"
     CONFIG_DEF = ConfigDef([
         ConfigKey("headers", Type.LIST, NO_DEFAULT, Importance.HIGH,
-                  "The name of the headers to be removed.", non_empty_list),
+                  "The name of the headers to be removed.", non_empty_values),
     ])
 
     def configure(self, configs: Mapping[str, Any]) -> None:

@@ -31,9 +31,11 @@ from brook.connect.transforms.base import (
     field_schema,
     field_value,
     key_and_value,
-    non_empty_list,
+    non_empty_values,
     parse_config,
+    require_map,
     require_map_or_null,
+    require_struct,
     require_struct_or_null,
     schema,
 )
@@ -72,7 +74,8 @@ class ValueToKey(Transformation):
     PURPOSE = "copying fields from value to key"
     CONFIG_DEF = ConfigDef([
         ConfigKey("fields", Type.LIST, NO_DEFAULT, Importance.HIGH,
-                  "Field names on the record value to extract as the record key.", non_empty_list),
+                  "Field names on the record value to extract as the record key.",
+                  non_empty_values),
         REPLACE_NULL,
     ])
 
@@ -84,10 +87,10 @@ class ValueToKey(Transformation):
     def apply(self, record: R) -> R | None:
         s = record.value_schema
         if s is None:
-            value = require_map_or_null(record.value, self.PURPOSE)
-            return dataclasses.replace(record, key_schema=None, key={
-                f: None if value is None else value.get(f) for f in self.fields})
-        struct = require_struct_or_null(s, record.value, self.PURPOSE)
+            value = require_map(record.value, self.PURPOSE)
+            return dataclasses.replace(record, key_schema=None,
+                                       key={f: value.get(f) for f in self.fields})
+        struct = require_struct(s, record.value, self.PURPOSE)
         fields = []
         for f in self.fields:
             fs = field_schema(s, f)
@@ -95,9 +98,7 @@ class ValueToKey(Transformation):
                 raise DataException(f"Field does not exist: {f}")
             fields.append(as_field(f, fs))
         key_schema = schema("struct", False, fields=fields)
-        key: dict[str, Any] | None = None
-        if struct is not None:
-            key = {f: field_value(s, struct, f, self.replace_null) for f in self.fields}
+        key = {f: field_value(s, struct, f, self.replace_null) for f in self.fields}
         return dataclasses.replace(record, key_schema=key_schema, key=key)
 
 

@@ -27,13 +27,14 @@ from brook.connect.transforms.base import (
     Predicate,
     R,
     Transformation,
+    java_regex,
     parse_config,
 )
 
 
 def regex(name: str, value: Any) -> None:
     try:
-        re.compile(str(value))
+        java_regex(str(value))
     except re.error as exc:
         raise ConfigException(name, value, f"Invalid regex: {exc}") from exc
 
@@ -89,7 +90,7 @@ class RegexRouter(Transformation):
 
     def configure(self, configs: Mapping[str, Any]) -> None:
         c = parse_config(self.CONFIG_DEF, configs)
-        self.regex = re.compile(str(c["regex"]))
+        self.regex = java_regex(str(c["regex"]))
         self.replacement = str(c["replacement"])
 
     def apply(self, record: R) -> R | None:
@@ -123,7 +124,7 @@ class TopicNameMatches(Predicate):
 
     def configure(self, configs: Mapping[str, Any]) -> None:
         c = parse_config(self.CONFIG_DEF, configs)
-        self.pattern = re.compile(str(c["pattern"]))
+        self.pattern = java_regex(str(c["pattern"]))
 
     def test(self, record: ConnectRecord) -> bool:
         return record.topic is not None and self.pattern.fullmatch(record.topic) is not None

@@ -161,10 +161,12 @@ def _date_format(name: str, value: Any) -> None:
     if value:
         try:
             JavaDateFormat(str(value))
-        except ValueError as exc:
-            raise ConfigException(name, value, "TimestampConverter requires a "
-                                  "SimpleDateFormat-compatible pattern for string timestamps: "
-                                  f"{value}") from exc
+        except ValueError as exc:  # Kafka's own wording, which names the pattern's fault
+            reason = ("TimestampConverter requires a SimpleDateFormat-compatible pattern for "
+                      f"string timestamps: {value}")
+            raise ConfigException(name, value, reason, "Invalid value java.lang."
+                                  f"IllegalArgumentException: {exc} for configuration {reason}"
+                                  ) from exc
 
 
 TYPES = ("string", "unix", "Date", "Time", "Timestamp")
@@ -299,7 +301,7 @@ class TimestampConverter(KeyOrValue):
                 fields.append(as_field(self.field, self._target_schema(optional(f))))
             else:
                 fields.append(f)
-        new_schema = copy_basics(s, "struct", fields)
+        new_schema = {**copy_basics(s, "struct", fields), "optional": optional(s)}
         if struct is None:
             return self.new_record(record, new_schema, None)
         out: dict[str, Any] = {}
