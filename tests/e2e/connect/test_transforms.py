@@ -9,10 +9,12 @@ line back out (after the converter, before ``put``). The sink's file path comes 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.e2e.connect.conftest import wait_until
@@ -120,3 +122,61 @@ def test_bad_transform_configs_are_refused(bootstrap: str, worker_factory: Any) 
               if c["value"]["errors"]}
     assert set(errors) == {"transforms.r.regex", "transforms.r.replacement"}, errors
     assert worker.request("GET", "/connectors") == (200, [])
+
+
+def test_s3_sink_chain_masks_filters_and_tolerates(bootstrap: str, s3: Any, worker_factory: Any,
+                                                   tmp_path: Path) -> None:
+    """Into S3: unwrap, mask and a header-predicated filter; the record the chain cannot take
+    goes to the dead letter queue with the TRANSFORMATION stage, the secret key comes from a
+    file reference."""
+    from tests.e2e.connect.test_s3_sink import create_topic, sink_config
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "s3.properties").write_text("secret=testing\n")
+    bucket, topic = "smt-masked", f"smt-orders-{time.monotonic_ns()}"
+    dlq = topic + "-dlq"
+    s3.client.create_bucket(Bucket=bucket)
+    create_topic(bootstrap, topic, 1)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i, (value, headers) in enumerate([
+            ({"order": {"id": 1, "card": "4111-1111"}}, []),
+            ({"order": {"id": 2, "card": "5500-0000"}}, [("skip", b"1")]),
+            ("not an order", []),
+            ({"order": {"id": 3, "card": "3400-0000"}}, []),
+            ({"order": {"id": 4, "card": "6011-0000"}}, [])]):
+        producer.produce(topic, key=str(i).encode(), value=json.dumps(value).encode(),
+                         headers=headers)
+    assert producer.flush(30) == 0
+    worker = worker_factory(bootstrap, **{
+        "config.providers": "file",
+        "config.providers.file.class": "FileConfigProvider",
+        "config.providers.file.param.allowed.paths": str(secrets)})
+    reference = f"${{file:{secrets}/s3.properties:secret}}"
+    config = sink_config(topic, s3, bucket, **{
+        "aws.secret.access.key": reference,
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.context.headers.enable": "true",
+        "transforms": "skip,unwrap,mask", "predicates": "marked",
+        "transforms.skip.type": T + "Filter", "transforms.skip.predicate": "marked",
+        "transforms.unwrap.type": T + "ExtractField$Value", "transforms.unwrap.field": "order",
+        "transforms.mask.type": T + "MaskField$Value", "transforms.mask.fields": "card",
+        "predicates.marked.type": "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
+        "predicates.marked.name": "skip"})
+    status, body = worker.request("POST", "/connectors", {"name": "smt-s3", "config": config})
+    assert status == 201, body
+    key = f"topics/{topic}/partition=0/{topic}+0+0000000000.json"
+    wait_until(lambda: key in s3.keys(bucket), 60, f"the object\n{worker.output()}")
+    assert [json.loads(x) for x in s3.read(bucket, key).decode().splitlines()] == [
+        {"id": 1, "card": ""}, {"id": 3, "card": ""}, {"id": 4, "card": ""}]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"dlq-{topic}"})
+    consumer.assign([KafkaTopicPartition(dlq, 0, 0)])
+    msg = wait_until(lambda: consumer.poll(0.5), 30, "a DLQ record")
+    consumer.close()
+    headers = {k: v.decode() for k, v in msg.headers()}
+    assert msg.value() == b'"not an order"'
+    assert headers["__connect.errors.stage"] == "TRANSFORMATION"
+    assert headers["__connect.errors.class.name"] == T + "ExtractField$Value"
+    assert headers["__connect.errors.offset"] == "2"
+    assert worker.request("GET", "/connectors/smt-s3/config")[1]["aws.secret.access.key"] == \
+        reference

@@ -208,7 +208,8 @@ class TransformationChain:
             if current is None:
                 return None
             result = handler.execute(partial(stage.apply, current), Stage.TRANSFORMATION,
-                                     type(stage.transformation).__name__, raw)
+                                     stage.transformation.class_name
+                                     or type(stage.transformation).__qualname__, raw)
             if result is ErrorHandler.SKIP:
                 return None
             current = result
