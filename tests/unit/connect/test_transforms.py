@@ -295,3 +295,10 @@ def test_header_literals_are_typed_and_written_as_kafka_writes_them() -> None:
     assert values == [42, True, 1.5, "best-app-ever"]
     assert [header_bytes(v) for v in values] == [b"42", b"true", b"1.5", b"best-app-ever"]
     assert header_bytes({"a": [1, b"\x00"]}) == b'{"a":[1,"AA=="]}' and header_bytes(None) is None
+
+
+def test_a_routed_sink_record_keeps_where_it_was_read() -> None:
+    routed = make(T + "RegexRouter", regex="orders", replacement="archive").apply(sink(1))
+    assert routed is not None and routed.topic == "archive"
+    assert routed.original_topic_partition.topic == "orders"
+    assert (routed.original_kafka_partition, routed.original_kafka_offset) == (3, 42)
