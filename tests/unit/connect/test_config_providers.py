@@ -76,6 +76,19 @@ def test_allowed_paths_and_allowlist(tmp_path: Path, secrets: Path,
     assert tasks == [{"a": config["a"], "copied": f"x {config['a']}"}]
 
 
+def test_kubernetes_secret_volumes(tmp_path: Path) -> None:
+    volume = tmp_path / "volume"
+    (volume / "..2026_12_06").mkdir(parents=True)
+    (volume / "..2026_12_06" / "password").write_text("k8s-secret")
+    (volume / "..data").symlink_to("..2026_12_06")
+    (volume / "password").symlink_to("..data/password")
+    (tmp_path / "elsewhere").write_text("not for connectors")
+    (volume / "escape").symlink_to(tmp_path / "elsewhere")
+    r = resolver(tmp_path, {"dir.param.allowed.paths": str(volume)})
+    resolved, _ = r.resolve({"p": f"${{dir:{volume}:password}}", "e": f"${{dir:{volume}:escape}}"})
+    assert resolved == {"p": "k8s-secret", "e": f"${{dir:{volume}:escape}}"}
+
+
 def test_worker_refuses_bad_provider_settings(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="could not be found"):
         WorkerConfig({"config.providers": "x", "config.providers.x.class": "com.example.Vault"})

@@ -99,8 +99,8 @@ class FileConfigProvider(_PathProvider):
 
 
 class DirectoryConfigProvider(_PathProvider):
-    """``${dir:/path/to/dir:file}``: the content of a regular file directly in the directory
-    (Kubernetes-style secret volumes)."""
+    """``${dir:/path/to/dir:file}``: the content of a regular file named directly in the
+    directory (Kubernetes-style secret volumes)."""
 
     def get(self, path: str | None, keys: set[str]) -> dict[str, str]:
         directory = self._allowed(path)
@@ -110,8 +110,10 @@ class DirectoryConfigProvider(_PathProvider):
         for key in keys:
             if "/" in key or key in ("", ".", ".."):
                 continue
+            # Kubernetes mounts secrets as symlinks into a ..data directory: a link is
+            # followed as long as it stays inside allowed.paths.
             real = self._allowed(str(directory / key))
-            text = None if real is None or real.parent != directory else self._read(real)
+            text = None if real is None else self._read(real)
             if text is not None:
                 out[key] = text
         return out
