@@ -33,6 +33,7 @@ from brook.connect.api import (
 from brook.connect.runtime import plugins
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.transforms import BUILTIN_TRANSFORMATIONS, Predicate, Transformation
+from brook.connect.transforms.base import non_empty_values
 
 R = TypeVar("R", bound=ConnectRecord)
 PREDICATE, NEGATE = "predicate", "negate"
@@ -53,8 +54,7 @@ def _abstract_hint(cls_name: str) -> str | None:
     variants = [f"{cls_name}${v}" for v in ("Key", "Value") if f"{cls_name}${v}" in
                 BUILTIN_TRANSFORMATIONS]
     if variants:
-        return ("Transformation is abstract and cannot be created. Did you mean "
-                f"{', '.join(variants)}?")
+        return f"This class is abstract and cannot be created. Did you mean {', '.join(variants)}?"
     return None
 
 
@@ -69,7 +69,7 @@ def alias_config(values: Mapping[str, Any]) -> tuple[list[ConfigValue], dict[str
         names = aliases(values, kind)
         if len(names) != len(set(names)):
             out.append(ConfigValue(kind, values.get(kind), [
-                f"Invalid value {values.get(kind)} for configuration {kind}: Duplicate alias "
+                f"Invalid value [{', '.join(names)}] for configuration {kind}: Duplicate alias "
                 "provided."]))
         for alias in dict.fromkeys(names):
             prefix, group = f"{kind}.{alias}.", f"{label}s: {alias}"
@@ -85,9 +85,9 @@ def alias_config(values: Mapping[str, Any]) -> tuple[list[ConfigValue], dict[str
                 continue
             cls: Any = lookup(cls_name)
             if cls is None:
-                reason = _abstract_hint(cls_name) if kind == "transforms" else None
-                type_value.errors.append(f"Invalid value {cls_name} for configuration {type_key}: "
-                                         f"{reason or f'Class {cls_name} could not be found.'}")
+                hint = _abstract_hint(cls_name) if kind == "transforms" else None
+                type_value.errors.append(hint or f"Invalid value {cls_name} for configuration "
+                                                 f"{type_key}: Class {cls_name} could not be found.")
                 continue
             sub = {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
             config_def = cls().config()
@@ -100,10 +100,14 @@ def alias_config(values: Mapping[str, Any]) -> tuple[list[ConfigValue], dict[str
             for v in config_def.validate(sub):
                 if kind == "transforms" and v.name in (PREDICATE, NEGATE):
                     continue
-                out.append(ConfigValue(prefix + v.name, v.value, [
-                    e.replace(f'"{v.name}"', f'"{prefix}{v.name}"').replace(
-                        f"configuration {v.name}:", f"configuration {prefix}{v.name}:")
-                    for e in v.errors]))
+                # Kafka names the prefixed key when a required one is missing, and the key as
+                # the transformation knows it in its validators' messages.
+                errors = [e.replace(f'"{v.name}"', f'"{prefix}{v.name}"') for e in v.errors]
+                key = config_def.get(v.name)
+                if v.name not in sub and key is not None and key.check is non_empty_values:
+                    # Kafka also runs the validator on the missing value, which says so.
+                    errors.append(f"Configuration '{v.name}' values must not be null.")
+                out.append(ConfigValue(prefix + v.name, v.value, errors))
     return out, keys
 
 

@@ -80,7 +80,11 @@ def parse_spec(name: str, mappings: list[str]) -> dict[str, str]:
                                   f"Invalid rename mapping: {mapping}")
         type_name = parts[-1].strip().upper()
         if type_name not in ALL_TYPES:
-            msg = f"Invalid type found in casting spec: {parts[-1].strip()}"
+            # Kafka's wording: its ConfigException(name, value) constructor, given the message
+            # as the name and the enum lookup's failure as the value.
+            msg = (f"Invalid value java.lang.IllegalArgumentException: No enum constant org.apache"
+                   f".kafka.connect.data.Schema.Type.{type_name} for configuration Invalid type "
+                   f"found in casting spec: {parts[-1].strip()}")
             raise ConfigException(name, ",".join(mappings), msg, msg)
         if type_name not in OUTPUT_TYPES:
             msg = (f"Cast transformation does not support casting to {type_name}; supported "
