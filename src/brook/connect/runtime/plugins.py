@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TypeVar
 
-from brook.connect.api import ENTRY_POINT_GROUP, Connector, SinkConnector
+from brook.connect.api import ENTRY_POINT_GROUP, ConfigDef, Connector, SinkConnector
 from brook.connect.transforms import (
     BUILTIN_PREDICATES,
     BUILTIN_TRANSFORMATIONS,
@@ -192,3 +192,11 @@ def transformation_plugins() -> list[dict[str, str]]:
     out += [{"class": name, "type": "predicate", "version": cls().version()}
             for name, cls in sorted(predicates().items())]
     return out
+
+
+def transformation_config(class_name: str) -> ConfigDef | None:
+    """The keys of a transformation or predicate (``GET /connector-plugins/{plugin}/config``),
+    or ``None`` when the name is neither."""
+    cls: type[Transformation] | type[Predicate] | None = (
+        resolve_transformation(class_name) or resolve_predicate(class_name))
+    return None if cls is None else cls().config()
