@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from brook.connect.api import ConfigException, DataException, Headers, SinkRecord, SourceRecord
+from brook.connect.api import (
+    ConfigException,
+    DataException,
+    Headers,
+    RetriableException,
+    SinkRecord,
+    SourceRecord,
+)
 from brook.connect.runtime import plugins, validation
 from brook.connect.runtime.errors import ErrorHandler, ToleranceExceeded
 from brook.connect.runtime.transformation_chain import TransformationChain
@@ -238,6 +245,31 @@ def test_a_failing_transformation_obeys_errors_tolerance() -> None:
         chain(config).apply(sink("not a map"), handler("none"))
 
 
+class _Flaky(Transformation):
+    """Fails with a retriable error the first ``failures`` times it is applied."""
+
+    class_name = "test.Flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def apply(self, record: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise RetriableException("not yet")
+        return record
+
+
+def test_retriable_transformation_failures_are_retried_only_within_the_timeout() -> None:
+    from brook.connect.runtime.transformation_chain import _Stage
+    record = sink(1)
+    retrying = ErrorHandler({"errors.retry.timeout": 5000}, threading.Event())
+    assert TransformationChain([_Stage("f", _Flaky(2))]).apply(record, retrying) is record
+    no_retry = ErrorHandler({"errors.tolerance": "all"}, threading.Event())
+    assert TransformationChain([_Stage("f", _Flaky(1))]).apply(record, no_retry) is None
+    assert no_retry.errors_seen == 1
+
+
 def errors(props: dict[str, str]) -> dict[str, list[str]]:
     infos = validation.validate({"connector.class": "S3SinkConnector", "topics": "t",
                                  "s3.bucket.name": "bkt", **props})
@@ -285,6 +317,9 @@ def test_every_builtin_is_listed_with_its_type() -> None:
     assert issubclass(plugins.resolve_transformation("RegexRouter") or object, Transformation)
     assert issubclass(plugins.resolve_predicate("TopicNameMatches") or object, Predicate)
     assert plugins.resolve_transformation("os.system") is None
+    config_def = plugins.transformation_config(T + "Cast$Value")
+    assert config_def is not None and list(config_def) == ["spec", "replace.null.with.default"]
+    assert plugins.transformation_config("os.system") is None
 
 
 def test_header_literals_are_typed_and_written_as_kafka_writes_them() -> None:

@@ -13,7 +13,7 @@ the record (a sink sends it to the dead letter queue), ``none`` fails the task.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from brook.connect.transforms import BUILTIN_TRANSFORMATIONS, Predicate, Transfo
 from brook.connect.transforms.base import non_empty_values
 
 R = TypeVar("R", bound=ConnectRecord)
+T = TypeVar("T")
 PREDICATE, NEGATE = "predicate", "negate"
 
 
@@ -161,6 +162,18 @@ class _Stage:
         return self.transformation.apply(record)
 
 
+def _attempts(first: Exception, again: Callable[[], T]) -> Callable[[], T]:
+    """An operation whose first call raises ``first`` and whose later calls run ``again``."""
+    pending: list[Exception] = [first]
+
+    def attempt() -> T:
+        if pending:
+            raise pending.pop()
+        return again()
+
+    return attempt
+
+
 class TransformationChain:
     """The configured transformations of a connector, applied to each record in order."""
 
@@ -211,9 +224,14 @@ class TransformationChain:
         for stage in self.stages:
             if current is None:
                 return None
-            result = handler.execute(partial(stage.apply, current), Stage.TRANSFORMATION,
-                                     stage.transformation.class_name
-                                     or type(stage.transformation).__qualname__, raw)
+            try:  # the common case, without the error handler's bookkeeping
+                result = stage.apply(current)
+            except Exception as exc:
+                # The handler sees this failure as its first attempt: it retries a
+                # RetriableException within errors.retry.timeout, then tolerates or fails.
+                result = handler.execute(_attempts(exc, partial(stage.apply, current)),
+                                         Stage.TRANSFORMATION, stage.transformation.class_name
+                                         or type(stage.transformation).__qualname__, raw)
             if result is ErrorHandler.SKIP:
                 return None
             current = result
