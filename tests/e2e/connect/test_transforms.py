@@ -102,6 +102,14 @@ def test_chains_predicates_and_a_file_secret(bootstrap: str, worker_factory: Any
     status, tasks = worker.request("GET", "/connectors/smt-sink/tasks")
     assert tasks[0]["config"]["file"] == reference
 
+    # A resolved value that fails a check is reported as its reference, never as the value.
+    (secrets / "outside.properties").write_text("path=/etc/brook-not-allowed/out.txt\n")
+    outside = f"${{file:{secrets}/outside.properties:path}}"
+    status, body = worker.request("POST", "/connectors", {"name": "smt-outside", "config": {
+        **sink_config, "file": outside}})
+    assert status == 400 and outside in body["message"], body
+    assert "brook-not-allowed" not in body["message"], body
+
 
 def test_bad_transform_configs_are_refused(bootstrap: str, worker_factory: Any) -> None:
     worker = worker_factory(bootstrap)

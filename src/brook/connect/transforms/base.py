@@ -155,7 +155,7 @@ def require_map_or_null(value: Any, purpose: str) -> dict[str, Any] | None:
 def require_struct(schema: Schema | None, value: Any, purpose: str) -> dict[str, Any]:
     if schema is None or schema.get("type") != "struct" or not isinstance(value, dict):
         raise DataException(f"Only Struct objects supported for [{purpose}], found: "
-                            f"{'org.apache.kafka.connect.data.Struct' if isinstance(value, dict) and schema is not None else java_class(value)}")
+                            f"{java_class(value)}")
     return value
 
 
