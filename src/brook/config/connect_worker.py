@@ -117,6 +117,7 @@ WORKER_KEYS = ConfigDef([
          "How long a stopping task is waited for."),
     _key("plugin.path", _T.LIST, (), _LOW, "Accepted and ignored."),
     _key("config.providers", _T.LIST, (), _LOW,
-         "Config providers are not supported; naming one is refused."),
+         "Aliases of config providers; each names its class in config.providers.<alias>.class "
+         "and its settings under config.providers.<alias>.param."),
 ])
 """Every key a Connect worker reads, in the order Kafka documents them."""

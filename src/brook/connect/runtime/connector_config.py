@@ -3,10 +3,10 @@
 They are validated together with the connector's own ``ConfigDef`` so that a bad
 ``errors.tolerance`` is refused at ``POST /connectors`` exactly like a bad plugin key.
 
-Every class-valued key resolves only among the classes the worker ships (converters by their
-Kafka names; brook has no transformations or predicates yet, so any named one is refused
-with Kafka's "could not be found" message rather than silently ignored); no value is ever
-imported as a module path.
+Every class-valued key resolves only among the classes the worker knows (converters,
+transformations and predicates by their Kafka names, plus installed entry points; anything
+else is refused with Kafka's "could not be found" message); no value is ever imported as a
+module path.
 """
 
 from __future__ import annotations
@@ -42,27 +42,13 @@ def _header_converter(name: str, value: Any) -> None:
         raise ConfigException(name, value, f"Class {value} could not be found.")
 
 
-TRANSFORMATIONS: dict[str, type[Any]] = {}
-PREDICATES: dict[str, type[Any]] = {}
-
-
 def alias_class_problems(values: Mapping[str, Any]) -> list[ConfigException]:
-    """``transforms``/``predicates``: each alias's ``type`` must name a known class.
+    """``transforms``/``predicates``: each alias must name a known class with a valid config.
 
     ``values`` are the raw props: the per-alias keys are not part of any ``ConfigDef``.
     """
-    problems: list[ConfigException] = []
-    for kind, known in (("transforms", TRANSFORMATIONS), ("predicates", PREDICATES)):
-        raw = str(values.get(kind) or "")
-        for alias in [a.strip() for a in raw.split(",") if a.strip()]:
-            key = f"{kind}.{alias}.type"
-            cls = str(values.get(key) or "").strip()
-            if not cls:
-                problems.append(ConfigException(key, None, "Missing required configuration "
-                                                f'"{key}" which has no default value.'))
-            elif cls not in known:
-                problems.append(ConfigException(key, cls, f"Class {cls} could not be found."))
-    return problems
+    from brook.connect.runtime.transformation_chain import alias_problems
+    return alias_problems(values)
 
 
 MAX_TASKS = 1024

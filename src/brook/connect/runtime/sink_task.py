@@ -191,11 +191,13 @@ class WorkerSinkTask(WorkerTask):
             headers = Headers()
             for hk, hv in cast(list[tuple[str, Any]], msg.headers() or []):
                 headers.add(hk, _header_value(hv.encode() if isinstance(hv, str) else hv))
-            records.append(SinkRecord(
+            record = self.chain.apply(SinkRecord(
                 topic=topic, kafka_partition=partition, key=key[1], value=value[1],
                 timestamp=ts if ts_type in _TIMESTAMP_TYPES else None, headers=headers,
                 key_schema=key[0], value_schema=value[0], kafka_offset=offset,
-                timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "NoTimestampType")))
+                timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "NoTimestampType")), handler, msg)
+            if record is not None:
+                records.append(record)
         return records
 
     def _put(self, task: SinkTask, records: list[SinkRecord], handler: ErrorHandler) -> None:

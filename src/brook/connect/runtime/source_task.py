@@ -21,6 +21,7 @@ from brook.connect.api import (
     SourceTask,
 )
 from brook.connect.runtime.connector_config import client_overrides
+from brook.connect.runtime.converters import header_bytes
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.runtime.stores import OffsetStore
 from brook.connect.runtime.worker_task import WorkerTask
@@ -87,6 +88,14 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, producer: Producer, record: SourceRecord, key_conv: Any, value_conv: Any,
               handler: ErrorHandler, task: SourceTask) -> None:
+        transformed = self.chain.apply(record, handler)
+        if transformed is None:  # dropped: its position still counts, as in Kafka
+            task.commit_record(record)
+            if record.source_partition:
+                pkey = json.dumps(dict(record.source_partition), sort_keys=True)
+                self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
+            return
+        record = transformed
         key = handler.execute(
             lambda: key_conv.from_connect_data(record.topic, record.key_schema, record.key),
             Stage.KEY_CONVERTER, type(key_conv).__name__, None)
@@ -103,8 +112,7 @@ class WorkerSourceTask(WorkerTask):
                 task.commit_record(record)
 
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered,
-                                  "headers": [(h.key, h.value if isinstance(h.value, bytes | None)
-                                               else str(h.value).encode()) for h in record.headers]}
+                                  "headers": [(h.key, header_bytes(h.value)) for h in record.headers]}
         if record.kafka_partition is not None:
             kwargs["partition"] = record.kafka_partition
         if record.timestamp is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from brook.config.connect_worker import BASIC_AUTH_EXTENSION, WORKER_KEYS
 from brook.connect.api import ConfigDef, WorkerPolicy
+from brook.connect.runtime.config_providers import from_worker
 from brook.connect.runtime.connector_config import HEADER_CONVERTERS
 from brook.connect.runtime.converters import CONVERTERS
 
@@ -89,9 +90,7 @@ class WorkerConfig:
         for cls in self.values["rest.extension.classes"]:
             if cls != BASIC_AUTH_EXTENSION:
                 raise ValueError(f"rest.extension.classes: Class {cls} could not be found.")
-        for alias in self.values.get("config.providers") or []:
-            provider = props.get(f"config.providers.{alias}.class")
-            raise ValueError(f"config.providers: Class {provider} could not be found.")
+        self.config_providers = from_worker(props, list(self.values.get("config.providers") or []))
 
     @property
     def rest_host(self) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from brook.connect.runtime.converters import Converter, converter_configs, make_converter
 from brook.connect.runtime.stores import StatusStore
+from brook.connect.runtime.transformation_chain import TransformationChain
 from brook.connect.runtime.worker_config import WorkerConfig
 from brook.env.clock import SYSTEM_CLOCK, Clock
 
@@ -39,6 +40,10 @@ class WorkerTask(threading.Thread):
         if paused:
             self.paused.set()
         self.state = "UNASSIGNED"
+        self.scrub: Callable[[str], str] = str
+        """Puts config provider references back in place of resolved secrets (traces, logs)."""
+        self.chain = TransformationChain([])
+        """The connector's transformations; configured when the task starts (``run``)."""
 
     def converters(self) -> tuple[Converter, Converter]:
         """Key and value converters: the connector's own if it names one, else the worker's.
@@ -67,11 +72,14 @@ class WorkerTask(threading.Thread):
     def run(self) -> None:
         self.set_state("PAUSED" if self.paused.is_set() else "RUNNING")
         try:
+            self.chain = TransformationChain.from_config(self.connector_config)
             self.execute()
         except Exception as exc:
-            log.error("%s failed: %s", self.name, exc)
-            self.set_state("FAILED", "".join(traceback.format_exception(exc)))
+            log.error("%s failed: %s", self.name, self.scrub(str(exc)))
+            self.set_state("FAILED", self.scrub("".join(traceback.format_exception(exc))))
             return
+        finally:
+            self.chain.close()
         if self.state != "FAILED":
             self.set_state("UNASSIGNED")
 
