@@ -1,0 +1,93 @@
+"""Sink tasks are members of the consumer group ``connect-<connector>``, as in Kafka Connect.
+
+Lag tools see which task owns which partition, the group's assignor splits the partitions
+between the connector's tasks, and the broker refuses to delete or reset the group's offsets
+while the connector runs (the group is not empty).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from tests.e2e.connect.conftest import S3Server, wait_until
+from tests.e2e.connect.test_s3_sink import create_topic, produce, sink_config
+
+
+def members(bootstrap: str, group: str) -> dict[str, set[tuple[str, int]]] | None:
+    """client id -> partitions owned, for a Stable group; None otherwise."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    if desc.state != ConsumerGroupState.STABLE:
+        return None
+    return {m.client_id: {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions}
+            for m in desc.members}
+
+
+def split_between(bootstrap: str, group: str, n: int, everything: set[tuple[str, int]]) -> Any:
+    found = members(bootstrap, group)
+    if found is None or len(found) != n:
+        return None
+    owned = [tp for parts in found.values() for tp in parts]
+    if sorted(owned) != sorted(everything) or any(not p for p in found.values()):
+        return None
+    return found
+
+
+def test_two_sink_tasks_are_group_members_that_split_the_partitions(
+        bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
+    s3.client.create_bucket(Bucket="members")
+    topic = f"members-{time.monotonic_ns()}"
+    create_topic(bootstrap, topic, 4)
+    produce(bootstrap, topic, [(p, json.dumps({"i": i}).encode())
+                               for i in range(6) for p in range(4)])
+    worker = worker_factory(bootstrap)
+    status, body = worker.request("PUT", "/connectors/members-sink/config", sink_config(
+        topic, s3, "members", **{"flush.size": "3", "tasks.max": "2"}))
+    assert status == 201, body
+
+    group = "connect-members-sink"
+    everything = {(topic, p) for p in range(4)}
+    found = wait_until(lambda: split_between(bootstrap, group, 2, everything), 60,
+                       "two members owning all four partitions between them")
+    # Kafka Connect's client ids for a task's consumer.
+    assert set(found) == {"connector-consumer-members-sink-0", "connector-consumer-members-sink-1"}
+    # Records flow through the members, and their offsets are committed to the group.
+    wait_until(lambda: len(s3.keys("members")) == 8, 60, "two objects per partition")
+
+    # Offsets cannot be wiped under a running connector: the group is not empty.
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    with pytest.raises(KafkaException, match="NON_EMPTY_GROUP"):
+        admin.delete_consumer_groups([group], request_timeout=30)[group].result(timeout=30)
+
+    # Stopping the connector empties the group (its members leave), as in Kafka Connect.
+    status, _ = worker.request("PUT", "/connectors/members-sink/stop")
+    assert status in (202, 204), status
+    wait_until(lambda: admin.describe_consumer_groups([group])[group].result(timeout=30).state
+               == ConsumerGroupState.EMPTY, 60, "the group to be empty")
+
+
+def test_a_task_of_a_regex_connector_takes_a_new_matching_topic(
+        bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
+    s3.client.create_bucket(Bucket="regex")
+    base = f"rx{time.monotonic_ns()}"
+    create_topic(bootstrap, f"{base}-a", 1)
+    worker = worker_factory(bootstrap)
+    config = sink_config("", s3, "regex", **{"flush.size": "1"})
+    del config["topics"]
+    config["topics.regex"] = f"{base}-.*"
+    status, body = worker.request("PUT", "/connectors/regex-sink/config", config)
+    assert status == 201, body
+    group = "connect-regex-sink"
+    wait_until(lambda: split_between(bootstrap, group, 1, {(f"{base}-a", 0)}), 60,
+               "the member owning the first topic")
+    create_topic(bootstrap, f"{base}-b", 2)
+    create_topic(bootstrap, f"other-{base}-b", 1)  # matches only in part: not taken
+    wait_until(lambda: split_between(bootstrap, group, 1, {(f"{base}-a", 0), (f"{base}-b", 0),
+                                                           (f"{base}-b", 1)}), 60,
+               "the member owning the new matching topic too")
