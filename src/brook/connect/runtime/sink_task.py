@@ -85,6 +85,7 @@ class WorkerSinkTask(WorkerTask):
         self.commit_requested = False
         self.consumer: Any = None
         self.cooperative = False
+        self.client_error: KafkaError | None = None
         self.dlq: DeadLetterQueueReporter | None = None
 
     def _consumer_conf(self) -> dict[str, Any]:
@@ -94,9 +95,17 @@ class WorkerSinkTask(WorkerTask):
             conf["client.id"] = f"connector-consumer-{self.connector}-{self.task_id}"
         conf.update(client_overrides(self.connector_config, "consumer.override."))
         conf.update({"group.id": f"connect-{self.connector}", "enable.auto.commit": False,
-                     "enable.auto.offset.store": False, "enable.partition.eof": False})
+                     "enable.auto.offset.store": False, "enable.partition.eof": False,
+                     "error_cb": self._on_client_error})
         conf.setdefault("auto.offset.reset", "earliest")
         return conf
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        """librdkafka reports a failed SASL handshake only here (and retries forever); Kafka's
+        consumer throws it from ``poll``, which fails the task. So does this one."""
+        if self.client_error is None and (err.fatal() or
+                                          err.code() == KafkaError._AUTHENTICATION):
+            self.client_error = err
 
     def _subscription(self) -> list[str]:
         """The topics to subscribe to: ``topics``, or the existing topics ``topics.regex``
@@ -206,6 +215,8 @@ class WorkerSinkTask(WorkerTask):
                     (self.consumer.pause if was_paused else self.consumer.resume)(tps)
                 self._apply_rewinds()
                 batch = self.consumer.consume(num_messages=500, timeout=0.2)
+                if self.client_error is not None:
+                    raise RuntimeError(f"consumer failed: {self.client_error.str()}")
                 records = self._convert(batch, key_conv, value_conv, handler)
                 if records:
                     self._put(task, records, handler)
