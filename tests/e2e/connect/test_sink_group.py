@@ -91,3 +91,47 @@ def test_a_task_of_a_regex_connector_takes_a_new_matching_topic(
     wait_until(lambda: split_between(bootstrap, group, 1, {(f"{base}-a", 0), (f"{base}-b", 0),
                                                            (f"{base}-b", 1)}), 60,
                "the member owning the new matching topic too")
+
+
+def test_partitions_taken_by_a_rebalance_are_committed_before_they_are_given_up(
+        bootstrap: str, worker_factory: Any, tmp_path: Any) -> None:
+    """Kafka's WorkerSinkTask commits (preCommit, then a synchronous commit) the partitions a
+    rebalance revokes. With the periodic commit 60 s away, the offsets of what the file sink
+    wrote reach the group when another member joins and the task gives partitions up."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions
+
+    topic = f"revoke-{time.monotonic_ns()}"
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, [(p, f"v{i}".encode()) for i in range(5) for p in range(2)])
+    out = tmp_path / "revoke.txt"
+    worker = worker_factory(bootstrap, **{"file.connectors.enable": "true",
+                                          "file.connectors.allowed.dirs": str(tmp_path),
+                                          "offset.flush.interval.ms": "60000"})
+    status, body = worker.request("PUT", "/connectors/revoke-sink/config", {
+        "connector.class": "FileStreamSink", "file": str(out), "topics": topic,
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter"})
+    assert status == 201, body
+    group = "connect-revoke-sink"
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 10, 60,
+               "all ten lines written")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def committed() -> dict[int, int]:
+        res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+        return {tp.partition: tp.offset for tp in res.result(timeout=30).topic_partitions
+                if tp.offset >= 0}
+
+    assert committed() == {}  # nothing yet: the periodic commit is a minute away
+    other = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                      "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        other.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while committed() != {0: 5, 1: 5} and time.monotonic() < deadline:
+            other.poll(0.5)
+        assert committed() == {0: 5, 1: 5}
+        # The group now has both members, each with one partition.
+        wait_until(lambda: (m := members(bootstrap, group)) is not None and len(m) == 2
+                   and all(len(p) == 1 for p in m.values()), 60, "the partitions split")
+    finally:
+        other.close()

@@ -217,6 +217,9 @@ class WorkerSinkTask(WorkerTask):
                 batch = self.consumer.consume(num_messages=500, timeout=0.2)
                 if self.client_error is not None:
                     raise RuntimeError(f"consumer failed: {self.client_error.str()}")
+                owned = set(self.assignment)  # as Kafka: nothing of a partition revoked meanwhile
+                batch = [m for m in batch if m.error() is not None or
+                         TopicPartition(str(m.topic()), m.partition() or 0) in owned]
                 records = self._convert(batch, key_conv, value_conv, handler)
                 if records:
                     self._put(task, records, handler)
