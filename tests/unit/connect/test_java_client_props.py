@@ -10,7 +10,11 @@ import pytest
 
 from brook.connect.api import ConfigException
 from brook.connect.runtime.connector_config import client_overrides
-from brook.connect.runtime.java_client_props import msk_iam_signer_available, translate
+from brook.connect.runtime.java_client_props import (
+    MAX_CLIENT_SETTINGS,
+    msk_iam_signer_available,
+    translate,
+)
 from brook.connect.runtime.validation import RestError, check
 from brook.connect.runtime.worker_config import WorkerConfig
 
@@ -93,6 +97,8 @@ def test_connector_overrides_translate_jaas_for_the_task() -> None:
     ("consumer.override.partition.assignment.strategy", "com.example.MyAssignor",
      "no librdkafka equivalent"),
     ("consumer.override.session.timeout.ms", "soon", "Invalid value"),
+    ("consumer.override.session.timeout.ms", "99999999", "outside allowed range"),
+    ("producer.override.enable.idempotence", "maybe", "Expected bool value"),
     ("admin.override.security.protocol", "TLS", "must be one of"),
 ])
 def test_untranslatable_client_settings_are_a_400_naming_the_key(key: str, value: str,
@@ -191,3 +197,9 @@ def test_a_worker_with_a_java_only_client_key_does_not_start() -> None:
     with pytest.raises(ValueError, match=r"consumer\.interceptor\.classes: Java interceptors"):
         WorkerConfig({"bootstrap.servers": "b:9092",
                       "consumer.interceptor.classes": "com.example.Tracing"})
+
+
+def test_a_config_cannot_make_the_worker_check_thousands_of_client_settings() -> None:
+    many = {f"consumer.override.x{i}": "1" for i in range(MAX_CLIENT_SETTINGS + 1)}
+    message = refused(sink(**many))
+    assert f"At most {MAX_CLIENT_SETTINGS} client settings" in message

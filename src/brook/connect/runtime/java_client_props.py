@@ -113,6 +113,9 @@ _FORBIDDEN_FOR_CONNECTORS = re.compile(
     r".*_cb|opaque|logger")
 _SECRET = re.compile(r".*(password|jaas\.config|\.key|secret).*")
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
+MAX_CLIENT_SETTINGS = 256
+"""More keys than librdkafka has settings: each is checked by configuring a client, so a
+request cannot make the worker configure thousands of them."""
 _SILENT = logging.getLogger("brook.connect.librdkafka-probe")
 _SILENT.addHandler(logging.NullHandler())
 _SILENT.propagate = False
@@ -188,7 +191,13 @@ class _Translator:
 
     def _probe(self, passed: Mapping[str, str]) -> None:
         """Ask librdkafka about each remaining key, alone: a client is configured, never
-        started (no ``bootstrap.servers``), so nothing is contacted or read."""
+        started (no ``bootstrap.servers``), so nothing is contacted or read. One key at a time,
+        because librdkafka names an alias by its canonical name in its messages."""
+        if len(passed) > MAX_CLIENT_SETTINGS:
+            self.out.problems.append(ConfigException(
+                self.prefix + "*", len(passed), f"At most {MAX_CLIENT_SETTINGS} client "
+                                                "settings are accepted"))
+            return
         for key, value in passed.items():
             if key == "bootstrap.servers":
                 self.out.conf[key] = value
@@ -198,12 +207,13 @@ class _Translator:
             except KafkaException as exc:
                 text = exc.args[0].str() if exc.args else str(exc)
                 if text.startswith("No such configuration property"):
-                    self.refuse(key, "Not a setting brook's Kafka clients (librdkafka) know; "
-                                     "no librdkafka equivalent of this Java client setting")
-                    continue
-                if text.startswith("Invalid value"):
-                    self.refuse(key, text)
-                    continue
+                    text = ("Not a setting brook's Kafka clients (librdkafka) know; no "
+                            "librdkafka equivalent of this Java client setting")
+                self.refuse(key, text.strip())
+                continue
+            except (TypeError, ValueError) as exc:
+                self.refuse(key, str(exc))
+                continue
             self.out.conf[key] = value
 
     def _security_protocol(self, key: str, value: str) -> None:
