@@ -96,6 +96,8 @@ def test_connector_overrides_translate_jaas_for_the_task() -> None:
     ("producer.override.max.block.ms", "1000", "no librdkafka equivalent"),
     ("consumer.override.partition.assignment.strategy", "com.example.MyAssignor",
      "no librdkafka equivalent"),
+    ("consumer.override.ssl.cipher.suites", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+     "Java (IANA) cipher suite name"),
     ("consumer.override.session.timeout.ms", "soon", "Invalid value"),
     ("consumer.override.session.timeout.ms", "99999999", "outside allowed range"),
     ("producer.override.enable.idempotence", "maybe", "Expected bool value"),
@@ -115,10 +117,12 @@ def test_java_settings_without_effect_on_librdkafka_pass() -> None:
                     "consumer.override.key.deserializer":
                     "org.apache.kafka.common.serialization.ByteArrayDeserializer",
                     "consumer.override.ssl.endpoint.identification.algorithm": "",
-                    "consumer.override.auto.offset.reset": "none"})
+                    "consumer.override.auto.offset.reset": "none",
+                    "consumer.override.ssl.cipher.suites": "ECDHE-RSA-AES256-GCM-SHA384"})
     check(props)
     assert client_overrides(props, "consumer.override.") == {
-        "ssl.endpoint.identification.algorithm": "none", "auto.offset.reset": "error"}
+        "ssl.endpoint.identification.algorithm": "none", "auto.offset.reset": "error",
+        "ssl.cipher.suites": "ECDHE-RSA-AES256-GCM-SHA384"}
 
 
 @pytest.mark.skipif(msk_iam_signer_available(), reason="the MSK IAM signer is installed")

@@ -90,8 +90,6 @@ REFUSED = {
     "ssl.keymanager.algorithm": "JSSE key manager algorithms do not apply to OpenSSL",
     "ssl.trustmanager.algorithm": "JSSE trust manager algorithms do not apply to OpenSSL",
     "ssl.protocol": "the worker's clients (OpenSSL) negotiate TLS 1.2 or 1.3",
-    "ssl.cipher.suites": "Java cipher suite names are not OpenSSL's; set the librdkafka "
-                         "cipher list with OpenSSL names instead",
     "sasl.login.class": "Java login classes cannot be loaded by librdkafka",
     "sasl.login.callback.handler.class": "Java callback handlers cannot be loaded by librdkafka",
     "sasl.client.callback.handler.class": "Java callback handlers cannot be loaded by "
@@ -158,6 +156,7 @@ class _Translator:
             "ssl.keystore.location": self._keystore,
             "ssl.endpoint.identification.algorithm": self._endpoint_identification,
             "ssl.enabled.protocols": self._enabled_protocols,
+            "ssl.cipher.suites": self._cipher_suites,
             "partition.assignment.strategy": self._assignors,
             "auto.offset.reset": self._auto_offset_reset, "buffer.memory": self._buffer_memory,
         }
@@ -331,6 +330,17 @@ class _Translator:
         if not {"TLSv1.2", "TLSv1.3"} <= wanted:
             self.refuse(key, "brook's Kafka clients (OpenSSL) negotiate TLS 1.2 or 1.3 and "
                              "cannot be limited to " + (", ".join(sorted(wanted)) or "nothing"))
+
+    def _cipher_suites(self, key: str, value: str) -> None:
+        """Same key in both clients, different names: Java's (IANA) names are refused, an
+        OpenSSL cipher list is librdkafka's own setting."""
+        java = [c for c in re.split(r"[,:\s]+", value) if c.startswith(("TLS_", "SSL_"))]
+        if java:
+            self.refuse(key, f"{java[0]} is a Java (IANA) cipher suite name; brook's Kafka "
+                             "clients take an OpenSSL cipher list (e.g. "
+                             "ECDHE-RSA-AES256-GCM-SHA384)")
+        else:
+            self.out.conf[key] = value
 
     def _assignors(self, key: str, value: str) -> None:
         names = []
