@@ -151,6 +151,7 @@ class _Translator:
     def run(self) -> Translation:
         handlers: dict[str, Callable[[str, str], None]] = {
             "sasl.jaas.config": self._jaas, "sasl.mechanism": self._mechanism,
+            "sasl.mechanisms": self._mechanism,  # librdkafka's alias
             "sasl.client.callback.handler.class": self._callback_handler,
             "ssl.truststore.location": self._truststore,
             "ssl.keystore.location": self._keystore,
@@ -261,7 +262,8 @@ class _Translator:
 
     def _iam_check(self) -> None:
         """AWS_MSK_IAM: SASL/OAUTHBEARER with a signed MSK IAM token, when brook can sign."""
-        mechanism = self.props.get("sasl.mechanism", "").upper()
+        mechanism = (self.props.get("sasl.mechanism") or
+                     self.props.get("sasl.mechanisms") or "").upper()
         if self.iam is None:
             return
         if mechanism != "AWS_MSK_IAM":
