@@ -4,6 +4,7 @@ refused by key with the reason when the config is validated (never at task start
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,31 @@ def test_a_config_cannot_make_the_worker_check_thousands_of_client_settings() ->
     many = {f"consumer.override.x{i}": "1" for i in range(MAX_CLIENT_SETTINGS + 1)}
     message = refused(sink(**many))
     assert f"At most {MAX_CLIENT_SETTINGS} client settings" in message
+
+
+def test_msk_iam_with_a_signer_becomes_oauthbearer_with_signed_tokens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AWS signer package is not a dependency; a stand-in with its interface shows what
+    the worker does when an operator installs it: OAUTHBEARER, tokens for the role asked for."""
+    package = tmp_path / "aws_msk_iam_sasl_signer"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "class MSKAuthTokenProvider:\n"
+        "    @staticmethod\n"
+        "    def generate_auth_token_from_role_arn(region, arn):\n"
+        "        return f'token:{region}:{arn}', 1_700_000_000_000\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    try:
+        out = translate({"sasl.mechanism": "AWS_MSK_IAM", "security.protocol": "SASL_SSL",
+                         "sasl.jaas.config":
+                         f'{IAM} required awsRoleArn="arn:aws:iam::1:role/c";',
+                         "sasl.client.callback.handler.class":
+                         "software.amazon.msk.auth.iam.IAMClientCallbackHandler"},
+                        prefix="consumer.override.", connector=True)
+        assert out.problems == []
+        assert out.conf["sasl.mechanism"] == "OAUTHBEARER"
+        assert out.conf["oauth_cb"]("") == ("token:eu-west-1:arn:aws:iam::1:role/c",
+                                            1_700_000_000.0)
+    finally:
+        sys.modules.pop("aws_msk_iam_sasl_signer", None)  # later tests see no signer again
