@@ -25,6 +25,7 @@ from brook.connect.api import (
     non_empty_string,
     one_of,
 )
+from brook.connect.runtime import java_client_props
 from brook.connect.runtime.converters import CONVERTERS
 
 
@@ -63,42 +64,39 @@ def _tasks_max(name: str, value: Any) -> None:
 
 
 CLIENT_OVERRIDE_PREFIXES = ("consumer.override.", "producer.override.", "admin.override.")
-_FORBIDDEN_CLIENT_KEY = re.compile(
-    r"plugin\.library\.paths|ssl\.engine\..*|ssl_engine_.*|ssl\.providers|"
-    r"sasl\.kerberos\..*|sasl\.oauthbearer\..*|.*\.location|ssl\.ca\.certificate\.stores|"
-    r".*_cb|opaque")
+
+
+def _override_translations(values: Mapping[str, Any]) -> dict[str, java_client_props.Translation]:
+    out: dict[str, java_client_props.Translation] = {}
+    for prefix in CLIENT_OVERRIDE_PREFIXES:
+        props = {k[len(prefix):]: str(v) for k, v in values.items()
+                 if k.startswith(prefix) and v is not None}
+        out[prefix] = java_client_props.translate(props, prefix=prefix, connector=True)
+    return out
 
 
 def client_override_problems(values: Mapping[str, Any]) -> list[ConfigException]:
     """``*.override.<key>`` settings a connector may not pass to its Kafka clients.
 
-    Kafka Connect lets a connector config override its clients' settings (policy ``All``),
-    but the clients here are librdkafka, where some settings load a shared library
-    (``plugin.library.paths``, ``ssl.engine.location``), run a command
-    (``sasl.kerberos.kinit.cmd``), fetch tokens from a URL or read the worker's own files
-    (``ssl.*.location``). A config from the REST API must not reach any of them; the worker's
-    own ``consumer.``/``producer.`` settings still can.
+    Kafka Connect lets a connector config override its clients' settings (policy ``All``).
+    The clients here are librdkafka: Java settings are translated, and refused by key with the
+    reason when they have no equivalent (``java_client_props``). Settings that would make the
+    worker load a shared library (``plugin.library.paths``, ``ssl.engine.location``), run a
+    command (``sasl.kerberos.kinit.cmd``), fetch tokens from a URL or read the worker's own
+    files (any ``*.location``, Java's key and trust stores included) are refused: a config from
+    the REST API must not reach any of them; the worker's own ``consumer.``/``producer.``
+    settings still can.
     """
-    problems: list[ConfigException] = []
-    for key, value in values.items():
-        for prefix in CLIENT_OVERRIDE_PREFIXES:
-            if key.startswith(prefix) and _FORBIDDEN_CLIENT_KEY.fullmatch(
-                    key[len(prefix):].strip().lower()):
-                problems.append(ConfigException(
-                    key, value, "This client setting cannot be overridden by a connector: it "
-                                "would make the worker load code, run a command or read its "
-                                "own files"))
-    return problems
+    return [p for t in _override_translations(values).values() for p in t.problems]
 
 
 def client_overrides(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """The ``<prefix>`` settings of a connector config, for a task's client; refuses the
-    forbidden ones again in case the config did not come through the REST API."""
-    problems = client_override_problems({k: v for k, v in config.items()
-                                         if k.startswith(prefix)})
-    if problems:
-        raise problems[0]
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    """The librdkafka settings of a connector config's ``<prefix>`` keys, for a task's client;
+    refuses the forbidden ones again in case the config did not come through the REST API."""
+    translation = _override_translations(config)[prefix]
+    if translation.problems:
+        raise translation.problems[0]
+    return translation.conf
 
 
 def _regex(name: str, value: Any) -> None:
