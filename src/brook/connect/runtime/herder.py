@@ -111,14 +111,16 @@ class Herder(HerderViews):
         self._thread = threading.Thread(target=self._loop, name="herder", daemon=True)
         configs.on_change = self._wake.set
         self.grace_s = float(worker.get("task.shutdown.graceful.timeout.ms")) / 1000
+        self.started = False  # GET /health answers 503 until the first tick is done
 
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         with self.lock:
             self.tick()
-        if self.members is not None:
+        if self.members is not None and not self._stopping.is_set():
             self._thread.start()
+        self.started = True
 
     def wake(self) -> None:
         self._wake.set()
@@ -334,6 +336,7 @@ class Herder(HerderViews):
             self.configs.remove_connector(name)
             self.tick()
             self.status.remove(name)
+            self.status.reset_topics(name)  # as Kafka forgets a deleted connector's topics
 
     def _set_target(self, name: str, state: str) -> None:
         with self.lock:

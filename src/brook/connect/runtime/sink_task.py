@@ -121,7 +121,7 @@ class WorkerSinkTask(WorkerTask):
                 int(cfg.get("errors.deadletterqueue.topic.replication.factor", -1)),
                 self.connector, self.task_id,
                 bool(cfg.get("errors.deadletterqueue.context.headers.enable")))
-        handler = ErrorHandler(cfg, self.stopping, self.dlq)
+        handler = ErrorHandler(cfg, self.stopping, self.dlq, self.metrics)
         task = self.task_class()
         task.initialize(_Context(self))
         task.start(self.task_props)
@@ -170,6 +170,7 @@ class WorkerSinkTask(WorkerTask):
     def _convert(self, batch: list[Message], key_conv: Any, value_conv: Any,
                  handler: ErrorHandler) -> list[SinkRecord]:
         records: list[SinkRecord] = []
+        self.metrics.records_read(sum(1 for msg in batch if msg.error() is None))
         for msg in batch:
             err = msg.error()
             if err is not None:
@@ -179,6 +180,7 @@ class WorkerSinkTask(WorkerTask):
                 continue
             topic, partition, offset = str(msg.topic()), msg.partition() or 0, msg.offset() or 0
             self.current[TopicPartition(topic, partition)] = offset + 1
+            self.record_active_topic(topic)
             key: Any = handler.execute(partial(key_conv.to_connect_data, topic, msg.key()),
                                        Stage.KEY_CONVERTER, type(key_conv).__name__, msg)
             if key is ErrorHandler.SKIP:
@@ -203,7 +205,10 @@ class WorkerSinkTask(WorkerTask):
         delay = 0.3
         while True:
             try:
+                start = self.clock.monotonic()
                 task.put(records)
+                self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
+                self.metrics.records_written(len(records))
                 return
             except RetriableException:
                 log.warning("%s: put is retriable, retrying in %.1fs", self.name, delay)
@@ -221,7 +226,14 @@ class WorkerSinkTask(WorkerTask):
         todo = {tp: off for tp, off in offsets.items()
                 if tp in owned and off >= 0 and self.committed.get(tp) != off}
         if not todo:
+            self.metrics.commit_skipped()
             return
-        self.consumer.commit(offsets=[KafkaTopicPartition(tp.topic, tp.partition, off)
-                                      for tp, off in todo.items()], asynchronous=False)
+        start = self.clock.monotonic()
+        try:
+            self.consumer.commit(offsets=[KafkaTopicPartition(tp.topic, tp.partition, off)
+                                          for tp, off in todo.items()], asynchronous=False)
+        except Exception:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
+            raise
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         self.committed.update(todo)

@@ -48,6 +48,8 @@ class _Context:
 
 
 class WorkerSourceTask(WorkerTask):
+    kind = "source"
+
     def __init__(self, *args: Any, task_class: type[SourceTask], offsets: OffsetStore,
                  **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -58,7 +60,7 @@ class WorkerSourceTask(WorkerTask):
 
     def execute(self) -> None:
         key_conv, value_conv = self.converters()
-        handler = ErrorHandler(self.connector_config, self.stopping)
+        handler = ErrorHandler(self.connector_config, self.stopping, None, self.metrics)
         conf: dict[str, Any] = dict(self.worker.client_conf("producer"))
         conf.update(client_overrides(self.connector_config, "producer.override."))
         conf.update({"acks": "all", "enable.idempotence": True})
@@ -73,7 +75,11 @@ class WorkerSourceTask(WorkerTask):
                 if self.paused.is_set():
                     self.stopping.wait(0.1)
                     continue
+                start = self.clock.monotonic()
                 records = handler.retry(task.poll) or []
+                if records:
+                    self.metrics.records_read(len(records))
+                    self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
                 for record in records:
                     self._send(producer, record, key_conv, value_conv, handler, task)
                 producer.poll(0)
@@ -100,6 +106,8 @@ class WorkerSourceTask(WorkerTask):
             if err is not None:
                 self.delivery_errors.append(err)
             else:
+                self.metrics.records_written(1)
+                self.record_active_topic(record.topic)
                 task.commit_record(record)
 
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered,
@@ -120,11 +128,15 @@ class WorkerSourceTask(WorkerTask):
             self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
 
     def _flush_offsets(self, producer: Producer, task: SourceTask) -> None:
+        start = self.clock.monotonic()
         if producer.flush(float(self.worker.get("offset.flush.timeout.ms")) / 1000) > 0:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             return  # not all acknowledged yet; try again next interval
         if self.delivery_errors:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             raise ConnectException(f"producing failed: {self.delivery_errors[0]}")
         pending, self.pending = self.pending, {}
         for partition, offset in pending.values():
             self.offsets.put(self.connector, partition, offset)
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         task.commit()

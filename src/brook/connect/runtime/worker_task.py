@@ -3,6 +3,11 @@
 Tasks block in confluent-kafka calls and in connector code, so each runs in its own thread;
 the herder only flips events (stop, pause) and reads the state recorded in the status store.
 A task that raises is FAILED with its traceback as ``trace``, as Kafka Connect reports it.
+
+While it runs, the thread logs under the connector's logging context (``[name|task-0] ``,
+``log_context``), and its metrics are in the worker's registry (``metrics``). The topics it
+reads or writes are recorded once each as the connector's active topics (Kafka's
+``topic.tracking.enable``) in the status topic.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from brook.connect.runtime import log_context, metrics
 from brook.connect.runtime.converters import Converter, converter_configs, make_converter
 from brook.connect.runtime.stores import StatusStore
 from brook.connect.runtime.worker_config import WorkerConfig
@@ -24,6 +30,8 @@ log = logging.getLogger(__name__)
 class WorkerTask(threading.Thread):
     clock: Clock = SYSTEM_CLOCK
     """Time for intervals and deadlines (the worker's door to time; tests may swap it)."""
+    kind = "sink"
+    """Which of Kafka's task metric groups this task has (``sink``/``source``-task-metrics)."""
 
     def __init__(self, connector: str, task_id: int, connector_config: Mapping[str, Any],
                  task_props: Mapping[str, str], worker: WorkerConfig, status: StatusStore,
@@ -39,6 +47,8 @@ class WorkerTask(threading.Thread):
         if paused:
             self.paused.set()
         self.state = "UNASSIGNED"
+        self.metrics = metrics.TaskMetrics(connector, task_id, self.kind, self.clock)
+        self._topics_seen: set[str] = set()
 
     def converters(self) -> tuple[Converter, Converter]:
         """Key and value converters: the connector's own if it names one, else the worker's.
@@ -57,14 +67,25 @@ class WorkerTask(threading.Thread):
                                          which == "key.converter"))
         return result[0], result[1]
 
+    def record_active_topic(self, topic: str) -> None:
+        """Kafka's ``recordActiveTopic``: once per topic, unless the status topic has it."""
+        if topic in self._topics_seen or not self.worker.get("topic.tracking.enable"):
+            return
+        self._topics_seen.add(topic)
+        if topic not in self.status.topics.get(self.connector, {}):
+            self.status.put_topic(self.connector, topic, self.task_id, self.clock.now_ms())
+
     def set_state(self, state: str, trace: str | None = None) -> None:
         self.state = state
+        self.metrics.status = state.lower()
         try:
             self.status.put_task(self.connector, self.task_id, state, trace)
         except Exception:
             log.exception("could not record the state of %s", self.name)
 
     def run(self) -> None:
+        log_context.enter(log_context.for_task(self.connector, self.task_id))
+        metrics.REGISTRY.add(self.metrics)  # until stopped: a FAILED task shows as failed
         self.set_state("PAUSED" if self.paused.is_set() else "RUNNING")
         try:
             self.execute()
@@ -80,6 +101,7 @@ class WorkerTask(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        metrics.REGISTRY.remove(self.metrics)
 
     def pause(self) -> None:
         self.paused.set()
