@@ -86,6 +86,7 @@ class WorkerTask(threading.Thread):
     def run(self) -> None:
         log_context.enter(log_context.for_task(self.connector, self.task_id))
         metrics.REGISTRY.add(self.metrics)  # until stopped: a FAILED task shows as failed
+        log.info("%s{id=%s-%d} Executing task", type(self).__name__, self.connector, self.task_id)
         self.set_state("PAUSED" if self.paused.is_set() else "RUNNING")
         try:
             self.execute()
