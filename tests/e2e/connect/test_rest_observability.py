@@ -72,3 +72,34 @@ def test_topics_metrics_and_log_context(broker: Any, worker_factory: Any, tmp_pa
     assert worker.request("GET", "/connectors/dst/topics") == (200, {"dst": {"topics": []}})
     assert worker.request("DELETE", "/connectors/dst")[0] == 204
     wait_until(lambda: "dst" not in str(_metrics(worker.url)), 30, "the sink task's metrics gone")
+
+
+def test_sink_offset_reset_of_one_partition(broker: Any, worker_factory: Any,
+                                            tmp_path: Path) -> None:
+    from tests.e2e.connect.test_s3_sink import create_topic, produce
+
+    worker = worker_factory(broker.bootstrap, **{"file.connectors.enable": "true",
+                                                 "file.connectors.allowed.dirs": str(tmp_path)})
+    topic = f"reset-one-{worker.port}"
+    create_topic(broker.bootstrap, topic, 2)
+    produce(broker.bootstrap, topic, [(p, b"x") for p in (0, 1) for _ in range(3)])
+    sink_file = tmp_path / "out.txt"
+    assert worker.request("POST", "/connectors", {"name": "dst", "config": {
+        "connector.class": "FileStreamSink", "file": str(sink_file), "topics": topic,
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})[0] == 201
+    wait_until(lambda: sink_file.exists() and len(sink_file.read_text().splitlines()) == 6, 60,
+               f"6 lines\n{worker.output()}")
+    assert worker.request("PUT", "/connectors/dst/stop")[0] == 204
+
+    def offsets() -> Any:
+        return {o["partition"]["kafka_partition"]: o["offset"]["kafka_offset"]
+                for o in worker.request("GET", "/connectors/dst/offsets")[1]["offsets"]}
+
+    wait_until(lambda: offsets() == {0: 3, 1: 3}, 30, "both partitions committed")
+    status, body = worker.request("PATCH", "/connectors/dst/offsets", {"offsets": [
+        {"partition": {"kafka_topic": topic, "kafka_partition": 0}, "offset": None}]})
+    assert status == 200, body
+    assert offsets() == {0: 0, 1: 3}  # partition 0 starts over, as after Kafka's reset
+    status, body = worker.request("PATCH", "/connectors/dst/offsets", {"offsets": []})
+    assert (status, body["message"]) == (
+        400, "Partitions / offsets need to be provided for an alter offsets request")
