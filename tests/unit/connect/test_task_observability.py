@@ -156,3 +156,25 @@ def test_dlq_context_headers_are_kafkas() -> None:
     assert any(f.startswith("Caused by: builtins.JSONDecodeError")
                or f.startswith("Caused by: json.decoder.JSONDecodeError") for f in frames)
     assert json.dumps(decoded)  # every value is text
+
+
+def test_active_topics_recorded_once_and_again_after_a_reset() -> None:
+    from brook.connect.runtime.kafka_log import MemoryLog
+    from brook.connect.runtime.stores import StatusStore
+    from brook.connect.runtime.worker_config import WorkerConfig
+    from brook.connect.runtime.worker_task import WorkerTask
+
+    status = StatusStore(MemoryLog(), "127.0.0.1:8083")
+    task = WorkerTask("c", 1, {}, {}, WorkerConfig({}), status, False)
+    for _ in range(3):
+        task.record_active_topic("t")
+    written = [k for k, _ in status.log.replay()]  # type: ignore[attr-defined]
+    assert written == [b"status-topic-t:connector-c"]
+    assert status.topics["c"]["t"]["task"] == 1
+    status.reset_topics("c")
+    task.record_active_topic("t")  # a running task goes on using the topic
+    assert status.active_topics("c") == ["t"]
+    off = WorkerTask("d", 0, {}, {}, WorkerConfig({"topic.tracking.enable": "false"}), status,
+                     False)
+    off.record_active_topic("t")
+    assert status.active_topics("d") == []

@@ -38,7 +38,7 @@ from brook.connect.api import (
     SourceTask,
     policy,
 )
-from brook.connect.runtime import connector_config, plugins, validation
+from brook.connect.runtime import connector_config, log_context, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
 from brook.connect.runtime.forwarding import REBALANCING, forward_post, peer_url
 from brook.connect.runtime.herder_views import HerderViews
@@ -186,7 +186,9 @@ class Herder(HerderViews):
                     self.status.put_connector(name, "STOPPED")
                 continue
             if name not in self.connectors:
-                rewritten |= self._start_connector(name, props[name], target, task_cfgs.get(name))
+                with log_context.scope(log_context.for_connector(name)):  # [name|worker]
+                    rewritten |= self._start_connector(name, props[name], target,
+                                                       task_cfgs.get(name))
             run = self.connectors[name]
             state = "PAUSED" if target == PAUSED else "RUNNING"
             if run.connector is not None and run.state != state:

@@ -48,7 +48,7 @@ class WorkerTask(threading.Thread):
             self.paused.set()
         self.state = "UNASSIGNED"
         self.metrics = metrics.TaskMetrics(connector, task_id, self.kind, self.clock)
-        self._topics_seen: set[str] = set()
+        self._track_topics = bool(worker.get("topic.tracking.enable"))
 
     def converters(self) -> tuple[Converter, Converter]:
         """Key and value converters: the connector's own if it names one, else the worker's.
@@ -68,11 +68,12 @@ class WorkerTask(threading.Thread):
         return result[0], result[1]
 
     def record_active_topic(self, topic: str) -> None:
-        """Kafka's ``recordActiveTopic``: once per topic, unless the status topic has it."""
-        if topic in self._topics_seen or not self.worker.get("topic.tracking.enable"):
-            return
-        self._topics_seen.add(topic)
-        if topic not in self.status.topics.get(self.connector, {}):
+        """Kafka's ``recordActiveTopic``: written unless the status topic already has it.
+
+        The status store is asked each time (a dict lookup), not a cache of this task's: after
+        a reset, a running task records the topics it goes on using, as in Kafka.
+        """
+        if self._track_topics and topic not in self.status.topics.get(self.connector, {}):
             self.status.put_topic(self.connector, topic, self.task_id, self.clock.now_ms())
 
     def set_state(self, state: str, trace: str | None = None) -> None:
