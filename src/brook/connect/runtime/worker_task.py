@@ -84,9 +84,12 @@ class WorkerTask(threading.Thread):
         except Exception:
             log.exception("could not record the state of %s", self.name)
 
+    def start(self) -> None:
+        metrics.REGISTRY.add(self.metrics)  # until stopped: a FAILED task shows as failed
+        super().start()
+
     def run(self) -> None:
         log_context.enter(log_context.for_task(self.connector, self.task_id))
-        metrics.REGISTRY.add(self.metrics)  # until stopped: a FAILED task shows as failed
         log.info("%s{id=%s-%d} Executing task", type(self).__name__, self.connector, self.task_id)
         self.set_state("PAUSED" if self.paused.is_set() else "RUNNING")
         try:
