@@ -11,7 +11,6 @@ as they are, and the ``Location`` header carries the name percent-encoded.
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
 from typing import Any
@@ -33,14 +32,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error_code": status, "message": message}, status_code=status)
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise RestError(400, f"Cannot deserialize JSON body: {type(exc).__name__}") from None
+_json_body = rest_admin.json_body
 
 
 def _location(name: str) -> str:

@@ -8,6 +8,7 @@ for Prometheus. They sit behind the same body limit and authentication as the re
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from brook.connect.runtime import loggers, metrics, plugins
 from brook.connect.runtime.herder import Herder, RestError
@@ -27,6 +29,17 @@ STARTING = "Worker is still starting up."
 UNHEALTHY = ("Worker was unable to handle this request and may be unable to handle other "
              "requests.")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body (whatever its content type, as curl users send it), or None."""
+    raw = await request.body()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise RestError(400, f"Cannot deserialize JSON body: {type(exc).__name__}") from None
 
 
 @cache
@@ -140,9 +153,7 @@ def add_routes(app: FastAPI, herder: Herder) -> None:
     @app.put("/admin/loggers/{logger}", response_model=None)
     async def set_logger(logger: str, request: Request,
                          scope: str = Query(default="worker")) -> Any:
-        from brook.connect.runtime.rest import _json_body
-
-        body = await _json_body(request)
+        body = await json_body(request)
         level = body.get("level") if isinstance(body, dict) else None
         if level is None:
             raise RestError(400, "Desired 'level' parameter was not specified in request.")
@@ -153,8 +164,6 @@ def add_routes(app: FastAPI, herder: Herder) -> None:
         except loggers.BadLevel as exc:
             raise RestError(404, str(exc)) from None
         if scope.lower() == "cluster":
-            from starlette.concurrency import run_in_threadpool
-
             await run_in_threadpool(herder.configs.put_logger_level, logger, level)
             return Response(status_code=204)
         if scope.lower() != "worker":
