@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import threading
 
 from confluent_kafka import Message
@@ -97,6 +98,9 @@ def test_source_task_metric_names() -> None:
     assert values["kafka_connect_source_task_metrics_source_record_write_total" + labels] == 2
     assert values["kafka_connect_source_task_metrics_poll_batch_max_time_ms" + labels] == 3
     assert not any("sink_task_metrics" in k for k in values)
+    # no commit yet: Kafka's Avg over no samples is NaN
+    assert math.isnan(values["kafka_connect_connector_task_metrics_offset_commit_success_percentage"
+                             + labels])
 
 
 def test_task_threads_log_with_their_connector_context() -> None:
@@ -115,8 +119,14 @@ def test_task_threads_log_with_their_connector_context() -> None:
         t.start()
         t.join()
         logger.info("outside")
-        with log_context.scope(log_context.for_offsets("s3-sink", 2)):
-            logger.info("committing")
+        class Task:
+            connector, task_id = "s3-sink", 2
+
+            @log_context.offsets
+            def commit(self) -> None:
+                logger.info("committing")
+
+        Task().commit()
     finally:
         logger.removeHandler(handler)
     lines = out.getvalue().splitlines()

@@ -4,8 +4,9 @@ Kafka Connect puts ``connector.context`` in log4j's MDC while a connector or tas
 default layout prints it before the message, so one worker's interleaved lines can be told
 apart (``[s3-sink|task-0] ``, ``[s3-sink|worker] `` for the connector itself, ``[s3-sink|
 task-0|offsets] `` while a task commits offsets). Here the context lives in a ``ContextVar``:
-each task thread sets it once when it starts, and everything that thread logs - the runtime,
-the connector's own code, libraries - carries it. ``ContextFilter`` puts it on each record as
+each task thread sets it once when it starts (its offset commits run under ``offsets``), and
+everything that thread logs - the runtime, the connector's own code, libraries - carries it;
+the herder starts a connector under ``[name|worker] ``. ``ContextFilter`` puts it on each record as
 ``connector_context``, which the worker's log format prints before the message; records
 logged outside any connector have an empty context.
 """
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
+F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT: contextvars.ContextVar[str] = contextvars.ContextVar("connector_context", default="")
 FORMAT = "%(asctime)s %(levelname)s %(connector_context)s%(name)s: %(message)s"
 """The worker's log line: Kafka's ``connect-log4j.properties`` puts the context first too."""
@@ -46,6 +50,17 @@ def scope(context: str) -> Iterator[None]:
         yield
     finally:
         CONTEXT.reset(token)
+
+
+def offsets(method: F) -> F:
+    """Run a task's offset-commit method under ``[name|task-n|offsets] `` (Kafka's context)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with scope(for_offsets(self.connector, self.task_id)):
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 class ContextFilter(logging.Filter):

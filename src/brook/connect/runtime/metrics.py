@@ -151,9 +151,7 @@ class TaskMetrics:
     def values(self) -> Iterator[tuple[str, str, float]]:
         """(group, metric, value) in Kafka's names."""
         with self.lock:
-            outcome = self.windows.get("offset-commit-outcome")
-            success = outcome.avg() if outcome is not None else 0.0
-            success = 0.0 if success != success else success
+            success = self._stat("offset-commit-outcome", "avg")  # NaN without commits, as Kafka
             yield from [
                 ("connector-task-metrics", "batch-size-avg", self._stat("batch-size", "avg")),
                 ("connector-task-metrics", "batch-size-max", self._stat("batch-size", "max")),
@@ -161,10 +159,8 @@ class TaskMetrics:
                  self._stat("offset-commit-time", "avg")),
                 ("connector-task-metrics", "offset-commit-max-time-ms",
                  self._stat("offset-commit-time", "max")),
-                ("connector-task-metrics", "offset-commit-success-percentage",
-                 success if outcome else 0.0),
-                ("connector-task-metrics", "offset-commit-failure-percentage",
-                 1.0 - success if outcome else 0.0),
+                ("connector-task-metrics", "offset-commit-success-percentage", success),
+                ("connector-task-metrics", "offset-commit-failure-percentage", 1.0 - success),
                 ("connector-task-metrics", "offset-commit-failure-total",
                  self.totals.get("offset-commit-failure", 0.0)),
             ]

@@ -28,6 +28,7 @@ from brook.connect.api import (
     SinkTask,
     TopicPartition,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, Stage
 from brook.connect.runtime.worker_task import WorkerTask
@@ -218,6 +219,7 @@ class WorkerSinkTask(WorkerTask):
                     return  # the task asked to re-read: the batch comes back from the consumer
                 delay = min(delay * 2, handler.retry_delay_max_ms / 1000)
 
+    @log_context.offsets
     def _commit(self, task: SinkTask) -> None:
         if self.dlq is not None:
             self.dlq.flush()

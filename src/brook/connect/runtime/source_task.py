@@ -20,6 +20,7 @@ from brook.connect.api import (
     SourceRecord,
     SourceTask,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.runtime.stores import OffsetStore
@@ -127,6 +128,7 @@ class WorkerSourceTask(WorkerTask):
             pkey = json.dumps(dict(record.source_partition), sort_keys=True)
             self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
 
+    @log_context.offsets
     def _flush_offsets(self, producer: Producer, task: SourceTask) -> None:
         start = self.clock.monotonic()
         if producer.flush(float(self.worker.get("offset.flush.timeout.ms")) / 1000) > 0:
