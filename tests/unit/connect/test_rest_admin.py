@@ -292,3 +292,17 @@ def test_root_names_version_commit_and_cluster() -> None:
     assert set(body) == {"version", "commit", "kafka_cluster_id"}
     assert body["kafka_cluster_id"] == "cluster-1" and body["commit"]
     assert body["commit"] == "unknown" or len(body["commit"]) == 16
+
+
+def test_metrics_endpoint_has_worker_and_connector_metrics() -> None:
+    c, _ = make()
+    c.post("/connectors", json={"name": "a", "config": SINK})
+    c.put("/connectors/a/pause")
+    r = c.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    lines = r.text.splitlines()
+    assert "kafka_connect_connect_worker_metrics_connector_count 1.0" in lines
+    assert "kafka_connect_connect_worker_metrics_task_count 0.0" in lines
+    assert 'kafka_connect_connector_metrics_status{connector="a",status="paused"} 1.0' in lines
+    assert "# TYPE kafka_connect_connect_worker_metrics_connector_count gauge" in lines

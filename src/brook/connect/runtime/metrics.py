@@ -226,9 +226,17 @@ def _number(value: float) -> str:
     return repr(float(value)) if value != int(value) else f"{int(value)}.0"
 
 
-def render(registry: Registry = REGISTRY) -> str:
-    """Every running task's metrics in the Prometheus text exposition format (0.0.4)."""
+Sample = tuple[str, str, dict[str, str], float]
+"""(group, metric, labels, value): a metric the worker adds to its tasks' (``render``)."""
+
+
+def render(registry: Registry = REGISTRY, extra: list[Sample] | None = None) -> str:
+    """Every running task's metrics, and ``extra``, in the Prometheus text format (0.0.4)."""
     series: dict[str, list[str]] = {}
+    for group, metric, tags, value in extra or []:
+        labels = ",".join(f'{k}="{_label(v)}"' for k, v in tags.items())
+        series.setdefault(_name(group, metric), []).append(
+            f"{{{labels}}} {_number(value)}" if labels else f" {_number(value)}")
     for m in registry.tasks():
         labels = f'connector="{_label(m.connector)}",task="{m.task_id}"'
         series.setdefault(_name("connector-task-metrics", "status"), []).append(

@@ -84,6 +84,20 @@ def health(herder: Herder) -> tuple[int, dict[str, str]]:
     return 200, {"status": "healthy", "message": HEALTHY}
 
 
+def worker_metrics(herder: Herder) -> list[metrics.Sample]:
+    """Kafka's ``connect-worker-metrics`` counts, and each connector's state in
+    ``connector-metrics`` (a string in Kafka: a gauge of 1 with the state as a label here)."""
+    running = dict(herder.connectors)  # a snapshot: the herder thread changes it
+    out: list[metrics.Sample] = [
+        ("connect-worker-metrics", "connector-count", {}, float(len(running))),
+        ("connect-worker-metrics", "task-count", {}, float(len(herder.tasks))),
+    ]
+    for name, run in sorted(running.items()):
+        out.append(("connector-metrics", "status",
+                    {"connector": name, "status": run.state.lower()}, 1.0))
+    return out
+
+
 def apply_cluster_level(namespace: str, level: str) -> None:
     """A ``logger-cluster-*`` record read from the config topic (any worker may have written it)."""
     try:
@@ -105,7 +119,8 @@ def add_routes(app: FastAPI, herder: Herder) -> None:
 
     @app.get("/metrics")
     def get_metrics() -> Response:
-        return PlainTextResponse(metrics.render(), media_type=PROMETHEUS_TEXT)
+        return PlainTextResponse(metrics.render(extra=worker_metrics(herder)),
+                                 media_type=PROMETHEUS_TEXT)
 
     @app.get("/connector-plugins")
     def list_plugins(connectorsOnly: bool = True) -> list[dict[str, str]]:
