@@ -148,23 +148,88 @@ def test_a_sink_connectors_topics_and_tasks(workers: tuple[str, str], broker: Br
     topic = f"compared-{time.monotonic_ns()}"
     create_topic(broker.bootstrap, topic, 1)
     produce(broker.bootstrap, topic, [(0, b"a"), (0, b"b")])
-    for base, name in zip(workers, ("kafka", "brook"), strict=True):
-        status, body = call(base, "PUT", "/connectors/cmp/config", {
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for base, side in zip(workers, ("kafka", "brook"), strict=True):
+        name = f"cmp-{side}"  # distinct: a sink's consumer group is connect-<name>
+        status, body = call(base, "PUT", f"/connectors/{name}/config", {
             "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
-            "file": str(tmp / f"{name}.txt"), "topics": topic, "tasks.max": "1",
+            "file": str(tmp / f"{side}.txt"), "topics": topic, "tasks.max": "1",
             "value.converter": "org.apache.kafka.connect.storage.StringConverter"})
+        assert status == 201, (side, body)
+        wait_until(lambda base=base, name=name: call(base, "GET", f"/connectors/{name}/topics")
+                   == (200, {name: {"topics": [topic]}}), 60, f"{side} to record {topic}")
+        tasks = call(base, "GET", f"/connectors/{name}/tasks")
+        assert [t["id"] for t in tasks[1]] == [{"connector": name, "task": 0}]
+        reset = call(base, "PUT", f"/connectors/{name}/topics/reset")
+        # Kafka applies the reset when it reads its tombstones back from the status topic
+        wait_until(lambda base=base, name=name: call(base, "GET", f"/connectors/{name}/topics")
+                   == (200, {name: {"topics": []}}), 30, f"{side} to forget {topic}")
+        call(base, "PUT", f"/connectors/{name}/topics/reset")
+        produce(broker.bootstrap, topic, [(0, b"c")])  # a running task records it again
+        wait_until(lambda base=base, name=name: call(base, "GET", f"/connectors/{name}/topics")
+                   == (200, {name: {"topics": [topic]}}), 30, f"{side} to record {topic} again")
+        deleted = call(base, "DELETE", f"/connectors/{name}")
+        time.sleep(2)
+        answers[side] = [(tasks[0], sorted(tasks[1][0])), reset, deleted,
+                         call(base, "GET", f"/connectors/{name}/topics")]
+    kafka, brook = answers["kafka"], answers["brook"]
+    assert kafka[0] == brook[0] == (200, ["config", "id"])
+    assert kafka[1] == brook[1] == (202, None)
+    assert kafka[2] == brook[2] == (204, None)
+    assert kafka[3] == (200, {"cmp-kafka": {"topics": []}})  # a deleted connector's topics
+    assert brook[3] == (200, {"cmp-brook": {"topics": []}})  # are forgotten
+
+
+def test_dead_letter_queue_headers(workers: tuple[str, str], broker: BrokerProcess,
+                                   tmp: Path) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from tests.e2e.connect.conftest import wait_until
+    from tests.e2e.connect.test_s3_sink import create_topic, produce
+
+    topic = f"poison-{time.monotonic_ns()}"
+    create_topic(broker.bootstrap, topic, 1)
+    produce(broker.bootstrap, topic, [(0, b'{"n": 1}'), (0, b"not json")])
+    headers: dict[str, list[tuple[str, bytes | None]]] = {}
+    for base, name in zip(workers, ("kafka", "brook"), strict=True):
+        dlq = f"{topic}-dlq-{name}"
+        # distinct names: a sink's consumer group is connect-<name>, and both use one broker
+        status, body = call(base, "PUT", f"/connectors/dlq-{name}/config", {
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "file": str(tmp / f"dlq-{name}.txt"), "topics": topic, "tasks.max": "1",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter.schemas.enable": "false",
+            "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+            "errors.deadletterqueue.topic.replication.factor": "1",
+            "errors.deadletterqueue.context.headers.enable": "true"})
         assert status == 201, (name, body)
-    for base in workers:
-        wait_until(lambda base=base: call(base, "GET", "/connectors/cmp/topics")[1]
-                   == {"cmp": {"topics": [topic]}}, 60, f"{base} to record {topic}")
-    kafka, brook = both(workers, "GET", "/connectors/cmp/tasks")
-    assert kafka[0] == brook[0] == 200
-    assert [t["id"] for t in kafka[1]] == [t["id"] for t in brook[1]] == [
-        {"connector": "cmp", "task": 0}]
-    kafka, brook = both(workers, "GET", "/connectors/cmp/status")
-    assert kafka[1]["tasks"][0]["state"] == brook[1]["tasks"][0]["state"] == "RUNNING"
-    kafka, brook = both(workers, "PUT", "/connectors/cmp/topics/reset")
-    assert kafka == brook == (202, None)
-    assert both(workers, "GET", "/connectors/cmp/topics") == ((200, {"cmp": {"topics": []}}),) * 2
-    for base in workers:
-        assert call(base, "DELETE", "/connectors/cmp")[0] == 204
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"r-{name}"})
+        try:
+            def first(c: Any = consumer, d: str = dlq) -> Any:
+                if not c.assignment():
+                    c.assign([TopicPartition(d, 0, 0)])
+                msg = c.poll(0.5)
+                return msg if msg is not None and msg.error() is None else None
+
+            try:
+                msg = wait_until(first, 40, f"a record in {dlq}")
+            except AssertionError:
+                raise AssertionError(str(call(base, "GET", f"/connectors/dlq-{name}/status"))
+                                     ) from None
+        finally:
+            consumer.close()
+        assert msg.value() == b"not json"
+        headers[name] = list(msg.headers())
+        assert call(base, "DELETE", f"/connectors/dlq-{name}")[0] == 204
+    kafka, brook = ({k: v for k, v in headers[n]} for n in ("kafka", "brook"))
+    assert [k for k, _ in headers["kafka"]] == [k for k, _ in headers["brook"]]
+    assert (kafka["__connect.errors.connector.name"], brook["__connect.errors.connector.name"]) \
+        == (b"dlq-kafka", b"dlq-brook")
+    for key in ("topic", "partition", "offset", "task.id", "stage", "class.name",
+                "exception.class.name"):
+        full = f"__connect.errors.{key}"
+        assert kafka[full] == brook[full], (key, kafka[full], brook[full])
+    for name in ("kafka", "brook"):
+        trace = dict(headers[name])["__connect.errors.exception.stacktrace"]
+        assert trace is not None and trace.startswith(
+            b"org.apache.kafka.connect.errors.DataException: "), name
