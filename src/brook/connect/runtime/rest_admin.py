@@ -46,37 +46,38 @@ async def json_body(request: Request) -> Any:
 def build_commit() -> str:
     """The source checkout's commit (16 hex digits, as Kafka's ``commitId``), or ``unknown``.
 
-    Read from the files of the git checkout the package runs from (an editable install); an
-    installed wheel has no checkout, and Kafka answers ``unknown`` when it has no commit id.
+    Read from the files of the git checkout the package runs from (``<checkout>/src/brook``,
+    an editable install); an installed package has no checkout, and Kafka answers ``unknown``
+    when it has no commit id.
     """
-    for parent in Path(__file__).resolve().parents:
-        git = parent / ".git"
-        try:
-            if git.is_file():  # a worktree: "gitdir: <path>"
-                git = Path(git.read_text().split(":", 1)[1].strip())
-            if not git.is_dir():
-                continue
+    src = Path(__file__).resolve().parents[3]
+    if src.name != "src":
+        return "unknown"
+    git = src.parent / ".git"
+    try:
+        if git.is_file():  # a worktree: "gitdir: <path>"
+            git = Path(git.read_text().split(":", 1)[1].strip())
+        if git.is_dir():
             head = (git / "HEAD").read_text().strip()
-            if head.startswith("ref:"):
-                ref = head.split(":", 1)[1].strip()
-                common = git / "commondir"
-                base = (git / common.read_text().strip()).resolve() if common.is_file() else git
-                for root in (git, base):
-                    if (root / ref).is_file():
-                        return (root / ref).read_text().strip()[:16]
-                for line in (base / "packed-refs").read_text().splitlines():
-                    if line.endswith(" " + ref):
-                        return line[:16]
-                return "unknown"
-            return head[:16]
-        except (OSError, IndexError):
-            return "unknown"
+            if not head.startswith("ref:"):
+                return head[:16]  # a detached HEAD
+            ref = head.split(":", 1)[1].strip()
+            common = git / "commondir"
+            base = (git / common.read_text().strip()).resolve() if common.is_file() else git
+            for root in (git, base):
+                if (root / ref).is_file():
+                    return (root / ref).read_text().strip()[:16]
+            for line in (base / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line[:16]
+    except (OSError, IndexError):
+        pass
     return "unknown"
 
 
 def health(herder: Herder) -> tuple[int, dict[str, str]]:
     """Kafka's health check: the herder must be started and free to take a request."""
-    if not getattr(herder, "started", True):
+    if not herder.started:
         return 503, {"status": "starting", "message": STARTING}
     if not herder.lock.acquire(timeout=HEALTH_TIMEOUT_S):
         return 500, {"status": "unhealthy", "message": UNHEALTHY}
