@@ -139,7 +139,8 @@ def test_tasks_and_deprecated_tasks_config_shapes() -> None:
 def test_loggers_by_kafka_names_change_python_loggers() -> None:
     c, _ = make()
     sink_logger = logging.getLogger("brook.connect.runtime.sink_task")
-    before = sink_logger.level
+    before = {name: lg.level for name, lg in logging.Logger.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger) and name.startswith("brook.connect.runtime")}
     try:
         r = c.put("/admin/loggers/org.apache.kafka.connect.runtime.WorkerSinkTask",
                   json={"level": "DEBUG"})
@@ -161,9 +162,10 @@ def test_loggers_by_kafka_names_change_python_loggers() -> None:
         r = c.put("/admin/loggers/brook.connect.runtime.sink_task?scope=galaxy",
                   json={"level": "warn"})
         assert r.status_code == 200 and sink_logger.level == logging.WARNING
-    finally:
-        sink_logger.setLevel(before)
-        logging.getLogger("brook.connect.runtime").setLevel(logging.NOTSET)
+    finally:  # the levels are the process's: put back every one the test changed
+        for name, lg in list(logging.Logger.manager.loggerDict.items()):
+            if isinstance(lg, logging.Logger) and name.startswith("brook.connect.runtime"):
+                lg.setLevel(before.get(name, logging.NOTSET))
 
 
 def test_logger_errors_as_kafka() -> None:
