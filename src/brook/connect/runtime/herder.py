@@ -38,7 +38,7 @@ from brook.connect.api import (
     SourceTask,
     policy,
 )
-from brook.connect.runtime import connector_config, plugins, validation
+from brook.connect.runtime import connector_config, log_context, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
 from brook.connect.runtime.config_providers import Resolver, reverse_transform
 from brook.connect.runtime.forwarding import REBALANCING, forward_post, peer_url
@@ -113,14 +113,16 @@ class Herder(HerderViews):
         configs.on_change = self._wake.set
         self.grace_s = float(worker.get("task.shutdown.graceful.timeout.ms")) / 1000
         self.resolver = Resolver(worker.config_providers)
+        self.started = False  # GET /health answers 503 until the first tick is done
 
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         with self.lock:
             self.tick()
-        if self.members is not None:
+        if self.members is not None and not self._stopping.is_set():
             self._thread.start()
+        self.started = True
 
     def wake(self) -> None:
         self._wake.set()
@@ -186,7 +188,9 @@ class Herder(HerderViews):
                     self.status.put_connector(name, "STOPPED")
                 continue
             if name not in self.connectors:
-                rewritten |= self._start_connector(name, props[name], target, task_cfgs.get(name))
+                with log_context.scope(log_context.for_connector(name)):  # [name|worker]
+                    rewritten |= self._start_connector(name, props[name], target,
+                                                       task_cfgs.get(name))
             run = self.connectors[name]
             state = "PAUSED" if target == PAUSED else "RUNNING"
             if run.connector is not None and run.state != state:
@@ -342,6 +346,7 @@ class Herder(HerderViews):
             self.configs.remove_connector(name)
             self.tick()
             self.status.remove(name)
+            self.status.reset_topics(name)  # as Kafka forgets a deleted connector's topics
 
     def _set_target(self, name: str, state: str) -> None:
         with self.lock:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from brook.connect.api import ENTRY_POINT_GROUP, ConfigDef, Connector, SinkConnector
 from brook.connect.transforms import (
@@ -200,3 +200,50 @@ def transformation_config(class_name: str) -> ConfigDef | None:
     cls: type[Transformation] | type[Predicate] | None = (
         resolve_transformation(class_name) or resolve_predicate(class_name))
     return None if cls is None else cls().config()
+
+
+def _java_names(table: Mapping[str, Any]) -> list[str]:
+    """The fully qualified names of a table that also holds short aliases."""
+    return sorted(name for name in table if "." in name)
+
+
+def _transformations() -> list[str]:
+    return _java_names(transformations())
+
+
+def _predicates() -> list[str]:
+    return _java_names(predicates())
+
+
+def _converters() -> list[str]:
+    from brook.connect.runtime.converters import CONVERTERS
+    return _java_names(CONVERTERS)
+
+
+def _header_converters() -> list[str]:
+    from brook.connect.runtime.connector_config import HEADER_CONVERTERS
+    from brook.connect.runtime.converters import CONVERTERS
+    return sorted(set(_java_names(CONVERTERS)) | {n for n in HEADER_CONVERTERS if "." in n})
+
+
+OTHER_KINDS: list[tuple[str, Callable[[], list[str]]]] = [
+    ("transformation", _transformations),
+    ("predicate", _predicates),
+    ("converter", _converters),
+    ("header_converter", _header_converters),
+]
+"""Kafka's ``PluginType`` names and where the worker finds each kind's classes, in the order
+Kafka's ``GET /connector-plugins?connectorsOnly=false`` lists them (after the connectors). A new
+kind of plugin is one more entry here."""
+
+
+def catalog(connectors_only: bool = True) -> list[dict[str, str]]:
+    """``GET /connector-plugins``: sink then source connectors, then the other kinds."""
+    from brook import __version__
+    described = [describe(p) for p in installed().values()]
+    out = sorted((d for d in described if d["type"] == "sink"), key=lambda d: d["class"])
+    out += sorted((d for d in described if d["type"] == "source"), key=lambda d: d["class"])
+    if not connectors_only:
+        for kind, lister in OTHER_KINDS:
+            out += [{"class": name, "type": kind, "version": __version__} for name in lister()]
+    return out

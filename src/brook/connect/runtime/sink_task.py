@@ -33,6 +33,7 @@ from brook.connect.api import (
     SinkTask,
     TopicPartition,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, Stage
 from brook.connect.runtime.worker_task import WorkerTask
@@ -185,7 +186,7 @@ class WorkerSinkTask(WorkerTask):
                 int(cfg.get("errors.deadletterqueue.topic.replication.factor", -1)),
                 self.connector, self.task_id,
                 bool(cfg.get("errors.deadletterqueue.context.headers.enable")))
-        handler = ErrorHandler(cfg, self.stopping, self.dlq)
+        handler = ErrorHandler(cfg, self.stopping, self.dlq, self.metrics)
         task = self.task_class()
         task.initialize(_Context(self))
         task.start(self.task_props)
@@ -249,6 +250,7 @@ class WorkerSinkTask(WorkerTask):
     def _convert(self, batch: list[Message], key_conv: Any, value_conv: Any,
                  handler: ErrorHandler) -> list[SinkRecord]:
         records: list[SinkRecord] = []
+        self.metrics.records_read(sum(1 for msg in batch if msg.error() is None))
         for msg in batch:
             err = msg.error()
             if err is not None:
@@ -258,6 +260,7 @@ class WorkerSinkTask(WorkerTask):
                 continue
             topic, partition, offset = str(msg.topic()), msg.partition() or 0, msg.offset() or 0
             self.current[TopicPartition(topic, partition)] = offset + 1
+            self.record_active_topic(topic)
             key: Any = handler.execute(partial(key_conv.to_connect_data, topic, msg.key()),
                                        Stage.KEY_CONVERTER, type(key_conv).__name__, msg)
             if key is ErrorHandler.SKIP:
@@ -284,7 +287,10 @@ class WorkerSinkTask(WorkerTask):
         delay = 0.3
         while True:
             try:
+                start = self.clock.monotonic()
                 task.put(records)
+                self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
+                self.metrics.records_written(len(records))
                 return
             except RetriableException:
                 log.warning("%s: put is retriable, retrying in %.1fs", self.name, delay)
@@ -294,6 +300,7 @@ class WorkerSinkTask(WorkerTask):
                     return  # the task asked to re-read: the batch comes back from the consumer
                 delay = min(delay * 2, handler.retry_delay_max_ms / 1000)
 
+    @log_context.offsets
     def _commit(self, task: SinkTask, only: Sequence[TopicPartition] | None = None) -> None:
         """``pre_commit`` the current offsets (of ``only`` these partitions, when they are being
         revoked) and commit synchronously what it returns for partitions this task owns.
@@ -311,14 +318,18 @@ class WorkerSinkTask(WorkerTask):
         todo = {tp: off for tp, off in offsets.items()
                 if tp in owned and off >= 0 and self.committed.get(tp) != off}
         if not todo:
+            self.metrics.commit_skipped()
             return
+        start = self.clock.monotonic()
         try:
             self.consumer.commit(offsets=[KafkaTopicPartition(tp.topic, tp.partition, off)
                                           for tp, off in todo.items()], asynchronous=False)
         except KafkaException as exc:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
             if err is not None and (err.fatal() or err.code() == KafkaError._AUTHENTICATION):
                 raise
             log.warning("%s: commit of offsets %s failed: %s", self.name, todo, exc)
             return
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         self.committed.update(todo)

@@ -20,6 +20,7 @@ from brook.connect.api import (
     SourceRecord,
     SourceTask,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.converters import header_bytes
 from brook.connect.runtime.errors import ErrorHandler, Stage
@@ -49,6 +50,8 @@ class _Context:
 
 
 class WorkerSourceTask(WorkerTask):
+    kind = "source"
+
     def __init__(self, *args: Any, task_class: type[SourceTask], offsets: OffsetStore,
                  **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -59,7 +62,7 @@ class WorkerSourceTask(WorkerTask):
 
     def execute(self) -> None:
         key_conv, value_conv = self.converters()
-        handler = ErrorHandler(self.connector_config, self.stopping)
+        handler = ErrorHandler(self.connector_config, self.stopping, None, self.metrics)
         conf: dict[str, Any] = dict(self.worker.client_conf("producer"))
         conf.update(client_overrides(self.connector_config, "producer.override."))
         conf.update({"acks": "all", "enable.idempotence": True})
@@ -74,7 +77,11 @@ class WorkerSourceTask(WorkerTask):
                 if self.paused.is_set():
                     self.stopping.wait(0.1)
                     continue
+                start = self.clock.monotonic()
                 records = handler.retry(task.poll) or []
+                if records:
+                    self.metrics.records_read(len(records))
+                    self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
                 for record in records:
                     self._send(producer, record, key_conv, value_conv, handler, task)
                 producer.poll(0)
@@ -109,6 +116,8 @@ class WorkerSourceTask(WorkerTask):
             if err is not None:
                 self.delivery_errors.append(err)
             else:
+                self.metrics.records_written(1)
+                self.record_active_topic(record.topic)
                 task.commit_record(record)
 
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered,
@@ -127,12 +136,17 @@ class WorkerSourceTask(WorkerTask):
             pkey = json.dumps(dict(record.source_partition), sort_keys=True)
             self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
 
+    @log_context.offsets
     def _flush_offsets(self, producer: Producer, task: SourceTask) -> None:
+        start = self.clock.monotonic()
         if producer.flush(float(self.worker.get("offset.flush.timeout.ms")) / 1000) > 0:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             return  # not all acknowledged yet; try again next interval
         if self.delivery_errors:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             raise ConnectException(f"producing failed: {self.delivery_errors[0]}")
         pending, self.pending = self.pending, {}
         for partition, offset in pending.values():
             self.offsets.put(self.connector, partition, offset)
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         task.commit()
