@@ -19,6 +19,7 @@ from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
 from brook.broker.handlers import (
     delete_records,
     describe_cluster,
+    find_coordinator,
     list_offsets,
     offset_for_leader_epoch,
     produce,
@@ -34,6 +35,7 @@ from brook.metadata.loader import MetadataLoader
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.delete_records import DeleteRecordsRequest
 from brook.protocol.messages.describe_cluster import DescribeClusterRequest
+from brook.protocol.messages.find_coordinator import FindCoordinatorRequest
 from brook.protocol.messages.list_offsets import ListOffsetsRequest
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from brook.protocol.messages.produce import ProduceRequest
@@ -205,4 +207,26 @@ def test_an_append_completes_when_the_high_watermark_passes_it(tmp_path: Path) -
         assert not result.high_watermark_reached.done() and part.high_watermark == 0
         await result.high_watermark_reached
         assert part.high_watermark == 2
+    _run(tmp_path, body)
+
+
+def test_find_coordinator_refuses_transaction_and_share_keys_for_good(tmp_path: Path) -> None:
+    """No transaction or share coordinator: the answer is final (UNSUPPORTED_VERSION), not
+    COORDINATOR_NOT_AVAILABLE, which clients retry until they time out; groups still resolve."""
+    async def body(s: Setup) -> None:
+        await s.start()
+        batched = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=1, coordinator_keys=["txn-a", "txn-b"]))
+        assert [(c.key, c.error_code) for c in batched.coordinators] == [
+            ("txn-a", ErrorCode.UNSUPPORTED_VERSION), ("txn-b", ErrorCode.UNSUPPORTED_VERSION)]
+        assert "transaction coordinator" in (batched.coordinators[0].error_message or "")
+        share = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=2, coordinator_keys=["g:t-id:0"]))
+        assert share.coordinators[0].error_code == ErrorCode.UNSUPPORTED_VERSION
+        single = await s.call(find_coordinator, FindCoordinatorRequest(key="txn", key_type=1), 3)
+        assert (single.error_code, single.node_id) == (ErrorCode.UNSUPPORTED_VERSION, -1)
+        group = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=0, coordinator_keys=["g"]))
+        assert (group.coordinators[0].error_code, group.coordinators[0].node_id) == (
+            ErrorCode.NONE, 1)
     _run(tmp_path, body)

@@ -1,0 +1,370 @@
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.AbortTransactionSpec;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.FeatureMetadata;
+import org.apache.kafka.clients.admin.FeatureUpdate;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListGroupsOptions;
+import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.TopicPartitionReplica;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourceType;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Drives the Java AdminClient through every call, printing one JSON line per call:
+ * {@code {"call": name, "ok": true, "result": ...}} or {@code {"call": name, "ok": false,
+ * "error": <exception class>, "message": ..., "ms": elapsed}}.
+ *
+ * <p>Usage: {@code JAdmin <bootstrap> <suite> <prefix>}: suite {@code served} walks the calls a
+ * broker serves on topics and groups named after {@code prefix}; suite {@code unserved} calls
+ * what brook does not serve (ACLs, quotas, SCRAM, delegation tokens, reassignments,
+ * transactions, share and streams groups, the metadata quorum, features updates...), each
+ * with a 20 s bound so a hang shows as a TimeoutException rather than a stuck test.
+ */
+public class JAdmin {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    interface Call {
+        Object run() throws Exception;
+    }
+
+    static Object call(String name, Call c) throws Exception {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("call", name);
+        long start = System.nanoTime();
+        Object result = null;
+        try {
+            result = c.run();
+            line.put("ok", true);
+            line.put("result", result);
+        } catch (Exception e) {
+            Throwable t = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            line.put("ok", false);
+            line.put("error", t.getClass().getSimpleName());
+            line.put("message", String.valueOf(t.getMessage()));
+        }
+        line.put("ms", (System.nanoTime() - start) / 1_000_000);
+        System.out.println(JSON.writeValueAsString(line));
+        System.out.flush();
+        return result;
+    }
+
+    static <T> T get(KafkaFuture<T> f) throws Exception {
+        return f.get(20, TimeUnit.SECONDS);
+    }
+
+    static Map<String, Object> topic(TopicDescription d) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", d.name());
+        m.put("internal", d.isInternal());
+        m.put("topicId", d.topicId().toString());
+        List<Map<String, Object>> parts = new ArrayList<>();
+        for (TopicPartitionInfo p : d.partitions()) {
+            Map<String, Object> pm = new LinkedHashMap<>();
+            pm.put("partition", p.partition());
+            pm.put("leader", p.leader() == null ? null : p.leader().id());
+            pm.put("replicas", p.replicas().stream().map(Node::id).toList());
+            pm.put("isr", p.isr().stream().map(Node::id).toList());
+            parts.add(pm);
+        }
+        m.put("partitions", parts);
+        return m;
+    }
+
+    static Map<String, Object> configs(Map<ConfigResource, Config> all) {
+        Map<String, Object> out = new TreeMap<>();
+        for (Map.Entry<ConfigResource, Config> e : all.entrySet()) {
+            Map<String, Object> entries = new TreeMap<>();
+            for (ConfigEntry ce : e.getValue().entries()) {
+                entries.put(ce.name(), List.of(String.valueOf(ce.value()), ce.source().name(),
+                    ce.isReadOnly(), ce.isSensitive()));
+            }
+            out.put(e.getKey().type() + ":" + e.getKey().name(), entries);
+        }
+        return out;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String bootstrap = args[0];
+        String suite = args[1];
+        String prefix = args[2];
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.put("default.api.timeout.ms", "20000");
+        props.put("request.timeout.ms", "10000");
+        try (Admin admin = Admin.create(props)) {
+            if (suite.equals("served")) served(admin, bootstrap, prefix);
+            else unserved(admin, prefix);
+        }
+    }
+
+    static void served(Admin admin, String bootstrap, String prefix) throws Exception {
+        String t = prefix + "-topic";
+        String g = prefix + "-group";
+        TopicPartition p0 = new TopicPartition(t, 0);
+        TopicPartition p1 = new TopicPartition(t, 1);
+        ConfigResource topicRes = new ConfigResource(ConfigResource.Type.TOPIC, t);
+        call("createTopics.validateOnly", () -> {
+            get(admin.createTopics(List.of(new NewTopic(t, 3, (short) 1)),
+                new CreateTopicsOptions().validateOnly(true)).all());
+            return admin.listTopics().names().get().contains(t);
+        });
+        call("createTopics", () -> {
+            var r = admin.createTopics(List.of(new NewTopic(t, 3, (short) 1)
+                .configs(Map.of("retention.ms", "3600000", "cleanup.policy", "delete"))));
+            get(r.all());
+            return Map.of("partitions", get(r.numPartitions(t)), "replicationFactor",
+                (int) get(r.replicationFactor(t)), "topicId", get(r.topicId(t)).toString(),
+                "retention.ms", get(r.config(t)).get("retention.ms").value());
+        });
+        call("createTopics.exists", () -> get(admin.createTopics(List.of(new NewTopic(t, 3, (short) 1))).all()));
+        call("createTopics.badReplication", () -> get(admin.createTopics(
+            List.of(new NewTopic(prefix + "-rf9", 1, (short) 9))).all()));
+        call("createTopics.badConfig", () -> get(admin.createTopics(List.of(new NewTopic(prefix + "-badcfg", 1, (short) 1)
+            .configs(Map.of("cleanup.policy", "sideways")))).all()));
+        call("listTopics", () -> new ArrayList<>(get(admin.listTopics().names())).stream().sorted().toList());
+        call("describeTopics", () -> topic(get(admin.describeTopics(List.of(t)).allTopicNames()).get(t)));
+        call("describeTopics.unknown", () -> get(admin.describeTopics(List.of(prefix + "-nope")).allTopicNames()));
+        call("createPartitions", () -> {
+            get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(4))).all());
+            return get(admin.describeTopics(List.of(t)).allTopicNames()).get(t).partitions().size();
+        });
+        call("createPartitions.decrease", () -> get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(2))).all()));
+        call("describeConfigs.topic", () -> {
+            Config c = get(admin.describeConfigs(List.of(topicRes)).all()).get(topicRes);
+            ConfigEntry r = c.get("retention.ms");
+            ConfigEntry s = c.get("segment.bytes");
+            return Map.of("retention.ms", List.of(r.value(), r.source().name()),
+                "segment.bytes", List.of(s.value(), s.source().name()));
+        });
+        call("describeConfigs.broker", () -> {
+            var node = get(admin.describeCluster().nodes()).iterator().next();
+            ConfigResource br = new ConfigResource(ConfigResource.Type.BROKER, node.idString());
+            Config c = get(admin.describeConfigs(List.of(br)).all()).get(br);
+            ConfigEntry n = c.get("num.partitions");
+            return n == null ? null : List.of(n.value(), n.source().name());
+        });
+        call("incrementalAlterConfigs", () -> {
+            get(admin.incrementalAlterConfigs(Map.of(topicRes, List.of(
+                new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
+                new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.APPEND),
+                new AlterConfigOp(new ConfigEntry("max.message.bytes", ""), AlterConfigOp.OpType.DELETE)))).all());
+            Config c = get(admin.describeConfigs(List.of(topicRes)).all()).get(topicRes);
+            return Map.of("retention.ms", List.of(c.get("retention.ms").value(), c.get("retention.ms").source().name()),
+                "cleanup.policy", c.get("cleanup.policy").value());
+        });
+        call("incrementalAlterConfigs.badValue", () -> get(admin.incrementalAlterConfigs(Map.of(topicRes, List.of(
+            new AlterConfigOp(new ConfigEntry("retention.ms", "soon"), AlterConfigOp.OpType.SET)))).all()));
+        call("describeCluster", () -> {
+            DescribeClusterResult r = admin.describeCluster();
+            return Map.of("clusterId", String.valueOf(get(r.clusterId())),
+                "controller", get(r.controller()).id(),
+                "nodes", get(r.nodes()).stream().map(n -> n.host() + ":" + n.port() + "#" + n.id()).toList());
+        });
+        call("describeFeatures", () -> {
+            FeatureMetadata f = get(admin.describeFeatures().featureMetadata());
+            Map<String, Object> m = new TreeMap<>();
+            f.finalizedFeatures().forEach((k, v) -> m.put("finalized:" + k, List.of(v.minVersionLevel(), v.maxVersionLevel())));
+            f.supportedFeatures().forEach((k, v) -> m.put("supported:" + k, List.of(v.minVersion(), v.maxVersion())));
+            return m;
+        });
+        // Ten records on partition 0 (timestamps 1000..1009, the eighth the largest) to list and delete.
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", bootstrap);
+        pp.put("key.serializer", StringSerializer.class.getName());
+        pp.put("value.serializer", StringSerializer.class.getName());
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(pp)) {
+            for (int i = 0; i < 10; i++) {
+                long ts = i == 7 ? 5000L : 1000L + i;
+                producer.send(new ProducerRecord<>(t, 0, ts, "k" + i, "v" + i)).get();
+            }
+        }
+        call("listOffsets", () -> {
+            Map<String, Object> m = new TreeMap<>();
+            for (var spec : Map.of("earliest", OffsetSpec.earliest(), "latest", OffsetSpec.latest(),
+                    "maxTimestamp", OffsetSpec.maxTimestamp(), "forTimestamp1004", OffsetSpec.forTimestamp(1004L),
+                    "earliestLocal", OffsetSpec.earliestLocal(), "latestTiered", OffsetSpec.latestTiered()).entrySet()) {
+                ListOffsetsResultInfo info = get(admin.listOffsets(Map.of(p0, spec.getValue())).all()).get(p0);
+                m.put(spec.getKey(), List.of(info.offset(), info.timestamp()));
+            }
+            return m;
+        });
+        call("deleteRecords", () -> {
+            long low = get(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(3))).all().thenApply(x -> 0L));
+            long lw = get(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(3))).lowWatermarks().get(p0)).lowWatermark();
+            long earliest = get(admin.listOffsets(Map.of(p0, OffsetSpec.earliest())).all()).get(p0).offset();
+            return Map.of("lowWatermark", lw, "earliest", earliest);
+        });
+        call("deleteRecords.beyondEnd", () -> get(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(99))).all()));
+        // A classic group that commits offset 5 on partition 0 and leaves.
+        Properties cp = new Properties();
+        cp.put("bootstrap.servers", bootstrap);
+        cp.put("group.id", g);
+        cp.put("key.deserializer", StringDeserializer.class.getName());
+        cp.put("value.deserializer", StringDeserializer.class.getName());
+        cp.put("enable.auto.commit", "false");
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(cp)) {
+            consumer.subscribe(List.of(t));
+            long deadline = System.currentTimeMillis() + 30000;
+            while (consumer.assignment().isEmpty() && System.currentTimeMillis() < deadline) {
+                consumer.poll(Duration.ofMillis(100));
+            }
+            call("describeConsumerGroups.stable", () -> {
+                ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(g)).all()).get(g);
+                List<Object> members = new ArrayList<>();
+                for (MemberDescription md : d.members()) {
+                    members.add(List.of(md.clientId(), md.assignment().topicPartitions().size()));
+                }
+                return Map.of("state", d.groupState().toString(), "assignor", d.partitionAssignor(),
+                    "type", d.type().toString(), "members", members, "simple", d.isSimpleConsumerGroup(),
+                    "coordinator", d.coordinator().id());
+            });
+            consumer.commitSync(Map.of(p0, new OffsetAndMetadata(5, "five")));
+        }
+        call("listGroups.consumer", () -> {
+            List<Object> out = new ArrayList<>();
+            for (GroupListing l : get(admin.listGroups(ListGroupsOptions.forConsumerGroups()).all())) {
+                if (l.groupId().equals(g)) {
+                    out.add(List.of(l.groupId(), String.valueOf(l.type().orElse(null)),
+                        l.protocol(), String.valueOf(l.groupState().orElse(null))));
+                }
+            }
+            return out;
+        });
+        call("listGroups.all", () -> get(admin.listGroups().all()).stream()
+            .filter(l -> l.groupId().equals(g)).map(GroupListing::groupId).toList());
+        call("describeConsumerGroups.empty", () -> {
+            ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(g)).all()).get(g);
+            return Map.of("state", d.groupState().toString(), "members", d.members().size());
+        });
+        call("describeConsumerGroups.unknown", () -> {
+            ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(prefix + "-nogroup")).all()).get(prefix + "-nogroup");
+            return Map.of("state", d.groupState().toString(), "members", d.members().size());
+        });
+        call("describeClassicGroups", () -> get(admin.describeClassicGroups(List.of(g)).all()).get(g).state().toString());
+        call("listConsumerGroupOffsets", () -> offsets(get(admin.listConsumerGroupOffsets(g).partitionsToOffsetAndMetadata())));
+        call("alterConsumerGroupOffsets", () -> {
+            get(admin.alterConsumerGroupOffsets(g, Map.of(p1, new OffsetAndMetadata(0))).all());
+            return offsets(get(admin.listConsumerGroupOffsets(g).partitionsToOffsetAndMetadata()));
+        });
+        call("deleteConsumerGroupOffsets", () -> {
+            get(admin.deleteConsumerGroupOffsets(g, Set.of(p1)).all());
+            return offsets(get(admin.listConsumerGroupOffsets(g).partitionsToOffsetAndMetadata()));
+        });
+        call("removeMembersFromConsumerGroup.none", () -> get(admin.removeMembersFromConsumerGroup(g,
+            new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions()).all()));
+        call("deleteConsumerGroups", () -> {
+            get(admin.deleteConsumerGroups(List.of(g)).all());
+            return get(admin.listGroups().all()).stream().anyMatch(l -> l.groupId().equals(g));
+        });
+        call("deleteConsumerGroups.unknown", () -> get(admin.deleteConsumerGroups(List.of(prefix + "-nogroup")).all()));
+        call("deleteTopics", () -> {
+            get(admin.deleteTopics(List.of(t)).all());
+            return get(admin.listTopics().names()).contains(t);
+        });
+        call("deleteTopics.unknown", () -> get(admin.deleteTopics(List.of(prefix + "-nope")).all()));
+    }
+
+    static Map<String, Object> offsets(Map<TopicPartition, OffsetAndMetadata> m) {
+        Map<String, Object> out = new TreeMap<>();
+        m.forEach((tp, om) -> out.put(tp.toString(), om == null ? null : List.of(om.offset(), om.metadata())));
+        return out;
+    }
+
+    static void unserved(Admin admin, String prefix) throws Exception {
+        String t = prefix + "-topic";
+        get(admin.createTopics(List.of(new NewTopic(t, 1, (short) 1))).all());
+        TopicPartition p0 = new TopicPartition(t, 0);
+        ResourcePattern pattern = new ResourcePattern(ResourceType.TOPIC, t, PatternType.LITERAL);
+        AclBinding acl = new AclBinding(pattern, new AccessControlEntry("User:alice", "*",
+            AclOperation.READ, AclPermissionType.ALLOW));
+        call("describeAcls", () -> get(admin.describeAcls(AclBindingFilter.ANY).values()));
+        call("createAcls", () -> get(admin.createAcls(List.of(acl)).all()));
+        call("deleteAcls", () -> get(admin.deleteAcls(List.of(AclBindingFilter.ANY)).all()));
+        call("describeClientQuotas", () -> get(admin.describeClientQuotas(ClientQuotaFilter.all()).entities()));
+        call("alterClientQuotas", () -> get(admin.alterClientQuotas(List.of(new ClientQuotaAlteration(
+            new ClientQuotaEntity(Map.of(ClientQuotaEntity.USER, "alice")),
+            List.of(new ClientQuotaAlteration.Op("producer_byte_rate", 1024.0))))).all()));
+        call("describeUserScramCredentials", () -> get(admin.describeUserScramCredentials().all()));
+        call("alterUserScramCredentials", () -> get(admin.alterUserScramCredentials(List.of(
+            new UserScramCredentialUpsertion("alice", new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+                "secret"))).all()));
+        call("createDelegationToken", () -> get(admin.createDelegationToken().delegationToken()));
+        call("describeDelegationToken", () -> get(admin.describeDelegationToken().delegationTokens()));
+        call("renewDelegationToken", () -> get(admin.renewDelegationToken(new byte[] {1}).expiryTimestamp()));
+        call("expireDelegationToken", () -> get(admin.expireDelegationToken(new byte[] {1}).expiryTimestamp()));
+        call("listPartitionReassignments", () -> get(admin.listPartitionReassignments().reassignments()));
+        call("alterPartitionReassignments", () -> get(admin.alterPartitionReassignments(
+            Map.of(p0, Optional.of(new NewPartitionReassignment(List.of(1))))).all()));
+        call("alterReplicaLogDirs", () -> get(admin.alterReplicaLogDirs(
+            Map.of(new TopicPartitionReplica(t, 0, 1), "/nowhere")).all()));
+        call("listTransactions", () -> get(admin.listTransactions().all()));
+        call("describeTransactions", () -> get(admin.describeTransactions(List.of(prefix + "-txn")).all()));
+        call("abortTransaction", () -> get(admin.abortTransaction(new AbortTransactionSpec(p0, 1000L, (short) 0, 0)).all()));
+        call("fenceProducers", () -> get(admin.fenceProducers(List.of(prefix + "-txn")).all()));
+        call("describeMetadataQuorum", () -> get(admin.describeMetadataQuorum().quorumInfo()).leaderId());
+        call("updateFeatures", () -> get(admin.updateFeatures(Map.of("group.version",
+            new FeatureUpdate((short) 1, FeatureUpdate.UpgradeType.UPGRADE)), new UpdateFeaturesOptions()).all()));
+        call("unregisterBroker", () -> get(admin.unregisterBroker(99).all()));
+        call("listGroups.share", () -> get(admin.listGroups(ListGroupsOptions.forShareGroups()).all()).size());
+        call("describeShareGroups", () -> get(admin.describeShareGroups(List.of(prefix + "-share")).all()));
+        call("listShareGroupOffsets", () -> get(admin.listShareGroupOffsets(
+            Map.of(prefix + "-share", new ListShareGroupOffsetsSpec())).all()));
+        call("deleteShareGroups", () -> get(admin.deleteShareGroups(List.of(prefix + "-share")).all()));
+        call("listGroups.streams", () -> get(admin.listGroups(ListGroupsOptions.forStreamsGroups()).all()).size());
+        call("describeStreamsGroups", () -> get(admin.describeStreamsGroups(List.of(prefix + "-streams")).all()));
+        call("listConfigResources", () -> get(admin.listConfigResources().all()).size());
+        call("addRaftVoter", () -> get(admin.addRaftVoter(9, org.apache.kafka.common.Uuid.randomUuid(),
+            Set.of(new org.apache.kafka.clients.admin.RaftVoterEndpoint("CONTROLLER", "127.0.0.1", 1))).all()));
+    }
+}
