@@ -22,7 +22,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * reporting over stdout as JSON lines, so a test can run several and watch them rebalance.
  *
  * <p>Usage: {@code JGroupMember <bootstrap> <group> <topic,...> [key=value ...]} (consumer
- * configs). Events: {@code ready}, {@code assigned}/{@code revoked}/{@code lost} (the listener's
+ * configs). Each event carries {@code ms}, the wall clock when it happened. Events: {@code ready}, {@code assigned}/{@code revoked}/{@code lost} (the listener's
  * partitions), {@code assignment} (the whole assignment whenever it changes), {@code record},
  * {@code committed}, {@code error}, {@code closed}. Commands on stdin: {@code commit} (commitSync
  * of what was consumed), {@code quit} (close and exit). End of input means quit.
@@ -33,6 +33,7 @@ public class JGroupMember {
     static synchronized void emit(String event, Map<String, Object> fields) {
         Map<String, Object> line = new LinkedHashMap<>();
         line.put("event", event);
+        line.put("ms", System.currentTimeMillis());
         line.putAll(fields);
         try {
             System.out.println(JSON.writeValueAsString(line));
