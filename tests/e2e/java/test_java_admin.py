@@ -30,6 +30,9 @@ SERVED: dict[str, Any] = {
     "listTopics": (OK, ["{p}-topic"]),
     "describeTopics": (OK, {"name": "{p}-topic", "internal": False, "partitions": [
         {"partition": i, "leader": 1, "replicas": [1], "isr": [1]} for i in range(3)]}),
+    "describeTopics.authorizedOperations": (OK, [
+        "ALTER", "ALTER_CONFIGS", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ",
+        "WRITE"]),
     "describeTopics.unknown": "UnknownTopicOrPartitionException",
     "createPartitions": (OK, 4),
     "createPartitions.decrease": "InvalidPartitionsException",
@@ -39,7 +42,9 @@ SERVED: dict[str, Any] = {
     "incrementalAlterConfigs": (OK, {"retention.ms": ["7200000", "DYNAMIC_TOPIC_CONFIG"],
                                      "cleanup.policy": "delete,compact"}),
     "incrementalAlterConfigs.badValue": "InvalidConfigurationException",
-    "describeCluster": (OK, {"controller": 1, "nodes": 1}),
+    "describeCluster": (OK, {"controller": 1, "nodes": 1, "authorizedOperations": [
+        "ALTER", "ALTER_CONFIGS", "CLUSTER_ACTION", "CREATE", "DESCRIBE", "DESCRIBE_CONFIGS",
+        "IDEMPOTENT_WRITE"]}),
     "describeFeatures": (OK, {}),
     "listOffsets": (OK, {"earliest": [0, -1], "earliestLocal": [0, -1], "latest": [10, -1],
                          "forTimestamp1004": [4, 1004], "maxTimestamp": [7, 5000],
@@ -113,7 +118,8 @@ def _answers(lines: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
         elif line["call"] == "describeTopics":
             result = {k: v for k, v in result.items() if k != "topicId"}
         elif line["call"] == "describeCluster":
-            result = {"controller": result["controller"], "nodes": len(result["nodes"])}
+            result = {"controller": result["controller"], "nodes": len(result["nodes"]),
+                      "authorizedOperations": result["authorizedOperations"]}
         elif line["call"] == "listTopics":
             result = [t for t in result if t.startswith(prefix)]
         out[line["call"]] = (OK, result)

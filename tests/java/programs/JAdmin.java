@@ -174,6 +174,9 @@ public class JAdmin {
             .configs(Map.of("cleanup.policy", "sideways")))).all()));
         call("listTopics", () -> new ArrayList<>(get(admin.listTopics().names())).stream().sorted().toList());
         call("describeTopics", () -> topic(get(admin.describeTopics(List.of(t)).allTopicNames()).get(t)));
+        call("describeTopics.authorizedOperations", () -> get(admin.describeTopics(List.of(t),
+            new org.apache.kafka.clients.admin.DescribeTopicsOptions().includeAuthorizedOperations(true))
+            .allTopicNames()).get(t).authorizedOperations().stream().map(Enum::name).sorted().toList());
         call("describeTopics.unknown", () -> get(admin.describeTopics(List.of(prefix + "-nope")).allTopicNames()));
         call("createPartitions", () -> {
             get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(4))).all());
@@ -206,10 +209,12 @@ public class JAdmin {
         call("incrementalAlterConfigs.badValue", () -> get(admin.incrementalAlterConfigs(Map.of(topicRes, List.of(
             new AlterConfigOp(new ConfigEntry("retention.ms", "soon"), AlterConfigOp.OpType.SET)))).all()));
         call("describeCluster", () -> {
-            DescribeClusterResult r = admin.describeCluster();
+            DescribeClusterResult r = admin.describeCluster(
+                new org.apache.kafka.clients.admin.DescribeClusterOptions().includeAuthorizedOperations(true));
             return Map.of("clusterId", String.valueOf(get(r.clusterId())),
                 "controller", get(r.controller()).id(),
-                "nodes", get(r.nodes()).stream().map(n -> n.host() + ":" + n.port() + "#" + n.id()).toList());
+                "nodes", get(r.nodes()).stream().map(n -> n.host() + ":" + n.port() + "#" + n.id()).toList(),
+                "authorizedOperations", get(r.authorizedOperations()).stream().map(Enum::name).sorted().toList());
         });
         call("describeFeatures", () -> {
             FeatureMetadata f = get(admin.describeFeatures().featureMetadata());

@@ -190,6 +190,23 @@ def test_describe_cluster_reports_the_channels_controller(tmp_path: Path) -> Non
     _run(tmp_path, body)
 
 
+def test_describe_cluster_authorized_operations_are_kafkas_cluster_operations(
+    tmp_path: Path,
+) -> None:
+    """Without an authorizer, the operations Kafka defines on the cluster resource, and only
+    those: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    IDEMPOTENT_WRITE (AclOperation codes 5 and 7-12)."""
+    async def body(s: Setup) -> None:
+        await s.start()
+        r = await s.call(describe_cluster, DescribeClusterRequest(
+            include_cluster_authorized_operations=True))
+        ops = {bit for bit in range(32) if r.cluster_authorized_operations >> bit & 1}
+        assert ops == {5, 7, 8, 9, 10, 11, 12}
+        plain = await s.call(describe_cluster, DescribeClusterRequest())
+        assert plain.cluster_authorized_operations == -2147483648
+    _run(tmp_path, body)
+
+
 def test_an_append_completes_when_the_high_watermark_passes_it(tmp_path: Path) -> None:
     """With ``flush.messages=1`` the high watermark follows the fsync: the append's result is
     pending (and consumers see nothing) until the records are on disk, then both move."""
