@@ -33,6 +33,8 @@ SERVED: dict[str, Any] = {
     "describeTopics.authorizedOperations": (OK, [
         "ALTER", "ALTER_CONFIGS", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ",
         "WRITE"]),
+    "describeTopics.byId": (OK, ["{p}-topic", True, 3]),
+    "describeTopics.byUnknownId": "UnknownTopicIdException",
     "describeTopics.unknown": "UnknownTopicOrPartitionException",
     "createPartitions": (OK, 4),
     "createPartitions.decrease": "InvalidPartitionsException",
@@ -66,6 +68,8 @@ SERVED: dict[str, Any] = {
     "deleteConsumerGroups": (OK, False),
     "deleteConsumerGroups.unknown": "GroupIdNotFoundException",
     "deleteTopics": (OK, False),
+    "deleteTopics.byId": (OK, False),
+    "deleteTopics.byUnknownId": "UnknownTopicIdException",
     "deleteTopics.unknown": "UnknownTopicOrPartitionException",
 }
 """Each served call: ``(OK, result)`` or the class of the exception it fails with."""

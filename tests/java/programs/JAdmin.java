@@ -177,6 +177,14 @@ public class JAdmin {
         call("describeTopics.authorizedOperations", () -> get(admin.describeTopics(List.of(t),
             new org.apache.kafka.clients.admin.DescribeTopicsOptions().includeAuthorizedOperations(true))
             .allTopicNames()).get(t).authorizedOperations().stream().map(Enum::name).sorted().toList());
+        call("describeTopics.byId", () -> {
+            org.apache.kafka.common.Uuid id = get(admin.describeTopics(List.of(t)).allTopicNames()).get(t).topicId();
+            TopicDescription d = get(admin.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id)))
+                .allTopicIds()).get(id);
+            return List.of(d.name(), d.topicId().equals(id), d.partitions().size());
+        });
+        call("describeTopics.byUnknownId", () -> get(admin.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(
+            List.of(org.apache.kafka.common.Uuid.randomUuid()))).allTopicIds()));
         call("describeTopics.unknown", () -> get(admin.describeTopics(List.of(prefix + "-nope")).allTopicNames()));
         call("createPartitions", () -> {
             get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(4))).all());
@@ -317,6 +325,14 @@ public class JAdmin {
             get(admin.deleteTopics(List.of(t)).all());
             return get(admin.listTopics().names()).contains(t);
         });
+        call("deleteTopics.byId", () -> {
+            String other = prefix + "-by-id";
+            org.apache.kafka.common.Uuid id = get(admin.createTopics(List.of(new NewTopic(other, 1, (short) 1))).topicId(other));
+            get(admin.deleteTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id))).all());
+            return get(admin.listTopics().names()).contains(other);
+        });
+        call("deleteTopics.byUnknownId", () -> get(admin.deleteTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(
+            List.of(org.apache.kafka.common.Uuid.randomUuid()))).all()));
         call("deleteTopics.unknown", () -> get(admin.deleteTopics(List.of(prefix + "-nope")).all()));
     }
 

@@ -21,6 +21,7 @@ from brook.broker.handlers import (
     describe_cluster,
     find_coordinator,
     list_offsets,
+    metadata,
     offset_for_leader_epoch,
     produce,
 )
@@ -37,6 +38,7 @@ from brook.protocol.messages.delete_records import DeleteRecordsRequest
 from brook.protocol.messages.describe_cluster import DescribeClusterRequest
 from brook.protocol.messages.find_coordinator import FindCoordinatorRequest
 from brook.protocol.messages.list_offsets import ListOffsetsRequest
+from brook.protocol.messages.metadata import MetadataRequest
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from brook.protocol.messages.produce import ProduceRequest
 from brook.raft.local import LocalRaftClient
@@ -246,4 +248,23 @@ def test_find_coordinator_refuses_transaction_and_share_keys_for_good(tmp_path: 
             key_type=0, coordinator_keys=["g"]))
         assert (group.coordinators[0].error_code, group.coordinators[0].node_id) == (
             ErrorCode.NONE, 1)
+    _run(tmp_path, body)
+
+
+def test_metadata_by_topic_id_with_the_name_left_empty(tmp_path: Path) -> None:
+    """The Java client asks by id with the name at its default "" (not null): the id decides,
+    as in Kafka (v12+); an unknown id is UNKNOWN_TOPIC_ID, never an unnamed, id-less topic."""
+    async def body(s: Setup) -> None:
+        await s.start("t")
+        known = s.services.image.topics.by_name["t"].topic_id
+        unknown = bytes(range(1, 17))
+        r = await s.call(metadata, MetadataRequest(topics=[
+            MetadataRequest.MetadataRequestTopic(topic_id=known, name=""),
+            MetadataRequest.MetadataRequestTopic(topic_id=unknown, name=""),
+        ], allow_auto_topic_creation=True), 12)
+        found, missing = r.topics
+        assert (found.error_code, found.name, found.topic_id) == (ErrorCode.NONE, "t", known)
+        assert len(found.partitions) == 1
+        assert (missing.error_code, missing.topic_id) == (ErrorCode.UNKNOWN_TOPIC_ID, unknown)
+        assert "" not in s.services.image.topics.by_name
     _run(tmp_path, body)
