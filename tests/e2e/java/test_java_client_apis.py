@@ -40,6 +40,7 @@ EXPECTED: dict[str, Any] = {
     "pause.resume": (OK, [0, [0, 1, 2, 3]]),
     "commitSync.committed": (OK, [4, "meta", False]),
     "commitAsync": (OK, 2),
+    "consume.readCommittedFetchLimitsBelowARecord": (OK, [[0, 1, 2], True, 3]),
     "deleteRecords.thenResetFromCommitted": (OK, [8, 9]),
 }
 """Each step: ``(OK, result)`` or the class of the exception it fails with."""

@@ -172,8 +172,20 @@ public class JAdmin {
             List.of(new NewTopic(prefix + "-rf9", 1, (short) 9))).all()));
         call("createTopics.badConfig", () -> get(admin.createTopics(List.of(new NewTopic(prefix + "-badcfg", 1, (short) 1)
             .configs(Map.of("cleanup.policy", "sideways")))).all()));
+        call("createTopics.assignment", () -> {
+            String m = prefix + "-manual";
+            get(admin.createTopics(List.of(new NewTopic(m, Map.of(0, List.of(1), 1, List.of(1))))).all());
+            get(admin.createPartitions(Map.of(m, NewPartitions.increaseTo(3, List.of(List.of(1))))).all());
+            TopicDescription d = settled(admin, m, 3);
+            get(admin.deleteTopics(List.of(m)).all());
+            return d.partitions().stream().map(p -> p.replicas().get(0).id()).toList();
+        });
+        call("createTopics.badAssignment", () -> get(admin.createTopics(
+            List.of(new NewTopic(prefix + "-badasg", Map.of(0, List.of(7))))).all()));
+        call("createPartitions.badAssignment", () -> get(admin.createPartitions(
+            Map.of(t, NewPartitions.increaseTo(4, List.of(List.of(9))))).all()));
         call("listTopics", () -> new ArrayList<>(get(admin.listTopics().names())).stream().sorted().toList());
-        call("describeTopics", () -> topic(get(admin.describeTopics(List.of(t)).allTopicNames()).get(t)));
+        call("describeTopics", () -> topic(settled(admin, t, 3)));
         call("describeTopics.authorizedOperations", () -> get(admin.describeTopics(List.of(t),
             new org.apache.kafka.clients.admin.DescribeTopicsOptions().includeAuthorizedOperations(true))
             .allTopicNames()).get(t).authorizedOperations().stream().map(Enum::name).sorted().toList());
@@ -188,7 +200,7 @@ public class JAdmin {
         call("describeTopics.unknown", () -> get(admin.describeTopics(List.of(prefix + "-nope")).allTopicNames()));
         call("createPartitions", () -> {
             get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(4))).all());
-            return get(admin.describeTopics(List.of(t)).allTopicNames()).get(t).partitions().size();
+            return settled(admin, t, 4).partitions().size();
         });
         call("createPartitions.decrease", () -> get(admin.createPartitions(Map.of(t, NewPartitions.increaseTo(2))).all()));
         call("describeConfigs.topic", () -> {
@@ -314,8 +326,32 @@ public class JAdmin {
             get(admin.deleteConsumerGroupOffsets(g, Set.of(p1)).all());
             return offsets(get(admin.listConsumerGroupOffsets(g).partitionsToOffsetAndMetadata()));
         });
-        call("removeMembersFromConsumerGroup.none", () -> get(admin.removeMembersFromConsumerGroup(g,
-            new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions()).all()));
+        // A static member stays in its group when it closes; an admin removes it by instance id.
+        String sg = prefix + "-static";
+        Properties sp = new Properties();
+        sp.putAll(cp);
+        sp.put("group.id", sg);
+        sp.put("group.instance.id", "static-1");
+        sp.put("session.timeout.ms", "60000");
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(sp)) {
+            consumer.subscribe(List.of(t));
+            long deadline = System.currentTimeMillis() + 30000;
+            while (consumer.assignment().isEmpty() && System.currentTimeMillis() < deadline) {
+                consumer.poll(Duration.ofMillis(100));
+            }
+        }
+        call("removeMembersFromConsumerGroup.static", () -> {
+            ConsumerGroupDescription before = get(admin.describeConsumerGroups(List.of(sg)).all()).get(sg);
+            get(admin.removeMembersFromConsumerGroup(sg, new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions(
+                List.of(new org.apache.kafka.clients.admin.MemberToRemove("static-1")))).all());
+            ConsumerGroupDescription after = get(admin.describeConsumerGroups(List.of(sg)).all()).get(sg);
+            return List.of(before.groupState().toString(),
+                before.members().stream().map(m -> m.groupInstanceId().orElse("")).toList(),
+                after.groupState().toString(), after.members().size());
+        });
+        call("removeMembersFromConsumerGroup.unknown", () -> get(admin.removeMembersFromConsumerGroup(sg,
+            new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions(
+                List.of(new org.apache.kafka.clients.admin.MemberToRemove("nobody")))).all()));
         call("deleteConsumerGroups", () -> {
             get(admin.deleteConsumerGroups(List.of(g)).all());
             return get(admin.listGroups().all()).stream().anyMatch(l -> l.groupId().equals(g));
@@ -323,17 +359,44 @@ public class JAdmin {
         call("deleteConsumerGroups.unknown", () -> get(admin.deleteConsumerGroups(List.of(prefix + "-nogroup")).all()));
         call("deleteTopics", () -> {
             get(admin.deleteTopics(List.of(t)).all());
-            return get(admin.listTopics().names()).contains(t);
+            return gone(admin, t);
         });
         call("deleteTopics.byId", () -> {
             String other = prefix + "-by-id";
             org.apache.kafka.common.Uuid id = get(admin.createTopics(List.of(new NewTopic(other, 1, (short) 1))).topicId(other));
             get(admin.deleteTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id))).all());
-            return get(admin.listTopics().names()).contains(other);
+            return gone(admin, other);
         });
         call("deleteTopics.byUnknownId", () -> get(admin.deleteTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(
             List.of(org.apache.kafka.common.Uuid.randomUuid()))).all()));
         call("deleteTopics.unknown", () -> get(admin.deleteTopics(List.of(prefix + "-nope")).all()));
+    }
+
+    /**
+     * The topic once the brokers' metadata shows {@code partitions} partitions (within 10 s):
+     * Kafka's brokers learn a change a little after the controller acknowledged it.
+     */
+    static TopicDescription settled(Admin admin, String topic, int partitions) throws Exception {
+        long deadline = System.currentTimeMillis() + 10000;
+        while (true) {
+            try {
+                TopicDescription d = get(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
+                if (d.partitions().size() == partitions || System.currentTimeMillis() > deadline) return d;
+            } catch (ExecutionException e) {
+                if (System.currentTimeMillis() > deadline) throw e;
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    /** Whether a deleted topic has left the listing within 10 s (Kafka's brokers learn it a little later). */
+    static boolean gone(Admin admin, String topic) throws Exception {
+        long deadline = System.currentTimeMillis() + 10000;
+        while (get(admin.listTopics().names()).contains(topic)) {
+            if (System.currentTimeMillis() > deadline) return false;
+            Thread.sleep(100);
+        }
+        return true;
     }
 
     static Map<String, Object> offsets(Map<TopicPartition, OffsetAndMetadata> m) {

@@ -30,8 +30,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * {@code JAdmin}: an acks=1 then an acks=0 producer (acks=0 once the partition is known to be
  * ready: an acks=0 record sent earlier may be dropped unseen), a record too large for the
  * broker, a topic with LogAppendTime, offsetsForTimes, beginning/end offsets, position, seek,
- * committed, pause and resume, partitionsFor/listTopics, currentLag, and the reset of a
- * committed offset that DeleteRecords left behind.
+ * committed, pause and resume, partitionsFor/listTopics, currentLag, a read_committed consumer
+ * whose fetch limits are below one record, and the reset of a committed offset that DeleteRecords
+ * left behind.
  *
  * <p>Usage: {@code JClientApis <bootstrap> <prefix>}.
  */
@@ -213,6 +214,28 @@ public class JClientApis {
                     return done.get(1, TimeUnit.SECONDS);
                 });
             }
+            step("consume.readCommittedFetchLimitsBelowARecord", () -> {
+                String big = prefix + "-big";
+                admin.createTopics(List.of(new NewTopic(big, 1, (short) 1))).all().get(20, TimeUnit.SECONDS);
+                try (KafkaProducer<String, String> p = producer(bootstrap)) {
+                    for (int i = 0; i < 3; i++) p.send(new ProducerRecord<>(big, 0, "k", "y".repeat(50_000))).get();
+                }
+                Properties cp = new Properties();
+                cp.put("bootstrap.servers", bootstrap);
+                cp.put("key.deserializer", StringDeserializer.class.getName());
+                cp.put("value.deserializer", StringDeserializer.class.getName());
+                cp.put("isolation.level", "read_committed");
+                cp.put("fetch.max.bytes", "1000");
+                cp.put("max.partition.fetch.bytes", "1000");
+                try (KafkaConsumer<String, String> c = new KafkaConsumer<>(cp)) {
+                    TopicPartition tp = new TopicPartition(big, 0);
+                    c.assign(List.of(tp));
+                    c.seekToBeginning(List.of(tp));
+                    List<ConsumerRecord<String, String>> got = pollFor(c, 3, 20000);
+                    return List.of(offsets(got), got.stream().allMatch(r -> r.value().length() == 50_000),
+                        c.endOffsets(List.of(tp)).get(tp));
+                }
+            });
             step("deleteRecords.thenResetFromCommitted", () -> {
                 admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(8))).all().get(20, TimeUnit.SECONDS);
                 try (KafkaConsumer<String, String> c = consumer(bootstrap, prefix + "-g")) {
