@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tests.support.java import PROGRAMS, java_command, run_program
@@ -35,8 +35,10 @@ def run_json(name: str, *args: str, timeout: float = 120.0) -> list[dict[str, An
 class JavaProgram:
     """A Java program kept running: its stdin for commands, its JSON lines as they arrive."""
 
-    def __init__(self, name: str, *args: str, heap: str = "256m") -> None:
-        cmd = java_command(PROGRAMS / f"{name}.java", *args, heap=heap)
+    def __init__(self, name: str, *args: str, heap: str = "256m", log_level: str = "warn",
+                 sysprops: Mapping[str, str] | None = None) -> None:
+        cmd = java_command(PROGRAMS / f"{name}.java", *args, heap=heap, log_level=log_level,
+                           sysprops=sysprops)
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True,

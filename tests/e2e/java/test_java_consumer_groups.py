@@ -71,9 +71,9 @@ def _until(cond: Callable[[], bool], what: str, members: list[JavaProgram],
                          + "\n".join(m.output() for m in members))
 
 
-def _produce_round(bootstrap: str, topic: str, round_: int) -> None:
+def _produce_round(bootstrap: str, topic: str, round_: int, partitions: int = PARTITIONS) -> None:
     produce(bootstrap, topic, [Rec(b"r%d-%d" % (round_, i), partition=p)
-                               for p in range(PARTITIONS) for i in range(PER_ROUND)])
+                               for p in range(partitions) for i in range(PER_ROUND)])
 
 
 def _all_offsets(upto_round: int) -> list[tuple[int, int]]:
@@ -199,3 +199,28 @@ def test_static_member_restarted_within_the_session_gets_its_partitions_back(
         for m in (a, b, a2):
             if m is not None:
                 m.close()
+
+
+def test_a_member_keeps_consuming_across_a_broker_restart(gbroker: BrokerProcess) -> None:
+    """The broker restarts under a subscribed member: it finds the coordinator again, resumes
+    from its committed offsets (nothing read twice, nothing skipped) and commits again. (The
+    client rebootstraps when its only broker is gone, which makes it rejoin the group.)"""
+    bootstrap = gbroker.bootstrap
+    topic, group = unique_topic("jg-restart"), unique_topic("jg-restart-g")
+    create_topic(bootstrap, topic, partitions=2)
+    _produce_round(bootstrap, topic, 0, partitions=2)
+    m = _member(bootstrap, group, topic, RANGE)
+    try:
+        _until(lambda: len(_records(m)) == 2 * PER_ROUND, "round 0 read", [m])
+        _commit(m)
+        gbroker.restart()
+        _produce_round(bootstrap, topic, 1, partitions=2)
+        _until(lambda: len(_records(m)) == 4 * PER_ROUND, "round 1 read", [m], timeout=90)
+        _commit(m)
+        committed = [line for line in m.lines if line["event"] == "committed"][-1]
+        assert committed["offsets"] == {f"{topic}-0": 2 * PER_ROUND, f"{topic}-1": 2 * PER_ROUND}
+        time.sleep(1)  # a record read twice would show up now
+        assert sorted(_records(m)) == sorted(
+            (p, o) for p in range(2) for o in range(2 * PER_ROUND))
+    finally:
+        m.close()

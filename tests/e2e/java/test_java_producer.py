@@ -110,7 +110,7 @@ def test_five_requests_in_flight_keep_their_order(broker: BrokerProcess) -> None
     assert [r["key"] for r in records] == [f"key-{seq}" for seq in range(count)]
 
 
-@pytest.mark.parametrize("how", ["restart", "kill -9"])
+@pytest.mark.parametrize("how", ["restart", pytest.param("kill -9", marks=pytest.mark.slow)])
 def test_broker_restart_under_a_running_producer_loses_and_duplicates_nothing(
     broker_factory: Any, how: str, tmp_path: Path,
 ) -> None:
