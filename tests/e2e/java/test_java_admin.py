@@ -96,7 +96,9 @@ UNSERVED = [
     "listPartitionReassignments", "alterPartitionReassignments", "alterReplicaLogDirs",
     "listTransactions", "describeTransactions", "abortTransaction", "fenceProducers",
     "describeMetadataQuorum", "updateFeatures", "unregisterBroker", "describeShareGroups",
-    "listShareGroupOffsets", "describeStreamsGroups", "listConfigResources", "addRaftVoter",
+    "listShareGroupOffsets", "alterShareGroupOffsets", "deleteShareGroupOffsets",
+    "describeStreamsGroups", "listConfigResources", "addRaftVoter", "removeRaftVoter",
+    "forceTerminateTransaction",
 ]
 """Calls whose API brook does not serve: each fails with UnsupportedVersionException."""
 
@@ -154,6 +156,10 @@ def test_unserved_admin_calls_fail_at_once_with_unsupported_version(
     assert by_call["listGroups.share"]["result"] == 0
     assert by_call["listGroups.streams"]["result"] == 0
     assert by_call["deleteShareGroups"]["error"] == "GroupIdNotFoundException"
+    # A streams group's offsets go through the classic offset APIs, as on Kafka.
+    for call in ("alterStreamsGroupOffsets", "deleteStreamsGroupOffsets", "deleteStreamsGroups"):
+        assert (by_call[call]["ok"], by_call[call]["result"]) == (True, None), by_call[call]
+    assert by_call["listStreamsGroupOffsets"]["result"] == {"adm2-streams": {}}
     assert "Broken pipe" not in broker.output() and "Traceback" not in broker.output()
 
 

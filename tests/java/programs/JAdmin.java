@@ -447,6 +447,16 @@ public class JAdmin {
         call("deleteShareGroups", () -> get(admin.deleteShareGroups(List.of(prefix + "-share")).all()));
         call("listGroups.streams", () -> get(admin.listGroups(ListGroupsOptions.forStreamsGroups()).all()).size());
         call("describeStreamsGroups", () -> get(admin.describeStreamsGroups(List.of(prefix + "-streams")).all()));
+        call("alterShareGroupOffsets", () -> get(admin.alterShareGroupOffsets(prefix + "-share", Map.of(p0, 0L)).all()));
+        call("deleteShareGroupOffsets", () -> get(admin.deleteShareGroupOffsets(prefix + "-share", Set.of(t)).all()));
+        call("forceTerminateTransaction", () -> get(admin.forceTerminateTransaction(prefix + "-txn").result()));
+        call("removeRaftVoter", () -> get(admin.removeRaftVoter(9, org.apache.kafka.common.Uuid.randomUuid()).all()));
+        call("alterStreamsGroupOffsets", () -> get(admin.alterStreamsGroupOffsets(prefix + "-streams",
+            Map.of(p0, new OffsetAndMetadata(0))).all()));
+        call("deleteStreamsGroupOffsets", () -> get(admin.deleteStreamsGroupOffsets(prefix + "-streams", Set.of(p0)).all()));
+        call("deleteStreamsGroups", () -> get(admin.deleteStreamsGroups(List.of(prefix + "-streams")).all()));
+        call("listStreamsGroupOffsets", () -> get(admin.listStreamsGroupOffsets(Map.of(prefix + "-streams",
+            new org.apache.kafka.clients.admin.ListStreamsGroupOffsetsSpec())).all()));
         call("listConfigResources", () -> get(admin.listConfigResources().all()).size());
         call("addRaftVoter", () -> get(admin.addRaftVoter(9, org.apache.kafka.common.Uuid.randomUuid(),
             Set.of(new org.apache.kafka.clients.admin.RaftVoterEndpoint("CONTROLLER", "127.0.0.1", 1))).all()));
