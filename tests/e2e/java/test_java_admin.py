@@ -2,7 +2,8 @@
 Kafka's answer, every call it does not serve fails at once with the error Kafka's client
 shows for an API the broker lacks — never a hang.
 
-``tests/java/programs/JAdmin.java`` prints one JSON line per call; the answers expected here
+``tests/java/programs/JAdmin.java`` (served calls) and ``JAdminUnserved.java`` print one JSON
+line per call; the answers expected here
 are the ones Apache Kafka 4.3.1 gives to the same program (the slow test checks that against
 the reference broker), except where :data:`DIFFERENCES` says why brook's differs.
 """
@@ -137,7 +138,7 @@ def _answers(lines: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
 
 
 def test_served_admin_calls_answer_as_kafka(broker: BrokerProcess) -> None:
-    lines = run_json("JAdmin", broker.bootstrap, "served", "adm1")
+    lines = run_json("JAdmin", broker.bootstrap, "adm1")
     assert _answers(lines, "adm1") == _fill(SERVED, "adm1")
     slow = [(line["call"], line["ms"]) for line in lines if line["ms"] > 15_000]
     assert not slow, slow
@@ -146,7 +147,7 @@ def test_served_admin_calls_answer_as_kafka(broker: BrokerProcess) -> None:
 def test_unserved_admin_calls_fail_at_once_with_unsupported_version(
     broker: BrokerProcess,
 ) -> None:
-    lines = run_json("JAdmin", broker.bootstrap, "unserved", "adm2")
+    lines = run_json("JAdminUnserved", broker.bootstrap, "adm2")
     by_call = {line["call"]: line for line in lines}
     for call in UNSERVED:
         line = by_call[call]
@@ -186,7 +187,7 @@ def test_kafka_answers_the_served_calls_as_expected(tmp_path: Path) -> None:
     kafka.data_dir.mkdir(parents=True)
     kafka.start()
     try:
-        answers = _answers(run_json("JAdmin", kafka.bootstrap, "served", "ref"), "ref")
+        answers = _answers(run_json("JAdmin", kafka.bootstrap, "ref"), "ref")
     finally:
         kafka.stop()
     expected = _fill(SERVED, "ref")
