@@ -3,9 +3,9 @@ Kafka's answer, every call it does not serve fails at once with the error Kafka'
 shows for an API the broker lacks — never a hang.
 
 ``tests/java/programs/JAdmin.java`` (served calls) and ``JAdminUnserved.java`` print one JSON
-line per call; the answers expected here
-are the ones Apache Kafka 4.3.1 gives to the same program (the slow test checks that against
-the reference broker), except where :data:`DIFFERENCES` says why brook's differs.
+line per call; the answers expected here are the ones Apache Kafka 4.3.1 gives to the same
+program (the slow test checks that against the reference broker), except where
+:data:`DIFFERENCES` says why brook's differs.
 """
 
 from __future__ import annotations
