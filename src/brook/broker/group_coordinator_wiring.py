@@ -164,9 +164,17 @@ class BrokerGroupCoordinator:
 
     # -- FindCoordinator -------------------------------------------------------------------
     async def find_coordinator(self, key: str, key_type: int, listener: str) -> CoordinatorNode:
-        if key_type == KEY_TYPE_TRANSACTION or key_type == KEY_TYPE_SHARE:
-            return CoordinatorNode(ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                                   message="this coordinator type is not available")
+        # brook has no transaction or share coordinator. COORDINATOR_NOT_AVAILABLE would be
+        # retried by every client until its own timeout (the Java admin client retries it
+        # without backoff); UNSUPPORTED_VERSION is final, and clients report it at once
+        # (UnsupportedVersionException from the Java admin, a fatal error from a producer's
+        # initTransactions).
+        if key_type == KEY_TYPE_TRANSACTION:
+            return CoordinatorNode(ErrorCode.UNSUPPORTED_VERSION,
+                                   message="this broker has no transaction coordinator")
+        if key_type == KEY_TYPE_SHARE:
+            return CoordinatorNode(ErrorCode.UNSUPPORTED_VERSION,
+                                   message="this broker has no share coordinator")
         if key_type != KEY_TYPE_GROUP:
             return CoordinatorNode(ErrorCode.INVALID_REQUEST,
                                    message=f"unknown coordinator key type {key_type}")
