@@ -29,8 +29,9 @@ accel: $(STAMP)
 
 # Debian packages the tests drive (kcat is a real client under test; strace watches the
 # order of fsync and response; a C compiler and Python's headers build the compiled walk; Java
-# and Maven run Kafka's own clients, tools, Streams, Connect and broker against brook).
-DEBS := kcat strace gcc python3-dev openjdk-17-jdk-headless maven
+# and Maven run Kafka's own clients, tools, Streams, Connect and broker against brook; etcd
+# keeps a cluster's metadata).
+DEBS := kcat strace gcc python3-dev openjdk-17-jdk-headless maven etcd-server
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
