@@ -110,6 +110,11 @@ class MemoryControllerElection:
     def leadership(self) -> Leadership | None:
         return self._leadership
 
+    @property
+    def valid_until(self) -> float:
+        """The monotonic instant this candidate's last renewal keeps its leadership until."""
+        return self._valid_until
+
     def lost(self) -> bool:
         return self._leadership is None or self._store.clock.monotonic() >= self._valid_until
 

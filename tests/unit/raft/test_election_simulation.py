@@ -49,7 +49,7 @@ async def _node(node_id: int, store: MemoryMetadataStore, rng: random.Random,
                     break
                 continue
             if election.renew():
-                believers[node_id] = election._valid_until  # noqa: SLF001 (the checker reads it)
+                believers[node_id] = election.valid_until
             elif election.lost():
                 break
             end = await log.end_offset()
