@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.support.brokers import free_port
 
-__all__ = ["EtcdServer"]
+__all__ = ["EtcdServer", "etcd_fixture"]
 
 _READY = "ready to serve client requests"
 
@@ -91,3 +91,11 @@ class EtcdServer:
                 self._proc.kill()
                 self._proc.wait()
         return self._proc.returncode
+
+
+def etcd_fixture(tmp_path: Path) -> EtcdServer:
+    """A started etcd in ``tmp_path/etcd`` (the caller stops it)."""
+    server = EtcdServer(tmp_path / "etcd" / "data")
+    server.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server.start()
+    return server

@@ -10,7 +10,7 @@ channel, never from this broker's own id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from brook.metadata.controller.configuration_control import ConfigOp
@@ -51,13 +51,15 @@ class LocalControllerChannel:
 
     __slots__ = ("_controller", "_controller_id")
 
-    def __init__(self, controller: QuorumController, controller_id: int) -> None:
+    def __init__(self, controller: QuorumController, controller_id: int | Callable[[], int]) -> None:
         self._controller = controller
         self._controller_id = controller_id
 
     @property
     def controller_id(self) -> int:
-        return self._controller_id
+        """A fixed id on a single node; in a cluster, whoever holds the election now."""
+        cid = self._controller_id
+        return cid if isinstance(cid, int) else cid()
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool

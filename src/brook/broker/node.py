@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brook.broker.cluster import ClusterMembership, etcd_endpoints
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.broker.connection_limits import ConnectionLimits
 from brook.broker.controller_channel import LocalControllerChannel
@@ -73,7 +74,9 @@ class BrokerNode:
         self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id)
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)
-        self.raft = LocalRaftClient(config.metadata_log_dir, clock.now_ms())
+        clustered = etcd_endpoints(config) is not None
+        # One node keeps its metadata in a local log; a cluster's lives in etcd.
+        self.raft = None if clustered else LocalRaftClient(config.metadata_log_dir, clock.now_ms())
         # The loader owns the publishers; the controller (in this process, combined mode)
         # publishes through it, and handlers reach it through the channel alone.
         self.loader = MetadataLoader(self.raft)
@@ -81,7 +84,15 @@ class BrokerNode:
             self.raft, clock, rng, config.num_partitions, config.default_replication_factor,
             loader=self.loader,
         )
-        self.controller_channel = LocalControllerChannel(self.controller, config.node_id)
+        self.cluster = (
+            ClusterMembership(config, self.cluster_id, self.loader, self.controller, clock,
+                              rng.uuid4_bytes())
+            if clustered else None
+        )
+        self.controller_channel = LocalControllerChannel(
+            self.controller,
+            config.node_id if self.cluster is None else self._active_controller_id,
+        )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
@@ -108,6 +119,9 @@ class BrokerNode:
             group_coordinator=self.group_coordinator,
             api_versions=supported_api_keys(),
         )
+
+    def _active_controller_id(self) -> int:
+        return self.cluster.controller_id if self.cluster is not None else self.config.node_id
 
     def _on_metadata(
         self, delta: MetadataDelta, image: MetadataImage
@@ -143,8 +157,18 @@ class BrokerNode:
         return False
 
     async def start(self) -> None:
-        self.controller.activate(self.loader.load(before_publish=self._open_logs))
-        self.loop = asyncio.get_running_loop()
+        if self.cluster is not None:
+            records = await self.cluster.load()
+            self.controller.activate(self.loader.load(self._open_logs, records))
+            self.loop = asyncio.get_running_loop()
+            await self.cluster.start()
+        else:
+            self.controller.activate(self.loader.load(before_publish=self._open_logs))
+            self.loop = asyncio.get_running_loop()
+            await self._register_locally()
+        await self._listen()
+
+    async def _register_locally(self) -> None:
         await self.controller.register_broker(
             self.config.node_id,
             self.rng.uuid4_bytes(),
@@ -156,6 +180,8 @@ class BrokerNode:
             ],
             self.config.rack,
         )
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         from brook.broker.connection import KafkaConnection
 
@@ -189,6 +215,9 @@ class BrokerNode:
         if self._background is not None:
             await self._background
         await self.group_coordinator.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.log_manager.shutdown()
-        self.raft.close()
+        if self.raft is not None:
+            self.raft.close()
         log.info("broker %d stopped cleanly", self.config.node_id)
