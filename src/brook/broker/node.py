@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from brook.broker.cluster import ClusterMembership, etcd_endpoints
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.broker.connection_limits import ConnectionLimits
-from brook.broker.controller_channel import LocalControllerChannel
+from brook.broker.controller_channel import ControllerChannel, LocalControllerChannel
+from brook.broker.controller_forwarding import ForwardingControllerChannel
 from brook.broker.dispatch import supported_api_keys
 from brook.broker.fetch_session import FetchSessionCache
 from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
@@ -89,9 +90,11 @@ class BrokerNode:
                               rng.uuid4_bytes())
             if clustered else None
         )
-        self.controller_channel = LocalControllerChannel(
-            self.controller,
-            config.node_id if self.cluster is None else self._active_controller_id,
+        self.controller_channel: ControllerChannel = (
+            LocalControllerChannel(self.controller, config.node_id) if self.cluster is None
+            else ForwardingControllerChannel(
+                self.controller, config.node_id, self._active_controller_id,
+                lambda: self.loader.image, config.advertised_listeners[0].name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock)

@@ -109,3 +109,32 @@ def test_a_killed_controller_is_replaced_and_topics_can_still_be_created(
     by_id[controller].start()
     _eventually(lambda: controller in [bid for bid, _ in _view(survivor)[1]])
     assert "after-failover" in _view(by_id[controller])[2]
+
+
+def test_clients_work_through_any_broker(cluster: list[BrokerProcess]) -> None:
+    """Idempotent produce (producer ids from the controller, forwarded), an auto-created topic
+    (forwarded CreateTopics), a consumer group (its coordinator on the leader of its
+    __consumer_offsets partition), each bootstrapped from a different broker."""
+    from confluent_kafka import Consumer, Producer
+
+    _eventually(lambda: all(_view(b)[0] > 0 and len(_view(b)[1]) == 3 for b in cluster))
+    for i, b in enumerate(cluster):
+        producer = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True,
+                             "acks": "all", "message.timeout.ms": 30000})
+        for n in range(20):
+            producer.produce(f"through-any-{i}", key=str(n).encode(), value=f"v{n}".encode())
+        assert producer.flush(30) == 0
+    for i in range(len(cluster)):
+        reader = cluster[(i + 1) % len(cluster)]
+        consumer = Consumer({"bootstrap.servers": reader.bootstrap, "group.id": f"g-{i}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.subscribe([f"through-any-{i}"])
+        got: list[bytes] = []
+        deadline = time.monotonic() + 40
+        while len(got) < 20 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+        consumer.commit(asynchronous=False)
+        consumer.close()
+        assert sorted(got) == sorted(f"v{n}".encode() for n in range(20))
