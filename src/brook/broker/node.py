@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brook.broker.cluster import ClusterMembership, etcd_endpoints
-from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig, ConfigError
 from brook.broker.connection_limits import ConnectionLimits
 from brook.broker.controller_channel import ControllerChannel, LocalControllerChannel
 from brook.broker.controller_forwarding import ForwardingControllerChannel
@@ -45,13 +45,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _cluster_id(meta_dir: Path, configured: str | None) -> str:
-    """The cluster id lives in ``meta.properties`` beside the logs, as in Kafka."""
+def _cluster_id(meta_dir: Path, configured: str | None, clustered: bool = False) -> str:
+    """The cluster id lives in ``meta.properties`` beside the logs, as in Kafka. A broker
+    joining a cluster must be told the cluster's id, and refuses to start with data formatted
+    for another cluster (Kafka's INCONSISTENT_CLUSTER_ID) rather than mixing the two."""
     path = meta_dir / "meta.properties"
     if path.exists():
         for line in path.read_text().splitlines():
             if line.startswith("cluster.id="):
-                return line.split("=", 1)[1].strip()
+                stored = line.split("=", 1)[1].strip()
+                if clustered and configured and configured != stored:
+                    raise ConfigError(
+                        f"{meta_dir} belongs to cluster {stored}, not cluster.id={configured}")
+                return stored
+    if clustered and not configured:
+        raise ConfigError("cluster.id is required to join a cluster (the same on every broker)")
     cluster_id = configured or (
         uuid.UUID(bytes=SYSTEM_RNG.uuid4_bytes()).hex[:22]
     )
@@ -72,10 +80,10 @@ class BrokerNode:
         self.rng = rng
         self.connections: set[KafkaConnection] = set()
         self.connection_limits = ConnectionLimits(config, clock)
-        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id)
+        clustered = etcd_endpoints(config) is not None
+        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id, clustered)
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)
-        clustered = etcd_endpoints(config) is not None
         # One node keeps its metadata in a local log; a cluster's lives in etcd.
         self.raft = None if clustered else LocalRaftClient(config.metadata_log_dir, clock.now_ms())
         # The loader owns the publishers; the controller (in this process, combined mode)
