@@ -71,6 +71,13 @@ class ForwardingControllerChannel:
 
     @property
     def controller_id(self) -> int:
+        """This broker: it takes admin requests and forwards them to the active controller,
+        so a client never waits on a controller that just died (KRaft brokers likewise name
+        a live broker in Metadata)."""
+        return self._node_id
+
+    @property
+    def active_controller_id(self) -> int:
         return self._controller_id()
 
     def _local(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from brook.cli.cluster import active_controller
 from tests.support.brokers import BrokerProcess, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
 
@@ -61,11 +62,17 @@ def _eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 def _view(b: BrokerProcess) -> tuple[int, list[tuple[int, str | None]], dict[str, list[int]]]:
-    md = _admin(b).list_topics(timeout=10)
+    """(active controller, live brokers, leaders per topic) as broker ``b`` answers them."""
+    admin = _admin(b)
+    md = admin.list_topics(timeout=10)
+    # Metadata names a live broker (the one that answered; it forwards admin requests);
+    # DescribeCluster names the node holding the controller's term.
+    assert md.controller_id in md.brokers
+    controller = active_controller("127.0.0.1", b.port)
     brokers = sorted((bid, f"{m.host}:{m.port}") for bid, m in md.brokers.items())
     leaders = {name: [p.leader for _, p in sorted(t.partitions.items())]
                for name, t in md.topics.items()}
-    return md.controller_id, brokers, leaders  # type: ignore[return-value]
+    return controller, brokers, leaders
 
 
 def _create(b: BrokerProcess, name: str, partitions: int, rf: int) -> None:
