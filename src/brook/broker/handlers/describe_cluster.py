@@ -44,7 +44,7 @@ def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClus
         error_code=ErrorCode.NONE,
         endpoint_type=_ENDPOINT_BROKERS,
         cluster_id=node.cluster_id,
-        controller_id=node.controller.controller_id,
+        controller_id=node.controller.active_controller_id,
         brokers=brokers,
         cluster_authorized_operations=(
             _ALL_CLUSTER_OPS if request.include_cluster_authorized_operations else _NO_OPS
