@@ -26,7 +26,7 @@ from brook.connect.api import (
     one_of,
 )
 from brook.connect.runtime import java_client_props
-from brook.connect.runtime.converters import CONVERTERS
+from brook.connect.runtime.converters import CONVERTERS, HEADER_CONVERTERS
 
 
 def _converter(name: str, value: Any) -> None:
@@ -34,8 +34,6 @@ def _converter(name: str, value: Any) -> None:
         raise ConfigException(name, value, f"Class {value} could not be found.")
 
 
-HEADER_CONVERTERS = ("org.apache.kafka.connect.storage.SimpleHeaderConverter",
-                     "SimpleHeaderConverter")
 
 
 def _header_converter(name: str, value: Any) -> None:

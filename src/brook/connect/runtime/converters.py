@@ -130,6 +130,10 @@ class JsonConverter:
         return (schema, _from_schema(schema, doc["payload"]))
 
 
+HEADER_CONVERTERS = ("org.apache.kafka.connect.storage.SimpleHeaderConverter",
+                     "SimpleHeaderConverter")
+"""The header converters a config may name (Kafka's default, under both its names)."""
+
 CONVERTERS: dict[str, type[Any]] = {
     "org.apache.kafka.connect.storage.StringConverter": StringConverter,
     "org.apache.kafka.connect.json.JsonConverter": JsonConverter,

@@ -221,8 +221,7 @@ def _converters() -> list[str]:
 
 
 def _header_converters() -> list[str]:
-    from brook.connect.runtime.connector_config import HEADER_CONVERTERS
-    from brook.connect.runtime.converters import CONVERTERS
+    from brook.connect.runtime.converters import CONVERTERS, HEADER_CONVERTERS
     return sorted(set(_java_names(CONVERTERS)) | {n for n in HEADER_CONVERTERS if "." in n})
 
 

@@ -28,8 +28,7 @@ from brook.config.connect_worker import BASIC_AUTH_EXTENSION, WORKER_KEYS
 from brook.connect.api import ConfigDef, WorkerPolicy
 from brook.connect.runtime import java_client_props
 from brook.connect.runtime.config_providers import from_worker
-from brook.connect.runtime.connector_config import HEADER_CONVERTERS
-from brook.connect.runtime.converters import CONVERTERS
+from brook.connect.runtime.converters import CONVERTERS, HEADER_CONVERTERS
 
 CLIENT_PREFIXES = ("security.", "sasl.", "ssl.", "client.id", "socket.")
 
