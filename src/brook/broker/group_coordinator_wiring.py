@@ -58,6 +58,11 @@ KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
 KEY_TYPE_SHARE = 2
 
+NO_TRANSACTION_COORDINATOR = (
+    "this broker has no transaction coordinator: transactions (transactional.id, "
+    "exactly_once_v2) are not supported"
+)
+
 
 class ReplicaManagerPartitionWriter:
     """``PartitionWriter`` over the replica manager: one batch per call, acks=all."""
@@ -164,7 +169,15 @@ class BrokerGroupCoordinator:
 
     # -- FindCoordinator -------------------------------------------------------------------
     async def find_coordinator(self, key: str, key_type: int, listener: str) -> CoordinatorNode:
-        if key_type == KEY_TYPE_TRANSACTION or key_type == KEY_TYPE_SHARE:
+        if key_type == KEY_TYPE_TRANSACTION:
+            # Not COORDINATOR_NOT_AVAILABLE: that is retriable, so a transactional producer
+            # (Kafka Streams under exactly_once_v2) would retry until max.block.ms and then
+            # retry the task for task.timeout.ms. A non-retriable answer fails initTransactions
+            # at once with this message, and Admin calls that look the coordinator up fail with
+            # the UnsupportedVersionException Kafka's clients show for an API a broker lacks.
+            return CoordinatorNode(ErrorCode.UNSUPPORTED_VERSION,
+                                   message=NO_TRANSACTION_COORDINATOR)
+        if key_type == KEY_TYPE_SHARE:
             return CoordinatorNode(ErrorCode.COORDINATOR_NOT_AVAILABLE,
                                    message="this coordinator type is not available")
         if key_type != KEY_TYPE_GROUP:
