@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from brook.broker.fetch_session import FetchSessionCache
+from brook.env import SYSTEM_CLOCK
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.create_topics import CreateTopicsRequest
@@ -117,3 +119,54 @@ def test_offset_out_of_range_and_unknown_topic(harness: Harness) -> None:
     _wait(harness, tr, 3)
     _, resp = decode_response(tr.frames()[2], ApiKey.FETCH, V)
     assert _parts(resp)[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_a_full_fetch_closes_the_session_it_names_and_opens_a_new_one(harness: Harness) -> None:
+    """As Kafka's FetchManager: epoch 0 with a session id is a full fetch that closes that
+    session, existing or not. A Java consumer sends it after a session error; answering it
+    with a session error again (as an incremental fetch would be) loops the client forever —
+    which is what every Java consumer did after a broker restart forgot its sessions."""
+    conn, tr = harness.connect()
+    cid = 0
+
+    def call(req: Any, version: int) -> Any:
+        nonlocal cid
+        cid += 1
+        before = len(tr.frames())
+        feed(conn, encode_request(req, version, cid))
+        _wait(harness, tr, before + 1)
+        return decode_response(tr.frames()[-1], type(req).API_KEY, version)[1]
+
+    call(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name="s", num_partitions=1, replication_factor=1)], timeout_ms=1000), 7)
+    call(_produce(0), 9)
+    first = call(_fetch(0, 0, {0: 0}), V)
+    sid = first.session_id
+    call(_fetch(sid, 1, {}), V)
+
+    # The session exists, its epoch is 2: a full fetch naming it replaces it.
+    again = call(_fetch(sid, 0, {0: 0}), V)
+    assert again.error_code == ErrorCode.NONE
+    assert again.session_id not in (0, sid)
+    assert len(_parts(again)[0].records) > 0
+    assert harness.node.fetch_sessions.get(sid) is None
+
+    # A session this process never had (its predecessor gave it out): the same.
+    forgotten = (again.session_id + 7919) % 0x7FFFFFFF + 1
+    fresh = call(_fetch(forgotten, 0, {0: 0}), V)
+    assert fresh.error_code == ErrorCode.NONE and fresh.session_id not in (0, forgotten)
+    assert len(_parts(fresh)[0].records) > 0
+    incremental = call(_fetch(fresh.session_id, 1, {}), V)
+    assert incremental.error_code == ErrorCode.NONE
+
+    # An incremental epoch needs a session: none is numbered 0.
+    assert call(_fetch(0, 1, {0: 0}), V).error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+
+
+def test_session_ids_do_not_start_again_in_a_new_process() -> None:
+    """Two caches (a broker before and after a restart) do not hand out the same first ids:
+    a client's stale id must not name another client's new session."""
+    first = [FetchSessionCache(10, SYSTEM_CLOCK).create({}) for _ in range(2)]
+    assert first[0] is not None and first[1] is not None
+    assert first[0].session_id != first[1].session_id
+    assert first[0].session_id > 0 and first[1].session_id > 0
