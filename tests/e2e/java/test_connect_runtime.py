@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from tests.support.brokers import BrokerProcess, free_port
@@ -33,6 +34,7 @@ class Worker:
 
     def __init__(self, bootstrap: str, tmp_path: Path, group: str) -> None:
         self.port = free_port()
+        self.group = group
         self.topics = {kind: f"{group}-{kind}" for kind in ("configs", "offsets", "status")}
         props = {
             "bootstrap.servers": bootstrap,
@@ -159,6 +161,10 @@ def test_worker_runs_file_connectors_through_brook(
         assert configs["cleanup.policy"].value == "compact", name
     # The connect group protocol: sessioned (version 2) was chosen by brook's coordinator.
     assert "with protocol version 2" in w.proc.output()
+    # DescribeGroups reports the protocol type; librdkafka refuses to describe a group whose
+    # type is not "consumer", naming the type it found.
+    with pytest.raises(KafkaException, match=r"is not a consumer group \(connect\)"):
+        a.describe_consumer_groups([w.group])[w.group].result(timeout=TIMEOUT)
 
     _create_file_connectors(w, topic, source, sink)
     w.wait(lambda: w.running("file-source") and w.running("file-sink"), "connectors running")
