@@ -42,10 +42,15 @@ class CachedPartition:
 
 @dataclass(slots=True)
 class FetchSession:
+    """``uses_topic_ids``: opened by a v13+ full fetch, so its partitions are keyed by topic
+    id (hex), not name. An incremental fetch of the other kind cannot name them: it gets
+    FETCH_SESSION_TOPIC_ID_ERROR, as from Kafka, and the client opens a new session."""
+
     session_id: int
     epoch: int
     partitions: dict[PartitionKey, CachedPartition] = field(default_factory=dict)
     last_used: float = 0.0
+    uses_topic_ids: bool = False
 
     def next_epoch(self) -> int:
         return 1 if self.epoch >= 0x7FFFFFFF else self.epoch + 1
@@ -63,7 +68,8 @@ class FetchSessionCache:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, partitions: dict[PartitionKey, CachedPartition]) -> FetchSession | None:
+    def create(self, partitions: dict[PartitionKey, CachedPartition],
+               uses_topic_ids: bool = False) -> FetchSession | None:
         """A new session for a full fetch, or None when sessions are disabled."""
         if self.max_slots <= 0:
             return None
@@ -72,7 +78,7 @@ class FetchSessionCache:
         session_id = self.rng.randint(1, 0x7FFFFFFF)
         while session_id in self._sessions:
             session_id = self.rng.randint(1, 0x7FFFFFFF)
-        session = FetchSession(session_id, 1, partitions, self.clock.monotonic())
+        session = FetchSession(session_id, 1, partitions, self.clock.monotonic(), uses_topic_ids)
         self._sessions[session_id] = session
         return session
 

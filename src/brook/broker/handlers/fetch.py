@@ -104,6 +104,13 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         if session.epoch != epoch:
             plan.error = ErrorCode.INVALID_FETCH_SESSION_EPOCH
             return plan
+        if session.uses_topic_ids != use_ids:
+            # A client whose metadata lost its topic ids (rebootstrapped while the broker was
+            # down) opens a session by name, then fetches by id: left as one session, the
+            # names and the ids would key two entries for one partition, the stale one read
+            # at an old offset (OFFSET_OUT_OF_RANGE once DeleteRecords passed it).
+            plan.error = ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR
+            return plan
         _update_session(node, session, request, use_ids)
         session.epoch = session.next_epoch()
         plan.session, plan.incremental, plan.session_id = session, True, session_id
@@ -125,7 +132,7 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         for w in plan.wants:
             key = (w.topic if not use_ids else w.topic_id.hex(), w.partition)
             w.cached = cached[key] = CachedPartition(w.topic_id, w.fetch_offset, w.max_bytes)
-        session = cache.create(cached)
+        session = cache.create(cached, use_ids)
         if session is not None:
             plan.session, plan.session_id = session, session.session_id
     return plan
