@@ -32,7 +32,8 @@ from tests.support.java import JavaProcess
 class Worker:
     """One Connect worker JVM and its REST API."""
 
-    def __init__(self, bootstrap: str, tmp_path: Path, group: str) -> None:
+    def __init__(self, bootstrap: str, tmp_path: Path, group: str,
+                 extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.group = group
         self.topics = {kind: f"{group}-{kind}" for kind in ("configs", "offsets", "status")}
@@ -54,7 +55,9 @@ class Worker:
             "listeners": f"http://127.0.0.1:{self.port}",
             "rest.advertised.host.name": "127.0.0.1",
             "plugin.discovery": "service_load",
+            **(extra or {}),
         }
+        tmp_path.mkdir(parents=True, exist_ok=True)
         path = tmp_path / "worker.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.proc = JavaProcess(
@@ -73,11 +76,9 @@ class Worker:
                                      method=method, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else None
+                return r.status, _body(r.read())
         except urllib.error.HTTPError as e:
-            raw = e.read()
-            return e.code, json.loads(raw) if raw else None
+            return e.code, _body(e.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             return -1, str(e)
 
@@ -94,12 +95,21 @@ class Worker:
                 and len(status["tasks"]) == 1 and status["tasks"][0]["state"] == "RUNNING")
 
 
+def _body(raw: bytes) -> Any:
+    """JSON as the REST API answers; the text of anything else (a Jetty error page)."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
 @pytest.fixture(name="worker_factory")
 def fixture_worker_factory(tmp_path: Path) -> Iterator[Any]:
     workers: list[Worker] = []
 
-    def make(bootstrap: str) -> Worker:
-        w = Worker(bootstrap, tmp_path, unique_topic("connect"))
+    def make(bootstrap: str, group: str | None = None, **extra: str) -> Worker:
+        w = Worker(bootstrap, tmp_path / f"worker{len(workers)}", group or unique_topic("connect"),
+                   {k.replace("_", "."): v for k, v in extra.items()})
         workers.append(w)
         return w
 
@@ -217,3 +227,44 @@ def test_worker_recovers_from_a_broker_restart_without_losing_lines(
     w.wait(lambda: set(_sunk(sink)) >= set(sent), "every line after the restart", timeout=90)
     assert _first_occurrences(_sunk(sink)) == sent
     w.wait(lambda: w.running("file-source") and w.running("file-sink"), "tasks running again")
+
+
+def test_two_workers_share_the_connectors_and_take_over_from_each_other(
+    broker: BrokerProcess, tmp_path: Path, worker_factory: Any,
+) -> None:
+    """Two workers in one connect group: the leader's assignment (incremental cooperative,
+    through brook's JoinGroup/SyncGroup) spreads the connectors and tasks over both; a request
+    to either worker's REST API is answered (forwarded to the leader when it must be); when
+    one worker leaves, the other takes its work over once the scheduled rebalance delay
+    (here 2 s) has run out, and the lines keep flowing."""
+    topic = unique_topic("connect-two")
+    create_topic(broker.bootstrap, topic)
+    source, sink = tmp_path / "source.txt", tmp_path / "sink.txt"
+    sent = _lines(0, 20)
+    _append(source, sent)
+    group = unique_topic("connect-two")
+    delay = {"scheduled_rebalance_max_delay_ms": "2000"}
+    first = worker_factory(broker.bootstrap, group, **delay)
+    first.start()
+    second = worker_factory(broker.bootstrap, group, **delay)
+    second.start()
+    _create_file_connectors(second, topic, source, sink)
+    first.wait(lambda: first.running("file-source") and first.running("file-sink"), "running")
+
+    placed = set()
+    for name in ("file-source", "file-sink"):
+        code, status = second.rest("GET", f"/connectors/{name}/status")
+        assert code == 200
+        placed |= {status["connector"]["worker_id"], status["tasks"][0]["worker_id"]}
+    assert placed == {f"127.0.0.1:{first.port}", f"127.0.0.1:{second.port}"}
+    first.wait(lambda: _sunk(sink) == sent, "lines through two workers")
+
+    second.proc.stop()
+    more = _lines(20, 20)
+    _append(source, more)
+    sent += more
+    first.wait(lambda: set(_sunk(sink)) >= set(sent), "lines after a worker left", timeout=90)
+    assert _first_occurrences(_sunk(sink)) == sent
+    for name in ("file-source", "file-sink"):
+        code, status = first.rest("GET", f"/connectors/{name}/status")
+        assert status["tasks"][0]["worker_id"] == f"127.0.0.1:{first.port}", status
