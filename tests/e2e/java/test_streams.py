@@ -276,6 +276,43 @@ def test_exactly_once_v2_fails_at_once_with_a_clear_error(
     assert code == 3  # the program's exit status for a dead stream thread
 
 
+def test_two_instances_share_the_tasks_and_one_takes_over(
+    broker: BrokerProcess, tmp_path: Path, apps: list[App],
+) -> None:
+    """Two instances of one application (one group, Streams' own assignor over brook's
+    JoinGroup/SyncGroup) split the tasks between them; when one leaves, the other takes all
+    of them over, restores their stores from the changelog and counts on."""
+    bootstrap = broker.bootstrap
+    source, sink, app_id = unique_topic("two-in"), unique_topic("two-out"), unique_topic("two")
+    create_topic(bootstrap, source, partitions=4)
+    create_topic(bootstrap, sink, partitions=2)
+    first, second = lines(0, 200), lines(200, 200)
+    produce(bootstrap, source, (Rec(line.encode()) for line in first))
+    one = App(bootstrap, app_id, source, sink, tmp_path / "one")
+    two = App(bootstrap, app_id, source, sink, tmp_path / "two")
+    apps.extend((one, two))
+    one.start()
+    two.start()
+    wait_for_counts(bootstrap, sink, 2, word_counts(first), one)
+
+    def active(app: App) -> set[str]:
+        found = re.findall(r"New active tasks: \[([^\]]*)\]", app.proc.output())
+        return {t.strip() for t in found[-1].split(",") if t.strip()} if found else set()
+
+    deadline = time.monotonic() + 60
+    while not (active(one) and active(two) and len(active(one) | active(two)) == 8):
+        assert time.monotonic() < deadline, (active(one), active(two))
+        time.sleep(0.5)
+    assert not active(one) & active(two)
+
+    wait_until_committed_to_the_end(bootstrap, app_id, one)
+    assert two.proc.stop() in (0, 143)
+    produce(bootstrap, source, (Rec(line.encode()) for line in second))
+    wait_for_counts(bootstrap, sink, 2, word_counts(first + second), one, timeout=90)
+    assert len(active(one)) == 8
+    assert one.proc.stop() in (0, 143)
+
+
 @pytest.mark.slow
 def test_the_application_carries_on_across_a_broker_restart(
     broker_factory: Any, tmp_path: Path, apps: list[App],
