@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.stamp-installed
 ACCEL  := $(VENV)/.stamp-accel
 SHARED ?= ../shared
 
-.PHONY: up test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt accel java
+.PHONY: up up-debs test test-slow lint typecheck imports unit e2e codegen bench venv debs clean fmt accel java
 
 venv: $(STAMP) $(ACCEL)
 
@@ -29,8 +29,9 @@ accel: $(STAMP)
 
 # Debian packages the tests drive (kcat is a real client under test; strace watches the
 # order of fsync and response; a C compiler and Python's headers build the compiled walk; Java
-# and Maven run Kafka's own clients, tools, Streams, Connect and broker against brook).
-DEBS := kcat strace gcc python3-dev openjdk-17-jdk-headless maven
+# and Maven run Kafka's own clients, tools, Streams, Connect and broker against brook; etcd
+# keeps a cluster's metadata).
+DEBS := kcat strace gcc python3-dev openjdk-17-jdk-headless maven etcd-server
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -47,7 +48,15 @@ $(JAVA_CP): tests/java/pom.xml
 	mvn -B -q -f tests/java/pom.xml dependency:build-classpath -Dmdep.outputFile=$(abspath $(JAVA_CP))
 	test -s $(JAVA_CP)
 
-up: venv
+# `brook up --azs N --brokers-per-az M` runs a local etcd for the cluster's metadata.
+UP_DEBS := etcd-server
+up-debs:
+	@missing=$$(for p in $(UP_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
+
+up: up-debs venv
 	$(BIN)/brook up --data-dir ./data
 
 lint: venv

@@ -3,48 +3,24 @@
 
 from __future__ import annotations
 
-from functools import partial
-from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    FieldSpec, read_uvarint, skip_tags,
+    FieldSpec,
 )
-
-_new = object.__new__
 
 from brook.protocol.messages.allocate_producer_ids import AllocateProducerIdsRequest, AllocateProducerIdsResponse
 
-_S_iq = Struct(">iq")
-_S_ihqi = Struct(">ihqi")
 
 _K_AllocateProducerIdsRequest = AllocateProducerIdsRequest
 _K_AllocateProducerIdsResponse = AllocateProducerIdsResponse
 
 
-def _e_AllocateProducerIdsRequest_0(v: int, o: AllocateProducerIdsRequest, out: bytearray) -> None:
-    out += _S_iq.pack(o.broker_id, o.broker_epoch)
-    out.append(0)
 
 
-def _d_AllocateProducerIdsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AllocateProducerIdsResponse, int]:
-    self = _new(_K_AllocateProducerIdsResponse)
-    self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len = _S_ihqi.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-AllocateProducerIdsRequest._ENCODERS = {0: partial(_e_AllocateProducerIdsRequest_0, 0)}
 AllocateProducerIdsRequest._FIELDS = (
     FieldSpec("broker_id", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("broker_epoch", "int64", 0, 32767, 32767, -1, None, 32767, -1, None, -1),
 )
-AllocateProducerIdsResponse._DECODERS = {0: partial(_d_AllocateProducerIdsResponse_0, 0)}
 AllocateProducerIdsResponse._FIELDS = (
     FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),

@@ -24,6 +24,7 @@ INTER_BROKER_CLIENT_APIS = frozenset(
         "Envelope",
         "BrokerRegistration",
         "BrokerHeartbeat",
+        "AllocateProducerIds",
         # Admin requests a broker forwards to the controller.
         "CreateTopics",
         "DeleteTopics",

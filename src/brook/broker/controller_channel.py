@@ -10,7 +10,7 @@ channel, never from this broker's own id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from brook.metadata.controller.configuration_control import ConfigOp
@@ -23,7 +23,14 @@ class ControllerChannel(Protocol):
 
     @property
     def controller_id(self) -> int:
-        """The active controller's node id, or -1 when none is known."""
+        """What Metadata names as the controller: where clients send admin requests. In a
+        cluster this is this broker itself (it forwards them), as KRaft brokers name a live
+        broker rather than a controller clients cannot reach."""
+        ...
+
+    @property
+    def active_controller_id(self) -> int:
+        """The node actually holding the controller's term (DescribeCluster), -1 if none."""
         ...
 
     async def create_topics(
@@ -51,13 +58,19 @@ class LocalControllerChannel:
 
     __slots__ = ("_controller", "_controller_id")
 
-    def __init__(self, controller: QuorumController, controller_id: int) -> None:
+    def __init__(self, controller: QuorumController, controller_id: int | Callable[[], int]) -> None:
         self._controller = controller
         self._controller_id = controller_id
 
     @property
     def controller_id(self) -> int:
-        return self._controller_id
+        """A fixed id on a single node; in a cluster, whoever holds the election now."""
+        cid = self._controller_id
+        return cid if isinstance(cid, int) else cid()
+
+    @property
+    def active_controller_id(self) -> int:
+        return self.controller_id
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from brook.broker.handlers import (
+    allocate_producer_ids,
     alter_configs,
     api_versions,
     create_partitions,
@@ -74,6 +75,7 @@ def _entry(name: str, module: HandlerModule) -> tuple[str, HandlerModule]:
 
 
 _MODULES: tuple[tuple[str, HandlerModule], ...] = (
+    _entry("allocate_producer_ids", allocate_producer_ids),
     _entry("alter_configs", alter_configs),
     _entry("api_versions", api_versions),
     _entry("create_partitions", create_partitions),

@@ -58,11 +58,6 @@ KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
 KEY_TYPE_SHARE = 2
 
-NO_TRANSACTION_COORDINATOR = (
-    "this broker has no transaction coordinator: transactions (transactional.id, "
-    "exactly_once_v2) are not supported"
-)
-
 
 class ReplicaManagerPartitionWriter:
     """``PartitionWriter`` over the replica manager: one batch per call, acks=all."""
@@ -169,17 +164,17 @@ class BrokerGroupCoordinator:
 
     # -- FindCoordinator -------------------------------------------------------------------
     async def find_coordinator(self, key: str, key_type: int, listener: str) -> CoordinatorNode:
+        # brook has no transaction or share coordinator. COORDINATOR_NOT_AVAILABLE would be
+        # retried by every client until its own timeout (the Java admin client retries it
+        # without backoff); UNSUPPORTED_VERSION is final, and clients report it at once
+        # (UnsupportedVersionException from the Java admin, a fatal error from a producer's
+        # initTransactions).
         if key_type == KEY_TYPE_TRANSACTION:
-            # Not COORDINATOR_NOT_AVAILABLE: that is retriable, so a transactional producer
-            # (Kafka Streams under exactly_once_v2) would retry until max.block.ms and then
-            # retry the task for task.timeout.ms. A non-retriable answer fails initTransactions
-            # at once with this message, and Admin calls that look the coordinator up fail with
-            # the UnsupportedVersionException Kafka's clients show for an API a broker lacks.
             return CoordinatorNode(ErrorCode.UNSUPPORTED_VERSION,
-                                   message=NO_TRANSACTION_COORDINATOR)
+                                   message="this broker has no transaction coordinator")
         if key_type == KEY_TYPE_SHARE:
-            return CoordinatorNode(ErrorCode.COORDINATOR_NOT_AVAILABLE,
-                                   message="this coordinator type is not available")
+            return CoordinatorNode(ErrorCode.UNSUPPORTED_VERSION,
+                                   message="this broker has no share coordinator")
         if key_type != KEY_TYPE_GROUP:
             return CoordinatorNode(ErrorCode.INVALID_REQUEST,
                                    message=f"unknown coordinator key type {key_type}")

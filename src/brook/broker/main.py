@@ -29,6 +29,9 @@ def build_parser(prog: str = "brook broker") -> argparse.ArgumentParser:
     p.add_argument("--advertised-listeners", help="advertised.listeners")
     p.add_argument("--data-dir", help="log.dirs (the broker's data directory)")
     p.add_argument("--rack", help="broker.rack (availability zone)")
+    p.add_argument("--metadata", metavar="etcd://HOST:PORT,...",
+                   help="metadata.store: join the cluster whose metadata this etcd keeps")
+    p.add_argument("--cluster-id", help="cluster.id (the same on every broker of a cluster)")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="any server.properties key")
     p.add_argument("--log-level", default="INFO")
@@ -55,7 +58,15 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
         props["log.dirs"] = args.data_dir
     if args.rack:
         props["broker.rack"] = args.rack
-    return BrokerConfig.from_props(props)
+    if getattr(args, "metadata", None):
+        props["metadata.store"] = args.metadata
+    if getattr(args, "cluster_id", None):
+        props["cluster.id"] = args.cluster_id
+    config = BrokerConfig.from_props(props)
+    store = config.value("metadata.store") or "local"
+    if store != "local" and not store.startswith("etcd://"):
+        raise ConfigError(f"metadata.store must be 'local' or etcd://host:port,..., not {store!r}")
+    return config
 
 
 async def serve(
@@ -114,6 +125,9 @@ def main(
         return 2
     try:
         return run(config, f"brook broker {config.node_id} ready", clock)
+    except ConfigError as exc:
+        print(f"brook broker: {exc}", file=sys.stderr)
+        return 2
     except (OSError, LogDirError) as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1

@@ -19,9 +19,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.broker.cluster import ClusterMembership, etcd_endpoints
+from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig, ConfigError
 from brook.broker.connection_limits import ConnectionLimits
-from brook.broker.controller_channel import LocalControllerChannel
+from brook.broker.controller_channel import ControllerChannel, LocalControllerChannel
+from brook.broker.controller_forwarding import ForwardingControllerChannel
 from brook.broker.dispatch import supported_api_keys
 from brook.broker.fetch_session import FetchSessionCache
 from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
@@ -43,13 +45,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _cluster_id(meta_dir: Path, configured: str | None) -> str:
-    """The cluster id lives in ``meta.properties`` beside the logs, as in Kafka."""
+def _cluster_id(meta_dir: Path, configured: str | None, clustered: bool = False) -> str:
+    """The cluster id lives in ``meta.properties`` beside the logs, as in Kafka. A broker
+    joining a cluster must be told the cluster's id, and refuses to start with data formatted
+    for another cluster (Kafka's INCONSISTENT_CLUSTER_ID) rather than mixing the two."""
     path = meta_dir / "meta.properties"
     if path.exists():
         for line in path.read_text().splitlines():
             if line.startswith("cluster.id="):
-                return line.split("=", 1)[1].strip()
+                stored = line.split("=", 1)[1].strip()
+                if clustered and configured and configured != stored:
+                    raise ConfigError(
+                        f"{meta_dir} belongs to cluster {stored}, not cluster.id={configured}")
+                return stored
+    if clustered and not configured:
+        raise ConfigError("cluster.id is required to join a cluster (the same on every broker)")
     cluster_id = configured or (
         uuid.UUID(bytes=SYSTEM_RNG.uuid4_bytes()).hex[:22]
     )
@@ -70,10 +80,12 @@ class BrokerNode:
         self.rng = rng
         self.connections: set[KafkaConnection] = set()
         self.connection_limits = ConnectionLimits(config, clock)
-        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id)
+        clustered = etcd_endpoints(config) is not None
+        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id, clustered)
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)
-        self.raft = LocalRaftClient(config.metadata_log_dir, clock.now_ms())
+        # One node keeps its metadata in a local log; a cluster's lives in etcd.
+        self.raft = None if clustered else LocalRaftClient(config.metadata_log_dir, clock.now_ms())
         # The loader owns the publishers; the controller (in this process, combined mode)
         # publishes through it, and handlers reach it through the channel alone.
         self.loader = MetadataLoader(self.raft)
@@ -81,7 +93,17 @@ class BrokerNode:
             self.raft, clock, rng, config.num_partitions, config.default_replication_factor,
             loader=self.loader,
         )
-        self.controller_channel = LocalControllerChannel(self.controller, config.node_id)
+        self.cluster = (
+            ClusterMembership(config, self.cluster_id, self.loader, self.controller, clock,
+                              rng.uuid4_bytes())
+            if clustered else None
+        )
+        self.controller_channel: ControllerChannel = (
+            LocalControllerChannel(self.controller, config.node_id) if self.cluster is None
+            else ForwardingControllerChannel(
+                self.controller, config.node_id, self._active_controller_id,
+                lambda: self.loader.image, config.advertised_listeners[0].name)
+        )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
@@ -108,6 +130,9 @@ class BrokerNode:
             group_coordinator=self.group_coordinator,
             api_versions=supported_api_keys(),
         )
+
+    def _active_controller_id(self) -> int:
+        return self.cluster.controller_id if self.cluster is not None else self.config.node_id
 
     def _on_metadata(
         self, delta: MetadataDelta, image: MetadataImage
@@ -143,8 +168,18 @@ class BrokerNode:
         return False
 
     async def start(self) -> None:
-        self.controller.activate(self.loader.load(before_publish=self._open_logs))
-        self.loop = asyncio.get_running_loop()
+        if self.cluster is not None:
+            records = await self.cluster.load()
+            self.controller.activate(self.loader.load(self._open_logs, records))
+            self.loop = asyncio.get_running_loop()
+            await self.cluster.start()
+        else:
+            self.controller.activate(self.loader.load(before_publish=self._open_logs))
+            self.loop = asyncio.get_running_loop()
+            await self._register_locally()
+        await self._listen()
+
+    async def _register_locally(self) -> None:
         await self.controller.register_broker(
             self.config.node_id,
             self.rng.uuid4_bytes(),
@@ -156,6 +191,8 @@ class BrokerNode:
             ],
             self.config.rack,
         )
+
+    async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
         from brook.broker.connection import KafkaConnection
 
@@ -189,6 +226,9 @@ class BrokerNode:
         if self._background is not None:
             await self._background
         await self.group_coordinator.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.log_manager.shutdown()
-        self.raft.close()
+        if self.raft is not None:
+            self.raft.close()
         log.info("broker %d stopped cleanly", self.config.node_id)

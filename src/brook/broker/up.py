@@ -1,4 +1,5 @@
-"""``brook up``: the embedded default on one machine.
+"""``brook up``: the embedded default on one machine (``--azs``/``--brokers-per-az``: a local
+cluster, see :mod:`brook.broker.up_cluster`).
 
 One broker on 127.0.0.1:9092 (data under ``./data/broker-1``) and a Kafka Connect-compatible
 worker beside it (REST on 127.0.0.1:8083) whose S3 sink writes to ``./data/s3/<bucket>/...``
@@ -90,11 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect-port", type=int, default=8083)
     parser.add_argument("--no-connect", action="store_true", help="do not start a connect worker")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--azs", type=int, default=1,
+                        help="availability zones of a local cluster (with --brokers-per-az)")
+    parser.add_argument("--brokers-per-az", type=int, default=1,
+                        help="brokers in each availability zone; more than one broker in all "
+                             "starts a cluster whose metadata a local etcd keeps")
+    parser.add_argument("--etcd-port", type=int, default=2379,
+                        help="client port of the cluster's etcd (the next one is its peer port)")
     args = parser.parse_args(argv)
+    if args.azs < 1 or args.brokers_per_az < 1:
+        parser.error("--azs and --brokers-per-az must be at least 1")
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     data_dir = Path(args.data_dir)
+    if args.azs * args.brokers_per_az > 1:
+        from brook.broker.up_cluster import ClusterPlan, run_cluster
+
+        return run_cluster(ClusterPlan(
+            data_dir, args.host, args.port, args.azs, args.brokers_per_az, args.etcd_port,
+            args.connect_port, not args.no_connect, args.log_level,
+        ))
     listener = f"PLAINTEXT://{args.host}:{args.port}"
     broker_args = build_parser().parse_args(
         ["--node-id", "1", "--listeners", listener, "--data-dir", str(data_dir / "broker-1")]

@@ -23,6 +23,7 @@ TOOLS: dict[str, tuple[str, str, str]] = {
     "consume": ("brook.cli.console_consumer", "main", "print messages of a topic"),
     "groups": ("brook.cli.groups", "main", "list, describe, delete groups; reset offsets"),
     "connectors": ("brook.connect.cli", "main", "list, create, describe, pause, delete connectors"),
+    "cluster": ("brook.cli.cluster", "main", "describe the brokers, racks and controller"),
 }
 
 # Servers owned by other packages: handed the remaining argv untouched.

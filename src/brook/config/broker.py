@@ -30,6 +30,7 @@ __all__ = ["BROKER_CONFIGS", "LOG_CONFIG_CONSUMER"]
 BROKER_CONFIG_MODULE = "brook.broker.config"
 LOG_MANAGER = "brook.storage.log_manager"
 CLEANER = "brook.storage.cleaner"
+CLUSTER = "brook.broker.cluster"
 LOG_CONFIG_CONSUMER = "brook.storage.log_config"
 """Topic-config synonyms are read by ``LogConfig`` through ``brook.config.log``'s synonyms."""
 
@@ -70,6 +71,8 @@ _OWN = [
     _key("listener.security.protocol.map", _STR, None, _LOW, "NAME:PROTOCOL pairs mapping listener names to security protocols."),
     _key("log.dirs", _STR, "/tmp/kafka-logs", _HIGH, "Directories the partitions' logs are kept in (log.dir is accepted too)."),
     _key("broker.rack", _STR, "", _MEDIUM, "Rack of the broker, given to clients for rack-aware fetching."),
+    _key("metadata.store", _STR, "local", _HIGH, "Where the cluster's metadata lives: 'local' (this broker's own log, a single node) or etcd://host:port,... (a cluster of brokers sharing it).", CLUSTER),
+    _key("broker.session.timeout.ms", _INT, 9000, _MEDIUM, "How long a broker's registration outlives its last renewal before the controller fences it.", CLUSTER, at_least(2000), "[2000,...]"),
     _key("auto.create.topics.enable", _BOOL, True, _HIGH, "Create a topic a client asks metadata for or produces to when it does not exist."),
     _key("num.partitions", _INT, 1, _MEDIUM, "Partitions of a topic created without a partition count.", validator=at_least(1), valid_values="[1,...]"),
     _key("default.replication.factor", _INT, 1, _MEDIUM, "Replication factor of a topic created without one.", validator=at_least(1), valid_values="[1,...]"),

@@ -109,6 +109,10 @@ WORKER_KEYS = ConfigDef([
          "Host name peers and clients reach this worker at."),
     _key("rest.advertised.port", _T.INT, None, _LOW,
          "Port peers and clients reach this worker at (default: the bound port)."),
+    _key("topic.tracking.enable", _T.BOOLEAN, True, _LOW,
+         "Record the topics each connector uses (GET /connectors/{name}/topics)."),
+    _key("topic.tracking.allow.reset", _T.BOOLEAN, True, _LOW,
+         "Allow PUT /connectors/{name}/topics/reset."),
     _key("offset.flush.interval.ms", _T.LONG, 60000, _LOW,
          "How often tasks commit offsets.", _at_least(1)),
     _key("offset.flush.timeout.ms", _T.LONG, 5000, _LOW,
@@ -117,6 +121,7 @@ WORKER_KEYS = ConfigDef([
          "How long a stopping task is waited for."),
     _key("plugin.path", _T.LIST, (), _LOW, "Accepted and ignored."),
     _key("config.providers", _T.LIST, (), _LOW,
-         "Config providers are not supported; naming one is refused."),
+         "Aliases of config providers; each names its class in config.providers.<alias>.class "
+         "and its settings under config.providers.<alias>.param."),
 ])
 """Every key a Connect worker reads, in the order Kafka documents them."""

@@ -20,13 +20,14 @@ import shutil
 import signal
 import ssl
 import sys
+import threading
 from pathlib import Path
 
 import uvicorn
 from confluent_kafka.admin import AdminClient
 
 from brook.cli.properties import PropertiesError, load_properties
-from brook.connect.runtime import rest_server
+from brook.connect.runtime import log_context, rest_server
 from brook.connect.runtime.group_member import WorkerGroupMember
 from brook.connect.runtime.herder import Herder
 from brook.connect.runtime.kafka_log import KafkaLog
@@ -77,8 +78,8 @@ def load_worker_config(args: argparse.Namespace) -> WorkerConfig:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format=log_context.FORMAT)
+    log_context.install()
     scratch = scratch_dir()
     try:
         return _run(args, scratch)
@@ -118,7 +119,8 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
         app, host=worker.rest_host, port=worker.rest_port, log_level="warning", lifespan="off",
         http=rest_server.protocol(int(worker.get("rest.request.read.timeout.ms"))), **tls))
     member.start()
-    herder.start()
+    # The REST API answers while the herder starts (GET /health: 503 until it has), as Kafka's.
+    threading.Thread(target=herder.start, name="herder-start", daemon=True).start()
     log.info("worker %s started; REST on %s://%s:%d%s", status.worker_id, worker.listener.scheme,
              worker.rest_host, worker.rest_port, " (basic auth)" if worker.basic_auth else "")
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))

@@ -8,6 +8,7 @@ makes the metadata log the single source of truth.
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +22,9 @@ from brook.metadata.image import (
     ProducerIdsImage,
     TopicImage,
     TopicsImage,
+)
+from brook.protocol.metadata_records.broker_registration_change_record import (
+    BrokerRegistrationChangeRecord,
 )
 from brook.protocol.metadata_records.config_record import ConfigRecord
 from brook.protocol.metadata_records.partition_change_record import PartitionChangeRecord
@@ -108,8 +112,20 @@ class MetadataDelta:
                 rack=record.rack,
                 fenced=record.fenced,
             )
+        elif isinstance(record, BrokerRegistrationChangeRecord):
+            self._replay_registration_change(record)
         elif isinstance(record, ProducerIdsRecord):
             self._next_producer_id = record.next_producer_id
+
+    def _replay_registration_change(self, record: BrokerRegistrationChangeRecord) -> None:
+        """Fenced is 1 (fence), -1 (unfence) or 0 (no change), as in Kafka; a change for
+        another epoch of the broker than the registered one is stale and ignored."""
+        if self._brokers is None:
+            self._brokers = dict(self.base.cluster.brokers)
+        current = self._brokers.get(record.broker_id)
+        if current is None or current.broker_epoch != record.broker_epoch or record.fenced == 0:
+            return
+        self._brokers[record.broker_id] = dataclasses.replace(current, fenced=record.fenced == 1)
 
     def _replay_partition_change(self, record: PartitionChangeRecord) -> None:
         parts = self._topic_partitions(record.topic_id)

@@ -10,7 +10,7 @@ elsewhere will feed the records it reads from the quorum through the same method
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import EMPTY_IMAGE, MetadataImage
@@ -24,19 +24,25 @@ class MetadataLoader:
     """Lifecycle: ``load`` once, then ``publish`` per committed delta, in log order.
     Event-loop thread only."""
 
-    def __init__(self, raft: RaftClient) -> None:
+    def __init__(self, raft: RaftClient | None) -> None:
         self.raft = raft
         self.image: MetadataImage = EMPTY_IMAGE
         self.publishers: list[Publisher] = []
 
     def load(
-        self, before_publish: Callable[[MetadataImage], None] | None = None
+        self, before_publish: Callable[[MetadataImage], None] | None = None,
+        records: Iterable[tuple[int, bytes]] | None = None,
     ) -> MetadataImage:
         """Replay the committed log into the first image. ``before_publish`` sees the image
         before any publisher does (the broker opens its logs there, with each topic's
-        configuration, before anything reads or cleans them)."""
+        configuration, before anything reads or cleans them). ``records`` replaces the local
+        log's (a cluster broker reads them from the shared log first)."""
         delta = MetadataDelta(self.image)
-        for offset, value in self.raft.read_committed():
+        if records is None:
+            if self.raft is None:
+                raise RuntimeError("no metadata log to load from")
+            records = self.raft.read_committed()
+        for offset, value in records:
             record = decode_record(value)
             if record is not None:
                 delta.replay(record, offset)

@@ -180,12 +180,15 @@ class Partition:
             )
 
     def advance_high_watermark(self, limit: int | None = None) -> None:
-        """Single-replica ISR: everything in the leader's log is replicated everywhere needed.
+        """The leader's log is the partition's only copy: followers do not fetch yet, so the
+        high watermark is the leader's log end whatever the replication factor (a partition
+        of a cluster is served by its leader alone until follower replication exists; the
+        metadata already names its replicas and ISR as Kafka's does).
 
         ``limit`` (the recovery point, when ``flush.messages`` made an append wait for its
         fsync) keeps consumers from seeing records before they are on disk, as in Kafka,
         whose flush runs inside the append; then the high watermark only moves forward."""
-        if len(self.isr) <= 1:
+        if self.is_leader or len(self.isr) <= 1:
             new_hw = self.log.log_end_offset
             if limit is not None:
                 new_hw = min(new_hw, limit)

@@ -64,6 +64,7 @@ class ReplicaManager:
         # Keyed by TopicPartition, typed by its tuple shape so lookups can pass a plain tuple.
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._by_topic: dict[str, list[Partition]] = {}
+        self._image: MetadataImage | None = None
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
@@ -97,6 +98,7 @@ class ReplicaManager:
     def apply_image(self, image: MetadataImage, deleted_topics: Iterable[str] = ()) -> None:
         """Bring hosted partitions in line with the image, opening new logs on this thread
         (start-up, before any client is served)."""
+        self._image = image
         for spec in self._reconcile(image, deleted_topics):
             self._install(spec, self.log_manager.get_or_create_log(*spec[:4]))
 
@@ -107,6 +109,7 @@ class ReplicaManager:
         """Like ``apply_image``, but new logs are created in a worker thread, a chunk at a time:
         creating a partition costs a few filesystem calls (~1 ms), and a CreateTopics for
         thousands of partitions must not stall every other connection."""
+        self._image = image
         gone = self._detach_deleted(deleted_topics)
         if gone:
             await self.log_manager.delete_logs_async(gone)
@@ -198,6 +201,11 @@ class ReplicaManager:
         NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH."""
         part = self.partitions.get((topic, partition))
         if part is None:
+            # A partition of the cluster that another broker hosts: the client's metadata is
+            # stale, as for a partition this broker follows (Kafka's answer).
+            t = self._image.topics.by_name.get(topic) if self._image is not None else None
+            if t is not None and partition in t.partitions:
+                return ErrorCode.NOT_LEADER_OR_FOLLOWER
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         if part.leader != self.node_id:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER

@@ -28,7 +28,6 @@ from brook.testing.clock import read_warp, write_warp
 
 __all__ = ["BrokerProcess", "free_port"]
 
-_READY = "brook broker 1 ready"
 WARP_SETTLE_S = 0.1
 """Real time for the broker to see a new offset (it re-reads the file every 20 ms)."""
 
@@ -58,9 +57,14 @@ class BrokerProcess:
     program: Sequence[str] = ()
     prefix: Sequence[str] = ()
     cwd: Path | None = None
+    node_id: int = 1
     proc: subprocess.Popen[bytes] | None = None
     started_once: bool = False
     _ready_seen: int = 0
+
+    @property
+    def ready_line(self) -> str:
+        return f"brook broker {self.node_id} ready"
 
     @property
     def bootstrap(self) -> str:
@@ -120,7 +124,7 @@ class BrokerProcess:
             head = [sys.executable, "-m", "brook", "broker"]
         advertised = self.port if self.advertised_port is None else self.advertised_port
         cmd = [
-            *self.prefix, *head, "--node-id", "1",
+            *self.prefix, *head, "--node-id", str(self.node_id),
             "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}",
             "--advertised-listeners", f"PLAINTEXT://127.0.0.1:{advertised}",
             "--data-dir", str(self.data_dir), "--log-level", self.log_level,
@@ -132,7 +136,7 @@ class BrokerProcess:
     def _spawn(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
-        self._ready_seen = self.output().count(_READY)
+        self._ready_seen = self.output().count(self.ready_line)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd,
@@ -144,7 +148,7 @@ class BrokerProcess:
         assert proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.output().count(_READY) > self._ready_seen:
+            if self.output().count(self.ready_line) > self._ready_seen:
                 return
             if proc.poll() is not None:
                 raise RuntimeError(

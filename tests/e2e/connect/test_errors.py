@@ -63,6 +63,8 @@ def test_poison_record_goes_to_dlq_or_fails_the_task(
     assert [json.loads(x) for x in s3.read("dlq", key).decode().splitlines()] == [
         {"n": 0}, {"n": 1}, {"n": 2}]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-reader"})
+    consumer.assign([TopicPartition(topic, 0, 1)])
+    original_ts = wait_until(lambda: consumer.poll(0.5), 30, "the poison record").timestamp()[1]
     consumer.assign([TopicPartition(dlq, 0, 0)])
     msg = wait_until(lambda: consumer.poll(0.5), 30, "a DLQ record")
     consumer.close()
@@ -75,6 +77,13 @@ def test_poison_record_goes_to_dlq_or_fails_the_task(
     assert headers["__connect.errors.connector.name"] == "tolerant"
     assert headers["__connect.errors.exception.class.name"] == \
         "org.apache.kafka.connect.errors.DataException"
+    # Kafka writes the executing class's and the exception's Java names, and keeps the
+    # original record's timestamp
+    assert headers["__connect.errors.class.name"] == "org.apache.kafka.connect.json.JsonConverter"
+    assert headers["__connect.errors.task.id"] == "0"
+    assert headers["__connect.errors.exception.stacktrace"].startswith(
+        "org.apache.kafka.connect.errors.DataException: ")
+    assert msg.timestamp()[1] == original_ts
 
     strict = sink_config(topic, s3, "dlq", **{"topics.dir": "strict"})
     assert worker.request("POST", "/connectors", {"name": "strict", "config": strict})[0] == 201

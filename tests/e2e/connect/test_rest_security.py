@@ -81,6 +81,10 @@ def test_basic_auth_and_tls(bootstrap: str, worker_factory: Any, tmp_path: Path)
     plain = Worker(worker.bootstrap, tmp_path, port=worker.port, scheme="https",
                    ca_file=str(ca_file))
     assert plain.request("GET", "/")[0] == 401
+    for path in ("/metrics", "/health", "/admin/loggers", "/connectors/x/topics"):
+        assert plain.request("GET", path)[0] == 401, path
+    assert plain.request("PUT", "/admin/loggers/root", {"level": "TRACE"})[0] == 401
+    assert worker.request("GET", "/health")[1]["status"] == "healthy"
     # Unauthenticated, even a huge declared body is refused before anything is read.
     answer = _raw_request_tls(worker.port, ca_file)
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]

@@ -19,7 +19,9 @@ from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
 from brook.broker.handlers import (
     delete_records,
     describe_cluster,
+    find_coordinator,
     list_offsets,
+    metadata,
     offset_for_leader_epoch,
     produce,
 )
@@ -34,7 +36,9 @@ from brook.metadata.loader import MetadataLoader
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.delete_records import DeleteRecordsRequest
 from brook.protocol.messages.describe_cluster import DescribeClusterRequest
+from brook.protocol.messages.find_coordinator import FindCoordinatorRequest
 from brook.protocol.messages.list_offsets import ListOffsetsRequest
+from brook.protocol.messages.metadata import MetadataRequest
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest
 from brook.protocol.messages.produce import ProduceRequest
 from brook.raft.local import LocalRaftClient
@@ -188,6 +192,23 @@ def test_describe_cluster_reports_the_channels_controller(tmp_path: Path) -> Non
     _run(tmp_path, body)
 
 
+def test_describe_cluster_authorized_operations_are_kafkas_cluster_operations(
+    tmp_path: Path,
+) -> None:
+    """Without an authorizer, the operations Kafka defines on the cluster resource, and only
+    those: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    IDEMPOTENT_WRITE (AclOperation codes 5 and 7-12)."""
+    async def body(s: Setup) -> None:
+        await s.start()
+        r = await s.call(describe_cluster, DescribeClusterRequest(
+            include_cluster_authorized_operations=True))
+        ops = {bit for bit in range(32) if r.cluster_authorized_operations >> bit & 1}
+        assert ops == {5, 7, 8, 9, 10, 11, 12}
+        plain = await s.call(describe_cluster, DescribeClusterRequest())
+        assert plain.cluster_authorized_operations == -2147483648
+    _run(tmp_path, body)
+
+
 def test_an_append_completes_when_the_high_watermark_passes_it(tmp_path: Path) -> None:
     """With ``flush.messages=1`` the high watermark follows the fsync: the append's result is
     pending (and consumers see nothing) until the records are on disk, then both move."""
@@ -205,4 +226,45 @@ def test_an_append_completes_when_the_high_watermark_passes_it(tmp_path: Path) -
         assert not result.high_watermark_reached.done() and part.high_watermark == 0
         await result.high_watermark_reached
         assert part.high_watermark == 2
+    _run(tmp_path, body)
+
+
+def test_find_coordinator_refuses_transaction_and_share_keys_for_good(tmp_path: Path) -> None:
+    """No transaction or share coordinator: the answer is final (UNSUPPORTED_VERSION), not
+    COORDINATOR_NOT_AVAILABLE, which clients retry until they time out; groups still resolve."""
+    async def body(s: Setup) -> None:
+        await s.start()
+        batched = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=1, coordinator_keys=["txn-a", "txn-b"]))
+        assert [(c.key, c.error_code) for c in batched.coordinators] == [
+            ("txn-a", ErrorCode.UNSUPPORTED_VERSION), ("txn-b", ErrorCode.UNSUPPORTED_VERSION)]
+        assert "transaction coordinator" in (batched.coordinators[0].error_message or "")
+        share = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=2, coordinator_keys=["g:t-id:0"]))
+        assert share.coordinators[0].error_code == ErrorCode.UNSUPPORTED_VERSION
+        single = await s.call(find_coordinator, FindCoordinatorRequest(key="txn", key_type=1), 3)
+        assert (single.error_code, single.node_id) == (ErrorCode.UNSUPPORTED_VERSION, -1)
+        group = await s.call(find_coordinator, FindCoordinatorRequest(
+            key_type=0, coordinator_keys=["g"]))
+        assert (group.coordinators[0].error_code, group.coordinators[0].node_id) == (
+            ErrorCode.NONE, 1)
+    _run(tmp_path, body)
+
+
+def test_metadata_by_topic_id_with_the_name_left_empty(tmp_path: Path) -> None:
+    """The Java client asks by id with the name at its default "" (not null): the id decides,
+    as in Kafka (v12+); an unknown id is UNKNOWN_TOPIC_ID, never an unnamed, id-less topic."""
+    async def body(s: Setup) -> None:
+        await s.start("t")
+        known = s.services.image.topics.by_name["t"].topic_id
+        unknown = bytes(range(1, 17))
+        r = await s.call(metadata, MetadataRequest(topics=[
+            MetadataRequest.MetadataRequestTopic(topic_id=known, name=""),
+            MetadataRequest.MetadataRequestTopic(topic_id=unknown, name=""),
+        ], allow_auto_topic_creation=True), 12)
+        found, missing = r.topics
+        assert (found.error_code, found.name, found.topic_id) == (ErrorCode.NONE, "t", known)
+        assert len(found.partitions) == 1
+        assert (missing.error_code, missing.topic_id) == (ErrorCode.UNKNOWN_TOPIC_ID, unknown)
+        assert "" not in s.services.image.topics.by_name
     _run(tmp_path, body)

@@ -44,3 +44,30 @@ def test_framework_keys_through_the_herder() -> None:
     assert "topics" in bad and "mutually exclusive" in bad["topics"][0]
     unknown = h.validate({**GOOD, "connector.class": "com.example.Nope"})
     assert unknown["error_count"] == 1
+
+
+def test_s3_format_keys() -> None:
+    assert errors({**GOOD, "avro.codec": "zstandard", "parquet.codec": "brotli",
+                   "store.kafka.keys": "true", "store.kafka.headers": "true",
+                   "keys.format.class": "io.confluent.connect.s3.format.json.JsonFormat",
+                   "behavior.on.null.values": "write"}) == {}
+    assert "Unrecognized codec" in errors({**GOOD, "avro.codec": "lzma"})["avro.codec"][0]
+    assert "lzo is not supported" in errors({**GOOD, "parquet.codec": "lzo"})["parquet.codec"][0]
+    assert "parquet.codec" in errors({**GOOD, "parquet.codec": "brotl"})
+    assert errors({**GOOD, "schema.compatibility": "BACKWARD"}) == {}
+    assert "schema.compatibility" in errors({**GOOD, "schema.compatibility": "SIDEWAYS"})
+    assert "Timezone cannot be empty" in errors({**GOOD, "rotate.schedule.interval.ms": "60000"})[
+        "timezone"][0]
+    tombstones = errors({**GOOD, "behavior.on.null.values": "write"})
+    assert set(tombstones) == {"store.kafka.keys", "behavior.on.null.values"}
+    assert "keys to storage is mandatory" in tombstones["store.kafka.keys"][0]
+    gzip_keys = errors({**GOOD, "s3.compression.type": "gzip", "store.kafka.keys": "true"})
+    assert "Compression Type gzip not valid for keys format class" in gzip_keys[
+        "keys.format.class"][0]  # the default keys format is Avro
+    assert errors({**GOOD, "s3.compression.type": "gzip", "store.kafka.keys": "true",
+                   "keys.format.class": "io.confluent.connect.s3.format.json.JsonFormat"}) == {}
+    assert "ByteArrayFormat cannot write headers" in errors({
+        **GOOD, "store.kafka.headers": "true",
+        "headers.format.class": "io.confluent.connect.s3.format.bytearray.ByteArrayFormat"})[
+        "headers.format.class"][0]
+    assert "tombstone.encoded.partition" in errors({**GOOD, "tombstone.encoded.partition": ".."})

@@ -17,9 +17,11 @@ REQUEST = DescribeClusterRequest
 
 _ENDPOINT_BROKERS = 1
 _NO_OPS = -2147483648
-# ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE,
-# DESCRIBE_TOKENS...: everything is allowed while no authorizer is configured.
-_ALL_CLUSTER_OPS = sum(1 << op for op in (4, 7, 8, 9, 10, 11, 12, 13, 14))
+# Every operation Kafka defines on the CLUSTER resource (AclEntry.supportedOperations):
+# CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+# IDEMPOTENT_WRITE 12 — all allowed while no authorizer is configured. (Tokens are USER
+# operations, WRITE a topic's.)
+_ALL_CLUSTER_OPS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
@@ -42,7 +44,7 @@ def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClus
         error_code=ErrorCode.NONE,
         endpoint_type=_ENDPOINT_BROKERS,
         cluster_id=node.cluster_id,
-        controller_id=node.controller.controller_id,
+        controller_id=node.controller.active_controller_id,
         brokers=brokers,
         cluster_authorized_operations=(
             _ALL_CLUSTER_OPS if request.include_cluster_authorized_operations else _NO_OPS

@@ -91,7 +91,11 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
         )
         to_create: list[str] = []
         for req in requested:
-            if version >= 10 and req.name is None:
+            # A topic is asked for by id when it names one (v12+; the Java client leaves the
+            # name at its default "", not null) or, from v10, when its name is null.
+            by_id = version >= 10 and (req.name is None or (
+                version >= 12 and req.topic_id != _ZERO))
+            if by_id:
                 found = node.image.topics.by_id.get(req.topic_id)
                 if found is None:
                     topics_out.append(Topic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None,

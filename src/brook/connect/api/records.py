@@ -73,10 +73,29 @@ class SinkRecord(ConnectRecord):
 
     kafka_offset: int = 0
     timestamp_type: str = "CreateTime"
+    original_topic: str | None = None
+    original_kafka_partition: int | None = None
+    original_kafka_offset: int | None = None
+    """Where the record was read (Kafka's KIP-793): transformations may change ``topic`` and
+    ``kafka_partition``, but offsets are committed for the partition the record came from."""
+
+    def __post_init__(self) -> None:
+        if self.original_topic is None:
+            self.original_topic = self.topic
+        if self.original_kafka_partition is None:
+            self.original_kafka_partition = self.kafka_partition
+        if self.original_kafka_offset is None:
+            self.original_kafka_offset = self.kafka_offset
 
     @property
     def topic_partition(self) -> TopicPartition:
         return TopicPartition(self.topic, self.kafka_partition or 0)
+
+    @property
+    def original_topic_partition(self) -> TopicPartition:
+        """The partition the record was consumed from, whatever transformations renamed."""
+        return TopicPartition(self.original_topic or self.topic,
+                              self.original_kafka_partition or 0)
 
 
 @dataclass(slots=True)

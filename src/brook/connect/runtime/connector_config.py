@@ -3,10 +3,10 @@
 They are validated together with the connector's own ``ConfigDef`` so that a bad
 ``errors.tolerance`` is refused at ``POST /connectors`` exactly like a bad plugin key.
 
-Every class-valued key resolves only among the classes the worker ships (converters by their
-Kafka names; brook has no transformations or predicates yet, so any named one is refused
-with Kafka's "could not be found" message rather than silently ignored); no value is ever
-imported as a module path.
+Every class-valued key resolves only among the classes the worker knows (converters,
+transformations and predicates by their Kafka names, plus installed entry points; anything
+else is refused with Kafka's "could not be found" message); no value is ever imported as a
+module path.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from brook.connect.api import (
     non_empty_string,
     one_of,
 )
+from brook.connect.runtime import java_client_props
 from brook.connect.runtime.converters import CONVERTERS
 
 
@@ -42,27 +43,13 @@ def _header_converter(name: str, value: Any) -> None:
         raise ConfigException(name, value, f"Class {value} could not be found.")
 
 
-TRANSFORMATIONS: dict[str, type[Any]] = {}
-PREDICATES: dict[str, type[Any]] = {}
-
-
 def alias_class_problems(values: Mapping[str, Any]) -> list[ConfigException]:
-    """``transforms``/``predicates``: each alias's ``type`` must name a known class.
+    """``transforms``/``predicates``: each alias must name a known class with a valid config.
 
     ``values`` are the raw props: the per-alias keys are not part of any ``ConfigDef``.
     """
-    problems: list[ConfigException] = []
-    for kind, known in (("transforms", TRANSFORMATIONS), ("predicates", PREDICATES)):
-        raw = str(values.get(kind) or "")
-        for alias in [a.strip() for a in raw.split(",") if a.strip()]:
-            key = f"{kind}.{alias}.type"
-            cls = str(values.get(key) or "").strip()
-            if not cls:
-                problems.append(ConfigException(key, None, "Missing required configuration "
-                                                f'"{key}" which has no default value.'))
-            elif cls not in known:
-                problems.append(ConfigException(key, cls, f"Class {cls} could not be found."))
-    return problems
+    from brook.connect.runtime.transformation_chain import alias_problems
+    return alias_problems(values)
 
 
 MAX_TASKS = 1024
@@ -77,42 +64,39 @@ def _tasks_max(name: str, value: Any) -> None:
 
 
 CLIENT_OVERRIDE_PREFIXES = ("consumer.override.", "producer.override.", "admin.override.")
-_FORBIDDEN_CLIENT_KEY = re.compile(
-    r"plugin\.library\.paths|ssl\.engine\..*|ssl_engine_.*|ssl\.providers|"
-    r"sasl\.kerberos\..*|sasl\.oauthbearer\..*|.*\.location|ssl\.ca\.certificate\.stores|"
-    r".*_cb|opaque")
+
+
+def _override_translations(values: Mapping[str, Any]) -> dict[str, java_client_props.Translation]:
+    out: dict[str, java_client_props.Translation] = {}
+    for prefix in CLIENT_OVERRIDE_PREFIXES:
+        props = {k[len(prefix):]: str(v) for k, v in values.items()
+                 if k.startswith(prefix) and v is not None}
+        out[prefix] = java_client_props.translate(props, prefix=prefix, connector=True)
+    return out
 
 
 def client_override_problems(values: Mapping[str, Any]) -> list[ConfigException]:
     """``*.override.<key>`` settings a connector may not pass to its Kafka clients.
 
-    Kafka Connect lets a connector config override its clients' settings (policy ``All``),
-    but the clients here are librdkafka, where some settings load a shared library
-    (``plugin.library.paths``, ``ssl.engine.location``), run a command
-    (``sasl.kerberos.kinit.cmd``), fetch tokens from a URL or read the worker's own files
-    (``ssl.*.location``). A config from the REST API must not reach any of them; the worker's
-    own ``consumer.``/``producer.`` settings still can.
+    Kafka Connect lets a connector config override its clients' settings (policy ``All``).
+    The clients here are librdkafka: Java settings are translated, and refused by key with the
+    reason when they have no equivalent (``java_client_props``). Settings that would make the
+    worker load a shared library (``plugin.library.paths``, ``ssl.engine.location``), run a
+    command (``sasl.kerberos.kinit.cmd``), fetch tokens from a URL or read the worker's own
+    files (any ``*.location``, Java's key and trust stores included) are refused: a config from
+    the REST API must not reach any of them; the worker's own ``consumer.``/``producer.``
+    settings still can.
     """
-    problems: list[ConfigException] = []
-    for key, value in values.items():
-        for prefix in CLIENT_OVERRIDE_PREFIXES:
-            if key.startswith(prefix) and _FORBIDDEN_CLIENT_KEY.fullmatch(
-                    key[len(prefix):].strip().lower()):
-                problems.append(ConfigException(
-                    key, value, "This client setting cannot be overridden by a connector: it "
-                                "would make the worker load code, run a command or read its "
-                                "own files"))
-    return problems
+    return [p for t in _override_translations(values).values() for p in t.problems]
 
 
 def client_overrides(config: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """The ``<prefix>`` settings of a connector config, for a task's client; refuses the
-    forbidden ones again in case the config did not come through the REST API."""
-    problems = client_override_problems({k: v for k, v in config.items()
-                                         if k.startswith(prefix)})
-    if problems:
-        raise problems[0]
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    """The librdkafka settings of a connector config's ``<prefix>`` keys, for a task's client;
+    refuses the forbidden ones again in case the config did not come through the REST API."""
+    translation = _override_translations(config)[prefix]
+    if translation.problems:
+        raise translation.problems[0]
+    return translation.conf
 
 
 def _regex(name: str, value: Any) -> None:

@@ -139,6 +139,18 @@ for _cls in list(CONVERTERS.values()):
     CONVERTERS[_cls.__name__] = _cls
 
 
+def header_bytes(value: Any) -> bytes | None:
+    """A header value as Kafka's ``SimpleHeaderConverter`` writes it: text as UTF-8, booleans
+    as ``true``/``false``, numbers in decimal, maps and lists as JSON, bytes unchanged."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if isinstance(value, dict | list):
+        return json.dumps(_to_json(value), separators=(",", ":")).encode()
+    return str(value).encode()
+
+
 def make_converter(class_name: str, configs: Mapping[str, str], is_key: bool) -> Converter:
     """Instantiate a converter by Kafka class name or short name and configure it."""
     cls = CONVERTERS.get(class_name.strip())

@@ -38,8 +38,9 @@ from brook.connect.api import (
     SourceTask,
     policy,
 )
-from brook.connect.runtime import connector_config, plugins, validation
+from brook.connect.runtime import connector_config, log_context, plugins, validation
 from brook.connect.runtime.assignor import TaskId, WorkerAssignment, assign, owners
+from brook.connect.runtime.config_providers import Resolver, reverse_transform
 from brook.connect.runtime.forwarding import REBALANCING, forward_post, peer_url
 from brook.connect.runtime.herder_views import HerderViews
 from brook.connect.runtime.rest_security import client_context
@@ -111,14 +112,17 @@ class Herder(HerderViews):
         self._thread = threading.Thread(target=self._loop, name="herder", daemon=True)
         configs.on_change = self._wake.set
         self.grace_s = float(worker.get("task.shutdown.graceful.timeout.ms")) / 1000
+        self.resolver = Resolver(worker.config_providers)
+        self.started = False  # GET /health answers 503 until the first tick is done
 
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         with self.lock:
             self.tick()
-        if self.members is not None:
+        if self.members is not None and not self._stopping.is_set():
             self._thread.start()
+        self.started = True
 
     def wake(self) -> None:
         self._wake.set()
@@ -184,7 +188,9 @@ class Herder(HerderViews):
                     self.status.put_connector(name, "STOPPED")
                 continue
             if name not in self.connectors:
-                rewritten |= self._start_connector(name, props[name], target, task_cfgs.get(name))
+                with log_context.scope(log_context.for_connector(name)):  # [name|worker]
+                    rewritten |= self._start_connector(name, props[name], target,
+                                                       task_cfgs.get(name))
             run = self.connectors[name]
             state = "PAUSED" if target == PAUSED else "RUNNING"
             if run.connector is not None and run.state != state:
@@ -215,17 +221,18 @@ class Herder(HerderViews):
     def _start_connector(self, name: str, props: dict[str, str], target: str,
                          stored: list[dict[str, str]] | None) -> bool:
         """Start the connector; True if it wrote task configs different from the stored ones."""
+        resolved, scrub = self.resolver.resolve(props)
         try:
             # A stored config meets the checks a REST request meets: the config topic is
             # writable by any Kafka client, and a config may predate the worker's policy.
             validation.check_connector_name(name)
-            validation.check(props)
-            cls, parsed = _load(props)
+            validation.check(props, self.resolver)
+            cls, parsed = _load(resolved)
             connector = cls()
             connector.initialize(_Context(self, name))
-            connector.start(props)
+            connector.start(resolved)
             tasks_max = int(parsed["tasks.max"])
-            task_configs = connector.task_configs(tasks_max)
+            task_configs = reverse_transform(props, connector.task_configs(tasks_max), scrub)
             if len(task_configs) > tasks_max:  # Kafka's TooManyTasksException (KIP-1004)
                 connector.stop()
                 raise ConnectException(
@@ -233,9 +240,10 @@ class Herder(HerderViews):
                     f"greater than {tasks_max}, the maximum number of tasks it is configured to "
                     f"create (tasks.max)")
         except Exception as exc:
-            log.error("connector %s failed to start: %s", name, exc)
+            log.error("connector %s failed to start: %s", name, scrub(str(exc)))
             self.connectors[name] = _Running(None, dict(props), "FAILED")
-            self.status.put_connector(name, "FAILED", "".join(traceback.format_exception(exc)))
+            self.status.put_connector(name, "FAILED",
+                                      scrub("".join(traceback.format_exception(exc))))
             return False
         state = "PAUSED" if target == PAUSED else "RUNNING"
         self.connectors[name] = _Running(connector, dict(props), state)
@@ -248,15 +256,18 @@ class Herder(HerderViews):
     def _start_task(self, tid: TaskId, props: dict[str, str], configs: list[dict[str, str]],
                     paused: bool, fingerprint: str) -> None:
         name, task_id = tid
+        resolved, scrub = self.resolver.resolve(props)
+        task_props, scrub_task = self.resolver.resolve(configs[task_id])
         try:
-            validation.check(props)  # as in _start_connector: this worker may not own it
-            cls, parsed = _load(props)
+            validation.check(props, self.resolver)  # as in _start_connector: may not own it
+            cls, parsed = _load(resolved)
             task_cls = cls().task_class()
         except Exception as exc:
-            log.error("task %s-%d cannot start: %s", name, task_id, exc)
-            self.status.put_task(name, task_id, "FAILED", "".join(traceback.format_exception(exc)))
+            log.error("task %s-%d cannot start: %s", name, task_id, scrub(str(exc)))
+            self.status.put_task(name, task_id, "FAILED",
+                                 scrub("".join(traceback.format_exception(exc))))
             return
-        common = (name, task_id, parsed, configs[task_id], self.worker, self.status, paused)
+        common = (name, task_id, parsed, task_props, self.worker, self.status, paused)
         task: WorkerTask
         if issubclass(cls, SinkConnector):
             assert issubclass(task_cls, SinkTask)
@@ -264,6 +275,7 @@ class Herder(HerderViews):
         else:
             assert issubclass(task_cls, SourceTask)
             task = WorkerSourceTask(*common, task_class=task_cls, offsets=self.offsets)
+        task.scrub = lambda text: scrub_task(scrub(text))
         self.tasks[tid] = _TaskRun(task, fingerprint)
         task.start()
 
@@ -303,7 +315,7 @@ class Herder(HerderViews):
     # mutations ---------------------------------------------------------------------------
 
     def validate(self, props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
-        return validation.validate(props, plugin_name)
+        return validation.validate(props, plugin_name, self.resolver)
 
     def create(self, name: str, config: Mapping[str, Any], initial_state: str | None = None,
                allow_update: bool = False) -> bool:
@@ -317,7 +329,7 @@ class Herder(HerderViews):
         if (initial_state is not None and not isinstance(initial_state, str)) or \
                 state not in ("RUNNING", "PAUSED", "STOPPED"):
             raise RestError(400, f"Invalid initial state {initial_state}")
-        validation.check(props)
+        validation.check(props, self.resolver)
         with self.lock:
             exists = name in self.configs.connectors
             if exists and not allow_update:
@@ -334,6 +346,7 @@ class Herder(HerderViews):
             self.configs.remove_connector(name)
             self.tick()
             self.status.remove(name)
+            self.status.reset_topics(name)  # as Kafka forgets a deleted connector's topics
 
     def _set_target(self, name: str, state: str) -> None:
         with self.lock:

@@ -1,7 +1,10 @@
 """The KIP-875 offsets endpoints: read, alter and reset a connector's offsets.
 
 Sink offsets are the consumer group's; source offsets are the offset topic's. Changes are only
-accepted while the connector is STOPPED, because running tasks would overwrite them.
+accepted while the connector is STOPPED, because running tasks would overwrite them. An entry
+whose ``offset`` is ``null`` resets its partition: a sink task starts it over from the
+earliest offset, a source partition's stored offset is removed (a tombstone in the offset
+topic), as in Kafka.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Any
 
 from brook.connect.runtime import connector_config
 from brook.connect.runtime.herder import STOPPED, Herder, RestError
+
+EMPTY_ALTER = "Partitions / offsets need to be provided for an alter offsets request"
 
 
 def get_offsets(herder: Herder, name: str) -> dict[str, Any]:
@@ -52,6 +57,8 @@ def _entries(offsets: list[Any]) -> list[dict[str, Any]]:
 
 
 def alter_offsets(herder: Herder, name: str, body: Any) -> dict[str, str]:
+    if isinstance(body, dict) and body.get("offsets") in (None, []):
+        raise RestError(400, EMPTY_ALTER)  # checked first, as Kafka's ConnectorsResource does
     _require_stopped(herder, name)
     if not isinstance(body, dict) or not isinstance(body.get("offsets"), list):
         raise RestError(400, "Offsets must be specified as {\"offsets\": [...]}")

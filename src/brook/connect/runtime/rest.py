@@ -11,7 +11,6 @@ as they are, and the ``Location`` header carries the name percent-encoded.
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
 from typing import Any
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from brook import __version__
-from brook.connect.runtime import offsets_api, plugins
+from brook.connect.runtime import offsets_api, plugins, rest_admin
 from brook.connect.runtime.herder import Herder, RestError
 from brook.connect.runtime.rest_security import BodyTooLarge
 
@@ -33,14 +32,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error_code": status, "message": message}, status_code=status)
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise RestError(400, f"Cannot deserialize JSON body: {type(exc).__name__}") from None
+_json_body = rest_admin.json_body
 
 
 def _location(name: str) -> str:
@@ -73,7 +65,8 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
 
     @app.get("/")
     def root() -> dict[str, str]:
-        return {"version": __version__, "commit": "", "kafka_cluster_id": cluster_id}
+        return {"version": __version__, "commit": rest_admin.build_commit(),
+                "kafka_cluster_id": cluster_id}
 
     @app.get("/connectors", response_model=None)
     def list_connectors(expand: list[str] = Query(default=[])) -> Any:
@@ -179,10 +172,6 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
     def reset_offsets(name: str) -> dict[str, str]:
         return offsets_api.reset_offsets(herder, name)
 
-    @app.get("/connector-plugins")
-    def list_plugins() -> list[dict[str, str]]:
-        return [plugins.describe(p) for p in plugins.installed().values()]
-
     @app.get("/connector-plugins/{plugin}/config")
     def plugin_config(plugin: str) -> list[dict[str, Any]]:
         try:
@@ -207,6 +196,7 @@ def create_app(herder: Herder, cluster_id: str = "") -> FastAPI:
             raise RestError(400, str(exc)) from exc
         return await _threaded(request, herder.validate, body, plugin)
 
+    rest_admin.add_routes(app, herder)
     return app
 
 

@@ -69,13 +69,23 @@ class KafkaSinkOffsets:
             consumer.close()
 
     def alter(self, connector: str, offsets: Mapping[tuple[str, int], int | None]) -> None:
-        if any(off is None for off in offsets.values()):
-            raise ConnectException("resetting single partitions of a sink connector is not "
-                                   "supported; DELETE /connectors/{name}/offsets resets all")
+        """Commit the offsets; a ``None`` offset resets its partition to the earliest one.
+
+        Kafka deletes a reset partition's committed offset, so the task starts where Connect's
+        ``auto.offset.reset=earliest`` puts it; librdkafka cannot delete one group offset, so the
+        partition's log start offset is committed instead: the task resumes at the same record.
+        """
         consumer = self._consumer(connector)
         try:
-            consumer.commit(offsets=[TopicPartition(t, p, off) for (t, p), off in offsets.items()
-                                     if off is not None], asynchronous=False)
+            todo = []
+            for (t, p), off in offsets.items():
+                if off is None:
+                    off, _ = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)
+                todo.append(TopicPartition(t, p, off))
+            if todo:
+                consumer.commit(offsets=todo, asynchronous=False)
+        except KafkaException as exc:
+            raise ConnectException(f"could not alter offsets: {exc}") from exc
         finally:
             consumer.close()
 

@@ -1,23 +1,28 @@
 """``WorkerSinkTask``: consume, convert, ``put``, and commit only what the sink made durable.
 
-Offsets are committed to the consumer group ``connect-<connector>`` as Kafka Connect does, but
-the task's consumer takes its partitions with ``assign`` (the sorted partitions of its topics,
-dealt round-robin over ``tasks.max``) rather than joining the group: which worker runs a task is
-decided by the worker group (``herder``), and a task's partitions stay the same wherever it runs.
+As in Kafka Connect, a sink task's consumer is a member of the consumer group
+``connect-<connector>``: it subscribes to ``topics`` (or to the topics ``topics.regex`` matches,
+re-evaluated as topics come and go) and the group's assignor splits the partitions between the
+connector's tasks. Lag tools therefore see who owns each partition, and the broker refuses to
+reset the group's offsets under a running connector. Eager and cooperative rebalances are both
+handled: before a partition is given up, its offsets are committed the way Kafka's
+``WorkerSinkTask`` does - ``pre_commit`` (which flushes) and a synchronous commit - and then the
+task ``close``s it; a partition that was *lost* is closed without a commit.
+
 Committed offsets are what the sink returns from ``pre_commit`` - for the S3 sink, the end of
-the last object written - so after a crash, or when the task moves to another worker, it
-resumes where the store's contents end.
+the last object written - so after a crash, a rebalance or a move to another worker, the new
+owner resumes where the store's contents end.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, cast
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from brook.connect.api import (
@@ -28,6 +33,7 @@ from brook.connect.api import (
     SinkTask,
     TopicPartition,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
 from brook.connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler, Stage
 from brook.connect.runtime.worker_task import WorkerTask
@@ -79,38 +85,97 @@ class WorkerSinkTask(WorkerTask):
         self.rewinds: dict[TopicPartition, int] = {}
         self.commit_requested = False
         self.consumer: Any = None
+        self.cooperative = False
+        self.client_error: KafkaError | None = None
         self.dlq: DeadLetterQueueReporter | None = None
 
     def _consumer_conf(self) -> dict[str, Any]:
         conf: dict[str, Any] = dict(self.worker.client_conf("consumer"))
+        if "consumer.client.id" not in self.worker.originals:
+            # Kafka Connect names a task's consumer so; consumer.[override.]client.id wins.
+            conf["client.id"] = f"connector-consumer-{self.connector}-{self.task_id}"
         conf.update(client_overrides(self.connector_config, "consumer.override."))
         conf.update({"group.id": f"connect-{self.connector}", "enable.auto.commit": False,
-                     "enable.auto.offset.store": False, "enable.partition.eof": False})
+                     "enable.auto.offset.store": False, "enable.partition.eof": False,
+                     "error_cb": self._on_client_error})
         conf.setdefault("auto.offset.reset", "earliest")
         return conf
 
-    def _wanted_partitions(self) -> list[TopicPartition]:
-        md = self.consumer.list_topics(timeout=10)
-        topics = list(self.connector_config.get("topics") or [])
-        regex = self.connector_config.get("topics.regex") or ""
-        if regex:
-            pattern = re.compile(regex)
-            topics = [t for t in md.topics if pattern.fullmatch(t)]
-        every = sorted(TopicPartition(t, p) for t in topics if t in md.topics
-                       and md.topics[t].error is None for p in md.topics[t].partitions)
-        return [tp for i, tp in enumerate(every) if i % self.num_tasks == self.task_id]
+    def _on_client_error(self, err: KafkaError) -> None:
+        """librdkafka reports a failed SASL handshake only here (and retries forever); Kafka's
+        consumer throws it from ``poll``, which fails the task. So does this one."""
+        if self.client_error is None and (err.fatal() or
+                                          err.code() == KafkaError._AUTHENTICATION):
+            self.client_error = err
 
-    def _refresh_assignment(self, task: SinkTask) -> None:
-        new = [tp for tp in self._wanted_partitions() if tp not in self.assignment]
-        if not new:
-            return
-        # OFFSET_INVALID: start from the group's committed offset, else auto.offset.reset.
-        self.consumer.incremental_assign(
-            [KafkaTopicPartition(tp.topic, tp.partition, OFFSET_INVALID) for tp in new])
-        self.assignment.extend(new)
-        task.open(new)
-        if self.paused.is_set():
-            self.consumer.pause([KafkaTopicPartition(tp.topic, tp.partition) for tp in new])
+    def _subscription(self) -> list[str]:
+        """The topics to subscribe to: ``topics``, or the existing topics ``topics.regex``
+        matches in full (Java's ``Pattern.matcher().matches()``, which Python's ``fullmatch``
+        follows; librdkafka's own regex dialect is not Java's, so it is not used)."""
+        regex = self.connector_config.get("topics.regex") or ""
+        if not regex:
+            return sorted(set(self.connector_config.get("topics") or []))
+        pattern = re.compile(regex)
+        md = self.consumer.list_topics(timeout=10)
+        return sorted(t for t in md.topics if pattern.fullmatch(t))
+
+    def _subscribe(self, task: SinkTask, topics: list[str]) -> None:
+        def on_assign(consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+            self._on_assigned(task, partitions)
+
+        def on_revoke(consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+            self._on_revoked(task, partitions, lost=False)
+
+        def on_lost(consumer: Any, partitions: list[KafkaTopicPartition]) -> None:
+            self._on_revoked(task, partitions, lost=True)
+
+        if topics:
+            self.consumer.subscribe(topics, on_assign=on_assign, on_revoke=on_revoke,
+                                    on_lost=on_lost)
+        else:
+            self.consumer.unsubscribe()  # revokes (and commits) whatever was owned
+
+    def _on_assigned(self, task: SinkTask, partitions: list[KafkaTopicPartition]) -> None:
+        """Runs inside ``consume`` on the task's thread: take the partitions, then ``open``.
+
+        Reading starts from the group's committed offset (else ``auto.offset.reset``). The
+        partitions are assigned here rather than after the callback so that a paused task can
+        pause them before any record of theirs is fetched.
+        """
+        new = [TopicPartition(p.topic, p.partition) for p in partitions]
+        if self.cooperative:
+            self.consumer.incremental_assign(partitions)
+            self.assignment.extend(tp for tp in new if tp not in self.assignment)
+        else:
+            self.consumer.assign(partitions)
+            self.assignment = list(new)
+        if self.paused.is_set() and partitions:
+            self.consumer.pause(partitions)
+        if new:
+            task.open(new)
+
+    def _on_revoked(self, task: SinkTask, partitions: list[KafkaTopicPartition],
+                    lost: bool) -> None:
+        """Kafka's ``closePartitions``: commit what the sink made durable for the partitions
+        being given up (not when they were lost: another member may own them already), then
+        ``close`` them and forget their offsets."""
+        gone = [TopicPartition(p.topic, p.partition) for p in partitions]
+        gone = [tp for tp in gone if tp in self.assignment]
+        try:
+            if gone and not lost:
+                self._commit(task, only=gone)
+            if gone:
+                task.close(gone)
+        finally:
+            for tp in gone:
+                self.assignment.remove(tp)
+                self.current.pop(tp, None)
+                self.committed.pop(tp, None)
+                self.rewinds.pop(tp, None)
+            if self.cooperative:
+                self.consumer.incremental_unassign(partitions)
+            else:
+                self.consumer.unassign()
 
     def execute(self) -> None:
         key_conv, value_conv = self.converters()
@@ -121,30 +186,44 @@ class WorkerSinkTask(WorkerTask):
                 int(cfg.get("errors.deadletterqueue.topic.replication.factor", -1)),
                 self.connector, self.task_id,
                 bool(cfg.get("errors.deadletterqueue.context.headers.enable")))
-        handler = ErrorHandler(cfg, self.stopping, self.dlq)
+        handler = ErrorHandler(cfg, self.stopping, self.dlq, self.metrics)
         task = self.task_class()
         task.initialize(_Context(self))
         task.start(self.task_props)
-        self.consumer = Consumer(self._consumer_conf())
+        conf = self._consumer_conf()
+        # librdkafka reports incremental (cooperative) rebalances only through its assignors.
+        self.cooperative = (str(conf.get("group.protocol", "")).lower() == "consumer" or
+                            "cooperative" in str(conf.get("partition.assignment.strategy", "")))
+        self.consumer = Consumer(conf)
         interval = int(self.worker.get("offset.flush.interval.ms")) / 1000
         next_commit = self.clock.monotonic() + interval
         next_refresh = 0.0
         was_paused = False
+        topics: list[str] | None = None
         try:
             while not self.stopping.is_set():
                 now = self.clock.monotonic()
                 if now >= next_refresh:
-                    self._refresh_assignment(task)
-                    next_refresh = now + METADATA_REFRESH_S
+                    wanted = self._subscription()
+                    if wanted != topics:
+                        self._subscribe(task, wanted)
+                        topics = wanted
+                    next_refresh = (now + METADATA_REFRESH_S
+                                    if self.connector_config.get("topics.regex") else float("inf"))
                 if self.paused.is_set() != was_paused:
                     was_paused = self.paused.is_set()
                     tps = [KafkaTopicPartition(tp.topic, tp.partition) for tp in self.assignment]
                     (self.consumer.pause if was_paused else self.consumer.resume)(tps)
                 self._apply_rewinds()
                 batch = self.consumer.consume(num_messages=500, timeout=0.2)
+                if self.client_error is not None:
+                    raise RuntimeError(f"consumer failed: {self.client_error.str()}")
+                owned = set(self.assignment)  # as Kafka: nothing of a partition revoked meanwhile
+                batch = [m for m in batch if m.error() is not None or
+                         TopicPartition(str(m.topic()), m.partition() or 0) in owned]
                 records = self._convert(batch, key_conv, value_conv, handler)
-                if records:
-                    self._put(task, records, handler)
+                # Empty batches too, as Kafka's WorkerSinkTask does: time-based work in put().
+                self._put(task, records, handler)
                 if self.commit_requested or self.clock.monotonic() >= next_commit:
                     self.commit_requested = False
                     self._commit(task)
@@ -157,6 +236,7 @@ class WorkerSinkTask(WorkerTask):
             finally:
                 if self.dlq is not None:
                     self.dlq.close()
+                self.assignment = []  # closed above: leaving the group must not close again
                 self.consumer.close()
 
     def _apply_rewinds(self) -> None:
@@ -170,6 +250,7 @@ class WorkerSinkTask(WorkerTask):
     def _convert(self, batch: list[Message], key_conv: Any, value_conv: Any,
                  handler: ErrorHandler) -> list[SinkRecord]:
         records: list[SinkRecord] = []
+        self.metrics.records_read(sum(1 for msg in batch if msg.error() is None))
         for msg in batch:
             err = msg.error()
             if err is not None:
@@ -179,6 +260,7 @@ class WorkerSinkTask(WorkerTask):
                 continue
             topic, partition, offset = str(msg.topic()), msg.partition() or 0, msg.offset() or 0
             self.current[TopicPartition(topic, partition)] = offset + 1
+            self.record_active_topic(topic)
             key: Any = handler.execute(partial(key_conv.to_connect_data, topic, msg.key()),
                                        Stage.KEY_CONVERTER, type(key_conv).__name__, msg)
             if key is ErrorHandler.SKIP:
@@ -191,11 +273,13 @@ class WorkerSinkTask(WorkerTask):
             headers = Headers()
             for hk, hv in cast(list[tuple[str, Any]], msg.headers() or []):
                 headers.add(hk, _header_value(hv.encode() if isinstance(hv, str) else hv))
-            records.append(SinkRecord(
+            record = self.chain.apply(SinkRecord(
                 topic=topic, kafka_partition=partition, key=key[1], value=value[1],
                 timestamp=ts if ts_type in _TIMESTAMP_TYPES else None, headers=headers,
                 key_schema=key[0], value_schema=value[0], kafka_offset=offset,
-                timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "NoTimestampType")))
+                timestamp_type=_TIMESTAMP_TYPES.get(ts_type, "NoTimestampType")), handler, msg)
+            if record is not None:
+                records.append(record)
         return records
 
     def _put(self, task: SinkTask, records: list[SinkRecord], handler: ErrorHandler) -> None:
@@ -203,7 +287,10 @@ class WorkerSinkTask(WorkerTask):
         delay = 0.3
         while True:
             try:
+                start = self.clock.monotonic()
                 task.put(records)
+                self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
+                self.metrics.records_written(len(records))
                 return
             except RetriableException:
                 log.warning("%s: put is retriable, retrying in %.1fs", self.name, delay)
@@ -213,15 +300,36 @@ class WorkerSinkTask(WorkerTask):
                     return  # the task asked to re-read: the batch comes back from the consumer
                 delay = min(delay * 2, handler.retry_delay_max_ms / 1000)
 
-    def _commit(self, task: SinkTask) -> None:
+    @log_context.offsets
+    def _commit(self, task: SinkTask, only: Sequence[TopicPartition] | None = None) -> None:
+        """``pre_commit`` the current offsets (of ``only`` these partitions, when they are being
+        revoked) and commit synchronously what it returns for partitions this task owns.
+
+        A failed commit (a rebalance in progress, a fenced generation) is logged and the task
+        carries on, as in Kafka: the offsets are committed again next time, or the partition's
+        next owner re-reads from the last committed offset.
+        """
         if self.dlq is not None:
             self.dlq.flush()
-        offsets = task.pre_commit(dict(self.current))
+        current = dict(self.current) if only is None else {
+            tp: off for tp, off in self.current.items() if tp in only}
+        offsets = task.pre_commit(current)
         owned = set(self.assignment)
         todo = {tp: off for tp, off in offsets.items()
                 if tp in owned and off >= 0 and self.committed.get(tp) != off}
         if not todo:
+            self.metrics.commit_skipped()
             return
-        self.consumer.commit(offsets=[KafkaTopicPartition(tp.topic, tp.partition, off)
-                                      for tp, off in todo.items()], asynchronous=False)
+        start = self.clock.monotonic()
+        try:
+            self.consumer.commit(offsets=[KafkaTopicPartition(tp.topic, tp.partition, off)
+                                          for tp, off in todo.items()], asynchronous=False)
+        except KafkaException as exc:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is not None and (err.fatal() or err.code() == KafkaError._AUTHENTICATION):
+                raise
+            log.warning("%s: commit of offsets %s failed: %s", self.name, todo, exc)
+            return
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         self.committed.update(todo)

@@ -20,7 +20,9 @@ from brook.connect.api import (
     SourceRecord,
     SourceTask,
 )
+from brook.connect.runtime import log_context
 from brook.connect.runtime.connector_config import client_overrides
+from brook.connect.runtime.converters import header_bytes
 from brook.connect.runtime.errors import ErrorHandler, Stage
 from brook.connect.runtime.stores import OffsetStore
 from brook.connect.runtime.worker_task import WorkerTask
@@ -48,6 +50,8 @@ class _Context:
 
 
 class WorkerSourceTask(WorkerTask):
+    kind = "source"
+
     def __init__(self, *args: Any, task_class: type[SourceTask], offsets: OffsetStore,
                  **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -58,7 +62,7 @@ class WorkerSourceTask(WorkerTask):
 
     def execute(self) -> None:
         key_conv, value_conv = self.converters()
-        handler = ErrorHandler(self.connector_config, self.stopping)
+        handler = ErrorHandler(self.connector_config, self.stopping, None, self.metrics)
         conf: dict[str, Any] = dict(self.worker.client_conf("producer"))
         conf.update(client_overrides(self.connector_config, "producer.override."))
         conf.update({"acks": "all", "enable.idempotence": True})
@@ -73,7 +77,11 @@ class WorkerSourceTask(WorkerTask):
                 if self.paused.is_set():
                     self.stopping.wait(0.1)
                     continue
+                start = self.clock.monotonic()
                 records = handler.retry(task.poll) or []
+                if records:
+                    self.metrics.records_read(len(records))
+                    self.metrics.batch(len(records), (self.clock.monotonic() - start) * 1000)
                 for record in records:
                     self._send(producer, record, key_conv, value_conv, handler, task)
                 producer.poll(0)
@@ -87,6 +95,14 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, producer: Producer, record: SourceRecord, key_conv: Any, value_conv: Any,
               handler: ErrorHandler, task: SourceTask) -> None:
+        transformed = self.chain.apply(record, handler)
+        if transformed is None:  # dropped: its position still counts, as in Kafka
+            task.commit_record(record)
+            if record.source_partition:
+                pkey = json.dumps(dict(record.source_partition), sort_keys=True)
+                self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
+            return
+        record = transformed
         key = handler.execute(
             lambda: key_conv.from_connect_data(record.topic, record.key_schema, record.key),
             Stage.KEY_CONVERTER, type(key_conv).__name__, None)
@@ -100,11 +116,12 @@ class WorkerSourceTask(WorkerTask):
             if err is not None:
                 self.delivery_errors.append(err)
             else:
+                self.metrics.records_written(1)
+                self.record_active_topic(record.topic)
                 task.commit_record(record)
 
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered,
-                                  "headers": [(h.key, h.value if isinstance(h.value, bytes | None)
-                                               else str(h.value).encode()) for h in record.headers]}
+                                  "headers": [(h.key, header_bytes(h.value)) for h in record.headers]}
         if record.kafka_partition is not None:
             kwargs["partition"] = record.kafka_partition
         if record.timestamp is not None:
@@ -119,12 +136,17 @@ class WorkerSourceTask(WorkerTask):
             pkey = json.dumps(dict(record.source_partition), sort_keys=True)
             self.pending[pkey] = (dict(record.source_partition), dict(record.source_offset))
 
+    @log_context.offsets
     def _flush_offsets(self, producer: Producer, task: SourceTask) -> None:
+        start = self.clock.monotonic()
         if producer.flush(float(self.worker.get("offset.flush.timeout.ms")) / 1000) > 0:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             return  # not all acknowledged yet; try again next interval
         if self.delivery_errors:
+            self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=False)
             raise ConnectException(f"producing failed: {self.delivery_errors[0]}")
         pending, self.pending = self.pending, {}
         for partition, offset in pending.values():
             self.offsets.put(self.connector, partition, offset)
+        self.metrics.commit((self.clock.monotonic() - start) * 1000, ok=True)
         task.commit()

@@ -5,10 +5,13 @@
   ``task-<name>-<n>`` -> ``{"properties": {...}}``, ``commit-<name>`` -> ``{"tasks": n}`` (task
   configs take effect only when committed, so no worker sees half a set) and
   ``restart-connector-<name>`` -> ``{"include-tasks": bool, "only-failed": bool}`` (KIP-745: the
-  workers that own the connector or its tasks carry the restart out);
+  workers that own the connector or its tasks carry the restart out) and
+  ``logger-cluster-<namespace>`` -> ``{"level": ...}`` (applied by every worker that reads it
+  after it started);
 * offset topic (source connectors): key ``["<name>", {partition}]`` -> ``{offset}``;
 * status topic: ``status-connector-<name>`` / ``status-task-<name>-<n>`` ->
-  ``{"state", "trace", "worker_id", "generation"}``.
+  ``{"state", "trace", "worker_id", "generation"}``; ``status-topic-<topic>:connector-<name>``
+  -> ``{"topic": {"name", "connector", "task", "discoverTimestamp"}}`` (active topics).
 
 Keeping Kafka's formats means a user who inspects these topics sees what Kafka would write.
 Sink offsets are not here: as in Kafka Connect they are the consumer group ``connect-<name>``.
@@ -29,6 +32,7 @@ from typing import Any
 from brook.connect.runtime.kafka_log import BackingLog
 
 log = logging.getLogger(__name__)
+TOPIC_PREFIX, TOPIC_SEPARATOR = "status-topic-", ":connector-"
 
 
 def _read(topic: str, key: bytes, value: bytes | None,
@@ -73,10 +77,13 @@ class ConfigStore:
         self._pending: dict[str, dict[int, dict[str, str]]] = {}
         self.restarts: list[tuple[str, bool, bool]] = []
         self.on_change: Callable[[], None] = lambda: None
+        self.on_logger_level: Callable[[str, str], object] = lambda namespace, level: None
+        self.started = False
         self.lock = threading.RLock()
         for key, value in log.replay():
             _read("config", key, value, self._apply)
         self.restarts.clear()  # requests older than this worker were served by their owners
+        self.started = True  # logger levels older than this worker are not applied (as Kafka)
         log.tail(self._tailed)
 
     def _tailed(self, key: bytes, value: bytes | None) -> None:
@@ -113,6 +120,11 @@ class ConfigStore:
                                  f"{sorted(pending)[:10]} were written")
             self.task_counts[name] = count
             self.task_configs[name] = [dict(pending[i]) for i in range(count)]
+        elif key.startswith("logger-cluster-") and isinstance(doc, dict):
+            if not isinstance(doc.get("level"), str):
+                raise TypeError("a logger level record is {\"level\": \"...\"}")
+            if self.started:
+                self.on_logger_level(key[len("logger-cluster-"):], doc["level"])
         elif key.startswith("restart-connector-") and isinstance(doc, dict):
             self.restarts.append((key[len("restart-connector-"):],
                                   bool(doc.get("include-tasks")), bool(doc.get("only-failed"))))
@@ -138,6 +150,9 @@ class ConfigStore:
     def put_restart_request(self, name: str, include_tasks: bool, only_failed: bool) -> None:
         self._write(f"restart-connector-{name}",
                     {"include-tasks": include_tasks, "only-failed": only_failed})
+
+    def put_logger_level(self, namespace: str, level: str) -> None:
+        self._write(f"logger-cluster-{namespace}", {"level": level})
 
     def put_connector_config(self, name: str, props: Mapping[str, str]) -> None:
         self._write(f"connector-{name}", {"properties": dict(props)})
@@ -208,6 +223,7 @@ class StatusStore:
         self.worker_id = worker_id
         self.connectors: dict[str, dict[str, Any]] = {}
         self.tasks: dict[tuple[str, int], dict[str, Any]] = {}
+        self.topics: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         for key, value in log.replay():
             _read("status", key, value, self._apply)
@@ -221,6 +237,8 @@ class StatusStore:
             raise TypeError("a status record is an object")
         table: dict[Any, dict[str, Any]]
         entry: Any
+        if key.startswith(TOPIC_PREFIX):
+            return self._apply_topic(key, doc)
         if key.startswith("status-connector-"):
             table, entry = self.connectors, key[len("status-connector-"):]
         else:
@@ -238,6 +256,37 @@ class StatusStore:
                 return False
             table[entry] = doc
             return True
+
+    def _apply_topic(self, key: str, doc: Any) -> bool:
+        topic, sep, connector = key[len(TOPIC_PREFIX):].partition(TOPIC_SEPARATOR)
+        if not sep:
+            raise ValueError("a topic status key is status-topic-<topic>:connector-<name>")
+        if doc is not None and not isinstance(doc.get("topic"), dict):
+            raise TypeError("a topic status record is {\"topic\": {...}}")
+        with self._lock:
+            if doc is None:
+                self.topics.get(connector, {}).pop(topic, None)
+            else:
+                self.topics.setdefault(connector, {})[topic] = dict(doc["topic"])
+        return True
+
+    def put_topic(self, connector: str, topic: str, task: int, discovered_ms: int) -> None:
+        """Record that a task of ``connector`` used ``topic`` (Kafka's ``TopicStatus``)."""
+        key = f"{TOPIC_PREFIX}{topic}{TOPIC_SEPARATOR}{connector}"
+        doc = {"topic": {"name": topic, "connector": connector, "task": task,
+                         "discoverTimestamp": discovered_ms}}
+        self._apply(key, doc)
+        self.log.send(key.encode(), _dump(doc))
+
+    def active_topics(self, connector: str) -> list[str]:
+        with self._lock:
+            return sorted(self.topics.get(connector, {}))
+
+    def reset_topics(self, connector: str) -> None:
+        for topic in self.active_topics(connector):
+            key = f"{TOPIC_PREFIX}{topic}{TOPIC_SEPARATOR}{connector}"
+            self._apply(key, None)
+            self.log.send(key.encode(), None)
 
     def put_connector(self, name: str, state: str, trace: str | None = None) -> None:
         doc = {"state": state, "trace": trace, "worker_id": self.worker_id, "generation": 0}

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from brook.connect.api import ConfigValue, SinkConnector, has_control_chars
-from brook.connect.runtime import connector_config, plugins
+from brook.connect.runtime import connector_config, plugins, transformation_chain
+from brook.connect.runtime.config_providers import Resolver, placeholder_problems
 
 
 class RestError(Exception):
@@ -51,9 +52,32 @@ def check_connector_name(name: Any) -> str:
     return name
 
 
-def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[str, Any]:
-    """Kafka Connect's ``ConfigInfos``: every key of the framework and the plugin, with errors."""
+def validate(props: Mapping[str, Any], plugin_name: str | None = None,
+             resolver: Resolver | None = None) -> dict[str, Any]:
+    """Kafka Connect's ``ConfigInfos``: every key of the framework and the plugin, with errors.
+
+    With a ``resolver`` (the worker's config providers) the values are checked as the connector
+    will see them, but the answer shows the references and never a resolved value.
+    """
     raw = {str(k): (None if v is None else str(v)) for k, v in props.items()}
+    if resolver is None:
+        return _validate(raw, plugin_name)
+    resolved, scrub = resolver.resolve({k: v for k, v in raw.items() if v is not None})
+    infos = _validate({**raw, **resolved}, plugin_name)
+    for config in infos["configs"]:
+        value = config["value"]
+        if value["name"] in raw and raw[value["name"]] != resolved.get(value["name"]):
+            value["value"] = raw[value["name"]]
+        value["errors"] = [scrub(e) for e in value["errors"]]
+    for key, reason in placeholder_problems(raw):
+        infos["configs"].append({"definition": None, "value": {
+            "name": key, "value": raw[key], "recommended_values": [], "visible": True,
+            "errors": [f"Invalid value {raw[key]} for configuration {key}: {reason}"]}})
+        infos["error_count"] += 1
+    return infos
+
+
+def _validate(raw: dict[str, str | None], plugin_name: str | None) -> dict[str, Any]:
     class_name = plugin_name or raw.get("connector.class") or ""
     if not class_name:
         raise RestError(400, "Connector config is missing connector.class")
@@ -72,10 +96,11 @@ def validate(props: Mapping[str, Any], plugin_name: str | None = None) -> dict[s
     values = base.validate(raw)
     plugin_def = cls().config()
     plugin_values = cls().validate({k: v for k, v in raw.items() if v is not None})
-    for problem in (connector_config.alias_class_problems(raw)
-                    + connector_config.client_override_problems(raw)):
+    alias_values, alias_keys = transformation_chain.alias_config(raw)
+    values += alias_values
+    for problem in connector_config.client_override_problems(raw):
         values.append(ConfigValue(problem.name, problem.value, [problem.message]))
-    keys = {**base, **plugin_def}
+    keys = {**base, **plugin_def, **alias_keys}
     return _config_infos(plugin.class_name, values + plugin_values, keys)
 
 def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,9 +113,9 @@ def _config_infos(name: str, values: list[ConfigValue], keys: Mapping[str, Any])
     return {"name": name, "error_count": sum(len(v.errors) for v in values),
             "groups": groups, "configs": configs}
 
-def check(props: Mapping[str, Any]) -> None:
+def check(props: Mapping[str, Any], resolver: Resolver | None = None) -> None:
     """Raise a 400 listing every error of ``props``, as Kafka Connect's create does."""
-    infos = validate(props)
+    infos = validate(props, resolver=resolver)
     errors = [e for c in infos["configs"] for e in c["value"]["errors"]]
     if errors:
         raise RestError(400, f"Connector configuration is invalid and contains the following "

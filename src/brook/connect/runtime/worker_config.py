@@ -26,6 +26,8 @@ from typing import Any
 
 from brook.config.connect_worker import BASIC_AUTH_EXTENSION, WORKER_KEYS
 from brook.connect.api import ConfigDef, WorkerPolicy
+from brook.connect.runtime import java_client_props
+from brook.connect.runtime.config_providers import from_worker
 from brook.connect.runtime.connector_config import HEADER_CONVERTERS
 from brook.connect.runtime.converters import CONVERTERS
 
@@ -89,9 +91,34 @@ class WorkerConfig:
         for cls in self.values["rest.extension.classes"]:
             if cls != BASIC_AUTH_EXTENSION:
                 raise ValueError(f"rest.extension.classes: Class {cls} could not be found.")
-        for alias in self.values.get("config.providers") or []:
-            provider = props.get(f"config.providers.{alias}.class")
-            raise ValueError(f"config.providers: Class {provider} could not be found.")
+        self.config_providers = from_worker(props, list(self.values.get("config.providers") or []))
+        self.clients = {prefix: self._translate(prefix)
+                        for prefix in (None, "consumer", "producer", "admin")}
+
+    def _translate(self, prefix: str | None) -> dict[str, Any]:
+        """The worker's Java client settings for one kind of client, as librdkafka settings.
+
+        The top-level security/client keys apply to every client and ``<prefix>.`` keys
+        override them, as in Kafka Connect; both are written with Java's names and are
+        translated together (``java_client_props``), so ``consumer.sasl.jaas.config`` and a
+        top-level ``sasl.mechanism`` make one configuration. A setting that cannot be
+        translated stops the worker at start-up, naming the key and the reason.
+        """
+        java: dict[str, str] = {}
+        origin: dict[str, str] = {}
+        for k, v in self.originals.items():
+            if k.startswith(CLIENT_PREFIXES):
+                java[k], origin[k] = v, k
+        if prefix:
+            p = prefix + "."
+            for k, v in self.originals.items():
+                if k.startswith(p) and len(k) > len(p):
+                    java[k[len(p):]], origin[k[len(p):]] = v, k
+        translation = java_client_props.translate(java)
+        if translation.problems:
+            raise ValueError("\n".join(
+                f"{origin.get(e.name, e.name)}: {e.reason}" for e in translation.problems))
+        return translation.conf
 
     @property
     def rest_host(self) -> str:
@@ -119,12 +146,10 @@ class WorkerConfig:
         return self.values[key]
 
     def client_conf(self, prefix: str | None = None) -> dict[str, Any]:
-        """librdkafka settings: bootstrap, security, then ``<prefix>.`` overrides."""
+        """librdkafka settings: bootstrap, security, then ``<prefix>.`` overrides (translated
+        from Java's client settings when the worker was configured)."""
         conf: dict[str, Any] = {"bootstrap.servers": ",".join(self.values["bootstrap.servers"])}
-        conf.update({k: v for k, v in self.originals.items() if k.startswith(CLIENT_PREFIXES)})
-        if prefix:
-            p = prefix + "."
-            conf.update({k[len(p):]: v for k, v in self.originals.items() if k.startswith(p)})
+        conf.update(self.clients[prefix])
         return conf
 
     def worker_id(self, bound_port: int) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from brook.env import Clock, Rng
+from brook.metadata.controller.cluster_commit import ClusterCommit, not_controller
 from brook.metadata.controller.configuration_control import (
     ConfigOp,
     plan_config_changes,
@@ -32,6 +33,8 @@ from brook.metadata.controller.replication_control import (
     TopicSpec,
     collision_index,
     excessive_batch,
+    plan_broker_fenced,
+    plan_broker_unfenced,
     plan_create_partitions,
     plan_create_topic,
     plan_delete_topic,
@@ -43,6 +46,9 @@ from brook.metadata.image import EMPTY_IMAGE, ZERO_UUID, MetadataImage
 from brook.metadata.loader import MetadataLoader, Publisher
 from brook.metadata.serde import encode_record
 from brook.protocol.errors import ErrorCode
+from brook.protocol.metadata_records.broker_registration_change_record import (
+    BrokerRegistrationChangeRecord,
+)
 from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
 from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
 from brook.raft.client import MetadataLogError, RaftClient
@@ -81,7 +87,7 @@ class QuorumController:
 
     def __init__(
         self,
-        raft: RaftClient,
+        raft: RaftClient | None,
         clock: Clock,
         rng: Rng,
         default_partitions: int,
@@ -98,6 +104,9 @@ class QuorumController:
         self.default_replication_factor = default_replication_factor
         self.image: MetadataImage = EMPTY_IMAGE
         self._lock = asyncio.Lock()
+        self.cluster: ClusterCommit | None = None
+        """Set while this node is a cluster's active controller; None on a single node."""
+        self.clustered = False
 
     # -- loading and publishing ------------------------------------------------------------
     @property
@@ -117,6 +126,24 @@ class QuorumController:
         """Take over from an image the loader has already replayed (the broker loads first)."""
         self.image = image
 
+    def activate_cluster(self, commit: ClusterCommit) -> None:
+        """Become a cluster's active controller: commits go to the shared log, fenced."""
+        self.clustered = True
+        self.cluster = commit
+        self.image = self.loader.image
+
+    def deactivate(self) -> None:
+        """Stop acting as the controller at once (leadership lost or resigned)."""
+        self.clustered = True
+        self.cluster = None
+
+    def _ensure_active(self) -> None:
+        if not self.clustered:
+            return
+        if self.cluster is None or not self.cluster.active():
+            raise not_controller()
+        self.image = self.loader.image
+
     async def _publish_async(self, delta: MetadataDelta) -> None:
         self.image = delta.apply()
         await self.loader.publish(delta, self.image)
@@ -135,6 +162,14 @@ class QuorumController:
             raise excessive_batch(
                 f"The request's metadata records take {size} bytes, at most {MAX_BATCH_BYTES}."
             )
+        if self.clustered:
+            if self.cluster is None:
+                raise not_controller()
+            await self.cluster.commit(values)
+            self.image = self.loader.image
+            return
+        if self.raft is None:
+            raise not_controller("No metadata log to append to.")
         try:
             last = await self.raft.append(values, self.clock.now_ms())
         except MetadataLogError as exc:
@@ -162,11 +197,13 @@ class QuorumController:
     ) -> None:
         """Record this broker's endpoints and rack, unless the image already says the same."""
         async with self._lock:
+            self._ensure_active()
             current = self.image.cluster.brokers.get(broker_id)
             eps = tuple((e.name, e.host, e.port, e.security_protocol) for e in endpoints)
             if (
                 current is not None
                 and not current.fenced
+                and (not self.clustered or current.incarnation_id == incarnation_id)
                 and current.rack == rack
                 and tuple(
                     (e.name, e.host, e.port, e.security_protocol) for e in current.endpoints
@@ -187,12 +224,28 @@ class QuorumController:
                 rack=rack,
                 fenced=False,
             )
-            await self._commit([record])
+            await self._commit([record, *plan_broker_unfenced(self.image, broker_id)])
+
+    async def fence_broker(self, broker_id: int) -> None:
+        """A broker whose liveness lapsed: fenced, and the partitions it leads left without a
+        leader until it returns (KRaft's FenceBroker: BrokerRegistrationChangeRecord)."""
+        async with self._lock:
+            self._ensure_active()
+            current = self.image.cluster.brokers.get(broker_id)
+            if current is None or current.fenced:
+                return
+            change = BrokerRegistrationChangeRecord(
+                broker_id=broker_id, broker_epoch=current.broker_epoch, fenced=1)
+            await self._commit([*plan_broker_fenced(self.image, broker_id), change])
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool
     ) -> list[CreatedTopic | ControllerError]:
         async with self._lock:
+            try:
+                self._ensure_active()
+            except ControllerError as exc:
+                return [exc for _ in specs]
             results: list[CreatedTopic | ControllerError] = []
             records: list[Any] = []
             seen: set[str] = set()
@@ -228,6 +281,10 @@ class QuorumController:
         self, targets: Sequence[tuple[str | None, bytes | None]]
     ) -> list[tuple[str | None, bytes, ControllerError | None]]:
         async with self._lock:
+            try:
+                self._ensure_active()
+            except ControllerError as exc:
+                return [(name, topic_id or ZERO_UUID, exc) for name, topic_id in targets]
             out: list[tuple[str | None, bytes, ControllerError | None]] = []
             records: list[Any] = []
             for name, topic_id in targets:
@@ -242,13 +299,20 @@ class QuorumController:
                     continue
                 records.extend(recs)
                 out.append((topic.name, topic.topic_id, None))
-            await self._commit(records)
+            try:
+                await self._commit(records)
+            except ControllerError as exc:
+                return [(name, topic_id, exc) for name, topic_id, _ in out]
             return out
 
     async def create_partitions(
         self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
     ) -> list[ControllerError | None]:
         async with self._lock:
+            try:
+                self._ensure_active()
+            except ControllerError as exc:
+                return [exc for _ in requests]
             out: list[ControllerError | None] = []
             records: list[Any] = []
             for name, count, assignments in requests:
@@ -278,6 +342,10 @@ class QuorumController:
     ) -> list[ControllerError | None]:
         """Apply config changes per resource; non-incremental replaces every override."""
         async with self._lock:
+            try:
+                self._ensure_active()
+            except ControllerError as exc:
+                return [exc for _ in changes]
             out: list[ControllerError | None] = []
             records: list[Any] = []
             for resource_type, resource_name, ops in changes:
@@ -300,6 +368,7 @@ class QuorumController:
         """Reserve the next block of producer ids; the block survives restarts because the
         reservation is a committed record."""
         async with self._lock:
+            self._ensure_active()
             start = self.image.producer_ids.next_producer_id
             record = ProducerIdsRecord(
                 broker_id=broker_id, broker_epoch=-1,

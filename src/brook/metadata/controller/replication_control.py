@@ -21,6 +21,7 @@ from brook.metadata.controller.topic_names import (
 from brook.metadata.image import MetadataImage
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.config_record import ConfigRecord
+from brook.protocol.metadata_records.partition_change_record import PartitionChangeRecord
 from brook.protocol.metadata_records.partition_record import PartitionRecord
 from brook.protocol.metadata_records.remove_topic_record import RemoveTopicRecord
 from brook.protocol.metadata_records.topic_record import TopicRecord
@@ -80,6 +81,10 @@ def _rack_striped_brokers(image: MetadataImage) -> list[int]:
 def place_replicas(
     image: MetadataImage, num_partitions: int, replication_factor: int, start: int
 ) -> list[list[int]]:
+    """Kafka's rack-aware assignment: leaders go round the rack-alternating broker list; each
+    partition's followers are taken in Kafka's shifted order after its leader, brokers of racks
+    the partition does not use yet first, so replicas spread over every rack before any rack
+    holds two. The shift grows by one each full round of leaders, spreading followers too."""
     brokers = _rack_striped_brokers(image)
     n = len(brokers)
     if replication_factor > n:
@@ -89,10 +94,27 @@ def place_replicas(
             f"replication factor of {replication_factor} cannot be reached because only {n} "
             "broker(s) are registered.",
         )
-    return [
-        [brokers[(start + p + r) % n] for r in range(replication_factor)]
-        for p in range(num_partitions)
-    ]
+    rack = {b.broker_id: b.rack or "" for b in image.cluster.brokers.values()}
+    assignment = []
+    for p in range(num_partitions):
+        first = (start + p) % n
+        shift = ((start + p) // n) % max(n - 1, 1)
+        others = [brokers[(first + 1 + (shift + j) % max(n - 1, 1)) % n] for j in range(n - 1)]
+        replicas = [brokers[first]]
+        used = {rack[brokers[first]]}
+        for candidate in others:
+            if len(replicas) == replication_factor:
+                break
+            if rack[candidate] not in used:
+                replicas.append(candidate)
+                used.add(rack[candidate])
+        for candidate in others:
+            if len(replicas) == replication_factor:
+                break
+            if candidate not in replicas:
+                replicas.append(candidate)
+        assignment.append(replicas)
+    return assignment
 
 
 EXCESSIVE_BATCH_MESSAGE = "Unable to perform excessively large batch operation."
@@ -326,3 +348,29 @@ def plan_create_partitions(
         _partition_record(topic.topic_id, current + i, replicas)
         for i, replicas in enumerate(placed)
     ]
+
+
+def plan_broker_fenced(image: MetadataImage, broker_id: int) -> list[Any]:
+    """Partitions a fenced broker leads lose their leader (-1, offline).
+
+    Until followers replicate, only the broker that led a partition holds its records, so no
+    other replica may be elected: the partition waits for its broker to come back."""
+    records: list[Any] = []
+    for topic in image.topics.by_id.values():
+        for index, part in topic.partitions.items():
+            if part.leader == broker_id:
+                records.append(PartitionChangeRecord(
+                    partition_id=index, topic_id=topic.topic_id, leader=-1))
+    return records
+
+
+def plan_broker_unfenced(image: MetadataImage, broker_id: int) -> list[Any]:
+    """Leaderless partitions whose first replica is ``broker_id`` get it back as leader."""
+    records: list[Any] = []
+    for topic in image.topics.by_id.values():
+        for index, part in topic.partitions.items():
+            if part.leader == -1 and part.replicas and part.replicas[0] == broker_id:
+                records.append(PartitionChangeRecord(
+                    partition_id=index, topic_id=topic.topic_id, leader=broker_id))
+    return records
+

@@ -69,10 +69,30 @@ def _d_AllocateProducerIdsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[
     return self, pos
 
 
+def _e_AllocateProducerIdsRequest_0(v: int, o: AllocateProducerIdsRequest, out: bytearray) -> None:
+    out += _S_iq.pack(o.broker_id, o.broker_epoch)
+    out.append(0)
+
+
+def _d_AllocateProducerIdsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AllocateProducerIdsResponse, int]:
+    self = _new(_K_AllocateProducerIdsResponse)
+    self.throttle_time_ms, self.error_code, self.producer_id_start, self.producer_id_len = _S_ihqi.unpack_from(buf, pos)
+    pos += 18
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_AllocateProducerIdsResponse_0(v: int, o: AllocateProducerIdsResponse, out: bytearray) -> None:
     out += _S_ihqi.pack(o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len)
     out.append(0)
 
 
 AllocateProducerIdsRequest._DECODERS = {0: partial(_d_AllocateProducerIdsRequest_0, 0)}
+AllocateProducerIdsRequest._ENCODERS = {0: partial(_e_AllocateProducerIdsRequest_0, 0)}
+AllocateProducerIdsResponse._DECODERS = {0: partial(_d_AllocateProducerIdsResponse_0, 0)}
 AllocateProducerIdsResponse._ENCODERS = {0: partial(_e_AllocateProducerIdsResponse_0, 0)}

@@ -1,5 +1,10 @@
 """``FileStreamSinkConnector``: append each record's value as one line to ``file``.
 
+As in Kafka's ``FileStreamSinkTask``, ``put`` writes its lines to the file straight away (Kafka
+prints them to an unbuffered stream), so whoever tails the file sees each record as it is
+consumed, not only at the next offset commit; ``flush`` then makes them durable before the
+offsets that cover them are committed.
+
 Like Kafka's, an example connector: the worker offers it only when ``file.connectors.enable``
 is set, and ``file`` must lie inside ``file.connectors.allowed.dirs`` (checked when the
 connector is validated, and again as the task opens the file: ``open_confined``).
@@ -9,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import Any
 
 from brook.connect.api import (
     ConfigDef,
@@ -47,30 +53,33 @@ def _line(value: Any) -> str:
 class FileStreamSinkTask(SinkTask):
     def start(self, props: Mapping[str, str]) -> None:
         self.path = props.get("file")
-        self.out: IO[str] | None = None
+        self.fd: int | None = None
         if self.path:
-            fd = open_confined("file", self.path, policy.current().file_dirs,
-                               os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-            self.out = open(fd, "a", encoding="utf-8")
+            self.fd = open_confined("file", self.path, policy.current().file_dirs,
+                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 
     def put(self, records: Sequence[SinkRecord]) -> None:
-        for r in records:
-            line = _line(r.value) + "\n"
-            if self.out is None:
-                print(line, end="")
-            else:
-                self.out.write(line)
+        """Write the batch's lines now: one ``write`` per batch, no buffer held until flush."""
+        if not records:
+            return
+        text = "".join(_line(r.value) + "\n" for r in records)
+        if self.fd is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        data = memoryview(text.encode("utf-8", errors="replace"))
+        while data:
+            data = data[os.write(self.fd, data):]
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         """Offsets are committed only after the lines reached the disk."""
-        if self.out is not None:
-            self.out.flush()
-            os.fsync(self.out.fileno())
+        if self.fd is not None:
+            os.fsync(self.fd)
 
     def stop(self) -> None:
-        if self.out is not None:
-            self.out.close()
-            self.out = None
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class FileStreamSinkConnector(SinkConnector):

@@ -22,7 +22,8 @@ from brook.connect.api import (
     at_least,
     one_of,
 )
-from brook.connect.connectors.s3.formats import FORMATS
+from brook.connect.connectors.s3.avro_file import AVRO_CODECS
+from brook.connect.connectors.s3.formats import FORMATS, PARQUET_CODECS, check_codecs
 from brook.connect.connectors.s3.names import (
     check_bucket,
     check_delimiter,
@@ -63,6 +64,18 @@ def _path_format(name: str, value: Any) -> None:
             raise ConfigException(name, value, problem.replace("an object key", "path.format"))
 
 
+def _avro_codec(name: str, value: Any) -> None:
+    problem = AVRO_CODECS.problem(str(value))
+    if problem:
+        raise ConfigException(name, value, problem)
+
+
+def _tombstone_partition(name: str, value: Any) -> None:
+    problem = key_problem(str(value))
+    if problem:
+        raise ConfigException(name, value, problem.replace("an object key", name))
+
+
 def _timezone(name: str, value: Any) -> None:
     if value:
         try:
@@ -93,6 +106,34 @@ def _time_based_checks(v: Mapping[str, Any]) -> list[ConfigException]:
             str(v.get("s3.compression.type", "none")).lower() == "gzip":
         errors.append(ConfigException("s3.compression.type", "gzip", "gzip applies to JSON and "
                                       "ByteArray formats; Avro and Parquet use their own codec"))
+    return errors + _storage_checks(v) + check_codecs(v)
+
+
+def _storage_checks(v: Mapping[str, Any]) -> list[ConfigException]:
+    """Rules between keys that Confluent's sink enforces (some only on the first record)."""
+    errors: list[ConfigException] = []
+    if int(v.get("rotate.schedule.interval.ms", -1)) > 0 and not v.get("timezone"):
+        errors.append(ConfigException("timezone", "", "Timezone cannot be empty when using "
+                                      "scheduled file rotation (rotate.schedule.interval.ms)."))
+    if str(v.get("behavior.on.null.values", "fail")).lower() == "write" and \
+            not v.get("store.kafka.keys"):
+        message = ("Writing Kafka record keys to storage is mandatory when tombstone writing is "
+                   "enabled.")
+        errors += [ConfigException("store.kafka.keys", False, message),
+                   ConfigException("behavior.on.null.values", "write", message)]
+    if str(v.get("s3.compression.type", "none")).lower() == "gzip":
+        for store, key, what in (("store.kafka.keys", "keys.format.class", "keys"),
+                                 ("store.kafka.headers", "headers.format.class", "headers")):
+            if v.get(store) and short_name(str(v.get(key, ""))) not in ("JsonFormat",
+                                                                        "ByteArrayFormat"):
+                errors.append(ConfigException(key, v.get(key), f"Compression Type gzip not "
+                                              f"valid for {what} format class: ( "
+                                              f"{v.get(key)} )."))
+    if short_name(str(v.get("headers.format.class", ""))) == "ByteArrayFormat" and \
+            v.get("store.kafka.headers"):
+        errors.append(ConfigException("headers.format.class", v.get("headers.format.class"),
+                                      "ByteArrayFormat cannot write headers; use AvroFormat, "
+                                      "JsonFormat or ParquetFormat"))
     return errors
 
 
@@ -131,18 +172,41 @@ S3_CONFIG = ConfigDef([
               validator=_class_in(FORMATS, "format.class"), group="Connector"),
     ConfigKey("flush.size", Type.INT, importance=Importance.HIGH,
               documentation="Records per object.", validator=at_least(1), group="Connector"),
-    ConfigKey("rotate.interval.ms", Type.LONG, -1, Importance.HIGH, "", at_least(-1), "Connector"),
-    ConfigKey("rotate.schedule.interval.ms", Type.LONG, -1, Importance.MEDIUM, "", at_least(-1),
-              "Connector"),
+    ConfigKey("rotate.interval.ms", Type.LONG, -1, Importance.HIGH,
+              "Close files once records span this much record time (time-based partitioners "
+              "only; ignored with the others).", at_least(-1), "Connector"),
+    ConfigKey("rotate.schedule.interval.ms", Type.LONG, -1, Importance.MEDIUM,
+              "Close files on this wall-clock schedule, counted from midnight in timezone, "
+              "even when no more records arrive.", at_least(-1), "Connector"),
     ConfigKey("retry.backoff.ms", Type.LONG, 5000, Importance.LOW, "", at_least(0), "Connector"),
     ConfigKey("behavior.on.null.values", Type.STRING, "fail", Importance.LOW, "",
               one_of("ignore", "fail", "write"), "Connector"),
     ConfigKey("format.bytearray.extension", Type.STRING, ".bin", Importance.LOW, "", group="Connector"),
     ConfigKey("format.bytearray.separator", Type.STRING, None, Importance.LOW, "", group="Connector"),
-    ConfigKey("avro.codec", Type.STRING, "null", Importance.LOW, "", one_of("null", "deflate"),
+    ConfigKey("avro.codec", Type.STRING, "null", Importance.LOW,
+              "Avro block codec: null, deflate, snappy, bzip2, xz or zstandard.", _avro_codec,
               "Connector"),
-    ConfigKey("parquet.codec", Type.STRING, "snappy", Importance.LOW, "",
-              one_of("none", "snappy", "gzip", "zstd", "lz4", "brotli"), "Connector"),
+    ConfigKey("parquet.codec", Type.STRING, "snappy", Importance.LOW,
+              "Parquet codec; it names the file too (.snappy.parquet, .gz.parquet, .br.parquet, "
+              "...).", one_of(*PARQUET_CODECS), "Connector"),
+    ConfigKey("store.kafka.keys", Type.BOOLEAN, False, Importance.LOW,
+              "Also write each object's record keys, to <name>.keys<keys format extension>.",
+              group="Connector"),
+    ConfigKey("store.kafka.headers", Type.BOOLEAN, False, Importance.LOW,
+              "Also write each object's record headers, to <name>.headers<extension>.",
+              group="Connector"),
+    ConfigKey("keys.format.class", Type.CLASS, FORMATS["AvroFormat"], Importance.LOW, "",
+              _class_in(FORMATS, "keys.format.class"), "Connector"),
+    ConfigKey("headers.format.class", Type.CLASS, FORMATS["AvroFormat"], Importance.LOW, "",
+              _class_in(FORMATS, "headers.format.class"), "Connector"),
+    ConfigKey("tombstone.encoded.partition", Type.STRING, "tombstone", Importance.LOW,
+              "Directory (encoded partition) of the keys of tombstones when "
+              "behavior.on.null.values=write.", _tombstone_partition, "Connector"),
+    ConfigKey("schema.compatibility", Type.STRING, "NONE", Importance.LOW,
+              "NONE: a record whose value schema differs from its file's starts a new file; "
+              "BACKWARD/FULL: a newer schema version does, older records are projected; "
+              "FORWARD: an older version does, newer records are projected.",
+              one_of("NONE", "BACKWARD", "FORWARD", "FULL"), "Schema"),
     ConfigKey("partitioner.class", Type.CLASS, PARTITIONERS["DefaultPartitioner"],
               Importance.HIGH, "", _class_in(PARTITIONERS, "partitioner.class"), "Partitioner"),
     ConfigKey("partition.field.name", Type.LIST, [], Importance.MEDIUM, "", group="Partitioner"),

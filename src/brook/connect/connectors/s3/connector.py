@@ -14,6 +14,7 @@ from typing import Any
 
 from brook.connect.api import (
     ConfigDef,
+    ConnectException,
     SinkConnector,
     SinkRecord,
     SinkTask,
@@ -42,6 +43,11 @@ class S3SinkTask(SinkTask):
         self.storage = ObjectWriter(self.config)
         self.partitioner = make_partitioner(self.config)
         self.format = make_format(self.config)
+        self.key_format = make_format(self.config, "keys.format.class") \
+            if self.config.get("store.kafka.keys") else None
+        self.header_format = make_format(self.config, "headers.format.class") \
+            if self.config.get("store.kafka.headers") else None
+        self.on_null = str(self.config.get("behavior.on.null.values", "fail")).lower()
         self.record_time = make_extractor(self.config)
         self.writers: dict[TopicPartition, TopicPartitionWriter] = {}
 
@@ -49,7 +55,8 @@ class S3SinkTask(SinkTask):
         w = self.writers.get(tp)
         if w is None:
             w = TopicPartitionWriter(tp, self.config, self.partitioner, self.format, self.storage,
-                                     self.record_time, _now_ms)
+                                     self.record_time, _now_ms, self.key_format,
+                                     self.header_format)
             self.writers[tp] = w
         return w
 
@@ -57,10 +64,25 @@ class S3SinkTask(SinkTask):
         for tp in partitions:
             self._writer(tp)
 
+    def _skip_null(self, record: SinkRecord) -> bool:
+        """``behavior.on.null.values``: ``ignore`` skips a tombstone, ``write`` keeps it (its key
+        goes to the tombstone partition), ``fail`` fails the task."""
+        if record.value is not None or self.on_null == "write":
+            return False
+        if self.on_null == "ignore":
+            return True
+        raise ConnectException(f"Null valued records are not writeable with current "
+                               f"behavior.on.null.values 'fail' settings ({record.topic}-"
+                               f"{record.kafka_partition}@{record.kafka_offset})")
+
     def put(self, records: Sequence[SinkRecord]) -> None:
+        """Buffer the records, then check every partition's time-based rotation: the runtime
+        calls ``put`` with no records too, so scheduled rotation happens on an idle topic."""
+        now = _now_ms()
         try:
             for record in records:
-                self._writer(record.topic_partition).write(record)
+                if not self._skip_null(record):
+                    self._writer(record.topic_partition).write(record, now)
         except Exception:
             firsts: dict[TopicPartition, int] = {}
             for r in records:
@@ -68,8 +90,14 @@ class S3SinkTask(SinkTask):
             for tp, first in firsts.items():
                 self._rewind(tp, first)
             raise
-        for w in self.writers.values():
-            w.maybe_rotate_on_schedule()
+        for tp, w in list(self.writers.items()):
+            try:
+                w.end_of_put(now)
+            except Exception:
+                starts = [rs[0].kafka_offset for rs in w.buffers.values()]
+                if starts:
+                    self._rewind(tp, min(starts))
+                raise
 
     def _rewind(self, tp: TopicPartition, failed_at: int) -> None:
         """Drop the partition's buffer and have the runtime re-read from its first record."""

@@ -1,0 +1,197 @@
+"""A broker's part in a cluster whose metadata lives in etcd (``metadata.store=etcd://...``).
+
+Every broker of the cluster runs the same three things:
+
+- the **follower** feeds the shared metadata log into the broker's loader, so every broker
+  publishes the same images in the same order;
+- the **registration**: once caught up with the log, the broker keeps its key in etcd alive
+  under a lease of ``broker.session.timeout.ms`` (:mod:`brook.raft.etcd_brokers`);
+- the **controller role** (Kafka's combined mode: any broker may be the active controller):
+  campaign; once elected, catch up with the log, then act — register brokers that appear, fence
+  the ones whose lease lapsed, serve admin operations — until leadership is lost or an append is
+  refused, and then stop acting at once and campaign again.
+
+The metadata log's appends are fenced by the controller's epoch, so a term that ended while
+this process was paused cannot write anything when it resumes (``docs/decisions/0009``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.env import Clock
+from brook.metadata.controller.cluster_commit import ClusterCommit
+from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
+from brook.metadata.controller.replication_control import ControllerError
+from brook.metadata.follower import MetadataFollower
+from brook.metadata.loader import MetadataLoader
+from brook.raft.etcd_brokers import EtcdBrokerRegistry
+from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, parse_endpoints
+from brook.raft.etcd_election import EtcdControllerElection
+from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
+
+if TYPE_CHECKING:
+    from brook.metadata.image import MetadataImage
+
+__all__ = ["ClusterMembership", "etcd_endpoints"]
+
+log = logging.getLogger(__name__)
+
+_RETRY_S = 0.5
+
+
+def etcd_endpoints(config: BrokerConfig) -> str | None:
+    """The etcd endpoints of ``metadata.store``, or None for the local single-node log."""
+    store = (config.value("metadata.store") or "local").strip()
+    if store == "local":
+        return None
+    if not store.startswith("etcd://"):
+        raise ValueError(f"metadata.store must be 'local' or etcd://host:port,..., not {store!r}")
+    return store
+
+
+def _registration(config: BrokerConfig, incarnation: bytes) -> bytes:
+    return json.dumps({
+        "incarnation": incarnation.hex(),
+        "rack": config.rack,
+        "endpoints": [
+            [lsn.name, lsn.host, lsn.port, SECURITY_PROTOCOLS[lsn.security_protocol]]
+            for lsn in config.advertised_listeners
+        ],
+    }, sort_keys=True).encode()
+
+
+def _endpoints(payload: dict[str, object]) -> list[BrokerEndpointSpec]:
+    raw = payload.get("endpoints")
+    if not isinstance(raw, list):
+        raise ValueError("registration without endpoints")
+    return [BrokerEndpointSpec(str(n), str(h), int(p), int(sp)) for n, h, p, sp in raw]
+
+
+class ClusterMembership:
+    """Lifecycle: ``load`` (the records so far), ``start`` (after the broker opened its logs),
+    ``stop``."""
+
+    def __init__(self, config: BrokerConfig, cluster_id: str, loader: MetadataLoader,
+                 controller: QuorumController, clock: Clock, incarnation: bytes) -> None:
+        endpoints = etcd_endpoints(config)
+        assert endpoints is not None
+        self.config = config
+        self.node_id = config.node_id
+        self.client = EtcdClient(parse_endpoints(endpoints))
+        prefix = cluster_prefix(cluster_id)
+        self.log = EtcdMetadataLog(self.client, prefix, clock)
+        session_s = -(-int(config.value("broker.session.timeout.ms") or 9000) // 1000)
+        self.registry = EtcdBrokerRegistry(self.client, prefix, clock, session_s)
+        self.loader = loader
+        self.controller = controller
+        self.clock = clock
+        self.incarnation = incarnation
+        self.follower = MetadataFollower(loader, self.log.follow)
+        self.controller_id = -1
+        self._tasks: list[asyncio.Task[None]] = []
+        self._election: EtcdControllerElection | None = None
+
+    async def load(self) -> Sequence[tuple[int, bytes]]:
+        """Every committed record so far, for the broker's first image."""
+        while True:
+            try:
+                _, records = await self.log.read(0)
+                return records
+            except EtcdUnavailable as exc:
+                log.warning("reading the cluster metadata: %s", exc)
+                await self.clock.sleep(_RETRY_S)
+
+    async def start(self) -> None:
+        self.follower.start()
+        end = await self.log.end_offset()
+        await self.follower.wait_applied(end - 1)
+        await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self._role())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self.controller.deactivate()
+        if self._election is not None:
+            await self._election.resign()
+        await self.registry.deregister()
+        await self.follower.stop()
+        await self.client.close()
+
+    async def _watch_controller(self) -> None:
+        """Keep ``controller_id`` (what Metadata and DescribeCluster report) current."""
+        key = self.log.leader_key
+        while True:
+            try:
+                revision, kv = await self.client.get(key)
+                self.controller_id = json.loads(kv.value)["node_id"] if kv is not None else -1
+                async for events in self.client.watch(key, key + b"\0", revision + 1):
+                    for ev in events:
+                        self.controller_id = (
+                            -1 if ev.kind == "delete" else json.loads(ev.kv.value)["node_id"])
+            except (EtcdUnavailable, WatchCompacted) as exc:
+                log.debug("controller watch resumes: %s", exc)
+                await self.clock.sleep(_RETRY_S)
+
+    async def _role(self) -> None:
+        while True:
+            election = EtcdControllerElection(
+                self.client, self.log.leader_key, self.node_id, self.incarnation.hex(), self.clock)
+            self._election = election
+            leadership = await election.campaign()
+            try:
+                end = await self.log.end_offset()
+                await self.follower.wait_applied(end - 1)
+                commit = ClusterCommit(self.log, self.follower, leadership, election.lost)
+                self.controller.activate_cluster(commit)
+                log.info("broker %d acts as the controller from offset %d", self.node_id, end)
+                await self._act(election, commit)
+            except EtcdUnavailable as exc:
+                log.warning("controller term %d: %s", leadership.epoch, exc)
+            finally:
+                self.controller.deactivate()
+                await election.resign()
+                self._election = None
+            await self.clock.sleep(_RETRY_S)
+
+    async def _act(self, election: EtcdControllerElection, commit: ClusterCommit) -> None:
+        """Turn registrations into records until the term ends."""
+        changes = asyncio.get_running_loop().create_task(self._registrations())
+        lost = asyncio.get_running_loop().create_task(election.wait_lost())
+        try:
+            while not commit.ended and not lost.done() and not changes.done():
+                await asyncio.wait([changes, lost], timeout=1.0,
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (changes, lost):
+                task.cancel()
+            for task in (changes, lost):
+                with contextlib.suppress(asyncio.CancelledError, ControllerError):
+                    await task
+
+    async def _registrations(self) -> None:
+        alive = [b.broker_id for b in self.loader.image.cluster.brokers.values() if not b.fenced]
+        async for node_id, payload in self.registry.changes(alive):
+            if payload is None:
+                log.info("broker %d's registration lapsed: fencing it", node_id)
+                await self.controller.fence_broker(node_id)
+                continue
+            try:
+                info = json.loads(payload)
+                await self.controller.register_broker(
+                    node_id, bytes.fromhex(info["incarnation"]), _endpoints(info), info.get("rack"))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("broker %d's registration is unreadable: %s", node_id, exc)
+
+    def image(self) -> MetadataImage:
+        return self.loader.image

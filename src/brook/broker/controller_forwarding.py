@@ -1,0 +1,221 @@
+"""The controller channel of a cluster broker: local while this broker is the active
+controller, forwarded over the Kafka protocol to the one that is otherwise.
+
+Whatever reaches the controller — an admin request a client sent to this broker, a topic
+auto-created by Metadata or FindCoordinator, a block of producer ids — is answered the same way
+on every broker: if this broker holds the controller's term, its controller decides; if another
+broker does, the operation is sent there as the Kafka request it stands for (CreateTopics,
+DeleteTopics, CreatePartitions, IncrementalAlterConfigs/AlterConfigs, AllocateProducerIds), and
+its per-item errors come back as they were decided. With no controller known, or the controller
+unreachable, items fail with NOT_CONTROLLER / REQUEST_TIMED_OUT, which clients retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError
+from brook.metadata.controller.cluster_commit import not_controller
+from brook.metadata.controller.configuration_control import ConfigOp
+from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
+from brook.metadata.image import ZERO_UUID, MetadataImage
+from brook.protocol._codec import Message
+from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.allocate_producer_ids import (
+    AllocateProducerIdsRequest,
+    AllocateProducerIdsResponse,
+)
+from brook.protocol.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
+from brook.protocol.messages.create_partitions import (
+    CreatePartitionsRequest,
+    CreatePartitionsResponse,
+)
+from brook.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+from brook.protocol.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+from brook.protocol.messages.incremental_alter_configs import (
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+)
+
+__all__ = ["ForwardingControllerChannel"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+_TIMEOUT_MS = 30_000
+
+
+def _error(code: int, message: str | None) -> ControllerError:
+    try:
+        error = ErrorCode(code)
+    except ValueError:
+        error = ErrorCode.UNKNOWN_SERVER_ERROR
+    return ControllerError(error, message or error.name)
+
+
+class ForwardingControllerChannel:
+    """:class:`~brook.broker.controller_channel.ControllerChannel` for a cluster broker."""
+
+    def __init__(self, controller: QuorumController, node_id: int,
+                 controller_id: Callable[[], int], image: Callable[[], MetadataImage],
+                 listener_name: str) -> None:
+        self._controller = controller
+        self._node_id = node_id
+        self._controller_id = controller_id
+        self._image = image
+        self._listener = listener_name
+        self._client: InterBrokerClient | None = None
+
+    @property
+    def controller_id(self) -> int:
+        """This broker: it takes admin requests and forwards them to the active controller,
+        so a client never waits on a controller that just died (KRaft brokers likewise name
+        a live broker in Metadata)."""
+        return self._node_id
+
+    @property
+    def active_controller_id(self) -> int:
+        return self._controller_id()
+
+    def _local(self) -> bool:
+        return self._controller.cluster is not None and self._controller.cluster.active()
+
+    def _peer(self) -> InterBrokerClient:
+        target = self._controller_id()
+        broker = self._image().cluster.brokers.get(target) if target >= 0 else None
+        endpoint = broker.endpoint(self._listener) if broker is not None else None
+        if broker is None or endpoint is None or target == self._node_id:
+            raise not_controller("No active controller is known yet.")
+        client = self._client
+        if client is None or (client.host, client.port) != (endpoint.host, endpoint.port):
+            if client is not None:
+                client.close()
+            client = InterBrokerClient(endpoint.host, endpoint.port, f"broker-{self._node_id}")
+            self._client = client
+        return client
+
+    async def _forward(self, request: Message, version: int, response_type: type[M]) -> M:
+        client = self._peer()
+        try:
+            return await client.send(request, version, response_type)
+        except InterBrokerError as exc:
+            log.warning("forwarding to the controller failed: %s", exc)
+            raise ControllerError(ErrorCode.REQUEST_TIMED_OUT,
+                                  "The controller could not be reached.") from exc
+
+    async def create_topics(
+        self, specs: Sequence[TopicSpec], validate_only: bool
+    ) -> list[CreatedTopic | ControllerError]:
+        if self._local():
+            return await self._controller.create_topics(specs, validate_only)
+        request = CreateTopicsRequest(
+            topics=[CreateTopicsRequest.CreatableTopic(
+                name=s.name, num_partitions=s.num_partitions,
+                replication_factor=s.replication_factor,
+                assignments=[CreateTopicsRequest.CreatableReplicaAssignment(
+                    partition_index=i, broker_ids=list(b)) for i, b in s.assignments.items()],
+                configs=[CreateTopicsRequest.CreatableTopicConfig(name=k, value=v)
+                         for k, v in s.configs.items()],
+            ) for s in specs],
+            timeout_ms=_TIMEOUT_MS, validate_only=validate_only,
+        )
+        try:
+            response = await self._forward(request, 7, CreateTopicsResponse)
+        except ControllerError as exc:
+            return [exc for _ in specs]
+        by_name = {t.name: t for t in response.topics}
+        out: list[CreatedTopic | ControllerError] = []
+        for spec in specs:
+            t = by_name.get(spec.name)
+            if t is None:
+                out.append(_error(ErrorCode.UNKNOWN_SERVER_ERROR, "No answer for this topic."))
+            elif t.error_code:
+                out.append(_error(t.error_code, t.error_message))
+            else:
+                out.append(CreatedTopic(spec.name, t.topic_id, t.num_partitions,
+                                        t.replication_factor, []))
+        return out
+
+    async def delete_topics(
+        self, targets: Sequence[tuple[str | None, bytes | None]]
+    ) -> list[tuple[str | None, bytes, ControllerError | None]]:
+        if self._local():
+            return await self._controller.delete_topics(targets)
+        request = DeleteTopicsRequest(
+            topics=[DeleteTopicsRequest.DeleteTopicState(name=n, topic_id=i or ZERO_UUID)
+                    for n, i in targets],
+            timeout_ms=_TIMEOUT_MS,
+        )
+        try:
+            response = await self._forward(request, 6, DeleteTopicsResponse)
+        except ControllerError as exc:
+            return [(n, i or ZERO_UUID, exc) for n, i in targets]
+        return [
+            (r.name, r.topic_id, _error(r.error_code, r.error_message) if r.error_code else None)
+            for r in response.responses
+        ]
+
+    async def create_partitions(
+        self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
+    ) -> list[ControllerError | None]:
+        if self._local():
+            return await self._controller.create_partitions(requests, validate_only)
+        request = CreatePartitionsRequest(
+            topics=[CreatePartitionsRequest.CreatePartitionsTopic(
+                name=name, count=count,
+                assignments=None if assignments is None else [
+                    CreatePartitionsRequest.CreatePartitionsAssignment(broker_ids=list(a))
+                    for a in assignments],
+            ) for name, count, assignments in requests],
+            timeout_ms=_TIMEOUT_MS, validate_only=validate_only,
+        )
+        try:
+            response = await self._forward(request, 3, CreatePartitionsResponse)
+        except ControllerError as exc:
+            return [exc for _ in requests]
+        by_name = {r.name: r for r in response.results}
+        return [
+            _error(r.error_code, r.error_message) if (r := by_name.get(name)) and r.error_code
+            else None if r else _error(ErrorCode.UNKNOWN_SERVER_ERROR, "No answer.")
+            for name, _, _ in requests
+        ]
+
+    async def alter_configs(
+        self, changes: Sequence[tuple[int, str, Sequence[ConfigOp]]], validate_only: bool,
+        incremental: bool,
+    ) -> list[ControllerError | None]:
+        if self._local():
+            return await self._controller.alter_configs(changes, validate_only, incremental)
+        try:
+            if incremental:
+                inc = IncrementalAlterConfigsRequest(resources=[
+                    IncrementalAlterConfigsRequest.AlterConfigsResource(
+                        resource_type=rt, resource_name=rn,
+                        configs=[IncrementalAlterConfigsRequest.AlterableConfig(
+                            name=o.name, config_operation=o.op, value=o.value) for o in ops])
+                    for rt, rn, ops in changes], validate_only=validate_only)
+                results = (await self._forward(inc, 1, IncrementalAlterConfigsResponse)).responses
+            else:
+                full = AlterConfigsRequest(resources=[
+                    AlterConfigsRequest.AlterConfigsResource(
+                        resource_type=rt, resource_name=rn,
+                        configs=[AlterConfigsRequest.AlterableConfig(name=o.name, value=o.value)
+                                 for o in ops])
+                    for rt, rn, ops in changes], validate_only=validate_only)
+                results = (await self._forward(full, 2, AlterConfigsResponse)).responses  # type: ignore[assignment]
+        except ControllerError as exc:
+            return [exc for _ in changes]
+        return [_error(r.error_code, r.error_message) if r.error_code else None for r in results]
+
+    async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
+        if self._local():
+            return await self._controller.allocate_producer_ids(broker_id)
+        response = await self._forward(
+            AllocateProducerIdsRequest(broker_id=broker_id, broker_epoch=-1), 0,
+            AllocateProducerIdsResponse)
+        if response.error_code:
+            raise _error(response.error_code, None)
+        return response.producer_id_start, response.producer_id_len

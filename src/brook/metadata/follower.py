@@ -1,0 +1,114 @@
+"""Feeding a broker's loader from a cluster's shared metadata log.
+
+In a cluster every broker — the active controller's included — applies the metadata log the
+same way: this follower reads the committed records from the log (:mod:`brook.raft.fenced`),
+replays each burst of them into one delta and publishes it through the broker's
+:class:`~brook.metadata.loader.MetadataLoader`. There is one path from the log to the image, so
+every broker's image is the same function of the same log prefix.
+
+The controller, having appended, waits with :meth:`MetadataFollower.wait_applied` until its
+records are in the image before it answers — "committed, then visible", as with the local log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from brook.metadata.delta import MetadataDelta
+from brook.metadata.loader import MetadataLoader
+from brook.metadata.serde import decode_record
+
+__all__ = ["CommittedRecords", "MetadataFollower"]
+
+log = logging.getLogger(__name__)
+
+CommittedRecords = Callable[[int], AsyncIterator[tuple[int, bytes]]]
+"""``follow(start)`` of a fenced metadata log: committed ``(offset, value)`` forever."""
+
+
+class MetadataFollower:
+    """Lifecycle: the loader has loaded (``load_records``); ``start``; ``stop`` at shutdown."""
+
+    def __init__(self, loader: MetadataLoader, follow: CommittedRecords) -> None:
+        self._loader = loader
+        self._follow = follow
+        self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.failure: BaseException | None = None
+
+    @property
+    def applied_offset(self) -> int:
+        return self._loader.image.offset
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = self._loader.image.offset + 1
+        self._tasks = [loop.create_task(self._pump(start)), loop.create_task(self._apply())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _pump(self, start: int) -> None:
+        async for record in self._follow(start):
+            self._queue.put_nowait(record)
+
+    async def _apply(self) -> None:
+        try:
+            while True:
+                burst = [await self._queue.get()]
+                while not self._queue.empty():
+                    burst.append(self._queue.get_nowait())
+                await self._publish(burst)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a record that cannot be applied: stop, loudly
+            log.critical("cannot apply the metadata log: %s", exc, exc_info=exc)
+            self.failure = exc
+            for _, fut in self._waiters:
+                if not fut.done():
+                    fut.set_exception(exc)
+            raise
+
+    async def _publish(self, records: Sequence[tuple[int, bytes]]) -> None:
+        image = self._loader.image
+        delta = MetadataDelta(image)
+        applied = False
+        for offset, value in records:
+            if offset <= image.offset:
+                continue  # already in the image (a resumed read overlapping the last one)
+            if offset != delta.last_offset + 1:
+                raise RuntimeError(f"metadata offset {offset} follows {delta.last_offset}")
+            record = decode_record(value)
+            if record is not None:
+                delta.replay(record, offset)
+            else:
+                delta.last_offset = offset
+            applied = True
+        if not applied:
+            return
+        await self._loader.publish(delta, delta.apply())
+        done = self._loader.image.offset
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for offset, fut in self._waiters:
+            if offset <= done:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((offset, fut))
+        self._waiters = still
+
+    async def wait_applied(self, offset: int) -> None:
+        """Return once the image includes ``offset``."""
+        if self.failure is not None:
+            raise self.failure
+        if self._loader.image.offset >= offset:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((offset, fut))
+        await fut

@@ -1,0 +1,117 @@
+"""Broker liveness through etcd: each broker keeps a registration key alive with its lease.
+
+``P/brokers/<node id>`` holds what the broker registers (its incarnation, rack and endpoints,
+opaque bytes here) attached to a lease of ``broker.session.timeout.ms``. A broker that dies or
+pauses stops renewing; etcd deletes the key when the lease runs out; the active controller,
+watching the prefix, fences it. A broker that comes back registers again (a fresh lease) and
+the controller unfences it. Only the controller writes the metadata log: these keys are its
+input, never state any broker reads its image from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from brook.env.clock import Clock
+from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, prefix_end
+
+__all__ = ["EtcdBrokerRegistry"]
+
+log = logging.getLogger(__name__)
+
+_RETRY_S = 0.2
+
+
+class EtcdBrokerRegistry:
+    """This broker's registration (``register``/``deregister``) and everyone's (``changes``)."""
+
+    def __init__(self, client: EtcdClient, prefix: bytes, clock: Clock, ttl_s: int) -> None:
+        self._client = client
+        self._prefix = prefix + b"brokers/"
+        self._clock = clock
+        self._ttl_s = max(ttl_s, 2)
+        self._keeper: asyncio.Task[None] | None = None
+        self._lease = 0
+
+    def _key(self, node_id: int) -> bytes:
+        return self._prefix + str(node_id).encode()
+
+    async def register(self, node_id: int, payload: bytes) -> None:
+        """Write the key under a fresh lease and keep renewing it (re-registering if the lease
+        is lost, e.g. after this process was paused longer than the TTL)."""
+        await self._put(node_id, payload)
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(node_id, payload))
+
+    async def _put(self, node_id: int, payload: bytes) -> None:
+        while True:
+            try:
+                self._lease, _ = await self._client.grant(self._ttl_s)
+                await self._client.txn([], [self._client.put(self._key(node_id), payload, self._lease)])
+                return
+            except EtcdUnavailable as exc:
+                log.warning("broker registration: %s", exc)
+                await self._clock.sleep(_RETRY_S)
+
+    async def _keep(self, node_id: int, payload: bytes) -> None:
+        while True:
+            await self._clock.sleep(self._ttl_s / 3)
+            try:
+                ttl = await self._client.keep_alive(self._lease)
+            except EtcdUnavailable as exc:
+                log.warning("broker registration renewal: %s", exc)
+                continue
+            if ttl <= 0:
+                log.warning("broker %d's registration lapsed; registering again", node_id)
+                await self._put(node_id, payload)
+
+    async def deregister(self) -> None:
+        """Clean shutdown: drop the registration now rather than when the lease expires."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if self._lease:
+            try:
+                await self._client.revoke(self._lease)
+            except EtcdUnavailable as exc:
+                log.warning("broker deregistration: %s (the lease expires on its own)", exc)
+            self._lease = 0
+
+    async def changes(self, assumed: Iterable[int] = ()) -> AsyncIterator[tuple[int, bytes | None]]:
+        """Every registration present, then each change: ``(node id, payload)`` for a
+        (re-)registration, ``(node id, None)`` when one lapsed. ``assumed`` are the brokers the
+        caller believes registered (a new controller's image): those without a key now are
+        reported lapsed first. After a broken watch the keys are read again and only the
+        differences are reported."""
+        known: dict[int, bytes] = dict.fromkeys(assumed, b"")
+        end = prefix_end(self._prefix)
+        while True:
+            try:
+                revision, kvs, _ = await self._client.range(self._prefix, end)
+                now = {self._node(kv.key): kv.value for kv in kvs}
+                for node_id in sorted(set(known) - set(now)):
+                    del known[node_id]
+                    yield node_id, None
+                for node_id, payload in sorted(now.items()):
+                    if known.get(node_id) != payload:
+                        known[node_id] = payload
+                        yield node_id, payload
+                async for events in self._client.watch(self._prefix, end, revision + 1):
+                    for ev in events:
+                        node_id = self._node(ev.kv.key)
+                        if ev.kind == "delete":
+                            if known.pop(node_id, None) is not None:
+                                yield node_id, None
+                        else:
+                            known[node_id] = ev.kv.value
+                            yield node_id, ev.kv.value
+            except (EtcdUnavailable, WatchCompacted) as exc:
+                log.info("broker registrations watch resumes: %s", exc)
+                await self._clock.sleep(_RETRY_S)
+
+    def _node(self, key: bytes) -> int:
+        return int(key[len(self._prefix):])
