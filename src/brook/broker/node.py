@@ -105,7 +105,7 @@ class BrokerNode:
                 lambda: self.loader.image, config.advertised_listeners[0].name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
-        self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock)
+        self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.image: MetadataImage = self.loader.image
         self._servers: list[asyncio.base_events.Server] = []

@@ -90,39 +90,49 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
     use_ids = version >= 13
     cache = node.fetch_sessions
     session_id, epoch = request.session_id, request.session_epoch
-    if version >= 7 and session_id != 0:
-        if epoch == FINAL_EPOCH:
-            cache.remove(session_id)
-        else:
-            session = cache.get(session_id)
-            if session is None:
-                plan.error = ErrorCode.FETCH_SESSION_ID_NOT_FOUND
-                return plan
-            if session.epoch != epoch:
-                plan.error = ErrorCode.INVALID_FETCH_SESSION_EPOCH
-                return plan
-            _update_session(node, session, request, use_ids)
-            session.epoch = session.next_epoch()
-            plan.session, plan.incremental, plan.session_id = session, True, session_id
-            for (name, index), cp in session.partitions.items():
-                tname, tid, err = _resolve(node, name, cp.topic_id, use_ids)
-                w = _want(node, tname or name, tid, err, index, cp.fetch_offset,
-                          cp.partition_max_bytes)
-                w.cached = cp
-                plan.wants.append(w)
+    full = epoch in (INITIAL_EPOCH, FINAL_EPOCH)
+    if version >= 7 and full and session_id != 0:
+        # A full fetch closes the session it names, whether it exists or not: epoch 0 opens
+        # a new one in its place (how a client recovers from a session error, or from a
+        # broker restart that forgot its session), epoch -1 fetches without one.
+        cache.remove(session_id)
+    elif version >= 7 and not full:
+        session = cache.get(session_id)
+        if session is None:
+            plan.error = ErrorCode.FETCH_SESSION_ID_NOT_FOUND
             return plan
+        if session.epoch != epoch:
+            plan.error = ErrorCode.INVALID_FETCH_SESSION_EPOCH
+            return plan
+        if session.uses_topic_ids != use_ids:
+            # A client whose metadata lost its topic ids (rebootstrapped while the broker was
+            # down) opens a session by name, then fetches by id: left as one session, the
+            # names and the ids would key two entries for one partition, the stale one read
+            # at an old offset (OFFSET_OUT_OF_RANGE once DeleteRecords passed it).
+            plan.error = ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR
+            return plan
+        _update_session(node, session, request, use_ids)
+        session.epoch = session.next_epoch()
+        plan.session, plan.incremental, plan.session_id = session, True, session_id
+        for (name, index), cp in session.partitions.items():
+            tname, tid, err = _resolve(node, name, cp.topic_id, use_ids)
+            w = _want(node, tname or name, tid, err, index, cp.fetch_offset,
+                      cp.partition_max_bytes)
+            w.cached = cp
+            plan.wants.append(w)
+        return plan
     for topic in request.topics:
         name, tid, err = _resolve(node, topic.topic, topic.topic_id, use_ids)
         for p in topic.partitions:
             plan.wants.append(
                 _want(node, name, tid, err, p.partition, p.fetch_offset, p.partition_max_bytes)
             )
-    if version >= 7 and session_id == 0 and epoch == INITIAL_EPOCH:
+    if version >= 7 and epoch == INITIAL_EPOCH:
         cached = {}
         for w in plan.wants:
             key = (w.topic if not use_ids else w.topic_id.hex(), w.partition)
             w.cached = cached[key] = CachedPartition(w.topic_id, w.fetch_offset, w.max_bytes)
-        session = cache.create(cached)
+        session = cache.create(cached, use_ids)
         if session is not None:
             plan.session, plan.session_id = session, session.session_id
     return plan
