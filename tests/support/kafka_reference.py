@@ -70,7 +70,8 @@ class KafkaBroker:
         self._write_properties()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            kafka_script("kafka-storage.sh", "format", "-t", cluster_id, "-c", str(self.properties_file))
+            kafka_script("kafka-storage.sh", "format", f"--cluster-id={cluster_id}", "-c",
+                         str(self.properties_file))  # an id may start with "-"
         self._jvm = JavaProcess(
             "kafka.Kafka", (str(self.properties_file),), heap=self.heap, log_level="info"
         )
