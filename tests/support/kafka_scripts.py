@@ -51,7 +51,8 @@ class ScriptPair:
         b, k = self.both(script, *args, **options)
         assert b.returncode == 0, f"brook: {b.stdout}\n{b.stderr[-3000:]}"
         assert k.returncode == 0, f"kafka: {k.stdout}\n{k.stderr[-3000:]}"
-        assert normalise(b.stdout, self) == normalise(k.stdout, self)
+        brook, kafka = normalise(b.stdout, self), normalise(k.stdout, self)
+        assert brook == kafka, f"--- brook\n{brook}\n--- kafka\n{kafka}"
         return b.stdout
 
 
