@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.java import run_tool
 from tests.support.kafka_scripts import ScriptPair, fixture_kafka, fixture_scripts, normalise
 
 __all__ = ["fixture_kafka", "fixture_scripts"]
@@ -222,3 +223,21 @@ def test_broker_api_versions_lists_what_brook_serves(events: ScriptPair) -> None
                  "ElectLeaders", "Produce", "Fetch", "Metadata"):
         assert "[usable:" in apis[name], (name, apis[name])
     assert apis["SaslHandshake"] == "UNSUPPORTED"
+
+
+@pytest.mark.parametrize(("main", "args", "api"), [
+    ("org.apache.kafka.tools.AclCommand", ("--list",), "DESCRIBE_ACLS"),
+    ("org.apache.kafka.tools.TransactionsCommand", ("list",), "LIST_TRANSACTIONS"),
+    ("org.apache.kafka.tools.MetadataQuorumCommand", ("describe", "--status"), "DESCRIBE_QUORUM"),
+    ("kafka.admin.ConfigCommand", ("--describe", "--entity-type", "clients"),
+     "DESCRIBE_CLIENT_QUOTAS"),
+])
+def test_tools_for_apis_brook_lacks_fail_clearly(
+    events: ScriptPair, main: str, args: tuple[str, ...], api: str
+) -> None:
+    """kafka-acls, kafka-transactions list, kafka-metadata-quorum, client quotas: the error
+    Kafka's tools print for a broker without the API, at once (no retry loop, no hang)."""
+    r = run_tool(main, "--bootstrap-server", events.brook.bootstrap, *args, check=False,
+                 timeout=60)
+    assert r.returncode == 1
+    assert f"The node does not support {api}" in r.stdout + r.stderr
