@@ -226,10 +226,13 @@ def test_broker_api_versions_lists_what_brook_serves(events: ScriptPair) -> None
 
 @pytest.mark.parametrize(("main", "args", "api"), [
     ("org.apache.kafka.tools.AclCommand", ("--list",), "DESCRIBE_ACLS"),
-    ("org.apache.kafka.tools.TransactionsCommand", ("list",), "LIST_TRANSACTIONS"),
-    ("org.apache.kafka.tools.MetadataQuorumCommand", ("describe", "--status"), "DESCRIBE_QUORUM"),
-    ("kafka.admin.ConfigCommand", ("--describe", "--entity-type", "clients"),
-     "DESCRIBE_CLIENT_QUOTAS"),
+    # The same failure through other tools: with the slow tests, to keep `make test` short.
+    pytest.param("org.apache.kafka.tools.TransactionsCommand", ("list",), "LIST_TRANSACTIONS",
+                 marks=pytest.mark.slow),
+    pytest.param("org.apache.kafka.tools.MetadataQuorumCommand", ("describe", "--status"),
+                 "DESCRIBE_QUORUM", marks=pytest.mark.slow),
+    pytest.param("kafka.admin.ConfigCommand", ("--describe", "--entity-type", "clients"),
+                 "DESCRIBE_CLIENT_QUOTAS", marks=pytest.mark.slow),
 ])
 def test_tools_for_apis_brook_lacks_fail_clearly(
     events: ScriptPair, main: str, args: tuple[str, ...], api: str

@@ -110,11 +110,13 @@ def test_describe_a_group_with_a_live_member(live: ScriptPair) -> None:
 
 @pytest.mark.parametrize("how", [
     ("--to-earliest", "--dry-run"),
-    ("--to-offset", "3", "--execute"),
     ("--shift-by", "-2", "--execute"),
     ("--to-datetime", "2020-01-01T00:00:00.000", "--dry-run"),
-    ("--to-datetime", "2999-01-01T00:00:00.000", "--execute"),
-    ("--to-latest", "--execute"),
+    # The same path with other specs: with the slow tests, to keep `make test` short.
+    pytest.param(("--to-offset", "3", "--execute"), marks=pytest.mark.slow),
+    pytest.param(("--to-datetime", "2999-01-01T00:00:00.000", "--execute"),
+                 marks=pytest.mark.slow),
+    pytest.param(("--to-latest", "--execute"), marks=pytest.mark.slow),
 ])
 def test_reset_offsets_of_an_empty_group(orders: ScriptPair, how: tuple[str, ...]) -> None:
     out = _same(orders, "--reset-offsets", "--group", "live", "--topic", TOPIC, *how)
