@@ -149,3 +149,14 @@ def test_list_delete_offsets_and_delete_groups(orders: ScriptPair) -> None:
     assert out.strip() == "Deletion of requested consumer groups ('doomed') was successful."
     out = _same(orders, "--delete", "--group", "doomed")
     assert "GroupIdNotFoundException: The group id does not exist." in out
+
+
+def test_describe_an_unknown_group(scripts: ScriptPair) -> None:
+    """A difference of protocol version, not of behaviour: Kafka 4 answers DescribeGroups v6
+    (KIP-1043) with GROUP_ID_NOT_FOUND, which the tool reports as an exception; brook serves up
+    to v5 (the newest its protocol schemas define), where an unknown group is described as
+    Dead, which the tool reports as "does not exist". Both exit 0 and say the group is absent."""
+    b, k = scripts.both(GROUPS, "--bootstrap-server", "{bs}", "--describe", "--group", "nosuch")
+    assert b.returncode == k.returncode == 0
+    assert "Error: Consumer group 'nosuch' does not exist." in b.stdout + b.stderr
+    assert "GroupIdNotFoundException: Group nosuch not found." in k.stdout + k.stderr
