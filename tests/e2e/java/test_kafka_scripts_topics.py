@@ -124,3 +124,17 @@ def test_describe_all_topics_pages_through_describe_topic_partitions(scripts: Sc
     assert brook == kafka
     assert [line.split("Partition: ")[1].split("\t")[0]
             for line in brook.splitlines()[1:]] == ["0", "1", "2", "3", "4"]
+
+
+def test_the_reference_broker_formats_a_cluster_id_that_starts_with_a_dash(
+    tmp_path: Path,
+) -> None:
+    """One random cluster id in 64 starts with "-"; Kafka's storage tool must not take it for
+    an option (the reference broker would then fail to start, now and then)."""
+    from tests.support.kafka_reference import KafkaBroker
+
+    kafka = KafkaBroker(tmp_path / "data")
+    kafka.data_dir.mkdir()
+    kafka.format_storage("-mEVVbHpTmqaCT46GPU7uw")
+    meta = (kafka.data_dir / "meta.properties").read_text()
+    assert "cluster.id=-mEVVbHpTmqaCT46GPU7uw" in meta
