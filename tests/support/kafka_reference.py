@@ -70,12 +70,18 @@ class KafkaBroker:
         self._write_properties()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            kafka_script("kafka-storage.sh", "format", f"--cluster-id={cluster_id}", "-c",
-                         str(self.properties_file))  # an id may start with "-"
+            self.format_storage(cluster_id)
         self._jvm = JavaProcess(
             "kafka.Kafka", (str(self.properties_file),), heap=self.heap, log_level="info"
         )
         self._jvm.start("Kafka Server started", timeout=timeout)
+
+    def format_storage(self, cluster_id: str) -> None:
+        """``kafka-storage.sh format``; the id is joined to its option because a random
+        URL-safe base64 id may start with ``-``, which would otherwise read as an option."""
+        self._write_properties()
+        kafka_script("kafka-storage.sh", "format", f"--cluster-id={cluster_id}",
+                     "-c", str(self.properties_file))
 
     def stop(self) -> int | None:
         return self._jvm.stop() if self._jvm is not None else None

@@ -25,7 +25,7 @@ from brook.config.defs import (
     subset_of,
 )
 
-__all__ = ["TOPIC_CONFIGS", "TOPIC_SYNONYMS"]
+__all__ = ["BROKER_SYNONYMS_WITHOUT_DEFAULT", "TOPIC_CONFIGS", "TOPIC_SYNONYMS"]
 
 _HOUR_MS = 3_600_000
 _MINUTE_MS = 60_000
@@ -117,3 +117,11 @@ TOPIC_SYNONYMS: frozenset[str] = frozenset(
     s.name for key in TOPIC_CONFIGS.values() for s in key.synonyms
 )
 """Broker keys read as topic defaults (``log.retention.hours``...): ``LogConfig`` honours them."""
+
+BROKER_SYNONYMS_WITHOUT_DEFAULT: frozenset[str] = frozenset(
+    {"log.retention.ms", "log.roll.ms", "log.roll.jitter.ms", "log.flush.interval.ms"}
+)
+"""First broker synonyms that Kafka leaves unset by default (the default lives in another
+unit, ``log.retention.hours``, or nowhere). Every other topic key's first broker synonym has
+Kafka's topic default as its own, which DescribeConfigs lists as a ``DEFAULT_CONFIG``
+synonym."""

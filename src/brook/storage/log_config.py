@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from brook.config.defs import ConfigKey, ConfigValue, format_value, parse_value
-from brook.config.log import TOPIC_CONFIGS
+from brook.config.log import BROKER_SYNONYMS_WITHOUT_DEFAULT, TOPIC_CONFIGS
 from brook.records.compression import CompressionType
 from brook.storage.errors import InvalidConfigError
 
@@ -247,6 +247,11 @@ def describe(
             for n, r, s, _ in chain
             if s is not ConfigSource.DEFAULT_CONFIG
         )
+        # Kafka ends the list with the broker key's own default (log.cleanup.policy=delete),
+        # which is where the topic default comes from.
+        primary = key.synonyms[0].name if key.synonyms else None
+        if primary is not None and primary not in BROKER_SYNONYMS_WITHOUT_DEFAULT:
+            synonyms += (ConfigSynonymEntry(primary, _default(key), ConfigSource.DEFAULT_CONFIG),)
         entries.append(
             ConfigEntry(
                 key.name,

@@ -185,10 +185,19 @@ def test_describe_reports_sources_and_synonyms() -> None:
     segment = entries["segment.bytes"]
     assert (segment.value, segment.source) == ("2097152", ConfigSource.STATIC_BROKER_CONFIG)
     policy = entries["cleanup.policy"]
+    # As Kafka lists them: the broker key's own default closes the list (where there is one:
+    # log.retention.ms has none, its default is log.retention.hours').
     assert (policy.value, policy.source, policy.synonyms) == (
         "delete",
         ConfigSource.DEFAULT_CONFIG,
-        (),
+        (("log.cleanup.policy", "delete", ConfigSource.DEFAULT_CONFIG),),
     )
+    assert [(s.name, s.value, s.source) for s in segment.synonyms] == [
+        ("log.segment.bytes", "2097152", ConfigSource.STATIC_BROKER_CONFIG),
+        ("log.segment.bytes", "1073741824", ConfigSource.DEFAULT_CONFIG),
+    ]
+    assert [(s.name, s.value) for s in entries["max.message.bytes"].synonyms] == [
+        ("message.max.bytes", "1048588")]
+    assert entries["segment.ms"].synonyms == ()
     assert policy.type == "LIST" and policy.documentation
     assert entries["flush.messages"].value == str(2**63 - 1)
