@@ -285,8 +285,15 @@ class LocalLog:
         for segment in reversed(removed):
             segment.delete()
         active = self._segments.last
+        # The new end is the base offset of the batch holding the target (whole batches go),
+        # or the target when no batch holds it. It is not read back from what remains: a power
+        # failure can empty a segment yet keep a later one, leaving offsets below the target
+        # unused, and reading back would put the end at the segment's base, below the log start.
+        found = active.translate_offset(target)
+        next_offset = active.log.scan_header(found[0])[0] if found is not None else None
         active.truncate_to(target)
-        next_offset = active.read_next_offset()
+        if next_offset is None:
+            next_offset = max(active.read_next_offset(), target)
         with self._lock:
             self._next_offset = next_offset
             self._recovery_point = min(self._recovery_point, next_offset)

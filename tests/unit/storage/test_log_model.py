@@ -379,6 +379,25 @@ def test_segment_created_after_a_roll_survives_power_failure() -> None:
         machine.teardown()
 
 
+def test_truncation_after_a_power_failure_emptied_an_earlier_segment() -> None:
+    """Found by the model: a power failure empties the first segment (never flushed) but
+    keeps a later, empty one, so the log ends at that segment's base with offsets below it
+    unused; truncating to the log start then read the log end back from the emptied segment
+    (0) instead of setting it to the target, leaving the end below the log start."""
+    machine = LogMachine()
+    try:
+        machine.append_idempotent(count=1)
+        machine.append_idempotent(count=1)
+        machine.roll()
+        machine.append(age_ms=0, count=1)
+        machine.delete_records(k=1)
+        machine.power_failure(torn=0.0)
+        machine.truncate(k=1)
+        machine.matches_model()
+    finally:
+        machine.teardown()
+
+
 def test_retention_after_truncation_keeps_recent_records() -> None:
     """Found by the model: after a truncation a segment's largest timestamp is taken from its
     time index alone, which lacks the batches appended since its last entry, so retention
