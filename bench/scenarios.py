@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import admin, child, load
+from bench import admin, child, kafka, load
 from bench.procs import Broker, RssPeak
 
 Params = dict[str, Any]
@@ -21,7 +21,7 @@ class Settings:
     duration: float = 10.0  # seconds of load per measurement
     max_mb: int = 2048  # cap on bytes produced per measurement (the peer keeps data in RAM)
     latency_rate: int = 1000  # msg/s for the end-to-end latency scenario
-    rebalance_delay_ms: int = 3000  # brook's group.initial.rebalance.delay.ms (Kafka default)
+    rebalance_delay_ms: int = 3000  # group.initial.rebalance.delay.ms of brook and Kafka
     startup_partitions: int = 10_000
     partitions_per_topic: int = 10
 
@@ -31,13 +31,21 @@ class Settings:
     def brook_overrides(self) -> dict[str, str]:
         return {"group.initial.rebalance.delay.ms": str(self.rebalance_delay_ms)}
 
+    def overrides(self, kind: str) -> dict[str, str]:
+        """server.properties beyond the broker's defaults (tansu and the floor take none)."""
+        if kind == "brook":
+            return self.brook_overrides()
+        if kind == "kafka":
+            return kafka.one_node_overrides(self.rebalance_delay_ms)
+        return {}
+
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     grid: Callable[[Settings], list[Params]]
     run: Callable[[Broker, Params, Settings], Result]
-    brokers: tuple[str, ...] = ("brook", "peer")
+    brokers: tuple[str, ...] = ("brook", "peer", "kafka")
     about: str = ""
 
 
@@ -208,7 +216,7 @@ def group_join(b: Broker, p: Params, s: Settings) -> Result:
     args = {"bootstrap": b.bootstrap, "topic": topic, "group": f"bench-group-{b.starts}",
             "timeout": 120.0}
     out = child.run(load.group_join, args, 150)
-    if b.kind == "brook":
+    if b.kind in ("brook", "kafka"):
         out["group_initial_rebalance_delay_ms"] = s.rebalance_delay_ms
     else:
         out["group_initial_rebalance_delay_ms"] = None
@@ -226,7 +234,7 @@ def _registry() -> dict[str, Scenario]:
                  about="produce throughput by value size and compression codec, acks=1"),
         Scenario("consume", consume_grid, consume_throughput,
                  about="consume from the start of a pre-filled topic"),
-        Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "floor"),
+        Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "kafka", "floor"),
                  about="one message per request, one request in flight"),
         Scenario("latency", latency_grid, e2e_latency,
                  about="end-to-end latency at a fixed rate, acks=all"),
