@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from bench import kafka, report
 from bench.procs import Broker, BrokerUnavailable, tansu_binary
-from bench.scenarios import SCENARIOS, Settings
+from bench.scenarios import SCENARIOS, Settings, warm_up
 
 BROKERS = ("brook", "peer", "kafka", "floor")
 
@@ -156,6 +156,8 @@ def run_case(kind: str, scen_name: str, params: dict[str, Any], repeat: int,
     t0 = time.perf_counter()
     try:
         rec["broker_start_s"] = round(b.start(), 3)
+        if scen.warm and settings.warmup > 0:
+            rec["warmup"] = warm_up(b, settings)
         rec.update(scen.run(b, params, settings))
         if b.proc is not None and b.proc.poll() is not None:
             rec["error"] = f"broker exited with {b.proc.returncode}: {b.log_tail()}"
@@ -189,6 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rebalance-delay-ms", type=int, default=3000,
                     help="brook's and Kafka's group.initial.rebalance.delay.ms "
                          "(Kafka's default 3000)")
+    ap.add_argument("--warmup", type=float, default=10.0,
+                    help="seconds of unmeasured load on each fresh broker before it is "
+                         "measured (all brokers alike; the JVM compiles its hot paths), 0: none")
     ap.add_argument("--table", metavar="FILE", help="only print the table for a JSON-lines file")
     ap.add_argument("--list", action="store_true", help="list scenarios and exit")
     return ap.parse_args(argv)
@@ -200,7 +205,8 @@ def settings_from(a: argparse.Namespace) -> Settings:
 
     return Settings(duration=pick(a.duration, 10.0, 2.0), max_mb=pick(a.max_mb, 2048, 256),
                     latency_rate=a.latency_rate, rebalance_delay_ms=a.rebalance_delay_ms,
-                    startup_partitions=pick(a.startup_partitions, 10_000, 1000))
+                    startup_partitions=pick(a.startup_partitions, 10_000, 1000),
+                    warmup=a.warmup)
 
 
 def _terminate(signum: int, _frame: object) -> None:
