@@ -92,8 +92,15 @@ def format_command(properties: Path, cp: str, cluster_id: str) -> list[str]:
 
 
 def new_cluster_id() -> str:
-    """A cluster id as `kafka-storage.sh random-uuid` prints it (URL-safe base64, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id as `kafka-storage.sh random-uuid` prints it (URL-safe base64, no padding).
+
+    Like Kafka's `Uuid.randomUuid`, never one that starts with "-": the storage tool's argument
+    parser would take it for an option and refuse to format.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def format_storage(properties: Path, log_dir: Path, cp: str, timeout: float = 120.0) -> None:
