@@ -15,6 +15,8 @@ HEADLINE: dict[str, list[tuple[str, str]]] = {
     "produce": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
                 ("broker_cpu_pct", INFO), ("client_cpu_pct", INFO),
                 ("broker_rss_peak_mib", LOWER)],
+    "produce_codec": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
+                      ("client_cpu_pct", INFO)],
     "consume": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
                 ("broker_cpu_pct", INFO), ("broker_rss_peak_mib", LOWER)],
     "request_rate": [("req_s", HIGHER), ("broker_cpu_us_per_req", LOWER),
