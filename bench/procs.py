@@ -1,9 +1,10 @@
 """Broker processes under test and /proc-based measurement of their CPU time and memory.
 
 Kinds: "brook", "peer" (tansu, bench/README.md), "kafka" (Apache Kafka on the JVM,
-bench/kafka.py) and "floor" (bench/floor.py). Every broker runs in its own session (process group) on a free loopback port and is torn down
-with SIGTERM, then SIGKILL to the whole group. CPU and RSS figures cover the broker process and
-all of its descendants.
+bench/kafka.py) and "floor" (bench/floor.py). Every broker runs in its own session (process
+group) on a free loopback port and is torn down with SIGTERM, then SIGKILL to the whole group.
+CPU and RSS figures cover the broker process and all of its descendants (for Kafka, the JVM
+itself: it is started directly, without a wrapper script).
 """
 
 from __future__ import annotations
