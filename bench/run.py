@@ -1,6 +1,6 @@
-"""Benchmark runner: brook against a peer broker, same clients, same machine.
+"""Benchmark runner: brook against peer brokers (tansu, Apache Kafka), same clients, same machine.
 
-    python -m bench.run [--brokers brook,peer] [--scenarios a,b,...] [--duration S]
+    python -m bench.run [--brokers brook,peer,kafka] [--scenarios a,b,...] [--duration S]
                         [--repeat R] [--out FILE] [--smoke] [--table FILE]
 
 Prints one JSON object per line (a header with machine information, one line per broker,
@@ -22,11 +22,11 @@ import tempfile
 import time
 from typing import Any, TextIO
 
-from bench import report
+from bench import kafka, report
 from bench.procs import Broker, BrokerUnavailable, tansu_binary
-from bench.scenarios import SCENARIOS, Settings
+from bench.scenarios import SCENARIOS, Settings, warm_up
 
-BROKERS = ("brook", "peer", "floor")
+BROKERS = ("brook", "peer", "kafka", "floor")
 
 
 def _now() -> str:
@@ -105,6 +105,7 @@ def machine_info() -> dict[str, Any]:
         "client": f"confluent-kafka {_first(confluent_kafka.version())}, "
                   f"librdkafka {_first(confluent_kafka.libversion())}",
         "peer": f"{peer} (memory://tansu/ storage)",
+        "kafka": kafka.describe(),
         "data_dir_parent": tempfile.gettempdir(),
     }
 
@@ -133,8 +134,9 @@ def log(msg: str) -> None:
 
 def probe(kind: str, settings: Settings) -> str | None:
     """Start and stop the broker once; None if it works, else why not."""
-    b = Broker(kind, overrides=settings.brook_overrides() if kind == "brook" else {},
-               ready_timeout=30.0)
+    # A JVM on a loaded 2-core machine takes far longer to start than a native or Python broker.
+    b = Broker(kind, overrides=settings.overrides(kind),
+               ready_timeout=120.0 if kind == "kafka" else 30.0)
     try:
         b.start()
         return None
@@ -149,10 +151,13 @@ def run_case(kind: str, scen_name: str, params: dict[str, Any], repeat: int,
     scen = SCENARIOS[scen_name]
     rec: dict[str, Any] = {"broker": kind, "scenario": scen_name, "params": params,
                            "repeat": repeat}
-    b = Broker(kind, overrides=settings.brook_overrides() if kind == "brook" else {})
+    b = Broker(kind, overrides=settings.overrides(kind),
+               ready_timeout=120.0 if kind == "kafka" else 60.0)
     t0 = time.perf_counter()
     try:
         rec["broker_start_s"] = round(b.start(), 3)
+        if scen.warm and settings.warmup > 0:
+            rec["warmup"] = warm_up(b, settings)
         rec.update(scen.run(b, params, settings))
         if b.proc is not None and b.proc.poll() is not None:
             rec["error"] = f"broker exited with {b.proc.returncode}: {b.log_tail()}"
@@ -171,7 +176,7 @@ def run_case(kind: str, scen_name: str, params: dict[str, Any], repeat: int,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--brokers", default=",".join(BROKERS), help="comma list of brook,peer,floor")
+    ap.add_argument("--brokers", default=",".join(BROKERS), help="comma list of brook,peer,kafka,floor")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS),
                     help=f"comma list of {','.join(SCENARIOS)}")
     ap.add_argument("--duration", type=float, help="seconds of load per measurement (10)")
@@ -184,7 +189,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--startup-partitions", type=int, help="partitions for startup (10000)")
     ap.add_argument("--latency-rate", type=int, default=1000, help="msg/s for latency")
     ap.add_argument("--rebalance-delay-ms", type=int, default=3000,
-                    help="brook's group.initial.rebalance.delay.ms (Kafka's default 3000)")
+                    help="brook's and Kafka's group.initial.rebalance.delay.ms "
+                         "(Kafka's default 3000)")
+    ap.add_argument("--warmup", type=float, default=10.0,
+                    help="seconds of unmeasured load on each fresh broker before it is "
+                         "measured (all brokers alike; the JVM compiles its hot paths), 0: none")
     ap.add_argument("--table", metavar="FILE", help="only print the table for a JSON-lines file")
     ap.add_argument("--list", action="store_true", help="list scenarios and exit")
     return ap.parse_args(argv)
@@ -196,7 +205,8 @@ def settings_from(a: argparse.Namespace) -> Settings:
 
     return Settings(duration=pick(a.duration, 10.0, 2.0), max_mb=pick(a.max_mb, 2048, 256),
                     latency_rate=a.latency_rate, rebalance_delay_ms=a.rebalance_delay_ms,
-                    startup_partitions=pick(a.startup_partitions, 10_000, 1000))
+                    startup_partitions=pick(a.startup_partitions, 10_000, 1000),
+                    warmup=a.warmup)
 
 
 def _terminate(signum: int, _frame: object) -> None:

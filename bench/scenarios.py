@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import admin, child, load
+from bench import admin, child, kafka, load
 from bench.procs import Broker, RssPeak
 
 Params = dict[str, Any]
@@ -21,9 +21,10 @@ class Settings:
     duration: float = 10.0  # seconds of load per measurement
     max_mb: int = 2048  # cap on bytes produced per measurement (the peer keeps data in RAM)
     latency_rate: int = 1000  # msg/s for the end-to-end latency scenario
-    rebalance_delay_ms: int = 3000  # brook's group.initial.rebalance.delay.ms (Kafka default)
+    rebalance_delay_ms: int = 3000  # group.initial.rebalance.delay.ms of brook and Kafka
     startup_partitions: int = 10_000
     partitions_per_topic: int = 10
+    warmup: float = 10.0  # seconds of unmeasured load on every fresh broker (bench.load.warmup)
 
     def worker_timeout(self) -> float:
         return self.duration + 180.0
@@ -31,14 +32,30 @@ class Settings:
     def brook_overrides(self) -> dict[str, str]:
         return {"group.initial.rebalance.delay.ms": str(self.rebalance_delay_ms)}
 
+    def overrides(self, kind: str) -> dict[str, str]:
+        """server.properties beyond the broker's defaults (tansu and the floor take none)."""
+        if kind == "brook":
+            return self.brook_overrides()
+        if kind == "kafka":
+            return kafka.one_node_overrides(self.rebalance_delay_ms)
+        return {}
+
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     grid: Callable[[Settings], list[Params]]
     run: Callable[[Broker, Params, Settings], Result]
-    brokers: tuple[str, ...] = ("brook", "peer")
+    brokers: tuple[str, ...] = ("brook", "peer", "kafka")
     about: str = ""
+    warm: bool = True  # run bench.load.warmup first (not where the cold start is the subject)
+
+
+def warm_up(b: Broker, s: Settings) -> dict[str, Any]:
+    """The same unmeasured load on every broker before its measurement, on its own topic."""
+    admin.create_topics(b.bootstrap, {"bench-warmup": 1})
+    return child.run(load.warmup, {"bootstrap": b.bootstrap, "topic": "bench-warmup",
+                                   "duration": s.warmup}, s.warmup + 90)
 
 
 def topic_config(value_size: int) -> dict[str, str]:
@@ -208,7 +225,7 @@ def group_join(b: Broker, p: Params, s: Settings) -> Result:
     args = {"bootstrap": b.bootstrap, "topic": topic, "group": f"bench-group-{b.starts}",
             "timeout": 120.0}
     out = child.run(load.group_join, args, 150)
-    if b.kind == "brook":
+    if b.kind in ("brook", "kafka"):
         out["group_initial_rebalance_delay_ms"] = s.rebalance_delay_ms
     else:
         out["group_initial_rebalance_delay_ms"] = None
@@ -226,7 +243,7 @@ def _registry() -> dict[str, Scenario]:
                  about="produce throughput by value size and compression codec, acks=1"),
         Scenario("consume", consume_grid, consume_throughput,
                  about="consume from the start of a pre-filled topic"),
-        Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "floor"),
+        Scenario("request_rate", request_grid, request_rate, brokers=("brook", "peer", "kafka", "floor"),
                  about="one message per request, one request in flight"),
         Scenario("latency", latency_grid, e2e_latency,
                  about="end-to-end latency at a fixed rate, acks=all"),
@@ -236,7 +253,7 @@ def _registry() -> dict[str, Scenario]:
                  about="same produce load over 1, 10 and 100 partitions"),
         Scenario("group_join", group_grid, group_join,
                  about="single consumer: subscribe() to first message"),
-        Scenario("startup", startup.grid, startup.run, brokers=("brook",),
+        Scenario("startup", startup.grid, startup.run, brokers=("brook", "kafka"), warm=False,
                  about="restart time and idle RSS with many partitions"),
     ]
     return {s.name: s for s in items}

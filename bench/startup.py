@@ -1,9 +1,10 @@
-"""brook only: restart time and idle memory with many partitions.
+"""brook and Kafka: restart time and idle memory with many partitions.
 
 Create N partitions (N / per_topic topics), write one record to each, measure idle RSS and CPU,
 stop with SIGTERM, start again on the same data directory and time until a Metadata request
-answers (a raw request, so no client reconnect backoff is included). The peer keeps its data in
-memory, so a restart of it is not comparable and it is not run here.
+answers (a raw request, so no client reconnect backoff is included); for Kafka also until it
+logs that it started. tansu keeps its data in memory, so a restart of it is not comparable and
+it is not run here; Kafka keeps its log on disk as brook does.
 """
 
 from __future__ import annotations
