@@ -34,6 +34,7 @@ __all__ = [
     "LogGapError",
     "MetadataLogError",
     "NotControllerError",
+    "batch_size",
     "decode_batch",
     "encode_batch",
 ]
@@ -58,6 +59,11 @@ class NotControllerError(Exception):
 
 class LogGapError(MetadataLogError):
     """A reader found offsets missing (records deleted behind a snapshot): reload the snapshot."""
+
+
+def batch_size(values: Sequence[bytes]) -> int:
+    """The bytes :func:`encode_batch` frames ``values`` in (to refuse a batch before encoding)."""
+    return _LEN.size * (1 + len(values)) + sum(len(v) for v in values)
 
 
 def encode_batch(values: Sequence[bytes]) -> bytes:

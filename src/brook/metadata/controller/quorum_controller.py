@@ -52,6 +52,8 @@ from brook.protocol.metadata_records.broker_registration_change_record import (
 from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
 from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
 from brook.raft.client import MetadataLogError, RaftClient
+from brook.raft.fenced import MAX_BATCH_BYTES as MAX_FENCED_BATCH_BYTES
+from brook.raft.fenced import batch_size
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +160,14 @@ class QuorumController:
             return
         values = [encode_record(r) for r in records]
         size = sum(len(v) for v in values)
-        if size > MAX_BATCH_BYTES:
+        # A cluster's append is one etcd request, which etcd bounds far below the local log.
+        limit = MAX_BATCH_BYTES
+        if self.clustered:
+            size = batch_size(values)
+            limit = MAX_FENCED_BATCH_BYTES
+        if size > limit:
             raise excessive_batch(
-                f"The request's metadata records take {size} bytes, at most {MAX_BATCH_BYTES}."
+                f"The request's metadata records take {size} bytes, at most {limit}."
             )
         if self.clustered:
             if self.cluster is None:

@@ -1,0 +1,53 @@
+"""The controller's cluster term over the in-memory fenced log (the same contract as etcd's):
+what a request too big for one fenced append gets, and that the term survives it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from brook.env import SYSTEM_CLOCK, Rng
+from brook.metadata.controller.cluster_commit import ClusterCommit
+from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
+from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
+from brook.metadata.follower import MetadataFollower
+from brook.metadata.loader import MetadataLoader
+from brook.protocol.errors import ErrorCode
+from brook.raft.memory_log import MemoryControllerElection, MemoryMetadataLog, MemoryMetadataStore
+from brook.testing.clock import VirtualClock
+
+
+async def _active_controller() -> tuple[QuorumController, MetadataFollower, ClusterCommit]:
+    store = MemoryMetadataStore(VirtualClock())
+    log = MemoryMetadataLog(store)
+    loader = MetadataLoader(None)
+    loader.load(records=[])
+    follower = MetadataFollower(loader, log.follow)
+    follower.start()
+    election = MemoryControllerElection(store, 1, ttl_s=3600.0)
+    leadership = await election.campaign()
+    c = QuorumController(None, SYSTEM_CLOCK, Rng(7), 1, 3, loader=loader)
+    commit = ClusterCommit(log, follower, leadership, election.lost)
+    c.activate_cluster(commit)
+    for b in (1, 2, 3):
+        await c.register_broker(b, bytes([b]) * 16, [BrokerEndpointSpec("PLAINTEXT", "h", 9000 + b, 0)],
+                                rack=f"az-{b}")
+    return c, follower, commit
+
+
+def test_a_create_topics_too_big_for_one_append_is_refused_and_the_term_goes_on() -> None:
+    async def main() -> None:
+        c, follower, commit = await _active_controller()
+        try:
+            # 4,000 topics with 240-character names: under Kafka's 10,000 records per request,
+            # but ~1.4 MB of records, more than one fenced append (etcd request) holds.
+            specs = [TopicSpec(f"{i:05d}" + "t" * 235, 1, 3) for i in range(4000)]
+            results = await c.create_topics(specs, validate_only=False)
+            assert all(isinstance(r, ControllerError) and r.code == ErrorCode.POLICY_VIOLATION
+                       for r in results), results[0]
+            assert len(c.image.topics.by_name) == 0
+            assert commit.active()
+            [small] = await c.create_topics([TopicSpec("small", 3, 3)], validate_only=False)
+            assert isinstance(small, CreatedTopic)
+        finally:
+            await follower.stop()
+    asyncio.run(main())
