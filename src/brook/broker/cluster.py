@@ -39,7 +39,7 @@ from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
 
-__all__ = ["ClusterMembership", "etcd_endpoints"]
+__all__ = ["ClusterMembership", "controller_node", "etcd_endpoints"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,20 @@ def _registration(config: BrokerConfig, incarnation: bytes) -> bytes:
             for lsn in config.advertised_listeners
         ],
     }, sort_keys=True).encode()
+
+
+def controller_node(value: bytes) -> int:
+    """The node id a leader key's value names; -1 (no controller known) for a value no brook
+    candidate wrote, so a stray put under the prefix cannot stop a broker tracking the
+    controller."""
+    try:
+        node_id = json.loads(value)["node_id"]
+    except (ValueError, KeyError, TypeError):
+        node_id = None
+    if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
+        log.warning("the controller key holds %r, not a candidate's registration", value[:100])
+        return -1
+    return node_id
 
 
 def _endpoints(payload: dict[str, object]) -> list[BrokerEndpointSpec]:
@@ -134,11 +148,11 @@ class ClusterMembership:
         while True:
             try:
                 revision, kv = await self.client.get(key)
-                self.controller_id = json.loads(kv.value)["node_id"] if kv is not None else -1
+                self.controller_id = controller_node(kv.value) if kv is not None else -1
                 async for events in self.client.watch(key, key + b"\0", revision + 1):
                     for ev in events:
                         self.controller_id = (
-                            -1 if ev.kind == "delete" else json.loads(ev.kv.value)["node_id"])
+                            -1 if ev.kind == "delete" else controller_node(ev.kv.value))
             except (EtcdUnavailable, WatchCompacted) as exc:
                 log.debug("controller watch resumes: %s", exc)
                 await self.clock.sleep(_RETRY_S)

@@ -92,7 +92,7 @@ class EtcdBrokerRegistry:
         while True:
             try:
                 revision, kvs, _ = await self._client.range(self._prefix, end)
-                now = {self._node(kv.key): kv.value for kv in kvs}
+                now = {node: kv.value for kv in kvs if (node := self._node(kv.key)) is not None}
                 for node_id in sorted(set(known) - set(now)):
                     del known[node_id]
                     yield node_id, None
@@ -102,16 +102,24 @@ class EtcdBrokerRegistry:
                         yield node_id, payload
                 async for events in self._client.watch(self._prefix, end, revision + 1):
                     for ev in events:
-                        node_id = self._node(ev.kv.key)
+                        changed = self._node(ev.kv.key)
+                        if changed is None:
+                            continue
                         if ev.kind == "delete":
-                            if known.pop(node_id, None) is not None:
-                                yield node_id, None
+                            if known.pop(changed, None) is not None:
+                                yield changed, None
                         else:
-                            known[node_id] = ev.kv.value
-                            yield node_id, ev.kv.value
+                            known[changed] = ev.kv.value
+                            yield changed, ev.kv.value
             except (EtcdUnavailable, WatchCompacted) as exc:
                 log.info("broker registrations watch resumes: %s", exc)
                 await self._clock.sleep(_RETRY_S)
 
-    def _node(self, key: bytes) -> int:
-        return int(key[len(self._prefix):])
+    def _node(self, key: bytes) -> int | None:
+        """The node id a registration key names; None for a key no broker writes (a stray
+        ``etcdctl put``), which must not stop the controller from seeing the real ones."""
+        suffix = key[len(self._prefix):]
+        if not suffix.isdigit() or len(suffix) > 10:
+            log.warning("broker registrations: ignoring foreign key %r", key)
+            return None
+        return int(suffix)

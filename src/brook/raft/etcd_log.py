@@ -64,10 +64,12 @@ class EtcdMetadataLog:
         return self._log_prefix + b"%020d" % last_offset
 
     def _records(self, kv: KeyValue) -> Iterator[tuple[int, bytes]]:
-        try:
-            last = int(kv.key[len(self._log_prefix):])
-        except ValueError:
-            raise MetadataLogError(f"unexpected key {kv.key!r} in the metadata log") from None
+        suffix = kv.key[len(self._log_prefix):]
+        if len(suffix) != 20 or not suffix.isdigit():
+            # Not a key an append writes (an operator's stray put): no record can live there.
+            log.warning("metadata log: ignoring foreign key %r", kv.key)
+            return
+        last = int(suffix)
         values = decode_batch(kv.value)
         base = last - len(values) + 1
         for i, value in enumerate(values):
