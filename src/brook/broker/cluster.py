@@ -39,7 +39,7 @@ from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
 
-__all__ = ["ClusterMembership", "controller_node", "etcd_endpoints"]
+__all__ = ["ClusterMembership", "controller_node", "etcd_endpoints", "parse_registration"]
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,37 @@ def controller_node(value: bytes) -> int:
     return node_id
 
 
-def _endpoints(payload: dict[str, object]) -> list[BrokerEndpointSpec]:
-    raw = payload.get("endpoints")
-    if not isinstance(raw, list):
+def parse_registration(payload: bytes) -> tuple[bytes, list[BrokerEndpointSpec], str | None]:
+    """``(incarnation, endpoints, rack)`` of a registration key's value; ``ValueError`` for
+    anything a broker would not have written. Checked whole, because the controller turns it
+    into a RegisterBrokerRecord: a value that cannot be encoded (a port past 65535, a short
+    incarnation) would otherwise fail the controller's term on every election."""
+    info = json.loads(payload)
+    if not isinstance(info, dict):
+        raise ValueError("registration is not an object")
+    incarnation = bytes.fromhex(str(info.get("incarnation", "")))
+    if len(incarnation) != 16:
+        raise ValueError("registration incarnation is not 16 bytes")
+    rack = info.get("rack")
+    if rack is not None and (not isinstance(rack, str) or len(rack.encode()) > 0x7FFF):
+        raise ValueError("registration rack is not a string")
+    raw = info.get("endpoints")
+    if not isinstance(raw, list) or not raw:
         raise ValueError("registration without endpoints")
-    return [BrokerEndpointSpec(str(n), str(h), int(p), int(sp)) for n, h, p, sp in raw]
+    endpoints = []
+    for ep in raw:
+        if not isinstance(ep, list) or len(ep) != 4:
+            raise ValueError(f"registration endpoint {ep!r} is not [name, host, port, protocol]")
+        name, host, port, protocol = ep
+        if not (isinstance(name, str) and isinstance(host, str) and 0 < len(name) <= 255
+                and len(host) <= 255):
+            raise ValueError(f"registration endpoint {ep!r} has no valid name and host")
+        if type(port) is not int or not 0 <= port <= 0xFFFF:
+            raise ValueError(f"registration endpoint {ep!r} has no valid port")
+        if type(protocol) is not int or protocol not in SECURITY_PROTOCOLS.values():
+            raise ValueError(f"registration endpoint {ep!r} has no valid security protocol")
+        endpoints.append(BrokerEndpointSpec(name, host, port, protocol))
+    return incarnation, endpoints, rack
 
 
 class ClusterMembership:
@@ -201,11 +227,11 @@ class ClusterMembership:
                 await self.controller.fence_broker(node_id)
                 continue
             try:
-                info = json.loads(payload)
-                await self.controller.register_broker(
-                    node_id, bytes.fromhex(info["incarnation"]), _endpoints(info), info.get("rack"))
-            except (ValueError, KeyError, TypeError) as exc:
+                incarnation, endpoints, rack = parse_registration(payload)
+            except ValueError as exc:
                 log.error("broker %d's registration is unreadable: %s", node_id, exc)
+                continue
+            await self.controller.register_broker(node_id, incarnation, endpoints, rack)
 
     def image(self) -> MetadataImage:
         return self.loader.image

@@ -119,7 +119,7 @@ class EtcdBrokerRegistry:
         """The node id a registration key names; None for a key no broker writes (a stray
         ``etcdctl put``), which must not stop the controller from seeing the real ones."""
         suffix = key[len(self._prefix):]
-        if not suffix.isdigit() or len(suffix) > 10:
+        if not suffix.isdigit() or len(suffix) > 10 or int(suffix) > 0x7FFFFFFF:
             log.warning("broker registrations: ignoring foreign key %r", key)
             return None
         return int(suffix)
