@@ -29,6 +29,7 @@ from brook.raft.client import MetadataLogError
 __all__ = [
     "MAX_BATCH_BYTES",
     "ControllerElection",
+    "DuplicateBrokerRegistration",
     "FencedMetadataLog",
     "Leadership",
     "LogGapError",
@@ -55,6 +56,11 @@ class Leadership:
 
 class NotControllerError(Exception):
     """The appender no longer holds controller leadership: it must stop acting at once."""
+
+
+class DuplicateBrokerRegistration(Exception):
+    """Another live broker holds this node id's registration (Kafka's
+    DUPLICATE_BROKER_REGISTRATION): this broker must not start."""
 
 
 class LogGapError(MetadataLogError):
