@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from brook.env import SYSTEM_CLOCK, Rng
+from brook.metadata.controller import quorum_controller
 from brook.metadata.controller.cluster_commit import ClusterCommit
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
@@ -48,6 +51,34 @@ def test_a_create_topics_too_big_for_one_append_is_refused_and_the_term_goes_on(
             assert commit.active()
             [small] = await c.create_topics([TopicSpec("small", 3, 3)], validate_only=False)
             assert isinstance(small, CreatedTopic)
+        finally:
+            await follower.stop()
+    asyncio.run(main())
+
+
+def test_a_broker_leading_more_partitions_than_one_append_holds_is_fenced_and_unfenced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One fenced append is bounded at a few KiB here so that a few hundred partitions stand
+    # for the tens of thousands that exceed etcd's request limit in production.
+    monkeypatch.setattr(quorum_controller, "MAX_FENCED_BATCH_BYTES", 4096)
+
+    async def main() -> None:
+        c, follower, commit = await _active_controller()
+        try:
+            for i in range(4):
+                [t] = await c.create_topics([TopicSpec(f"t{i}", -1, -1, {p: [1] for p in range(60)})],
+                                            validate_only=False)
+                assert isinstance(t, CreatedTopic), t
+            await c.fence_broker(1)
+            assert c.image.cluster.brokers[1].fenced
+            assert all(p.leader == -1 for t in c.image.topics.by_id.values()
+                       for p in t.partitions.values())
+            await c.register_broker(1, bytes([9]) * 16,
+                                    [BrokerEndpointSpec("PLAINTEXT", "h", 9001, 0)], rack="az-1")
+            assert not c.image.cluster.brokers[1].fenced
+            assert all(p.leader == 1 for t in c.image.topics.by_id.values()
+                       for p in t.partitions.values())
+            assert commit.active()
         finally:
             await follower.stop()
     asyncio.run(main())
