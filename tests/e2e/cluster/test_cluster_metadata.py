@@ -118,6 +118,25 @@ def test_a_killed_controller_is_replaced_and_topics_can_still_be_created(
     assert "after-failover" in _view(by_id[controller])[2]
 
 
+def test_a_create_topics_sent_as_the_controller_dies_waits_for_the_next_one(
+    cluster: list[BrokerProcess],
+) -> None:
+    """Sent to a surviving broker at once after the controller's kill -9, before its lease has
+    lapsed: the request waits out the change (as Kafka's forwarding does) and succeeds, rather
+    than failing with REQUEST_TIMED_OUT or NOT_CONTROLLER."""
+    controller = _eventually(lambda: _view(cluster[0])[0] if _view(cluster[0])[0] > 0 else None)
+    survivors = [b for b in cluster if b.node_id != controller]
+    for b in survivors:  # each has forwarded to the controller once: a pooled connection
+        _create(b, f"before-{b.node_id}", 1, 1)
+    next(b for b in cluster if b.node_id == controller).kill()
+    for b in survivors:
+        name = f"during-{b.node_id}"
+        admin = AdminClient({"bootstrap.servers": b.bootstrap, "socket.timeout.ms": 30000})
+        admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=25)[name].result(timeout=40)
+    for b in survivors:
+        _eventually(lambda b=b: {f"during-{s.node_id}" for s in survivors} <= set(_view(b)[2]))
+
+
 def test_clients_work_through_any_broker(cluster: list[BrokerProcess]) -> None:
     """Idempotent produce (producer ids from the controller, forwarded), an auto-created topic
     (forwarded CreateTopics), a consumer group (its coordinator on the leader of its
