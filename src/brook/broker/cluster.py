@@ -35,6 +35,7 @@ from brook.raft.etcd_brokers import EtcdBrokerRegistry
 from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, parse_endpoints
 from brook.raft.etcd_election import EtcdControllerElection
 from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
+from brook.raft.fenced import MetadataLogError
 
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
@@ -150,7 +151,13 @@ class ClusterMembership:
 
     async def start(self) -> None:
         self.follower.start()
-        end = await self.log.end_offset()
+        while True:
+            try:
+                end = await self.log.end_offset()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("reading the cluster metadata: %s", exc)
+                await self.clock.sleep(_RETRY_S)
         await self.follower.wait_applied(end - 1)
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
@@ -198,6 +205,15 @@ class ClusterMembership:
                 await self._act(election, commit)
             except EtcdUnavailable as exc:
                 log.warning("controller term %d: %s", leadership.epoch, exc)
+            except MetadataLogError as exc:
+                # The shared log cannot be read or extended as it stands (written by something
+                # other than a controller): step down and let an operator see why, rather than
+                # end this broker's candidacy silently.
+                log.error("controller term %d ends: %s", leadership.epoch, exc)
+                if self.follower.failure is not None:
+                    log.critical("broker %d no longer campaigns: its image cannot follow the "
+                                 "metadata log", self.node_id)
+                    return  # after stepping down (below)
             finally:
                 self.controller.deactivate()
                 await election.resign()

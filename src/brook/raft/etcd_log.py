@@ -77,7 +77,11 @@ class EtcdMetadataLog:
 
     async def end_offset(self) -> int:
         _, kv = await self._client.get(self._end_key)
-        return int(kv.value) if kv is not None else 0
+        if kv is None:
+            return 0
+        if not kv.value.isdigit():
+            raise MetadataLogError(f"{self._end_key!r} holds {kv.value[:40]!r}, not an offset")
+        return int(kv.value)
 
     async def append(self, leadership: Leadership, values: Sequence[bytes], expected_end: int) -> int:
         if not values:
@@ -112,7 +116,7 @@ class EtcdMetadataLog:
             if not leader or leader[0].create_revision != leadership.epoch:
                 raise NotControllerError(
                     f"controller {leadership.node_id} lost leadership (epoch {leadership.epoch})")
-            actual = int(end[0].value) if end else 0
+            actual = end[0].value.decode(errors="replace") if end else "0"
             raise MetadataLogError(f"metadata log end is {actual}, not {expected_end}")
         raise MetadataLogError(f"metadata append at {expected_end}: outcome unknown")
 

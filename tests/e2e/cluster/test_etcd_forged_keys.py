@@ -79,3 +79,17 @@ def test_an_undecodable_batch_fails_the_follower_instead_of_hanging_it(etcd: Etc
             await follower.stop()
             await client.close()
     asyncio.run(main())
+
+
+def test_a_forged_log_end_is_a_metadata_log_error(etcd: EtcdServer) -> None:
+    async def main() -> None:
+        client = EtcdClient(parse_endpoints(etcd.endpoint))
+        prefix = cluster_prefix("end")
+        log = EtcdMetadataLog(client, prefix, SYSTEM_CLOCK)
+        try:
+            await client.txn([], [client.put(prefix + b"log_end", b"junk")])
+            with pytest.raises(MetadataLogError, match="not an offset"):
+                await log.end_offset()
+        finally:
+            await client.close()
+    asyncio.run(main())
