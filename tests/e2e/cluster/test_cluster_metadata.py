@@ -196,3 +196,24 @@ def test_brokers_keep_serving_while_etcd_restarts(
             got.append(msg.value())
     consumer.close()
     assert sorted(got) == sorted(f"m{n}".encode() for n in range(10))
+
+
+def test_a_second_broker_with_a_taken_node_id_does_not_start(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """Started with the node.id of a live broker (its own data dir and port): it exits with
+    a clear error, and the live broker's registration and endpoint stay as they were."""
+    props = {"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+             "broker.session.timeout.ms": "3000"}
+    first = plain_broker(tmp_path / "first" / "data", node_id=1, overrides=props)
+    twin = plain_broker(tmp_path / "twin" / "data", node_id=1, overrides=props)
+    first.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"another live broker is registered with node\.id 1"):
+            twin.start()
+        _create(first, "still-first", 1, 1)
+        md = _admin(first).list_topics(timeout=10)
+        assert [(m.id, m.port) for m in md.brokers.values()] == [(1, first.port)]
+    finally:
+        twin.stop()
+        first.stop()
