@@ -93,3 +93,19 @@ def test_a_forged_log_end_is_a_metadata_log_error(etcd: EtcdServer) -> None:
         finally:
             await client.close()
     asyncio.run(main())
+
+
+def test_a_leader_key_written_without_a_lease_does_not_block_the_election(etcd: EtcdServer) -> None:
+    async def main() -> None:
+        client = EtcdClient(parse_endpoints(etcd.endpoint))
+        prefix = cluster_prefix("stuck")
+        log = EtcdMetadataLog(client, prefix, SYSTEM_CLOCK)
+        election = EtcdControllerElection(client, log.leader_key, 1, "i1", SYSTEM_CLOCK)
+        try:
+            await client.txn([], [client.put(log.leader_key, b'{"node_id": 9}')])
+            leader = await asyncio.wait_for(election.campaign(), 10)
+            assert await log.append(leader, [b"a"], 0) == 0
+        finally:
+            await election.resign()
+            await client.close()
+    asyncio.run(main())
