@@ -217,3 +217,31 @@ def test_a_second_broker_with_a_taken_node_id_does_not_start(
     finally:
         twin.stop()
         first.stop()
+
+
+def test_a_controller_paused_past_its_lease_rejoins_as_a_follower(
+    cluster: list[BrokerProcess],
+) -> None:
+    """SIGSTOP of the controller until another broker holds the term, a topic created
+    meanwhile, then SIGCONT: the paused broker acts as a controller no more, catches up, and
+    takes and forwards admin requests like any broker."""
+    import os
+    import signal
+
+    controller = _eventually(lambda: _view(cluster[0])[0] if _view(cluster[0])[0] > 0 else None)
+    paused = next(b for b in cluster if b.node_id == controller)
+    survivor = next(b for b in cluster if b.node_id != controller)
+    assert paused.proc is not None
+    os.kill(paused.proc.pid, signal.SIGSTOP)
+    try:
+        _eventually(lambda: (lambda c: c > 0 and c != controller)(_view(survivor)[0]))
+        _create(survivor, "while-paused", 1, 1)
+    finally:
+        os.kill(paused.proc.pid, signal.SIGCONT)
+    _eventually(lambda: "while-paused" in _view(paused)[2])
+    new = _view(survivor)[0]
+    assert new != controller
+    _eventually(lambda: _view(paused)[0] == new)
+    admin = AdminClient({"bootstrap.servers": paused.bootstrap, "socket.timeout.ms": 30000})
+    admin.create_topics([NewTopic("after-pause", 1, 1)], operation_timeout=25)["after-pause"].result(40)
+    _eventually(lambda: all("after-pause" in _view(b)[2] for b in cluster))
