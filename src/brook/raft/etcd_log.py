@@ -39,7 +39,8 @@ __all__ = ["EtcdMetadataLog", "cluster_prefix"]
 
 log = logging.getLogger(__name__)
 
-_PAGE = 64
+_PAGE = 16
+"""Batches per range read: at most 16 MiB, within the client's receive limit."""
 _RETRY_S = 0.2
 _APPEND_ATTEMPTS = 10
 
