@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from brook.broker.context import FORWARDED, FORWARDING_CLIENT_PREFIX
 from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError, PeerUnreachable
 from brook.metadata.controller.cluster_commit import not_controller
 from brook.metadata.controller.configuration_control import ConfigOp
@@ -120,7 +121,8 @@ class ForwardingControllerChannel:
         if client is None or (client.host, client.port) != (endpoint.host, endpoint.port):
             if client is not None:
                 client.close()
-            client = InterBrokerClient(endpoint.host, endpoint.port, f"broker-{self._node_id}")
+            client = InterBrokerClient(endpoint.host, endpoint.port,
+                                       f"{FORWARDING_CLIENT_PREFIX}{self._node_id}")
             self._client = client
         return client
 
@@ -138,6 +140,9 @@ class ForwardingControllerChannel:
         return self._local()
 
     async def _forward(self, request: Message, version: int, response_type: type[M]) -> M:
+        if FORWARDED.get():
+            raise not_controller("This broker is not the active controller; a forwarded "
+                                 "request is not forwarded again.")
         for _ in range(_WAIT_STEPS):
             client = self._peer()
             try:

@@ -19,7 +19,10 @@ from brook.raft.memory_log import MemoryControllerElection, MemoryMetadataLog, M
 from brook.testing.clock import VirtualClock
 
 
-async def _active_controller() -> tuple[QuorumController, MetadataFollower, ClusterCommit]:
+async def active_controller(ports: dict[int, int] | None = None,
+                            ) -> tuple[QuorumController, MetadataFollower, ClusterCommit]:
+    """Broker 1's controller term over an in-memory log, brokers 1-3 registered (listening
+    on ``ports`` where given)."""
     store = MemoryMetadataStore(VirtualClock())
     log = MemoryMetadataLog(store)
     loader = MetadataLoader(None)
@@ -32,14 +35,15 @@ async def _active_controller() -> tuple[QuorumController, MetadataFollower, Clus
     commit = ClusterCommit(log, follower, leadership, election.lost)
     c.activate_cluster(commit)
     for b in (1, 2, 3):
-        await c.register_broker(b, bytes([b]) * 16, [BrokerEndpointSpec("PLAINTEXT", "h", 9000 + b, 0)],
+        port = (ports or {}).get(b, 9000 + b)
+        await c.register_broker(b, bytes([b]) * 16, [BrokerEndpointSpec("PLAINTEXT", "127.0.0.1", port, 0)],
                                 rack=f"az-{b}")
     return c, follower, commit
 
 
 def test_a_create_topics_too_big_for_one_append_is_refused_and_the_term_goes_on() -> None:
     async def main() -> None:
-        c, follower, commit = await _active_controller()
+        c, follower, commit = await active_controller()
         try:
             # 4,000 topics with 240-character names: under Kafka's 10,000 records per request,
             # but ~1.4 MB of records, more than one fenced append (etcd request) holds.
@@ -63,7 +67,7 @@ def test_a_broker_leading_more_partitions_than_one_append_holds_is_fenced_and_un
     monkeypatch.setattr(quorum_controller, "MAX_FENCED_BATCH_BYTES", 4096)
 
     async def main() -> None:
-        c, follower, commit = await _active_controller()
+        c, follower, commit = await active_controller()
         try:
             for i in range(4):
                 [t] = await c.create_topics([TopicSpec(f"t{i}", -1, -1, {p: [1] for p in range(60)})],
