@@ -245,3 +245,22 @@ def test_a_controller_paused_past_its_lease_rejoins_as_a_follower(
     admin = AdminClient({"bootstrap.servers": paused.bootstrap, "socket.timeout.ms": 30000})
     admin.create_topics([NewTopic("after-pause", 1, 1)], operation_timeout=25)["after-pause"].result(40)
     _eventually(lambda: all("after-pause" in _view(b)[2] for b in cluster))
+
+
+def test_a_broker_killed_and_restarted_with_another_rack_and_port_is_known_by_them(
+    cluster: list[BrokerProcess],
+) -> None:
+    """kill -9, then the same node id and data directory on a new port in another rack: it
+    registers once its old session lapsed, and every broker names its new endpoint."""
+    from brook.testing.process import free_port
+
+    moved = cluster[1]
+    moved.kill()
+    moved.port = free_port()
+    moved.overrides["broker.rack"] = "use1-az3"
+    moved.start()
+    for b in cluster:
+        _eventually(lambda b=b: (moved.node_id, f"127.0.0.1:{moved.port}") in _view(b)[1])
+    admin = _admin(cluster[0])
+    nodes = admin.describe_cluster().result(timeout=10).nodes
+    assert {n.id: n.rack for n in nodes}[moved.node_id] == "use1-az3"
