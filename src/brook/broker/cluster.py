@@ -35,11 +35,12 @@ from brook.raft.etcd_brokers import EtcdBrokerRegistry
 from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, parse_endpoints
 from brook.raft.etcd_election import EtcdControllerElection
 from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
+from brook.raft.fenced import MetadataLogError
 
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
 
-__all__ = ["ClusterMembership", "etcd_endpoints"]
+__all__ = ["ClusterMembership", "controller_node", "etcd_endpoints", "parse_registration"]
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,51 @@ def _registration(config: BrokerConfig, incarnation: bytes) -> bytes:
     }, sort_keys=True).encode()
 
 
-def _endpoints(payload: dict[str, object]) -> list[BrokerEndpointSpec]:
-    raw = payload.get("endpoints")
-    if not isinstance(raw, list):
+def controller_node(value: bytes) -> int:
+    """The node id a leader key's value names; -1 (no controller known) for a value no brook
+    candidate wrote, so a stray put under the prefix cannot stop a broker tracking the
+    controller."""
+    try:
+        node_id = json.loads(value)["node_id"]
+    except (ValueError, KeyError, TypeError):
+        node_id = None
+    if not isinstance(node_id, int) or isinstance(node_id, bool) or node_id < 0:
+        log.warning("the controller key holds %r, not a candidate's registration", value[:100])
+        return -1
+    return node_id
+
+
+def parse_registration(payload: bytes) -> tuple[bytes, list[BrokerEndpointSpec], str | None]:
+    """``(incarnation, endpoints, rack)`` of a registration key's value; ``ValueError`` for
+    anything a broker would not have written. Checked whole, because the controller turns it
+    into a RegisterBrokerRecord: a value that cannot be encoded (a port past 65535, a short
+    incarnation) would otherwise fail the controller's term on every election."""
+    info = json.loads(payload)
+    if not isinstance(info, dict):
+        raise ValueError("registration is not an object")
+    incarnation = bytes.fromhex(str(info.get("incarnation", "")))
+    if len(incarnation) != 16:
+        raise ValueError("registration incarnation is not 16 bytes")
+    rack = info.get("rack")
+    if rack is not None and (not isinstance(rack, str) or len(rack.encode()) > 0x7FFF):
+        raise ValueError("registration rack is not a string")
+    raw = info.get("endpoints")
+    if not isinstance(raw, list) or not raw:
         raise ValueError("registration without endpoints")
-    return [BrokerEndpointSpec(str(n), str(h), int(p), int(sp)) for n, h, p, sp in raw]
+    endpoints = []
+    for ep in raw:
+        if not isinstance(ep, list) or len(ep) != 4:
+            raise ValueError(f"registration endpoint {ep!r} is not [name, host, port, protocol]")
+        name, host, port, protocol = ep
+        if not (isinstance(name, str) and isinstance(host, str) and 0 < len(name) <= 255
+                and len(host) <= 255):
+            raise ValueError(f"registration endpoint {ep!r} has no valid name and host")
+        if type(port) is not int or not 0 <= port <= 0xFFFF:
+            raise ValueError(f"registration endpoint {ep!r} has no valid port")
+        if type(protocol) is not int or protocol not in SECURITY_PROTOCOLS.values():
+            raise ValueError(f"registration endpoint {ep!r} has no valid security protocol")
+        endpoints.append(BrokerEndpointSpec(name, host, port, protocol))
+    return incarnation, endpoints, rack
 
 
 class ClusterMembership:
@@ -110,7 +151,13 @@ class ClusterMembership:
 
     async def start(self) -> None:
         self.follower.start()
-        end = await self.log.end_offset()
+        while True:
+            try:
+                end = await self.log.end_offset()
+                break
+            except EtcdUnavailable as exc:
+                log.warning("reading the cluster metadata: %s", exc)
+                await self.clock.sleep(_RETRY_S)
         await self.follower.wait_applied(end - 1)
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
@@ -134,11 +181,11 @@ class ClusterMembership:
         while True:
             try:
                 revision, kv = await self.client.get(key)
-                self.controller_id = json.loads(kv.value)["node_id"] if kv is not None else -1
+                self.controller_id = controller_node(kv.value) if kv is not None else -1
                 async for events in self.client.watch(key, key + b"\0", revision + 1):
                     for ev in events:
                         self.controller_id = (
-                            -1 if ev.kind == "delete" else json.loads(ev.kv.value)["node_id"])
+                            -1 if ev.kind == "delete" else controller_node(ev.kv.value))
             except (EtcdUnavailable, WatchCompacted) as exc:
                 log.debug("controller watch resumes: %s", exc)
                 await self.clock.sleep(_RETRY_S)
@@ -158,6 +205,15 @@ class ClusterMembership:
                 await self._act(election, commit)
             except EtcdUnavailable as exc:
                 log.warning("controller term %d: %s", leadership.epoch, exc)
+            except MetadataLogError as exc:
+                # The shared log cannot be read or extended as it stands (written by something
+                # other than a controller): step down and let an operator see why, rather than
+                # end this broker's candidacy silently.
+                log.error("controller term %d ends: %s", leadership.epoch, exc)
+                if self.follower.failure is not None:
+                    log.critical("broker %d no longer campaigns: its image cannot follow the "
+                                 "metadata log", self.node_id)
+                    return  # after stepping down (below)
             finally:
                 self.controller.deactivate()
                 await election.resign()
@@ -187,11 +243,11 @@ class ClusterMembership:
                 await self.controller.fence_broker(node_id)
                 continue
             try:
-                info = json.loads(payload)
-                await self.controller.register_broker(
-                    node_id, bytes.fromhex(info["incarnation"]), _endpoints(info), info.get("rack"))
-            except (ValueError, KeyError, TypeError) as exc:
+                incarnation, endpoints, rack = parse_registration(payload)
+            except ValueError as exc:
                 log.error("broker %d's registration is unreadable: %s", node_id, exc)
+                continue
+            await self.controller.register_broker(node_id, incarnation, endpoints, rack)
 
     def image(self) -> MetadataImage:
         return self.loader.image

@@ -25,13 +25,14 @@ full, so a connection's memory is bounded by configuration, not by load.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable
 from struct import Struct
 from typing import TYPE_CHECKING, Any, Protocol
 
-from brook.broker.context import RequestContext
+from brook.broker.context import FORWARDED, FORWARDING_CLIENT_PREFIX, RequestContext
 from brook.broker.dispatch import HANDLERS, supported_api_keys
 from brook.protocol._codec import LOW_LEVEL_DECODE_ERRORS, Message
 from brook.protocol.api_keys import ApiKey
@@ -85,6 +86,13 @@ def _frame_response(
     if len(body) == 1:
         return [head + body[0]]
     return [head, *body]
+
+
+def _forwarded_task(result: Awaitable[Any], loop: asyncio.AbstractEventLoop | None,
+                    ) -> asyncio.Future[Any]:
+    """Run in a copied context: the task created here carries ``FORWARDED`` set."""
+    FORWARDED.set(True)
+    return asyncio.ensure_future(result, loop=loop)
 
 
 class _Slot:
@@ -358,7 +366,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if not isinstance(result, Message):  # an awaitable: controller, long-poll fetch, groups
             slot = _Slot()
             self._slots.append(slot)
-            fut = asyncio.ensure_future(result, loop=self.broker.loop)
+            if ctx.client_id and ctx.client_id.startswith(FORWARDING_CLIENT_PREFIX):
+                fut = contextvars.copy_context().run(_forwarded_task, result, self.broker.loop)
+            else:
+                fut = asyncio.ensure_future(result, loop=self.broker.loop)
             fut.add_done_callback(
                 lambda f: self._complete(slot, f, correlation_id, version, flexible_header)
             )

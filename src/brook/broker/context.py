@@ -8,6 +8,7 @@ of their own: everything lives in the services reachable from ``ctx.services``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,15 @@ from brook.coordinator.group import RequestMeta
 
 if TYPE_CHECKING:
     from brook.broker.services import BrokerServices
+
+
+FORWARDING_CLIENT_PREFIX = "brook-controller-forwarding-"
+"""The client id a broker forwards controller requests under (then its node id)."""
+
+FORWARDED: ContextVar[bool] = ContextVar("brook_forwarded_request", default=False)
+"""True while serving a request another broker forwarded: it is decided here or refused,
+never forwarded again (two brokers with stale, crossed views of the controller would
+otherwise pass it back and forth)."""
 
 
 @dataclass(slots=True)

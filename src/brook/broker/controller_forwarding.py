@@ -12,11 +12,13 @@ unreachable, items fail with NOT_CONTROLLER / REQUEST_TIMED_OUT, which clients r
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError
+from brook.broker.context import FORWARDED, FORWARDING_CLIENT_PREFIX
+from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError, PeerUnreachable
 from brook.metadata.controller.cluster_commit import not_controller
 from brook.metadata.controller.configuration_control import ConfigOp
 from brook.metadata.controller.quorum_controller import QuorumController
@@ -46,6 +48,11 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 _TIMEOUT_MS = 30_000
+_WAIT_STEP_S = 0.2
+_WAIT_STEPS = 75
+"""How long a request waits out a controller change (15 s: a lapsed lease, etcd's slack on
+it, the new controller catching up) before it is answered NOT_CONTROLLER, as Kafka's
+forwarding manager holds requests while no controller is known."""
 
 
 def _error(code: int, message: str | None) -> ControllerError:
@@ -54,6 +61,27 @@ def _error(code: int, message: str | None) -> ControllerError:
     except ValueError:
         error = ErrorCode.UNKNOWN_SERVER_ERROR
     return ControllerError(error, message or error.name)
+
+
+class _NowLocal(Exception):
+    """While a request waited to be forwarded, this broker became the controller."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _rerouted(method: Callable[Concatenate[ForwardingControllerChannel, P], Coroutine[Any, Any, R]],
+              ) -> Callable[Concatenate[ForwardingControllerChannel, P], Coroutine[Any, Any, R]]:
+    """Run the operation again, locally, when this broker took over while it waited."""
+    async def routed(self: ForwardingControllerChannel, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        for _ in range(4):
+            try:
+                return await method(self, *args, **kwargs)
+            except _NowLocal:
+                continue
+        raise not_controller("The controller keeps changing; retry.")
+    return routed
 
 
 class ForwardingControllerChannel:
@@ -93,23 +121,50 @@ class ForwardingControllerChannel:
         if client is None or (client.host, client.port) != (endpoint.host, endpoint.port):
             if client is not None:
                 client.close()
-            client = InterBrokerClient(endpoint.host, endpoint.port, f"broker-{self._node_id}")
+            client = InterBrokerClient(endpoint.host, endpoint.port,
+                                       f"{FORWARDING_CLIENT_PREFIX}{self._node_id}")
             self._client = client
         return client
 
-    async def _forward(self, request: Message, version: int, response_type: type[M]) -> M:
-        client = self._peer()
-        try:
-            return await client.send(request, version, response_type)
-        except InterBrokerError as exc:
-            log.warning("forwarding to the controller failed: %s", exc)
-            raise ControllerError(ErrorCode.REQUEST_TIMED_OUT,
-                                  "The controller could not be reached.") from exc
+    async def _settle(self) -> bool:
+        """Wait out a controller change: True once this broker holds the term, False once
+        another broker is known to (or the wait is over: forwarding then fails clearly)."""
+        for _ in range(_WAIT_STEPS):
+            if self._local():
+                return True
+            try:
+                self._peer()
+                return False
+            except ControllerError:
+                await asyncio.sleep(_WAIT_STEP_S)
+        return self._local()
 
+    async def _forward(self, request: Message, version: int, response_type: type[M]) -> M:
+        if FORWARDED.get():
+            raise not_controller("This broker is not the active controller; a forwarded "
+                                 "request is not forwarded again.")
+        for _ in range(_WAIT_STEPS):
+            client = self._peer()
+            try:
+                return await client.send(request, version, response_type)
+            except PeerUnreachable as exc:
+                # Nothing was sent: the controller died and its lease has not lapsed yet.
+                log.info("the controller is unreachable (%s); waiting for the next one", exc)
+                await asyncio.sleep(_WAIT_STEP_S)
+                if not await self._settle() and self._controller_id() != self._node_id:
+                    continue
+                raise _NowLocal from exc  # this broker took over meanwhile
+            except InterBrokerError as exc:
+                log.warning("forwarding to the controller failed: %s", exc)
+                raise ControllerError(ErrorCode.REQUEST_TIMED_OUT,
+                                      "The controller could not be reached.") from exc
+        raise ControllerError(ErrorCode.REQUEST_TIMED_OUT, "The controller could not be reached.")
+
+    @_rerouted
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool
     ) -> list[CreatedTopic | ControllerError]:
-        if self._local():
+        if await self._settle():
             return await self._controller.create_topics(specs, validate_only)
         request = CreateTopicsRequest(
             topics=[CreateTopicsRequest.CreatableTopic(
@@ -139,10 +194,11 @@ class ForwardingControllerChannel:
                                         t.replication_factor, []))
         return out
 
+    @_rerouted
     async def delete_topics(
         self, targets: Sequence[tuple[str | None, bytes | None]]
     ) -> list[tuple[str | None, bytes, ControllerError | None]]:
-        if self._local():
+        if await self._settle():
             return await self._controller.delete_topics(targets)
         request = DeleteTopicsRequest(
             topics=[DeleteTopicsRequest.DeleteTopicState(name=n, topic_id=i or ZERO_UUID)
@@ -158,10 +214,11 @@ class ForwardingControllerChannel:
             for r in response.responses
         ]
 
+    @_rerouted
     async def create_partitions(
         self, requests: Sequence[tuple[str, int, list[list[int]] | None]], validate_only: bool
     ) -> list[ControllerError | None]:
-        if self._local():
+        if await self._settle():
             return await self._controller.create_partitions(requests, validate_only)
         request = CreatePartitionsRequest(
             topics=[CreatePartitionsRequest.CreatePartitionsTopic(
@@ -183,11 +240,12 @@ class ForwardingControllerChannel:
             for name, _, _ in requests
         ]
 
+    @_rerouted
     async def alter_configs(
         self, changes: Sequence[tuple[int, str, Sequence[ConfigOp]]], validate_only: bool,
         incremental: bool,
     ) -> list[ControllerError | None]:
-        if self._local():
+        if await self._settle():
             return await self._controller.alter_configs(changes, validate_only, incremental)
         try:
             if incremental:
@@ -210,8 +268,9 @@ class ForwardingControllerChannel:
             return [exc for _ in changes]
         return [_error(r.error_code, r.error_message) if r.error_code else None for r in results]
 
+    @_rerouted
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
-        if self._local():
+        if await self._settle():
             return await self._controller.allocate_producer_ids(broker_id)
         response = await self._forward(
             AllocateProducerIdsRequest(broker_id=broker_id, broker_epoch=-1), 0,

@@ -28,6 +28,10 @@ class InterBrokerError(Exception):
     """The peer could not be reached or answered with something unreadable."""
 
 
+class PeerUnreachable(InterBrokerError):
+    """No connection to the peer could be opened: nothing was sent, so a retry is safe."""
+
+
 class InterBrokerClient:
     def __init__(self, host: str, port: int, client_id: str, timeout_s: float = 30.0) -> None:
         self.host = host
@@ -43,13 +47,20 @@ class InterBrokerClient:
             try:
                 return await asyncio.wait_for(
                     self._round_trip(request, version, response_type), self._timeout_s)
+            except PeerUnreachable:
+                raise
             except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
                 self._close()
                 raise InterBrokerError(f"{self.host}:{self.port}: {exc!r}") from exc
 
     async def _round_trip(self, request: Message, version: int, response_type: type[M]) -> M:
+        if self._streams is not None and (self._streams[0].at_eof() or self._streams[1].is_closing()):
+            self._close()  # the peer closed it (e.g. it died): nothing to send it on
         if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port)
+            try:
+                self._streams = await asyncio.open_connection(self.host, self.port)
+            except OSError as exc:
+                raise PeerUnreachable(f"{self.host}:{self.port}: {exc!r}") from exc
         reader, writer = self._streams
         self._correlation = (self._correlation + 1) & 0x7FFFFFFF
         api_key = request.API_KEY  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ import sys
 
 from brook.broker.config import BrokerConfig, ConfigError, load_properties
 from brook.env import SYSTEM_CLOCK, Clock
+from brook.raft.fenced import DuplicateBrokerRegistration
 from brook.storage.errors import LogDirError
 
 log = logging.getLogger("brook.broker")
@@ -128,6 +129,6 @@ def main(
     except ConfigError as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 2
-    except (OSError, LogDirError) as exc:
+    except (OSError, LogDirError, DuplicateBrokerRegistration) as exc:
         print(f"brook broker: {exc}", file=sys.stderr)
         return 1

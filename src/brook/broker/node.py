@@ -45,29 +45,44 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _cluster_id(meta_dir: Path, configured: str | None, clustered: bool = False) -> str:
+def _cluster_id(meta_dir: Path, configured: str | None, clustered: bool = False,
+                node_id: int | None = None) -> str:
     """The cluster id lives in ``meta.properties`` beside the logs, as in Kafka. A broker
     joining a cluster must be told the cluster's id, and refuses to start with data formatted
-    for another cluster (Kafka's INCONSISTENT_CLUSTER_ID) rather than mixing the two."""
+    for another cluster (Kafka's INCONSISTENT_CLUSTER_ID) rather than mixing the two. In a
+    cluster the file also names the node whose data it is: a broker given another node's
+    directory would serve that node's replicas as its own, so it refuses to start, as Kafka
+    does on a stale or incorrect node.id."""
     path = meta_dir / "meta.properties"
     if path.exists():
-        for line in path.read_text().splitlines():
-            if line.startswith("cluster.id="):
-                stored = line.split("=", 1)[1].strip()
-                if clustered and configured and configured != stored:
-                    raise ConfigError(
-                        f"{meta_dir} belongs to cluster {stored}, not cluster.id={configured}")
-                return stored
+        props = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        stored_node = props.get("node.id", "").strip()
+        if clustered and node_id is not None and stored_node and stored_node != str(node_id):
+            raise ConfigError(f"{meta_dir} holds the data of node.id={stored_node}, "
+                              f"not node.id={node_id}")
+        if "cluster.id" in props:
+            stored = props["cluster.id"].strip()
+            if clustered and configured and configured != stored:
+                raise ConfigError(
+                    f"{meta_dir} belongs to cluster {stored}, not cluster.id={configured}")
+            if clustered and node_id is not None and not stored_node:
+                _write_meta(path, stored, node_id)
+            return stored
     if clustered and not configured:
         raise ConfigError("cluster.id is required to join a cluster (the same on every broker)")
     cluster_id = configured or (
         uuid.UUID(bytes=SYSTEM_RNG.uuid4_bytes()).hex[:22]
     )
     meta_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"version=1\ncluster.id={cluster_id}\n")
-    tmp.replace(path)
+    _write_meta(path, cluster_id, node_id if clustered else None)
     return cluster_id
+
+
+def _write_meta(path: Path, cluster_id: str, node_id: int | None) -> None:
+    tmp = path.with_suffix(".tmp")
+    node = f"node.id={node_id}\n" if node_id is not None else ""
+    tmp.write_text(f"version=1\ncluster.id={cluster_id}\n{node}")
+    tmp.replace(path)
 
 
 class BrokerNode:
@@ -81,7 +96,8 @@ class BrokerNode:
         self.connections: set[KafkaConnection] = set()
         self.connection_limits = ConnectionLimits(config, clock)
         clustered = etcd_endpoints(config) is not None
-        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id, clustered)
+        self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id, clustered,
+                                      config.node_id)
         broker_defaults = dict(config.props)
         self.log_manager = LogManager(list(config.log_dirs), broker_defaults, clock.now_ms)
         # One node keeps its metadata in a local log; a cluster's lives in etcd.

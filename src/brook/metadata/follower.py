@@ -55,8 +55,14 @@ class MetadataFollower:
         self._tasks = []
 
     async def _pump(self, start: int) -> None:
-        async for record in self._follow(start):
-            self._queue.put_nowait(record)
+        try:
+            async for record in self._follow(start):
+                self._queue.put_nowait(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a batch that cannot be read: stop, loudly
+            self._fail(exc)
+            raise
 
     async def _apply(self) -> None:
         try:
@@ -67,13 +73,19 @@ class MetadataFollower:
                 await self._publish(burst)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # a record that cannot be applied: stop, loudly
-            log.critical("cannot apply the metadata log: %s", exc, exc_info=exc)
-            self.failure = exc
-            for _, fut in self._waiters:
-                if not fut.done():
-                    fut.set_exception(exc)
+        except Exception as exc:  # a record that cannot be applied: stop, loudly
+            self._fail(exc)
             raise
+
+    def _fail(self, exc: Exception) -> None:
+        """The image can no longer follow the log: say so, and fail whoever waits on it (an
+        active controller waiting for its own append) rather than leave them waiting forever."""
+        log.critical("cannot apply the metadata log: %s", exc, exc_info=exc)
+        self.failure = exc
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+        self._waiters = []
 
     async def _publish(self, records: Sequence[tuple[int, bytes]]) -> None:
         image = self._loader.image

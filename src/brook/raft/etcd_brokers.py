@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Iterable
 
 from brook.env.clock import Clock
 from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, prefix_end
+from brook.raft.fenced import DuplicateBrokerRegistration
 
-__all__ = ["EtcdBrokerRegistry"]
+__all__ = ["DuplicateBrokerRegistration", "EtcdBrokerRegistry"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,47 @@ class EtcdBrokerRegistry:
         self._keeper = asyncio.get_running_loop().create_task(self._keep(node_id, payload))
 
     async def _put(self, node_id: int, payload: bytes) -> None:
+        """Create the key, unless another incarnation holds it: a predecessor killed before it
+        could deregister keeps it until its lease lapses (wait for that, as Kafka's controller
+        makes a restarted broker wait out its old session); one still renewing it past that is
+        a second live broker with this node id, and this one must not take its place."""
+        c, key = self._client, self._key(node_id)
+        held_since: float | None = None
         while True:
             try:
-                self._lease, _ = await self._client.grant(self._ttl_s)
-                await self._client.txn([], [self._client.put(self._key(node_id), payload, self._lease)])
-                return
+                # A fresh lease each attempt: one granted before a long wait would lapse unused.
+                self._lease, _ = await c.grant(self._ttl_s)
+                result = await c.txn([c.cmp(key, "version", 0)], [c.put(key, payload, self._lease)],
+                                     [c.read(key)])
+                holder = result.ranges[0][0] if not result.succeeded and result.ranges[0] else None
+                if holder is None or holder.value == payload:
+                    if holder is not None and holder.lease != self._lease:
+                        await c.txn([], [c.put(key, payload, self._lease)])  # ours, from a lapsed lease
+                    return
+                await self._revoke()
             except EtcdUnavailable as exc:
                 log.warning("broker registration: %s", exc)
+                self._lease = 0
                 await self._clock.sleep(_RETRY_S)
+                continue
+            now = self._clock.monotonic()
+            if held_since is None:
+                held_since = now
+                log.warning("node id %d is registered by another incarnation; waiting for its "
+                            "session to lapse", node_id)
+            elif now - held_since > 2 * self._ttl_s + 2:
+                await self._revoke()
+                raise DuplicateBrokerRegistration(
+                    f"another live broker is registered with node.id {node_id}")
+            await self._clock.sleep(_RETRY_S)
+
+    async def _revoke(self) -> None:
+        if self._lease:
+            try:
+                await self._client.revoke(self._lease)
+            except EtcdUnavailable as exc:
+                log.warning("broker deregistration: %s (the lease expires on its own)", exc)
+            self._lease = 0
 
     async def _keep(self, node_id: int, payload: bytes) -> None:
         while True:
@@ -65,7 +99,12 @@ class EtcdBrokerRegistry:
                 continue
             if ttl <= 0:
                 log.warning("broker %d's registration lapsed; registering again", node_id)
-                await self._put(node_id, payload)
+                self._lease = 0
+                try:
+                    await self._put(node_id, payload)
+                except DuplicateBrokerRegistration as exc:
+                    log.critical("broker %d cannot register again: %s", node_id, exc)
+                    return
 
     async def deregister(self) -> None:
         """Clean shutdown: drop the registration now rather than when the lease expires."""
@@ -74,12 +113,7 @@ class EtcdBrokerRegistry:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-        if self._lease:
-            try:
-                await self._client.revoke(self._lease)
-            except EtcdUnavailable as exc:
-                log.warning("broker deregistration: %s (the lease expires on its own)", exc)
-            self._lease = 0
+        await self._revoke()
 
     async def changes(self, assumed: Iterable[int] = ()) -> AsyncIterator[tuple[int, bytes | None]]:
         """Every registration present, then each change: ``(node id, payload)`` for a
@@ -92,7 +126,7 @@ class EtcdBrokerRegistry:
         while True:
             try:
                 revision, kvs, _ = await self._client.range(self._prefix, end)
-                now = {self._node(kv.key): kv.value for kv in kvs}
+                now = {node: kv.value for kv in kvs if (node := self._node(kv.key)) is not None}
                 for node_id in sorted(set(known) - set(now)):
                     del known[node_id]
                     yield node_id, None
@@ -102,16 +136,24 @@ class EtcdBrokerRegistry:
                         yield node_id, payload
                 async for events in self._client.watch(self._prefix, end, revision + 1):
                     for ev in events:
-                        node_id = self._node(ev.kv.key)
+                        changed = self._node(ev.kv.key)
+                        if changed is None:
+                            continue
                         if ev.kind == "delete":
-                            if known.pop(node_id, None) is not None:
-                                yield node_id, None
+                            if known.pop(changed, None) is not None:
+                                yield changed, None
                         else:
-                            known[node_id] = ev.kv.value
-                            yield node_id, ev.kv.value
+                            known[changed] = ev.kv.value
+                            yield changed, ev.kv.value
             except (EtcdUnavailable, WatchCompacted) as exc:
                 log.info("broker registrations watch resumes: %s", exc)
                 await self._clock.sleep(_RETRY_S)
 
-    def _node(self, key: bytes) -> int:
-        return int(key[len(self._prefix):])
+    def _node(self, key: bytes) -> int | None:
+        """The node id a registration key names; None for a key no broker writes (a stray
+        ``etcdctl put``), which must not stop the controller from seeing the real ones."""
+        suffix = key[len(self._prefix):]
+        if not suffix.isdigit() or len(suffix) > 10 or int(suffix) > 0x7FFFFFFF:
+            log.warning("broker registrations: ignoring foreign key %r", key)
+            return None
+        return int(suffix)

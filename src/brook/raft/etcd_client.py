@@ -40,6 +40,13 @@ CALL_TIMEOUT_S = 5.0
 """etcd itself gives up on a proposal after 5 s plus two election timeouts (~7 s measured)."""
 
 
+MAX_RECEIVE_BYTES = 64 * 1024 * 1024
+"""Largest answer taken from etcd. gRPC's default (4 MiB) is fewer than five metadata batches
+of up to 1 MiB: a range page or a watch response holding more would fail on every retry, and
+no broker could read the log. Range pages are bounded well below this
+(:data:`brook.raft.etcd_log` reads 16 batches at a time)."""
+
+
 class EtcdUnavailable(Exception):
     """No answer from etcd: for a write, whether it was applied is unknown."""
 
@@ -136,7 +143,8 @@ class EtcdClient:
     async def _stub(self) -> Any:
         if self._client is None:
             host, port = self._endpoints[self._current]
-            client = aetcd.Client(host=host, port=port, timeout=int(self._timeout) or 1)
+            client = aetcd.Client(host=host, port=port, timeout=int(self._timeout) or 1,
+                                  options={"grpc.max_receive_message_length": MAX_RECEIVE_BYTES})
             await client.connect()
             self._client = client
         return self._client

@@ -79,6 +79,13 @@ class EtcdControllerElection:
                 holder = result.ranges[0][0] if result.ranges and result.ranges[0] else None
                 if holder is not None and holder.lease == self._lease:
                     return self._elected(holder.create_revision)  # an earlier, unanswered try won
+                if holder is not None and holder.lease == 0:
+                    # No candidate writes the key without a lease, and a key without one never
+                    # expires: a stray put would leave the cluster without a controller forever.
+                    log.error("controller election: removing %r from %r, written without a lease",
+                              holder.value[:100], self._key)
+                    await c.txn([c.cmp(self._key, "mod", holder.mod_revision)], [c.delete(self._key)])
+                    continue
                 if self._lost.is_set():
                     self._reset()
                     continue

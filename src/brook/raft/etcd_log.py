@@ -39,7 +39,8 @@ __all__ = ["EtcdMetadataLog", "cluster_prefix"]
 
 log = logging.getLogger(__name__)
 
-_PAGE = 64
+_PAGE = 16
+"""Batches per range read: at most 16 MiB, within the client's receive limit."""
 _RETRY_S = 0.2
 _APPEND_ATTEMPTS = 10
 
@@ -64,10 +65,12 @@ class EtcdMetadataLog:
         return self._log_prefix + b"%020d" % last_offset
 
     def _records(self, kv: KeyValue) -> Iterator[tuple[int, bytes]]:
-        try:
-            last = int(kv.key[len(self._log_prefix):])
-        except ValueError:
-            raise MetadataLogError(f"unexpected key {kv.key!r} in the metadata log") from None
+        suffix = kv.key[len(self._log_prefix):]
+        if len(suffix) != 20 or not suffix.isdigit():
+            # Not a key an append writes (an operator's stray put): no record can live there.
+            log.warning("metadata log: ignoring foreign key %r", kv.key)
+            return
+        last = int(suffix)
         values = decode_batch(kv.value)
         base = last - len(values) + 1
         for i, value in enumerate(values):
@@ -75,7 +78,11 @@ class EtcdMetadataLog:
 
     async def end_offset(self) -> int:
         _, kv = await self._client.get(self._end_key)
-        return int(kv.value) if kv is not None else 0
+        if kv is None:
+            return 0
+        if not kv.value.isdigit():
+            raise MetadataLogError(f"{self._end_key!r} holds {kv.value[:40]!r}, not an offset")
+        return int(kv.value)
 
     async def append(self, leadership: Leadership, values: Sequence[bytes], expected_end: int) -> int:
         if not values:
@@ -110,7 +117,7 @@ class EtcdMetadataLog:
             if not leader or leader[0].create_revision != leadership.epoch:
                 raise NotControllerError(
                     f"controller {leadership.node_id} lost leadership (epoch {leadership.epoch})")
-            actual = int(end[0].value) if end else 0
+            actual = end[0].value.decode(errors="replace") if end else "0"
             raise MetadataLogError(f"metadata log end is {actual}, not {expected_end}")
         raise MetadataLogError(f"metadata append at {expected_end}: outcome unknown")
 

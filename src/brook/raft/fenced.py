@@ -29,11 +29,13 @@ from brook.raft.client import MetadataLogError
 __all__ = [
     "MAX_BATCH_BYTES",
     "ControllerElection",
+    "DuplicateBrokerRegistration",
     "FencedMetadataLog",
     "Leadership",
     "LogGapError",
     "MetadataLogError",
     "NotControllerError",
+    "batch_size",
     "decode_batch",
     "encode_batch",
 ]
@@ -56,8 +58,18 @@ class NotControllerError(Exception):
     """The appender no longer holds controller leadership: it must stop acting at once."""
 
 
+class DuplicateBrokerRegistration(Exception):
+    """Another live broker holds this node id's registration (Kafka's
+    DUPLICATE_BROKER_REGISTRATION): this broker must not start."""
+
+
 class LogGapError(MetadataLogError):
     """A reader found offsets missing (records deleted behind a snapshot): reload the snapshot."""
+
+
+def batch_size(values: Sequence[bytes]) -> int:
+    """The bytes :func:`encode_batch` frames ``values`` in (to refuse a batch before encoding)."""
+    return _LEN.size * (1 + len(values)) + sum(len(v) for v in values)
 
 
 def encode_batch(values: Sequence[bytes]) -> bytes:

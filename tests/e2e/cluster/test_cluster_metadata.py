@@ -118,6 +118,25 @@ def test_a_killed_controller_is_replaced_and_topics_can_still_be_created(
     assert "after-failover" in _view(by_id[controller])[2]
 
 
+def test_a_create_topics_sent_as_the_controller_dies_waits_for_the_next_one(
+    cluster: list[BrokerProcess],
+) -> None:
+    """Sent to a surviving broker at once after the controller's kill -9, before its lease has
+    lapsed: the request waits out the change (as Kafka's forwarding does) and succeeds, rather
+    than failing with REQUEST_TIMED_OUT or NOT_CONTROLLER."""
+    controller = _eventually(lambda: _view(cluster[0])[0] if _view(cluster[0])[0] > 0 else None)
+    survivors = [b for b in cluster if b.node_id != controller]
+    for b in survivors:  # each has forwarded to the controller once: a pooled connection
+        _create(b, f"before-{b.node_id}", 1, 1)
+    next(b for b in cluster if b.node_id == controller).kill()
+    for b in survivors:
+        name = f"during-{b.node_id}"
+        admin = AdminClient({"bootstrap.servers": b.bootstrap, "socket.timeout.ms": 30000})
+        admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=25)[name].result(timeout=40)
+    for b in survivors:
+        _eventually(lambda b=b: {f"during-{s.node_id}" for s in survivors} <= set(_view(b)[2]))
+
+
 def test_clients_work_through_any_broker(cluster: list[BrokerProcess]) -> None:
     """Idempotent produce (producer ids from the controller, forwarded), an auto-created topic
     (forwarded CreateTopics), a consumer group (its coordinator on the leader of its
@@ -177,3 +196,71 @@ def test_brokers_keep_serving_while_etcd_restarts(
             got.append(msg.value())
     consumer.close()
     assert sorted(got) == sorted(f"m{n}".encode() for n in range(10))
+
+
+def test_a_second_broker_with_a_taken_node_id_does_not_start(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """Started with the node.id of a live broker (its own data dir and port): it exits with
+    a clear error, and the live broker's registration and endpoint stay as they were."""
+    props = {"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+             "broker.session.timeout.ms": "3000"}
+    first = plain_broker(tmp_path / "first" / "data", node_id=1, overrides=props)
+    twin = plain_broker(tmp_path / "twin" / "data", node_id=1, overrides=props)
+    first.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"another live broker is registered with node\.id 1"):
+            twin.start()
+        _create(first, "still-first", 1, 1)
+        md = _admin(first).list_topics(timeout=10)
+        assert [(m.id, m.port) for m in md.brokers.values()] == [(1, first.port)]
+    finally:
+        twin.stop()
+        first.stop()
+
+
+def test_a_controller_paused_past_its_lease_rejoins_as_a_follower(
+    cluster: list[BrokerProcess],
+) -> None:
+    """SIGSTOP of the controller until another broker holds the term, a topic created
+    meanwhile, then SIGCONT: the paused broker acts as a controller no more, catches up, and
+    takes and forwards admin requests like any broker."""
+    import os
+    import signal
+
+    controller = _eventually(lambda: _view(cluster[0])[0] if _view(cluster[0])[0] > 0 else None)
+    paused = next(b for b in cluster if b.node_id == controller)
+    survivor = next(b for b in cluster if b.node_id != controller)
+    assert paused.proc is not None
+    os.kill(paused.proc.pid, signal.SIGSTOP)
+    try:
+        _eventually(lambda: (lambda c: c > 0 and c != controller)(_view(survivor)[0]))
+        _create(survivor, "while-paused", 1, 1)
+    finally:
+        os.kill(paused.proc.pid, signal.SIGCONT)
+    _eventually(lambda: "while-paused" in _view(paused)[2])
+    new = _view(survivor)[0]
+    assert new != controller
+    _eventually(lambda: _view(paused)[0] == new)
+    admin = AdminClient({"bootstrap.servers": paused.bootstrap, "socket.timeout.ms": 30000})
+    admin.create_topics([NewTopic("after-pause", 1, 1)], operation_timeout=25)["after-pause"].result(40)
+    _eventually(lambda: all("after-pause" in _view(b)[2] for b in cluster))
+
+
+def test_a_broker_killed_and_restarted_with_another_rack_and_port_is_known_by_them(
+    cluster: list[BrokerProcess],
+) -> None:
+    """kill -9, then the same node id and data directory on a new port in another rack: it
+    registers once its old session lapsed, and every broker names its new endpoint."""
+    from brook.testing.process import free_port
+
+    moved = cluster[1]
+    moved.kill()
+    moved.port = free_port()
+    moved.overrides["broker.rack"] = "use1-az3"
+    moved.start()
+    for b in cluster:
+        _eventually(lambda b=b: (moved.node_id, f"127.0.0.1:{moved.port}") in _view(b)[1])
+    admin = _admin(cluster[0])
+    nodes = admin.describe_cluster().result(timeout=10).nodes
+    assert {n.id: n.rack for n in nodes}[moved.node_id] == "use1-az3"

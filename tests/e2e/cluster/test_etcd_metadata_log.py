@@ -161,3 +161,29 @@ def test_a_reader_survives_an_etcd_restart_and_a_compaction(etcd: EtcdServer) ->
         await client.close()
 
     asyncio.run(main())
+
+
+def test_a_reader_reads_a_log_of_batches_near_the_size_limit(etcd: EtcdServer) -> None:
+    """Several batches close to the 1 MiB a fenced append may write: one range page of them is
+    far more than gRPC's default 4 MiB message, and a reader (a broker starting) must still
+    read them all."""
+    async def main() -> None:
+        client = EtcdClient(parse_endpoints(etcd.endpoint))
+        prefix = cluster_prefix("big")
+        log = EtcdMetadataLog(client, prefix, SYSTEM_CLOCK)
+        election = EtcdControllerElection(client, log.leader_key, 1, "i1", SYSTEM_CLOCK)
+        try:
+            leader = await election.campaign()
+            value = b"x" * 1000
+            for i in range(6):
+                await log.append(leader, [value] * 1000, i * 1000)
+            _, records = await asyncio.wait_for(log.read(0), 30)
+            assert len(records) == 6000
+            follow = log.follow(0)
+            for _ in range(6000):
+                await asyncio.wait_for(anext(follow), 30)
+            await follow.aclose()
+        finally:
+            await election.resign()
+            await client.close()
+    asyncio.run(main())

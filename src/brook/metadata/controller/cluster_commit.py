@@ -55,5 +55,9 @@ class ClusterCommit:
             self.ended = True
             log.warning("controller term %d ends: %s", self.leadership.epoch, exc)
             raise not_controller(f"The controller stepped down: {exc}") from exc
-        await self._follower.wait_applied(last)
+        try:
+            await self._follower.wait_applied(last)
+        except MetadataLogError as exc:  # committed, but this broker's image cannot follow
+            self.ended = True
+            raise not_controller(f"The controller cannot apply the metadata log: {exc}") from exc
         return last

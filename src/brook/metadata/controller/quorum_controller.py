@@ -52,6 +52,8 @@ from brook.protocol.metadata_records.broker_registration_change_record import (
 from brook.protocol.metadata_records.producer_ids_record import ProducerIdsRecord
 from brook.protocol.metadata_records.register_broker_record import RegisterBrokerRecord
 from brook.raft.client import MetadataLogError, RaftClient
+from brook.raft.fenced import MAX_BATCH_BYTES as MAX_FENCED_BATCH_BYTES
+from brook.raft.fenced import batch_size
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,25 @@ class QuorumController:
         self.image = delta.apply()
         await self.loader.publish(delta, self.image)
 
+    async def _commit_in_parts(self, records: Sequence[Any]) -> None:
+        """Commit the records of a broker's fencing or unfencing, in as many fenced appends as
+        they need, in order. Each record stands on its own (a partition's new leader), so a
+        cluster whose broker leads more partitions than one etcd request holds can still fence
+        and unfence it; unlike a user's operation, refusing it would stall the controller."""
+        if not self.clustered:
+            await self._commit(records)
+            return
+        part: list[Any] = []
+        size = 4
+        for record in records:
+            n = 4 + len(encode_record(record))
+            if part and size + n > MAX_FENCED_BATCH_BYTES:
+                await self._commit(part)
+                part, size = [], 4
+            part.append(record)
+            size += n
+        await self._commit(part)
+
     async def _commit(self, records: Sequence[Any]) -> None:
         """Append ``records`` to the metadata log, then replay and publish them.
 
@@ -158,9 +179,14 @@ class QuorumController:
             return
         values = [encode_record(r) for r in records]
         size = sum(len(v) for v in values)
-        if size > MAX_BATCH_BYTES:
+        # A cluster's append is one etcd request, which etcd bounds far below the local log.
+        limit = MAX_BATCH_BYTES
+        if self.clustered:
+            size = batch_size(values)
+            limit = MAX_FENCED_BATCH_BYTES
+        if size > limit:
             raise excessive_batch(
-                f"The request's metadata records take {size} bytes, at most {MAX_BATCH_BYTES}."
+                f"The request's metadata records take {size} bytes, at most {limit}."
             )
         if self.clustered:
             if self.cluster is None:
@@ -224,7 +250,7 @@ class QuorumController:
                 rack=rack,
                 fenced=False,
             )
-            await self._commit([record, *plan_broker_unfenced(self.image, broker_id)])
+            await self._commit_in_parts([record, *plan_broker_unfenced(self.image, broker_id)])
 
     async def fence_broker(self, broker_id: int) -> None:
         """A broker whose liveness lapsed: fenced, and the partitions it leads left without a
@@ -236,7 +262,7 @@ class QuorumController:
                 return
             change = BrokerRegistrationChangeRecord(
                 broker_id=broker_id, broker_epoch=current.broker_epoch, fenced=1)
-            await self._commit([*plan_broker_fenced(self.image, broker_id), change])
+            await self._commit_in_parts([*plan_broker_fenced(self.image, broker_id), change])
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool
