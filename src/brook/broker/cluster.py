@@ -31,11 +31,14 @@ from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, Quor
 from brook.metadata.controller.replication_control import ControllerError
 from brook.metadata.follower import MetadataFollower
 from brook.metadata.loader import MetadataLoader
+from brook.metadata.serde import encode_record
+from brook.metadata.snapshot import image_records
 from brook.raft.etcd_brokers import EtcdBrokerRegistry
 from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, parse_endpoints
 from brook.raft.etcd_election import EtcdControllerElection
 from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
-from brook.raft.fenced import MetadataLogError
+from brook.raft.etcd_snapshots import EtcdSnapshots
+from brook.raft.fenced import LogGapError, MetadataLogError, NotControllerError
 
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
@@ -134,17 +137,30 @@ class ClusterMembership:
         self.controller = controller
         self.clock = clock
         self.incarnation = incarnation
-        self.follower = MetadataFollower(loader, self.log.follow)
+        self.snapshots = EtcdSnapshots(self.client, prefix, self.log.leader_key)
+        self.snapshot_bytes = int(
+            config.value("metadata.log.max.record.bytes.between.snapshots") or 20 * 1024 * 1024)
+        self.follower = MetadataFollower(loader, self.log.follow, self.snapshots.load_retrying)
         self.controller_id = -1
         self._tasks: list[asyncio.Task[None]] = []
         self._election: EtcdControllerElection | None = None
 
     async def load(self) -> Sequence[tuple[int, bytes]]:
-        """Every committed record so far, for the broker's first image."""
+        """The newest snapshot's records (all at its end offset), then every committed record
+        after it: what the broker's first image is replayed from."""
         while True:
             try:
-                _, records = await self.log.read(0)
-                return records
+                snapshot = await self.snapshots.load_retrying()
+                head: list[tuple[int, bytes]] = []
+                start = 0
+                if snapshot is not None:
+                    end, values = snapshot
+                    head = [(end, v) for v in values]
+                    start = end + 1
+                _, records = await self.log.read(start)
+                return head + records
+            except LogGapError as exc:
+                log.info("a newer snapshot replaced the log meanwhile (%s): loading again", exc)
             except EtcdUnavailable as exc:
                 log.warning("reading the cluster metadata: %s", exc)
                 await self.clock.sleep(_RETRY_S)
@@ -228,12 +244,25 @@ class ClusterMembership:
             while not commit.ended and not lost.done() and not changes.done():
                 await asyncio.wait([changes, lost], timeout=1.0,
                                    return_when=asyncio.FIRST_COMPLETED)
+                if self.follower.bytes_since_snapshot >= self.snapshot_bytes and commit.active():
+                    await self._snapshot(commit)
         finally:
             for task in (changes, lost):
                 task.cancel()
             for task in (changes, lost):
                 with contextlib.suppress(asyncio.CancelledError, ControllerError):
                     await task
+
+    async def _snapshot(self, commit: ClusterCommit) -> None:
+        """Snapshot the image as it stands (immutable, at its offset) and trim the log below
+        it; appends go on meanwhile, above the snapshot's offset."""
+        image = self.loader.image
+        values = [encode_record(r) for r in image_records(image)]
+        self.follower.bytes_since_snapshot = 0
+        try:
+            await self.snapshots.write(commit.leadership, image.offset, values)
+        except (NotControllerError, EtcdUnavailable, MetadataLogError) as exc:
+            log.warning("metadata snapshot at %d not written: %s", image.offset, exc)
 
     async def _registrations(self) -> None:
         alive = [b.broker_id for b in self.loader.image.cluster.brokers.values() if not b.fenced]
