@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from brook.metadata.delta import MetadataDelta
+from brook.metadata.image import MetadataImage
 from brook.metadata.loader import MetadataLoader
 from brook.metadata.serde import decode_record
 from brook.metadata.snapshot import snapshot_delta
-from brook.raft.fenced import LogGapError
+from brook.raft.fenced import LogGapError, MetadataLogError
 
 __all__ = ["CommittedRecords", "MetadataFollower"]
 
@@ -59,16 +60,27 @@ class MetadataFollower:
     def applied_offset(self) -> int:
         return self._loader.image.offset
 
+    @property
+    def image(self) -> MetadataImage:
+        """The image as applied so far."""
+        return self._loader.image
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         start = self._loader.image.offset + 1
         self._tasks = [loop.create_task(self._pump(start)), loop.create_task(self._apply())]
 
     async def stop(self) -> None:
+        """Stop following; whoever still waits for an offset (a controller's append in flight)
+        is told, rather than left waiting on a broker that is going away."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(MetadataLogError("the metadata follower stopped"))
+        self._waiters = []
 
     async def _pump(self, start: int) -> None:
         try:
