@@ -18,7 +18,6 @@ this process was paused cannot write anything when it resumes (``docs/decisions/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -26,16 +25,16 @@ from typing import TYPE_CHECKING
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.env import Clock
-from brook.metadata.controller.cluster_commit import ClusterCommit
+from brook.metadata.controller.cluster_role import ControllerRole
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
-from brook.metadata.controller.replication_control import ControllerError
 from brook.metadata.follower import MetadataFollower
 from brook.metadata.loader import MetadataLoader
 from brook.raft.etcd_brokers import EtcdBrokerRegistry
 from brook.raft.etcd_client import EtcdClient, EtcdUnavailable, WatchCompacted, parse_endpoints
 from brook.raft.etcd_election import EtcdControllerElection
 from brook.raft.etcd_log import EtcdMetadataLog, cluster_prefix
-from brook.raft.fenced import MetadataLogError
+from brook.raft.etcd_snapshots import EtcdSnapshots
+from brook.raft.fenced import LogGapError
 
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
@@ -134,17 +133,35 @@ class ClusterMembership:
         self.controller = controller
         self.clock = clock
         self.incarnation = incarnation
-        self.follower = MetadataFollower(loader, self.log.follow)
+        self.snapshots = EtcdSnapshots(self.client, prefix, self.log.leader_key)
+        snapshot_bytes = int(
+            config.value("metadata.log.max.record.bytes.between.snapshots") or 20 * 1024 * 1024)
+        self.follower = MetadataFollower(loader, self.log.follow, self.snapshots.load_retrying)
         self.controller_id = -1
         self._tasks: list[asyncio.Task[None]] = []
-        self._election: EtcdControllerElection | None = None
+        self.role = ControllerRole(
+            self.node_id, controller, self.follower, self.log, self.registry,
+            lambda: EtcdControllerElection(self.client, self.log.leader_key, self.node_id,
+                                           incarnation.hex(), clock),
+            parse_registration, clock, self.snapshots, snapshot_bytes,
+        )
 
     async def load(self) -> Sequence[tuple[int, bytes]]:
-        """Every committed record so far, for the broker's first image."""
+        """The newest snapshot's records (all at its end offset), then every committed record
+        after it: what the broker's first image is replayed from."""
         while True:
             try:
-                _, records = await self.log.read(0)
-                return records
+                snapshot = await self.snapshots.load_retrying()
+                head: list[tuple[int, bytes]] = []
+                start = 0
+                if snapshot is not None:
+                    end, values = snapshot
+                    head = [(end, v) for v in values]
+                    start = end + 1
+                _, records = await self.log.read(start)
+                return head + records
+            except LogGapError as exc:
+                log.info("a newer snapshot replaced the log meanwhile (%s): loading again", exc)
             except EtcdUnavailable as exc:
                 log.warning("reading the cluster metadata: %s", exc)
                 await self.clock.sleep(_RETRY_S)
@@ -161,16 +178,14 @@ class ClusterMembership:
         await self.follower.wait_applied(end - 1)
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self._role())]
+        self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run())]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self.controller.deactivate()
-        if self._election is not None:
-            await self._election.resign()
+        await self.role.resign()
         await self.registry.deregister()
         await self.follower.stop()
         await self.client.close()
@@ -189,65 +204,6 @@ class ClusterMembership:
             except (EtcdUnavailable, WatchCompacted) as exc:
                 log.debug("controller watch resumes: %s", exc)
                 await self.clock.sleep(_RETRY_S)
-
-    async def _role(self) -> None:
-        while True:
-            election = EtcdControllerElection(
-                self.client, self.log.leader_key, self.node_id, self.incarnation.hex(), self.clock)
-            self._election = election
-            leadership = await election.campaign()
-            try:
-                end = await self.log.end_offset()
-                await self.follower.wait_applied(end - 1)
-                commit = ClusterCommit(self.log, self.follower, leadership, election.lost)
-                self.controller.activate_cluster(commit)
-                log.info("broker %d acts as the controller from offset %d", self.node_id, end)
-                await self._act(election, commit)
-            except EtcdUnavailable as exc:
-                log.warning("controller term %d: %s", leadership.epoch, exc)
-            except MetadataLogError as exc:
-                # The shared log cannot be read or extended as it stands (written by something
-                # other than a controller): step down and let an operator see why, rather than
-                # end this broker's candidacy silently.
-                log.error("controller term %d ends: %s", leadership.epoch, exc)
-                if self.follower.failure is not None:
-                    log.critical("broker %d no longer campaigns: its image cannot follow the "
-                                 "metadata log", self.node_id)
-                    return  # after stepping down (below)
-            finally:
-                self.controller.deactivate()
-                await election.resign()
-                self._election = None
-            await self.clock.sleep(_RETRY_S)
-
-    async def _act(self, election: EtcdControllerElection, commit: ClusterCommit) -> None:
-        """Turn registrations into records until the term ends."""
-        changes = asyncio.get_running_loop().create_task(self._registrations())
-        lost = asyncio.get_running_loop().create_task(election.wait_lost())
-        try:
-            while not commit.ended and not lost.done() and not changes.done():
-                await asyncio.wait([changes, lost], timeout=1.0,
-                                   return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (changes, lost):
-                task.cancel()
-            for task in (changes, lost):
-                with contextlib.suppress(asyncio.CancelledError, ControllerError):
-                    await task
-
-    async def _registrations(self) -> None:
-        alive = [b.broker_id for b in self.loader.image.cluster.brokers.values() if not b.fenced]
-        async for node_id, payload in self.registry.changes(alive):
-            if payload is None:
-                log.info("broker %d's registration lapsed: fencing it", node_id)
-                await self.controller.fence_broker(node_id)
-                continue
-            try:
-                incarnation, endpoints, rack = parse_registration(payload)
-            except ValueError as exc:
-                log.error("broker %d's registration is unreadable: %s", node_id, exc)
-                continue
-            await self.controller.register_broker(node_id, incarnation, endpoints, rack)
 
     def image(self) -> MetadataImage:
         return self.loader.image

@@ -72,6 +72,7 @@ _OWN = [
     _key("log.dirs", _STR, "/tmp/kafka-logs", _HIGH, "Directories the partitions' logs are kept in (log.dir is accepted too)."),
     _key("broker.rack", _STR, "", _MEDIUM, "Rack of the broker, given to clients for rack-aware fetching."),
     _key("metadata.store", _STR, "local", _HIGH, "Where the cluster's metadata lives: 'local' (this broker's own log, a single node) or etcd://host:port,... (a cluster of brokers sharing it).", CLUSTER),
+    _key("metadata.log.max.record.bytes.between.snapshots", _LONG, 20_971_520, _HIGH, "Bytes of metadata records after which a cluster's controller snapshots the image into etcd and deletes the records below it.", CLUSTER, at_least(1), "[1,...]"),
     _key("broker.session.timeout.ms", _INT, 9000, _MEDIUM, "How long a broker's registration outlives its last renewal before the controller fences it.", CLUSTER, at_least(2000), "[2000,...]"),
     _key("auto.create.topics.enable", _BOOL, True, _HIGH, "Create a topic a client asks metadata for or produces to when it does not exist."),
     _key("num.partitions", _INT, 1, _MEDIUM, "Partitions of a topic created without a partition count.", validator=at_least(1), valid_values="[1,...]"),

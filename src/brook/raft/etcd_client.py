@@ -23,6 +23,8 @@ import aetcd
 import grpc
 from aetcd import rpc
 
+from brook.raft.fenced import StoreUnavailable
+
 __all__ = [
     "EtcdClient",
     "EtcdUnavailable",
@@ -47,7 +49,7 @@ no broker could read the log. Range pages are bounded well below this
 (:data:`brook.raft.etcd_log` reads 16 batches at a time)."""
 
 
-class EtcdUnavailable(Exception):
+class EtcdUnavailable(StoreUnavailable):
     """No answer from etcd: for a write, whether it was applied is unknown."""
 
 

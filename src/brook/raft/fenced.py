@@ -35,6 +35,7 @@ __all__ = [
     "LogGapError",
     "MetadataLogError",
     "NotControllerError",
+    "StoreUnavailable",
     "batch_size",
     "decode_batch",
     "encode_batch",
@@ -52,6 +53,10 @@ class Leadership:
 
     node_id: int
     epoch: int
+
+
+class StoreUnavailable(Exception):
+    """The metadata store did not answer (etcd down or unreachable): retry later."""
 
 
 class NotControllerError(Exception):

@@ -19,6 +19,9 @@ from tests.e2e.connect.conftest import Worker
 from tests.support.brokers import BrokerProcess, free_port
 from tests.support.java import JavaProcess
 
+# Runs Kafka's own Connect worker beside brook's: behind the slow marker, run before releases.
+pytestmark = pytest.mark.slow
+
 
 def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()

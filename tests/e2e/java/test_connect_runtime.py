@@ -197,6 +197,7 @@ def test_worker_runs_file_connectors_through_brook(
     assert " ERROR " not in w.proc.output(), w.proc.output()[-6000:]
 
 
+@pytest.mark.slow
 def test_worker_recovers_from_a_broker_restart_without_losing_lines(
     broker_factory: Any, tmp_path: Path, worker_factory: Any,
 ) -> None:
@@ -229,6 +230,7 @@ def test_worker_recovers_from_a_broker_restart_without_losing_lines(
     w.wait(lambda: w.running("file-source") and w.running("file-sink"), "tasks running again")
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_connectors_and_take_over_from_each_other(
     broker: BrokerProcess, tmp_path: Path, worker_factory: Any,
 ) -> None:

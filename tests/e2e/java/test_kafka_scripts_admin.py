@@ -77,6 +77,7 @@ def test_topic_configs_alter_and_describe(events: ScriptPair) -> None:
         assert "InvalidConfigurationException" in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_describe_all_topic_configs(events: ScriptPair) -> None:
     b, k = events.both(CONFIGS, "--bootstrap-server", "{bs}", "--describe", "--entity-type",
                        "topics", "--entity-name", "events", "--all")
@@ -94,6 +95,7 @@ def test_describe_all_topic_configs(events: ScriptPair) -> None:
     assert {n: brook[n] for n in kafka} == kafka
 
 
+@pytest.mark.slow
 def test_broker_configs(events: ScriptPair) -> None:
     out = events.same(CONFIGS, "--bootstrap-server", "{bs}", "--describe", "--entity-type",
                       "brokers", "--entity-name", "1")
@@ -124,6 +126,7 @@ def test_get_offsets(events: ScriptPair, time: str) -> None:
     assert re.fullmatch(r"(events:\d:\d+\n){3}", out), out
 
 
+@pytest.mark.slow
 def test_get_offsets_of_the_max_timestamp(events: ScriptPair) -> None:
     """The records' timestamps are the producer's clock, so the two brokers' answers differ;
     brook's is checked against its own records: the first offset with the largest timestamp."""
@@ -174,6 +177,7 @@ def test_delete_records_then_get_offsets(events: ScriptPair, tmp_path: Path) -> 
     assert "OffsetOutOfRangeException" in b.stdout
 
 
+@pytest.mark.slow
 def test_log_dirs_describe(events: ScriptPair) -> None:
     b, k = events.both("kafka-log-dirs.sh", "--bootstrap-server", "{bs}", "--describe",
                        "--topic-list", "events")
@@ -198,6 +202,7 @@ def test_log_dirs_describe(events: ScriptPair) -> None:
         "events-0", "events-1", "events-2"]
 
 
+@pytest.mark.slow
 def test_leader_election_answers_election_not_needed(events: ScriptPair) -> None:
     out = events.same("kafka-leader-election.sh", "--bootstrap-server", "{bs}",
                       "--election-type", "preferred", "--topic", "events", "--partition", "1")
@@ -213,6 +218,7 @@ def test_leader_election_answers_election_not_needed(events: ScriptPair) -> None
         "org.apache.kafka.common.errors.UnknownTopicOrPartitionException: No such topic as nosuch")
 
 
+@pytest.mark.slow
 def test_broker_api_versions_lists_what_brook_serves(events: ScriptPair) -> None:
     r = events.run("brook", "kafka-broker-api-versions.sh", "--bootstrap-server", "{bs}")
     assert r.returncode == 0, r.stderr[-2000:]

@@ -131,6 +131,7 @@ def test_reset_offsets_of_an_empty_group(orders: ScriptPair, how: tuple[str, ...
         assert current == planned
 
 
+@pytest.mark.slow
 def test_list_delete_offsets_and_delete_groups(orders: ScriptPair) -> None:
     b, k = orders.both("kafka-console-consumer.sh", "--bootstrap-server", "{bs}", "--topic",
                        TOPIC, "--group", "doomed", "--from-beginning", "--max-messages", "20")
@@ -151,6 +152,7 @@ def test_list_delete_offsets_and_delete_groups(orders: ScriptPair) -> None:
     assert "GroupIdNotFoundException: The group id does not exist." in out
 
 
+@pytest.mark.slow
 def test_describe_an_unknown_group(scripts: ScriptPair) -> None:
     """A difference of protocol version, not of behaviour: Kafka 4 answers DescribeGroups v6
     (KIP-1043) with GROUP_ID_NOT_FOUND, which the tool reports as an exception; brook serves up

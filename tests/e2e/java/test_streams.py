@@ -181,6 +181,7 @@ def test_word_count_over_a_repartition_topic_and_a_state_store(
     assert " ERROR " not in app.proc.output(), app.proc.output()[-6000:]
 
 
+@pytest.mark.slow
 def test_a_restarted_application_resumes_from_its_offsets_and_changelog(
     broker: BrokerProcess, tmp_path: Path, apps: list[App],
 ) -> None:
@@ -276,6 +277,7 @@ def test_exactly_once_v2_fails_at_once_with_a_clear_error(
     assert code == 3  # the program's exit status for a dead stream thread
 
 
+@pytest.mark.slow
 def test_two_instances_share_the_tasks_and_one_takes_over(
     broker: BrokerProcess, tmp_path: Path, apps: list[App],
 ) -> None:
