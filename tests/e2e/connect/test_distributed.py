@@ -8,6 +8,8 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
 from tests.e2e.connect.conftest import S3Server, Worker, wait_until
 from tests.e2e.connect.test_s3_sink import create_topic, produce, sink_config
 
@@ -44,6 +46,7 @@ def objects_done(s3: S3Server, bucket: str, expected: int) -> bool:
     return len(s3.keys(bucket)) >= expected
 
 
+@pytest.mark.slow  # SIGKILLed sink members keep their partitions for a session timeout
 def test_two_workers_share_six_tasks_and_survive_sigkill(
         bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
     s3.client.create_bucket(Bucket="shared")
@@ -79,6 +82,7 @@ def test_two_workers_share_six_tasks_and_survive_sigkill(
     check_exactly_once(s3, "shared", topic, [total] * 6, flush)
 
 
+@pytest.mark.slow  # SIGKILLed sink members keep their partitions for a session timeout
 def test_ten_thousand_records_two_sigkills_exactly_once(
         bootstrap: str, s3: S3Server, worker_factory: Any) -> None:
     s3.client.create_bucket(Bucket="tenk")
