@@ -172,10 +172,18 @@ class Partition:
         """In a worker thread: the file work a ``delete_records_before`` left owed."""
         self.log.run_deferred_io()
 
+    @property
+    def replicas_in_sync(self) -> int:
+        """Replicas that hold every acknowledged record: the leader alone, since followers do
+        not fetch yet — the metadata's ISR names the assigned replicas, not copies of the data,
+        so an acks=all promise must not be counted from it."""
+        return 1
+
     def check_enough_replicas(self, required_acks: int) -> None:
-        if required_acks == -1 and len(self.isr) < self.log.config.min_insync_replicas:
+        in_sync = self.replicas_in_sync
+        if required_acks == -1 and in_sync < self.log.config.min_insync_replicas:
             raise NotEnoughReplicasError(
-                f"{self.tp}: {len(self.isr)} in-sync replicas, "
+                f"{self.tp}: {in_sync} in-sync replicas, "
                 f"min.insync.replicas={self.log.config.min_insync_replicas}"
             )
 
@@ -188,7 +196,7 @@ class Partition:
         ``limit`` (the recovery point, when ``flush.messages`` made an append wait for its
         fsync) keeps consumers from seeing records before they are on disk, as in Kafka,
         whose flush runs inside the append; then the high watermark only moves forward."""
-        if self.is_leader or len(self.isr) <= 1:
+        if self.is_leader or self.replicas_in_sync <= 1:
             new_hw = self.log.log_end_offset
             if limit is not None:
                 new_hw = min(new_hw, limit)
