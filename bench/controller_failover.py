@@ -30,21 +30,13 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.procs import free_port
+from brook.broker.up_cluster import start_etcd
 from brook.cli.cluster import active_controller
 
 
 def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait(log: Path, needle: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and needle in log.read_text(errors="replace"):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{needle!r} not in {log}")
 
 
 def _controller(bootstrap: str) -> tuple[int, int]:
@@ -76,15 +68,9 @@ def _create_until_ok(bootstrap: str, name: str, limit_s: float = 60.0) -> float:
 
 def run(rounds: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-failover-"))
-    etcd_port, peer_port = free_port(), free_port()
+    etcd_port = free_port()
     ports = {n: free_port() for n in (1, 2, 3)}
     procs: dict[int, subprocess.Popen[bytes]] = {}
-    etcd = _spawn(["etcd", "--name", "b", "--data-dir", str(work / "etcd"),
-                   "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-                   "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-                   "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                   "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                   "--initial-cluster", f"b=http://127.0.0.1:{peer_port}"], work / "etcd.log")
 
     def start(n: int) -> None:
         log = work / f"broker-{n}.log"
@@ -101,8 +87,9 @@ def run(rounds: int) -> dict[str, Any]:
             time.sleep(0.05)
 
     results = []
+    etcd: subprocess.Popen[bytes] | None = None
     try:
-        _wait(work / "etcd.log", "ready to serve client requests")
+        etcd = start_etcd(work, "127.0.0.1", etcd_port)
         for n in ports:
             start(n)
         for r in range(rounds):
@@ -122,10 +109,11 @@ def run(rounds: int) -> dict[str, Any]:
             results.append(took)
             start(controller)
     finally:
-        for p in [*procs.values(), etcd]:
+        everything = [*procs.values(), *([etcd] if etcd is not None else [])]
+        for p in everything:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in [*procs.values(), etcd]:
+        for p in everything:
             try:
                 p.wait(20)
             except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ClusterPlan", "az_id", "run_cluster"]
+__all__ = ["ClusterPlan", "az_id", "run_cluster", "start_etcd"]
 
 _READY_S = 60.0
 _RESTART_BACKOFF_S = 5.0
@@ -83,16 +83,18 @@ def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) ->
     return proc, start
 
 
-def _start_etcd(plan: ClusterPlan) -> subprocess.Popen[bytes]:
+def start_etcd(data_dir: Path, host: str, client_port: int) -> subprocess.Popen[bytes]:
+    """One etcd member for a local cluster (its peer port is the next one), its data under
+    ``data_dir/etcd`` and its log in ``data_dir/etcd.log``; returns once it serves."""
     etcd = shutil.which("etcd")
     if etcd is None:
         raise RuntimeError("etcd is not installed (Debian: apt-get install etcd-server; "
                            "`make up` installs it)")
-    client = f"http://{plan.host}:{plan.etcd_port}"
-    peer = f"http://{plan.host}:{plan.etcd_port + 1}"
-    log_path = plan.data_dir / "etcd.log"
+    client = f"http://{host}:{client_port}"
+    peer = f"http://{host}:{client_port + 1}"
+    log_path = data_dir / "etcd.log"
     proc, start = _spawn([
-        etcd, "--name", "brook-etcd", "--data-dir", str(plan.data_dir / "etcd"),
+        etcd, "--name", "brook-etcd", "--data-dir", str(data_dir / "etcd"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", f"brook-etcd={peer}",
@@ -128,7 +130,7 @@ def run_cluster(plan: ClusterPlan) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        etcd = _start_etcd(plan)
+        etcd = start_etcd(plan.data_dir, plan.host, plan.etcd_port)
     except RuntimeError as exc:
         print(f"brook up: {exc}", file=sys.stderr)
         return 1
