@@ -27,6 +27,7 @@ a failing seed is printed and replays exactly: ``python -m tests.sim.cluster SEE
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import sys
@@ -153,7 +154,7 @@ class SimNode:
         self.registry = MemoryBrokerRegistry(store, SESSION_S, self.gate)
         self.loader = MetadataLoader(None)
         self.loader.publishers.append(self._check_image)
-        self.controller = QuorumController(None, sim.clock, Rng(sim.rng.random()), 2, 2,
+        self.controller = QuorumController(None, sim.clock, Rng(sim.rng.getrandbits(64)), 2, 2,
                                            loader=self.loader)
         self.follower = MetadataFollower(self.loader, self.log.follow, self.snapshots.load)
         self.elections: list[CheckedElection] = []
@@ -294,7 +295,7 @@ class _Run:
         self.nodes[node_id] = node
         node.start()
         assert node.main is not None
-        node.main.add_done_callback(lambda task, node=node: self._ended(node, task))
+        node.main.add_done_callback(functools.partial(self._ended, node))
         self.watch(node)
         return node
 
