@@ -6,8 +6,8 @@ pauses stops renewing; etcd deletes the key when the lease runs out; the active 
 watching the prefix, fences it. A broker that comes back registers again (a fresh lease) and
 the controller unfences it — unless, while its session had lapsed, another process registered
 the same node id: then this broker has been replaced, and :meth:`EtcdBrokerRegistry.wait_lost`
-tells its owner to shut down rather than serve unregistered. Only the controller writes the metadata log: these keys are its
-input, never state any broker reads its image from.
+tells its owner to shut down rather than serve unregistered. Only the controller writes the
+metadata log: these keys are its input, never state any broker reads its image from.
 """
 
 from __future__ import annotations
