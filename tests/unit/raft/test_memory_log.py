@@ -96,3 +96,69 @@ def test_a_reader_behind_a_trimmed_log_is_told_to_reload() -> None:
                 pass
 
     run(main(), clock=clock)
+
+
+def test_a_lease_election_renews_itself_until_its_node_is_paused_past_the_ttl() -> None:
+    """Renewing by itself, a leader keeps its lease for as long as it runs; paused (its store
+    calls held back) past the TTL, another node is elected, and on resuming the first learns
+    it lost (``wait_lost``) and its append is refused."""
+    from brook.raft.memory_log import MemoryLeaseElection
+
+    clock, store = _store()
+    paused_until = 0.0
+
+    async def gate() -> None:
+        while clock.monotonic() < paused_until:
+            await clock.sleep(paused_until - clock.monotonic())
+
+    async def main() -> None:
+        nonlocal paused_until
+        log = MemoryMetadataLog(store, gate)
+        first = MemoryLeaseElection(store, 1, ttl_s=3, gate=gate)
+        leader = await first.campaign()
+        await clock.sleep(30)
+        assert not first.lost()
+        await log.append(leader, [b"a"], 0)
+        paused_until = clock.monotonic() + 10
+        second = MemoryLeaseElection(store, 2, ttl_s=3)
+        other = await asyncio.wait_for(second.campaign(), 5)
+        assert other.epoch > leader.epoch
+        await asyncio.wait_for(first.wait_lost(), 20)
+        assert first.lost()
+        with pytest.raises(NotControllerError):
+            await log.append(leader, [b"zombie"], 1)
+        await second.resign()
+        await first.resign()
+
+    run(main(), clock=clock)
+
+
+def test_a_registration_taken_over_while_paused_is_reported_lost() -> None:
+    """Paused past its session, a broker's registration lapses and a new incarnation takes
+    the node id; resumed, the first finds it replaced (``wait_lost``) instead of
+    registering again, and the new one keeps the key."""
+    from brook.raft.memory_registry import MemoryBrokerRegistry
+
+    clock, store = _store()
+    paused_until = 0.0
+
+    async def gate() -> None:
+        while clock.monotonic() < paused_until:
+            await clock.sleep(paused_until - clock.monotonic())
+
+    async def main() -> None:
+        nonlocal paused_until
+        old = MemoryBrokerRegistry(store, 3, gate)
+        await old.register(1, b"old")
+        await clock.sleep(20)
+        assert store.live_registrations()[1][0] == b"old"
+        paused_until = clock.monotonic() + 10
+        new = MemoryBrokerRegistry(store, 3)
+        await asyncio.wait_for(new.register(1, b"new"), 9)
+        exc = await asyncio.wait_for(old.wait_lost(), 20)
+        assert "was registered by another broker" in str(exc)
+        assert store.live_registrations()[1][0] == b"new"
+        await new.deregister()
+        await old.deregister()
+
+    run(main(), clock=clock)
