@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sim.cluster import Sim, report, simulate
+from tests.sim.cluster import report, simulate
+from tests.sim.node import Sim
 
 FAST_SEEDS = range(200)
 SLOW_SEEDS = range(200, 3200)
