@@ -65,8 +65,11 @@ class AlterPartitionManager:
 
     async def _drain(self) -> None:
         while self._queued and self.send is not None:
-            batch = list(self._queued.values())
+            # A proposal the metadata image replaced while it waited is not sent.
+            batch = [item for item in self._queued.values() if item[0].pending_isr == item[1]]
             self._queued.clear()
+            if not batch:
+                return
             try:
                 self.requests_sent += 1
                 results = await self.send(self.node_id, self.broker_epoch(),

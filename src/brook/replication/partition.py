@@ -127,10 +127,12 @@ class Partition:
         self, leader: int, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...],
         partition_epoch: int = -1, now_ms: int = 0,
     ) -> None:
-        """Adopt the image's registration. A partition epoch older than the one an
-        AlterPartition answer already gave this leader is a stale image: ignored."""
+        """Adopt the image's registration. In the same term, a partition epoch no newer than
+        the one this leader holds (from an AlterPartition answer, or the image already
+        applied) changes nothing: it must not drop an ISR change proposed since (Kafka's
+        ``makeLeader`` skips such a stale update the same way)."""
         if (leader_epoch == self.leader_epoch and leader == self.leader
-                and 0 <= partition_epoch < self.partition_epoch):
+                and 0 <= partition_epoch <= self.partition_epoch):
             return
         was_leader = self._led_epoch != -2
         self.leader = leader
@@ -265,7 +267,7 @@ class Partition:
         if new_hw != self.high_watermark:
             self.high_watermark = new_hw
             self.wake_waiters()
-            if self.delayed_produces:
+            if self.delayed_produces.heap:
                 self._complete_delayed_produces()
 
     def maybe_increment_high_watermark(self, limit: int | None = None) -> bool:
@@ -286,7 +288,7 @@ class Partition:
             return False
         self.high_watermark = new_hw
         self.wake_waiters()
-        if self.delayed_produces:
+        if self.delayed_produces.heap:
             self._complete_delayed_produces()
         return True
 
