@@ -1,9 +1,10 @@
-"""The leader's half of ISR replication against a real two-broker cluster over etcd, with the
-test playing the follower on the wire: Fetch requests naming the follower's broker id in
+"""The leader's half of ISR replication against a real three-broker cluster over etcd, with
+the test playing the follower on the wire: Fetch requests naming the follower's broker id in
 ``replica_state`` (v15), as a follower's fetcher sends them.
 
 The real follower broker is paused (SIGSTOP) while the test speaks for it, so its own
-fetcher, where there is one, does not fetch in its place; its registration stays live.
+fetcher, where there is one, does not fetch in its place; its registration stays live. The leader is not the active controller,
+so its AlterPartition requests are forwarded to the broker that is.
 
 It shows: acks=all is not answered until the follower fetched past the record, and
 consumers see the record only then (the high watermark); the follower that stops fetching
@@ -50,7 +51,7 @@ def fixture_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
 @pytest.fixture(name="cluster")
 def fixture_cluster(tmp_path: Path, etcd: EtcdServer) -> Iterator[dict[int, BrokerProcess]]:
     brokers: dict[int, BrokerProcess] = {}
-    for node_id in (1, 2):
+    for node_id in (1, 2, 3):
         b = plain_broker(tmp_path / f"b{node_id}" / "data", node_id=node_id, overrides={
             "metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
             "broker.session.timeout.ms": "60000", "replica.lag.time.max.ms": str(LAG_MS),
@@ -135,11 +136,11 @@ def test_acks_all_high_watermark_and_isr_follow_the_followers_fetches(
     any_broker = cluster[1]
     controller = _eventually(lambda: (lambda c: c if c in cluster else None)(
         active_controller("127.0.0.1", any_broker.port)))
-    leader_id = controller  # the follower is paused: the controller must stay reachable
-    follower_id = 3 - leader_id
+    # The follower is paused, so it must not be the controller; the leader is another broker.
+    leader_id, follower_id = (b for b in sorted(cluster) if b != controller)
     leader, follower = cluster[leader_id], cluster[follower_id]
     admin = AdminClient({"bootstrap.servers": leader.bootstrap, "socket.timeout.ms": 5000})
-    _eventually(lambda: len(admin.list_topics(timeout=10).brokers) == 2)
+    _eventually(lambda: len(admin.list_topics(timeout=10).brokers) == 3)
     futures = admin.create_topics([NewTopic(
         TOPIC, num_partitions=1, replica_assignment=[[leader_id, follower_id]],
         config={"min.insync.replicas": "2"})], operation_timeout=10)

@@ -168,3 +168,27 @@ def test_alter_partition_off_the_controller_answers_not_controller(tmp_path: Pat
         await s.close()
 
     asyncio.run(body())
+
+
+def test_isr_changes_of_many_partitions_go_in_one_request(tmp_path: Path) -> None:
+    async def body() -> None:
+        s = Setup(tmp_path)
+        await _start(s)
+        [created] = await s.services.controller.create_topics([TopicSpec(
+            "many", assignments={i: [1, 2, 3] for i in range(20)})], False)
+        assert not isinstance(created, Exception)
+        rm = s.services.replica_manager
+        rm.replica_lag_time_max_ms = 1
+        for i in range(20):
+            request = _produce("many", i, 1)
+            request.acks = 1
+            await s.call(produce, request)
+        await asyncio.sleep(0.05)
+        before = rm.alter_partition.requests_sent
+        assert rm.shrink_isrs() == 21  # the 20 and the first topic's partition
+        await _until(lambda: all(p.isr == (1,) for p in
+                                 s.services.image.topics.by_name["many"].partitions.values()))
+        assert rm.alter_partition.requests_sent == before + 1
+        await s.close()
+
+    asyncio.run(body())

@@ -207,3 +207,18 @@ def test_stale_or_refused_isr_answers(tmp_path: Path) -> None:
     assert part.isr == (1, 2) and part.partition_epoch == 3
     part.update_registration(1, 0, (1, 2, 3), (1, 3), 4, 1_000)
     assert part.isr == (1, 3) and part.partition_epoch == 4
+
+
+def test_an_image_of_the_same_partition_epoch_keeps_a_proposal_in_flight(
+    tmp_path: Path,
+) -> None:
+    part = _partition(tmp_path, replicas=(1, 2), isr=(1,))
+    end = _append(part, 2)
+    _fetch(part, 2, end)
+    part.propose_isr((1, 2))
+    # The image replaying what this leader already holds must not drop the joining follower
+    # from the high watermark's count while its addition is in flight.
+    part.update_registration(1, 0, (1, 2), (1,), 0, 2_000)
+    assert part.pending_isr == (1, 2) and part.maximal_isr == (1, 2)
+    _append(part, 1)
+    assert part.high_watermark == end
