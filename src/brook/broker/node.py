@@ -228,7 +228,7 @@ class BrokerNode:
             self.log_manager.run_background(self._stop_background)
         )
         self._isr_checks = asyncio.create_task(
-            self.replica_manager.run_isr_checks(self._stop_background))
+            self.replica_manager.run_isr_checks(self._stop_background, self.clock))
         log.info(
             "broker %d started; cluster %s; listeners %s",
             self.config.node_id, self.cluster_id,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
+from brook.env import Clock
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.alter_partition_manager import AlterPartitionManager
@@ -420,12 +421,12 @@ class ReplicaManager:
                     proposed += 1
         return proposed
 
-    async def run_isr_checks(self, stop: asyncio.Event) -> None:
-        """Run ``shrink_isrs`` every half lag time until ``stop`` is set."""
+    async def run_isr_checks(self, stop: asyncio.Event, clock: Clock) -> None:
+        """Run ``shrink_isrs`` every half lag time (on the broker's clock) until ``stop``."""
         interval = max(self.replica_lag_time_max_ms / 2000.0, 0.01)
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                await clock.wait_for(stop.wait(), interval)
             except TimeoutError:
                 pass
             if not stop.is_set():
