@@ -108,6 +108,8 @@ def test_a_follower_with_a_divergent_epoch_is_told_where_to_truncate(tmp_path: P
         assert (got.diverging_epoch.epoch, got.diverging_epoch.end_offset) == (0, 3)
         same = await _fetch(s, tid, 2, 3, last_fetched_epoch=0, current_leader_epoch=2)
         assert same.diverging_epoch.epoch == -1 and same.records
+        unknown = await _fetch(s, tid, 2, 5, last_fetched_epoch=9, current_leader_epoch=2)
+        assert unknown.error_code == ErrorCode.OFFSET_OUT_OF_RANGE
         await s.close()
 
     asyncio.run(body())

@@ -266,12 +266,12 @@ def _record_fetch(rm: ReplicaManager, plan: _Plan, part: Partition, w: _Want, en
 
 def _diverging_epoch(part: Partition, w: _Want) -> PartitionData | None:
     """KIP-320: a follower whose last fetched epoch ends, in this leader's log, before its
-    fetch offset (or that epoch is unknown here) has a divergent tail; the answer names the
-    epoch and end offset it must truncate to, with no records (Kafka's
-    ``validateFetchOffsetAndMaybeGetDivergingEpoch``)."""
+    fetch offset has a divergent tail; the answer names the epoch and end offset it must
+    truncate to, with no records. An epoch unknown here, or an offset below the log start,
+    is OFFSET_OUT_OF_RANGE (Kafka's ``Partition.readRecords``)."""
     epoch, end_offset = part.end_offset_for_epoch(w.last_fetched_epoch)
     hw = part.high_watermark
-    if epoch < 0 or end_offset < 0:
+    if epoch < 0 or end_offset < 0 or w.fetch_offset < part.log_start_offset:
         return PartitionData(partition_index=w.partition,
                              error_code=ErrorCode.OFFSET_OUT_OF_RANGE, high_watermark=hw,
                              last_stable_offset=hw, log_start_offset=part.log_start_offset,
