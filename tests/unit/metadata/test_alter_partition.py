@@ -119,6 +119,6 @@ def test_replay_bumps_the_leader_epoch_only_on_a_leader_change(tmp_path: Path) -
     delta = MetadataDelta(c.image)
     delta.replay(PartitionChangeRecord(partition_id=0, topic_id=tid, isr=[1, 2]), 100)
     delta.replay(PartitionChangeRecord(partition_id=0, topic_id=tid, leader=2), 101)
-    delta.replay(PartitionChangeRecord(partition_id=0, topic_id=tid, leader=2, isr=[2]), 102)
+    delta.replay(PartitionChangeRecord(partition_id=0, topic_id=tid, isr=[2]), 102)
     reg = delta.apply().topics.by_id[tid].partitions[0]
     assert (reg.leader, reg.isr, reg.leader_epoch, reg.partition_epoch) == (2, (2,), 1, 3)
