@@ -29,6 +29,10 @@ Send = Callable[[int, int, Sequence[IsrChange]], Awaitable[list[IsrChangeResult]
 """``(broker_id, broker_epoch, changes)`` -> answers; raises on a request-level failure."""
 
 RETRY_BACKOFF_S = 0.1
+MAX_CHANGES_PER_REQUEST = 1000
+"""A request's changes are committed as one metadata batch: a broker whose follower died
+while it led ten thousand partitions sends them a thousand at a time, each batch far below
+the metadata log's bound on one append."""
 _FINAL = frozenset({
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.UNKNOWN_TOPIC_ID,
     ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.INVALID_UPDATE_VERSION,
@@ -66,10 +70,11 @@ class AlterPartitionManager:
     async def _drain(self) -> None:
         while self._queued and self.send is not None:
             # A proposal the metadata image replaced while it waited is not sent.
-            batch = [item for item in self._queued.values() if item[0].pending_isr == item[1]]
-            self._queued.clear()
+            keys = list(self._queued)[:MAX_CHANGES_PER_REQUEST]
+            batch = [item for item in (self._queued.pop(k) for k in keys)
+                     if item[0].pending_isr == item[1]]
             if not batch:
-                return
+                continue
             try:
                 self.requests_sent += 1
                 results = await self.send(self.node_id, self.broker_epoch(),

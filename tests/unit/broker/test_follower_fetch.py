@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from brook.broker.handlers import alter_partition, fetch, produce
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec
 from brook.metadata.controller.replication_control import TopicSpec
@@ -16,6 +18,7 @@ from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.alter_partition import AlterPartitionRequest
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.protocol.metadata_records.partition_change_record import PartitionChangeRecord
+from brook.replication import alter_partition_manager
 from tests.unit.broker.test_handlers_services import Setup, _produce
 
 TOPIC = "replicated"
@@ -172,7 +175,12 @@ def test_alter_partition_off_the_controller_answers_not_controller(tmp_path: Pat
     asyncio.run(body())
 
 
-def test_isr_changes_of_many_partitions_go_in_one_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_request, requests", [(1000, 1), (8, 3)])
+def test_isr_changes_of_many_partitions_go_in_few_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_request: int, requests: int,
+) -> None:
+    monkeypatch.setattr(alter_partition_manager, "MAX_CHANGES_PER_REQUEST", per_request)
+
     async def body() -> None:
         s = Setup(tmp_path)
         await _start(s)
@@ -190,7 +198,7 @@ def test_isr_changes_of_many_partitions_go_in_one_request(tmp_path: Path) -> Non
         assert rm.shrink_isrs() == 21  # the 20 and the first topic's partition
         await _until(lambda: all(p.isr == (1,) for p in
                                  s.services.image.topics.by_name["many"].partitions.values()))
-        assert rm.alter_partition.requests_sent == before + 1
+        assert rm.alter_partition.requests_sent == before + requests
         await s.close()
 
     asyncio.run(body())
