@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
@@ -24,6 +24,9 @@ from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_types import LogAppendInfo
 from brook.storage.log_validator import ValidatedBatches as ValidatedBatches
 from brook.storage.segment import LogSegment as LogSegment
+
+if TYPE_CHECKING:
+    from brook.replication.fetcher_manager import FollowerListener
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class ReplicaManager:
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._by_topic: dict[str, list[Partition]] = {}
         self._image: MetadataImage | None = None
+        self.followers: FollowerListener | None = None
+        """Told of registration changes and removals: the fetchers follow them."""
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
@@ -135,6 +140,8 @@ class ReplicaManager:
         part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr)
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
+        if self.followers is not None:
+            self.followers.partitions_changed((part,))
 
     def _detach_deleted(self, deleted_topics: Iterable[str]) -> list[tuple[str, int]]:
         """Forget the partitions of deleted topics (waking their waiting fetches); return
@@ -144,6 +151,8 @@ class ReplicaManager:
             for part in self._by_topic.pop(name, []):
                 self.partitions.pop(part.tp, None)
                 part.wake_waiters()
+                if self.followers is not None:
+                    self.followers.partitions_removed((part.tp,))
                 gone.append((part.tp.topic, part.tp.partition))
         return gone
 
@@ -183,6 +192,8 @@ class ReplicaManager:
                     existing.update_registration(
                         reg.leader, reg.leader_epoch, reg.replicas, reg.isr
                     )
+                    if self.followers is not None:
+                        self.followers.partitions_changed((existing,))
             for part in self._by_topic.get(topic.name, ()):
                 if part.log.config != config:
                     part.log.update_config(config)
