@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
-from tests.support.brokers import BrokerProcess, plain_broker
+from tests.support.brokers import REPO, BrokerProcess, free_port, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
+from tests.support.proxy import TcpProxy
 from tests.support.storage_batches import make_batch
 
 CLUSTER_ID = "brook-e2e-replication"
@@ -71,8 +73,10 @@ def _partition(cluster: dict[int, BrokerProcess], topic: str, index: int = 0) ->
     return admin.list_topics(topic, timeout=10).topics[topic].partitions[index]
 
 
-def _create(cluster: dict[int, BrokerProcess], topic: str, partitions: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": _bootstrap(cluster), "socket.timeout.ms": 5000})
+def _create(cluster: dict[int, BrokerProcess], topic: str, partitions: int = 1,
+            via: BrokerProcess | None = None) -> None:
+    bootstrap = via.bootstrap if via is not None else _bootstrap(cluster)
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
     admin.create_topics([NewTopic(topic, partitions, 3)], operation_timeout=10)[topic].result(20)
     for index in range(partitions):
         _eventually(lambda i=index: _partition(cluster, topic, i).leader in cluster)
@@ -147,3 +151,56 @@ def test_a_tail_the_new_leader_never_had_is_truncated(cluster: dict[int, BrokerP
     stale.start()
     data = _identical(cluster, "diverged")
     assert b"new-epoch-4" in data and data == _log_bytes(leader, "diverged", 0)
+
+
+@dataclass
+class _TwoListenerBroker(BrokerProcess):
+    """A broker with a REPLICATION listener besides PLAINTEXT, advertised at another port."""
+
+    replication_port: int = field(default_factory=free_port)
+    advertised_replication_port: int = 0
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        listeners = cmd.index("--listeners") + 1
+        cmd[listeners] += f",REPLICATION://127.0.0.1:{self.replication_port}"
+        advertised = cmd.index("--advertised-listeners") + 1
+        cmd[advertised] += f",REPLICATION://127.0.0.1:{self.advertised_replication_port}"
+        return cmd
+
+
+def test_brokers_reach_each_other_on_the_inter_broker_listener(
+    tmp_path: Path, etcd: EtcdServer
+) -> None:
+    """Fetchers and forwarded admin requests use inter.broker.listener.name's advertised
+    endpoint (here a proxy in front of the REPLICATION listener), never the clients' one."""
+    brokers: dict[int, BrokerProcess] = {}
+    proxies: dict[int, TcpProxy] = {}
+    try:
+        for node_id in (1, 2, 3):
+            replication_port = free_port()
+            proxy = proxies[node_id] = TcpProxy(replication_port).start()
+            b = _TwoListenerBroker(
+                tmp_path / f"b{node_id}" / "data", node_id=node_id, warp_clock=False, cwd=REPO,
+                replication_port=replication_port, advertised_replication_port=proxy.port,
+                overrides={
+                    "metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+                    "broker.session.timeout.ms": "3000",
+                    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT",
+                    "inter.broker.listener.name": "REPLICATION",
+                })
+            b.start()
+            brokers[node_id] = b
+        for node_id, b in brokers.items():  # each through its own PLAINTEXT listener
+            _create(brokers, f"via-{node_id}", via=b)
+        forwarded = [n for n, p in proxies.items() if p.accepted]
+        assert forwarded, "admin requests were forwarded to the controller through its proxy"
+        _produce(brokers, "via-1", 300, "r")
+        _identical(brokers, "via-1")
+        leader = _partition(brokers, "via-1").leader
+        assert proxies[leader].bytes_down > 300 * 9, proxies[leader].bytes_down
+    finally:
+        for b in brokers.values():
+            b.stop()
+        for proxy in proxies.values():
+            proxy.stop()
