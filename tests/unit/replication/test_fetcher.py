@@ -20,6 +20,7 @@ from brook.broker.handlers import list_offsets as list_offsets_handler
 from brook.broker.handlers import offset_for_leader_epoch as ofle_handler
 from brook.broker.inter_broker_client import InterBrokerClient
 from brook.env import SYSTEM_CLOCK
+from brook.protocol.messages.fetch import FetchResponse
 from brook.replication.fetcher import (
     FETCH_VERSION,
     LIST_OFFSETS_VERSION,
@@ -229,3 +230,34 @@ def test_truncation_offsets_follow_kafkas_rules(tmp_path: Path) -> None:
     assert truncation_offset(state, -1, -1) == (10, True)
     # An epoch older than any we hold: ours end where our first one starts (Kafka's cache).
     assert truncation_offset(state, 0, 3) == (0, True)
+
+
+def test_a_diverging_epoch_in_a_fetch_answer_truncates(tmp_path: Path) -> None:
+    """KIP-320: a leader that finds ``last_fetched_epoch`` diverging answers
+    ``diverging_epoch`` instead of records; the follower truncates by the same rule and
+    appends nothing from that answer."""
+    part = _follower(tmp_path, b"\x02" * 16, "div")
+    plog = part.log
+    plog.append_as_leader(memoryview(make_batch(5)), 1, 1_000)  # epoch 1: 0..4
+    for _ in range(5):  # epoch 3: 5..9, one record per batch
+        plog.append_as_leader(memoryview(make_batch(1)), 3, 1_000)
+    data = FetchResponse.PartitionData
+    ignored = make_batch(2, base_offset=10, leader_epoch=4)
+
+    async def main() -> None:
+        fetcher = _fetcher(free_port())
+        state = FollowedPartition.start(part, 4)
+        state.state = FetchState.FETCHING
+        fetcher.add(state)
+        # The leader's epoch 3 ended at 8: offsets 8 and 9 go.
+        await fetcher._apply(state, data(diverging_epoch=FetchResponse.EpochEndOffset(
+            epoch=3, end_offset=8), high_watermark=8, records=bytes(ignored)), [], [])
+        assert plog.log_end_offset == 8 and state.fetch_offset == 8
+        assert state.state is FetchState.FETCHING
+        # The leader's largest epoch at or below ours is 2, which this log never had: cut to
+        # where our epoch below it ends (epoch 1, at 5), then ask the leader again.
+        await fetcher._apply(state, data(diverging_epoch=FetchResponse.EpochEndOffset(
+            epoch=2, end_offset=7), high_watermark=7), [], [])
+        assert plog.log_end_offset == 5 and state.state is FetchState.TRUNCATING
+
+    asyncio.run(main())
