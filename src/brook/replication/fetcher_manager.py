@@ -151,7 +151,7 @@ class ReplicaFetcherManager:
         state = FollowedPartition.start(part, part.leader_epoch)
         fetcher.add(state)
         self._following[part.tp] = (fetcher, state)
-        log.info("%s: following broker %d at leader epoch %d from offset %d", part.tp,
+        log.debug("%s: following broker %d at leader epoch %d from offset %d", part.tp,
                  part.leader, part.leader_epoch, state.fetch_offset)
 
     def _stop_following(self, tp: TopicPartition) -> None:

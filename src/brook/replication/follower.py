@@ -28,11 +28,14 @@ appended. The leader-epoch cache finds it, as in Kafka since KIP-101/279/320:
   follower truncates to it; behind the leader's log start, it empties its log and restarts at
   that start (``truncate_fully_and_start_at``); otherwise it fetches again from its own end.
 
-Disk work: appends and truncations run on the event loop as the leader's appends do (the
-bytes go to the page cache); checking a large answer's CRCs runs in a worker thread, and
-fsyncs go through the log's flusher in worker threads (``flush.messages`` is awaited before
-the next fetch, so the leader never counts a follower's copy that the setting says must be on
-disk first).
+Disk work: appends run on the event loop as the leader's appends do (the bytes go to the
+page cache); checking a large answer's CRCs runs in a worker thread, and fsyncs go through the
+log's flusher in worker threads (``flush.messages`` is awaited before the next fetch, so the
+leader never counts a follower's copy that the setting says must be on disk first). A
+truncation, rare (once per divergence found), does its file work inline as
+``Log.truncate_to`` does, including the leader-epoch checkpoint's fsync: moving it to a
+worker thread would race the log manager's retention, which changes the segment list on the
+loop.
 """
 
 from __future__ import annotations

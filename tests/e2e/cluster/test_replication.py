@@ -5,6 +5,7 @@ while leadership moved to a new epoch) truncates it and copies the new leader's 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,8 +16,13 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from brook.broker.inter_broker_client import InterBrokerClient
+from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.fetch import FetchRequest, FetchResponse
+from brook.replication.fetcher import FETCH_VERSION
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
+from brook.storage.log_loader import read_partition_metadata
 from tests.support.brokers import REPO, BrokerProcess, free_port, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
 from tests.support.proxy import TcpProxy
@@ -110,6 +116,24 @@ def test_every_replica_holds_the_leaders_bytes(cluster: dict[int, BrokerProcess]
     for index in (0, 1):
         data = _identical(cluster, "replicated", index)
         assert data.count(b"a-1") > 0
+    # Consumers still read from the leader only: a follower answers NOT_LEADER_OR_FOLLOWER.
+    part = _partition(cluster, "replicated")
+    follower = cluster[next(n for n in part.replicas if n != part.leader)]
+    topic_id = read_partition_metadata(follower.data_dir / "replicated-0")
+    assert topic_id is not None
+    request = FetchRequest(max_wait_ms=0, min_bytes=1, topics=[FetchRequest.FetchTopic(
+        topic_id=topic_id, partitions=[FetchRequest.FetchPartition(
+            partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
+
+    async def consumer_fetch() -> int:
+        client = InterBrokerClient("127.0.0.1", follower.port, "a-consumer")
+        try:
+            response = await client.send(request, FETCH_VERSION, FetchResponse)
+        finally:
+            client.close()
+        return response.responses[0].partitions[0].error_code
+
+    assert asyncio.run(consumer_fetch()) == ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
 def test_a_follower_killed_with_minus_nine_catches_up(cluster: dict[int, BrokerProcess]) -> None:
