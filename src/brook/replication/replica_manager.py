@@ -151,9 +151,9 @@ class ReplicaManager:
             for part in self._by_topic.pop(name, []):
                 self.partitions.pop(part.tp, None)
                 part.wake_waiters()
-                if self.followers is not None:
-                    self.followers.partitions_removed((part.tp,))
                 gone.append((part.tp.topic, part.tp.partition))
+        if self.followers is not None and gone:
+            self.followers.partitions_removed(TopicPartition(t, p) for t, p in gone)
         return gone
 
     def _reconcile(
@@ -192,11 +192,12 @@ class ReplicaManager:
                     existing.update_registration(
                         reg.leader, reg.leader_epoch, reg.replicas, reg.isr
                     )
-                    if self.followers is not None:
-                        self.followers.partitions_changed((existing,))
             for part in self._by_topic.get(topic.name, ()):
                 if part.log.config != config:
                     part.log.update_config(config)
+        if self.followers is not None:  # it skips partitions whose leadership is unchanged
+            self.followers.partitions_changed(
+                p for t in topics for p in self._by_topic.get(t.name, ()))
         return new
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:
