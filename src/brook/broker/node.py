@@ -123,12 +123,12 @@ class BrokerNode:
                 lambda: self.loader.image, config.inter_broker_listener_name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
+        self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
+        self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.fetchers = ReplicaFetcherManager(
             config.node_id, fetcher_config(config.value), config.inter_broker_listener_name,
             clock, InterBrokerClient, lambda: self.image)
         self.replica_manager.followers = self.fetchers
-        self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
-        self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.image: MetadataImage = self.loader.image
         self._servers: list[asyncio.base_events.Server] = []
         self._stop_background = asyncio.Event()

@@ -1,7 +1,7 @@
 """Which partitions this broker follows, and the fetcher that copies each one.
 
 Kafka's ``ReplicaFetcherManager`` driven by ``ReplicaManager.applyDelta``: the replica manager
-tells it (:class:`FollowerListener`) about every hosted partition whose registration changed
+tells it (its ``FollowerListener``) about every hosted partition whose registration changed
 and every partition that went away. A partition is followed while this broker is one of its
 replicas and another broker leads it; a new leader or leader epoch restarts it (a new
 :class:`~brook.replication.follower.FollowedPartition`, which first finds where the log
@@ -17,7 +17,6 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 from brook.env import Clock
 from brook.metadata.image import MetadataImage
@@ -25,17 +24,9 @@ from brook.replication.fetcher import ConnectionFactory, FetcherConfig, ReplicaF
 from brook.replication.follower import FollowedPartition
 from brook.replication.partition import Partition, TopicPartition
 
-__all__ = ["FetcherConfig", "FollowerListener", "ReplicaFetcherManager", "fetcher_config"]
+__all__ = ["FetcherConfig", "ReplicaFetcherManager", "fetcher_config"]
 
 log = logging.getLogger(__name__)
-
-
-class FollowerListener(Protocol):
-    """What ``ReplicaManager`` calls when partitions change (event loop)."""
-
-    def partitions_changed(self, parts: Iterable[Partition]) -> None: ...
-
-    def partitions_removed(self, tps: Iterable[TopicPartition]) -> None: ...
 
 
 def fetcher_config(value: Callable[[str], str | None]) -> FetcherConfig:

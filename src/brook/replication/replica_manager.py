@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
@@ -24,9 +24,6 @@ from brook.storage.log_manager import HostedLog, LogManager
 from brook.storage.log_types import LogAppendInfo
 from brook.storage.log_validator import ValidatedBatches as ValidatedBatches
 from brook.storage.segment import LogSegment as LogSegment
-
-if TYPE_CHECKING:
-    from brook.replication.fetcher_manager import FollowerListener
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +53,14 @@ class ReadResult:
     log_end_offset: int
 
 
+class FollowerListener(Protocol):
+    """Who follows partition changes (``replication.fetcher_manager``); event loop."""
+
+    def partitions_changed(self, parts: Iterable[Partition]) -> None: ...
+
+    def partitions_removed(self, tps: Iterable[TopicPartition]) -> None: ...
+
+
 class ReplicaManager:
     """Lifecycle: created at broker start after the logs are recovered; ``apply_image`` is
     called for every published metadata image. Event-loop thread only."""
@@ -66,10 +71,10 @@ class ReplicaManager:
         self.broker_defaults = broker_defaults
         # Keyed by TopicPartition, typed by its tuple shape so lookups can pass a plain tuple.
         self.partitions: dict[tuple[str, int], Partition] = {}
-        self._by_topic: dict[str, list[Partition]] = {}
-        self._image: MetadataImage | None = None
         self.followers: FollowerListener | None = None
         """Told of registration changes and removals: the fetchers follow them."""
+        self._by_topic: dict[str, list[Partition]] = {}
+        self._image: MetadataImage | None = None
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
