@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
@@ -53,7 +54,7 @@ class ReadResult:
     log_end_offset: int
 
 
-class FollowerListener(Protocol):
+class FollowerListener(typing.Protocol):
     """Who follows partition changes (``replication.fetcher_manager``); event loop."""
 
     def partitions_changed(self, parts: Iterable[Partition]) -> None: ...
