@@ -79,7 +79,12 @@ def _follower(tmp_path: Path, topic_id: bytes, name: str) -> Partition:
 
 
 def _fetcher(leader_port: int) -> ReplicaFetcher:
-    fetcher = ReplicaFetcher(2, 1, _CONFIG, SYSTEM_CLOCK, InterBrokerClient, lambda: -1)
+    """The follower here is no replica the leader knows (a single broker cannot host a second
+    one), so it fetches with replica id -1: the leader answers it as any reader, up to its high
+    watermark (its log end, with one replica), without ``diverging_epoch`` — the leader a
+    follower meets before it serves replica fetches. The cluster tests (tests/e2e/cluster/
+    test_replication.py) fetch as real replicas."""
+    fetcher = ReplicaFetcher(-1, 1, _CONFIG, SYSTEM_CLOCK, InterBrokerClient, lambda: -1)
     fetcher.set_endpoint("127.0.0.1", leader_port)
     return fetcher
 
