@@ -139,10 +139,10 @@ def truncate(state: FollowedPartition, offset: int) -> None:
     if offset < plog.log_end_offset:
         log.info("%s: truncating from %d to %d (leader epoch %d)", state.tp,
                  plog.log_end_offset, offset, state.leader_epoch)
-        if offset < plog.log_start_offset:
-            plog.truncate_fully_and_start_at(offset)
-        else:
-            plog.truncate_to(offset)
+    if offset < plog.log_start_offset:
+        plog.truncate_fully_and_start_at(offset)
+    else:
+        plog.truncate_to(offset)  # at the end, still drops epochs that wrote nothing
     part.high_watermark = min(part.high_watermark, plog.log_end_offset)
     state.fetch_offset = plog.log_end_offset
 

@@ -417,12 +417,17 @@ class Log:
         return True
 
     def truncate_to(self, offset: int) -> bool:
-        """Remove offsets >= ``offset`` (a follower diverged). False if nothing to remove.
+        """Remove offsets >= ``offset`` (a follower diverged). False if no offset was removed
+        (leader epochs starting at the log end still are).
         Queued file work runs first, so a queued unlink never hits a file a truncation
         recreated under the same name."""
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self._local.log_end_offset:
+            # As Kafka: an epoch this replica started as leader but wrote nothing in may sit
+            # at the log end; left there, it would be the follower's last fetched epoch and
+            # the leader would answer it as diverging on every fetch.
+            self._leader_epoch_cache.truncate_from_end(self._local.log_end_offset)
             return False
         self.run_deferred_io()
         if self._local.segments[0].base_offset > offset:

@@ -266,3 +266,27 @@ def test_a_diverging_epoch_in_a_fetch_answer_truncates(tmp_path: Path) -> None:
         assert plog.log_end_offset == 5 and state.state is FetchState.TRUNCATING
 
     asyncio.run(main())
+
+
+def test_a_diverging_epoch_at_the_log_end_drops_the_epoch_that_wrote_nothing(
+    tmp_path: Path,
+) -> None:
+    """This replica led epoch 2 without writing, then followed a leader that never had
+    epoch 2: the leader's answer (epoch 1 ends at our log end) must leave epoch 1 as the last
+    fetched epoch, or every following fetch is answered diverging again."""
+    part = _follower(tmp_path, b"\x03" * 16, "empty-epoch")
+    part.log.append_as_leader(memoryview(make_batch(5)), 1, 1_000)
+    part.log.leader_epoch_cache.assign(2, 5)
+
+    async def main() -> None:
+        fetcher = _fetcher(free_port())
+        state = FollowedPartition.start(part, 3)
+        state.state = FetchState.FETCHING
+        fetcher.add(state)
+        assert state.last_fetched_epoch == 2
+        await fetcher._apply(state, FetchResponse.PartitionData(
+            diverging_epoch=FetchResponse.EpochEndOffset(epoch=1, end_offset=5),
+            high_watermark=5), [], [])
+        assert state.last_fetched_epoch == 1 and part.log.log_end_offset == 5
+
+    asyncio.run(main())

@@ -172,3 +172,16 @@ def test_validation_reads_only_the_buffer() -> None:
     assert [h.base_offset for _, h in batches] == [0, 2] and batches.valid_bytes == len(data)
     assert len(batches.groups(1 << 20)) == 1
     assert [g.first_offset for g in batches.groups(1)] == [0, 2]
+
+
+def test_truncating_at_the_end_drops_an_epoch_that_wrote_nothing(tmp_path: Path) -> None:
+    """A replica that became leader (its epoch entry at the log end) and lost leadership
+    before writing: as a follower, the entry must go, or it would be sent as the last fetched
+    epoch and answered as diverging forever."""
+    log = open_log(tmp_path / "t-0")
+    log.append_as_leader(memoryview(make_batch(3)), 1, 1_000)
+    log.leader_epoch_cache.assign(2, log.log_end_offset)
+    assert not log.truncate_to(log.log_end_offset)
+    assert log.leader_epoch_cache.latest_epoch == 1 and log.log_end_offset == 3
+    reopened = open_log(tmp_path / "t-0")
+    assert reopened.leader_epoch_cache.latest_epoch == 1
