@@ -15,7 +15,9 @@ appended. The leader-epoch cache finds it, as in Kafka since KIP-101/279/320:
   ``min(leader's end for that epoch, own end for that epoch, own log end)``
   (:func:`truncation_offset`, Kafka's ``getOffsetTruncationState``); when the leader answers
   with an epoch the follower does not have, the follower truncates to the end of its largest
-  epoch below it and asks again (KIP-279);
+  epoch below it and asks again (KIP-279). A truncation at the log end still drops the epochs
+  that start there (one this replica began as leader and wrote nothing in), as Kafka's
+  ``truncateTo`` does: kept, it would be the last fetched epoch, diverging on every fetch;
 * the question is asked in two ways. When a partition starts following a leader epoch and its
   log holds epochs, the fetcher sends OffsetForLeaderEpoch before the first fetch (Kafka's path
   before truncation on fetch, which every leader answers, including one that serves a
