@@ -94,7 +94,8 @@ class InvalidConfigError(StorageError):
 class UnexpectedAppendOffsetError(StorageError):
     """A follower's append does not start at or after its log end: the fetched batches
     overlap what the log holds (Kafka's ``UnexpectedAppendOffsetException``). The fetcher
-    handles it (an empty log restarts at the batch's base offset); nothing was written."""
+    handles it (an empty log restarts at the batch's base offset); nothing was written. No
+    client meets it; uncaught it would be ``KAFKA_STORAGE_ERROR`` (56)."""
 
     def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
         super().__init__(message)
