@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from brook.metadata.controller.configuration_control import ConfigOp
+from brook.metadata.controller.partition_change import ElectionResult
 from brook.metadata.controller.quorum_controller import QuorumController
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
 
@@ -51,6 +52,14 @@ class ControllerChannel(Protocol):
     ) -> list[ControllerError | None]: ...
 
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]: ...
+
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]: ...
+
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        """Move ``broker_id``'s leaderships away; True once it leads nothing."""
+        ...
 
 
 class LocalControllerChannel:
@@ -95,3 +104,11 @@ class LocalControllerChannel:
 
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
         return await self._controller.allocate_producer_ids(broker_id)
+
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]:
+        return await self._controller.elect_leaders(election, targets)
+
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        return await self._controller.controlled_shutdown(broker_id, broker_epoch)

@@ -132,8 +132,11 @@ class MetadataDelta:
         old = parts.get(record.partition_id)
         if old is None:
             return
-        leader = old.leader if record.leader == _NO_LEADER_CHANGE else record.leader
-        leader_changed = leader != old.leader
+        # As Kafka's PartitionRegistration.merge: a record that names a leader starts a new
+        # leader epoch even when it names the same broker (a controller bumps the epoch that
+        # way); -2 keeps leader and epoch.
+        leader_changed = record.leader != _NO_LEADER_CHANGE
+        leader = record.leader if leader_changed else old.leader
         replicas = tuple(record.replicas) if record.replicas is not None else old.replicas
         parts[record.partition_id] = PartitionRegistration(
             replicas=replicas,

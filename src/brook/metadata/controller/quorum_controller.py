@@ -26,6 +26,16 @@ from brook.metadata.controller.configuration_control import (
     ConfigOp,
     plan_config_changes,
 )
+from brook.metadata.controller.partition_change import (
+    Election,
+    ElectionResult,
+    partitions_led_by,
+    plan_broker_fenced,
+    plan_broker_unfenced,
+    plan_controlled_shutdown,
+    plan_elections,
+    plan_leader_rebalance,
+)
 from brook.metadata.controller.replication_control import (
     MAX_RECORDS_PER_USER_OP,
     ControllerError,
@@ -33,8 +43,6 @@ from brook.metadata.controller.replication_control import (
     TopicSpec,
     collision_index,
     excessive_batch,
-    plan_broker_fenced,
-    plan_broker_unfenced,
     plan_create_partitions,
     plan_create_topic,
     plan_delete_topic,
@@ -109,6 +117,12 @@ class QuorumController:
         self.cluster: ClusterCommit | None = None
         """Set while this node is a cluster's active controller; None on a single node."""
         self.clustered = False
+        self.unclean_leader_election = False
+        """The broker default of ``unclean.leader.election.enable`` (a topic may override it)."""
+        self.shutting_down: set[int] = set()
+        """Brokers in controlled shutdown: no longer elected leader. Kept in memory, as Kafka's
+        heartbeat manager keeps it: a broker asks again on every heartbeat until it may stop,
+        so a new controller learns it from the next one."""
 
     # -- loading and publishing ------------------------------------------------------------
     @property
@@ -250,19 +264,67 @@ class QuorumController:
                 rack=rack,
                 fenced=False,
             )
-            await self._commit_in_parts([record, *plan_broker_unfenced(self.image, broker_id)])
+            self.shutting_down.discard(broker_id)
+            await self._commit_in_parts([record, *plan_broker_unfenced(
+                self.image, broker_id, self.unclean_leader_election, self.shutting_down)])
 
     async def fence_broker(self, broker_id: int) -> None:
-        """A broker whose liveness lapsed: fenced, and the partitions it leads left without a
-        leader until it returns (KRaft's FenceBroker: BrokerRegistrationChangeRecord)."""
+        """A broker whose liveness lapsed: fenced (KRaft's FenceBroker:
+        BrokerRegistrationChangeRecord); it leaves the ISRs and the partitions it led get
+        leaders from the rest of their ISR (``partition_change``)."""
         async with self._lock:
             self._ensure_active()
+            self.shutting_down.discard(broker_id)
             current = self.image.cluster.brokers.get(broker_id)
             if current is None or current.fenced:
                 return
             change = BrokerRegistrationChangeRecord(
                 broker_id=broker_id, broker_epoch=current.broker_epoch, fenced=1)
-            await self._commit_in_parts([*plan_broker_fenced(self.image, broker_id), change])
+            await self._commit_in_parts([
+                *plan_broker_fenced(self.image, broker_id, self.unclean_leader_election,
+                                    self.shutting_down),
+                change,
+            ])
+
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        """A broker wants to stop (BrokerHeartbeat ``want_shut_down``): its leaderships move
+        to the other ISR members and it leaves the ISRs (Kafka's
+        ``handleBrokerInControlledShutdown``). True once it leads nothing: it may stop.
+
+        A broker epoch other than the registered one (-1: any) is STALE_BROKER_EPOCH; an
+        unknown or fenced broker leads nothing and may stop at once."""
+        async with self._lock:
+            self._ensure_active()
+            current = self.image.cluster.brokers.get(broker_id)
+            if current is None or current.fenced:
+                return True
+            if broker_epoch >= 0 and broker_epoch != current.broker_epoch:
+                raise ControllerError(ErrorCode.STALE_BROKER_EPOCH,
+                                      f"Broker {broker_id} is registered with epoch "
+                                      f"{current.broker_epoch}, not {broker_epoch}.")
+            self.shutting_down.add(broker_id)
+            await self._commit_in_parts(
+                plan_controlled_shutdown(self.image, broker_id, self.shutting_down))
+            return partitions_led_by(self.image, broker_id) == 0
+
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]:
+        """ElectLeaders: preferred or unclean elections, answered per partition."""
+        async with self._lock:
+            self._ensure_active()
+            results, records = plan_elections(self.image, Election(election), targets,
+                                              self.shutting_down)
+            await self._commit_in_parts(records)
+            return results
+
+    async def rebalance_leaders(self, percentage: int) -> int:
+        """One auto leader rebalance check; the number of partitions moved back."""
+        async with self._lock:
+            self._ensure_active()
+            records = plan_leader_rebalance(self.image, percentage, self.shutting_down)
+            await self._commit_in_parts(records)
+            return len(records)
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool

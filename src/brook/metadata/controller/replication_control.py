@@ -21,7 +21,6 @@ from brook.metadata.controller.topic_names import (
 from brook.metadata.image import MetadataImage
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.config_record import ConfigRecord
-from brook.protocol.metadata_records.partition_change_record import PartitionChangeRecord
 from brook.protocol.metadata_records.partition_record import PartitionRecord
 from brook.protocol.metadata_records.remove_topic_record import RemoveTopicRecord
 from brook.protocol.metadata_records.topic_record import TopicRecord
@@ -348,29 +347,3 @@ def plan_create_partitions(
         _partition_record(topic.topic_id, current + i, replicas)
         for i, replicas in enumerate(placed)
     ]
-
-
-def plan_broker_fenced(image: MetadataImage, broker_id: int) -> list[Any]:
-    """Partitions a fenced broker leads lose their leader (-1, offline).
-
-    Until followers replicate, only the broker that led a partition holds its records, so no
-    other replica may be elected: the partition waits for its broker to come back."""
-    records: list[Any] = []
-    for topic in image.topics.by_id.values():
-        for index, part in topic.partitions.items():
-            if part.leader == broker_id:
-                records.append(PartitionChangeRecord(
-                    partition_id=index, topic_id=topic.topic_id, leader=-1))
-    return records
-
-
-def plan_broker_unfenced(image: MetadataImage, broker_id: int) -> list[Any]:
-    """Leaderless partitions whose first replica is ``broker_id`` get it back as leader."""
-    records: list[Any] = []
-    for topic in image.topics.by_id.values():
-        for index, part in topic.partitions.items():
-            if part.leader == -1 and part.replicas and part.replicas[0] == broker_id:
-                records.append(PartitionChangeRecord(
-                    partition_id=index, topic_id=topic.topic_id, leader=broker_id))
-    return records
-
