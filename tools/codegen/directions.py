@@ -31,6 +31,9 @@ INTER_BROKER_CLIENT_APIS = frozenset(
         "CreatePartitions",
         "AlterConfigs",
         "IncrementalAlterConfigs",
+        "ElectLeaders",
+        "AlterPartitionReassignments",
+        "ListPartitionReassignments",
         "CreateAcls",
         "DeleteAcls",
     }

@@ -250,3 +250,16 @@ async def _error_of(call: Any) -> ErrorCode | None:
     except ControllerError as exc:
         return exc.code
     return None
+
+
+def test_a_new_partition_is_led_by_its_first_unfenced_replica(tmp_path: Path) -> None:
+    c = controller(tmp_path)
+    asyncio.run(c.fence_broker(1))
+    [t] = asyncio.run(c.create_topics([TopicSpec("m", -1, -1, {0: [1, 2, 3]})], False))
+    assert isinstance(t, CreatedTopic)
+    p = c.image.topics.by_name["m"].partitions[0]
+    assert (p.replicas, p.isr, p.leader) == ((1, 2, 3), (2, 3), 2)
+    asyncio.run(c.fence_broker(2))
+    asyncio.run(c.fence_broker(3))
+    [err] = asyncio.run(c.create_topics([TopicSpec("n", -1, -1, {0: [1, 2]})], False))
+    assert not isinstance(err, CreatedTopic) and err.code == ErrorCode.INVALID_REPLICA_ASSIGNMENT

@@ -242,17 +242,29 @@ def plan_create_topic(
                          value=value)
         )
     for index, replicas in enumerate(assignment):
-        records.append(_partition_record(topic_id, index, replicas))
+        records.append(_partition_record(image, topic_id, index, replicas))
     return CreatedTopic(spec.name, topic_id, len(assignment), len(assignment[0]), records)
 
 
-def _partition_record(topic_id: bytes, index: int, replicas: list[int]) -> PartitionRecord:
+def _partition_record(image: MetadataImage, topic_id: bytes, index: int,
+                      replicas: list[int]) -> PartitionRecord:
+    """A new partition: its ISR is the replicas that are unfenced now, led by the first of
+    them (Kafka's createTopic); a manual assignment may name fenced brokers, which join the
+    ISR through AlterPartition once they are back and caught up."""
+    brokers = image.cluster.brokers
+    isr = [r for r in replicas if r in brokers and not brokers[r].fenced]
+    if not isr:
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"All brokers specified in the manual partition assignment for partition {index} "
+            "are fenced.",
+        )
     return PartitionRecord(
         partition_id=index,
         topic_id=topic_id,
         replicas=list(replicas),
-        isr=list(replicas),
-        leader=replicas[0],
+        isr=isr,
+        leader=isr[0],
         leader_epoch=0,
         partition_epoch=0,
     )
@@ -344,6 +356,6 @@ def plan_create_partitions(
     else:
         placed = place_replicas(image, new, rf, current)
     return [
-        _partition_record(topic.topic_id, current + i, replicas)
+        _partition_record(image, topic.topic_id, current + i, replicas)
         for i, replicas in enumerate(placed)
     ]
