@@ -138,10 +138,10 @@ def test_elect_leaders_is_decided_by_the_controller_from_any_broker(
     _eventually(lambda: _partitions(cluster[0], "elect")[0] == (-1, [3]),
                 timeout=SESSION_MS / 1000 + 15)
     admin = _admin(cluster[0])
-    [(tp, error)] = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 0)]
+    [(_, error)] = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 0)]
                                         ).result(30).items()
     assert error is not None and error.name() == "PREFERRED_LEADER_NOT_AVAILABLE"
-    [(tp, error)] = admin.elect_leaders(ElectionType.UNCLEAN, [TopicPartition("elect", 0)]
+    [(_, error)] = admin.elect_leaders(ElectionType.UNCLEAN, [TopicPartition("elect", 0)]
                                         ).result(30).items()
     assert error is None, error
     _eventually(lambda: _partitions(cluster[0], "elect")[0] == (1, [1]))
