@@ -8,6 +8,8 @@ Replication of the data itself is not what these tests check: leadership and met
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -84,6 +86,15 @@ def _create(cluster: list[BrokerProcess], topic: str, assignment: list[list[int]
                                     zip(_partitions(b, topic).values(), assignment, strict=True)))
 
 
+def _described(b: BrokerProcess, topic: str, *flags: str) -> list[str]:
+    """``brook topics --describe`` partition lines (a real subprocess), by partition."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "brook", "topics", "--describe", "--bootstrap-server",
+         b.bootstrap, "--topic", topic, *flags], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [line.strip() for line in proc.stdout.splitlines() if "Partition:" in line]
+
+
 def _produce(b: BrokerProcess, topic: str, n: int, partition: int = 0) -> int:
     producer = Producer({"bootstrap.servers": b.bootstrap, "acks": "all",
                          "message.timeout.ms": 30000})
@@ -110,6 +121,10 @@ def test_a_leader_killed_with_9_is_replaced_from_the_isr_and_producing_goes_on(
     assert elapsed < SESSION_MS / 1000 + 5
     assert leader == 2 and isr == [2, 3], (leader, isr)  # the first ISR replica, 1 left the ISR
     assert _partitions(cluster[2], "failover")[0] == (2, [2, 3])
+    assert _described(cluster[2], "failover", "--under-replicated-partitions") == [
+        "Topic: failover\tPartition: 0\tLeader: 2\tReplicas: 1,2,3\tIsr: 2,3"]
+    assert _described(cluster[2], "failover", "--unavailable-partitions") == []
+    assert _described(cluster[2], "failover", "--at-min-isr-partitions") == []
     _produce(cluster[2], "failover", 20)
     # Back, it leads nothing until it is in sync again: the ISR decides, not the assignment.
     cluster[0].start()
@@ -137,6 +152,10 @@ def test_elect_leaders_is_decided_by_the_controller_from_any_broker(
     cluster[0].start()
     _eventually(lambda: _partitions(cluster[0], "elect")[0] == (-1, [3]),
                 timeout=SESSION_MS / 1000 + 15)
+    offline = _described(cluster[0], "elect", "--unavailable-partitions")
+    assert [line.split("\t")[1:3] for line in offline] == [
+        ["Partition: 0", "Leader: none"], ["Partition: 1", "Leader: none"]]
+    assert len(_described(cluster[0], "elect", "--at-min-isr-partitions")) == 2
     admin = _admin(cluster[0])
     [(_, error)] = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 0)]
                                         ).result(30).items()
@@ -145,6 +164,8 @@ def test_elect_leaders_is_decided_by_the_controller_from_any_broker(
                                         ).result(30).items()
     assert error is None, error
     _eventually(lambda: _partitions(cluster[0], "elect")[0] == (1, [1]))
+    assert [line.split("\t")[1] for line in
+            _described(cluster[0], "elect", "--unavailable-partitions")] == ["Partition: 1"]
     _produce(cluster[0], "elect", 5)
 
 
