@@ -6,8 +6,8 @@ ELECTION_NOT_NEEDED when the preferred replica already leads (or, unclean, when 
 has a leader), PREFERRED_LEADER_NOT_AVAILABLE / ELIGIBLE_LEADERS_NOT_AVAILABLE when no
 acceptable replica can take over, UNKNOWN_TOPIC_OR_PARTITION for what does not exist.
 
-As in Kafka, a null partition list means every partition, and then the partitions that need
-no election are left out of the answer.
+As in Kafka, a null partition list means every partition: every topic is answered, without
+the partitions that need no election.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLead
             return ElectLeadersResponse(throttle_time_ms=0, error_code=exc.code,
                                         replica_election_results=[])
     if requested is None:
-        order = sorted({r.topic for r in results})
+        # Every topic is answered, with only the partitions that needed an election.
+        order = sorted({*ctx.services.image.topics.by_name, *(r.topic for r in results)})
     return ElectLeadersResponse(throttle_time_ms=0, error_code=ErrorCode.NONE,
                                 replica_election_results=_answer(results, order))
