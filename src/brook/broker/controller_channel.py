@@ -16,6 +16,7 @@ from typing import Protocol
 from brook.metadata.controller.configuration_control import ConfigOp
 from brook.metadata.controller.partition_change import ElectionResult
 from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.reassignment import OngoingReassignment
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
 
 
@@ -60,6 +61,14 @@ class ControllerChannel(Protocol):
     async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
         """Move ``broker_id``'s leaderships away; True once it leads nothing."""
         ...
+
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]: ...
+
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]: ...
 
 
 class LocalControllerChannel:
@@ -112,3 +121,13 @@ class LocalControllerChannel:
 
     async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
         return await self._controller.controlled_shutdown(broker_id, broker_epoch)
+
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]:
+        return await self._controller.alter_partition_reassignments(requests)
+
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]:
+        return await self._controller.list_partition_reassignments(targets)

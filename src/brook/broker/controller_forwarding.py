@@ -6,7 +6,8 @@ auto-created by Metadata or FindCoordinator, a block of producer ids — is answ
 on every broker: if this broker holds the controller's term, its controller decides; if another
 broker does, the operation is sent there as the Kafka request it stands for (CreateTopics,
 DeleteTopics, CreatePartitions, IncrementalAlterConfigs/AlterConfigs, AllocateProducerIds,
-ElectLeaders, and a controlled shutdown's BrokerHeartbeat with ``want_shut_down``), and
+ElectLeaders, the partition reassignment requests, and a controlled shutdown's BrokerHeartbeat
+with ``want_shut_down``), and
 its per-item errors come back as they were decided. With no controller known, or the controller
 unreachable, items fail with NOT_CONTROLLER / REQUEST_TIMED_OUT, which clients retry.
 """
@@ -24,6 +25,7 @@ from brook.metadata.controller.cluster_commit import not_controller
 from brook.metadata.controller.configuration_control import ConfigOp
 from brook.metadata.controller.partition_change import ElectionResult
 from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.reassignment import OngoingReassignment
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
 from brook.metadata.image import ZERO_UUID, MetadataImage
 from brook.protocol._codec import Message
@@ -33,6 +35,10 @@ from brook.protocol.messages.allocate_producer_ids import (
     AllocateProducerIdsResponse,
 )
 from brook.protocol.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
+from brook.protocol.messages.alter_partition_reassignments import (
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
+)
 from brook.protocol.messages.broker_heartbeat import (
     BrokerHeartbeatRequest,
     BrokerHeartbeatResponse,
@@ -47,6 +53,10 @@ from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLead
 from brook.protocol.messages.incremental_alter_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+)
+from brook.protocol.messages.list_partition_reassignments import (
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
 )
 
 __all__ = ["ForwardingControllerChannel"]
@@ -326,3 +336,43 @@ class ForwardingControllerChannel:
         if response.error_code:
             raise _error(response.error_code, None)
         return response.should_shut_down
+
+    @_rerouted
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]:
+        if await self._settle():
+            return await self._controller.alter_partition_reassignments(requests)
+        by_topic: dict[str, list[AlterPartitionReassignmentsRequest.ReassignablePartition]] = {}
+        for topic, index, target in requests:
+            by_topic.setdefault(topic, []).append(
+                AlterPartitionReassignmentsRequest.ReassignablePartition(
+                    partition_index=index, replicas=None if target is None else list(target)))
+        request = AlterPartitionReassignmentsRequest(timeout_ms=_TIMEOUT_MS, topics=[
+            AlterPartitionReassignmentsRequest.ReassignableTopic(name=t, partitions=p)
+            for t, p in by_topic.items()])
+        response = await self._forward(request, 0, AlterPartitionReassignmentsResponse)
+        if response.error_code:
+            raise _error(response.error_code, response.error_message)
+        return [ElectionResult(t.name, r.partition_index, _code(r.error_code), r.error_message)
+                for t in response.responses for r in t.partitions]
+
+    @_rerouted
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]:
+        if await self._settle():
+            return await self._controller.list_partition_reassignments(targets)
+        by_topic: dict[str, list[int]] = {}
+        for topic, index in targets or ():
+            by_topic.setdefault(topic, []).append(index)
+        request = ListPartitionReassignmentsRequest(
+            timeout_ms=_TIMEOUT_MS, topics=None if targets is None else [
+                ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics(
+                    name=t, partition_indexes=p) for t, p in by_topic.items()])
+        response = await self._forward(request, 0, ListPartitionReassignmentsResponse)
+        if response.error_code:
+            raise _error(response.error_code, response.error_message)
+        return [OngoingReassignment(t.name, p.partition_index, tuple(p.replicas),
+                                    tuple(p.adding_replicas), tuple(p.removing_replicas))
+                for t in response.topics for p in t.partitions]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from brook.broker.handlers import (
     allocate_producer_ids,
     alter_configs,
+    alter_partition_reassignments,
     api_versions,
     broker_heartbeat,
     create_partitions,
@@ -41,6 +42,7 @@ from brook.broker.handlers import (
     leave_group,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     metadata,
     offset_commit,
     offset_delete,
@@ -82,6 +84,7 @@ def _entry(name: str, module: HandlerModule) -> tuple[str, HandlerModule]:
 _MODULES: tuple[tuple[str, HandlerModule], ...] = (
     _entry("allocate_producer_ids", allocate_producer_ids),
     _entry("alter_configs", alter_configs),
+    _entry("alter_partition_reassignments", alter_partition_reassignments),
     _entry("api_versions", api_versions),
     _entry("broker_heartbeat", broker_heartbeat),
     _entry("create_partitions", create_partitions),
@@ -105,6 +108,7 @@ _MODULES: tuple[tuple[str, HandlerModule], ...] = (
     _entry("leave_group", leave_group),
     _entry("list_groups", list_groups),
     _entry("list_offsets", list_offsets),
+    _entry("list_partition_reassignments", list_partition_reassignments),
     _entry("metadata", metadata),
     _entry("offset_commit", offset_commit),
     _entry("offset_delete", offset_delete),

@@ -80,6 +80,8 @@ class MetadataDelta:
                 leader=record.leader,
                 leader_epoch=record.leader_epoch,
                 partition_epoch=record.partition_epoch,
+                adding_replicas=tuple(record.adding_replicas or ()),
+                removing_replicas=tuple(record.removing_replicas or ()),
             )
             self.changed_topic_ids.add(record.topic_id)
         elif isinstance(record, TopicRecord):
@@ -144,6 +146,10 @@ class MetadataDelta:
             leader=leader,
             leader_epoch=old.leader_epoch + 1 if leader_changed else old.leader_epoch,
             partition_epoch=old.partition_epoch + 1,
+            adding_replicas=(old.adding_replicas if record.adding_replicas is None
+                             else tuple(record.adding_replicas)),
+            removing_replicas=(old.removing_replicas if record.removing_replicas is None
+                               else tuple(record.removing_replicas)),
         )
         self.changed_topic_ids.add(record.topic_id)
 

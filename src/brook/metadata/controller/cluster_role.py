@@ -136,6 +136,8 @@ class ControllerRole:
                 if (self.snapshots is not None and commit.active()
                         and self.follower.bytes_since_snapshot >= self.snapshot_bytes):
                     await self._snapshot(commit)
+                if commit.active():
+                    await self._complete_reassignments()
                 if (next_rebalance is not None and self.rebalance is not None
                         and self.clock.monotonic() >= next_rebalance and commit.active()):
                     next_rebalance = self.clock.monotonic() + self.rebalance[0]
@@ -146,6 +148,17 @@ class ControllerRole:
             for task in (changes, lost):
                 with contextlib.suppress(asyncio.CancelledError, ControllerError):
                     await task
+
+    async def _complete_reassignments(self) -> None:
+        """Reassignments complete once their new replicas joined the ISR (AlterPartition,
+        from the leader): checked every tick of the term."""
+        try:
+            done = await self.controller.complete_reassignments()
+        except ControllerError as exc:
+            log.info("reassignment check skipped: %s", exc.message)
+            return
+        if done:
+            log.info("%d partition reassignment(s) completed", done)
 
     async def _rebalance(self, percentage: int) -> None:
         """Kafka's auto leader rebalance, while this node holds the term."""

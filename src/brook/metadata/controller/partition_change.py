@@ -35,6 +35,7 @@ __all__ = [
     "Election",
     "ElectionResult",
     "acceptable_leaders",
+    "elect",
     "partitions_led_by",
     "plan_broker_fenced",
     "plan_broker_unfenced",
@@ -86,7 +87,7 @@ def unclean_enabled(image: MetadataImage, topic: str, broker_default: bool) -> b
     return value.strip().lower() == "true"
 
 
-def _elect(part: PartitionRegistration, isr: Sequence[int], acceptable: Collection[int],
+def elect(part: PartitionRegistration, isr: Sequence[int], acceptable: Collection[int],
            election: Election, unclean: bool) -> tuple[int, list[int]]:
     """``(leader, isr)`` after an election over ``isr`` (Kafka's ``electLeader``)."""
     replicas = part.replicas
@@ -139,7 +140,7 @@ def _remove_broker(image: MetadataImage, broker_id: int, acceptable: Collection[
         if broker_id not in part.isr and part.leader != broker_id:
             continue
         unclean = allow_unclean and unclean_enabled(image, topic.name, unclean_default)
-        leader, isr = _elect(part, _without(part, broker_id), acceptable, Election.ONLINE,
+        leader, isr = elect(part, _without(part, broker_id), acceptable, Election.ONLINE,
                              unclean)
         record = _change(topic.topic_id, index, part, leader, isr)
         if record is not None:
@@ -172,7 +173,7 @@ def plan_broker_unfenced(image: MetadataImage, broker_id: int, unclean_default: 
         if part.leader != NO_LEADER:
             continue
         unclean = unclean_enabled(image, topic.name, unclean_default)
-        leader, isr = _elect(part, part.isr, acceptable, Election.ONLINE, unclean)
+        leader, isr = elect(part, part.isr, acceptable, Election.ONLINE, unclean)
         record = _change(topic.topic_id, index, part, leader, isr)
         if record is not None:
             records.append(record)
@@ -191,7 +192,7 @@ def _elect_one(image: MetadataImage, topic: TopicImage, index: int, election: El
     if ((election == Election.PREFERRED and has_preferred)
             or (election == Election.UNCLEAN and part.leader != NO_LEADER)):
         return ErrorCode.ELECTION_NOT_NEEDED, None
-    leader, isr = _elect(part, part.isr, acceptable, election, False)
+    leader, isr = elect(part, part.isr, acceptable, election, False)
     record = _change(topic.topic_id, index, part, leader, isr)
     if record is None:
         return (ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE if election == Election.PREFERRED
@@ -256,7 +257,7 @@ def plan_leader_rebalance(image: MetadataImage, percentage: int,
         if len(imbalanced) * 100 <= percentage * totals[broker_id]:
             continue
         for topic, index, part in imbalanced:
-            leader, isr = _elect(part, part.isr, acceptable, Election.PREFERRED, False)
+            leader, isr = elect(part, part.isr, acceptable, Election.PREFERRED, False)
             if leader == broker_id:
                 record = _change(topic.topic_id, index, part, leader, isr)
                 if record is not None:

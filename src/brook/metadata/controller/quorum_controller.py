@@ -36,6 +36,12 @@ from brook.metadata.controller.partition_change import (
     plan_elections,
     plan_leader_rebalance,
 )
+from brook.metadata.controller.reassignment import (
+    OngoingReassignment,
+    list_reassignments,
+    plan_alter_reassignments,
+    plan_complete_reassignments,
+)
 from brook.metadata.controller.replication_control import (
     MAX_RECORDS_PER_USER_OP,
     ControllerError,
@@ -317,6 +323,37 @@ class QuorumController:
                                               self.shutting_down)
             await self._commit_in_parts(records)
             return results
+
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]:
+        """Start, change or cancel reassignments (``reassignment``); those that need no new
+        replica complete at once."""
+        async with self._lock:
+            self._ensure_active()
+            if len(requests) > MAX_RECORDS_PER_USER_OP:
+                raise excessive_batch(f"{len(requests)} partitions to reassign, at most "
+                                      f"{MAX_RECORDS_PER_USER_OP} per request.")
+            results, records = plan_alter_reassignments(self.image, requests, self.shutting_down)
+            await self._commit_in_parts(records)
+            await self._commit_in_parts(
+                plan_complete_reassignments(self.image, self.shutting_down))
+            return results
+
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]:
+        async with self._lock:
+            self._ensure_active()
+            return list_reassignments(self.image, targets)
+
+    async def complete_reassignments(self) -> int:
+        """Complete the reassignments whose target replicas have all joined the ISR."""
+        async with self._lock:
+            self._ensure_active()
+            records = plan_complete_reassignments(self.image, self.shutting_down)
+            await self._commit_in_parts(records)
+            return len(records)
 
     async def rebalance_leaders(self, percentage: int) -> int:
         """One auto leader rebalance check; the number of partitions moved back."""
