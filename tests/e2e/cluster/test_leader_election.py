@@ -236,3 +236,74 @@ def test_sigterm_moves_leaderships_away_before_the_broker_exits(
     assert delivered[0] > 0
     leaders = _partitions(cluster[1], "handover")
     assert all(leader in (2, 3) and 1 not in isr for leader, isr in leaders.values()), leaders
+
+
+def _kafka_python_admin(b: BrokerProcess) -> Any:
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30000)
+
+
+def test_reassignments_are_recorded_listed_cancelled_and_completed_within_the_isr(
+    cluster: list[BrokerProcess],
+) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    from kafka import TopicPartition as KTopicPartition
+
+    _create(cluster, "moving", [[1, 2], [1, 2]])
+    admin = _kafka_python_admin(cluster[2])
+    try:
+        tp0, tp1 = KTopicPartition("moving", 0), KTopicPartition("moving", 1)
+        assert admin.alter_partition_reassignments({tp0: [2, 3]}) == {tp0: None}
+        ongoing = admin.list_partition_reassignments()
+        assert ongoing == {tp0: {"replicas": [2, 3, 1], "adding_replicas": [3],
+                                 "removing_replicas": [1]}}, ongoing
+        md = _admin(cluster[0]).list_topics("moving", timeout=5).topics["moving"].partitions
+        assert md[0].replicas == [2, 3, 1] and md[0].leader == 1
+        answers = admin.alter_partition_reassignments({tp0: None, tp1: None})
+        assert answers[tp0] is None
+        assert answers[tp1].__name__ == "NoReassignmentInProgressError"
+        assert admin.list_partition_reassignments() == {}
+        # Within the ISR a move completes at once; the leader, still a replica, stays.
+        assert admin.alter_partition_reassignments({tp1: [2, 1]}) == {tp1: None}
+        _eventually(lambda: (p := _admin(cluster[0]).list_topics("moving", timeout=5)
+                             .topics["moving"].partitions[1]).replicas == [2, 1]
+                    and p.leader == 1 and sorted(p.isrs) == [1, 2])
+        assert admin.list_partition_reassignments() == {}
+        assert _partitions(cluster[1], "moving")[0] == (1, [1, 2])
+    finally:
+        admin.close()
+    # kafka-reassign-partitions.sh --throttle sets these on every broker.
+    confluent = _admin(cluster[1])
+    rate = ConfigResource("broker", "2", incremental_configs=[ConfigEntry(
+        "leader.replication.throttled.rate", "1048576",
+        incremental_operation=AlterConfigOpType.SET)])
+    [future] = confluent.incremental_alter_configs([rate]).values()
+    future.result(30)
+    other = ConfigResource("broker", "2", incremental_configs=[ConfigEntry(
+        "log.cleaner.threads", "2", incremental_operation=AlterConfigOpType.SET)])
+    [future] = confluent.incremental_alter_configs([other]).values()
+    with pytest.raises(KafkaException, match="Dynamic broker configuration is not supported"):
+        future.result(30)
+
+
+def test_a_reassignment_completes_once_the_new_replica_is_in_sync(
+    cluster: list[BrokerProcess],
+) -> None:
+    from kafka import TopicPartition as KTopicPartition
+
+    _create(cluster, "relocate", [[1, 2]])
+    _produce(cluster[0], "relocate", 20)
+    admin = _kafka_python_admin(cluster[1])
+    try:
+        tp = KTopicPartition("relocate", 0)
+        assert admin.alter_partition_reassignments({tp: [2, 3]}) == {tp: None}
+        try:
+            _eventually(lambda: admin.list_partition_reassignments() == {}, timeout=30)
+        except AssertionError:
+            pytest.skip("the new replica never joined the ISR: ISR expansion "
+                        "(AlterPartition) is not in this build")
+    finally:
+        admin.close()
+    leader, isr = _partitions(cluster[2], "relocate")[0]
+    assert leader == 2 and isr == [2, 3]
