@@ -223,7 +223,9 @@ def test_controller_fences_elects_unfences_and_survives_a_restart(tmp_path: Path
 def test_controller_controlled_shutdown_and_preferred_election(tmp_path: Path) -> None:
     c = controller(tmp_path)
     asyncio.run(c.create_topics([TopicSpec("r", -1, -1, {0: [1, 2, 3], 1: [2, 1, 3]})], False))
-    assert asyncio.run(c.controlled_shutdown(1, -1)) is True
+    assert asyncio.run(_error_of(c.controlled_shutdown(1, -1))) == ErrorCode.STALE_BROKER_EPOCH
+    assert c.image.topics.by_name["r"].partitions[0].leader == 1
+    assert asyncio.run(c.controlled_shutdown(1, c.image.cluster.brokers[1].broker_epoch)) is True
     parts = c.image.topics.by_name["r"].partitions
     assert (parts[0].leader, parts[0].isr) == (2, (2, 3))
     assert (parts[1].leader, parts[1].isr) == (2, (2, 3))
