@@ -36,7 +36,8 @@ import org.apache.kafka.common.resource.ResourceType;
 
 /**
  * Calls the AdminClient methods whose APIs brook does not serve — ACLs, quotas, SCRAM,
- * delegation tokens, reassignments, transactions, share and streams groups, the metadata
+ * delegation tokens, replica log dirs, transactions, share and streams groups, the metadata
+ * (The reassignment calls it also makes are served now; the test checks they succeed.)
  * quorum, feature updates, raft voters... — printing one JSON line per call as {@code JAdmin}
  * does, each with a 20 s bound so a hang shows as a TimeoutException rather than a stuck test.
  *
