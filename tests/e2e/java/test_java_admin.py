@@ -153,7 +153,7 @@ def test_unserved_admin_calls_fail_at_once_with_unsupported_version(
         line = by_call[call]
         assert (line["ok"], line.get("error")) == (False, "UnsupportedVersionException"), line
         assert line["ms"] < 10_000, line  # an answer, not a retry loop until the timeout
-    # Served since the controller records reassignments: nothing in progress, and a move of
+    # Served: the controller records reassignments. Nothing is in progress, and a move of
     # a partition onto the replicas it has completes at once.
     for call in ("listPartitionReassignments", "alterPartitionReassignments"):
         assert by_call[call]["ok"], by_call[call]
