@@ -265,3 +265,17 @@ def test_a_new_partition_is_led_by_its_first_unfenced_replica(tmp_path: Path) ->
     asyncio.run(c.fence_broker(3))
     [err] = asyncio.run(c.create_topics([TopicSpec("n", -1, -1, {0: [1, 2]})], False))
     assert not isinstance(err, CreatedTopic) and err.code == ErrorCode.INVALID_REPLICA_ASSIGNMENT
+
+
+def test_a_new_controller_elects_leaders_for_partitions_a_registered_broker_can_lead(
+        tmp_path: Path) -> None:
+    """A term that ended between a fence and its elections leaves a partition offline although
+    an ISR member is registered; the next controller, reading the registrations, elects it."""
+    c = controller(tmp_path)
+    [t] = asyncio.run(c.create_topics([TopicSpec("r", -1, -1, {0: [1, 2]})], False))
+    assert isinstance(t, CreatedTopic)
+    asyncio.run(c._commit([PartitionChangeRecord(partition_id=0, topic_id=t.topic_id,
+                                                 leader=-1)]))
+    asyncio.run(c.register_broker(2, bytes([2]) * 16,
+                                  [BrokerEndpointSpec("PLAINTEXT", "h", 9002, 0)], rack=None))
+    assert c.image.topics.by_name["r"].partitions[0].leader == 1

@@ -167,7 +167,7 @@ def plan_broker_unfenced(image: MetadataImage, broker_id: int, unclean_default: 
                          shutting_down: Collection[int] = ()) -> list[PartitionChangeRecord]:
     """Offline partitions get a leader now that ``broker_id`` is back (Kafka's
     ``handleBrokerUnfenced`` runs an election over every leaderless partition)."""
-    acceptable = acceptable_leaders(image, shutting_down) | {broker_id}
+    acceptable = acceptable_leaders(image, shutting_down) | ({broker_id} - set(shutting_down))
     records = []
     for topic, index, part in _partitions(image):
         if part.leader != NO_LEADER:

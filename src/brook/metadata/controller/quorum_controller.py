@@ -241,6 +241,11 @@ class QuorumController(LeadershipOperations):
                     (e.name, e.host, e.port, e.security_protocol) for e in current.endpoints
                 ) == eps
             ):
+                # Registered already (a new controller reading every registration): offline
+                # partitions it can lead still get it, in case a term ended between a fence
+                # and the elections that follow it.
+                await self._commit_in_parts(plan_broker_unfenced(
+                    self.image, broker_id, self.unclean_leader_election, self.shutting_down))
                 return
             epoch = (current.broker_epoch + 1) if current is not None else 1
             record = RegisterBrokerRecord(
