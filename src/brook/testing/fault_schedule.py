@@ -1,0 +1,169 @@
+"""Seeded fault schedules for a replicated cluster, and the loop that runs them under load.
+
+A schedule is a list of :class:`Step`, drawn from one seed before the run starts and printed,
+so ``BROOK_FAULT_SEED=<seed>`` replays the same decisions (a real machine's timing still
+varies). A step names a kind of fault, the partition whose leader (or followers) it aims at,
+a number in [0, 1) that picks among candidates, and how long the fault lasts. Which broker
+that is gets decided when the step runs, from what the cluster says then (Metadata,
+DescribeCluster), and is printed with the step.
+
+Each cycle of :func:`run_schedule`: inject the fault, let the workload run through it, heal
+(restart, continue, reconnect), wait until the cluster settles (every broker serves and every
+partition has a leader and a full ISR), then wait until every producer is acknowledged again.
+A cycle whose producers get nothing after the cluster settled is a *stalled* cycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from brook.env import Rng
+from brook.testing.cluster_workload import ClusterWorkload
+from brook.testing.fault_cluster import FaultCluster
+
+__all__ = ["FAULT_KINDS", "CycleResult", "Step", "make_schedule", "run_schedule", "run_step"]
+
+FAULT_KINDS = (
+    "kill_leader",      # kill -9 the partition's leader, start it again
+    "kill_follower",    # kill -9 one of its followers, start it again
+    "kill_controller",  # kill -9 the active controller, start it again
+    "pause",            # SIGSTOP (the leader or the controller) past its session, SIGCONT
+    "terminate",        # SIGTERM (controlled shutdown), start again
+    "etcd_cut",         # blackhole one broker's link to etcd
+    "peer_cut",         # blackhole the leader's links to one peer or to all of them
+    "split",            # the leader alone on one side, the others and etcd on the other
+    "etcd_restart",     # kill -9 etcd, start it again on the same data
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    cycle: int
+    kind: str
+    partition: int
+    pick: float
+    """Chooses among candidates: which follower, which peer, leader or controller."""
+    hold_s: float
+    """How long the fault stays before it is healed (for kills: how long the broker is down)."""
+
+    def describe(self) -> str:
+        return (f"cycle {self.cycle}: {self.kind} (partition {self.partition}, "
+                f"pick {self.pick:.2f}, hold {self.hold_s:.1f}s)")
+
+
+def make_schedule(seed: int, cycles: int, partitions: int, session_timeout_s: float,
+                  kinds: Sequence[str] = FAULT_KINDS) -> list[Step]:
+    """``cycles`` steps from ``seed``: kinds uniformly, durations by kind (a pause always
+    outlasts the broker session; a link cut sometimes does)."""
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown fault kinds {sorted(unknown)}")
+    rng = Rng(seed)
+    steps = []
+    for cycle in range(cycles):
+        kind = kinds[rng.randint(0, len(kinds) - 1)]
+        if kind == "pause":
+            hold = session_timeout_s + 1.0 + rng.random() * 2.0
+        elif kind in ("etcd_cut", "peer_cut", "split"):
+            hold = 1.0 + rng.random() * (session_timeout_s + 2.0)
+        else:
+            hold = 0.2 + rng.random() * 2.0
+        steps.append(Step(cycle, kind, rng.randint(0, partitions - 1), rng.random(),
+                          round(hold, 2)))
+    return steps
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    step: Step
+    target: str
+    settle_s: float
+    idle_producers: list[int]
+
+
+def _choose(pick: float, candidates: Sequence[int]) -> int:
+    return candidates[min(int(pick * len(candidates)), len(candidates) - 1)]
+
+
+def run_step(cluster: FaultCluster, topic: str, step: Step,
+             log: Callable[[str], None] = print) -> str:
+    """Inject ``step``'s fault, hold it, heal; returns what was hit, for the record."""
+    state = cluster.partitions(topic)[step.partition]
+    everyone = sorted(cluster.brokers)
+    leader = state.leader if state.leader in cluster.brokers else _choose(step.pick, everyone)
+    kind = step.kind
+    if kind in ("kill_leader", "kill_follower", "kill_controller"):
+        if kind == "kill_leader":
+            target = leader
+        elif kind == "kill_follower":
+            target = _choose(step.pick, [r for r in state.replicas if r != leader] or everyone)
+        else:
+            controller = cluster.controller()
+            target = controller if controller in cluster.brokers else leader
+        log(f"  kill -9 broker {target}")
+        cluster.kill(target)
+        time.sleep(step.hold_s)
+        cluster.start_broker(target)
+        return f"broker {target}"
+    if kind == "pause":
+        target = leader if step.pick < 0.5 else cluster.controller()
+        target = target if target in cluster.brokers else leader
+        log(f"  SIGSTOP broker {target}")
+        cluster.pause(target)
+        time.sleep(step.hold_s)
+        cluster.resume(target)
+        return f"broker {target}"
+    if kind == "terminate":
+        target = _choose(step.pick, everyone)
+        log(f"  SIGTERM broker {target}")
+        code = cluster.terminate(target)
+        if code != 0:
+            log(f"  broker {target} exited with {code} on SIGTERM")
+        time.sleep(step.hold_s)
+        cluster.start_broker(target)
+        return f"broker {target} (exit {code})"
+    if kind == "etcd_cut":
+        target = leader if step.pick < 0.5 else _choose(step.pick * 2 - 1, everyone)
+        cluster.cut_etcd(target)
+        time.sleep(step.hold_s)
+        cluster.heal()
+        return f"broker {target} from etcd"
+    if kind == "peer_cut":
+        others = [n for n in everyone if n != leader]
+        peers = others if step.pick < 0.5 else [_choose(step.pick * 2 - 1, others)]
+        cluster.cut_peers(leader, peers)
+        time.sleep(step.hold_s)
+        cluster.heal()
+        return f"broker {leader} from {peers}"
+    if kind == "split":
+        cluster.split([leader])
+        time.sleep(step.hold_s)
+        cluster.heal()
+        return f"broker {leader} alone"
+    if kind == "etcd_restart":
+        cluster.kill_etcd()
+        time.sleep(step.hold_s)
+        cluster.start_etcd()
+        return "etcd"
+    raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def run_schedule(cluster: FaultCluster, workload: ClusterWorkload, steps: Sequence[Step],
+                 log: Callable[[str], None] = print, settle_timeout: float = 120.0,
+                 progress_timeout: float = 30.0) -> list[CycleResult]:
+    """Run every step under the workload; stalled cycles are counted in its history."""
+    topics = [workload.config.topic]
+    results = []
+    for step in steps:
+        log(step.describe())
+        target = run_step(cluster, workload.config.topic, step, log)
+        settle = cluster.wait_settled(topics, settle_timeout)
+        idle = workload.wait_progress(progress_timeout)
+        if idle:
+            workload.history.stalled_cycles += 1
+        log(f"  hit {target}; settled in {settle:.1f}s; acks {workload.acked()}"
+            + (f"; producers {idle} got nothing for {progress_timeout:.0f}s" if idle else ""))
+        results.append(CycleResult(step, target, settle, idle))
+    return results
