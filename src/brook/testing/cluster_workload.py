@@ -42,9 +42,9 @@ class WorkloadConfig:
     producers: int = 2
     consumers: int = 2
     group: str = "faults-group"
-    batch: int = 10
+    batch: int = 5
     """Records each producer queues per round."""
-    round_pause_s: float = 0.02
+    round_pause_s: float = 0.05
     """Between rounds: a steady trickle, not a flood, on a shared two-core machine."""
     max_outstanding: int = 500
     """A producer queues no more while this many of its records await acknowledgement."""
@@ -151,6 +151,17 @@ class ClusterWorkload:
                 return idle
             time.sleep(0.05)
 
+    def wait_consuming(self, timeout: float) -> bool:
+        """Wait until the consumers have joined and read something (a group's first join
+        waits for the offsets topic and the initial rebalance delay)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.history.observations > 0:
+                    return True
+            time.sleep(0.1)
+        return False
+
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             with self._lock:
@@ -247,6 +258,15 @@ class ClusterWorkload:
         return True
 
     # -- the end -------------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Stop the clients and drop what is outstanding (the run is being given up)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+        for producer in self._producers:
+            producer.purge()
+            producer.flush(1)
 
     def finish(self, flush_s: float = 120.0) -> History:
         """Stop producing, wait for every outstanding record's outcome, stop the consumers,

@@ -18,12 +18,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from brook.env import Rng
-from brook.testing.cluster_workload import ClusterWorkload
-from brook.testing.fault_cluster import FaultCluster
+from brook.testing.cluster_workload import ClusterWorkload, WorkloadConfig
+from brook.testing.fault_cluster import ClusterConfig, FaultCluster
+from brook.testing.history import History
 
-__all__ = ["FAULT_KINDS", "CycleResult", "Step", "make_schedule", "run_schedule", "run_step"]
+__all__ = ["FAULT_KINDS", "CycleResult", "FaultRun", "NoProgress", "Step", "make_schedule",
+           "run_cluster_faults", "run_schedule", "run_step"]
 
 FAULT_KINDS = (
     "kill_leader",      # kill -9 the partition's leader, start it again
@@ -167,3 +170,58 @@ def run_schedule(cluster: FaultCluster, workload: ClusterWorkload, steps: Sequen
             + (f"; producers {idle} got nothing for {progress_timeout:.0f}s" if idle else ""))
         results.append(CycleResult(step, target, settle, idle))
     return results
+
+
+class NoProgress(AssertionError):
+    """The workload got no acknowledgement (or read nothing) before any fault was injected."""
+
+
+@dataclass(frozen=True)
+class FaultRun:
+    seed: int
+    schedule: list[Step]
+    cycles: list[CycleResult]
+    history: History
+
+
+def run_cluster_faults(work_dir: Path, seed: int, cycles: int,
+                       kinds: Sequence[str] = FAULT_KINDS,
+                       cluster_config: ClusterConfig = ClusterConfig(),
+                       workload_config: WorkloadConfig = WorkloadConfig(),
+                       log: Callable[[str], None] = print,
+                       warmup_timeout: float = 60.0) -> FaultRun:
+    """The whole fault test: a cluster, the workload, ``cycles`` seeded faults, the history.
+
+    Before the first fault every producer must be acknowledged and the consumers must have
+    read something (else :class:`NoProgress`: the cluster cannot take the workload at all,
+    e.g. acks=all with ``min.insync.replicas`` 2 on partitions nobody replicates). The cluster
+    is stopped whatever happens; the broker logs are printed when the run fails.
+    """
+    schedule = make_schedule(seed, cycles, workload_config.partitions,
+                             cluster_config.session_timeout_ms / 1000, kinds)
+    log(f"fault run: seed {seed} (replay with BROOK_FAULT_SEED={seed}), {cycles} cycles:")
+    for step in schedule:
+        log(f"  {step.describe()}")
+    cluster = FaultCluster(work_dir, cluster_config, log)
+    ok = False
+    try:
+        cluster.start()
+        workload = ClusterWorkload(cluster.bootstrap, seed, workload_config, log)
+        workload.create_topic()
+        cluster.wait_settled([workload_config.topic])
+        workload.start()
+        idle = workload.wait_progress(warmup_timeout)
+        if idle or not workload.wait_consuming(warmup_timeout):
+            workload.abort()
+            raise NoProgress(
+                f"before any fault: producers {idle} got no acks=all acknowledgement within "
+                f"{warmup_timeout:.0f}s (acks {workload.acked()}, failures "
+                f"{workload.failed[:3]}), or the group read nothing")
+        results = run_schedule(cluster, workload, schedule, log)
+        history = workload.finish()
+        ok = True
+        return FaultRun(seed, schedule, results, history)
+    finally:
+        if not ok:
+            log(cluster.logs())
+        cluster.stop()
