@@ -212,11 +212,11 @@ def run_cluster_faults(work_dir: Path, seed: int, cycles: int,
         workload.start()
         idle = workload.wait_progress(warmup_timeout)
         if idle or not workload.wait_consuming(warmup_timeout):
+            problem = (f"before any fault: producers {idle} got no acks=all acknowledgement "
+                       f"within {warmup_timeout:.0f}s (acks {workload.acked()}, failures "
+                       f"{workload.failed[:3]}), or the group read nothing")
             workload.abort()
-            raise NoProgress(
-                f"before any fault: producers {idle} got no acks=all acknowledgement within "
-                f"{warmup_timeout:.0f}s (acks {workload.acked()}, failures "
-                f"{workload.failed[:3]}), or the group read nothing")
+            raise NoProgress(problem)
         results = run_schedule(cluster, workload, schedule, log)
         history = workload.finish()
         ok = True
