@@ -57,10 +57,15 @@ class ClusterConfig:
     brokers: int = 3
     racks: tuple[str, ...] = ("use1-az1", "use1-az2", "use1-az3")
     """Broker ``n`` goes to ``racks[(n - 1) % len(racks)]``."""
-    session_timeout_ms: int = 4000
-    """``broker.session.timeout.ms``: how long a dead or cut broker stays registered."""
-    replica_lag_ms: int = 4000
-    """``replica.lag.time.max.ms``: how long a silent follower stays in the ISR."""
+    session_timeout_ms: int | None = 4000
+    """``broker.session.timeout.ms``: how long a dead or cut broker stays registered (None:
+    the product's default)."""
+    replica_lag_ms: int | None = 4000
+    """``replica.lag.time.max.ms``: how long a silent follower stays in the ISR (None: the
+    product's default)."""
+    proxies: bool = True
+    """False: brokers reach etcd and each other directly (a benchmark measures the product,
+    not the proxy); the link actions then do nothing."""
     overrides: tuple[tuple[str, str], ...] = ()
     cluster_id: str = "brook-faults"
     log_level: str = "WARNING"
@@ -110,24 +115,29 @@ class FaultCluster:
 
     def _broker(self, n: int) -> BrokerProcess:
         replication = free_port()
-        peer = self.net.proxy(broker_name(n), replication)
-        store = self.net.proxy(ETCD, self.etcd.client_port, source=broker_name(n))
-        self.peer_proxies[n], self.etcd_proxies[n] = peer, store
+        store, peer = self.etcd.endpoint, f"127.0.0.1:{replication}"
+        if self.config.proxies:
+            self.peer_proxies[n] = self.net.proxy(broker_name(n), replication)
+            self.etcd_proxies[n] = self.net.proxy(ETCD, self.etcd.client_port,
+                                                  source=broker_name(n))
+            store, peer = self.etcd_proxies[n].address, self.peer_proxies[n].address
         overrides = {
-            "metadata.store": f"etcd://{store.address}",
+            "metadata.store": f"etcd://{store}",
             "cluster.id": self.config.cluster_id,
             "broker.rack": self.config.racks[(n - 1) % len(self.config.racks)],
-            "broker.session.timeout.ms": str(self.config.session_timeout_ms),
-            "replica.lag.time.max.ms": str(self.config.replica_lag_ms),
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT",
             "inter.broker.listener.name": "REPLICATION",
-            **dict(self.config.overrides),
         }
+        if self.config.session_timeout_ms is not None:
+            overrides["broker.session.timeout.ms"] = str(self.config.session_timeout_ms)
+        if self.config.replica_lag_ms is not None:
+            overrides["replica.lag.time.max.ms"] = str(self.config.replica_lag_ms)
+        overrides.update(self.config.overrides)
         return BrokerProcess(
             self.work_dir / f"broker-{n}" / "data", overrides=overrides, warp_clock=False,
             node_id=n, log_level=self.config.log_level,
             listeners=f"PLAINTEXT://127.0.0.1:{{port}},REPLICATION://127.0.0.1:{replication}",
-            advertised_listeners=(f"REPLICATION://{peer.address},"
+            advertised_listeners=(f"REPLICATION://{peer},"
                                   "PLAINTEXT://127.0.0.1:{port}"),
         )
 

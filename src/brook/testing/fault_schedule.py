@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from brook.config.broker import BROKER_CONFIGS
 from brook.env import Rng
 from brook.testing.cluster_workload import ClusterWorkload, WorkloadConfig
 from brook.testing.fault_cluster import ClusterConfig, FaultCluster
@@ -27,6 +28,8 @@ from brook.testing.history import History
 
 __all__ = ["FAULT_KINDS", "CycleResult", "FaultRun", "NoProgress", "Step", "make_schedule",
            "run_cluster_faults", "run_schedule", "run_step"]
+
+DEFAULT_SESSION_TIMEOUT_MS = BROKER_CONFIGS.get_int({}, "broker.session.timeout.ms")
 
 FAULT_KINDS = (
     "kill_leader",      # kill -9 the partition's leader, start it again
@@ -197,8 +200,8 @@ def run_cluster_faults(work_dir: Path, seed: int, cycles: int,
     e.g. acks=all with ``min.insync.replicas`` 2 on partitions nobody replicates). The cluster
     is stopped whatever happens; the broker logs are printed when the run fails.
     """
-    schedule = make_schedule(seed, cycles, workload_config.partitions,
-                             cluster_config.session_timeout_ms / 1000, kinds)
+    session_ms = cluster_config.session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS
+    schedule = make_schedule(seed, cycles, workload_config.partitions, session_ms / 1000, kinds)
     log(f"fault run: seed {seed} (replay with BROOK_FAULT_SEED={seed}), {cycles} cycles:")
     for step in schedule:
         log(f"  {step.describe()}")
