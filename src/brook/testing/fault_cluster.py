@@ -266,6 +266,15 @@ class FaultCluster:
                     for p, m in t.partitions.items()}
         return dict(query(self.brokers[via]) if via is not None else self._ask(query))
 
+    def coordinator(self, group: str) -> int:
+        """The broker coordinating ``group`` (FindCoordinator, through DescribeGroups)."""
+        def query(b: BrokerProcess) -> int:
+            admin = _admin(b.bootstrap)  # must outlive the future
+            described = admin.describe_consumer_groups([group], request_timeout=10)[group]
+            described = described.result(15)
+            return int(described.coordinator.id)
+        return int(self._ask(query))
+
     def leader(self, topic: str, partition: int) -> int:
         return self.partitions(topic)[partition].leader
 

@@ -29,12 +29,14 @@ from brook.testing.history import History
 __all__ = ["FAULT_KINDS", "CycleResult", "FaultRun", "NoProgress", "Step", "make_schedule",
            "run_cluster_faults", "run_schedule", "run_step"]
 
+OFFSETS_TOPIC = "__consumer_offsets"
 DEFAULT_SESSION_TIMEOUT_MS = BROKER_CONFIGS.get_int({}, "broker.session.timeout.ms")
 
 FAULT_KINDS = (
     "kill_leader",      # kill -9 the partition's leader, start it again
     "kill_follower",    # kill -9 one of its followers, start it again
     "kill_controller",  # kill -9 the active controller, start it again
+    "kill_coordinator",  # kill -9 the consumer group's coordinator, start it again
     "pause",            # SIGSTOP (the leader or the controller) past its session, SIGCONT
     "terminate",        # SIGTERM (controlled shutdown), start again
     "etcd_cut",         # blackhole one broker's link to etcd
@@ -93,21 +95,22 @@ def _choose(pick: float, candidates: Sequence[int]) -> int:
     return candidates[min(int(pick * len(candidates)), len(candidates) - 1)]
 
 
-def run_step(cluster: FaultCluster, topic: str, step: Step,
+def run_step(cluster: FaultCluster, topic: str, step: Step, group: str | None = None,
              log: Callable[[str], None] = print) -> str:
     """Inject ``step``'s fault, hold it, heal; returns what was hit, for the record."""
     state = cluster.partitions(topic)[step.partition]
     everyone = sorted(cluster.brokers)
     leader = state.leader if state.leader in cluster.brokers else _choose(step.pick, everyone)
     kind = step.kind
-    if kind in ("kill_leader", "kill_follower", "kill_controller"):
+    if kind.startswith("kill_"):
         if kind == "kill_leader":
             target = leader
         elif kind == "kill_follower":
             target = _choose(step.pick, [r for r in state.replicas if r != leader] or everyone)
         else:
-            controller = cluster.controller()
-            target = controller if controller in cluster.brokers else leader
+            other = cluster.controller() if kind == "kill_controller" else (
+                cluster.coordinator(group) if group is not None else -1)
+            target = other if other in cluster.brokers else leader
         log(f"  kill -9 broker {target}")
         cluster.kill(target)
         time.sleep(step.hold_s)
@@ -160,11 +163,12 @@ def run_schedule(cluster: FaultCluster, workload: ClusterWorkload, steps: Sequen
                  log: Callable[[str], None] = print, settle_timeout: float = 120.0,
                  progress_timeout: float = 30.0) -> list[CycleResult]:
     """Run every step under the workload; stalled cycles are counted in its history."""
-    topics = [workload.config.topic]
+    # The group's offsets live in the offsets topic: its partitions must settle too.
+    topics = [workload.config.topic, OFFSETS_TOPIC]
     results = []
     for step in steps:
         log(step.describe())
-        target = run_step(cluster, workload.config.topic, step, log)
+        target = run_step(cluster, workload.config.topic, step, workload.config.group, log)
         settle = cluster.wait_settled(topics, settle_timeout)
         idle = workload.wait_progress(progress_timeout)
         if idle:
