@@ -86,7 +86,8 @@ def run(rounds: int, session_timeout_ms: int | None, replica_lag_ms: int | None,
         keep: bool = False) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-replicated-failover-"))
     config = ClusterConfig(session_timeout_ms=session_timeout_ms, replica_lag_ms=replica_lag_ms,
-                           proxies=False, cluster_id="bench-replicated-failover")
+                           proxies=False, stallable_disks=False,
+                           cluster_id="bench-replicated-failover")
     cluster = FaultCluster(work, config, log=lambda line: print(line, file=sys.stderr))
     results: list[float] = []
     try:

@@ -15,7 +15,8 @@ in racks, with metadata in etcd, and wires them so a test can fail any link or p
 Processes: ``kill`` (SIGKILL), ``terminate`` (SIGTERM, waits for the exit), ``start``
 (waits for the broker's ready line; after a kill -9 that includes waiting out the dead
 incarnation's registration), ``pause``/``resume`` (SIGSTOP/SIGCONT), ``kill_etcd``/
-``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``split``, ``heal``.
+``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``split``. Disks: ``stall_disk`` (brokers
+run as :mod:`brook.testing.stall_broker`). ``heal`` undoes every link cut and disk stall.
 
 Observation goes through the cluster itself, as a client sees it: :meth:`partitions` is
 Metadata from a serving broker, :meth:`controller` is DescribeCluster, and
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +43,7 @@ from brook.cli.cluster import active_controller
 from brook.testing.etcd import EtcdServer
 from brook.testing.fault_proxy import FaultNet, Mode, Proxy
 from brook.testing.process import BrokerProcess, free_port
+from brook.testing.stall_broker import read_stall, write_stall
 
 __all__ = ["ClusterConfig", "FaultCluster", "PartitionState", "broker_name"]
 
@@ -66,6 +69,9 @@ class ClusterConfig:
     proxies: bool = True
     """False: brokers reach etcd and each other directly (a benchmark measures the product,
     not the proxy); the link actions then do nothing."""
+    stallable_disks: bool = True
+    """Run brokers as :mod:`brook.testing.stall_broker` so ``stall_disk`` can slow their
+    writes and syncs (False: the product's own ``brook broker``)."""
     overrides: tuple[tuple[str, str], ...] = ()
     cluster_id: str = "brook-faults"
     log_level: str = "WARNING"
@@ -133,8 +139,13 @@ class FaultCluster:
         if self.config.replica_lag_ms is not None:
             overrides["replica.lag.time.max.ms"] = str(self.config.replica_lag_ms)
         overrides.update(self.config.overrides)
+        program: list[str] = []
+        if self.config.stallable_disks:
+            program = [sys.executable, "-m", "brook.testing.stall_broker",
+                       "--stall-file", str(self._stall_file(n))]
         return BrokerProcess(
             self.work_dir / f"broker-{n}" / "data", overrides=overrides, warp_clock=False,
+            program=program,
             node_id=n, log_level=self.config.log_level,
             listeners=f"PLAINTEXT://127.0.0.1:{{port}},REPLICATION://127.0.0.1:{replication}",
             advertised_listeners=(f"REPLICATION://{peer},"
@@ -237,8 +248,22 @@ class FaultCluster:
             self.cut_peers(n, [p for p in self.brokers if p not in side], mode)
             self.cut_etcd(n, mode)
 
+    def _stall_file(self, n: int) -> Path:
+        return self.work_dir / f"broker-{n}" / "disk-stall-ms"
+
+    def stall_disk(self, n: int, ms: int) -> None:
+        """Every write and sync of broker ``n`` waits ``ms`` first (0: a healthy disk)."""
+        if not self.config.stallable_disks:
+            raise RuntimeError("this cluster's brokers run without the stallable disk layer")
+        write_stall(self._stall_file(n), ms)
+
     def heal(self) -> None:
+        """Every link passes again and every disk is fast again."""
         self.net.heal()
+        if self.config.stallable_disks:
+            for n in self.brokers:
+                if read_stall(self._stall_file(n)):
+                    write_stall(self._stall_file(n), 0)
 
     # -- what the cluster says -----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ FAULT_KINDS = (
     "peer_cut",         # blackhole the leader's links to one peer or to all of them
     "split",            # the leader alone on one side, the others and etcd on the other
     "etcd_restart",     # kill -9 etcd, start it again on the same data
+    "disk_stall",       # every write and sync of the leader's disk waits (0.2-1.5 s each)
 )
 
 
@@ -74,7 +75,7 @@ def make_schedule(seed: int, cycles: int, partitions: int, session_timeout_s: fl
         kind = kinds[rng.randint(0, len(kinds) - 1)]
         if kind == "pause":
             hold = session_timeout_s + 1.0 + rng.random() * 2.0
-        elif kind in ("etcd_cut", "peer_cut", "split"):
+        elif kind in ("etcd_cut", "peer_cut", "split", "disk_stall"):
             hold = 1.0 + rng.random() * (session_timeout_s + 2.0)
         else:
             hold = 0.2 + rng.random() * 2.0
@@ -151,6 +152,12 @@ def run_step(cluster: FaultCluster, topic: str, step: Step, group: str | None = 
         time.sleep(step.hold_s)
         cluster.heal()
         return f"broker {leader} alone"
+    if kind == "disk_stall":
+        ms = 200 + int(step.pick * 1300)
+        cluster.stall_disk(leader, ms)
+        time.sleep(step.hold_s)
+        cluster.heal()
+        return f"broker {leader} disk ({ms} ms per write or sync)"
     if kind == "etcd_restart":
         cluster.kill_etcd()
         time.sleep(step.hold_s)

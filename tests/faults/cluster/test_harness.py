@@ -1,7 +1,7 @@
 """The cluster fault harness on real processes: etcd and three brokers in racks, every
 broker->etcd and broker->broker connection through a fault proxy that knows who is talking,
-and each process action (kill -9, SIGSTOP, SIGTERM, etcd restart) and link cut doing to the
-cluster what it claims."""
+and each process action (kill -9, SIGSTOP, SIGTERM, etcd restart), link cut and disk stall
+doing to the cluster what it claims."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brook.testing.fault_cluster import FaultCluster, broker_name
@@ -112,3 +112,27 @@ def test_kill_pause_terminate_and_an_etcd_restart(cluster: FaultCluster) -> None
     cluster.start_etcd()
     create(cluster, 2, "after-etcd")
     cluster.wait_settled(["t", "after-etcd"], timeout=60)
+
+
+def _timed_produce(bootstrap: str, topic: str) -> float:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 0,
+                         "log_level": 2})
+    producer.produce(topic, b"warm", partition=0)
+    assert producer.flush(30) == 0
+    started = time.monotonic()
+    producer.produce(topic, b"timed", partition=0)
+    assert producer.flush(30) == 0
+    return time.monotonic() - started
+
+
+def test_a_stalled_disk_slows_the_broker_that_has_it_until_healed(
+        cluster: FaultCluster) -> None:
+    create(cluster, 1, "slow")
+    cluster.wait_settled(["slow"], timeout=30)
+    leader = cluster.leader("slow", 0)
+    cluster.stall_disk(leader, 700)
+    time.sleep(0.1)  # the broker re-reads its control file every 20 ms
+    assert _timed_produce(cluster.bootstrap, "slow") >= 0.7
+    cluster.heal()
+    time.sleep(0.1)
+    assert _timed_produce(cluster.bootstrap, "slow") < 0.7
