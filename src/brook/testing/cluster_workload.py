@@ -271,6 +271,12 @@ class ClusterWorkload:
     def finish(self, flush_s: float = 120.0) -> History:
         """Stop producing, wait for every outstanding record's outcome, stop the consumers,
         check the committed offsets once more and read every partition back."""
+        self.stop(flush_s)
+        return self.read_back()
+
+    def stop(self, flush_s: float = 120.0) -> None:
+        """The first half of :meth:`finish`: stop the clients, wait for every outstanding
+        record's outcome, fetch the committed offsets a last time."""
         self._stop.set()
         for t in self._threads:
             t.join(60)
@@ -287,6 +293,10 @@ class ClusterWorkload:
                 time.sleep(1)
         finally:
             checker.close()
+
+    def read_back(self) -> History:
+        """The second half of :meth:`finish`: read every partition from its start to its high
+        watermark into the history, and return it."""
         for topic, p in self.partitions:
             records = [(o, v) for o, _, v in read_partition(self.bootstrap, topic, p, timeout=90)
                        if v is not None]

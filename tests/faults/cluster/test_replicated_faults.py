@@ -14,12 +14,14 @@ printed; ``BROOK_FAULT_SEED=<seed>`` replays them.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from brook.testing.cluster_workload import WorkloadConfig
+from brook.testing.cluster_workload import ClusterWorkload, WorkloadConfig
+from brook.testing.fault_cluster import FaultCluster
 from brook.testing.fault_schedule import FAULT_KINDS, run_cluster_faults
 
 REPLICATION_PENDING = (
@@ -68,3 +70,35 @@ def test_replicated_cluster_survives_10_fault_cycles(tmp_path: Path) -> None:
 @pytest.mark.timeout(3600)
 def test_replicated_cluster_survives_100_fault_cycles(tmp_path: Path) -> None:
     _run(tmp_path, 100)
+
+
+@pytest.mark.timeout(240)
+def test_the_checker_finds_acknowledged_records_the_cluster_lost(tmp_path: Path) -> None:
+    """The whole pipeline catches a real loss: after a workload ran, one partition's log is cut
+    in half on every replica behind the cluster's back; the final read must then miss
+    acknowledged records and the checker must say so."""
+    config = WorkloadConfig(partitions=2, consumers=1, min_insync_replicas=1)
+    cluster = FaultCluster(tmp_path)
+    try:
+        cluster.start()
+        workload = ClusterWorkload(cluster.bootstrap, seed=1, config=config)
+        workload.create_topic()
+        cluster.wait_settled([config.topic])
+        workload.start()
+        assert workload.wait_progress(30) == [] and workload.wait_consuming(60)
+        time.sleep(1)
+        workload.stop()
+        assert not workload.history.conflicts and not workload.history.commit_problems
+        for n in cluster.brokers:
+            assert cluster.terminate(n) == 0
+        for n, broker in cluster.brokers.items():
+            for segment in (broker.data_dir / f"{config.topic}-0").glob("*.log"):
+                os.truncate(segment, segment.stat().st_size // 2)
+        FaultCluster._each(cluster.brokers, cluster.start_broker)
+        cluster.wait_settled([config.topic])
+        problems = workload.read_back().violations()
+    finally:
+        cluster.stop()
+    lost = [p for p in problems if "acknowledged" in p and f"('{config.topic}', 0)" in p]
+    assert lost, problems[:10]
+    assert not [p for p in problems if f"('{config.topic}', 1)" in p], problems[:10]
