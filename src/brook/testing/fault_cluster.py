@@ -15,7 +15,7 @@ in racks, with metadata in etcd, and wires them so a test can fail any link or p
 Processes: ``kill`` (SIGKILL), ``terminate`` (SIGTERM, waits for the exit), ``start``
 (waits for the broker's ready line; after a kill -9 that includes waiting out the dead
 incarnation's registration), ``pause``/``resume`` (SIGSTOP/SIGCONT), ``kill_etcd``/
-``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``split``. Disks: ``stall_disk`` (brokers
+``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``slow_peers``, ``split``. Disks: ``stall_disk`` (brokers
 run as :mod:`brook.testing.stall_broker`). ``heal`` undoes every link cut and disk stall.
 
 Observation goes through the cluster itself, as a client sees it: :meth:`partitions` is
@@ -239,6 +239,12 @@ class FaultCluster:
         for p in (peers if peers is not None else [p for p in self.brokers if p != n]):
             self.net.set_link(broker_name(n), broker_name(p), mode)
             self.net.set_link(broker_name(p), broker_name(n), mode)
+
+    def slow_peers(self, n: int, delay_s: float, peers: Iterable[int] | None = None) -> None:
+        """Add ``delay_s`` of latency each way between broker ``n`` and ``peers`` (all)."""
+        for p in (peers if peers is not None else [p for p in self.brokers if p != n]):
+            self.net.set_link(broker_name(n), broker_name(p), Mode.PASS, delay_s)
+            self.net.set_link(broker_name(p), broker_name(n), Mode.PASS, delay_s)
 
     def split(self, minority: Iterable[int], mode: Mode = Mode.DROP) -> None:
         """A network split: ``minority`` is cut from the other brokers and from etcd (which

@@ -41,6 +41,7 @@ FAULT_KINDS = (
     "terminate",        # SIGTERM (controlled shutdown), start again
     "etcd_cut",         # blackhole one broker's link to etcd
     "peer_cut",         # blackhole the leader's links to one peer or to all of them
+    "peer_delay",       # 50-500 ms of latency each way on the leader's links to its peers
     "split",            # the leader alone on one side, the others and etcd on the other
     "etcd_restart",     # kill -9 etcd, start it again on the same data
     "disk_stall",       # every write and sync of the leader's disk waits (0.2-1.5 s each)
@@ -75,7 +76,7 @@ def make_schedule(seed: int, cycles: int, partitions: int, session_timeout_s: fl
         kind = kinds[rng.randint(0, len(kinds) - 1)]
         if kind == "pause":
             hold = session_timeout_s + 1.0 + rng.random() * 2.0
-        elif kind in ("etcd_cut", "peer_cut", "split", "disk_stall"):
+        elif kind in ("etcd_cut", "peer_cut", "peer_delay", "split", "disk_stall"):
             hold = 1.0 + rng.random() * (session_timeout_s + 2.0)
         else:
             hold = 0.2 + rng.random() * 2.0
@@ -147,6 +148,12 @@ def run_step(cluster: FaultCluster, topic: str, step: Step, group: str | None = 
         time.sleep(step.hold_s)
         cluster.heal()
         return f"broker {leader} from {peers}"
+    if kind == "peer_delay":
+        delay = 0.05 + step.pick * 0.45
+        cluster.slow_peers(leader, delay)
+        time.sleep(step.hold_s)
+        cluster.heal()
+        return f"broker {leader} links to peers ({delay * 1000:.0f} ms each way)"
     if kind == "split":
         cluster.split([leader])
         time.sleep(step.hold_s)

@@ -4,9 +4,10 @@ cluster is failed over and over.
 etcd and three brokers in three racks, every broker->etcd and broker->broker link through a
 fault proxy; idempotent acks=all producers write to an RF=3, min.insync.replicas=2 topic and a
 consumer group reads it and commits. Each cycle injects one seeded fault (kill -9 of the
-leader, a follower or the controller; SIGSTOP past the session; SIGTERM; a broker cut from
-etcd, from a peer or from all peers; a split; an etcd restart), heals it, waits until every
-partition has a leader and a full ISR and every producer is acknowledged again. Then
+leader, a follower, the controller or the group coordinator; SIGSTOP past the session;
+SIGTERM; a broker cut from etcd, from a peer or from all peers; latency on the leader's links;
+a split; an etcd restart; a stalled disk), heals it, waits until every partition (the offsets
+topic's too) has a leader and a full ISR and every producer is acknowledged again. Then
 everything is read back and checked (``History.violations``). The seed and the schedule are
 printed; ``BROOK_FAULT_SEED=<seed>`` replays them.
 """

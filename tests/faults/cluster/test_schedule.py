@@ -12,7 +12,7 @@ def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> Non
     assert one == make_schedule(42, 100, partitions=6, session_timeout_s=4)
     assert one != make_schedule(43, 100, partitions=6, session_timeout_s=4)
     assert [s.cycle for s in one] == list(range(100))
-    assert {s.kind for s in one} == set(FAULT_KINDS)  # 100 draws of 11 kinds cover them all
+    assert {s.kind for s in one} == set(FAULT_KINDS)  # 100 draws of 12 kinds cover them all
     assert all(0 <= s.partition < 6 and 0 <= s.pick < 1 for s in one)
     assert "cycle 7: " in one[7].describe()
 
