@@ -336,10 +336,10 @@ class FaultCluster:
             return f"asking the cluster failed: {exc!r}"
         if len(controllers) != 1 or min(controllers) < 0:
             return f"controllers named: {sorted(controllers)}"
-        for topic, state in views.items():
-            for p, s in state.items():
-                if not s.settled:
-                    return f"{topic}-{p}: {s}"
+        unsettled = [f"{topic}-{p}: {s}" for topic, state in views.items()
+                     for p, s in sorted(state.items()) if not s.settled]
+        if unsettled:
+            return f"{len(unsettled)} partitions unsettled: " + "; ".join(unsettled[:10])
         return None
 
     def wait_settled(self, topics: Iterable[str], timeout: float = 90.0) -> float:
