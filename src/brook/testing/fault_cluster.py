@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
 from brook.cli.cluster import active_controller
@@ -273,14 +274,20 @@ class FaultCluster:
 
     # -- what the cluster says -----------------------------------------------------------------
 
-    def _ask(self, query: Callable[[BrokerProcess], Any]) -> Any:
+    def _ask(self, query: Callable[[BrokerProcess], Any], within_s: float = 20.0) -> Any:
+        """``query`` answered by the first serving broker that can; brokers in the middle of
+        a change answer with errors for a moment, so all are asked again until ``within_s``."""
         last: Exception | None = None
-        for n in self.serving():
-            try:
-                return query(self.brokers[n])
-            except Exception as exc:  # the next serving broker may answer
-                last = exc
-        raise RuntimeError(f"no serving broker answered: {last!r}")
+        deadline = time.monotonic() + within_s
+        while True:
+            for n in self.serving():
+                try:
+                    return query(self.brokers[n])
+                except Exception as exc:  # the next serving broker may answer
+                    last = exc
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no serving broker answered within {within_s}s: {last!r}")
+            time.sleep(0.25)
 
     def controller(self) -> int:
         """The active controller DescribeCluster names (-1 if none is known)."""
@@ -309,10 +316,18 @@ class FaultCluster:
     def leader(self, topic: str, partition: int) -> int:
         return self.partitions(topic)[partition].leader
 
-    def registered(self, via: int) -> set[int]:
-        """The brokers Metadata from ``via`` lists (registered and not fenced)."""
-        md = _admin(self.brokers[via].bootstrap).list_topics(timeout=10)
-        return {int(b) for b in md.brokers}
+    def registered(self, via: int, attempts: int = 3) -> set[int]:
+        """The brokers Metadata from ``via`` lists (registered and not fenced). librdkafka
+        calls an answer cut short by a reconnect "partial": that is asked again."""
+        for attempt in range(attempts):
+            try:
+                md = _admin(self.brokers[via].bootstrap).list_topics(timeout=10)
+                return {int(b) for b in md.brokers}
+            except KafkaException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def settled_problem(self, topics: Iterable[str]) -> str | None:
         """Why the cluster is not settled yet, or None: every broker serves, lists all

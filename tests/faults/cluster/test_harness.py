@@ -6,7 +6,7 @@ doing to the cluster what it claims."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,10 +34,18 @@ def create(cluster: FaultCluster, via: int, name: str, timeout: float = 20) -> N
                         operation_timeout=timeout)[name].result(timeout + 5)
 
 
-def wait_for(what: str, condition: object, timeout: float = 30) -> None:
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Until ``condition`` holds; a query that fails meanwhile (a broker between two states
+    answers with an error) counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+    last: Exception | None = None
+    while True:
+        try:
+            if condition():
+                return
+        except Exception as exc:
+            last = exc
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what} (last error {last!r})"
         time.sleep(0.2)
 
 
