@@ -220,7 +220,8 @@ def run_cluster_faults(work_dir: Path, seed: int, cycles: int,
     """
     session_ms = cluster_config.session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS
     schedule = make_schedule(seed, cycles, workload_config.partitions, session_ms / 1000, kinds)
-    log(f"fault run: seed {seed} (replay with BROOK_FAULT_SEED={seed}), {cycles} cycles:")
+    log(f"fault run: seed {seed} (replay with BROOK_FAULT_SEED={seed}), {cycles} cycles, "
+        f"data and logs under {work_dir}:")
     for step in schedule:
         log(f"  {step.describe()}")
     cluster = FaultCluster(work_dir, cluster_config, log)
