@@ -1,7 +1,8 @@
 """A three-broker cluster whose every inter-process link runs through a fault proxy.
 
-``FaultCluster`` starts one real etcd and N real broker processes (``python -m brook broker``)
-in racks, with metadata in etcd, and wires them so a test can fail any link or process:
+``FaultCluster`` starts one real etcd and N real broker processes (the product's broker, run
+through :mod:`brook.testing.stall_broker` so its disk can be slowed) in racks, with metadata
+in etcd, and wires them so a test can fail any link, process or disk:
 
 * each broker reaches etcd through a proxy of its own (``metadata.store=etcd://<proxy>``), so
   one broker can be cut from etcd while the others keep it;
@@ -15,8 +16,8 @@ in racks, with metadata in etcd, and wires them so a test can fail any link or p
 Processes: ``kill`` (SIGKILL), ``terminate`` (SIGTERM, waits for the exit), ``start``
 (waits for the broker's ready line; after a kill -9 that includes waiting out the dead
 incarnation's registration), ``pause``/``resume`` (SIGSTOP/SIGCONT), ``kill_etcd``/
-``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``slow_peers``, ``split``. Disks: ``stall_disk`` (brokers
-run as :mod:`brook.testing.stall_broker`). ``heal`` undoes every link cut and disk stall.
+``start_etcd``. Links: ``cut_etcd``, ``cut_peers``, ``slow_peers``, ``split``. Disks:
+``stall_disk``. ``heal`` undoes every link cut, latency and disk stall.
 
 Observation goes through the cluster itself, as a client sees it: :meth:`partitions` is
 Metadata from a serving broker, :meth:`controller` is DescribeCluster, and
