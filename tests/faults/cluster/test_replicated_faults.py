@@ -25,10 +25,6 @@ from brook.testing.cluster_workload import ClusterWorkload, WorkloadConfig
 from brook.testing.fault_cluster import FaultCluster
 from brook.testing.fault_schedule import FAULT_KINDS, run_cluster_faults
 
-REPLICATION_PENDING = (
-    "needs ISR replication (follower fetch, high watermark from the ISR, acks=all waiting for "
-    "the ISR, election from the ISR): until then acks=all with min.insync.replicas=2 is refused")
-
 
 def _seed() -> int:
     env = os.environ.get("BROOK_FAULT_SEED")
@@ -60,14 +56,12 @@ def test_fault_cycles_with_min_insync_1(tmp_path: Path) -> None:
          min_insync_replicas=1)
 
 
-@pytest.mark.xfail(strict=False, reason=REPLICATION_PENDING)
 @pytest.mark.timeout(420)
 def test_replicated_cluster_survives_10_fault_cycles(tmp_path: Path) -> None:
     _run(tmp_path, 10)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=REPLICATION_PENDING)
 @pytest.mark.timeout(3600)
 def test_replicated_cluster_survives_100_fault_cycles(tmp_path: Path) -> None:
     _run(tmp_path, 100)
