@@ -36,6 +36,11 @@ class ControllerChannel(Protocol):
         """The node actually holding the controller's term (DescribeCluster), -1 if none."""
         ...
 
+    def changing(self) -> bool:
+        """True while an operation waits out a controller change (none known, or the known
+        one unreachable): what is sent now would wait too."""
+        ...
+
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool
     ) -> list[CreatedTopic | ControllerError]: ...
@@ -96,6 +101,9 @@ class LocalControllerChannel:
     @property
     def active_controller_id(self) -> int:
         return self.controller_id
+
+    def changing(self) -> bool:
+        return False
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool

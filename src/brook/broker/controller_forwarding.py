@@ -119,6 +119,8 @@ class ForwardingControllerChannel:
         self._image = image
         self._listener = listener_name
         self._client: InterBrokerClient | None = None
+        self._waiting = 0
+        """Operations now waiting out a controller change."""
 
     @property
     def controller_id(self) -> int:
@@ -130,6 +132,16 @@ class ForwardingControllerChannel:
     @property
     def active_controller_id(self) -> int:
         return self._controller_id()
+
+    def changing(self) -> bool:
+        return self._waiting > 0
+
+    async def _wait_step(self) -> None:
+        self._waiting += 1
+        try:
+            await asyncio.sleep(_WAIT_STEP_S)
+        finally:
+            self._waiting -= 1
 
     def _local(self) -> bool:
         return self._controller.cluster is not None and self._controller.cluster.active()
@@ -158,7 +170,7 @@ class ForwardingControllerChannel:
                 self._peer()
                 return False
             except ControllerError:
-                await asyncio.sleep(_WAIT_STEP_S)
+                await self._wait_step()
         return self._local()
 
     async def _forward(self, request: Message, version: int, response_type: type[M]) -> M:
@@ -172,7 +184,7 @@ class ForwardingControllerChannel:
             except PeerUnreachable as exc:
                 # Nothing was sent: the controller died and its lease has not lapsed yet.
                 log.info("the controller is unreachable (%s); waiting for the next one", exc)
-                await asyncio.sleep(_WAIT_STEP_S)
+                await self._wait_step()
                 if not await self._settle() and self._controller_id() != self._node_id:
                     continue
                 raise _NowLocal from exc  # this broker took over meanwhile

@@ -83,13 +83,20 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    stopped = loop.create_task(stop.wait())
+    replaced = loop.create_task(node.replaced())
     try:
-        await stop.wait()
+        await asyncio.wait([stopped, replaced], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in (stopped, replaced):
+            task.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
         await node.stop()
+    if replaced.done() and not replaced.cancelled():
+        # Serving on unregistered would answer clients as a broker the cluster has fenced.
+        raise replaced.result()
 
 
 def run(

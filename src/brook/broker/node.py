@@ -19,6 +19,7 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brook.broker.auto_topic_creation import WAIT_S, AutoTopicCreation
 from brook.broker.cluster import ClusterMembership, etcd_endpoints
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig, ConfigError
 from brook.broker.connection_limits import ConnectionLimits
@@ -153,6 +154,8 @@ class BrokerNode:
             connection_limits=self.connection_limits,
             group_coordinator=self.group_coordinator,
             api_versions=supported_api_keys(),
+            # A single node's controller never changes: its creations are waited for.
+            auto_topic_creation=AutoTopicCreation(None if self.cluster is None else WAIT_S),
         )
 
     def _active_controller_id(self) -> int:
@@ -245,6 +248,14 @@ class BrokerNode:
             self.config.node_id, self.cluster_id,
             ", ".join(f"{lsn.name}://{lsn.host}:{lsn.port}" for lsn in self.config.listeners),
         )
+
+    async def replaced(self) -> BaseException:
+        """Wait until this broker must stop serving because another process took its place
+        (its cluster registration was taken over while it was paused); never on one node."""
+        if self.cluster is None:
+            await asyncio.Event().wait()
+        assert self.cluster is not None
+        return await self.cluster.registry.wait_lost()
 
     async def stop(self) -> None:
         if self.cluster is not None:

@@ -9,9 +9,10 @@ authorized. A handler test builds one from real parts without a broker or a sock
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from brook.broker.auto_topic_creation import AutoTopicCreation
 from brook.broker.config import BrokerConfig
 from brook.broker.connection_limits import ConnectionLimits
 from brook.broker.controller_channel import ControllerChannel
@@ -43,6 +44,8 @@ class BrokerServices:
     group_coordinator: BrokerGroupCoordinator
     api_versions: list[ApiVersionsResponse.ApiVersion]
     """What ApiVersions advertises (built from the dispatch table)."""
+    auto_topic_creation: AutoTopicCreation = field(default_factory=AutoTopicCreation)
+    """The topics Metadata requests are creating in the background."""
 
     @property
     def node_id(self) -> int:

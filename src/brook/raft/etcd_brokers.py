@@ -4,7 +4,9 @@
 opaque bytes here) attached to a lease of ``broker.session.timeout.ms``. A broker that dies or
 pauses stops renewing; etcd deletes the key when the lease runs out; the active controller,
 watching the prefix, fences it. A broker that comes back registers again (a fresh lease) and
-the controller unfences it. Only the controller writes the metadata log: these keys are its
+the controller unfences it — unless, while its session had lapsed, another process registered
+the same node id: then this broker has been replaced, and :meth:`EtcdBrokerRegistry.wait_lost`
+tells its owner to shut down rather than serve unregistered. Only the controller writes the metadata log: these keys are its
 input, never state any broker reads its image from.
 """
 
@@ -36,6 +38,7 @@ class EtcdBrokerRegistry:
         self._ttl_s = max(ttl_s, 2)
         self._keeper: asyncio.Task[None] | None = None
         self._lease = 0
+        self._lost: asyncio.Future[DuplicateBrokerRegistration] | None = None
 
     def _key(self, node_id: int) -> bytes:
         return self._prefix + str(node_id).encode()
@@ -44,13 +47,27 @@ class EtcdBrokerRegistry:
         """Write the key under a fresh lease and keep renewing it (re-registering if the lease
         is lost, e.g. after this process was paused longer than the TTL)."""
         await self._put(node_id, payload)
-        self._keeper = asyncio.get_running_loop().create_task(self._keep(node_id, payload))
+        loop = asyncio.get_running_loop()
+        if self._lost is None:
+            self._lost = loop.create_future()
+        self._keeper = loop.create_task(self._keep(node_id, payload))
 
-    async def _put(self, node_id: int, payload: bytes) -> None:
+    async def wait_lost(self) -> DuplicateBrokerRegistration:
+        """Wait until this broker's registration is gone for good: its session lapsed (a
+        pause longer than the lease) and another process registered its node id meanwhile."""
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._lost)
+
+    async def _put(self, node_id: int, payload: bytes, lapsed: bool = False) -> None:
         """Create the key, unless another incarnation holds it: a predecessor killed before it
         could deregister keeps it until its lease lapses (wait for that, as Kafka's controller
         makes a restarted broker wait out its old session); one still renewing it past that is
-        a second live broker with this node id, and this one must not take its place."""
+        a second live broker with this node id, and this one must not take its place.
+
+        ``lapsed``: this broker held the key and its own lease ran out. Whoever holds the key
+        now wrote it after that — a newer incarnation that took the node id over — so there is
+        nothing to wait out: this broker was replaced."""
         c, key = self._client, self._key(node_id)
         held_since: float | None = None
         while True:
@@ -65,6 +82,10 @@ class EtcdBrokerRegistry:
                         await c.txn([], [c.put(key, payload, self._lease)])  # ours, from a lapsed lease
                     return
                 await self._revoke()
+                if lapsed:
+                    raise DuplicateBrokerRegistration(
+                        f"node.id {node_id} was registered by another broker while this one's "
+                        f"session had lapsed")
             except EtcdUnavailable as exc:
                 log.warning("broker registration: %s", exc)
                 self._lease = 0
@@ -101,9 +122,11 @@ class EtcdBrokerRegistry:
                 log.warning("broker %d's registration lapsed; registering again", node_id)
                 self._lease = 0
                 try:
-                    await self._put(node_id, payload)
+                    await self._put(node_id, payload, lapsed=True)
                 except DuplicateBrokerRegistration as exc:
-                    log.critical("broker %d cannot register again: %s", node_id, exc)
+                    log.critical("broker %d lost its registration and shuts down: %s", node_id, exc)
+                    if self._lost is not None and not self._lost.done():
+                        self._lost.set_result(exc)
                     return
 
     async def deregister(self) -> None:

@@ -268,3 +268,27 @@ def test_metadata_by_topic_id_with_the_name_left_empty(tmp_path: Path) -> None:
         assert (missing.error_code, missing.topic_id) == (ErrorCode.UNKNOWN_TOPIC_ID, unknown)
         assert "" not in s.services.image.topics.by_name
     _run(tmp_path, body)
+
+
+def test_metadata_auto_create_answers_at_once_while_no_controller_is_known(tmp_path: Path) -> None:
+    """A cluster broker that knows no controller (a change under way) answers a Metadata
+    request that auto-creates a topic at once with LEADER_NOT_AVAILABLE, which clients retry,
+    rather than hold it while the creation waits for a controller; the retries share the
+    creation started in the background instead of starting one each."""
+    from brook.broker.controller_forwarding import ForwardingControllerChannel
+
+    async def body(s: Setup) -> None:
+        await s.start()
+        s.services.controller = ForwardingControllerChannel(
+            s.controller, 1, lambda: -1, lambda: s.services.image, "PLAINTEXT")
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name="fresh")],
+                                  allow_auto_topic_creation=True)
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            started = loop.time()
+            r = await asyncio.wait_for(s.call(metadata, request, 12), 5)
+            assert loop.time() - started < 1.0
+            assert [(t.name, t.error_code) for t in r.topics] == [
+                ("fresh", ErrorCode.LEADER_NOT_AVAILABLE)]
+            assert s.services.auto_topic_creation.in_flight == 1
+    _run(tmp_path, body)

@@ -2,15 +2,19 @@
 
 Each broker is described by its advertised endpoint on the listener the request arrived on,
 as Kafka does, so a client on the TLS port gets TLS addresses. Unknown topics are created
-when both the request (v4+) and ``auto.create.topics.enable`` allow it; the creation is
-committed before the answer, so the client sees the new topic's leader at once.
+when both the request (v4+) and ``auto.create.topics.enable`` allow it: in the background
+(:mod:`brook.broker.auto_topic_creation`), waited for briefly while a controller is known so
+the client usually sees the new topic's leader at once, and answered LEADER_NOT_AVAILABLE (which
+clients retry) while the creation is still under way.
 """
 
 from __future__ import annotations
 
+import logging
+
 from brook.broker.context import RequestContext
 from brook.broker.services import BrokerServices
-from brook.metadata.controller.replication_control import ControllerError, TopicSpec
+from brook.metadata.controller.replication_control import ControllerError
 from brook.metadata.controller.topic_names import (
     CLUSTER_METADATA_TOPIC,
     INTERNAL_TOPICS,
@@ -26,7 +30,11 @@ MIN_VERSION = 0
 MAX_VERSION = 12
 REQUEST = MetadataRequest
 
+log = logging.getLogger(__name__)
+
 _ZERO = b"\x00" * 16
+_RETRIABLE = (ErrorCode.TOPIC_ALREADY_EXISTS, ErrorCode.NOT_CONTROLLER,
+              ErrorCode.REQUEST_TIMED_OUT)
 MAX_AUTO_CREATE_PER_REQUEST = 100
 """Topics one Metadata request may auto-create (Kafka has no bound). Creating a topic costs a
 few filesystem calls and holds the controller, so a request naming thousands of unknown topics
@@ -117,14 +125,8 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
                 topics_out.append(Topic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                                         name=name, topic_id=_ZERO, partitions=[]))
         if to_create:
-            results = await node.controller.create_topics(
-                [TopicSpec(name) for name in list(dict.fromkeys(to_create))[
-                    :MAX_AUTO_CREATE_PER_REQUEST]],
-                validate_only=False,
-            )
-            errors = {
-                r.name if not isinstance(r, ControllerError) else "": r for r in results
-            }
+            outcomes = await node.auto_topic_creation.create(
+                node.controller, list(dict.fromkeys(to_create))[:MAX_AUTO_CREATE_PER_REQUEST])
             for i, t in enumerate(topics_out):
                 if t.error_code != -1:
                     continue
@@ -132,11 +134,12 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
                 if created is not None:
                     topics_out[i] = _topic(created, include_ops)
                 else:
-                    code = ErrorCode.LEADER_NOT_AVAILABLE
-                    if not errors:
-                        code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                    topics_out[i] = Topic(error_code=code, name=t.name, topic_id=_ZERO,
-                                          partitions=[])
+                    # Being created (or refused, which the controller logs): clients retry.
+                    outcome = outcomes.get(t.name or "")
+                    if isinstance(outcome, ControllerError) and outcome.code not in _RETRIABLE:
+                        log.info("auto-creating %r: %s", t.name, outcome.message)
+                    topics_out[i] = Topic(error_code=ErrorCode.LEADER_NOT_AVAILABLE,
+                                          name=t.name, topic_id=_ZERO, partitions=[])
     return MetadataResponse(
         throttle_time_ms=0,
         brokers=_brokers(node, ctx.listener_name),
