@@ -20,6 +20,7 @@ from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.alter_partition_manager import AlterPartitionManager
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
+from brook.replication.replica_selector import ReplicaSelector, replica_selector
 from brook.storage.errors import InvalidConfigError, LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
@@ -83,6 +84,8 @@ class ReplicaManager:
             broker_defaults.get("replica.lag.time.max.ms", DEFAULT_REPLICA_LAG_TIME_MAX_MS))
         self.alter_partition = AlterPartitionManager(node_id, self._own_broker_epoch)
         """Sends ISR changes once its ``send`` is wired to the controller channel."""
+        self.replica_selector: ReplicaSelector | None = replica_selector(broker_defaults)
+        """``replica.selector.class``: who tells consumers to read from a follower (KIP-392)."""
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
