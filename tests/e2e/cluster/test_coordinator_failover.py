@@ -22,6 +22,8 @@ from confluent_kafka import Consumer, ElectionType, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError
+from brook.connect.runtime.kafka_log import KafkaLog
+from brook.connect.runtime.worker_config import WorkerConfig
 from brook.coordinator.group.group_coordinator_service import partition_for
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.find_coordinator import (
@@ -195,3 +197,18 @@ def test_the_coordinator_follows_its_partition_and_offsets_survive(
     cluster[old].stop()
     assert _serving(cluster, 80, not_node=old) != old
     assert _resume(cluster) == 80
+
+
+def test_connect_topics_are_replicated_on_three_brokers(cluster: dict[int, BrokerProcess]) -> None:
+    """A worker with default settings creates its topics with replication factor min(3,
+    brokers); the offsets topic of the brokers' own coordinator has it too."""
+    worker = WorkerConfig({"bootstrap.servers": _bootstrap(cluster), "group.id": "connect"})
+    admin = AdminClient({"bootstrap.servers": _bootstrap(cluster), "socket.timeout.ms": 5000})
+    for kind in ("config", "offset", "status"):
+        name = worker.get(f"{kind}.storage.topic")
+        KafkaLog(worker.client_conf(), name, 1,
+                 int(worker.get(f"{kind}.storage.replication.factor"))).close()
+        part = admin.list_topics(name, timeout=10).topics[name].partitions[0]
+        assert len(part.replicas) == 3, (name, part.replicas)
+    _eventually(lambda: _coordinator_from(cluster[1]) in cluster)  # creates the offsets topic
+    assert len(_eventually(lambda: _offsets_partition(cluster)).replicas) == 3
