@@ -155,6 +155,11 @@ class ReplicaManager:
         )
         part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
                                  reg.partition_epoch, self.log_manager.now_ms())
+        if not part.is_leader:
+            # A follower knows no committed offset before its leader's first answer (Kafka
+            # starts from a checkpoint): its log end may hold records the cluster never
+            # committed, which consumers it serves (KIP-392) must not see.
+            part.high_watermark = plog.log_start_offset
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
         if self.followers is not None:

@@ -19,6 +19,7 @@ from brook.metadata.controller.replication_control import TopicSpec
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.replication.follower import FetchState, FollowedPartition, follow_leader_offsets
+from brook.replication.replica_manager import ReplicaManager
 from brook.replication.replica_selector import (
     RackAwareReplicaSelector,
     preferred_read_replica,
@@ -136,4 +137,33 @@ def test_a_follower_serves_consumers_up_to_its_high_watermark(tmp_path: Path) ->
         assert time.monotonic() - started < 5
         assert served.error_code == ErrorCode.NONE and served.high_watermark == 3
         assert served.records and served.preferred_read_replica == -1
+    _run(tmp_path, body)
+
+
+
+def test_a_follower_installed_on_a_log_starts_below_it(tmp_path: Path) -> None:
+    """A replica manager opening a follower's log that holds data (a restart) cannot know
+    which of it the cluster committed: its high watermark starts at the log start, and only
+    the leader's answer raises it, so consumers it serves never read uncommitted records."""
+    async def body(s: Setup) -> None:
+        tid = await _start(s, [2, 1, 3])
+        rm = s.services.replica_manager
+        part = rm.get_partition(TOPIC, 0)
+        assert part is not None
+        part.log.append_as_follower(memoryview(make_batch(3, leader_epoch=part.leader_epoch)),
+                                    s.services.clock.now_ms())
+        restarted = ReplicaManager(1, s.logs, dict(s.config.props))
+        restarted.apply_image(s.services.image)
+        again = restarted.get_partition(TOPIC, 0)
+        assert again is not None and not again.is_leader and again.log is part.log
+        assert again.log.log_end_offset == 3 and again.high_watermark == 0
+        s.services.replica_manager = restarted
+        read = await _fetch(s, tid, 0)
+        assert read.error_code == ErrorCode.NONE and not read.records
+        follow_leader_offsets(
+            FollowedPartition(again.tp, tid, again, again.leader_epoch, 3, FetchState.FETCHING),
+            3, 0)
+        read = await _fetch(s, tid, 0)
+        assert read.high_watermark == 3 and read.records
+        s.services.replica_manager = rm
     _run(tmp_path, body)
