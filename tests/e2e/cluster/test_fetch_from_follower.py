@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,53 +83,79 @@ def _bootstrap(cluster: Cluster) -> str:
     return ",".join(proxy.address for _, proxy in cluster.values())
 
 
-def test_a_consumer_reads_every_record_from_the_follower_in_its_rack(cluster: Cluster) -> None:
-    topic = "closest"
+@dataclass
+class Placed:
+    """A replicated topic with records, and the rack a consumer should name to read it
+    from a follower (not the leader's rack)."""
+
+    topic: str
+    leader: int
+    rack: str
+    followers_in_rack: set[int]
+    payload: int
+    sent_before: dict[int, int]
+
+
+def place(cluster: Cluster, topic: str) -> Placed:
     admin = AdminClient({"bootstrap.servers": _bootstrap(cluster), "socket.timeout.ms": 5000})
     admin.create_topics([NewTopic(topic, 1, 3)], operation_timeout=10)[topic].result(20)
 
     def settled() -> Any:
         part = admin.list_topics(topic, timeout=10).topics[topic].partitions[0]
         return part if part.leader in cluster and len(part.isrs) == 3 else None
-    part = _eventually(settled)
-    leader = part.leader
-    rack = next(r for n, r in RACKS.items() if RACKS[leader] != r)
-    followers_in_rack = {n for n, r in RACKS.items() if r == rack}
-
+    leader = _eventually(settled).leader
+    rack = next(r for r in RACKS.values() if RACKS[leader] != r)
     producer = Producer({"bootstrap.servers": _bootstrap(cluster), "acks": "all",
                          "linger.ms": 5})
     for i in range(RECORDS):
-        producer.produce(topic, key=b"%d" % i, value=bytes([65 + i % 26]) * VALUE)
+        producer.produce(topic, key=b"%d" % i, value=value(i))
     assert producer.flush(40) == 0
-    payload = RECORDS * VALUE
-    sent_before = {n: proxy.bytes_down for n, (_, proxy) in cluster.items()}
+    return Placed(topic, leader, rack, {n for n, r in RACKS.items() if r == rack},
+                  RECORDS * VALUE, {n: proxy.bytes_down for n, (_, proxy) in cluster.items()})
 
+
+def value(i: int) -> bytes:
+    return bytes([65 + i % 26]) * VALUE
+
+
+def check_served_by_follower(cluster: Cluster, placed: Placed) -> None:
+    """Every record's bytes left a follower in the consumer's rack; the leader sent little
+    more than metadata and the redirection."""
+    sent = {n: proxy.bytes_down - placed.sent_before[n] for n, (_, proxy) in cluster.items()}
+    assert sum(sent[n] for n in placed.followers_in_rack) >= placed.payload, sent
+    assert sent[placed.leader] < placed.payload // 10, sent
+
+
+def test_a_consumer_reads_every_record_from_the_follower_in_its_rack(cluster: Cluster) -> None:
+    placed = place(cluster, "closest")
+    topic = placed.topic
     stats: list[dict[str, Any]] = []
     consumer = Consumer({
         "bootstrap.servers": _bootstrap(cluster), "group.id": "closest-reader",
-        "client.rack": rack, "enable.auto.commit": False, "statistics.interval.ms": 500,
-        "stats_cb": lambda raw: stats.append(json.loads(raw)),
+        "client.rack": placed.rack, "enable.auto.commit": False,
+        "statistics.interval.ms": 500, "stats_cb": lambda raw: stats.append(json.loads(raw)),
     })
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         seen: list[int] = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while len(seen) < RECORDS and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
-                assert msg.value() == bytes([65 + len(seen) % 26]) * VALUE
+                assert msg.value() == value(len(seen))
                 seen.append(msg.offset())
         assert seen == list(range(RECORDS))
-        consumer.poll(1.0)  # one more statistics report
+
+        def fetched_from() -> set[int]:
+            return {p["broker"] for s in stats
+                    for p in s["topics"].get(topic, {}).get("partitions", {}).values()
+                    if p.get("partition") == 0}
+        deadline = time.monotonic() + 10  # statistics come every 500 ms, served by poll
+        while not fetched_from() & placed.followers_in_rack and time.monotonic() < deadline:
+            consumer.poll(0.5)
     finally:
         consumer.close()
 
-    sent = {n: proxy.bytes_down - sent_before[n] for n, (_, proxy) in cluster.items()}
-    from_rack = sum(sent[n] for n in followers_in_rack)
-    assert from_rack >= payload, sent  # every record's bytes left a follower in the rack
-    assert sent[leader] < payload // 10, sent  # the leader sent metadata and a redirection
+    check_served_by_follower(cluster, placed)
     # The client says the same: it fetched the partition from a broker in its rack.
-    fetched_from = {p["broker"] for s in stats
-                    for p in s["topics"].get(topic, {}).get("partitions", {}).values()
-                    if p.get("partition") == 0}
-    assert fetched_from & followers_in_rack, (fetched_from, followers_in_rack)
+    assert fetched_from() & placed.followers_in_rack, (fetched_from(), placed.followers_in_rack)
