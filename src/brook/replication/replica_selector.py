@@ -140,17 +140,13 @@ def preferred_read_replica(
     return chosen.broker_id
 
 
-def replica_for_consumer(
-    part: Partition | None, current_leader_epoch: int, known_partition: bool,
-) -> Partition | ErrorCode:
+def replica_for_consumer(part: Partition, current_leader_epoch: int) -> Partition | ErrorCode:
     """A hosted replica a consumer's fetch (v11+) may read, leader or follower (Kafka's
-    ``getLocalLog`` with ``requireLeader`` false): the client's ``current_leader_epoch`` must
-    match this replica's view (older: FENCED_LEADER_EPOCH, newer: UNKNOWN_LEADER_EPOCH; -1
-    unchecked); a partition not hosted here is NOT_LEADER_OR_FOLLOWER when the cluster has it
-    (``known_partition``), else UNKNOWN_TOPIC_OR_PARTITION."""
-    if part is None or part.node_id not in part.replicas:
-        return (ErrorCode.NOT_LEADER_OR_FOLLOWER if known_partition
-                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    ``getLocalLog`` with ``requireLeader`` false): still a replica here, and the client's
+    ``current_leader_epoch`` matching this replica's view (older: FENCED_LEADER_EPOCH, newer:
+    UNKNOWN_LEADER_EPOCH; -1 unchecked)."""
+    if part.node_id not in part.replicas:
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER
     error = part.check_leader_epoch(current_leader_epoch)
     if error != ErrorCode.NONE:
         return error

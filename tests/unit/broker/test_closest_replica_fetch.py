@@ -167,3 +167,17 @@ def test_a_follower_installed_on_a_log_starts_below_it(tmp_path: Path) -> None:
         assert read.high_watermark == 3 and read.records
         s.services.replica_manager = rm
     _run(tmp_path, body)
+
+
+def test_consumers_of_partitions_not_hosted_here_are_sent_away(tmp_path: Path) -> None:
+    async def body(s: Setup) -> None:
+        await _start(s, [2, 3])  # the cluster has it; this broker holds no replica
+        tid = s.services.image.topics.by_name[TOPIC].topic_id
+        assert (await _fetch(s, tid, 0)).error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+        request = FetchRequest(max_wait_ms=0, min_bytes=1, topics=[FetchRequest.FetchTopic(
+            topic="nowhere", partitions=[FetchRequest.FetchPartition(
+                partition=0, fetch_offset=0, partition_max_bytes=1024)])])
+        response = await s.call(fetch, request, 12)
+        assert response.responses[0].partitions[0].error_code == \
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    _run(tmp_path, body)

@@ -110,10 +110,13 @@ def _want(node: BrokerServices, name: str, topic_id: bytes, err: ErrorCode, part
 
 def _any_replica(node: BrokerServices, name: str, partition: int,
                  current_leader_epoch: int) -> Partition | ErrorCode:
-    topic = node.image.topics.by_name.get(name)
-    return replica_for_consumer(node.replica_manager.get_partition(name, partition),
-                                current_leader_epoch,
-                                topic is not None and partition in topic.partitions)
+    part = node.replica_manager.get_partition(name, partition)
+    if part is None:  # hosted elsewhere: stale metadata, as for the leader-only lookup
+        topic = node.image.topics.by_name.get(name)
+        return (ErrorCode.NOT_LEADER_OR_FOLLOWER
+                if topic is not None and partition in topic.partitions
+                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return replica_for_consumer(part, current_leader_epoch)
 
 
 class _Plan:
