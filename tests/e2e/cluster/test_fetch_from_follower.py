@@ -122,6 +122,8 @@ def check_served_by_follower(cluster: Cluster, placed: Placed) -> None:
     """Every record's bytes left a follower in the consumer's rack; the leader sent little
     more than metadata and the redirection."""
     sent = {n: proxy.bytes_down - placed.sent_before[n] for n, (_, proxy) in cluster.items()}
+    print(f"leader {placed.leader}, client rack {placed.rack}: bytes each broker sent the "
+          f"consumer {sent} for {placed.payload} bytes of values")
     assert sum(sent[n] for n in placed.followers_in_rack) >= placed.payload, sent
     assert sent[placed.leader] < placed.payload // 10, sent
 
