@@ -34,6 +34,8 @@ from brook.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetch
 from tests.support.brokers import BrokerProcess, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
 
+pytestmark = pytest.mark.timeout(300)  # several brokers started and stopped on a shared machine
+
 CLUSTER_ID = "brook-e2e-coordinator-failover"
 OFFSETS = "__consumer_offsets"
 TOPIC = "orders"

@@ -26,6 +26,8 @@ from tests.support.brokers import BrokerProcess, free_port, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
 from tests.support.proxy import TcpProxy
 
+pytestmark = pytest.mark.timeout(240)  # several brokers started and stopped on a shared machine
+
 CLUSTER_ID = "brook-e2e-closest-replica"
 RACKS = {1: "az1", 2: "az2", 3: "az2"}
 SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
