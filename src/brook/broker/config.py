@@ -225,6 +225,8 @@ class BrokerConfig:
             )
         )
         inter_broker_listener_name(props, advertised)  # a mistake is one line at start-up
+        if (props.get("replica.selector.class") or "").strip():
+            _value(props, "replica.selector.class")  # built-in selectors only
         dirs = props.get("log.dirs") or props.get("log.dir") or BROKER_DEFAULTS["log.dirs"]
         log_dirs = tuple(Path(d.strip()) for d in dirs.split(",") if d.strip())
         return cls(

@@ -21,6 +21,7 @@ from brook.config.defs import (
     Importance,
     Validator,
     at_least,
+    one_of,
 )
 from brook.config.group import GROUP_CONFIGS
 from brook.config.log import TOPIC_CONFIGS
@@ -32,6 +33,10 @@ LOG_MANAGER = "brook.storage.log_manager"
 CLEANER = "brook.storage.cleaner"
 CLUSTER = "brook.broker.cluster"
 FETCHERS = "brook.replication.fetcher_manager"
+REPLICA_SELECTOR = "brook.replication.replica_selector"
+REPLICA_SELECTORS = ("org.apache.kafka.common.replica.RackAwareReplicaSelector",
+                     "org.apache.kafka.common.replica.LeaderSelector")
+"""The built-in selectors ``replica.selector.class`` may name (brook loads no class)."""
 LOG_CONFIG_CONSUMER = "brook.storage.log_config"
 """Topic-config synonyms are read by ``LogConfig`` through ``brook.config.log``'s synonyms."""
 
@@ -72,6 +77,7 @@ _OWN = [
     _key("listener.security.protocol.map", _STR, None, _LOW, "NAME:PROTOCOL pairs mapping listener names to security protocols."),
     _key("log.dirs", _STR, "/tmp/kafka-logs", _HIGH, "Directories the partitions' logs are kept in (log.dir is accepted too)."),
     _key("broker.rack", _STR, "", _MEDIUM, "Rack of the broker, given to clients for rack-aware fetching."),
+    _key("replica.selector.class", _STR, None, _MEDIUM, "Which replica a consumer naming its rack (client.rack) is told to fetch from (KIP-392): org.apache.kafka.common.replica.RackAwareReplicaSelector (a caught-up in-sync replica in the client's rack) or org.apache.kafka.common.replica.LeaderSelector; unset, consumers read from leaders only. Built-in selectors only: no class is loaded.", REPLICA_SELECTOR, one_of(*REPLICA_SELECTORS), "[null, " + ", ".join(REPLICA_SELECTORS) + "]"),
     _key("metadata.store", _STR, "local", _HIGH, "Where the cluster's metadata lives: 'local' (this broker's own log, a single node) or etcd://host:port,... (a cluster of brokers sharing it).", CLUSTER),
     _key("metadata.log.max.record.bytes.between.snapshots", _LONG, 20_971_520, _HIGH, "Bytes of metadata records after which a cluster's controller snapshots the image into etcd and deletes the records below it.", CLUSTER, at_least(1), "[1,...]"),
     _key("broker.session.timeout.ms", _INT, 9000, _MEDIUM, "How long a broker's registration outlives its last renewal before the controller fences it.", CLUSTER, at_least(2000), "[2000,...]"),

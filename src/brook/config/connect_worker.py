@@ -65,12 +65,15 @@ WORKER_KEYS = ConfigDef([
          "Topic holding source connectors' offsets."),
     _key("status.storage.topic", _T.STRING, "connect-status", _HIGH,
          "Topic holding connector and task states."),
-    _key("config.storage.replication.factor", _T.INT, -1, _LOW,
-         "Replication factor of the config topic when the worker creates it (-1: broker's)."),
-    _key("offset.storage.replication.factor", _T.INT, -1, _LOW,
-         "Replication factor of the offset topic when the worker creates it (-1: broker's)."),
-    _key("status.storage.replication.factor", _T.INT, -1, _LOW,
-         "Replication factor of the status topic when the worker creates it (-1: broker's)."),
+    _key("config.storage.replication.factor", _T.INT, 3, _LOW,
+         "Replication factor of the config topic when the worker creates it, at most the "
+         "brokers the cluster has then (-1: the broker's default.replication.factor)."),
+    _key("offset.storage.replication.factor", _T.INT, 3, _LOW,
+         "Replication factor of the offset topic when the worker creates it, at most the "
+         "brokers the cluster has then (-1: the broker's default.replication.factor)."),
+    _key("status.storage.replication.factor", _T.INT, 3, _LOW,
+         "Replication factor of the status topic when the worker creates it, at most the "
+         "brokers the cluster has then (-1: the broker's default.replication.factor)."),
     _key("offset.storage.partitions", _T.INT, 25, _LOW,
          "Partitions of the offset topic when the worker creates it.", _at_least(1)),
     _key("status.storage.partitions", _T.INT, 5, _LOW,

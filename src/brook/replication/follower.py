@@ -195,7 +195,10 @@ def follow_leader_offsets(state: FollowedPartition, high_watermark: int, log_sta
     if high_watermark >= 0:
         # Set, not only raised: a log opened with its end as high watermark may be ahead of
         # what the leader acknowledged, and the leader's answer corrects it.
+        before = part.high_watermark
         part.high_watermark = min(high_watermark, plog.log_end_offset)
+        if part.high_watermark > before:
+            part.wake_waiters()  # consumers long-polling this follower (KIP-392)
     if log_start > plog.log_start_offset:
         plog.maybe_increment_log_start_offset(min(log_start, part.high_watermark),
                                               high_watermark=part.high_watermark, defer_io=True)

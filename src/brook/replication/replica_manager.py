@@ -21,6 +21,7 @@ from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.alter_partition_manager import AlterPartitionManager
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
+from brook.replication.replica_selector import ReplicaSelector, replica_selector
 from brook.storage.errors import InvalidConfigError, LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
@@ -84,6 +85,8 @@ class ReplicaManager:
             broker_defaults.get("replica.lag.time.max.ms", DEFAULT_REPLICA_LAG_TIME_MAX_MS))
         self.alter_partition = AlterPartitionManager(node_id, self._own_broker_epoch)
         """Sends ISR changes once its ``send`` is wired to the controller channel."""
+        self.replica_selector: ReplicaSelector | None = replica_selector(broker_defaults)
+        """``replica.selector.class``: who tells consumers to read from a follower (KIP-392)."""
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
@@ -153,6 +156,11 @@ class ReplicaManager:
         )
         part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
                                  reg.partition_epoch, self.log_manager.now_ms())
+        if not part.is_leader:
+            # A follower knows no committed offset before its leader's first answer (Kafka
+            # starts from a checkpoint): its log end may hold records the cluster never
+            # committed, which consumers it serves (KIP-392) must not see.
+            part.high_watermark = plog.log_start_offset
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
         if self.followers is not None:

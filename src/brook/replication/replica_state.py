@@ -23,6 +23,7 @@ class ReplicaState:
         "last_fetch_leader_log_end_offset",
         "last_fetch_time_ms",
         "log_end_offset",
+        "log_start_offset",
     )
 
     def __init__(self, last_caught_up_time_ms: int = 0) -> None:
@@ -31,6 +32,9 @@ class ReplicaState:
         self.last_fetch_leader_log_end_offset = UNKNOWN_OFFSET
         self.last_fetch_time_ms = 0
         self.broker_epoch = -1
+        self.log_start_offset = UNKNOWN_OFFSET
+        """The follower's log start as its last fetch reported it (where it could serve a
+        consumer from, KIP-392); -1 until it says."""
 
     def update_fetch_state(
         self, fetch_offset: int, fetch_time_ms: int, leader_end_offset: int, broker_epoch: int

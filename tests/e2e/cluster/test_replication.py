@@ -116,7 +116,8 @@ def test_every_replica_holds_the_leaders_bytes(cluster: dict[int, BrokerProcess]
     for index in (0, 1):
         data = _identical(cluster, "replicated", index)
         assert data.count(b"a-1") > 0
-    # Consumers still read from the leader only: a follower answers NOT_LEADER_OR_FOLLOWER.
+    # A consumer's fetch before v11 reads from the leader only: a follower answers
+    # NOT_LEADER_OR_FOLLOWER; from v11 on (KIP-392) the follower serves it.
     part = _partition(cluster, "replicated")
     follower = cluster[next(n for n in part.replicas if n != part.leader)]
     topic_id = read_partition_metadata(follower.data_dir / "replicated-0")
@@ -125,15 +126,20 @@ def test_every_replica_holds_the_leaders_bytes(cluster: dict[int, BrokerProcess]
         topic_id=topic_id, partitions=[FetchRequest.FetchPartition(
             partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
 
-    async def consumer_fetch() -> int:
+    async def consumer_fetch(version: int) -> FetchResponse.PartitionData:
         client = InterBrokerClient("127.0.0.1", follower.port, "a-consumer")
         try:
-            response = await client.send(request, FETCH_VERSION, FetchResponse)
+            response = await client.send(request, version, FetchResponse)
         finally:
             client.close()
-        return response.responses[0].partitions[0].error_code
+        return response.responses[0].partitions[0]
 
-    assert asyncio.run(consumer_fetch()) == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    old = request.topics[0]
+    request.topics = [FetchRequest.FetchTopic(topic="replicated", partitions=old.partitions)]
+    assert asyncio.run(consumer_fetch(10)).error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    request.topics = [old]
+    served = _eventually(lambda: (d := asyncio.run(consumer_fetch(FETCH_VERSION))).records and d)
+    assert served.error_code == ErrorCode.NONE and served.high_watermark > 0
 
 
 def test_a_follower_killed_with_minus_nine_catches_up(cluster: dict[int, BrokerProcess]) -> None:

@@ -15,6 +15,14 @@ one: the follower must be a replica of the partition and fetch at its registered
 ``diverging_epoch`` (KIP-320) with no records, so the follower truncates; it reads up to the
 log end, not the high watermark; its fetch offset is its log end, which moves the high
 watermark and may add it to the ISR; and its long poll waits for the log end to grow.
+
+Fetching from the closest replica (KIP-392, ``brook.replication.replica_selector``): a
+consumer's fetch from v11 on may be served by any replica hosted here, leader or follower, at
+its current leader epoch, up to that replica's high watermark; on a follower its long poll
+waits for the high watermark the leader's answers bring. When ``replica.selector.class`` is
+set, the leader asks it, for each partition, where the consumer (``rack_id``) should read,
+and a follower's id goes back in ``preferred_read_replica`` with no records, answered at once.
+Older consumers still read from leaders only.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.replication.errors import OffsetOutOfRangeError
 from brook.replication.partition import Partition
 from brook.replication.replica_manager import LogSegment, ReplicaManager
+from brook.replication.replica_selector import preferred_read_replica, replica_for_consumer
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4
@@ -58,6 +67,8 @@ class _Want:
     cached: CachedPartition | None = None
     current_leader_epoch: int = -1
     last_fetched_epoch: int = -1
+    log_start_offset: int = -1
+    """A follower's log start (-1 unknown): where it could serve consumers from."""
 
 
 def _resolve(node: BrokerServices, topic: str, topic_id: bytes, use_ids: bool) -> tuple[str, bytes, ErrorCode]:
@@ -74,12 +85,17 @@ def _resolve(node: BrokerServices, topic: str, topic_id: bytes, use_ids: bool) -
 
 def _want(node: BrokerServices, name: str, topic_id: bytes, err: ErrorCode, partition: int,
           fetch_offset: int, max_bytes: int, plan: _Plan | None = None,
-          current_leader_epoch: int = -1, last_fetched_epoch: int = -1) -> _Want:
+          current_leader_epoch: int = -1, last_fetched_epoch: int = -1,
+          log_start_offset: int = -1) -> _Want:
     part = None
     replica = plan.replica_id if plan is not None else -1
     if err == ErrorCode.NONE:
         rm = node.replica_manager
-        found = rm.leader_partition(name, partition, current_leader_epoch if replica >= 0 else -1)
+        if plan is not None and plan.any_replica:
+            found = _any_replica(node, name, partition, current_leader_epoch)
+        else:
+            found = rm.leader_partition(name, partition,
+                                        current_leader_epoch if replica >= 0 else -1)
         if isinstance(found, ErrorCode):
             err = found
         elif replica >= 0 and replica not in found.replicas:
@@ -89,7 +105,18 @@ def _want(node: BrokerServices, name: str, topic_id: bytes, err: ErrorCode, part
         else:
             part = found
     return _Want(name, topic_id, partition, fetch_offset, max_bytes, part, err, None,
-                 current_leader_epoch, last_fetched_epoch)
+                 current_leader_epoch, last_fetched_epoch, log_start_offset)
+
+
+def _any_replica(node: BrokerServices, name: str, partition: int,
+                 current_leader_epoch: int) -> Partition | ErrorCode:
+    part = node.replica_manager.get_partition(name, partition)
+    if part is None:  # hosted elsewhere: stale metadata, as for the leader-only lookup
+        topic = node.image.topics.by_name.get(name)
+        return (ErrorCode.NOT_LEADER_OR_FOLLOWER
+                if topic is not None and partition in topic.partitions
+                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return replica_for_consumer(part, current_leader_epoch)
 
 
 class _Plan:
@@ -109,6 +136,10 @@ class _Plan:
         self.record_fetch_state = False
         """Set for a follower's first read only: re-reads after a long poll do not move the
         follower's state (Kafka's ``readFromPurgatory``)."""
+        self.any_replica = False
+        """A consumer's fetch v11+: followers may serve it, leaders may redirect it."""
+        self.client_rack = ""
+        self.listener = ""
 
 
 def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
@@ -124,6 +155,9 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         plan.record_fetch_state = True
         plan.epoch_error = node.replica_manager.check_replica_epoch(
             plan.replica_id, plan.replica_epoch)
+    plan.any_replica = plan.replica_id < 0 and version >= 11
+    if plan.any_replica:
+        plan.client_rack = request.rack_id
     use_ids = version >= 13
     cache = node.fetch_sessions
     session_id, epoch = request.session_id, request.session_epoch
@@ -164,7 +198,7 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         for p in topic.partitions:
             plan.wants.append(
                 _want(node, name, tid, err, p.partition, p.fetch_offset, p.partition_max_bytes,
-                      plan, p.current_leader_epoch, p.last_fetched_epoch)
+                      plan, p.current_leader_epoch, p.last_fetched_epoch, p.log_start_offset)
             )
     if version >= 7 and epoch == INITIAL_EPOCH:
         cached = {}
@@ -223,6 +257,18 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
                 out.append(diverging)
                 kept.append(w)
                 continue
+        if plan.any_replica and part.is_leader and rm.replica_selector is not None:
+            preferred = preferred_read_replica(
+                rm.replica_selector, part, node.image, plan.listener, plan.client_rack,
+                w.fetch_offset, node.clock.now_ms())
+            if preferred >= 0:  # no read: the client fetches from that follower instead
+                hw = part.high_watermark
+                out.append(PartitionData(partition_index=w.partition, error_code=ErrorCode.NONE,
+                                         high_watermark=hw, last_stable_offset=hw,
+                                         log_start_offset=part.log_start_offset,
+                                         preferred_read_replica=preferred, records=b""))
+                kept.append(w)
+                continue
         budget = min(w.max_bytes, max(max_bytes - total, 0))
         try:
             end = part.log.log_end_offset
@@ -262,6 +308,8 @@ def _record_fetch(rm: ReplicaManager, plan: _Plan, part: Partition, w: _Want, en
     if not rm.record_follower_fetch(part, plan.replica_id, plan.replica_epoch, w.fetch_offset,
                                     end):
         w.error = ErrorCode.NOT_LEADER_OR_FOLLOWER
+    elif (state := part.remote.get(plan.replica_id)) is not None:
+        state.log_start_offset = w.log_start_offset
 
 
 def _diverging_epoch(part: Partition, w: _Want) -> PartitionData | None:
@@ -305,6 +353,7 @@ def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaita
     node = ctx.services
     version = ctx.api_version
     plan = _plan(node, request, version)
+    plan.listener = ctx.listener_name
     if plan.error != ErrorCode.NONE:
         return FetchResponse(throttle_time_ms=0, error_code=plan.error, session_id=0,
                              responses=[])
@@ -334,7 +383,8 @@ def _respond(node: BrokerServices, plan: _Plan, request: FetchRequest,
     max_bytes = request.max_bytes if version >= 3 else 0x7FFFFFFF
     datas, wants, total = _read_all(node, plan, max_bytes, committed)
     plan.record_fetch_state = False
-    has_error = any(d.error_code != ErrorCode.NONE for d in datas)
+    has_error = any(d.error_code != ErrorCode.NONE or d.preferred_read_replica >= 0
+                    for d in datas)  # an error or a redirection: answered at once
     if request.max_wait_ms <= 0 or total >= request.min_bytes or has_error or not plan.wants:
         return _response(plan, datas, wants)
     return _long_poll(node, plan, request, max_bytes, committed)
@@ -358,7 +408,8 @@ async def _long_poll(node: BrokerServices, plan: _Plan, request: FetchRequest, m
             for p in parts:
                 p.discard_waiter(fut, follower)
         datas, wants, total = _read_all(node, plan, max_bytes, committed)
-        if total >= request.min_bytes or any(d.error_code != ErrorCode.NONE for d in datas):
+        if total >= request.min_bytes or any(
+                d.error_code != ErrorCode.NONE or d.preferred_read_replica >= 0 for d in datas):
             return _response(plan, datas, wants)
     datas, wants, _ = _read_all(node, plan, max_bytes, committed)
     return _response(plan, datas, wants)

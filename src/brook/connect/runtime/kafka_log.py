@@ -63,10 +63,18 @@ class MemoryLog:
 
 def ensure_topic(admin: AdminClient, name: str, partitions: int, replication: int,
                  config: Mapping[str, str]) -> None:
-    """Create ``name`` unless it exists; a concurrent creation by another worker is fine."""
+    """Create ``name`` unless it exists; a concurrent creation by another worker is fine.
+
+    A replication factor above the brokers the cluster has is lowered to their number, as the
+    brokers do for ``__consumer_offsets``: Kafka Connect's default of 3 then gives a three-broker
+    cluster fully replicated internal topics and still lets a single broker run a worker."""
     md = admin.list_topics(timeout=TIMEOUT)
     if name in md.topics and md.topics[name].error is None:
         return
+    if replication > len(md.brokers) > 0:
+        log.info("creating %s with replication factor %d: the cluster has %d brokers", name,
+                 len(md.brokers), len(md.brokers))
+        replication = len(md.brokers)
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=replication,
                   config=dict(config))],
