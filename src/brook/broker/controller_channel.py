@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from brook.metadata.controller.alter_partition import IsrChange, IsrChangeResult
 from brook.metadata.controller.configuration_control import ConfigOp
 from brook.metadata.controller.quorum_controller import QuorumController
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
@@ -56,6 +57,12 @@ class ControllerChannel(Protocol):
     ) -> list[ControllerError | None]: ...
 
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]: ...
+
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, changes: Sequence[IsrChange]
+    ) -> list[IsrChangeResult]:
+        """A leader's ISR changes; raises ``ControllerError`` when no controller answered."""
+        ...
 
 
 class LocalControllerChannel:
@@ -103,3 +110,8 @@ class LocalControllerChannel:
 
     async def allocate_producer_ids(self, broker_id: int) -> tuple[int, int]:
         return await self._controller.allocate_producer_ids(broker_id)
+
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, changes: Sequence[IsrChange]
+    ) -> list[IsrChangeResult]:
+        return await self._controller.alter_partition(broker_id, broker_epoch, changes)

@@ -19,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from brook.broker.context import FORWARDED, FORWARDING_CLIENT_PREFIX
 from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError, PeerUnreachable
+from brook.metadata.controller.alter_partition import IsrChange, IsrChangeResult
 from brook.metadata.controller.cluster_commit import not_controller
 from brook.metadata.controller.configuration_control import ConfigOp
 from brook.metadata.controller.quorum_controller import QuorumController
@@ -31,6 +32,7 @@ from brook.protocol.messages.allocate_producer_ids import (
     AllocateProducerIdsResponse,
 )
 from brook.protocol.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
+from brook.protocol.messages.alter_partition import AlterPartitionRequest, AlterPartitionResponse
 from brook.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -290,3 +292,31 @@ class ForwardingControllerChannel:
         if response.error_code:
             raise _error(response.error_code, None)
         return response.producer_id_start, response.producer_id_len
+
+    @_rerouted
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, changes: Sequence[IsrChange]
+    ) -> list[IsrChangeResult]:
+        if await self._settle():
+            return await self._controller.alter_partition(broker_id, broker_epoch, changes)
+        by_topic: dict[bytes, list[IsrChange]] = {}
+        for c in changes:
+            by_topic.setdefault(c.topic_id, []).append(c)
+        request = AlterPartitionRequest(broker_id=broker_id, broker_epoch=broker_epoch, topics=[
+            AlterPartitionRequest.TopicData(topic_id=tid, partitions=[
+                AlterPartitionRequest.PartitionData(
+                    partition_index=c.partition, leader_epoch=c.leader_epoch,
+                    partition_epoch=c.partition_epoch,
+                    new_isr_with_epochs=[AlterPartitionRequest.BrokerState(broker_id=b,
+                                                                           broker_epoch=e)
+                                         for b, e in c.new_isr])
+                for c in cs])
+            for tid, cs in by_topic.items()])
+        response = await self._forward(request, 3, AlterPartitionResponse)
+        if response.error_code:
+            raise _error(response.error_code, None)
+        return [
+            IsrChangeResult(t.topic_id, p.partition_index, _error(p.error_code, None).code,
+                            p.leader_id, p.leader_epoch, tuple(p.isr), p.partition_epoch)
+            for t in response.topics for p in t.partitions
+        ]

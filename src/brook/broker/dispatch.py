@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from brook.broker.handlers import (
     allocate_producer_ids,
     alter_configs,
+    alter_partition,
     api_versions,
     create_partitions,
     create_topics,
@@ -81,6 +82,7 @@ def _entry(name: str, module: HandlerModule) -> tuple[str, HandlerModule]:
 _MODULES: tuple[tuple[str, HandlerModule], ...] = (
     _entry("allocate_producer_ids", allocate_producer_ids),
     _entry("alter_configs", alter_configs),
+    _entry("alter_partition", alter_partition),
     _entry("api_versions", api_versions),
     _entry("create_partitions", create_partitions),
     _entry("create_topics", create_topics),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from brook.protocol.errors import ErrorCode
 from brook.records.errors import CorruptRecordError, InvalidRecordError
+from brook.replication.delayed_produce import (
+    NotEnoughReplicasAfterAppendError,
+    NotLeaderOrFollowerError,
+)
 from brook.replication.partition import NotEnoughReplicasError
 from brook.storage import errors as se
 from brook.storage.log_validator import InvalidTxnStateError, UnsupportedCompressionTypeError
@@ -21,6 +25,8 @@ _MAP: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (se.OffsetOutOfRangeError, ErrorCode.OFFSET_OUT_OF_RANGE),
     (se.InvalidConfigError, ErrorCode.INVALID_CONFIG),
     (NotEnoughReplicasError, ErrorCode.NOT_ENOUGH_REPLICAS),
+    (NotEnoughReplicasAfterAppendError, ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+    (NotLeaderOrFollowerError, ErrorCode.NOT_LEADER_OR_FOLLOWER),
     (InvalidTxnStateError, ErrorCode.INVALID_TXN_STATE),
     (se.StorageError, ErrorCode.KAFKA_STORAGE_ERROR),
     (OSError, ErrorCode.KAFKA_STORAGE_ERROR),

@@ -38,6 +38,9 @@ class CachedPartition:
     high_watermark: int = -1
     last_stable_offset: int = -1
     sent_log_start_offset: int = -2
+    current_leader_epoch: int = -1
+    last_fetched_epoch: int = -1
+    """A follower's epochs (KIP-320), kept so its incremental fetches are checked too."""
 
 
 @dataclass(slots=True)

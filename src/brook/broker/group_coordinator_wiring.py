@@ -43,6 +43,10 @@ from brook.protocol.errors import ErrorCode
 from brook.records.batch import iter_batches
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.record import build_batch, decode_records
+from brook.replication.delayed_produce import (
+    NotEnoughReplicasAfterAppendError,
+    NotLeaderOrFollowerError,
+)
 from brook.replication.partition import NotEnoughReplicasError
 from brook.replication.replica_manager import ReplicaManager
 from brook.storage.errors import StorageError
@@ -51,7 +55,7 @@ log = logging.getLogger(__name__)
 
 _LOAD_READ_BYTES = 4 * 1024 * 1024
 _APPEND_ERRORS = (StorageError, CorruptRecordError, InvalidRecordError, NotEnoughReplicasError,
-                  OSError)
+                  NotEnoughReplicasAfterAppendError, NotLeaderOrFollowerError, OSError)
 
 # FindCoordinator key types.
 KEY_TYPE_GROUP = 0
@@ -78,7 +82,7 @@ class ReplicaManagerPartitionWriter:
         batch = build_batch([(key, value, (), now_ms) for key, value in records])
         try:
             info, durable = rm.append(part, memoryview(batch), -1, now_ms)
-            if durable is not None:  # flush.messages reached: fsynced before it counts as written
+            if durable is not None:  # on every ISR replica (and fsynced, with flush.messages)
                 await durable
         except _APPEND_ERRORS as exc:
             raise CoordinatorWriteError(error_code_for(exc), str(exc)) from exc

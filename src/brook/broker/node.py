@@ -122,6 +122,7 @@ class BrokerNode:
                 lambda: self.loader.image, config.advertised_listeners[0].name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
+        self.replica_manager.alter_partition.send = self.controller_channel.alter_partition
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.image: MetadataImage = self.loader.image
@@ -129,6 +130,7 @@ class BrokerNode:
         self._stop_background = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._background: asyncio.Task[None] | None = None
+        self._isr_checks: asyncio.Task[None] | None = None
         self.loader.publishers.append(self._on_metadata)
         # After the replica manager's publisher: shards follow the partitions it opened.
         self.group_coordinator = BrokerGroupCoordinator(
@@ -228,6 +230,8 @@ class BrokerNode:
         self._background = asyncio.create_task(
             self.log_manager.run_background(self._stop_background)
         )
+        self._isr_checks = asyncio.create_task(
+            self.replica_manager.run_isr_checks(self._stop_background, self.clock))
         log.info(
             "broker %d started; cluster %s; listeners %s",
             self.config.node_id, self.cluster_id,
@@ -252,6 +256,9 @@ class BrokerNode:
         self._stop_background.set()
         if self._background is not None:
             await self._background
+        if self._isr_checks is not None:
+            await self._isr_checks
+        await self.replica_manager.alter_partition.close()
         await self.group_coordinator.stop()
         if self.cluster is not None:
             await self.cluster.stop()

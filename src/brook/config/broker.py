@@ -79,6 +79,7 @@ _OWN = [
     _key("default.replication.factor", _INT, 1, _MEDIUM, "Replication factor of a topic created without one.", validator=at_least(1), valid_values="[1,...]"),
     _key("delete.topic.enable", _BOOL, True, _HIGH, "Whether DeleteTopics may delete topics."),
     _key("socket.request.max.bytes", _INT, 104_857_600, _HIGH, "Largest request a client may send; a larger size prefix closes the connection.", validator=at_least(1), valid_values="[1,...]"),
+    _key("replica.lag.time.max.ms", _LONG, 30_000, _HIGH, "A follower that has not caught up with the leader's log end for this long is removed from the ISR (checked every half of it).", "brook.replication.replica_manager", at_least(1), "[1,...]"),
     _key("queued.max.request.bytes", _LONG, 268_435_456, _MEDIUM, "Bytes of requests being read at once across connections; a connection waits while the pool is exhausted.", validator=at_least(1), valid_values="[1,...]"),
     _key("connections.max.idle.ms", _LONG, 600_000, _MEDIUM, "A connection with no complete request or response for this long is closed.", validator=at_least(1), valid_values="[1,...]"),
     _key("max.connections", _INT, None, _MEDIUM, "Most connections the broker accepts; by default derived from the descriptor limit.", validator=at_least(1), valid_values="[1,...]"),

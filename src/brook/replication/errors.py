@@ -3,6 +3,10 @@ to Kafka error codes without importing the storage layer."""
 
 from __future__ import annotations
 
+from brook.replication.delayed_produce import (
+    NotEnoughReplicasAfterAppendError,
+    NotLeaderOrFollowerError,
+)
 from brook.replication.partition import NotEnoughReplicasError
 from brook.storage.errors import OffsetOutOfRangeError, StorageError
 from brook.storage.log_validator import (
@@ -13,7 +17,9 @@ from brook.storage.log_validator import (
 
 __all__ = [
     "InvalidTxnStateError",
+    "NotEnoughReplicasAfterAppendError",
     "NotEnoughReplicasError",
+    "NotLeaderOrFollowerError",
     "OffsetOutOfRangeError",
     "RecordTimestampError",
     "StorageError",

@@ -12,10 +12,13 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
+from brook.env import Clock
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
+from brook.replication.alter_partition_manager import AlterPartitionManager
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
 from brook.storage.errors import InvalidConfigError, LogDirError
 from brook.storage.log import Log
@@ -28,6 +31,7 @@ from brook.storage.segment import LogSegment as LogSegment
 log = logging.getLogger(__name__)
 
 _OPEN_CHUNK = 100
+DEFAULT_REPLICA_LAG_TIME_MAX_MS = 30_000
 _NewPartition = tuple[str, int, LogConfig, bytes, PartitionRegistration]
 
 
@@ -65,6 +69,10 @@ class ReplicaManager:
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._by_topic: dict[str, list[Partition]] = {}
         self._image: MetadataImage | None = None
+        self.replica_lag_time_max_ms = int(
+            broker_defaults.get("replica.lag.time.max.ms", DEFAULT_REPLICA_LAG_TIME_MAX_MS))
+        self.alter_partition = AlterPartitionManager(node_id, self._own_broker_epoch)
+        """Sends ISR changes once its ``send`` is wired to the controller channel."""
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
@@ -132,7 +140,8 @@ class ReplicaManager:
         part = Partition(
             tp, topic_id, plog, self.node_id, reg.leader, reg.leader_epoch, reg.replicas, reg.isr
         )
-        part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr)
+        part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
+                                 reg.partition_epoch, self.log_manager.now_ms())
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
 
@@ -143,7 +152,7 @@ class ReplicaManager:
         for name in deleted_topics:
             for part in self._by_topic.pop(name, []):
                 self.partitions.pop(part.tp, None)
-                part.wake_waiters()
+                part.close()
                 gone.append((part.tp.topic, part.tp.partition))
         return gone
 
@@ -177,11 +186,12 @@ class ReplicaManager:
                 existing = self.partitions.get(TopicPartition(topic.name, index))
                 if existing is None:
                     new.append((topic.name, index, config, topic.topic_id, reg))
-                elif (reg.leader, reg.leader_epoch, reg.replicas, reg.isr) != (
-                    existing.leader, existing.leader_epoch, existing.replicas, existing.isr
-                ):
+                elif (reg.leader, reg.leader_epoch, reg.partition_epoch) != (
+                    existing.leader, existing.leader_epoch, existing.partition_epoch
+                ) or (reg.replicas, reg.isr) != (existing.replicas, existing.isr):
                     existing.update_registration(
-                        reg.leader, reg.leader_epoch, reg.replicas, reg.isr
+                        reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
+                        reg.partition_epoch, self.log_manager.now_ms(),
                     )
             for part in self._by_topic.get(topic.name, ()):
                 if part.log.config != config:
@@ -292,8 +302,15 @@ class ReplicaManager:
                     reached.set_result(None)
 
             durable.add_done_callback(_on_durable)
+            part.wake_follower_waiters()  # followers may copy what is not yet on disk here
+            if required_acks == -1 and len(part.maximal_isr) > 1:
+                replicated = part.wait_for_high_watermark(info.last_offset + 1)
+                if replicated is not None:
+                    return AppendResult(info, asyncio.ensure_future(_both(reached, replicated)))
             return AppendResult(info, reached)
         part.advance_high_watermark()
+        if required_acks == -1 and part.high_watermark <= info.last_offset:
+            return AppendResult(info, part.wait_for_high_watermark(info.last_offset + 1))
         if not flusher.busy:
             if plog.pending_flush_offset is not None:  # a roll: Kafka schedules this flush now
                 flusher.request_background(plog.pending_flush_offset, now_ms)
@@ -329,13 +346,97 @@ class ReplicaManager:
         await asyncio.to_thread(_load_indexes, list(segments))
 
     @staticmethod
-    def wait_for_data(parts: Iterable[Partition]) -> asyncio.Future[None]:
-        """A future resolved by the next append that moves the high watermark of any of
-        ``parts`` (the caller applies its own timeout and re-reads)."""
+    def wait_for_data(parts: Iterable[Partition], follower: bool = False) -> asyncio.Future[None]:
+        """A future resolved by the next change that moves the high watermark of any of
+        ``parts`` — or, for a follower, their log end (the caller applies its own timeout
+        and re-reads)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for part in parts:
-            part.add_waiter(fut)
+            part.add_waiter(fut, follower)
         return fut
+
+    # -- followers and the ISR ---------------------------------------------------------------
+    def _own_broker_epoch(self) -> int:
+        image = self._image
+        reg = image.cluster.brokers.get(self.node_id) if image is not None else None
+        return reg.broker_epoch if reg is not None else -1
+
+    def check_replica_epoch(self, replica_id: int, replica_epoch: int) -> ErrorCode:
+        """A follower's fetch names the broker epoch it runs at (KIP-903): one older than
+        its registration comes from a previous incarnation of that broker and is refused
+        with NOT_LEADER_OR_FOLLOWER, as Kafka refuses a stale fetch-state update."""
+        image = self._image
+        reg = image.cluster.brokers.get(replica_id) if image is not None else None
+        if reg is None:
+            return ErrorCode.NONE  # not registered yet in this image: the partition decides
+        if replica_epoch != -1 and replica_epoch < reg.broker_epoch:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return ErrorCode.NONE
+
+    def _isr_eligible(self, part: Partition, replica_id: int) -> bool:
+        """Kafka's ``isReplicaIsrEligible``: registered, unfenced, and fetching at the
+        epoch it is registered with (a -1 epoch, from fetches before v15, is not checked)."""
+        image = self._image
+        reg = image.cluster.brokers.get(replica_id) if image is not None else None
+        if reg is None or reg.fenced:
+            return False
+        state = part.remote.get(replica_id)
+        return state is not None and state.broker_epoch in (-1, reg.broker_epoch)
+
+    def record_follower_fetch(
+        self, part: Partition, replica_id: int, replica_epoch: int, fetch_offset: int,
+        leader_end_offset: int,
+    ) -> bool:
+        """A follower's fetch read from ``fetch_offset``: its progress moves the high
+        watermark, and a follower that caught up is proposed for the ISR."""
+        if not part.update_follower_fetch(replica_id, replica_epoch, fetch_offset,
+                                          self.log_manager.now_ms(), leader_end_offset):
+            return False
+        new_isr = part.isr_to_expand(replica_id)
+        if new_isr is not None and self._isr_eligible(part, replica_id):
+            self.alter_partition.submit(part, new_isr, partial(self._member_epoch, part))
+        return True
+
+    def _member_epoch(self, part: Partition, broker_id: int) -> int:
+        if broker_id == self.node_id:
+            return self._own_broker_epoch()
+        state = part.remote.get(broker_id)
+        return state.broker_epoch if state is not None else -1
+
+    def shrink_isrs(self) -> int:
+        """The broker-wide lag check (every ``replica.lag.time.max.ms``/2): ISR members
+        that have not caught up within the lag time are proposed for removal. One pass over
+        the hosted partitions, skipping single-replica ones at the cost of a length test."""
+        now = self.log_manager.now_ms()
+        lag = self.replica_lag_time_max_ms
+        proposed = 0
+        for part in self.partitions.values():
+            if len(part.isr) <= 1 or part.leader != self.node_id:
+                continue
+            new_isr = part.isr_to_shrink(now, lag)
+            if new_isr is not None:
+                log.info("%s: followers %s fell behind; shrinking the ISR to %s", part.tp,
+                         [r for r in part.isr if r not in new_isr], list(new_isr))
+                if self.alter_partition.submit(part, new_isr, partial(self._member_epoch, part)):
+                    proposed += 1
+        return proposed
+
+    async def run_isr_checks(self, stop: asyncio.Event, clock: Clock) -> None:
+        """Run ``shrink_isrs`` every half lag time (on the broker's clock) until ``stop``."""
+        interval = max(self.replica_lag_time_max_ms / 2000.0, 0.01)
+        while not stop.is_set():
+            try:
+                await clock.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                self.shrink_isrs()
+
+
+async def _both(durable: asyncio.Future[None], replicated: asyncio.Future[None]) -> None:
+    """acks=all after an fsync the append asked for: both must complete."""
+    await durable
+    await replicated
 
 
 def _run_deferred_io(parts: list[Partition]) -> None:

@@ -6,6 +6,15 @@ the bytes are not copied in Python (docs/architecture.md, Rules). When less than
 the request parks one future on the partitions it reads; the append that moves a high
 watermark resolves it, and the fetch re-reads. ``max_wait_ms`` bounds the wait. Incremental
 fetch sessions (KIP-227) live in ``brook.broker.fetch_session``.
+
+A fetch naming a broker as its replica (``replica_state.replica_id`` from v15, the header-era
+``replica_id`` before) is a follower's, served as Kafka's ``Partition.fetchRecords`` does for
+one: the follower must be a replica of the partition and fetch at its registered broker epoch
+(else NOT_LEADER_OR_FOLLOWER), at the current leader epoch when it names one; its
+``last_fetched_epoch`` is checked against the leader-epoch cache and a divergence answered in
+``diverging_epoch`` (KIP-320) with no records, so the follower truncates; it reads up to the
+log end, not the high watermark; its fetch offset is its log end, which moves the high
+watermark and may add it to the ISR; and its long poll waits for the log end to grow.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.replication.errors import OffsetOutOfRangeError
 from brook.replication.partition import Partition
-from brook.replication.replica_manager import LogSegment
+from brook.replication.replica_manager import LogSegment, ReplicaManager
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4
@@ -47,6 +56,8 @@ class _Want:
     part: Partition | None
     error: ErrorCode = ErrorCode.NONE
     cached: CachedPartition | None = None
+    current_leader_epoch: int = -1
+    last_fetched_epoch: int = -1
 
 
 def _resolve(node: BrokerServices, topic: str, topic_id: bytes, use_ids: bool) -> tuple[str, bytes, ErrorCode]:
@@ -62,15 +73,23 @@ def _resolve(node: BrokerServices, topic: str, topic_id: bytes, use_ids: bool) -
 
 
 def _want(node: BrokerServices, name: str, topic_id: bytes, err: ErrorCode, partition: int,
-          fetch_offset: int, max_bytes: int) -> _Want:
+          fetch_offset: int, max_bytes: int, plan: _Plan | None = None,
+          current_leader_epoch: int = -1, last_fetched_epoch: int = -1) -> _Want:
     part = None
+    replica = plan.replica_id if plan is not None else -1
     if err == ErrorCode.NONE:
-        found = node.replica_manager.leader_partition(name, partition)
+        rm = node.replica_manager
+        found = rm.leader_partition(name, partition, current_leader_epoch if replica >= 0 else -1)
         if isinstance(found, ErrorCode):
             err = found
+        elif replica >= 0 and replica not in found.replicas:
+            err = ErrorCode.NOT_LEADER_OR_FOLLOWER  # Kafka: not in the replica set
+        elif replica >= 0 and plan is not None and plan.epoch_error != ErrorCode.NONE:
+            err = plan.epoch_error
         else:
             part = found
-    return _Want(name, topic_id, partition, fetch_offset, max_bytes, part, err)
+    return _Want(name, topic_id, partition, fetch_offset, max_bytes, part, err, None,
+                 current_leader_epoch, last_fetched_epoch)
 
 
 class _Plan:
@@ -83,10 +102,28 @@ class _Plan:
         self.error = ErrorCode.NONE
         self.session_id = 0
         self.updates: list[tuple[CachedPartition, int, int]] = []
+        self.replica_id = -1
+        """A follower's broker id (-1: a consumer's fetch)."""
+        self.replica_epoch = -1
+        self.epoch_error = ErrorCode.NONE
+        self.record_fetch_state = False
+        """Set for a follower's first read only: re-reads after a long poll do not move the
+        follower's state (Kafka's ``readFromPurgatory``)."""
 
 
 def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
     plan = _Plan()
+    if version >= 15:
+        plan.replica_id = request.replica_state.replica_id
+        plan.replica_epoch = request.replica_state.replica_epoch
+    else:
+        plan.replica_id = request.replica_id
+    if plan.replica_id < 0:
+        plan.replica_id = -1  # -1 a consumer; -2/-3 debug and future-log fetches, served alike
+    else:
+        plan.record_fetch_state = True
+        plan.epoch_error = node.replica_manager.check_replica_epoch(
+            plan.replica_id, plan.replica_epoch)
     use_ids = version >= 13
     cache = node.fetch_sessions
     session_id, epoch = request.session_id, request.session_epoch
@@ -117,7 +154,8 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         for (name, index), cp in session.partitions.items():
             tname, tid, err = _resolve(node, name, cp.topic_id, use_ids)
             w = _want(node, tname or name, tid, err, index, cp.fetch_offset,
-                      cp.partition_max_bytes)
+                      cp.partition_max_bytes, plan, cp.current_leader_epoch,
+                      cp.last_fetched_epoch)
             w.cached = cp
             plan.wants.append(w)
         return plan
@@ -125,13 +163,17 @@ def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
         name, tid, err = _resolve(node, topic.topic, topic.topic_id, use_ids)
         for p in topic.partitions:
             plan.wants.append(
-                _want(node, name, tid, err, p.partition, p.fetch_offset, p.partition_max_bytes)
+                _want(node, name, tid, err, p.partition, p.fetch_offset, p.partition_max_bytes,
+                      plan, p.current_leader_epoch, p.last_fetched_epoch)
             )
     if version >= 7 and epoch == INITIAL_EPOCH:
         cached = {}
         for w in plan.wants:
             key = (w.topic if not use_ids else w.topic_id.hex(), w.partition)
-            w.cached = cached[key] = CachedPartition(w.topic_id, w.fetch_offset, w.max_bytes)
+            w.cached = cached[key] = CachedPartition(
+                w.topic_id, w.fetch_offset, w.max_bytes,
+                current_leader_epoch=w.current_leader_epoch,
+                last_fetched_epoch=w.last_fetched_epoch)
         session = cache.create(cached, use_ids)
         if session is not None:
             plan.session, plan.session_id = session, session.session_id
@@ -146,10 +188,15 @@ def _update_session(node: BrokerServices, session: FetchSession, request: FetchR
             cp = session.partitions.get(key)
             if cp is None:
                 tid = topic.topic_id if use_ids else _resolve(node, topic.topic, _ZERO, False)[1]
-                session.partitions[key] = CachedPartition(tid, p.fetch_offset, p.partition_max_bytes)
+                session.partitions[key] = CachedPartition(
+                    tid, p.fetch_offset, p.partition_max_bytes,
+                    current_leader_epoch=p.current_leader_epoch,
+                    last_fetched_epoch=p.last_fetched_epoch)
             else:
                 cp.fetch_offset = p.fetch_offset
                 cp.partition_max_bytes = p.partition_max_bytes
+                cp.current_leader_epoch = p.current_leader_epoch
+                cp.last_fetched_epoch = p.last_fetched_epoch
     for forgotten in request.forgotten_topics_data:
         for index in forgotten.partitions:
             key = (forgotten.topic_id.hex() if use_ids else forgotten.topic, index)
@@ -170,9 +217,18 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
                                      log_start_offset=-1, records=b""))
             kept.append(w)
             continue
+        if plan.replica_id >= 0 and w.last_fetched_epoch >= 0:
+            diverging = _diverging_epoch(part, w)
+            if diverging is not None:
+                out.append(diverging)
+                kept.append(w)
+                continue
         budget = min(w.max_bytes, max(max_bytes - total, 0))
         try:
+            end = part.log.log_end_offset
             res = rm.read(part, w.fetch_offset, budget, total == 0, committed)
+            if plan.record_fetch_state:
+                _record_fetch(rm, plan, part, w, end)
         except OffsetOutOfRangeError:
             out.append(PartitionData(partition_index=w.partition,
                                      error_code=ErrorCode.OFFSET_OUT_OF_RANGE,
@@ -198,6 +254,35 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
                                  records=cast(Any, res.chunks) if res.chunks else b""))
         kept.append(w)
     return out, kept, total
+
+
+def _record_fetch(rm: ReplicaManager, plan: _Plan, part: Partition, w: _Want, end: int) -> None:
+    """The follower's fetch offset is its log end: record it against the leader's end at
+    the time of the read (Kafka's ``updateFollowerFetchState``)."""
+    if not rm.record_follower_fetch(part, plan.replica_id, plan.replica_epoch, w.fetch_offset,
+                                    end):
+        w.error = ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+
+def _diverging_epoch(part: Partition, w: _Want) -> PartitionData | None:
+    """KIP-320: a follower whose last fetched epoch ends, in this leader's log, before its
+    fetch offset has a divergent tail; the answer names the epoch and end offset it must
+    truncate to, with no records. An epoch unknown here, or an offset below the log start,
+    is OFFSET_OUT_OF_RANGE (Kafka's ``Partition.readRecords``)."""
+    epoch, end_offset = part.end_offset_for_epoch(w.last_fetched_epoch)
+    hw = part.high_watermark
+    if epoch < 0 or end_offset < 0 or w.fetch_offset < part.log_start_offset:
+        return PartitionData(partition_index=w.partition,
+                             error_code=ErrorCode.OFFSET_OUT_OF_RANGE, high_watermark=hw,
+                             last_stable_offset=hw, log_start_offset=part.log_start_offset,
+                             records=b"")
+    if end_offset < w.fetch_offset or epoch < w.last_fetched_epoch:
+        return PartitionData(partition_index=w.partition, error_code=ErrorCode.NONE,
+                             high_watermark=hw, last_stable_offset=hw,
+                             log_start_offset=part.log_start_offset,
+                             diverging_epoch=FetchResponse.EpochEndOffset(epoch, end_offset),
+                             records=b"")
+    return None
 
 
 def _response(plan: _Plan, datas: list[PartitionData], wants: list[_Want]) -> FetchResponse:
@@ -243,9 +328,12 @@ async def _as_awaitable(result: FetchResponse | Awaitable[FetchResponse]) -> Fet
 
 def _respond(node: BrokerServices, plan: _Plan, request: FetchRequest,
              version: int) -> FetchResponse | Awaitable[FetchResponse]:
-    committed = True  # read up to the high watermark (no transactions yet: LSO == HW)
+    # Consumers read up to the high watermark (no transactions yet: LSO == HW); followers
+    # up to the log end.
+    committed = plan.replica_id < 0
     max_bytes = request.max_bytes if version >= 3 else 0x7FFFFFFF
     datas, wants, total = _read_all(node, plan, max_bytes, committed)
+    plan.record_fetch_state = False
     has_error = any(d.error_code != ErrorCode.NONE for d in datas)
     if request.max_wait_ms <= 0 or total >= request.min_bytes or has_error or not plan.wants:
         return _response(plan, datas, wants)
@@ -257,17 +345,18 @@ async def _long_poll(node: BrokerServices, plan: _Plan, request: FetchRequest, m
     clock = node.clock  # the broker's clock: a time jump ends the wait, as elapsed time would
     deadline = clock.monotonic() + request.max_wait_ms / 1000.0
     parts = [w.part for w in plan.wants if w.part is not None]
+    follower = plan.replica_id >= 0
     while True:
         remaining = deadline - clock.monotonic()
         if remaining <= 0:
             break
-        fut = node.replica_manager.wait_for_data(parts)
+        fut = node.replica_manager.wait_for_data(parts, follower)
         try:
             with contextlib.suppress(TimeoutError):
                 await clock.wait_for(fut, remaining)
         finally:
             for p in parts:
-                p.discard_waiter(fut)
+                p.discard_waiter(fut, follower)
         datas, wants, total = _read_all(node, plan, max_bytes, committed)
         if total >= request.min_bytes or any(d.error_code != ErrorCode.NONE for d in datas):
             return _response(plan, datas, wants)

@@ -3,11 +3,12 @@
 The request frame is a private, writable ``bytearray``; ``records`` is a memoryview into it, so
 the log validates each batch (header, CRC, record framing: ``storage.log_validator``), patches
 offsets in place and writes it as sent (docs/architecture.md, Rules). A request holding a
-large compressed batch is decompressed and validated in a worker thread first. With every
-replica in the ISR being this broker, acks=1 and acks=all are both satisfied when the append
-returns, except for a partition whose append reached ``flush.messages``: its fsync runs in a
-worker thread and the response is sent only once it covers the records (the handler then
-answers with an awaitable, and the connection keeps processing later requests meanwhile).
+large compressed batch is decompressed and validated in a worker thread first. acks=1 is
+answered after the leader's append; acks=all once the high watermark passes the records
+(every ISR member has them), at once when the leader is the only in-sync replica. A
+partition whose append reached ``flush.messages`` also waits for its fsync, in a worker
+thread. Waiting, the handler answers with an awaitable, and the connection keeps
+processing later requests meanwhile.
 acks=0 gets no response at all, and when it fails the connection is closed (Kafka's way of
 telling such a producer to refresh its metadata). Produce v3+ carries exactly one record batch
 per partition, as Kafka requires. Internal topics are written by their coordinators only.
@@ -31,7 +32,9 @@ from brook.records.batch import HEADER_SIZE, LENGTH_OFFSET, LOG_OVERHEAD, iter_b
 from brook.records.errors import CorruptRecordError, InvalidRecordError
 from brook.records.validate import RecordError
 from brook.replication.errors import (
+    NotEnoughReplicasAfterAppendError,
     NotEnoughReplicasError,
+    NotLeaderOrFollowerError,
     RecordTimestampError,
     StorageError,
 )
@@ -266,17 +269,33 @@ def _append(
         return None
     response = ProduceResponse(responses=responses, throttle_time_ms=0)
     if flushes:
-        return _after_flushes(response, flushes)
+        return _after_flushes(ctx, response, flushes, request.timeout_ms if acks == -1 else None)
     return response
 
 
 async def _after_flushes(
-    response: ProduceResponse, flushes: list[tuple[list[PartitionResponse], int, asyncio.Future[None]]]
+    ctx: RequestContext, response: ProduceResponse,
+    flushes: list[tuple[list[PartitionResponse], int, asyncio.Future[None]]],
+    timeout_ms: int | None,
 ) -> ProduceResponse:
-    """Answer once every partition's fsync is done; a failed one answers KAFKA_STORAGE_ERROR."""
-    for parts, i, durable in flushes:
+    """Answer once every partition's fsync is done and, for acks=all, its records are on
+    the whole ISR (Kafka's DelayedProduce), within the request's ``timeout_ms``: a partition
+    still waiting then answers REQUEST_TIMED_OUT; one whose ISR shrank below
+    ``min.insync.replicas`` NOT_ENOUGH_REPLICAS_AFTER_APPEND; one this broker stopped
+    leading NOT_LEADER_OR_FOLLOWER; a failed fsync KAFKA_STORAGE_ERROR. acks=1 waits for
+    its fsync alone, unbounded as before."""
+    clock = ctx.services.clock
+    deadline = clock.monotonic() + max(timeout_ms or 0, 0) / 1000.0
+    for parts, i, waiting in flushes:
         try:
-            await durable
+            if timeout_ms is None:
+                await waiting
+            else:
+                await clock.wait_for(waiting, deadline - clock.monotonic())
+        except TimeoutError:
+            parts[i] = _error(parts[i].index, ErrorCode.REQUEST_TIMED_OUT)
+        except (NotEnoughReplicasAfterAppendError, NotLeaderOrFollowerError) as exc:
+            parts[i] = _error(parts[i].index, error_code_for(exc), str(exc) or None)
         except Exception as exc:
             log.error("flush of produced records failed", exc_info=exc)
             parts[i] = _error(parts[i].index, ErrorCode.KAFKA_STORAGE_ERROR, str(exc) or None)

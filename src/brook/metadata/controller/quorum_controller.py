@@ -21,6 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from brook.env import Clock, Rng
+from brook.metadata.controller.alter_partition import (
+    IsrChange,
+    IsrChangeResult,
+    check_broker_epoch,
+    plan_alter_partition,
+)
 from brook.metadata.controller.cluster_commit import ClusterCommit, not_controller
 from brook.metadata.controller.configuration_control import (
     ConfigOp,
@@ -402,6 +408,21 @@ class QuorumController:
             )
             await self._commit([record])
             return start, PRODUCER_ID_BLOCK_SIZE
+
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, changes: Sequence[IsrChange]
+    ) -> list[IsrChangeResult]:
+        """A partition leader's ISR changes (see ``alter_partition``): committed as one batch,
+        answered with each partition's new state. A requester not at its registered broker
+        epoch gets STALE_BROKER_EPOCH for every partition; raises NOT_CONTROLLER off-term."""
+        async with self._lock:
+            self._ensure_active()
+            stale = check_broker_epoch(self.image, broker_id, broker_epoch)
+            if stale != ErrorCode.NONE:
+                return [IsrChangeResult(c.topic_id, c.partition, stale) for c in changes]
+            results, records = plan_alter_partition(self.image, broker_id, changes)
+            await self._commit(records)
+            return results
 
 
 __all__ = [
