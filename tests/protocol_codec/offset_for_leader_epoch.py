@@ -3,22 +3,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    FieldSpec,
 )
-
-_new = object.__new__
 
 from brook.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse
 
-_S_ii = Struct(">ii")
-_S_iii = Struct(">iii")
-_S_i = Struct(">i")
-_S_hiq = Struct(">hiq")
-_S_hiiq = Struct(">hiiq")
 
 _K_OffsetForLeaderEpochRequest = OffsetForLeaderEpochRequest
 _K_OffsetForLeaderEpochRequest_OffsetForLeaderPartition = OffsetForLeaderEpochRequest.OffsetForLeaderPartition
@@ -28,193 +19,8 @@ _K_OffsetForLeaderEpochResponse_EpochEndOffset = OffsetForLeaderEpochResponse.Ep
 _K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult
 
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    if v <= 1:
-        out += _S_ii.pack(o.partition, o.leader_epoch)
-    else:
-        out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
 
 
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
-    out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
-    out.append(0)
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v, t2, out)
-
-
-def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v, t2, out)
-    out.append(0)
-
-
-def _e_OffsetForLeaderEpochRequest_0(v: int, o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    if v <= 2:
-        pass
-    else:
-        out += _S_i.pack(o.replica_id)
-    out += INT32.pack(len(o.topics))
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v, t1, out)
-
-
-def _e_OffsetForLeaderEpochRequest_4(v: int, o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.replica_id)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v, t1, out)
-    out.append(0)
-
-
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    if v <= 0:
-        self.error_code, self.partition, self.end_offset = _S_hiq.unpack_from(buf, pos)
-        pos += 14
-        self.leader_epoch = -1
-    else:
-        self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
-        pos += 18
-    return self, pos
-
-
-def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
-    self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
-    pos += 18
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(v, buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    return self, pos
-
-
-def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(v, buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_OffsetForLeaderEpochResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    if v <= 1:
-        self.throttle_time_ms = 0
-    else:
-        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-        pos += 4
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v, buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    return self, pos
-
-
-def _d_OffsetForLeaderEpochResponse_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
-    self = _new(_K_OffsetForLeaderEpochResponse)
-    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
-    for _ in range(n):
-        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v, buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-OffsetForLeaderEpochRequest.OffsetForLeaderPartition._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
-OffsetForLeaderEpochRequest.OffsetForLeaderTopic._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
-OffsetForLeaderEpochRequest._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_4, 4)}
 OffsetForLeaderEpochRequest._FIELDS = (
     FieldSpec("replica_id", "int32", 3, 32767, 32767, -1, None, 32767, -1, None, -2),
     FieldSpec("topics", "[]OffsetForLeaderTopic", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderTopic, []),
@@ -228,9 +34,6 @@ OffsetForLeaderEpochRequest.OffsetForLeaderTopic._FIELDS = (
     FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partitions", "[]OffsetForLeaderPartition", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochRequest.OffsetForLeaderPartition, []),
 )
-OffsetForLeaderEpochResponse.EpochEndOffset._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_4, 4)}
-OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4, 4)}
-OffsetForLeaderEpochResponse._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_4, 4)}
 OffsetForLeaderEpochResponse._FIELDS = (
     FieldSpec("throttle_time_ms", "int32", 2, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("topics", "[]OffsetForLeaderTopicResult", 0, 32767, 32767, -1, None, 32767, -1, OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, []),

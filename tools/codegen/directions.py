@@ -25,6 +25,9 @@ INTER_BROKER_CLIENT_APIS = frozenset(
         "BrokerRegistration",
         "BrokerHeartbeat",
         "AllocateProducerIds",
+        # A follower finding where its log diverges, and the leader's offsets after OFFSET_OUT_OF_RANGE.
+        "OffsetForLeaderEpoch",
+        "ListOffsets",
         # Admin requests a broker forwards to the controller.
         "CreateTopics",
         "DeleteTopics",

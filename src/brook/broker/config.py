@@ -123,6 +123,31 @@ def parse_ip_overrides(value: str) -> dict[str, int]:
     return out
 
 
+def inter_broker_listener_name(props: Mapping[str, str], advertised: tuple[Listener, ...]) -> str:
+    """``inter.broker.listener.name`` if set, else as Kafka defaults it: the listener named
+    after ``security.inter.broker.protocol`` (PLAINTEXT), else the first advertised listener
+    of that protocol. Either must be advertised, since peers connect to what is advertised."""
+    name = (props.get("inter.broker.listener.name") or "").strip().upper()
+    protocol = (props.get("security.inter.broker.protocol") or "").strip().upper()
+    if name and protocol:
+        raise ConfigError("only one of inter.broker.listener.name and "
+                          "security.inter.broker.protocol may be set")
+    names = [lsn.name for lsn in advertised]
+    if name:
+        if name not in names:
+            raise ConfigError(f"inter.broker.listener.name {name} is not among the advertised "
+                              f"listeners {', '.join(names)}")
+        return name
+    protocol = protocol or "PLAINTEXT"
+    if protocol in names:
+        return protocol
+    for lsn in advertised:
+        if lsn.security_protocol == protocol:
+            return lsn.name
+    raise ConfigError(f"no advertised listener uses security.inter.broker.protocol {protocol}; "
+                      "set inter.broker.listener.name")
+
+
 def _bool(props: Mapping[str, str], key: str) -> bool:
     value = _value(props, key)
     assert isinstance(value, bool), key
@@ -154,6 +179,13 @@ class BrokerConfig:
     max_connections_per_ip_overrides: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({})
     )
+
+    @property
+    def inter_broker_listener_name(self) -> str:
+        """The listener brokers reach each other on (Kafka's ``inter.broker.listener.name``):
+        follower fetches and forwarded controller requests go to a peer's advertised endpoint
+        of this name."""
+        return inter_broker_listener_name(self.props, self.advertised_listeners)
 
     @property
     def metadata_log_dir(self) -> Path:
@@ -192,6 +224,7 @@ class BrokerConfig:
                 for lsn in listeners
             )
         )
+        inter_broker_listener_name(props, advertised)  # a mistake is one line at start-up
         dirs = props.get("log.dirs") or props.get("log.dir") or BROKER_DEFAULTS["log.dirs"]
         log_dirs = tuple(Path(d.strip()) for d in dirs.split(",") if d.strip())
         return cls(

@@ -127,9 +127,8 @@ class ForwardingControllerChannel:
 
     def _peer(self) -> InterBrokerClient:
         target = self._controller_id()
-        broker = self._image().cluster.brokers.get(target) if target >= 0 else None
-        endpoint = broker.endpoint(self._listener) if broker is not None else None
-        if broker is None or endpoint is None or target == self._node_id:
+        endpoint = self._image().cluster.endpoint(target, self._listener) if target >= 0 else None
+        if endpoint is None or target == self._node_id:
             raise not_controller("No active controller is known yet.")
         client = self._client
         if client is None or (client.host, client.port) != (endpoint.host, endpoint.port):

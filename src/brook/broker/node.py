@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from brook.broker.controller_forwarding import ForwardingControllerChannel
 from brook.broker.dispatch import supported_api_keys
 from brook.broker.fetch_session import FetchSessionCache
 from brook.broker.group_coordinator_wiring import BrokerGroupCoordinator
+from brook.broker.inter_broker_client import InterBrokerClient
 from brook.broker.producer_ids import ProducerIdManager
 from brook.broker.services import BrokerServices
 from brook.env import SYSTEM_CLOCK, SYSTEM_RNG, Clock, Rng
@@ -36,6 +37,7 @@ from brook.metadata.delta import MetadataDelta
 from brook.metadata.image import MetadataImage
 from brook.metadata.loader import MetadataLoader
 from brook.raft.local import LocalRaftClient
+from brook.replication.fetcher_manager import ReplicaFetcherManager, fetcher_config
 from brook.replication.replica_manager import ReplicaManager
 from brook.storage.log_dirs import DirKind, classify
 from brook.storage.log_manager import LogManager
@@ -119,12 +121,16 @@ class BrokerNode:
             LocalControllerChannel(self.controller, config.node_id) if self.cluster is None
             else ForwardingControllerChannel(
                 self.controller, config.node_id, self._active_controller_id,
-                lambda: self.loader.image, config.advertised_listeners[0].name)
+                lambda: self.loader.image, config.inter_broker_listener_name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
         self.replica_manager.alter_partition.send = self.controller_channel.alter_partition
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
+        self.fetchers = ReplicaFetcherManager(
+            config.node_id, fetcher_config(config.value), config.inter_broker_listener_name,
+            clock, InterBrokerClient, lambda: self.image)
+        self.replica_manager.followers = self.fetchers
         self.image: MetadataImage = self.loader.image
         self._servers: list[asyncio.base_events.Server] = []
         self._stop_background = asyncio.Event()
@@ -163,10 +169,14 @@ class BrokerNode:
         deleted = [t.name for t in delta.deleted_topics.values()]
         if self.loop is None:  # start-up replay, before any client is served
             self.replica_manager.apply_image(image, deleted)
+            self.fetchers.on_image(image)
             return None
-        return self.replica_manager.apply_image_async(
-            image, deleted, delta.changed_topic_names(image)
-        )
+        return self._apply_image(image, deleted, delta.changed_topic_names(image))
+
+    async def _apply_image(self, image: MetadataImage, deleted: list[str],
+                           changed: Iterable[str] | None) -> None:
+        await self.replica_manager.apply_image_async(image, deleted, changed)
+        self.fetchers.on_image(image)
 
     def _open_logs(self, image: MetadataImage) -> None:
         """Open the partition logs the first image assigns here, before any publisher runs.
@@ -194,6 +204,7 @@ class BrokerNode:
             self.controller.activate(self.loader.load(self._open_logs, records))
             self.loop = asyncio.get_running_loop()
             await self.cluster.start()
+            self.fetchers.start()  # registered: leaders know this broker's epoch
         else:
             self.controller.activate(self.loader.load(before_publish=self._open_logs))
             self.loop = asyncio.get_running_loop()
@@ -260,6 +271,7 @@ class BrokerNode:
             await self._isr_checks
         await self.replica_manager.alter_partition.close()
         await self.group_coordinator.stop()
+        await self.fetchers.shutdown()
         if self.cluster is not None:
             await self.cluster.stop()
         await self.log_manager.shutdown()

@@ -31,6 +31,7 @@ BROKER_CONFIG_MODULE = "brook.broker.config"
 LOG_MANAGER = "brook.storage.log_manager"
 CLEANER = "brook.storage.cleaner"
 CLUSTER = "brook.broker.cluster"
+FETCHERS = "brook.replication.fetcher_manager"
 LOG_CONFIG_CONSUMER = "brook.storage.log_config"
 """Topic-config synonyms are read by ``LogConfig`` through ``brook.config.log``'s synonyms."""
 
@@ -98,6 +99,20 @@ _OWN = [
     _key("log.cleaner.io.buffer.size", _INT, 524_288, _MEDIUM, "I/O buffer of the cleaner.", CLEANER, at_least(0), "[0,...]"),
 ]  # fmt: skip
 
+# How a follower copies its leaders' partitions (Kafka's replica fetcher keys) and which
+# listener brokers reach each other on.
+_REPLICATION = [
+    _key("inter.broker.listener.name", _STR, None, _MEDIUM, "Listener (of advertised.listeners) brokers use to reach each other: follower fetches and requests forwarded to the controller. By default the listener named after security.inter.broker.protocol, else the first listener of that protocol."),
+    _key("security.inter.broker.protocol", _STR, "PLAINTEXT", _MEDIUM, "Security protocol between brokers when inter.broker.listener.name is not set.", validator=None, valid_values="[PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL]"),
+    _key("num.replica.fetchers", _INT, 1, _HIGH, "Fetcher tasks per leader broker; partitions are spread over them by a hash.", FETCHERS, at_least(1), "[1,...]"),
+    _key("replica.fetch.wait.max.ms", _INT, 500, _MEDIUM, "How long a follower's fetch waits at the leader for min bytes.", FETCHERS, at_least(0), "[0,...]"),
+    _key("replica.fetch.min.bytes", _INT, 1, _MEDIUM, "Bytes a follower's fetch waits for at the leader.", FETCHERS, at_least(1), "[1,...]"),
+    _key("replica.fetch.max.bytes", _INT, 1_048_576, _MEDIUM, "Bytes a follower fetches per partition (at least one whole batch).", FETCHERS, at_least(0), "[0,...]"),
+    _key("replica.fetch.response.max.bytes", _INT, 10_485_760, _MEDIUM, "Bytes a follower's fetch asks for in all (at least one whole batch).", FETCHERS, at_least(0), "[0,...]"),
+    _key("replica.fetch.backoff.ms", _INT, 1_000, _MEDIUM, "Wait before a follower retries a leader it could not fetch from.", FETCHERS, at_least(0), "[0,...]"),
+    _key("replica.socket.timeout.ms", _INT, 30_000, _HIGH, "How long a follower waits for its leader's answer before reconnecting.", FETCHERS, at_least(1), "[1,...]"),
+]  # fmt: skip
+
 # Broker-wide defaults of topic configurations that Kafka gives a default of their own (the
 # rest, e.g. log.retention.ms, default to nothing and defer to the next synonym).
 _LOG_DEFAULTS: dict[str, tuple[ConfigType, ConfigValue]] = {
@@ -157,6 +172,6 @@ def _group_keys() -> list[ConfigKey]:
     return list(GROUP_CONFIGS.values())
 
 
-BROKER_CONFIGS = ConfigDef(sorted([*_OWN, *_log_synonyms(), *_group_keys()], key=lambda k: k.name))
+BROKER_CONFIGS = ConfigDef(sorted([*_OWN, *_REPLICATION, *_log_synonyms(), *_group_keys()], key=lambda k: k.name))
 """Every broker-level key brook reads, sorted by name as DescribeConfigs lists them."""
 

@@ -80,6 +80,13 @@ class BrokerRegistration:
 class ClusterImage:
     brokers: Mapping[int, BrokerRegistration] = field(default_factory=lambda: MappingProxyType({}))
 
+    def endpoint(self, broker_id: int, listener_name: str) -> BrokerEndpoint | None:
+        """Where another broker is reached on ``listener_name`` (``inter.broker.listener.name``
+        for the fetchers and for requests forwarded to the controller), or None if it is not
+        registered or does not advertise that listener."""
+        broker = self.brokers.get(broker_id)
+        return broker.endpoint(listener_name) if broker is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigurationsImage:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -57,6 +58,14 @@ class ReadResult:
     log_end_offset: int
 
 
+class FollowerListener(typing.Protocol):
+    """Who follows partition changes (``replication.fetcher_manager``); event loop."""
+
+    def partitions_changed(self, parts: Iterable[Partition]) -> None: ...
+
+    def partitions_removed(self, tps: Iterable[TopicPartition]) -> None: ...
+
+
 class ReplicaManager:
     """Lifecycle: created at broker start after the logs are recovered; ``apply_image`` is
     called for every published metadata image. Event-loop thread only."""
@@ -67,6 +76,8 @@ class ReplicaManager:
         self.broker_defaults = broker_defaults
         # Keyed by TopicPartition, typed by its tuple shape so lookups can pass a plain tuple.
         self.partitions: dict[tuple[str, int], Partition] = {}
+        self.followers: FollowerListener | None = None
+        """Told of registration changes and removals: the fetchers follow them."""
         self._by_topic: dict[str, list[Partition]] = {}
         self._image: MetadataImage | None = None
         self.replica_lag_time_max_ms = int(
@@ -144,6 +155,8 @@ class ReplicaManager:
                                  reg.partition_epoch, self.log_manager.now_ms())
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
+        if self.followers is not None:
+            self.followers.partitions_changed((part,))
 
     def _detach_deleted(self, deleted_topics: Iterable[str]) -> list[tuple[str, int]]:
         """Forget the partitions of deleted topics (waking their waiting fetches); return
@@ -154,6 +167,8 @@ class ReplicaManager:
                 self.partitions.pop(part.tp, None)
                 part.close()
                 gone.append((part.tp.topic, part.tp.partition))
+        if self.followers is not None and gone:
+            self.followers.partitions_removed(TopicPartition(t, p) for t, p in gone)
         return gone
 
     def _reconcile(
@@ -196,6 +211,9 @@ class ReplicaManager:
             for part in self._by_topic.get(topic.name, ()):
                 if part.log.config != config:
                     part.log.update_config(config)
+        if self.followers is not None:  # it skips partitions whose leadership is unchanged
+            self.followers.partitions_changed(
+                p for t in topics for p in self._by_topic.get(t.name, ()))
         return new
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:

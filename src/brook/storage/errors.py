@@ -23,6 +23,7 @@ __all__ = [
     "RecordBatchTooLargeError",
     "RecordTooLargeError",
     "StorageError",
+    "UnexpectedAppendOffsetError",
     "UnknownProducerIdError",
 ]
 
@@ -88,6 +89,17 @@ class InvalidConfigError(StorageError):
         super().__init__(f"invalid value for configuration {key}: {reason}")
         self.key = key
         self.reason = reason
+
+
+class UnexpectedAppendOffsetError(StorageError):
+    """A follower's append does not start at or after its log end: the fetched batches
+    overlap what the log holds (Kafka's ``UnexpectedAppendOffsetException``). The fetcher
+    handles it (an empty log restarts at the batch's base offset); nothing was written."""
+
+    def __init__(self, message: str, first_offset: int, last_offset: int) -> None:
+        super().__init__(message)
+        self.first_offset = first_offset
+        self.last_offset = last_offset
 
 
 class LogDirError(StorageError):

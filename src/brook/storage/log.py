@@ -3,7 +3,8 @@
 The :class:`LocalLog` holds the segments of ``<topic>-<partition>``, the log end offset, the
 recovery point and the directory's fsync debt. A ``Log`` adds what ``UnifiedLog`` adds: the
 log start offset, producer state, the leader epoch cache, ``partition.metadata``, and the
-policy of appends (validate, assign offsets by patching the request buffer, one write),
+policy of appends (validate, assign offsets by patching the request buffer, one write; a
+follower's appends keep the leader's offsets and bytes),
 retention, DeleteRecords (:mod:`brook.storage.log_retention`) and truncation.
 
 Lifecycle: :meth:`Log.open` (loading, and recovery after an unclean shutdown, by
@@ -32,7 +33,9 @@ from brook.storage.errors import (
     DuplicateSequenceError,
     OffsetOutOfRangeError,
     RecordBatchTooLargeError,
+    UnexpectedAppendOffsetError,
 )
+from brook.storage.follower_records import FollowerBatches, validate_follower_records
 from brook.storage.leader_epoch import LeaderEpochFileCache
 from brook.storage.local_log import LocalLog
 from brook.storage.log_config import LogConfig
@@ -45,7 +48,7 @@ from brook.storage.log_validator import (
     assign_offsets,
     producer_headers_as_written,
 )
-from brook.storage.producer_state import ProducerStateManager
+from brook.storage.producer_state import AppendOrigin, ProducerStateManager
 from brook.storage.segment import LogSegment, TimestampAndOffset
 
 __all__ = ["EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP", "MAX_TIMESTAMP", "Log"]
@@ -270,6 +273,58 @@ class Log:
             assigned.valid_bytes,
         )  # fmt: skip
 
+    def append_as_follower(
+        self, records: memoryview, now_ms: int, *, validated: FollowerBatches | None = None
+    ) -> LogAppendInfo:
+        """Append batches fetched from the leader, keeping their offsets, epochs and bytes.
+
+        The first batch must start at or after the log end (``UnexpectedAppendOffsetError``
+        otherwise; a forward gap is a compacted leader's). Each batch's partition leader epoch
+        feeds the leader-epoch cache and each idempotent batch the producer state, so a
+        follower that becomes leader truncates by epoch and answers retries as the old leader
+        would. ``validated``: :func:`validate_follower_records` already run (in a worker
+        thread). Flushing is the caller's, as after ``append_as_leader``.
+        """
+        batches = validate_follower_records(records) if validated is None else validated
+        if not batches:
+            return LogAppendInfo(-1, -1, -1, self._log_start_offset, -1, -1, 0, 0)
+        local = self._local
+        first = batches[0][1]
+        if first.base_offset < local.log_end_offset:
+            raise UnexpectedAppendOffsetError(
+                f"{self.dir.name}: fetched batches start at {first.base_offset}, below the "
+                f"log end {local.log_end_offset}",
+                first.base_offset, first.last_offset,
+            )  # fmt: skip
+        self._clock_ms = now_ms
+        cache = self._leader_epoch_cache
+        state = self._producer_state
+        max_timestamp = offset_of_max_timestamp = -1
+        num_messages = 0
+        for group in batches.groups(self._config.segment_bytes):
+            size = group.end - group.start
+            segment = local.active_segment
+            if local.should_roll(size, group.max_timestamp, group.last_offset, now_ms):
+                segment = self.roll(now_ms)
+            local.append(segment, records[group.start : group.end], group.last_offset,
+                         group.max_timestamp, group.offset_of_max_timestamp)
+            for header in group.headers:
+                epoch = header.partition_leader_epoch
+                if epoch >= 0 and cache.assign(epoch, header.base_offset, flush=False):
+                    self._epoch_dirty = True  # checkpointed by the next flush
+                if header.producer_id >= 0:
+                    state.append_batch(header, AppendOrigin.REPLICATION)
+                num_messages += header.records_count
+            state.update_map_end_offset(group.last_offset + 1)
+            if group.max_timestamp > max_timestamp:
+                max_timestamp = group.max_timestamp
+                offset_of_max_timestamp = group.offset_of_max_timestamp
+        last = batches[-1][1]
+        return LogAppendInfo(
+            first.base_offset, last.last_offset, -1, self._log_start_offset, max_timestamp,
+            offset_of_max_timestamp, num_messages, batches.valid_bytes,
+        )  # fmt: skip
+
     def roll(self, now_ms: int) -> LogSegment:
         """Start a new active segment at the log end offset (Kafka's ``roll``)."""
         local = self._local
@@ -362,12 +417,17 @@ class Log:
         return True
 
     def truncate_to(self, offset: int) -> bool:
-        """Remove offsets >= ``offset`` (a follower diverged). False if nothing to remove.
+        """Remove offsets >= ``offset`` (a follower diverged). False if no offset was removed
+        (leader epochs starting at the log end still are).
         Queued file work runs first, so a queued unlink never hits a file a truncation
         recreated under the same name."""
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self._local.log_end_offset:
+            # As Kafka: an epoch this replica started as leader but wrote nothing in may sit
+            # at the log end; left there, it would be the follower's last fetched epoch and
+            # the leader would answer it as diverging on every fetch.
+            self._leader_epoch_cache.truncate_from_end(self._local.log_end_offset)
             return False
         self.run_deferred_io()
         if self._local.segments[0].base_offset > offset:

@@ -75,3 +75,32 @@ def test_sample_server_properties_parses_with_the_documented_limits() -> None:
     assert c.max_connections is None and c.max_connections_per_ip == 2147483647
     assert dict(c.max_connections_per_ip_overrides) == {}
     assert [lsn.security_protocol for lsn in c.listeners] == ["PLAINTEXT"]
+
+
+def _listeners(**props: str) -> BrokerConfig:
+    return BrokerConfig.from_props({"node.id": "1", **props})
+
+
+def test_the_inter_broker_listener_defaults_to_plaintext() -> None:
+    assert _listeners().inter_broker_listener_name == "PLAINTEXT"
+    two = _listeners(listeners="CLIENT://:9092,PLAINTEXT://:9093",
+                     **{"listener.security.protocol.map": "CLIENT:PLAINTEXT,PLAINTEXT:PLAINTEXT"})
+    assert two.inter_broker_listener_name == "PLAINTEXT"
+    renamed = _listeners(listeners="CLIENT://:9092,INTERNAL://:9093",
+                         **{"listener.security.protocol.map": "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT"})
+    assert renamed.inter_broker_listener_name == "CLIENT"  # the first of the protocol
+
+
+def test_the_inter_broker_listener_is_an_advertised_one() -> None:
+    props = {"listeners": "PLAINTEXT://:9092,REPLICATION://:9093",
+             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT"}
+    chosen = _listeners(**props, **{"inter.broker.listener.name": "replication"})
+    assert chosen.inter_broker_listener_name == "REPLICATION"
+    with pytest.raises(ConfigError, match="not among the advertised listeners"):
+        _listeners(**props, **{"inter.broker.listener.name": "REPLICATION",
+                               "advertised.listeners": "PLAINTEXT://h:9092"})
+    with pytest.raises(ConfigError, match="only one of"):
+        _listeners(**props, **{"inter.broker.listener.name": "REPLICATION",
+                               "security.inter.broker.protocol": "PLAINTEXT"})
+    with pytest.raises(ConfigError, match=r"security\.inter\.broker\.protocol SSL"):
+        _listeners(**props, **{"security.inter.broker.protocol": "SSL"})

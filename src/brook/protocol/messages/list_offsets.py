@@ -156,6 +156,26 @@ def _d_ListOffsetsRequest_ListOffsetsPartition_6(v: int, buf: memoryview, pos: i
     return self, pos
 
 
+def _e_ListOffsetsRequest_ListOffsetsPartition_0(v: int, o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
+    if v <= 0:
+        out += _S_iqi.pack(o.partition_index, o.timestamp, o.max_num_offsets)
+    elif 1 <= v <= 3:
+        out += _S_iq.pack(o.partition_index, o.timestamp)
+        if o.max_num_offsets != 1:
+            raise unsupported_field("MaxNumOffsets", v)
+    else:
+        out += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
+        if o.max_num_offsets != 1:
+            raise unsupported_field("MaxNumOffsets", v)
+
+
+def _e_ListOffsetsRequest_ListOffsetsPartition_6(v: int, o: ListOffsetsRequest.ListOffsetsPartition, out: bytearray) -> None:
+    out += _S_iiq.pack(o.partition_index, o.current_leader_epoch, o.timestamp)
+    if o.max_num_offsets != 1:
+        raise unsupported_field("MaxNumOffsets", v)
+    out.append(0)
+
+
 def _d_ListOffsetsRequest_ListOffsetsTopic_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest.ListOffsetsTopic, int]:
     self = _new(_K_ListOffsetsRequest_ListOffsetsTopic)
     (n,) = INT16.unpack_from(buf, pos)
@@ -210,6 +230,33 @@ def _d_ListOffsetsRequest_ListOffsetsTopic_6(v: int, buf: memoryview, pos: int) 
     return self, pos
 
 
+def _e_ListOffsetsRequest_ListOffsetsTopic_0(v: int, o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
+    t1 = o.name.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.partitions))
+    for t2 in o.partitions:
+        _e_ListOffsetsRequest_ListOffsetsPartition_0(v, t2, out)
+
+
+def _e_ListOffsetsRequest_ListOffsetsTopic_6(v: int, o: ListOffsetsRequest.ListOffsetsTopic, out: bytearray) -> None:
+    t1 = o.name.encode()
+    n = len(t1) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t1
+    n = len(o.partitions) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.partitions:
+        _e_ListOffsetsRequest_ListOffsetsPartition_6(v, t2, out)
+    out.append(0)
+
+
 def _d_ListOffsetsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsRequest, int]:
     self = _new(_K_ListOffsetsRequest)
     if v <= 1:
@@ -262,6 +309,78 @@ def _d_ListOffsetsRequest_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffs
     return self, pos
 
 
+def _e_ListOffsetsRequest_0(v: int, o: ListOffsetsRequest, out: bytearray) -> None:
+    if v <= 1:
+        out += _S_i.pack(o.replica_id)
+        if o.isolation_level != 0:
+            raise unsupported_field("IsolationLevel", v)
+    else:
+        out += _S_ib.pack(o.replica_id, o.isolation_level)
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_ListOffsetsRequest_ListOffsetsTopic_0(v, t1, out)
+
+
+def _e_ListOffsetsRequest_6(v: int, o: ListOffsetsRequest, out: bytearray) -> None:
+    out += _S_ib.pack(o.replica_id, o.isolation_level)
+    n = len(o.topics) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.topics:
+        _e_ListOffsetsRequest_ListOffsetsTopic_6(v, t1, out)
+    if v <= 9:
+        pass
+    else:
+        out += _S_i.pack(o.timeout_ms)
+    out.append(0)
+
+
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
+    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
+    pos += 6
+    if v <= 0:
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+        if n < 0 or n > len(buf) - pos:
+            raise bad_length("OldStyleOffsets", n)
+        end = pos + n * 8
+        if end > len(buf):
+            raise bad_length("OldStyleOffsets", n)
+        self.old_style_offsets = list(unpack_from(f">{n}q", buf, pos))
+        pos = end
+    else:
+        self.old_style_offsets = []
+    if v <= 0:
+        self.timestamp = -1
+        self.offset = -1
+        self.leader_epoch = -1
+    elif 1 <= v <= 3:
+        self.timestamp, self.offset = _S_qq.unpack_from(buf, pos)
+        pos += 16
+        self.leader_epoch = -1
+    else:
+        self.timestamp, self.offset, self.leader_epoch = _S_qqi.unpack_from(buf, pos)
+        pos += 20
+    return self, pos
+
+
+def _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsPartitionResponse, int]:
+    self = _new(_K_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    self.partition_index, self.error_code, self.timestamp, self.offset, self.leader_epoch = _S_ihqqi.unpack_from(buf, pos)
+    pos += 26
+    self.old_style_offsets = []
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v: int, o: ListOffsetsResponse.ListOffsetsPartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     if v <= 0:
@@ -292,6 +411,60 @@ def _e_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v: int, o: ListOffsets
     out.append(0)
 
 
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
+    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
+    for _ in range(n):
+        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_0(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    return self, pos
+
+
+def _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse.ListOffsetsTopicResponse, int]:
+    self = _new(_K_ListOffsetsResponse_ListOffsetsTopicResponse)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[ListOffsetsResponse.ListOffsetsPartitionResponse] = []
+    for _ in range(n):
+        t2, pos = _d_ListOffsetsResponse_ListOffsetsPartitionResponse_6(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_ListOffsetsResponse_ListOffsetsTopicResponse_0(v: int, o: ListOffsetsResponse.ListOffsetsTopicResponse, out: bytearray) -> None:
     t1 = o.name.encode()
     out += INT16.pack(len(t1))
@@ -319,6 +492,50 @@ def _e_ListOffsetsResponse_ListOffsetsTopicResponse_6(v: int, o: ListOffsetsResp
     out.append(0)
 
 
+def _d_ListOffsetsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    self = _new(_K_ListOffsetsResponse)
+    if v <= 1:
+        self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
+    for _ in range(n):
+        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_0(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    return self, pos
+
+
+def _d_ListOffsetsResponse_6(v: int, buf: memoryview, pos: int) -> tuple[ListOffsetsResponse, int]:
+    self = _new(_K_ListOffsetsResponse)
+    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[ListOffsetsResponse.ListOffsetsTopicResponse] = []
+    for _ in range(n):
+        t2, pos = _d_ListOffsetsResponse_ListOffsetsTopicResponse_6(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_ListOffsetsResponse_0(v: int, o: ListOffsetsResponse, out: bytearray) -> None:
     if v <= 1:
         pass
@@ -342,8 +559,14 @@ def _e_ListOffsetsResponse_6(v: int, o: ListOffsetsResponse, out: bytearray) -> 
 
 
 ListOffsetsRequest.ListOffsetsPartition._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsPartition_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsPartition_6, 10)}
+ListOffsetsRequest.ListOffsetsPartition._ENCODERS = {0: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 0), 1: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 1), 2: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 2), 3: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 3), 4: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 4), 5: partial(_e_ListOffsetsRequest_ListOffsetsPartition_0, 5), 6: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 6), 7: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 7), 8: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 8), 9: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 9), 10: partial(_e_ListOffsetsRequest_ListOffsetsPartition_6, 10)}
 ListOffsetsRequest.ListOffsetsTopic._DECODERS = {0: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 0), 1: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 1), 2: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 2), 3: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 3), 4: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 4), 5: partial(_d_ListOffsetsRequest_ListOffsetsTopic_0, 5), 6: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 6), 7: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 7), 8: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 8), 9: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 9), 10: partial(_d_ListOffsetsRequest_ListOffsetsTopic_6, 10)}
+ListOffsetsRequest.ListOffsetsTopic._ENCODERS = {0: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 0), 1: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 1), 2: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 2), 3: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 3), 4: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 4), 5: partial(_e_ListOffsetsRequest_ListOffsetsTopic_0, 5), 6: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 6), 7: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 7), 8: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 8), 9: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 9), 10: partial(_e_ListOffsetsRequest_ListOffsetsTopic_6, 10)}
 ListOffsetsRequest._DECODERS = {0: partial(_d_ListOffsetsRequest_0, 0), 1: partial(_d_ListOffsetsRequest_0, 1), 2: partial(_d_ListOffsetsRequest_0, 2), 3: partial(_d_ListOffsetsRequest_0, 3), 4: partial(_d_ListOffsetsRequest_0, 4), 5: partial(_d_ListOffsetsRequest_0, 5), 6: partial(_d_ListOffsetsRequest_6, 6), 7: partial(_d_ListOffsetsRequest_6, 7), 8: partial(_d_ListOffsetsRequest_6, 8), 9: partial(_d_ListOffsetsRequest_6, 9), 10: partial(_d_ListOffsetsRequest_6, 10)}
+ListOffsetsRequest._ENCODERS = {0: partial(_e_ListOffsetsRequest_0, 0), 1: partial(_e_ListOffsetsRequest_0, 1), 2: partial(_e_ListOffsetsRequest_0, 2), 3: partial(_e_ListOffsetsRequest_0, 3), 4: partial(_e_ListOffsetsRequest_0, 4), 5: partial(_e_ListOffsetsRequest_0, 5), 6: partial(_e_ListOffsetsRequest_6, 6), 7: partial(_e_ListOffsetsRequest_6, 7), 8: partial(_e_ListOffsetsRequest_6, 8), 9: partial(_e_ListOffsetsRequest_6, 9), 10: partial(_e_ListOffsetsRequest_6, 10)}
+ListOffsetsResponse.ListOffsetsPartitionResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 0), 1: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1), 2: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 2), 3: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 3), 4: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 4), 5: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 5), 6: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 6), 7: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 7), 8: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 8), 9: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 9), 10: partial(_d_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 10)}
 ListOffsetsResponse.ListOffsetsPartitionResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 0), 1: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 1), 2: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 2), 3: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 3), 4: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 4), 5: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_0, 5), 6: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 6), 7: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 7), 8: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 8), 9: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 9), 10: partial(_e_ListOffsetsResponse_ListOffsetsPartitionResponse_6, 10)}
+ListOffsetsResponse.ListOffsetsTopicResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 0), 1: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1), 2: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 2), 3: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 3), 4: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 4), 5: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_0, 5), 6: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 6), 7: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 7), 8: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 8), 9: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 9), 10: partial(_d_ListOffsetsResponse_ListOffsetsTopicResponse_6, 10)}
 ListOffsetsResponse.ListOffsetsTopicResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 0), 1: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 1), 2: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 2), 3: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 3), 4: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 4), 5: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_0, 5), 6: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 6), 7: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 7), 8: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 8), 9: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 9), 10: partial(_e_ListOffsetsResponse_ListOffsetsTopicResponse_6, 10)}
+ListOffsetsResponse._DECODERS = {0: partial(_d_ListOffsetsResponse_0, 0), 1: partial(_d_ListOffsetsResponse_0, 1), 2: partial(_d_ListOffsetsResponse_0, 2), 3: partial(_d_ListOffsetsResponse_0, 3), 4: partial(_d_ListOffsetsResponse_0, 4), 5: partial(_d_ListOffsetsResponse_0, 5), 6: partial(_d_ListOffsetsResponse_6, 6), 7: partial(_d_ListOffsetsResponse_6, 7), 8: partial(_d_ListOffsetsResponse_6, 8), 9: partial(_d_ListOffsetsResponse_6, 9), 10: partial(_d_ListOffsetsResponse_6, 10)}
 ListOffsetsResponse._ENCODERS = {0: partial(_e_ListOffsetsResponse_0, 0), 1: partial(_e_ListOffsetsResponse_0, 1), 2: partial(_e_ListOffsetsResponse_0, 2), 3: partial(_e_ListOffsetsResponse_0, 3), 4: partial(_e_ListOffsetsResponse_0, 4), 5: partial(_e_ListOffsetsResponse_0, 5), 6: partial(_e_ListOffsetsResponse_6, 6), 7: partial(_e_ListOffsetsResponse_6, 7), 8: partial(_e_ListOffsetsResponse_6, 8), 9: partial(_e_ListOffsetsResponse_6, 9), 10: partial(_e_ListOffsetsResponse_6, 10)}

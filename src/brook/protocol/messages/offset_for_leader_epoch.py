@@ -134,6 +134,18 @@ def _d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v: int, buf: memor
     return self, pos
 
 
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
+    if v <= 1:
+        out += _S_ii.pack(o.partition, o.leader_epoch)
+    else:
+        out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
+
+
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderPartition, out: bytearray) -> None:
+    out += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
+    out.append(0)
+
+
 def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest.OffsetForLeaderTopic, int]:
     self = _new(_K_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
     (n,) = INT16.unpack_from(buf, pos)
@@ -188,6 +200,33 @@ def _d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, buf: memoryvie
     return self, pos
 
 
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
+    t1 = o.topic.encode()
+    out += INT16.pack(len(t1))
+    out += t1
+    out += INT32.pack(len(o.partitions))
+    for t2 in o.partitions:
+        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0(v, t2, out)
+
+
+def _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v: int, o: OffsetForLeaderEpochRequest.OffsetForLeaderTopic, out: bytearray) -> None:
+    t1 = o.topic.encode()
+    n = len(t1) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t1
+    n = len(o.partitions) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.partitions:
+        _e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4(v, t2, out)
+    out.append(0)
+
+
 def _d_OffsetForLeaderEpochRequest_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochRequest, int]:
     self = _new(_K_OffsetForLeaderEpochRequest)
     if v <= 2:
@@ -232,6 +271,53 @@ def _d_OffsetForLeaderEpochRequest_4(v: int, buf: memoryview, pos: int) -> tuple
     return self, pos
 
 
+def _e_OffsetForLeaderEpochRequest_0(v: int, o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
+    if v <= 2:
+        pass
+    else:
+        out += _S_i.pack(o.replica_id)
+    out += INT32.pack(len(o.topics))
+    for t1 in o.topics:
+        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0(v, t1, out)
+
+
+def _e_OffsetForLeaderEpochRequest_4(v: int, o: OffsetForLeaderEpochRequest, out: bytearray) -> None:
+    out += _S_i.pack(o.replica_id)
+    n = len(o.topics) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.topics:
+        _e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4(v, t1, out)
+    out.append(0)
+
+
+def _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
+    if v <= 0:
+        self.error_code, self.partition, self.end_offset = _S_hiq.unpack_from(buf, pos)
+        pos += 14
+        self.leader_epoch = -1
+    else:
+        self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
+        pos += 18
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.EpochEndOffset, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse_EpochEndOffset)
+    self.error_code, self.partition, self.leader_epoch, self.end_offset = _S_hiiq.unpack_from(buf, pos)
+    pos += 18
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
     if v <= 0:
         out += _S_hiq.pack(o.error_code, o.partition, o.end_offset)
@@ -242,6 +328,60 @@ def _e_OffsetForLeaderEpochResponse_EpochEndOffset_0(v: int, o: OffsetForLeaderE
 def _e_OffsetForLeaderEpochResponse_EpochEndOffset_4(v: int, o: OffsetForLeaderEpochResponse.EpochEndOffset, out: bytearray) -> None:
     out += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
     out.append(0)
+
+
+def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+    (n,) = INT16.unpack_from(buf, pos)
+    pos += 2
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Topic", n)
+    self.topic = str(buf[pos:end], "utf-8")
+    pos = end
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_0(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Topic", n)
+    self.topic = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[OffsetForLeaderEpochResponse.EpochEndOffset] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochResponse_EpochEndOffset_4(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
 
 
 def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v: int, o: OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult, out: bytearray) -> None:
@@ -271,6 +411,50 @@ def _e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v: int, o: Offs
     out.append(0)
 
 
+def _d_OffsetForLeaderEpochResponse_0(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse)
+    if v <= 1:
+        self.throttle_time_ms = 0
+    else:
+        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+        pos += 4
+    (n,) = INT32.unpack_from(buf, pos)
+    pos += 4
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    return self, pos
+
+
+def _d_OffsetForLeaderEpochResponse_4(v: int, buf: memoryview, pos: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+    self = _new(_K_OffsetForLeaderEpochResponse)
+    (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
+    pos += 4
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Topics", n)
+    t1: list[OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] = []
+    for _ in range(n):
+        t2, pos = _d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4(v, buf, pos)
+        t1.append(t2)
+    self.topics = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_OffsetForLeaderEpochResponse_0(v: int, o: OffsetForLeaderEpochResponse, out: bytearray) -> None:
     if v <= 1:
         pass
@@ -294,8 +478,14 @@ def _e_OffsetForLeaderEpochResponse_4(v: int, o: OffsetForLeaderEpochResponse, o
 
 
 OffsetForLeaderEpochRequest.OffsetForLeaderPartition._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
+OffsetForLeaderEpochRequest.OffsetForLeaderPartition._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderPartition_4, 4)}
 OffsetForLeaderEpochRequest.OffsetForLeaderTopic._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
+OffsetForLeaderEpochRequest.OffsetForLeaderTopic._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_OffsetForLeaderTopic_4, 4)}
 OffsetForLeaderEpochRequest._DECODERS = {0: partial(_d_OffsetForLeaderEpochRequest_0, 0), 1: partial(_d_OffsetForLeaderEpochRequest_0, 1), 2: partial(_d_OffsetForLeaderEpochRequest_0, 2), 3: partial(_d_OffsetForLeaderEpochRequest_0, 3), 4: partial(_d_OffsetForLeaderEpochRequest_4, 4)}
+OffsetForLeaderEpochRequest._ENCODERS = {0: partial(_e_OffsetForLeaderEpochRequest_0, 0), 1: partial(_e_OffsetForLeaderEpochRequest_0, 1), 2: partial(_e_OffsetForLeaderEpochRequest_0, 2), 3: partial(_e_OffsetForLeaderEpochRequest_0, 3), 4: partial(_e_OffsetForLeaderEpochRequest_4, 4)}
+OffsetForLeaderEpochResponse.EpochEndOffset._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_EpochEndOffset_4, 4)}
 OffsetForLeaderEpochResponse.EpochEndOffset._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_EpochEndOffset_4, 4)}
+OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4, 4)}
 OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_4, 4)}
+OffsetForLeaderEpochResponse._DECODERS = {0: partial(_d_OffsetForLeaderEpochResponse_0, 0), 1: partial(_d_OffsetForLeaderEpochResponse_0, 1), 2: partial(_d_OffsetForLeaderEpochResponse_0, 2), 3: partial(_d_OffsetForLeaderEpochResponse_0, 3), 4: partial(_d_OffsetForLeaderEpochResponse_4, 4)}
 OffsetForLeaderEpochResponse._ENCODERS = {0: partial(_e_OffsetForLeaderEpochResponse_0, 0), 1: partial(_e_OffsetForLeaderEpochResponse_0, 1), 2: partial(_e_OffsetForLeaderEpochResponse_0, 2), 3: partial(_e_OffsetForLeaderEpochResponse_0, 3), 4: partial(_e_OffsetForLeaderEpochResponse_4, 4)}
