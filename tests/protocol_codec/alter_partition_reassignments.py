@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    FieldSpec,
 )
-
-_new = object.__new__
 
 from brook.protocol.messages.alter_partition_reassignments import AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse
 
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
 
 _K_AlterPartitionReassignmentsRequest = AlterPartitionReassignmentsRequest
 _K_AlterPartitionReassignmentsRequest_ReassignablePartition = AlterPartitionReassignmentsRequest.ReassignablePartition
@@ -25,151 +19,8 @@ _K_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse = AlterPart
 _K_AlterPartitionReassignmentsResponse_ReassignableTopicResponse = AlterPartitionReassignmentsResponse.ReassignableTopicResponse
 
 
-def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v: int, o: AlterPartitionReassignmentsRequest.ReassignablePartition, out: bytearray) -> None:
-    out += _S_i.pack(o.partition_index)
-    t1 = o.replicas
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        out += pack(f">{len(t1)}i", *t1)
-    out.append(0)
 
 
-def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v: int, o: AlterPartitionReassignmentsRequest.ReassignableTopic, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t2 in o.partitions:
-        _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v, t2, out)
-    out.append(0)
-
-
-def _e_AlterPartitionReassignmentsRequest_0(v: int, o: AlterPartitionReassignmentsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    n = len(o.topics) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    for t1 in o.topics:
-        _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v, t1, out)
-    out.append(0)
-
-
-def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse)
-    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignableTopicResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v, buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_AlterPartitionReassignmentsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse, int]:
-    self = _new(_K_AlterPartitionReassignmentsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Responses", n)
-    t1: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = []
-    for _ in range(n):
-        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v, buf, pos)
-        t1.append(t2)
-    self.responses = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-AlterPartitionReassignmentsRequest.ReassignablePartition._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignablePartition_0, 0)}
-AlterPartitionReassignmentsRequest.ReassignableTopic._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignableTopic_0, 0)}
-AlterPartitionReassignmentsRequest._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_0, 0)}
 AlterPartitionReassignmentsRequest._FIELDS = (
     FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
     FieldSpec("topics", "[]ReassignableTopic", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignableTopic, []),
@@ -182,9 +33,6 @@ AlterPartitionReassignmentsRequest.ReassignableTopic._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partitions", "[]ReassignablePartition", 0, 32767, 32767, -1, None, 32767, -1, AlterPartitionReassignmentsRequest.ReassignablePartition, []),
 )
-AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0, 0)}
-AlterPartitionReassignmentsResponse.ReassignableTopicResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0, 0)}
-AlterPartitionReassignmentsResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_0, 0)}
 AlterPartitionReassignmentsResponse._FIELDS = (
     FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),

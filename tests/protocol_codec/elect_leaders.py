@@ -3,21 +3,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    INT16, INT32, FieldSpec, bad_length, read_uvarint, skip_tags, unsupported_field,
-    write_uvarint,
+    FieldSpec,
 )
-
-_new = object.__new__
 
 from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLeadersResponse
 
-_S_b = Struct(">b")
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
 
 _K_ElectLeadersRequest = ElectLeadersRequest
 _K_ElectLeadersRequest_TopicPartitions = ElectLeadersRequest.TopicPartitions
@@ -26,209 +18,8 @@ _K_ElectLeadersResponse_PartitionResult = ElectLeadersResponse.PartitionResult
 _K_ElectLeadersResponse_ReplicaElectionResult = ElectLeadersResponse.ReplicaElectionResult
 
 
-def _e_ElectLeadersRequest_TopicPartitions_0(v: int, o: ElectLeadersRequest.TopicPartitions, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    out += INT16.pack(len(t1))
-    out += t1
-    out += INT32.pack(len(o.partitions))
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
 
 
-def _e_ElectLeadersRequest_TopicPartitions_2(v: int, o: ElectLeadersRequest.TopicPartitions, out: bytearray) -> None:
-    t1 = o.topic.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partitions) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partitions)}i", *o.partitions)
-    out.append(0)
-
-
-def _e_ElectLeadersRequest_0(v: int, o: ElectLeadersRequest, out: bytearray) -> None:
-    if v <= 0:
-        if o.election_type != 0:
-            raise unsupported_field("ElectionType", v)
-    else:
-        out += _S_b.pack(o.election_type)
-    t1 = o.topic_partitions
-    if t1 is None:
-        out += b"\xff\xff\xff\xff"
-    else:
-        out += INT32.pack(len(t1))
-        for t2 in t1:
-            _e_ElectLeadersRequest_TopicPartitions_0(v, t2, out)
-    out += _S_i.pack(o.timeout_ms)
-
-
-def _e_ElectLeadersRequest_2(v: int, o: ElectLeadersRequest, out: bytearray) -> None:
-    out += _S_b.pack(o.election_type)
-    t1 = o.topic_partitions
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_ElectLeadersRequest_TopicPartitions_2(v, t2, out)
-    out += _S_i.pack(o.timeout_ms)
-    out.append(0)
-
-
-def _d_ElectLeadersResponse_PartitionResult_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.PartitionResult, int]:
-    self = _new(_K_ElectLeadersResponse_PartitionResult)
-    self.partition_id, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    return self, pos
-
-
-def _d_ElectLeadersResponse_PartitionResult_2(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.PartitionResult, int]:
-    self = _new(_K_ElectLeadersResponse_PartitionResult)
-    self.partition_id, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_ElectLeadersResponse_ReplicaElectionResult_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.ReplicaElectionResult, int]:
-    self = _new(_K_ElectLeadersResponse_ReplicaElectionResult)
-    (n,) = INT16.unpack_from(buf, pos)
-    pos += 2
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResult", n)
-    t1: list[ElectLeadersResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_PartitionResult_0(v, buf, pos)
-        t1.append(t2)
-    self.partition_result = t1
-    return self, pos
-
-
-def _d_ElectLeadersResponse_ReplicaElectionResult_2(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse.ReplicaElectionResult, int]:
-    self = _new(_K_ElectLeadersResponse_ReplicaElectionResult)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Topic", n)
-    self.topic = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("PartitionResult", n)
-    t1: list[ElectLeadersResponse.PartitionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_PartitionResult_2(v, buf, pos)
-        t1.append(t2)
-    self.partition_result = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_ElectLeadersResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    self = _new(_K_ElectLeadersResponse)
-    if v <= 0:
-        (self.throttle_time_ms,) = _S_i.unpack_from(buf, pos)
-        pos += 4
-        self.error_code = 0
-    else:
-        self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-        pos += 6
-    (n,) = INT32.unpack_from(buf, pos)
-    pos += 4
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaElectionResults", n)
-    t1: list[ElectLeadersResponse.ReplicaElectionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_ReplicaElectionResult_0(v, buf, pos)
-        t1.append(t2)
-    self.replica_election_results = t1
-    return self, pos
-
-
-def _d_ElectLeadersResponse_2(v: int, buf: memoryview, pos: int) -> tuple[ElectLeadersResponse, int]:
-    self = _new(_K_ElectLeadersResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("ReplicaElectionResults", n)
-    t1: list[ElectLeadersResponse.ReplicaElectionResult] = []
-    for _ in range(n):
-        t2, pos = _d_ElectLeadersResponse_ReplicaElectionResult_2(v, buf, pos)
-        t1.append(t2)
-    self.replica_election_results = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-ElectLeadersRequest.TopicPartitions._ENCODERS = {0: partial(_e_ElectLeadersRequest_TopicPartitions_0, 0), 1: partial(_e_ElectLeadersRequest_TopicPartitions_0, 1), 2: partial(_e_ElectLeadersRequest_TopicPartitions_2, 2)}
-ElectLeadersRequest._ENCODERS = {0: partial(_e_ElectLeadersRequest_0, 0), 1: partial(_e_ElectLeadersRequest_0, 1), 2: partial(_e_ElectLeadersRequest_2, 2)}
 ElectLeadersRequest._FIELDS = (
     FieldSpec("election_type", "int8", 1, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("topic_partitions", "[]TopicPartitions", 0, 32767, 0, 32767, None, 32767, -1, ElectLeadersRequest.TopicPartitions, None),
@@ -238,9 +29,6 @@ ElectLeadersRequest.TopicPartitions._FIELDS = (
     FieldSpec("topic", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partitions", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ElectLeadersResponse.PartitionResult._DECODERS = {0: partial(_d_ElectLeadersResponse_PartitionResult_0, 0), 1: partial(_d_ElectLeadersResponse_PartitionResult_0, 1), 2: partial(_d_ElectLeadersResponse_PartitionResult_2, 2)}
-ElectLeadersResponse.ReplicaElectionResult._DECODERS = {0: partial(_d_ElectLeadersResponse_ReplicaElectionResult_0, 0), 1: partial(_d_ElectLeadersResponse_ReplicaElectionResult_0, 1), 2: partial(_d_ElectLeadersResponse_ReplicaElectionResult_2, 2)}
-ElectLeadersResponse._DECODERS = {0: partial(_d_ElectLeadersResponse_0, 0), 1: partial(_d_ElectLeadersResponse_0, 1), 2: partial(_d_ElectLeadersResponse_2, 2)}
 ElectLeadersResponse._FIELDS = (
     FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("error_code", "int16", 1, 32767, 32767, -1, None, 32767, -1, None, 0),

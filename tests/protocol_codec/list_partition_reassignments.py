@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-from struct import Struct, pack, unpack_from
 
 from brook.protocol._codec import (
-    FieldSpec, bad_length, read_uvarint, skip_tags, write_uvarint,
+    FieldSpec,
 )
-
-_new = object.__new__
 
 from brook.protocol.messages.list_partition_reassignments import ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse
 
-_S_i = Struct(">i")
-_S_ih = Struct(">ih")
 
 _K_ListPartitionReassignmentsRequest = ListPartitionReassignmentsRequest
 _K_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics = ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics
@@ -24,161 +18,8 @@ _K_ListPartitionReassignmentsResponse_OngoingPartitionReassignment = ListPartiti
 _K_ListPartitionReassignmentsResponse_OngoingTopicReassignment = ListPartitionReassignmentsResponse.OngoingTopicReassignment
 
 
-def _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(v: int, o: ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, out: bytearray) -> None:
-    t1 = o.name.encode()
-    n = len(t1) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += t1
-    n = len(o.partition_indexes) + 1
-    if n < 128:
-        out.append(n)
-    else:
-        write_uvarint(out, n)
-    out += pack(f">{len(o.partition_indexes)}i", *o.partition_indexes)
-    out.append(0)
 
 
-def _e_ListPartitionReassignmentsRequest_0(v: int, o: ListPartitionReassignmentsRequest, out: bytearray) -> None:
-    out += _S_i.pack(o.timeout_ms)
-    t1 = o.topics
-    if t1 is None:
-        out.append(0)
-    else:
-        n = len(t1) + 1
-        if n < 128:
-            out.append(n)
-        else:
-            write_uvarint(out, n)
-        for t2 in t1:
-            _e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0(v, t2, out)
-    out.append(0)
-
-
-def _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(v: int, buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse.OngoingPartitionReassignment, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse_OngoingPartitionReassignment)
-    (self.partition_index,) = _S_i.unpack_from(buf, pos)
-    pos += 4
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Replicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("Replicas", n)
-    self.replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("AddingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("AddingReplicas", n)
-    self.adding_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("RemovingReplicas", n)
-    end = pos + n * 4
-    if end > len(buf):
-        raise bad_length("RemovingReplicas", n)
-    self.removing_replicas = list(unpack_from(f">{n}i", buf, pos))
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(v: int, buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse.OngoingTopicReassignment, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse_OngoingTopicReassignment)
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    end = pos + n
-    if n < 0 or end > len(buf):
-        raise bad_length("Name", n)
-    self.name = str(buf[pos:end], "utf-8")
-    pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Partitions", n)
-    t1: list[ListPartitionReassignmentsResponse.OngoingPartitionReassignment] = []
-    for _ in range(n):
-        t2, pos = _d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0(v, buf, pos)
-        t1.append(t2)
-    self.partitions = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-def _d_ListPartitionReassignmentsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[ListPartitionReassignmentsResponse, int]:
-    self = _new(_K_ListPartitionReassignmentsResponse)
-    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
-    pos += 6
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0:
-        self.error_message = None
-    else:
-        end = pos + n
-        if end > len(buf):
-            raise bad_length("ErrorMessage", n)
-        self.error_message = str(buf[pos:end], "utf-8")
-        pos = end
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    n -= 1
-    if n < 0 or n > len(buf) - pos:
-        raise bad_length("Topics", n)
-    t1: list[ListPartitionReassignmentsResponse.OngoingTopicReassignment] = []
-    for _ in range(n):
-        t2, pos = _d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0(v, buf, pos)
-        t1.append(t2)
-    self.topics = t1
-    n = buf[pos]
-    pos += 1
-    if n > 127:
-        n, pos = read_uvarint(buf, pos - 1)
-    if n:
-        pos = skip_tags(buf, pos, n)
-    return self, pos
-
-
-ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._ENCODERS = {0: partial(_e_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics_0, 0)}
-ListPartitionReassignmentsRequest._ENCODERS = {0: partial(_e_ListPartitionReassignmentsRequest_0, 0)}
 ListPartitionReassignmentsRequest._FIELDS = (
     FieldSpec("timeout_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 60000),
     FieldSpec("topics", "[]ListPartitionReassignmentsTopics", 0, 32767, 0, 32767, None, 32767, -1, ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics, None),
@@ -187,9 +28,6 @@ ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics._FIELDS = (
     FieldSpec("name", "string", 0, 32767, 32767, -1, None, 32767, -1, None, ""),
     FieldSpec("partition_indexes", "[]int32", 0, 32767, 32767, -1, None, 32767, -1, None, []),
 )
-ListPartitionReassignmentsResponse.OngoingPartitionReassignment._DECODERS = {0: partial(_d_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_0, 0)}
-ListPartitionReassignmentsResponse.OngoingTopicReassignment._DECODERS = {0: partial(_d_ListPartitionReassignmentsResponse_OngoingTopicReassignment_0, 0)}
-ListPartitionReassignmentsResponse._DECODERS = {0: partial(_d_ListPartitionReassignmentsResponse_0, 0)}
 ListPartitionReassignmentsResponse._FIELDS = (
     FieldSpec("throttle_time_ms", "int32", 0, 32767, 32767, -1, None, 32767, -1, None, 0),
     FieldSpec("error_code", "int16", 0, 32767, 32767, -1, None, 32767, -1, None, 0),

@@ -34,6 +34,9 @@ INTER_BROKER_CLIENT_APIS = frozenset(
         "CreatePartitions",
         "AlterConfigs",
         "IncrementalAlterConfigs",
+        "ElectLeaders",
+        "AlterPartitionReassignments",
+        "ListPartitionReassignments",
         "CreateAcls",
         "DeleteAcls",
     }

@@ -27,6 +27,7 @@ from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
 from brook.env import Clock
 from brook.metadata.controller.cluster_role import ControllerRole
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
+from brook.metadata.controller.replication_control import ControllerError
 from brook.metadata.follower import MetadataFollower
 from brook.metadata.loader import MetadataLoader
 from brook.raft.etcd_brokers import EtcdBrokerRegistry
@@ -37,6 +38,7 @@ from brook.raft.etcd_snapshots import EtcdSnapshots
 from brook.raft.fenced import LogGapError
 
 if TYPE_CHECKING:
+    from brook.broker.controller_channel import ControllerChannel
     from brook.metadata.image import MetadataImage
 
 __all__ = ["ClusterMembership", "controller_node", "etcd_endpoints", "parse_registration"]
@@ -44,6 +46,16 @@ __all__ = ["ClusterMembership", "controller_node", "etcd_endpoints", "parse_regi
 log = logging.getLogger(__name__)
 
 _RETRY_S = 0.5
+_SHUTDOWN_POLL_S = 0.2
+
+
+def _flag(config: BrokerConfig, key: str) -> bool:
+    return (config.value(key) or "false").strip().lower() == "true"
+
+
+def _leads_any(image: MetadataImage, node_id: int) -> bool:
+    return any(p.leader == node_id for t in image.topics.by_id.values()
+               for p in t.partitions.values())
 
 
 def etcd_endpoints(config: BrokerConfig) -> str | None:
@@ -139,12 +151,21 @@ class ClusterMembership:
         self.follower = MetadataFollower(loader, self.log.follow, self.snapshots.load_retrying)
         self.controller_id = -1
         self._tasks: list[asyncio.Task[None]] = []
+        controller.unclean_leader_election = _flag(config, "unclean.leader.election.enable")
+        rebalance = None
+        if _flag(config, "auto.leader.rebalance.enable"):
+            rebalance = (float(config.value("leader.imbalance.check.interval.seconds") or 300),
+                         int(config.value("leader.imbalance.per.broker.percentage") or 10))
         self.role = ControllerRole(
             self.node_id, controller, self.follower, self.log, self.registry,
             lambda: EtcdControllerElection(self.client, self.log.leader_key, self.node_id,
                                            incarnation.hex(), clock),
-            parse_registration, clock, self.snapshots, snapshot_bytes,
+            parse_registration, clock, self.snapshots, snapshot_bytes, rebalance,
         )
+        self.controlled_shutdown_enabled = _flag(config, "controlled.shutdown.enable")
+        self.controlled_shutdown_s = max(
+            int(config.value("controlled.shutdown.max.retries") or 0)
+            * int(config.value("controlled.shutdown.retry.backoff.ms") or 0) / 1000, 1.0)
 
     async def load(self) -> Sequence[tuple[int, bytes]]:
         """The newest snapshot's records (all at its end offset), then every committed record
@@ -179,6 +200,37 @@ class ClusterMembership:
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run())]
+
+    async def controlled_shutdown(self, channel: ControllerChannel) -> bool:
+        """Before stopping: ask the active controller to move this broker's leaderships to
+        other in-sync replicas, until it answers that this broker may stop and this broker's
+        own image shows it leading nothing (clients then learn the new leaders from any
+        broker). Bounded by ``controlled.shutdown.max.retries`` times
+        ``controlled.shutdown.retry.backoff.ms`` (at least a second), so a stop always ends;
+        False when that ran out (the lease then fences the broker as after a crash)."""
+        if not self.controlled_shutdown_enabled or not self._tasks:
+            return False
+        deadline = self.clock.monotonic() + self.controlled_shutdown_s
+        while (left := deadline - self.clock.monotonic()) > 0:
+            image = self.loader.image
+            me = image.cluster.brokers.get(self.node_id)
+            if me is None or me.fenced:
+                return True
+            try:
+                allowed = await asyncio.wait_for(
+                    channel.controlled_shutdown(self.node_id, me.broker_epoch), left)
+            except TimeoutError:
+                break
+            except ControllerError as exc:
+                log.info("controlled shutdown: %s", exc.message)
+                allowed = False
+            if allowed and not _leads_any(self.loader.image, self.node_id):
+                log.info("broker %d leads no partition: shutting down", self.node_id)
+                return True
+            await self.clock.sleep(min(_SHUTDOWN_POLL_S, max(left, 0.0)))
+        log.warning("broker %d stops while still leading partitions: the controlled shutdown "
+                    "did not finish in %.0f s", self.node_id, self.controlled_shutdown_s)
+        return False
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -15,7 +15,9 @@ from typing import Protocol
 
 from brook.metadata.controller.alter_partition import IsrChange, IsrChangeResult
 from brook.metadata.controller.configuration_control import ConfigOp
+from brook.metadata.controller.partition_change import ElectionResult
 from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.reassignment import OngoingReassignment
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
 
 
@@ -63,6 +65,22 @@ class ControllerChannel(Protocol):
     ) -> list[IsrChangeResult]:
         """A leader's ISR changes; raises ``ControllerError`` when no controller answered."""
         ...
+
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]: ...
+
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        """Move ``broker_id``'s leaderships away; True once it leads nothing."""
+        ...
+
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]: ...
+
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]: ...
 
 
 class LocalControllerChannel:
@@ -115,3 +133,23 @@ class LocalControllerChannel:
         self, broker_id: int, broker_epoch: int, changes: Sequence[IsrChange]
     ) -> list[IsrChangeResult]:
         return await self._controller.alter_partition(broker_id, broker_epoch, changes)
+
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]:
+        return await self._controller.elect_leaders(election, targets)
+
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        """A single node has nobody to hand its partitions to: it may stop at once, and a
+        stray BrokerHeartbeat cannot take its partitions offline."""
+        return True
+
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]:
+        return await self._controller.alter_partition_reassignments(requests)
+
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]:
+        return await self._controller.list_partition_reassignments(targets)

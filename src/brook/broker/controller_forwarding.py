@@ -5,7 +5,9 @@ Whatever reaches the controller — an admin request a client sent to this broke
 auto-created by Metadata or FindCoordinator, a block of producer ids — is answered the same way
 on every broker: if this broker holds the controller's term, its controller decides; if another
 broker does, the operation is sent there as the Kafka request it stands for (CreateTopics,
-DeleteTopics, CreatePartitions, IncrementalAlterConfigs/AlterConfigs, AllocateProducerIds), and
+DeleteTopics, CreatePartitions, IncrementalAlterConfigs/AlterConfigs, AllocateProducerIds,
+ElectLeaders, the partition reassignment requests, and a controlled shutdown's BrokerHeartbeat
+with ``want_shut_down``), and
 its per-item errors come back as they were decided. With no controller known, or the controller
 unreachable, items fail with NOT_CONTROLLER / REQUEST_TIMED_OUT, which clients retry.
 """
@@ -22,7 +24,9 @@ from brook.broker.inter_broker_client import InterBrokerClient, InterBrokerError
 from brook.metadata.controller.alter_partition import IsrChange, IsrChangeResult
 from brook.metadata.controller.cluster_commit import not_controller
 from brook.metadata.controller.configuration_control import ConfigOp
+from brook.metadata.controller.partition_change import ElectionResult
 from brook.metadata.controller.quorum_controller import QuorumController
+from brook.metadata.controller.reassignment import OngoingReassignment
 from brook.metadata.controller.replication_control import ControllerError, CreatedTopic, TopicSpec
 from brook.metadata.image import ZERO_UUID, MetadataImage
 from brook.protocol._codec import Message
@@ -33,15 +37,28 @@ from brook.protocol.messages.allocate_producer_ids import (
 )
 from brook.protocol.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
 from brook.protocol.messages.alter_partition import AlterPartitionRequest, AlterPartitionResponse
+from brook.protocol.messages.alter_partition_reassignments import (
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
+)
+from brook.protocol.messages.broker_heartbeat import (
+    BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse,
+)
 from brook.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
 )
 from brook.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
 from brook.protocol.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLeadersResponse
 from brook.protocol.messages.incremental_alter_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
+)
+from brook.protocol.messages.list_partition_reassignments import (
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
 )
 
 __all__ = ["ForwardingControllerChannel"]
@@ -57,11 +74,15 @@ it, the new controller catching up) before it is answered NOT_CONTROLLER, as Kaf
 forwarding manager holds requests while no controller is known."""
 
 
-def _error(code: int, message: str | None) -> ControllerError:
+def _code(code: int) -> ErrorCode:
     try:
-        error = ErrorCode(code)
+        return ErrorCode(code)
     except ValueError:
-        error = ErrorCode.UNKNOWN_SERVER_ERROR
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+def _error(code: int, message: str | None) -> ControllerError:
+    error = _code(code)
     return ControllerError(error, message or error.name)
 
 
@@ -319,3 +340,80 @@ class ForwardingControllerChannel:
                             p.leader_id, p.leader_epoch, tuple(p.isr), p.partition_epoch)
             for t in response.topics for p in t.partitions
         ]
+
+    @_rerouted
+    async def elect_leaders(
+        self, election: int, targets: Sequence[tuple[str, int]] | None
+    ) -> list[ElectionResult]:
+        if await self._settle():
+            return await self._controller.elect_leaders(election, targets)
+        by_topic: dict[str, list[int]] = {}
+        for topic, index in targets or ():
+            by_topic.setdefault(topic, []).append(index)
+        request = ElectLeadersRequest(
+            election_type=election, timeout_ms=_TIMEOUT_MS,
+            topic_partitions=None if targets is None else [
+                ElectLeadersRequest.TopicPartitions(topic=t, partitions=p)
+                for t, p in by_topic.items()],
+        )
+        response = await self._forward(request, 2, ElectLeadersResponse)
+        if response.error_code:
+            raise _error(response.error_code, None)
+        return [
+            ElectionResult(t.topic, r.partition_id, _code(r.error_code),
+                           r.error_message)
+            for t in response.replica_election_results for r in t.partition_result
+        ]
+
+    @_rerouted
+    async def controlled_shutdown(self, broker_id: int, broker_epoch: int) -> bool:
+        if await self._settle():
+            return await self._controller.controlled_shutdown(broker_id, broker_epoch)
+        response = await self._forward(
+            BrokerHeartbeatRequest(broker_id=broker_id, broker_epoch=broker_epoch,
+                                   current_metadata_offset=self._image().offset,
+                                   want_shut_down=True),
+            1, BrokerHeartbeatResponse)
+        if response.error_code:
+            raise _error(response.error_code, None)
+        return response.should_shut_down
+
+    @_rerouted
+    async def alter_partition_reassignments(
+        self, requests: Sequence[tuple[str, int, Sequence[int] | None]]
+    ) -> list[ElectionResult]:
+        if await self._settle():
+            return await self._controller.alter_partition_reassignments(requests)
+        by_topic: dict[str, list[AlterPartitionReassignmentsRequest.ReassignablePartition]] = {}
+        for topic, index, target in requests:
+            by_topic.setdefault(topic, []).append(
+                AlterPartitionReassignmentsRequest.ReassignablePartition(
+                    partition_index=index, replicas=None if target is None else list(target)))
+        request = AlterPartitionReassignmentsRequest(timeout_ms=_TIMEOUT_MS, topics=[
+            AlterPartitionReassignmentsRequest.ReassignableTopic(name=t, partitions=p)
+            for t, p in by_topic.items()])
+        response = await self._forward(request, 0, AlterPartitionReassignmentsResponse)
+        if response.error_code:
+            raise _error(response.error_code, response.error_message)
+        return [ElectionResult(t.name, r.partition_index, _code(r.error_code), r.error_message)
+                for t in response.responses for r in t.partitions]
+
+    @_rerouted
+    async def list_partition_reassignments(
+        self, targets: Sequence[tuple[str, int]] | None
+    ) -> list[OngoingReassignment]:
+        if await self._settle():
+            return await self._controller.list_partition_reassignments(targets)
+        by_topic: dict[str, list[int]] = {}
+        for topic, index in targets or ():
+            by_topic.setdefault(topic, []).append(index)
+        request = ListPartitionReassignmentsRequest(
+            timeout_ms=_TIMEOUT_MS, topics=None if targets is None else [
+                ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics(
+                    name=t, partition_indexes=p) for t, p in by_topic.items()])
+        response = await self._forward(request, 0, ListPartitionReassignmentsResponse)
+        if response.error_code:
+            raise _error(response.error_code, response.error_message)
+        return [OngoingReassignment(t.name, p.partition_index, tuple(p.replicas),
+                                    tuple(p.adding_replicas), tuple(p.removing_replicas))
+                for t in response.topics for p in t.partitions]

@@ -258,6 +258,10 @@ class BrokerNode:
         return await self.cluster.registry.wait_lost()
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            # Leaderships move while this broker still serves: clients get retriable
+            # NOT_LEADER_OR_FOLLOWER answers and find the new leaders, instead of timeouts.
+            await self.cluster.controlled_shutdown(self.controller_channel)
         for server in self._servers:
             server.close()
         for conn in list(self.connections):

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics-with-overrides", action="store_true")
     p.add_argument("--under-replicated-partitions", action="store_true")
     p.add_argument("--unavailable-partitions", action="store_true")
+    p.add_argument("--under-min-isr-partitions", action="store_true")
+    p.add_argument("--at-min-isr-partitions", action="store_true")
     return p
 
 
@@ -208,18 +210,22 @@ class _Ops:
             return
         descriptions = self._describe_topics(names)
         configs = self._describe_configs(names)
+        partition_filter = (args.under_replicated_partitions or args.unavailable_partitions
+                            or args.under_min_isr_partitions or args.at_min_isr_partitions)
+        live = self._live_brokers() if args.unavailable_partitions else set()
         lines: list[str] = []
         for name in names:
             desc = descriptions.get(name)
             if desc is None:
                 continue
             topic_id, partitions = desc
-            overrides = configs.get(name, [])
+            every = configs.get(name, [])
+            overrides = [(k, v, src) for k, v, src in every if src != _DEFAULT_SOURCE]
             if args.topics_with_overrides and not any(
                 source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value for _, _, source in overrides
             ):
                 continue
-            partition_filter = args.under_replicated_partitions or args.unavailable_partitions
+            min_isr = _min_isr(every)
             if not partition_filter:
                 rf = len(partitions[0][2]) if partitions else 0
                 conf_text = ",".join(f"{k}={v}" for k, v, _ in overrides)
@@ -228,9 +234,15 @@ class _Ops:
                     f"ReplicationFactor: {rf}\tConfigs: {conf_text}"
                 )
             for pid, leader, replicas, isr in partitions:
-                if args.under_replicated_partitions and len(isr) >= len(replicas):
-                    continue
-                if args.unavailable_partitions and leader is not None:
+                # kafka-topics.sh's filters: a partition is listed if it matches any given.
+                if partition_filter and not (
+                    (args.under_replicated_partitions and len(isr) < len(replicas))
+                    or (args.unavailable_partitions and (leader is None or leader not in live))
+                    or (args.under_min_isr_partitions and min_isr is not None
+                        and len(isr) < min_isr)
+                    or (args.at_min_isr_partitions and min_isr is not None
+                        and len(isr) == min_isr)
+                ):
                     continue
                 lines.append(
                     f"\tTopic: {name}\tPartition: {pid}\t"
@@ -271,17 +283,23 @@ class _Ops:
             result[name] = ("", rows)
         return result
 
+    def _live_brokers(self) -> set[int]:
+        md = common.metadata(self.admin, self.watch, self.deadline)
+        return set(md.brokers)
+
     def _describe_configs(self, names: list[str]) -> dict[str, list[tuple[str, str, int]]]:
-        """Non-default configs per topic, as (name, value, source) sorted by name."""
+        """Configs per topic, as (name, value, source) sorted by name; defaults carry
+        ``_DEFAULT_SOURCE`` (only min.insync.replicas is kept of them, for the ISR filters)."""
         out: dict[str, list[tuple[str, str, int]]] = {}
         try:
             futures = self.admin.describe_configs([ConfigResource("topic", n) for n in names])
             for resource, fut in futures.items():
                 entries = self._must(fut, f"describe configs of '{resource.name}'")
                 out[resource.name] = sorted(
-                    (e.name, e.value, int(getattr(e.source, "value", e.source)))
+                    (e.name, e.value,
+                     _DEFAULT_SOURCE if e.is_default else int(getattr(e.source, "value", e.source)))
                     for e in entries.values()
-                    if not e.is_default and e.value is not None
+                    if e.value is not None and (not e.is_default or e.name == _MIN_ISR)
                 )
         except _Refused as exc:
             common.debug(f"DescribeConfigs failed: {exc}")
@@ -362,6 +380,21 @@ class _Ops:
             gone = common.kafka_code(exc) == KafkaError.UNKNOWN_TOPIC_OR_PART if exc else False
             if exc is not None and not (gone and args.if_exists):
                 raise CliError(f"cannot delete topic '{name}': {common.kafka_message(exc)}")
+
+
+_MIN_ISR = "min.insync.replicas"
+_DEFAULT_SOURCE = -1
+"""Marks a config at its default in ``_describe_configs`` (not a ConfigSource value)."""
+
+
+def _min_isr(configs: list[tuple[str, str, int]]) -> int | None:
+    for name, value, _ in configs:
+        if name == _MIN_ISR:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def _is_internal(name: str) -> bool:

@@ -80,6 +80,8 @@ class MetadataDelta:
                 leader=record.leader,
                 leader_epoch=record.leader_epoch,
                 partition_epoch=record.partition_epoch,
+                adding_replicas=tuple(record.adding_replicas or ()),
+                removing_replicas=tuple(record.removing_replicas or ()),
             )
             self.changed_topic_ids.add(record.topic_id)
         elif isinstance(record, TopicRecord):
@@ -132,8 +134,11 @@ class MetadataDelta:
         old = parts.get(record.partition_id)
         if old is None:
             return
-        leader = old.leader if record.leader == _NO_LEADER_CHANGE else record.leader
-        leader_changed = leader != old.leader
+        # As Kafka's PartitionRegistration.merge: a record that names a leader starts a new
+        # leader epoch even when it names the same broker (a controller bumps the epoch that
+        # way); -2 keeps leader and epoch.
+        leader_changed = record.leader != _NO_LEADER_CHANGE
+        leader = record.leader if leader_changed else old.leader
         replicas = tuple(record.replicas) if record.replicas is not None else old.replicas
         parts[record.partition_id] = PartitionRegistration(
             replicas=replicas,
@@ -141,6 +146,10 @@ class MetadataDelta:
             leader=leader,
             leader_epoch=old.leader_epoch + 1 if leader_changed else old.leader_epoch,
             partition_epoch=old.partition_epoch + 1,
+            adding_replicas=(old.adding_replicas if record.adding_replicas is None
+                             else tuple(record.adding_replicas)),
+            removing_replicas=(old.removing_replicas if record.removing_replicas is None
+                               else tuple(record.removing_replicas)),
         )
         self.changed_topic_ids.add(record.topic_id)
 

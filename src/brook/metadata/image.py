@@ -34,6 +34,10 @@ class PartitionRegistration:
     leader: int
     leader_epoch: int
     partition_epoch: int
+    adding_replicas: tuple[int, ...] = ()
+    """A reassignment's new replicas not yet in the ISR (in ``replicas`` too)."""
+    removing_replicas: tuple[int, ...] = ()
+    """A reassignment's replicas to drop once every target replica is in the ISR."""
 
 
 @dataclass(frozen=True, slots=True)

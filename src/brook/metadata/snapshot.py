@@ -45,7 +45,8 @@ def image_records(image: MetadataImage) -> list[Any]:
             records.append(PartitionRecord(
                 partition_id=index, topic_id=topic.topic_id, replicas=list(p.replicas),
                 isr=list(p.isr), leader=p.leader, leader_epoch=p.leader_epoch,
-                partition_epoch=p.partition_epoch,
+                partition_epoch=p.partition_epoch, adding_replicas=list(p.adding_replicas),
+                removing_replicas=list(p.removing_replicas),
             ))
     if image.producer_ids.next_producer_id:
         records.append(ProducerIdsRecord(

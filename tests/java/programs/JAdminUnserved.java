@@ -36,9 +36,10 @@ import org.apache.kafka.common.resource.ResourceType;
 
 /**
  * Calls the AdminClient methods whose APIs brook does not serve — ACLs, quotas, SCRAM,
- * delegation tokens, reassignments, transactions, share and streams groups, the metadata
+ * delegation tokens, replica log dirs, transactions, share and streams groups, the metadata
  * quorum, feature updates, raft voters... — printing one JSON line per call as {@code JAdmin}
  * does, each with a 20 s bound so a hang shows as a TimeoutException rather than a stuck test.
+ * It also makes the reassignment calls, which brook serves; the test checks that they succeed.
  *
  * <p>Usage: {@code JAdminUnserved <bootstrap> <prefix>}.
  */

@@ -156,3 +156,22 @@ def test_elect_leaders_answers_election_not_needed_as_kafka(tmp_path: Path) -> N
         assert odd.replica_election_results[0].partition_result[0].error_code == (
             ErrorCode.INVALID_REQUEST)
     _run(tmp_path, body)
+
+
+def test_broker_heartbeat_on_a_single_node_hands_nothing_over(tmp_path: Path) -> None:
+    """A stray BrokerHeartbeat with want_shut_down must not take a single node's partitions
+    offline: there is nobody to hand them to, so it may stop, and nothing changes."""
+    from brook.broker.handlers import broker_heartbeat
+    from brook.protocol.messages.broker_heartbeat import BrokerHeartbeatRequest
+
+    async def body(s: Setup) -> None:
+        await _topics(s, t=2)
+        before = s.services.image.topics.by_name["t"].partitions
+        r = await s.call(broker_heartbeat, BrokerHeartbeatRequest(
+            broker_id=1, broker_epoch=-1, want_shut_down=True))
+        assert (r.error_code, r.should_shut_down, r.is_fenced) == (ErrorCode.NONE, True, False)
+        status = await s.call(broker_heartbeat, BrokerHeartbeatRequest(broker_id=7))
+        assert (status.is_fenced, status.should_shut_down) == (True, False)
+        assert s.services.image.topics.by_name["t"].partitions == before
+        assert all(p.leader == 1 for p in before.values())
+    _run(tmp_path, body)

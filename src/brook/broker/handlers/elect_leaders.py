@@ -1,21 +1,20 @@
-"""ElectLeaders: preferred or unclean leader election, answered per partition as Kafka does.
+"""ElectLeaders: preferred or unclean leader election, decided by the active controller.
 
-brook's partitions have one replica, on this broker, which leads while the broker is
-registered: the preferred replica is always the leader and an unclean election always finds
-one, so every existing partition answers ELECTION_NOT_NEEDED (``kafka-leader-election.sh``
-prints "Valid replica already elected"). A partition without a live leader cannot be given
-one by an election (its only replica is the one that is gone): PREFERRED_LEADER_NOT_AVAILABLE
-or ELIGIBLE_LEADERS_NOT_AVAILABLE, the codes Kafka's controller answers when no replica can
-take over. Nothing is written to the metadata log, so no election ever changes a leader here.
+The request is forwarded to the controller like any admin request (``ControllerChannel``),
+which answers per partition as Kafka's ``ReplicationControlManager.electLeader`` does:
+ELECTION_NOT_NEEDED when the preferred replica already leads (or, unclean, when the partition
+has a leader), PREFERRED_LEADER_NOT_AVAILABLE / ELIGIBLE_LEADERS_NOT_AVAILABLE when no
+acceptable replica can take over, UNKNOWN_TOPIC_OR_PARTITION for what does not exist.
 
-As in Kafka, a null partition list means every partition, and then the partitions that need
-no election are left out of the answer.
+As in Kafka, a null partition list means every partition: every topic is answered, without
+the partitions that need no election.
 """
 
 from __future__ import annotations
 
 from brook.broker.context import RequestContext
-from brook.metadata.image import MetadataImage
+from brook.metadata.controller.partition_change import ElectionResult
+from brook.metadata.controller.replication_control import ControllerError
 from brook.protocol.api_keys import ApiKey
 from brook.protocol.errors import ErrorCode
 from brook.protocol.messages.elect_leaders import ElectLeadersRequest, ElectLeadersResponse
@@ -32,51 +31,37 @@ PartitionResult = ElectLeadersResponse.PartitionResult
 TopicResult = ElectLeadersResponse.ReplicaElectionResult
 
 
-def _elect(image: MetadataImage, topic: str, index: int, election: int) -> tuple[ErrorCode, str]:
-    found = image.topics.by_name.get(topic)
-    if found is None:
-        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such topic as {topic}"
-    reg = found.partitions.get(index)
-    if reg is None:
-        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"No such partition as {topic}-{index}"
-    live = {b.broker_id for b in image.cluster.brokers.values() if not b.fenced}
-    has_leader = reg.leader >= 0 and reg.leader in live
-    if election == PREFERRED and has_leader and reg.replicas and reg.leader == reg.replicas[0]:
-        return ErrorCode.ELECTION_NOT_NEEDED, ErrorCode.ELECTION_NOT_NEEDED.message
-    if election == UNCLEAN and has_leader:
-        return ErrorCode.ELECTION_NOT_NEEDED, ErrorCode.ELECTION_NOT_NEEDED.message
-    code = (ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE if election == PREFERRED
-            else ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE)
-    return code, code.message
+def _answer(results: list[ElectionResult], order: list[str]) -> list[TopicResult]:
+    by_topic: dict[str, list[PartitionResult]] = {name: [] for name in order}
+    for r in results:
+        by_topic.setdefault(r.topic, []).append(PartitionResult(
+            partition_id=r.partition, error_code=r.error, error_message=r.message))
+    return [TopicResult(topic=t, partition_result=p) for t, p in by_topic.items()]
 
 
-def _result(index: int, answer: tuple[ErrorCode, str]) -> PartitionResult:
-    return PartitionResult(partition_id=index, error_code=answer[0], error_message=answer[1])
-
-
-def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
-    image = ctx.services.image
+async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
     election = request.election_type if ctx.api_version >= 1 else PREFERRED
-    results: list[TopicResult] = []
+    requested = request.topic_partitions
     if election not in (PREFERRED, UNCLEAN):
         message = f"Unknown election type {election}"
-        for t in request.topic_partitions or ():
-            results.append(TopicResult(topic=t.topic, partition_result=[
+        return ElectLeadersResponse(
+            throttle_time_ms=0, error_code=ErrorCode.INVALID_REQUEST,
+            replica_election_results=[TopicResult(topic=t.topic, partition_result=[
                 PartitionResult(partition_id=p, error_code=ErrorCode.INVALID_REQUEST,
-                                error_message=message) for p in t.partitions]))
-        return ElectLeadersResponse(throttle_time_ms=0, error_code=ErrorCode.INVALID_REQUEST,
-                                    replica_election_results=results)
-    if request.topic_partitions is None:
-        for topic in sorted(image.topics.by_name.values(), key=lambda t: t.name):
-            parts = []
-            for index in sorted(topic.partitions):
-                answer = _elect(image, topic.name, index, election)
-                if answer[0] != ErrorCode.ELECTION_NOT_NEEDED:
-                    parts.append(_result(index, answer))
-            results.append(TopicResult(topic=topic.name, partition_result=parts))
-    else:
-        for t in request.topic_partitions:
-            results.append(TopicResult(topic=t.topic, partition_result=[
-                _result(p, _elect(image, t.topic, p, election)) for p in t.partitions]))
+                                error_message=message) for p in t.partitions])
+                for t in requested or ()])
+    targets = None if requested is None else [
+        (t.topic, p) for t in requested for p in dict.fromkeys(t.partitions)]
+    order = [] if requested is None else list(dict.fromkeys(t.topic for t in requested))
+    try:
+        results = await ctx.services.controller.elect_leaders(election, targets)
+    except ControllerError as exc:
+        results = [ElectionResult(t, p, exc.code, exc.message) for t, p in targets or ()]
+        if targets is None:
+            return ElectLeadersResponse(throttle_time_ms=0, error_code=exc.code,
+                                        replica_election_results=[])
+    if requested is None:
+        # Every topic is answered, with only the partitions that needed an election.
+        order = sorted({*ctx.services.image.topics.by_name, *(r.topic for r in results)})
     return ElectLeadersResponse(throttle_time_ms=0, error_code=ErrorCode.NONE,
-                                replica_election_results=results)
+                                replica_election_results=_answer(results, order))

@@ -69,6 +69,7 @@ class ControllerRole:
                  new_election: Callable[[], Election],
                  parse_registration: Callable[[bytes], Registration], clock: Clock,
                  snapshots: Snapshots | None = None, snapshot_bytes: int = 20 * 1024 * 1024,
+                 rebalance: tuple[float, int] | None = None,
                  ) -> None:
         self.node_id = node_id
         self.controller = controller
@@ -80,6 +81,8 @@ class ControllerRole:
         self.clock = clock
         self.snapshots = snapshots
         self.snapshot_bytes = snapshot_bytes
+        self.rebalance = rebalance
+        """``(interval seconds, imbalance percentage)`` of the auto leader rebalance, or None."""
         self.election: Election | None = None
         self.terms: list[Leadership] = []
         """Every term this node held, in order (what the simulation's checkers read)."""
@@ -124,6 +127,8 @@ class ControllerRole:
         loop = asyncio.get_running_loop()
         changes = loop.create_task(self._registrations())
         lost = loop.create_task(election.wait_lost())
+        next_rebalance = (self.clock.monotonic() + self.rebalance[0]
+                          if self.rebalance is not None else None)
         try:
             while not commit.ended and not lost.done() and not changes.done():
                 await asyncio.wait([changes, lost], timeout=1.0,
@@ -131,12 +136,39 @@ class ControllerRole:
                 if (self.snapshots is not None and commit.active()
                         and self.follower.bytes_since_snapshot >= self.snapshot_bytes):
                     await self._snapshot(commit)
+                if commit.active():
+                    await self._complete_reassignments()
+                if (next_rebalance is not None and self.rebalance is not None
+                        and self.clock.monotonic() >= next_rebalance and commit.active()):
+                    next_rebalance = self.clock.monotonic() + self.rebalance[0]
+                    await self._rebalance(self.rebalance[1])
         finally:
             for task in (changes, lost):
                 task.cancel()
             for task in (changes, lost):
                 with contextlib.suppress(asyncio.CancelledError, ControllerError):
                     await task
+
+    async def _complete_reassignments(self) -> None:
+        """Reassignments complete once their new replicas joined the ISR (AlterPartition,
+        from the leader): checked every tick of the term."""
+        try:
+            done = await self.controller.complete_reassignments()
+        except ControllerError as exc:
+            log.info("reassignment check skipped: %s", exc.message)
+            return
+        if done:
+            log.info("%d partition reassignment(s) completed", done)
+
+    async def _rebalance(self, percentage: int) -> None:
+        """Kafka's auto leader rebalance, while this node holds the term."""
+        try:
+            moved = await self.controller.rebalance_leaders(percentage)
+        except ControllerError as exc:
+            log.info("leader rebalance skipped: %s", exc.message)
+            return
+        if moved:
+            log.info("leader rebalance: %d partition(s) back on their preferred replica", moved)
 
     async def _snapshot(self, commit: ClusterCommit) -> None:
         """Snapshot the image as it stands (immutable, at its offset) and trim the log below

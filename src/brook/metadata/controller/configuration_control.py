@@ -42,10 +42,7 @@ def plan_config_changes(
     incremental: bool,
 ) -> list[Any]:
     if resource_type == RESOURCE_BROKER:
-        raise ControllerError(
-            ErrorCode.INVALID_REQUEST,
-            "Dynamic broker configuration is not supported; set it in server.properties.",
-        )
+        return _plan_broker_changes(image, resource_name, ops, incremental)
     if resource_type != RESOURCE_TOPIC:
         raise ControllerError(
             ErrorCode.INVALID_REQUEST, f"Unsupported resource type {resource_type}."
@@ -100,3 +97,44 @@ def plan_config_changes(
                              value=new.get(key))
             )
     return records
+
+
+THROTTLE_RATE_KEYS = frozenset({"leader.replication.throttled.rate",
+                                "follower.replication.throttled.rate"})
+"""The dynamic broker configs accepted (what kafka-reassign-partitions.sh --throttle sets on
+every broker). They are recorded in the metadata log (ConfigRecord, resource type BROKER) for
+the replication path to read; a broker config that nothing enforces is not advertised by
+DescribeConfigs."""
+
+
+def _plan_broker_changes(image: MetadataImage, resource_name: str, ops: Sequence[ConfigOp],
+                         incremental: bool) -> list[Any]:
+    if resource_name and not (resource_name.isdigit() and len(resource_name) <= 10):
+        raise ControllerError(ErrorCode.INVALID_REQUEST,
+                              f"Invalid broker id {clip_for_message(resource_name)}.")
+    current = dict(image.configs.resources.get((RESOURCE_BROKER, resource_name), {}))
+    new = dict(current) if incremental else {}
+    for op in ops:
+        if op.name not in THROTTLE_RATE_KEYS:
+            raise ControllerError(
+                ErrorCode.INVALID_REQUEST,
+                "Dynamic broker configuration is not supported; set it in server.properties. "
+                f"Only {', '.join(sorted(THROTTLE_RATE_KEYS))} change at run time.")
+        if op.op == OP_DELETE:
+            new.pop(op.name, None)
+            continue
+        if op.op != OP_SET or op.value is None:
+            raise ControllerError(ErrorCode.INVALID_CONFIG,
+                                  f"{op.name} takes a value (bytes per second).")
+        value = op.value.strip()
+        if not value.isdigit() or int(value) > 2**63 - 1:
+            raise ControllerError(
+                ErrorCode.INVALID_CONFIG,
+                f"Invalid value {clip_for_message(op.value)} for configuration {op.name}: "
+                "a non-negative number of bytes per second.")
+        new[op.name] = value
+    return [
+        ConfigRecord(resource_type=RESOURCE_BROKER, resource_name=resource_name, name=key,
+                     value=new.get(key))
+        for key in sorted(set(current) | set(new)) if current.get(key) != new.get(key)
+    ]

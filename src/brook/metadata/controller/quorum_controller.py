@@ -32,6 +32,8 @@ from brook.metadata.controller.configuration_control import (
     ConfigOp,
     plan_config_changes,
 )
+from brook.metadata.controller.leadership import LeadershipOperations
+from brook.metadata.controller.partition_change import plan_broker_fenced, plan_broker_unfenced
 from brook.metadata.controller.replication_control import (
     MAX_RECORDS_PER_USER_OP,
     ControllerError,
@@ -39,8 +41,6 @@ from brook.metadata.controller.replication_control import (
     TopicSpec,
     collision_index,
     excessive_batch,
-    plan_broker_fenced,
-    plan_broker_unfenced,
     plan_create_partitions,
     plan_create_topic,
     plan_delete_topic,
@@ -89,7 +89,7 @@ class BrokerEndpointSpec:
     security_protocol: int
 
 
-class QuorumController:
+class QuorumController(LeadershipOperations):
     """Lifecycle: ``load`` replays the committed log into the first image; operations follow.
     Event-loop thread only."""
 
@@ -115,6 +115,12 @@ class QuorumController:
         self.cluster: ClusterCommit | None = None
         """Set while this node is a cluster's active controller; None on a single node."""
         self.clustered = False
+        self.unclean_leader_election = False
+        """The broker default of ``unclean.leader.election.enable`` (a topic may override it)."""
+        self.shutting_down: set[int] = set()
+        """Brokers in controlled shutdown: no longer elected leader. Kept in memory, as Kafka's
+        heartbeat manager keeps it: a broker asks again on every heartbeat until it may stop,
+        so a new controller learns it from the next one."""
 
     # -- loading and publishing ------------------------------------------------------------
     @property
@@ -241,6 +247,11 @@ class QuorumController:
                     (e.name, e.host, e.port, e.security_protocol) for e in current.endpoints
                 ) == eps
             ):
+                # Registered already (a new controller reading every registration): offline
+                # partitions it can lead still get it, in case a term ended between a fence
+                # and the elections that follow it.
+                await self._commit_in_parts(plan_broker_unfenced(
+                    self.image, broker_id, self.unclean_leader_election, self.shutting_down))
                 return
             epoch = (current.broker_epoch + 1) if current is not None else 1
             record = RegisterBrokerRecord(
@@ -256,19 +267,27 @@ class QuorumController:
                 rack=rack,
                 fenced=False,
             )
-            await self._commit_in_parts([record, *plan_broker_unfenced(self.image, broker_id)])
+            self.shutting_down.discard(broker_id)
+            await self._commit_in_parts([record, *plan_broker_unfenced(
+                self.image, broker_id, self.unclean_leader_election, self.shutting_down)])
 
     async def fence_broker(self, broker_id: int) -> None:
-        """A broker whose liveness lapsed: fenced, and the partitions it leads left without a
-        leader until it returns (KRaft's FenceBroker: BrokerRegistrationChangeRecord)."""
+        """A broker whose liveness lapsed: fenced (KRaft's FenceBroker:
+        BrokerRegistrationChangeRecord); it leaves the ISRs and the partitions it led get
+        leaders from the rest of their ISR (``partition_change``)."""
         async with self._lock:
             self._ensure_active()
+            self.shutting_down.discard(broker_id)
             current = self.image.cluster.brokers.get(broker_id)
             if current is None or current.fenced:
                 return
             change = BrokerRegistrationChangeRecord(
                 broker_id=broker_id, broker_epoch=current.broker_epoch, fenced=1)
-            await self._commit_in_parts([*plan_broker_fenced(self.image, broker_id), change])
+            await self._commit_in_parts([
+                *plan_broker_fenced(self.image, broker_id, self.unclean_leader_election,
+                                    self.shutting_down),
+                change,
+            ])
 
     async def create_topics(
         self, specs: Sequence[TopicSpec], validate_only: bool

@@ -21,7 +21,6 @@ from brook.metadata.controller.topic_names import (
 from brook.metadata.image import MetadataImage
 from brook.protocol.errors import ErrorCode
 from brook.protocol.metadata_records.config_record import ConfigRecord
-from brook.protocol.metadata_records.partition_change_record import PartitionChangeRecord
 from brook.protocol.metadata_records.partition_record import PartitionRecord
 from brook.protocol.metadata_records.remove_topic_record import RemoveTopicRecord
 from brook.protocol.metadata_records.topic_record import TopicRecord
@@ -243,17 +242,29 @@ def plan_create_topic(
                          value=value)
         )
     for index, replicas in enumerate(assignment):
-        records.append(_partition_record(topic_id, index, replicas))
+        records.append(_partition_record(image, topic_id, index, replicas))
     return CreatedTopic(spec.name, topic_id, len(assignment), len(assignment[0]), records)
 
 
-def _partition_record(topic_id: bytes, index: int, replicas: list[int]) -> PartitionRecord:
+def _partition_record(image: MetadataImage, topic_id: bytes, index: int,
+                      replicas: list[int]) -> PartitionRecord:
+    """A new partition: its ISR is the replicas that are unfenced now, led by the first of
+    them (Kafka's createTopic); a manual assignment may name fenced brokers, which join the
+    ISR through AlterPartition once they are back and caught up."""
+    brokers = image.cluster.brokers
+    isr = [r for r in replicas if r in brokers and not brokers[r].fenced]
+    if not isr:
+        raise ControllerError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"All brokers specified in the manual partition assignment for partition {index} "
+            "are fenced.",
+        )
     return PartitionRecord(
         partition_id=index,
         topic_id=topic_id,
         replicas=list(replicas),
-        isr=list(replicas),
-        leader=replicas[0],
+        isr=isr,
+        leader=isr[0],
         leader_epoch=0,
         partition_epoch=0,
     )
@@ -345,32 +356,6 @@ def plan_create_partitions(
     else:
         placed = place_replicas(image, new, rf, current)
     return [
-        _partition_record(topic.topic_id, current + i, replicas)
+        _partition_record(image, topic.topic_id, current + i, replicas)
         for i, replicas in enumerate(placed)
     ]
-
-
-def plan_broker_fenced(image: MetadataImage, broker_id: int) -> list[Any]:
-    """Partitions a fenced broker leads lose their leader (-1, offline).
-
-    Until followers replicate, only the broker that led a partition holds its records, so no
-    other replica may be elected: the partition waits for its broker to come back."""
-    records: list[Any] = []
-    for topic in image.topics.by_id.values():
-        for index, part in topic.partitions.items():
-            if part.leader == broker_id:
-                records.append(PartitionChangeRecord(
-                    partition_id=index, topic_id=topic.topic_id, leader=-1))
-    return records
-
-
-def plan_broker_unfenced(image: MetadataImage, broker_id: int) -> list[Any]:
-    """Leaderless partitions whose first replica is ``broker_id`` get it back as leader."""
-    records: list[Any] = []
-    for topic in image.topics.by_id.values():
-        for index, part in topic.partitions.items():
-            if part.leader == -1 and part.replicas and part.replicas[0] == broker_id:
-                records.append(PartitionChangeRecord(
-                    partition_id=index, topic_id=topic.topic_id, leader=broker_id))
-    return records
-

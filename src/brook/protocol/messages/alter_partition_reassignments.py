@@ -134,6 +134,21 @@ def _d_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v: int, buf: m
     return self, pos
 
 
+def _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v: int, o: AlterPartitionReassignmentsRequest.ReassignablePartition, out: bytearray) -> None:
+    out += _S_i.pack(o.partition_index)
+    t1 = o.replicas
+    if t1 is None:
+        out.append(0)
+    else:
+        n = len(t1) + 1
+        if n < 128:
+            out.append(n)
+        else:
+            write_uvarint(out, n)
+        out += pack(f">{len(t1)}i", *t1)
+    out.append(0)
+
+
 def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest.ReassignableTopic, int]:
     self = _new(_K_AlterPartitionReassignmentsRequest_ReassignableTopic)
     n = buf[pos]
@@ -167,6 +182,24 @@ def _d_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v: int, buf: memor
     return self, pos
 
 
+def _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v: int, o: AlterPartitionReassignmentsRequest.ReassignableTopic, out: bytearray) -> None:
+    t1 = o.name.encode()
+    n = len(t1) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    out += t1
+    n = len(o.partitions) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t2 in o.partitions:
+        _e_AlterPartitionReassignmentsRequest_ReassignablePartition_0(v, t2, out)
+    out.append(0)
+
+
 def _d_AlterPartitionReassignmentsRequest_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsRequest, int]:
     self = _new(_K_AlterPartitionReassignmentsRequest)
     (self.timeout_ms,) = _S_i.unpack_from(buf, pos)
@@ -192,6 +225,44 @@ def _d_AlterPartitionReassignmentsRequest_0(v: int, buf: memoryview, pos: int) -
     return self, pos
 
 
+def _e_AlterPartitionReassignmentsRequest_0(v: int, o: AlterPartitionReassignmentsRequest, out: bytearray) -> None:
+    out += _S_i.pack(o.timeout_ms)
+    n = len(o.topics) + 1
+    if n < 128:
+        out.append(n)
+    else:
+        write_uvarint(out, n)
+    for t1 in o.topics:
+        _e_AlterPartitionReassignmentsRequest_ReassignableTopic_0(v, t1, out)
+    out.append(0)
+
+
+def _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, int]:
+    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse)
+    self.partition_index, self.error_code = _S_ih.unpack_from(buf, pos)
+    pos += 6
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.error_message = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("ErrorMessage", n)
+        self.error_message = str(buf[pos:end], "utf-8")
+        pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
+
+
 def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v: int, o: AlterPartitionReassignmentsResponse.ReassignablePartitionResponse, out: bytearray) -> None:
     out += _S_ih.pack(o.partition_index, o.error_code)
     t1 = o.error_message
@@ -206,6 +277,39 @@ def _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v: in
             write_uvarint(out, n)
         out += t2
     out.append(0)
+
+
+def _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse.ReassignableTopicResponse, int]:
+    self = _new(_K_AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    end = pos + n
+    if n < 0 or end > len(buf):
+        raise bad_length("Name", n)
+    self.name = str(buf[pos:end], "utf-8")
+    pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Partitions", n)
+    t1: list[AlterPartitionReassignmentsResponse.ReassignablePartitionResponse] = []
+    for _ in range(n):
+        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v, buf, pos)
+        t1.append(t2)
+    self.partitions = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
 
 
 def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v: int, o: AlterPartitionReassignmentsResponse.ReassignableTopicResponse, out: bytearray) -> None:
@@ -224,6 +328,44 @@ def _e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v: int, o
     for t2 in o.partitions:
         _e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0(v, t2, out)
     out.append(0)
+
+
+def _d_AlterPartitionReassignmentsResponse_0(v: int, buf: memoryview, pos: int) -> tuple[AlterPartitionReassignmentsResponse, int]:
+    self = _new(_K_AlterPartitionReassignmentsResponse)
+    self.throttle_time_ms, self.error_code = _S_ih.unpack_from(buf, pos)
+    pos += 6
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0:
+        self.error_message = None
+    else:
+        end = pos + n
+        if end > len(buf):
+            raise bad_length("ErrorMessage", n)
+        self.error_message = str(buf[pos:end], "utf-8")
+        pos = end
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    n -= 1
+    if n < 0 or n > len(buf) - pos:
+        raise bad_length("Responses", n)
+    t1: list[AlterPartitionReassignmentsResponse.ReassignableTopicResponse] = []
+    for _ in range(n):
+        t2, pos = _d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0(v, buf, pos)
+        t1.append(t2)
+    self.responses = t1
+    n = buf[pos]
+    pos += 1
+    if n > 127:
+        n, pos = read_uvarint(buf, pos - 1)
+    if n:
+        pos = skip_tags(buf, pos, n)
+    return self, pos
 
 
 def _e_AlterPartitionReassignmentsResponse_0(v: int, o: AlterPartitionReassignmentsResponse, out: bytearray) -> None:
@@ -250,8 +392,14 @@ def _e_AlterPartitionReassignmentsResponse_0(v: int, o: AlterPartitionReassignme
 
 
 AlterPartitionReassignmentsRequest.ReassignablePartition._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_ReassignablePartition_0, 0)}
+AlterPartitionReassignmentsRequest.ReassignablePartition._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignablePartition_0, 0)}
 AlterPartitionReassignmentsRequest.ReassignableTopic._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_ReassignableTopic_0, 0)}
+AlterPartitionReassignmentsRequest.ReassignableTopic._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_ReassignableTopic_0, 0)}
 AlterPartitionReassignmentsRequest._DECODERS = {0: partial(_d_AlterPartitionReassignmentsRequest_0, 0)}
+AlterPartitionReassignmentsRequest._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsRequest_0, 0)}
+AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0, 0)}
 AlterPartitionReassignmentsResponse.ReassignablePartitionResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_0, 0)}
+AlterPartitionReassignmentsResponse.ReassignableTopicResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0, 0)}
 AlterPartitionReassignmentsResponse.ReassignableTopicResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_0, 0)}
+AlterPartitionReassignmentsResponse._DECODERS = {0: partial(_d_AlterPartitionReassignmentsResponse_0, 0)}
 AlterPartitionReassignmentsResponse._ENCODERS = {0: partial(_e_AlterPartitionReassignmentsResponse_0, 0)}
