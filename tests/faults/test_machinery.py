@@ -13,6 +13,7 @@ from brook.env import fs
 from brook.testing.clock import VirtualClock, WarpClock, write_warp
 from brook.testing.faultfs import FaultFs
 from brook.testing.history import History, record_value
+from brook.testing.stall_broker import StallFs, write_stall
 
 
 def test_warp_clock_follows_its_control_file_and_never_goes_back(tmp_path: Path) -> None:
@@ -104,3 +105,26 @@ def test_history_reports_each_kind_of_violation() -> None:
     for expected in ("held", "committed offset 5 < 7", "twice", "after its record",
                      "acknowledged b'1:0'"):
         assert expected in problems, (expected, problems)
+
+
+def test_stall_fs_delays_writes_and_syncs_while_its_control_file_says_so(tmp_path: Path) -> None:
+    control = tmp_path / "stall-ms"
+    seg = tmp_path / "0.log"
+    with StallFs(control) as layer:
+        started = time.monotonic()
+        _write(seg, b"a", 0)
+        _sync(seg)
+        assert time.monotonic() - started < 0.5 and layer.stalled_ops == 0
+        write_stall(control, 500)
+        time.sleep(0.05)  # re-read at most every 20 ms
+        started = time.monotonic()
+        _write(seg, b"b", 1)
+        _sync(seg)
+        assert time.monotonic() - started >= 1.0 and layer.stalled_ops == 2
+        write_stall(control, 0)
+        time.sleep(0.05)
+        started = time.monotonic()
+        _write(seg, b"c", 2)
+        assert time.monotonic() - started < 0.5 and layer.stalled_ops == 2
+    assert fs.pwrite.__module__ == "brook.env.fs"
+    assert seg.read_bytes() == b"abc"

@@ -73,8 +73,17 @@ class History:
     def commit_acked(self, partition: Partition, offset: int) -> None:
         self.commits_acked[partition] = max(offset, self.commits_acked.get(partition, -1))
 
-    def commit_seen(self, partition: Partition, offset: int, when: str) -> None:
-        floor = max(self.commits_acked.get(partition, -1), self.commits_seen.get(partition, -1))
+    def commit_floor(self, partition: Partition) -> int:
+        """The least a fetch of ``partition``'s committed offset sent now may return."""
+        return max(self.commits_acked.get(partition, -1), self.commits_seen.get(partition, -1))
+
+    def commit_seen(self, partition: Partition, offset: int, when: str,
+                    floor: int | None = None) -> None:
+        """A fetched committed offset. With several clients at once, pass the
+        :meth:`commit_floor` taken when the fetch was *sent*: a commit acknowledged while the
+        fetch was on its way may or may not be in its answer."""
+        if floor is None:
+            floor = self.commit_floor(partition)
         if offset < floor:
             self.commit_problems.append(
                 f"{partition[0]}-{partition[1]} committed offset {offset} < {floor} ({when})")

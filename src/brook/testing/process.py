@@ -45,7 +45,10 @@ class BrokerProcess:
 
     ``advertised_port`` advertises a port other than the bound one (a proxy in front);
     ``program`` replaces the command before the broker options (a wrapper script);
-    ``prefix`` runs the command under another one that execs it (``prlimit``).
+    ``prefix`` runs the command under another one that execs it (``prlimit``);
+    ``listeners``/``advertised_listeners`` replace the single PLAINTEXT listener on ``port``
+    (a cluster fault test adds an inter-broker listener advertised at a proxy; ``{port}`` in
+    either stands for ``port``, which a first start may move).
     """
 
     data_dir: Path
@@ -58,6 +61,8 @@ class BrokerProcess:
     prefix: Sequence[str] = ()
     cwd: Path | None = None
     node_id: int = 1
+    listeners: str | None = None
+    advertised_listeners: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_once: bool = False
     _ready_seen: int = 0
@@ -125,8 +130,11 @@ class BrokerProcess:
         advertised = self.port if self.advertised_port is None else self.advertised_port
         cmd = [
             *self.prefix, *head, "--node-id", str(self.node_id),
-            "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}",
-            "--advertised-listeners", f"PLAINTEXT://127.0.0.1:{advertised}",
+            "--listeners", (self.listeners or "PLAINTEXT://127.0.0.1:{port}").format(
+                port=self.port),
+            "--advertised-listeners",
+            (self.advertised_listeners or f"PLAINTEXT://127.0.0.1:{advertised}").format(
+                port=self.port),
             "--data-dir", str(self.data_dir), "--log-level", self.log_level,
         ]
         for key, value in self.overrides.items():
@@ -163,6 +171,8 @@ class BrokerProcess:
             return 0
         if proc.poll() is None:
             proc.send_signal(sig)
+            if sig != signal.SIGKILL:
+                proc.send_signal(signal.SIGCONT)  # a stopped process acts on it only once continued
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
