@@ -216,6 +216,13 @@ class ReplicaManager:
                 p for t in topics for p in self._by_topic.get(t.name, ()))
         return new
 
+    def high_watermark(self, tp: tuple[str, int]) -> int | None:
+        """A hosted partition's high watermark (None: not hosted), for the log manager's
+        ``replication-offset-checkpoint`` and cleaner; safe from a worker thread (one dict
+        lookup and one attribute read)."""
+        part = self.partitions.get(tp)
+        return None if part is None else part.high_watermark
+
     def get_partition(self, topic: str, partition: int) -> Partition | None:
         # A plain tuple hashes and compares equal to the TopicPartition key, without building
         # one (this runs for every partition of every produce and fetch).
