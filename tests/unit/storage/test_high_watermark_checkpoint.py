@@ -144,3 +144,22 @@ def test_a_corrupt_checkpoint_stops_start_up_with_the_file_named(tmp_path: Path,
     assert restarted.all_logs() == []
     assert (tmp_path / CHECKPOINT).read_bytes() == text.encode("latin-1")
     assert (tmp_path / CLEAN_SHUTDOWN_FILE).exists()
+
+
+def test_a_restarted_leader_commits_its_tail_only_once_the_isr_has_it(tmp_path: Path) -> None:
+    manager = _manager(tmp_path, {("t", 0): 4})
+    manager.startup()
+    _produce(manager, "t", 0, 4, 3)  # 4 committed, then 3 no follower copied
+    asyncio.run(manager.shutdown())
+    restarted = _manager(tmp_path)
+    restarted.startup()
+    plog = restarted.get_log("t", 0)
+    assert plog is not None
+    part = Partition(TopicPartition("t", 0), b"\x01" * 16, plog, 1, 1, 5, (1, 2, 3), (1, 2, 3))
+    part.update_registration(1, 5, (1, 2, 3), (1, 2, 3), 0, 1_000)
+    assert part.is_leader and part.high_watermark == 4
+    assert part.fetch_offset_for_timestamp(-1).offset == 4  # ListOffsets latest
+    assert part.update_follower_fetch(2, -1, 7, 1_000, 7)
+    assert part.high_watermark == 4
+    assert part.update_follower_fetch(3, -1, 7, 1_000, 7)
+    assert part.high_watermark == 7
