@@ -124,6 +124,7 @@ class BrokerNode:
                 lambda: self.loader.image, config.inter_broker_listener_name)
         )
         self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
+        self.log_manager.high_watermark = self.replica_manager.high_watermark
         self.replica_manager.alter_partition.send = self.controller_channel.alter_partition
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)

@@ -103,6 +103,7 @@ _OWN = [
     _key("producer.id.expiration.check.interval.ms", _INT, 600_000, _LOW, "How often expired producer ids are removed.", LOG_MANAGER, at_least(1), "[1,...]"),
     _key("log.retention.check.interval.ms", _LONG, 300_000, _MEDIUM, "How often segments past retention are looked for.", LOG_MANAGER, at_least(1), "[1,...]"),
     _key("log.flush.offset.checkpoint.interval.ms", _INT, 60_000, _HIGH, "How often the recovery points are checkpointed.", LOG_MANAGER, at_least(0), "[0,...]"),
+    _key("replica.high.watermark.checkpoint.interval.ms", _LONG, 5_000, _HIGH, "How often the high watermarks are checkpointed; a restarted replica starts from the checkpointed one.", LOG_MANAGER, at_least(1), "[1,...]"),
     _key("log.flush.start.offset.checkpoint.interval.ms", _INT, 60_000, _HIGH, "How often the log start offsets are checkpointed.", LOG_MANAGER, at_least(0), "[0,...]"),
     _key("log.cleaner.enable", _BOOL, True, _MEDIUM, "Run the log cleaner, which compacts topics with cleanup.policy=compact.", CLEANER),
     _key("log.cleaner.backoff.ms", _LONG, 15_000, _MEDIUM, "Sleep of the cleaner when there is nothing to clean.", CLEANER, at_least(0), "[0,...]"),

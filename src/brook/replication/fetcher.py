@@ -231,7 +231,7 @@ class ReplicaFetcher:
             self._delay(states)
             return
         owed: list[Log] = []
-        flushes: list[asyncio.Future[None]] = []
+        flushes: list[tuple[FollowedPartition, asyncio.Future[None]]] = []
         answered: set[tuple[bytes, int]] = set()
         for topic in response.responses:
             for data in topic.partitions:
@@ -246,14 +246,17 @@ class ReplicaFetcher:
         self._delay(s for key, (s, _) in sent.items() if key not in answered)
         if owed:
             await asyncio.to_thread(_run_deferred_io, owed)
-        for fut in flushes:
+        for state, fut in flushes:
             try:
                 await fut
             except Exception as exc:  # the log's flusher keeps the failure; appends stop
-                log.error("%s: flush failed: %r", self.client_id, exc)
+                # Its fetch offset would report records that are not on disk as copied.
+                log.error("%s: flush failed: %r; no longer fetching it", state.tp, exc)
+                state.failed = True
 
     async def _apply(self, state: FollowedPartition, data: FetchResponse.PartitionData,
-                     owed: list[Log], flushes: list[asyncio.Future[None]]) -> None:
+                     owed: list[Log],
+                     flushes: list[tuple[FollowedPartition, asyncio.Future[None]]]) -> None:
         error = data.error_code
         if error == ErrorCode.NONE:
             diverging = data.diverging_epoch
@@ -283,7 +286,8 @@ class ReplicaFetcher:
             self._delay((state,))
 
     async def _append(self, state: FollowedPartition, data: FetchResponse.PartitionData,
-                      owed: list[Log], flushes: list[asyncio.Future[None]]) -> None:
+                      owed: list[Log],
+                      flushes: list[tuple[FollowedPartition, asyncio.Future[None]]]) -> None:
         raw = data.records
         records = None if raw is None else (
             raw if isinstance(raw, memoryview) else memoryview(
@@ -295,7 +299,7 @@ class ReplicaFetcher:
             follower.append_fetched(state, records, batches, self._clock.now_ms())
             fut = follower.flush_after_append(state, self._clock.now_ms())
             if fut is not None:
-                flushes.append(fut)
+                flushes.append((state, fut))
         follower.follow_leader_offsets(state, data.high_watermark, data.log_start_offset)
         plog = state.partition.log
         if plog.has_deferred_io:

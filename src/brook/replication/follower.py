@@ -33,7 +33,8 @@ appended. The leader-epoch cache finds it, as in Kafka since KIP-101/279/320:
 Disk work: appends run on the event loop as the leader's appends do (the bytes go to the
 page cache); checking a large answer's CRCs runs in a worker thread, and fsyncs go through the
 log's flusher in worker threads (``flush.messages`` is awaited before the next fetch, so the
-leader never counts a follower's copy that the setting says must be on disk first). A
+leader never counts a follower's copy that the setting says must be on disk first; a failed
+fsync stops the partition's fetching, so its unflushed records are never reported). A
 truncation, rare (once per divergence found), does its file work inline as
 ``Log.truncate_to`` does, including the leader-epoch checkpoint's fsync: moving it to a
 worker thread would race the log manager's retention, which changes the segment list on the
@@ -104,7 +105,10 @@ class FollowedPartition:
             plog.truncate_fully_and_start_at(plog.log_start_offset)
             part.high_watermark = min(part.high_watermark, plog.log_end_offset)
         state = FetchState.TRUNCATING if has_data else FetchState.FETCHING
-        return cls(part.tp, part.topic_id, part, leader_epoch, plog.log_end_offset, state)
+        # A log whose fsync failed may hold records that are not on disk: it must not report
+        # them to the leader as copied, so it does not fetch at all.
+        return cls(part.tp, part.topic_id, part, leader_epoch, plog.log_end_offset, state,
+                   failed=plog.flusher.failed is not None)
 
     @property
     def last_fetched_epoch(self) -> int:

@@ -5,6 +5,13 @@ data, so below which consumers may read. It is the smallest log end over the *ma
 (the committed ISR plus a follower whose addition is in flight, KIP-497/841), so a record
 counts as committed only once every replica that may be elected leader holds it. A
 single-replica partition skips all of this: its high watermark moves with the append.
+Records an append waits to fsync (``flush.messages``) are not committed before the fsync,
+whichever path moves the high watermark (``LogFlusher.high_watermark_limit``).
+
+A partition starts from the high watermark its log directory checkpointed
+(``replication-offset-checkpoint``, capped at the log end), as Kafka's does: starting from
+the log end, a restarted replica that leads (or answers ListOffsets) would serve as
+committed a tail the other replicas may never have had.
 
 Followers report their log end by fetching (``update_follower_fetch``); the leader proposes
 ISR changes (``isr_to_expand``/``isr_to_shrink`` → ``propose_isr``) that the controller
@@ -113,7 +120,7 @@ class Partition:
         self.partition_epoch = -1
         self.leader_epoch_start_offset = log.log_end_offset
         self.remote: dict[int, ReplicaState] = {}
-        self.high_watermark = log.log_end_offset
+        self.high_watermark = min(log.checkpointed_high_watermark, log.log_end_offset)
         self._waiters: list[asyncio.Future[None]] = []
         self._follower_waiters: list[asyncio.Future[None]] = []
         self.delayed_produces = DelayedProduces()
@@ -260,6 +267,9 @@ class Partition:
             self.maybe_increment_high_watermark(limit)
             return
         new_hw = self.log.log_end_offset
+        held = self.log.flusher.high_watermark_limit
+        if held is not None:
+            limit = held if limit is None else min(limit, held)
         if limit is not None:
             new_hw = min(new_hw, limit)
             if new_hw <= self.high_watermark:
@@ -282,6 +292,9 @@ class Partition:
                 follower_end = state.log_end_offset if state is not None else -1
                 if follower_end < new_hw:
                     new_hw = follower_end
+        held = self.log.flusher.high_watermark_limit
+        if held is not None:
+            new_hw = min(new_hw, held)
         if limit is not None:
             new_hw = min(new_hw, limit)
         if new_hw <= self.high_watermark:

@@ -157,10 +157,11 @@ class ReplicaManager:
         part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
                                  reg.partition_epoch, self.log_manager.now_ms())
         if not part.is_leader:
-            # A follower knows no committed offset before its leader's first answer (Kafka
-            # starts from a checkpoint): its log end may hold records the cluster never
-            # committed, which consumers it serves (KIP-392) must not see.
-            part.high_watermark = plog.log_start_offset
+            # A follower knows no committed offset before its leader's first answer but the
+            # checkpointed one: its log end may hold records the cluster never committed,
+            # which consumers it serves (KIP-392) must not see.
+            part.high_watermark = max(
+                plog.log_start_offset, min(plog.checkpointed_high_watermark, plog.log_end_offset))
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
         if self.followers is not None:
@@ -223,6 +224,13 @@ class ReplicaManager:
             self.followers.partitions_changed(
                 p for t in topics for p in self._by_topic.get(t.name, ()))
         return new
+
+    def high_watermark(self, tp: tuple[str, int]) -> int | None:
+        """A hosted partition's high watermark (None: not hosted), for the log manager's
+        ``replication-offset-checkpoint`` and cleaner; safe from a worker thread (one dict
+        lookup and one attribute read)."""
+        part = self.partitions.get(tp)
+        return None if part is None else part.high_watermark
 
     def get_partition(self, topic: str, partition: int) -> Partition | None:
         # A plain tuple hashes and compares equal to the TopicPartition key, without building

@@ -208,11 +208,16 @@ def writable_topic(topic: str) -> bool:
 
 class OffsetCheckpointFile:
     """(topic, partition) -> offset, for the per-log-directory offset checkpoints
-    (recovery point, log start offset, replication high watermark)."""
+    (recovery point, log start offset, replication high watermark).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``lenient`` (the default) suits the recovery points and log starts, whose missing entry
+    only costs a longer recovery. The high watermarks are read strictly: a missing entry
+    would start its partition at 0 silently, so a file that does not parse is a
+    ``CorruptCheckpointError`` naming it, for the operator to look at, as in Kafka."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lenient: bool = True) -> None:
         self._file: CheckpointFile[tuple[tuple[str, int], int]] = CheckpointFile(
-            path, _format_offset_entry, _parse_offset_entry, lenient=True
+            path, _format_offset_entry, _parse_offset_entry, lenient=lenient
         )
 
     @property

@@ -93,6 +93,10 @@ class Log:
         """How many times the log end moved back. A cleaning pass built in a worker thread
         is swapped in only if this did not change meanwhile (Kafka aborts cleaning around
         a truncation instead)."""
+        self.checkpointed_high_watermark = 0
+        """The high watermark ``replication-offset-checkpoint`` held for this log when it was
+        opened, capped at its log end (0: none, or a new log). The partition starts from it,
+        and it is checkpointed again while no partition is installed on the log."""
 
     @classmethod
     def open(

@@ -2,10 +2,13 @@
 
 It finds the partition directories at startup and opens them (with recovery after an
 unclean shutdown), creates and deletes logs, keeps the per-directory checkpoints
-(``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``) and the
-``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
+(``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``,
+``replication-offset-checkpoint``) and the ``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
 policy (``flush.ms``, ``flush.messages``, plus the flush Kafka schedules after each roll),
-retention, producer-id expiry and checkpointing for all partitions, and starts log-cleaner
+retention, producer-id expiry and checkpointing for all partitions (the high watermarks
+every ``replica.high.watermark.checkpoint.interval.ms``, as Kafka's ``ReplicaManager``
+does: a restarted replica must not serve as committed what the other replicas may not
+hold, so it starts from ``min(checkpointed high watermark, log end)``), and starts log-cleaner
 passes for compacted logs (every ``log.cleaner.backoff.ms``, one pass at a time, as a child
 task so that a long pass never delays flushes; see :mod:`brook.storage.cleaner_manager`).
 
@@ -43,6 +46,7 @@ from brook.env.clock import SYSTEM_CLOCK, Clock
 from brook.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT_FILENAME,
     RECOVERY_POINT_CHECKPOINT_FILENAME,
+    REPLICATION_OFFSET_CHECKPOINT_FILENAME,
     OffsetCheckpointFile,
     atomic_write,
     fsync_dir,
@@ -98,8 +102,10 @@ class LogManager:
         high_watermark: HighWatermarkSource | None = None,
         timers: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """``high_watermark`` gives a partition's high watermark, past which the cleaner
-        must not compact; without it cleaning may reach the log end (one replica).
+        """``high_watermark`` gives a partition's high watermark (None: no partition is
+        installed on the log), past which the cleaner must not compact and which the
+        ``replication-offset-checkpoint`` records; without it cleaning may reach the log end
+        (one replica) and the checkpoint keeps what it held at start-up.
         ``timers`` is the clock the background task waits on between rounds."""
         self.timers = timers
         self.log_dirs = [Path(d) for d in log_dirs]
@@ -116,6 +122,9 @@ class LogManager:
         )
         self.log_start_checkpoint_interval_ms = _interval(
             broker_defaults, "log.flush.start.offset.checkpoint.interval.ms"
+        )
+        self.high_watermark_checkpoint_interval_ms = _interval(
+            broker_defaults, "replica.high.watermark.checkpoint.interval.ms"
         )
         self.flush_check_interval_ms = max(
             min(_interval(broker_defaults, "log.flush.scheduler.interval.ms"), 1_000),
@@ -168,6 +177,9 @@ class LogManager:
             start_file = OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME)
             recovery_points = recovery_file.read()
             start_offsets = start_file.read()
+            # Strict: a high watermark guessed as 0 or dropped would hide the damage.
+            high_watermarks = OffsetCheckpointFile(
+                log_dir / REPLICATION_OFFSET_CHECKPOINT_FILENAME, lenient=False).read()
             checkpoint_mtimes = (mtime_ns(recovery_file.path), mtime_ns(start_file.path))
             self.cleaner_manager.load_checkpoints(log_dir)
             for entry in sorted(os.scandir(log_dir), key=lambda e: e.name):
@@ -215,6 +227,9 @@ class LogManager:
                 )
                 if suspect:
                     self._apply_suspect_log_start(plog, suspect)
+                # After kill -9 the log may end below what the checkpoint recorded.
+                plog.checkpointed_high_watermark = min(
+                    high_watermarks.get(tp, 0), plog.log_end_offset)
             if clean:
                 marker.unlink()
                 fsync_dir(log_dir)
@@ -222,6 +237,7 @@ class LogManager:
         # topic re-created later must never inherit its predecessor's offsets.
         self.checkpoint_recovery_points()
         self.checkpoint_log_start_offsets()
+        self.checkpoint_high_watermarks()
         live = list(self._logs)
         for log_dir in self.log_dirs:
             self.cleaner_manager.write_checkpoint(log_dir, live)
@@ -383,11 +399,34 @@ class LogManager:
             for log_dir, offsets in offsets_by_dir.items():
                 OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
 
+    def high_watermark_of(self, tp: TopicPartition, plog: Log) -> int:
+        """What the ``replication-offset-checkpoint`` records for a log: its partition's
+        high watermark, or, with no partition installed on it (yet), what the checkpoint
+        held when it was opened. Read from a worker thread: one attribute read each."""
+        source = self.high_watermark
+        hw = source(tp) if source is not None else None
+        return plog.checkpointed_high_watermark if hw is None else hw
+
+    def checkpoint_high_watermarks(self, only: Iterable[Path] | None = None) -> None:
+        """Write each directory's ``replication-offset-checkpoint`` (Kafka's
+        ``ReplicaManager.checkpointHighWatermarks``; blocking: fsyncs). Logs no longer here
+        (deleted topics) drop out of the file."""
+        with self._checkpoint_lock:
+            wanted = set(self.log_dirs if only is None else only)
+            by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in wanted}
+            for tp, plog in list(self._logs.items()):
+                if plog.dir.parent in wanted:
+                    by_dir[plog.dir.parent][tp] = self.high_watermark_of(tp, plog)
+            for log_dir, offsets in by_dir.items():
+                OffsetCheckpointFile(log_dir / REPLICATION_OFFSET_CHECKPOINT_FILENAME).write(
+                    offsets)
+
     def _write_checkpoints(self, dirs: Iterable[Path]) -> None:
         """Rewrite every checkpoint of ``dirs`` from the live logs (after a deletion)."""
         dirs = list(dirs)
         self.checkpoint_recovery_points(dirs)
         self.checkpoint_log_start_offsets(dirs)
+        self.checkpoint_high_watermarks(dirs)
         live = list(self._logs)
         for log_dir in dirs:
             self.cleaner_manager.write_checkpoint(log_dir, live)
@@ -491,6 +530,7 @@ class LogManager:
         next_retention = now + self.retention_check_interval_ms
         next_recovery_checkpoint = now + self.recovery_point_checkpoint_interval_ms
         next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
+        next_hw_checkpoint = now + self.high_watermark_checkpoint_interval_ms
         next_producer_expiry = now + self.producer_id_expiration_check_interval_ms
         next_cleaning = now
         while not stop.is_set():
@@ -518,6 +558,9 @@ class LogManager:
             if now >= next_start_checkpoint:
                 next_start_checkpoint = now + self.log_start_checkpoint_interval_ms
                 await asyncio.to_thread(self.checkpoint_log_start_offsets)
+            if now >= next_hw_checkpoint:
+                next_hw_checkpoint = now + self.high_watermark_checkpoint_interval_ms
+                await asyncio.to_thread(self.checkpoint_high_watermarks)
             if self._pending_deletes:
                 await self.purge_deleted_logs()
             try:
@@ -551,6 +594,7 @@ class LogManager:
                     pass
         self.checkpoint_recovery_points()
         self.checkpoint_log_start_offsets()
+        self.checkpoint_high_watermarks()
         for log_dir in self.log_dirs:
             atomic_write(log_dir / CLEAN_SHUTDOWN_FILE, b"")
 

@@ -20,7 +20,7 @@ from brook.broker.handlers import list_offsets as list_offsets_handler
 from brook.broker.handlers import offset_for_leader_epoch as ofle_handler
 from brook.broker.inter_broker_client import InterBrokerClient
 from brook.env import SYSTEM_CLOCK
-from brook.protocol.messages.fetch import FetchResponse
+from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.replication.fetcher import (
     FETCH_VERSION,
     LIST_OFFSETS_VERSION,
@@ -290,3 +290,49 @@ def test_a_diverging_epoch_at_the_log_end_drops_the_epoch_that_wrote_nothing(
         assert state.last_fetched_epoch == 1 and part.log.log_end_offset == 5
 
     asyncio.run(main())
+
+
+def test_a_follower_whose_fsync_failed_reports_no_unflushed_offset(
+    leader: BrokerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush.messages=1 on the follower: a fetch offset tells the leader the records below it
+    are on disk here. Once the fsync of fetched records fails, no fetch may report them."""
+    topic_id = _create(leader, "unflushed")
+    _produce(leader, "unflushed", 20)
+    plog = Log.open(tmp_path / "unflushed-0", LogConfig.from_props({"flush.messages": "1"}),
+                    recovery_point=0, log_start_offset=0, clean_shutdown=True,
+                    now_ms=SYSTEM_CLOCK.now_ms(), topic_id=topic_id)
+    part = Partition(TopicPartition("unflushed", 0), topic_id, plog, node_id=2, leader=1,
+                     leader_epoch=0, replicas=(1, 2), isr=(1, 2))
+
+    def failing_flush(up_to: int | None = None, now_ms: int | None = None) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(plog, "flush", failing_flush)
+    reported: list[int] = []
+
+    async def main() -> None:
+        fetcher = _fetcher(leader.port)
+        send = fetcher._send
+
+        async def spy(request, version, response_type):  # type: ignore[no-untyped-def]
+            if isinstance(request, FetchRequest):
+                reported.extend(p.fetch_offset for t in request.topics for p in t.partitions)
+            return await send(request, version, response_type)
+
+        monkeypatch.setattr(fetcher, "_send", spy)
+        state = FollowedPartition.start(part, 0)
+        fetcher.add(state)
+        fetcher.start()
+        try:
+            await _until(lambda: state.failed)
+            _produce(leader, "unflushed", 5)
+            await asyncio.sleep(0.5)  # several fetch rounds, were it still fetching
+        finally:
+            await fetcher.stop()
+        # Restarted by new metadata, it still does not fetch: the log's flusher failed.
+        assert FollowedPartition.start(part, 0).failed
+
+    asyncio.run(main())
+    assert plog.log_end_offset == 20 and plog.recovery_point == 0
+    assert reported and all(offset <= plog.recovery_point for offset in reported)

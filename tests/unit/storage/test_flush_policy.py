@@ -302,3 +302,52 @@ def test_a_failed_background_flush_stops_the_log_and_spares_the_others(tmp_path:
     append(rm, good_part, 2)
     manager._flush_all([(good, good.log_end_offset)], 0)
     assert good.recovery_point == 2
+
+
+def test_a_followers_fetch_does_not_commit_records_waiting_for_their_fsync(
+    tmp_path: Path,
+) -> None:
+    """flush.messages with replication: the follower's fetch reaching the log end must not
+    move the high watermark past what the leader has flushed, nor complete acks=all."""
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    log.leader_epoch_cache.assign(0, 0)
+    part = Partition(TopicPartition("t", 0), b"\x01" * 16, log, 1, 1, 0, (1, 2), (1, 2))
+    part.update_registration(1, 0, (1, 2), (1, 2), 0, 1_000)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    async def scenario() -> None:
+        _, reached = append(rm, part, 3)
+        assert reached is not None
+        # The follower copied all three records before the leader's fsync ran.
+        assert part.update_follower_fetch(2, -1, 3, 1_000, log.log_end_offset)
+        assert log.recovery_point == 0
+        assert part.high_watermark == 0 and not reached.done()
+        await reached
+        assert log.recovery_point == 3 and part.high_watermark == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_fsync_keeps_the_high_watermark_below_the_unflushed_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log(tmp_path / "t-0", config(flush_messages=1))
+    log.leader_epoch_cache.assign(0, 0)
+    part = Partition(TopicPartition("t", 0), b"\x01" * 16, log, 1, 1, 0, (1, 2), (1, 2))
+    part.update_registration(1, 0, (1, 2), (1, 2), 0, 1_000)
+    rm = ReplicaManager(1, LogManager([tmp_path], {}, lambda: 0), {})
+
+    def failing_flush(up_to: int | None = None, now_ms: int | None = None) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(log, "flush", failing_flush)
+
+    async def scenario() -> None:
+        _, reached = append(rm, part, 2)
+        assert reached is not None
+        with pytest.raises(OSError):
+            await reached
+        assert part.update_follower_fetch(2, -1, 2, 1_000, log.log_end_offset)
+        assert part.high_watermark == 0
+
+    asyncio.run(scenario())
