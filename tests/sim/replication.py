@@ -102,6 +102,7 @@ class Sim:
     hw_seen: dict[tuple[int, int], int] = field(default_factory=dict)
     """(partition, leader epoch) -> the highest high watermark a consumer was answered."""
     counts: dict[str, int] = field(default_factory=dict)
+    registrations: dict[int, tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
 
     def note(self, what: str) -> None:
         self.schedule.append(f"{self.clock.monotonic():8.3f} {what}")
@@ -191,6 +192,14 @@ class SimController:
         return self.loader.image
 
     def _publish(self, delta: MetadataDelta, image: MetadataImage) -> None:
+        topic = image.topics.by_name.get(TOPIC)
+        before = self.sim.registrations
+        for index, reg in (topic.partitions.items() if topic is not None else ()):
+            now = (reg.leader, reg.leader_epoch, reg.isr)
+            if before.get(index) != now:
+                before[index] = now
+                self.sim.note(f"{TOPIC}-{index}: leader {reg.leader} epoch {reg.leader_epoch} "
+                              f"ISR {list(reg.isr)} (partition epoch {reg.partition_epoch})")
         for broker in self.sim.brokers.values():
             if not broker.killed:
                 broker.images.put_nowait((delta, image))

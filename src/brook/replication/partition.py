@@ -113,7 +113,11 @@ class Partition:
         self.partition_epoch = -1
         self.leader_epoch_start_offset = log.log_end_offset
         self.remote: dict[int, ReplicaState] = {}
-        self.high_watermark = log.log_end_offset
+        # What is committed is not known from the log alone: its tail may hold records the
+        # ISR never copied (appended by a leader whose followers were cut off, then killed).
+        # Kafka starts from the checkpointed high watermark; without one the log start is
+        # the safe bound, and the ISR's fetches (or a sole ISR member's registration) move it.
+        self.high_watermark = log.log_start_offset
         self._waiters: list[asyncio.Future[None]] = []
         self._follower_waiters: list[asyncio.Future[None]] = []
         self.delayed_produces = DelayedProduces()
