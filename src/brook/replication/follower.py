@@ -143,6 +143,12 @@ def truncate(state: FollowedPartition, offset: int) -> None:
             plog.truncate_fully_and_start_at(offset)
         else:
             plog.truncate_to(offset)
+    else:
+        # Nothing to remove, but an epoch this broker assigned at its log end as a leader,
+        # then wrote nothing under, must go: kept, it is the last fetched epoch the new
+        # leader never had, and every fetch is answered with a divergence here (Kafka's
+        # ``truncateTo`` clears the epoch cache from the log end in this case too).
+        plog.leader_epoch_cache.truncate_from_end(plog.log_end_offset)
     part.high_watermark = min(part.high_watermark, plog.log_end_offset)
     state.fetch_offset = plog.log_end_offset
 
