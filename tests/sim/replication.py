@@ -143,6 +143,8 @@ class Sim:
             result = await call()
         else:
             server = self.brokers[dst]
+            if not server.serving:
+                raise Unreachable(f"{src}->{dst} refused: not listening yet")
             task = server.spawn(call())
             await asyncio.wait({task})
             if task.cancelled():

@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from brook.broker.cluster import registered
 from brook.broker.config import BrokerConfig
 from brook.broker.connection_limits import ConnectionLimits
 from brook.broker.context import RequestContext
@@ -88,6 +89,8 @@ class SimBroker:
         self.name = f"{node_id}#{incarnation}"
         self.incarnation = sim.rng.randbytes(16)
         self.killed = False
+        self.serving = False
+        """Listening: before, connections to this broker are refused."""
         self.tasks: set[asyncio.Task[Any]] = set()
         self.images: asyncio.Queue[tuple[MetadataDelta | None, MetadataImage]] = asyncio.Queue()
         clock = sim.clock
@@ -149,6 +152,11 @@ class SimBroker:
                 break
             except (ConnectionError, TimeoutError):
                 await sim.clock.sleep(0.5)
+        # As ``ClusterMembership.start``: serve (and fetch) once the image holds this
+        # incarnation's registration, unfenced.
+        while not registered(self.image, self.node_id, self.incarnation):
+            await sim.clock.sleep(0.05)
+        self.serving = True
         self.fetchers.start()
         while True:
             await sim.clock.sleep(0.5)
