@@ -42,11 +42,12 @@ ran, and replays with ``python -m tests.sim.replication SEED``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import shutil
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -60,7 +61,7 @@ from brook.metadata.image import MetadataImage
 from brook.metadata.loader import MetadataLoader
 from brook.metadata.serde import decode_record
 from brook.protocol.errors import ErrorCode
-from brook.protocol.messages.fetch import FetchRequest, FetchResponse
+from brook.protocol.messages.fetch import FetchRequest
 from brook.protocol.messages.produce import ProduceRequest, ProduceResponse
 from brook.records.record import build_batch, iter_records_in_batches
 from brook.testing.clock import VirtualClock
@@ -135,7 +136,7 @@ class Sim:
         if not self.alive(dst) or link in self.cut:
             raise Unreachable(f"{src}->{dst} refused")
 
-    async def rpc(self, src: int, dst: int, call: Callable[[], Awaitable[T]]) -> T:
+    async def rpc(self, src: int, dst: int, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """A request from ``src`` served by ``dst``'s process, and its answer back. A killed
         server never answers; the caller bounds the wait with its own timeout."""
         await self.transit(src, dst)
@@ -286,7 +287,7 @@ class _Run:
             answer: ProduceResponse | None = None
             try:
                 answer = await sim.clock.wait_for(
-                    sim.rpc(PRODUCER, leader, lambda b=broker, r=request: b.produce(r)),
+                    sim.rpc(PRODUCER, leader, functools.partial(broker.produce, request)),
                     REQUEST_TIMEOUT_S + 1)
             except (Unreachable, TimeoutError):
                 pass
@@ -317,7 +318,7 @@ class _Run:
         broker = sim.brokers[leader]
         try:
             answer = await sim.clock.wait_for(
-                sim.rpc(CONSUMER, leader, lambda: broker.fetch(request, 12)),
+                sim.rpc(CONSUMER, leader, functools.partial(broker.fetch, request, 12)),
                 REQUEST_TIMEOUT_S + 1)
         except (Unreachable, TimeoutError):
             return None
