@@ -36,13 +36,14 @@ consumers never goes back within one leader epoch; at the end, with faults heale
 partition has a leader, a full ISR and three byte-identical replicas up to the high watermark.
 
 ``simulate(seed)`` returns the run; a failing seed prints its violations and the schedule that
-ran, and replays with ``python -m tests.sim.replication SEED``.
+ran, and replays with ``python -m tests.sim.replication SEED`` (``-v`` adds the product's logs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import random
 import shutil
 import sys
@@ -479,6 +480,8 @@ def report(sim: Sim) -> str:
 
 
 if __name__ == "__main__":
+    if "-v" not in sys.argv[2:]:  # -v: the product's own logs too
+        logging.disable(logging.CRITICAL)
     result = simulate(int(sys.argv[1]))
     print(report(result))
     sys.exit(1 if result.violations else 0)
