@@ -66,3 +66,11 @@ def test_the_schedules_reach_every_fault_and_outcome() -> None:
     assert shrunk
     assert counts.get("acknowledged batches", 0) > 100
     assert counts.get("produce NOT_ENOUGH_REPLICAS", 0) > 0
+
+
+def test_a_seed_replays_the_same_run() -> None:
+    """What a failing seed prints is what its replay runs: the same faults at the same
+    virtual times, the same records acknowledged at the same offsets."""
+    first, again = simulate(7), simulate(7)
+    assert first.schedule == again.schedule
+    assert first.history.acked == again.history.acked
