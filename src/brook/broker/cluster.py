@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _RETRY_S = 0.5
 _SHUTDOWN_POLL_S = 0.2
+_REGISTERED_POLL_S = 0.05
 
 
 def _flag(config: BrokerConfig, key: str) -> bool:
@@ -200,6 +201,13 @@ class ClusterMembership:
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run())]
+        # Serve only once the image holds this process's registration, unfenced. Until then
+        # it may still name this broker the leader its previous process was, at that leader
+        # epoch, whose high watermark and unreplicated tail this process cannot know; the
+        # controller re-elects those partitions when it registers the new incarnation (Kafka's
+        # broker likewise waits to catch up with its own registration before serving).
+        while not registered(self.loader.image, self.node_id, self.incarnation):
+            await self.clock.sleep(_REGISTERED_POLL_S)
 
     async def controlled_shutdown(self, channel: ControllerChannel) -> bool:
         """Before stopping: ask the active controller to move this broker's leaderships to
@@ -259,3 +267,9 @@ class ClusterMembership:
 
     def image(self) -> MetadataImage:
         return self.loader.image
+
+
+def registered(image: MetadataImage, node_id: int, incarnation: bytes) -> bool:
+    """Whether ``image`` registers ``node_id`` as this process (``incarnation``), unfenced."""
+    reg = image.cluster.brokers.get(node_id)
+    return reg is not None and not reg.fenced and reg.incarnation_id == incarnation

@@ -237,6 +237,19 @@ class QuorumController(LeadershipOperations):
         async with self._lock:
             self._ensure_active()
             current = self.image.cluster.brokers.get(broker_id)
+            if (self.clustered and current is not None and not current.fenced
+                    and current.incarnation_id != incarnation_id):
+                # A new process under this id: the old one died without handing anything
+                # over. Fenced first, as Kafka's handleBrokerUncleanShutdown does, so the
+                # partitions it led change leader epoch: the restarted log may hold records
+                # its ISR never copied, and its high watermark starts over from the log.
+                await self._commit_in_parts([
+                    *plan_broker_fenced(self.image, broker_id, self.unclean_leader_election,
+                                        self.shutting_down),
+                    BrokerRegistrationChangeRecord(
+                        broker_id=broker_id, broker_epoch=current.broker_epoch, fenced=1),
+                ])
+                current = self.image.cluster.brokers.get(broker_id)
             eps = tuple((e.name, e.host, e.port, e.security_protocol) for e in endpoints)
             if (
                 current is not None
