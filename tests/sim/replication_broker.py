@@ -141,7 +141,7 @@ class SimBroker:
         self.fetchers.on_image(image)
         self.spawn(self._apply_images())
         self.spawn(self._register_and_heartbeat())
-        self.spawn(self.replica_manager.run_isr_checks(self._stop))
+        self.spawn(self.replica_manager.run_isr_checks(self._stop, self.sim.clock))
 
     async def _register_and_heartbeat(self) -> None:
         sim, controller = self.sim, self.controller
