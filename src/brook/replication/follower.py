@@ -143,6 +143,8 @@ def truncate(state: FollowedPartition, offset: int) -> None:
             plog.truncate_fully_and_start_at(offset)
         else:
             plog.truncate_to(offset)
+    else:  # nothing to remove; an epoch this broker led without appending still goes
+        plog.truncate_to(offset)
     part.high_watermark = min(part.high_watermark, plog.log_end_offset)
     state.fetch_offset = plog.log_end_offset
 

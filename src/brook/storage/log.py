@@ -419,10 +419,13 @@ class Log:
     def truncate_to(self, offset: int) -> bool:
         """Remove offsets >= ``offset`` (a follower diverged). False if nothing to remove.
         Queued file work runs first, so a queued unlink never hits a file a truncation
-        recreated under the same name."""
+        recreated under the same name. At or past the log end the epoch cache still drops
+        entries starting at the end: this broker led an epoch and appended nothing in it, an
+        epoch the new leader never had (Kafka's ``truncateTo`` does the same)."""
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self._local.log_end_offset:
+            self._leader_epoch_cache.truncate_from_end(self._local.log_end_offset)
             return False
         self.run_deferred_io()
         if self._local.segments[0].base_offset > offset:
