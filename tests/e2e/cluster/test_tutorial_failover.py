@@ -195,7 +195,7 @@ def fixture_tutorial(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
 
 _SIGTERM_HANG = pytest.mark.xfail(
     reason="a broker stopped with SIGTERM right after its peer rejoined sometimes logs that it "
-           "leads no partition and then never exits (seen in 3 runs of 7)", strict=False)
+           "leads no partition and then never exits (seen in 3 runs of 10)", strict=False)
 
 
 @pytest.mark.parametrize("fault", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=_SIGTERM_HANG)],
