@@ -424,13 +424,12 @@ class Log:
         """Remove offsets >= ``offset`` (a follower diverged). False if no offset was removed
         (leader epochs starting at the log end still are).
         Queued file work runs first, so a queued unlink never hits a file a truncation
-        recreated under the same name."""
+        recreated under the same name. At or past the log end the epoch cache still drops
+        entries starting at the end: this broker led an epoch and appended nothing in it, an
+        epoch the new leader never had (Kafka's ``truncateTo`` does the same)."""
         if offset < 0:
             raise ValueError(f"cannot truncate to negative offset {offset}")
         if offset >= self._local.log_end_offset:
-            # As Kafka: an epoch this replica started as leader but wrote nothing in may sit
-            # at the log end; left there, it would be the follower's last fetched epoch and
-            # the leader would answer it as diverging on every fetch.
             self._leader_epoch_cache.truncate_from_end(self._local.log_end_offset)
             return False
         self.run_deferred_io()

@@ -185,3 +185,26 @@ def test_truncating_at_the_end_drops_an_epoch_that_wrote_nothing(tmp_path: Path)
     assert log.leader_epoch_cache.latest_epoch == 1 and log.log_end_offset == 3
     reopened = open_log(tmp_path / "t-0")
     assert reopened.leader_epoch_cache.latest_epoch == 1
+
+
+def test_truncation_at_the_log_end_drops_an_epoch_that_wrote_nothing(tmp_path: Path) -> None:
+    """A broker that became leader of epoch 2 (its start entry assigned at the log end) and
+    lost leadership before appending anything holds an epoch the new leader never had. The
+    divergence point is its log end: truncating there removes nothing from the log but must
+    drop that entry, or its next fetch names epoch 2 as its last, the leader answers the same
+    divergence again, and the follower never appends (Kafka's ``truncateTo`` does the same)."""
+    old = open_log(tmp_path / "old" / "t-0")
+    new = open_log(tmp_path / "new" / "t-0")
+    for log in (old, new):
+        log.append_as_leader(memoryview(make_batch(3)), 1, 1_000)
+    old.leader_epoch_cache.assign(2, old.log_end_offset)  # led epoch 2, appended nothing
+    new.append_as_leader(memoryview(make_batch(4)), 3, 1_002)  # epoch 3 led by the other
+    assert old.leader_epoch_cache.latest_epoch == 2
+    epoch, end = new.leader_epoch_cache.end_offset_for(2, new.log_end_offset)
+    assert (epoch, end) == (1, 3)
+    assert not old.truncate_to(end)  # no offsets removed...
+    assert old.log_end_offset == 3
+    assert old.leader_epoch_cache.latest_epoch == 1  # ...but the empty epoch is gone
+    assert new.leader_epoch_cache.end_offset_for(1, new.log_end_offset) == (1, 3)
+    old.append_as_follower(fetch_all(new, 3), 2_000)
+    assert old.leader_epoch_cache.entries == new.leader_epoch_cache.entries
