@@ -64,11 +64,16 @@ KEY_TYPE_SHARE = 2
 
 
 class ReplicaManagerPartitionWriter:
-    """``PartitionWriter`` over the replica manager: one batch per call, acks=all."""
+    """``PartitionWriter`` over the replica manager: one batch per call, acks=all, waiting at
+    most ``offsets.commit.timeout.ms`` for the ISR (as Kafka's coordinator append): a follower
+    that died still counts in the ISR until the leader drops it, and a commit must not hang
+    its member, nor a stopping broker, for that long."""
 
-    def __init__(self, replica_manager: ReplicaManager, clock: Clock) -> None:
+    def __init__(self, replica_manager: ReplicaManager, clock: Clock,
+                 commit_timeout_ms: int = 5000) -> None:
         self._replica_manager = replica_manager
         self._clock = clock
+        self._timeout_s = commit_timeout_ms / 1000.0
 
     async def append(self, topic: str, partition: int,
                      records: Sequence[CoordinatorRecord]) -> int:
@@ -83,7 +88,12 @@ class ReplicaManagerPartitionWriter:
         try:
             info, durable = rm.append(part, memoryview(batch), -1, now_ms)
             if durable is not None:  # on every ISR replica (and fsynced, with flush.messages)
-                await durable
+                await self._clock.wait_for(durable, self._timeout_s)
+        except TimeoutError as exc:
+            raise CoordinatorWriteError(
+                ErrorCode.REQUEST_TIMED_OUT,
+                f"{topic}-{partition}: not on every in-sync replica within "
+                f"{self._timeout_s * 1000:.0f} ms") from exc
         except _APPEND_ERRORS as exc:
             raise CoordinatorWriteError(error_code_for(exc), str(exc)) from exc
         return info.last_offset
@@ -144,7 +154,8 @@ class BrokerGroupCoordinator:
                  if (value := config.value(key)) is not None}
         self.config = GroupCoordinatorConfig.from_props(props)
         self.service = GroupCoordinatorService(
-            self.config, ReplicaManagerPartitionWriter(replica_manager, clock),
+            self.config, ReplicaManagerPartitionWriter(replica_manager, clock,
+                                          self.config.offsets_commit_timeout_ms),
             ReplicaManagerCoordinatorLoader(replica_manager), clock, rng,
         )
         self._create_lock = asyncio.Lock()

@@ -269,6 +269,8 @@ class BrokerNode:
             conn.close()
         for server in self._servers:
             await server.wait_closed()
+        self.replica_manager.fail_delayed_produces(
+            f"broker {self.config.node_id} is shutting down")
         self._stop_background.set()
         if self._background is not None:
             await self._background

@@ -37,4 +37,5 @@ GROUP_CONFIGS = ConfigDef([
     _key("offset.metadata.max.bytes", 4096, _HIGH, "Largest metadata string a committed offset may carry."),
     _key("offsets.retention.minutes", 10080, _HIGH, "How long the offsets of an empty group are kept."),
     _key("offsets.retention.check.interval.ms", 600_000, _HIGH, "How often expired offsets are looked for."),
+    _key("offsets.commit.timeout.ms", 5000, _HIGH, "How long a write to the offsets topic waits for every in-sync replica before it fails with REQUEST_TIMED_OUT.", 1),
 ])  # fmt: skip

@@ -455,6 +455,15 @@ class ReplicaManager:
                     proposed += 1
         return proposed
 
+    def fail_delayed_produces(self, reason: str) -> None:
+        """A stopping broker answers every acks=all produce still waiting for its ISR (and
+        its own coordinators' writes) NOT_LEADER_OR_FOLLOWER: its connections to followers
+        are closed, so the high watermark will not move again, and nothing that waits on it
+        may keep the process from exiting."""
+        for part in self.partitions.values():
+            if part.delayed_produces.heap:
+                part.delayed_produces.fail_all(reason)
+
     async def run_isr_checks(self, stop: asyncio.Event, clock: Clock) -> None:
         """Run ``shrink_isrs`` every half lag time (on the broker's clock) until ``stop``."""
         interval = max(self.replica_lag_time_max_ms / 2000.0, 0.01)

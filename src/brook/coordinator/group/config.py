@@ -38,6 +38,7 @@ class GroupCoordinatorConfig:
     offset_metadata_max_bytes: int = _default("offset.metadata.max.bytes")
     offsets_retention_ms: int = _default("offsets.retention.minutes") * 60_000
     offsets_retention_check_interval_ms: int = _default("offsets.retention.check.interval.ms")
+    offsets_commit_timeout_ms: int = _default("offsets.commit.timeout.ms")
 
     @classmethod
     def from_props(cls, props: Mapping[str, str]) -> GroupCoordinatorConfig:
@@ -64,4 +65,5 @@ class GroupCoordinatorConfig:
             offset_metadata_max_bytes=get("offset.metadata.max.bytes"),
             offsets_retention_ms=get("offsets.retention.minutes") * 60_000,
             offsets_retention_check_interval_ms=get("offsets.retention.check.interval.ms"),
+            offsets_commit_timeout_ms=max(get("offsets.commit.timeout.ms"), 1),
         )
