@@ -463,3 +463,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._closed = True
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes included: ``close`` waits for the write
+        buffer to drain, which a peer that stopped reading never lets happen."""
+        self._closed = True
+        if self.transport is not None:
+            self.transport.abort()

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CLOSE_GRACE_S = 5.0
+"""How long a stopping broker lets its closed connections drain their write buffers."""
+
 
 def _cluster_id(meta_dir: Path, configured: str | None, clustered: bool = False,
                 node_id: int | None = None) -> str:
@@ -267,8 +270,17 @@ class BrokerNode:
             server.close()
         for conn in list(self.connections):
             conn.close()
-        for server in self._servers:
-            await server.wait_closed()
+        # A closed transport still drains its write buffer; a peer that stopped reading
+        # would keep it, and the listener's wait_closed with it, open for ever.
+        try:
+            await self.clock.wait_for(
+                asyncio.gather(*(server.wait_closed() for server in self._servers)),
+                _CLOSE_GRACE_S)
+        except TimeoutError:
+            log.warning("broker %d: connections still draining after %.0f s; dropping them",
+                        self.config.node_id, _CLOSE_GRACE_S)
+            for conn in list(self.connections):
+                conn.abort()
         self.replica_manager.fail_delayed_produces(
             f"broker {self.config.node_id} is shutting down")
         self._stop_background.set()

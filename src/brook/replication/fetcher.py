@@ -106,6 +106,7 @@ class ReplicaFetcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unreachable = False
+        self._stopping = False
 
     # -- control (event loop) ----------------------------------------------------------------
 
@@ -129,11 +130,18 @@ class ReplicaFetcher:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.client_id)
 
     async def stop(self) -> None:
+        """Cancel the loop and wait for it. Python 3.11's ``wait_for`` can swallow a
+        cancellation that lands as its inner wait completes, so the loop also checks
+        ``_stopping`` and the cancellation is repeated until the task has ended."""
+        self._stopping = True
+        self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            while not task.done():
+                task.cancel()
+                await asyncio.wait((task,), timeout=0.1)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -150,7 +158,7 @@ class ReplicaFetcher:
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             now = self._clock.monotonic()
             ready = [s for s in self.states.values() if not s.failed and s.delayed_until <= now]
             truncating = [s for s in ready if s.state is FetchState.TRUNCATING]

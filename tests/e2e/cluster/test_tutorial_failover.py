@@ -193,13 +193,7 @@ def fixture_tutorial(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             pytest.fail(f"broker {n} still running after brook up stopped")
 
 
-_SIGTERM_HANG = pytest.mark.xfail(
-    reason="a broker stopped with SIGTERM right after its peer rejoined sometimes logs that it "
-           "leads no partition and then never exits (seen in 3 runs of 10)", strict=False)
-
-
-@pytest.mark.parametrize("fault", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=_SIGTERM_HANG)],
-                         ids=["kill-9", "sigterm"])
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_console_clients_keep_every_record_while_each_broker_fails_in_turn(
     tutorial: tuple[Path, list[str]], fault: signal.Signals,
 ) -> None:
