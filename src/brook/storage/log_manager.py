@@ -3,7 +3,8 @@
 It finds the partition directories at startup and opens them (with recovery after an
 unclean shutdown), creates and deletes logs, keeps the per-directory checkpoints
 (``recovery-point-offset-checkpoint``, ``log-start-offset-checkpoint``,
-``replication-offset-checkpoint``) and the ``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
+``replication-offset-checkpoint``, written by :mod:`brook.storage.log_checkpoints`) and the
+``.kafka_cleanshutdown`` marker, and runs the one background task that applies the flush
 policy (``flush.ms``, ``flush.messages``, plus the flush Kafka schedules after each roll),
 retention, producer-id expiry and checkpointing for all partitions (the high watermarks
 every ``replica.high.watermark.checkpoint.interval.ms``, as Kafka's ``ReplicaManager``
@@ -55,6 +56,7 @@ from brook.storage.cleaner import CleanerConfig
 from brook.storage.cleaner_manager import HighWatermarkSource, LogCleaner, LogCleanerManager
 from brook.storage.errors import LogDirError
 from brook.storage.log import Log
+from brook.storage.log_checkpoints import LogDirCheckpoints, TopicPartition
 from brook.storage.log_config import LogConfig
 from brook.storage.log_dirs import (
     DELETE_DIR_SUFFIX,
@@ -80,7 +82,6 @@ __all__ = [
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 MIN_FLUSH_CHECK_MS = 10
 """The background task's shortest sleep, whatever ``flush.ms`` a log asks for."""
-TopicPartition = tuple[str, int]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _interval(defaults: Mapping[str, str], key: str) -> int:
     return BROKER_CONFIGS.get_int(defaults, key)
 
 
-class LogManager:
+class LogManager(LogDirCheckpoints):
     """All logs of one broker. See the module docstring for lifecycle and threading."""
 
     def __init__(
@@ -374,52 +375,6 @@ class LogManager:
             await asyncio.to_thread(_remove_deleted_dir, path)
 
     # -- checkpoints ----------------------------------------------------------------------------
-
-    def _offsets_by_dir(
-        self, pick: Callable[[Log], int], only: Iterable[Path] | None = None
-    ) -> dict[Path, dict[TopicPartition, int]]:
-        wanted = set(self.log_dirs if only is None else only)
-        by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in wanted}
-        for tp, plog in list(self._logs.items()):
-            if plog.dir.parent in wanted:
-                by_dir[plog.dir.parent][tp] = pick(plog)
-        return by_dir
-
-    def checkpoint_recovery_points(self, only: Iterable[Path] | None = None) -> None:
-        """Write each directory's ``recovery-point-offset-checkpoint`` (blocking: fsyncs)."""
-        with self._checkpoint_lock:
-            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.recovery_point, only)
-            for log_dir, offsets in offsets_by_dir.items():
-                OffsetCheckpointFile(log_dir / RECOVERY_POINT_CHECKPOINT_FILENAME).write(offsets)
-
-    def checkpoint_log_start_offsets(self, only: Iterable[Path] | None = None) -> None:
-        """Write each directory's ``log-start-offset-checkpoint`` (blocking: fsyncs)."""
-        with self._checkpoint_lock:
-            offsets_by_dir = self._offsets_by_dir(lambda plog: plog.log_start_offset, only)
-            for log_dir, offsets in offsets_by_dir.items():
-                OffsetCheckpointFile(log_dir / LOG_START_OFFSET_CHECKPOINT_FILENAME).write(offsets)
-
-    def high_watermark_of(self, tp: TopicPartition, plog: Log) -> int:
-        """What the ``replication-offset-checkpoint`` records for a log: its partition's
-        high watermark, or, with no partition installed on it (yet), what the checkpoint
-        held when it was opened. Read from a worker thread: one attribute read each."""
-        source = self.high_watermark
-        hw = source(tp) if source is not None else None
-        return plog.checkpointed_high_watermark if hw is None else hw
-
-    def checkpoint_high_watermarks(self, only: Iterable[Path] | None = None) -> None:
-        """Write each directory's ``replication-offset-checkpoint`` (Kafka's
-        ``ReplicaManager.checkpointHighWatermarks``; blocking: fsyncs). Logs no longer here
-        (deleted topics) drop out of the file."""
-        with self._checkpoint_lock:
-            wanted = set(self.log_dirs if only is None else only)
-            by_dir: dict[Path, dict[TopicPartition, int]] = {d: {} for d in wanted}
-            for tp, plog in list(self._logs.items()):
-                if plog.dir.parent in wanted:
-                    by_dir[plog.dir.parent][tp] = self.high_watermark_of(tp, plog)
-            for log_dir, offsets in by_dir.items():
-                OffsetCheckpointFile(log_dir / REPLICATION_OFFSET_CHECKPOINT_FILENAME).write(
-                    offsets)
 
     def _write_checkpoints(self, dirs: Iterable[Path]) -> None:
         """Rewrite every checkpoint of ``dirs`` from the live logs (after a deletion)."""
