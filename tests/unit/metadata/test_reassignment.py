@@ -69,3 +69,26 @@ def test_an_ongoing_reassignment_survives_a_snapshot() -> None:
     image = replay(image, plan_alter_reassignments(image, [("t", 0, [2, 3])])[1])
     again = replay(EMPTY_IMAGE, image_records(image))
     assert part(again) == part(image)
+
+
+def test_changing_a_move_midway_drops_the_abandoned_replica_from_the_isr() -> None:
+    """1,2 -> 2,3; 3 catches up and joins the ISR; the target becomes 1,2 again: 3 is no
+    longer a replica and must not stay in the ISR (acks=all would wait for it)."""
+    image = cluster(([1, 2], [1, 2], 1))
+    image = replay(image, plan_alter_reassignments(image, [("t", 0, [2, 3])])[1])
+    image = replay(image, [PartitionChangeRecord(partition_id=0, topic_id=T, isr=[1, 2, 3])])
+    results, records = plan_alter_reassignments(image, [("t", 0, [1, 2])])
+    assert [r.error for r in results] == [ErrorCode.NONE]
+    p = part(replay(image, records))
+    assert set(p.isr) <= set(p.replicas) and 3 not in p.isr and p.leader in p.isr
+
+
+def test_a_cancel_that_would_leave_no_in_sync_replica_is_refused() -> None:
+    """The original replica 1 left the ISR while the added 3 caught up: reverting to (1,)
+    would drop the only in-sync copy, so the cancel is refused and nothing changes."""
+    image = cluster(([1], [1], 1))
+    image = replay(image, plan_alter_reassignments(image, [("t", 0, [3])])[1])
+    image = replay(image, [PartitionChangeRecord(partition_id=0, topic_id=T, isr=[3], leader=3)])
+    results, records = plan_alter_reassignments(image, [("t", 0, None)])
+    assert [r.error for r in results] == [ErrorCode.INVALID_REPLICA_ASSIGNMENT]
+    assert records == []

@@ -93,6 +93,25 @@ def _with_leader(part: PartitionRegistration, replicas: list[int], isr: list[int
     return elect(moved, isr, acceptable, Election.ONLINE, False)
 
 
+def _move(name: str, topic_id: bytes, index: int, part: PartitionRegistration, replicas: list[int],
+          adding: list[int], removing: list[int], acceptable: Collection[int],
+          ) -> PartitionChangeRecord | ElectionResult:
+    """The record that makes ``replicas`` the partition's replicas (a new target, or the
+    original ones when a move is cancelled or changed midway): the ISR keeps only brokers
+    that stay replicas — an added replica that joined it and is dropped again must leave it,
+    or acks=all would wait for a broker that no longer follows — and the leader is kept or
+    re-elected from it. A move that would leave no in-sync replica is refused: the only
+    copies of the committed records are on brokers it drops (Kafka reverts uncleanly here;
+    brook does not lose acknowledged records for an admin request)."""
+    isr = [r for r in part.isr if r in replicas]
+    if not isr:
+        return ElectionResult(name, index, ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                              f"Every in-sync replica of partition {index} ({list(part.isr)}) "
+                              f"would leave it; wait until one of {replicas} has caught up.")
+    leader, isr = _with_leader(part, replicas, isr, acceptable)
+    return _record(topic_id, index, part, replicas, isr, leader, adding, removing)
+
+
 def plan_alter_reassignments(
     image: MetadataImage, requests: Sequence[tuple[str, int, Sequence[int] | None]],
     shutting_down: Collection[int] = (),
@@ -114,9 +133,11 @@ def plan_alter_reassignments(
                                               ErrorCode.NO_REASSIGNMENT_IN_PROGRESS.message))
                 continue
             replicas = _original(part)
-            isr = [r for r in part.isr if r in replicas] or list(part.isr)
-            leader, isr = _with_leader(part, replicas, isr, acceptable)
-            records.append(_record(topic.topic_id, index, part, replicas, isr, leader, [], []))
+            moved = _move(name, topic.topic_id, index, part, replicas, [], [], acceptable)
+            if isinstance(moved, ElectionResult):
+                results.append(moved)
+                continue
+            records.append(moved)
             results.append(ElectionResult(name, index, ErrorCode.NONE, None))
             continue
         problem = _check_target(image, target)
@@ -128,8 +149,11 @@ def plan_alter_reassignments(
         adding = [r for r in target if r not in original]
         removing = [r for r in original if r not in target]
         replicas = [*target, *removing]
-        records.append(_record(topic.topic_id, index, part, replicas, list(part.isr),
-                               part.leader, adding, removing))
+        moved = _move(name, topic.topic_id, index, part, replicas, adding, removing, acceptable)
+        if isinstance(moved, ElectionResult):
+            results.append(moved)
+            continue
+        records.append(moved)
         results.append(ElectionResult(name, index, ErrorCode.NONE, None))
     return results, records
 
