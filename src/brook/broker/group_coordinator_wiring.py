@@ -88,12 +88,13 @@ class ReplicaManagerPartitionWriter:
         try:
             info, durable = rm.append(part, memoryview(batch), -1, now_ms)
             if durable is not None:  # on every ISR replica (and fsynced, with flush.messages)
-                await self._clock.wait_for(durable, self._timeout_s)
-        except TimeoutError as exc:
-            raise CoordinatorWriteError(
-                ErrorCode.REQUEST_TIMED_OUT,
-                f"{topic}-{partition}: not on every in-sync replica within "
-                f"{self._timeout_s * 1000:.0f} ms") from exc
+                try:
+                    await self._clock.wait_for(durable, self._timeout_s)
+                except TimeoutError as exc:
+                    raise CoordinatorWriteError(
+                        ErrorCode.REQUEST_TIMED_OUT,
+                        f"{topic}-{partition}: not on every in-sync replica within "
+                        f"{self._timeout_s * 1000:.0f} ms") from exc
         except _APPEND_ERRORS as exc:
             raise CoordinatorWriteError(error_code_for(exc), str(exc)) from exc
         return info.last_offset

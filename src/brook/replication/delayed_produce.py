@@ -43,8 +43,16 @@ class DelayedProduces:
         """Read directly (``if delayed.heap``) on the append path: cheaper than ``__bool__``."""
 
     def add(self, required_offset: int) -> asyncio.Future[None]:
+        """A waiter for ``required_offset``. Waiters whose request timed out (cancelled) stay
+        in the heap until the high watermark passes them; while it is stuck (a dead follower
+        still in the ISR) retries would pile them up, so the heap is rebuilt without them
+        whenever it doubles (Kafka's purgatory purge)."""
+        heap = self.heap
+        if len(heap) >= 64 and len(heap) & (len(heap) - 1) == 0:
+            heap[:] = [entry for entry in heap if not entry[2].done()]
+            heapq.heapify(heap)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self.heap, (required_offset, next(_seq), fut))
+        heapq.heappush(heap, (required_offset, next(_seq), fut))
         return fut
 
     def complete_up_to(self, high_watermark: int, enough_replicas: bool) -> None:

@@ -120,7 +120,12 @@ class Partition:
         self.partition_epoch = -1
         self.leader_epoch_start_offset = log.log_end_offset
         self.remote: dict[int, ReplicaState] = {}
-        self.high_watermark = min(log.checkpointed_high_watermark, log.log_end_offset)
+        # What is committed is not known from the log alone (its tail may hold records the
+        # ISR never copied): the checkpointed high watermark, capped at the log end. Leaders
+        # and followers alike start here; the ISR's fetches (or a sole ISR member's
+        # registration) move it, and a follower's consumers (KIP-392) see no more.
+        self.high_watermark = max(
+            log.log_start_offset, min(log.checkpointed_high_watermark, log.log_end_offset))
         self._waiters: list[asyncio.Future[None]] = []
         self._follower_waiters: list[asyncio.Future[None]] = []
         self.delayed_produces = DelayedProduces()
@@ -381,8 +386,7 @@ class Partition:
         self.isr = self.maximal_isr = isr
         self.pending_isr = None
         self.partition_epoch = partition_epoch
-        if not self.maybe_increment_high_watermark() and self.delayed_produces:
-            self._complete_delayed_produces()
+        self.maybe_increment_high_watermark()
         return True
 
     def isr_change_failed(self, proposed: tuple[int, ...]) -> None:

@@ -156,12 +156,6 @@ class ReplicaManager:
         )
         part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
                                  reg.partition_epoch, self.log_manager.now_ms())
-        if not part.is_leader:
-            # A follower knows no committed offset before its leader's first answer but the
-            # checkpointed one: its log end may hold records the cluster never committed,
-            # which consumers it serves (KIP-392) must not see.
-            part.high_watermark = max(
-                plog.log_start_offset, min(plog.checkpointed_high_watermark, plog.log_end_offset))
         self.partitions[tp] = part
         self._by_topic.setdefault(topic, []).append(part)
         if self.followers is not None:
@@ -343,13 +337,13 @@ class ReplicaManager:
                     return AppendResult(info, asyncio.ensure_future(_both(reached, replicated)))
             return AppendResult(info, reached)
         part.advance_high_watermark()
-        if required_acks == -1 and part.high_watermark <= info.last_offset:
-            return AppendResult(info, part.wait_for_high_watermark(info.last_offset + 1))
         if not flusher.busy:
             if plog.pending_flush_offset is not None:  # a roll: Kafka schedules this flush now
                 flusher.request_background(plog.pending_flush_offset, now_ms)
             elif now_ms - plog.last_flush_ms >= plog.config.flush_ms and plog.unflushed_messages:
                 flusher.request_background(plog.log_end_offset, now_ms)
+        if required_acks == -1 and part.high_watermark <= info.last_offset:
+            return AppendResult(info, part.wait_for_high_watermark(info.last_offset + 1))
         return AppendResult(info, None)
 
     # -- read ------------------------------------------------------------------------------
@@ -477,8 +471,14 @@ class ReplicaManager:
 
 
 async def _both(durable: asyncio.Future[None], replicated: asyncio.Future[None]) -> None:
-    """acks=all after an fsync the append asked for: both must complete."""
-    await durable
+    """acks=all after an fsync the append asked for: both must complete. A failed fsync
+    answers alone; the replication wait is then dropped (cancelled), not left to fail
+    unobserved later."""
+    try:
+        await durable
+    except BaseException:
+        replicated.cancel()
+        raise
     await replicated
 
 

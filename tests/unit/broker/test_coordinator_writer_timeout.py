@@ -20,6 +20,7 @@ from brook.replication.replica_manager import ReplicaManager
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
 from brook.storage.log_manager import LogManager
+from tests.support.storage_batches import make_batch
 
 
 def _manager(tmp_path: Path) -> ReplicaManager:
@@ -60,5 +61,26 @@ def test_a_stopping_broker_fails_the_writes_still_waiting(tmp_path: Path) -> Non
         with pytest.raises(CoordinatorWriteError) as info:
             await asyncio.wait_for(write, 5)
         assert info.value.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+    asyncio.run(body())
+
+
+def test_an_acks_all_append_that_rolls_schedules_the_flush_of_the_rolled_segment(
+        tmp_path: Path) -> None:
+    """The append path starts the flush Kafka schedules after a roll whatever the acks: an
+    acks=all append still waiting for its ISR must not leave it to the background task."""
+    rm = _manager(tmp_path)
+    part = rm.partitions[("__consumer_offsets", 0)]
+    part.log.update_config(LogConfig.from_props({"segment.bytes": "1024"}))
+
+    async def body() -> None:
+        for _ in range(4):
+            rm.append(part, memoryview(make_batch(1, value_size=300)), -1, SYSTEM_CLOCK.now_ms())
+        assert part.log.num_segments > 1
+        for _ in range(100):
+            if part.log.recovery_point >= part.log.segments[-1].base_offset:
+                break
+            await asyncio.sleep(0.02)
+        assert part.log.recovery_point >= part.log.segments[-1].base_offset
 
     asyncio.run(body())

@@ -222,3 +222,20 @@ def test_an_image_of_the_same_partition_epoch_keeps_a_proposal_in_flight(
     assert part.pending_isr == (1, 2) and part.maximal_isr == (1, 2)
     _append(part, 1)
     assert part.high_watermark == end
+
+
+def test_timed_out_waiters_do_not_pile_up_while_the_high_watermark_is_stuck(
+        tmp_path: Path) -> None:
+    """A follower that never fetches keeps the high watermark still; produce retries whose
+    waits timed out (cancelled) must not grow the partition's purgatory without bound."""
+    part = _partition(tmp_path, min_isr=1)
+
+    async def body() -> None:
+        for _ in range(5_000):
+            end = _append(part, 1)
+            fut = part.wait_for_high_watermark(end)
+            assert fut is not None
+            fut.cancel()  # the produce request's timeout
+        assert len(part.delayed_produces.heap) <= 2 * 64 + 1
+
+    _run(body)

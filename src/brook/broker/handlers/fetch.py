@@ -251,13 +251,18 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
                                      log_start_offset=-1, records=b""))
             kept.append(w)
             continue
+        if plan.replica_id >= 0 and not part.is_leader:
+            # Leadership moved while the follower's fetch waited: Kafka answers at once.
+            out.append(_not_leader(w))
+            kept.append(w)
+            continue
         if plan.replica_id >= 0 and w.last_fetched_epoch >= 0:
             diverging = _diverging_epoch(part, w)
             if diverging is not None:
                 out.append(diverging)
                 kept.append(w)
                 continue
-        if plan.any_replica and part.is_leader and rm.replica_selector is not None:
+        if rm.replica_selector is not None and plan.any_replica and part.is_leader:
             preferred = preferred_read_replica(
                 rm.replica_selector, part, node.image, plan.listener, plan.client_rack,
                 w.fetch_offset, node.clock.now_ms())
@@ -271,16 +276,17 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
                 continue
         budget = min(w.max_bytes, max(max_bytes - total, 0))
         try:
-            end = part.log.log_end_offset
             res = rm.read(part, w.fetch_offset, budget, total == 0, committed)
-            if plan.record_fetch_state:
-                _record_fetch(rm, plan, part, w, end)
         except OffsetOutOfRangeError:
             out.append(PartitionData(partition_index=w.partition,
                                      error_code=ErrorCode.OFFSET_OUT_OF_RANGE,
                                      high_watermark=part.high_watermark,
                                      last_stable_offset=part.high_watermark,
                                      log_start_offset=part.log_start_offset, records=b""))
+            kept.append(w)
+            continue
+        if plan.record_fetch_state and not _record_fetch(rm, plan, part, w, res.log_end_offset):
+            out.append(_not_leader(w))
             kept.append(w)
             continue
         total += res.size
@@ -302,14 +308,24 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
     return out, kept, total
 
 
-def _record_fetch(rm: ReplicaManager, plan: _Plan, part: Partition, w: _Want, end: int) -> None:
+def _record_fetch(rm: ReplicaManager, plan: _Plan, part: Partition, w: _Want, end: int) -> bool:
     """The follower's fetch offset is its log end: record it against the leader's end at
-    the time of the read (Kafka's ``updateFollowerFetchState``)."""
+    the time of the read (Kafka's ``updateFollowerFetchState``). False: this broker no
+    longer takes the follower's fetches (not the leader, or not a replica at that epoch),
+    and the records read must not be sent."""
     if not rm.record_follower_fetch(part, plan.replica_id, plan.replica_epoch, w.fetch_offset,
                                     end):
         w.error = ErrorCode.NOT_LEADER_OR_FOLLOWER
-    elif (state := part.remote.get(plan.replica_id)) is not None:
+        return False
+    if (state := part.remote.get(plan.replica_id)) is not None:
         state.log_start_offset = w.log_start_offset
+    return True
+
+
+def _not_leader(w: _Want) -> PartitionData:
+    return PartitionData(partition_index=w.partition,
+                         error_code=ErrorCode.NOT_LEADER_OR_FOLLOWER, high_watermark=-1,
+                         last_stable_offset=-1, log_start_offset=-1, records=b"")
 
 
 def _diverging_epoch(part: Partition, w: _Want) -> PartitionData | None:
