@@ -49,3 +49,10 @@ def request_meta(ctx: RequestContext) -> RequestMeta:
     them."""
     host = ctx.client_host.rsplit(":", 1)[0] if ":" in ctx.client_host else ctx.client_host
     return RequestMeta(ctx.client_id or "", f"/{host}", ctx.api_version)
+
+
+def from_inter_broker_listener(ctx: RequestContext) -> bool:
+    """Whether a request came in on ``inter.broker.listener.name``: the APIs only brokers
+    send (AlterPartition, a controlled shutdown's BrokerHeartbeat) are refused elsewhere, so a
+    cluster whose brokers talk on a listener of their own keeps clients away from them."""
+    return ctx.listener_name == ctx.services.config.inter_broker_listener_name

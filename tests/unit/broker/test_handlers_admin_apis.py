@@ -175,3 +175,25 @@ def test_broker_heartbeat_on_a_single_node_hands_nothing_over(tmp_path: Path) ->
         assert s.services.image.topics.by_name["t"].partitions == before
         assert all(p.leader == 1 for p in before.values())
     _run(tmp_path, body)
+
+
+def test_broker_only_apis_are_refused_off_the_inter_broker_listener(tmp_path: Path) -> None:
+    """AlterPartition and a controlled shutdown's BrokerHeartbeat arrive from brokers on
+    inter.broker.listener.name; on any other listener (where clients connect) they are
+    refused, so a client cannot shrink an ISR or move a broker's leaderships."""
+    from brook.broker.handlers import alter_partition, broker_heartbeat
+    from brook.protocol.messages.alter_partition import AlterPartitionRequest
+    from brook.protocol.messages.broker_heartbeat import BrokerHeartbeatRequest
+
+    async def body(s: Setup) -> None:
+        await _topics(s, t=1)
+        before = s.services.image.topics.by_name["t"].partitions
+        r = await s.call(broker_heartbeat, BrokerHeartbeatRequest(
+            broker_id=1, broker_epoch=1, want_shut_down=True), listener="CLIENTS")
+        assert (r.error_code, r.should_shut_down) == (
+            ErrorCode.CLUSTER_AUTHORIZATION_FAILED, False)
+        a = await s.call(alter_partition, AlterPartitionRequest(broker_id=1, broker_epoch=1),
+                         listener="CLIENTS")
+        assert a.error_code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        assert s.services.image.topics.by_name["t"].partitions == before
+    _run(tmp_path, body)

@@ -93,10 +93,11 @@ class Setup:
             1, bytes(16), [BrokerEndpointSpec("PLAINTEXT", "127.0.0.1", 9092, 0)], rack=None)
         await self.services.controller.create_topics([TopicSpec(t) for t in topics], False)
 
-    async def call(self, module: Any, request: Any, version: int | None = None) -> Any:
+    async def call(self, module: Any, request: Any, version: int | None = None,
+                   listener: str = "PLAINTEXT") -> Any:
         key = module.API_KEY
         ctx = RequestContext(self.services, key, version or HANDLERS[key].max_version, 1,
-                             "test", "PLAINTEXT", "127.0.0.1:1", "c-1")
+                             "test", listener, "127.0.0.1:1", "c-1")
         result = module.handle(ctx, request)
         return await result if isinstance(result, Awaitable) else result
 

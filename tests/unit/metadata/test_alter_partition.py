@@ -122,3 +122,13 @@ def test_replay_bumps_the_leader_epoch_only_on_a_leader_change(tmp_path: Path) -
     delta.replay(PartitionChangeRecord(partition_id=0, topic_id=tid, isr=[2]), 102)
     reg = delta.apply().topics.by_id[tid].partitions[0]
     assert (reg.leader, reg.isr, reg.leader_epoch, reg.partition_epoch) == (2, (2,), 1, 3)
+
+
+def test_a_request_naming_no_broker_epoch_is_stale() -> None:
+    """-1 is no proof of being the registered leader: refused like a wrong epoch."""
+    from brook.metadata.controller.alter_partition import check_broker_epoch
+    from tests.unit.metadata.test_partition_change import cluster
+    image = cluster(([1, 2], [1, 2], 1))
+    epoch = image.cluster.brokers[1].broker_epoch
+    assert check_broker_epoch(image, 1, epoch) == ErrorCode.NONE
+    assert check_broker_epoch(image, 1, -1) == ErrorCode.STALE_BROKER_EPOCH

@@ -2,13 +2,14 @@
 
 Leaders send it (Kafka's inter-broker API) when a follower falls behind or catches up; only
 the broker holding the controller's term decides, so any other broker answers NOT_CONTROLLER
-and the leader looks for the controller again. Requests are by topic id (v2+); v3 names each
+and the leader looks for the controller again. Only requests on the inter-broker listener
+are taken, and the requester must be registered at the broker epoch it names. Requests are by topic id (v2+); v3 names each
 ISR member's broker epoch, which the controller checks against the member's registration.
 """
 
 from __future__ import annotations
 
-from brook.broker.context import RequestContext
+from brook.broker.context import RequestContext, from_inter_broker_listener
 from brook.metadata.controller.alter_partition import NO_BROKER_EPOCH, IsrChange
 from brook.metadata.controller.replication_control import ControllerError
 from brook.protocol.api_keys import ApiKey
@@ -26,6 +27,8 @@ _Topic = AlterPartitionResponse.TopicData
 
 async def handle(ctx: RequestContext, request: AlterPartitionRequest) -> AlterPartitionResponse:
     node = ctx.services
+    if not from_inter_broker_listener(ctx):
+        return AlterPartitionResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     if node.controller.active_controller_id != node.config.node_id:
         return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER)
     changes: list[IsrChange] = []

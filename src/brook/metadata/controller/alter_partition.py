@@ -58,11 +58,12 @@ class IsrChangeResult:
 
 
 def check_broker_epoch(image: MetadataImage, broker_id: int, broker_epoch: int) -> ErrorCode:
-    """The requester must be registered at the epoch it claims (-1: not checked)."""
+    """The requester must be registered at the epoch it claims — always: a request that
+    names no epoch (-1) would let anyone who can reach the controller speak for a leader."""
     registration = image.cluster.brokers.get(broker_id)
     if registration is None:
         return ErrorCode.STALE_BROKER_EPOCH
-    if broker_epoch != NO_BROKER_EPOCH and broker_epoch != registration.broker_epoch:
+    if broker_epoch != registration.broker_epoch:
         return ErrorCode.STALE_BROKER_EPOCH
     return ErrorCode.NONE
 
