@@ -24,8 +24,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.controller.cluster_role import ControllerRole
+from brook.metadata.controller.partition_change import partitions_led_by
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec, QuorumController
 from brook.metadata.controller.replication_control import ControllerError
 from brook.metadata.follower import MetadataFollower
@@ -48,15 +50,6 @@ log = logging.getLogger(__name__)
 _RETRY_S = 0.5
 _SHUTDOWN_POLL_S = 0.2
 _REGISTERED_POLL_S = 0.05
-
-
-def _flag(config: BrokerConfig, key: str) -> bool:
-    return (config.value(key) or "false").strip().lower() == "true"
-
-
-def _leads_any(image: MetadataImage, node_id: int) -> bool:
-    return any(p.leader == node_id for t in image.topics.by_id.values()
-               for p in t.partitions.values())
 
 
 def etcd_endpoints(config: BrokerConfig) -> str | None:
@@ -147,26 +140,30 @@ class ClusterMembership:
         self.clock = clock
         self.incarnation = incarnation
         self.snapshots = EtcdSnapshots(self.client, prefix, self.log.leader_key)
-        snapshot_bytes = int(
-            config.value("metadata.log.max.record.bytes.between.snapshots") or 20 * 1024 * 1024)
+        props = config.props
+        snapshot_bytes = BROKER_CONFIGS.get_int(
+            props, "metadata.log.max.record.bytes.between.snapshots")
         self.follower = MetadataFollower(loader, self.log.follow, self.snapshots.load_retrying)
         self.controller_id = -1
         self._tasks: list[asyncio.Task[None]] = []
-        controller.unclean_leader_election = _flag(config, "unclean.leader.election.enable")
+        controller.unclean_leader_election = BROKER_CONFIGS.get_bool(
+            props, "unclean.leader.election.enable")
         rebalance = None
-        if _flag(config, "auto.leader.rebalance.enable"):
-            rebalance = (float(config.value("leader.imbalance.check.interval.seconds") or 300),
-                         int(config.value("leader.imbalance.per.broker.percentage") or 10))
+        if BROKER_CONFIGS.get_bool(props, "auto.leader.rebalance.enable"):
+            rebalance = (
+                float(BROKER_CONFIGS.get_int(props, "leader.imbalance.check.interval.seconds")),
+                BROKER_CONFIGS.get_int(props, "leader.imbalance.per.broker.percentage"))
         self.role = ControllerRole(
             self.node_id, controller, self.follower, self.log, self.registry,
             lambda: EtcdControllerElection(self.client, self.log.leader_key, self.node_id,
                                            incarnation.hex(), clock),
             parse_registration, clock, self.snapshots, snapshot_bytes, rebalance,
         )
-        self.controlled_shutdown_enabled = _flag(config, "controlled.shutdown.enable")
+        self.controlled_shutdown_enabled = BROKER_CONFIGS.get_bool(
+            props, "controlled.shutdown.enable")
         self.controlled_shutdown_s = max(
-            int(config.value("controlled.shutdown.max.retries") or 0)
-            * int(config.value("controlled.shutdown.retry.backoff.ms") or 0) / 1000, 1.0)
+            BROKER_CONFIGS.get_int(props, "controlled.shutdown.max.retries")
+            * BROKER_CONFIGS.get_int(props, "controlled.shutdown.retry.backoff.ms") / 1000, 1.0)
 
     async def load(self) -> Sequence[tuple[int, bytes]]:
         """The newest snapshot's records (all at its end offset), then every committed record
@@ -207,6 +204,8 @@ class ClusterMembership:
         # controller re-elects those partitions when it registers the new incarnation (Kafka's
         # broker likewise waits to catch up with its own registration before serving).
         while not registered(self.loader.image, self.node_id, self.incarnation):
+            if self.follower.failure is not None:  # the image will not move again
+                raise self.follower.failure
             await self.clock.sleep(_REGISTERED_POLL_S)
 
     async def controlled_shutdown(self, channel: ControllerChannel) -> bool:
@@ -232,7 +231,7 @@ class ClusterMembership:
             except ControllerError as exc:
                 log.info("controlled shutdown: %s", exc.message)
                 allowed = False
-            if allowed and not _leads_any(self.loader.image, self.node_id):
+            if allowed and partitions_led_by(self.loader.image, self.node_id) == 0:
                 log.info("broker %d leads no partition: shutting down", self.node_id)
                 return True
             await self.clock.sleep(min(_SHUTDOWN_POLL_S, max(left, 0.0)))

@@ -41,7 +41,7 @@ Gate = Callable[[], Awaitable[None]]
 """Awaited before every store call of a simulated node (see the module docstring)."""
 
 
-async def _open() -> None:
+async def never_paused() -> None:
     """The gate of a node that is never paused."""
 
 
@@ -87,7 +87,7 @@ class MemoryMetadataStore:
 class MemoryMetadataLog:
     """:class:`~brook.raft.fenced.FencedMetadataLog` over a :class:`MemoryMetadataStore`."""
 
-    def __init__(self, store: MemoryMetadataStore, gate: Gate = _open) -> None:
+    def __init__(self, store: MemoryMetadataStore, gate: Gate = never_paused) -> None:
         self._store = store
         self._gate = gate
 
@@ -194,7 +194,7 @@ class MemoryLeaseElection(MemoryControllerElection):
     (``wait_lost``) when a renewal finds the lease gone — e.g. after the node was paused."""
 
     def __init__(self, store: MemoryMetadataStore, node_id: int, ttl_s: float = 3.0,
-                 gate: Gate = _open) -> None:
+                 gate: Gate = never_paused) -> None:
         super().__init__(store, node_id, ttl_s)
         self._gate = gate
         self._lost = asyncio.Event()
@@ -254,7 +254,7 @@ class MemorySnapshots:
     """:class:`~brook.raft.etcd_snapshots.EtcdSnapshots` over a :class:`MemoryMetadataStore`:
     a write fenced by leadership replaces the snapshot and trims the log below it."""
 
-    def __init__(self, store: MemoryMetadataStore, gate: Gate = _open) -> None:
+    def __init__(self, store: MemoryMetadataStore, gate: Gate = never_paused) -> None:
         self._store = store
         self._gate = gate
 

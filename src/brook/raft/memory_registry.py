@@ -15,21 +15,17 @@ import functools
 from collections.abc import AsyncIterator, Iterable
 
 from brook.raft.fenced import DuplicateBrokerRegistration
-from brook.raft.memory_log import Gate, MemoryMetadataStore
+from brook.raft.memory_log import Gate, MemoryMetadataStore, never_paused
 
 __all__ = ["MemoryBrokerRegistry"]
 
 _RETRY_S = 0.2
 
 
-async def _open() -> None:
-    return None
-
-
 class MemoryBrokerRegistry:
     """One broker's registration (``register``/``deregister``) and everyone's (``changes``)."""
 
-    def __init__(self, store: MemoryMetadataStore, ttl_s: float, gate: Gate = _open) -> None:
+    def __init__(self, store: MemoryMetadataStore, ttl_s: float, gate: Gate = never_paused) -> None:
         self._store = store
         self._ttl_s = ttl_s
         self._gate = gate
