@@ -112,6 +112,12 @@ class Sim:
     def violation(self, what: str) -> None:
         self.violations.append(f"{self.clock.monotonic():8.3f} {what}")
 
+    def crashed(self, task: asyncio.Task[Any]) -> None:
+        """A done-callback for every task of the run: one that died of an exception (not a
+        cancellation) is a violation, not a quietly shorter run."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.violation(f"task {task.get_name()} crashed: {exc!r}")
+
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
@@ -245,7 +251,9 @@ class _Run:
         self.sequence = 0
 
     def background(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self.side.append(asyncio.get_running_loop().create_task(coro))
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(self.sim.crashed)
+        self.side.append(task)
 
     async def start_broker(self, node_id: int) -> SimBroker:
         sim = self.sim

@@ -128,6 +128,7 @@ class SimBroker:
             task.cancel()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self.sim.crashed)
         return task
 
     # -- start-up -----------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import pytest
 from tests.sim.cluster import report, simulate
 from tests.sim.node import Sim
 
-FAST_SEEDS = range(200)
-SLOW_SEEDS = range(200, 3200)
+FAST_SEEDS = range(100)
+SLOW_SEEDS = range(100, 3200)
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import pytest
 
 from tests.sim.replication import Sim, report, simulate
 
-FAST_SEEDS = range(150)
-SLOW_SEEDS = range(150, 3150)
+FAST_SEEDS = range(60)
+SLOW_SEEDS = range(60, 3150)
 FOUND = (11, 19, 65, 89)
 """Seeds that found defects (an uncommitted tail served after a leader's restart, a former
 leader stuck on an epoch it wrote nothing under, a restarted broker serving its previous

@@ -252,6 +252,9 @@ class ClusterWorkload:
             for tp in got:
                 key = (tp.topic, tp.partition)
                 if tp.error is not None:
+                    if who == "final":  # every partition's last commit must be checked
+                        self.history.fatal_errors.append(
+                            f"{key[0]}-{key[1]}: final committed offset fetch: {tp.error}")
                     continue
                 if tp.offset >= 0 or floors[key] >= 0:
                     self.history.commit_seen(key, int(tp.offset), f"{who} fetch", floors[key])
@@ -291,6 +294,9 @@ class ClusterWorkload:
                 if self.check_committed(checker, "final"):
                     break
                 time.sleep(1)
+            else:  # "committed offsets are never lost" would go unchecked at the end
+                self.history.fatal_errors.append(
+                    "the group's committed offsets could not be fetched after the run")
         finally:
             checker.close()
 

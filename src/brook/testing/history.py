@@ -8,7 +8,8 @@ killed and restarted: acknowledgements of produced records (``acked``), records 
 * every acknowledged record is in the final read at the offset it was acknowledged with;
 * no record appears twice in a partition, and each producer's records are in send order;
 * no offset ever held two different records across all observations (no offset reuse, no
-  record changed behind a reader's back);
+  record changed behind a reader's back), and no record a reader saw is missing from the
+  final read (a reader was never served an uncommitted tail that was truncated later);
 * committed offsets never go backwards and are never lost: every fetch of a group's offset is
   at least every commit acknowledged before it, and at least every earlier fetch.
 
@@ -113,12 +114,29 @@ class History:
                     out.append(f"{partition}: producer {producer} record {sequence} at {offset} "
                                f"after its record {last_seq[producer]}")
                 last_seq[producer] = sequence
+        out.extend(self._vanished()[:20])
         lost = [(v, at) for v, at in self.acked.items() if where.get(v) != at]
         for value, at in lost[:20]:
             out.append(f"acknowledged {value!r} at {at} is {where.get(value, 'missing')} "
                        f"in the final read")
         if len(lost) > 20:
             out.append(f"... {len(lost)} acknowledged records lost or moved in all")
+        return out
+
+    def _vanished(self) -> list[str]:
+        """Records a reader saw that the final read no longer has: a consumer was served
+        what was never committed (an unreplicated tail later truncated), even if nothing
+        was written at that offset again. Offsets below the final read's first are left
+        alone (retention or DeleteRecords may have removed them)."""
+        final_offsets = {p: {o for o, _ in records} for p, records in self.final.items()}
+        out = []
+        for (partition, offset), value in sorted(self.seen.items()):
+            offsets = final_offsets.get(partition)
+            if offsets is None:
+                continue
+            if offset >= min(offsets, default=0) and offset not in offsets:
+                out.append(f"{partition[0]}-{partition[1]}@{offset} was read ({value!r}) but "
+                           "is not in the final read")
         return out
 
     def summary(self) -> str:

@@ -94,3 +94,12 @@ def test_an_ack_at_two_places_is_caught() -> None:
     h = clean()
     h.ack(record_value(0, 0), P1, 7)
     assert any("acknowledged twice" in p for p in h.violations())
+
+
+def test_a_read_record_that_vanished_from_the_end_is_caught() -> None:
+    """A consumer read offset 3 (an uncommitted tail, never acknowledged); the final read
+    ends at 2 and nothing was written at 3 again: it was served, then truncated."""
+    h = clean()
+    h.observe(P0, 3, record_value(2, 0), "consumer 0")
+    problems = h.violations()
+    assert any("faults-0@3 was read" in p for p in problems), problems

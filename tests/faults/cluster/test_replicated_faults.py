@@ -48,6 +48,7 @@ def _run(work: Path, cycles: int, kinds: Sequence[str] = FAULT_KINDS,
         f"seed {seed}: producers got no acknowledgement after the cluster settled"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fault_cycles_with_min_insync_1(tmp_path: Path) -> None:
     """The same run, short, with min.insync.replicas=1: what the cluster must already survive
