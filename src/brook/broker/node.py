@@ -132,7 +132,7 @@ class BrokerNode:
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.fetchers = ReplicaFetcherManager(
-            config.node_id, fetcher_config(config.value), config.inter_broker_listener_name,
+            config.node_id, fetcher_config(config.props), config.inter_broker_listener_name,
             clock, InterBrokerClient, lambda: self.image)
         self.replica_manager.followers = self.fetchers
         self.image: MetadataImage = self.loader.image

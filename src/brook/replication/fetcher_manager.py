@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
+from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.image import MetadataImage
 from brook.replication.fetcher import ConnectionFactory, FetcherConfig, ReplicaFetcher
@@ -29,22 +30,17 @@ __all__ = ["FetcherConfig", "ReplicaFetcherManager", "fetcher_config"]
 log = logging.getLogger(__name__)
 
 
-def fetcher_config(value: Callable[[str], str | None]) -> FetcherConfig:
-    """The fetcher settings from the broker's keys (``value`` gives a key's effective value,
-    validated at start-up by the key definitions)."""
-
-    def num(key: str, default: int) -> int:
-        raw = value(key)
-        return int(raw) if raw not in (None, "") else default
-
+def fetcher_config(props: Mapping[str, str]) -> FetcherConfig:
+    """The fetcher settings from the broker's keys, defaults from their definitions."""
+    get = BROKER_CONFIGS.get_int
     return FetcherConfig(
-        num_fetchers=num("num.replica.fetchers", 1),
-        wait_max_ms=num("replica.fetch.wait.max.ms", 500),
-        min_bytes=num("replica.fetch.min.bytes", 1),
-        max_bytes=num("replica.fetch.max.bytes", 1_048_576),
-        response_max_bytes=num("replica.fetch.response.max.bytes", 10_485_760),
-        backoff_ms=num("replica.fetch.backoff.ms", 1_000),
-        socket_timeout_ms=num("replica.socket.timeout.ms", 30_000),
+        num_fetchers=get(props, "num.replica.fetchers"),
+        wait_max_ms=get(props, "replica.fetch.wait.max.ms"),
+        min_bytes=get(props, "replica.fetch.min.bytes"),
+        max_bytes=get(props, "replica.fetch.max.bytes"),
+        response_max_bytes=get(props, "replica.fetch.response.max.bytes"),
+        backoff_ms=get(props, "replica.fetch.backoff.ms"),
+        socket_timeout_ms=get(props, "replica.socket.timeout.ms"),
     )
 
 

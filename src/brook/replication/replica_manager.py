@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
+from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
@@ -33,7 +34,6 @@ from brook.storage.segment import LogSegment as LogSegment
 log = logging.getLogger(__name__)
 
 _OPEN_CHUNK = 100
-DEFAULT_REPLICA_LAG_TIME_MAX_MS = 30_000
 _NewPartition = tuple[str, int, LogConfig, bytes, PartitionRegistration]
 
 
@@ -81,8 +81,8 @@ class ReplicaManager:
         """Told of registration changes and removals: the fetchers follow them."""
         self._by_topic: dict[str, list[Partition]] = {}
         self._image: MetadataImage | None = None
-        self.replica_lag_time_max_ms = int(
-            broker_defaults.get("replica.lag.time.max.ms", DEFAULT_REPLICA_LAG_TIME_MAX_MS))
+        self.replica_lag_time_max_ms = BROKER_CONFIGS.get_int(
+            broker_defaults, "replica.lag.time.max.ms")
         self.alter_partition = AlterPartitionManager(node_id, self._own_broker_epoch)
         """Sends ISR changes once its ``send`` is wired to the controller channel."""
         self.replica_selector: ReplicaSelector | None = replica_selector(broker_defaults)

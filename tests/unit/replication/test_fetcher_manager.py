@@ -101,7 +101,7 @@ def test_a_leader_without_the_listener_waits_for_its_registration(tmp_path: Path
 def test_fetcher_settings_and_spread() -> None:
     values = {"num.replica.fetchers": "3", "replica.fetch.wait.max.ms": "250",
               "replica.fetch.backoff.ms": "10"}
-    config = fetcher_config(values.get)
+    config = fetcher_config(values)
     assert (config.num_fetchers, config.wait_max_ms, config.backoff_ms) == (3, 250, 10)
     assert config.max_bytes == 1_048_576 and config.response_max_bytes == 10_485_760
     spread = {fetcher_index(TopicPartition("t", i), 3) for i in range(30)}

@@ -55,7 +55,7 @@ def test_a_fetcher_whose_cancellation_is_swallowed_still_stops(tmp_path: Path) -
                      leader_epoch=0, replicas=(1, 2), isr=(1, 2))
 
     async def body() -> None:
-        fetcher = ReplicaFetcher(1, 2, fetcher_config(lambda key: None), clock,  # type: ignore[arg-type]
+        fetcher = ReplicaFetcher(1, 2, fetcher_config({}), clock,  # type: ignore[arg-type]
                                  lambda *a: None, lambda: 1)  # type: ignore[arg-type,return-value]
         fetcher.set_endpoint("127.0.0.1", 9)
         state = FollowedPartition.start(part, 0)
