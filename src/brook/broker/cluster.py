@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
+from brook.broker.peer_liveness import Peer, PeerLiveness, watched_peers
 from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.controller.cluster_role import ControllerRole
@@ -159,6 +160,10 @@ class ClusterMembership:
                                            incarnation.hex(), clock),
             parse_registration, clock, self.snapshots, snapshot_bytes, rebalance,
         )
+        listener = config.inter_broker_listener_name
+        self.liveness = PeerLiveness(
+            lambda: watched_peers(self.loader.image, self.node_id, listener),
+            self._peer_dead, clock)
         self.controlled_shutdown_enabled = BROKER_CONFIGS.get_bool(
             props, "controlled.shutdown.enable")
         self.controlled_shutdown_s = max(
@@ -197,7 +202,8 @@ class ClusterMembership:
         await self.follower.wait_applied(end - 1)
         await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run())]
+        self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run()),
+                       loop.create_task(self.liveness.run())]
         # Serve only once the image holds this process's registration, unfenced. Until then
         # it may still name this broker the leader its previous process was, at that leader
         # epoch, whose high watermark and unreplicated tail this process cannot know; the
@@ -239,6 +245,11 @@ class ClusterMembership:
                     "did not finish in %.0f s", self.node_id, self.controlled_shutdown_s)
         return False
 
+    async def leaving(self) -> None:
+        """The broker stops serving next (its listeners close): peers will judge it dead and
+        end its session, which it must not take back by registering again."""
+        await self.registry.stop_renewing()
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -248,6 +259,25 @@ class ClusterMembership:
         await self.registry.deregister()
         await self.follower.stop()
         await self.client.close()
+
+    async def _peer_dead(self, peer: Peer) -> bool:
+        """A peer's process is gone (:mod:`brook.broker.peer_liveness`): end its session now
+        rather than when its lease runs out. The active controller does so for any broker (its
+        registration lapses and the controller fences it, electing new leaders from the ISR);
+        the other brokers only for the active controller, ending its term too so that a new
+        controller is elected at once. The leases revoked are the dead incarnation's only.
+        False: nothing for this broker to do (it is not the controller, the peer is not)."""
+        controller, incarnation = self.controller_id, peer.incarnation.hex()
+        if peer.node_id == controller:
+            if await self.client.revoke_holder(
+                    self.log.leader_key, lambda v: _names(v, peer.node_id, incarnation)):
+                log.warning("ended dead broker %d's controller term", peer.node_id)
+        elif controller != self.node_id:
+            return False
+        if await self.client.revoke_holder(
+                self.registry.key(peer.node_id), lambda v: _names(v, None, incarnation)):
+            log.warning("ended dead broker %d's session", peer.node_id)
+        return True
 
     async def _watch_controller(self) -> None:
         """Keep ``controller_id`` (what Metadata and DescribeCluster report) current."""
@@ -266,6 +296,16 @@ class ClusterMembership:
 
     def image(self) -> MetadataImage:
         return self.loader.image
+
+
+def _names(value: bytes, node_id: int | None, incarnation_hex: str) -> bool:
+    """Whether a registration or controller key's value was written by this incarnation."""
+    try:
+        info = json.loads(value)
+    except ValueError:
+        return False
+    return (isinstance(info, dict) and info.get("incarnation") == incarnation_hex
+            and (node_id is None or info.get("node_id") == node_id))
 
 
 def registered(image: MetadataImage, node_id: int, incarnation: bytes) -> bool:

@@ -39,6 +39,7 @@ from brook.metadata.loader import MetadataLoader
 from brook.raft.local import LocalRaftClient
 from brook.replication.fetcher_manager import ReplicaFetcherManager, fetcher_config
 from brook.replication.replica_manager import ReplicaManager
+from brook.storage.dir_lock import DirLocks
 from brook.storage.log_dirs import DirKind, classify
 from brook.storage.log_manager import LogManager
 
@@ -102,6 +103,9 @@ class BrokerNode:
         self.connections: set[KafkaConnection] = set()
         self.connection_limits = ConnectionLimits(config, clock)
         clustered = etcd_endpoints(config) is not None
+        # Before any file in them is read or written: a second process on these directories
+        # would recover and append to the same segments as the first.
+        self._dir_locks = DirLocks(list(config.log_dirs))
         self.cluster_id = _cluster_id(config.metadata_log_dir, config.cluster_id, clustered,
                                       config.node_id)
         broker_defaults = dict(config.props)
@@ -266,6 +270,7 @@ class BrokerNode:
             # Leaderships move while this broker still serves: clients get retriable
             # NOT_LEADER_OR_FOLLOWER answers and find the new leaders, instead of timeouts.
             await self.cluster.controlled_shutdown(self.controller_channel)
+            await self.cluster.leaving()
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
@@ -296,4 +301,5 @@ class BrokerNode:
         await self.log_manager.shutdown()
         if self.raft is not None:
             self.raft.close()
+        self._dir_locks.release()
         log.info("broker %d stopped cleanly", self.config.node_id)

@@ -40,7 +40,8 @@ class EtcdBrokerRegistry:
         self._lease = 0
         self._lost: asyncio.Future[DuplicateBrokerRegistration] | None = None
 
-    def _key(self, node_id: int) -> bytes:
+    def key(self, node_id: int) -> bytes:
+        """The registration key of ``node_id``."""
         return self._prefix + str(node_id).encode()
 
     async def register(self, node_id: int, payload: bytes) -> None:
@@ -68,7 +69,7 @@ class EtcdBrokerRegistry:
         ``lapsed``: this broker held the key and its own lease ran out. Whoever holds the key
         now wrote it after that — a newer incarnation that took the node id over — so there is
         nothing to wait out: this broker was replaced."""
-        c, key = self._client, self._key(node_id)
+        c, key = self._client, self.key(node_id)
         held_since: float | None = None
         while True:
             try:
@@ -129,13 +130,18 @@ class EtcdBrokerRegistry:
                         self._lost.set_result(exc)
                     return
 
-    async def deregister(self) -> None:
-        """Clean shutdown: drop the registration now rather than when the lease expires."""
+    async def stop_renewing(self) -> None:
+        """A stopping broker: keep the lease as it is, but never register again if it ends
+        (peers revoke it as soon as the listener closes)."""
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+
+    async def deregister(self) -> None:
+        """Clean shutdown: drop the registration now rather than when the lease expires."""
+        await self.stop_renewing()
         await self._revoke()
 
     async def changes(self, assumed: Iterable[int] = ()) -> AsyncIterator[tuple[int, bytes | None]]:

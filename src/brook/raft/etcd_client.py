@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,12 +161,17 @@ class EtcdClient:
                 log.debug("closing the etcd channel to %s failed", self.endpoint, exc_info=True)
         self._current = (self._current + 1) % len(self._endpoints)
 
-    async def _call(self, stub_name: str, method: str, request: Any) -> Any:
+    async def _call(self, stub_name: str, method: str, request: Any,
+                    missing_ok: bool = False) -> Any:
+        """One unary call; ``missing_ok``: etcd's NOT_FOUND (a lease gone) answers None."""
         try:
             client = await self._stub()
             call = getattr(getattr(client, stub_name), method)
             return await asyncio.wait_for(call(request, timeout=self._timeout), self._timeout + 1)
         except BaseException as exc:
+            if (missing_ok and isinstance(exc, grpc.RpcError)
+                    and exc.code() == grpc.StatusCode.NOT_FOUND):
+                return None
             if not _unavailable(exc):
                 raise
             where = self.endpoint
@@ -254,8 +259,22 @@ class EtcdClient:
             await self._fail_over()
             raise EtcdUnavailable(f"etcd at {where}: {exc}") from exc
 
-    async def revoke(self, lease_id: int) -> None:
-        await self._call("leasestub", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease_id))
+    async def revoke(self, lease_id: int) -> bool:
+        """Revoke a lease (its keys are deleted); False if it was gone already (expired or
+        revoked by someone else), which is no reason to fail over to another endpoint."""
+        resp = await self._call("leasestub", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease_id),
+                                missing_ok=True)
+        return resp is not None
+
+    async def revoke_holder(self, key: bytes, holder: Callable[[bytes], bool]) -> bool:
+        """Revoke the lease ``key`` is attached to if its value satisfies ``holder`` (it names
+        the process meant): True if that revoked it. A successor that wrote the key anew holds
+        another lease, which this never touches — reading the key and revoking its lease by id
+        cannot race into it."""
+        _, kv = await self.get(key)
+        if kv is None or kv.lease == 0 or not holder(kv.value):
+            return False
+        return await self.revoke(kv.lease)
 
     async def watch(self, start: bytes, end: bytes, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
         """Events on ``[start, end)`` from ``start_revision`` on, one list per etcd revision

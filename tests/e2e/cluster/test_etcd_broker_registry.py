@@ -1,6 +1,7 @@
 """Broker registrations against a real etcd: a second live broker with a node id already
 registered is refused and leaves the first's registration alone; a broker restarted after a
-kill -9 waits out its predecessor's session, then registers."""
+kill -9 waits out its predecessor's session, then registers; a session ended early (a peer saw
+the process die) is that incarnation's only."""
 
 from __future__ import annotations
 
@@ -63,5 +64,40 @@ def test_a_restarted_broker_registers_once_its_predecessors_session_lapses(etcd:
             assert time.monotonic() - started < 2 * TTL_S + 5
         finally:
             await again.deregister()
+            await client.close()
+    asyncio.run(main())
+
+
+def test_ending_a_dead_incarnations_session_spares_its_successor(etcd: EtcdServer) -> None:
+    """``revoke_holder`` revokes the lease of the key's holder only when the value names the
+    incarnation meant: the registration disappears at once (no waiting out the TTL), a
+    successor's registration under a new lease is left alone, and a lease already gone is
+    answered False without failing the client over."""
+    async def main() -> None:
+        client = EtcdClient(parse_endpoints(etcd.endpoint))
+        dead = EtcdBrokerRegistry(client, PREFIX, SYSTEM_CLOCK, 30)
+        successor = EtcdBrokerRegistry(client, PREFIX, SYSTEM_CLOCK, 30)
+        key = dead.key(1)
+        try:
+            await dead.register(1, b"incarnation-a")
+            assert not await client.revoke_holder(key, lambda v: v == b"incarnation-b")
+            _, kv = await client.get(key)
+            assert kv is not None and kv.value == b"incarnation-a"
+            lease = kv.lease
+            assert await client.revoke_holder(key, lambda v: v == b"incarnation-a")
+            _, kv = await client.get(key)
+            assert kv is None  # gone now, not in 30 s
+            assert not await client.revoke(lease)  # NOT_FOUND: already revoked
+            endpoint = client.endpoint
+            await asyncio.wait_for(successor.register(1, b"incarnation-b"), 10)
+            assert client.endpoint == endpoint
+            assert not await client.revoke_holder(key, lambda v: v == b"incarnation-a")
+            _, kv = await client.get(key)
+            assert kv is not None and kv.value == b"incarnation-b"
+        finally:
+            await successor.deregister()
+            keeper = dead._keeper
+            if keeper is not None:
+                keeper.cancel()
             await client.close()
     asyncio.run(main())
