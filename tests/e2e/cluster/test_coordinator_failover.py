@@ -112,7 +112,9 @@ def _committed_at(b: BrokerProcess) -> tuple[int, int]:
 def _offsets_partition(cluster: dict[int, BrokerProcess]) -> Any:
     admin = AdminClient({"bootstrap.servers": _bootstrap(cluster), "socket.timeout.ms": 5000})
     index = partition_for(GROUP, 5)
-    return admin.list_topics(OFFSETS, timeout=10).topics[OFFSETS].partitions[index]
+    topic = admin.list_topics(OFFSETS, timeout=10).topics.get(OFFSETS)
+    # None while the broker asked has not applied the topic's creation yet: ask again.
+    return topic.partitions.get(index) if topic is not None else None
 
 
 def _serving(cluster: dict[int, BrokerProcess], expect_offset: int,
@@ -157,7 +159,7 @@ def _resume(cluster: dict[int, BrokerProcess]) -> int:
 
 def _full_isr(cluster: dict[int, BrokerProcess]) -> Any:
     part = _offsets_partition(cluster)
-    return part if part.leader in cluster and len(part.isrs) == 3 else None
+    return part if part is not None and part.leader in cluster and len(part.isrs) == 3 else None
 
 
 def test_the_coordinator_follows_its_partition_and_offsets_survive(
