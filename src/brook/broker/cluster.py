@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 _RETRY_S = 0.5
 _SHUTDOWN_POLL_S = 0.2
 _REGISTERED_POLL_S = 0.05
+INCARNATION_FILE = "broker.incarnation"
+"""In the metadata directory: the incarnation of the last process that registered from it."""
 
 
 def etcd_endpoints(config: BrokerConfig) -> str | None:
@@ -200,7 +202,9 @@ class ClusterMembership:
                 log.warning("reading the cluster metadata: %s", exc)
                 await self.clock.sleep(_RETRY_S)
         await self.follower.wait_applied(end - 1)
-        await self.registry.register(self.node_id, _registration(self.config, self.incarnation))
+        registration = _registration(self.config, self.incarnation)
+        await self._end_predecessor(registration)
+        await self.registry.register(self.node_id, registration)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._watch_controller()), loop.create_task(self.role.run()),
                        loop.create_task(self.liveness.run())]
@@ -244,6 +248,44 @@ class ClusterMembership:
         log.warning("broker %d stops while still leading partitions: the controlled shutdown "
                     "did not finish in %.0f s", self.node_id, self.controlled_shutdown_s)
         return False
+
+    async def _end_predecessor(self, registration: bytes) -> None:
+        """End the session (and controller term) of the process that used this data directory
+        before, if it still holds them: this process holds the directory's lock
+        (:mod:`brook.storage.dir_lock`), so that one is dead — killed -9 and restarted at once,
+        there is nothing to wait out. Only a registration naming the incarnation recorded here
+        and this broker's own endpoints counts (a copy of the directory on another host is not
+        this broker's past). The new incarnation is recorded before registering."""
+        path = self.config.metadata_log_dir / INCARNATION_FILE
+        try:
+            previous = path.read_text().strip()
+        except OSError:
+            previous = ""
+        endpoints = json.loads(registration)["endpoints"]
+
+        def ours(value: bytes) -> bool:
+            try:
+                info = json.loads(value)
+            except ValueError:
+                return False
+            return (isinstance(info, dict) and info.get("incarnation") == previous
+                    and info.get("endpoints") == endpoints)
+
+        if previous:
+            while True:
+                try:
+                    if await self.client.revoke_holder(self.log.leader_key,
+                                                       lambda v: _names(v, self.node_id, previous)):
+                        log.info("ended the controller term of this broker's previous process")
+                    if await self.client.revoke_holder(self.registry.key(self.node_id), ours):
+                        log.info("ended the session of this broker's previous process")
+                    break
+                except EtcdUnavailable as exc:
+                    log.warning("ending the previous process's session: %s", exc)
+                    await self.clock.sleep(_RETRY_S)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.incarnation.hex() + "\n")
+        tmp.replace(path)
 
     async def leaving(self) -> None:
         """The broker stops serving next (its listeners close): peers will judge it dead and

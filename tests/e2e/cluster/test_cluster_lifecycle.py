@@ -1,7 +1,7 @@
 """Lifecycle faults of a cluster broker against a real etcd: a broker paused past its session
 whose node id another process took meanwhile shuts down when it resumes, rather than serve
 unregistered; a broker killed with -9 and restarted is fenced, then rejoins under a new broker
-epoch."""
+epoch, without waiting out its predecessor's session."""
 
 from __future__ import annotations
 
@@ -196,3 +196,28 @@ def test_auto_create_during_a_controller_change_is_answered_at_once(
     finally:
         for b in brokers:
             b.stop()
+
+
+def test_a_broker_restarted_at_once_after_kill_9_does_not_wait_out_its_old_session(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """The restarted process holds the data directory's lock, so the process that registered
+    from it before is dead: it ends that session (and controller term) itself. A lone broker
+    has no peer to notice the death, so without that it would wait the whole 30 s session."""
+    props = dict(_props(etcd), **{"broker.session.timeout.ms": "30000"})
+    broker = plain_broker(tmp_path / "lone" / "data", node_id=1, overrides=props)
+    broker.start()
+    try:
+        before = _eventually_history(etcd, 1, lambda h: len(h) >= 1)
+        broker.kill()
+        started = time.monotonic()
+        broker.start(timeout=60)
+        took = time.monotonic() - started
+        assert took < 15, f"the restart waited {took:.1f} s: the old session was waited out"
+        after = _eventually_history(
+            etcd, 1, lambda h: len(h) > len(before) and h[-1][0] == "register")
+        assert after[-1][2] != before[-1][2] and after[-1][1] > before[-1][1], after
+        md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10)
+        assert 1 in md.brokers
+    finally:
+        broker.stop()
