@@ -6,9 +6,9 @@ unless overridden. A topic of one partition, replication factor 3, ``min.insync.
 Each round waits until the partition has a leader and a full ISR on every broker, checks that
 an idempotent acks=all producer (confluent-kafka, already connected) is acknowledged, kill -9s
 the partition's leader, and times until the first record produced after the kill is
-acknowledged: the controller has to notice the dead broker (its session runs out), elect a
-leader from the ISR, the client has to learn it, and the new leader's ISR has to take the
-record. Then the killed broker is started again and the next round waits for it to be back in
+acknowledged: the cluster has to notice the dead broker (its peers see its listener refuse
+connections and end its session, or the session runs out), elect a leader from the ISR, the
+client has to learn it, and the new leader's ISR has to take the record. Then the killed broker is started again and the next round waits for it to be back in
 the ISR. At the end every acknowledged record is read back from the partition (a fast
 failover that lost acknowledged records would be no figure at all).
 

@@ -14,7 +14,9 @@ incarnation only: what etcd would do when the lease expired, sooner.
 
 What counts, and what does not:
 
-- only a refused connect (``ECONNREFUSED``) is evidence. A connect that times out (a host
+- only a refused connect (``ECONNREFUSED``) to a listener this broker has seen open under
+  that incarnation is evidence (a broker registers before it opens its listeners, so one
+  still starting refuses connections too). A connect that times out (a host
   down, a partition that drops packets) or a connection accepted and then closed (a proxy, a
   TLS handshake timeout, a connection limit) never is: those fall back to the session, as in
   Kafka;
@@ -57,7 +59,8 @@ RETRY_S = 1.0
 """Between attempts that were neither accepted nor refused, and after a connection the peer
 closed within :data:`SHORT_LIVED_S` (so a peer that closes idle sockets is not hammered)."""
 SHORT_LIVED_S = 1.0
-ACTED_KEPT = 1024
+KEPT = 1024
+"""Incarnations remembered (acted on, seen listening): one per broker restart."""
 POLL_S = 0.25
 """How often the set of watched peers is compared with the metadata image."""
 
@@ -101,7 +104,11 @@ class PeerLiveness:
         """Incarnations judged dead and acted on, until a connection to them succeeds. Kept
         while the incarnation is fenced (a live one wrongly judged dead comes back unfenced
         under the same incarnation and must not be judged again); the oldest are forgotten
-        past :data:`ACTED_KEPT`."""
+        past :data:`KEPT`."""
+        self._listened: dict[tuple[int, bytes], None] = {}
+        """Incarnations seen listening: only a listener that went away is evidence. A broker
+        registers before it opens its listeners (it catches up first), and one still starting
+        refuses connections without being dead."""
 
     async def run(self) -> None:
         try:
@@ -133,7 +140,7 @@ class PeerLiveness:
         reported = False
         while True:
             outcome = await self._attempt(peer)
-            if outcome == "refused":
+            if outcome == "refused" and (peer.node_id, peer.incarnation) in self._listened:
                 refused += 1
                 if refused >= REFUSALS:
                     refused = 0
@@ -145,6 +152,9 @@ class PeerLiveness:
                     await self._clock.sleep(RETRY_S)
                 else:
                     await self._clock.sleep(REFUSAL_INTERVAL_S)
+                continue
+            if outcome == "refused":  # never listening yet (still starting): no evidence
+                await self._clock.sleep(REFUSAL_INTERVAL_S)
                 continue
             refused = 0
             reported = False
@@ -166,7 +176,9 @@ class PeerLiveness:
             return "failed"
         except TimeoutError:
             return "failed"
-        self._acted.pop((peer.node_id, peer.incarnation), None)
+        key = (peer.node_id, peer.incarnation)
+        self._acted.pop(key, None)
+        _remember(self._listened, key)
         opened = self._clock.monotonic()
         try:
             while await reader.read(4096):
@@ -194,9 +206,13 @@ class PeerLiveness:
                         "meanwhile", peer.node_id, exc)
             return
         if acted:
-            self._acted[key] = None
-            while len(self._acted) > ACTED_KEPT:
-                del self._acted[next(iter(self._acted))]
+            _remember(self._acted, key)
+
+
+def _remember(keys: dict[tuple[int, bytes], None], key: tuple[int, bytes]) -> None:
+    keys[key] = None
+    while len(keys) > KEPT:
+        del keys[next(iter(keys))]
 
 
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -180,3 +180,32 @@ def test_evidence_is_offered_again_until_the_owner_acts_and_never_once_unwatched
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     asyncio.run(main())
+
+
+def test_a_peer_still_starting_is_not_judged_dead_until_it_listened_once() -> None:
+    """A broker registers before it opens its listeners: refusals before it ever listened are
+    no evidence; once it listened, its listener going away is."""
+    async def main() -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()  # nothing listens there yet
+        judged = _Judged()
+        peer = Peer(6, b"\x05" * 16, "127.0.0.1", port)
+        liveness = PeerLiveness(lambda: {6: peer}, judged, SYSTEM_CLOCK)
+        task = asyncio.create_task(liveness.run())
+        server: asyncio.Server | None = None
+        try:
+            await asyncio.sleep(1.5)
+            assert judged.dead == []
+            server = await _listen(port=port)
+            assert await _until(lambda: bool(_OPEN[server]), 5)
+            await _closed(server)
+            await asyncio.wait_for(judged.event.wait(), 5)
+            assert judged.dead == [peer]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if server is not None:
+                server.close()
+    asyncio.run(main())
