@@ -6,7 +6,7 @@ partition and answers Produce and Fetch for it NOT_LEADER_OR_FOLLOWER (the clust
 partition; this broker does not host it), as Kafka does, while a consumer reads every record
 from the new replicas. A broker that was down while its topic was deleted and re-created under
 the same name starts with the new topic's records only, and serves none of the old ones once
-it leads the new topic."""
+it leads the new topic; a directory a crash left renamed for deletion goes at its start."""
 
 from __future__ import annotations
 
@@ -205,8 +205,13 @@ def test_a_broker_down_while_its_topic_was_recreated_serves_only_the_new_records
     new = [f"new-{i}" for i in range(5)]
     _produce(f"{b2.bootstrap},{b3.bootstrap}", "phoenix", new)
 
+    # A deletion a crash interrupted after its rename: removed at the next start.
+    leftover = b1.data_dir / "phoenix-0.0123456789abcdef0123456789abcdef-delete"
+    leftover.mkdir()
+    (leftover / "00000000000000000000.log").write_bytes(b"old")
     b1.start()
     _eventually(lambda: _state(b2, "phoenix")[2] == [1, 2], timeout=60)
+    _eventually(lambda: not leftover.exists())
     new_id = read_partition_metadata(b1.data_dir / "phoenix-0")
     assert new_id is not None and new_id != old_id
     # Broker 1 leads the new topic: it serves the new records and none of the old.
