@@ -221,3 +221,64 @@ def test_a_broker_down_while_its_topic_was_recreated_serves_only_the_new_records
     _eventually(lambda: _state(b3, "phoenix")[0] == 1)
     assert _consume_all(b1.bootstrap, "phoenix", 5) == new
     assert not [d for d in _dirs(b1, "phoenix") if d != "phoenix-0"]
+
+
+def test_records_acknowledged_while_a_partition_moves_away_and_back_are_all_kept(
+    cluster: dict[int, BrokerProcess],
+) -> None:
+    """acks=all producing goes on while the partition moves from [1, 2] to [2, 3] and back to
+    [3, 1]: broker 1 drops its copy, later copies the partition afresh from the leader, and
+    every acknowledged record is read back, in order, from the final replicas."""
+    import threading
+
+    from kafka import TopicPartition as KTopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    b1, b2 = cluster[1], cluster[2]
+    _create(b2, "roaming", [1, 2])
+    _eventually(lambda: _state(b1, "roaming") == (1, [1, 2], [1, 2]))
+    acked: list[str] = []
+    errors: list[Any] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        producer = Producer({"bootstrap.servers": ",".join(b.bootstrap for b in cluster.values()),
+                             "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                             "message.timeout.ms": 60000})
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is None:
+                acked.append(msg.value().decode())
+            else:
+                errors.append(err)
+
+        i = 0
+        while not stop.is_set():
+            producer.produce("roaming", f"r-{i}".encode(), partition=0, on_delivery=delivered)
+            producer.poll(0)
+            i += 1
+            time.sleep(0.002)
+        assert producer.flush(60) == 0
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    admin = KafkaAdminClient(bootstrap_servers=b2.bootstrap, request_timeout_ms=30000)
+    try:
+        tp = KTopicPartition("roaming", 0)
+        for target in ([2, 3], [3, 1]):
+            time.sleep(1.0)
+            assert admin.alter_partition_reassignments({tp: target}) == {tp: None}
+            _eventually(lambda: admin.list_partition_reassignments() == {}, timeout=60)
+            _eventually(lambda t=target: _state(b2, "roaming")[1:] == (t, sorted(t)))
+            if target == [2, 3]:
+                _eventually(lambda: _dirs(b1, "roaming") == [], timeout=30)
+        time.sleep(1.0)
+    finally:
+        admin.close()
+        stop.set()
+        thread.join(90)
+    assert not errors, errors[:5]
+    assert len(acked) > 100
+    assert _consume_all(cluster[3].bootstrap, "roaming", len(acked)) == acked
+    # Broker 1 copied the partition again from the leader: the same records, none older.
+    assert _dirs(b1, "roaming") == ["roaming-0"]
