@@ -137,9 +137,8 @@ class ReplicaManager:
         """Like ``apply_image``, but new logs are created in a worker thread, a chunk at a time:
         creating a partition costs a few filesystem calls (~1 ms), and a CreateTopics for
         thousands of partitions must not stall every other connection. Logs of partitions
-        that left this broker are renamed for deletion first (``finish_deletion`` in a worker
-        thread), so a partition that comes back, or a topic re-created under the same name,
-        gets a fresh directory."""
+        that left this broker are renamed for deletion first, so one that comes back (or a
+        topic re-created under the same name) gets a fresh directory."""
         self._image = image
         specs, gone = self._reconcile(image, deleted_topics, changed_topics)
         if gone:
@@ -205,8 +204,7 @@ class ReplicaManager:
         changes = local_changes(self.node_id, topics, self._by_topic, deleted_topics)
         gone = self._detach(changes.deletes, "is no longer hosted by this broker")
         if gone:
-            log.info("deleting the logs of %d partitions no longer hosted here: %s", len(gone),
-                     ", ".join(f"{t}-{p}" for t, p in gone[:20]))
+            log.info("deleting the logs of %d partitions no longer hosted here", len(gone))
         now = self.log_manager.now_ms()
         for part, reg in changes.updates:
             part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
