@@ -70,8 +70,8 @@ def test_an_offsets_partition_moved_away_is_unloaded_and_deleted(tmp_path: Path)
                 [(OFFSETS_TOPIC, 0, [2, 3])])
             assert moved.error == ErrorCode.NONE
             assert rm.get_partition(OFFSETS_TOPIC, 0) is part  # 3 is not in the ISR yet
-            # Replica 3 fetches up to the leader's log end; follower 2 is in the ISR already
-            # and catches up too, so the write is not what completes.
+            # Replica 3 fetches up to the leader's log end and joins the ISR; follower 2 never
+            # fetches, so the high watermark stays put and the write keeps waiting.
             assert await _follower_fetch(s, topic_id, 3, part.log.log_end_offset) == \
                 ErrorCode.NONE
             await _until(lambda: s.services.image.topics.by_name[OFFSETS_TOPIC]
