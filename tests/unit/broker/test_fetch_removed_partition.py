@@ -33,8 +33,9 @@ def test_a_waiting_fetch_of_a_deleted_partition_answers_unknown_at_once(tmp_path
             started = time.monotonic()
             [(_, _, error)] = await s.services.controller.delete_topics([("gone", None)])
             assert error is None
-            response = await asyncio.wait_for(waiting, 5)
-            assert time.monotonic() - started < 5
+            # Well before its 10 s wait ends, even on a loaded machine.
+            response = await asyncio.wait_for(waiting, 8)
+            assert time.monotonic() - started < 8
             data = response.responses[0].partitions[0]
             assert data.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             assert not data.records

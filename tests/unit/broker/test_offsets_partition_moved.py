@@ -33,7 +33,7 @@ async def _follower_fetch(s: Setup, topic_id: bytes, replica: int, offset: int) 
     return ErrorCode(response.responses[0].partitions[0].error_code)
 
 
-async def _until(check: object, timeout: float = 5.0) -> None:
+async def _until(check: object, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():  # type: ignore[operator]
         assert asyncio.get_running_loop().time() < deadline, "not within the timeout"
@@ -83,7 +83,7 @@ def test_an_offsets_partition_moved_away_is_unloaded_and_deleted(tmp_path: Path)
             assert (reg.replicas, reg.leader) == ((2, 3), 2)
             assert part.removed and 0 not in service.shards
             with pytest.raises(CoordinatorWriteError) as failed:
-                await asyncio.wait_for(write, 5)
+                await asyncio.wait_for(write, 20)
             assert failed.value.code == ErrorCode.NOT_LEADER_OR_FOLLOWER
             await s.logs.purge_deleted_logs()
             assert not [p for p in (tmp_path / "data").iterdir()
