@@ -5,7 +5,8 @@ tells it (its ``FollowerListener``) about every hosted partition whose registrat
 and every partition that went away. A partition is followed while this broker is one of its
 replicas and another broker leads it; a new leader or leader epoch restarts it (a new
 :class:`~brook.replication.follower.FollowedPartition`, which first finds where the log
-diverges); becoming the leader, losing the leader, deletion and shutdown stop it. Partitions
+diverges); becoming the leader, losing the leader, deletion, a reassignment that moves it
+off this broker, and shutdown stop it. Partitions
 are spread over ``num.replica.fetchers`` fetchers per leader by a hash of their name, as in
 Kafka. A leader that does not advertise ``inter.broker.listener.name`` (not registered yet)
 leaves its partitions waiting for the next image.

@@ -72,7 +72,8 @@ class NotEnoughReplicasError(Exception):
 
 class Partition:
     """Lifecycle: created when the metadata image makes this broker a replica; removed (and its
-    log deleted) when the topic is deleted. Event-loop thread only."""
+    log deleted) when the topic is deleted or a reassignment moves the replica to other
+    brokers. Event-loop thread only."""
 
     __slots__ = (
         "_follower_waiters",
@@ -90,6 +91,7 @@ class Partition:
         "partition_epoch",
         "pending_isr",
         "remote",
+        "removed",
         "replicas",
         "topic_id",
         "tp",
@@ -130,6 +132,9 @@ class Partition:
         self._follower_waiters: list[asyncio.Future[None]] = []
         self.delayed_produces = DelayedProduces()
         self._led_epoch = -2  # the leader epoch this broker started leading at, -2: none
+        self.removed = False
+        """Set by ``close``: a request that found the partition before it went away (a
+        long-polling fetch) must not read its log, whose directory is being deleted."""
 
     @property
     def is_leader(self) -> bool:
@@ -418,9 +423,12 @@ class Partition:
         except ValueError:
             pass
 
-    def close(self) -> None:
-        """The partition is gone from this broker (topic deleted): wake and fail waiters."""
-        self.delayed_produces.fail_all(f"{self.tp} was deleted")
+    def close(self, reason: str = "was deleted") -> None:
+        """The partition is gone from this broker (its topic deleted, or its replica moved to
+        other brokers): fail acks=all waits (NOT_LEADER_OR_FOLLOWER, which a producer retries
+        against the new leader) and wake waiting fetches, which then answer the error."""
+        self.removed = True
+        self.delayed_produces.fail_all(f"{self.tp} {reason}")
         self.wake_waiters()
         self.wake_follower_waiters()
 

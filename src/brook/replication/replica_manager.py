@@ -1,7 +1,9 @@
 """The partitions this broker hosts, and the two data paths through them: append and read.
 
 ``ReplicaManager`` follows the metadata image (``apply_image``): it opens or creates a log for
-every partition the image assigns here and deletes the logs of deleted topics. Handlers reach
+every partition the image assigns here, and deletes the logs of deleted topics and of
+partitions a reassignment moved to other brokers (as Kafka's ``applyDelta`` does: a replica
+that stays would keep fetching, and its directory would stay on disk for ever). Handlers reach
 partition data only through it. Errors come back as the storage exceptions (or
 ``NotEnoughReplicasError``); the produce and fetch handlers map them to Kafka error codes.
 """
@@ -21,6 +23,7 @@ from brook.env import Clock
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.alter_partition_manager import AlterPartitionManager
+from brook.replication.local_changes import local_changes
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
 from brook.replication.replica_selector import ReplicaSelector, replica_selector
 from brook.storage.errors import InvalidConfigError, LogDirError
@@ -118,10 +121,13 @@ class ReplicaManager:
         return hosted
 
     def apply_image(self, image: MetadataImage, deleted_topics: Iterable[str] = ()) -> None:
-        """Bring hosted partitions in line with the image, opening new logs on this thread
-        (start-up, before any client is served)."""
+        """Bring hosted partitions in line with the image, deleting and opening logs on this
+        thread (start-up, before any client is served)."""
         self._image = image
-        for spec in self._reconcile(image, deleted_topics):
+        specs, gone = self._reconcile(image, deleted_topics)
+        if gone:
+            self.log_manager.delete_logs(gone)
+        for spec in specs:
             self._install(spec, self.log_manager.get_or_create_log(*spec[:4]))
 
     async def apply_image_async(
@@ -130,12 +136,13 @@ class ReplicaManager:
     ) -> None:
         """Like ``apply_image``, but new logs are created in a worker thread, a chunk at a time:
         creating a partition costs a few filesystem calls (~1 ms), and a CreateTopics for
-        thousands of partitions must not stall every other connection."""
+        thousands of partitions must not stall every other connection. Logs of partitions
+        that left this broker are renamed for deletion first, so one that comes back (or a
+        topic re-created under the same name) gets a fresh directory."""
         self._image = image
-        gone = self._detach_deleted(deleted_topics)
+        specs, gone = self._reconcile(image, deleted_topics, changed_topics)
         if gone:
             await self.log_manager.delete_logs_async(gone)
-        specs = self._reconcile(image, (), changed_topics)
         for i in range(0, len(specs), _OPEN_CHUNK):
             chunk = specs[i : i + _OPEN_CHUNK]
             logs = await asyncio.to_thread(
@@ -161,15 +168,20 @@ class ReplicaManager:
         if self.followers is not None:
             self.followers.partitions_changed((part,))
 
-    def _detach_deleted(self, deleted_topics: Iterable[str]) -> list[tuple[str, int]]:
-        """Forget the partitions of deleted topics (waking their waiting fetches); return
-        them for the log manager to delete."""
+    def _detach(self, parts: list[Partition], reason: str) -> list[tuple[str, int]]:
+        """Forget partitions that left this broker: stop following them, fail their acks=all
+        waits and wake their waiting fetches (Kafka's ``stopPartitions``); return them for the
+        log manager to delete."""
         gone: list[tuple[str, int]] = []
-        for name in deleted_topics:
-            for part in self._by_topic.pop(name, []):
-                self.partitions.pop(part.tp, None)
-                part.close()
+        for part in parts:
+            if self.partitions.get(part.tp) is part:
+                del self.partitions[part.tp]
+                part.close(reason)
                 gone.append((part.tp.topic, part.tp.partition))
+        for topic in {t for t, _ in gone}:
+            kept = [p for p in self._by_topic.pop(topic, ()) if not p.removed]
+            if kept:
+                self._by_topic[topic] = kept
         if self.followers is not None and gone:
             self.followers.partitions_removed(TopicPartition(t, p) for t, p in gone)
         return gone
@@ -177,47 +189,43 @@ class ReplicaManager:
     def _reconcile(
         self, image: MetadataImage, deleted_topics: Iterable[str],
         changed_topics: Iterable[str] | None = None,
-    ) -> list[_NewPartition]:
-        """Apply deletions and registration changes; return the partitions that need a log.
+    ) -> tuple[list[_NewPartition], list[tuple[str, int]]]:
+        """Apply deletions and registration changes (``local_changes``); return the
+        partitions that need a log and those whose log is to be deleted.
 
         ``changed_topics`` (from the metadata delta) limits the work to the topics a change
         touched, so creating one topic on a broker with thousands does not re-parse every
         topic's configuration; ``None`` (start-up) reconciles every topic."""
-        gone = self._detach_deleted(deleted_topics)
-        if gone:
-            self.log_manager.delete_logs(gone)
         configs = image.configs
-        new: list[_NewPartition] = []
         if changed_topics is None:
             topics = list(image.topics.by_name.values())
         else:
             topics = [t for n in changed_topics if (t := image.topics.by_name.get(n)) is not None]
+        changes = local_changes(self.node_id, topics, self._by_topic, deleted_topics)
+        gone = self._detach(changes.deletes, "is no longer hosted by this broker")
+        if gone:
+            log.info("deleting the logs of %d partitions no longer hosted here", len(gone))
+        now = self.log_manager.now_ms()
+        for part, reg in changes.updates:
+            part.update_registration(reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
+                                     reg.partition_epoch, now)
         parsed: dict[frozenset[tuple[str, str]], LogConfig] = {}  # most topics share one
+        topic_configs: dict[str, LogConfig] = {}
         for topic in topics:
             overrides = configs.topic_config(topic.name)
             key = frozenset(overrides.items())
-            config = parsed.get(key) or parsed.setdefault(
+            config = topic_configs[topic.name] = parsed.get(key) or parsed.setdefault(
                 key, self.topic_config(topic.name, overrides))
-            for index, reg in topic.partitions.items():
-                if self.node_id not in reg.replicas:
-                    continue
-                existing = self.partitions.get(TopicPartition(topic.name, index))
-                if existing is None:
-                    new.append((topic.name, index, config, topic.topic_id, reg))
-                elif (reg.leader, reg.leader_epoch, reg.partition_epoch) != (
-                    existing.leader, existing.leader_epoch, existing.partition_epoch
-                ) or (reg.replicas, reg.isr) != (existing.replicas, existing.isr):
-                    existing.update_registration(
-                        reg.leader, reg.leader_epoch, reg.replicas, reg.isr,
-                        reg.partition_epoch, self.log_manager.now_ms(),
-                    )
             for part in self._by_topic.get(topic.name, ()):
                 if part.log.config != config:
                     part.log.update_config(config)
+        new: list[_NewPartition] = [
+            (topic.name, index, topic_configs[topic.name], topic.topic_id, reg)
+            for topic, index, reg in changes.creates]
         if self.followers is not None:  # it skips partitions whose leadership is unchanged
             self.followers.partitions_changed(
                 p for t in topics for p in self._by_topic.get(t.name, ()))
-        return new
+        return new, gone
 
     def high_watermark(self, tp: tuple[str, int]) -> int | None:
         """A hosted partition's high watermark (None: not hosted), for the log manager's

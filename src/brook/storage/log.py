@@ -31,6 +31,7 @@ from pathlib import Path
 from brook.storage import log_retention
 from brook.storage.errors import (
     DuplicateSequenceError,
+    LogDirError,
     OffsetOutOfRangeError,
     RecordBatchTooLargeError,
     UnexpectedAppendOffsetError,
@@ -455,8 +456,11 @@ class Log:
         """fsync segments holding offsets below ``up_to`` (default: everything) and advance
         the recovery point. Pending producer snapshots are written first (Kafka's order
         after a roll: the snapshot, then the segments). Safe to call from a worker thread
-        while the loop appends; whole flushes of one log run one at a time."""
+        while the loop appends; whole flushes of one log run one at a time. A log closed for
+        deletion raises: its files are no longer its own (see ``close_handlers``)."""
         with self._flush_lock:
+            if self.closed:
+                raise LogDirError(f"{self.dir} is closed")
             self._producer_state.write_pending_snapshots()
             if self._epoch_dirty:  # before the recovery point passes the entry's offset
                 self._epoch_dirty = False
@@ -483,6 +487,8 @@ class Log:
         with self._flush_lock:
             with self._io_lock:
                 work, self._deferred_io = self._deferred_io, []
+            if self.closed:
+                return  # dropped by close_handlers; a closed log's files are not its own
             for item in work:
                 item()
 
@@ -505,10 +511,16 @@ class Log:
         self.closed = True
 
     def close_handlers(self) -> None:
-        """Release descriptors and write nothing (the log is being deleted). Event loop;
-        views already handed out keep their maps."""
-        self.closed = True
-        self._local.close_handlers()
+        """Release descriptors and write nothing (the log is being deleted). Views already
+        handed out keep their maps. A flush or queued file work running in another thread
+        is waited for, and work still queued is dropped: file work goes by path, and once the
+        directory is renamed for deletion a new log of the same name may own those paths (a
+        late unlink would remove its segment, a late checkpoint overwrite its epochs)."""
+        with self._flush_lock:
+            self.closed = True
+            with self._io_lock:
+                self._deferred_io = []
+            self._local.close_handlers()
 
     def delete(self) -> None:
         """Close and remove every file of the partition, and the directory."""

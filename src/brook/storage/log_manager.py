@@ -441,7 +441,7 @@ class LogManager(LogDirCheckpoints):
             try:
                 plog.flush(up_to, now_ms)
             except OSError as exc:
-                if isinstance(exc, FileNotFoundError) and plog.closed:
+                if plog.closed:
                     continue  # deleted while this flush ran: nothing left to flush
                 # A failed fsync stops this log for good (see ``LogFlusher.failed``); the other
                 # logs and the background task carry on.

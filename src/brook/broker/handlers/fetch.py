@@ -112,11 +112,16 @@ def _any_replica(node: BrokerServices, name: str, partition: int,
                  current_leader_epoch: int) -> Partition | ErrorCode:
     part = node.replica_manager.get_partition(name, partition)
     if part is None:  # hosted elsewhere: stale metadata, as for the leader-only lookup
-        topic = node.image.topics.by_name.get(name)
-        return (ErrorCode.NOT_LEADER_OR_FOLLOWER
-                if topic is not None and partition in topic.partitions
-                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return _not_hosted(node, name, partition)
     return replica_for_consumer(part, current_leader_epoch)
+
+
+def _not_hosted(node: BrokerServices, name: str, partition: int) -> ErrorCode:
+    """Kafka's answer for a partition this broker has no replica of: the client's metadata
+    is stale if the cluster has it, else it does not exist."""
+    topic = node.image.topics.by_name.get(name)
+    return (ErrorCode.NOT_LEADER_OR_FOLLOWER if topic is not None and partition in topic.partitions
+            else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 
 
 class _Plan:
@@ -247,6 +252,13 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
         part = w.part
         if part is None or w.error != ErrorCode.NONE:
             out.append(PartitionData(partition_index=w.partition, error_code=w.error,
+                                     high_watermark=-1, last_stable_offset=-1,
+                                     log_start_offset=-1, records=b""))
+            kept.append(w)
+            continue
+        if part.removed:  # deleted or moved away while the fetch waited: answer at once
+            out.append(PartitionData(partition_index=w.partition,
+                                     error_code=_not_hosted(node, w.topic, w.partition),
                                      high_watermark=-1, last_stable_offset=-1,
                                      log_start_offset=-1, records=b""))
             kept.append(w)
