@@ -101,26 +101,27 @@ class SampledRate:
                 starts[i] = now
                 values[i] = 0.0
 
-    def _total_and_elapsed(self, now: float) -> tuple[float, float]:
+    def _total_and_age(self, now: float) -> tuple[float, float]:
+        """The live samples' sum, and the time since the oldest of them began."""
         self._purge(now)
         if not self._starts:
-            return 0.0, self._window_s
-        return sum(self._values), max(now - min(self._starts), self._window_s)
+            return 0.0, 0.0
+        return sum(self._values), now - min(self._starts)
 
     def measure(self, now: float) -> float:
-        total, elapsed = self._total_and_elapsed(now)
-        return total / elapsed
+        total, age = self._total_and_age(now)
+        return total / max(age, self._window_s)
 
     def seconds_until_at_most(self, bound: float, now: float) -> float:
-        """How long, with nothing more recorded, until the rate is at most ``bound``: the
-        time for the window to stretch to ``total / bound`` (samples expiring on the way can
-        only make it sooner, so this is an upper bound). 0 when it already is."""
-        total, elapsed = self._total_and_elapsed(now)
-        if total <= bound * elapsed:
+        """How long, with nothing more recorded, until the rate is at most ``bound``: until
+        the time since the oldest sample reaches ``total / bound`` (samples expiring on the
+        way can only make it sooner, so this is an upper bound). 0 when it already is."""
+        total, age = self._total_and_age(now)
+        if total <= bound * max(age, self._window_s):
             return 0.0
         if bound <= 0:
             return self._num_samples * self._window_s  # until every sample has expired
-        return min(total / bound - elapsed, self._num_samples * self._window_s)
+        return min(total / bound - age, self._num_samples * self._window_s)
 
 
 def throttled_partitions(replicas: tuple[str, ...], broker_id: int) -> frozenset[int]:
