@@ -10,12 +10,13 @@ import asyncio
 import time
 from pathlib import Path
 
-from brook.broker.handlers import fetch, produce
+from brook.broker.handlers import describe_configs, fetch, produce
 from brook.metadata.controller.configuration_control import OP_DELETE, ConfigOp
 from brook.metadata.controller.quorum_controller import BrokerEndpointSpec
 from brook.metadata.controller.replication_control import TopicSpec
 from brook.metadata.image import RESOURCE_BROKER, RESOURCE_TOPIC
 from brook.protocol.errors import ErrorCode
+from brook.protocol.messages.describe_configs import DescribeConfigsRequest
 from brook.protocol.messages.fetch import FetchRequest, FetchResponse
 from brook.protocol.messages.produce import ProduceRequest
 from brook.records.record import build_batch
@@ -129,17 +130,33 @@ def test_a_follower_outside_the_isr_gets_no_records_while_the_leader_quota_is_ex
     asyncio.run(main())
 
 
+async def _described_rates(s: Setup) -> dict[str, tuple[str | None, int, list[tuple[str, int]]]]:
+    """DescribeConfigs of this broker: each throttle rate's value, source and synonyms."""
+    request = DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
+        resource_type=RESOURCE_BROKER, resource_name="1", configuration_keys=None)],
+        include_synonyms=True)
+    [result] = (await s.call(describe_configs, request, 4)).results
+    assert result.error_code == ErrorCode.NONE
+    return {c.name: (c.value, c.config_source, [(y.value, y.source) for y in c.synonyms])
+            for c in result.configs if c.name.endswith(".replication.throttled.rate")}
+
+
 def test_the_cluster_default_rate_applies_until_the_broker_has_its_own(tmp_path: Path) -> None:
     async def body(s: Setup) -> None:
         await _start(s)
         quotas = s.services.replica_manager.quotas
+        assert await _described_rates(s) == {}  # unset: not listed
         await _alter(s, RESOURCE_BROKER, "", "follower.replication.throttled.rate", "5000")
         assert (quotas.leader.bound, quotas.follower.bound) == (UNTHROTTLED, 5000)
         await _alter(s, RESOURCE_BROKER, "1", "follower.replication.throttled.rate", "7000")
         await _alter(s, RESOURCE_BROKER, "2", "follower.replication.throttled.rate", "1")
         assert quotas.follower.bound == 7000
+        assert await _described_rates(s) == {
+            "follower.replication.throttled.rate": ("7000", 2, [("7000", 2), ("5000", 3)])}
         await _alter(s, RESOURCE_BROKER, "1", "follower.replication.throttled.rate", None)
         assert quotas.follower.bound == 5000
+        assert await _described_rates(s) == {
+            "follower.replication.throttled.rate": ("5000", 3, [("5000", 3)])}
         await _alter(s, RESOURCE_BROKER, "", "follower.replication.throttled.rate", None)
         assert quotas.follower.bound == UNTHROTTLED
 

@@ -102,9 +102,9 @@ def plan_config_changes(
 THROTTLE_RATE_KEYS = frozenset({"leader.replication.throttled.rate",
                                 "follower.replication.throttled.rate"})
 """The dynamic broker configs accepted (what kafka-reassign-partitions.sh --throttle sets on
-every broker). They are recorded in the metadata log (ConfigRecord, resource type BROKER) for
-the replication path to read; a broker config that nothing enforces is not advertised by
-DescribeConfigs."""
+every broker). They are recorded in the metadata log (ConfigRecord, resource type BROKER),
+where every broker's replication quotas read them (``brook.replication.replication_quota``);
+a broker config that nothing enforces is not accepted."""
 
 
 def _plan_broker_changes(image: MetadataImage, resource_name: str, ops: Sequence[ConfigOp],
