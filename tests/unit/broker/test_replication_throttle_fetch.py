@@ -141,7 +141,7 @@ async def _described_rates(s: Setup) -> dict[str, tuple[str | None, int, list[tu
             for c in result.configs if c.name.endswith(".replication.throttled.rate")}
 
 
-def test_the_cluster_default_rate_applies_until_the_broker_has_its_own(tmp_path: Path) -> None:
+def test_the_cluster_default_rate_applies_until_the_broker_has_its_own_and_verify_clears_them(tmp_path: Path) -> None:
     async def body(s: Setup) -> None:
         await _start(s)
         quotas = s.services.replica_manager.quotas
@@ -159,6 +159,23 @@ def test_the_cluster_default_rate_applies_until_the_broker_has_its_own(tmp_path:
             "follower.replication.throttled.rate": ("5000", 3, [("5000", 3)])}
         await _alter(s, RESOURCE_BROKER, "", "follower.replication.throttled.rate", None)
         assert quotas.follower.bound == UNTHROTTLED
+        await _alter(s, RESOURCE_BROKER, "1", "leader.replication.throttled.rate", "9000")
+        assert quotas.leader.bound == 9000
+        # kafka-reassign-partitions.sh --verify clears every broker-level throttle, the log
+        # directory one (which brook never has) included, in one request.
+        clear = [ConfigOp(k, None, OP_DELETE) for k in (
+            "leader.replication.throttled.rate", "follower.replication.throttled.rate",
+            "replica.alter.log.dirs.io.max.bytes.per.second")]
+        for broker in ("1", "2"):
+            [error] = await s.services.controller.alter_configs(
+                [(RESOURCE_BROKER, broker, clear)], False, True)
+            assert error is None, error
+        await asyncio.sleep(0.05)
+        assert (quotas.leader.bound, quotas.follower.bound) == (UNTHROTTLED, UNTHROTTLED)
+        assert await _described_rates(s) == {}
+        [refused] = await s.services.controller.alter_configs([(RESOURCE_BROKER, "1", [ConfigOp(
+            "replica.alter.log.dirs.io.max.bytes.per.second", "1000")])], False, True)
+        assert refused is not None and refused.code == ErrorCode.INVALID_REQUEST
 
     async def main() -> None:
         s = Setup(tmp_path)
