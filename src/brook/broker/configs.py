@@ -46,18 +46,19 @@ def describe_topic_configs(node: BrokerServices, overrides: Mapping[str, str]) -
     ]
 
 
-def describe_broker_configs(node: BrokerServices) -> list[Row]:
+def describe_broker_configs(node: BrokerServices, entity_default: bool = False) -> list[Row]:
     """Every defined broker key that is set or has a default, sorted by name.
 
     Broker keys are static (``server.properties``): every row is read-only, and its source is
     ``STATIC_BROKER_CONFIG`` when the file (or a flag) sets it, ``DEFAULT_CONFIG`` otherwise.
     The replication throttle rates set dynamically follow, as Kafka lists them: writable,
     from this broker's entry (``DYNAMIC_BROKER_CONFIG``) or the cluster default
-    (``DYNAMIC_DEFAULT_BROKER_CONFIG``).
+    (``DYNAMIC_DEFAULT_BROKER_CONFIG``); the cluster default entity (the broker named "")
+    shows the defaults alone.
     """
     configs = node.image.configs
-    rows = broker_rows(node.config.props) + throttle_rate_rows(
-        configs.broker_config(str(node.config.node_id)), configs.broker_config(""))
+    own = {} if entity_default else configs.broker_config(str(node.config.node_id))
+    rows = broker_rows(node.config.props) + throttle_rate_rows(own, configs.broker_config(""))
     return sorted(rows, key=lambda r: r.name)
 
 

@@ -130,10 +130,13 @@ def test_a_follower_outside_the_isr_gets_no_records_while_the_leader_quota_is_ex
     asyncio.run(main())
 
 
-async def _described_rates(s: Setup) -> dict[str, tuple[str | None, int, list[tuple[str, int]]]]:
-    """DescribeConfigs of this broker: each throttle rate's value, source and synonyms."""
+async def _described_rates(
+    s: Setup, broker: str = "1",
+) -> dict[str, tuple[str | None, int, list[tuple[str, int]]]]:
+    """DescribeConfigs of this broker (or the cluster default, ""): each throttle rate's
+    value, source and synonyms."""
     request = DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
-        resource_type=RESOURCE_BROKER, resource_name="1", configuration_keys=None)],
+        resource_type=RESOURCE_BROKER, resource_name=broker, configuration_keys=None)],
         include_synonyms=True)
     [result] = (await s.call(describe_configs, request, 4)).results
     assert result.error_code == ErrorCode.NONE
@@ -153,6 +156,8 @@ def test_the_cluster_default_rate_applies_until_the_broker_has_its_own_and_verif
         assert quotas.follower.bound == 7000
         assert await _described_rates(s) == {
             "follower.replication.throttled.rate": ("7000", 2, [("7000", 2), ("5000", 3)])}
+        assert await _described_rates(s, "") == {  # kafka-configs --entity-default
+            "follower.replication.throttled.rate": ("5000", 3, [("5000", 3)])}
         await _alter(s, RESOURCE_BROKER, "1", "follower.replication.throttled.rate", None)
         assert quotas.follower.bound == 5000
         assert await _described_rates(s) == {
