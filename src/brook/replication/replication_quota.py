@@ -157,7 +157,9 @@ class ReplicationQuota:
         self.bound = UNTHROTTLED
         """Bytes per second; ``UNTHROTTLED`` (Long.MAX) when no rate is configured."""
         self.rate = SampledRate(num_samples, window_s)
-        self._parsed: dict[tuple[str, ...], frozenset[int]] = {}
+        self._parsed: dict[int, tuple[tuple[str, ...], frozenset[int]]] = {}
+        """Parsed lists by the identity of the config's tuple (kept alive here, so the id is
+        not reused): a list naming thousands of replicas is not hashed on every fetch."""
 
     def update_bound(self, bound: int) -> bool:
         """Set the rate limit; True when it changed."""
@@ -173,11 +175,13 @@ class ReplicationQuota:
         replicas: tuple[str, ...] = getattr(part.log.config, self._field)
         if not replicas:
             return False
-        parsed = self._parsed.get(replicas)
-        if parsed is None:
+        entry = self._parsed.get(id(replicas))
+        if entry is None or entry[0] is not replicas:
             if len(self._parsed) >= _PARSED_CACHE_MAX:
                 self._parsed.clear()
-            parsed = self._parsed[replicas] = throttled_partitions(replicas, self._broker_id)
+            entry = self._parsed[id(replicas)] = (
+                replicas, throttled_partitions(replicas, self._broker_id))
+        parsed = entry[1]
         return parsed is ALL_PARTITIONS or part.tp.partition in parsed
 
     def is_quota_exceeded(self) -> bool:
