@@ -61,7 +61,9 @@ FOLLOWER_RATE: Final = "follower.replication.throttled.rate"
 UNTHROTTLED: Final = LONG_MAX
 ALL_PARTITIONS: Final[frozenset[int]] = frozenset({-1})
 """``*``: every partition of the topic (Kafka's ``ALL_REPLICAS``)."""
-_PARSED_CACHE_MAX = 1024
+_PARSED_CACHE_ITEMS = 1_000_000
+"""Pairs kept parsed (and their lists kept alive) before the cache starts over: topic configs
+replaced many times must not pin every list they ever held."""
 
 
 class SampledRate:
@@ -144,7 +146,8 @@ class ReplicationQuota:
     """One side's quota on this broker: its bound, the partitions it throttles (from each
     partition's topic config, as ``ReplicaManager`` keeps it current) and its rate."""
 
-    __slots__ = ("_broker_id", "_clock", "_field", "_parsed", "bound", "name", "rate")
+    __slots__ = ("_broker_id", "_clock", "_field", "_parsed", "_parsed_items", "bound", "name",
+                 "rate")
 
     def __init__(self, name: str, broker_id: int, clock: Clock, num_samples: int = 11,
                  window_s: float = 1.0) -> None:
@@ -160,6 +163,7 @@ class ReplicationQuota:
         self._parsed: dict[int, tuple[tuple[str, ...], frozenset[int]]] = {}
         """Parsed lists by the identity of the config's tuple (kept alive here, so the id is
         not reused): a list naming thousands of replicas is not hashed on every fetch."""
+        self._parsed_items = 0
 
     def update_bound(self, bound: int) -> bool:
         """Set the rate limit; True when it changed."""
@@ -177,8 +181,10 @@ class ReplicationQuota:
             return False
         entry = self._parsed.get(id(replicas))
         if entry is None or entry[0] is not replicas:
-            if len(self._parsed) >= _PARSED_CACHE_MAX:
+            self._parsed_items += len(replicas)
+            if self._parsed_items > _PARSED_CACHE_ITEMS:
                 self._parsed.clear()
+                self._parsed_items = len(replicas)
             entry = self._parsed[id(replicas)] = (
                 replicas, throttled_partitions(replicas, self._broker_id))
         parsed = entry[1]
