@@ -82,12 +82,14 @@ async def _until(check: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _settled(part: Partition) -> int:
-    """The log end once it stopped moving for a few fetcher back-offs."""
+async def _settled(part: Partition, quota: ReplicationQuota) -> int:
+    """The log end once the quota is exceeded and the log end stopped moving for ten
+    fetcher back-offs (an answer in flight when the quota filled may still land)."""
+    await _until(quota.is_quota_exceeded)
     end = -1
     while end != part.log.log_end_offset:
         end = part.log.log_end_offset
-        await asyncio.sleep(5 * _CONFIG.backoff_ms / 1000)
+        await asyncio.sleep(10 * _CONFIG.backoff_ms / 1000)
     return end
 
 
@@ -106,14 +108,14 @@ def test_a_throttled_catch_up_waits_for_its_quota(leader: BrokerProcess, tmp_pat
         fetcher.add(FollowedPartition.start(part, 0))
         fetcher.start()
         try:
-            first = await _settled(part)
+            first = await _settled(part, quota)
             assert 0 < first < RECORDS
             copied = _size(part)
             # The time stood still: what went through is one window's worth, and recorded.
             assert RATE < copied <= RATE + 2 * _CONFIG.max_bytes
             assert quota.rate.measure(clock.monotonic()) == copied
             clock.advance_s(quota.seconds_until_within())  # the quota allows again
-            second = await _settled(part)
+            second = await _settled(part, quota)
             assert first < second < RECORDS
             assert _size(part) <= 2 * RATE + 2 * _CONFIG.max_bytes
             quota.update_bound(UNTHROTTLED)  # the rate is deleted: the next image wakes it
