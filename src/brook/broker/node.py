@@ -130,14 +130,15 @@ class BrokerNode:
                 self.controller, config.node_id, self._active_controller_id,
                 lambda: self.loader.image, config.inter_broker_listener_name)
         )
-        self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults)
+        self.replica_manager = ReplicaManager(config.node_id, self.log_manager, broker_defaults,
+                                              clock)
         self.log_manager.high_watermark = self.replica_manager.high_watermark
         self.replica_manager.alter_partition.send = self.controller_channel.alter_partition
         self.fetch_sessions = FetchSessionCache(config.fetch_session_cache_slots, clock, rng)
         self.producer_ids = ProducerIdManager(self.controller_channel, config.node_id)
         self.fetchers = ReplicaFetcherManager(
             config.node_id, fetcher_config(config.props), config.inter_broker_listener_name,
-            clock, InterBrokerClient, lambda: self.image)
+            clock, InterBrokerClient, lambda: self.image, self.replica_manager.quotas.follower)
         self.replica_manager.followers = self.fetchers
         self.image: MetadataImage = self.loader.image
         self._servers: list[asyncio.base_events.Server] = []

@@ -34,6 +34,7 @@ CLEANER = "brook.storage.cleaner"
 CLUSTER = "brook.broker.cluster"
 FETCHERS = "brook.replication.fetcher_manager"
 REPLICA_SELECTOR = "brook.replication.replica_selector"
+REPLICATION_QUOTA = "brook.replication.replication_quota"
 REPLICA_SELECTORS = ("org.apache.kafka.common.replica.RackAwareReplicaSelector",
                      "org.apache.kafka.common.replica.LeaderSelector")
 """The built-in selectors ``replica.selector.class`` may name (brook loads no class)."""
@@ -124,6 +125,8 @@ _REPLICATION = [
     _key("replica.fetch.response.max.bytes", _INT, 10_485_760, _MEDIUM, "Bytes a follower's fetch asks for in all (at least one whole batch).", FETCHERS, at_least(0), "[0,...]"),
     _key("replica.fetch.backoff.ms", _INT, 1_000, _MEDIUM, "Wait before a follower retries a leader it could not fetch from.", FETCHERS, at_least(0), "[0,...]"),
     _key("replica.socket.timeout.ms", _INT, 30_000, _HIGH, "How long a follower waits for its leader's answer before reconnecting.", FETCHERS, at_least(1), "[1,...]"),
+    _key("replication.quota.window.num", _INT, 11, _LOW, "Samples the replication throttles measure their byte rate over.", REPLICATION_QUOTA, at_least(1), "[1,...]"),
+    _key("replication.quota.window.size.seconds", _INT, 1, _LOW, "Length of each sample the replication throttles measure their byte rate over.", REPLICATION_QUOTA, at_least(1), "[1,...]"),
 ]  # fmt: skip
 
 # Broker-wide defaults of topic configurations that Kafka gives a default of their own (the

@@ -8,8 +8,11 @@ the leader (and a network fault injector) who is asking. Answers are applied per
 by :mod:`brook.replication.follower`, which explains how logs are truncated. Partitions that
 fail are delayed by ``replica.fetch.backoff.ms`` (an unreachable leader delays them all);
 a leader that fences this broker's leader epoch leaves the partition idle until the next
-metadata restarts it. While nothing is ready the task waits on an event that adding a
-partition sets, or until the earliest delay ends: it never polls.
+metadata restarts it. A partition the follower replication quota throttles
+(:mod:`brook.replication.replication_quota`) is left out of the request while the quota is
+exceeded, and the bytes received for it are recorded. While nothing is ready the task waits
+on an event that adding a partition (or new metadata: a throttle may have been lifted) sets,
+or until the earliest delay ends, or until the quota allows again: it never polls.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from brook.protocol.messages.offset_for_leader_epoch import (
 from brook.replication import follower
 from brook.replication.follower import FetchState, FollowedPartition
 from brook.replication.partition import TopicPartition
+from brook.replication.replication_quota import ReplicationQuota, should_follower_throttle
 from brook.storage.errors import CorruptRecordError, InvalidRecordError, StorageError
 from brook.storage.log import Log
 
@@ -92,7 +96,8 @@ class ReplicaFetcher:
     time (event loop), ``stop`` once."""
 
     def __init__(self, node_id: int, leader_id: int, config: FetcherConfig, clock: Clock,
-                 connect: ConnectionFactory, broker_epoch: Callable[[], int]) -> None:
+                 connect: ConnectionFactory, broker_epoch: Callable[[], int],
+                 quota: ReplicationQuota | None = None) -> None:
         self.node_id = node_id
         self.leader_id = leader_id
         self.client_id = f"broker-{node_id}-fetcher-{leader_id}"
@@ -100,6 +105,8 @@ class ReplicaFetcher:
         self._clock = clock
         self._connect = connect
         self._broker_epoch = broker_epoch
+        self._quota = quota
+        """The follower replication quota (None: never throttled)."""
         self.states: dict[TopicPartition, FollowedPartition] = {}
         self._endpoint: tuple[str, int] | None = None
         self._conn: LeaderConnection | None = None
@@ -124,6 +131,10 @@ class ReplicaFetcher:
 
     def remove(self, tp: TopicPartition) -> None:
         self.states.pop(tp, None)
+
+    def wake(self) -> None:
+        """Look at the partitions again (a throttle may have changed)."""
+        self._wake.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -163,16 +174,35 @@ class ReplicaFetcher:
             ready = [s for s in self.states.values() if not s.failed and s.delayed_until <= now]
             truncating = [s for s in ready if s.state is FetchState.TRUNCATING]
             fetching = [s for s in ready if s.state is FetchState.FETCHING]
+            throttled_for = 0.0
+            if fetching and self._quota is not None:
+                fetching, throttled_for = self._unthrottled(fetching)
             if self._endpoint is None or not ready:
                 await self._idle(now)
             elif truncating:
                 await self._guard(truncating, self._truncate_by_epoch(truncating))
-            else:
+            elif fetching:
                 await self._guard(fetching, self._fetch(fetching))
+            else:  # every ready partition is throttled
+                await self._idle(now, now + throttled_for)
 
-    async def _idle(self, now: float) -> None:
+    def _unthrottled(self, states: list[FollowedPartition]) -> tuple[list[FollowedPartition], float]:
+        """The partitions to fetch now, and how long the held-back ones wait (Kafka waits
+        ``replica.fetch.backoff.ms``; the quota says when it will allow again, at most that)."""
+        quota = self._quota
+        assert quota is not None
+        kept = [s for s in states if not should_follower_throttle(quota, s.partition)]
+        if len(kept) == len(states):
+            return kept, 0.0
+        wait = min(quota.seconds_until_within(), self._config.backoff_ms / 1000.0)
+        return kept, max(wait, 0.01)
+
+    async def _idle(self, now: float, throttled_until: float | None = None) -> None:
         self._wake.clear()
-        pending = [s.delayed_until for s in self.states.values() if not s.failed]
+        pending = [s.delayed_until for s in self.states.values()
+                   if not s.failed and s.delayed_until > now]
+        if throttled_until is not None:
+            pending.append(throttled_until)
         timeout = max(min(pending) - now, 0.001) if pending and self._endpoint else None
         with contextlib.suppress(TimeoutError):
             if timeout is None:
@@ -301,6 +331,8 @@ class ReplicaFetcher:
             raw if isinstance(raw, memoryview) else memoryview(
                 raw if isinstance(raw, (bytes, bytearray)) else b"".join(raw)))
         if records is not None and records.nbytes:
+            if self._quota is not None and self._quota.is_throttled(state.partition):
+                self._quota.record(records.nbytes)
             batches = await follower.validate(records)
             if not self._current(state):
                 return  # restarted or removed while the batches were checked

@@ -25,6 +25,7 @@ from brook.metadata.image import MetadataImage
 from brook.replication.fetcher import ConnectionFactory, FetcherConfig, ReplicaFetcher
 from brook.replication.follower import FollowedPartition
 from brook.replication.partition import Partition, TopicPartition
+from brook.replication.replication_quota import ReplicationQuota
 
 __all__ = ["FetcherConfig", "ReplicaFetcherManager", "fetcher_config"]
 
@@ -55,13 +56,16 @@ class ReplicaFetcherManager:
     the logs close."""
 
     def __init__(self, node_id: int, config: FetcherConfig, listener_name: str, clock: Clock,
-                 connect: ConnectionFactory, image: Callable[[], MetadataImage]) -> None:
+                 connect: ConnectionFactory, image: Callable[[], MetadataImage],
+                 quota: ReplicationQuota | None = None) -> None:
         self.node_id = node_id
         self.config = config
         self.listener_name = listener_name
         self._clock = clock
         self._connect = connect
         self._image = image
+        self._quota = quota
+        """The follower replication quota every fetcher shares (Kafka: one per broker)."""
         self.fetchers: dict[tuple[int, int], ReplicaFetcher] = {}
         self._following: dict[TopicPartition, tuple[ReplicaFetcher, FollowedPartition]] = {}
         self._waiting: dict[TopicPartition, Partition] = {}
@@ -97,14 +101,17 @@ class ReplicaFetcherManager:
     # -- metadata ----------------------------------------------------------------------------
 
     def on_image(self, image: MetadataImage) -> None:
-        """A new image: leaders' endpoints may have changed, and waiting partitions' leaders
-        may now be registered."""
+        """A new image: leaders' endpoints may have changed, waiting partitions' leaders
+        may now be registered, and a throttle may have been lifted (fetchers holding back
+        throttled partitions look again at once)."""
         if self._stopped:
             return
         for (leader_id, _), fetcher in self.fetchers.items():
             endpoint = image.cluster.endpoint(leader_id, self.listener_name)
             if endpoint is not None:
                 fetcher.set_endpoint(endpoint.host, endpoint.port)
+            if self._quota is not None:
+                fetcher.wake()
         waiting, self._waiting = self._waiting, {}
         for part in waiting.values():
             self._follow(part, image)
@@ -132,7 +139,7 @@ class ReplicaFetcherManager:
         if fetcher is None:
             fetcher = self.fetchers[key] = ReplicaFetcher(
                 self.node_id, part.leader, self.config, self._clock, self._connect,
-                self.broker_epoch)
+                self.broker_epoch, self._quota)
             if self._started:
                 fetcher.start()
         fetcher.set_endpoint(endpoint.host, endpoint.port)

@@ -19,13 +19,14 @@ from functools import partial
 from typing import NamedTuple
 
 from brook.config.broker import BROKER_CONFIGS
-from brook.env import Clock
+from brook.env import SYSTEM_CLOCK, Clock
 from brook.metadata.image import MetadataImage, PartitionRegistration
 from brook.protocol.errors import ErrorCode
 from brook.replication.alter_partition_manager import AlterPartitionManager
 from brook.replication.local_changes import local_changes
 from brook.replication.partition import OffsetAndEpoch, Partition, TopicPartition
 from brook.replication.replica_selector import ReplicaSelector, replica_selector
+from brook.replication.replication_quota import ReplicationQuotas
 from brook.storage.errors import InvalidConfigError, LogDirError
 from brook.storage.log import Log
 from brook.storage.log_config import LogConfig
@@ -74,7 +75,8 @@ class ReplicaManager:
     """Lifecycle: created at broker start after the logs are recovered; ``apply_image`` is
     called for every published metadata image. Event-loop thread only."""
 
-    def __init__(self, node_id: int, log_manager: LogManager, broker_defaults: Mapping[str, str]):
+    def __init__(self, node_id: int, log_manager: LogManager, broker_defaults: Mapping[str, str],
+                 clock: Clock = SYSTEM_CLOCK):
         self.node_id = node_id
         self.log_manager = log_manager
         self.broker_defaults = broker_defaults
@@ -90,6 +92,8 @@ class ReplicaManager:
         """Sends ISR changes once its ``send`` is wired to the controller channel."""
         self.replica_selector: ReplicaSelector | None = replica_selector(broker_defaults)
         """``replica.selector.class``: who tells consumers to read from a follower (KIP-392)."""
+        self.quotas = ReplicationQuotas(node_id, clock, broker_defaults)
+        """The replication throttles: rates from each image, partitions from topic configs."""
 
     # -- metadata --------------------------------------------------------------------------
     def topic_config(self, name: str, overrides: Mapping[str, str]) -> LogConfig:
@@ -124,6 +128,7 @@ class ReplicaManager:
         """Bring hosted partitions in line with the image, deleting and opening logs on this
         thread (start-up, before any client is served)."""
         self._image = image
+        self.quotas.apply_image(image)
         specs, gone = self._reconcile(image, deleted_topics)
         if gone:
             self.log_manager.delete_logs(gone)
@@ -140,6 +145,7 @@ class ReplicaManager:
         that left this broker are renamed for deletion first, so one that comes back (or a
         topic re-created under the same name) gets a fresh directory."""
         self._image = image
+        self.quotas.apply_image(image)
         specs, gone = self._reconcile(image, deleted_topics, changed_topics)
         if gone:
             await self.log_manager.delete_logs_async(gone)

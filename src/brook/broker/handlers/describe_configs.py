@@ -66,7 +66,7 @@ def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConf
                                       f"broker {node.config.node_id}.",
                                       resource_type=rtype, resource_name=rname, configs=[]))
                 continue
-            rows = describe_broker_configs(node)
+            rows = describe_broker_configs(node, entity_default=rname == "")
         else:
             results.append(Result(error_code=ErrorCode.INVALID_REQUEST,
                                   error_message=f"Unsupported resource type {rtype}.",

@@ -14,7 +14,10 @@ one: the follower must be a replica of the partition and fetch at its registered
 ``last_fetched_epoch`` is checked against the leader-epoch cache and a divergence answered in
 ``diverging_epoch`` (KIP-320) with no records, so the follower truncates; it reads up to the
 log end, not the high watermark; its fetch offset is its log end, which moves the high
-watermark and may add it to the ISR; and its long poll waits for the log end to grow.
+watermark and may add it to the ISR; and its long poll waits for the log end to grow. A
+follower outside the ISR of a partition whose topic throttles it on this leader
+(``leader.replication.throttled.replicas``) gets no records while the leader replication
+quota is exceeded (``brook.replication.replication_quota``).
 
 Fetching from the closest replica (KIP-392, ``brook.replication.replica_selector``): a
 consumer's fetch from v11 on may be served by any replica hosted here, leader or follower, at
@@ -42,6 +45,7 @@ from brook.replication.errors import OffsetOutOfRangeError
 from brook.replication.partition import Partition
 from brook.replication.replica_manager import LogSegment, ReplicaManager
 from brook.replication.replica_selector import preferred_read_replica, replica_for_consumer
+from brook.replication.replication_quota import ReplicationQuota, should_leader_throttle
 
 API_KEY = ApiKey.FETCH
 MIN_VERSION = 4
@@ -145,6 +149,11 @@ class _Plan:
         """A consumer's fetch v11+: followers may serve it, leaders may redirect it."""
         self.client_rack = ""
         self.listener = ""
+        self.throttled_bytes = 0
+        """Bytes of throttled partitions the last read gives a follower: recorded against the
+        leader's replication quota when the response is built (Kafka's
+        ``sizeOfThrottledPartitions``)."""
+        self.leader_quota: ReplicationQuota | None = None
 
 
 def _plan(node: BrokerServices, request: FetchRequest, version: int) -> _Plan:
@@ -245,6 +254,7 @@ def _update_session(node: BrokerServices, session: FetchSession, request: FetchR
 def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool) -> tuple[list[PartitionData], list[_Want], int]:
     rm = node.replica_manager
     plan.updates.clear()
+    plan.throttled_bytes = 0
     out: list[PartitionData] = []
     kept: list[_Want] = []
     total = 0
@@ -301,6 +311,13 @@ def _read_all(node: BrokerServices, plan: _Plan, max_bytes: int, committed: bool
             out.append(_not_leader(w))
             kept.append(w)
             continue
+        if plan.replica_id >= 0 and res.size and (quota := rm.quotas.leader).is_throttled(part):
+            # A throttled replica catching up gets no records while the quota is exceeded.
+            if should_leader_throttle(quota, part, plan.replica_id):
+                res.chunks, res.size = [], 0
+            else:
+                plan.throttled_bytes += res.size
+                plan.leader_quota = quota
         total += res.size
         cp = w.cached
         if plan.incremental and cp is not None and res.size == 0 and (
@@ -362,6 +379,8 @@ def _diverging_epoch(part: Partition, w: _Want) -> PartitionData | None:
 
 
 def _response(plan: _Plan, datas: list[PartitionData], wants: list[_Want]) -> FetchResponse:
+    if plan.throttled_bytes and plan.leader_quota is not None:
+        plan.leader_quota.record(plan.throttled_bytes)
     for cp, hw, lso in plan.updates:
         cp.high_watermark = hw
         cp.log_start_offset = lso

@@ -102,9 +102,14 @@ def plan_config_changes(
 THROTTLE_RATE_KEYS = frozenset({"leader.replication.throttled.rate",
                                 "follower.replication.throttled.rate"})
 """The dynamic broker configs accepted (what kafka-reassign-partitions.sh --throttle sets on
-every broker). They are recorded in the metadata log (ConfigRecord, resource type BROKER) for
-the replication path to read; a broker config that nothing enforces is not advertised by
-DescribeConfigs."""
+every broker). They are recorded in the metadata log (ConfigRecord, resource type BROKER),
+where every broker's replication quotas read them (``brook.replication.replication_quota``);
+a broker config that nothing enforces is not accepted."""
+
+_LOG_DIRS_THROTTLE = "replica.alter.log.dirs.io.max.bytes.per.second"
+"""Deleted with the rates by ``kafka-reassign-partitions.sh --verify`` once a move is done:
+brook moves no replica between log directories, so it is never set and its deletion is the
+no-op it would be on a Kafka broker where it is unset."""
 
 
 def _plan_broker_changes(image: MetadataImage, resource_name: str, ops: Sequence[ConfigOp],
@@ -115,6 +120,8 @@ def _plan_broker_changes(image: MetadataImage, resource_name: str, ops: Sequence
     current = dict(image.configs.resources.get((RESOURCE_BROKER, resource_name), {}))
     new = dict(current) if incremental else {}
     for op in ops:
+        if op.name == _LOG_DIRS_THROTTLE and op.op == OP_DELETE:
+            continue
         if op.name not in THROTTLE_RATE_KEYS:
             raise ControllerError(
                 ErrorCode.INVALID_REQUEST,
