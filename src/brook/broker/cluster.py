@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
-from brook.broker.peer_liveness import Peer, PeerLiveness, watched_peers
+from brook.broker.peer_liveness import Peer, PeerLiveness, refuses, watched_peers
 from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.controller.cluster_role import ControllerRole
@@ -255,7 +255,10 @@ class ClusterMembership:
         (:mod:`brook.storage.dir_lock`), so that one is dead — killed -9 and restarted at once,
         there is nothing to wait out. Only a registration naming the incarnation recorded here
         and this broker's own endpoints counts (a copy of the directory on another host is not
-        this broker's past). The new incarnation is recorded before registering."""
+        this broker's past), and only while every one of those endpoints refuses connections:
+        a copy of the directory started with the same configuration beside the broker it was
+        copied from holds a lock of its own, and must not end a live broker's session. The new
+        incarnation is recorded before registering."""
         path = self.config.metadata_log_dir / INCARNATION_FILE
         try:
             previous = path.read_text().strip()
@@ -271,6 +274,12 @@ class ClusterMembership:
             return (isinstance(info, dict) and info.get("incarnation") == previous
                     and info.get("endpoints") == endpoints)
 
+        if previous and not all(await asyncio.gather(
+                *(refuses(host, port) for _, host, port, _ in endpoints))):
+            log.warning("the incarnation recorded in %s still listens on this broker's "
+                        "endpoints: its session is not ended (a copy of a live broker's data "
+                        "directory?)", path)
+            previous = ""
         if previous:
             while True:
                 try:

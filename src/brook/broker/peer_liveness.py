@@ -46,7 +46,7 @@ from brook.env.clock import Clock
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
 
-__all__ = ["Peer", "PeerLiveness", "watched_peers"]
+__all__ = ["Peer", "PeerLiveness", "refuses", "watched_peers"]
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,24 @@ def _remember(keys: dict[tuple[int, bytes], None], key: tuple[int, bytes]) -> No
     keys[key] = None
     while len(keys) > KEPT:
         del keys[next(iter(keys))]
+
+
+async def refuses(host: str, port: int, connect: Connect | None = None) -> bool:
+    """Whether connecting to ``host:port`` is refused: the evidence that no process listens
+    there any more. A connect accepted (even by a paused process's kernel), timing out or
+    failing otherwise is no such evidence."""
+    try:
+        _, writer = await asyncio.wait_for((connect or _open)(host, port), CONNECT_TIMEOUT_S)
+    except ConnectionRefusedError:
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ECONNREFUSED
+    except TimeoutError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False
 
 
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
