@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -234,4 +235,21 @@ async def refuses(host: str, port: int, connect: Connect | None = None) -> bool:
 
 
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(host, port)
+    """Each address ``host`` resolves to, in turn; refused when every one refused.
+
+    ``asyncio.open_connection`` tries them too, but when they all fail with different
+    messages it raises one ``OSError`` without an errno: a dead peer advertised as
+    ``localhost`` on a dual-stack host (``::1`` and ``127.0.0.1`` both refusing) would never
+    look refused, and its death would always wait out the session."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    failure: OSError | None = None
+    for *_, address in infos:
+        try:
+            return await asyncio.open_connection(address[0], address[1])
+        except OSError as exc:
+            if exc.errno != errno.ECONNREFUSED and failure is None:
+                failure = exc
+    if failure is not None or not infos:
+        raise failure or OSError(f"{host} resolves to no address")
+    raise ConnectionRefusedError(errno.ECONNREFUSED, f"every address of {host}:{port} refused")
