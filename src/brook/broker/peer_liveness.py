@@ -246,7 +246,7 @@ async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.Str
     failure: OSError | None = None
     for *_, address in infos:
         try:
-            return await asyncio.open_connection(address[0], address[1])
+            return await asyncio.open_connection(str(address[0]), port)
         except OSError as exc:
             if exc.errno != errno.ECONNREFUSED and failure is None:
                 failure = exc
