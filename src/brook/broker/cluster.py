@@ -254,8 +254,8 @@ class ClusterMembership:
         before, if it still holds them: this process holds the directory's lock
         (:mod:`brook.storage.dir_lock`), so that one is dead — killed -9 and restarted at once,
         there is nothing to wait out. Only a registration naming the incarnation recorded here
-        and this broker's own endpoints counts (a copy of the directory on another host is not
-        this broker's past), and only while every one of those endpoints refuses connections:
+        and this broker's own endpoints counts, for the controller term too (a copy of the
+        directory on another host is not this broker's past), and only while every one of those endpoints refuses connections:
         a copy of the directory started with the same configuration beside the broker it was
         copied from holds a lock of its own, and must not end a live broker's session. The new
         incarnation is recorded before registering."""
@@ -283,10 +283,15 @@ class ClusterMembership:
         if previous:
             while True:
                 try:
+                    # The registration is what ties that incarnation to these endpoints: without
+                    # it the controller key naming it could be a live copy's on another host.
+                    _, held = await self.client.get(self.registry.key(self.node_id))
+                    if held is None or held.lease == 0 or not ours(held.value):
+                        break
                     if await self.client.revoke_holder(self.log.leader_key,
                                                        lambda v: _names(v, self.node_id, previous)):
                         log.info("ended the controller term of this broker's previous process")
-                    if await self.client.revoke_holder(self.registry.key(self.node_id), ours):
+                    if await self.client.revoke(held.lease):
                         log.info("ended the session of this broker's previous process")
                     break
                 except EtcdUnavailable as exc:

@@ -73,6 +73,40 @@ def test_a_broker_on_a_copy_of_a_live_brokers_directory_does_not_end_its_session
         live.stop()
 
 
+
+def test_a_copy_on_other_endpoints_does_not_end_the_live_brokers_controller_term(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """The copy started on another port: the live broker's registration names other endpoints
+    than the copy's, so that incarnation is not the copy's past, and its controller term is
+    not either (the copy's own endpoints refusing proves nothing about it)."""
+    props = {"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+             "broker.session.timeout.ms": "3000"}
+    live = plain_broker(tmp_path / "live" / "data", node_id=1, overrides=props, log_level="INFO")
+    live.start()
+    copy = None
+    try:
+        deadline = time.monotonic() + 20
+        while "node 1 is the active controller" not in live.output():
+            assert time.monotonic() < deadline, live.output()[-3000:]
+            time.sleep(0.1)
+        before = _broker_history(etcd, 1)
+        shutil.copytree(live.data_dir, tmp_path / "copy" / "data")
+        copy = plain_broker(tmp_path / "copy" / "data", node_id=1, overrides=props,
+                            log_level="INFO")
+        copy.started_once = True
+        with pytest.raises((RuntimeError, TimeoutError)):
+            copy.start(timeout=40)
+        assert "another live broker is registered with node.id 1" in copy.output()
+        assert live.alive(), live.output()[-3000:]
+        assert "lost controller leadership" not in live.output(), live.output()[-3000:]
+        assert "ended the controller term" not in copy.output()
+        assert _broker_history(etcd, 1) == before
+    finally:
+        if copy is not None:
+            copy.kill()
+        live.stop()
+
 def _controller(brokers: list[BrokerProcess]) -> int:
     from brook.cli.cluster import active_controller
     for b in brokers:
