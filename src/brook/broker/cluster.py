@@ -261,8 +261,8 @@ class ClusterMembership:
         incarnation is recorded before registering."""
         path = self.config.metadata_log_dir / INCARNATION_FILE
         try:
-            previous = path.read_text().strip()
-        except OSError:
+            previous = path.read_bytes()[:64].decode("ascii", "replace").strip()
+        except OSError:  # none recorded (or unreadable): nothing ended, the session is waited out
             previous = ""
         endpoints = json.loads(registration)["endpoints"]
 

@@ -203,3 +203,21 @@ def test_restarts_pauses_and_stops_fence_only_the_broker_they_hit_and_lose_no_ac
             if b.alive():
                 os.kill(b.pid, signal.SIGCONT)
             b.kill()
+
+
+def test_a_broker_starts_whatever_its_recorded_incarnation_file_holds(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """``broker.incarnation`` is a hint: garbage in it (a torn write, a disk error) makes the
+    broker wait out whatever session is left, never fail to start."""
+    props = {"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+             "broker.session.timeout.ms": "3000"}
+    broker = plain_broker(tmp_path / "b" / "data", node_id=1, overrides=props)
+    broker.start()
+    try:
+        assert broker.stop() == 0
+        (broker.data_dir / "broker.incarnation").write_bytes(b"\xff\xfe\x00garbage\x80\n")
+        broker.start(timeout=40)
+        assert broker.alive()
+    finally:
+        broker.stop()
