@@ -159,7 +159,7 @@ class PeerLiveness:
                 continue
             refused = 0
             reported = False
-            if outcome == "short":
+            if outcome in ("short", "failed"):  # "failed" may fail at once: no busy loop
                 await self._clock.sleep(RETRY_S)
             # "closed" after a while: connect again at once, the peer may have just died
 

@@ -88,3 +88,36 @@ def test_one_address_accepting_is_a_live_peer() -> None:
         assert await refuses(NAME, port)
 
     asyncio.run(main())
+
+
+def test_a_peer_that_cannot_be_reached_at_all_is_not_hammered() -> None:
+    """A connect that fails at once without a refusal (its name no longer resolves, as a dead
+    pod's in Kubernetes; no route to it) is no evidence, and is tried again after a pause, not
+    in a loop that holds the event loop and the resolver."""
+    from brook.broker import peer_liveness
+
+    async def main() -> None:
+        attempts: dict[str, int] = {}
+
+        async def counted(host: str, port: int) -> tuple[asyncio.StreamReader,
+                                                         asyncio.StreamWriter]:
+            attempts[host] = attempts.get(host, 0) + 1
+            return await peer_liveness._open(host, port)
+
+        peers = {2: Peer(2, b"\x02" * 16, "255.255.255.255", 9092),
+                 3: Peer(3, b"\x03" * 16, "no-such-broker.invalid", 9092)}
+        judged: list[Peer] = []
+
+        async def on_dead(peer: Peer) -> bool:
+            judged.append(peer)
+            return True
+
+        task = asyncio.create_task(
+            PeerLiveness(lambda: peers, on_dead, SYSTEM_CLOCK, connect=counted).run())
+        await asyncio.sleep(2.5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert judged == []
+        assert attempts and all(n <= 5 for n in attempts.values()), attempts
+
+    asyncio.run(main())
