@@ -175,7 +175,7 @@ class PeerLiveness:
             if exc.errno == errno.ECONNREFUSED:
                 return "refused"
             return "failed"
-        except TimeoutError:
+        except (TimeoutError, ValueError):  # ValueError: a host no resolver takes (IDNA)
             return "failed"
         key = (peer.node_id, peer.incarnation)
         self._acted.pop(key, None)
@@ -226,7 +226,7 @@ async def refuses(host: str, port: int, connect: Connect | None = None) -> bool:
         return True
     except OSError as exc:
         return exc.errno == errno.ECONNREFUSED
-    except TimeoutError:
+    except (TimeoutError, ValueError):
         return False
     writer.close()
     with contextlib.suppress(OSError):

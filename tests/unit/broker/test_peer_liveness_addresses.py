@@ -121,3 +121,35 @@ def test_a_peer_that_cannot_be_reached_at_all_is_not_hammered() -> None:
         assert attempts and all(n <= 5 for n in attempts.values()), attempts
 
     asyncio.run(main())
+
+
+def test_a_peer_advertising_a_host_no_resolver_accepts_is_watched_without_errors() -> None:
+    """A registration's host with a label longer than DNS allows makes the resolver raise
+    ``UnicodeError``, not ``OSError``: that is a peer that cannot be reached, tried again after
+    a pause, not a watcher that dies and is started again at every poll."""
+    from brook.broker import peer_liveness
+
+    async def main() -> None:
+        attempts = 0
+
+        async def counted(host: str, port: int) -> tuple[asyncio.StreamReader,
+                                                         asyncio.StreamWriter]:
+            nonlocal attempts
+            attempts += 1
+            return await peer_liveness._open(host, port)
+
+        peer = Peer(2, b"\x02" * 16, "a" * 64 + ".example", 9092)
+
+        async def on_dead(_: Peer) -> bool:
+            return True
+
+        liveness = PeerLiveness(lambda: {2: peer}, on_dead, SYSTEM_CLOCK, connect=counted)
+        task = asyncio.create_task(liveness.run())
+        await asyncio.sleep(1.6)
+        assert not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert 1 <= attempts <= 2, attempts  # once, then once more after RETRY_S
+        assert not await refuses(peer.host, peer.port)
+
+    asyncio.run(main())
