@@ -29,6 +29,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from tests.e2e.cluster.test_cluster_lifecycle import _broker_history, _eventually_history
 from tests.support.brokers import BrokerProcess, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
+from tests.support.proxy import TcpProxy
 
 CLUSTER_ID = "brook-e2e-lifecycle"
 pytestmark = pytest.mark.timeout(180)
@@ -106,6 +107,47 @@ def test_a_copy_on_other_endpoints_does_not_end_the_live_brokers_controller_term
         if copy is not None:
             copy.kill()
         live.stop()
+
+
+def test_a_live_broker_that_looks_dead_is_fenced_once_and_serves_again(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """Broker 3's inter-broker endpoint is a proxy, which is then stopped: connecting to it is
+    refused as if broker 3 had died, though it runs (a firewall that rejects does the same).
+    It is fenced once, registers again under the same incarnation, is unfenced, and is left
+    alone while the proxy still refuses, instead of being fenced again and again."""
+    props = {"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+             "broker.session.timeout.ms": "3000"}
+    proxy = TcpProxy(0).start()
+    brokers = [plain_broker(tmp_path / f"b{n}" / "data", node_id=n, overrides=props)
+               for n in (1, 2)]
+    target = plain_broker(tmp_path / "b3" / "data", node_id=3, overrides=props)
+    proxy.upstream_port = target.port
+    target.advertised_listeners = f"PLAINTEXT://127.0.0.1:{proxy.port}"
+    brokers.append(target)
+    try:
+        for b in brokers:
+            b.start()
+        admin = AdminClient({"bootstrap.servers": brokers[0].bootstrap})
+        deadline = time.monotonic() + 20
+        while len(admin.list_topics(timeout=10).brokers) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1)  # every peer has connected to it once
+        proxy.stop()
+        deadline = time.monotonic() + 15
+        while "fence" not in [kind for kind, _, _ in _broker_history(etcd, 3)]:
+            assert time.monotonic() < deadline, "the refusing broker was never judged dead"
+            time.sleep(0.2)
+        time.sleep(8)  # refused all along: more than two sessions
+        history = [kind for kind, _, _ in _broker_history(etcd, 3)]
+        assert history.count("fence") == 1, history
+        assert target.alive()
+        assert 3 in admin.list_topics(timeout=10).brokers
+    finally:
+        for b in brokers:
+            b.kill()
+        proxy.stop()
 
 def _controller(brokers: list[BrokerProcess]) -> int:
     from brook.cli.cluster import active_controller
