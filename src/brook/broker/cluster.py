@@ -255,10 +255,10 @@ class ClusterMembership:
         (:mod:`brook.storage.dir_lock`), so that one is dead — killed -9 and restarted at once,
         there is nothing to wait out. Only a registration naming the incarnation recorded here
         and this broker's own endpoints counts, for the controller term too (a copy of the
-        directory on another host is not this broker's past), and only while every one of those endpoints refuses connections:
-        a copy of the directory started with the same configuration beside the broker it was
-        copied from holds a lock of its own, and must not end a live broker's session. The new
-        incarnation is recorded before registering."""
+        directory on another host is not this broker's past), and only while its inter-broker
+        endpoint refuses connections: a copy of the directory started with the same
+        configuration beside the broker it was copied from holds a lock of its own, and must
+        not end a live broker's session. The new incarnation is recorded before registering."""
         path = self.config.metadata_log_dir / INCARNATION_FILE
         try:
             previous = path.read_bytes()[:64].decode("ascii", "replace").strip()
@@ -274,11 +274,14 @@ class ClusterMembership:
             return (isinstance(info, dict) and info.get("incarnation") == previous
                     and info.get("endpoints") == endpoints)
 
+        # The inter-broker endpoint, the one peers take a refusal of as a death: another
+        # listener may be advertised at a load balancer that accepts whoever is behind it.
+        probed = [ep for ep in endpoints if ep[0] == self.config.inter_broker_listener_name]
         if previous and not all(await asyncio.gather(
-                *(refuses(host, port) for _, host, port, _ in endpoints))):
+                *(refuses(host, port) for _, host, port, _ in probed or endpoints))):
             log.warning("the incarnation recorded in %s still listens on this broker's "
-                        "endpoints: its session is not ended (a copy of a live broker's data "
-                        "directory?)", path)
+                        "inter-broker endpoint: its session is not ended (a copy of a live "
+                        "broker's data directory?)", path)
             previous = ""
         if previous:
             while True:

@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.e2e.cluster.test_cluster_lifecycle import _broker_history, _eventually_history
-from tests.support.brokers import BrokerProcess, plain_broker
+from tests.support.brokers import BrokerProcess, free_port, plain_broker
 from tests.support.etcd import EtcdServer, etcd_fixture
 from tests.support.proxy import TcpProxy
 
@@ -147,6 +147,38 @@ def test_a_live_broker_that_looks_dead_is_fenced_once_and_serves_again(
     finally:
         for b in brokers:
             b.kill()
+        proxy.stop()
+
+
+def test_a_restart_behind_a_load_balancer_still_ends_the_dead_predecessors_session(
+    tmp_path: Path, etcd: EtcdServer,
+) -> None:
+    """The clients' listener is advertised at a proxy, which accepts connections whether or
+    not the broker behind it runs: only the inter-broker endpoint (reached directly, as peers
+    reach it) tells whether the recorded incarnation still listens. Killed -9 and restarted
+    at once, the broker does not wait out its predecessor's 30 s session."""
+    replication = free_port()
+    broker = plain_broker(
+        tmp_path / "lb" / "data", node_id=1,
+        overrides={"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
+                   "broker.session.timeout.ms": "30000",
+                   "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT",
+                   "inter.broker.listener.name": "REPLICATION"})
+    proxy = TcpProxy(broker.port).start()
+    broker.listeners = f"PLAINTEXT://127.0.0.1:{{port}},REPLICATION://127.0.0.1:{replication}"
+    broker.advertised_listeners = (f"PLAINTEXT://127.0.0.1:{proxy.port},"
+                                   f"REPLICATION://127.0.0.1:{replication}")
+    try:
+        broker.start()
+        broker.started_once = True
+        _eventually_history(etcd, 1, lambda h: len(h) >= 1)
+        broker.kill()
+        started = time.monotonic()
+        broker.start(timeout=60)
+        took = time.monotonic() - started
+        assert took < 15, f"the restart waited {took:.1f} s: the old session was waited out"
+    finally:
+        broker.kill()
         proxy.stop()
 
 def _controller(brokers: list[BrokerProcess]) -> int:
