@@ -277,12 +277,6 @@ class ClusterMembership:
         # The inter-broker endpoint, the one peers take a refusal of as a death: another
         # listener may be advertised at a load balancer that accepts whoever is behind it.
         probed = [ep for ep in endpoints if ep[0] == self.config.inter_broker_listener_name]
-        if previous and not all(await asyncio.gather(
-                *(refuses(host, port) for _, host, port, _ in probed or endpoints))):
-            log.warning("the incarnation recorded in %s still listens on this broker's "
-                        "inter-broker endpoint: its session is not ended (a copy of a live "
-                        "broker's data directory?)", path)
-            previous = ""
         if previous:
             while True:
                 try:
@@ -290,6 +284,12 @@ class ClusterMembership:
                     # it the controller key naming it could be a live copy's on another host.
                     _, held = await self.client.get(self.registry.key(self.node_id))
                     if held is None or held.lease == 0 or not ours(held.value):
+                        break
+                    if not all(await asyncio.gather(
+                            *(refuses(host, port) for _, host, port, _ in probed or endpoints))):
+                        log.warning("the incarnation recorded in %s still listens on this "
+                                    "broker's inter-broker endpoint: its session is not ended "
+                                    "(a copy of a live broker's data directory?)", path)
                         break
                     if await self.client.revoke_holder(self.log.leader_key,
                                                        lambda v: _names(v, self.node_id, previous)):
