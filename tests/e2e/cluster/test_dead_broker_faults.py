@@ -133,7 +133,9 @@ def test_a_live_broker_that_looks_dead_is_fenced_once_and_serves_again(
         while len(admin.list_topics(timeout=10).brokers) < 3:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(1)  # every peer has connected to it once
+        while proxy.accepted < 2:  # both peers hold their connection to it
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         proxy.stop()
         deadline = time.monotonic() + 15
         while "fence" not in [kind for kind, _, _ in _broker_history(etcd, 3)]:
