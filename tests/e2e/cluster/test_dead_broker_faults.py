@@ -1,10 +1,13 @@
-"""What must not be taken for a dead broker, against a real etcd and real broker processes.
+"""Ending a dead broker's session early, and what must not be taken for a dead broker,
+against a real etcd and real broker processes.
 
-A broker started on a copy of a running broker's data directory, with the same configuration,
-finds the running broker's incarnation recorded there and its own endpoints in that broker's
-registration: the directory's lock does not tell it anything (a copy is another file), so it
-must not end that session; the running broker's listener still accepting is the proof that
-its process is alive.
+A broker started on a copy of a running broker's data directory finds the running broker's
+incarnation recorded there: the directory's lock tells it nothing (a copy is another file), so
+it must not end that broker's session or controller term; the running broker's inter-broker
+listener still accepting, or its registration naming other endpoints, shows it is not this
+broker's past. A live broker whose endpoint refuses (a rejecting firewall) is fenced once, not
+over and over. A restart behind a load balancer still ends its dead predecessor's session, and
+a garbled ``broker.incarnation`` never stops a start.
 
 And, slow: a run of restarts, stops and pauses fences only the broker each one hits, and no
 acknowledged record is lost."""
