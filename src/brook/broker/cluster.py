@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from brook.broker.config import SECURITY_PROTOCOLS, BrokerConfig
-from brook.broker.peer_liveness import Peer, PeerLiveness, watched_peers
+from brook.broker.peer_liveness import Peer, PeerLiveness, refuses, watched_peers
 from brook.config.broker import BROKER_CONFIGS
 from brook.env import Clock
 from brook.metadata.controller.cluster_role import ControllerRole
@@ -254,12 +254,15 @@ class ClusterMembership:
         before, if it still holds them: this process holds the directory's lock
         (:mod:`brook.storage.dir_lock`), so that one is dead — killed -9 and restarted at once,
         there is nothing to wait out. Only a registration naming the incarnation recorded here
-        and this broker's own endpoints counts (a copy of the directory on another host is not
-        this broker's past). The new incarnation is recorded before registering."""
+        and this broker's own endpoints counts, for the controller term too (a copy of the
+        directory on another host is not this broker's past), and only while its inter-broker
+        endpoint refuses connections: a copy of the directory started with the same
+        configuration beside the broker it was copied from holds a lock of its own, and must
+        not end a live broker's session. The new incarnation is recorded before registering."""
         path = self.config.metadata_log_dir / INCARNATION_FILE
         try:
-            previous = path.read_text().strip()
-        except OSError:
+            previous = path.read_bytes()[:64].decode("ascii", "replace").strip()
+        except OSError:  # none recorded (or unreadable): nothing ended, the session is waited out
             previous = ""
         endpoints = json.loads(registration)["endpoints"]
 
@@ -271,13 +274,27 @@ class ClusterMembership:
             return (isinstance(info, dict) and info.get("incarnation") == previous
                     and info.get("endpoints") == endpoints)
 
+        # The inter-broker endpoint, the one peers take a refusal of as a death: another
+        # listener may be advertised at a load balancer that accepts whoever is behind it.
+        probed = [ep for ep in endpoints if ep[0] == self.config.inter_broker_listener_name]
         if previous:
             while True:
                 try:
+                    # The registration is what ties that incarnation to these endpoints: without
+                    # it the controller key naming it could be a live copy's on another host.
+                    _, held = await self.client.get(self.registry.key(self.node_id))
+                    if held is None or held.lease == 0 or not ours(held.value):
+                        break
+                    if not all(await asyncio.gather(
+                            *(refuses(host, port) for _, host, port, _ in probed or endpoints))):
+                        log.warning("the incarnation recorded in %s still listens on this "
+                                    "broker's inter-broker endpoint: its session is not ended "
+                                    "(a copy of a live broker's data directory?)", path)
+                        break
                     if await self.client.revoke_holder(self.log.leader_key,
                                                        lambda v: _names(v, self.node_id, previous)):
                         log.info("ended the controller term of this broker's previous process")
-                    if await self.client.revoke_holder(self.registry.key(self.node_id), ours):
+                    if await self.client.revoke(held.lease):
                         log.info("ended the session of this broker's previous process")
                     break
                 except EtcdUnavailable as exc:

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ from brook.env.clock import Clock
 if TYPE_CHECKING:
     from brook.metadata.image import MetadataImage
 
-__all__ = ["Peer", "PeerLiveness", "watched_peers"]
+__all__ = ["Peer", "PeerLiveness", "refuses", "watched_peers"]
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class PeerLiveness:
                 continue
             refused = 0
             reported = False
-            if outcome == "short":
+            if outcome in ("short", "failed"):  # "failed" may fail at once: no busy loop
                 await self._clock.sleep(RETRY_S)
             # "closed" after a while: connect again at once, the peer may have just died
 
@@ -174,7 +175,7 @@ class PeerLiveness:
             if exc.errno == errno.ECONNREFUSED:
                 return "refused"
             return "failed"
-        except TimeoutError:
+        except (TimeoutError, ValueError):  # ValueError: a host no resolver takes (IDNA)
             return "failed"
         key = (peer.node_id, peer.incarnation)
         self._acted.pop(key, None)
@@ -215,5 +216,40 @@ def _remember(keys: dict[tuple[int, bytes], None], key: tuple[int, bytes]) -> No
         del keys[next(iter(keys))]
 
 
+async def refuses(host: str, port: int, connect: Connect | None = None) -> bool:
+    """Whether connecting to ``host:port`` is refused: the evidence that no process listens
+    there any more. A connect accepted (even by a paused process's kernel), timing out or
+    failing otherwise is no such evidence."""
+    try:
+        _, writer = await asyncio.wait_for((connect or _open)(host, port), CONNECT_TIMEOUT_S)
+    except ConnectionRefusedError:
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ECONNREFUSED
+    except (TimeoutError, ValueError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False
+
+
 async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(host, port)
+    """Each address ``host`` resolves to, in turn; refused when every one refused.
+
+    ``asyncio.open_connection`` tries them too, but when they all fail with different
+    messages it raises one ``OSError`` without an errno: a dead peer advertised as
+    ``localhost`` on a dual-stack host (``::1`` and ``127.0.0.1`` both refusing) would never
+    look refused, and its death would always wait out the session."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    failure: OSError | None = None
+    for *_, address in infos:
+        try:
+            return await asyncio.open_connection(str(address[0]), port)
+        except OSError as exc:
+            if exc.errno != errno.ECONNREFUSED and failure is None:
+                failure = exc
+    if failure is not None or not infos:
+        raise failure or OSError(f"{host} resolves to no address")
+    raise ConnectionRefusedError(errno.ECONNREFUSED, f"every address of {host}:{port} refused")
