@@ -80,7 +80,13 @@ class EtcdBrokerRegistry:
                 holder = result.ranges[0][0] if not result.succeeded and result.ranges[0] else None
                 if holder is None or holder.value == payload:
                     if holder is not None and holder.lease != self._lease:
-                        await c.txn([], [c.put(key, payload, self._lease)])  # ours, from a lapsed lease
+                        # Ours, from a lapsed lease: moved to this one only if nobody wrote the
+                        # key since it was read, else read it again.
+                        moved = await c.txn([c.cmp(key, "mod", holder.mod_revision)],
+                                            [c.put(key, payload, self._lease)])
+                        if not moved.succeeded:
+                            await self._revoke()
+                            continue
                     return
                 await self._revoke()
                 if lapsed:
