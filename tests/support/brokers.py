@@ -16,9 +16,19 @@ __all__ = ["REPO", "BrokerProcess", "free_port", "plain_broker"]
 REPO = Path(__file__).resolve().parents[2]
 
 
+TEST_DEFAULTS = {"group.initial.rebalance.delay.ms": "0"}
+"""Settings every test broker starts with unless the test names them itself. As in Kafka's own
+integration harness, a new group's first rebalance does not wait for more members: the tests
+wait on the condition they check, and each fresh group (every Connect worker's, every sink
+task's, every console consumer's) would otherwise cost three seconds. The tests of the delay
+set it explicitly."""
+
+
 def plain_broker(data_dir: Path, **options: Any) -> BrokerProcess:
     """A restartable ``brook broker`` child on a free loopback port (``options`` as for
-    :class:`~brook.testing.process.BrokerProcess`: overrides, advertised_port, prefix...)."""
+    :class:`~brook.testing.process.BrokerProcess`: overrides, advertised_port, prefix...);
+    :data:`TEST_DEFAULTS` apply where ``overrides`` does not say otherwise."""
+    options["overrides"] = {**TEST_DEFAULTS, **(options.get("overrides") or {})}
     options.setdefault("warp_clock", False)
     options.setdefault("cwd", REPO)
     return BrokerProcess(data_dir, **options)

@@ -7,14 +7,24 @@ while tests run. This module launches the JVM on that classpath three ways:
 
 - :func:`run_tool` runs a main class to completion — Kafka's command-line tools, whose shell
   scripts are thin wrappers around exactly these classes (:data:`KAFKA_SCRIPTS`);
-- :func:`run_program` runs a single-file Java program from ``tests/java/programs`` (Java 11+
-  compiles it in memory, so the tests need no build step of their own);
+- :func:`run_program` runs a single-file Java program from ``tests/java/programs``, compiled
+  once into ``build/java/programs`` (:func:`compiled_program`; a changed source or classpath
+  compiles again) rather than by the source launcher on every run, which costs a second and a
+  half of compiling each time;
 - :class:`JavaProcess` keeps a JVM running (a Connect worker, a Kafka broker) until stopped.
+
+Every JVM starts from a class-data archive of the Kafka classes (:func:`class_archive`) once
+one exists: a tool's run then takes a third of its time. The first tool run of a checkout (or
+of a new classpath or JVM) writes it at its exit; a JVM that cannot use it (another
+classpath) silently loads its classes as usual, and the JVM's own notes about the archive are
+turned off, so a tool's output is the same either way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -63,6 +73,8 @@ KAFKA_SCRIPTS: Mapping[str, str] = {
 
 _QUIET = ("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.logFile=System.err")
 _SHORT_LIVED = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto")
+_ARCHIVE_SILENT = ("-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+_archive_attempted = False
 
 
 def classpath() -> str:
@@ -76,6 +88,50 @@ def classpath() -> str:
     return cp
 
 
+def class_archive(cp: str) -> Path:
+    """Where the class-data archive for ``cp`` and this JVM lives (beside the classpath
+    file): a new classpath or another JVM build gets an archive of its own."""
+    key = hashlib.sha256(f"{_java_identity()}\0{cp}".encode()).hexdigest()[:16]
+    return CLASSPATH_FILE.parent / f"classes-{key}.jsa"
+
+
+def _archive_options(cp: str) -> list[str]:
+    archive = class_archive(cp)
+    if archive.exists():
+        return [*_ARCHIVE_SILENT, f"-XX:SharedArchiveFile={archive}"]
+    return list(_ARCHIVE_SILENT)
+
+
+def _java_identity() -> str:
+    java = os.path.realpath(shutil.which("java") or "java")
+    stamp = os.stat(java).st_mtime_ns if os.path.exists(java) else 0
+    return f"{java}\0{stamp}"
+
+
+def compiled_program(source: Path) -> Path:
+    """The directory of ``source``'s classes, compiled with ``javac`` on first use (into a
+    temporary directory renamed whole, so a run never sees half a compilation)."""
+    cp = classpath()
+    key = hashlib.sha256(source.read_bytes() + f"\0{cp}\0{_java_identity()}".encode())
+    out = CLASSPATH_FILE.parent / "programs" / f"{source.stem}-{key.hexdigest()[:16]}"
+    if out.is_dir():
+        return out
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    done = subprocess.run(
+        ["javac", "-proc:none", "-nowarn", "-encoding", "UTF-8", "-cp", cp, "-d", str(tmp),
+         str(source)], capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AssertionError(f"javac {source.name} failed:\n{done.stdout}{done.stderr}")
+    try:
+        tmp.rename(out)
+    except OSError:  # another run compiled it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def java_command(
     main: str | Path,
     *args: str,
@@ -85,10 +141,17 @@ def java_command(
     log_level: str = "warn",
 ) -> list[str]:
     """The ``java`` command line for a main class (or a single-file program's path)."""
+    cp = classpath()
+    if str(main).endswith(".java"):
+        # The program's classes go after the Kafka jars: the class archive's classpath must
+        # stay a prefix of the JVM's.
+        source = Path(main)
+        cp, main = cp + os.pathsep + str(compiled_program(source)), source.stem
     cmd = ["java", f"-Xmx{heap}", *(_SHORT_LIVED if short_lived else ())]
+    cmd += _archive_options(classpath())
     cmd += [f"-Dorg.slf4j.simpleLogger.defaultLogLevel={log_level}", _QUIET[1]]
     cmd += [f"-D{k}={v}" for k, v in (sysprops or {}).items()]
-    cmd += ["-cp", classpath(), str(main), *args]
+    cmd += ["-cp", cp, str(main), *args]
     return cmd
 
 
@@ -102,21 +165,52 @@ def run_tool(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a Java main class to completion; ``check`` fails with its output on a non-zero exit."""
-    cp = subprocess.run(
-        java_command(main, *args, sysprops=sysprops),
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    cmd = java_command(main, *args, sysprops=sysprops)
+    dump = _archive_to_write(main)
+    if dump is not None:
+        cmd.insert(1, f"-XX:ArchiveClassesAtExit={dump}")
+    finished = False
+    try:
+        cp = subprocess.run(
+            cmd,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+        finished = True
+    finally:
+        if dump is not None:
+            _adopt_archive(dump, finished)
     if check and cp.returncode != 0:
         raise AssertionError(
             f"{main} {' '.join(args)} exited {cp.returncode}\n--- stdout\n{cp.stdout[-4000:]}"
             f"\n--- stderr\n{cp.stderr[-4000:]}"
         )
     return cp
+
+
+def _archive_to_write(main: str) -> Path | None:
+    """Where the first tool run (one of Kafka's main classes: a compiled program's directory
+    on the classpath cannot go into an archive) of a test run without an archive writes one,
+    else None."""
+    global _archive_attempted
+    archive = class_archive(classpath())
+    if _archive_attempted or archive.exists() or main.endswith(".java"):
+        return None
+    _archive_attempted = True
+    return archive.with_name(f"{archive.stem}.{os.getpid()}.tmp")
+
+
+def _adopt_archive(dump: Path, finished: bool) -> None:
+    """An archive the JVM wrote at its own exit becomes the one every JVM uses (renamed
+    whole, so no JVM sees a partial one; one killed on a timeout is dropped)."""
+    if finished and dump.exists() and dump.stat().st_size > 0:
+        os.replace(dump, class_archive(classpath()))
+    else:
+        dump.unlink(missing_ok=True)
 
 
 def kafka_script(script: str, *args: str, **options: object) -> subprocess.CompletedProcess[str]:

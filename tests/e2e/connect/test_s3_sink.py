@@ -73,7 +73,9 @@ def test_sigkill_mid_run_keeps_every_record_exactly_once(
     per_partition = 400
     produce(bootstrap, topic, [(p, json.dumps({"p": p, "i": i}).encode())
                                for i in range(per_partition // 2) for p in range(3)])
-    worker = worker_factory(bootstrap)
+    # The killed task's consumer keeps its partitions until its session lapses: a short one
+    # (the broker's minimum) instead of the 45 s default, which the test would only wait out.
+    worker = worker_factory(bootstrap, **{"consumer.session.timeout.ms": "6000"})
     status, body = worker.request("PUT", "/connectors/crash-sink/config",
                                   sink_config(topic, s3, "crash", **{"flush.size": "7"}))
     assert status == 201, body
