@@ -193,12 +193,7 @@ def fixture_tutorial(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             pytest.fail(f"broker {n} still running after brook up stopped")
 
 
-# kill -9 waits out two broker sessions (brook up's brokers keep the default timeout): it runs
-# with the slow tests; make test has a killed leader replaced from the ISR under acks=all
-# producing (test_leader_election), brook up restarting a killed broker
-# (test_brook_up_cluster) and the fault cycles' leader kills.
-@pytest.mark.parametrize("fault", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow),
-                                   signal.SIGTERM], ids=["kill-9", "sigterm"])
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_console_clients_keep_every_record_while_each_broker_fails_in_turn(
     tutorial: tuple[Path, list[str]], fault: signal.Signals,
 ) -> None:
