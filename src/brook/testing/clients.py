@@ -91,11 +91,29 @@ def committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) -> 
         c.close()
 
 
+_COORDINATOR_RETRIABLE = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._WAIT_COORD,
+})
+
+
 def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
-    """Commit offsets for a group without joining it (a simple consumer's commit)."""
+    """Commit offsets for a group without joining it (a simple consumer's commit). A
+    coordinator still loading or just moved answers with a retriable error, which librdkafka's
+    synchronous commit hands back instead of retrying: asked again, for up to 30 s."""
     c = _consumer(bootstrap, group)
+    deadline = time.monotonic() + 30
     try:
-        c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                 asynchronous=False)
+        while True:
+            try:
+                c.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                         asynchronous=False)
+                return
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if (err is None or err.code() not in _COORDINATOR_RETRIABLE
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.2)
     finally:
         c.close()

@@ -261,6 +261,23 @@ def test_reassignments_are_recorded_listed_cancelled_and_completed_within_the_is
     from kafka import TopicPartition as KTopicPartition
 
     _create(cluster, "moving", [[1, 2], [1, 2]])
+    # Broker 3 must not catch up while the move is looked at midway, or it would complete
+    # first: 2 MiB to copy and a follower throttle of 1 byte/s on broker 3 (its first fetch
+    # takes at most replica.fetch.max.bytes, then the quota holds it back).
+    confluent = _admin(cluster[1])
+    throttles = [
+        ConfigResource("broker", "3", incremental_configs=[ConfigEntry(
+            "follower.replication.throttled.rate", "1",
+            incremental_operation=AlterConfigOpType.SET)]),
+        ConfigResource("topic", "moving", incremental_configs=[ConfigEntry(
+            "follower.replication.throttled.replicas", "0:3",
+            incremental_operation=AlterConfigOpType.SET)])]
+    for future in confluent.incremental_alter_configs(throttles).values():
+        future.result(30)
+    producer = Producer({"bootstrap.servers": cluster[0].bootstrap, "acks": "all"})
+    for _ in range(32):
+        producer.produce("moving", b"x" * 65536, partition=0)
+    assert producer.flush(40) == 0
     admin = _kafka_python_admin(cluster[2])
     try:
         tp0, tp1 = KTopicPartition("moving", 0), KTopicPartition("moving", 1)
@@ -284,7 +301,6 @@ def test_reassignments_are_recorded_listed_cancelled_and_completed_within_the_is
     finally:
         admin.close()
     # kafka-reassign-partitions.sh --throttle sets these on every broker.
-    confluent = _admin(cluster[1])
     rate = ConfigResource("broker", "2", incremental_configs=[ConfigEntry(
         "leader.replication.throttled.rate", "1048576",
         incremental_operation=AlterConfigOpType.SET)])
