@@ -23,10 +23,14 @@ def fill(bootstrap: str, topic: str, partitions: int, per_partition: int) -> Non
 
 
 def kp_consumer(bootstrap: str, group: str, topic: str) -> KafkaConsumer:
+    # kafka-python's group leader can assign before its first metadata for the topic arrives
+    # ("No partition metadata"), leaving the group with no partitions until the metadata is
+    # refreshed and it rejoins: refreshed within a second here, not the default five minutes.
     return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                          auto_offset_reset="earliest", enable_auto_commit=False,
                          fetch_max_wait_ms=50, request_timeout_ms=15000,
-                         session_timeout_ms=6000, heartbeat_interval_ms=500)
+                         session_timeout_ms=6000, heartbeat_interval_ms=500,
+                         metadata_max_age_ms=1000)
 
 
 def kp_read(c: KafkaConsumer, n: int) -> list[tuple[int, int]]:
