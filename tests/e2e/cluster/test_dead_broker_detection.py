@@ -20,8 +20,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.support.brokers import BrokerProcess, plain_broker
-from tests.support.etcd import EtcdServer, etcd_fixture
+from tests.support.brokers import BrokerProcess, etcd_cluster
 
 CLUSTER_ID = "brook-e2e-dead-broker"
 TOPIC = "noticed"
@@ -31,23 +30,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(name="cluster")
 def fixture_cluster(tmp_path: Path) -> Iterator[list[BrokerProcess]]:
-    etcd: EtcdServer = etcd_fixture(tmp_path)
-    brokers: list[BrokerProcess] = []
-    try:
-        for node_id in (1, 2, 3):
-            b = plain_broker(
-                tmp_path / f"b{node_id}" / "data", node_id=node_id, log_level="INFO",
-                overrides={"metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
-                           "auto.leader.rebalance.enable": "false"})
-            b.start()
-            brokers.append(b)
+    with etcd_cluster(tmp_path, CLUSTER_ID, {"auto.leader.rebalance.enable": "false"}) as brokers:
         yield brokers
-    finally:
-        for b in brokers:
-            if b.proc is not None and b.proc.poll() is None:
-                os.kill(b.proc.pid, signal.SIGCONT)
-            b.kill()
-        etcd.stop()
 
 
 def _eventually(check: Callable[[], Any], timeout: float) -> Any:

@@ -21,8 +21,7 @@ from confluent_kafka import ElectionType, KafkaException, Producer, TopicPartiti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brook.cli.cluster import active_controller
-from tests.support.brokers import BrokerProcess, plain_broker
-from tests.support.etcd import EtcdServer, etcd_fixture
+from tests.support.brokers import BrokerProcess, etcd_cluster
 
 CLUSTER_ID = "brook-e2e-election"
 SESSION_MS = 3000
@@ -31,24 +30,9 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture(name="cluster")
 def fixture_cluster(tmp_path: Path) -> Iterator[list[BrokerProcess]]:
-    etcd: EtcdServer = etcd_fixture(tmp_path)
-    brokers: list[BrokerProcess] = []
-    try:
-        for node_id in (1, 2, 3):
-            b = plain_broker(
-                tmp_path / f"b{node_id}" / "data", node_id=node_id, log_level="INFO",
-                overrides={
-                    "metadata.store": f"etcd://{etcd.endpoint}", "cluster.id": CLUSTER_ID,
-                    "broker.session.timeout.ms": str(SESSION_MS),
-                    "auto.leader.rebalance.enable": "false",
-                })
-            b.start()
-            brokers.append(b)
+    with etcd_cluster(tmp_path, CLUSTER_ID, {"broker.session.timeout.ms": str(SESSION_MS),
+                                             "auto.leader.rebalance.enable": "false"}) as brokers:
         yield brokers
-    finally:
-        for b in brokers:
-            b.kill()
-        etcd.stop()
 
 
 def _admin(b: BrokerProcess) -> AdminClient:

@@ -8,7 +8,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-from brook.broker.peer_liveness import Peer, PeerLiveness
+from brook.broker.peer_liveness import CONNECT_TIMEOUT_S, Connect, Peer, PeerLiveness
 from brook.env import SYSTEM_CLOCK
 
 _OPEN: dict[asyncio.Server, set[asyncio.StreamWriter]] = {}
@@ -51,6 +51,20 @@ class _Judged:
         self.dead.append(peer)
         self.event.set()
         return True
+
+
+async def _judged_within(peer: Peer, seconds: float,
+                         connect: Connect | None = None) -> list[Peer]:
+    """Watch ``peer`` alone for ``seconds``; the peers judged dead meanwhile."""
+    judged = _Judged()
+    liveness = PeerLiveness(lambda: {peer.node_id: peer}, judged, SYSTEM_CLOCK, connect)
+    task = asyncio.create_task(liveness.run())
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return judged.dead
 
 
 async def _until(condition: Callable[[], bool], timeout: float) -> bool:
@@ -101,16 +115,10 @@ def test_a_listener_that_accepts_and_closes_at_once_is_not_judged_dead() -> None
 
     async def main() -> None:
         server = await _listen(close_at_once)
-        judged = _Judged()
-        peer = Peer(3, b"\x02" * 16, "127.0.0.1", _port(server))
-        liveness = PeerLiveness(lambda: {3: peer}, judged, SYSTEM_CLOCK)
-        task = asyncio.create_task(liveness.run())
         try:
-            await asyncio.sleep(1.5)
-            assert judged.dead == []
+            peer = Peer(3, b"\x02" * 16, "127.0.0.1", _port(server))
+            assert await _judged_within(peer, 1.5) == []
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
             await _closed(server)
     asyncio.run(main())
 
@@ -132,16 +140,21 @@ def test_a_peer_that_cannot_be_reached_in_time_is_not_judged_dead() -> None:
             except BlockingIOError:
                 pass
             fillers.append(s)
-        judged = _Judged()
+        attempts: list[float] = []
+
+        async def counted(host: str, port: int) -> tuple[asyncio.StreamReader,
+                                                           asyncio.StreamWriter]:
+            attempts.append(asyncio.get_running_loop().time())
+            return await asyncio.open_connection(host, port)
+
         peer = Peer(4, b"\x03" * 16, "127.0.0.1", port)
-        liveness = PeerLiveness(lambda: {4: peer}, judged, SYSTEM_CLOCK)
-        task = asyncio.create_task(liveness.run())
         try:
-            await asyncio.sleep(1.5)
-            assert judged.dead == []
+            # Long enough for the first connect to time out and the next one to begin: the
+            # timeout itself is watched, not only the wait before it.
+            assert await _judged_within(peer, CONNECT_TIMEOUT_S + 1.5, counted) == []
+            assert len(attempts) >= 2, attempts
+            assert attempts[1] - attempts[0] >= CONNECT_TIMEOUT_S - 0.1, attempts
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
             for s in fillers:
                 s.close()
             blocked.close()
